@@ -1,0 +1,131 @@
+"""Connected social accounts: status, rate-limit pause, and the only code that changes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pymongo.database import Database
+
+from common.db import ACCOUNTS, Doc
+
+AccountStatus = Literal["active", "needs_reauth", "disabled"]
+PLATFORMS = ("facebook", "instagram")
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    platform: str
+    external_id: str
+    name: str
+    token: str  # ciphertext only; see common.tokens
+    status: AccountStatus = "active"
+    token_expires_at: datetime | None = None
+    paused_until: datetime | None = None
+
+    def is_paused(self, now: datetime) -> bool:
+        return self.paused_until is not None and self.paused_until > now
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Account:
+        return cls(
+            id=str(doc["_id"]),
+            platform=str(doc["platform"]),
+            external_id=str(doc["externalId"]),
+            name=str(doc.get("name", "")),
+            token=str(doc.get("token", "")),
+            status=doc.get("status", "active"),
+            token_expires_at=doc.get("tokenExpiresAt"),
+            paused_until=doc.get("pausedUntil"),
+        )
+
+
+def create(
+    db: Database[Doc],
+    *,
+    account_id: str,
+    platform: str,
+    external_id: str,
+    name: str,
+    token_ciphertext: str,
+    token_expires_at: datetime | None,
+    now: datetime,
+) -> Account:
+    if platform not in PLATFORMS:
+        raise ValueError(f"platform must be one of {', '.join(PLATFORMS)}")
+    doc: Doc = {
+        "_id": account_id,
+        "platform": platform,
+        "externalId": external_id,
+        "name": name,
+        "token": token_ciphertext,
+        "tokenExpiresAt": token_expires_at,
+        "status": "active",
+        "pausedUntil": None,
+        "createdAt": now,
+        "updatedAt": now,
+    }
+    db[ACCOUNTS].insert_one(doc)
+    return Account.from_doc(doc)
+
+
+def get(db: Database[Doc], account_id: str) -> Account | None:
+    doc = db[ACCOUNTS].find_one({"_id": account_id})
+    return None if doc is None else Account.from_doc(doc)
+
+
+def load_many(db: Database[Doc], account_ids: Iterable[str]) -> dict[str, Account]:
+    """One round trip for all the accounts a batch of posts needs."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return {}
+    return {
+        str(doc["_id"]): Account.from_doc(doc) for doc in db[ACCOUNTS].find({"_id": {"$in": ids}})
+    }
+
+
+def list_all(db: Database[Doc]) -> list[Account]:
+    return [Account.from_doc(doc) for doc in db[ACCOUNTS].find().sort("_id", 1)]
+
+
+def pause_until(db: Database[Doc], account_id: str, until: datetime, now: datetime) -> None:
+    """Rate-limit back-off: only ever moves the pause later."""
+    db[ACCOUNTS].update_one(
+        {"_id": account_id, "$or": [{"pausedUntil": None}, {"pausedUntil": {"$lt": until}}]},
+        {"$set": {"pausedUntil": until, "updatedAt": now}},
+    )
+
+
+def mark_needs_reauth(db: Database[Doc], account_id: str, now: datetime) -> bool:
+    """True when this call changed the status (so the caller reports it once)."""
+    result = db[ACCOUNTS].update_one(
+        {"_id": account_id, "status": "active"},
+        {"$set": {"status": "needs_reauth", "updatedAt": now}},
+    )
+    return result.modified_count == 1
+
+
+def replace_token(
+    db: Database[Doc],
+    account_id: str,
+    token_ciphertext: str,
+    token_expires_at: datetime | None,
+    now: datetime,
+) -> bool:
+    """Re-authentication: a new token makes the account active again."""
+    result = db[ACCOUNTS].update_one(
+        {"_id": account_id},
+        {
+            "$set": {
+                "token": token_ciphertext,
+                "tokenExpiresAt": token_expires_at,
+                "status": "active",
+                "pausedUntil": None,
+                "updatedAt": now,
+            }
+        },
+    )
+    return result.matched_count == 1

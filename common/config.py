@@ -1,0 +1,146 @@
+"""Settings read from the environment once, validated, with secrets kept out of repr()."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+ReconcilePolicy = Literal["at_most_once", "at_least_once"]
+MIN_ADMIN_KEY_LENGTH = 32
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a usable configuration."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mongo_uri: str = field(repr=False)
+    mongo_db: str = "social_scheduler"
+    mongo_timeout_ms: int = 5000
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    admin_secret_key: str | None = field(default=None, repr=False)
+    token_encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    meta_graph_url: str = "https://graph.facebook.com"
+    meta_api_version: str = "v25.0"
+    meta_app_secret: str | None = field(default=None, repr=False)
+    meta_connect_timeout_seconds: float = 5.0
+    meta_read_timeout_seconds: float = 30.0
+    events_topic: str | None = None
+    google_cloud_project: str | None = None
+    lock_ttl_seconds: int = 300
+    run_budget_seconds: int = 240
+    max_attempts: int = 5
+    max_lateness_seconds: int = 24 * 3600
+    tick_max_age_seconds: int = 300
+    retry_base_seconds: int = 60
+    retry_max_seconds: int = 3600
+    reauth_hold_seconds: int = 900
+    publish_workers: int = 32
+    claim_batch_size: int = 100
+    reconcile_policy: ReconcilePolicy = "at_most_once"
+    cors_allowed_origins: tuple[str, ...] = ()
+
+    @property
+    def admin_key_enabled(self) -> bool:
+        """Key auth stays off unless a key of at least 32 characters is configured."""
+        return (
+            self.admin_secret_key is not None and len(self.admin_secret_key) >= MIN_ADMIN_KEY_LENGTH
+        )
+
+    @property
+    def lock_renew_interval_seconds(self) -> float:
+        # Three renewals fit in one TTL, so one slow database answer never loses the lock.
+        return self.lock_ttl_seconds / 3
+
+
+_INT_SETTINGS: dict[str, tuple[str, int]] = {
+    "MONGO_TIMEOUT_MS": ("mongo_timeout_ms", 100),
+    "LOCK_TTL_SECONDS": ("lock_ttl_seconds", 1),
+    "RUN_BUDGET_SECONDS": ("run_budget_seconds", 1),
+    "MAX_ATTEMPTS": ("max_attempts", 1),
+    "MAX_LATENESS_SECONDS": ("max_lateness_seconds", 60),
+    "TICK_MAX_AGE_SECONDS": ("tick_max_age_seconds", 1),
+    "RETRY_BASE_SECONDS": ("retry_base_seconds", 1),
+    "RETRY_MAX_SECONDS": ("retry_max_seconds", 1),
+    "REAUTH_HOLD_SECONDS": ("reauth_hold_seconds", 1),
+    "PUBLISH_WORKERS": ("publish_workers", 1),
+    "CLAIM_BATCH_SIZE": ("claim_batch_size", 1),
+}
+_FLOAT_SETTINGS: dict[str, str] = {
+    "META_CONNECT_TIMEOUT_SECONDS": "meta_connect_timeout_seconds",
+    "META_READ_TIMEOUT_SECONDS": "meta_read_timeout_seconds",
+}
+_STR_SETTINGS: dict[str, str] = {
+    "MONGO_DB": "mongo_db",
+    "JWT_SECRET": "jwt_secret",
+    "JWT_AUDIENCE": "jwt_audience",
+    "JWT_ISSUER": "jwt_issuer",
+    "ADMIN_SECRET_KEY": "admin_secret_key",
+    "META_GRAPH_URL": "meta_graph_url",
+    "META_API_VERSION": "meta_api_version",
+    "META_APP_SECRET": "meta_app_secret",
+    "EVENTS_TOPIC": "events_topic",
+    "GOOGLE_CLOUD_PROJECT": "google_cloud_project",
+}
+
+
+def _split_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _read_numbers(env: Mapping[str, str], values: dict[str, object], problems: list[str]) -> None:
+    for name, (attr, minimum) in _INT_SETTINGS.items():
+        raw = env.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            number = int(raw)
+        except ValueError:
+            problems.append(f"{name} must be an integer, got {raw!r}")
+            continue
+        if number < minimum:
+            problems.append(f"{name} must be at least {minimum}, got {number}")
+        values[attr] = number
+    for name, attr in _FLOAT_SETTINGS.items():
+        raw = env.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            values[attr] = float(raw)
+        except ValueError:
+            problems.append(f"{name} must be a number, got {raw!r}")
+
+
+def _read_strings(env: Mapping[str, str], values: dict[str, object], problems: list[str]) -> None:
+    for name, attr in _STR_SETTINGS.items():
+        if env.get(name, "").strip():
+            values[attr] = env[name].strip()
+    policy = env.get("RECONCILE_POLICY", "").strip()
+    if policy:
+        if policy not in ("at_most_once", "at_least_once"):
+            problems.append("RECONCILE_POLICY must be at_most_once or at_least_once")
+        values["reconcile_policy"] = policy
+    if env.get("TOKEN_ENCRYPTION_KEY", "").strip():
+        values["token_encryption_keys"] = _split_list(env["TOKEN_ENCRYPTION_KEY"])
+    if env.get("CORS_ALLOWED_ORIGINS", "").strip():
+        values["cors_allowed_origins"] = _split_list(env["CORS_ALLOWED_ORIGINS"])
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; report all problems at once."""
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+    values: dict[str, object] = {}
+    mongo_uri = env.get("MONGO_URI", "").strip()
+    if not mongo_uri:
+        problems.append("MONGO_URI is required (e.g. mongodb://127.0.0.1:27017/)")
+    _read_strings(env, values, problems)
+    _read_numbers(env, values, problems)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return Settings(mongo_uri=mongo_uri, **values)  # type: ignore[arg-type]

@@ -1,0 +1,497 @@
+"""execute_once(): one tick of the scheduler.
+
+1. drop a stale tick; 2. take the lock (which also de-duplicates ticks); 3. claim due posts in
+batches; 4. publish on a bounded pool, one account's posts in order; 5. finalise each post as
+soon as its outcome is known, conditional on the lease; 6. record the run and release the lock
+in one update; 7. return the counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from common import accounts, lock, posts
+from common.accounts import Account
+from common.backoff import retry_delay
+from common.clock import require_aware, utcnow
+from common.config import Settings
+from common.db import DatabaseUnavailableError, Doc, describe_failure, get_database
+from common.platforms.base import (
+    Ambiguous,
+    AuthExpired,
+    Outcome,
+    Permanent,
+    Published,
+    Publisher,
+    RateLimited,
+    Registry,
+    Retryable,
+    Withdrawn,
+)
+from common.posts import ErrorInfo, Post
+from common.workpool import KeyedWorkPool
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Why a run happens. Ticks carry the Pub/Sub messageId and publishTime."""
+
+    kind: Literal["tick", "manual", "cli"]
+    message_id: str | None = None
+    published_at: datetime | None = None
+    limit: int | None = None
+
+    def age_seconds(self, now: datetime) -> float | None:
+        if self.published_at is None:
+            return None
+        return (now - require_aware(self.published_at, "publishTime")).total_seconds()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    skipped: bool = False
+    duplicate: bool = False
+    stale: bool = False
+    posts_processed: int = 0
+    posts_published: int = 0
+    posts_failed: int = 0
+    posts_deferred: int = 0
+    posts_unknown: int = 0
+    duration: float = 0.0
+    next_scheduled_post: dict[str, Any] | None = None
+    lock_lost: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runId": self.run_id,
+            "skipped": self.skipped,
+            "duplicate": self.duplicate,
+            "stale": self.stale,
+            "postsProcessed": self.posts_processed,
+            "postsPublished": self.posts_published,
+            "postsFailed": self.posts_failed,
+            "postsDeferred": self.posts_deferred,
+            "postsUnknown": self.posts_unknown,
+            "duration": round(self.duration, 3),
+            "nextScheduledPost": self.next_scheduled_post,
+            "lockLost": self.lock_lost,
+        }
+
+
+def execute_once(
+    settings: Settings,
+    trigger: Trigger,
+    registry: Registry,
+    *,
+    db: Database[Doc] | None = None,
+    clock: Clock = utcnow,
+) -> RunResult:
+    """Run one tick. Raises DatabaseUnavailableError when MongoDB cannot be reached."""
+    started = time.monotonic()
+    run_id = uuid.uuid4().hex
+    now = clock()
+    age = trigger.age_seconds(now)
+    if age is not None and age > settings.tick_max_age_seconds:
+        log.info("stale tick dropped", extra={"runId": run_id, "ageSeconds": round(age, 1)})
+        return RunResult(run_id=run_id, stale=True)
+    database = db if db is not None else get_database(settings)
+    try:
+        acquired = lock.acquire(
+            database, run_id, now, timedelta(seconds=settings.lock_ttl_seconds), trigger.message_id
+        )
+        if isinstance(acquired, lock.Held):
+            return RunResult(run_id=run_id, skipped=True)
+        if isinstance(acquired, lock.DuplicateTick):
+            return RunResult(run_id=run_id, duplicate=True)
+        return _Run(database, settings, registry, clock, acquired, trigger, started).execute()
+    except PyMongoError as exc:
+        raise DatabaseUnavailableError(describe_failure(exc)) from exc
+
+
+@dataclass
+class _Counts:
+    processed: int = 0
+    published: int = 0
+    failed: int = 0
+    deferred: int = 0
+    unknown: int = 0
+    withdrawn: int = 0
+    lease_lost: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + n)
+
+
+class _Run:
+    """The state of one run between acquiring and releasing the lock."""
+
+    def __init__(
+        self,
+        db: Database[Doc],
+        settings: Settings,
+        registry: Registry,
+        clock: Clock,
+        handle: lock.LockHandle,
+        trigger: Trigger,
+        started: float,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.registry = registry
+        self.clock = clock
+        self.handle = handle
+        self.trigger = trigger
+        self.started = started
+        self.ttl = timedelta(seconds=settings.lock_ttl_seconds)
+        self.counts = _Counts()
+        self.accounts: dict[str, Account] = {}
+        self.blocked_until: dict[str, datetime] = {}  # account -> paused or held until
+        self.next_candidates: list[tuple[datetime, str | None]] = []
+        self.lock_lost = False
+        self.left_unstarted = False
+        self.last_renewal = time.monotonic()
+        self.guard = threading.Lock()
+
+    # --- the pipeline -----------------------------------------------------------------------
+
+    def execute(self) -> RunResult:
+        status, error = "ok", None
+        try:
+            self._claim_and_publish()
+        except PyMongoError as exc:
+            status, error = "error", describe_failure(exc)
+            raise
+        except Exception as exc:
+            status, error = "error", type(exc).__name__
+            raise
+        finally:
+            self._finish(status, error)
+        return self._result()
+
+    def _claim_and_publish(self) -> None:
+        batch = self.settings.claim_batch_size
+        remaining = self.trigger.limit
+        pool: KeyedWorkPool[str, Post] = KeyedWorkPool(self.settings.publish_workers, self._process)
+        try:
+            while not self._stopping():
+                size = batch if remaining is None else min(batch, remaining)
+                snapshot = posts.snapshot_due(self.db, self.clock(), size)
+                if snapshot.next_post is not None:
+                    self._note_next(snapshot.next_post.due_at, snapshot.next_post.platform)
+                for post in self._claim(snapshot):
+                    pool.submit(post.account_id, post)
+                found = len(snapshot.due) + len(snapshot.abandoned)
+                if remaining is not None:
+                    remaining -= found
+                if found < size or remaining == 0:
+                    break
+                # Claim the next batch only when the pool is about to run dry, so claimed
+                # posts do not sit waiting while their leases tick.
+                self._wait(pool, until_waiting_below=max(1, self.settings.publish_workers))
+            else:
+                self._note_next(self.clock(), None)  # stopped early: more may be due now
+            self._wait(pool, until_waiting_below=0)
+        finally:
+            pool.shutdown()
+            if self.left_unstarted:
+                posts.release_unsent(self.db, self.handle.run_id, self.clock())
+
+    def _claim(self, snapshot: posts.DueSnapshot) -> list[Post]:
+        now = self.clock()
+        late_limit = timedelta(seconds=self.settings.max_lateness_seconds)
+        expired = [p for p in snapshot.due if now - p.scheduled_at > late_limit]
+        if expired:
+            failed = posts.fail_expired(self.db, (p.id for p in expired), now)
+            self.counts.add("processed", failed)
+            self.counts.add("failed", failed)
+        due = [p for p in snapshot.due if now - p.scheduled_at <= late_limit]
+        lease = posts.Lease(self.handle.run_id, self.handle.fence, now + self.ttl)
+        claimed = posts.claim(self.db, due, snapshot.abandoned, lease, now)
+        missing = {p.account_id for p in claimed} - self.accounts.keys()
+        self.accounts.update(accounts.load_many(self.db, missing))
+        return claimed
+
+    def _wait(self, pool: KeyedWorkPool[str, Post], until_waiting_below: int) -> None:
+        """Wait for the pool while keeping the lock and the leases alive."""
+        interval = self.settings.lock_renew_interval_seconds
+        while True:
+            timeout = max(0.0, interval - (time.monotonic() - self.last_renewal))
+            if pool.wait(timeout, until_waiting_below):
+                return
+            self._renew()
+
+    def _renew(self) -> None:
+        now = self.clock()
+        self.last_renewal = time.monotonic()
+        if not self.handle.renew(now):
+            if not self.lock_lost:
+                log.error("execution lock lost mid-run", extra={"runId": self.handle.run_id})
+            self.lock_lost = True
+        posts.renew_leases(self.db, self.handle.run_id, now + self.ttl)
+
+    def seconds_left(self) -> float:
+        return self.settings.run_budget_seconds - (time.monotonic() - self.started)
+
+    def _stopping(self) -> bool:
+        return self.lock_lost or self.seconds_left() <= 0
+
+    def _note_next(self, due_at: datetime, platform: str | None) -> None:
+        with self.guard:
+            self.next_candidates.append((due_at, platform))
+
+    # --- one post ---------------------------------------------------------------------------
+
+    def _process(self, post: Post) -> None:
+        if self._stopping():
+            self.left_unstarted = True  # released back to `scheduled` at the end of the run
+            self._note_next(post.due_at, post.platform)
+            return
+        self.counts.add("processed")
+        now = self.clock()
+        account = self.accounts.get(post.account_id)
+        publisher = self.registry.get(post.platform)
+        if account is None:
+            self._apply(post, Permanent("account_not_found", "the post's account does not exist"))
+        elif publisher is None:
+            self._apply(
+                post, Permanent("unsupported_platform", f"no publisher for {post.platform}")
+            )
+        elif (until := self._blocked_until(account, now)) is not None:
+            self._defer(post, until, None)
+        elif post.send_started_at is not None:
+            self._reconcile(post, account, publisher)
+        else:
+            self._apply(post, self._publish(post, account, publisher))
+
+    def _blocked_until(self, account: Account, now: datetime) -> datetime | None:
+        """When an account may publish again: rate-limit pause or re-authentication hold."""
+        with self.guard:
+            blocked = self.blocked_until.get(account.id)
+        if blocked is not None and blocked > now:
+            return blocked
+        if account.is_paused(now):
+            return account.paused_until
+        if account.status != "active":
+            return now + timedelta(seconds=self.settings.reauth_hold_seconds)
+        return None
+
+    def _publish(self, post: Post, account: Account, publisher: Publisher) -> Outcome:
+        ctx = _Context(self, post)
+        try:
+            return publisher.publish(post, account, ctx)
+        except Exception as exc:
+            # Adapters return outcomes; an exception is a bug. Whether it is safe to retry
+            # depends only on whether the send had begun.
+            log.exception(
+                "publisher raised", extra={"runId": self.handle.run_id, "postId": str(post.id)}
+            )
+            reason = f"adapter error: {type(exc).__name__}"
+            return Ambiguous(reason) if ctx.sent else Retryable(reason)
+
+    def _reconcile(self, post: Post, account: Account, publisher: Publisher) -> None:
+        """A dead runner may have sent this post: look on the platform before anything else."""
+        try:
+            found = publisher.find_published(post, account)
+        except Exception:
+            log.exception("reconciliation failed", extra={"postId": str(post.id)})
+            self.counts.add("deferred")  # stays leased; the next run tries again after expiry
+            return
+        if found is not None:
+            self._apply(post, found)
+        elif self.settings.reconcile_policy == "at_least_once":
+            self._apply(post, self._publish(post, account, publisher))
+        else:
+            self._apply(post, Ambiguous("sent by a runner that died; not found on the platform"))
+
+    def _apply(self, post: Post, outcome: Outcome) -> None:
+        now = self.clock()
+        run_id = self.handle.run_id
+        if isinstance(outcome, Published):
+            kept = posts.mark_published(self.db, post, run_id, outcome.platform_post_id, now)
+            self._count(kept, "published")
+        elif isinstance(outcome, RateLimited):
+            accounts.pause_until(self.db, post.account_id, outcome.retry_at, now)
+            self._block(post.account_id, outcome.retry_at)
+            self._defer(post, outcome.retry_at, ErrorInfo("rate_limited", outcome.reason))
+        elif isinstance(outcome, AuthExpired):
+            accounts.mark_needs_reauth(self.db, post.account_id, now)
+            hold = now + timedelta(seconds=self.settings.reauth_hold_seconds)
+            self._block(post.account_id, hold)
+            self._defer(post, hold, ErrorInfo("auth_expired", outcome.reason))
+        elif isinstance(outcome, Retryable):
+            self._retry_or_fail(post, ErrorInfo("retryable", outcome.reason), now)
+        elif isinstance(outcome, Permanent):
+            self._count(
+                posts.mark_failed(
+                    self.db, post, run_id, ErrorInfo(outcome.code, outcome.message), now
+                ),
+                "failed",
+            )
+        elif isinstance(outcome, Ambiguous):
+            self._count(
+                posts.mark_unknown(
+                    self.db, post, run_id, ErrorInfo("ambiguous", outcome.reason), now
+                ),
+                "unknown",
+            )
+        elif isinstance(outcome, Withdrawn):
+            log.info(
+                "post withdrawn before send",
+                extra={"postId": str(post.id), "reason": outcome.reason},
+            )
+            self.counts.add("withdrawn")
+
+    def _retry_or_fail(self, post: Post, error: ErrorInfo, now: datetime) -> None:
+        attempts = post.attempts + 1
+        if attempts >= self.settings.max_attempts:
+            exhausted = ErrorInfo(
+                "retries_exhausted", f"{attempts} attempts; last: {error.message}"
+            )
+            self._count(
+                posts.mark_failed(self.db, post, self.handle.run_id, exhausted, now), "failed"
+            )
+            return
+        delay = retry_delay(
+            attempts, self.settings.retry_base_seconds, self.settings.retry_max_seconds
+        )
+        kept = posts.reschedule(
+            self.db,
+            post,
+            self.handle.run_id,
+            due_at=now + delay,
+            error=error,
+            spend_attempt=True,
+            now=now,
+        )
+        if kept:
+            self._note_next(now + delay, post.platform)
+        self._count(kept, "deferred")
+
+    def _defer(self, post: Post, until: datetime, error: ErrorInfo | None) -> None:
+        """Back to `scheduled` at `until` without spending an attempt."""
+        kept = posts.reschedule(
+            self.db,
+            post,
+            self.handle.run_id,
+            due_at=until,
+            error=error,
+            spend_attempt=False,
+            now=self.clock(),
+        )
+        if kept:
+            self._note_next(until, post.platform)
+        self._count(kept, "deferred")
+
+    def _block(self, account_id: str, until: datetime) -> None:
+        with self.guard:
+            self.blocked_until[account_id] = until
+
+    def _count(self, kept: bool, name: str) -> None:
+        if kept:
+            self.counts.add(name)
+        else:
+            # Another runner took the post after our lease expired; its result stands.
+            log.error(
+                "lease lost before the outcome was recorded", extra={"runId": self.handle.run_id}
+            )
+            self.counts.add("lease_lost")
+
+    # --- the end ----------------------------------------------------------------------------
+
+    def _next_post(self) -> dict[str, Any] | None:
+        if not self.next_candidates:
+            return None
+        due_at, platform = min(self.next_candidates, key=lambda c: c[0])
+        return {"platform": platform, "scheduledAt": due_at}
+
+    def _finish(self, status: str, error: str | None) -> None:
+        now = self.clock()
+        duration = time.monotonic() - self.started
+        self.duration = duration
+        c = self.counts
+        summary: Doc = {
+            "runId": self.handle.run_id,
+            "trigger": self.trigger.kind,
+            "messageId": self.trigger.message_id,
+            "finishedAt": now,
+            "duration": round(duration, 3),
+            "status": status,
+            "processed": c.processed,
+            "published": c.published,
+            "failed": c.failed,
+            "deferred": c.deferred,
+            "unknown": c.unknown,
+            "leaseLost": c.lease_lost,
+        }
+        record = lock.RunRecord(
+            finished_at=now,
+            duration_seconds=round(duration, 3),
+            status=status,
+            error=error,
+            published=c.published,
+            failed=c.failed,
+            summary=summary,
+            next_post=self._next_post(),
+        )
+        if not self.handle.release(record):
+            self.lock_lost = True
+        log.info("run finished", extra=summary)
+
+    def _result(self) -> RunResult:
+        c = self.counts
+        return RunResult(
+            run_id=self.handle.run_id,
+            posts_processed=c.processed,
+            posts_published=c.published,
+            posts_failed=c.failed,
+            posts_deferred=c.deferred,
+            posts_unknown=c.unknown,
+            duration=self.duration,
+            next_scheduled_post=self._next_post(),
+            lock_lost=self.lock_lost,
+        )
+
+
+class _Context:
+    """The PublishContext the engine hands an adapter for one post."""
+
+    def __init__(self, run: _Run, post: Post) -> None:
+        self._run = run
+        self._post = post
+        self.sent = False
+
+    def record_remote(self, remote: Mapping[str, str]) -> bool:
+        return posts.record_remote(
+            self._run.db, self._post, self._run.handle.run_id, remote, self._run.clock()
+        )
+
+    def begin_send(self, remote: Mapping[str, str] | None = None) -> bool:
+        now = self._run.clock()
+        self.sent = posts.begin_send(
+            self._run.db,
+            self._post,
+            self._run.handle.run_id,
+            remote or {},
+            now + self._run.ttl,
+            now,
+        )
+        return self.sent
+
+    def seconds_left(self) -> float:
+        return self._run.seconds_left()

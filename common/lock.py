@@ -1,0 +1,155 @@
+"""The execution lock: one runner at a time, with a fencing number and tick de-duplication.
+
+acquire() -> LockHandle (renew, release) | Held | DuplicateTick. Nobody else touches the lock
+fields of the scheduler_state document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from common.db import SCHEDULER_STATE, Doc
+
+STATE_ID = "scheduler_state"
+RECENT_TICKS_KEPT = 200  # about three hours of minute ticks: far beyond Pub/Sub's redelivery
+RECENT_RUNS_KEPT = 50
+
+
+@dataclass(frozen=True)
+class Held:
+    holder: str | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DuplicateTick:
+    message_id: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What release() writes about the run, in the same update that frees the lock."""
+
+    finished_at: datetime
+    duration_seconds: float
+    status: str  # "ok" | "error" | "lock_lost"
+    error: str | None
+    published: int
+    failed: int
+    summary: Doc
+    next_post: Doc | None
+
+
+class LockHandle:
+    """This run's hold on the lock. Every write is conditional on still being the holder."""
+
+    def __init__(self, db: Database[Doc], run_id: str, fence: int, ttl: timedelta) -> None:
+        self._db = db
+        self.run_id = run_id
+        self.fence = fence
+        self.ttl = ttl
+
+    def _held_by_me(self) -> Doc:
+        # run ids are unique, so the holder alone identifies this acquisition; the fence
+        # number travels on every post lease for audits and ordering.
+        return {"_id": STATE_ID, "lock.holder": self.run_id}
+
+    def renew(self, now: datetime) -> bool:
+        """Push the expiry out; False means the lock expired and another runner took it."""
+        result = self._db[SCHEDULER_STATE].update_one(
+            self._held_by_me(), {"$set": {"lock.expiresAt": now + self.ttl}}
+        )
+        return bool(result.matched_count == 1)
+
+    def release(self, record: RunRecord) -> bool:
+        """Record the run and free the lock in one update.
+
+        If the lock was taken over meanwhile, the record is still kept (without touching the
+        new holder's lock) and False is returned.
+        """
+        stats: Doc = {
+            "$set": {
+                "lastRunAt": record.finished_at,
+                "lastRunDuration": record.duration_seconds,
+                "lastRunStatus": record.status,
+                "lastRunError": record.error,
+                "nextScheduledPost": record.next_post,
+            },
+            "$inc": {
+                "totalExecutions": 1,
+                "totalPostsPublished": record.published,
+                "totalPostsFailed": record.failed,
+            },
+            "$push": {"recentRuns": {"$each": [record.summary], "$slice": -RECENT_RUNS_KEPT}},
+        }
+        collection = self._db[SCHEDULER_STATE]
+        released = collection.update_one(self._held_by_me(), {**stats, "$unset": {"lock": ""}})
+        if released.matched_count == 1:
+            return True
+        stats["$set"]["lastRunStatus"] = "lock_lost"
+        collection.update_one({"_id": STATE_ID}, stats)
+        return False
+
+
+def acquire(
+    db: Database[Doc],
+    run_id: str,
+    now: datetime,
+    ttl: timedelta,
+    message_id: str | None = None,
+) -> LockHandle | Held | DuplicateTick:
+    """One atomic find_one_and_update: free or expired lock, and a tick not seen before."""
+    conditions: Doc = {"$or": [{"lock": None}, {"lock.expiresAt": {"$lt": now}}]}
+    update: Doc = {
+        "$set": {"lock": {"holder": run_id, "acquiredAt": now, "expiresAt": now + ttl}},
+        "$inc": {"fence": 1},
+    }
+    if message_id is not None:
+        conditions["recentTicks"] = {"$ne": message_id}
+        update["$push"] = {"recentTicks": {"$each": [message_id], "$slice": -RECENT_TICKS_KEPT}}
+    try:
+        doc = db[SCHEDULER_STATE].find_one_and_update(
+            {"_id": STATE_ID, **conditions},
+            update,
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+    except DuplicateKeyError:
+        # The document exists but did not match: the lock is held or the tick was seen.
+        return _why_not_acquired(db, message_id)
+    if doc is None:  # upsert with ReturnDocument.AFTER always returns a document
+        raise RuntimeError("lock upsert returned no document")
+    fence = int(doc["fence"])
+    return LockHandle(db, run_id, fence, ttl)
+
+
+def _why_not_acquired(db: Database[Doc], message_id: str | None) -> Held | DuplicateTick:
+    doc: dict[str, Any] = (
+        db[SCHEDULER_STATE].find_one({"_id": STATE_ID}, {"lock": 1, "recentTicks": 1}) or {}
+    )
+    if message_id is not None and message_id in (doc.get("recentTicks") or []):
+        return DuplicateTick(message_id)
+    lock = doc.get("lock") or {}
+    return Held(holder=lock.get("holder"), expires_at=lock.get("expiresAt"))
+
+
+def read_state(db: Database[Doc]) -> Doc:
+    """The scheduler_state document for status reporting (without the tick history)."""
+    return db[SCHEDULER_STATE].find_one({"_id": STATE_ID}, {"recentTicks": 0}) or {}
+
+
+def force_release(db: Database[Doc], now: datetime, *, only_if_expired: bool) -> bool:
+    """Operator tool for a stuck lock (`socialsched lock release`)."""
+    condition: Doc = (
+        {"lock.expiresAt": {"$lt": now}} if only_if_expired else {"lock": {"$ne": None}}
+    )
+    result = db[SCHEDULER_STATE].update_one(
+        {"_id": STATE_ID, **condition}, {"$unset": {"lock": ""}}
+    )
+    return bool(result.modified_count == 1)

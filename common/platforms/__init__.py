@@ -1,0 +1,1 @@
+"""Adapters to social networks behind one protocol (base.py)."""

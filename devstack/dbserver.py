@@ -1,0 +1,174 @@
+"""Fetch, build and start the MongoDB wire-protocol server used by tests and local runs.
+
+The server is mongo-java-server (Maven Central) behind the tiny launcher in
+tools/mongo-server/. No Docker: Maven fetches the jars once, javac compiles the launcher once,
+and every start is one `java` process bound to 127.0.0.1.
+
+    python -m devstack.dbserver run [--data FILE] -- CMD ...   start, run CMD with MONGO_URI, stop
+    python -m devstack.dbserver serve [--port N] [--data FILE] start and wait for Ctrl-C
+    python -m devstack.dbserver fetch                           only fetch and compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL_DIR = ROOT / "tools" / "mongo-server"
+LIB_DIR = TOOL_DIR / "lib"
+BUILD_DIR = TOOL_DIR / "build"
+LAUNCHER = "MongoServerLauncher"
+START_TIMEOUT_SECONDS = 60.0
+
+
+class DbServerError(RuntimeError):
+    """The database server could not be fetched, built or started."""
+
+
+def _require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise DbServerError(f"`{tool}` is not on PATH; install a JDK 17+ and Maven")
+    return path
+
+
+def ensure_built() -> None:
+    """Fetch the jars and compile the launcher when they are missing (idempotent)."""
+    if not any(LIB_DIR.glob("mongo-java-server-core-*.jar")):
+        subprocess.run(
+            [
+                _require("mvn"),
+                "-q",
+                "-B",
+                "-f",
+                str(TOOL_DIR / "pom.xml"),
+                "dependency:copy-dependencies",
+            ],
+            check=True,
+        )
+    launcher_class = BUILD_DIR / f"{LAUNCHER}.class"
+    source = TOOL_DIR / f"{LAUNCHER}.java"
+    if not launcher_class.exists() or launcher_class.stat().st_mtime < source.stat().st_mtime:
+        BUILD_DIR.mkdir(exist_ok=True)
+        subprocess.run(
+            [_require("javac"), "-cp", f"{LIB_DIR}/*", "-d", str(BUILD_DIR), str(source)],
+            check=True,
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start(port: int, data_file: Path | None = None) -> subprocess.Popen[str]:
+    """Start the server and return once it accepts connections."""
+    ensure_built()
+    args = [_require("java"), "-Xss1m", "-cp", f"{BUILD_DIR}:{LIB_DIR}/*", LAUNCHER, str(port)]
+    if data_file is not None:
+        data_file.parent.mkdir(parents=True, exist_ok=True)
+        args.append(str(data_file))
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    _wait_until_listening(proc, port)
+    return proc
+
+
+def _wait_until_listening(proc: subprocess.Popen[str], port: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DbServerError(f"database server exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    stop(proc)
+    raise DbServerError(f"database server did not listen on port {port} in time")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM lets the H2 backend flush its file; SIGKILL only if it hangs."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+@contextlib.contextmanager
+def running(data_file: Path | None = None) -> Iterator[str]:
+    """A started server for the duration of the block; yields its MONGO_URI."""
+    port = free_port()
+    proc = start(port, data_file)
+    try:
+        yield f"mongodb://127.0.0.1:{port}/"
+    finally:
+        stop(proc)
+
+
+def _run(command: list[str], data_file: Path | None) -> int:
+    if os.environ.get("MONGO_URI"):
+        return subprocess.call(command)
+    with running(data_file) as uri:
+        print(f"dbserver: mongo-java-server on {uri}", flush=True)
+        # The child gets our signals too; we only need to outlive it and then stop the server.
+        with contextlib.suppress(KeyboardInterrupt):
+            return subprocess.call(command, env={**os.environ, "MONGO_URI": uri})
+    return 130
+
+
+def _serve(port: int, data_file: Path | None) -> int:
+    proc = start(port, data_file)
+    print(f"dbserver: listening on mongodb://127.0.0.1:{port}/", flush=True)
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(proc)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack.dbserver")
+    sub = parser.add_subparsers(dest="action", required=True)
+    run = sub.add_parser("run", help="start a server, run a command with MONGO_URI, stop")
+    run.add_argument("--data", type=Path, help="H2 data file (default: in memory)")
+    run.add_argument("command", nargs=argparse.REMAINDER)
+    serve = sub.add_parser("serve", help="start a server and wait for Ctrl-C")
+    serve.add_argument("--port", type=int, default=27017)
+    serve.add_argument("--data", type=Path)
+    sub.add_parser("fetch", help="fetch the jars and compile the launcher")
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "fetch":
+            ensure_built()
+            return 0
+        if args.action == "serve":
+            return _serve(args.port, args.data)
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        if not command:
+            parser.error("run needs a command after --")
+        return _run(command, args.data)
+    except (DbServerError, subprocess.CalledProcessError) as exc:
+        print(f"dbserver: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Fixtures that start real parts: a MongoDB wire-protocol server and a fresh database per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from common import accounts, posts
+from common.clock import ScheduledTime, utcnow
+from common.config import Settings, load_settings
+from common.db import ensure_indexes
+from devstack import dbserver
+
+
+@pytest.fixture(scope="session")
+def mongo_uri() -> Iterator[str]:
+    """MONGO_URI when set (make test sets it, or a real MongoDB); else a server of our own."""
+    if os.environ.get("MONGO_URI"):
+        yield os.environ["MONGO_URI"]
+        return
+    with dbserver.running() as uri:
+        yield uri
+
+
+@pytest.fixture
+def db_name() -> str:
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def db(mongo_uri: str, db_name: str) -> Iterator[Database]:  # type: ignore[type-arg]
+    client: MongoClient = MongoClient(mongo_uri, tz_aware=True)  # type: ignore[type-arg]
+    database = client[db_name]
+    ensure_indexes(database)
+    yield database
+    client.drop_database(db_name)
+    client.close()
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(mongo_uri: str, db_name: str) -> SettingsFactory:
+    def factory(**env: object) -> Settings:
+        base = {"MONGO_URI": mongo_uri, "MONGO_DB": db_name, "MONGO_TIMEOUT_MS": "3000"}
+        base.update({k: str(v) for k, v in env.items()})
+        return load_settings(base)
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings()
+
+
+def add_account(db: Database, account_id: str, platform: str = "facebook") -> None:  # type: ignore[type-arg]
+    accounts.create(
+        db,
+        account_id=account_id,
+        platform=platform,
+        external_id=f"ext-{account_id}",
+        name=account_id,
+        token_ciphertext="not-a-real-token",
+        token_expires_at=None,
+        now=utcnow(),
+    )
+
+
+def add_post(
+    db: Database,  # type: ignore[type-arg]
+    account_id: str,
+    due: datetime,
+    text: str = "hello",
+    platform: str = "facebook",
+) -> object:
+    when = ScheduledTime(due, "UTC", due.isoformat())
+    return posts.create(
+        db,
+        account_id=account_id,
+        platform=platform,
+        content=posts.Content(text=text),
+        when=when,
+        now=utcnow(),
+    )
+
+
+def seed(
+    db: Database, n_posts: int, n_accounts: int, ago: timedelta = timedelta(minutes=1)
+) -> list[object]:  # type: ignore[type-arg]
+    """n_posts due posts spread round-robin over n_accounts facebook accounts."""
+    for a in range(n_accounts):
+        add_account(db, f"acct-{a}")
+    now = utcnow()
+    ids = []
+    for i in range(n_posts):
+        due = now - ago + timedelta(milliseconds=i)
+        ids.append(add_post(db, f"acct-{i % n_accounts}", due, text=f"post {i}"))
+    return ids

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 from datetime import UTC
+from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.database import Database

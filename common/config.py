@@ -30,6 +30,10 @@ class Settings:
     meta_app_secret: str | None = field(default=None, repr=False)
     meta_connect_timeout_seconds: float = 5.0
     meta_read_timeout_seconds: float = 30.0
+    meta_app_id: str | None = None
+    ig_poll_interval_seconds: float = 3.0
+    ig_max_wait_seconds: float = 30.0
+    ig_quota_cache_seconds: float = 60.0
     events_topic: str | None = None
     google_cloud_project: str | None = None
     lock_ttl_seconds: int = 300
@@ -74,6 +78,9 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
 _FLOAT_SETTINGS: dict[str, str] = {
     "META_CONNECT_TIMEOUT_SECONDS": "meta_connect_timeout_seconds",
     "META_READ_TIMEOUT_SECONDS": "meta_read_timeout_seconds",
+    "IG_POLL_INTERVAL_SECONDS": "ig_poll_interval_seconds",
+    "IG_MAX_WAIT_SECONDS": "ig_max_wait_seconds",
+    "IG_QUOTA_CACHE_SECONDS": "ig_quota_cache_seconds",
 }
 _STR_SETTINGS: dict[str, str] = {
     "MONGO_DB": "mongo_db",
@@ -84,6 +91,7 @@ _STR_SETTINGS: dict[str, str] = {
     "META_GRAPH_URL": "meta_graph_url",
     "META_API_VERSION": "meta_api_version",
     "META_APP_SECRET": "meta_app_secret",
+    "META_APP_ID": "meta_app_id",
     "EVENTS_TOPIC": "events_topic",
     "GOOGLE_CLOUD_PROJECT": "google_cloud_project",
 }

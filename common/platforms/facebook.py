@@ -1,0 +1,145 @@
+"""Facebook Pages: text and link posts, one photo, or several photos in one post.
+
+The feed or photo POST is the one non-idempotent call. Unpublished photo uploads (for a
+multi-photo post) are invisible, so they are stored on the post and reused, never a risk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from common.accounts import Account
+from common.clock import utcnow
+from common.platforms.base import (
+    Ambiguous,
+    Outcome,
+    Permanent,
+    PublishContext,
+    Published,
+    Withdrawn,
+)
+from common.platforms.graph import GraphClient, GraphReply
+from common.platforms.meta_common import (
+    READ_BACK_LIMIT,
+    found,
+    match_recent,
+    open_token,
+    read_back_since,
+    reply_or_raise,
+)
+from common.posts import Post
+from common.tokens import TokenCipher
+
+
+class FacebookPublisher:
+    platform = "facebook"
+
+    def __init__(
+        self, client: GraphClient, cipher: TokenCipher, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self._client = client
+        self._cipher = cipher
+        self._clock = clock
+
+    def publish(self, post: Post, account: Account, ctx: PublishContext) -> Outcome:
+        token = open_token(self._cipher, account)
+        if not isinstance(token, str):
+            return token
+        media = post.content.media
+        if any(m.type != "image" for m in media):
+            return Permanent("unsupported_media", "Facebook posts here carry photos only")
+        page = account.external_id
+        text = post.content.text
+        if not media:
+            params = {"message": text or None, "link": post.content.link}
+            return self._send(post, account, token, ctx, f"{page}/feed", params, {})
+        if len(media) == 1:
+            params = {"url": media[0].url, "caption": text or None}
+            return self._send(post, account, token, ctx, f"{page}/photos", params, {})
+        return self._multi_photo(post, account, token, ctx)
+
+    def _multi_photo(
+        self, post: Post, account: Account, token: str, ctx: PublishContext
+    ) -> Outcome:
+        page = account.external_id
+        photo_ids = _stored_photos(post, len(post.content.media))
+        if photo_ids is None:
+            photo_ids = []
+            for item in post.content.media:
+                reply = self._client.call(
+                    "POST",
+                    f"{page}/photos",
+                    token,
+                    {"url": item.url, "published": False},
+                    idempotent=True,  # an unpublished upload is invisible and expires by itself
+                )
+                if not isinstance(reply, GraphReply):
+                    return reply
+                photo_ids.append(str(reply.body["id"]))
+        params: dict[str, Any] = {"message": post.content.text or None}
+        for index, photo_id in enumerate(photo_ids):
+            params[f"attached_media[{index}]"] = {"media_fbid": photo_id}
+        remote = {"photos": ",".join(photo_ids)}
+        return self._send(post, account, token, ctx, f"{page}/feed", params, remote)
+
+    def _send(
+        self,
+        post: Post,
+        account: Account,
+        token: str,
+        ctx: PublishContext,
+        path: str,
+        params: Mapping[str, Any],
+        remote: Mapping[str, str],
+    ) -> Outcome:
+        if not ctx.begin_send(remote):
+            return Withdrawn("post changed or taken over before send")
+        reply = self._client.call("POST", path, token, params, idempotent=False)
+        if isinstance(reply, Ambiguous):
+            return self._settle(post, account, token, reply)
+        if not isinstance(reply, GraphReply):
+            return reply
+        # /photos answers {"id": photo, "post_id": page post}; /feed answers {"id": page post}.
+        return Published(str(reply.body.get("post_id") or reply.body["id"]))
+
+    def _settle(self, post: Post, account: Account, token: str, unknown: Ambiguous) -> Outcome:
+        """Right after an unanswered send, look once: a post found is published, not unknown."""
+        try:
+            return self._find(post, account, token) or unknown
+        except Exception:  # the read-back is a bonus; the engine reconciles unknown posts later
+            return unknown
+
+    def find_published(self, post: Post, account: Account) -> Published | None:
+        token = open_token(self._cipher, account)
+        if not isinstance(token, str):
+            raise PermissionError("account token cannot be opened")
+        return self._find(post, account, token)
+
+    def _find(self, post: Post, account: Account, token: str) -> Published | None:
+        since = read_back_since(post)
+        reply = reply_or_raise(
+            self._client.call(
+                "GET",
+                f"{account.external_id}/published_posts",
+                token,
+                {
+                    "fields": "id,message,created_time",
+                    "since": int(since.timestamp()),
+                    "limit": READ_BACK_LIMIT,
+                },
+                idempotent=True,
+            )
+        )
+        data = reply.body.get("data") or []
+        return found(match_recent(data, "message", "created_time", post.content.text, since))
+
+
+def _stored_photos(post: Post, expected: int) -> list[str] | None:
+    """Photo ids a previous attempt uploaded (Meta keeps unpublished uploads for about a day)."""
+    raw = post.remote.get("photos")
+    if not raw:
+        return None
+    ids = raw.split(",")
+    return ids if len(ids) == expected else None

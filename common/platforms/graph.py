@@ -1,0 +1,301 @@
+"""The one Graph API client: a pooled session, pinned version, and errors mapped to the taxonomy.
+
+Every call returns either a `GraphReply` or one failure outcome from `platforms.base`; nothing
+raises for a platform or network problem. The token travels in the Authorization header (never
+in a URL that could reach a log), and no error text ever contains it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from common.clock import utcnow
+from common.config import Settings
+from common.platforms.base import Ambiguous, AuthExpired, Permanent, RateLimited, Retryable
+
+log = logging.getLogger(__name__)
+
+Failure = RateLimited | Retryable | AuthExpired | Permanent | Ambiguous
+Method = Literal["GET", "POST"]
+
+# Throttling without a recovery estimate: back off this long (the reference suggests minutes up
+# to an hour; a quarter of an hour keeps a whole page from stalling for long).
+DEFAULT_THROTTLE_SECONDS = 900
+# Meta's "temporarily blocked" (368) asks for hours, not minutes.
+POLICY_BLOCK_SECONDS = 3600
+# Media still processing on publish (9007/2207027): look again a minute later.
+NOT_READY_SECONDS = 60
+QUOTA_EXHAUSTED_SECONDS = 3600
+USAGE_HEADERS = ("X-App-Usage", "X-Page-Usage", "X-Business-Use-Case-Usage")
+MAX_MESSAGE = 300
+
+_RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613}) | frozenset(range(80000, 80015))
+_AUTH_CODES = frozenset({102, 190, 10}) | frozenset(range(200, 300))
+_TRANSIENT_CODES = frozenset({1, 2, -1, -2})
+# Instagram subcodes whose code alone would mislead.
+_IG_QUOTA_USED_UP = 2207042
+_IG_NOT_READY = 2207027
+_IG_SPAM_FLAG = 2207051
+_IG_ACCOUNT_RESTRICTED = 2207050
+_IG_RETRY_SUBCODES = frozenset({2207001, 2207003, 2207006, 2207008, 2207020, 2207032, 2207052})
+_IG_RETRY_SUBCODES |= frozenset({2207053})
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the usage headers say: the highest percentage and when access returns."""
+
+    max_percent: float = 0.0
+    regain_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class GraphReply:
+    body: dict[str, Any]
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class GraphError:
+    """Meta's error envelope, as far as it was present."""
+
+    code: int | None
+    subcode: int | None
+    message: str
+    is_transient: bool
+    fbtrace_id: str | None
+
+
+class GraphClient:
+    """Calls `{META_GRAPH_URL}/{META_API_VERSION}/{path}` on one reusable session."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+        self._base = f"{settings.meta_graph_url.rstrip('/')}/{settings.meta_api_version}"
+        self._timeout = (settings.meta_connect_timeout_seconds, settings.meta_read_timeout_seconds)
+        self._app_secret = settings.meta_app_secret
+        self._clock = clock
+        self._session = requests.Session()
+        # Pool as many connections as the engine has publishing workers; no silent retries,
+        # because a retried POST could publish twice.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=settings.publish_workers)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self.requests_sent = 0
+
+    def close(self) -> None:
+        self._session.close()
+
+    def call(
+        self,
+        method: Method,
+        path: str,
+        token: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool,
+    ) -> GraphReply | Failure:
+        """One request. `idempotent=False` marks the non-idempotent send (feed, media_publish):
+        a timeout or broken answer after it went out is Ambiguous, not Retryable."""
+        query, body = self._arguments(method, token, params or {})
+        self.requests_sent += 1
+        try:
+            response = self._session.request(
+                method,
+                f"{self._base}/{path.lstrip('/')}",
+                params=query,
+                data=body,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self._timeout,
+            )
+        except requests.RequestException as exc:
+            return self._network_failure(exc, path, idempotent=idempotent)
+        return self._interpret(response, token, idempotent=idempotent)
+
+    # --- building the request -------------------------------------------------------------
+
+    def _arguments(
+        self, method: Method, token: str, params: Mapping[str, Any]
+    ) -> tuple[dict[str, str], dict[str, str] | None]:
+        values = {key: _encode(value) for key, value in params.items() if value is not None}
+        values.update(self._proof(token))
+        return (values, None) if method == "GET" else ({}, values)
+
+    def _proof(self, token: str) -> dict[str, str]:
+        """The time-stamped appsecret_proof of Meta's current Login Security guide."""
+        if not self._app_secret:
+            return {}
+        stamp = str(int(time.time()))
+        digest = hmac.new(
+            self._app_secret.encode(), f"{token}|{stamp}".encode(), hashlib.sha256
+        ).hexdigest()
+        return {"appsecret_proof": digest, "appsecret_time": stamp}
+
+    # --- reading the answer ---------------------------------------------------------------
+
+    def _network_failure(
+        self, exc: requests.RequestException, path: str, *, idempotent: bool
+    ) -> Failure:
+        kind = type(exc).__name__  # never str(exc): it can carry the URL and its query
+        if _never_reached_server(exc) or idempotent:
+            log.warning("graph request failed", extra={"path": _shape(path), "error": kind})
+            return Retryable(f"network error before an answer: {kind}")
+        log.warning("graph send outcome unknown", extra={"path": _shape(path), "error": kind})
+        return Ambiguous(f"no answer after the request was sent: {kind}")
+
+    def _interpret(
+        self, response: requests.Response, token: str, *, idempotent: bool
+    ) -> GraphReply | Failure:
+        usage = parse_usage(response.headers)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.ok and isinstance(body, dict) and "error" not in body:
+            return GraphReply(body, usage)
+        error = parse_error(body, token)
+        if error is None:
+            return self._no_envelope(response.status_code, idempotent=idempotent)
+        log.warning(
+            "graph error",
+            extra={
+                "status": response.status_code,
+                "code": error.code,
+                "subcode": error.subcode,
+                "fbtraceId": error.fbtrace_id,
+            },
+        )
+        return classify(error, usage, self._clock())
+
+    def _no_envelope(self, status: int, *, idempotent: bool) -> Failure:
+        """A proxy or load balancer answered, not the Graph API: nothing to say it did nothing."""
+        if status == 429:
+            return RateLimited(
+                self._clock() + timedelta(seconds=DEFAULT_THROTTLE_SECONDS), "HTTP 429"
+            )
+        if status >= 500 or status < 400:
+            if idempotent:
+                return Retryable(f"HTTP {status} without a Graph error")
+            return Ambiguous(f"HTTP {status} without a Graph error after the send")
+        return Permanent(f"http_{status}", f"HTTP {status} without a Graph error")
+
+
+def classify(error: GraphError, usage: Usage, now: datetime) -> Failure:
+    """Meta's error codes (shared/reference/meta-graph-api.md section 3) to the taxonomy."""
+    code, sub = error.code, error.subcode
+    label = f"({code}/{sub}) {error.message}" if sub else f"({code}) {error.message}"
+    if sub == _IG_SPAM_FLAG:
+        return Permanent(f"meta_{code}_{sub}", error.message)
+    if sub == _IG_QUOTA_USED_UP:
+        return RateLimited(now + timedelta(seconds=QUOTA_EXHAUSTED_SECONDS), label)
+    if sub == _IG_NOT_READY:
+        return RateLimited(now + timedelta(seconds=NOT_READY_SECONDS), label)
+    if code in _AUTH_CODES or sub == _IG_ACCOUNT_RESTRICTED:
+        return AuthExpired(label)
+    if code in _RATE_LIMIT_CODES:
+        wait = usage.regain_seconds or DEFAULT_THROTTLE_SECONDS
+        return RateLimited(now + timedelta(seconds=wait), label)
+    if code == 368:
+        return RateLimited(now + timedelta(seconds=POLICY_BLOCK_SECONDS), label)
+    if error.is_transient or code in _TRANSIENT_CODES or sub in _IG_RETRY_SUBCODES:
+        return Retryable(label)
+    return Permanent(f"meta_{code}" + (f"_{sub}" if sub else ""), error.message)
+
+
+def parse_error(body: object, token: str) -> GraphError | None:
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return None
+    raw: dict[str, Any] = body["error"]
+    message = str(raw.get("message", "")).replace(token, "[token]")[:MAX_MESSAGE]
+    return GraphError(
+        code=_int_or_none(raw.get("code")),
+        subcode=_int_or_none(raw.get("error_subcode")),
+        message=message,
+        is_transient=raw.get("is_transient") is True,
+        fbtrace_id=str(raw["fbtrace_id"]) if raw.get("fbtrace_id") else None,
+    )
+
+
+def parse_usage(headers: Mapping[str, str]) -> Usage:
+    """Each header is JSON: percentages 0-100; `estimated_time_to_regain_access` in minutes."""
+    highest, regain_minutes = 0.0, 0
+    for name in USAGE_HEADERS:
+        value = _json_header(headers.get(name))
+        for entry in _usage_entries(value):
+            for key in ("call_count", "total_cputime", "total_time"):
+                highest = max(highest, _float(entry.get(key)))
+            regain_minutes = max(
+                regain_minutes, int(_float(entry.get("estimated_time_to_regain_access")))
+            )
+    return Usage(max_percent=highest, regain_seconds=regain_minutes * 60)
+
+
+def _usage_entries(value: object) -> list[dict[str, Any]]:
+    """X-App-Usage is one object; X-Business-Use-Case-Usage maps ids to lists of objects."""
+    if not isinstance(value, dict):
+        return []
+    if any(key in value for key in ("call_count", "total_cputime", "total_time")):
+        return [value]
+    entries: list[dict[str, Any]] = []
+    for per_object in value.values():
+        if isinstance(per_object, list):
+            entries.extend(e for e in per_object if isinstance(e, dict))
+    return entries
+
+
+def _json_header(raw: str | None) -> object:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload, no-any-return]
+    except (TypeError, ValueError):
+        return None
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _never_reached_server(exc: requests.RequestException) -> bool:
+    """True only when no byte of the request can have reached the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        reason = exc.args[0]
+        if isinstance(reason, MaxRetryError):
+            return isinstance(reason.reason, NewConnectionError)
+    return False
+
+
+def _shape(path: str) -> str:
+    """The path's edge only (ids are not secret, but logs need the kind of call)."""
+    return path.rsplit("/", 1)[-1] if "/" in path else "node"

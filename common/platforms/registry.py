@@ -1,0 +1,19 @@
+"""The publishers a run uses, configured from settings (the run function and the CLI call this)."""
+
+from __future__ import annotations
+
+from common.config import Settings
+from common.platforms.base import Registry
+from common.platforms.facebook import FacebookPublisher
+from common.platforms.graph import GraphClient
+from common.platforms.instagram import InstagramPublisher
+from common.tokens import TokenCipher
+
+
+def default_registry(settings: Settings) -> Registry:
+    """Facebook and Instagram on one Graph API session. Raises TokenKeyError without a key."""
+    client = GraphClient(settings)
+    cipher = TokenCipher.from_settings(settings)
+    return Registry(
+        [FacebookPublisher(client, cipher), InstagramPublisher(client, cipher, settings)]
+    )

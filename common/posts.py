@@ -497,3 +497,29 @@ def find_by_id_text(db: Database[Doc], post_id: str) -> Post | None:
 
 def lateness(post: Post, now: datetime) -> timedelta:
     return now - post.scheduled_at
+
+
+def mark_found_published(
+    db: Database[Doc], post: Post, platform_post_id: str, now: datetime
+) -> bool:
+    """Reconciliation found an `unknown` post on the platform: it is published after all."""
+    result = _collection(db).update_one(
+        {"_id": post.id, "status": "unknown", "version": post.version},
+        {
+            "$set": {
+                "status": "published",
+                "platformPostId": platform_post_id,
+                "publishedAt": now,
+                "updatedAt": now,
+            },
+            "$unset": {"sendStartedAt": "", "lastError": ""},
+        },
+    )
+    return bool(result.modified_count == 1)
+
+
+def list_unknown(db: Database[Doc], limit: int) -> list[Post]:
+    return [
+        Post.from_doc(d)
+        for d in _collection(db).find({"status": "unknown"}).sort("updatedAt", 1).limit(limit)
+    ]

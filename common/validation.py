@@ -1,0 +1,141 @@
+"""Checks a post must pass before it is accepted: one function for the CLI and any later API.
+
+Every problem is reported at once, each naming the field and what to change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from common.accounts import PLATFORMS
+from common.clock import ScheduledTime, TimeError, resolve
+from common.posts import Content, Media
+
+# Facebook's post limit is the widely quoted 63,206 characters (not in Meta's stored docs).
+FACEBOOK_TEXT_LIMIT = 63_206
+INSTAGRAM_CAPTION_LIMIT = 2_200
+INSTAGRAM_MAX_HASHTAGS = 30
+INSTAGRAM_MAX_MENTIONS = 20
+CAROUSEL_MIN, CAROUSEL_MAX = 2, 10
+FACEBOOK_MAX_PHOTOS = 10  # Meta documents no maximum; a third party verified 10
+MEDIA_TYPES = ("image", "video")
+_HASHTAG = re.compile(r"(?<!\w)#\w+")
+_MENTION = re.compile(r"(?<!\w)@[\w.]+")
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CheckedPost:
+    """The parsed post when `problems` is empty."""
+
+    content: Content
+    when: ScheduledTime | None
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_post(
+    platform: str,
+    *,
+    text: str = "",
+    link: str | None = None,
+    media: Sequence[Mapping[str, str]] = (),
+    scheduled_at: str,
+    time_zone: str | None = None,
+) -> CheckedPost:
+    problems: list[Problem] = []
+    items = _media(media, problems)
+    content = Content(text=text, link=link or None, media=tuple(items))
+    if platform not in PLATFORMS:
+        problems.append(Problem("platform", f"platform must be one of {', '.join(PLATFORMS)}"))
+    elif platform == "facebook":
+        _facebook(content, problems)
+    else:
+        _instagram(content, problems)
+    if link and not link.startswith(("https://", "http://")):
+        problems.append(Problem("link", "link must be an http(s) URL"))
+    when = _when(scheduled_at, time_zone, problems)
+    return CheckedPost(content, when, tuple(problems))
+
+
+def _media(raw: Sequence[Mapping[str, str]], problems: list[Problem]) -> list[Media]:
+    items: list[Media] = []
+    for index, entry in enumerate(raw):
+        url = str(entry.get("url", ""))
+        kind = str(entry.get("type", "image"))
+        if not url.startswith("https://"):
+            problems.append(
+                Problem(f"media[{index}].url", "media URLs must be https (Meta fetches them)")
+            )
+        if kind not in MEDIA_TYPES:
+            problems.append(Problem(f"media[{index}].type", "media type must be image or video"))
+            continue
+        items.append(Media(url=url, type="video" if kind == "video" else "image"))
+    return items
+
+
+def _facebook(content: Content, problems: list[Problem]) -> None:
+    if len(content.text) > FACEBOOK_TEXT_LIMIT:
+        problems.append(
+            Problem("text", f"Facebook text is limited to {FACEBOOK_TEXT_LIMIT} characters")
+        )
+    if not (content.text.strip() or content.link or content.media):
+        problems.append(Problem("text", "a Facebook post needs text, a link or photos"))
+    if any(m.type == "video" for m in content.media):
+        problems.append(Problem("media", "Facebook posts here carry photos only, not video"))
+    if len(content.media) > FACEBOOK_MAX_PHOTOS:
+        problems.append(
+            Problem("media", f"at most {FACEBOOK_MAX_PHOTOS} photos in one Facebook post")
+        )
+    if content.link and content.media:
+        problems.append(
+            Problem("link", "a Facebook post carries either a link or photos, not both")
+        )
+
+
+def _instagram(content: Content, problems: list[Problem]) -> None:
+    text = content.text
+    if len(text) > INSTAGRAM_CAPTION_LIMIT:
+        problems.append(
+            Problem(
+                "text", f"Instagram captions are limited to {INSTAGRAM_CAPTION_LIMIT} characters"
+            )
+        )
+    if len(_HASHTAG.findall(text)) > INSTAGRAM_MAX_HASHTAGS:
+        problems.append(Problem("text", f"at most {INSTAGRAM_MAX_HASHTAGS} hashtags on Instagram"))
+    if len(_MENTION.findall(text)) > INSTAGRAM_MAX_MENTIONS:
+        problems.append(
+            Problem("text", f"at most {INSTAGRAM_MAX_MENTIONS} @-mentions on Instagram")
+        )
+    if content.link:
+        problems.append(Problem("link", "Instagram posts cannot carry a link"))
+    count = len(content.media)
+    if count == 0:
+        problems.append(Problem("media", "Instagram posts need an image or a video"))
+    elif count > 1 and not CAROUSEL_MIN <= count <= CAROUSEL_MAX:
+        problems.append(
+            Problem("media", f"a carousel has {CAROUSEL_MIN} to {CAROUSEL_MAX} items, got {count}")
+        )
+
+
+def _when(
+    scheduled_at: str, time_zone: str | None, problems: list[Problem]
+) -> ScheduledTime | None:
+    if not scheduled_at.strip():
+        problems.append(Problem("scheduledAt", "scheduledAt is required"))
+        return None
+    try:
+        return resolve(scheduled_at, time_zone)
+    except TimeError as exc:
+        problems.append(Problem("scheduledAt", str(exc)))
+        return None

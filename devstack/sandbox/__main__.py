@@ -1,0 +1,26 @@
+"""Run the sandbox Graph API on a loopback port until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+from werkzeug.serving import make_server
+
+from devstack.sandbox.app import SandboxApp
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m devstack.sandbox")
+    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--app-secret", default=None, help="require appsecret_proof with it")
+    args = parser.parse_args()
+    server = make_server("127.0.0.1", args.port, SandboxApp(args.app_secret), threaded=True)
+    print(f"sandbox: Graph API on http://127.0.0.1:{args.port}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    server.server_close()
+
+
+if __name__ == "__main__":
+    main()

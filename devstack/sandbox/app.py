@@ -1,0 +1,291 @@
+"""The sandbox Graph API as a WSGI app: Meta's paths, parameters, envelopes and usage headers.
+
+Graph routes live under `/vNN.N/`; the control surface for tests and people lives under
+`/_sandbox/` (posts as JSON and HTML, request counts, accounts, fault injection, reset).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request, Response
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+from devstack.sandbox.state import Account, GraphFault, Item, SandboxState, meta_time
+
+VERSION = re.compile(r"^v\d+\.\d+$")
+PROOF_MAX_AGE_SECONDS = 300  # Meta's time-stamped proofs expire after 5 minutes
+WRITES = frozenset({"feed", "photos", "media", "media_publish"})
+
+
+class SandboxApp:
+    def __init__(self, app_secret: str | None = None) -> None:
+        self.state = SandboxState()
+        self.lock = threading.Lock()
+        self.app_secret = app_secret
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        response = self._dispatch(Request(environ))
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request) -> Response:
+        parts = [p for p in request.path.split("/") if p]
+        if parts and parts[0] == "_sandbox":
+            return self._control(request, parts[1:])
+        if not parts or not VERSION.match(parts[0]):
+            return _envelope(GraphFault(2500, "Unknown path components: unversioned call"))
+        return self._graph(request, parts[1:])
+
+    # --- the Graph API ----------------------------------------------------------------------
+
+    def _graph(self, request: Request, parts: list[str]) -> Response:
+        args = _arguments(request)
+        token = _token(request, args)
+        edge = parts[-1] if len(parts) > 1 else "node"
+        with self.lock:
+            key = f"{request.method} {edge}"
+            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        try:
+            self._check_proof(token, args)
+            if parts == ["debug_token"]:
+                with self.lock:
+                    return _json(self.state.debug_token(str(args.get("input_token", ""))))
+            with self.lock:
+                account = self.state.account_for_token(token)
+            return self._answer(request.method, parts, account, args)
+        except GraphFault as fault:
+            return _envelope(fault)
+
+    def _answer(
+        self, method: str, parts: list[str], account: Account, args: dict[str, Any]
+    ) -> Response:
+        faults = account.faults
+        if faults.latency_seconds:
+            time.sleep(faults.latency_seconds)
+        with self.lock:
+            injected = self._injected(account)
+            if injected is not None:
+                return injected
+            body = self._route(method, parts, account, args)
+            hang = 0.0
+            if method == "POST" and parts[-1] in WRITES and faults.timeouts > 0:
+                faults.timeouts -= 1
+                hang = faults.timeout_seconds  # applied, but the answer comes too late
+        if hang:
+            time.sleep(hang)
+        return _json(body, _usage_headers(account, throttled=False))
+
+    def _injected(self, account: Account) -> Response | None:
+        faults = account.faults
+        if faults.rate_limited > 0:
+            faults.rate_limited -= 1
+            if account.kind == "page":
+                fault = GraphFault(32, "(#32) Page request limit reached", transient=True)
+            else:
+                fault = GraphFault(
+                    80002,
+                    "There have been too many calls to this Instagram account. "
+                    "Wait a bit and try again.",
+                    transient=True,
+                )
+            return _envelope(fault, _usage_headers(account, throttled=True))
+        if faults.server_errors > 0:
+            faults.server_errors -= 1
+            return _envelope(
+                GraphFault(
+                    2,
+                    "An unexpected error has occurred. Please retry your request later.",
+                    status=500,
+                    transient=True,
+                )
+            )
+        if faults.bad_gateway > 0:
+            faults.bad_gateway -= 1
+            return Response("<html><body>502 Bad Gateway</body></html>", 502, mimetype="text/html")
+        return None
+
+    def _route(self, method: str, parts: list[str], account: Account, args: dict[str, Any]) -> Any:
+        state = self.state
+        if len(parts) == 1 and method == "GET":
+            return state.container_status(account, parts[0])
+        if len(parts) != 2:
+            raise GraphFault(2500, "Unknown path components", kind="GraphMethodException")
+        node, edge = parts
+        kind = "page" if edge in ("feed", "photos", "published_posts") else "instagram"
+        state.owned(account, node, kind)
+        since = int(args["since"]) if args.get("since") else None
+        limit = int(args.get("limit") or 25)
+        if (method, edge) == ("POST", "feed"):
+            return state.feed_post(account, args)
+        if (method, edge) == ("POST", "photos"):
+            return state.photo(account, args)
+        if method == "GET" and edge in ("feed", "published_posts"):
+            return {"data": [_page_post(i) for i in state.recent(node, "page_post", since, limit)]}
+        if (method, edge) == ("POST", "media"):
+            return state.create_container(account, args)
+        if (method, edge) == ("GET", "media"):
+            return {"data": [_ig_media(i) for i in state.recent(node, "ig_media", since, limit)]}
+        if (method, edge) == ("POST", "media_publish"):
+            return state.media_publish(account, args)
+        if (method, edge) == ("GET", "content_publishing_limit"):
+            total = account.faults.quota_total
+            usage = state.quota_usage(account)
+            return {
+                "data": [
+                    {
+                        "quota_usage": usage,
+                        "config": {"quota_total": total, "quota_duration": 86400},
+                    }
+                ]
+            }
+        raise GraphFault(2500, f"Unknown path components: /{edge}", kind="GraphMethodException")
+
+    def _check_proof(self, token: str | None, args: dict[str, Any]) -> None:
+        """Both the time-stamped proof (current docs) and the legacy one (the SDK's) pass."""
+        proof = str(args.pop("appsecret_proof", ""))
+        stamp = str(args.pop("appsecret_time", ""))
+        if not self.app_secret:
+            return
+        key = self.app_secret.encode()
+        token_text = token or ""
+        if stamp.isdigit() and abs(time.time() - int(stamp)) <= PROOF_MAX_AGE_SECONDS:
+            expected = hmac.new(key, f"{token_text}|{stamp}".encode(), hashlib.sha256).hexdigest()
+        else:
+            expected = hmac.new(key, token_text.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(proof, expected):
+            raise GraphFault(
+                100,
+                "Invalid appsecret_proof provided in the API argument",
+                kind="GraphMethodException",
+            )
+
+    # --- the control surface ----------------------------------------------------------------
+
+    def _control(self, request: Request, parts: list[str]) -> Response:
+        route = (request.method, "/".join(parts))
+        try:
+            with self.lock:
+                return self._control_route(route, request)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _json({"error": f"bad request: {exc}"}, status=400)
+
+    def _control_route(self, route: tuple[str, str], request: Request) -> Response:
+        state = self.state
+        if route == ("GET", ""):
+            return Response(_html(self._published()), mimetype="text/html")
+        if route == ("GET", "posts"):
+            return _json({"posts": [i.to_json() for i in self._published()]})
+        if route == ("GET", "stats"):
+            return _json({"requests": dict(state.requests), "total": sum(state.requests.values())})
+        if route == ("POST", "reset"):
+            self.state = SandboxState()
+            return _json({"ok": True})
+        body = request.get_json(force=True)
+        if not isinstance(body, dict):
+            raise ValueError("a JSON object is required")
+        if route == ("POST", "accounts"):
+            account = state.add_account(
+                str(body["id"]), str(body["kind"]), str(body["token"]), str(body.get("name", ""))
+            )
+            return _json({"id": account.id, "kind": account.kind})
+        if route == ("POST", "faults"):
+            target = state.accounts[str(body.pop("account"))]
+            target.faults.update(body)
+            return _json({"account": target.id, "faults": vars(target.faults)})
+        return _json({"error": "no such sandbox route"}, status=404)
+
+    def _published(self) -> list[Item]:
+        items = [
+            i
+            for i in self.state.items.values()
+            if i.published and i.kind in ("page_post", "ig_media")
+        ]
+        return sorted(items, key=lambda i: i.created)
+
+
+def _arguments(request: Request) -> dict[str, Any]:
+    """Query, form and JSON bodies are all accepted, as Meta does."""
+    args: dict[str, Any] = dict(request.args.items())
+    args.update(request.form.items())
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if isinstance(body, dict):
+            args.update(body)
+    return args
+
+
+def _token(request: Request, args: dict[str, Any]) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith(("Bearer ", "OAuth ")):
+        return header.split(" ", 1)[1].strip()
+    value = args.pop("access_token", None)
+    return None if value is None else str(value)
+
+
+def _usage_headers(account: Account, *, throttled: bool) -> dict[str, str]:
+    percent = 100 if throttled else account.faults.usage_percent
+    usage = {"call_count": percent, "total_cputime": percent, "total_time": percent}
+    business = {
+        **usage,
+        "type": "pages" if account.kind == "page" else "instagram",
+        "estimated_time_to_regain_access": account.faults.regain_minutes if throttled else 0,
+    }
+    headers = {
+        "X-App-Usage": json.dumps(usage),
+        "X-Business-Use-Case-Usage": json.dumps({account.id: [business]}),
+    }
+    if account.kind == "page":
+        headers["X-Page-Usage"] = json.dumps(usage)
+    return headers
+
+
+def _envelope(fault: GraphFault, headers: dict[str, str] | None = None) -> Response:
+    error: dict[str, Any] = {
+        "message": fault.message,
+        "type": fault.kind,
+        "code": fault.code,
+        "is_transient": fault.transient,
+        "fbtrace_id": secrets.token_urlsafe(12),
+    }
+    if fault.subcode is not None:
+        error["error_subcode"] = fault.subcode
+    return _json({"error": error}, headers, status=fault.status)
+
+
+def _json(body: Any, headers: dict[str, str] | None = None, status: int = 200) -> Response:
+    return Response(json.dumps(body), status, headers=headers, mimetype="application/json")
+
+
+def _page_post(item: Item) -> dict[str, Any]:
+    return {"id": item.id, "message": item.text, "created_time": meta_time(item.created)}
+
+
+def _ig_media(item: Item) -> dict[str, Any]:
+    return {"id": item.id, "caption": item.text, "timestamp": meta_time(item.created)}
+
+
+def _html(items: list[Item]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(i.created.isoformat())}</td><td>{html.escape(i.owner)}</td>"
+        f"<td>{html.escape(i.kind)}</td><td>{html.escape(i.id)}</td>"
+        f"<td>{html.escape(i.text)}</td><td>{len(i.media)}</td></tr>"
+        for i in items
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Sandbox Graph API</title>"
+        "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:4px}</style>"
+        "</head><body><h1>Published in the sandbox</h1><table><tr><th>created</th>"
+        "<th>account</th><th>kind</th><th>id</th><th>text</th><th>media</th></tr>"
+        f"{rows}</table></body></html>"
+    )

@@ -1,0 +1,346 @@
+"""What the sandbox Graph API remembers: accounts, posts, containers, quotas and faults.
+
+Everything here runs under one lock held by the HTTP layer; methods raise `GraphFault` with the
+code, subcode and message Meta uses (shared/reference/meta-graph-api.md sections 2-3).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+DAY = timedelta(hours=24)
+DEFAULT_QUOTA_TOTAL = 50  # Meta's own example value for content_publishing_limit
+
+
+class GraphFault(Exception):  # noqa: N818 (it is Meta's name for the thing)
+    """An error answer in Meta's envelope."""
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        *,
+        subcode: int | None = None,
+        status: int = 400,
+        transient: bool = False,
+        kind: str = "OAuthException",
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.subcode = subcode
+        self.status = status
+        self.transient = transient
+        self.kind = kind
+        self.message = message
+
+
+@dataclass
+class Faults:
+    """Per-account fault injection, settable over HTTP (POST /_sandbox/faults)."""
+
+    server_errors: int = 0  # next N calls answer 500 with code 2, is_transient
+    bad_gateway: int = 0  # next N calls answer 502 with an HTML body (no envelope)
+    timeouts: int = 0  # next N writes are applied, then answered after timeout_seconds
+    timeout_seconds: float = 3.0
+    rate_limited: int = 0  # next N calls are throttled (32 for Pages, 80002 for Instagram)
+    regain_minutes: int = 5  # estimated_time_to_regain_access sent with a throttle
+    usage_percent: int = 1  # call_count reported in the usage headers
+    invalid_token: bool = False  # every call answers 190/463 (session expired)
+    stuck_in_progress: bool = False  # containers never finish processing
+    processing_seconds: float = 0.0  # how long containers stay IN_PROGRESS
+    quota_total: int = DEFAULT_QUOTA_TOTAL
+    quota_used: int = 0  # publishes counted before any made here (e.g. quota used up)
+    latency_seconds: float = 0.0  # every call waits this long before answering
+
+    def update(self, values: dict[str, Any]) -> None:
+        known = {f.name: f.type for f in fields(self)}
+        for name, value in values.items():
+            if name not in known:
+                raise ValueError(f"unknown fault {name!r}")
+            current = getattr(self, name)
+            setattr(self, name, type(current)(value))
+
+
+@dataclass
+class Account:
+    id: str
+    kind: str  # "page" | "instagram"
+    token: str
+    name: str
+    faults: Faults = field(default_factory=Faults)
+
+
+@dataclass
+class Container:
+    id: str
+    owner: str
+    params: dict[str, str]
+    created: float  # monotonic
+    carousel_item: bool
+    published_media: str | None = None
+
+
+@dataclass
+class Item:
+    """A published post (Page post, photo, IG media) or an unpublished Page photo."""
+
+    id: str
+    owner: str
+    kind: str
+    text: str
+    created: datetime
+    published: bool = True
+    link: str | None = None
+    media: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created"] = meta_time(self.created)
+        return data
+
+
+def meta_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+class SandboxState:
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.items: dict[str, Item] = {}
+        self.containers: dict[str, Container] = {}
+        self.requests: dict[str, int] = {}
+        self._ids = itertools.count(17841400000000001)
+
+    # --- accounts and auth ------------------------------------------------------------------
+
+    def add_account(self, account_id: str, kind: str, token: str, name: str) -> Account:
+        if kind not in ("page", "instagram"):
+            raise ValueError("kind must be page or instagram")
+        account = Account(account_id, kind, token, name or account_id)
+        self.accounts[account_id] = account
+        return account
+
+    def account_for_token(self, token: str | None) -> Account:
+        for account in self.accounts.values():
+            if token and account.token == token:
+                if account.faults.invalid_token:
+                    raise GraphFault(
+                        190,
+                        "Error validating access token: Session has expired.",
+                        subcode=463,
+                    )
+                return account
+        raise GraphFault(190, "Invalid OAuth access token - Cannot parse access token", subcode=467)
+
+    def owned(self, account: Account, node: str, kind: str) -> None:
+        if node not in self.accounts:
+            raise GraphFault(
+                100,
+                f"Unsupported request - Object with ID '{node}' does not exist",
+                subcode=33,
+                kind="GraphMethodException",
+            )
+        if node != account.id or self.accounts[node].kind != kind:
+            raise GraphFault(200, "(#200) Permissions error")
+
+    def next_id(self) -> str:
+        return str(next(self._ids))
+
+    # --- Facebook Pages ---------------------------------------------------------------------
+
+    def feed_post(self, page: Account, args: dict[str, Any]) -> dict[str, str]:
+        message = str(args.get("message") or "")
+        link = args.get("link")
+        attached = _attached_media(args)
+        if not (message or link or attached):
+            raise GraphFault(
+                100, "(#100) Requires one of the params: message, link, attached_media"
+            )
+        photos = [self._unpublished_photo(page, fbid) for fbid in attached]
+        last = self._latest(page.id)
+        if last is not None and message and last.text == message and not photos:
+            raise GraphFault(506, "(#506) Duplicate status message")
+        post = self._store(page, "page_post", message, link=link, media=[p.id for p in photos])
+        for photo in photos:
+            photo.published = True
+        return {"id": post.id}
+
+    def photo(self, page: Account, args: dict[str, Any]) -> dict[str, str]:
+        url = str(args.get("url") or "")
+        if not url.startswith(("http://", "https://")):
+            raise GraphFault(324, "(#324) Requires upload file")
+        caption = str(args.get("caption") or "")
+        if str(args.get("published", "true")).lower() == "false":
+            photo = Item(self.next_id(), page.id, "photo", caption, _now(), published=False)
+            photo.media = [url]
+            self.items[photo.id] = photo
+            return {"id": photo.id}
+        photo = Item(self.next_id(), page.id, "photo", caption, _now(), media=[url])
+        self.items[photo.id] = photo
+        post = self._store(page, "page_post", caption, media=[photo.id])
+        return {"id": photo.id, "post_id": post.id}
+
+    def _unpublished_photo(self, page: Account, fbid: str) -> Item:
+        photo = self.items.get(fbid)
+        if photo is None or photo.owner != page.id or photo.kind != "photo":
+            raise GraphFault(100, f"(#100) param attached_media has invalid media_fbid {fbid}")
+        return photo
+
+    def _store(
+        self,
+        owner: Account,
+        kind: str,
+        text: str,
+        link: str | None = None,
+        media: list[str] | None = None,
+    ) -> Item:
+        raw = self.next_id()
+        item_id = f"{owner.id}_{raw}" if kind == "page_post" else raw
+        item = Item(item_id, owner.id, kind, text, _now(), link=link, media=media or [])
+        self.items[item_id] = item
+        return item
+
+    def _latest(self, owner: str) -> Item | None:
+        posts = [i for i in self.items.values() if i.owner == owner and i.kind == "page_post"]
+        return max(posts, key=lambda i: i.created) if posts else None
+
+    def recent(self, owner: str, kind: str, since: int | None, limit: int) -> list[Item]:
+        chosen = [
+            i
+            for i in self.items.values()
+            if i.owner == owner
+            and i.kind == kind
+            and i.published
+            and (since is None or i.created.timestamp() >= since)
+        ]
+        chosen.sort(key=lambda i: i.created, reverse=True)
+        return chosen[:limit]
+
+    # --- Instagram --------------------------------------------------------------------------
+
+    def create_container(self, ig: Account, args: dict[str, Any]) -> dict[str, str]:
+        media_type = str(args.get("media_type") or "")
+        carousel_item = str(args.get("is_carousel_item", "false")).lower() == "true"
+        if media_type == "CAROUSEL":
+            self._check_children(ig, str(args.get("children") or ""))
+        elif not (args.get("image_url") or args.get("video_url")):
+            raise GraphFault(100, "(#100) The parameter image_url or video_url is required")
+        if carousel_item and args.get("caption"):
+            raise GraphFault(100, "(#100) Carousel items cannot have a caption")
+        params = {k: str(v) for k, v in args.items() if k != "access_token"}
+        container = Container(self.next_id(), ig.id, params, time.monotonic(), carousel_item)
+        self.containers[container.id] = container
+        return {"id": container.id}
+
+    def _check_children(self, ig: Account, raw: str) -> None:
+        children = [c for c in raw.split(",") if c]
+        if not 2 <= len(children) <= 10:
+            raise GraphFault(100, "(#100) A carousel needs between 2 and 10 children")
+        for child in children:
+            found = self.containers.get(child)
+            if found is None or found.owner != ig.id or not found.carousel_item:
+                raise GraphFault(100, f"(#100) Invalid child container {child}")
+
+    def container_status(self, account: Account, container_id: str) -> dict[str, str]:
+        container = self.containers.get(container_id)
+        if container is None:
+            raise GraphFault(
+                100,
+                f"Unsupported get request. Object with ID '{container_id}' does not exist",
+                subcode=33,
+                kind="GraphMethodException",
+            )
+        if container.owner != account.id:
+            raise GraphFault(200, "(#200) Permissions error")
+        status = self._status_code(container, account.faults)
+        return {"status_code": status, "status": status.title(), "id": container.id}
+
+    def _status_code(self, container: Container, faults: Faults) -> str:
+        if container.published_media is not None:
+            return "PUBLISHED"
+        if faults.stuck_in_progress:
+            return "IN_PROGRESS"
+        if time.monotonic() - container.created < faults.processing_seconds:
+            return "IN_PROGRESS"
+        return "FINISHED"
+
+    def media_publish(self, ig: Account, args: dict[str, Any]) -> dict[str, str]:
+        container = self.containers.get(str(args.get("creation_id") or ""))
+        if container is None or container.owner != ig.id or container.carousel_item:
+            raise GraphFault(100, "(#100) Invalid parameter creation_id", subcode=2207008)
+        if container.published_media is not None:
+            raise GraphFault(100, "(#100) This media has already been published", subcode=2207008)
+        if self._status_code(container, ig.faults) != "FINISHED":
+            raise GraphFault(
+                9007, "Media ID is not available", subcode=2207027, kind="OAuthException"
+            )
+        if self.quota_usage(ig) >= ig.faults.quota_total:
+            raise GraphFault(
+                9,
+                "Application request limit reached: the maximum number of posts has been published",
+                subcode=2207042,
+            )
+        media = self._store(
+            ig, "ig_media", container.params.get("caption", ""), media=[container.id]
+        )
+        container.published_media = media.id
+        return {"id": media.id}
+
+    def quota_usage(self, ig: Account) -> int:
+        day_ago = _now() - DAY
+        made = sum(
+            1
+            for i in self.items.values()
+            if i.owner == ig.id and i.kind == "ig_media" and i.created >= day_ago
+        )
+        return made + ig.faults.quota_used
+
+    # --- tokens -----------------------------------------------------------------------------
+
+    def debug_token(self, token: str) -> dict[str, Any]:
+        for account in self.accounts.values():
+            if account.token == token:
+                valid = not account.faults.invalid_token
+                data: dict[str, Any] = {
+                    "app_id": "sandbox-app",
+                    "type": "PAGE" if account.kind == "page" else "USER",
+                    "application": "sandbox",
+                    "is_valid": valid,
+                    "expires_at": 0,
+                    "scopes": ["pages_manage_posts", "instagram_content_publish"],
+                    "profile_id": account.id,
+                }
+                if not valid:
+                    data["error"] = {"code": 190, "subcode": 463, "message": "Session has expired"}
+                return {"data": data}
+        return {
+            "data": {
+                "is_valid": False,
+                "error": {"code": 190, "subcode": 467, "message": "Invalid OAuth access token"},
+            }
+        }
+
+
+def _attached_media(args: dict[str, Any]) -> list[str]:
+    """Both the documented indexed form fields and a JSON array are accepted, like Meta."""
+    raw_items: list[Any] = []
+    if "attached_media" in args:
+        value = args["attached_media"]
+        raw_items.extend(json.loads(value) if isinstance(value, str) else value)
+    indexed = sorted(
+        (k for k in args if k.startswith("attached_media[")),
+        key=lambda k: int(k[len("attached_media[") : -1]),
+    )
+    for key in indexed:
+        value = args[key]
+        raw_items.append(json.loads(value) if isinstance(value, str) else value)
+    return [str(item["media_fbid"]) for item in raw_items]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -16,6 +16,8 @@ from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.db import ensure_indexes
 from devstack import dbserver
+from devstack.sandbox import control as sandbox_control
+from devstack.sandbox.control import Sandbox
 
 
 @pytest.fixture(scope="session")
@@ -104,3 +106,17 @@ def seed(
         due = now - ago + timedelta(milliseconds=i)
         ids.append(add_post(db, f"acct-{i % n_accounts}", due, text=f"post {i}"))
     return ids
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[Sandbox]:
+    """One sandbox Graph API process (real HTTP on loopback) for the whole session."""
+    with sandbox_control.running() as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: Sandbox) -> Sandbox:
+    """The sandbox, emptied of accounts, posts and faults before each test."""
+    sandbox_server.reset()
+    return sandbox_server

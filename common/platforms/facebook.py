@@ -7,6 +7,7 @@ multi-photo post) are invisible, so they are stored on the post and reused, neve
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -96,9 +97,10 @@ class FacebookPublisher:
     ) -> Outcome:
         if not ctx.begin_send(remote):
             return Withdrawn("post changed or taken over before send")
+        sent = replace(post, send_started_at=self._clock())  # as a reconciliation would see it
         reply = self._client.call("POST", path, token, params, idempotent=False)
         if isinstance(reply, Ambiguous):
-            return self._settle(post, account, token, reply)
+            return self._settle(sent, account, token, reply)
         if not isinstance(reply, GraphReply):
             return reply
         # /photos answers {"id": photo, "post_id": page post}; /feed answers {"id": page post}.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -99,6 +99,10 @@ class InstagramPublisher:
     ) -> Outcome:
         if not ctx.begin_send({"container": container}):
             return Withdrawn("post changed or taken over before send")
+        # The post as now stored: what a later reconciliation would see.
+        sent = replace(
+            post, remote={**post.remote, "container": container}, send_started_at=self._clock()
+        )
         reply = self._client.call(
             "POST",
             f"{account.external_id}/media_publish",
@@ -110,7 +114,7 @@ class InstagramPublisher:
             self._count_publish(account)
             return Published(str(reply.body["id"]))
         if isinstance(reply, Ambiguous):
-            return self._settle(post, account, token, reply)
+            return self._settle(sent, account, token, reply)
         return reply
 
     def _settle(self, post: Post, account: Account, token: str, unknown: Ambiguous) -> Outcome:

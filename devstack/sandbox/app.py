@@ -79,7 +79,9 @@ class SandboxApp:
                 return injected
             body = self._route(method, parts, account, args)
             hang = 0.0
-            if method == "POST" and parts[-1] in WRITES and faults.timeouts > 0:
+            edge = parts[-1]
+            times_out = edge in WRITES and faults.timeout_edge in ("", edge)
+            if method == "POST" and times_out and faults.timeouts > 0:
                 faults.timeouts -= 1
                 hang = faults.timeout_seconds  # applied, but the answer comes too late
         if hang:

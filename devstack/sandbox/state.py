@@ -47,6 +47,7 @@ class Faults:
     bad_gateway: int = 0  # next N calls answer 502 with an HTML body (no envelope)
     timeouts: int = 0  # next N writes are applied, then answered after timeout_seconds
     timeout_seconds: float = 3.0
+    timeout_edge: str = ""  # only writes to this edge (e.g. media_publish) time out; "" = any
     rate_limited: int = 0  # next N calls are throttled (32 for Pages, 80002 for Instagram)
     regain_minutes: int = 5  # estimated_time_to_regain_access sent with a throttle
     usage_percent: int = 1  # call_count reported in the usage headers

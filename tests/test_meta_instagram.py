@@ -1,0 +1,202 @@
+"""The Instagram adapter against the sandbox Graph API over real HTTP on loopback."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from bson import ObjectId
+
+from common.clock import utcnow
+from common.config import Settings
+from common.platforms.base import AuthExpired, Published, RateLimited, Retryable
+from common.platforms.graph import GraphClient
+from common.platforms.instagram import InstagramPublisher
+from common.posts import Content, Media, Post
+from common.tokens import TokenCipher
+from devstack.sandbox.control import Sandbox
+from tests.conftest import SettingsFactory
+from tests.meta_support import StubContext, connect, meta_env
+
+IMAGE = Media("https://img.example/a.jpg")
+VIDEO = Media("https://img.example/a.mp4", "video")
+
+
+def ig_post(text: str = "hello gram", media: tuple[Media, ...] = (IMAGE,)) -> Post:
+    now = utcnow()
+    return Post(
+        id=ObjectId(),
+        account_id="ig-1",
+        platform="instagram",
+        content=Content(text=text, media=media),
+        scheduled_at=now,
+        time_zone="UTC",
+        due_at=now,
+        status="publishing",
+        version=1,
+    )
+
+
+@pytest.fixture
+def ig_settings(make_settings: SettingsFactory, sandbox: Sandbox) -> Settings:
+    return make_settings(**meta_env(sandbox))
+
+
+@pytest.fixture
+def publisher(ig_settings: Settings) -> InstagramPublisher:
+    return InstagramPublisher(
+        GraphClient(ig_settings), TokenCipher.from_settings(ig_settings), ig_settings
+    )
+
+
+def test_an_image_takes_three_requests_plus_one_quota_read_per_account(
+    publisher: InstagramPublisher, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "ig-1", "instagram")
+    first, second = StubContext(), StubContext()
+    assert isinstance(publisher.publish(ig_post("one"), account, first), Published)
+    assert isinstance(publisher.publish(ig_post("two"), account, second), Published)
+    assert sandbox.requests() == {
+        "GET content_publishing_limit": 1,
+        "POST media": 2,
+        "GET node": 2,
+        "POST media_publish": 2,
+    }
+    assert [p["text"] for p in sandbox.posts()] == ["one", "two"]
+    assert first.remote["container"] != second.remote["container"]
+
+
+def test_a_carousel_publishes_one_post_from_its_children(
+    publisher: InstagramPublisher, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "ig-1", "instagram")
+    sandbox.set_faults("ig-1", processing_seconds=0.2)
+    ctx = StubContext()
+    outcome = publisher.publish(ig_post("three", (IMAGE, VIDEO, IMAGE)), account, ctx)
+    assert isinstance(outcome, Published)
+    assert len(ctx.remote["children"].split(",")) == 3
+    assert sandbox.requests()["POST media"] == 4  # three children and the parent
+    assert [p["text"] for p in sandbox.posts()] == ["three"]
+
+
+def test_a_reel_is_polled_until_processed(publisher: InstagramPublisher, sandbox: Sandbox) -> None:
+    account = connect(None, sandbox, "ig-1", "instagram")
+    sandbox.set_faults("ig-1", processing_seconds=0.3)
+    assert isinstance(
+        publisher.publish(ig_post("reel", (VIDEO,)), account, StubContext()), Published
+    )
+    assert sandbox.requests()["GET node"] >= 2
+    assert sandbox.requests()["POST media_publish"] == 1
+
+
+def test_media_still_processing_is_deferred_and_the_container_reused_next_time(
+    publisher: InstagramPublisher, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "ig-1", "instagram")
+    sandbox.set_faults("ig-1", stuck_in_progress=True)
+    first = StubContext()
+    outcome = publisher.publish(ig_post("slow reel", (VIDEO,)), account, first)
+    assert isinstance(outcome, RateLimited)
+    assert "processing" in outcome.reason
+    assert first.sends == 0
+    assert "POST media_publish" not in sandbox.requests()
+    sandbox.set_faults("ig-1", stuck_in_progress=False)
+    later = replace(ig_post("slow reel", (VIDEO,)), remote=dict(first.remote))
+    assert isinstance(publisher.publish(later, account, StubContext()), Published)
+    assert sandbox.requests()["POST media"] == 1
+
+
+def test_the_wait_respects_the_runs_budget(publisher: InstagramPublisher, sandbox: Sandbox) -> None:
+    account = connect(None, sandbox, "ig-1", "instagram")
+    sandbox.set_faults("ig-1", processing_seconds=30)
+    outcome = publisher.publish(ig_post("reel", (VIDEO,)), account, StubContext(budget=1.0))
+    assert isinstance(outcome, RateLimited)
+    assert sandbox.requests()["GET node"] == 1  # no budget left to poll again
+
+
+def test_a_published_container_is_never_published_again(
+    publisher: InstagramPublisher, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "ig-1", "instagram")
+    ctx = StubContext()
+    started = utcnow()
+    first = publisher.publish(ig_post("once"), account, ctx)
+    again = replace(ig_post("once"), remote=dict(ctx.remote), send_started_at=started)
+    second = publisher.publish(again, account, StubContext())
+    assert first == second
+    assert sandbox.requests()["POST media_publish"] == 1
+    assert len(sandbox.posts()) == 1
+
+
+def test_a_used_up_quota_defers_before_any_container_is_made(
+    publisher: InstagramPublisher, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "ig-1", "instagram")
+    sandbox.set_faults("ig-1", quota_total=25, quota_used=25)
+    outcome = publisher.publish(ig_post(), account, StubContext())
+    assert isinstance(outcome, RateLimited)
+    assert "25/25" in outcome.reason
+    assert sandbox.requests() == {"GET content_publishing_limit": 1}
+
+
+def test_the_quota_read_at_run_time_is_enforced_with_our_own_count(
+    publisher: InstagramPublisher, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "ig-1", "instagram")
+    sandbox.set_faults("ig-1", quota_total=2)
+    outcomes = [publisher.publish(ig_post(f"q{i}"), account, StubContext()) for i in range(3)]
+    assert [type(o).__name__ for o in outcomes] == ["Published", "Published", "RateLimited"]
+    assert sandbox.requests()["GET content_publishing_limit"] == 1
+
+
+def test_a_timeout_on_media_publish_is_settled_by_the_container_status(
+    publisher: InstagramPublisher, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "ig-1", "instagram")
+    sandbox.set_faults("ig-1", timeouts=1, timeout_seconds=1.5, timeout_edge="media_publish")
+    post = replace(ig_post("late answer"), send_started_at=utcnow())
+    outcome = publisher.publish(post, account, StubContext())
+    media = sandbox.posts()
+    assert isinstance(outcome, Published)
+    assert [m["id"] for m in media] == [outcome.platform_post_id]
+
+
+def test_a_timeout_creating_a_container_is_retryable_because_containers_are_invisible(
+    publisher: InstagramPublisher, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "ig-1", "instagram")
+    sandbox.set_faults("ig-1", timeouts=1, timeout_seconds=1.5, timeout_edge="media")
+    outcome = publisher.publish(ig_post(), account, StubContext())
+    assert isinstance(outcome, Retryable)
+    assert sandbox.posts() == []
+
+
+def test_an_account_throttle_and_an_invalid_token_map_to_the_taxonomy(
+    publisher: InstagramPublisher, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "ig-1", "instagram")
+    sandbox.set_faults("ig-1", rate_limited=1, regain_minutes=3)
+    throttled = publisher.publish(ig_post(), account, StubContext())
+    assert isinstance(throttled, RateLimited)
+    assert "(80002)" in throttled.reason
+    sandbox.set_faults("ig-1", invalid_token=True)
+    assert isinstance(publisher.publish(ig_post(), account, StubContext()), AuthExpired)
+    assert sandbox.posts() == []
+
+
+def test_find_published_trusts_the_container_status(
+    publisher: InstagramPublisher, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "ig-1", "instagram")
+    sandbox.set_faults("ig-1", stuck_in_progress=True)
+    waiting = StubContext()
+    publisher.publish(ig_post("not yet"), account, waiting)
+    pending = replace(ig_post("not yet"), remote=dict(waiting.remote), send_started_at=utcnow())
+    assert publisher.find_published(pending, account) is None
+    assert publisher.find_published(ig_post("never sent"), account) is None
+    sandbox.set_faults("ig-1", stuck_in_progress=False)
+    done = StubContext()
+    started = utcnow()
+    published = publisher.publish(ig_post("done"), account, done)
+    sent = replace(ig_post("done"), remote=dict(done.remote), send_started_at=started)
+    assert publisher.find_published(sent, account) == published

@@ -1,0 +1,50 @@
+"""Validation before a post is accepted: every problem at once, each with a clear message."""
+
+from __future__ import annotations
+
+from common.validation import check_post
+
+IMG = {"url": "https://cdn.example/a.jpg", "type": "image"}
+
+
+def fields(result: object) -> list[str]:
+    return [p.field for p in result.problems]  # type: ignore[attr-defined]
+
+
+def test_a_good_facebook_post_passes_and_is_parsed() -> None:
+    result = check_post(
+        "facebook", text="hi", scheduled_at="2026-12-01T09:00", time_zone="Europe/Berlin"
+    )
+    assert result.ok
+    assert (
+        result.when is not None and result.when.instant.isoformat() == "2026-12-01T08:00:00+00:00"
+    )
+
+
+def test_instagram_needs_media_and_no_link() -> None:
+    result = check_post(
+        "instagram", text="x", link="https://a.example", scheduled_at="2026-12-01T09:00Z"
+    )
+    assert fields(result) == ["link", "media"]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    media = [{"url": "http://cdn.example/a.jpg"}] + [IMG] * 10
+    result = check_post(
+        "instagram", text="#a " * 31 + "x" * 2200, media=media, scheduled_at="2026-12-01T09:00"
+    )
+    assert fields(result) == ["media[0].url", "text", "text", "media", "scheduledAt"]
+    assert "has no offset" in result.problems[-1].message
+
+
+def test_facebook_rejects_video_and_link_with_photos() -> None:
+    video = {"url": "https://cdn.example/a.mp4", "type": "video"}
+    result = check_post(
+        "facebook", link="https://a.example", media=[IMG, video], scheduled_at="2026-12-01T09:00Z"
+    )
+    assert fields(result) == ["media", "link"]
+
+
+def test_an_unknown_platform_and_an_empty_post() -> None:
+    assert fields(check_post("myspace", scheduled_at="2026-12-01T09:00Z")) == ["platform"]
+    assert fields(check_post("facebook", scheduled_at="")) == ["text", "scheduledAt"]

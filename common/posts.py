@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from bson import ObjectId
@@ -21,6 +21,14 @@ from common.clock import ScheduledTime
 from common.db import POSTS, Doc
 
 PostStatus = Literal["scheduled", "publishing", "published", "failed", "unknown", "canceled"]
+STATUSES: tuple[PostStatus, ...] = (
+    "scheduled",
+    "publishing",
+    "published",
+    "failed",
+    "unknown",
+    "canceled",
+)
 TERMINAL = ("published", "failed", "canceled")
 
 
@@ -480,23 +488,44 @@ def mark_unknown(
 
 
 def count_by_status(db: Database[Doc]) -> dict[str, int]:
-    counts = {
-        status: 0
-        for status in ("scheduled", "publishing", "published", "failed", "unknown", "canceled")
-    }
+    counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
     for row in _collection(db).aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
         counts[str(row["_id"])] = int(row["n"])
     return counts
 
 
-def find_by_id_text(db: Database[Doc], post_id: str) -> Post | None:
-    if not ObjectId.is_valid(post_id):
-        return None
-    return get(db, ObjectId(post_id))
+# Operators see everything but the lease internals; tokens never live on posts.
+_LISTED_FIELDS = {"lease": 0}
 
 
-def lateness(post: Post, now: datetime) -> timedelta:
-    return now - post.scheduled_at
+def list_posts(
+    db: Database[Doc],
+    *,
+    status: str | None = None,
+    account_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[Doc]:
+    query: Doc = {}
+    if status is not None:
+        query["status"] = status
+    if account_id is not None:
+        query["accountId"] = account_id
+    due: Doc = {}
+    if since is not None:
+        due["$gte"] = since
+    if until is not None:
+        due["$lt"] = until
+    if due:
+        query["dueAt"] = due
+    cursor = _collection(db).find(query, _LISTED_FIELDS).sort("dueAt", 1).limit(max(limit, 0))
+    return list(cursor)
+
+
+def get_document(db: Database[Doc], post_id: ObjectId) -> Doc | None:
+    doc: Doc | None = _collection(db).find_one({"_id": post_id}, _LISTED_FIELDS)
+    return doc
 
 
 def mark_found_published(

@@ -14,7 +14,7 @@ from pymongo.database import Database
 from common import accounts, posts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
-from common.db import ensure_indexes
+from common.db import Doc, ensure_indexes
 from devstack import dbserver
 from devstack.sandbox import control as sandbox_control
 from devstack.sandbox.control import Sandbox
@@ -36,8 +36,8 @@ def db_name() -> str:
 
 
 @pytest.fixture
-def db(mongo_uri: str, db_name: str) -> Iterator[Database]:  # type: ignore[type-arg]
-    client: MongoClient = MongoClient(mongo_uri, tz_aware=True)  # type: ignore[type-arg]
+def db(mongo_uri: str, db_name: str) -> Iterator[Database[Doc]]:
+    client: MongoClient[Doc] = MongoClient(mongo_uri, tz_aware=True)
     database = client[db_name]
     ensure_indexes(database)
     yield database
@@ -63,7 +63,7 @@ def settings(make_settings: SettingsFactory) -> Settings:
     return make_settings()
 
 
-def add_account(db: Database, account_id: str, platform: str = "facebook") -> None:  # type: ignore[type-arg]
+def add_account(db: Database[Doc], account_id: str, platform: str = "facebook") -> None:
     accounts.create(
         db,
         account_id=account_id,
@@ -77,7 +77,7 @@ def add_account(db: Database, account_id: str, platform: str = "facebook") -> No
 
 
 def add_post(
-    db: Database,  # type: ignore[type-arg]
+    db: Database[Doc],
     account_id: str,
     due: datetime,
     text: str = "hello",
@@ -95,8 +95,8 @@ def add_post(
 
 
 def seed(
-    db: Database, n_posts: int, n_accounts: int, ago: timedelta = timedelta(minutes=1)
-) -> list[object]:  # type: ignore[type-arg]
+    db: Database[Doc], n_posts: int, n_accounts: int, ago: timedelta = timedelta(minutes=1)
+) -> list[object]:
     """n_posts due posts spread round-robin over n_accounts facebook accounts."""
     for a in range(n_accounts):
         add_account(db, f"acct-{a}")

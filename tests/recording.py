@@ -17,6 +17,7 @@ from pymongo.database import Database
 
 from common.accounts import Account
 from common.clock import utcnow
+from common.db import Doc
 from common.platforms.base import (
     Outcome,
     PublishContext,
@@ -39,7 +40,7 @@ class RecordingPublisher:
     `after_send(post)` runs after the record is written (tests use it to freeze or cancel).
     """
 
-    db: Database  # type: ignore[type-arg]
+    db: Database[Doc]
     platform: str = "facebook"
     latency: float = 0.0
     script: Script | None = None
@@ -71,7 +72,7 @@ class RecordingPublisher:
         return None if doc is None else Published(f"{self.platform}_{doc['_id']}")
 
 
-def registry_for(db: Database, **kwargs: object) -> Registry:  # type: ignore[type-arg]
+def registry_for(db: Database[Doc], **kwargs: object) -> Registry:
     return Registry(
         [
             RecordingPublisher(db, platform="facebook", **kwargs),  # type: ignore[arg-type]
@@ -80,7 +81,7 @@ def registry_for(db: Database, **kwargs: object) -> Registry:  # type: ignore[ty
     )
 
 
-def sends_per_post(db: Database) -> dict[object, int]:  # type: ignore[type-arg]
+def sends_per_post(db: Database[Doc]) -> dict[object, int]:
     counts: dict[object, int] = {}
     for row in db[LOG].aggregate([{"$group": {"_id": "$postId", "n": {"$sum": 1}}}]):
         counts[row["_id"]] = row["n"]

@@ -1,0 +1,178 @@
+"""Engine benchmark: database commands per tick and per post, parallel speedup, memory.
+
+    python bench/engine.py [--posts 2000] [--accounts 100] [--latency 0.05] [--json]
+
+Needs MONGO_URI (`make bench` starts a server). Prints a table; with --json, one JSON object as
+the last line. Every figure is a ratio or a count measured in this one run, so it holds on a
+noisy machine; the seconds printed beside them are for context only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from pymongo import MongoClient, monitoring
+from pymongo.database import Database
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import accounts, posts
+from common.accounts import Account
+from common.clock import ScheduledTime, utcnow
+from common.config import Settings, load_settings
+from common.db import Doc, ensure_indexes
+from common.engine import Trigger, execute_once
+from common.platforms.base import Outcome, PublishContext, Published, Registry, Withdrawn
+from common.posts import Post
+
+HANDSHAKES = {"isMaster", "hello", "ping", "endSessions", "saslStart", "saslContinue"}
+
+
+class CommandCounter(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name not in HANDSHAKES:
+            self.count += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@dataclass
+class SleepingPublisher:
+    """A platform that takes `latency` seconds per post and touches no database."""
+
+    platform: str
+    latency: float
+
+    def publish(self, post: Post, account: Account, ctx: PublishContext) -> Outcome:
+        if not ctx.begin_send():
+            return Withdrawn("changed")
+        time.sleep(self.latency)
+        return Published(f"bench_{post.id}")
+
+    def find_published(self, post: Post, account: Account) -> Published | None:
+        return None
+
+
+def seed(db: Database[Doc], n_posts: int, n_accounts: int) -> None:
+    now = utcnow()
+    for a in range(n_accounts):
+        accounts.create(
+            db,
+            account_id=f"acct-{a}",
+            platform="facebook",
+            external_id=str(a),
+            name=f"a{a}",
+            token_ciphertext="x",
+            token_expires_at=None,
+            now=now,
+        )
+    due = now - timedelta(minutes=1)
+    for i in range(n_posts):
+        posts.create(
+            db,
+            account_id=f"acct-{i % n_accounts}",
+            platform="facebook",
+            content=posts.Content(text=f"post {i}"),
+            when=ScheduledTime(due, "UTC", due.isoformat()),
+            now=now,
+        )
+
+
+def fresh_db(uri: str) -> tuple[Settings, MongoClient[Doc], CommandCounter, str]:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    counter = CommandCounter()
+    client: MongoClient[Doc] = MongoClient(uri, tz_aware=True, event_listeners=[counter])
+    ensure_indexes(client[name])
+    return load_settings({"MONGO_URI": uri, "MONGO_DB": name}), client, counter, name
+
+
+def timed_run(
+    uri: str, n_posts: int, n_accounts: int, latency: float, workers: int | None
+) -> tuple[float, int, int]:
+    """Seconds for one run over n_posts, the commands it issued, and posts published."""
+    settings, client, counter, name = fresh_db(uri)
+    if workers is not None:
+        settings = load_settings(
+            {"MONGO_URI": uri, "MONGO_DB": name, "PUBLISH_WORKERS": str(workers)}
+        )
+    seed(client[name], n_posts, n_accounts)
+    registry = Registry([SleepingPublisher("facebook", latency)])
+    counter.count = 0
+    started = time.perf_counter()
+    result = execute_once(settings, Trigger("cli"), registry, db=client[name])
+    elapsed = time.perf_counter() - started
+    commands = counter.count
+    client.drop_database(name)
+    client.close()
+    return elapsed, commands, result.posts_published
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--accounts", type=int, default=100)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    uri = os.environ.get("MONGO_URI")
+    if not uri:
+        print("MONGO_URI is not set; run `make bench`", file=sys.stderr)
+        return 2
+
+    _, empty_commands, _ = timed_run(uri, 0, 1, 0.0, None)
+    _, post_commands, published = timed_run(uri, 500, 50, 0.0, None)
+    per_post = post_commands / max(published, 1)
+
+    default_workers = load_settings({"MONGO_URI": uri}).publish_workers
+    parallel_s, _, parallel_n = timed_run(uri, args.posts, args.accounts, args.latency, None)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sequential_s, _, sequential_n = timed_run(uri, args.posts, args.accounts, args.latency, 1)
+    per_account = -(-args.posts // args.accounts)
+    floor = max(args.posts * args.latency / default_workers, per_account * args.latency)
+    figures = {
+        "commands_per_empty_tick": empty_commands,
+        "commands_per_post": round(per_post, 3),
+        "speedup_vs_sequential": round(sequential_s / parallel_s, 2),
+        "floor_ratio": round(parallel_s / floor, 3),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "posts": args.posts,
+        "accounts": args.accounts,
+        "latency_s": args.latency,
+        "workers": default_workers,
+        "parallel_s": round(parallel_s, 2),
+        "sequential_s": round(sequential_s, 2),
+        "all_published": parallel_n == sequential_n == args.posts and published == 500,
+    }
+    goals = {
+        "commands_per_empty_tick": "<= 3",
+        "commands_per_post": "<= 2",
+        "speedup_vs_sequential": ">= 20",
+        "floor_ratio": "<= 1.5",
+        "peak_rss_mb": "<= 150",
+    }
+    print(f"{'metric':<26}{'value':>12}  goal")
+    for key, value in figures.items():
+        print(f"{key:<26}{value!s:>12}  {goals.get(key, '')}")
+    if args.json:
+        print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

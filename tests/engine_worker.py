@@ -1,0 +1,74 @@
+"""A separate runner process for the multi-process engine tests.
+
+    python -m tests.engine_worker URI DB [--latency S] [--workers N] [--ttl S] [--until-idle]
+                                         [--freeze-after-send N | --kill-after-send N]
+
+Prints one JSON line per execute_once result. `--freeze-after-send N` stops the process with
+SIGSTOP right after its N-th send (a stalled VM or a long GC pause); `--kill-after-send N`
+kills it with SIGKILL (a crashed instance). Both happen after the platform accepted the post and
+before the outcome is recorded, the worst moment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import signal
+import time
+import uuid
+
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from common.config import load_settings
+from common.db import Doc
+from common.engine import Trigger, execute_once
+from common.posts import Post
+from tests.recording import registry_for
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("uri")
+    parser.add_argument("db")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--ttl", type=int, default=300)
+    parser.add_argument("--until-idle", action="store_true")
+    parser.add_argument("--freeze-after-send", type=int, default=0)
+    parser.add_argument("--kill-after-send", type=int, default=0)
+    args = parser.parse_args()
+    settings = load_settings(
+        {
+            "MONGO_URI": args.uri,
+            "MONGO_DB": args.db,
+            "PUBLISH_WORKERS": str(args.workers),
+            "LOCK_TTL_SECONDS": str(args.ttl),
+            "CLAIM_BATCH_SIZE": "25",
+        }
+    )
+    sends = itertools.count(1)
+
+    def after_send(_post: Post) -> None:
+        n = next(sends)
+        if n == args.freeze_after_send:
+            os.kill(os.getpid(), signal.SIGSTOP)
+        if n == args.kill_after_send:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    db: Database[Doc] = MongoClient(args.uri, tz_aware=True)[args.db]
+    registry = registry_for(db, latency=args.latency, after_send=after_send)
+    while True:
+        result = execute_once(settings, Trigger("tick", message_id=uuid.uuid4().hex), registry)
+        print(json.dumps(result.to_dict(), default=str), flush=True)
+        idle = db["posts"].count_documents({"status": {"$in": ["scheduled", "publishing"]}}) == 0
+        if not args.until_idle or idle:
+            break
+        if result.skipped:
+            time.sleep(0.05)  # another runner holds the lock
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Times: UTC instants inside, the operator's zone kept beside them, naive input refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo.database import Database
+
+from common import posts
+from common.clock import TimeError, require_aware, resolve
+from common.config import Settings
+from common.db import Doc
+from common.engine import Trigger, execute_once
+from tests.conftest import add_account
+from tests.recording import registry_for
+
+
+def test_wall_clock_time_in_berlin_lands_on_the_right_instant_across_dst() -> None:
+    # The last Sunday of March 2027 Berlin moves from +01:00 to +02:00 at 02:00 local time.
+    before = resolve("2027-03-27T09:00", "Europe/Berlin")
+    after = resolve("2027-03-28T09:00", "Europe/Berlin")
+    assert before.instant == datetime(2027, 3, 27, 8, 0, tzinfo=UTC)
+    assert after.instant == datetime(2027, 3, 28, 7, 0, tzinfo=UTC)
+    assert after.instant - before.instant == timedelta(hours=23)  # the short day
+    assert after.time_zone == "Europe/Berlin"
+    assert after.local_time == "2027-03-28T09:00:00+02:00"
+
+
+def test_autumn_change_uses_winter_offset_after_it() -> None:
+    assert resolve("2027-10-31T09:00", "Europe/Berlin").instant == datetime(
+        2027, 10, 31, 8, 0, tzinfo=UTC
+    )
+
+
+def test_a_time_skipped_by_the_spring_change_is_refused() -> None:
+    with pytest.raises(TimeError, match="does not exist"):
+        resolve("2027-03-28T02:30", "Europe/Berlin")
+
+
+def test_a_time_that_happens_twice_is_refused_unless_an_offset_says_which() -> None:
+    with pytest.raises(TimeError, match="happens twice"):
+        resolve("2027-10-31T02:30", "Europe/Berlin")
+    second = resolve("2027-10-31T02:30+01:00", "Europe/Berlin")
+    assert second.instant == datetime(2027, 10, 31, 1, 30, tzinfo=UTC)
+
+
+def test_an_explicit_offset_wins_and_the_zone_is_kept_for_display() -> None:
+    when = resolve("2027-06-01T12:00:00-04:00", "Europe/Berlin")
+    assert when.instant == datetime(2027, 6, 1, 16, 0, tzinfo=UTC)
+    assert when.local_time == "2027-06-01T18:00:00+02:00"
+
+
+@pytest.mark.parametrize("text", ["2027-06-01T12:00", "tomorrow", ""])
+def test_times_without_a_zone_or_unparsable_are_refused(text: str) -> None:
+    with pytest.raises(TimeError):
+        resolve(text)
+
+
+def test_unknown_zones_are_refused() -> None:
+    with pytest.raises(TimeError, match="unknown time zone"):
+        resolve("2027-06-01T12:00", "Mars/Olympus")
+
+
+def test_naive_datetimes_are_refused() -> None:
+    with pytest.raises(TimeError):
+        require_aware(datetime(2027, 1, 1))
+
+
+def test_a_post_scheduled_in_berlin_after_the_change_is_due_at_that_instant(
+    db: Database[Doc],
+    settings: Settings,
+) -> None:
+    add_account(db, "a")
+    when = resolve("2027-03-28T09:00", "Europe/Berlin")
+    pid = posts.create(
+        db,
+        account_id="a",
+        platform="facebook",
+        content=posts.Content("hi"),
+        when=when,
+        now=datetime(2027, 3, 1, tzinfo=UTC),
+    )
+    registry = registry_for(db)
+    one_second_early = lambda: datetime(2027, 3, 28, 6, 59, 59, tzinfo=UTC)  # noqa: E731
+    execute_once(settings, Trigger("cli"), registry, clock=one_second_early)
+    assert posts.get(db, pid).status == "scheduled"  # type: ignore[union-attr]
+    on_time = lambda: datetime(2027, 3, 28, 7, 0, 0, tzinfo=UTC)  # noqa: E731
+    execute_once(settings, Trigger("cli"), registry, clock=on_time)
+    stored = db["posts"].find_one({"_id": pid})
+    assert stored is not None and stored["status"] == "published"
+    assert (stored["timeZone"], stored["localTime"]) == (
+        "Europe/Berlin",
+        "2027-03-28T09:00:00+02:00",
+    )

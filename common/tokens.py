@@ -18,14 +18,15 @@ class TokenKeyError(RuntimeError):
     """
 
 
+class MissingKeyError(TokenKeyError):
+    """No TOKEN_ENCRYPTION_KEY is configured: a configuration problem, not the account's."""
+
+
 class TokenCipher:
+    """Keys are checked when given; a missing key is reported when a token is needed, so
+    work that needs no token (an empty tick, `status`) runs without one."""
+
     def __init__(self, keys: tuple[str, ...]) -> None:
-        if not keys:
-            raise TokenKeyError(
-                "TOKEN_ENCRYPTION_KEY is not set; generate one with "
-                "`python -c 'from cryptography.fernet import Fernet; "
-                "print(Fernet.generate_key().decode())'`"
-            )
         fernets = []
         for position, key in enumerate(keys, start=1):
             try:
@@ -35,18 +36,27 @@ class TokenCipher:
                     f"TOKEN_ENCRYPTION_KEY entry {position} is not a Fernet key "
                     "(32 url-safe base64-encoded bytes)"
                 ) from exc
-        self._cipher = MultiFernet(fernets)
+        self._cipher = MultiFernet(fernets) if fernets else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenCipher:
         return cls(settings.token_encryption_keys)
 
+    def _keys(self) -> MultiFernet:
+        if self._cipher is None:
+            raise MissingKeyError(
+                "TOKEN_ENCRYPTION_KEY is not set; generate one with "
+                "`python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`"
+            )
+        return self._cipher
+
     def encrypt(self, token: str) -> str:
-        return self._cipher.encrypt(token.encode()).decode()
+        return self._keys().encrypt(token.encode()).decode()
 
     def decrypt(self, ciphertext: str) -> str:
         try:
-            return self._cipher.decrypt(ciphertext.encode()).decode()
+            return self._keys().decrypt(ciphertext.encode()).decode()
         except InvalidToken as exc:
             raise TokenKeyError(
                 "stored token cannot be decrypted with TOKEN_ENCRYPTION_KEY "
@@ -56,7 +66,7 @@ class TokenCipher:
     def rotate(self, ciphertext: str) -> str:
         """Re-encrypt under the first key (for key rotation)."""
         try:
-            return self._cipher.rotate(ciphertext.encode()).decode()
+            return self._keys().rotate(ciphertext.encode()).decode()
         except InvalidToken as exc:
             raise TokenKeyError(
                 "stored token cannot be decrypted with TOKEN_ENCRYPTION_KEY"

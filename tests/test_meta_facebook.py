@@ -158,6 +158,18 @@ def test_a_token_the_key_cannot_open_is_auth_expired(
     assert sandbox.total_requests() == 0
 
 
+def test_without_any_key_the_post_is_retried_and_the_account_left_alone(
+    fb_settings: Settings, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "page-1")
+    outcome = FacebookPublisher(GraphClient(fb_settings), TokenCipher(())).publish(
+        fb_post(), account, StubContext()
+    )
+    assert isinstance(outcome, Retryable)
+    assert "TOKEN_ENCRYPTION_KEY is not set" in outcome.reason
+    assert sandbox.total_requests() == 0
+
+
 def test_a_transient_server_error_is_retryable_and_publishes_nothing(
     publisher: FacebookPublisher, sandbox: Sandbox
 ) -> None:

@@ -113,6 +113,6 @@ def test_tokens_round_trip_and_rotate_to_the_first_key() -> None:
 
 def test_a_missing_or_malformed_key_is_a_clear_error() -> None:
     with pytest.raises(TokenKeyError, match="TOKEN_ENCRYPTION_KEY is not set"):
-        TokenCipher(())
+        TokenCipher(()).decrypt("ciphertext")
     with pytest.raises(TokenKeyError, match="entry 2 is not a Fernet key"):
         TokenCipher((Fernet.generate_key().decode(), "short"))

@@ -24,6 +24,7 @@ from common.platforms.base import (
 from common.platforms.graph import GraphClient, GraphReply
 from common.platforms.meta_common import (
     READ_BACK_LIMIT,
+    ReadBackError,
     found,
     match_recent,
     open_token,
@@ -116,7 +117,7 @@ class FacebookPublisher:
     def find_published(self, post: Post, account: Account) -> Published | None:
         token = open_token(self._cipher, account)
         if not isinstance(token, str):
-            raise PermissionError("account token cannot be opened")
+            raise ReadBackError("account token cannot be opened")
         return self._find(post, account, token)
 
     def _find(self, post: Post, account: Account, token: str) -> Published | None:

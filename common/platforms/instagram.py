@@ -287,7 +287,7 @@ class InstagramPublisher:
     def find_published(self, post: Post, account: Account) -> Published | None:
         token = open_token(self._cipher, account)
         if not isinstance(token, str):
-            raise PermissionError("account token cannot be opened")
+            raise ReadBackError("account token cannot be opened")
         return self._find(post, account, token)
 
     def _find(self, post: Post, account: Account, token: str) -> Published | None:

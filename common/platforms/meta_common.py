@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from common.accounts import Account
-from common.platforms.base import AuthExpired, Outcome, Published
+from common.platforms.base import AuthExpired, Outcome, Published, Retryable
 from common.platforms.graph import GraphReply
 from common.posts import Post
-from common.tokens import TokenCipher, TokenKeyError
+from common.tokens import MissingKeyError, TokenCipher, TokenKeyError
 
 # Meta's clock and ours differ a little, and the send starts a moment before Meta records it.
 CLOCK_SKEW = timedelta(minutes=2)
@@ -21,10 +21,13 @@ class ReadBackError(RuntimeError):
     """The platform could not be asked; the post's fate is still unknown (try again later)."""
 
 
-def open_token(cipher: TokenCipher, account: Account) -> str | AuthExpired:
-    """The plaintext token, or AuthExpired: a token we cannot open needs re-authentication."""
+def open_token(cipher: TokenCipher, account: Account) -> str | AuthExpired | Retryable:
+    """The plaintext token. A token no configured key opens needs re-authentication (or the
+    old key back); with no key configured at all the post waits for the operator's fix."""
     try:
         return cipher.decrypt(account.token)
+    except MissingKeyError as exc:
+        return Retryable(str(exc))
     except TokenKeyError as exc:
         return AuthExpired(str(exc))
 

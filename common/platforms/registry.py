@@ -11,7 +11,9 @@ from common.tokens import TokenCipher
 
 
 def default_registry(settings: Settings) -> Registry:
-    """Facebook and Instagram on one Graph API session. Raises TokenKeyError without a key."""
+    """Facebook and Instagram on one Graph API session.
+
+    Raises TokenKeyError when TOKEN_ENCRYPTION_KEY holds a malformed key."""
     client = GraphClient(settings)
     cipher = TokenCipher.from_settings(settings)
     return Registry(

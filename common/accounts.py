@@ -129,3 +129,12 @@ def replace_token(
         },
     )
     return result.matched_count == 1
+
+
+def set_token_expiry(
+    db: Database[Doc], account_id: str, expires_at: datetime, now: datetime
+) -> None:
+    """Record what /debug_token says, so operators see expiry without calling Meta."""
+    db[ACCOUNTS].update_one(
+        {"_id": account_id}, {"$set": {"tokenExpiresAt": expires_at, "updatedAt": now}}
+    )

@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
+from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import lock, posts
+from common import accounts, bulk_import, lock, posts, token_health
 from common.clock import TimeError, resolve, utcnow
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
 from common.engine import Trigger, execute_once
 from common.platforms.registry import default_registry
+from common.reconcile import reconcile_unknown
+from common.tokens import TokenCipher, TokenKeyError
+from common.validation import Problem, check_post
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -193,29 +200,200 @@ def _operator_action(action: Callable[..., bool], verb: str, refusal: str) -> Ha
     return handler
 
 
+def _problems_text(problems: Sequence[Problem], line: int | None = None) -> str:
+    where = f"line {line}: " if line is not None else ""
+    return "\n".join(f"{where}{p.field}: {p.message}" for p in problems)
+
+
+def _account_for(db: Database[Doc], account_id: str) -> accounts.Account:
+    account = accounts.get(db, account_id)
+    if account is None:
+        raise UsageError(f"no account {account_id!r}; add it with `socialsched accounts add`")
+    return account
+
+
+def cmd_posts_add(args: argparse.Namespace, settings: Settings) -> int:
+    db = get_database(settings)
+    account = _account_for(db, args.account)
+    checked = check_post(
+        account.platform,
+        text=args.text or "",
+        link=args.link,
+        media=[{"url": url, "type": args.media_type} for url in args.media],
+        scheduled_at=args.at,
+        time_zone=args.tz,
+    )
+    if not checked.ok or checked.when is None:
+        raise UsageError("the post is not valid:\n" + _problems_text(checked.problems))
+    post_id = posts.create(
+        db,
+        account_id=account.id,
+        platform=account.platform,
+        content=checked.content,
+        when=checked.when,
+        now=utcnow(),
+    )
+    data = {"id": post_id, "scheduledAt": checked.when.instant, "timeZone": checked.when.time_zone}
+    _emit(
+        args,
+        data,
+        f"scheduled post {post_id} for {checked.when.local_time} "
+        f"({checked.when.instant.isoformat()})",
+    )
+    return EXIT_OK
+
+
+def cmd_posts_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    report = reconcile_unknown(
+        get_database(settings), settings, default_registry(settings), utcnow(), limit=args.limit
+    )
+    data = asdict(report)
+    _emit(args, data, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in data.items()))
+    return EXIT_OK
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+def _read_token(args: argparse.Namespace) -> str:
+    """Tokens never come from argv (it is visible in ps and shell history)."""
+    if args.token_env:
+        token = os.environ.get(args.token_env, "")
+        if not token:
+            raise UsageError(f"environment variable {args.token_env} is empty or unset")
+    else:
+        if sys.stdin.isatty():
+            print("Paste the access token, then press Enter:", file=sys.stderr)
+        token = sys.stdin.readline()
+    token = token.strip()
+    if not token:
+        raise UsageError("no token given (stdin was empty)")
+    return token
+
+
+def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
+    """Add an account, or re-authenticate an existing one with a new token."""
+    db = get_database(settings)
+    try:
+        ciphertext = TokenCipher.from_settings(settings).encrypt(_read_token(args))
+    except TokenKeyError as exc:
+        raise UsageError(str(exc)) from exc
+    now = utcnow()
+    if accounts.get(db, args.id) is not None:
+        accounts.replace_token(db, args.id, ciphertext, None, now)
+        _emit(
+            args,
+            {"id": args.id, "reauthenticated": True},
+            f"account {args.id}: new token stored, status active",
+        )
+        return EXIT_OK
+    if not args.platform or not args.external_id:
+        raise UsageError("a new account needs --platform and --external-id")
+    accounts.create(
+        db,
+        account_id=args.id,
+        platform=args.platform,
+        external_id=args.external_id,
+        name=args.name or args.id,
+        token_ciphertext=ciphertext,
+        token_expires_at=None,
+        now=now,
+    )
+    _emit(args, {"id": args.id, "created": True}, f"account {args.id} added")
+    return EXIT_OK
+
+
+def cmd_accounts_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = [
+        {
+            "id": a.id,
+            "platform": a.platform,
+            "externalId": a.external_id,
+            "name": a.name,
+            "status": a.status,
+            "pausedUntil": a.paused_until,
+            "tokenExpiresAt": a.token_expires_at,
+        }
+        for a in accounts.list_all(get_database(settings))
+    ]
+    header = f"{'id':<20}  {'platform':<9}  {'status':<12}  {'external id':<20}  name"
+    lines = [
+        f"{r['id']:<20}  {r['platform']:<9}  {r['status']:<12}  {r['externalId']:<20}  {r['name']}"
+        for r in rows
+    ]
+    _emit(args, rows, "\n".join([header, *lines]))
+    return EXIT_OK
+
+
+def cmd_accounts_check(args: argparse.Namespace, settings: Settings) -> int:
+    results = token_health.check_all(get_database(settings), settings, utcnow())
+    lines = [
+        f"{h.account_id:<20}  {'valid' if h.valid else 'INVALID':<8}  "
+        f"expires {_jsonable(h.expires_at) or 'never'}  {h.problem or ''}".rstrip()
+        for h in results
+    ]
+    _emit(args, [h.to_dict() for h in results], "\n".join(lines) or "no accounts")
+    return EXIT_OK if all(h.valid for h in results) else EXIT_FAILURE
+
+
+# --- import and the local stack -------------------------------------------------------------
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    db = get_database(settings)
+    try:
+        with open(args.file, encoding="utf-8", newline="") as handle:
+            plan = bulk_import.parse(handle, db, default_time_zone=args.tz)
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from exc
+    if plan.errors:
+        message = "\n".join(f"line {e.line}: {e.field}: {e.message}" for e in plan.errors)
+        raise UsageError(f"nothing imported; fix these rows:\n{message}")
+    show_progress = not args.json and sys.stderr.isatty()
+    inserted = bulk_import.insert_all(
+        db, plan, utcnow(), progress=_progress_bar if show_progress else None
+    )
+    _emit(args, {"imported": inserted}, f"imported {inserted} posts")
+    return EXIT_OK
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    end = "\n" if done >= total else ""
+    print(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+        end=end,
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings | None) -> int:
+    # devstack is not shipped in the functions' archives: import it only for this command.
+    from devstack import stack  # noqa: PLC0415
+
+    del settings
+    return stack.run(
+        tick_seconds=args.tick_seconds, data_dir=Path(args.data_dir), demo=not args.no_demo
+    )
+
+
 # --- wiring ---------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="socialsched", description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="one execution against the configured database")
-    run.add_argument("--limit", type=int, help="publish at most this many posts")
-    run.set_defaults(handler=cmd_run)
-    sub.add_parser("status", help="the scheduler's state").set_defaults(handler=cmd_status)
-
-    lock_cmd = sub.add_parser("lock", help="inspect or release the execution lock")
-    lock_sub = lock_cmd.add_subparsers(dest="lock_command", required=True)
-    lock_sub.add_parser("show").set_defaults(handler=cmd_lock_show)
-    release = lock_sub.add_parser("release", help="release a stuck lock")
-    release.add_argument("--force", action="store_true", help="release even if not expired")
-    release.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    release.set_defaults(handler=cmd_lock_release)
-
+def _add_posts_commands(sub: Any) -> None:
     posts_cmd = sub.add_parser("posts", help="scheduled posts")
     posts_sub = posts_cmd.add_subparsers(dest="posts_command", required=True)
+    add = posts_sub.add_parser("add", help="schedule a post (validated first)")
+    add.add_argument("--account", required=True)
+    add.add_argument("--at", required=True, help="ISO-8601 with an offset, or local with --tz")
+    add.add_argument("--tz", help="IANA zone for --at without an offset, e.g. Europe/Berlin")
+    add.add_argument("--text")
+    add.add_argument("--link")
+    add.add_argument("--media", action="append", default=[], help="https URL; repeat for several")
+    add.add_argument("--media-type", choices=("image", "video"), default="image")
+    add.set_defaults(handler=cmd_posts_add)
     listing = posts_sub.add_parser("list")
     listing.add_argument("--status", choices=posts.STATUSES)
     listing.add_argument("--account")
@@ -240,6 +418,65 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = posts_sub.add_parser(name)
         cmd.add_argument("id")
         cmd.set_defaults(handler=handler)
+    reconcile = posts_sub.add_parser("reconcile", help="look for unknown posts on the platform")
+    reconcile.add_argument("--limit", type=int, default=100)
+    reconcile.set_defaults(handler=cmd_posts_reconcile)
+
+
+def _add_accounts_commands(sub: Any) -> None:
+    accounts_cmd = sub.add_parser("accounts", help="connected Facebook Pages and IG accounts")
+    accounts_sub = accounts_cmd.add_subparsers(dest="accounts_command", required=True)
+    add = accounts_sub.add_parser(
+        "add",
+        help="add an account or store a new token for one; "
+        "the token is read from stdin or --token-env",
+    )
+    add.add_argument("--id", required=True, help="your name for the account")
+    add.add_argument("--platform", choices=accounts.PLATFORMS)
+    add.add_argument("--external-id", help="the Page id or Instagram user id")
+    add.add_argument("--name")
+    add.add_argument("--token-env", help="read the token from this environment variable")
+    add.set_defaults(handler=cmd_accounts_add)
+    accounts_sub.add_parser("list").set_defaults(handler=cmd_accounts_list)
+    accounts_sub.add_parser("check", help="validate tokens with Meta's /debug_token").set_defaults(
+        handler=cmd_accounts_check
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="socialsched", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="one execution against the configured database")
+    run.add_argument("--limit", type=int, help="publish at most this many posts")
+    run.set_defaults(handler=cmd_run)
+    sub.add_parser("status", help="the scheduler's state").set_defaults(handler=cmd_status)
+
+    lock_cmd = sub.add_parser("lock", help="inspect or release the execution lock")
+    lock_sub = lock_cmd.add_subparsers(dest="lock_command", required=True)
+    lock_sub.add_parser("show").set_defaults(handler=cmd_lock_show)
+    release = lock_sub.add_parser("release", help="release a stuck lock")
+    release.add_argument("--force", action="store_true", help="release even if not expired")
+    release.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    release.set_defaults(handler=cmd_lock_release)
+
+    _add_posts_commands(sub)
+    _add_accounts_commands(sub)
+    importer = sub.add_parser("import", help="schedule many posts from a CSV file, all or none")
+    importer.add_argument("file")
+    importer.add_argument("--tz", help="zone for rows whose time has no offset and no tz column")
+    importer.set_defaults(handler=cmd_import)
+    dev = sub.add_parser("dev", help="run the whole stack locally (what `make run` does)")
+    dev.add_argument(
+        "--tick-seconds",
+        type=float,
+        default=60.0,
+        help="seconds between ticks (default 60, as Cloud Scheduler)",
+    )
+    dev.add_argument("--data-dir", default=".data", help="where the local database lives")
+    dev.add_argument("--no-demo", action="store_true", help="do not add demo accounts and posts")
+    dev.set_defaults(handler=cmd_dev)
     return parser
 
 
@@ -247,6 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.handler is cmd_dev:  # the stack configures its own database and secrets
+            return int(cmd_dev(args, None))
         settings = load_settings()
         ensure_indexes(get_database(settings))
         code: int = args.handler(args, settings)

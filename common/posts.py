@@ -133,6 +133,34 @@ def _collection(db: Database[Doc]) -> Any:
 # --- creation and operator actions -------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class NewPost:
+    account_id: str
+    platform: str
+    content: Content
+    when: ScheduledTime
+    group_id: str | None = None
+
+
+def _new_document(new: NewPost, status: str, now: datetime) -> Doc:
+    return {
+        "accountId": new.account_id,
+        "platform": new.platform,
+        "groupId": new.group_id,
+        "content": new.content.to_doc(),
+        "scheduledAt": new.when.instant,
+        "timeZone": new.when.time_zone,
+        "localTime": new.when.local_time,
+        "dueAt": new.when.instant,
+        "status": status,
+        "version": 1,
+        "attempts": 0,
+        "remote": {},
+        "createdAt": now,
+        "updatedAt": now,
+    }
+
+
 def create(
     db: Database[Doc],
     *,
@@ -143,24 +171,35 @@ def create(
     now: datetime,
     group_id: str | None = None,
 ) -> ObjectId:
-    doc: Doc = {
-        "accountId": account_id,
-        "platform": platform,
-        "groupId": group_id,
-        "content": content.to_doc(),
-        "scheduledAt": when.instant,
-        "timeZone": when.time_zone,
-        "localTime": when.local_time,
-        "dueAt": when.instant,
-        "status": "scheduled",
-        "version": 1,
-        "attempts": 0,
-        "remote": {},
-        "createdAt": now,
-        "updatedAt": now,
-    }
-    inserted: ObjectId = _collection(db).insert_one(doc).inserted_id
+    new = NewPost(account_id, platform, content, when, group_id)
+    inserted: ObjectId = (
+        _collection(db).insert_one(_new_document(new, "scheduled", now)).inserted_id
+    )
     return inserted
+
+
+# Bulk import: rows are staged as `importing` (matched by no run's query) and become
+# `scheduled` together once every row is in, or are removed if any insert fails.
+
+
+def stage_many(
+    db: Database[Doc], new_posts: Sequence[NewPost], import_id: str, now: datetime
+) -> None:
+    docs = [{**_new_document(p, "importing", now), "importId": import_id} for p in new_posts]
+    if docs:
+        _collection(db).insert_many(docs, ordered=True)
+
+
+def activate_import(db: Database[Doc], import_id: str, now: datetime) -> int:
+    result = _collection(db).update_many(
+        {"importId": import_id, "status": "importing"},
+        {"$set": {"status": "scheduled", "updatedAt": now}, "$unset": {"importId": ""}},
+    )
+    return int(result.modified_count)
+
+
+def discard_import(db: Database[Doc], import_id: str) -> None:
+    _collection(db).delete_many({"importId": import_id, "status": "importing"})
 
 
 def get(db: Database[Doc], post_id: ObjectId) -> Post | None:

@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
-from common import lock
+from common import accounts, bulk_import, lock
 from common.clock import utcnow
 from common.db import Doc
+from common.tokens import TokenCipher
 from devstack.dbserver import free_port
+from devstack.sandbox.control import Sandbox
 from tests.conftest import add_account, add_post
+from tests.meta_support import TOKEN_KEY, connect, meta_env, token_for
 
 
 def socialsched(
-    mongo_uri: str, db_name: str, *args: str, stdin: str = ""
+    mongo_uri: str,
+    db_name: str,
+    *args: str,
+    stdin: str = "",
+    env_extra: Mapping[str, object] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "MONGO_URI"}
     if mongo_uri:
         env.update(MONGO_URI=mongo_uri, MONGO_DB=db_name, MONGO_TIMEOUT_MS="500")
+    env.update({k: str(v) for k, v in (env_extra or {}).items()})
     return subprocess.run(
         [sys.executable, "-m", "common.cli", *args],
         env=env,
@@ -98,3 +111,168 @@ def test_usage_errors_exit_2_and_operational_failures_exit_1(
     unreachable = socialsched(f"mongodb://127.0.0.1:{free_port()}/", db_name, "status")
     assert unreachable.returncode == 1 and "database unreachable" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+
+
+def test_accounts_add_reads_the_token_from_stdin_and_stores_only_ciphertext(
+    mongo_uri: str, db_name: str, db: Database[Doc], sandbox: Sandbox
+) -> None:
+    env = meta_env(sandbox)
+    added = socialsched(
+        mongo_uri,
+        db_name,
+        "accounts",
+        "add",
+        "--id",
+        "page-1",
+        "--platform",
+        "facebook",
+        "--external-id",
+        "p1",
+        "--name",
+        "My Page",
+        stdin=token_for("p1") + "\n",
+        **env,
+    )
+    assert added.returncode == 0, added.stderr
+    stored = db["accounts"].find_one({"_id": "page-1"})
+    assert stored is not None and token_for("p1") not in str(stored)
+    assert TokenCipher((TOKEN_KEY,)).decrypt(stored["token"]) == token_for("p1")
+    listed = socialsched(mongo_uri, db_name, "--json", "accounts", "list", env_extra=env)
+    assert json.loads(listed.stdout)[0]["name"] == "My Page"
+    assert token_for("p1") not in listed.stdout and "token" not in json.loads(listed.stdout)[0]
+
+
+def test_accounts_add_without_a_key_or_token_is_a_usage_error(
+    mongo_uri: str, db_name: str, db: Database[Doc]
+) -> None:
+    no_key = socialsched(
+        mongo_uri,
+        db_name,
+        "accounts",
+        "add",
+        "--id",
+        "x",
+        "--platform",
+        "facebook",
+        "--external-id",
+        "1",
+        stdin="tok\n",
+    )
+    assert no_key.returncode == 2 and "TOKEN_ENCRYPTION_KEY" in no_key.stderr
+    no_token = socialsched(
+        mongo_uri,
+        db_name,
+        "accounts",
+        "add",
+        "--id",
+        "x",
+        "--platform",
+        "facebook",
+        "--external-id",
+        "1",
+        stdin="",
+        env_extra={"TOKEN_ENCRYPTION_KEY": TOKEN_KEY},
+    )
+    assert no_token.returncode == 2 and "no token" in no_token.stderr
+
+
+def test_accounts_check_marks_an_invalid_token_for_reauthentication(
+    mongo_uri: str, db_name: str, db: Database[Doc], sandbox: Sandbox
+) -> None:
+    connect(db, sandbox, "good")
+    connect(db, sandbox, "bad")
+    sandbox.set_faults("bad", invalid_token=True)
+    checked = socialsched(
+        mongo_uri, db_name, "--json", "accounts", "check", env_extra=meta_env(sandbox)
+    )
+    assert checked.returncode == 1
+    health = {h["accountId"]: h for h in json.loads(checked.stdout)}
+    assert health["good"]["valid"] is True and health["good"]["expiresAt"] is None
+    assert health["bad"]["valid"] is False
+    assert accounts.get(db, "bad").status == "needs_reauth"  # type: ignore[union-attr]
+    assert accounts.get(db, "good").status == "active"  # type: ignore[union-attr]
+    assert token_for("bad") not in checked.stdout + checked.stderr
+
+
+def test_posts_add_validates_and_schedules_in_the_operators_zone(
+    mongo_uri: str, db_name: str, db: Database[Doc]
+) -> None:
+    add_account(db, "ig", platform="instagram")
+    refused = socialsched(
+        mongo_uri,
+        db_name,
+        "posts",
+        "add",
+        "--account",
+        "ig",
+        "--at",
+        "2027-03-28T02:30",
+        "--tz",
+        "Europe/Berlin",
+        "--text",
+        "no media",
+        "--media",
+        "http://insecure.example/a.jpg",
+    )
+    assert refused.returncode == 2
+    assert "does not exist" in refused.stderr and "https" in refused.stderr
+    added = socialsched(
+        mongo_uri,
+        db_name,
+        "--json",
+        "posts",
+        "add",
+        "--account",
+        "ig",
+        "--at",
+        "2027-03-28T09:00",
+        "--tz",
+        "Europe/Berlin",
+        "--text",
+        "hi",
+        "--media",
+        "https://example.com/a.jpg",
+    )
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["scheduledAt"] == "2027-03-28T07:00:00+00:00"
+    assert db["posts"].count_documents({"status": "scheduled"}) == 1
+
+
+def test_import_inserts_all_rows_or_none_and_names_every_bad_line(
+    mongo_uri: str, db_name: str, db: Database[Doc], tmp_path: Path
+) -> None:
+    add_account(db, "fb")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "account,at,tz,text\n"
+        "fb,2030-01-01T10:00,Europe/Berlin,fine\n"
+        "nobody,2030-01-01T10:00,Europe/Berlin,who\n"
+        "fb,not-a-time,,when\n"
+    )
+    refused = socialsched(mongo_uri, db_name, "import", str(bad))
+    assert refused.returncode == 2
+    assert "line 3: account" in refused.stderr and "line 4: scheduledAt" in refused.stderr
+    assert db["posts"].count_documents({}) == 0
+    good = tmp_path / "good.csv"
+    rows = "".join(f"fb,2030-01-01T10:{i:02d}:00+00:00,,post {i}\n" for i in range(60))
+    good.write_text("account,at,tz,text\n" + rows)
+    done = socialsched(mongo_uri, db_name, "--json", "import", str(good))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"imported": 60}
+    assert db["posts"].count_documents({"status": "scheduled"}) == 60
+
+
+def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
+    add_account(db, "fb")
+    n = bulk_import.CHUNK + 10
+    rows = (
+        "".join(f"fb,2030-01-01T10:00:00Z,post {i}\n" for i in range(n))
+        + "fb,2030-01-01T10:00:00Z,post 0\n"
+    )
+    plan = bulk_import.parse(io.StringIO("account,at,text\n" + rows), db)
+    assert not plan.errors and len(plan.rows) == n + 1
+    # A unique index makes the last row fail, after the whole first chunk went in.
+    db["posts"].create_index("content.text", unique=True)
+    with pytest.raises(BulkWriteError):
+        bulk_import.insert_all(db, plan, utcnow())
+    assert db["posts"].count_documents({}) == 0

@@ -131,7 +131,7 @@ def test_accounts_add_reads_the_token_from_stdin_and_stores_only_ciphertext(
         "--name",
         "My Page",
         stdin=token_for("p1") + "\n",
-        **env,
+        env_extra=env,
     )
     assert added.returncode == 0, added.stderr
     stored = db["accounts"].find_one({"_id": "page-1"})

@@ -159,7 +159,8 @@ def test_a_frozen_runner_whose_lock_expires_cannot_publish_twice_or_write_late(
         stale.send_signal(signal.SIGCONT)
     (stale_result,) = _results(stale)
     # The post frozen between send and record was found on the platform, not sent again.
-    assert fresh.posts_published == 18
+    diagnosis = (fresh.to_dict(), stale_result, _statuses(db))
+    assert fresh.posts_published == 18, diagnosis
     assert set(sends_per_post(db).values()) == {1} and set(sends_per_post(db)) == set(ids)
     assert _statuses(db) == Counter({"published": 20})
     # The stale runner's late outcome write and its release were rejected.

@@ -107,7 +107,9 @@ class RunService:
             except DatabaseUnavailableError as exc:
                 # Pub/Sub redelivers; the staleness rule ends the retries of an old tick.
                 log.error("database unavailable; tick not run", extra={"reason": str(exc)})
-                raise
+                # Re-raised without its cause: the framework logs the chain, and the driver's
+                # error names database hosts.
+                raise DatabaseUnavailableError(str(exc)) from None
             log.info("tick handled", extra=result.to_dict())
 
     # --- manual runs ------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def parse_run_options(body: Mapping[str, Any] | None) -> RunOptions:
     if not isinstance(dry_run, bool):
         raise web.HttpError(400, "dryRun must be a boolean")
     limit = body.get("limit")
-    if limit is not None and not (
+    if "limit" in body and not (
         isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= MAX_LIMIT
     ):
         raise web.HttpError(400, f"limit must be an integer from 1 to {MAX_LIMIT}")

@@ -199,6 +199,7 @@ MALFORMED: list[tuple[str, dict[str, Any], int]] = [
             {"dryRun": 1},
             {"dryRun": None},
             {"limit": 0},
+            {"limit": None},
             {"limit": -1},
             {"limit": 10_001},
             {"limit": "5"},

@@ -51,7 +51,7 @@ def status_fn(mongo_uri: str, fn_db_name: str, fn_workdir: Path) -> Iterator[Ser
 
 @schema.include(path="/run").parametrize()
 @EXAMPLES
-def test_run_http_conforms(case: schemathesis.Case, run_fn: Served) -> None:
+def test_run_http_conforms(case: schemathesis.Case[Any], run_fn: Served) -> None:
     response = case.call_and_validate(
         base_url=run_fn.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
     )
@@ -60,6 +60,6 @@ def test_run_http_conforms(case: schemathesis.Case, run_fn: Served) -> None:
 
 @schema.include(path="/status").parametrize()
 @EXAMPLES
-def test_status_conforms(case: schemathesis.Case, status_fn: Served) -> None:
+def test_status_conforms(case: schemathesis.Case[Any], status_fn: Served) -> None:
     response = case.call_and_validate(base_url=status_fn.url)
     assert response.status_code < 500

@@ -163,6 +163,24 @@ def test_a_short_admin_key_leaves_key_auth_off(
 
 # --- malformed requests -------------------------------------------------------------------------
 
+_BAD_FIELDS: list[dict[str, Any]] = [
+    {"dryRun": "yes"},
+    {"dryRun": 1},
+    {"dryRun": None},
+    {"limit": 0},
+    {"limit": None},
+    {"limit": -1},
+    {"limit": 10_001},
+    {"limit": "5"},
+    {"limit": 1.5},
+    {"limit": True},
+    {"limit": []},
+    {"limit": {}},
+    {"limit": 10**40},
+    {"foo": 1},
+    {"dryrun": True},
+    {"dryRun": True, "extra": "x" * 500},
+]
 _DEEP = b"[" * 2000 + b"]" * 2000
 MALFORMED: list[tuple[str, dict[str, Any], int]] = [
     *[(f"method {m}", {"method": m}, 405) for m in ("GET", "PUT", "DELETE", "PATCH")],
@@ -192,27 +210,7 @@ MALFORMED: list[tuple[str, dict[str, Any], int]] = [
             _DEEP,
         )
     ],
-    *[
-        (f"field {json.dumps(doc)}", {"body": json.dumps(doc).encode()}, 400)
-        for doc in (
-            {"dryRun": "yes"},
-            {"dryRun": 1},
-            {"dryRun": None},
-            {"limit": 0},
-            {"limit": None},
-            {"limit": -1},
-            {"limit": 10_001},
-            {"limit": "5"},
-            {"limit": 1.5},
-            {"limit": True},
-            {"limit": []},
-            {"limit": {}},
-            {"limit": 10**40},
-            {"foo": 1},
-            {"dryrun": True},
-            {"dryRun": True, "extra": "x" * 500},
-        )
-    ],
+    *[(f"field {json.dumps(doc)}", {"body": json.dumps(doc).encode()}, 400) for doc in _BAD_FIELDS],
     ("oversized body", {"body": b'{"limit": 1, "pad": "' + b"x" * 5000 + b'"}'}, 413),
     *[
         (f"authorization {value!r}", {"authorization": value}, 401)

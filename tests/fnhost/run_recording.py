@@ -31,6 +31,6 @@ def _recording_registry(settings: Settings) -> Registry:
     return registry_for(get_database(settings), latency=latency)
 
 
-run_main.service = RunService(_recording_registry)
+run_main.service = RunService(_recording_registry)  # type: ignore[attr-defined]
 on_tick = run_main.on_tick
 run_http = run_main.run_http

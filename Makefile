@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 
 bootstrap: $(STAMP)
 	$(PY) -m devstack.dbserver fetch
+	$(PY) -m devstack.pubsub_emulator build
 
 test: bootstrap
 	$(PY) -m devstack.dbserver run -- $(PY) -m pytest $(PYTEST_ARGS)
@@ -34,6 +35,7 @@ run: bootstrap
 
 bench: bootstrap
 	$(PY) -m devstack.dbserver run -- $(PY) bench/engine.py
+	$(PY) -m devstack.dbserver run -- $(PY) bench/coldstart.py --json
 
 clean:
 	rm -rf $(VENV) tools/mongo-server/lib tools/mongo-server/build .pytest_cache .mypy_cache .ruff_cache

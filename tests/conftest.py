@@ -19,6 +19,9 @@ from devstack import dbserver
 from devstack.sandbox import control as sandbox_control
 from devstack.sandbox.control import Sandbox
 
+# Fixtures that serve the Cloud Functions under functions-framework.
+pytest_plugins = ("tests.functions_fixtures",)
+
 
 @pytest.fixture(scope="session")
 def mongo_uri() -> Iterator[str]:

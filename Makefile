@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 
 bootstrap: $(STAMP)
 	$(PY) -m devstack.dbserver fetch
+	$(PY) -m devstack.pubsub_emulator build
 
 test: bootstrap
 	$(PY) -m devstack.dbserver run -- $(PY) -m pytest $(PYTEST_ARGS)

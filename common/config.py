@@ -37,6 +37,7 @@ class Settings:
     max_attempts: int = 5
     max_lateness_seconds: int = 24 * 3600
     tick_max_age_seconds: int = 300
+    tick_interval_seconds: int = 60  # the Cloud Scheduler period; status judges liveness by it
     retry_base_seconds: int = 60
     retry_max_seconds: int = 3600
     reauth_hold_seconds: int = 900
@@ -65,6 +66,7 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
     "MAX_ATTEMPTS": ("max_attempts", 1),
     "MAX_LATENESS_SECONDS": ("max_lateness_seconds", 60),
     "TICK_MAX_AGE_SECONDS": ("tick_max_age_seconds", 1),
+    "TICK_INTERVAL_SECONDS": ("tick_interval_seconds", 60),
     "RETRY_BASE_SECONDS": ("retry_base_seconds", 1),
     "RETRY_MAX_SECONDS": ("retry_max_seconds", 1),
     "REAUTH_HOLD_SECONDS": ("reauth_hold_seconds", 1),

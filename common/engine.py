@@ -26,6 +26,15 @@ from common.backoff import retry_delay
 from common.clock import require_aware, utcnow
 from common.config import Settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, get_database
+from common.events import (
+    ACCOUNT_NEEDS_REAUTH,
+    POST_FAILED,
+    POST_PUBLISHED,
+    POST_UNKNOWN,
+    RUN_COMPLETED,
+    EventSink,
+    NoEvents,
+)
 from common.platforms.base import (
     Ambiguous,
     AuthExpired,
@@ -53,6 +62,7 @@ class Trigger:
     message_id: str | None = None
     published_at: datetime | None = None
     limit: int | None = None
+    dry_run: bool = False  # report what is due without locking, claiming or publishing
 
     def age_seconds(self, now: datetime) -> float | None:
         if self.published_at is None:
@@ -74,6 +84,8 @@ class RunResult:
     duration: float = 0.0
     next_scheduled_post: dict[str, Any] | None = None
     lock_lost: bool = False
+    dry_run: bool = False
+    posts_due: int = 0  # dry runs only: due posts (up to the limit) a real run would take
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +101,8 @@ class RunResult:
             "duration": round(self.duration, 3),
             "nextScheduledPost": self.next_scheduled_post,
             "lockLost": self.lock_lost,
+            "dryRun": self.dry_run,
+            "postsDue": self.posts_due,
         }
 
 
@@ -99,8 +113,12 @@ def execute_once(
     *,
     db: Database[Doc] | None = None,
     clock: Clock = utcnow,
+    events: EventSink | None = None,
 ) -> RunResult:
-    """Run one tick. Raises DatabaseUnavailableError when MongoDB cannot be reached."""
+    """Run one tick. Raises DatabaseUnavailableError when MongoDB cannot be reached.
+
+    `events` receives an outcome event per finished post and one per completed run.
+    """
     started = time.monotonic()
     run_id = uuid.uuid4().hex
     now = clock()
@@ -110,6 +128,8 @@ def execute_once(
         return RunResult(run_id=run_id, stale=True)
     database = db if db is not None else get_database(settings)
     try:
+        if trigger.dry_run:
+            return _dry_run(database, settings, trigger, run_id, now, started)
         acquired = lock.acquire(
             database, run_id, now, timedelta(seconds=settings.lock_ttl_seconds), trigger.message_id
         )
@@ -117,9 +137,35 @@ def execute_once(
             return RunResult(run_id=run_id, skipped=True)
         if isinstance(acquired, lock.DuplicateTick):
             return RunResult(run_id=run_id, duplicate=True)
-        return _Run(database, settings, registry, clock, acquired, trigger, started).execute()
+        sink = events if events is not None else NoEvents()
+        run = _Run(database, settings, registry, clock, acquired, trigger, started, sink)
+        return run.execute()
     except PyMongoError as exc:
         raise DatabaseUnavailableError(describe_failure(exc)) from exc
+
+
+def _dry_run(
+    db: Database[Doc],
+    settings: Settings,
+    trigger: Trigger,
+    run_id: str,
+    now: datetime,
+    started: float,
+) -> RunResult:
+    """One read: what a run would take now. No lock, so it never disturbs a real run."""
+    snapshot = posts.snapshot_due(db, now, trigger.limit or settings.claim_batch_size)
+    upcoming = snapshot.next_post
+    return RunResult(
+        run_id=run_id,
+        dry_run=True,
+        posts_due=len(snapshot.due) + len(snapshot.abandoned),
+        duration=time.monotonic() - started,
+        next_scheduled_post=(
+            None
+            if upcoming is None
+            else {"platform": upcoming.platform, "scheduledAt": upcoming.due_at}
+        ),
+    )
 
 
 @dataclass
@@ -150,6 +196,7 @@ class _Run:
         handle: lock.LockHandle,
         trigger: Trigger,
         started: float,
+        events: EventSink,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -167,6 +214,7 @@ class _Run:
         self.left_unstarted = False
         self.last_renewal = time.monotonic()
         self.guard = threading.Lock()
+        self.events = events
 
     # --- the pipeline -----------------------------------------------------------------------
 
@@ -182,7 +230,9 @@ class _Run:
             raise
         finally:
             self._finish(status, error)
-        return self._result()
+        result = self._result()
+        self._emit_run_completed(result, status)
+        return result
 
     def _claim_and_publish(self) -> None:
         batch = self.settings.claim_batch_size
@@ -325,31 +375,31 @@ class _Run:
         if isinstance(outcome, Published):
             kept = posts.mark_published(self.db, post, run_id, outcome.platform_post_id, now)
             self._count(kept, "published")
+            self._emit_post(kept, POST_PUBLISHED, post, platformPostId=outcome.platform_post_id)
         elif isinstance(outcome, RateLimited):
             accounts.pause_until(self.db, post.account_id, outcome.retry_at, now)
             self._block(post.account_id, outcome.retry_at)
             self._defer(post, outcome.retry_at, ErrorInfo("rate_limited", outcome.reason))
         elif isinstance(outcome, AuthExpired):
-            accounts.mark_needs_reauth(self.db, post.account_id, now)
+            if accounts.mark_needs_reauth(self.db, post.account_id, now):
+                self.events.emit(
+                    ACCOUNT_NEEDS_REAUTH,
+                    {"accountId": post.account_id, "platform": post.platform, "runId": run_id},
+                )
             hold = now + timedelta(seconds=self.settings.reauth_hold_seconds)
             self._block(post.account_id, hold)
             self._defer(post, hold, ErrorInfo("auth_expired", outcome.reason))
         elif isinstance(outcome, Retryable):
             self._retry_or_fail(post, ErrorInfo("retryable", outcome.reason), now)
         elif isinstance(outcome, Permanent):
-            self._count(
-                posts.mark_failed(
-                    self.db, post, run_id, ErrorInfo(outcome.code, outcome.message), now
-                ),
-                "failed",
-            )
+            error = ErrorInfo(outcome.code, outcome.message)
+            self._fail(post, error, now)
         elif isinstance(outcome, Ambiguous):
-            self._count(
-                posts.mark_unknown(
-                    self.db, post, run_id, ErrorInfo("ambiguous", outcome.reason), now
-                ),
-                "unknown",
+            kept = posts.mark_unknown(
+                self.db, post, run_id, ErrorInfo("ambiguous", outcome.reason), now
             )
+            self._count(kept, "unknown")
+            self._emit_post(kept, POST_UNKNOWN, post)
         elif isinstance(outcome, Withdrawn):
             log.info(
                 "post withdrawn before send",
@@ -363,9 +413,7 @@ class _Run:
             exhausted = ErrorInfo(
                 "retries_exhausted", f"{attempts} attempts; last: {error.message}"
             )
-            self._count(
-                posts.mark_failed(self.db, post, self.handle.run_id, exhausted, now), "failed"
-            )
+            self._fail(post, exhausted, now)
             return
         delay = retry_delay(
             attempts, self.settings.retry_base_seconds, self.settings.retry_max_seconds
@@ -397,6 +445,41 @@ class _Run:
         if kept:
             self._note_next(until, post.platform)
         self._count(kept, "deferred")
+
+    def _fail(self, post: Post, error: ErrorInfo, now: datetime) -> None:
+        kept = posts.mark_failed(self.db, post, self.handle.run_id, error, now)
+        self._count(kept, "failed")
+        self._emit_post(kept, POST_FAILED, post, code=error.code)
+
+    def _emit_post(self, kept: bool, name: str, post: Post, **fields: str) -> None:
+        """An outcome event for a post whose outcome this run recorded (never the text)."""
+        if kept:
+            self.events.emit(
+                name,
+                {
+                    "postId": str(post.id),
+                    "accountId": post.account_id,
+                    "platform": post.platform,
+                    "runId": self.handle.run_id,
+                    **fields,
+                },
+            )
+
+    def _emit_run_completed(self, result: RunResult, status: str) -> None:
+        self.events.emit(
+            RUN_COMPLETED,
+            {
+                "runId": result.run_id,
+                "trigger": self.trigger.kind,
+                "status": status,
+                "postsProcessed": result.posts_processed,
+                "postsPublished": result.posts_published,
+                "postsFailed": result.posts_failed,
+                "postsDeferred": result.posts_deferred,
+                "postsUnknown": result.posts_unknown,
+                "duration": round(result.duration, 3),
+            },
+        )
 
     def _block(self, account_id: str, until: datetime) -> None:
         with self.guard:

@@ -93,8 +93,11 @@ def add_post(
 
 
 def seed(
-    db: Database, n_posts: int, n_accounts: int, ago: timedelta = timedelta(minutes=1)
-) -> list[object]:  # type: ignore[type-arg]
+    db: Database,  # type: ignore[type-arg]
+    n_posts: int,
+    n_accounts: int,
+    ago: timedelta = timedelta(minutes=1),
+) -> list[object]:
     """n_posts due posts spread round-robin over n_accounts facebook accounts."""
     for a in range(n_accounts):
         add_account(db, f"acct-{a}")

@@ -1,0 +1,66 @@
+"""Pub/Sub ticks: turn a `messagePublished` CloudEvent into the engine's Trigger.
+
+Eventarc delivers in binary content mode; structured mode and a raw push body (which
+functions-framework converts) carry the same data. The Pub/Sub messageId de-duplicates
+redeliveries and publishTime drives the staleness rule; the CloudEvent's `id` and `time` are
+the fallbacks (they hold the same values when Eventarc sends).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from common.clock import TimeError, require_aware
+from common.engine import Trigger
+
+MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+MAX_MESSAGE_ID_LENGTH = 128
+
+
+class MalformedTickError(ValueError):
+    """The event is not a Pub/Sub tick; it is acknowledged, since a redelivery cannot fix it."""
+
+
+def trigger_from_event(attributes: Mapping[str, Any], data: Any) -> Trigger:
+    """A tick Trigger from a CloudEvent's attributes and data."""
+    if attributes.get("type") != MESSAGE_PUBLISHED:
+        raise MalformedTickError("event type is not a Pub/Sub messagePublished")
+    message = _message(data)
+    message_id = _first_text(message, "messageId", "message_id") or attributes.get("id")
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID_LENGTH:
+        raise MalformedTickError("no usable messageId")
+    published = _first_text(message, "publishTime", "publish_time") or attributes.get("time")
+    if not isinstance(published, str):
+        raise MalformedTickError("no publishTime")
+    return Trigger("tick", message_id=message_id, published_at=_instant(published))
+
+
+def _message(data: Any) -> Mapping[str, Any]:
+    if isinstance(data, bytes | str):
+        try:
+            data = json.loads(data)
+        except ValueError as exc:
+            raise MalformedTickError("event data is not JSON") from exc
+    message = data.get("message") if isinstance(data, Mapping) else None
+    if not isinstance(message, Mapping):
+        raise MalformedTickError("event data has no Pub/Sub message")
+    return message
+
+
+def _first_text(message: Mapping[str, Any], *keys: str) -> str | None:
+    # Google's samples carry both camelCase and snake_case spellings; accept either.
+    for key in keys:
+        value = message.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return require_aware(datetime.fromisoformat(text), "publishTime")
+    except (ValueError, TimeError) as exc:
+        raise MalformedTickError("publishTime is not an RFC 3339 instant") from exc

@@ -1,0 +1,25 @@
+"""The run function: `on_tick` (Pub/Sub tick via Eventarc) and `run_http` (manual run).
+
+Thin by design: the framework owns the transport and common.run_service owns the flow.
+"""
+
+from __future__ import annotations
+
+import functions_framework
+from cloudevents.http import CloudEvent
+from flask import Request, Response
+
+from common.platforms.registry import default_registry
+from common.run_service import RunService
+
+service = RunService(default_registry)
+
+
+@functions_framework.cloud_event
+def on_tick(event: CloudEvent) -> None:
+    service.on_tick(event.get_attributes(), event.data)
+
+
+@functions_framework.http
+def run_http(request: Request) -> Response:
+    return service.run_http(request)

@@ -17,6 +17,9 @@ locals {
   # and releases the lock.
   run_budget_reserve_seconds = local.meta_connect_timeout_seconds + local.meta_read_timeout_seconds + 25
 
+  # The tick period, which the status function judges liveness by: "* * * * *" or "*/N * * * *".
+  tick_interval_seconds = 60 * (var.tick_schedule == "* * * * *" ? 1 : tonumber(regex("^\\*/([0-9]+) ", var.tick_schedule)[0]))
+
   function_names = {
     run_tick = "${var.name_prefix}-run-tick"
     run_http = "${var.name_prefix}-run-http"
@@ -38,9 +41,10 @@ locals {
   )
 
   status_environment = {
-    MONGO_DB             = var.mongo_db
-    GOOGLE_CLOUD_PROJECT = var.project_id
-    CORS_ALLOWED_ORIGINS = join(",", var.cors_allowed_origins)
+    MONGO_DB              = var.mongo_db
+    GOOGLE_CLOUD_PROJECT  = var.project_id
+    CORS_ALLOWED_ORIGINS  = join(",", var.cors_allowed_origins)
+    TICK_INTERVAL_SECONDS = tostring(local.tick_interval_seconds)
   }
 
   # Which secret each function reads. Least privilege: a function gets accessor rights on

@@ -64,13 +64,13 @@ variable "meta_api_version" {
 }
 
 variable "tick_schedule" {
-  description = "Unix-cron schedule of the tick that triggers a run. The engine expects one tick a minute."
+  description = "Unix-cron schedule of the tick: every minute (\"* * * * *\") or every N minutes (\"*/N * * * *\"). Posts are published at the first tick after they fall due."
   type        = string
   default     = "* * * * *"
 
   validation {
-    condition     = length(split(" ", trimspace(var.tick_schedule))) == 5
-    error_message = "tick_schedule must be a five-field unix-cron expression."
+    condition     = can(regex("^(\\*|\\*/([1-9]|[1-5][0-9])) \\* \\* \\* \\*$", var.tick_schedule))
+    error_message = "tick_schedule must be \"* * * * *\" or \"*/N * * * *\" with N from 1 to 59."
   }
 }
 

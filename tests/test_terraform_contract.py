@@ -29,16 +29,20 @@ def settings_read_by_config() -> set[str]:
     """Every environment variable common/config.py reads: the keys of its name -> attribute
     tables and the names it reads directly (env.get("X") / env["X"])."""
     tree = ast.parse(Path(inspect.getfile(config)).read_text())
-    names: set[str] = set()
+    candidates: list[ast.expr | None] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Dict):
-            names |= {k.value for k in node.keys if isinstance(k, ast.Constant)}
+            candidates.extend(node.keys)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if node.func.attr == "get" and node.args and isinstance(node.args[0], ast.Constant):
-                names.add(node.args[0].value)
-        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
-            names.add(node.slice.value)
-    return {n for n in names if isinstance(n, str) and _ENV_NAME.match(n)}
+            if node.func.attr == "get" and node.args:
+                candidates.append(node.args[0])
+        elif isinstance(node, ast.Subscript):
+            candidates.append(node.slice)
+    return {
+        c.value
+        for c in candidates
+        if isinstance(c, ast.Constant) and isinstance(c.value, str) and _ENV_NAME.match(c.value)
+    }
 
 
 def secret_settings() -> set[str]:
@@ -171,10 +175,8 @@ def test_run_budget_is_the_timeout_minus_room_for_the_slowest_platform_call(
     function: str, variable: str
 ) -> None:
     service = tfconfig.single(FUNCTIONS[function], "service_config")
-    assert (
-        f"RUN_BUDGET_SECONDS = tostring(var.{variable}.timeout_seconds - local.run_budget_reserve_seconds)"
-        in (service["environment_variables"])
-    )
+    derived = f"var.{variable}.timeout_seconds - local.run_budget_reserve_seconds"
+    assert f"RUN_BUDGET_SECONDS = tostring({derived})" in service["environment_variables"]
     assert service["timeout_seconds"] == f"${{var.{variable}.timeout_seconds}}"
     reserve = tfconfig.local_number("run_budget_reserve_seconds")
     slowest_call = tfconfig.local_number("meta_connect_timeout_seconds") + tfconfig.local_number(

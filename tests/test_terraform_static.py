@@ -47,7 +47,6 @@ def test_checkov_reports_no_failed_check_and_every_skip_is_justified() -> None:
             str(tfconfig.TERRAFORM_DIR),
             "--framework",
             "terraform",
-            "--quiet",
             "--skip-download",
             "--output",
             "json",

@@ -54,6 +54,7 @@ run: bootstrap
 
 bench: bootstrap
 	$(PY) -m devstack.dbserver run -- $(PY) bench/engine.py
+	$(PY) -m devstack.dbserver run -- $(PY) bench/coldstart.py --json
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .tools tools/mongo-server/lib tools/mongo-server/build .pytest_cache .mypy_cache .ruff_cache

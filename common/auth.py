@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import jwt
-
 from common.config import MIN_ADMIN_KEY_LENGTH, Settings
 
 UNAUTHENTICATED = "Missing or invalid Authorization header"
@@ -89,6 +87,9 @@ def _admin_key_matches(token: str, settings: Settings) -> bool:
 
 def _verified_claims(token: str, settings: Settings) -> dict[str, Any]:
     assert settings.jwt_secret is not None  # jwt_enabled() checked it
+    # Imported here: PyJWT loads `cryptography`, which would cost every tick's cold start.
+    import jwt  # noqa: PLC0415
+
     try:
         claims: dict[str, Any] = jwt.decode(
             token,

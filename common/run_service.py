@@ -47,7 +47,7 @@ def parse_run_options(body: Mapping[str, Any] | None) -> RunOptions:
     if not isinstance(dry_run, bool):
         raise web.HttpError(400, "dryRun must be a boolean")
     limit = body.get("limit")
-    if limit is not None and not (
+    if "limit" in body and not (
         isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= MAX_LIMIT
     ):
         raise web.HttpError(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
@@ -107,7 +107,9 @@ class RunService:
             except DatabaseUnavailableError as exc:
                 # Pub/Sub redelivers; the staleness rule ends the retries of an old tick.
                 log.error("database unavailable; tick not run", extra={"reason": str(exc)})
-                raise
+                # Re-raised without its cause: the framework logs the chain, and the driver's
+                # error names database hosts.
+                raise DatabaseUnavailableError(str(exc)) from None
             log.info("tick handled", extra=result.to_dict())
 
     # --- manual runs ------------------------------------------------------------------------

@@ -17,6 +17,9 @@ from common.config import Settings, load_settings
 from common.db import ensure_indexes
 from devstack import dbserver
 
+# Fixtures that serve the Cloud Functions under functions-framework.
+pytest_plugins = ("tests.functions_fixtures",)
+
 
 @pytest.fixture(scope="session")
 def mongo_uri() -> Iterator[str]:

@@ -1,0 +1,138 @@
+"""Serve the functions with functions-framework, as real processes on free loopback ports."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from common.db import ensure_indexes
+from devstack.dbserver import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_SOURCE = ROOT / "functions" / "run" / "main.py"
+STATUS_SOURCE = ROOT / "functions" / "status" / "main.py"
+RECORDING_SOURCE = ROOT / "tests" / "fnhost" / "run_recording.py"
+JWT_SECRET = "jwt-secret-for-tests-" + "s" * 32
+ADMIN_KEY = "admin-key-for-tests-" + "k" * 32
+AUDIENCE = "social-scheduler"
+ISSUER = "https://auth.example.test"
+ALLOWED_ORIGIN = "https://admin.example.test"
+START_TIMEOUT_SECONDS = 30.0
+# Settings a function process must never inherit from the test process.
+_SETTING_NAMES = ("MONGO_URI", "MONGO_DB", "JWT_SECRET", "ADMIN_SECRET_KEY", "EVENTS_TOPIC")
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    output: Path
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The JSON log lines the function wrote to stdout so far."""
+        lines = []
+        for raw in self.output.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(raw))
+        return lines
+
+
+def function_env(mongo_uri: str, db_name: str, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SETTING_NAMES}
+    env.update(
+        {
+            "MONGO_URI": mongo_uri,
+            "MONGO_DB": db_name,
+            "MONGO_TIMEOUT_MS": "2000",
+            "JWT_SECRET": JWT_SECRET,
+            "JWT_AUDIENCE": AUDIENCE,
+            "JWT_ISSUER": ISSUER,
+            "ADMIN_SECRET_KEY": ADMIN_KEY,
+            "CORS_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(settings)
+    return env
+
+
+@contextlib.contextmanager
+def serve(target: str, source: Path, env: Mapping[str, str], workdir: Path) -> Iterator[Served]:
+    """functions-framework serving `target` from `source` on 127.0.0.1 until the block ends."""
+    port = free_port()
+    output = workdir / f"{target}-{port}.log"
+    command = [
+        str(Path(sys.executable).with_name("functions-framework")),
+        "--target",
+        target,
+        "--source",
+        str(source),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with output.open("w") as out, (workdir / f"{target}-{port}.err").open("w") as err:
+        proc = subprocess.Popen(command, env=dict(env), stdout=out, stderr=err, cwd=ROOT)
+    try:
+        _wait_until_listening(proc, port)
+        yield Served(f"http://127.0.0.1:{port}", output)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_until_listening(proc: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"functions-framework exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"functions-framework did not listen on port {port} in time")
+
+
+@pytest.fixture(scope="module")
+def fn_db_name() -> str:
+    return f"fn_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="module")
+def fn_db(mongo_uri: str, fn_db_name: str) -> Iterator[Database[Any]]:
+    """The database the module's function processes use; emptied before each test by fresh_db."""
+    client: MongoClient[Any] = MongoClient(mongo_uri, tz_aware=True)
+    yield client[fn_db_name]
+    client.drop_database(fn_db_name)
+    client.close()
+
+
+@pytest.fixture
+def fresh_db(fn_db: Database[Any]) -> Database[Any]:
+    for name in fn_db.list_collection_names():
+        fn_db.drop_collection(name)
+    ensure_indexes(fn_db)
+    return fn_db
+
+
+@pytest.fixture(scope="module")
+def fn_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("functions")

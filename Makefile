@@ -7,8 +7,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# checkov pins dozens of packages (boto3, numpy, an old `packaging`) and takes minutes to
+# install, so it lives in its own virtual environment, out of the way of the project's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+# OpenTofu from the Go module proxy (`go install pkg@version` refuses its go.mod's replace
+# directive, so build inside the downloaded module). Optional: `make tofu` (about 10 minutes).
+TOFU_VERSION := v1.10.10
+TOFU := .tools/bin/tofu
 
-.PHONY: all bootstrap test lint run bench clean
+.PHONY: all bootstrap test lint run bench clean tofu
 
 all: test
 
@@ -18,7 +26,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-bootstrap: $(STAMP)
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+
+$(TOFU):
+	go mod download github.com/opentofu/opentofu@$(TOFU_VERSION)
+	cd "$$(go env GOMODCACHE)/github.com/opentofu/opentofu@$(TOFU_VERSION)" && \
+		go build -trimpath -o "$(CURDIR)/$(TOFU)" ./cmd/tofu
+
+tofu: $(TOFU)
+
+bootstrap: $(STAMP) $(CHECKOV_VENV)/bin/checkov
 	$(PY) -m devstack.dbserver fetch
 	$(PY) -m devstack.pubsub_emulator build
 
@@ -38,4 +57,4 @@ bench: bootstrap
 	$(PY) -m devstack.dbserver run -- $(PY) bench/coldstart.py --json
 
 clean:
-	rm -rf $(VENV) tools/mongo-server/lib tools/mongo-server/build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .tools tools/mongo-server/lib tools/mongo-server/build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,63 @@
+# Shared names, labels and the runtime settings derived from the variables. Resources live in
+# files named for their concern: services.tf, source.tf, functions.tf, iam.tf, pubsub.tf,
+# secrets.tf and monitoring.tf.
+
+locals {
+  labels = merge(var.labels, {
+    app        = "social-scheduler"
+    managed-by = "terraform"
+  })
+
+  # The Graph API timeouts the code uses (common/config.py defaults, set explicitly so the run
+  # budget below is derived from the values actually in force).
+  meta_connect_timeout_seconds = 5
+  meta_read_timeout_seconds    = 30
+  # Time kept free after the run budget ends: one platform call that started just before the
+  # budget ran out (connect + read timeout), plus the final database update that records the run
+  # and releases the lock.
+  run_budget_reserve_seconds = local.meta_connect_timeout_seconds + local.meta_read_timeout_seconds + 25
+
+  # The tick period, which the status function judges liveness by: "* * * * *" or "*/N * * * *".
+  tick_interval_seconds = 60 * (var.tick_schedule == "* * * * *" ? 1 : tonumber(regex("^\\*/([0-9]+) ", var.tick_schedule)[0]))
+
+  function_names = {
+    run_tick = "${var.name_prefix}-run-tick"
+    run_http = "${var.name_prefix}-run-http"
+    status   = "${var.name_prefix}-status"
+  }
+
+  # Settings both run entry points need (see common/config.py for what each one means).
+  run_environment = merge(
+    {
+      MONGO_DB                     = var.mongo_db
+      GOOGLE_CLOUD_PROJECT         = var.project_id
+      META_API_VERSION             = var.meta_api_version
+      META_CONNECT_TIMEOUT_SECONDS = tostring(local.meta_connect_timeout_seconds)
+      META_READ_TIMEOUT_SECONDS    = tostring(local.meta_read_timeout_seconds)
+      LOCK_TTL_SECONDS             = tostring(var.lock_ttl_seconds)
+      TICK_MAX_AGE_SECONDS         = tostring(var.tick_max_age_seconds)
+    },
+    var.enable_events_topic ? { EVENTS_TOPIC = google_pubsub_topic.events[0].name } : {},
+  )
+
+  status_environment = {
+    MONGO_DB              = var.mongo_db
+    GOOGLE_CLOUD_PROJECT  = var.project_id
+    CORS_ALLOWED_ORIGINS  = join(",", var.cors_allowed_origins)
+    TICK_INTERVAL_SECONDS = tostring(local.tick_interval_seconds)
+  }
+
+  # Which secret each function reads. Least privilege: a function gets accessor rights on
+  # exactly these secrets (iam.tf) and nothing else.
+  function_secrets = {
+    run_tick = ["MONGO_URI", "TOKEN_ENCRYPTION_KEY", "META_APP_SECRET"]
+    run_http = ["MONGO_URI", "TOKEN_ENCRYPTION_KEY", "META_APP_SECRET", "JWT_SECRET", "ADMIN_SECRET_KEY"]
+    status   = ["MONGO_URI"]
+  }
+
+  secret_access = {
+    for pair in flatten([
+      for fn, names in local.function_secrets : [for name in names : { fn = fn, secret = name }]
+    ]) : "${pair.fn}/${pair.secret}" => pair
+  }
+}

@@ -1,0 +1,54 @@
+output "status_url" {
+  description = "Public URL of the status function (GET)."
+  value       = google_cloudfunctions2_function.status.service_config[0].uri
+}
+
+output "run_http_url" {
+  description = "URL of the manual-run function (POST with an admin token; an ID token too unless run_http_invokers is allUsers)."
+  value       = google_cloudfunctions2_function.run_http.service_config[0].uri
+}
+
+output "function_names" {
+  description = "Names of the deployed functions (and of their Cloud Run services)."
+  value = {
+    run_tick = google_cloudfunctions2_function.run_tick.name
+    run_http = google_cloudfunctions2_function.run_http.name
+    status   = google_cloudfunctions2_function.status.name
+  }
+}
+
+output "service_accounts" {
+  description = "Emails of the service accounts this stack created."
+  value = merge(
+    { for k, sa in google_service_account.function : k => sa.email },
+    {
+      trigger = google_service_account.trigger.email
+      builder = google_service_account.builder.email
+    },
+  )
+}
+
+output "secret_ids" {
+  description = "Secret Manager secret ids by environment variable name. Add a version to each before the first full apply (README)."
+  value       = { for name, s in google_secret_manager_secret.this : name => s.secret_id }
+}
+
+output "tick_topic" {
+  description = "Full name of the tick topic."
+  value       = google_pubsub_topic.ticks.id
+}
+
+output "events_topic" {
+  description = "Full name of the outcome events topic, or null when disabled."
+  value       = var.enable_events_topic ? google_pubsub_topic.events[0].id : null
+}
+
+output "scheduler_job" {
+  description = "Name of the Cloud Scheduler job that publishes ticks."
+  value       = google_cloud_scheduler_job.tick.name
+}
+
+output "source_bucket" {
+  description = "Bucket that holds the function source archives."
+  value       = google_storage_bucket.sources.name
+}

@@ -1,0 +1,28 @@
+# The secrets exist here; their values never do. Terraform creates each secret and who may read
+# it (iam.tf); an operator adds versions out of band (README: "Adding secret values"), so no
+# secret value passes through a variable, a plan or the state.
+locals {
+  secret_names = toset([
+    "MONGO_URI",
+    "JWT_SECRET",
+    "ADMIN_SECRET_KEY",
+    "TOKEN_ENCRYPTION_KEY",
+    "META_APP_SECRET",
+  ])
+}
+
+resource "google_secret_manager_secret" "this" {
+  for_each = local.secret_names
+
+  secret_id = "${var.name_prefix}-${lower(replace(each.key, "_", "-"))}"
+  labels    = local.labels
+
+  replication {
+    auto {}
+  }
+
+  # Destroying a secret destroys every version of it: make that an explicit decision.
+  deletion_protection = true
+
+  depends_on = [google_project_service.this]
+}

@@ -1,0 +1,238 @@
+variable "project_id" {
+  description = "The Google Cloud project that holds everything."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a Google Cloud project id (6-30 lowercase letters, digits and dashes)."
+  }
+}
+
+variable "region" {
+  description = "Region of the functions, the Scheduler job and the Eventarc trigger."
+  type        = string
+  default     = "europe-west1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
+    error_message = "region must be a Google Cloud region such as europe-west1."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name. It also prefixes service account ids, hence the length limit."
+  type        = string
+  default     = "socialsched"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,18}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 4-20 lowercase letters, digits and dashes, starting with a letter."
+  }
+}
+
+variable "labels" {
+  description = "Extra labels put on every resource that takes labels (app and managed-by are always set)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.labels : can(regex("^[a-z][a-z0-9_-]{0,62}$", k)) && can(regex("^[a-z0-9_-]{0,63}$", v))])
+    error_message = "Label keys and values must be lowercase letters, digits, dashes and underscores (keys start with a letter)."
+  }
+}
+
+variable "mongo_db" {
+  description = "MongoDB database name (MONGO_DB). The connection string itself is the MONGO_URI secret."
+  type        = string
+  default     = "social_scheduler"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,63}$", var.mongo_db))
+    error_message = "mongo_db must be 1-63 letters, digits, dashes or underscores."
+  }
+}
+
+variable "meta_api_version" {
+  description = "Graph API version the platform adapters call (META_API_VERSION)."
+  type        = string
+  default     = "v25.0"
+
+  validation {
+    condition     = can(regex("^v[0-9]+\\.[0-9]+$", var.meta_api_version))
+    error_message = "meta_api_version must look like v25.0."
+  }
+}
+
+variable "tick_schedule" {
+  description = "Unix-cron schedule of the tick: every minute (\"* * * * *\") or every N minutes (\"*/N * * * *\"). Posts are published at the first tick after they fall due."
+  type        = string
+  default     = "* * * * *"
+
+  validation {
+    condition     = can(regex("^(\\*|\\*/([1-9]|[1-5][0-9])) \\* \\* \\* \\*$", var.tick_schedule))
+    error_message = "tick_schedule must be \"* * * * *\" or \"*/N * * * *\" with N from 1 to 59."
+  }
+}
+
+variable "tick_time_zone" {
+  description = "Time zone the tick schedule is read in (a tz database name). UTC avoids DST skips and doubles."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+variable "tick_max_age_seconds" {
+  description = "A tick older than this is acknowledged without running (TICK_MAX_AGE_SECONDS). It bounds how long a retried tick keeps being redelivered."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.tick_max_age_seconds >= 60 && var.tick_max_age_seconds <= 3600
+    error_message = "tick_max_age_seconds must be between 60 and 3600."
+  }
+}
+
+variable "lock_ttl_seconds" {
+  description = "Execution lock time-to-live (LOCK_TTL_SECONDS). A live run renews it every third of this, so it need not exceed the function timeout."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.lock_ttl_seconds >= 60 && var.lock_ttl_seconds <= 3600
+    error_message = "lock_ttl_seconds must be between 60 and 3600."
+  }
+}
+
+variable "run_tick_service" {
+  description = "Runtime of the on_tick function. Event functions stop at 540 s; the run budget is the timeout minus a reserve for the last platform call."
+  type = object({
+    memory          = optional(string, "512Mi")
+    cpu             = optional(string, "1")
+    timeout_seconds = optional(number, 300)
+    min_instances   = optional(number, 0)
+    max_instances   = optional(number, 3)
+    concurrency     = optional(number, 1)
+  })
+  default = {}
+
+  validation {
+    condition     = var.run_tick_service.timeout_seconds >= 120 && var.run_tick_service.timeout_seconds <= 540
+    error_message = "run_tick_service.timeout_seconds must be between 120 and 540 (the event-function limit)."
+  }
+  validation {
+    condition     = var.run_tick_service.max_instances >= 1 && var.run_tick_service.min_instances >= 0 && var.run_tick_service.min_instances <= var.run_tick_service.max_instances
+    error_message = "run_tick_service needs 0 <= min_instances <= max_instances and max_instances >= 1."
+  }
+  validation {
+    condition     = var.run_tick_service.concurrency >= 1 && var.run_tick_service.concurrency <= 1000 && (var.run_tick_service.concurrency == 1 || tonumber(var.run_tick_service.cpu) >= 1)
+    error_message = "run_tick_service.concurrency must be 1-1000, and above 1 it needs cpu >= 1."
+  }
+}
+
+variable "run_http_service" {
+  description = "Runtime of the run_http function (manual runs). HTTP functions may run up to 3600 s."
+  type = object({
+    memory          = optional(string, "512Mi")
+    cpu             = optional(string, "1")
+    timeout_seconds = optional(number, 300)
+    min_instances   = optional(number, 0)
+    max_instances   = optional(number, 2)
+    concurrency     = optional(number, 1)
+  })
+  default = {}
+
+  validation {
+    condition     = var.run_http_service.timeout_seconds >= 120 && var.run_http_service.timeout_seconds <= 3600
+    error_message = "run_http_service.timeout_seconds must be between 120 and 3600."
+  }
+  validation {
+    condition     = var.run_http_service.max_instances >= 1 && var.run_http_service.min_instances >= 0 && var.run_http_service.min_instances <= var.run_http_service.max_instances
+    error_message = "run_http_service needs 0 <= min_instances <= max_instances and max_instances >= 1."
+  }
+  validation {
+    condition     = var.run_http_service.concurrency >= 1 && var.run_http_service.concurrency <= 1000 && (var.run_http_service.concurrency == 1 || tonumber(var.run_http_service.cpu) >= 1)
+    error_message = "run_http_service.concurrency must be 1-1000, and above 1 it needs cpu >= 1."
+  }
+}
+
+variable "status_service" {
+  description = "Runtime of the public status function. It is read-only and cheap, so it serves several requests per instance."
+  type = object({
+    memory          = optional(string, "256Mi")
+    cpu             = optional(string, "1")
+    timeout_seconds = optional(number, 30)
+    min_instances   = optional(number, 0)
+    max_instances   = optional(number, 5)
+    concurrency     = optional(number, 8)
+  })
+  default = {}
+
+  validation {
+    condition     = var.status_service.timeout_seconds >= 5 && var.status_service.timeout_seconds <= 3600
+    error_message = "status_service.timeout_seconds must be between 5 and 3600."
+  }
+  validation {
+    condition     = var.status_service.max_instances >= 1 && var.status_service.min_instances >= 0 && var.status_service.min_instances <= var.status_service.max_instances
+    error_message = "status_service needs 0 <= min_instances <= max_instances and max_instances >= 1."
+  }
+  validation {
+    condition     = var.status_service.concurrency >= 1 && var.status_service.concurrency <= 1000 && (var.status_service.concurrency == 1 || tonumber(var.status_service.cpu) >= 1)
+    error_message = "status_service.concurrency must be 1-1000, and above 1 it needs cpu >= 1."
+  }
+}
+
+variable "run_http_invokers" {
+  description = <<-EOT
+    IAM members given roles/run.invoker on the manual-run function, e.g.
+    ["group:ops@example.com", "serviceAccount:ci@p.iam.gserviceaccount.com"]. Callers then send a
+    Google ID token in X-Serverless-Authorization and the admin JWT or key in Authorization, so both
+    IAM and the app check every call. ["allUsers"] drops the IAM layer and leaves the app-level
+    token as the only guard (the original design). Empty: nobody outside the project's own IAM.
+  EOT
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.run_http_invokers : m == "allUsers" || can(regex("^(user|group|serviceAccount|domain|principal|principalSet):", m))])
+    error_message = "run_http_invokers entries must be allUsers or IAM members such as group:ops@example.com."
+  }
+}
+
+variable "cors_allowed_origins" {
+  description = "Browser origins allowed to read the status function (CORS_ALLOWED_ORIGINS). Empty: no CORS headers."
+  type        = list(string)
+  default     = []
+}
+
+variable "enable_events_topic" {
+  description = "Create the outcome events topic and let the run functions publish to it (EVENTS_TOPIC)."
+  type        = bool
+  default     = false
+}
+
+variable "secret_versions" {
+  description = "Secret version each function reads, per secret name (e.g. { MONGO_URI = \"3\" }). Unlisted secrets use \"latest\", read when an instance starts."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.secret_versions : contains(["MONGO_URI", "JWT_SECRET", "ADMIN_SECRET_KEY", "TOKEN_ENCRYPTION_KEY", "META_APP_SECRET"], k) && can(regex("^([0-9]+|latest)$", v))])
+    error_message = "secret_versions keys must be secret names this stack creates and values a version number or latest."
+  }
+}
+
+variable "notification_channels" {
+  description = "Monitoring notification channel ids (projects/P/notificationChannels/N) the alert policies notify."
+  type        = list(string)
+  default     = []
+}
+
+variable "dead_mans_switch_minutes" {
+  description = "Alert when no tick-triggered run has finished successfully for this many minutes."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.dead_mans_switch_minutes >= 2 && var.dead_mans_switch_minutes <= 1440 && floor(var.dead_mans_switch_minutes) == var.dead_mans_switch_minutes
+    error_message = "dead_mans_switch_minutes must be a whole number between 2 and 1440."
+  }
+}

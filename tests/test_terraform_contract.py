@@ -1,0 +1,298 @@
+"""Terraform held against the code: settings, secrets, entry points and the tick's event type."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import dataclasses
+import importlib.util
+import inspect
+import json
+import re
+from pathlib import Path
+
+import functions_framework
+import pytest
+from functions_framework import _function_registry
+
+from common import config, ticks
+from common.config import ConfigError, load_settings
+from tests import tfconfig
+
+FUNCTIONS = tfconfig.resources("google_cloudfunctions2_function")
+# Read by functions-framework's gunicorn server, not by common/config.py.
+PLATFORM_VARIABLES = {"THREADS"}
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]+$")
+
+
+def settings_read_by_config() -> set[str]:
+    """Every environment variable common/config.py reads: the keys of its name -> attribute
+    tables and the names it reads directly (env.get("X") / env["X"])."""
+    tree = ast.parse(Path(inspect.getfile(config)).read_text())
+    candidates: list[ast.expr | None] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            candidates.extend(node.keys)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr == "get" and node.args:
+                candidates.append(node.args[0])
+        elif isinstance(node, ast.Subscript):
+            candidates.append(node.slice)
+    return {
+        c.value
+        for c in candidates
+        if isinstance(c, ast.Constant) and isinstance(c.value, str) and _ENV_NAME.match(c.value)
+    }
+
+
+def secret_settings() -> set[str]:
+    """The settings Settings keeps out of repr(): those are the secrets."""
+    hidden = {f.name for f in dataclasses.fields(config.Settings) if not f.repr}
+    names = settings_read_by_config()
+    found = {n for n in names if n.lower() in hidden or f"{n.lower()}s" in hidden}
+    assert len(found) == len(hidden), f"cannot map every secret field to a variable: {hidden}"
+    return found
+
+
+def required_settings() -> set[str]:
+    with pytest.raises(ConfigError) as error:
+        load_settings({})
+    return {n for n in settings_read_by_config() if f"{n} is required" in str(error.value)}
+
+
+def plain_environment(function: str) -> set[str]:
+    service = tfconfig.single(FUNCTIONS[function], "service_config")
+    return tfconfig.map_keys(service["environment_variables"])
+
+
+def secret_environment(function: str) -> set[str]:
+    service = tfconfig.single(FUNCTIONS[function], "service_config")
+    names: set[str] = set()
+    for dynamic in service.get("dynamic", []):
+        block = dynamic["secret_environment_variables"]
+        ref = re.search(r"local\.function_secrets\.([a-z_]+)", block["for_each"])
+        assert ref, block["for_each"]
+        names |= set(tfconfig.locals_()["function_secrets"][ref.group(1)])
+    return names
+
+
+def source_directory(function: str) -> Path:
+    """functions/<dir> of the archive the function's storage_source object is built from."""
+    build = tfconfig.single(FUNCTIONS[function], "build_config")
+    storage = tfconfig.single(tfconfig.single(build, "source"), "storage_source")
+    key = re.search(r'google_storage_bucket_object\.source\["([a-z_]+)"\]', storage["object"])
+    assert key, storage["object"]
+    archive = tfconfig.data_sources("archive_file")["source"]
+    return tfconfig.module_path(archive["source_dir"].replace("${each.key}", key.group(1)))
+
+
+def test_the_three_functions_are_deployed() -> None:
+    assert set(FUNCTIONS) == {"run_tick", "run_http", "status"}
+    for body in FUNCTIONS.values():
+        assert tfconfig.single(body, "build_config")["runtime"] == "python313"
+
+
+def test_config_reader_sees_the_settings_the_design_names() -> None:
+    # Guards the AST walk above: it must find both table-driven and directly read names.
+    assert {"MONGO_URI", "RUN_BUDGET_SECONDS", "TOKEN_ENCRYPTION_KEY"} <= settings_read_by_config()
+    assert secret_settings() == {
+        "MONGO_URI",
+        "JWT_SECRET",
+        "ADMIN_SECRET_KEY",
+        "TOKEN_ENCRYPTION_KEY",
+        "META_APP_SECRET",
+    }
+    assert required_settings() == {"MONGO_URI"}
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_every_variable_terraform_sets_is_read_by_the_code(function: str) -> None:
+    unknown = plain_environment(function) - settings_read_by_config() - PLATFORM_VARIABLES
+    assert unknown == set()
+    assert secret_environment(function) <= secret_settings()
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_secrets_come_only_from_secret_manager(function: str) -> None:
+    assert plain_environment(function) & secret_settings() == set()
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_every_required_setting_is_provided(function: str) -> None:
+    provided = plain_environment(function) | secret_environment(function)
+    assert required_settings() <= provided
+
+
+@pytest.mark.parametrize("function", ["run_tick", "run_http"])
+def test_run_functions_get_the_production_settings(function: str) -> None:
+    provided = plain_environment(function) | secret_environment(function)
+    wanted = {"RUN_BUDGET_SECONDS", "LOCK_TTL_SECONDS", "GOOGLE_CLOUD_PROJECT", "EVENTS_TOPIC"}
+    assert wanted <= provided
+    # Posting needs the token key and the app secret; the tick path needs no admin credentials.
+    assert {"TOKEN_ENCRYPTION_KEY", "META_APP_SECRET"} <= secret_environment(function)
+    assert ("ADMIN_SECRET_KEY" in secret_environment(function)) == (function == "run_http")
+
+
+def test_events_topic_is_set_only_when_the_topic_exists() -> None:
+    expression = tfconfig.locals_()["run_environment"]
+    assert "var.enable_events_topic ? {EVENTS_TOPIC = google_pubsub_topic.events[0].name}" in (
+        expression
+    )
+
+
+def test_every_secret_the_code_reads_is_created_and_none_has_a_value_in_terraform() -> None:
+    created = tfconfig.quoted_names(tfconfig.locals_()["secret_names"])
+    assert created == secret_settings()
+    used = set().union(*(secret_environment(f) for f in FUNCTIONS))
+    assert used == created
+    types = {type_name for type_name, _, _ in tfconfig.all_resources()}
+    assert "google_secret_manager_secret_version" not in types
+
+
+def test_each_function_may_read_only_its_own_secrets() -> None:
+    access = tfconfig.resources("google_secret_manager_secret_iam_member")["function"]
+    assert access["for_each"] == "${local.secret_access}"
+    assert access["role"] == "roles/secretmanager.secretAccessor"
+    assert access["member"] == "${google_service_account.function[each.value.fn].member}"
+    for function in FUNCTIONS:
+        service = tfconfig.single(FUNCTIONS[function], "service_config")
+        account = f'${{google_service_account.function["{function}"].email}}'
+        assert service["service_account_email"] == account
+
+
+def _timeout_default(variable: str) -> int:
+    match = re.search(
+        r"timeout_seconds = optional\(number, (\d+)\)", tfconfig.variables()[variable]["type"]
+    )
+    assert match, variable
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize(
+    ("function", "variable"), [("run_tick", "run_tick_service"), ("run_http", "run_http_service")]
+)
+def test_run_budget_is_the_timeout_minus_room_for_the_slowest_platform_call(
+    function: str, variable: str
+) -> None:
+    service = tfconfig.single(FUNCTIONS[function], "service_config")
+    derived = f"var.{variable}.timeout_seconds - local.run_budget_reserve_seconds"
+    assert f"RUN_BUDGET_SECONDS = tostring({derived})" in service["environment_variables"]
+    assert service["timeout_seconds"] == f"${{var.{variable}.timeout_seconds}}"
+    reserve = tfconfig.local_number("run_budget_reserve_seconds")
+    slowest_call = tfconfig.local_number("meta_connect_timeout_seconds") + tfconfig.local_number(
+        "meta_read_timeout_seconds"
+    )
+    assert reserve > slowest_call
+    assert tfconfig.local_number("meta_read_timeout_seconds") >= 30
+    budget = _timeout_default(variable) - reserve
+    settings = load_settings(
+        {"MONGO_URI": "mongodb://127.0.0.1:1/", "RUN_BUDGET_SECONDS": str(budget)}
+    )
+    assert 0 < settings.run_budget_seconds < _timeout_default(variable)
+    # The shortest timeout the variable accepts still leaves a positive budget.
+    assert "timeout_seconds >= 120" in json.dumps(tfconfig.variables()[variable]["validation"])
+    assert 120 - reserve > 0
+
+
+def test_event_functions_stay_within_the_540_second_limit() -> None:
+    validation = json.dumps(tfconfig.variables()["run_tick_service"]["validation"])
+    assert "timeout_seconds <= 540" in validation
+    assert _timeout_default("run_tick_service") <= 540
+
+
+def _signature_types(source: Path) -> dict[str, str]:
+    spec = importlib.util.spec_from_file_location(
+        f"deployed_{source.name}_main", source / "main.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {
+        name: _function_registry.REGISTRY_MAP[name]
+        for name, value in vars(module).items()
+        if callable(value) and name in _function_registry.REGISTRY_MAP
+    }
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_entry_point_exists_with_the_signature_type_of_its_trigger(function: str) -> None:
+    body = FUNCTIONS[function]
+    entry_point = tfconfig.single(body, "build_config")["entry_point"]
+    expected = "cloudevent" if "event_trigger" in body else "http"
+    assert _signature_types(source_directory(function)).get(entry_point) == expected
+    assert functions_framework.__name__ == "functions_framework"
+
+
+def test_tick_trigger_delivers_the_event_type_on_tick_parses() -> None:
+    trigger = tfconfig.single(FUNCTIONS["run_tick"], "event_trigger")
+    assert trigger["pubsub_topic"] == "${google_pubsub_topic.ticks.id}"
+    job = tfconfig.resources("google_cloud_scheduler_job")["tick"]
+    assert tfconfig.single(job, "pubsub_target")["topic_name"] == "${google_pubsub_topic.ticks.id}"
+    data = {
+        "message": {
+            "data": base64.b64encode(b'{"kind":"tick"}').decode(),
+            "messageId": "17504356102918430",
+            "publishTime": "2026-11-28T09:00:00.123Z",
+        },
+        "subscription": "projects/p/subscriptions/eventarc-europe-west1-run-tick-sub-1",
+    }
+    parsed = ticks.trigger_from_event(
+        {"type": trigger["event_type"], "id": "17504356102918430"}, data
+    )
+    assert (parsed.kind, parsed.message_id) == ("tick", "17504356102918430")
+    with pytest.raises(ticks.MalformedTickError):
+        ticks.trigger_from_event({"type": "google.cloud.storage.object.v1.finalized"}, data)
+
+
+def test_tick_retry_policy_is_chosen_explicitly() -> None:
+    trigger = tfconfig.single(FUNCTIONS["run_tick"], "event_trigger")
+    assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
+    # Retries are bounded by the staleness rule, which Terraform sets on the run functions.
+    assert "TICK_MAX_AGE_SECONDS" in plain_environment("run_tick")
+
+
+def test_platform_variables_are_read_by_functions_framework() -> None:
+    source = Path(inspect.getfile(functions_framework)).parent / "_http" / "gunicorn.py"
+    for name in PLATFORM_VARIABLES:
+        assert f'"{name}"' in source.read_text()
+
+
+def test_only_status_is_public() -> None:
+    bindings = tfconfig.resources("google_cloud_run_service_iam_member")
+    public = {name for name, body in bindings.items() if body["member"] == "allUsers"}
+    assert public == {"status_public"}
+    assert "status" in bindings["status_public"]["service"]
+    assert tfconfig.variables()["run_http_invokers"]["default"] == []
+    run_tick = tfconfig.single(FUNCTIONS["run_tick"], "service_config")
+    assert run_tick["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
+
+
+def test_nothing_is_granted_project_wide_except_the_builder_roles() -> None:
+    grants = tfconfig.resources("google_project_iam_member")
+    assert set(grants) == {"builder"}
+    assert grants["builder"]["member"] == "${google_service_account.builder.member}"
+    for function in FUNCTIONS.values():
+        build = tfconfig.single(function, "build_config")
+        assert build["service_account"] == "${google_service_account.builder.id}"
+
+
+def test_everything_that_takes_labels_is_labelled() -> None:
+    labelled = {
+        "google_cloudfunctions2_function": "labels",
+        "google_storage_bucket": "labels",
+        "google_pubsub_topic": "labels",
+        "google_secret_manager_secret": "labels",
+        "google_monitoring_alert_policy": "user_labels",
+    }
+    seen = set()
+    for type_name, name, body in tfconfig.all_resources():
+        if type_name in labelled:
+            seen.add(type_name)
+            assert body.get(labelled[type_name]) == "${local.labels}", f"{type_name}.{name}"
+    assert seen == set(labelled)
+
+
+def test_source_object_name_carries_the_archive_hash() -> None:
+    obj = tfconfig.resources("google_storage_bucket_object")["source"]
+    assert "${each.value.output_md5}" in obj["name"]
+    assert obj["source"] == "${each.value.output_path}"

@@ -34,10 +34,10 @@ from pymongo import MongoClient, monitoring
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import status  # noqa: E402 - after the path set-up above
-from common.clock import utcnow  # noqa: E402
-from common.config import load_settings  # noqa: E402
-from devstack.dbserver import free_port  # noqa: E402
+from common import status
+from common.clock import utcnow
+from common.config import load_settings
+from devstack.dbserver import free_port
 
 BASELINE = "import functions_framework, pymongo, requests"
 TIMER = "import sys, time; sys.path.insert(0, {path!r}); t = time.perf_counter(); {stmt}; " + (

@@ -501,6 +501,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperationalError as exc:
         print(f"socialsched: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
     return code
 
 

@@ -1,9 +1,9 @@
 """The public status report: what the scheduler is doing, in figures a pager can watch.
 
 Three database round trips at most: the scheduler_state document, one aggregation over posts
-(queue counts, lag, next post, on-time rate) and one over accounts. The whole read is bounded
-by STATUS_DB_BUDGET_SECONDS so an unreachable database answers 503 quickly. The report never
-contains post text, tokens, account names or the database URI.
+(queue counts, lag, next post, on-time rate, hourly history) and one over accounts. The whole
+read is bounded by STATUS_DB_BUDGET_SECONDS so an unreachable database answers 503 quickly. The
+report never contains post text, tokens, account names or the database URI.
 """
 
 from __future__ import annotations
@@ -63,6 +63,39 @@ _ON_TIME: Doc = {
 }
 
 
+HISTORY_HOURS = 24
+_HOUR_MS = 3600 * 1000
+
+
+def _hourly_stage(now: datetime) -> list[Doc]:
+    """Posts published and failed in each of the last 24 hours (0 = the last sixty minutes)."""
+    since = now - timedelta(hours=HISTORY_HOURS)
+    finished_at = {"$cond": [{"$eq": ["$status", "published"]}, "$publishedAt", "$updatedAt"]}
+    hours_ago = {"$floor": {"$divide": [{"$subtract": [now, finished_at]}, _HOUR_MS]}}
+    return [
+        {
+            "$match": {
+                "$or": [
+                    {"status": "published", "publishedAt": {"$gte": since, "$lte": now}},
+                    {"status": "failed", "updatedAt": {"$gte": since, "$lte": now}},
+                ]
+            }
+        },
+        {"$project": {"status": 1, "hoursAgo": hours_ago}},
+        {"$group": {"_id": {"status": "$status", "hoursAgo": "$hoursAgo"}, "n": {"$sum": 1}}},
+    ]
+
+
+def _history(rows: list[Doc]) -> dict[str, list[int]]:
+    """Oldest hour first, so the series reads left to right like a chart."""
+    series = {"published": [0] * HISTORY_HOURS, "failed": [0] * HISTORY_HOURS}
+    for row in rows:
+        status, hours_ago = row["_id"].get("status"), int(row["_id"].get("hoursAgo", -1))
+        if status in series and 0 <= hours_ago < HISTORY_HOURS:
+            series[status][HISTORY_HOURS - 1 - hours_ago] += int(row["n"])
+    return series
+
+
 def _post_figures(db: Database[Doc], now: datetime) -> Doc:
     open_statuses = ["scheduled", "publishing"]
     pipeline: list[Doc] = [
@@ -88,6 +121,7 @@ def _post_figures(db: Database[Doc], now: datetime) -> Doc:
                     {"$limit": 1},
                     {"$project": {"_id": 0, "platform": 1, "dueAt": 1}},
                 ],
+                "hourly": _hourly_stage(now),
                 "onTime": [
                     {
                         "$match": {
@@ -187,6 +221,7 @@ def _assemble(
                 round(on_time["onTime"] / on_time["total"], 4) if on_time.get("total") else None
             ),
         },
+        "history24h": _history(figures.get("hourly", [])),
         "endpoints": ENDPOINTS,
         "checkedAt": now,
     }

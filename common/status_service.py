@@ -7,7 +7,7 @@ import threading
 
 from flask import Request, Response
 
-from common import logs, status, web
+from common import logs, status, status_page, web
 from common.clock import utcnow
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError, get_database
@@ -56,8 +56,19 @@ class StatusService:
         if request.method not in ("GET", "HEAD"):
             raise web.HttpError(405, "Method not allowed", {"Allow": ", ".join(METHODS)})
         try:
-            body = status.report(settings, get_database(settings), utcnow())
+            body, code, cache = (
+                status.report(settings, get_database(settings), utcnow()),
+                200,
+                CACHE,
+            )
         except DatabaseUnavailableError as exc:
             log.error("database unavailable", extra={"reason": str(exc)})
-            return web.json_response(status.unavailable_report(settings), 503, rid, headers=PUBLIC)
-        return web.json_response(body, 200, rid, cache=CACHE, headers=PUBLIC)
+            body, code, cache = status.unavailable_report(settings), 503, web.NO_STORE
+        # The same URL answers JSON or a page, so caches must key on Accept.
+        headers = {**PUBLIC, "Vary": "Accept"}
+        if web.wants_html(request):
+            headers["Content-Security-Policy"] = status_page.CONTENT_SECURITY_POLICY
+            return web.html_response(
+                status_page.render(body), code, rid, cache=cache, headers=headers
+            )
+        return web.json_response(body, code, rid, cache=cache, headers=headers)

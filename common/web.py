@@ -55,11 +55,37 @@ def json_response(
     cache: str = NO_STORE,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    response = Response(
-        json.dumps(body, default=_encode, separators=(",", ":")),
-        status=status,
-        mimetype="application/json",
-    )
+    text = json.dumps(body, default=_encode, separators=(",", ":"))
+    return _response(text, "application/json", status, rid, cache=cache, headers=headers)
+
+
+def html_response(
+    page: str,
+    status: int,
+    rid: str,
+    *,
+    cache: str = NO_STORE,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    return _response(page, "text/html", status, rid, cache=cache, headers=headers)
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asking for a page; API clients and `*/*` get JSON."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
+
+
+def _response(
+    text: str,
+    mimetype: str,
+    status: int,
+    rid: str,
+    *,
+    cache: str,
+    headers: Mapping[str, str] | None,
+) -> Response:
+    response = Response(text, status=status, mimetype=mimetype)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = cache
     response.headers[REQUEST_ID_HEADER] = rid

@@ -333,15 +333,20 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             args=(stack, f"http://127.0.0.1:{ports.tick}/", tick_seconds),
             daemon=True,
         ).start()
-        while not stack.wait(1):
-            dead = stack.died()
-            if dead is not None:
-                print(
-                    f"a process of the stack exited (code {dead.returncode}); stopping",
-                    file=out,
-                    flush=True,
-                )
-                return 1
+        try:
+            return _watch(stack, out)
+        except KeyboardInterrupt:
+            print("\nstopping the local stack", file=out, flush=True)
+    return 0
+
+
+def _watch(stack: Stack, out: IO[str]) -> int:
+    """Until Ctrl-C: if any process of the stack dies, stop the rest and say so."""
+    while not stack.wait(1):
+        dead = stack.died()
+        if dead is not None:
+            print(f"a process exited with code {dead.returncode}; stopping", file=out, flush=True)
+            return 1
     return 0
 
 

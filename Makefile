@@ -41,9 +41,10 @@ tofu: $(TOFU)
 bootstrap-run: $(STAMP)
 	$(PY) -m devstack.dbserver fetch
 
-# What `make test` needs on top: checkov and the Pub/Sub emulator.
+# What `make test` needs on top: checkov, the Pub/Sub emulator and (as root) Chromium.
 bootstrap: bootstrap-run $(CHECKOV_VENV)/bin/checkov
 	$(PY) -m devstack.pubsub_emulator build
+	scripts/ensure-chromium.sh
 
 test: bootstrap
 	$(PY) -m devstack.dbserver run -- $(PY) -m pytest $(PYTEST_ARGS)
@@ -57,9 +58,10 @@ lint: $(STAMP)
 run: bootstrap-run
 	$(PY) -m common.cli dev --tick-seconds $(or $(TICK_SECONDS),60)
 
-bench: bootstrap
+bench: bootstrap-run
 	$(PY) -m devstack.dbserver run -- $(PY) bench/engine.py
-	$(PY) -m devstack.dbserver run -- $(PY) bench/coldstart.py --json
+	$(PY) -m devstack.dbserver run -- $(PY) bench/coldstart.py
+	$(PY) bench/adapters.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .tools tools/mongo-server/lib tools/mongo-server/build .pytest_cache .mypy_cache .ruff_cache

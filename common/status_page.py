@@ -20,7 +20,7 @@ CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 480, 120, 18
 
 
 def plain_state(report: dict[str, Any]) -> list[str]:
-    """What is wrong, in words; ["operational"] when nothing is."""
+    """The state in words: "operational" first when it is, then anything that needs a look."""
     if not report["databaseAvailable"]:
         return ["database unavailable"]
     words: list[str] = []
@@ -40,9 +40,8 @@ def plain_state(report: dict[str, Any]) -> list[str]:
         words.append(f"{unknown} post{'s' if unknown != 1 else ''} in unknown state")
     if failed:
         words.append(f"{failed} failed post{'s' if failed != 1 else ''}")
-    if report["operational"] and not words:
-        return ["operational"]
-    return words or ["operational"]
+    # Operational with problems still reads "operational" first: nothing is down.
+    return ["operational", *words] if report["operational"] else words
 
 
 def _text(value: Any) -> str:
@@ -105,7 +104,7 @@ svg text{font-size:10px;fill:#555}rect.ok{fill:#2e9d4f}rect.bad{fill:#d64545}
 
 def render(report: dict[str, Any]) -> str:
     state = plain_state(report)
-    healthy = state == ["operational"]
+    healthy = state[0] == "operational"
     scheduler, queue, health = report["scheduler"], report["queue"], report["health"]
     next_post = scheduler["nextScheduledPost"] or {}
     lock = scheduler["executionLock"]

@@ -24,9 +24,9 @@ from common.clock import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 BANNER_END = "demo posts due within the next minute"
-OUR_POSTS = [("demo-page", f"e2e facebook post {i}", []) for i in range(3)] + [
-    ("demo-instagram", "e2e instagram post", ["--media", "https://cdn.example/e2e.jpg"])
-]
+OUR_POSTS: list[tuple[str, str, list[str]]] = [
+    ("demo-page", f"e2e facebook post {i}", []) for i in range(3)
+] + [("demo-instagram", "e2e instagram post", ["--media", "https://cdn.example/e2e.jpg"])]
 DEMO_POSTS = 3
 
 

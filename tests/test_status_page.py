@@ -85,6 +85,12 @@ def test_the_plain_words_say_what_is_wrong() -> None:
         "platforms": {"facebook": {"needsReauth": 0}},
     }
     assert status_page.plain_state(healthy) == ["operational"]
+    failing = {**healthy, "queue": {"failed": 2, "unknown": 1}}
+    assert status_page.plain_state(failing) == [
+        "operational",
+        "1 post in unknown state",
+        "2 failed posts",
+    ]
     assert status_page.plain_state({**report, "databaseAvailable": False}) == [
         "database unavailable"
     ]

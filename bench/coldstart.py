@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from common import status
 from common.clock import utcnow
 from common.config import load_settings
-from devstack.dbserver import free_port
+from devstack.processes import free_port
 
 BASELINE = "import functions_framework, pymongo, requests"
 TIMER = "import sys, time; sys.path.insert(0, {path!r}); t = time.perf_counter(); {stmt}; " + (

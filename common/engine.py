@@ -377,8 +377,9 @@ class _Run:
             self._count(kept, "published")
             self._emit_post(kept, POST_PUBLISHED, post, platformPostId=outcome.platform_post_id)
         elif isinstance(outcome, RateLimited):
-            accounts.pause_until(self.db, post.account_id, outcome.retry_at, now)
-            self._block(post.account_id, outcome.retry_at)
+            if outcome.account_wide:
+                accounts.pause_until(self.db, post.account_id, outcome.retry_at, now)
+                self._block(post.account_id, outcome.retry_at)
             self._defer(post, outcome.retry_at, ErrorInfo("rate_limited", outcome.reason))
         elif isinstance(outcome, AuthExpired):
             if accounts.mark_needs_reauth(self.db, post.account_id, now):

@@ -484,8 +484,8 @@ def reschedule(
     return _finish(db, post, run_id, update)
 
 
-def mark_failed(
-    db: Database[Doc], post: Post, run_id: str, error: ErrorInfo, now: datetime
+def _end(
+    db: Database[Doc], post: Post, run_id: str, status: str, error: ErrorInfo, now: datetime
 ) -> bool:
     return _finish(
         db,
@@ -493,7 +493,7 @@ def mark_failed(
         run_id,
         {
             "$set": {
-                "status": "failed",
+                "status": status,
                 "lastError": _error(error.code, error.message, now),
                 "updatedAt": now,
             },
@@ -501,26 +501,22 @@ def mark_failed(
             "$inc": {"attempts": 1},
         },
     )
+
+
+def mark_failed(
+    db: Database[Doc], post: Post, run_id: str, error: ErrorInfo, now: datetime
+) -> bool:
+    return _end(db, post, run_id, "failed", error, now)
 
 
 def mark_unknown(
     db: Database[Doc], post: Post, run_id: str, error: ErrorInfo, now: datetime
 ) -> bool:
-    """The send may have happened; an operator (or reconciliation) decides, never a blind retry."""
-    return _finish(
-        db,
-        post,
-        run_id,
-        {
-            "$set": {
-                "status": "unknown",
-                "lastError": _error(error.code, error.message, now),
-                "updatedAt": now,
-            },
-            "$unset": {"lease": ""},
-            "$inc": {"attempts": 1},
-        },
-    )
+    """The send may have happened; an operator (or reconciliation) decides, never a blind retry.
+
+    `sendStartedAt` stays, so a later look on the platform knows when to search from.
+    """
+    return _end(db, post, run_id, "unknown", error, now)
 
 
 # --- reading for people ---------------------------------------------------------------------

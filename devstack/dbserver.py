@@ -15,23 +15,21 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from devstack.processes import StartError, free_port, stop, wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_DIR = ROOT / "tools" / "mongo-server"
 LIB_DIR = TOOL_DIR / "lib"
 BUILD_DIR = TOOL_DIR / "build"
 LAUNCHER = "MongoServerLauncher"
-START_TIMEOUT_SECONDS = 60.0
 
 
-class DbServerError(RuntimeError):
+class DbServerError(StartError):
     """The database server could not be fetched, built or started."""
 
 
@@ -66,13 +64,6 @@ def ensure_built() -> None:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def start(port: int, data_file: Path | None = None) -> subprocess.Popen[str]:
     """Start the server and return once it accepts connections."""
     ensure_built()
@@ -81,33 +72,8 @@ def start(port: int, data_file: Path | None = None) -> subprocess.Popen[str]:
         data_file.parent.mkdir(parents=True, exist_ok=True)
         args.append(str(data_file))
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    _wait_until_listening(proc, port)
+    wait_until_listening(proc, port, "database server")
     return proc
-
-
-def _wait_until_listening(proc: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise DbServerError(f"database server exited with code {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.1)
-    stop(proc)
-    raise DbServerError(f"database server did not listen on port {port} in time")
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM lets the H2 backend flush its file; SIGKILL only if it hangs."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 @contextlib.contextmanager

@@ -18,12 +18,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from devstack.dbserver import free_port
+from devstack.processes import free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_DIR = ROOT / "tools" / "pubsub-emulator"
 BINARY = TOOL_DIR / "build" / "pubsub-emulator"
-START_TIMEOUT_SECONDS = 30.0
 
 
 class EmulatorError(RuntimeError):
@@ -58,18 +57,6 @@ def start(port: int) -> subprocess.Popen[str]:
         stop(proc)
         raise EmulatorError(f"emulator did not start (exit code {proc.returncode})")
     return proc
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 @contextlib.contextmanager

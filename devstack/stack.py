@@ -35,10 +35,10 @@ from common.config import load_settings
 from common.db import ensure_indexes, get_database
 from common.tokens import TokenCipher
 from devstack import dbserver
+from devstack.processes import free_port, wait_until_listening
 from devstack.sandbox.control import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT_SECONDS = 60.0
 DEMO_ACCOUNTS = (
     # (account id in our database, platform, sandbox kind, page / IG user id, sandbox token)
     ("demo-page", "facebook", "page", "sandbox-demo-page"),
@@ -164,18 +164,6 @@ def _error_line(name: str, line: str) -> str | None:
     return f"[{name}] {text}" if "Error" in text or "Traceback" in text else None
 
 
-def _wait_http(url: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url} exited with code {proc.returncode}")
-        with contextlib.suppress(requests.RequestException):
-            requests.get(url, timeout=1)
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer in time")
-
-
 def _function(
     stack: Stack,
     name: str,
@@ -201,7 +189,7 @@ def _function(
         str(port),
     ]
     proc = stack.start(name, command, env)
-    _wait_http(f"http://127.0.0.1:{port}/", proc)
+    wait_until_listening(proc, port, name)
 
 
 def seed_demo(settings_env: Mapping[str, str], sandbox: Sandbox, first_due_in: float) -> int:
@@ -304,7 +292,7 @@ def _interrupts_stop(stack: Stack) -> Iterator[None]:
 
 def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = sys.stdout) -> int:
     stack = Stack(out)
-    ports = Ports(*(dbserver.free_port() for _ in range(5)))
+    ports = Ports(*(free_port() for _ in range(5)))
     with _interrupts_stop(stack):
         mongo_uri = os.environ.get("MONGO_URI")
         if not mongo_uri:
@@ -322,7 +310,7 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
         proc = stack.start(
             "sandbox", [sys.executable, "-m", "devstack.sandbox", "--port", str(ports.sandbox)], env
         )
-        _wait_http(f"{sandbox_url}/_sandbox/posts", proc)
+        wait_until_listening(proc, ports.sandbox, "sandbox")
         _function(stack, "run", "functions/run/main.py", "on_tick", "cloudevent", ports.tick, env)
         _function(stack, "run-http", "functions/run/main.py", "run_http", "http", ports.manual, env)
         _function(stack, "status", "functions/status/main.py", "status", "http", ports.status, env)

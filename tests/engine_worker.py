@@ -55,6 +55,11 @@ def main() -> None:
         n = next(sends)
         if n == args.freeze_after_send:
             os.kill(os.getpid(), signal.SIGSTOP)
+            # A group stop reaches the sending thread only once another thread has handled
+            # it; on a busy machine this thread could otherwise record the outcome first.
+            # Sleeping in the kernel lets the stop land here (the sleep is long over when the
+            # test sends SIGCONT, so it adds nothing).
+            time.sleep(1.0)
         if n == args.kill_after_send:
             os.kill(os.getpid(), signal.SIGKILL)
 

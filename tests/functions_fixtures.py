@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from common.db import ensure_indexes
-from devstack.dbserver import free_port
+from devstack.processes import free_port, stop, wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_SOURCE = ROOT / "functions" / "run" / "main.py"
@@ -89,26 +87,10 @@ def serve(target: str, source: Path, env: Mapping[str, str], workdir: Path) -> I
     with output.open("w") as out, (workdir / f"{target}-{port}.err").open("w") as err:
         proc = subprocess.Popen(command, env=dict(env), stdout=out, stderr=err, cwd=ROOT)
     try:
-        _wait_until_listening(proc, port)
+        wait_until_listening(proc, port, "functions-framework")
         yield Served(f"http://127.0.0.1:{port}", output)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_until_listening(proc: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"functions-framework exited with code {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"functions-framework did not listen on port {port} in time")
+        stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from common import accounts, bulk_import, lock
 from common.clock import utcnow
 from common.db import Doc
 from common.tokens import TokenCipher
-from devstack.dbserver import free_port
+from devstack.processes import free_port
 from devstack.sandbox.control import Sandbox
 from tests.conftest import add_account, add_post
 from tests.meta_support import TOKEN_KEY, connect, meta_env, token_for

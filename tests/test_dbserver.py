@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from common.db import Doc
 from devstack import dbserver
+from devstack.processes import free_port, stop
 
 
 def test_server_reports_a_wire_version_pymongo_accepts(db: Database[Doc]) -> None:
@@ -125,7 +126,7 @@ def test_update_many_bulk_write_facet_group_and_sorted_find_one_and_update(
 def test_h2_data_file_survives_a_restart(tmp_path: Path) -> None:
     data = tmp_path / "data.mv"
     for expected in (0, 1):
-        port = dbserver.free_port()
+        port = free_port()
         proc = dbserver.start(port, data)
         try:
             client: MongoClient[Doc] = MongoClient(f"mongodb://127.0.0.1:{port}/")
@@ -134,4 +135,4 @@ def test_h2_data_file_survives_a_restart(tmp_path: Path) -> None:
             coll.insert_one({"n": expected})
             client.close()
         finally:
-            dbserver.stop(proc)
+            stop(proc)

@@ -26,7 +26,7 @@ from common.platforms.base import (
     Retryable,
 )
 from common.posts import Content, Post
-from devstack.dbserver import free_port
+from devstack.processes import free_port
 from tests.conftest import SettingsFactory, add_account, add_post
 from tests.recording import RecordingPublisher, registry_for, sends_per_post
 
@@ -76,6 +76,23 @@ def test_rate_limited_defers_without_spending_an_attempt_and_pauses_the_account(
         assert (doc["status"], doc["attempts"], doc["dueAt"]) == ("scheduled", 0, retry_at)
     assert publisher_calls == [first]  # the second post waited without calling the platform
     assert accounts.get(db, "a").paused_until == retry_at  # type: ignore[union-attr]
+
+
+def test_a_post_that_must_wait_alone_does_not_pause_its_account(
+    db: Database[Doc], settings: Settings
+) -> None:
+    add_account(db, "a")
+    slow = add_post(db, "a", utcnow() - 2 * MINUTE, text="slow video")
+    other = add_post(db, "a", utcnow() - MINUTE, text="photo")
+    retry_at = (utcnow() + timedelta(minutes=1)).replace(microsecond=0)
+
+    def processing(post: Post) -> Outcome | None:
+        return RateLimited(retry_at, "processing", account_wide=False) if post.id == slow else None
+
+    _tick(settings, db, script=processing)
+    assert (_post(db, slow)["status"], _post(db, slow)["dueAt"]) == ("scheduled", retry_at)
+    assert _post(db, other)["status"] == "published"
+    assert accounts.get(db, "a").paused_until is None  # type: ignore[union-attr]
 
 
 def test_retryable_backs_off_then_fails_after_max_attempts(

@@ -19,7 +19,7 @@ from common.platforms.graph import (
     parse_usage,
 )
 from common.tokens import TokenCipher, TokenKeyError
-from devstack.dbserver import free_port
+from devstack.processes import free_port
 from tests.conftest import SettingsFactory
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

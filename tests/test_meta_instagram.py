@@ -98,6 +98,7 @@ def test_media_still_processing_is_deferred_and_the_container_reused_next_time(
     outcome = publisher.publish(ig_post("slow reel", (VIDEO,)), account, first)
     assert isinstance(outcome, RateLimited)
     assert "processing" in outcome.reason
+    assert outcome.account_wide is False  # only this post waits, not the account
     assert first.sends == 0
     assert "POST media_publish" not in sandbox.requests()
     sandbox.set_faults("ig-1", stuck_in_progress=False)

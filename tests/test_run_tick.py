@@ -14,7 +14,7 @@ from pymongo.database import Database
 
 from common.clock import utcnow
 from common.lock import STATE_ID
-from devstack.dbserver import free_port
+from devstack.processes import free_port
 from tests.cloudevents_helpers import (
     SOURCE,
     binary_event,

@@ -16,7 +16,7 @@ from pymongo.database import Database
 from common import status
 from common.clock import utcnow
 from common.lock import STATE_ID
-from devstack.dbserver import free_port
+from devstack.processes import free_port
 from tests.conftest import SettingsFactory, add_account
 from tests.functions_fixtures import STATUS_SOURCE, Served, function_env, serve
 

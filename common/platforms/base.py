@@ -23,10 +23,15 @@ class Published:
 
 @dataclass(frozen=True)
 class RateLimited:
-    """Try again at `retry_at`; the attempt is not spent and the account pauses until then."""
+    """Try again at `retry_at` without spending the attempt.
+
+    `account_wide`: the limit is the account's (throttling, publishing quota), so its other posts
+    wait too; False when only this post must wait (its media is still processing).
+    """
 
     retry_at: datetime
     reason: str = "rate limited"
+    account_wide: bool = True
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,7 @@ def classify(error: GraphError, usage: Usage, now: datetime) -> Failure:
     if sub == _IG_QUOTA_USED_UP:
         return RateLimited(now + timedelta(seconds=QUOTA_EXHAUSTED_SECONDS), label)
     if sub == _IG_NOT_READY:
-        return RateLimited(now + timedelta(seconds=NOT_READY_SECONDS), label)
+        return RateLimited(now + timedelta(seconds=NOT_READY_SECONDS), label, account_wide=False)
     if code in _AUTH_CODES or sub == _IG_ACCOUNT_RESTRICTED:
         return AuthExpired(label)
     if code in _RATE_LIMIT_CODES:

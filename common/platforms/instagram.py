@@ -233,7 +233,7 @@ class InstagramPublisher:
             pending = still
             if time.monotonic() + self._settings.ig_poll_interval_seconds > deadline:
                 retry_at = self._clock() + timedelta(seconds=PROCESSING_RETRY_SECONDS)
-                return RateLimited(retry_at, "media still processing; deferred")
+                return RateLimited(retry_at, "media still processing; deferred", account_wide=False)
             self._sleep(self._settings.ig_poll_interval_seconds)
 
     # --- the publishing quota -------------------------------------------------------------

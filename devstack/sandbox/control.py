@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import requests
 
-from devstack.dbserver import free_port
-
-START_TIMEOUT_SECONDS = 20.0
+from devstack.processes import free_port, stop, wait_until_listening
 
 
 class Sandbox:
@@ -70,24 +66,8 @@ def running(app_secret: str | None = None) -> Iterator[Sandbox]:
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sandbox = Sandbox(f"http://127.0.0.1:{port}")
     try:
-        _wait_listening(proc, port)
+        wait_until_listening(proc, port, "sandbox")
         yield sandbox
     finally:
         sandbox.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_listening(proc: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"sandbox exited with code {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"sandbox did not listen on port {port} in time")
+        stop(proc)

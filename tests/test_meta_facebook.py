@@ -158,14 +158,14 @@ def test_a_token_the_key_cannot_open_is_auth_expired(
     assert sandbox.total_requests() == 0
 
 
-def test_without_any_key_the_post_is_retried_and_the_account_left_alone(
+def test_without_any_key_the_post_waits_without_spending_an_attempt(
     fb_settings: Settings, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "page-1")
     outcome = FacebookPublisher(GraphClient(fb_settings), TokenCipher(())).publish(
         fb_post(), account, StubContext()
     )
-    assert isinstance(outcome, Retryable)
+    assert isinstance(outcome, RateLimited)  # deferred: no attempt spent, the account not blamed
     assert "TOKEN_ENCRYPTION_KEY is not set" in outcome.reason
     assert sandbox.total_requests() == 0
 

@@ -46,7 +46,7 @@ class FacebookPublisher:
         self._clock = clock
 
     def publish(self, post: Post, account: Account, ctx: PublishContext) -> Outcome:
-        token = open_token(self._cipher, account)
+        token = open_token(self._cipher, account, self._clock())
         if not isinstance(token, str):
             return token
         media = post.content.media
@@ -115,7 +115,7 @@ class FacebookPublisher:
             return unknown
 
     def find_published(self, post: Post, account: Account) -> Published | None:
-        token = open_token(self._cipher, account)
+        token = open_token(self._cipher, account, self._clock())
         if not isinstance(token, str):
             raise ReadBackError("account token cannot be opened")
         return self._find(post, account, token)

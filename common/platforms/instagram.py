@@ -76,7 +76,7 @@ class InstagramPublisher:
     # --- publishing -----------------------------------------------------------------------
 
     def publish(self, post: Post, account: Account, ctx: PublishContext) -> Outcome:
-        token = open_token(self._cipher, account)
+        token = open_token(self._cipher, account, self._clock())
         if not isinstance(token, str):
             return token
         container = self._reusable_container(post, account, token)
@@ -285,7 +285,7 @@ class InstagramPublisher:
     # --- finding a post again -------------------------------------------------------------
 
     def find_published(self, post: Post, account: Account) -> Published | None:
-        token = open_token(self._cipher, account)
+        token = open_token(self._cipher, account, self._clock())
         if not isinstance(token, str):
             raise ReadBackError("account token cannot be opened")
         return self._find(post, account, token)

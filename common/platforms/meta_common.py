@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from common.accounts import Account
-from common.platforms.base import AuthExpired, Outcome, Published, Retryable
+from common.platforms.base import AuthExpired, Outcome, Published, RateLimited
 from common.platforms.graph import GraphReply
 from common.posts import Post
 from common.tokens import MissingKeyError, TokenCipher, TokenKeyError
@@ -15,19 +15,22 @@ from common.tokens import MissingKeyError, TokenCipher, TokenKeyError
 # Meta's clock and ours differ a little, and the send starts a moment before Meta records it.
 CLOCK_SKEW = timedelta(minutes=2)
 READ_BACK_LIMIT = 25
+# A missing encryption key is a deployment problem; look again after this long.
+MISSING_KEY_RETRY = timedelta(minutes=5)
 
 
 class ReadBackError(RuntimeError):
     """The platform could not be asked; the post's fate is still unknown (try again later)."""
 
 
-def open_token(cipher: TokenCipher, account: Account) -> str | AuthExpired | Retryable:
+def open_token(cipher: TokenCipher, account: Account, now: datetime) -> str | Outcome:
     """The plaintext token. A token no configured key opens needs re-authentication (or the
-    old key back); with no key configured at all the post waits for the operator's fix."""
+    old key back). With no key configured at all, nothing is wrong with the post or the account:
+    it waits, without spending an attempt, for the operator to set TOKEN_ENCRYPTION_KEY."""
     try:
         return cipher.decrypt(account.token)
     except MissingKeyError as exc:
-        return Retryable(str(exc))
+        return RateLimited(now + MISSING_KEY_RETRY, str(exc))
     except TokenKeyError as exc:
         return AuthExpired(str(exc))
 

@@ -45,6 +45,7 @@ class Settings:
     retry_base_seconds: int = 60
     retry_max_seconds: int = 3600
     reauth_hold_seconds: int = 900
+    catchup_spacing_seconds: int = 60
     publish_workers: int = 32
     claim_batch_size: int = 100
     reconcile_policy: ReconcilePolicy = "at_most_once"
@@ -74,6 +75,7 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
     "RETRY_BASE_SECONDS": ("retry_base_seconds", 1),
     "RETRY_MAX_SECONDS": ("retry_max_seconds", 1),
     "REAUTH_HOLD_SECONDS": ("reauth_hold_seconds", 1),
+    "CATCHUP_SPACING_SECONDS": ("catchup_spacing_seconds", 0),
     "PUBLISH_WORKERS": ("publish_workers", 1),
     "CLAIM_BATCH_SIZE": ("claim_batch_size", 1),
 }

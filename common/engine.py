@@ -52,6 +52,8 @@ from common.workpool import KeyedWorkPool
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+# A post due longer ago than this is part of a backlog (missed ticks, an outage), not on time.
+CATCH_UP_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ class _Run:
         self.counts = _Counts()
         self.accounts: dict[str, Account] = {}
         self.blocked_until: dict[str, datetime] = {}  # account -> paused or held until
+        self.catch_up_slots: dict[str, datetime] = {}  # account -> next overdue post's turn
         self.next_candidates: list[tuple[datetime, str | None]] = []
         self.lock_lost = False
         self.left_unstarted = False
@@ -266,10 +269,11 @@ class _Run:
         now = self.clock()
         late_limit = timedelta(seconds=self.settings.max_lateness_seconds)
         expired = [p for p in snapshot.due if now - p.scheduled_at > late_limit]
-        if expired:
-            failed = posts.fail_expired(self.db, (p.id for p in expired), now)
-            self.counts.add("processed", failed)
-            self.counts.add("failed", failed)
+        for post in expired:
+            if posts.fail_expired(self.db, post, now):
+                self.counts.add("processed")
+                self.counts.add("failed")
+                self._emit_post(True, POST_FAILED, post, code="expired")
         due = [p for p in snapshot.due if now - p.scheduled_at <= late_limit]
         lease = posts.Lease(self.handle.run_id, self.handle.fence, now + self.ttl)
         claimed = posts.claim(self.db, due, snapshot.abandoned, lease, now)
@@ -324,10 +328,30 @@ class _Run:
             )
         elif (until := self._blocked_until(account, now)) is not None:
             self._defer(post, until, None)
+        elif (slot := self._catch_up_slot(post, now)) is not None:
+            self._defer(post, slot, None)
         elif post.send_started_at is not None:
             self._reconcile(post, account, publisher)
         else:
             self._apply(post, self._publish(post, account, publisher))
+
+    def _catch_up_slot(self, post: Post, now: datetime) -> datetime | None:
+        """Spread an account's overdue backlog (after an outage) instead of bursting it.
+
+        Posts already CATCH_UP_AFTER late go out one per CATCHUP_SPACING_SECONDS per account;
+        the rest are deferred to their slots, in order, without spending an attempt. Posts due
+        on time are never held back: several at the same minute is what the operator asked for.
+        """
+        spacing = timedelta(seconds=self.settings.catchup_spacing_seconds)
+        if not spacing or now - post.due_at < CATCH_UP_AFTER:
+            return None
+        with self.guard:
+            slot = self.catch_up_slots.get(post.account_id)
+            if slot is None or slot <= now:
+                self.catch_up_slots[post.account_id] = now + spacing
+                return None
+            self.catch_up_slots[post.account_id] = slot + spacing
+            return slot
 
     def _blocked_until(self, account: Account, now: datetime) -> datetime | None:
         """When an account may publish again: rate-limit pause or re-authentication hold."""

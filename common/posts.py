@@ -9,7 +9,7 @@ that matches nothing means this run lost the post to another runner, and the cal
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -347,13 +347,13 @@ def claim(
     return sorted((Post.from_doc(d) for d in won), key=lambda p: (p.due_at, p.id))
 
 
-def fail_expired(db: Database[Doc], post_ids: Iterable[ObjectId], now: datetime) -> int:
-    """Posts later than the lateness limit are failed with reason `expired`, never sent."""
-    ids = list(post_ids)
-    if not ids:
-        return 0
-    result = _collection(db).update_many(
-        {"_id": {"$in": ids}, "status": "scheduled"},
+def fail_expired(db: Database[Doc], post: Post, now: datetime) -> bool:
+    """A post later than the lateness limit fails with reason `expired`, never sent.
+
+    One write per post (expired posts are rare) so the caller knows exactly which it failed.
+    """
+    result = _collection(db).update_one(
+        {"_id": post.id, "status": "scheduled", "version": post.version},
         {
             "$set": {
                 "status": "failed",
@@ -366,7 +366,7 @@ def fail_expired(db: Database[Doc], post_ids: Iterable[ObjectId], now: datetime)
             }
         },
     )
-    return int(result.modified_count)
+    return bool(result.modified_count == 1)
 
 
 def renew_leases(db: Database[Doc], run_id: str, expires_at: datetime) -> int:

@@ -15,6 +15,7 @@ from common.clock import TimeError, utcnow
 from common.config import Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, get_client
 from common.engine import Trigger, execute_once
+from common.events import Fields
 from common.platforms.base import (
     Ambiguous,
     AuthExpired,
@@ -253,7 +254,7 @@ def test_a_post_cannot_be_cancelled_once_its_send_began(
 def test_each_accounts_posts_go_out_in_due_order(
     db: Database[Doc], make_settings: SettingsFactory
 ) -> None:
-    settings = make_settings(PUBLISH_WORKERS=8, CLAIM_BATCH_SIZE=7)
+    settings = make_settings(PUBLISH_WORKERS=8, CLAIM_BATCH_SIZE=7, CATCHUP_SPACING_SECONDS=0)
     for a in range(3):
         add_account(db, f"a{a}")
     start = utcnow() - timedelta(hours=1)
@@ -265,6 +266,53 @@ def test_each_accounts_posts_go_out_in_due_order(
             int(d["text"]) for d in db["platform_log"].find({"accountId": f"a{a}"}).sort("_id", 1)
         ]
         assert sent == sorted(sent) and len(sent) == 15
+
+
+def test_an_overdue_backlog_is_spread_per_account_but_on_time_posts_are_not(
+    db: Database[Doc], settings: Settings
+) -> None:
+    add_account(db, "backlog")
+    add_account(db, "on-time")
+    hours_ago = utcnow() - timedelta(hours=2)
+    backlog = [add_post(db, "backlog", hours_ago + timedelta(seconds=i)) for i in range(4)]
+    on_time = [add_post(db, "on-time", utcnow() - timedelta(seconds=30)) for _ in range(3)]
+    before = utcnow()
+    _tick(settings, db)
+    assert set(sends_per_post(db)) == {backlog[0], *on_time}
+    spacing = settings.catchup_spacing_seconds
+    for k, pid in enumerate(backlog[1:], start=1):
+        doc = _post(db, pid)
+        assert (doc["status"], doc["attempts"]) == ("scheduled", 0)
+        offset = (doc["dueAt"] - before).total_seconds()
+        assert k * spacing - 5 <= offset <= k * spacing + 5  # one slot per minute, in order
+    assert accounts.get(db, "backlog").paused_until is None  # type: ignore[union-attr]
+
+
+def test_a_post_expired_by_lateness_emits_a_failed_event(
+    db: Database[Doc], make_settings: SettingsFactory
+) -> None:
+    add_account(db, "a")
+    pid = add_post(db, "a", utcnow() - timedelta(hours=3))
+    sink = _Events()
+    execute_once(
+        make_settings(MAX_LATENESS_SECONDS=3600), Trigger("cli"), registry_for(db), events=sink
+    )
+    assert [
+        (name, attrs["postId"], attrs["code"])
+        for name, attrs in sink.emitted
+        if name == "post.failed"
+    ] == [("post.failed", str(pid), "expired")]
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.emitted: list[tuple[str, dict[str, str]]] = []
+
+    def emit(self, name: str, fields: Fields) -> None:
+        self.emitted.append((name, {k: str(v) for k, v in fields.items()}))
+
+    def flush(self, timeout: float) -> int:
+        return 0
 
 
 def test_a_run_out_of_budget_gives_unstarted_posts_back(

@@ -6,12 +6,14 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bson import ObjectId
 from cryptography.fernet import Fernet
 from pymongo.database import Database
 
 from common import accounts
 from common.accounts import Account
 from common.clock import utcnow
+from common.posts import Content, Post
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
 
@@ -85,3 +87,19 @@ class StubContext:
 
     def seconds_left(self) -> float:
         return self.budget
+
+
+def claimed_post(account_id: str, platform: str, content: Content) -> Post:
+    """A post as the engine hands it to an adapter: claimed, due now."""
+    now = utcnow()
+    return Post(
+        id=ObjectId(),
+        account_id=account_id,
+        platform=platform,
+        content=content,
+        scheduled_at=now,
+        time_zone="UTC",
+        due_at=now,
+        status="publishing",
+        version=1,
+    )

@@ -6,7 +6,6 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from bson import ObjectId
 from cryptography.fernet import Fernet
 
 from common.clock import utcnow
@@ -27,23 +26,12 @@ from common.tokens import TokenCipher
 from devstack.sandbox import control
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
-from tests.meta_support import StubContext, connect, meta_env, token_for
+from tests.meta_support import StubContext, claimed_post, connect, meta_env, token_for
 
 
 def fb_post(text: str = "hello page", link: str | None = None, photos: int = 0) -> Post:
-    now = utcnow()
     media = tuple(Media(f"https://img.example/{i}.jpg") for i in range(photos))
-    return Post(
-        id=ObjectId(),
-        account_id="page-1",
-        platform="facebook",
-        content=Content(text=text, link=link, media=media),
-        scheduled_at=now,
-        time_zone="UTC",
-        due_at=now,
-        status="publishing",
-        version=1,
-    )
+    return claimed_post("page-1", "facebook", Content(text=text, link=link, media=media))
 
 
 @pytest.fixture

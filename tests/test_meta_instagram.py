@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from bson import ObjectId
 
 from common.clock import utcnow
 from common.config import Settings
@@ -16,25 +15,14 @@ from common.posts import Content, Media, Post
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
-from tests.meta_support import StubContext, connect, meta_env
+from tests.meta_support import StubContext, claimed_post, connect, meta_env
 
 IMAGE = Media("https://img.example/a.jpg")
 VIDEO = Media("https://img.example/a.mp4", "video")
 
 
 def ig_post(text: str = "hello gram", media: tuple[Media, ...] = (IMAGE,)) -> Post:
-    now = utcnow()
-    return Post(
-        id=ObjectId(),
-        account_id="ig-1",
-        platform="instagram",
-        content=Content(text=text, media=media),
-        scheduled_at=now,
-        time_zone="UTC",
-        due_at=now,
-        status="publishing",
-        version=1,
-    )
+    return claimed_post("ig-1", "instagram", Content(text=text, media=media))
 
 
 @pytest.fixture

@@ -326,12 +326,12 @@ class _Run:
             self._apply(
                 post, Permanent("unsupported_platform", f"no publisher for {post.platform}")
             )
+        elif post.send_started_at is not None and not self._reconcile(post, account, publisher):
+            return  # settled by looking on the platform, before any deferral could forget it
         elif (until := self._blocked_until(account, now)) is not None:
             self._defer(post, until, None)
         elif (slot := self._catch_up_slot(post, now)) is not None:
             self._defer(post, slot, None)
-        elif post.send_started_at is not None:
-            self._reconcile(post, account, publisher)
         else:
             self._apply(post, self._publish(post, account, publisher))
 
@@ -378,20 +378,26 @@ class _Run:
             reason = f"adapter error: {type(exc).__name__}"
             return Ambiguous(reason) if ctx.sent else Retryable(reason)
 
-    def _reconcile(self, post: Post, account: Account, publisher: Publisher) -> None:
-        """A dead runner may have sent this post: look on the platform before anything else."""
+    def _reconcile(self, post: Post, account: Account, publisher: Publisher) -> bool:
+        """A dead runner may have sent this post: look on the platform before anything else.
+
+        Returns True only when the post is to be sent again (not found, at-least-once policy).
+        This runs before any deferral, because a deferral clears `sendStartedAt` and the next
+        run would then send without looking.
+        """
         try:
             found = publisher.find_published(post, account)
         except Exception:
             log.exception("reconciliation failed", extra={"postId": str(post.id)})
             self.counts.add("deferred")  # stays leased; the next run tries again after expiry
-            return
+            return False
         if found is not None:
             self._apply(post, found)
-        elif self.settings.reconcile_policy == "at_least_once":
-            self._apply(post, self._publish(post, account, publisher))
-        else:
-            self._apply(post, Ambiguous("sent by a runner that died; not found on the platform"))
+            return False
+        if self.settings.reconcile_policy == "at_least_once":
+            return True
+        self._apply(post, Ambiguous("sent by a runner that died; not found on the platform"))
+        return False
 
     def _apply(self, post: Post, outcome: Outcome) -> None:
         now = self.clock()

@@ -315,6 +315,34 @@ class _Events:
         return 0
 
 
+@pytest.mark.parametrize(
+    ("sent", "status", "sends"), [(True, "published", 1), (False, "unknown", 0)]
+)
+def test_a_dead_runners_post_is_looked_up_even_when_its_account_is_paused(
+    db: Database[Doc], settings: Settings, sent: bool, status: str, sends: int
+) -> None:
+    add_account(db, "a")
+    pid = add_post(db, "a", utcnow() - timedelta(hours=1))
+    past = utcnow() - MINUTE
+    db["posts"].update_one(
+        {"_id": pid},
+        {
+            "$set": {
+                "status": "publishing",
+                "sendStartedAt": past,
+                "lease": {"runId": "dead-runner", "fence": 1, "expiresAt": past},
+            }
+        },
+    )
+    if sent:
+        db["platform_log"].insert_one({"postId": pid, "accountId": "a", "text": "hello"})
+    accounts.pause_until(db, "a", utcnow() + timedelta(hours=1), utcnow())
+    _tick(settings, db)  # a deferral would forget that a send may have happened
+    assert _post(db, pid)["status"] == status
+    _tick(settings, db)
+    assert len(list(db["platform_log"].find({"postId": pid}))) == sends
+
+
 def test_a_run_out_of_budget_gives_unstarted_posts_back(
     db: Database[Doc],
     make_settings: SettingsFactory,

@@ -343,6 +343,27 @@ def test_a_dead_runners_post_is_looked_up_even_when_its_account_is_paused(
     assert len(list(db["platform_log"].find({"postId": pid}))) == sends
 
 
+def test_at_least_once_sends_a_dead_runners_post_again_when_it_is_not_found(
+    db: Database[Doc], make_settings: SettingsFactory
+) -> None:
+    add_account(db, "a")
+    pid = add_post(db, "a", utcnow() - MINUTE)
+    past = utcnow() - MINUTE
+    db["posts"].update_one(
+        {"_id": pid},
+        {
+            "$set": {
+                "status": "publishing",
+                "sendStartedAt": past,
+                "lease": {"runId": "dead-runner", "fence": 1, "expiresAt": past},
+            }
+        },
+    )
+    _tick(make_settings(RECONCILE_POLICY="at_least_once"), db)
+    assert _post(db, pid)["status"] == "published"
+    assert sends_per_post(db) == {pid: 1}
+
+
 def test_a_run_out_of_budget_gives_unstarted_posts_back(
     db: Database[Doc],
     make_settings: SettingsFactory,

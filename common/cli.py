@@ -20,7 +20,7 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import accounts, bulk_import, lock, posts, token_health
+from common import accounts, bulk_import, lock, posts, status, status_page, token_health
 from common.clock import TimeError, resolve, utcnow
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
@@ -77,27 +77,24 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _status_summary(settings: Settings) -> Doc:
-    db = get_database(settings)
-    state = lock.read_state(db)
-    held = state.get("lock")
-    return {
-        "lastRunAt": state.get("lastRunAt"),
-        "lastRunStatus": state.get("lastRunStatus"),
-        "lastRunDuration": state.get("lastRunDuration"),
-        "totalExecutions": state.get("totalExecutions", 0),
-        "totalPostsPublished": state.get("totalPostsPublished", 0),
-        "totalPostsFailed": state.get("totalPostsFailed", 0),
-        "executionLock": {"held": bool(held), "expiresAt": (held or {}).get("expiresAt")},
-        "nextScheduledPost": state.get("nextScheduledPost"),
-        "queue": posts.count_by_status(db),
-    }
-
-
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    summary = _status_summary(settings)
-    lines = [f"{key}: {_jsonable(value)}" for key, value in summary.items()]
-    _emit(args, summary, "\n".join(lines))
+    """The status function's report (the same code), readable or as JSON."""
+    report = status.report(settings, get_database(settings), utcnow())
+    scheduler, queue, health = report["scheduler"], report["queue"], report["health"]
+    next_post = scheduler["nextScheduledPost"] or {}
+    lines = [
+        "; ".join(status_page.plain_state(report)),
+        f"last run: {_jsonable(scheduler['lastRunAt'])} ({scheduler['lastRunStatus']}), "
+        f"{scheduler['totalExecutions']} runs, {scheduler['totalPostsPublished']} published, "
+        f"{scheduler['totalPostsFailed']} failed",
+        f"queue: {queue['due']} due, {queue['scheduled']} scheduled, {queue['failed']} failed, "
+        f"{queue['unknown']} unknown; lag {health['lagSeconds']} s",
+        f"execution lock: {'held' if scheduler['executionLock']['held'] else 'free'}",
+        f"next post: {next_post.get('platform')} at {_jsonable(next_post.get('scheduledAt'))}"
+        if next_post
+        else "next post: none",
+    ]
+    _emit(args, report, "\n".join(lines))
     return EXIT_OK
 
 

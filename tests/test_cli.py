@@ -65,8 +65,11 @@ def test_status_shows_queue_counts_and_next_post(
     socialsched(mongo_uri, db_name, "run")
     status = json.loads(socialsched(mongo_uri, db_name, "--json", "status").stdout)
     assert status["queue"]["scheduled"] == 1
-    assert status["nextScheduledPost"]["platform"] == "facebook"
-    assert status["executionLock"]["held"] is False
+    assert status["scheduler"]["nextScheduledPost"]["platform"] == "facebook"
+    assert status["scheduler"]["executionLock"]["held"] is False
+    assert status["scheduler"]["totalExecutions"] == 1
+    readable = socialsched(mongo_uri, db_name, "status").stdout
+    assert "no platform connected" not in readable and "1 scheduled" in readable
 
 
 def test_lock_release_refuses_a_live_lock_without_force(

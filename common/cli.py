@@ -7,6 +7,7 @@ configuration). `--json` prints machine-readable output for scripts.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -343,6 +344,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             plan = bulk_import.parse(handle, db, default_time_zone=args.tz)
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{args.file} is not UTF-8 text (byte {exc.start})") from exc
+    except csv.Error as exc:
+        raise UsageError(f"{args.file} is not a readable CSV file: {exc}") from exc
     if plan.errors:
         message = "\n".join(f"line {e.line}: {e.field}: {e.message}" for e in plan.errors)
         raise UsageError(f"nothing imported; fix these rows:\n{message}")

@@ -28,7 +28,10 @@ def require_aware(value: datetime, what: str = "time") -> datetime:
     """Naive datetimes are rejected everywhere: they have no single meaning."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise TimeError(f"{what} has no time zone; give an offset such as +01:00 or Z")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent
+        raise TimeError(f"{what} is out of range") from exc
 
 
 def zone(name: str) -> ZoneInfo:
@@ -58,13 +61,22 @@ def resolve(text: str, time_zone: str | None = None) -> ScheduledTime:
         raise TimeError(f"{text!r} has no offset; add one (e.g. +02:00) or give a time zone")
     else:
         instant = _local_to_utc(parsed, tz)
-    return ScheduledTime(instant, tz.key, instant.astimezone(tz).isoformat())
+    try:
+        local_time = instant.astimezone(tz).isoformat()
+    except OverflowError as exc:
+        raise TimeError(f"{text!r} is out of range") from exc
+    return ScheduledTime(instant, tz.key, local_time)
 
 
 def _local_to_utc(local: datetime, tz: ZoneInfo) -> datetime:
     early = local.replace(tzinfo=tz, fold=0)
     late = local.replace(tzinfo=tz, fold=1)
-    if early.utcoffset() != late.utcoffset():
+    try:
+        offsets_differ = early.utcoffset() != late.utcoffset()
+        early.astimezone(UTC)
+    except OverflowError as exc:
+        raise TimeError(f"{local.isoformat()} is out of range") from exc
+    if offsets_differ:
         # Either the clock jumped over this time (a gap) or it shows it twice (a fold).
         round_trip = early.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
         if round_trip != local:

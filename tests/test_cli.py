@@ -265,6 +265,23 @@ def test_import_inserts_all_rows_or_none_and_names_every_bad_line(
     assert db["posts"].count_documents({"status": "scheduled"}) == 60
 
 
+def test_an_unreadable_import_file_is_a_usage_error(
+    mongo_uri: str, db_name: str, db: Database[Doc], tmp_path: Path
+) -> None:
+    add_account(db, "fb")
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("account,at,text\nfb,2030-01-01T10:00:00Z,caf\xe9\n".encode("latin-1"))
+    far = tmp_path / "far.csv"
+    far.write_text("account,at,text\nfb,9999-12-31T23:59:59-01:00,later\n")
+    not_utf8 = socialsched(mongo_uri, db_name, "import", str(latin1))
+    assert not_utf8.returncode == 2 and "not UTF-8" in not_utf8.stderr
+    out_of_range = socialsched(mongo_uri, db_name, "import", str(far))
+    assert out_of_range.returncode == 2 and "line 2: scheduledAt" in out_of_range.stderr
+    for done in (not_utf8, out_of_range):
+        assert "Traceback" not in done.stderr
+    assert db["posts"].count_documents({}) == 0
+
+
 def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
     add_account(db, "fb")
     n = bulk_import.CHUNK + 10

@@ -51,6 +51,21 @@ def test_an_explicit_offset_wins_and_the_zone_is_kept_for_display() -> None:
     assert when.local_time == "2027-06-01T18:00:00+02:00"
 
 
+@pytest.mark.parametrize(
+    ("text", "zone_name"),
+    [
+        ("0001-01-01T00:00:00+01:00", None),
+        ("9999-12-31T23:59:59-01:00", None),
+        ("0001-01-01T00:30", "Europe/Berlin"),
+    ],
+)
+def test_times_without_a_utc_equivalent_are_refused_not_crashed(
+    text: str, zone_name: str | None
+) -> None:
+    with pytest.raises(TimeError, match="out of range"):
+        resolve(text, zone_name)
+
+
 @pytest.mark.parametrize("text", ["2027-06-01T12:00", "tomorrow", ""])
 def test_times_without_a_zone_or_unparsable_are_refused(text: str) -> None:
     with pytest.raises(TimeError):

@@ -102,6 +102,8 @@ def _malformed_events() -> list[tuple[str, dict[str, str], bytes]]:
     wrong_type = {**headers, "ce-type": "google.cloud.storage.object.v1.finalized"}
     bad_time = json.loads(body)
     bad_time["message"]["publishTime"] = "yesterday"
+    ancient = json.loads(body)
+    ancient["message"]["publishTime"] = "0001-01-01T00:00:00+01:00"  # no UTC equivalent
     long_id = json.loads(body)
     long_id["message"]["messageId"] = "9" * 200
     no_message = {"subscription": data["subscription"]}
@@ -110,6 +112,7 @@ def _malformed_events() -> list[tuple[str, dict[str, str], bytes]]:
         ("data without a message", headers, json.dumps(no_message).encode()),
         ("data that is a list", headers, b"[1, 2]"),
         ("publishTime not a time", headers, json.dumps(bad_time).encode()),
+        ("publishTime out of range", headers, json.dumps(ancient).encode()),
         ("messageId too long", headers, json.dumps(long_id).encode()),
         ("message not an object", headers, json.dumps({"message": "tick"}).encode()),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from typing import Literal
 
 ReconcilePolicy = Literal["at_most_once", "at_least_once"]
 MIN_ADMIN_KEY_LENGTH = 32
+FERNET_KEY_BYTES = 32
 
 
 class ConfigError(ValueError):
@@ -101,6 +103,15 @@ _STR_SETTINGS: dict[str, str] = {
 }
 
 
+def _is_fernet_key(key: str) -> bool:
+    """Checked here with the standard library, so a bad key fails at start in every function
+    (the status function does not ship the cryptography package)."""
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == FERNET_KEY_BYTES
+    except (ValueError, UnicodeEncodeError):
+        return False
+
+
 def _split_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -138,7 +149,13 @@ def _read_strings(env: Mapping[str, str], values: dict[str, object], problems: l
             problems.append("RECONCILE_POLICY must be at_most_once or at_least_once")
         values["reconcile_policy"] = policy
     if env.get("TOKEN_ENCRYPTION_KEY", "").strip():
-        values["token_encryption_keys"] = _split_list(env["TOKEN_ENCRYPTION_KEY"])
+        keys = _split_list(env["TOKEN_ENCRYPTION_KEY"])
+        problems.extend(
+            f"TOKEN_ENCRYPTION_KEY entry {n} is not a Fernet key (32 url-safe base64 bytes)"
+            for n, key in enumerate(keys, start=1)
+            if not _is_fernet_key(key)
+        )
+        values["token_encryption_keys"] = keys
     if env.get("CORS_ALLOWED_ORIGINS", "").strip():
         values["cors_allowed_origins"] = _split_list(env["CORS_ALLOWED_ORIGINS"])
 

@@ -1,0 +1,62 @@
+"""Settings: every problem reported at start, secrets never printed, no secret defaults."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+
+from common.config import ConfigError, Settings, load_settings
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            {
+                "LOCK_TTL_SECONDS": "soon",
+                "MAX_ATTEMPTS": "0",
+                "TOKEN_ENCRYPTION_KEY": "not-a-key",
+                "RECONCILE_POLICY": "maybe",
+            }
+        )
+    message = str(caught.value)
+    for expected in (
+        "MONGO_URI is required",
+        "LOCK_TTL_SECONDS must be an integer",
+        "MAX_ATTEMPTS must be at least 1",
+        "TOKEN_ENCRYPTION_KEY entry 1",
+        "RECONCILE_POLICY",
+    ):
+        assert expected in message
+    assert "not-a-key" not in message  # a rejected secret is not echoed
+
+
+def test_rotation_keys_are_all_checked() -> None:
+    good = Fernet.generate_key().decode()
+    assert load_settings(
+        {"MONGO_URI": "mongodb://x", "TOKEN_ENCRYPTION_KEY": f"{good}, {good}"}
+    ).token_encryption_keys == (good, good)
+    with pytest.raises(ConfigError, match="entry 2"):
+        load_settings({"MONGO_URI": "mongodb://x", "TOKEN_ENCRYPTION_KEY": f"{good},{good[:-4]}"})
+
+
+def test_secrets_have_no_default_and_stay_out_of_repr() -> None:
+    settings = load_settings(
+        {
+            "MONGO_URI": "mongodb://user:pw@db/",
+            "JWT_SECRET": "j" * 40,
+            "ADMIN_SECRET_KEY": "k" * 40,
+            "META_APP_SECRET": "s" * 20,
+        }
+    )
+    text = repr(settings)
+    for secret in ("pw@db", "j" * 40, "k" * 40, "s" * 20):
+        assert secret not in text
+    bare = load_settings({"MONGO_URI": "mongodb://db/"})
+    assert (bare.jwt_secret, bare.admin_secret_key, bare.meta_app_secret) == (None, None, None)
+    assert bare.token_encryption_keys == () and not bare.admin_key_enabled
+    assert isinstance(bare, Settings)
+
+
+def test_a_short_admin_key_leaves_key_auth_off() -> None:
+    assert not load_settings({"MONGO_URI": "m", "ADMIN_SECRET_KEY": "x" * 31}).admin_key_enabled
+    assert load_settings({"MONGO_URI": "m", "ADMIN_SECRET_KEY": "x" * 32}).admin_key_enabled

@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import timedelta
 
 from bson import ObjectId
+from cryptography.fernet import Fernet
 from pymongo.database import Database
 
 from common import accounts, posts
@@ -170,3 +171,25 @@ def test_unknown_posts_are_reconciled_per_policy(
     report = reconcile_unknown(db, most_once, registry, utcnow())
     assert report.published == 1
     assert status(db, found_id) == "published"
+
+
+def test_a_wrong_token_key_holds_posts_without_blaming_the_account(
+    db: Database,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
+    sandbox: Sandbox,
+) -> None:
+    connect(db, sandbox, "page-1")
+    pid = schedule(db, "page-1", "facebook", "waits for the right key")
+    wrong = make_settings(**meta_env(sandbox, TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode()))
+    first = execute_once(wrong, Trigger("cli"), default_registry(wrong))
+    assert (first.posts_published, first.posts_deferred) == (0, 1)
+    stored = posts.get(db, pid)
+    assert stored is not None and (stored.status, stored.attempts) == ("scheduled", 0)
+    account = accounts.get(db, "page-1")
+    assert account is not None and account.status == "active" and account.paused_until
+    # The operator restores the key; once the pause is over the post goes out.
+    db["accounts"].update_one({"_id": "page-1"}, {"$set": {"pausedUntil": None}})
+    db["posts"].update_one({"_id": pid}, {"$set": {"dueAt": utcnow()}})
+    right = make_settings(**meta_env(sandbox))
+    assert execute_once(right, Trigger("cli"), default_registry(right)).posts_published == 1
+    assert [p["text"] for p in sandbox.posts()].count("waits for the right key") == 1

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from common.accounts import Account
-from common.platforms.base import AuthExpired, Outcome, Published, RateLimited
+from common.platforms.base import Outcome, Published, RateLimited
 from common.platforms.graph import GraphReply
 from common.posts import Post
-from common.tokens import MissingKeyError, TokenCipher, TokenKeyError
+from common.tokens import TokenCipher, TokenKeyError
 
 # Meta's clock and ours differ a little, and the send starts a moment before Meta records it.
 CLOCK_SKEW = timedelta(minutes=2)
 READ_BACK_LIMIT = 25
-# A missing encryption key is a deployment problem; look again after this long.
-MISSING_KEY_RETRY = timedelta(minutes=5)
+log = logging.getLogger(__name__)
+# A missing or wrong encryption key is a deployment problem; look again after this long.
+KEY_PROBLEM_RETRY = timedelta(minutes=5)
 
 
 class ReadBackError(RuntimeError):
@@ -24,15 +26,21 @@ class ReadBackError(RuntimeError):
 
 
 def open_token(cipher: TokenCipher, account: Account, now: datetime) -> str | Outcome:
-    """The plaintext token. A token no configured key opens needs re-authentication (or the
-    old key back). With no key configured at all, nothing is wrong with the post or the account:
-    it waits, without spending an attempt, for the operator to set TOKEN_ENCRYPTION_KEY."""
+    """The plaintext token, or a deferral when the configured keys cannot give it.
+
+    A missing key, or one that does not open the stored token, is a deployment problem (a key
+    rotated out too early, the wrong secret version), not the account's: marking the account
+    for re-authentication would outlive the fix. The post waits, no attempt spent, and the
+    error is logged until the operator restores the key.
+    """
     try:
         return cipher.decrypt(account.token)
-    except MissingKeyError as exc:
-        return RateLimited(now + MISSING_KEY_RETRY, str(exc))
     except TokenKeyError as exc:
-        return AuthExpired(str(exc))
+        log.error(
+            "token cannot be decrypted; posts wait",
+            extra={"accountId": account.id, "reason": str(exc)},
+        )
+        return RateLimited(now + KEY_PROBLEM_RETRY, str(exc))
 
 
 def read_back_since(post: Post) -> datetime:

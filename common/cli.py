@@ -279,10 +279,12 @@ def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
     now = utcnow()
     if accounts.get(db, args.id) is not None:
         accounts.replace_token(db, args.id, ciphertext, None, now)
+        released = posts.release_held(db, args.id, now)
         _emit(
             args,
-            {"id": args.id, "reauthenticated": True},
-            f"account {args.id}: new token stored, status active",
+            {"id": args.id, "reauthenticated": True, "postsReleased": released},
+            f"account {args.id}: new token stored, status active; "
+            f"{released} held posts due again now",
         )
         return EXIT_OK
     if not args.platform or not args.external_id:

@@ -210,7 +210,8 @@ class _Run:
         self.ttl = timedelta(seconds=settings.lock_ttl_seconds)
         self.counts = _Counts()
         self.accounts: dict[str, Account] = {}
-        self.blocked_until: dict[str, datetime] = {}  # account -> paused or held until
+        # account -> until when, and why, its posts wait (set by outcomes during this run)
+        self.blocked_until: dict[str, tuple[datetime, ErrorInfo]] = {}
         self.catch_up_slots: dict[str, datetime] = {}  # account -> next overdue post's turn
         self.next_candidates: list[tuple[datetime, str | None]] = []
         self.lock_lost = False
@@ -328,8 +329,8 @@ class _Run:
             )
         elif post.send_started_at is not None and not self._reconcile(post, account, publisher):
             return  # settled by looking on the platform, before any deferral could forget it
-        elif (until := self._blocked_until(account, now)) is not None:
-            self._defer(post, until, None)
+        elif (block := self._blocked_until(account, now)) is not None:
+            self._defer(post, *block)
         elif (slot := self._catch_up_slot(post, now)) is not None:
             self._defer(post, slot, None)
         else:
@@ -353,16 +354,21 @@ class _Run:
             self.catch_up_slots[post.account_id] = slot + spacing
             return slot
 
-    def _blocked_until(self, account: Account, now: datetime) -> datetime | None:
-        """When an account may publish again: rate-limit pause or re-authentication hold."""
+    def _blocked_until(self, account: Account, now: datetime) -> tuple[datetime, ErrorInfo] | None:
+        """When an account may publish again, and why: a rate-limit pause or a re-auth hold.
+
+        The reason is recorded on each held post, so re-authentication can release exactly the
+        posts it held (posts.release_held).
+        """
+        if account.status != "active":
+            hold = now + timedelta(seconds=self.settings.reauth_hold_seconds)
+            return hold, ErrorInfo(posts.ACCOUNT_INACTIVE, f"the account is {account.status}")
         with self.guard:
             blocked = self.blocked_until.get(account.id)
-        if blocked is not None and blocked > now:
-            return blocked
-        if account.is_paused(now):
-            return account.paused_until
-        if account.status != "active":
-            return now + timedelta(seconds=self.settings.reauth_hold_seconds)
+        if blocked is not None and blocked[0] > now:
+            return blocked  # blocked earlier in this run (rate limit or expired token)
+        if account.is_paused(now) and account.paused_until is not None:
+            return account.paused_until, ErrorInfo("rate_limited", "the account is rate limited")
         return None
 
     def _publish(self, post: Post, account: Account, publisher: Publisher) -> Outcome:
@@ -407,10 +413,11 @@ class _Run:
             self._count(kept, "published")
             self._emit_post(kept, POST_PUBLISHED, post, platformPostId=outcome.platform_post_id)
         elif isinstance(outcome, RateLimited):
+            error = ErrorInfo("rate_limited", outcome.reason)
             if outcome.account_wide:
                 accounts.pause_until(self.db, post.account_id, outcome.retry_at, now)
-                self._block(post.account_id, outcome.retry_at)
-            self._defer(post, outcome.retry_at, ErrorInfo("rate_limited", outcome.reason))
+                self._block(post.account_id, outcome.retry_at, error)
+            self._defer(post, outcome.retry_at, error)
         elif isinstance(outcome, AuthExpired):
             if accounts.mark_needs_reauth(self.db, post.account_id, now):
                 self.events.emit(
@@ -418,8 +425,9 @@ class _Run:
                     {"accountId": post.account_id, "platform": post.platform, "runId": run_id},
                 )
             hold = now + timedelta(seconds=self.settings.reauth_hold_seconds)
-            self._block(post.account_id, hold)
-            self._defer(post, hold, ErrorInfo("auth_expired", outcome.reason))
+            error = ErrorInfo(posts.AUTH_EXPIRED, outcome.reason)
+            self._block(post.account_id, hold, error)
+            self._defer(post, hold, error)
         elif isinstance(outcome, Retryable):
             self._retry_or_fail(post, ErrorInfo("retryable", outcome.reason), now)
         elif isinstance(outcome, Permanent):
@@ -512,9 +520,9 @@ class _Run:
             },
         )
 
-    def _block(self, account_id: str, until: datetime) -> None:
+    def _block(self, account_id: str, until: datetime, why: ErrorInfo) -> None:
         with self.guard:
-            self.blocked_until[account_id] = until
+            self.blocked_until[account_id] = (until, why)
 
     def _count(self, kept: bool, name: str) -> None:
         if kept:

@@ -30,6 +30,9 @@ STATUSES: tuple[PostStatus, ...] = (
     "canceled",
 )
 TERMINAL = ("published", "failed", "canceled")
+# lastError codes of posts waiting for their account's re-authentication.
+AUTH_EXPIRED = "auth_expired"
+ACCOUNT_INACTIVE = "account_inactive"
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,19 @@ def retry(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
         },
     )
     return bool(result.modified_count == 1)
+
+
+def release_held(db: Database[Doc], account_id: str, now: datetime) -> int:
+    """After re-authentication: the account's posts held for it are due again now."""
+    result = _collection(db).update_many(
+        {
+            "accountId": account_id,
+            "status": "scheduled",
+            "lastError.code": {"$in": [AUTH_EXPIRED, ACCOUNT_INACTIVE]},
+        },
+        {"$set": {"dueAt": now, "updatedAt": now}, "$unset": {"lastError": ""}},
+    )
+    return int(result.modified_count)
 
 
 # --- the run's queries ---------------------------------------------------------------------

@@ -140,6 +140,32 @@ def test_accounts_add_reads_the_token_from_stdin_and_stores_only_ciphertext(
     stored = db["accounts"].find_one({"_id": "page-1"})
     assert stored is not None and token_for("p1") not in str(stored)
     assert TokenCipher((TOKEN_KEY,)).decrypt(stored["token"]) == token_for("p1")
+    # Re-authenticating an account whose token Meta rejected releases its held posts.
+    db["accounts"].update_one({"_id": "page-1"}, {"$set": {"status": "needs_reauth"}})
+    held = add_post(db, "page-1", utcnow() - timedelta(minutes=1))
+    db["posts"].update_one(
+        {"_id": held},
+        {
+            "$set": {
+                "dueAt": utcnow() + timedelta(minutes=15),
+                "lastError": {"code": "auth_expired"},
+            }
+        },
+    )
+    again = socialsched(
+        mongo_uri,
+        db_name,
+        "--json",
+        "accounts",
+        "add",
+        "--id",
+        "page-1",
+        stdin="EAAB-new-token\n",
+        env_extra=env,
+    )
+    assert json.loads(again.stdout) == {"id": "page-1", "reauthenticated": True, "postsReleased": 1}
+    assert accounts.get(db, "page-1").status == "active"  # type: ignore[union-attr]
+    assert db["posts"].find_one({"_id": held})["dueAt"] <= utcnow()  # type: ignore[index]
     listed = socialsched(mongo_uri, db_name, "--json", "accounts", "list", env_extra=env)
     assert json.loads(listed.stdout)[0]["name"] == "My Page"
     assert token_for("p1") not in listed.stdout and "token" not in json.loads(listed.stdout)[0]

@@ -134,10 +134,17 @@ def test_auth_expired_holds_the_accounts_posts_without_spending_attempts(
         assert (doc["status"], doc["attempts"]) == ("scheduled", 0)
         assert doc["dueAt"] > utcnow()
     # Re-authentication makes the account active; the held posts then go out.
+    later = add_post(db, "a", utcnow() + timedelta(hours=1))  # not held: must stay put
+    newly_due = add_post(db, "a", utcnow() - MINUTE)
+    _tick(settings, db)  # the account is still inactive: the newly due post is held too
+    assert sends_per_post(db) == {}
+    assert _post(db, newly_due)["lastError"]["code"] == posts.ACCOUNT_INACTIVE
+    # Re-authentication releases exactly the held posts; they go out on the next tick.
     accounts.replace_token(db, "a", "new-ciphertext", None, utcnow())
-    db["posts"].update_many({}, {"$set": {"dueAt": utcnow() - MINUTE}})
+    assert posts.release_held(db, "a", utcnow()) == 4
     _tick(settings, db)
-    assert set(sends_per_post(db)) == set(pids)
+    assert set(sends_per_post(db)) == {*pids, newly_due}
+    assert _post(db, later)["status"] == "scheduled"
 
 
 def test_permanent_fails_with_the_platform_code(db: Database[Doc], settings: Settings) -> None:

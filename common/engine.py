@@ -269,13 +269,13 @@ class _Run:
     def _claim(self, snapshot: posts.DueSnapshot) -> list[Post]:
         now = self.clock()
         late_limit = timedelta(seconds=self.settings.max_lateness_seconds)
-        expired = [p for p in snapshot.due if now - p.scheduled_at > late_limit]
+        expired = [p for p in snapshot.due if now - p.late_since > late_limit]
         for post in expired:
             if posts.fail_expired(self.db, post, now):
                 self.counts.add("processed")
                 self.counts.add("failed")
                 self._emit_post(True, POST_FAILED, post, code="expired")
-        due = [p for p in snapshot.due if now - p.scheduled_at <= late_limit]
+        due = [p for p in snapshot.due if now - p.late_since <= late_limit]
         lease = posts.Lease(self.handle.run_id, self.handle.fence, now + self.ttl)
         claimed = posts.claim(self.db, due, snapshot.abandoned, lease, now)
         missing = {p.account_id for p in claimed} - self.accounts.keys()

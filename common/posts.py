@@ -91,6 +91,12 @@ class Post:
     lease: Lease | None = None
     send_started_at: datetime | None = None
     group_id: str | None = None
+    retried_at: datetime | None = None  # an operator's retry restarts the lateness clock
+
+    @property
+    def late_since(self) -> datetime:
+        """Lateness (MAX_LATENESS_SECONDS) counts from here."""
+        return self.retried_at or self.scheduled_at
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Post:
@@ -110,6 +116,7 @@ class Post:
             lease=Lease(lease["runId"], int(lease["fence"]), lease["expiresAt"]) if lease else None,
             send_started_at=doc.get("sendStartedAt"),
             group_id=doc.get("groupId"),
+            retried_at=doc.get("retriedAt"),
         )
 
 
@@ -253,7 +260,13 @@ def retry(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
     result = _collection(db).update_one(
         {"_id": post_id, "status": {"$in": ["failed", "unknown"]}},
         {
-            "$set": {"status": "scheduled", "dueAt": now, "attempts": 0, "updatedAt": now},
+            "$set": {
+                "status": "scheduled",
+                "dueAt": now,
+                "retriedAt": now,
+                "attempts": 0,
+                "updatedAt": now,
+            },
             "$unset": {"lastError": "", "sendStartedAt": ""},
             "$inc": {"version": 1},
         },

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import pytest
+from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
@@ -85,7 +86,7 @@ def add_post(
     due: datetime,
     text: str = "hello",
     platform: str = "facebook",
-) -> object:
+) -> ObjectId:
     when = ScheduledTime(due, "UTC", due.isoformat())
     return posts.create(
         db,
@@ -99,7 +100,7 @@ def add_post(
 
 def seed(
     db: Database[Doc], n_posts: int, n_accounts: int, ago: timedelta = timedelta(minutes=1)
-) -> list[object]:
+) -> list[ObjectId]:
     """n_posts due posts spread round-robin over n_accounts facebook accounts."""
     for a in range(n_accounts):
         add_account(db, f"acct-{a}")

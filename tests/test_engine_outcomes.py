@@ -212,6 +212,20 @@ def test_an_hour_late_post_is_published_and_one_past_the_limit_expires(
     assert result.posts_failed == 1  # type: ignore[attr-defined]
 
 
+def test_an_operator_retry_of_an_old_post_restarts_the_lateness_clock(
+    db: Database[Doc], make_settings: SettingsFactory
+) -> None:
+    settings = make_settings(MAX_LATENESS_SECONDS=3600)
+    add_account(db, "a")
+    pid = add_post(db, "a", utcnow() - timedelta(hours=5))
+    _tick(settings, db)
+    assert _post(db, pid)["lastError"]["code"] == "expired"
+    assert posts.retry(db, pid, utcnow())  # the operator still wants it out
+    _tick(settings, db)
+    assert _post(db, pid)["status"] == "published"
+    assert set(sends_per_post(db)) == {pid}
+
+
 def test_the_default_lateness_limit_is_a_day(settings: Settings) -> None:
     assert settings.max_lateness_seconds == 24 * 3600
 

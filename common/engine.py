@@ -393,9 +393,13 @@ class _Run:
         """
         try:
             found = publisher.find_published(post, account)
-        except Exception:
-            log.exception("reconciliation failed", extra={"postId": str(post.id)})
-            self.counts.add("deferred")  # stays leased; the next run tries again after expiry
+        except Exception as exc:
+            # Could not look: the post is unknown, never re-sent blindly. `socialsched posts
+            # reconcile` looks again once the platform (or the account's token) answers.
+            log.warning(
+                "reconciliation failed", extra={"postId": str(post.id), "error": type(exc).__name__}
+            )
+            self._apply(post, Ambiguous(f"possibly sent by a dead runner; could not look: {exc}"))
             return False
         if found is not None:
             self._apply(post, found)

@@ -75,7 +75,9 @@ def test_exactly_once_under_concurrency_and_faults(
     targets = [("page-a", "facebook"), ("page-b", "facebook"), ("ig-a", "instagram")]
     for account_id, platform in targets:
         connect(db, sandbox, account_id, platform)
-    sandbox.set_faults("page-a", server_errors=3)  # a 5xx burst: retried, never duplicated
+    # 5xx answers to sends: one applied anyway (found on the page, not re-sent), one not
+    # (the page shows nothing, so it is retried). Both end published exactly once.
+    sandbox.set_faults("page-a", applied_server_errors=1, server_errors=1)
     sandbox.set_faults("page-b", timeouts=2, timeout_seconds=1.5)  # applied, answered late
     sandbox.set_faults("ig-a", bad_gateway=1, timeouts=1, timeout_seconds=1.5)
     texts = {}

@@ -22,6 +22,7 @@ from common.platforms.base import (
     Outcome,
     Permanent,
     PublishContext,
+    Published,
     RateLimited,
     Registry,
     Retryable,
@@ -362,6 +363,38 @@ def test_a_dead_runners_post_is_looked_up_even_when_its_account_is_paused(
     assert _post(db, pid)["status"] == status
     _tick(settings, db)
     assert len(list(db["platform_log"].find({"postId": pid}))) == sends
+
+
+class _Blind(RecordingPublisher):
+    """A platform that cannot be read (token revoked, outage): every look-up fails."""
+
+    def find_published(self, post: Post, account: accounts.Account) -> Published | None:
+        raise RuntimeError("cannot read the page")
+
+
+@pytest.mark.parametrize("policy", ["at_most_once", "at_least_once"])
+def test_a_dead_runners_post_that_cannot_be_looked_up_ends_unknown_not_stuck(
+    db: Database[Doc], make_settings: SettingsFactory, policy: str
+) -> None:
+    add_account(db, "a")
+    pid = add_post(db, "a", utcnow() - MINUTE)
+    past = utcnow() - MINUTE
+    db["posts"].update_one(
+        {"_id": pid},
+        {
+            "$set": {
+                "status": "publishing",
+                "sendStartedAt": past,
+                "lease": {"runId": "dead-runner", "fence": 1, "expiresAt": past},
+            }
+        },
+    )
+    settings = make_settings(RECONCILE_POLICY=policy)
+    execute_once(settings, Trigger("cli"), Registry([_Blind(db)]))
+    doc = _post(db, pid)
+    assert (doc["status"], "lease" in doc) == ("unknown", False)
+    assert "could not look" in doc["lastError"]["message"]
+    assert sends_per_post(db) == {}  # never re-sent without a look, whatever the policy
 
 
 def test_at_least_once_sends_a_dead_runners_post_again_when_it_is_not_found(

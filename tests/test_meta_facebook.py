@@ -21,6 +21,7 @@ from common.platforms.base import (
 )
 from common.platforms.facebook import FacebookPublisher
 from common.platforms.graph import GraphClient
+from common.platforms.meta_common import ReadBackError
 from common.posts import Content, Media, Post
 from common.tokens import TokenCipher
 from devstack.sandbox import control
@@ -159,13 +160,40 @@ def test_without_any_key_the_post_waits_without_spending_an_attempt(
     assert sandbox.total_requests() == 0
 
 
-def test_a_transient_server_error_is_retryable_and_publishes_nothing(
+def test_a_transient_server_error_is_retryable_once_the_page_shows_nothing(
     publisher: FacebookPublisher, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "page-1")
     sandbox.set_faults("page-1", server_errors=1)
     assert isinstance(publisher.publish(fb_post(), account, StubContext()), Retryable)
     assert sandbox.posts() == []
+    # Meta may apply a write it answers with an error, so the page was read before retrying.
+    assert sandbox.requests() == {"POST feed": 1, "GET published_posts": 1}
+
+
+def test_a_write_applied_but_answered_with_a_transient_error_is_published_not_retried(
+    publisher: FacebookPublisher, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "page-1")
+    sandbox.set_faults("page-1", applied_server_errors=1)
+    post = replace(fb_post("applied anyway"), send_started_at=utcnow())
+    outcome = publisher.publish(post, account, StubContext())
+    assert isinstance(outcome, Published)
+    assert [p["id"] for p in sandbox.posts()] == [outcome.platform_post_id]
+
+
+def test_a_post_without_text_is_never_resent_after_an_unclear_answer(
+    publisher: FacebookPublisher, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "page-1")
+    sandbox.set_faults("page-1", applied_server_errors=1)
+    link_only = fb_post("", link="https://example.com/launch")
+    outcome = publisher.publish(link_only, account, StubContext())
+    assert isinstance(outcome, Ambiguous)  # unknown: an operator decides, nothing is re-sent
+    assert "cannot be recognised" in outcome.reason
+    with pytest.raises(ReadBackError):
+        publisher.find_published(replace(link_only, send_started_at=utcnow()), account)
+    assert len(sandbox.posts()) == 1
 
 
 def test_a_send_answered_too_late_is_found_on_the_page_and_counts_as_published(

@@ -36,9 +36,15 @@ class RateLimited:
 
 @dataclass(frozen=True)
 class Retryable:
-    """A transient failure that certainly did not publish (5xx before send, network refused)."""
+    """A transient failure; the engine retries with backoff.
+
+    `after_send`: the platform answered the non-idempotent call itself with a transient error.
+    Meta sometimes applies such a write anyway, so an adapter must look before it lets this
+    reach the engine (and turn it into Published, or Ambiguous when it cannot look).
+    """
 
     reason: str
+    after_send: bool = False
 
 
 @dataclass(frozen=True)

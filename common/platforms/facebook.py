@@ -19,6 +19,7 @@ from common.platforms.base import (
     Permanent,
     PublishContext,
     Published,
+    Retryable,
     Withdrawn,
 )
 from common.platforms.graph import GraphClient, GraphReply
@@ -100,19 +101,29 @@ class FacebookPublisher:
             return Withdrawn("post changed or taken over before send")
         sent = replace(post, send_started_at=self._clock())  # as a reconciliation would see it
         reply = self._client.call("POST", path, token, params, idempotent=False)
-        if isinstance(reply, Ambiguous):
+        if isinstance(reply, Ambiguous) or (isinstance(reply, Retryable) and reply.after_send):
             return self._settle(sent, account, token, reply)
         if not isinstance(reply, GraphReply):
             return reply
         # /photos answers {"id": photo, "post_id": page post}; /feed answers {"id": page post}.
         return Published(str(reply.body.get("post_id") or reply.body["id"]))
 
-    def _settle(self, post: Post, account: Account, token: str, unknown: Ambiguous) -> Outcome:
-        """Right after an unanswered send, look once: a post found is published, not unknown."""
+    def _settle(
+        self, post: Post, account: Account, token: str, failure: Ambiguous | Retryable
+    ) -> Outcome:
+        """After a send without a clear answer, look once before deciding.
+
+        Found: published. Not found: the failure as it was (a retry is safe, we looked). The
+        page could not be read, or the post cannot be recognised on it: unknown, never a
+        blind retry.
+        """
         try:
-            return self._find(post, account, token) or unknown
-        except Exception:  # the read-back is a bonus; the engine reconciles unknown posts later
-            return unknown
+            found = self._find(post, account, token)
+        except Exception as exc:  # the engine and `posts reconcile` can look again later
+            return Ambiguous(f"{failure.reason}; could not look on the page: {exc}")
+        if found is not None:
+            return found
+        return Retryable(failure.reason) if isinstance(failure, Retryable) else failure
 
     def find_published(self, post: Post, account: Account) -> Published | None:
         token = open_token(self._cipher, account, self._clock())
@@ -121,6 +132,10 @@ class FacebookPublisher:
         return self._find(post, account, token)
 
     def _find(self, post: Post, account: Account, token: str) -> Published | None:
+        if not post.content.text.strip():
+            # Page posts are recognised by their exact text; without text nothing proves which
+            # post is ours (photo and link posts could be matched on attachments: not yet).
+            raise ReadBackError("a post without text cannot be recognised on the page")
         since = read_back_since(post)
         reply = reply_or_raise(
             self._client.call(

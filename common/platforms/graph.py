@@ -176,7 +176,11 @@ class GraphClient:
                 "fbtraceId": error.fbtrace_id,
             },
         )
-        return classify(error, usage, self._clock())
+        outcome = classify(error, usage, self._clock())
+        if not idempotent and isinstance(outcome, Retryable):
+            # Meta can apply a write and still answer with a transient error (reference §7).
+            return Retryable(outcome.reason, after_send=True)
+        return outcome
 
     def _no_envelope(self, status: int, *, idempotent: bool) -> Failure:
         """A proxy or load balancer answered, not the Graph API: nothing to say it did nothing."""

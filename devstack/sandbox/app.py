@@ -27,6 +27,13 @@ from devstack.sandbox.state import Account, GraphFault, Item, SandboxState, meta
 VERSION = re.compile(r"^v\d+\.\d+$")
 PROOF_MAX_AGE_SECONDS = 300  # Meta's time-stamped proofs expire after 5 minutes
 WRITES = frozenset({"feed", "photos", "media", "media_publish"})
+# Meta's generic transient error; it has been seen as HTTP 500, sometimes after the write applied.
+_UNEXPECTED_ERROR = GraphFault(
+    2,
+    "An unexpected error has occurred. Please retry your request later.",
+    status=500,
+    transient=True,
+)
 
 
 class SandboxApp:
@@ -84,6 +91,9 @@ class SandboxApp:
             if method == "POST" and times_out and faults.timeouts > 0:
                 faults.timeouts -= 1
                 hang = faults.timeout_seconds  # applied, but the answer comes too late
+            if method == "POST" and edge in WRITES and faults.applied_server_errors > 0:
+                faults.applied_server_errors -= 1
+                return _envelope(_UNEXPECTED_ERROR)  # applied, yet answered as a failure
         if hang:
             time.sleep(hang)
         return _json(body, _usage_headers(account, throttled=False))
@@ -104,14 +114,7 @@ class SandboxApp:
             return _envelope(fault, _usage_headers(account, throttled=True))
         if faults.server_errors > 0:
             faults.server_errors -= 1
-            return _envelope(
-                GraphFault(
-                    2,
-                    "An unexpected error has occurred. Please retry your request later.",
-                    status=500,
-                    transient=True,
-                )
-            )
+            return _envelope(_UNEXPECTED_ERROR)
         if faults.bad_gateway > 0:
             faults.bad_gateway -= 1
             return Response("<html><body>502 Bad Gateway</body></html>", 502, mimetype="text/html")

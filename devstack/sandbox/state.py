@@ -45,6 +45,7 @@ class Faults:
 
     server_errors: int = 0  # next N calls answer 500 with code 2, is_transient
     bad_gateway: int = 0  # next N calls answer 502 with an HTML body (no envelope)
+    applied_server_errors: int = 0  # next N writes are applied, then answered 500 / code 2
     timeouts: int = 0  # next N writes are applied, then answered after timeout_seconds
     timeout_seconds: float = 3.0
     timeout_edge: str = ""  # only writes to this edge (e.g. media_publish) time out; "" = any

@@ -386,6 +386,17 @@ def cmd_dev(args: argparse.Namespace, settings: Settings | None) -> int:
 # --- wiring ---------------------------------------------------------------------------------
 
 
+def _positive(raw: str) -> int:
+    """A count of at least 1 (MongoDB refuses a $limit of 0; a negative one means nothing)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {raw!r}")
+    return value
+
+
 def _add_posts_commands(sub: Any) -> None:
     posts_cmd = sub.add_parser("posts", help="scheduled posts")
     posts_sub = posts_cmd.add_subparsers(dest="posts_command", required=True)
@@ -404,7 +415,7 @@ def _add_posts_commands(sub: Any) -> None:
     listing.add_argument("--since", help="due at or after (ISO-8601)")
     listing.add_argument("--until", help="due before (ISO-8601)")
     listing.add_argument("--tz", help="IANA zone for --since/--until without an offset")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=_positive, default=100)
     listing.set_defaults(handler=cmd_posts_list)
     for name, handler in (
         ("show", cmd_posts_show),
@@ -423,7 +434,7 @@ def _add_posts_commands(sub: Any) -> None:
         cmd.add_argument("id")
         cmd.set_defaults(handler=handler)
     reconcile = posts_sub.add_parser("reconcile", help="look for unknown posts on the platform")
-    reconcile.add_argument("--limit", type=int, default=100)
+    reconcile.add_argument("--limit", type=_positive, default=100)
     reconcile.set_defaults(handler=cmd_posts_reconcile)
 
 
@@ -453,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="one execution against the configured database")
-    run.add_argument("--limit", type=int, help="publish at most this many posts")
+    run.add_argument("--limit", type=_positive, help="publish at most this many posts")
     run.set_defaults(handler=cmd_run)
     sub.add_parser("status", help="the scheduler's state").set_defaults(handler=cmd_status)
 

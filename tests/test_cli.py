@@ -109,6 +109,7 @@ def test_usage_errors_exit_2_and_operational_failures_exit_1(
 ) -> None:
     assert socialsched(mongo_uri, db_name, "posts", "show", "not-an-id").returncode == 2
     assert socialsched(mongo_uri, db_name, "posts", "frobnicate").returncode == 2
+    assert socialsched(mongo_uri, db_name, "run", "--limit", "0").returncode == 2
     missing_config = socialsched("", db_name, "status")
     assert missing_config.returncode == 2 and "MONGO_URI is required" in missing_config.stderr
     unreachable = socialsched(f"mongodb://127.0.0.1:{free_port()}/", db_name, "status")

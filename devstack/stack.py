@@ -77,6 +77,17 @@ def local_secrets(data_dir: Path) -> dict[str, str]:
     return values
 
 
+def write_cli_env(data_dir: Path, values: Mapping[str, str]) -> Path:
+    """`.data/dev.env`: what `socialsched` needs to talk to the running stack (mode 0600).
+
+    `set -a; . .data/dev.env; set +a` in another shell, then any `socialsched` command.
+    """
+    path = data_dir / "dev.env"
+    path.touch(mode=0o600)
+    path.write_text("".join(f"{name}={value}\n" for name, value in sorted(values.items())))
+    return path
+
+
 class Stack:
     """The processes of the local stack; stop() ends every one of them."""
 
@@ -299,11 +310,15 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             stack.adopt(dbserver.start(ports.database, data_dir / "scheduler.mv"))
             mongo_uri = f"mongodb://127.0.0.1:{ports.database}/"
         sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
-        env = {
-            **os.environ,
+        stack_settings = {
             **local_secrets(data_dir),
             "MONGO_URI": mongo_uri,
             "META_GRAPH_URL": sandbox_url,
+        }
+        cli_env = write_cli_env(data_dir, stack_settings)
+        env = {
+            **os.environ,
+            **stack_settings,
             "TICK_MAX_AGE_SECONDS": "300",
             "PYTHONPATH": str(ROOT),
         }
@@ -315,7 +330,9 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
         _function(stack, "run-http", "functions/run/main.py", "run_http", "http", ports.manual, env)
         _function(stack, "status", "functions/status/main.py", "status", "http", ports.status, env)
         added = seed_demo(env, Sandbox(sandbox_url), first_due_in=10) if demo else 0
-        print(_banner(ports, mongo_uri, tick_seconds, added, data_dir), file=out, flush=True)
+        queue = posts.count_by_status(get_database(load_settings(env)))
+        banner = _banner(ports, mongo_uri, tick_seconds, added, queue, data_dir, cli_env)
+        print(banner, file=out, flush=True)
         threading.Thread(
             target=ticker,
             args=(stack, f"http://127.0.0.1:{ports.tick}/", tick_seconds),
@@ -338,7 +355,15 @@ def _watch(stack: Stack, out: IO[str]) -> int:
     return 0
 
 
-def _banner(ports: Ports, mongo_uri: str, tick_seconds: float, added: int, data_dir: Path) -> str:
+def _banner(
+    ports: Ports,
+    mongo_uri: str,
+    tick_seconds: float,
+    added: int,
+    queue: Mapping[str, int],
+    data_dir: Path,
+    cli_env: Path,
+) -> str:
     database = "MONGO_URI" if os.environ.get("MONGO_URI") else f"{mongo_uri} (data in {data_dir})"
     lines = [
         "Social scheduler running locally. Ctrl-C stops everything.",
@@ -348,7 +373,14 @@ def _banner(ports: Ports, mongo_uri: str, tick_seconds: float, added: int, data_
         f"(Authorization: Bearer <ADMIN_SECRET_KEY from {data_dir}/local-secrets.json>)",
         f"  database      {database}",
         f"  ticks         every {tick_seconds:g}s to http://127.0.0.1:{ports.tick}/",
+        f"  CLI           set -a; . {cli_env}; set +a; .venv/bin/socialsched status",
     ]
     if added:
         lines.append(f"  added {added} demo posts due within the next minute")
+    else:  # a later start: the data file kept everything
+        lines.append(
+            f"  posts         {queue['scheduled']} scheduled, {queue['published']} published, "
+            f"{queue['failed']} failed, {queue['unknown']} unknown "
+            "(add some: socialsched posts add --help)"
+        )
     return "\n".join(lines)

@@ -296,3 +296,19 @@ def test_source_object_name_carries_the_archive_hash() -> None:
     obj = tfconfig.resources("google_storage_bucket_object")["source"]
     assert "${each.value.output_md5}" in obj["name"]
     assert obj["source"] == "${each.value.output_path}"
+
+
+def test_log_filters_name_services_as_cloud_logging_labels_them() -> None:
+    # service_config[0].service is "projects/P/locations/L/services/NAME"; the log label
+    # resource.labels.service_name holds NAME alone, so the full path would match nothing.
+    service_filter = str(tfconfig.locals_()["run_services_filter"])
+    for function in ("run_tick", "run_http"):
+        reference = f"google_cloudfunctions2_function.{function}.service_config[0].service"
+        assert f"basename({reference})" in service_filter
+
+
+def test_first_apply_waits_for_iam_and_new_metrics_to_propagate() -> None:
+    for function in tfconfig.resources("google_cloudfunctions2_function").values():
+        assert "${time_sleep.builder_roles}" in str(function["depends_on"])
+    for policy in tfconfig.resources("google_monitoring_alert_policy").values():
+        assert "${time_sleep.log_metrics}" in str(policy["depends_on"])

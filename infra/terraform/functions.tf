@@ -65,7 +65,7 @@ resource "google_cloudfunctions2_function" "run_tick" {
   depends_on = [
     google_project_service.this,
     google_secret_manager_secret_iam_member.function,
-    google_project_iam_member.builder,
+    time_sleep.builder_roles,
   ]
 }
 
@@ -118,7 +118,7 @@ resource "google_cloudfunctions2_function" "run_http" {
   depends_on = [
     google_project_service.this,
     google_secret_manager_secret_iam_member.function,
-    google_project_iam_member.builder,
+    time_sleep.builder_roles,
   ]
 }
 
@@ -170,6 +170,6 @@ resource "google_cloudfunctions2_function" "status" {
   depends_on = [
     google_project_service.this,
     google_secret_manager_secret_iam_member.function,
-    google_project_iam_member.builder,
+    time_sleep.builder_roles,
   ]
 }

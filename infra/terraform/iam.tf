@@ -78,3 +78,10 @@ resource "google_project_iam_member" "builder" {
   role    = each.value
   member  = google_service_account.builder.member
 }
+
+# IAM grants take a while to take effect; a build started at once can fail to read the source
+# archive (the provider's own Cloud Functions builder example waits 60 s the same way).
+resource "time_sleep" "builder_roles" {
+  create_duration = "60s"
+  depends_on      = [google_project_iam_member.builder]
+}

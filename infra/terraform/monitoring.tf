@@ -6,7 +6,9 @@
 locals {
   run_services_filter = join(" AND ", [
     "resource.type=\"cloud_run_revision\"",
-    "resource.labels.service_name=(\"${google_cloudfunctions2_function.run_tick.service_config[0].service}\" OR \"${google_cloudfunctions2_function.run_http.service_config[0].service}\")",
+    # service_config[0].service is the full projects/.../services/NAME path; the log label
+    # holds only NAME.
+    "resource.labels.service_name=(\"${basename(google_cloudfunctions2_function.run_tick.service_config[0].service)}\" OR \"${basename(google_cloudfunctions2_function.run_http.service_config[0].service)}\")",
   ])
   run_finished_filter = "${local.run_services_filter} AND jsonPayload.message=\"run finished\""
   metric_prefix       = "logging.googleapis.com/user"
@@ -53,7 +55,21 @@ resource "google_logging_metric" "tick_runs_ok" {
   }
 }
 
+# A new log-based metric can take minutes before alert policies may name it (the API answers
+# 404 "Cannot find metric(s)"; terraform-provider-google issue 11102): wait once after creating
+# the metrics so the first `terraform apply` succeeds.
+resource "time_sleep" "log_metrics" {
+  create_duration = "120s"
+  depends_on = [
+    google_logging_metric.runs_failed,
+    google_logging_metric.runs_with_failed_posts,
+    google_logging_metric.tick_runs_ok,
+  ]
+}
+
 resource "google_monitoring_alert_policy" "runs_failed" {
+  depends_on = [time_sleep.log_metrics]
+
   display_name          = "${var.name_prefix}: scheduler run failed"
   combiner              = "OR"
   severity              = "ERROR"
@@ -86,6 +102,8 @@ resource "google_monitoring_alert_policy" "runs_failed" {
 }
 
 resource "google_monitoring_alert_policy" "posts_failed" {
+  depends_on = [time_sleep.log_metrics]
+
   display_name          = "${var.name_prefix}: posts ended failed or unknown"
   combiner              = "OR"
   severity              = "WARNING"
@@ -122,6 +140,8 @@ resource "google_monitoring_alert_policy" "posts_failed" {
 # cause (Scheduler paused or deleted, trigger broken, function crashing, database down, lock
 # stuck). The series are summed across revisions so a redeploy does not look like an absence.
 resource "google_monitoring_alert_policy" "no_successful_run" {
+  depends_on = [time_sleep.log_metrics]
+
   display_name          = "${var.name_prefix}: no successful run for ${var.dead_mans_switch_minutes} minutes"
   combiner              = "OR"
   severity              = "CRITICAL"

@@ -11,6 +11,11 @@ terraform {
       source  = "hashicorp/archive"
       version = "~> 2.8"
     }
+    # Waits for IAM grants and new log metrics to propagate (see iam.tf and monitoring.tf).
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.13"
+    }
   }
 }
 

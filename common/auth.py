@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from common.config import MIN_ADMIN_KEY_LENGTH, Settings
+from common.config import Settings
 
 UNAUTHENTICATED = "Missing or invalid Authorization header"
 FORBIDDEN = "Admin role required"
@@ -79,10 +79,9 @@ def _bearer_token(header: str | None) -> str:
 
 
 def _admin_key_matches(token: str, settings: Settings) -> bool:
-    key = settings.admin_secret_key
-    if key is None or len(key) < MIN_ADMIN_KEY_LENGTH:
+    if not settings.admin_key_enabled or settings.admin_secret_key is None:
         return False
-    return hmac.compare_digest(token.encode(), key.encode())
+    return hmac.compare_digest(token.encode(), settings.admin_secret_key.encode())
 
 
 def _verified_claims(token: str, settings: Settings) -> dict[str, Any]:

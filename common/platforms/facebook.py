@@ -24,12 +24,12 @@ from common.platforms.base import (
 )
 from common.platforms.graph import GraphClient, GraphReply
 from common.platforms.meta_common import (
-    READ_BACK_LIMIT,
     ReadBackError,
     found,
     match_recent,
     open_token,
     read_back_since,
+    read_recent,
     reply_or_raise,
 )
 from common.posts import Post
@@ -137,18 +137,9 @@ class FacebookPublisher:
             # post is ours (photo and link posts could be matched on attachments: not yet).
             raise ReadBackError("a post without text cannot be recognised on the page")
         since = read_back_since(post)
+        edge = f"{account.external_id}/published_posts"
         reply = reply_or_raise(
-            self._client.call(
-                "GET",
-                f"{account.external_id}/published_posts",
-                token,
-                {
-                    "fields": "id,message,created_time",
-                    "since": int(since.timestamp()),
-                    "limit": READ_BACK_LIMIT,
-                },
-                idempotent=True,
-            )
+            read_recent(self._client, token, edge, "id,message,created_time", since)
         )
         data = reply.body.get("data") or []
         return found(match_recent(data, "message", "created_time", post.content.text, since))

@@ -31,11 +31,11 @@ from common.platforms.base import (
 )
 from common.platforms.graph import QUOTA_EXHAUSTED_SECONDS, GraphClient, GraphReply
 from common.platforms.meta_common import (
-    READ_BACK_LIMIT,
     ReadBackError,
     match_recent,
     open_token,
     read_back_since,
+    read_recent,
 )
 from common.posts import Media, Post
 from common.tokens import TokenCipher
@@ -304,17 +304,8 @@ class InstagramPublisher:
 
     def _media_id(self, post: Post, account: Account, token: str) -> str | None:
         since = read_back_since(post)
-        reply = self._client.call(
-            "GET",
-            f"{account.external_id}/media",
-            token,
-            {
-                "fields": "id,caption,timestamp",
-                "since": int(since.timestamp()),
-                "limit": READ_BACK_LIMIT,
-            },
-            idempotent=True,
-        )
+        edge = f"{account.external_id}/media"
+        reply = read_recent(self._client, token, edge, "id,caption,timestamp", since)
         if not isinstance(reply, GraphReply):
             return None  # the container already proved publication; the id is a nicety
         data = reply.body.get("data") or []

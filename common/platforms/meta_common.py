@@ -9,7 +9,7 @@ from typing import Any
 
 from common.accounts import Account
 from common.platforms.base import Outcome, Published, RateLimited
-from common.platforms.graph import GraphReply
+from common.platforms.graph import GraphClient, GraphReply
 from common.posts import Post
 from common.tokens import TokenCipher, TokenKeyError
 
@@ -75,6 +75,14 @@ def match_recent(
         if str(item.get(text_field) or "").strip() == wanted:
             candidates.append((created, str(item["id"])))
     return min(candidates)[1] if candidates else None
+
+
+def read_recent(
+    client: GraphClient, token: str, edge: str, fields: str, since: datetime
+) -> GraphReply | Outcome:
+    """One page of an account's recent items (page posts, Instagram media) created since."""
+    params = {"fields": fields, "since": int(since.timestamp()), "limit": READ_BACK_LIMIT}
+    return client.call("GET", edge, token, params, idempotent=True)
 
 
 def reply_or_raise(reply: GraphReply | Outcome) -> GraphReply:

@@ -175,33 +175,11 @@ def test_accounts_add_reads_the_token_from_stdin_and_stores_only_ciphertext(
 def test_accounts_add_without_a_key_or_token_is_a_usage_error(
     mongo_uri: str, db_name: str, db: Database[Doc]
 ) -> None:
-    no_key = socialsched(
-        mongo_uri,
-        db_name,
-        "accounts",
-        "add",
-        "--id",
-        "x",
-        "--platform",
-        "facebook",
-        "--external-id",
-        "1",
-        stdin="tok\n",
-    )
+    add = ("accounts", "add", "--id", "x", "--platform", "facebook", "--external-id", "1")
+    no_key = socialsched(mongo_uri, db_name, *add, stdin="tok\n")
     assert no_key.returncode == 2 and "TOKEN_ENCRYPTION_KEY" in no_key.stderr
     no_token = socialsched(
-        mongo_uri,
-        db_name,
-        "accounts",
-        "add",
-        "--id",
-        "x",
-        "--platform",
-        "facebook",
-        "--external-id",
-        "1",
-        stdin="",
-        env_extra={"TOKEN_ENCRYPTION_KEY": TOKEN_KEY},
+        mongo_uri, db_name, *add, stdin="", env_extra={"TOKEN_ENCRYPTION_KEY": TOKEN_KEY}
     )
     assert no_token.returncode == 2 and "no token" in no_token.stderr
 

@@ -120,7 +120,7 @@ def timed_run(
     commands = counter.count
     client.drop_database(name)
     client.close()
-    return elapsed, commands, result.posts_published
+    return elapsed, commands, result.counts.published
 
 
 def main() -> int:

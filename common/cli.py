@@ -21,15 +21,14 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import accounts, bulk_import, lock, posts, status, status_page, token_health
+from common import accounts, lock, operations, posts, status, status_page, token_health
 from common.clock import TimeError, resolve, utcnow
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
 from common.engine import Trigger, execute_once
 from common.platforms.registry import default_registry
-from common.reconcile import reconcile_unknown
 from common.tokens import TokenCipher, TokenKeyError
-from common.validation import Problem, check_post
+from common.validation import Problem
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -64,14 +63,15 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     result = execute_once(settings, Trigger("cli", limit=args.limit), default_registry(settings))
-    data = result.to_dict()
+    data = result.to_response()
     if result.skipped:
         text = "skipped: another run holds the execution lock"
     else:
+        c = result.counts
         text = (
-            f"run {result.run_id}: {result.posts_processed} processed, "
-            f"{result.posts_published} published, {result.posts_failed} failed, "
-            f"{result.posts_deferred} deferred, {result.posts_unknown} unknown "
+            f"run {result.run_id}: {c.processed} processed, "
+            f"{c.published} published, {c.failed} failed, "
+            f"{c.deferred} deferred, {c.unknown} unknown "
             f"in {result.duration:.2f}s"
         )
     _emit(args, data, text)
@@ -188,10 +188,15 @@ def cmd_posts_show(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _operator_action(action: Callable[..., bool], verb: str, refusal: str) -> Handler:
+def _operator_action(
+    action: Callable[[Database[Doc], ObjectId, datetime], operations.Done | operations.Refused],
+    verb: str,
+) -> Handler:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
-        if not action(get_database(settings), _post_id(args.id), utcnow()):
-            raise OperationalError(f"post {args.id} not {verb}: {refusal}")
+        done = action(get_database(settings), _post_id(args.id), utcnow())
+        if isinstance(done, operations.Refused):
+            status_note = f" (status {done.status})" if done.status else ""
+            raise OperationalError(f"post {args.id} not {verb}: {done.reason.value}{status_note}")
         _emit(args, {"id": args.id, verb: True}, f"post {args.id} {verb}")
         return EXIT_OK
 
@@ -203,46 +208,34 @@ def _problems_text(problems: Sequence[Problem], line: int | None = None) -> str:
     return "\n".join(f"{where}{p.field}: {p.message}" for p in problems)
 
 
-def _account_for(db: Database[Doc], account_id: str) -> accounts.Account:
-    account = accounts.get(db, account_id)
-    if account is None:
-        raise UsageError(f"no account {account_id!r}; add it with `socialsched accounts add`")
-    return account
-
-
 def cmd_posts_add(args: argparse.Namespace, settings: Settings) -> int:
-    db = get_database(settings)
-    account = _account_for(db, args.account)
-    checked = check_post(
-        account.platform,
+    request = operations.PostRequest(
+        account_id=args.account,
+        scheduled_at=args.at,
+        time_zone=args.tz,
         text=args.text or "",
         link=args.link,
         media=[{"url": url, "type": args.media_type} for url in args.media],
-        scheduled_at=args.at,
-        time_zone=args.tz,
     )
-    if not checked.ok or checked.when is None:
-        raise UsageError("the post is not valid:\n" + _problems_text(checked.problems))
-    post_id = posts.create(
-        db,
-        account_id=account.id,
-        platform=account.platform,
-        content=checked.content,
-        when=checked.when,
-        now=utcnow(),
-    )
-    data = {"id": post_id, "scheduledAt": checked.when.instant, "timeZone": checked.when.time_zone}
+    result = operations.schedule_post(get_database(settings), request, utcnow())
+    if isinstance(result, operations.NoSuchAccount):
+        raise UsageError(
+            f"no account {result.account_id!r}; add it with `socialsched accounts add`"
+        )
+    if isinstance(result, operations.Invalid):
+        raise UsageError("the post is not valid:\n" + _problems_text(result.problems))
+    when = result.when
+    data = {"id": result.post_id, "scheduledAt": when.instant, "timeZone": when.time_zone}
     _emit(
         args,
         data,
-        f"scheduled post {post_id} for {checked.when.local_time} "
-        f"({checked.when.instant.isoformat()})",
+        f"scheduled post {result.post_id} for {when.local_time} ({when.instant.isoformat()})",
     )
     return EXIT_OK
 
 
 def cmd_posts_reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    report = reconcile_unknown(
+    report = operations.reconcile_unknown(
         get_database(settings), settings, default_registry(settings), utcnow(), limit=args.limit
     )
     data = asdict(report)
@@ -277,9 +270,9 @@ def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
     except TokenKeyError as exc:
         raise UsageError(str(exc)) from exc
     now = utcnow()
-    if accounts.get(db, args.id) is not None:
-        accounts.replace_token(db, args.id, ciphertext, None, now)
-        released = posts.release_held(db, args.id, now)
+    reauthenticated = operations.reauthenticate(db, args.id, ciphertext, now)
+    if isinstance(reauthenticated, operations.Reauthenticated):
+        released = reauthenticated.posts_released
         _emit(
             args,
             {"id": args.id, "reauthenticated": True, "postsReleased": released},
@@ -340,24 +333,26 @@ def cmd_accounts_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    db = get_database(settings)
+    show_progress = not args.json and sys.stderr.isatty()
     try:
         with open(args.file, encoding="utf-8", newline="") as handle:
-            plan = bulk_import.parse(handle, db, default_time_zone=args.tz)
+            result = operations.import_csv(
+                get_database(settings),
+                handle,
+                utcnow(),
+                default_time_zone=args.tz,
+                progress=_progress_bar if show_progress else None,
+            )
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise UsageError(f"{args.file} is not UTF-8 text (byte {exc.start})") from exc
     except csv.Error as exc:
         raise UsageError(f"{args.file} is not a readable CSV file: {exc}") from exc
-    if plan.errors:
-        message = "\n".join(f"line {e.line}: {e.field}: {e.message}" for e in plan.errors)
+    if isinstance(result, operations.ImportRefused):
+        message = "\n".join(f"line {e.line}: {e.field}: {e.message}" for e in result.problems)
         raise UsageError(f"nothing imported; fix these rows:\n{message}")
-    show_progress = not args.json and sys.stderr.isatty()
-    inserted = bulk_import.insert_all(
-        db, plan, utcnow(), progress=_progress_bar if show_progress else None
-    )
-    _emit(args, {"imported": inserted}, f"imported {inserted} posts")
+    _emit(args, {"imported": result.count}, f"imported {result.count} posts")
     return EXIT_OK
 
 
@@ -421,13 +416,11 @@ def _add_posts_commands(sub: Any) -> None:
         ("show", cmd_posts_show),
         (
             "cancel",
-            _operator_action(
-                posts.cancel, "canceled", "it is published, canceled, or its send has begun"
-            ),
+            _operator_action(operations.cancel_post, "canceled"),
         ),
         (
             "retry",
-            _operator_action(posts.retry, "rescheduled", "only failed or unknown posts retry"),
+            _operator_action(operations.retry_post, "rescheduled"),
         ),
     ):
         cmd = posts_sub.add_parser(name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -88,7 +88,3 @@ def _local_to_utc(local: datetime, tz: ZoneInfo) -> datetime:
             "give an explicit offset"
         )
     return early.astimezone(UTC)
-
-
-def seconds_between(earlier: datetime, later: datetime) -> float:
-    return (later - earlier) / timedelta(seconds=1)

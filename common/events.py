@@ -25,7 +25,6 @@ POST_FAILED = "post.failed"
 POST_UNKNOWN = "post.unknown"
 ACCOUNT_NEEDS_REAUTH = "account.needs_reauth"
 RUN_COMPLETED = "run.completed"
-EVENT_NAMES = (POST_PUBLISHED, POST_FAILED, POST_UNKNOWN, ACCOUNT_NEEDS_REAUTH, RUN_COMPLETED)
 
 Fields = Mapping[str, str | int | float | bool | None]
 PUBLISH_TIMEOUT_SECONDS = 10.0

@@ -15,6 +15,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from common.db import SCHEDULER_STATE, Doc
+from common.run_summary import RunSummary
 
 STATE_ID = "scheduler_state"
 RECENT_TICKS_KEPT = 200  # about three hours of minute ticks: far beyond Pub/Sub's redelivery
@@ -30,20 +31,6 @@ class Held:
 @dataclass(frozen=True)
 class DuplicateTick:
     message_id: str
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """What release() writes about the run, in the same update that frees the lock."""
-
-    finished_at: datetime
-    duration_seconds: float
-    status: str  # "ok" | "error" | "lock_lost"
-    error: str | None
-    published: int
-    failed: int
-    summary: Doc
-    next_post: Doc | None
 
 
 class LockHandle:
@@ -67,7 +54,7 @@ class LockHandle:
         )
         return bool(result.matched_count == 1)
 
-    def release(self, record: RunRecord) -> bool:
+    def release(self, run: RunSummary) -> bool:
         """Record the run and free the lock in one update.
 
         If the lock was taken over meanwhile, the record is still kept (without touching the
@@ -75,18 +62,18 @@ class LockHandle:
         """
         stats: Doc = {
             "$set": {
-                "lastRunAt": record.finished_at,
-                "lastRunDuration": record.duration_seconds,
-                "lastRunStatus": record.status,
-                "lastRunError": record.error,
-                "nextScheduledPost": record.next_post,
+                "lastRunAt": run.finished_at,
+                "lastRunDuration": round(run.duration, 3),
+                "lastRunStatus": run.status,
+                "lastRunError": run.error,
+                "nextScheduledPost": run.next_scheduled_post,
             },
             "$inc": {
                 "totalExecutions": 1,
-                "totalPostsPublished": record.published,
-                "totalPostsFailed": record.failed,
+                "totalPostsPublished": run.counts.published,
+                "totalPostsFailed": run.counts.failed,
             },
-            "$push": {"recentRuns": {"$each": [record.summary], "$slice": -RECENT_RUNS_KEPT}},
+            "$push": {"recentRuns": {"$each": [run.to_record()], "$slice": -RECENT_RUNS_KEPT}},
         }
         collection = self._db[SCHEDULER_STATE]
         released = collection.update_one(self._held_by_me(), {**stats, "$unset": {"lock": ""}})

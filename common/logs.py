@@ -32,6 +32,8 @@ _SEVERITY = {"WARNING": "WARNING", "CRITICAL": "CRITICAL", "ERROR": "ERROR", "IN
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _trace: ContextVar[tuple[str, str | None] | None] = ContextVar("trace", default=None)
+# Ids that every line of a unit of work carries (runId for a run, postId for one post).
+_fields: ContextVar[dict[str, str]] = ContextVar("fields", default={})  # noqa: B039 - never mutated
 _configured = threading.Lock()
 _handler: logging.Handler | None = None
 
@@ -64,6 +66,7 @@ class JsonFormatter(logging.Formatter):
             entry[TRACE_FIELD], span = trace
             if span is not None:
                 entry[SPAN_FIELD] = span
+        entry.update(_fields.get())
         verbose = record.levelno <= logging.DEBUG
         for key, value in record.__dict__.items():
             if key in _STANDARD_ATTRIBUTES or key.startswith("_"):
@@ -109,3 +112,17 @@ def bound(request_id: str | None, trace: tuple[str, str | None] | None = None) -
     finally:
         _trace.reset(trace_token)
         _request_id.reset(request_token)
+
+
+@contextlib.contextmanager
+def fields(**ids: str) -> Iterator[None]:
+    """Attach ids (runId, postId) to every line logged inside the block.
+
+    Worker threads start with an empty context: the pool runs each item in a copy of the
+    submitter's context (common.workpool), so these reach its lines too.
+    """
+    token = _fields.set({**_fields.get(), **ids})
+    try:
+        yield
+    finally:
+        _fields.reset(token)

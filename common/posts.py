@@ -9,9 +9,9 @@ that matches nothing means this run lost the post to another runner, and the cal
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bson import ObjectId
@@ -19,9 +19,24 @@ from pymongo.database import Database
 
 from common.clock import ScheduledTime
 from common.db import POSTS, Doc
+from common.transitions import (
+    ACCOUNT_INACTIVE,
+    AUTH_EXPIRED,
+    ErrorInfo,
+    Fail,
+    MarkPublished,
+    MarkUnknown,
+    Reschedule,
+    Skip,
+    Transition,
+)
 
-PostStatus = Literal["scheduled", "publishing", "published", "failed", "unknown", "canceled"]
+# `importing`: a bulk import's rows, invisible to runs until every row is in.
+PostStatus = Literal[
+    "importing", "scheduled", "publishing", "published", "failed", "unknown", "canceled"
+]
 STATUSES: tuple[PostStatus, ...] = (
+    "importing",
     "scheduled",
     "publishing",
     "published",
@@ -29,10 +44,6 @@ STATUSES: tuple[PostStatus, ...] = (
     "unknown",
     "canceled",
 )
-TERMINAL = ("published", "failed", "canceled")
-# lastError codes of posts waiting for their account's re-authentication.
-AUTH_EXPIRED = "auth_expired"
-ACCOUNT_INACTIVE = "account_inactive"
 
 
 @dataclass(frozen=True)
@@ -67,12 +78,6 @@ class Lease:
     run_id: str
     fence: int
     expires_at: datetime
-
-
-@dataclass(frozen=True)
-class ErrorInfo:
-    code: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -331,16 +336,16 @@ def claim(
     db: Database[Doc],
     due: Sequence[Post],
     abandoned: Sequence[Post],
-    lease: Lease,
-    now: datetime,
-) -> list[Post]:
-    """Take posts for this run with conditional updates; return exactly the ones it won.
+    terms: LeaseTerms,
+) -> list[ClaimedPost]:
+    """Take posts with conditional updates; return handles for exactly the ones won, in order.
 
     A due post is won only if it is still `scheduled` and due; an abandoned one only if its
-    lease is still expired. Its `sendStartedAt` survives the claim, so the run knows that a
-    send may already have happened and reconciles before sending again.
+    lease is still expired. Its `sendStartedAt` survives the claim, so the claimer knows that a
+    send may already have happened and looks on the platform before sending again.
     """
-    lease_doc = {"runId": lease.run_id, "fence": lease.fence, "expiresAt": lease.expires_at}
+    now = terms.clock()
+    lease_doc = {"runId": terms.run_id, "fence": terms.fence, "expiresAt": now + terms.ttl}
     expected = 0
     if due:
         expected += (
@@ -371,31 +376,10 @@ def claim(
     if expected == 0:
         return []
     won = _collection(db).find(
-        {"_id": {"$in": [p.id for p in (*due, *abandoned)]}, "lease.runId": lease.run_id}
+        {"_id": {"$in": [p.id for p in (*due, *abandoned)]}, "lease.runId": terms.run_id}
     )
-    return sorted((Post.from_doc(d) for d in won), key=lambda p: (p.due_at, p.id))
-
-
-def fail_expired(db: Database[Doc], post: Post, now: datetime) -> bool:
-    """A post later than the lateness limit fails with reason `expired`, never sent.
-
-    One write per post (expired posts are rare) so the caller knows exactly which it failed.
-    """
-    result = _collection(db).update_one(
-        {"_id": post.id, "status": "scheduled", "version": post.version},
-        {
-            "$set": {
-                "status": "failed",
-                "lastError": {
-                    "code": "expired",
-                    "message": "later than MAX_LATENESS_SECONDS",
-                    "at": now,
-                },
-                "updatedAt": now,
-            }
-        },
-    )
-    return bool(result.modified_count == 1)
+    ordered = sorted((Post.from_doc(d) for d in won), key=lambda p: (p.due_at, p.id))
+    return [ClaimedPost(db, post, terms) for post in ordered]
 
 
 def renew_leases(db: Database[Doc], run_id: str, expires_at: datetime) -> int:
@@ -415,137 +399,146 @@ def release_unsent(db: Database[Doc], run_id: str, now: datetime) -> int:
     return int(result.modified_count)
 
 
-# --- inside one publish ---------------------------------------------------------------------
+# --- the lease handle ------------------------------------------------------------------------
 
 
-def _owned(post: Post, run_id: str) -> Doc:
-    return {"_id": post.id, "status": "publishing", "lease.runId": run_id}
+@dataclass(frozen=True)
+class LeaseTerms:
+    """Who claims, for how long, and how much time the claimer has left."""
+
+    run_id: str
+    fence: int
+    ttl: timedelta
+    clock: Callable[[], datetime]
+    seconds_left: Callable[[], float]
 
 
-def record_remote(
-    db: Database[Doc], post: Post, run_id: str, remote: Mapping[str, str], now: datetime
-) -> bool:
-    sets: Doc = {f"remote.{k}": v for k, v in remote.items()}
-    result = _collection(db).update_one(
-        {**_owned(post, run_id), "version": post.version}, {"$set": {**sets, "updatedAt": now}}
-    )
-    return bool(result.matched_count == 1)
+@dataclass(frozen=True)
+class Settled:
+    """The transition is stored."""
+
+    transition: Transition
 
 
-def begin_send(
-    db: Database[Doc],
-    post: Post,
-    run_id: str,
-    remote: Mapping[str, str],
-    lease_expires_at: datetime,
-    now: datetime,
-) -> bool:
-    """The last check before the non-idempotent call: same version, still ours; mark as sent.
+@dataclass(frozen=True)
+class LeaseLost:
+    """Nothing was stored: another runner took the post after this lease expired."""
 
-    The lease is extended too, so no other runner can take the post while the call is made.
+    transition: Transition
+
+
+class ClaimedPost:
+    """One post this claimer holds a lease on: the only way to change a claimed post.
+
+    It is the adapter's PublishContext (record_remote, begin_send, seconds_left), and `settle`
+    stores the transition `decide` chose. Every write names the lease, so a claimer whose lease
+    expired and was taken over changes nothing.
     """
-    sets: Doc = {f"remote.{k}": v for k, v in remote.items()}
-    result = _collection(db).update_one(
-        {**_owned(post, run_id), "version": post.version},
-        {
-            "$set": {
-                **sets,
-                "sendStartedAt": now,
-                "lease.expiresAt": lease_expires_at,
-                "updatedAt": now,
-            }
-        },
-    )
-    return bool(result.matched_count == 1)
+
+    def __init__(self, db: Database[Doc], post: Post, terms: LeaseTerms) -> None:
+        self._db = db
+        self._post = post
+        self._terms = terms
+
+    @property
+    def post(self) -> Post:
+        """The post as stored now, including what record_remote and begin_send wrote."""
+        return self._post
+
+    @property
+    def run_id(self) -> str:
+        return self._terms.run_id
+
+    def seconds_left(self) -> float:
+        return self._terms.seconds_left()
+
+    def _owned(self) -> Doc:
+        return {"_id": self._post.id, "status": "publishing", "lease.runId": self._terms.run_id}
+
+    def record_remote(self, remote: Mapping[str, str]) -> bool:
+        """Store ids obtained from the platform; False when the post is no longer ours."""
+        now = self._terms.clock()
+        sets: Doc = {f"remote.{k}": v for k, v in remote.items()}
+        result = _collection(self._db).update_one(
+            {**self._owned(), "version": self._post.version}, {"$set": {**sets, "updatedAt": now}}
+        )
+        if result.matched_count != 1:
+            return False
+        self._post = replace(self._post, remote={**self._post.remote, **remote})
+        return True
+
+    def begin_send(self, remote: Mapping[str, str] | None = None) -> bool:
+        """The last check before the non-idempotent call: same version, still ours; mark sent.
+
+        The lease is extended too, so no other runner can take the post while the call is made.
+        """
+        now = self._terms.clock()
+        remote = remote or {}
+        sets: Doc = {f"remote.{k}": v for k, v in remote.items()}
+        result = _collection(self._db).update_one(
+            {**self._owned(), "version": self._post.version},
+            {
+                "$set": {
+                    **sets,
+                    "sendStartedAt": now,
+                    "lease.expiresAt": now + self._terms.ttl,
+                    "updatedAt": now,
+                }
+            },
+        )
+        if result.matched_count != 1:
+            return False
+        self._post = replace(
+            self._post, remote={**self._post.remote, **remote}, send_started_at=now
+        )
+        return True
+
+    def settle(self, transition: Transition) -> Settled | LeaseLost:
+        """Store the transition, conditional on the lease."""
+        if isinstance(transition, Skip):
+            return Settled(transition)  # withdrawn: whoever withdrew it has written already
+        update = _settle_update(transition, self._terms.clock())
+        result = _collection(self._db).update_one(self._owned(), update)
+        return Settled(transition) if result.matched_count == 1 else LeaseLost(transition)
 
 
-# --- outcomes (each conditional on the lease) ---------------------------------------------
-
-
-def _finish(db: Database[Doc], post: Post, run_id: str, update: Doc) -> bool:
-    result = _collection(db).update_one(_owned(post, run_id), update)
-    return bool(result.matched_count == 1)
-
-
-def _error(code: str, message: str, now: datetime) -> Doc:
-    return {"code": code, "message": message[:500], "at": now}
-
-
-def mark_published(
-    db: Database[Doc], post: Post, run_id: str, platform_post_id: str, now: datetime
-) -> bool:
-    return _finish(
-        db,
-        post,
-        run_id,
-        {
+def _settle_update(transition: Transition, now: datetime) -> Doc:
+    if isinstance(transition, MarkPublished):
+        return {
             "$set": {
                 "status": "published",
-                "platformPostId": platform_post_id,
+                "platformPostId": transition.platform_post_id,
                 "publishedAt": now,
                 "updatedAt": now,
             },
             "$unset": {"lease": "", "sendStartedAt": "", "lastError": ""},
             "$inc": {"attempts": 1},
-        },
-    )
-
-
-def reschedule(
-    db: Database[Doc],
-    post: Post,
-    run_id: str,
-    *,
-    due_at: datetime,
-    error: ErrorInfo | None,
-    spend_attempt: bool,
-    now: datetime,
-) -> bool:
-    """Back to `scheduled`: a retry (attempt spent) or a deferral (rate limit, pause, hold)."""
-    update: Doc = {
-        "$set": {"status": "scheduled", "dueAt": due_at, "updatedAt": now},
-        "$unset": {"lease": "", "sendStartedAt": ""},
+        }
+    if isinstance(transition, Reschedule):
+        update: Doc = {
+            "$set": {"status": "scheduled", "dueAt": transition.due_at, "updatedAt": now},
+            "$unset": {"lease": "", "sendStartedAt": ""},
+        }
+        if transition.error is not None:
+            update["$set"]["lastError"] = _error(transition.error, now)
+        if transition.spend_attempt:
+            update["$inc"] = {"attempts": 1}
+        return update
+    # failed, or unknown: `sendStartedAt` stays on an unknown post, so a later look on the
+    # platform knows when to search from.
+    assert isinstance(transition, Fail | MarkUnknown)
+    status = "failed" if isinstance(transition, Fail) else "unknown"
+    ended: Doc = {
+        "$set": {"status": status, "lastError": _error(transition.error, now), "updatedAt": now},
+        "$unset": {"lease": ""},
     }
-    if error is not None:
-        update["$set"]["lastError"] = _error(error.code, error.message, now)
-    if spend_attempt:
-        update["$inc"] = {"attempts": 1}
-    return _finish(db, post, run_id, update)
+    if not isinstance(transition, Fail) or transition.spend_attempt:
+        ended["$inc"] = {"attempts": 1}
+    return ended
 
 
-def _end(
-    db: Database[Doc], post: Post, run_id: str, status: str, error: ErrorInfo, now: datetime
-) -> bool:
-    return _finish(
-        db,
-        post,
-        run_id,
-        {
-            "$set": {
-                "status": status,
-                "lastError": _error(error.code, error.message, now),
-                "updatedAt": now,
-            },
-            "$unset": {"lease": ""},
-            "$inc": {"attempts": 1},
-        },
-    )
-
-
-def mark_failed(
-    db: Database[Doc], post: Post, run_id: str, error: ErrorInfo, now: datetime
-) -> bool:
-    return _end(db, post, run_id, "failed", error, now)
-
-
-def mark_unknown(
-    db: Database[Doc], post: Post, run_id: str, error: ErrorInfo, now: datetime
-) -> bool:
-    """The send may have happened; an operator (or reconciliation) decides, never a blind retry.
-
-    `sendStartedAt` stays, so a later look on the platform knows when to search from.
-    """
-    return _end(db, post, run_id, "unknown", error, now)
+def _error(error: ErrorInfo, now: datetime) -> Doc:
+    return {"code": error.code, "message": error.message[:500], "at": now}
 
 
 # --- reading for people ---------------------------------------------------------------------

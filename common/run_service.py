@@ -17,9 +17,10 @@ from flask import Request, Response
 from common import auth, logs, ticks, web
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError
-from common.engine import RunResult, Trigger, execute_once
+from common.engine import Trigger, execute_once
 from common.events import EventSink, sink_for
 from common.platforms.base import Registry
+from common.run_summary import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class RunService:
                 )
             return self._instance
 
-    def _execute(self, instance: _Instance, trigger: Trigger) -> RunResult:
+    def _execute(self, instance: _Instance, trigger: Trigger) -> RunSummary:
         try:
             return execute_once(
                 instance.settings, trigger, instance.registry, events=instance.events
@@ -110,7 +111,7 @@ class RunService:
                 # Re-raised without its cause: the framework logs the chain, and the driver's
                 # error names database hosts.
                 raise DatabaseUnavailableError(str(exc)) from None
-            log.info("tick handled", extra=result.to_dict())
+            log.info("tick handled", extra=result.to_response())
 
     # --- manual runs ------------------------------------------------------------------------
 
@@ -149,5 +150,5 @@ class RunService:
         log.info("manual run", extra={"auth": principal.method, "dryRun": options.dry_run})
         trigger = Trigger("manual", limit=options.limit, dry_run=options.dry_run)
         result = self._execute(instance, trigger)
-        body = {"success": True, "result": result.to_dict()}
+        body = {"success": True, "result": result.to_response()}
         return web.json_response(body, 200, rid, headers=cors)

@@ -6,6 +6,7 @@ different accounts publish in parallel.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections import deque
@@ -22,7 +23,8 @@ class KeyedWorkPool(Generic[K, T]):
     def __init__(self, workers: int, handle: Callable[[T], None]) -> None:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="publish")
         self._handle = handle
-        self._queues: dict[K, deque[T]] = {}
+        # Each item runs in a copy of its submitter's context, so log lines keep the run's ids.
+        self._queues: dict[K, deque[tuple[contextvars.Context, T]]] = {}
         self._waiting = 0  # submitted, not yet started
         self._unfinished = 0  # submitted, not yet finished
         self._changed = threading.Condition()
@@ -31,11 +33,12 @@ class KeyedWorkPool(Generic[K, T]):
         with self._changed:
             self._waiting += 1
             self._unfinished += 1
+            entry = (contextvars.copy_context(), item)
             queue = self._queues.get(key)
             if queue is not None:  # a drain for this key is running and will pick it up
-                queue.append(item)
+                queue.append(entry)
                 return
-            self._queues[key] = deque([item])
+            self._queues[key] = deque([entry])
         self._executor.submit(self._drain, key)
 
     def _drain(self, key: K) -> None:
@@ -45,10 +48,10 @@ class KeyedWorkPool(Generic[K, T]):
                 if not queue:
                     del self._queues[key]
                     return
-                item = queue.popleft()
+                context, item = queue.popleft()
                 self._waiting -= 1
             try:
-                self._handle(item)
+                context.run(self._handle, item)
             except Exception:
                 # The handler reports its own failures; this only keeps the key's queue going.
                 log.exception("publish worker failed")
@@ -56,11 +59,6 @@ class KeyedWorkPool(Generic[K, T]):
                 with self._changed:
                     self._unfinished -= 1
                     self._changed.notify_all()
-
-    @property
-    def waiting(self) -> int:
-        with self._changed:
-            return self._waiting
 
     def wait(self, timeout: float, until_waiting_below: int = 1) -> bool:
         """Block until fewer than `until_waiting_below` items wait (0 = all finished) or timeout.

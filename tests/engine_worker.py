@@ -67,7 +67,7 @@ def main() -> None:
     registry = registry_for(db, latency=args.latency, after_send=after_send)
     while True:
         result = execute_once(settings, Trigger("tick", message_id=uuid.uuid4().hex), registry)
-        print(json.dumps(result.to_dict(), default=str), flush=True)
+        print(json.dumps(result.to_response(), default=str), flush=True)
         idle = db["posts"].count_documents({"status": {"$in": ["scheduled", "publishing"]}}) == 0
         if not args.until_idle or idle:
             break

@@ -15,7 +15,7 @@ import pytest
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from common import accounts, bulk_import, lock
+from common import accounts, lock, operations
 from common.clock import utcnow
 from common.db import Doc
 from common.tokens import TokenCipher
@@ -289,15 +289,13 @@ def test_an_unreadable_import_file_is_a_usage_error(
 
 def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
     add_account(db, "fb")
-    n = bulk_import.CHUNK + 10
+    n = operations.IMPORT_CHUNK + 10
     rows = (
         "".join(f"fb,2030-01-01T10:00:00Z,post {i}\n" for i in range(n))
         + "fb,2030-01-01T10:00:00Z,post 0\n"
     )
-    plan = bulk_import.parse(io.StringIO("account,at,text\n" + rows), db)
-    assert not plan.errors and len(plan.rows) == n + 1
     # A unique index makes the last row fail, after the whole first chunk went in.
     db["posts"].create_index("content.text", unique=True)
     with pytest.raises(BulkWriteError):
-        bulk_import.insert_all(db, plan, utcnow())
+        operations.import_csv(db, io.StringIO("account,at,text\n" + rows), utcnow())
     assert db["posts"].count_documents({}) == 0

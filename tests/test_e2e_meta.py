@@ -19,10 +19,10 @@ from pymongo.database import Database
 from common import accounts, posts
 from common.clock import ScheduledTime, utcnow
 from common.engine import Trigger, execute_once
+from common.operations import reconcile_unknown
 from common.platforms.instagram import InstagramPublisher
 from common.platforms.registry import default_registry
 from common.posts import Content, Media
-from common.reconcile import reconcile_unknown
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
 from tests.meta_support import StubContext, connect, meta_env
@@ -131,7 +131,7 @@ def test_a_dead_runners_send_is_reconciled_not_repeated(
 
     result = execute_once(settings, Trigger("manual"), default_registry(settings), db=db)
 
-    assert (result.posts_published, result.posts_unknown) == (1, 1)
+    assert (result.counts.published, result.counts.unknown) == (1, 1)
     assert status(db, sent_id) == "published"
     assert status(db, lost_id) == "unknown"
     assert [p["text"] for p in sandbox.posts()] == ["sent before the crash"]
@@ -184,7 +184,7 @@ def test_a_wrong_token_key_holds_posts_without_blaming_the_account(
     pid = schedule(db, "page-1", "facebook", "waits for the right key")
     wrong = make_settings(**meta_env(sandbox, TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode()))
     first = execute_once(wrong, Trigger("cli"), default_registry(wrong))
-    assert (first.posts_published, first.posts_deferred) == (0, 1)
+    assert (first.counts.published, first.counts.deferred) == (0, 1)
     stored = posts.get(db, pid)
     assert stored is not None and (stored.status, stored.attempts) == ("scheduled", 0)
     account = accounts.get(db, "page-1")
@@ -193,5 +193,5 @@ def test_a_wrong_token_key_holds_posts_without_blaming_the_account(
     db["accounts"].update_one({"_id": "page-1"}, {"$set": {"pausedUntil": None}})
     db["posts"].update_one({"_id": pid}, {"$set": {"dueAt": utcnow()}})
     right = make_settings(**meta_env(sandbox))
-    assert execute_once(right, Trigger("cli"), default_registry(right)).posts_published == 1
+    assert execute_once(right, Trigger("cli"), default_registry(right)).counts.published == 1
     assert [p["text"] for p in sandbox.posts()].count("waits for the right key") == 1

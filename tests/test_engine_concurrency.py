@@ -21,7 +21,8 @@ from pymongo.database import Database
 
 from common.config import Settings
 from common.db import Doc
-from common.engine import RunResult, Trigger, execute_once
+from common.engine import Trigger, execute_once
+from common.run_summary import RunSummary
 from tests.conftest import SettingsFactory, seed
 from tests.recording import registry_for, sends_per_post
 
@@ -32,7 +33,7 @@ def _statuses(db: Database[Doc]) -> Counter[str]:
     return Counter(doc["status"] for doc in db["posts"].find({}, {"status": 1}))
 
 
-def _run_until_idle(settings: Settings, db: Database[Doc], results: list[RunResult]) -> None:
+def _run_until_idle(settings: Settings, db: Database[Doc], results: list[RunSummary]) -> None:
     registry = registry_for(db, latency=0.002)
     while db["posts"].count_documents({"status": {"$in": ["scheduled", "publishing"]}}):
         result = execute_once(settings, Trigger("tick", message_id=uuid.uuid4().hex), registry)
@@ -47,7 +48,7 @@ def test_sixteen_concurrent_threads_publish_500_posts_exactly_once(
 ) -> None:
     ids = seed(db, 500, 20)
     settings = make_settings(PUBLISH_WORKERS=8, CLAIM_BATCH_SIZE=40)
-    results: list[RunResult] = []
+    results: list[RunSummary] = []
     threads = [
         threading.Thread(target=_run_until_idle, args=(settings, db, results)) for _ in range(16)
     ]
@@ -59,7 +60,7 @@ def test_sixteen_concurrent_threads_publish_500_posts_exactly_once(
     assert set(sends) == set(ids)
     assert set(sends.values()) == {1}
     assert _statuses(db) == Counter({"published": 500})
-    assert sum(r.posts_published for r in results) == 500
+    assert sum(r.counts.published for r in results) == 500
     assert any(r.skipped for r in results)  # the lock really was contended
 
 
@@ -103,8 +104,8 @@ def test_the_same_tick_delivered_five_times_runs_once(
         execute_once(settings, Trigger("tick", message_id="tick-42"), registry) for _ in range(5)
     ]
     assert [r.duplicate for r in results] == [False, True, True, True, True]
-    assert results[0].posts_published == 10
-    assert sum(r.posts_processed for r in results) == 10
+    assert results[0].counts.published == 10
+    assert sum(r.counts.processed for r in results) == 10
     assert db["scheduler_state"].find_one()["totalExecutions"] == 1  # type: ignore[index]
 
 
@@ -114,7 +115,7 @@ def test_the_same_tick_delivered_five_times_concurrently_runs_once(
 ) -> None:
     seed(db, 10, 2)
     registry = registry_for(db, latency=0.05)
-    results: list[RunResult] = []
+    results: list[RunSummary] = []
     barrier = threading.Barrier(5)
 
     def deliver() -> None:
@@ -127,7 +128,7 @@ def test_the_same_tick_delivered_five_times_concurrently_runs_once(
     for t in threads:
         t.join()
     ran = [r for r in results if not (r.skipped or r.duplicate)]
-    assert len(ran) == 1 and ran[0].posts_published == 10
+    assert len(ran) == 1 and ran[0].counts.published == 10
     assert set(sends_per_post(db).values()) == {1}
 
 
@@ -159,8 +160,8 @@ def test_a_frozen_runner_whose_lock_expires_cannot_publish_twice_or_write_late(
         stale.send_signal(signal.SIGCONT)
     (stale_result,) = _results(stale)
     # The post frozen between send and record was found on the platform, not sent again.
-    diagnosis = (fresh.to_dict(), stale_result, _statuses(db))
-    assert fresh.posts_published == 18, diagnosis
+    diagnosis = (fresh.to_response(), stale_result, _statuses(db))
+    assert fresh.counts.published == 18, diagnosis
     assert set(sends_per_post(db).values()) == {1} and set(sends_per_post(db)) == set(ids)
     assert _statuses(db) == Counter({"published": 20})
     # The stale runner's late outcome write and its release were rejected.

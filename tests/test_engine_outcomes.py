@@ -11,7 +11,7 @@ from bson import ObjectId
 from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
-from common import accounts, lock, posts
+from common import accounts, lock, posts, transitions
 from common.clock import TimeError, utcnow
 from common.config import Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, get_client
@@ -155,7 +155,7 @@ def test_auth_expired_holds_the_accounts_posts_without_spending_attempts(
     newly_due = add_post(db, "a", utcnow() - MINUTE)
     _tick(settings, db)  # the account is still inactive: the newly due post is held too
     assert sends_per_post(db) == {}
-    assert _post(db, newly_due)["lastError"]["code"] == posts.ACCOUNT_INACTIVE
+    assert _post(db, newly_due)["lastError"]["code"] == transitions.ACCOUNT_INACTIVE
     # Re-authentication releases exactly the held posts; they go out on the next tick.
     accounts.replace_token(db, "a", "new-ciphertext", None, utcnow())
     assert posts.release_held(db, "a", utcnow()) == 4
@@ -226,7 +226,7 @@ def test_an_hour_late_post_is_published_and_one_past_the_limit_expires(
     doc = _post(db, too_late)
     assert (doc["status"], doc["lastError"]["code"]) == ("failed", "expired")
     assert set(sends_per_post(db)) == {late}
-    assert result.posts_failed == 1  # type: ignore[attr-defined]
+    assert result.counts.failed == 1  # type: ignore[attr-defined]
 
 
 def test_an_operator_retry_of_an_old_post_restarts_the_lateness_clock(
@@ -413,7 +413,7 @@ def test_a_run_out_of_budget_gives_unstarted_posts_back(
     for _ in range(40):
         add_post(db, "a", utcnow() - MINUTE)
     result = _tick(settings, db, latency=0.2)
-    published = result.posts_published  # type: ignore[attr-defined]
+    published = result.counts.published  # type: ignore[attr-defined]
     assert 0 < published < 40
     counts = posts.count_by_status(db)
     assert (counts["published"], counts["scheduled"], counts["publishing"]) == (
@@ -429,7 +429,7 @@ def test_a_manual_run_respects_its_limit(db: Database[Doc], settings: Settings) 
     for _ in range(5):
         add_post(db, "a", utcnow() - MINUTE)
     result = execute_once(settings, Trigger("manual", limit=2), registry_for(db))
-    assert result.posts_published == 2
+    assert result.counts.published == 2
     assert posts.count_by_status(db)["scheduled"] == 3
 
 
@@ -438,7 +438,7 @@ def test_a_stale_tick_touches_nothing(db: Database[Doc], settings: Settings) -> 
     add_post(db, "a", utcnow() - MINUTE)
     old = utcnow() - timedelta(seconds=settings.tick_max_age_seconds + 1)
     result = execute_once(settings, Trigger("tick", "m", published_at=old), registry_for(db))
-    assert result.stale and result.posts_processed == 0
+    assert result.stale and result.counts.processed == 0
     assert db["scheduler_state"].find_one() is None
 
 

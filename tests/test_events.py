@@ -124,7 +124,7 @@ def test_every_outcome_is_an_event_with_attributes(
     assert by_name[events.ACCOUNT_NEEDS_REAUTH].attributes["accountId"] == "fb-expired"
     completed = json.loads(by_name[events.RUN_COMPLETED].data)
     assert completed["runId"] == result.run_id
-    assert completed["postsPublished"] == result.posts_published == 1
+    assert completed["postsPublished"] == result.counts.published == 1
     assert all(b'"text"' not in m.data for m in messages)  # never the post's text
 
 

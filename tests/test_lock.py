@@ -9,21 +9,19 @@ from pymongo.database import Database
 
 from common import lock
 from common.db import Doc
+from common.run_summary import RunCounts, RunSummary
 
 TTL = timedelta(seconds=300)
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
-def _record(at: datetime) -> lock.RunRecord:
-    return lock.RunRecord(
+def _record(at: datetime) -> RunSummary:
+    return RunSummary(
+        run_id="x",
+        trigger="cli",
         finished_at=at,
-        duration_seconds=1.0,
-        status="ok",
-        error=None,
-        published=2,
-        failed=1,
-        summary={"runId": "x"},
-        next_post=None,
+        duration=1.0,
+        counts=RunCounts(published=2, failed=1),
     )
 
 

@@ -1,0 +1,309 @@
+"""Use cases: what an operator or an application asks of the scheduler.
+
+The CLI (and the API) parse a request, call one function here and print or send the typed
+result back; none of them touches posts or accounts directly. Refusals are values, not strings
+or exceptions, so each transport words them its own way.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import IO, Literal
+
+from bson import ObjectId
+from pymongo.database import Database
+
+from common import accounts, bulk_import, posts
+from common.accounts import Account
+from common.clock import ScheduledTime
+from common.config import Settings
+from common.db import Doc
+from common.platforms.base import Registry
+from common.publishing import look
+from common.validation import Problem, check_post
+
+log = logging.getLogger(__name__)
+IMPORT_CHUNK = 500
+
+# --- scheduling -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostRequest:
+    """A post as a person or an application asks for it: raw, not yet validated."""
+
+    account_id: str
+    scheduled_at: str
+    time_zone: str | None = None
+    text: str = ""
+    link: str | None = None
+    media: Sequence[Mapping[str, str]] = ()
+
+
+@dataclass(frozen=True)
+class NoSuchAccount:
+    account_id: str
+
+
+@dataclass(frozen=True)
+class Invalid:
+    problems: tuple[Problem, ...]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A valid post for a known account, ready to be stored."""
+
+    new: posts.NewPost
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    post_id: ObjectId
+    when: ScheduledTime
+
+
+def plan_post(request: PostRequest, account: Account | None) -> Planned | NoSuchAccount | Invalid:
+    """Validate a request against its account's platform rules."""
+    if account is None:
+        return NoSuchAccount(request.account_id)
+    checked = check_post(
+        account.platform,
+        text=request.text,
+        link=request.link,
+        media=request.media,
+        scheduled_at=request.scheduled_at,
+        time_zone=request.time_zone,
+    )
+    if not checked.ok or checked.when is None:
+        return Invalid(tuple(checked.problems))
+    return Planned(posts.NewPost(account.id, account.platform, checked.content, checked.when))
+
+
+def schedule_post(
+    db: Database[Doc], request: PostRequest, now: datetime
+) -> Scheduled | NoSuchAccount | Invalid:
+    planned = plan_post(request, accounts.get(db, request.account_id))
+    if not isinstance(planned, Planned):
+        return planned
+    new = planned.new
+    post_id = posts.create(
+        db,
+        account_id=new.account_id,
+        platform=new.platform,
+        content=new.content,
+        when=new.when,
+        now=now,
+    )
+    return Scheduled(post_id, new.when)
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    line: int
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ImportRefused:
+    """Nothing was imported; every problem found, by line."""
+
+    problems: tuple[RowProblem, ...]
+
+
+@dataclass(frozen=True)
+class Imported:
+    count: int
+
+
+def import_csv(
+    db: Database[Doc],
+    handle: IO[str],
+    now: datetime,
+    *,
+    default_time_zone: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Imported | ImportRefused:
+    """Schedule every row of a CSV file (common.bulk_import), or none if any row is wrong.
+
+    Raises UnicodeDecodeError and csv.Error for a file that is not UTF-8 CSV text.
+    """
+    rows, header_problems = bulk_import.read(handle)
+    if header_problems:
+        return ImportRefused(tuple(RowProblem(1, p.column, p.message) for p in header_problems))
+    planned, problems = _plan_rows(db, rows, default_time_zone)
+    if not planned and not problems:
+        problems.append(RowProblem(1, "file", "no rows to import"))
+    if problems:
+        return ImportRefused(tuple(problems))
+    return Imported(insert_all(db, planned, now, progress))
+
+
+def _plan_rows(
+    db: Database[Doc], rows: Sequence[bulk_import.Row], default_tz: str | None
+) -> tuple[list[posts.NewPost], list[RowProblem]]:
+    known = accounts.load_many(db, (row.cells.get("account", "") for row in rows))
+    planned: list[posts.NewPost] = []
+    problems: list[RowProblem] = []
+    for row in rows:
+        cells = row.cells
+        media_type = cells.get("media_type") or "image"
+        request = PostRequest(
+            account_id=cells.get("account", ""),
+            scheduled_at=cells.get("at", ""),
+            time_zone=cells.get("tz") or default_tz,
+            text=cells.get("text", ""),
+            link=cells.get("link") or None,
+            media=[{"url": url, "type": media_type} for url in cells.get("media", "").split()],
+        )
+        result = plan_post(request, known.get(request.account_id))
+        if isinstance(result, Planned):
+            planned.append(result.new)
+        elif isinstance(result, NoSuchAccount):
+            problems.append(RowProblem(row.line, "account", f"no account {result.account_id!r}"))
+        else:
+            problems.extend(RowProblem(row.line, p.field, p.message) for p in result.problems)
+    return planned, problems
+
+
+def insert_all(
+    db: Database[Doc],
+    new_posts: Sequence[posts.NewPost],
+    now: datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Insert every post, invisible to runs until all are in; on failure, none stay."""
+    import_id = uuid.uuid4().hex
+    total = len(new_posts)
+    try:
+        for start in range(0, total, IMPORT_CHUNK):
+            posts.stage_many(db, new_posts[start : start + IMPORT_CHUNK], import_id, now)
+            if progress is not None:
+                progress(min(start + IMPORT_CHUNK, total), total)
+    except Exception:
+        posts.discard_import(db, import_id)
+        raise
+    return posts.activate_import(db, import_id, now)
+
+
+# --- operator actions on one post -----------------------------------------------------------
+
+
+class Refusal(Enum):
+    """Why an operator action on a post was refused."""
+
+    NOT_FOUND = "no such post"
+    SEND_BEGUN = "its send has begun"
+    FINISHED = "it is already published or canceled"
+    NOT_RETRYABLE = "only failed or unknown posts can be retried"
+    NOT_EDITABLE = "only scheduled posts can be edited"
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: Refusal
+    status: posts.PostStatus | None  # the post's status when refused (None: no such post)
+
+
+@dataclass(frozen=True)
+class Done:
+    post_id: ObjectId
+
+
+Action = Literal["cancel", "retry", "edit"]
+
+
+def cancel_post(db: Database[Doc], post_id: ObjectId, now: datetime) -> Done | Refused:
+    """Cancel unless it is published or its send has begun (then it may already be out)."""
+    if posts.cancel(db, post_id, now):
+        return Done(post_id)
+    return _refusal(db, post_id, "cancel")
+
+
+def retry_post(db: Database[Doc], post_id: ObjectId, now: datetime) -> Done | Refused:
+    if posts.retry(db, post_id, now):
+        return Done(post_id)
+    return _refusal(db, post_id, "retry")
+
+
+def edit_post(
+    db: Database[Doc], post_id: ObjectId, content: posts.Content, now: datetime
+) -> Done | Refused:
+    if posts.edit_content(db, post_id, content, now):
+        return Done(post_id)
+    return _refusal(db, post_id, "edit")
+
+
+def _refusal(db: Database[Doc], post_id: ObjectId, action: Action) -> Refused:
+    """Why the conditional write matched nothing, read after the fact (refusals are rare)."""
+    post = posts.get(db, post_id)
+    if post is None:
+        return Refused(Refusal.NOT_FOUND, None)
+    if post.status == "publishing" and post.send_started_at is not None:
+        return Refused(Refusal.SEND_BEGUN, post.status)
+    if action == "retry":
+        return Refused(Refusal.NOT_RETRYABLE, post.status)
+    if action == "edit":
+        return Refused(Refusal.NOT_EDITABLE, post.status)
+    return Refused(Refusal.FINISHED, post.status)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reauthenticated:
+    account_id: str
+    posts_released: int
+
+
+def reauthenticate(
+    db: Database[Doc], account_id: str, token_ciphertext: str, now: datetime
+) -> Reauthenticated | NoSuchAccount:
+    """A new token makes the account active again and releases exactly the posts held for it."""
+    if not accounts.replace_token(db, account_id, token_ciphertext, None, now):
+        return NoSuchAccount(account_id)
+    return Reauthenticated(account_id, posts.release_held(db, account_id, now))
+
+
+# --- looking again --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    checked: int = 0
+    published: int = 0
+    rescheduled: int = 0
+    still_unknown: int = 0
+    errors: int = 0
+
+
+def reconcile_unknown(
+    db: Database[Doc], settings: Settings, registry: Registry, now: datetime, limit: int = 100
+) -> ReconcileReport:
+    """Look for up to `limit` unknown posts (oldest first) on their platform.
+
+    Found: published. Not found: still unknown under at_most_once, scheduled again under
+    at_least_once. Kept out of the tick so an empty tick stays at three database commands;
+    a run looks for its own lease-expired posts with the same `look`.
+    """
+    published = rescheduled = still = errors = 0
+    candidates = posts.list_unknown(db, limit)
+    known = accounts.load_many(db, (p.account_id for p in candidates))
+    for post in candidates:
+        looked = look(registry.get(post.platform), post, known.get(post.account_id))
+        if looked.failed is not None:
+            errors += 1
+        elif looked.found is not None:
+            published += posts.mark_found_published(db, post, looked.found.platform_post_id, now)
+        elif settings.reconcile_policy == "at_least_once":
+            rescheduled += posts.retry(db, post.id, now)
+        else:
+            still += 1
+    return ReconcileReport(len(candidates), published, rescheduled, still, errors)

@@ -213,6 +213,51 @@ def test_an_adapter_exception_is_retried_only_if_nothing_was_sent(
     assert _post(db, pid)["status"] == status
 
 
+class _AnsweredWithTransientError(RecordingPublisher):
+    """A send answered with a transient error (as Meta's code 1/2 to media_publish), which
+    the platform may or may not have applied."""
+
+    applied: bool = False
+
+    def publish(self, post: Post, account: accounts.Account, ctx: PublishContext) -> Outcome:
+        self.calls += 1
+        assert ctx.begin_send()
+        if self.applied:
+            self.db["platform_log"].insert_one({"postId": post.id, "accountId": account.id})
+        return Retryable("code 2: service temporarily unavailable", after_send=True)
+
+
+@pytest.mark.parametrize(("applied", "status"), [(True, "published"), (False, "unknown")])
+def test_a_transient_answer_to_the_send_on_the_last_attempt_is_looked_up_never_failed(
+    db: Database[Doc], make_settings: SettingsFactory, applied: bool, status: str
+) -> None:
+    settings = make_settings(MAX_ATTEMPTS=1)  # every attempt is the last one
+    add_account(db, "a")
+    pid = add_post(db, "a", utcnow() - MINUTE)
+    publisher = _AnsweredWithTransientError(db)
+    publisher.applied = applied
+    execute_once(settings, Trigger("cli"), Registry([publisher]))
+    assert _post(db, pid)["status"] == status
+    _tick(settings, db)  # nothing is re-sent blindly, whatever the next run finds
+    assert publisher.calls == 1
+    assert sends_per_post(db) == ({pid: 1} if applied else {})
+
+
+def test_a_transient_answer_to_the_send_is_retried_once_a_look_finds_nothing(
+    db: Database[Doc], make_settings: SettingsFactory
+) -> None:
+    settings = make_settings(MAX_ATTEMPTS=3)
+    add_account(db, "a")
+    pid = add_post(db, "a", utcnow() - MINUTE)
+    execute_once(settings, Trigger("cli"), Registry([_AnsweredWithTransientError(db)]))
+    doc = _post(db, pid)
+    assert (doc["status"], doc["attempts"], doc["lastError"]["code"]) == (
+        "scheduled",
+        1,
+        "retryable",
+    )
+
+
 def test_an_hour_late_post_is_published_and_one_past_the_limit_expires(
     db: Database[Doc],
     make_settings: SettingsFactory,

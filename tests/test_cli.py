@@ -37,7 +37,7 @@ def socialsched(
         env.update(MONGO_URI=mongo_uri, MONGO_DB=db_name, MONGO_TIMEOUT_MS="500")
     env.update({k: str(v) for k, v in (env_extra or {}).items()})
     return subprocess.run(
-        [sys.executable, "-m", "common.cli", *args],
+        [sys.executable, "-m", "common.entrypoints.cli", *args],
         env=env,
         input=stdin,
         capture_output=True,

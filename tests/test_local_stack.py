@@ -73,7 +73,7 @@ def _read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
 def _cli(database: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MONGO_URI": database}
     return subprocess.run(
-        [sys.executable, "-m", "common.cli", *args],
+        [sys.executable, "-m", "common.entrypoints.cli", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -90,7 +90,7 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(tmp_
         [
             sys.executable,
             "-m",
-            "common.cli",
+            "common.entrypoints.cli",
             "dev",
             "--tick-seconds",
             "1",

@@ -13,8 +13,8 @@ import pytest
 import requests
 from pymongo.database import Database
 
-from common import status_page
 from common.clock import utcnow
+from common.entrypoints import status_page
 from common.lock import STATE_ID
 from tests.conftest import add_account
 from tests.functions_fixtures import STATUS_SOURCE, Served, function_env, serve

@@ -15,8 +15,9 @@ import functions_framework
 import pytest
 from functions_framework import _function_registry
 
-from common import config, ticks
+from common import config
 from common.config import ConfigError, load_settings
+from common.entrypoints import ticks
 from tests import tfconfig
 
 FUNCTIONS = tfconfig.resources("google_cloudfunctions2_function")

@@ -1,6 +1,6 @@
 """The run function: `on_tick` (Pub/Sub tick via Eventarc) and `run_http` (manual run).
 
-Thin by design: the framework owns the transport and common.run_service owns the flow.
+Thin by design: the framework owns the transport and common.entrypoints owns the flow.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import functions_framework
 from cloudevents.http import CloudEvent
 from flask import Request, Response
 
+from common.entrypoints.run_http import RunService
 from common.platforms.registry import default_registry
-from common.run_service import RunService
 
 service = RunService(default_registry)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functions_framework
 from flask import Request, Response
 
-from common.status_service import StatusService
+from common.entrypoints.status_http import StatusService
 
 service = StatusService()
 

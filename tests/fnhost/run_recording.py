@@ -15,8 +15,8 @@ from pathlib import Path
 
 from common.config import Settings
 from common.db import get_database
+from common.entrypoints.run_http import RunService
 from common.platforms.base import Registry
-from common.run_service import RunService
 from tests.recording import registry_for
 
 _MAIN = Path(__file__).resolve().parents[2] / "functions" / "run" / "main.py"

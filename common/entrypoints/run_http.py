@@ -14,10 +14,11 @@ from typing import Any
 
 from flask import Request, Response
 
-from common import auth, logs, ticks, web
+from common import logs
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError
 from common.engine import Trigger, execute_once
+from common.entrypoints import auth, ticks, web
 from common.events import EventSink, sink_for
 from common.platforms.base import Registry
 from common.run_summary import RunSummary

@@ -7,10 +7,11 @@ import threading
 
 from flask import Request, Response
 
-from common import logs, status, status_page, web
+from common import logs, status
 from common.clock import utcnow
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError, get_database
+from common.entrypoints import status_page, web
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,12 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import accounts, lock, operations, posts, status, status_page, token_health
+from common import accounts, lock, operations, posts, status, token_health
 from common.clock import TimeError, resolve, utcnow
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
 from common.engine import Trigger, execute_once
+from common.entrypoints import status_page
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher, TokenKeyError
 from common.validation import Problem

@@ -19,7 +19,7 @@ from pymongo.database import Database
 from common import accounts, posts
 from common.clock import ScheduledTime, utcnow
 from common.engine import Trigger, execute_once
-from common.platforms.instagram import InstagramPublisher
+from common.platforms.meta.instagram import InstagramPublisher
 from common.platforms.registry import default_registry
 from common.posts import Content, Media
 from common.reconcile import reconcile_unknown

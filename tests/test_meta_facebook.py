@@ -19,9 +19,9 @@ from common.platforms.base import (
     Retryable,
     Withdrawn,
 )
-from common.platforms.facebook import FacebookPublisher
-from common.platforms.graph import GraphClient
-from common.platforms.meta_common import ReadBackError
+from common.platforms.meta.facebook import FacebookPublisher
+from common.platforms.meta.graph import GraphClient
+from common.platforms.meta.readback import ReadBackError
 from common.posts import Content, Media, Post
 from common.tokens import TokenCipher
 from devstack.sandbox import control

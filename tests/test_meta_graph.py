@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 
 from common.config import Settings
 from common.platforms.base import Ambiguous, AuthExpired, Permanent, RateLimited, Retryable
-from common.platforms.graph import (
+from common.platforms.meta.graph import (
     GraphClient,
     GraphError,
     Usage,

@@ -9,7 +9,7 @@ from typing import Any
 
 from common.accounts import Account
 from common.platforms.base import Outcome, Published, RateLimited
-from common.platforms.graph import GraphClient, GraphReply
+from common.platforms.meta.graph import GraphClient, GraphReply
 from common.posts import Post
 from common.tokens import TokenCipher, TokenKeyError
 

@@ -29,8 +29,8 @@ from common.platforms.base import (
     Retryable,
     Withdrawn,
 )
-from common.platforms.graph import QUOTA_EXHAUSTED_SECONDS, GraphClient, GraphReply
-from common.platforms.meta_common import (
+from common.platforms.meta.graph import QUOTA_EXHAUSTED_SECONDS, GraphClient, GraphReply
+from common.platforms.meta.readback import (
     ReadBackError,
     match_recent,
     open_token,

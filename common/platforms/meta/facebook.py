@@ -22,8 +22,8 @@ from common.platforms.base import (
     Retryable,
     Withdrawn,
 )
-from common.platforms.graph import GraphClient, GraphReply
-from common.platforms.meta_common import (
+from common.platforms.meta.graph import GraphClient, GraphReply
+from common.platforms.meta.readback import (
     ReadBackError,
     found,
     match_recent,

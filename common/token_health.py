@@ -23,7 +23,7 @@ def check_all(db: Database[Doc], settings: Settings, now: datetime) -> list[Toke
     finally:
         client.close()
     for health in results:
-        if not health.valid and health.problem and health.problem.startswith("token invalid"):
+        if health.problem is not None and health.problem.kind == "invalid":
             accounts.mark_needs_reauth(db, health.account_id, now)
         if health.valid and health.expires_at is not None:
             accounts.set_token_expiry(db, health.account_id, health.expires_at, now)

@@ -92,7 +92,6 @@ class GraphClient:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=settings.publish_workers)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
-        self.requests_sent = 0
 
     def close(self) -> None:
         self._session.close()
@@ -109,7 +108,6 @@ class GraphClient:
         """One request. `idempotent=False` marks the non-idempotent send (feed, media_publish):
         a timeout or broken answer after it went out is Ambiguous, not Retryable."""
         query, body = self._arguments(method, token, params or {})
-        self.requests_sent += 1
         try:
             response = self._session.request(
                 method,

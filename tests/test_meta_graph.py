@@ -83,11 +83,11 @@ def test_malformed_usage_headers_count_as_no_usage() -> None:
 def test_a_permanent_error_keeps_metas_code_and_message_without_the_token() -> None:
     parsed = parse_error(
         {"error": {"message": "bad token tok-123 here", "code": 100, "error_subcode": 33}},
-        "tok-123",
+        ["tok-123"],
     )
     assert parsed is not None
     outcome = classify(parsed, Usage(), NOW)
-    assert outcome == Permanent("meta_100_33", "bad token [token] here")
+    assert outcome == Permanent("meta_100_33", "bad token [redacted] here")
 
 
 def test_a_refused_connection_is_retryable_even_for_a_send(make_settings: SettingsFactory) -> None:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus
 
 from werkzeug.wrappers import Request, Response
 
@@ -118,6 +119,9 @@ class SandboxApp:
         if faults.bad_gateway > 0:
             faults.bad_gateway -= 1
             return Response("<html><body>502 Bad Gateway</body></html>", 502, mimetype="text/html")
+        if faults.echo_token > 0:
+            faults.echo_token -= 1
+            return _envelope(_echoing(account.token))
         return None
 
     def _route(self, method: str, parts: list[str], account: Account, args: dict[str, Any]) -> Any:
@@ -236,6 +240,13 @@ def _token(request: Request, args: dict[str, Any]) -> str | None:
         return header.split(" ", 1)[1].strip()
     value = args.pop("access_token", None)
     return None if value is None else str(value)
+
+
+def _echoing(token: str) -> GraphFault:
+    """An error that quotes the request back with the token URL-encoded, as proxies and some
+    Graph errors about URLs do: the client must not pass it on."""
+    url = f"https://graph.facebook.com/v25.0/me?access_token={quote_plus(token)}"
+    return GraphFault(100, f"(#100) Invalid parameter: could not fetch {url} ({quote(token)})")
 
 
 def _usage_headers(account: Account, *, throttled: bool) -> dict[str, str]:

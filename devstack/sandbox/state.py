@@ -58,6 +58,7 @@ class Faults:
     quota_total: int = DEFAULT_QUOTA_TOTAL
     quota_used: int = 0  # publishes counted before any made here (e.g. quota used up)
     latency_seconds: float = 0.0  # every call waits this long before answering
+    echo_token: int = 0  # next N calls answer (#100) quoting the request URL, token URL-encoded
 
     def update(self, values: dict[str, Any]) -> None:
         known = {f.name: f.type for f in fields(self)}

@@ -2,7 +2,9 @@
 
 Each line carries `severity`, `message`, the request's `requestId` and trace (from
 X-Cloud-Trace-Context), and the `extra` fields a caller passed (the engine passes `runId`).
-Fields that may hold secrets or post text are dropped unless the record is at DEBUG level.
+Fields that may hold secrets or post text are dropped unless the record is at DEBUG level, and
+every text that is written (message, fields, stack trace) goes through `common.redact`, so a
+token quoted in an exception or a platform's answer never reaches a line.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+from common.redact import redact
 
 TRACE_FIELD = "logging.googleapis.com/trace"
 SPAN_FIELD = "logging.googleapis.com/spanId"
@@ -41,13 +45,15 @@ _handler: logging.Handler | None = None
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, int | float | bool) or value is None:
         return value
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    return str(value)
+    return redact(str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -56,7 +62,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "severity": _SEVERITY.get(record.levelname, "DEBUG"),
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
             "time": _jsonable(datetime.fromtimestamp(record.created, UTC)),
             "logger": record.name,
         }
@@ -75,7 +81,7 @@ class JsonFormatter(logging.Formatter):
                 continue
             entry[key] = _jsonable(value)
         if record.exc_info:
-            entry["stack_trace"] = self.formatException(record.exc_info)
+            entry["stack_trace"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, separators=(",", ":"))
 
 

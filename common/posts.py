@@ -19,6 +19,7 @@ from pymongo.database import Database
 
 from common.clock import ScheduledTime
 from common.db import POSTS, Doc
+from common.redact import redact
 from common.transitions import (
     ACCOUNT_INACTIVE,
     AUTH_EXPIRED,
@@ -538,7 +539,8 @@ def _settle_update(transition: Transition, now: datetime) -> Doc:
 
 
 def _error(error: ErrorInfo, now: datetime) -> Doc:
-    return {"code": error.code, "message": error.message[:500], "at": now}
+    # Adapters redact what they know is secret; any token-named value is masked here as well.
+    return {"code": error.code, "message": redact(error.message)[:500], "at": now}
 
 
 # --- reading for people ---------------------------------------------------------------------

@@ -1,77 +1,17 @@
-"""`socialsched accounts check`: is each stored token still valid, and when does it expire?
-
-Meta's /debug_token answers for any token, inspected with the app token (`{app-id}|{app-secret}`)
-when META_APP_ID and META_APP_SECRET are set, or else with the token itself. Facebook Page tokens
-made from a long-lived user token never expire (`expires_at: 0`); a user token cannot be
-refreshed without the user (shared/reference/meta-graph-api.md section 5), so a token close to
-expiry is reported for re-authentication rather than refreshed.
-"""
+"""`socialsched accounts check`: inspect every stored token and record what Meta says of it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from pymongo.database import Database
 
 from common import accounts
-from common.accounts import Account
 from common.config import Settings
 from common.db import Doc
-from common.platforms.graph import GraphClient, GraphReply
-from common.tokens import TokenCipher, TokenKeyError
-
-EXPIRY_WARNING = timedelta(days=10)
-
-
-@dataclass(frozen=True)
-class TokenHealth:
-    account_id: str
-    platform: str
-    valid: bool
-    expires_at: datetime | None  # None: never expires (or unknown when not valid)
-    problem: str | None
-
-    def to_dict(self) -> Doc:
-        return {
-            "accountId": self.account_id,
-            "platform": self.platform,
-            "valid": self.valid,
-            "expiresAt": self.expires_at,
-            "problem": self.problem,
-        }
-
-
-def inspect(
-    client: GraphClient, settings: Settings, cipher: TokenCipher, account: Account, now: datetime
-) -> TokenHealth:
-    try:
-        token = cipher.decrypt(account.token)
-    except TokenKeyError as exc:
-        return TokenHealth(account.id, account.platform, False, None, str(exc))
-    inspector = (
-        f"{settings.meta_app_id}|{settings.meta_app_secret}"
-        if settings.meta_app_id and settings.meta_app_secret
-        else token
-    )
-    reply = client.call("GET", "debug_token", inspector, {"input_token": token}, idempotent=True)
-    if not isinstance(reply, GraphReply):
-        return TokenHealth(account.id, account.platform, False, None, f"check failed: {reply}")
-    return _health(account, reply.body.get("data") or {}, now)
-
-
-def _health(account: Account, data: Doc, now: datetime) -> TokenHealth:
-    if not data.get("is_valid"):
-        error = data.get("error") or {}
-        reason = f"token invalid (code {error.get('code')}/{error.get('subcode')})"
-        return TokenHealth(account.id, account.platform, False, None, reason)
-    expires = int(data.get("expires_at") or 0)
-    expires_at = datetime.fromtimestamp(expires, UTC) if expires else None
-    problem = None
-    if expires_at is not None and expires_at - now < EXPIRY_WARNING:
-        days = max((expires_at - now).days, 0)
-        problem = f"expires in {days} days: re-authenticate (Meta cannot refresh it unattended)"
-    return TokenHealth(account.id, account.platform, True, expires_at, problem)
+from common.platforms.meta.graph import GraphClient
+from common.platforms.meta.token_check import TokenHealth, inspect
+from common.tokens import TokenCipher
 
 
 def check_all(db: Database[Doc], settings: Settings, now: datetime) -> list[TokenHealth]:
@@ -83,7 +23,7 @@ def check_all(db: Database[Doc], settings: Settings, now: datetime) -> list[Toke
     finally:
         client.close()
     for health in results:
-        if not health.valid and health.problem and health.problem.startswith("token invalid"):
+        if health.problem is not None and health.problem.kind == "invalid":
             accounts.mark_needs_reauth(db, health.account_id, now)
         if health.valid and health.expires_at is not None:
             accounts.set_token_expiry(db, health.account_id, health.expires_at, now)

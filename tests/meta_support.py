@@ -38,16 +38,22 @@ def token_for(account_id: str) -> str:
     return f"EAAB-secret-token-{account_id}"
 
 
+# A token whose URL-encoded and JSON-escaped forms differ from the raw one (`+`, `/`, `=`).
+ENCODABLE_TOKEN = "EAAB+echo/secret=="
+
+
 def connect(
     db: Database | None,  # type: ignore[type-arg]
     sandbox: Sandbox,
     account_id: str,
     platform: str = "facebook",
+    token: str | None = None,
 ) -> Account:
     """Register the account in the sandbox and (when `db` is given) in MongoDB, token encrypted."""
     kind = "page" if platform == "facebook" else "instagram"
-    sandbox.add_account(account_id, kind, token_for(account_id))
-    ciphertext = TokenCipher((TOKEN_KEY,)).encrypt(token_for(account_id))
+    plaintext = token or token_for(account_id)
+    sandbox.add_account(account_id, kind, plaintext)
+    ciphertext = TokenCipher((TOKEN_KEY,)).encrypt(plaintext)
     if db is None:
         return Account(account_id, platform, account_id, account_id, ciphertext)
     return accounts.create(

@@ -20,12 +20,12 @@ from common import accounts, posts
 from common.clock import ScheduledTime, utcnow
 from common.engine import Trigger, execute_once
 from common.operations import reconcile_unknown
-from common.platforms.instagram import InstagramPublisher
+from common.platforms.meta.instagram import InstagramPublisher
 from common.platforms.registry import default_registry
 from common.posts import Content, Media
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
-from tests.meta_support import StubContext, connect, meta_env
+from tests.meta_support import ENCODABLE_TOKEN, StubContext, connect, meta_env
 
 IMAGE = Media("https://img.example/e2e.jpg")
 
@@ -195,3 +195,19 @@ def test_a_wrong_token_key_holds_posts_without_blaming_the_account(
     right = make_settings(**meta_env(sandbox))
     assert execute_once(right, Trigger("cli"), default_registry(right)).counts.published == 1
     assert [p["text"] for p in sandbox.posts()].count("waits for the right key") == 1
+
+
+def test_a_token_echoed_by_the_platform_is_not_stored_in_the_posts_last_error(
+    db: Database,  # type: ignore[type-arg]
+    sandbox: Sandbox,
+    make_settings: SettingsFactory,
+) -> None:
+    settings = make_settings(**meta_env(sandbox))
+    connect(db, sandbox, "page-a", token=ENCODABLE_TOKEN)
+    sandbox.set_faults("page-a", echo_token=1)  # the send is refused quoting the URL-encoded token
+    post_id = schedule(db, "page-a", "facebook", "refused with an echo")
+    execute_once(settings, Trigger("manual"), default_registry(settings), db=db)
+    doc = db.posts.find_one({"_id": post_id})
+    assert doc is not None and doc["status"] == "failed"
+    assert "access_token=[redacted]" in doc["lastError"]["message"]
+    assert "echo" not in str(doc["lastError"])

@@ -19,15 +19,22 @@ from common.platforms.base import (
     Retryable,
     Withdrawn,
 )
-from common.platforms.facebook import FacebookPublisher
-from common.platforms.graph import GraphClient
-from common.platforms.meta_common import ReadBackError
+from common.platforms.meta.facebook import FacebookPublisher
+from common.platforms.meta.graph import GraphClient
+from common.platforms.meta.readback import ReadBackError
 from common.posts import Content, Media, Post
 from common.tokens import TokenCipher
 from devstack.sandbox import control
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
-from tests.meta_support import StubContext, claimed_post, connect, meta_env, token_for
+from tests.meta_support import (
+    ENCODABLE_TOKEN,
+    StubContext,
+    claimed_post,
+    connect,
+    meta_env,
+    token_for,
+)
 
 
 def fb_post(text: str = "hello page", link: str | None = None, photos: int = 0) -> Post:
@@ -132,6 +139,18 @@ def test_an_invalid_token_is_auth_expired_and_never_shows_the_token(
     assert isinstance(outcome, AuthExpired)
     assert "190/463" in outcome.reason
     assert token_for("page-1") not in outcome.reason
+
+
+def test_a_token_echoed_url_encoded_in_an_error_leaves_no_trace_in_the_outcome(
+    publisher: FacebookPublisher, sandbox: Sandbox
+) -> None:
+    account = connect(None, sandbox, "page-1", token=ENCODABLE_TOKEN)
+    sandbox.set_faults("page-1", echo_token=1)
+    outcome = publisher.publish(fb_post(), account, StubContext())
+    assert isinstance(outcome, Permanent)
+    assert outcome.message.startswith("(#100) Invalid parameter: could not fetch")
+    assert "access_token=[redacted]" in outcome.message
+    assert "echo" not in outcome.message  # no part of the token, in any encoding
 
 
 def test_a_token_the_key_cannot_open_defers_the_post(

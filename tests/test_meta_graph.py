@@ -6,11 +6,12 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 from cryptography.fernet import Fernet
 
 from common.config import Settings
 from common.platforms.base import Ambiguous, AuthExpired, Permanent, RateLimited, Retryable
-from common.platforms.graph import (
+from common.platforms.meta.graph import (
     GraphClient,
     GraphError,
     Usage,
@@ -20,7 +21,9 @@ from common.platforms.graph import (
 )
 from common.tokens import TokenCipher, TokenKeyError
 from devstack.processes import free_port
+from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
+from tests.meta_support import connect, meta_env, token_for
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -83,11 +86,11 @@ def test_malformed_usage_headers_count_as_no_usage() -> None:
 def test_a_permanent_error_keeps_metas_code_and_message_without_the_token() -> None:
     parsed = parse_error(
         {"error": {"message": "bad token tok-123 here", "code": 100, "error_subcode": 33}},
-        "tok-123",
+        ["tok-123"],
     )
     assert parsed is not None
     outcome = classify(parsed, Usage(), NOW)
-    assert outcome == Permanent("meta_100_33", "bad token [token] here")
+    assert outcome == Permanent("meta_100_33", "bad token [redacted] here")
 
 
 def test_a_refused_connection_is_retryable_even_for_a_send(make_settings: SettingsFactory) -> None:
@@ -116,3 +119,28 @@ def test_a_missing_or_malformed_key_is_a_clear_error() -> None:
         TokenCipher(()).decrypt("ciphertext")
     with pytest.raises(TokenKeyError, match="entry 2 is not a Fernet key"):
         TokenCipher((Fernet.generate_key().decode(), "short"))
+
+
+def test_the_sandbox_refuses_a_parameter_meta_does_not_declare_for_the_edge(
+    make_settings: SettingsFactory, sandbox: Sandbox
+) -> None:
+    connect(None, sandbox, "page-1")
+    # `since` is declared on Instagram media, not on a Page's published_posts.
+    answer = requests.get(
+        f"{sandbox.url}/v25.0/page-1/published_posts",
+        params={"fields": "id,message", "since": "1700000000"},
+        headers={"Authorization": f"Bearer {token_for('page-1')}"},
+        timeout=10,
+    )
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert (error["message"], error["type"], error["code"]) == (
+        "(#100) Param since is not a valid parameter",
+        "OAuthException",
+        100,
+    )
+    client = GraphClient(make_settings(**meta_env(sandbox)))
+    token = token_for("page-1")
+    misspelt = client.call("POST", "page-1/feed", token, {"mesage": "hi"}, idempotent=False)
+    assert misspelt == Permanent("meta_100", "(#100) Param mesage is not a valid parameter")
+    assert sandbox.posts() == []

@@ -9,8 +9,8 @@ import pytest
 from common.clock import utcnow
 from common.config import Settings
 from common.platforms.base import AuthExpired, Published, RateLimited, Retryable
-from common.platforms.graph import GraphClient
-from common.platforms.instagram import InstagramPublisher
+from common.platforms.meta.graph import GraphClient
+from common.platforms.meta.instagram import InstagramPublisher
 from common.posts import Content, Media, Post
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox

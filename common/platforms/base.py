@@ -130,6 +130,3 @@ class Registry:
 
     def get(self, platform: str) -> Publisher | None:
         return self._publishers.get(platform)
-
-    def platforms(self) -> tuple[str, ...]:
-        return tuple(sorted(self._publishers))

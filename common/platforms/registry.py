@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from common.config import Settings
 from common.platforms.base import Registry
-from common.platforms.facebook import FacebookPublisher
-from common.platforms.graph import GraphClient
-from common.platforms.instagram import InstagramPublisher
+from common.platforms.meta.facebook import FacebookPublisher
+from common.platforms.meta.graph import GraphClient
+from common.platforms.meta.instagram import InstagramPublisher
 from common.tokens import TokenCipher
 
 

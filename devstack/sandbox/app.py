@@ -15,18 +15,23 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus, urlencode
 
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
+from devstack.sandbox.params import refuse_undeclared
 from devstack.sandbox.state import Account, GraphFault, Item, SandboxState, meta_time
 
 VERSION = re.compile(r"^v\d+\.\d+$")
 PROOF_MAX_AGE_SECONDS = 300  # Meta's time-stamped proofs expire after 5 minutes
 WRITES = frozenset({"feed", "photos", "media", "media_publish"})
+MAX_LIMIT = 100  # Meta caps `limit` on list edges
+DEFAULT_LIMIT = 25
 # Meta's generic transient error; it has been seen as HTTP 500, sometimes after the write applied.
 _UNEXPECTED_ERROR = GraphFault(
     2,
@@ -65,18 +70,20 @@ class SandboxApp:
             self.state.requests[key] = self.state.requests.get(key, 0) + 1
         try:
             self._check_proof(token, args)
+            refuse_undeclared(request.method, _edge_name(parts), args)
             if parts == ["debug_token"]:
                 with self.lock:
                     return _json(self.state.debug_token(str(args.get("input_token", ""))))
             with self.lock:
                 account = self.state.account_for_token(token)
-            return self._answer(request.method, parts, account, args)
+            return self._answer(request, parts, account, args)
         except GraphFault as fault:
             return _envelope(fault)
 
     def _answer(
-        self, method: str, parts: list[str], account: Account, args: dict[str, Any]
+        self, request: Request, parts: list[str], account: Account, args: dict[str, Any]
     ) -> Response:
+        method = request.method
         faults = account.faults
         if faults.latency_seconds:
             time.sleep(faults.latency_seconds)
@@ -85,6 +92,8 @@ class SandboxApp:
             if injected is not None:
                 return injected
             body = self._route(method, parts, account, args)
+            if isinstance(body, Listing):
+                body = body.to_json(request.base_url, args)
             hang = 0.0
             edge = parts[-1]
             times_out = edge in WRITES and faults.timeout_edge in ("", edge)
@@ -118,6 +127,9 @@ class SandboxApp:
         if faults.bad_gateway > 0:
             faults.bad_gateway -= 1
             return Response("<html><body>502 Bad Gateway</body></html>", 502, mimetype="text/html")
+        if faults.echo_token > 0:
+            faults.echo_token -= 1
+            return _envelope(_echoing(account.token))
         return None
 
     def _route(self, method: str, parts: list[str], account: Account, args: dict[str, Any]) -> Any:
@@ -130,17 +142,20 @@ class SandboxApp:
         kind = "page" if edge in ("feed", "photos", "published_posts") else "instagram"
         state.owned(account, node, kind)
         since = int(args["since"]) if args.get("since") else None
-        limit = int(args.get("limit") or 25)
+        limit = min(int(args.get("limit") or DEFAULT_LIMIT), MAX_LIMIT)
+        after = str(args["after"]) if args.get("after") else None
         if (method, edge) == ("POST", "feed"):
             return state.feed_post(account, args)
         if (method, edge) == ("POST", "photos"):
             return state.photo(account, args)
         if method == "GET" and edge in ("feed", "published_posts"):
-            return {"data": [_page_post(i) for i in state.recent(node, "page_post", since, limit)]}
+            items, more = state.recent(node, "page_post", since, limit, after)
+            return Listing([_page_post(i) for i in items], more)
         if (method, edge) == ("POST", "media"):
             return state.create_container(account, args)
         if (method, edge) == ("GET", "media"):
-            return {"data": [_ig_media(i) for i in state.recent(node, "ig_media", since, limit)]}
+            items, more = state.recent(node, "ig_media", since, limit, after)
+            return Listing([_ig_media(i) for i in items], more)
         if (method, edge) == ("POST", "media_publish"):
             return state.media_publish(account, args)
         if (method, edge) == ("GET", "content_publishing_limit"):
@@ -236,6 +251,38 @@ def _token(request: Request, args: dict[str, Any]) -> str | None:
         return header.split(" ", 1)[1].strip()
     value = args.pop("access_token", None)
     return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One page of a list edge, newest first, with Meta's cursor paging."""
+
+    data: list[dict[str, Any]]
+    more: bool
+
+    def to_json(self, base_url: str, args: dict[str, Any]) -> dict[str, Any]:
+        if not self.data:
+            return {"data": []}
+        cursors = {"before": self.data[0]["id"], "after": self.data[-1]["id"]}
+        paging: dict[str, Any] = {"cursors": cursors}
+        if self.more:
+            # Meta's next URL repeats the query with the new cursor (and the token: not here).
+            paging["next"] = f"{base_url}?{urlencode({**args, 'after': cursors['after']})}"
+        return {"data": self.data, "paging": paging}
+
+
+def _edge_name(parts: list[str]) -> str:
+    """`debug_token`, `node` for a bare object id, else the edge after the object id."""
+    if parts == ["debug_token"]:
+        return "debug_token"
+    return "node" if len(parts) == 1 else parts[-1]
+
+
+def _echoing(token: str) -> GraphFault:
+    """An error that quotes the request back with the token URL-encoded, as proxies and some
+    Graph errors about URLs do: the client must not pass it on."""
+    url = f"https://graph.facebook.com/v25.0/me?access_token={quote_plus(token)}"
+    return GraphFault(100, f"(#100) Invalid parameter: could not fetch {url} ({quote(token)})")
 
 
 def _usage_headers(account: Account, *, throttled: bool) -> dict[str, str]:

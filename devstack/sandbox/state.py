@@ -58,6 +58,7 @@ class Faults:
     quota_total: int = DEFAULT_QUOTA_TOTAL
     quota_used: int = 0  # publishes counted before any made here (e.g. quota used up)
     latency_seconds: float = 0.0  # every call waits this long before answering
+    echo_token: int = 0  # next N calls answer (#100) quoting the request URL, token URL-encoded
 
     def update(self, values: dict[str, Any]) -> None:
         known = {f.name: f.type for f in fields(self)}
@@ -211,17 +212,27 @@ class SandboxState:
         posts = [i for i in self.items.values() if i.owner == owner and i.kind == "page_post"]
         return max(posts, key=lambda i: i.created) if posts else None
 
-    def recent(self, owner: str, kind: str, since: int | None, limit: int) -> list[Item]:
+    def recent(
+        self, owner: str, kind: str, since: int | None, limit: int, after: str | None
+    ) -> tuple[list[Item], bool]:
+        """One page of an account's published items, newest first, after the cursor (the id
+        of the last item of the previous page), and whether more follow."""
+        # Items are stored in creation order: reversed, newest first, ties kept stable.
         chosen = [
             i
-            for i in self.items.values()
+            for i in reversed(self.items.values())
             if i.owner == owner
             and i.kind == kind
             and i.published
             and (since is None or i.created.timestamp() >= since)
         ]
-        chosen.sort(key=lambda i: i.created, reverse=True)
-        return chosen[:limit]
+        start = 0
+        if after is not None:
+            ids = [i.id for i in chosen]
+            if after not in ids:
+                raise GraphFault(100, "(#100) The after cursor is not valid")
+            start = ids.index(after) + 1
+        return chosen[start : start + limit], start + limit < len(chosen)
 
     # --- Instagram --------------------------------------------------------------------------
 

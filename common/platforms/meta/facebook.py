@@ -22,15 +22,15 @@ from common.platforms.base import (
     Retryable,
     Withdrawn,
 )
-from common.platforms.graph import GraphClient, GraphReply
-from common.platforms.meta_common import (
+from common.platforms.meta.graph import GraphClient, GraphReply
+from common.platforms.meta.readback import (
+    PAGE_POSTS,
     ReadBackError,
+    find_recent,
     found,
-    match_recent,
     open_token,
     read_back_since,
-    read_recent,
-    reply_or_raise,
+    token_for_read_back,
 )
 from common.posts import Post
 from common.tokens import TokenCipher
@@ -126,10 +126,7 @@ class FacebookPublisher:
         return Retryable(failure.reason) if isinstance(failure, Retryable) else failure
 
     def find_published(self, post: Post, account: Account) -> Published | None:
-        token = open_token(self._cipher, account, self._clock())
-        if not isinstance(token, str):
-            raise ReadBackError("account token cannot be opened")
-        return self._find(post, account, token)
+        return self._find(post, account, token_for_read_back(self._cipher, account, self._clock()))
 
     def _find(self, post: Post, account: Account, token: str) -> Published | None:
         if not post.content.text.strip():
@@ -137,12 +134,8 @@ class FacebookPublisher:
             # post is ours (photo and link posts could be matched on attachments: not yet).
             raise ReadBackError("a post without text cannot be recognised on the page")
         since = read_back_since(post)
-        edge = f"{account.external_id}/published_posts"
-        reply = reply_or_raise(
-            read_recent(self._client, token, edge, "id,message,created_time", since)
-        )
-        data = reply.body.get("data") or []
-        return found(match_recent(data, "message", "created_time", post.content.text, since))
+        owner, text = account.external_id, post.content.text
+        return found(find_recent(self._client, token, owner, PAGE_POSTS, text, since))
 
 
 def _stored_photos(post: Post, expected: int) -> list[str] | None:

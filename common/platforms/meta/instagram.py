@@ -29,13 +29,14 @@ from common.platforms.base import (
     Retryable,
     Withdrawn,
 )
-from common.platforms.graph import QUOTA_EXHAUSTED_SECONDS, GraphClient, GraphReply
-from common.platforms.meta_common import (
+from common.platforms.meta.graph import QUOTA_EXHAUSTED_SECONDS, GraphClient, GraphReply
+from common.platforms.meta.readback import (
+    IG_MEDIA,
     ReadBackError,
-    match_recent,
+    find_recent,
     open_token,
     read_back_since,
-    read_recent,
+    token_for_read_back,
 )
 from common.posts import Media, Post
 from common.tokens import TokenCipher
@@ -285,10 +286,7 @@ class InstagramPublisher:
     # --- finding a post again -------------------------------------------------------------
 
     def find_published(self, post: Post, account: Account) -> Published | None:
-        token = open_token(self._cipher, account, self._clock())
-        if not isinstance(token, str):
-            raise ReadBackError("account token cannot be opened")
-        return self._find(post, account, token)
+        return self._find(post, account, token_for_read_back(self._cipher, account, self._clock()))
 
     def _find(self, post: Post, account: Account, token: str) -> Published | None:
         """The container's status is authoritative; the media list supplies the media id."""
@@ -304,12 +302,11 @@ class InstagramPublisher:
 
     def _media_id(self, post: Post, account: Account, token: str) -> str | None:
         since = read_back_since(post)
-        edge = f"{account.external_id}/media"
-        reply = read_recent(self._client, token, edge, "id,caption,timestamp", since)
-        if not isinstance(reply, GraphReply):
+        owner, text = account.external_id, post.content.text
+        try:
+            return find_recent(self._client, token, owner, IG_MEDIA, text, since)
+        except ReadBackError:
             return None  # the container already proved publication; the id is a nicety
-        data = reply.body.get("data") or []
-        return match_recent(data, "caption", "timestamp", post.content.text, since)
 
 
 def _item(media: Media, carousel_child: bool) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Every call returns either a `GraphReply` or one failure outcome from `platforms.base`; nothing
 raises for a platform or network problem. The token travels in the Authorization header (never
-in a URL that could reach a log), and no error text ever contains it.
+in a URL that could reach a log), and no error text ever contains it, in any encoding.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -24,6 +24,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from common.clock import utcnow
 from common.config import Settings
 from common.platforms.base import Ambiguous, AuthExpired, Permanent, RateLimited, Retryable
+from common.redact import CREDENTIAL_PARAMS, redact
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,6 @@ class GraphClient:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=settings.publish_workers)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
-        self.requests_sent = 0
 
     def close(self) -> None:
         self._session.close()
@@ -109,7 +109,6 @@ class GraphClient:
         """One request. `idempotent=False` marks the non-idempotent send (feed, media_publish):
         a timeout or broken answer after it went out is Ambiguous, not Retryable."""
         query, body = self._arguments(method, token, params or {})
-        self.requests_sent += 1
         try:
             response = self._session.request(
                 method,
@@ -121,7 +120,8 @@ class GraphClient:
             )
         except requests.RequestException as exc:
             return self._network_failure(exc, path, idempotent=idempotent)
-        return self._interpret(response, token, idempotent=idempotent)
+        secrets = self._secrets(token, params or {})
+        return self._interpret(response, secrets, idempotent=idempotent)
 
     # --- building the request -------------------------------------------------------------
 
@@ -142,6 +142,11 @@ class GraphClient:
         ).hexdigest()
         return {"appsecret_proof": digest, "appsecret_time": stamp}
 
+    def _secrets(self, token: str, params: Mapping[str, Any]) -> list[str]:
+        """Everything this request carried that must never come back out in an error."""
+        sent = [str(params[name]) for name in CREDENTIAL_PARAMS if params.get(name)]
+        return [token, *sent, *([self._app_secret] if self._app_secret else [])]
+
     # --- reading the answer ---------------------------------------------------------------
 
     def _network_failure(
@@ -155,7 +160,7 @@ class GraphClient:
         return Ambiguous(f"no answer after the request was sent: {kind}")
 
     def _interpret(
-        self, response: requests.Response, token: str, *, idempotent: bool
+        self, response: requests.Response, secrets: Iterable[str], *, idempotent: bool
     ) -> GraphReply | Failure:
         usage = parse_usage(response.headers)
         try:
@@ -164,7 +169,7 @@ class GraphClient:
             body = None
         if response.ok and isinstance(body, dict) and "error" not in body:
             return GraphReply(body, usage)
-        error = parse_error(body, token)
+        error = parse_error(body, secrets)
         if error is None:
             return self._no_envelope(response.status_code, idempotent=idempotent)
         log.warning(
@@ -217,11 +222,13 @@ def classify(error: GraphError, usage: Usage, now: datetime) -> Failure:
     return Permanent(f"meta_{code}" + (f"_{sub}" if sub else ""), error.message)
 
 
-def parse_error(body: object, token: str) -> GraphError | None:
+def parse_error(body: object, secrets: Iterable[str]) -> GraphError | None:
+    """Meta's error envelope; its message masked before it is cut (a cut could split a token
+    so that it no longer matches) and before it reaches any outcome, store or log."""
     if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
         return None
     raw: dict[str, Any] = body["error"]
-    message = str(raw.get("message", "")).replace(token, "[token]")[:MAX_MESSAGE]
+    message = redact(str(raw.get("message", "")), secrets)[:MAX_MESSAGE]
     return GraphError(
         code=_int_or_none(raw.get("code")),
         subcode=_int_or_none(raw.get("error_subcode")),

@@ -1,0 +1,1 @@
+"""Meta's Graph API: the client, the Page and Instagram adapters, read-back, token check."""

@@ -1,0 +1,94 @@
+"""Is a stored Meta token still valid, and when does it expire? Asked of Meta's /debug_token.
+
+The token is inspected with the app token (`{app-id}|{app-secret}`) when META_APP_ID and
+META_APP_SECRET are set, or else with the token itself. Facebook Page tokens made from a
+long-lived user token never expire (`expires_at: 0`); a user token cannot be refreshed without
+the user (shared/reference/meta-graph-api.md section 5), so a token close to expiry is reported
+for re-authentication rather than refreshed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from common.accounts import Account
+from common.config import Settings
+from common.db import Doc
+from common.platforms.meta.graph import GraphClient, GraphReply
+from common.tokens import TokenCipher, TokenKeyError
+
+EXPIRY_WARNING = timedelta(days=10)
+
+# invalid: Meta says the token no longer works (the account needs re-authentication);
+# expiring: valid, but within EXPIRY_WARNING of its end; key_error: TOKEN_ENCRYPTION_KEY cannot
+# open the stored token (the deployment's problem, not the account's); check_failed: Meta could
+# not be asked, so nothing is known either way.
+ProblemKind = Literal["invalid", "expiring", "key_error", "check_failed"]
+
+
+@dataclass(frozen=True)
+class TokenProblem:
+    kind: ProblemKind
+    message: str
+
+    def __str__(self) -> str:
+        return self.message  # what an operator reads (`accounts check` prints it)
+
+
+@dataclass(frozen=True)
+class TokenHealth:
+    account_id: str
+    platform: str
+    valid: bool
+    expires_at: datetime | None  # None: never expires (or unknown when not valid)
+    problem: TokenProblem | None
+
+    def to_dict(self) -> Doc:
+        return {
+            "accountId": self.account_id,
+            "platform": self.platform,
+            "valid": self.valid,
+            "expiresAt": self.expires_at,
+            "problem": None if self.problem is None else self.problem.message,
+        }
+
+
+def inspect(
+    client: GraphClient, settings: Settings, cipher: TokenCipher, account: Account, now: datetime
+) -> TokenHealth:
+    try:
+        token = cipher.decrypt(account.token)
+    except TokenKeyError as exc:
+        return _unhealthy(account, TokenProblem("key_error", str(exc)))
+    inspector = (
+        f"{settings.meta_app_id}|{settings.meta_app_secret}"
+        if settings.meta_app_id and settings.meta_app_secret
+        else token
+    )
+    reply = client.call("GET", "debug_token", inspector, {"input_token": token}, idempotent=True)
+    if not isinstance(reply, GraphReply):
+        return _unhealthy(account, TokenProblem("check_failed", f"check failed: {reply}"))
+    return _health(account, reply.body.get("data") or {}, now)
+
+
+def _health(account: Account, data: Doc, now: datetime) -> TokenHealth:
+    if not data.get("is_valid"):
+        error = data.get("error") or {}
+        reason = f"token invalid (code {error.get('code')}/{error.get('subcode')})"
+        return _unhealthy(account, TokenProblem("invalid", reason))
+    expires = int(data.get("expires_at") or 0)
+    expires_at = datetime.fromtimestamp(expires, UTC) if expires else None
+    problem: TokenProblem | None = None
+    if expires_at is not None and expires_at - now < EXPIRY_WARNING:
+        days = max((expires_at - now).days, 0)
+        problem = TokenProblem(
+            "expiring",
+            f"expires in {days} days: re-authenticate (Meta cannot refresh it unattended)",
+        )
+    return TokenHealth(account.id, account.platform, True, expires_at, problem)
+
+
+def _unhealthy(account: Account, problem: TokenProblem) -> TokenHealth:
+    return TokenHealth(account.id, account.platform, False, None, problem)

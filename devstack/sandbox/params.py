@@ -1,0 +1,69 @@
+"""The parameters Meta declares for each edge the sandbox serves; any other is refused.
+
+Meta answers an undeclared parameter with `(#100) Param <name> is not a valid parameter`, so a
+misspelt or invented parameter (`since` on a Page's `published_posts`) fails here as it would
+in production. The lists come from the official Python business SDK's `param_types`
+(`adobjects/page.py`, `iguser.py`) and shared/reference/meta-graph-api.md; for the two write
+edges with long lists (the feed and photo POSTs) only the documented subset is kept. The token
+and the appsecret proof are accepted everywhere; reads also take `fields` and cursor paging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from devstack.sandbox.state import GraphFault
+
+_READ = frozenset({"fields", "limit", "after", "before"})
+_SCHEDULING = frozenset({"published", "scheduled_publish_time", "unpublished_content_type"})
+
+DECLARED: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "debug_token"): frozenset({"input_token"}),
+    ("GET", "node"): frozenset({"fields"}),  # an IG container's status
+    ("POST", "feed"): _SCHEDULING
+    | {"message", "link", "attached_media", "targeting", "feed_targeting", "place", "tags"},
+    ("POST", "photos"): _SCHEDULING
+    | {"url", "caption", "message", "alt_text_custom", "temporary", "no_story", "place"},
+    ("GET", "feed"): _READ | {"include_hidden", "show_expired", "with"},
+    ("GET", "published_posts"): _READ | {"include_hidden", "show_expired", "with"},
+    ("POST", "media"): frozenset(
+        {
+            "alt_text",
+            "audio_configuration",
+            "audio_name",
+            "branded_content_sponsor_ids",
+            "caption",
+            "children",
+            "collaborators",
+            "cover_url",
+            "image_url",
+            "is_carousel_item",
+            "is_paid_partnership",
+            "location_id",
+            "media_type",
+            "product_tags",
+            "share_to_feed",
+            "thumb_offset",
+            "trial_params",
+            "upload_type",
+            "user_tags",
+            "video_url",
+        }
+    ),
+    ("GET", "media"): _READ | {"since", "until"},
+    ("POST", "media_publish"): frozenset({"creation_id"}),
+    ("GET", "content_publishing_limit"): frozenset({"fields", "since"}),
+}
+
+
+def refuse_undeclared(method: str, edge: str, names: Iterable[str]) -> None:
+    """Raise Meta's (#100) for the first parameter the edge does not declare.
+
+    An edge the sandbox does not serve is left to the router, which answers it as unknown."""
+    declared = DECLARED.get((method, edge))
+    if declared is None:
+        return
+    for name in names:
+        base = name.split("[", 1)[0]  # attached_media[0] is the indexed form of attached_media
+        if base not in declared:
+            raise GraphFault(100, f"(#100) Param {name} is not a valid parameter")

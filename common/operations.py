@@ -24,7 +24,10 @@ from common.clock import ScheduledTime
 from common.config import Settings
 from common.db import Doc
 from common.platforms.base import Registry
+from common.platforms.meta.graph import GraphClient
+from common.platforms.meta.token_check import TokenHealth, inspect
 from common.publishing import look
+from common.tokens import TokenCipher
 from common.validation import Problem, check_post
 
 log = logging.getLogger(__name__)
@@ -258,18 +261,77 @@ def _refusal(db: Database[Doc], post_id: ObjectId, action: Action) -> Refused:
 
 
 @dataclass(frozen=True)
+class AccountDetails:
+    """What a new account needs besides its token (an existing one needs none of it)."""
+
+    platform: str | None = None
+    external_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Added:
+    account_id: str
+
+
+@dataclass(frozen=True)
 class Reauthenticated:
     account_id: str
     posts_released: int
 
 
-def reauthenticate(
-    db: Database[Doc], account_id: str, token_ciphertext: str, now: datetime
-) -> Reauthenticated | NoSuchAccount:
-    """A new token makes the account active again and releases exactly the posts held for it."""
-    if not accounts.replace_token(db, account_id, token_ciphertext, None, now):
-        return NoSuchAccount(account_id)
-    return Reauthenticated(account_id, posts.release_held(db, account_id, now))
+@dataclass(frozen=True)
+class DetailsMissing:
+    """A new account needs its platform and its id there."""
+
+    account_id: str
+
+
+def store_token(
+    db: Database[Doc],
+    cipher: TokenCipher,
+    account_id: str,
+    token: str,
+    details: AccountDetails,
+    now: datetime,
+) -> Added | Reauthenticated | DetailsMissing:
+    """Add an account, or re-authenticate an existing one: the token is stored encrypted.
+
+    Re-authentication makes the account active again and releases exactly the posts held for
+    it (posts.release_held). Raises TokenKeyError when TOKEN_ENCRYPTION_KEY is unusable.
+    """
+    ciphertext = cipher.encrypt(token)
+    if accounts.replace_token(db, account_id, ciphertext, None, now):
+        return Reauthenticated(account_id, posts.release_held(db, account_id, now))
+    if not details.platform or not details.external_id:
+        return DetailsMissing(account_id)
+    accounts.create(
+        db,
+        account_id=account_id,
+        platform=details.platform,
+        external_id=details.external_id,
+        name=details.name or account_id,
+        token_ciphertext=ciphertext,
+        token_expires_at=None,
+        now=now,
+    )
+    return Added(account_id)
+
+
+def check_tokens(db: Database[Doc], settings: Settings, now: datetime) -> list[TokenHealth]:
+    """Inspect every account's token; an invalid one sets the account to needs_reauth."""
+    client = GraphClient(settings)
+    cipher = TokenCipher.from_settings(settings)
+    try:
+        results = [inspect(client, settings, cipher, a, now) for a in accounts.list_all(db)]
+    finally:
+        client.close()
+    for health in results:
+        if health.problem is not None and health.problem.kind == "invalid":
+            accounts.mark_needs_reauth(db, health.account_id, now)
+        if health.valid and health.expires_at is not None:
+            accounts.set_token_expiry(db, health.account_id, health.expires_at, now)
+    return results
 
 
 # --- looking again --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import accounts, lock, operations, posts, status, token_health
+from common import accounts, lock, operations, posts, status
 from common.clock import TimeError, resolve, utcnow
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
@@ -265,15 +265,18 @@ def _read_token(args: argparse.Namespace) -> str:
 
 def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
     """Add an account, or re-authenticate an existing one with a new token."""
-    db = get_database(settings)
+    details = operations.AccountDetails(args.platform, args.external_id, args.name)
     try:
-        ciphertext = TokenCipher.from_settings(settings).encrypt(_read_token(args))
+        cipher = TokenCipher.from_settings(settings)
+        stored = operations.store_token(
+            get_database(settings), cipher, args.id, _read_token(args), details, utcnow()
+        )
     except TokenKeyError as exc:
         raise UsageError(str(exc)) from exc
-    now = utcnow()
-    reauthenticated = operations.reauthenticate(db, args.id, ciphertext, now)
-    if isinstance(reauthenticated, operations.Reauthenticated):
-        released = reauthenticated.posts_released
+    if isinstance(stored, operations.DetailsMissing):
+        raise UsageError("a new account needs --platform and --external-id")
+    if isinstance(stored, operations.Reauthenticated):
+        released = stored.posts_released
         _emit(
             args,
             {"id": args.id, "reauthenticated": True, "postsReleased": released},
@@ -281,18 +284,6 @@ def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
             f"{released} held posts due again now",
         )
         return EXIT_OK
-    if not args.platform or not args.external_id:
-        raise UsageError("a new account needs --platform and --external-id")
-    accounts.create(
-        db,
-        account_id=args.id,
-        platform=args.platform,
-        external_id=args.external_id,
-        name=args.name or args.id,
-        token_ciphertext=ciphertext,
-        token_expires_at=None,
-        now=now,
-    )
     _emit(args, {"id": args.id, "created": True}, f"account {args.id} added")
     return EXIT_OK
 
@@ -320,7 +311,7 @@ def cmd_accounts_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_accounts_check(args: argparse.Namespace, settings: Settings) -> int:
-    results = token_health.check_all(get_database(settings), settings, utcnow())
+    results = operations.check_tokens(get_database(settings), settings, utcnow())
     lines = [
         f"{h.account_id:<20}  {'valid' if h.valid else 'INVALID':<8}  "
         f"expires {_jsonable(h.expires_at) or 'never'}  {h.problem or ''}".rstrip()

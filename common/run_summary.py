@@ -61,6 +61,7 @@ class RunSummary:
             "failed": c.failed,
             "deferred": c.deferred,
             "unknown": c.unknown,
+            "withdrawn": c.withdrawn,
             "leaseLost": c.lease_lost,
         }
 

@@ -246,7 +246,7 @@ def _hold(account: Account, rules: Rules, now: datetime, seen: AccountSeen) -> A
         return AccountHold(now + rules.reauth_hold, why)
     if seen.hold is not None and seen.hold.until > now:
         return seen.hold
-    if account.paused_until is not None and account.paused_until > now:
+    if account.is_paused(now) and account.paused_until is not None:
         return AccountHold(
             account.paused_until, ErrorInfo("rate_limited", "the account is rate limited")
         )

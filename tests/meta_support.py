@@ -5,14 +5,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
 from bson import ObjectId
 from cryptography.fernet import Fernet
 from pymongo.database import Database
 
-from common import accounts
+from common import accounts, posts
 from common.accounts import Account
-from common.clock import utcnow
+from common.clock import ScheduledTime, utcnow
+from common.config import Settings
+from common.engine import Trigger, execute_once
+from common.platforms.registry import default_registry
 from common.posts import Content, Post
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
@@ -109,3 +114,30 @@ def claimed_post(account_id: str, platform: str, content: Content) -> Post:
         status="publishing",
         version=1,
     )
+
+
+def publish_due(
+    db: Database,  # type: ignore[type-arg]
+    settings: Settings,
+    account_id: str,
+    content: Content,
+    platform: str = "facebook",
+) -> dict[str, Any]:
+    """Schedule one post due now, run once with the real adapters, return the stored post.
+
+    For answers that only the per-post work settles: an unclear answer to a send is looked up
+    on the platform by the run (common.transitions), not by the adapter.
+    """
+    due = utcnow() - timedelta(seconds=5)
+    post_id = posts.create(
+        db,
+        account_id=account_id,
+        platform=platform,
+        content=content,
+        when=ScheduledTime(due, "UTC", due.isoformat()),
+        now=utcnow(),
+    )
+    execute_once(settings, Trigger("cli"), default_registry(settings), db=db)
+    stored: dict[str, Any] | None = db["posts"].find_one({"_id": post_id})
+    assert stored is not None
+    return stored

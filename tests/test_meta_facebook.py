@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet
+from pymongo.database import Database
 
 from common.clock import utcnow
 from common.config import Settings
+from common.db import Doc
 from common.platforms.base import (
     Ambiguous,
     AuthExpired,
@@ -33,6 +35,7 @@ from tests.meta_support import (
     claimed_post,
     connect,
     meta_env,
+    publish_due,
     token_for,
 )
 
@@ -179,61 +182,72 @@ def test_without_any_key_the_post_waits_without_spending_an_attempt(
     assert sandbox.total_requests() == 0
 
 
-def test_a_transient_server_error_is_retryable_once_the_page_shows_nothing(
+def test_an_unclear_answer_to_the_send_goes_back_as_it_is_without_a_look(
     publisher: FacebookPublisher, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "page-1")
     sandbox.set_faults("page-1", server_errors=1)
-    assert isinstance(publisher.publish(fb_post(), account, StubContext()), Retryable)
+    outcome = publisher.publish(fb_post(), account, StubContext())
+    assert outcome == Retryable(outcome.reason, after_send=True)  # type: ignore[union-attr]
+    sandbox.set_faults("page-1", bad_gateway=1)
+    assert isinstance(publisher.publish(fb_post(), account, StubContext()), Ambiguous)
+    assert sandbox.requests() == {"POST feed": 2}  # looking is the run's job
+
+
+def test_a_transient_server_error_is_retried_once_the_page_shows_nothing(
+    db: Database[Doc], fb_settings: Settings, sandbox: Sandbox
+) -> None:
+    connect(db, sandbox, "page-1")
+    sandbox.set_faults("page-1", server_errors=1)
+    stored = publish_due(db, fb_settings, "page-1", Content(text="not applied"))
+    assert (stored["status"], stored["attempts"]) == ("scheduled", 1)
     assert sandbox.posts() == []
     # Meta may apply a write it answers with an error, so the page was read before retrying.
     assert sandbox.requests() == {"POST feed": 1, "GET published_posts": 1}
 
 
 def test_a_write_applied_but_answered_with_a_transient_error_is_published_not_retried(
-    publisher: FacebookPublisher, sandbox: Sandbox
+    db: Database[Doc], fb_settings: Settings, sandbox: Sandbox
 ) -> None:
-    account = connect(None, sandbox, "page-1")
+    connect(db, sandbox, "page-1")
     sandbox.set_faults("page-1", applied_server_errors=1)
-    post = replace(fb_post("applied anyway"), send_started_at=utcnow())
-    outcome = publisher.publish(post, account, StubContext())
-    assert isinstance(outcome, Published)
-    assert [p["id"] for p in sandbox.posts()] == [outcome.platform_post_id]
+    stored = publish_due(db, fb_settings, "page-1", Content(text="applied anyway"))
+    assert stored["status"] == "published"
+    assert [p["id"] for p in sandbox.posts()] == [stored["platformPostId"]]
 
 
 def test_a_post_without_text_is_never_resent_after_an_unclear_answer(
-    publisher: FacebookPublisher, sandbox: Sandbox
+    db: Database[Doc], fb_settings: Settings, publisher: FacebookPublisher, sandbox: Sandbox
 ) -> None:
-    account = connect(None, sandbox, "page-1")
+    account = connect(db, sandbox, "page-1")
     sandbox.set_faults("page-1", applied_server_errors=1)
-    link_only = fb_post("", link="https://example.com/launch")
-    outcome = publisher.publish(link_only, account, StubContext())
-    assert isinstance(outcome, Ambiguous)  # unknown: an operator decides, nothing is re-sent
-    assert "cannot be recognised" in outcome.reason
+    link_only = Content(text="", link="https://example.com/launch")
+    stored = publish_due(db, fb_settings, "page-1", link_only)
+    # unknown: an operator decides, nothing is re-sent
+    assert stored["status"] == "unknown"
+    assert "cannot be recognised" in stored["lastError"]["message"]
     with pytest.raises(ReadBackError):
-        publisher.find_published(replace(link_only, send_started_at=utcnow()), account)
+        publisher.find_published(replace(fb_post(""), send_started_at=utcnow()), account)
     assert len(sandbox.posts()) == 1
 
 
 def test_a_send_answered_too_late_is_found_on_the_page_and_counts_as_published(
-    publisher: FacebookPublisher, sandbox: Sandbox
+    db: Database[Doc], fb_settings: Settings, sandbox: Sandbox
 ) -> None:
-    account = connect(None, sandbox, "page-1")
+    connect(db, sandbox, "page-1")
     sandbox.set_faults("page-1", timeouts=1, timeout_seconds=2)
-    post = fb_post("slow words")
-    outcome = publisher.publish(replace(post, send_started_at=utcnow()), account, StubContext())
-    posts = sandbox.posts()
-    assert isinstance(outcome, Published)
-    assert [p["id"] for p in posts] == [outcome.platform_post_id]
+    stored = publish_due(db, fb_settings, "page-1", Content(text="slow words"))
+    assert stored["status"] == "published"
+    assert [p["id"] for p in sandbox.posts()] == [stored["platformPostId"]]
 
 
-def test_a_gateway_error_after_the_send_is_ambiguous_when_the_page_does_not_show_it(
-    publisher: FacebookPublisher, sandbox: Sandbox
+def test_a_gateway_error_after_the_send_is_unknown_when_the_page_does_not_show_it(
+    db: Database[Doc], fb_settings: Settings, sandbox: Sandbox
 ) -> None:
-    account = connect(None, sandbox, "page-1")
+    connect(db, sandbox, "page-1")
     sandbox.set_faults("page-1", bad_gateway=1)
-    outcome = publisher.publish(fb_post(), account, StubContext())
-    assert isinstance(outcome, Ambiguous)
+    stored = publish_due(db, fb_settings, "page-1", Content(text="lost answer"))
+    assert stored["status"] == "unknown"
     assert sandbox.posts() == []
     assert sandbox.requests() == {"POST feed": 1, "GET published_posts": 1}
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from pymongo.database import Database
 
 from common.clock import utcnow
 from common.config import Settings
+from common.db import Doc
 from common.platforms.base import AuthExpired, Published, RateLimited, Retryable
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import InstagramPublisher
@@ -15,7 +17,7 @@ from common.posts import Content, Media, Post
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
-from tests.meta_support import StubContext, claimed_post, connect, meta_env
+from tests.meta_support import StubContext, claimed_post, connect, meta_env, publish_due
 
 IMAGE = Media("https://img.example/a.jpg")
 VIDEO = Media("https://img.example/a.mp4", "video")
@@ -139,15 +141,15 @@ def test_the_quota_read_at_run_time_is_enforced_with_our_own_count(
 
 
 def test_a_timeout_on_media_publish_is_settled_by_the_container_status(
-    publisher: InstagramPublisher, sandbox: Sandbox
+    db: Database[Doc], ig_settings: Settings, sandbox: Sandbox
 ) -> None:
-    account = connect(None, sandbox, "ig-1", "instagram")
+    connect(db, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", timeouts=1, timeout_seconds=1.5, timeout_edge="media_publish")
-    post = replace(ig_post("late answer"), send_started_at=utcnow())
-    outcome = publisher.publish(post, account, StubContext())
-    media = sandbox.posts()
-    assert isinstance(outcome, Published)
-    assert [m["id"] for m in media] == [outcome.platform_post_id]
+    content = Content(text="late answer", media=(IMAGE,))
+    stored = publish_due(db, ig_settings, "ig-1", content, platform="instagram")
+    assert stored["status"] == "published"
+    assert [m["id"] for m in sandbox.posts()] == [stored["platformPostId"]]
+    assert sandbox.requests()["POST media_publish"] == 1
 
 
 def test_a_timeout_creating_a_container_is_retryable_because_containers_are_invisible(

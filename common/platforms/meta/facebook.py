@@ -7,19 +7,16 @@ multi-photo post) are invisible, so they are stored on the post and reused, neve
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from common.accounts import Account
 from common.clock import utcnow
 from common.platforms.base import (
-    Ambiguous,
     Outcome,
     Permanent,
     PublishContext,
     Published,
-    Retryable,
     Withdrawn,
 )
 from common.platforms.meta.graph import GraphClient, GraphReply
@@ -99,36 +96,16 @@ class FacebookPublisher:
     ) -> Outcome:
         if not ctx.begin_send(remote):
             return Withdrawn("post changed or taken over before send")
-        sent = replace(post, send_started_at=self._clock())  # as a reconciliation would see it
+        # An unclear answer (timeout, transient error) goes back as it is: the caller looks on
+        # the page before anything else (common.transitions), with find_published below.
         reply = self._client.call("POST", path, token, params, idempotent=False)
-        if isinstance(reply, Ambiguous) or (isinstance(reply, Retryable) and reply.after_send):
-            return self._settle(sent, account, token, reply)
         if not isinstance(reply, GraphReply):
             return reply
         # /photos answers {"id": photo, "post_id": page post}; /feed answers {"id": page post}.
         return Published(str(reply.body.get("post_id") or reply.body["id"]))
 
-    def _settle(
-        self, post: Post, account: Account, token: str, failure: Ambiguous | Retryable
-    ) -> Outcome:
-        """After a send without a clear answer, look once before deciding.
-
-        Found: published. Not found: the failure as it was (a retry is safe, we looked). The
-        page could not be read, or the post cannot be recognised on it: unknown, never a
-        blind retry.
-        """
-        try:
-            found = self._find(post, account, token)
-        except Exception as exc:  # the engine and `posts reconcile` can look again later
-            return Ambiguous(f"{failure.reason}; could not look on the page: {exc}")
-        if found is not None:
-            return found
-        return Retryable(failure.reason) if isinstance(failure, Retryable) else failure
-
     def find_published(self, post: Post, account: Account) -> Published | None:
-        return self._find(post, account, token_for_read_back(self._cipher, account, self._clock()))
-
-    def _find(self, post: Post, account: Account, token: str) -> Published | None:
+        token = token_for_read_back(self._cipher, account, self._clock())
         if not post.content.text.strip():
             # Page posts are recognised by their exact text; without text nothing proves which
             # post is ours (photo and link posts could be matched on attachments: not yet).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +20,6 @@ from common.accounts import Account
 from common.clock import utcnow
 from common.config import Settings
 from common.platforms.base import (
-    Ambiguous,
     Outcome,
     Permanent,
     PublishContext,
@@ -100,10 +99,8 @@ class InstagramPublisher:
     ) -> Outcome:
         if not ctx.begin_send({"container": container}):
             return Withdrawn("post changed or taken over before send")
-        # The post as now stored: what a later reconciliation would see.
-        sent = replace(
-            post, remote={**post.remote, "container": container}, send_started_at=self._clock()
-        )
+        # An unclear answer goes back as it is: the caller reads the container's status
+        # (find_published) before anything else (common.transitions).
         reply = self._client.call(
             "POST",
             f"{account.external_id}/media_publish",
@@ -111,19 +108,10 @@ class InstagramPublisher:
             {"creation_id": container},
             idempotent=False,
         )
-        if isinstance(reply, GraphReply):
-            self._count_publish(account)
-            return Published(str(reply.body["id"]))
-        if isinstance(reply, Ambiguous):
-            return self._settle(sent, account, token, reply)
-        return reply
-
-    def _settle(self, post: Post, account: Account, token: str, unknown: Ambiguous) -> Outcome:
-        """Right after an unanswered media_publish, the container's status says what happened."""
-        try:
-            return self._find(post, account, token) or unknown
-        except Exception:  # the read-back is a bonus; the engine reconciles unknown posts later
-            return unknown
+        if not isinstance(reply, GraphReply):
+            return reply
+        self._count_publish(account)
+        return Published(str(reply.body["id"]))
 
     # --- containers -----------------------------------------------------------------------
 
@@ -286,13 +274,11 @@ class InstagramPublisher:
     # --- finding a post again -------------------------------------------------------------
 
     def find_published(self, post: Post, account: Account) -> Published | None:
-        return self._find(post, account, token_for_read_back(self._cipher, account, self._clock()))
-
-    def _find(self, post: Post, account: Account, token: str) -> Published | None:
         """The container's status is authoritative; the media list supplies the media id."""
         container = post.remote.get("container")
         if not container:
             return None  # begin_send stores the container, so nothing was sent
+        token = token_for_read_back(self._cipher, account, self._clock())
         status = self._status(container, token)
         if not isinstance(status, str):
             raise ReadBackError(f"container status unreadable: {type(status).__name__}")

@@ -15,11 +15,13 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tests import tfconfig
 
@@ -43,7 +45,7 @@ sys.stderr.write("ERROR: (gcloud) stub has no answer for " + " ".join(argv) + "\
 sys.exit(1)
 """
 
-Rule = dict[str, object]
+Rule = Mapping[str, object]
 PROJECT_DESCRIBE = ["projects", "describe", "--format=value(projectNumber)"]
 
 
@@ -237,11 +239,12 @@ def test_apis_terraform_will_enable_are_listed_not_refused(preflight: Preflight)
     only_usage = {"match": ["services", "list"], "stdout": "serviceusage.googleapis.com\n"}
     run = preflight([only_usage])
     assert run.returncode == 0, run.stderr
-    (line,) = [x for x in run.stdout.splitlines() if x.startswith("note terraform apply will enable")]
+    prefix = "note terraform apply will enable"
+    (line,) = [x for x in run.stdout.splitlines() if x.startswith(prefix)]
     assert line.split(": ", 1)[1].split(" (")[0].split() == terraform_apis()
 
 
-RESTRICTED = {
+RESTRICTED: Rule = {
     "match": ["org-policies", "describe", "iam.allowedPolicyMemberDomains"],
     "stdout": json.dumps(
         {
@@ -260,13 +263,13 @@ def test_refuses_allusers_where_the_organisation_restricts_domains(preflight: Pr
     assert 'status_public_access = "invoker_check_disabled"' in fix
 
 
-def test_a_restricted_organisation_passes_with_the_invoker_check_disabled(preflight: Preflight) -> None:
+def test_a_restricted_organisation_passes_with_the_invoker_check_off(preflight: Preflight) -> None:
     run = preflight([RESTRICTED], env={"STATUS_PUBLIC_ACCESS": "invoker_check_disabled"})
     assert run.returncode == 0, run.stderr
     assert "status is made public with the invoker check disabled" in run.stdout
 
 
-def test_refuses_a_caller_without_the_roles_and_names_the_missing_ones(preflight: Preflight) -> None:
+def test_refuses_a_caller_without_the_roles_and_names_them(preflight: Preflight) -> None:
     held = {
         "match": ["projects", "get-iam-policy"],
         "stdout": "roles/editor\nroles/secretmanager.admin\n",
@@ -323,8 +326,6 @@ def test_the_token_key_hint_makes_a_valid_fernet_key(preflight: Preflight) -> No
     key = subprocess.run(
         ["bash", "-c", command.group(1)], capture_output=True, text=True, check=True
     ).stdout
-    from cryptography.fernet import Fernet
-
     assert Fernet(key.encode()).decrypt(Fernet(key.encode()).encrypt(b"x")) == b"x"
 
 
@@ -347,7 +348,7 @@ def test_skip_secrets_before_the_first_apply(preflight: Preflight) -> None:
 
 
 def test_secret_ids_follow_the_name_prefix(preflight: Preflight) -> None:
-    rules = [
+    rules: list[Rule] = [
         {"match": ["secrets", "versions", "list", secret], "stdout": "v/1\n"}
         for secret in secret_ids(REQUIRED_SECRETS, prefix="acme-sched")
     ]

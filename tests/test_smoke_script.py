@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -125,16 +127,14 @@ def test_smoke_refuses_to_run_without_an_admin_key() -> None:
 def test_smoke_explains_a_status_that_is_not_public(tmp_path: Path) -> None:
     """A 403 from status is Cloud Run IAM refusing an anonymous caller: the script says which
     setting to look at. A loopback server answers 403 the way Cloud Run's front end would."""
-    import http.server
-    import threading
 
     class Forbidden(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        def do_GET(self) -> None:
             self.send_response(403)
             self.end_headers()
             self.wfile.write(b"Forbidden")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.do_GET()
 
         def log_message(self, *args: object) -> None:

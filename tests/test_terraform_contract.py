@@ -164,11 +164,13 @@ def test_every_secret_the_code_reads_is_created_and_none_has_a_value_in_terrafor
 def test_meta_app_secret_is_created_and_referenced_only_when_set() -> None:
     # A referenced secret without a version stops the deploy, and this one is optional.
     assert tfconfig.variables()["meta_app_secret_enabled"]["default"] is False
-    assert "var.meta_app_secret_enabled ? [\"META_APP_SECRET\"] : []" in (
-        tfconfig.locals_()["secret_names"]
+    assert (
+        'var.meta_app_secret_enabled ? ["META_APP_SECRET"] : []'
+        in (tfconfig.locals_()["secret_names"])
     )
-    assert "var.meta_app_secret_enabled && contains(local.meta_app_secret_readers, fn)" in (
-        tfconfig.locals_()["function_secrets"]
+    assert (
+        "var.meta_app_secret_enabled && contains(local.meta_app_secret_readers, fn)"
+        in (tfconfig.locals_()["function_secrets"])
     )
     for function in FUNCTIONS:
         assert "META_APP_SECRET" not in secret_mapping(function, meta_app_secret_enabled=False)
@@ -321,7 +323,7 @@ def test_status_is_public_one_way_or_the_other_never_both() -> None:
     assert "${google_cloudfunctions2_function.status.update_time}" in switch["triggers_replace"]
 
 
-def test_project_wide_grants_are_only_the_builder_logs_and_the_conditioned_staging_buckets() -> None:
+def test_project_wide_grants_are_the_builder_logs_and_its_conditioned_staging_buckets() -> None:
     grants = tfconfig.resources("google_project_iam_member")
     assert set(grants) == {"builder_logs", "builder_staging", "builder_broad"}
     for grant in grants.values():

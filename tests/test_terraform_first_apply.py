@@ -217,9 +217,7 @@ def test_failed_runs_count_only_the_applications_own_log_lines() -> None:
         assert metric["filter"].startswith("${local.run_services_filter}") or metric[
             "filter"
         ].startswith("${local.run_finished_filter}")
-    assert str(tfconfig.locals_()["run_finished_filter"]).startswith(
-        "${local.run_services_filter}"
-    )
+    assert str(tfconfig.locals_()["run_finished_filter"]).startswith("${local.run_services_filter}")
 
 
 def _readme_secret_steps() -> set[str]:
@@ -240,7 +238,7 @@ def test_the_walkthrough_adds_secret_values_between_the_two_applies() -> None:
         "preflight.sh --skip-secrets",
         "terraform apply -target=google_secret_manager_secret.this",
         "gcloud secrets versions add",
-        "scripts/preflight.sh \"$PROJECT\"",
+        'scripts/preflight.sh "$PROJECT"',
         "terraform apply\n",
         "smoke.sh",
     ]
@@ -277,4 +275,3 @@ def test_the_provider_lock_file_is_committed_or_its_generation_documented() -> N
         assert "terraform providers lock" in text
         for platform in ("linux_amd64", "darwin_arm64", "windows_amd64"):
             assert f"-platform={platform}" in text
-

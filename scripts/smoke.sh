@@ -25,6 +25,7 @@ run_url="${RUN_URL:-$base_url/$prefix-run-http}"
 body="$(mktemp)"
 trap 'rm -f "$body"' EXIT
 failures=0
+code_seen=""
 
 # request NAME EXPECTED_STATUS CURL_ARGS...: prints one line, counts a mismatch as a failure.
 request() {
@@ -32,6 +33,7 @@ request() {
     shift 2
     local code
     code="$(curl --silent --show-error --max-time 330 --output "$body" --write-out '%{http_code}' "$@")" || code="000"
+    code_seen="$code"
     if [[ "$code" == "$expected" ]]; then
         echo "ok   $name: $code"
     else
@@ -48,6 +50,12 @@ if [[ -n "${ID_TOKEN:-}" ]]; then
 fi
 
 request "status answers" 200 "$status_url"
+if [[ "$code_seen" == "403" ]]; then
+    # Status is public by design; a 403 comes from Cloud Run IAM, before the app runs.
+    echo "     status is not public: with status_public_access = \"allUsers\" the allUsers grant is missing" \
+        "(refused by the organisation? see infra/terraform/README.md); with \"invoker_check_disabled\"" \
+        "the invoker check is on again: terraform apply -replace='terraform_data.status_invoker_check_disabled[0]'" >&2
+fi
 if ! python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$body" 2>/dev/null; then
     echo "FAIL status body is not JSON" >&2
     failures=$((failures + 1))

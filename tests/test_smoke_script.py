@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -120,3 +122,34 @@ def test_smoke_refuses_to_run_without_an_admin_key() -> None:
     )
     assert result.returncode != 0
     assert "ADMIN_KEY" in result.stderr
+
+
+def test_smoke_explains_a_status_that_is_not_public(tmp_path: Path) -> None:
+    """A 403 from status is Cloud Run IAM refusing an anonymous caller: the script says which
+    setting to look at. A loopback server answers 403 the way Cloud Run's front end would."""
+
+    class Forbidden(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(403)
+            self.end_headers()
+            self.wfile.write(b"Forbidden")
+
+        def do_POST(self) -> None:
+            self.do_GET()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forbidden)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        result = run_smoke({"STATUS_URL": url, "RUN_URL": url}, "k" * 32)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 1
+    assert "FAIL status answers: got 403, expected 200" in result.stderr
+    assert "status is not public" in result.stderr
+    assert "terraform_data.status_invoker_check_disabled[0]" in result.stderr

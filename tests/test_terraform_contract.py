@@ -66,15 +66,25 @@ def plain_environment(function: str) -> set[str]:
     return tfconfig.map_keys(service["environment_variables"])
 
 
-def secret_environment(function: str) -> set[str]:
+def secret_mapping(function: str, meta_app_secret_enabled: bool = True) -> dict[str, str]:
+    """Environment variable -> secret name for one function, as local.function_secrets builds
+    it (the required secrets, plus META_APP_SECRET for its readers when enabled)."""
     service = tfconfig.single(FUNCTIONS[function], "service_config")
-    names: set[str] = set()
-    for dynamic in service.get("dynamic", []):
-        block = dynamic["secret_environment_variables"]
-        ref = re.search(r"local\.function_secrets\.([a-z_]+)", block["for_each"])
-        assert ref, block["for_each"]
-        names |= set(tfconfig.locals_()["function_secrets"][ref.group(1)])
-    return names
+    (dynamic,) = service["dynamic"]
+    block = dynamic["secret_environment_variables"]
+    assert block["for_each"] == f"${{local.function_secrets.{function}}}"
+    content = tfconfig.single(block, "content")
+    # The key is the map's key (the variable the code reads), the secret the map's value.
+    assert content["key"] == "${secret_environment_variables.key}"
+    assert "secret_environment_variables.value" in content["secret"]
+    mapping = dict(tfconfig.locals_()["required_function_secrets"][function])
+    if meta_app_secret_enabled and function in tfconfig.locals_()["meta_app_secret_readers"]:
+        mapping["META_APP_SECRET"] = "META_APP_SECRET"
+    return mapping
+
+
+def secret_environment(function: str) -> set[str]:
+    return set(secret_mapping(function))
 
 
 def source_directory(function: str) -> Path:
@@ -129,7 +139,8 @@ def test_run_functions_get_the_production_settings(function: str) -> None:
     provided = plain_environment(function) | secret_environment(function)
     wanted = {"RUN_BUDGET_SECONDS", "LOCK_TTL_SECONDS", "GOOGLE_CLOUD_PROJECT", "EVENTS_TOPIC"}
     assert wanted <= provided
-    # Posting needs the token key and the app secret; the tick path needs no admin credentials.
+    # Posting needs the token key (and the app secret when set); the tick path needs no admin
+    # credentials.
     assert {"TOKEN_ENCRYPTION_KEY", "META_APP_SECRET"} <= secret_environment(function)
     assert ("ADMIN_SECRET_KEY" in secret_environment(function)) == (function == "run_http")
 
@@ -143,11 +154,39 @@ def test_events_topic_is_set_only_when_the_topic_exists() -> None:
 
 def test_every_secret_the_code_reads_is_created_and_none_has_a_value_in_terraform() -> None:
     created = tfconfig.quoted_names(tfconfig.locals_()["secret_names"])
-    assert created == secret_settings()
-    used = set().union(*(secret_environment(f) for f in FUNCTIONS))
+    # MONGO_URI_READONLY is the status function's MONGO_URI (a read-only database user).
+    assert created == secret_settings() | {"MONGO_URI_READONLY"}
+    used = set().union(*(set(secret_mapping(f).values()) for f in FUNCTIONS))
     assert used == created
     types = {type_name for type_name, _, _ in tfconfig.all_resources()}
     assert "google_secret_manager_secret_version" not in types
+
+
+def test_meta_app_secret_is_created_and_referenced_only_when_set() -> None:
+    # A referenced secret without a version stops the deploy, and this one is optional.
+    assert tfconfig.variables()["meta_app_secret_enabled"]["default"] is False
+    assert (
+        'var.meta_app_secret_enabled ? ["META_APP_SECRET"] : []'
+        in (tfconfig.locals_()["secret_names"])
+    )
+    assert (
+        "var.meta_app_secret_enabled && contains(local.meta_app_secret_readers, fn)"
+        in (tfconfig.locals_()["function_secrets"])
+    )
+    for function in FUNCTIONS:
+        assert "META_APP_SECRET" not in secret_mapping(function, meta_app_secret_enabled=False)
+
+
+def test_status_never_receives_the_read_write_database_uri() -> None:
+    # status is public: its MONGO_URI is the read-only user's connection string, and its
+    # service account may read that secret and no other.
+    assert secret_mapping("status") == {"MONGO_URI": "MONGO_URI_READONLY"}
+    assert "MONGO_URI" not in plain_environment("status")
+    assert "local.required_function_secrets" in tfconfig.locals_()["function_secrets"]
+    assert "for secret in distinct(values(secrets))" in tfconfig.locals_()["secret_access"]
+    for function in ("run_tick", "run_http"):
+        assert secret_mapping(function)["MONGO_URI"] == "MONGO_URI"
+        assert "MONGO_URI_READONLY" not in secret_mapping(function).values()
 
 
 def test_each_function_may_read_only_its_own_secrets() -> None:
@@ -268,13 +307,60 @@ def test_only_status_is_public() -> None:
     assert run_tick["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
 
 
-def test_nothing_is_granted_project_wide_except_the_builder_roles() -> None:
+def test_status_is_public_one_way_or_the_other_never_both() -> None:
+    variable = tfconfig.variables()["status_public_access"]
+    assert variable["default"] == "allUsers"
+    grant = tfconfig.resources("google_cloud_run_service_iam_member")["status_public"]
+    switch = tfconfig.resources("terraform_data")["status_invoker_check_disabled"]
+    assert grant["count"] == '${var.status_public_access == "allUsers" ? 1 : 0}'
+    assert switch["count"] == '${var.status_public_access == "invoker_check_disabled" ? 1 : 0}'
+    (provisioner,) = switch["provisioner"]
+    command = provisioner["local-exec"]["command"]
+    assert command.startswith("gcloud run services update ") and "--no-invoker-iam-check" in command
+    assert "basename(google_cloudfunctions2_function.status.service_config[0].service)" in str(
+        provisioner["local-exec"]["environment"]
+    )
+    # Set again after every new revision of the function.
+    assert "${google_cloudfunctions2_function.status.update_time}" in switch["triggers_replace"]
+
+
+def test_project_wide_grants_are_the_builder_logs_and_its_conditioned_staging_buckets() -> None:
     grants = tfconfig.resources("google_project_iam_member")
-    assert set(grants) == {"builder"}
-    assert grants["builder"]["member"] == "${google_service_account.builder.member}"
+    assert set(grants) == {"builder_logs", "builder_staging", "builder_broad"}
+    for grant in grants.values():
+        assert grant["member"] == "${google_service_account.builder.member}"
+    assert grants["builder_logs"]["role"] == "roles/logging.logWriter"
+    condition = tfconfig.single(grants["builder_staging"], "condition")["expression"]
+    assert 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")' in condition
+    # The broad set is the documented switch back, off unless asked for.
+    assert grants["builder_broad"]["for_each"].startswith("${var.builder_broad_roles ? toset([")
+    assert tfconfig.variables()["builder_broad_roles"]["default"] is False
+    repository = tfconfig.resources("google_artifact_registry_repository_iam_member")["builder"]
+    assert repository["role"] == "roles/artifactregistry.writer"
+    assert "google_artifact_registry_repository.functions" in repository["repository"]
+    bucket = tfconfig.resources("google_storage_bucket_iam_member")["builder_sources"]
+    assert bucket["role"] == "roles/storage.objectViewer"
     for function in FUNCTIONS.values():
         build = tfconfig.single(function, "build_config")
         assert build["service_account"] == "${google_service_account.builder.id}"
+        assert build["docker_repository"] == "${google_artifact_registry_repository.functions.id}"
+
+
+def test_the_image_repository_cleans_up_but_keeps_the_newest_images() -> None:
+    repository = tfconfig.resources("google_artifact_registry_repository")["functions"]
+    policies = {p["action"]: p for p in repository["cleanup_policies"]}
+    assert set(policies) == {"DELETE", "KEEP"}
+    assert tfconfig.single(policies["KEEP"], "most_recent_versions")["keep_count"] >= 2
+    assert repository["cleanup_policy_dry_run"] is False
+
+
+def test_pubsub_token_creator_is_granted_only_when_asked_and_only_on_the_trigger_account() -> None:
+    grant = tfconfig.resources("google_service_account_iam_member")["pubsub_token_creator"]
+    assert grant["count"] == "${var.grant_pubsub_token_creator ? 1 : 0}"
+    assert grant["service_account_id"] == "${google_service_account.trigger.name}"
+    assert grant["role"] == "roles/iam.serviceAccountTokenCreator"
+    assert "@gcp-sa-pubsub.iam.gserviceaccount.com" in grant["member"]
+    assert tfconfig.variables()["grant_pubsub_token_creator"]["default"] is False
 
 
 def test_everything_that_takes_labels_is_labelled() -> None:

@@ -24,6 +24,7 @@ _OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=F
 _LOCAL_REF = re.compile(r"\blocal\.([a-z_][a-z0-9_]*)\b")
 _ENV_KEY = re.compile(r"\b([A-Z][A-Z0-9_]+)\s*=")
 _QUOTED_NAME = re.compile(r'"([A-Z][A-Z0-9_]+)"')
+_QUOTED = re.compile(r'"([^"]*)"')
 
 Block = dict[str, Any]
 
@@ -108,6 +109,11 @@ def map_keys(value: Any) -> set[str]:
 def quoted_names(expression: str) -> set[str]:
     """Upper-case names quoted in an expression, e.g. the members of toset([...])."""
     return set(_QUOTED_NAME.findall(expression))
+
+
+def quoted_strings(expression: str) -> set[str]:
+    """Every string literal in an expression, e.g. the members of toset([...])."""
+    return set(_QUOTED.findall(expression))
 
 
 def local_number(name: str) -> int:

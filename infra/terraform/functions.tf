@@ -13,6 +13,9 @@ resource "google_cloudfunctions2_function" "run_tick" {
     runtime         = "python313"
     entry_point     = "on_tick"
     service_account = google_service_account.builder.id
+    # Our own repository: the builder may push here and nowhere else (iam.tf), and old images
+    # are cleaned up (artifacts.tf).
+    docker_repository = google_artifact_registry_repository.functions.id
     source {
       storage_source {
         bucket = google_storage_bucket.sources.name
@@ -39,9 +42,9 @@ resource "google_cloudfunctions2_function" "run_tick" {
     })
 
     dynamic "secret_environment_variables" {
-      for_each = toset(local.function_secrets.run_tick)
+      for_each = local.function_secrets.run_tick
       content {
-        key        = secret_environment_variables.value
+        key        = secret_environment_variables.key
         project_id = var.project_id
         secret     = google_secret_manager_secret.this[secret_environment_variables.value].secret_id
         version    = lookup(var.secret_versions, secret_environment_variables.value, "latest")
@@ -62,9 +65,13 @@ resource "google_cloudfunctions2_function" "run_tick" {
     retry_policy = "RETRY_POLICY_RETRY"
   }
 
+  # The trigger needs Eventarc's service agent (services.tf) and, in old projects, the Pub/Sub
+  # agent's right to mint the trigger's tokens (iam.tf).
   depends_on = [
     google_project_service.this,
+    time_sleep.eventarc_agent,
     google_secret_manager_secret_iam_member.function,
+    google_service_account_iam_member.pubsub_token_creator,
     time_sleep.builder_roles,
   ]
 }
@@ -79,6 +86,9 @@ resource "google_cloudfunctions2_function" "run_http" {
     runtime         = "python313"
     entry_point     = "run_http"
     service_account = google_service_account.builder.id
+    # Our own repository: the builder may push here and nowhere else (iam.tf), and old images
+    # are cleaned up (artifacts.tf).
+    docker_repository = google_artifact_registry_repository.functions.id
     source {
       storage_source {
         bucket = google_storage_bucket.sources.name
@@ -105,9 +115,9 @@ resource "google_cloudfunctions2_function" "run_http" {
     })
 
     dynamic "secret_environment_variables" {
-      for_each = toset(local.function_secrets.run_http)
+      for_each = local.function_secrets.run_http
       content {
-        key        = secret_environment_variables.value
+        key        = secret_environment_variables.key
         project_id = var.project_id
         secret     = google_secret_manager_secret.this[secret_environment_variables.value].secret_id
         version    = lookup(var.secret_versions, secret_environment_variables.value, "latest")
@@ -132,6 +142,9 @@ resource "google_cloudfunctions2_function" "status" {
     runtime         = "python313"
     entry_point     = "status"
     service_account = google_service_account.builder.id
+    # Our own repository: the builder may push here and nowhere else (iam.tf), and old images
+    # are cleaned up (artifacts.tf).
+    docker_repository = google_artifact_registry_repository.functions.id
     source {
       storage_source {
         bucket = google_storage_bucket.sources.name
@@ -157,9 +170,9 @@ resource "google_cloudfunctions2_function" "status" {
     })
 
     dynamic "secret_environment_variables" {
-      for_each = toset(local.function_secrets.status)
+      for_each = local.function_secrets.status
       content {
-        key        = secret_environment_variables.value
+        key        = secret_environment_variables.key
         project_id = var.project_id
         secret     = google_secret_manager_secret.this[secret_environment_variables.value].secret_id
         version    = lookup(var.secret_versions, secret_environment_variables.value, "latest")

@@ -1,22 +1,29 @@
 # Least privilege: one runtime service account per function, one for the Eventarc trigger and
 # one for building. Every grant below is on a single resource (a secret, a topic, a Cloud Run
-# service) except the builder's, which Cloud Build needs project-wide.
+# service, a bucket, the image repository) except the builder's log writing, which has no
+# narrower scope, and the optional broad builder roles (var.builder_broad_roles).
 
 resource "google_service_account" "function" {
   for_each = local.function_names
 
   account_id   = each.value
   display_name = "Runtime of the ${each.value} function"
+
+  depends_on = [google_project_service.this]
 }
 
 resource "google_service_account" "trigger" {
   account_id   = "${var.name_prefix}-trigger"
   display_name = "Eventarc trigger that invokes ${local.function_names.run_tick}"
+
+  depends_on = [google_project_service.this]
 }
 
 resource "google_service_account" "builder" {
   account_id   = "${var.name_prefix}-builder"
   display_name = "Cloud Build for the ${var.name_prefix} functions"
+
+  depends_on = [google_project_service.this]
 }
 
 # Each function reads exactly the secrets in local.function_secrets.
@@ -46,12 +53,54 @@ resource "google_cloud_run_service_iam_member" "tick_invoker" {
   member   = google_service_account.trigger.member
 }
 
+# Pub/Sub's service agent signs the tokens Eventarc's push subscription sends as the trigger
+# account. Projects whose Pub/Sub agent was created on or before 2021-04-08 lack that right
+# (Eventarc "roles and permissions" page); granting it on the trigger account alone is the
+# narrowest form.
+resource "google_service_account_iam_member" "pubsub_token_creator" {
+  count = var.grant_pubsub_token_creator ? 1 : 0
+
+  service_account_id = google_service_account.trigger.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:service-${data.google_project.this[0].number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+# The status function is public by design (read-only, no post text or tokens). Two ways, as
+# Cloud Run's "Allowing public access" page describes (var.status_public_access):
+#  - "allUsers": roles/run.invoker for allUsers. Refused where the organisation enforces
+#    domain-restricted sharing (iam.allowedPolicyMemberDomains).
+#  - "invoker_check_disabled": no IAM grant; the service's invoker IAM check is switched off.
+#    Cloud Functions does not expose that switch (terraform-provider-google issue 23360) and the
+#    Cloud Run service belongs to the function, so Terraform sets it with gcloud after every
+#    deploy of the function.
 resource "google_cloud_run_service_iam_member" "status_public" {
   # checkov:skip=CKV_GCP_102:The status function is public by design: read-only, no post text or tokens.
+  count = var.status_public_access == "allUsers" ? 1 : 0
+
   location = google_cloudfunctions2_function.status.location
   service  = google_cloudfunctions2_function.status.service_config[0].service
   role     = "roles/run.invoker"
   member   = "allUsers"
+}
+
+resource "terraform_data" "status_invoker_check_disabled" {
+  count = var.status_public_access == "invoker_check_disabled" ? 1 : 0
+
+  # A redeploy of the function may write its Cloud Run service back with the check on
+  # (unverified either way), so every new revision of the function sets it again.
+  triggers_replace = [
+    google_cloudfunctions2_function.status.service_config[0].service,
+    google_cloudfunctions2_function.status.update_time,
+  ]
+
+  provisioner "local-exec" {
+    command = "gcloud run services update \"$SERVICE\" --no-invoker-iam-check --region=\"$REGION\" --project=\"$PROJECT\" --quiet"
+    environment = {
+      SERVICE = basename(google_cloudfunctions2_function.status.service_config[0].service)
+      REGION  = google_cloudfunctions2_function.status.location
+      PROJECT = var.project_id
+    }
+  }
 }
 
 resource "google_cloud_run_service_iam_member" "run_http_invoker" {
@@ -64,24 +113,73 @@ resource "google_cloud_run_service_iam_member" "run_http_invoker" {
   member   = each.value
 }
 
-# What a custom Cloud Build service account needs to build a function from source: write build
-# logs, push the image to Artifact Registry, read the staged source (Cloud Run "build service
-# account" documentation).
-resource "google_project_iam_member" "builder" {
-  for_each = toset([
-    "roles/logging.logWriter",
+# What a custom Cloud Build service account needs to build a function from source (Cloud Run
+# "build service account" page): write build logs, push the image, read the staged source.
+# Logs have no narrower scope than the project. The image goes to our repository only
+# (artifacts.tf). Cloud Functions copies the source archive into its own staging buckets,
+# named gcf-v2-sources-<project number>-<region> (and gcf-v2-uploads-... for uploads), so the
+# storage role is limited to those buckets by an IAM condition, plus reading our source bucket.
+resource "google_project_iam_member" "builder_logs" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.builder.member
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_artifact_registry_repository_iam_member" "builder" {
+  project    = var.project_id
+  location   = google_artifact_registry_repository.functions.location
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.builder.member
+}
+
+resource "google_storage_bucket_iam_member" "builder_sources" {
+  bucket = google_storage_bucket.sources.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.builder.member
+}
+
+resource "google_project_iam_member" "builder_staging" {
+  project = var.project_id
+  role    = "roles/storage.objectAdmin"
+  member  = google_service_account.builder.member
+
+  condition {
+    title       = "Cloud Functions staging buckets"
+    description = "Only the buckets Cloud Functions stages function source in."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-\") || resource.name.startsWith(\"projects/_/buckets/gcf-v2-uploads-\")"
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+# The switch back: if a build fails for lack of access (the exact set a build needs is not
+# documented beyond the three roles), builder_broad_roles = true grants Google's documented
+# set project-wide, as this stack did before.
+resource "google_project_iam_member" "builder_broad" {
+  for_each = var.builder_broad_roles ? toset([
     "roles/artifactregistry.writer",
     "roles/storage.objectAdmin",
-  ])
+  ]) : toset([])
 
   project = var.project_id
   role    = each.value
   member  = google_service_account.builder.member
+
+  depends_on = [google_project_service.this]
 }
 
 # IAM grants take a while to take effect; a build started at once can fail to read the source
 # archive (the provider's own Cloud Functions builder example waits 60 s the same way).
 resource "time_sleep" "builder_roles" {
   create_duration = "60s"
-  depends_on      = [google_project_iam_member.builder]
+  depends_on = [
+    google_project_iam_member.builder_logs,
+    google_project_iam_member.builder_staging,
+    google_project_iam_member.builder_broad,
+    google_artifact_registry_repository_iam_member.builder,
+    google_storage_bucket_iam_member.builder_sources,
+  ]
 }

@@ -47,17 +47,41 @@ locals {
     TICK_INTERVAL_SECONDS = tostring(local.tick_interval_seconds)
   }
 
-  # Which secret each function reads. Least privilege: a function gets accessor rights on
-  # exactly these secrets (iam.tf) and nothing else.
+  # Which secret each function reads, as environment variable => secret name. Least
+  # privilege: a function gets accessor rights on exactly these secrets (iam.tf) and nothing
+  # else. The status function is public, so its MONGO_URI is the read-only database user's
+  # connection string (MONGO_URI_READONLY); the read-write URI never reaches it.
+  required_function_secrets = {
+    run_tick = {
+      MONGO_URI            = "MONGO_URI"
+      TOKEN_ENCRYPTION_KEY = "TOKEN_ENCRYPTION_KEY"
+    }
+    run_http = {
+      MONGO_URI            = "MONGO_URI"
+      TOKEN_ENCRYPTION_KEY = "TOKEN_ENCRYPTION_KEY"
+      JWT_SECRET           = "JWT_SECRET"
+      ADMIN_SECRET_KEY     = "ADMIN_SECRET_KEY"
+    }
+    status = {
+      MONGO_URI = "MONGO_URI_READONLY"
+    }
+  }
+
+  # META_APP_SECRET is optional in the code (appsecret_proof), but a secret referenced by a
+  # function must have an enabled version before the function deploys (Cloud Run checks every
+  # referenced secret). So it is created and referenced only when the operator says it is set.
+  meta_app_secret_readers = ["run_tick", "run_http"]
+
   function_secrets = {
-    run_tick = ["MONGO_URI", "TOKEN_ENCRYPTION_KEY", "META_APP_SECRET"]
-    run_http = ["MONGO_URI", "TOKEN_ENCRYPTION_KEY", "META_APP_SECRET", "JWT_SECRET", "ADMIN_SECRET_KEY"]
-    status   = ["MONGO_URI"]
+    for fn, secrets in local.required_function_secrets : fn => merge(
+      secrets,
+      var.meta_app_secret_enabled && contains(local.meta_app_secret_readers, fn) ? { META_APP_SECRET = "META_APP_SECRET" } : {},
+    )
   }
 
   secret_access = {
     for pair in flatten([
-      for fn, names in local.function_secrets : [for name in names : { fn = fn, secret = name }]
+      for fn, secrets in local.function_secrets : [for secret in distinct(values(secrets)) : { fn = fn, secret = secret }]
     ]) : "${pair.fn}/${pair.secret}" => pair
   }
 }

@@ -9,6 +9,10 @@ locals {
     # service_config[0].service is the full projects/.../services/NAME path; the log label
     # holds only NAME.
     "resource.labels.service_name=(\"${basename(google_cloudfunctions2_function.run_tick.service_config[0].service)}\" OR \"${basename(google_cloudfunctions2_function.run_http.service_config[0].service)}\")",
+    # Only what the application itself wrote. Cloud Run also logs every request of the service
+    # (run.googleapis.com/requests) at ERROR for a 5xx and WARNING for a 429, which would count
+    # each failed delivery a second time and a cold-start queue overflow as a failed run.
+    "logName=(\"projects/${var.project_id}/logs/run.googleapis.com%2Fstdout\" OR \"projects/${var.project_id}/logs/run.googleapis.com%2Fstderr\")",
   ])
   run_finished_filter = "${local.run_services_filter} AND jsonPayload.message=\"run finished\""
   metric_prefix       = "logging.googleapis.com/user"
@@ -26,6 +30,8 @@ resource "google_logging_metric" "runs_failed" {
     value_type  = "INT64"
     unit        = "1"
   }
+
+  depends_on = [google_project_service.this]
 }
 
 # Runs that left at least one post failed (permanent error, attempts used up) or unknown
@@ -40,6 +46,8 @@ resource "google_logging_metric" "runs_with_failed_posts" {
     value_type  = "INT64"
     unit        = "1"
   }
+
+  depends_on = [google_project_service.this]
 }
 
 # Tick-triggered runs that finished ok: the heartbeat the dead-man's switch watches.
@@ -53,6 +61,8 @@ resource "google_logging_metric" "tick_runs_ok" {
     value_type  = "INT64"
     unit        = "1"
   }
+
+  depends_on = [google_project_service.this]
 }
 
 # A new log-based metric can take minutes before alert policies may name it (the API answers
@@ -138,7 +148,13 @@ resource "google_monitoring_alert_policy" "posts_failed" {
 # Dead-man's switch: the failure users of schedulers complain about most is one that silently
 # stopped. This fires when no tick-triggered run has finished ok for the window, whatever the
 # cause (Scheduler paused or deleted, trigger broken, function crashing, database down, lock
-# stuck). The series are summed across revisions so a redeploy does not look like an absence.
+# stuck). The series are summed across revisions so a redeploy does not look like a gap.
+#
+# A threshold condition, not condition_absent: whether a log-based counter writes zeros in
+# minutes without a matching line is not documented, and a series of zeros is never "absent".
+# "Fewer than 1 ok run in every minute of the window" fires on zeros, and
+# EVALUATION_MISSING_DATA_ACTIVE makes it fire on no data at all (no series yet, or one that
+# stopped), so it also holds before the first run ever reported.
 resource "google_monitoring_alert_policy" "no_successful_run" {
   depends_on = [time_sleep.log_metrics]
 
@@ -150,9 +166,12 @@ resource "google_monitoring_alert_policy" "no_successful_run" {
 
   conditions {
     display_name = "No tick-triggered run finished ok"
-    condition_absent {
-      filter   = "metric.type=\"${local.metric_prefix}/${google_logging_metric.tick_runs_ok.name}\" AND resource.type=\"cloud_run_revision\""
-      duration = "${var.dead_mans_switch_minutes * 60}s"
+    condition_threshold {
+      filter                  = "metric.type=\"${local.metric_prefix}/${google_logging_metric.tick_runs_ok.name}\" AND resource.type=\"cloud_run_revision\""
+      comparison              = "COMPARISON_LT"
+      threshold_value         = 1
+      duration                = "${var.dead_mans_switch_minutes * 60}s"
+      evaluation_missing_data = "EVALUATION_MISSING_DATA_ACTIVE"
       aggregations {
         alignment_period     = "60s"
         per_series_aligner   = "ALIGN_SUM"
@@ -171,5 +190,13 @@ resource "google_monitoring_alert_policy" "no_successful_run" {
   documentation {
     mime_type = "text/markdown"
     content   = "No scheduled run has succeeded recently. Check in order: the Cloud Scheduler job (paused? failing to publish?), the run-tick function's logs (crashing? skipped because the lock is held?), the status function (lastRunAt, lastRunStatus, lock)."
+  }
+
+  lifecycle {
+    # A window shorter than one tick period would fire between two healthy ticks.
+    precondition {
+      condition     = var.dead_mans_switch_minutes * 60 > local.tick_interval_seconds
+      error_message = "dead_mans_switch_minutes must be longer than one tick period (tick_schedule)."
+    }
   }
 }

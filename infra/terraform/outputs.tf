@@ -52,3 +52,8 @@ output "source_bucket" {
   description = "Bucket that holds the function source archives."
   value       = google_storage_bucket.sources.name
 }
+
+output "image_repository" {
+  description = "Artifact Registry repository the function builds push to (old images cleaned up)."
+  value       = google_artifact_registry_repository.functions.id
+}

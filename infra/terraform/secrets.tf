@@ -1,14 +1,20 @@
 # The secrets exist here; their values never do. Terraform creates each secret and who may read
 # it (iam.tf); an operator adds versions out of band (README: "Adding secret values"), so no
-# secret value passes through a variable, a plan or the state.
+# secret value passes through a variable, a plan or the state. Every secret listed here is read
+# by a function as an environment variable, so each needs an enabled version before the
+# functions deploy: that is why the deploy is two applies (README) and why
+# scripts/preflight.sh checks each one.
 locals {
-  secret_names = toset([
-    "MONGO_URI",
-    "JWT_SECRET",
-    "ADMIN_SECRET_KEY",
-    "TOKEN_ENCRYPTION_KEY",
-    "META_APP_SECRET",
-  ])
+  secret_names = setunion(
+    [
+      "MONGO_URI",
+      "MONGO_URI_READONLY",
+      "JWT_SECRET",
+      "ADMIN_SECRET_KEY",
+      "TOKEN_ENCRYPTION_KEY",
+    ],
+    var.meta_app_secret_enabled ? ["META_APP_SECRET"] : [],
+  )
 }
 
 resource "google_secret_manager_secret" "this" {

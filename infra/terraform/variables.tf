@@ -215,7 +215,7 @@ variable "secret_versions" {
   default     = {}
 
   validation {
-    condition     = alltrue([for k, v in var.secret_versions : contains(["MONGO_URI", "JWT_SECRET", "ADMIN_SECRET_KEY", "TOKEN_ENCRYPTION_KEY", "META_APP_SECRET"], k) && can(regex("^([0-9]+|latest)$", v))])
+    condition     = alltrue([for k, v in var.secret_versions : contains(["MONGO_URI", "MONGO_URI_READONLY", "JWT_SECRET", "ADMIN_SECRET_KEY", "TOKEN_ENCRYPTION_KEY", "META_APP_SECRET"], k) && can(regex("^([0-9]+|latest)$", v))])
     error_message = "secret_versions keys must be secret names this stack creates and values a version number or latest."
   }
 }
@@ -227,12 +227,58 @@ variable "notification_channels" {
 }
 
 variable "dead_mans_switch_minutes" {
-  description = "Alert when no tick-triggered run has finished successfully for this many minutes."
+  description = "Alert when no tick-triggered run has finished successfully for this many minutes. At least one tick period; at most 1410 (23.5 h, the longest window Cloud Monitoring accepts for a missing-data condition)."
   type        = number
   default     = 5
 
   validation {
-    condition     = var.dead_mans_switch_minutes >= 2 && var.dead_mans_switch_minutes <= 1440 && floor(var.dead_mans_switch_minutes) == var.dead_mans_switch_minutes
-    error_message = "dead_mans_switch_minutes must be a whole number between 2 and 1440."
+    condition     = var.dead_mans_switch_minutes >= 2 && var.dead_mans_switch_minutes <= 1410 && floor(var.dead_mans_switch_minutes) == var.dead_mans_switch_minutes
+    error_message = "dead_mans_switch_minutes must be a whole number between 2 and 1410 (23.5 hours, Cloud Monitoring's limit)."
+  }
+}
+
+variable "status_public_access" {
+  description = <<-EOT
+    How the status function is made public. "allUsers" (default): roles/run.invoker for allUsers.
+    "invoker_check_disabled": no IAM grant; Cloud Run's invoker IAM check is switched off on the
+    function's service (needs gcloud where terraform apply runs). Use the second where the
+    organisation enforces domain-restricted sharing (iam.allowedPolicyMemberDomains), which
+    refuses any grant to allUsers.
+  EOT
+  type        = string
+  default     = "allUsers"
+
+  validation {
+    condition     = contains(["allUsers", "invoker_check_disabled"], var.status_public_access)
+    error_message = "status_public_access must be \"allUsers\" or \"invoker_check_disabled\"."
+  }
+}
+
+variable "meta_app_secret_enabled" {
+  description = "Create the META_APP_SECRET secret and give it to the run functions (appsecret_proof). Only when you have the Meta app secret: a referenced secret must have a version before the functions deploy."
+  type        = bool
+  default     = false
+}
+
+variable "grant_pubsub_token_creator" {
+  description = "Grant the project's Pub/Sub service agent Token Creator on the trigger service account. Needed only in projects whose Pub/Sub agent was created on or before 2021-04-08 (ticks then fail to reach run-tick with authentication errors)."
+  type        = bool
+  default     = false
+}
+
+variable "builder_broad_roles" {
+  description = "Give the builder service account roles/artifactregistry.writer and roles/storage.objectAdmin on the whole project (Google's documented set) instead of the narrowed grants. The switch back if a build fails for lack of access."
+  type        = bool
+  default     = false
+}
+
+variable "eventarc_agent_wait_seconds" {
+  description = "How long the first apply waits after enabling the APIs before creating the event-triggered function, for Eventarc's service agent to get its role."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.eventarc_agent_wait_seconds >= 0 && var.eventarc_agent_wait_seconds <= 600
+    error_message = "eventarc_agent_wait_seconds must be between 0 and 600."
   }
 }

@@ -1,6 +1,7 @@
 terraform {
-  # 1.3 for optional() object attributes with defaults.
-  required_version = ">= 1.3"
+  # 1.3 for optional() object attributes with defaults, 1.4 for terraform_data (iam.tf: the
+  # status function's invoker check).
+  required_version = ">= 1.4"
 
   required_providers {
     google = {
@@ -11,7 +12,8 @@ terraform {
       source  = "hashicorp/archive"
       version = "~> 2.8"
     }
-    # Waits for IAM grants and new log metrics to propagate (see iam.tf and monitoring.tf).
+    # Waits for the Eventarc service agent, IAM grants and new log metrics to propagate
+    # (services.tf, iam.tf, monitoring.tf).
     time = {
       source  = "hashicorp/time"
       version = "~> 0.13"

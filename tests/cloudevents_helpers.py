@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from common.clock import utcnow
-from common.entrypoints.ticks import MESSAGE_PUBLISHED
+from common.entrypoints.tick import MESSAGE_PUBLISHED
 
 SOURCE = "//pubsub.googleapis.com/projects/demo-proj/topics/scheduler-ticks"
 SUBSCRIPTION = "projects/demo-proj/subscriptions/eventarc-europe-west1-run-123-sub-456"

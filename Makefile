@@ -56,7 +56,7 @@ lint: $(STAMP)
 
 # TICK_SECONDS=10 make run ticks faster than Cloud Scheduler's minute.
 run: bootstrap-run
-	$(PY) -m common.entrypoints.cli dev --tick-seconds $(or $(TICK_SECONDS),60)
+	$(PY) -m devstack --tick-seconds $(or $(TICK_SECONDS),60)
 
 bench: bootstrap-run
 	$(PY) -m devstack.dbserver run -- $(PY) bench/engine.py

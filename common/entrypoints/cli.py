@@ -26,7 +26,7 @@ from common.clock import TimeError, resolve, utcnow
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
 from common.engine import Trigger, execute_once
-from common.entrypoints import status_page
+from common.entrypoints import local_stack, status_page
 from common.platforms.registry import default_registry
 from common.reconcile import reconcile_unknown
 from common.tokens import TokenCipher, TokenKeyError
@@ -375,13 +375,11 @@ def _progress_bar(done: int, total: int) -> None:
 
 
 def cmd_dev(args: argparse.Namespace, settings: Settings | None) -> int:
-    # devstack is not shipped in the functions' archives: import it only for this command.
-    from devstack import stack  # noqa: PLC0415
-
     del settings
-    return stack.run(
-        tick_seconds=args.tick_seconds, data_dir=Path(args.data_dir), demo=not args.no_demo
-    )
+    try:
+        return local_stack.run(args.tick_seconds, Path(args.data_dir), demo=not args.no_demo)
+    except local_stack.NotACloneError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 # --- wiring ---------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy common functions devstack bench tests
+	$(VENV)/bin/lint-imports
 
 # TICK_SECONDS=10 make run ticks faster than Cloud Scheduler's minute.
 run: bootstrap-run

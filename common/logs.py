@@ -18,6 +18,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from common.jsonfmt import to_rfc3339
+
 TRACE_FIELD = "logging.googleapis.com/trace"
 SPAN_FIELD = "logging.googleapis.com/spanId"
 # Never written above DEBUG, whatever a caller passes in `extra`.
@@ -38,7 +40,7 @@ _handler: logging.Handler | None = None
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return to_rfc3339(value)
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     if isinstance(value, dict):
@@ -55,7 +57,7 @@ class JsonFormatter(logging.Formatter):
         entry: dict[str, Any] = {
             "severity": _SEVERITY.get(record.levelname, "DEBUG"),
             "message": record.getMessage(),
-            "time": _jsonable(datetime.fromtimestamp(record.created, UTC)),
+            "time": to_rfc3339(datetime.fromtimestamp(record.created, UTC), microseconds=True),
             "logger": record.name,
         }
         if (request_id := _request_id.get()) is not None:

@@ -55,4 +55,4 @@ def _status(request: Request, rid: str, service: StatusService) -> Response:
     if web.wants_html(request):
         headers["Content-Security-Policy"] = status_page.CONTENT_SECURITY_POLICY
         return web.html_response(status_page.render(body), code, rid, cache=cache, headers=headers)
-    return web.json_response(body, code, rid, cache=cache, headers=headers)
+    return web.json_response(body.to_dict(), code, rid, cache=cache, headers=headers)

@@ -53,10 +53,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy common functions devstack bench tests
+	$(VENV)/bin/lint-imports
 
 # TICK_SECONDS=10 make run ticks faster than Cloud Scheduler's minute.
 run: bootstrap-run
-	$(PY) -m common.entrypoints.cli dev --tick-seconds $(or $(TICK_SECONDS),60)
+	$(PY) -m devstack --tick-seconds $(or $(TICK_SECONDS),60)
 
 bench: bootstrap-run
 	$(PY) -m devstack.dbserver run -- $(PY) bench/engine.py

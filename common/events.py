@@ -7,7 +7,6 @@ best effort: a failure is logged and never fails the run that emitted the event.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -15,6 +14,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any, Protocol
 
+from common import jsonfmt
 from common.clock import utcnow
 from common.config import Settings
 
@@ -65,10 +65,10 @@ def topic_path(settings: Settings) -> str | None:
 
 def message_for(name: str, fields: Fields) -> tuple[bytes, dict[str, str]]:
     """The message body (JSON) and attributes (string fields, for subscription filters)."""
-    body = {"event": name, "emittedAt": utcnow().isoformat().replace("+00:00", "Z"), **fields}
+    body = {"event": name, "emittedAt": jsonfmt.to_rfc3339(utcnow()), **fields}
     attributes = {"event": name}
     attributes.update({k: v for k, v in fields.items() if isinstance(v, str)})
-    return json.dumps(body, separators=(",", ":")).encode(), attributes
+    return jsonfmt.dumps(body).encode(), attributes
 
 
 class PubSubEvents:

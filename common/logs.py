@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from common.jsonfmt import to_rfc3339
 from common.redact import redact
 
 TRACE_FIELD = "logging.googleapis.com/trace"
@@ -44,7 +45,7 @@ _handler: logging.Handler | None = None
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return to_rfc3339(value)
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, int | float | bool) or value is None:
@@ -63,7 +64,7 @@ class JsonFormatter(logging.Formatter):
         entry: dict[str, Any] = {
             "severity": _SEVERITY.get(record.levelname, "DEBUG"),
             "message": redact(record.getMessage()),
-            "time": _jsonable(datetime.fromtimestamp(record.created, UTC)),
+            "time": to_rfc3339(datetime.fromtimestamp(record.created, UTC), microseconds=True),
             "logger": record.name,
         }
         if (request_id := _request_id.get()) is not None:

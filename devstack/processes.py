@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -40,13 +41,25 @@ def wait_until_listening(
 
 
 def stop(proc: subprocess.Popen[Any], grace_seconds: float = 15.0) -> None:
-    """SIGTERM first (the database flushes its file on it), SIGKILL only if it hangs."""
+    """SIGTERM first (the database flushes its file on it), SIGKILL only if it hangs.
+
+    A process started in its own session gets the signals with its whole group, so the
+    workers it forked (gunicorn's) end with it.
+    """
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        _signal(proc, signal.SIGTERM)
         try:
             proc.wait(timeout=grace_seconds)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal(proc, signal.SIGKILL)
             proc.wait()
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+def _signal(proc: subprocess.Popen[Any], signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)

@@ -1,70 +1,14 @@
-"""Pub/Sub `messagePublished` CloudEvents as Eventarc and Pub/Sub push deliver them."""
+"""The tests' Pub/Sub CloudEvents: the local ticker's builders, so both send the same shape."""
 
 from __future__ import annotations
 
-import base64
-import json
-import uuid
-from datetime import datetime
-from typing import Any
+from devstack.ticker import (
+    SOURCE,
+    binary_event,
+    new_message_id,
+    pubsub_data,
+    rfc3339,
+    structured_event,
+)
 
-from common.clock import utcnow
-from common.entrypoints.ticks import MESSAGE_PUBLISHED
-
-SOURCE = "//pubsub.googleapis.com/projects/demo-proj/topics/scheduler-ticks"
-SUBSCRIPTION = "projects/demo-proj/subscriptions/eventarc-europe-west1-run-123-sub-456"
-
-
-def rfc3339(instant: datetime) -> str:
-    return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def pubsub_data(message_id: str, published: datetime) -> dict[str, Any]:
-    payload = base64.b64encode(b'{"kind":"tick","schedule":"* * * * *"}').decode()
-    return {
-        "message": {
-            "data": payload,
-            "attributes": {"origin": "cloud-scheduler"},
-            "messageId": message_id,
-            "publishTime": rfc3339(published),
-        },
-        "subscription": SUBSCRIPTION,
-    }
-
-
-def new_message_id() -> str:
-    return str(uuid.uuid4().int)[:17]
-
-
-def binary_event(
-    message_id: str | None = None, published: datetime | None = None
-) -> tuple[dict[str, str], bytes]:
-    """Headers and body exactly as Eventarc delivers a Pub/Sub message (binary content mode)."""
-    message_id = message_id or new_message_id()
-    published = published or utcnow()
-    headers = {
-        "Content-Type": "application/json",
-        "ce-specversion": "1.0",
-        "ce-id": message_id,
-        "ce-type": MESSAGE_PUBLISHED,
-        "ce-source": SOURCE,
-        "ce-time": rfc3339(published),
-    }
-    return headers, json.dumps(pubsub_data(message_id, published)).encode()
-
-
-def structured_event(
-    message_id: str | None = None, published: datetime | None = None
-) -> tuple[dict[str, str], bytes]:
-    message_id = message_id or new_message_id()
-    published = published or utcnow()
-    event = {
-        "specversion": "1.0",
-        "id": message_id,
-        "source": SOURCE,
-        "type": MESSAGE_PUBLISHED,
-        "time": rfc3339(published),
-        "datacontenttype": "application/json",
-        "data": pubsub_data(message_id, published),
-    }
-    return {"Content-Type": "application/cloudevents+json"}, json.dumps(event).encode()
+__all__ = ["SOURCE", "binary_event", "new_message_id", "pubsub_data", "rfc3339", "structured_event"]

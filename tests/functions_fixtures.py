@@ -38,6 +38,11 @@ _SETTING_NAMES = ("MONGO_URI", "MONGO_DB", "JWT_SECRET", "ADMIN_SECRET_KEY", "EV
 class Served:
     url: str
     output: Path
+    pid: int
+
+    def resident_kib(self) -> int:
+        """VmRSS of the function process and its children (gunicorn serves from a worker)."""
+        return sum(_resident_kib(pid) for pid in _process_tree(self.pid))
 
     def log_lines(self) -> list[dict[str, Any]]:
         """The JSON log lines the function wrote to stdout so far."""
@@ -46,6 +51,18 @@ class Served:
             with contextlib.suppress(ValueError):
                 lines.append(json.loads(raw))
         return lines
+
+
+def _process_tree(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *(p for child in children for p in _process_tree(int(child)))]
+
+
+def _resident_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for process {pid}")
 
 
 def function_env(mongo_uri: str, db_name: str, **settings: str) -> dict[str, str]:
@@ -88,7 +105,7 @@ def serve(target: str, source: Path, env: Mapping[str, str], workdir: Path) -> I
         proc = subprocess.Popen(command, env=dict(env), stdout=out, stderr=err, cwd=ROOT)
     try:
         wait_until_listening(proc, port, "functions-framework")
-        yield Served(f"http://127.0.0.1:{port}", output)
+        yield Served(f"http://127.0.0.1:{port}", output, proc.pid)
     finally:
         stop(proc)
 

@@ -242,7 +242,7 @@ def test_posts_add_validates_and_schedules_in_the_operators_zone(
         "https://example.com/a.jpg",
     )
     assert added.returncode == 0, added.stderr
-    assert json.loads(added.stdout)["scheduledAt"] == "2027-03-28T07:00:00+00:00"
+    assert json.loads(added.stdout)["scheduledAt"] == "2027-03-28T07:00:00Z"
     assert db["posts"].count_documents({"status": "scheduled"}) == 1
 
 

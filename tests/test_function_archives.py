@@ -48,6 +48,7 @@ def test_archive_holds_main_requirements_and_all_of_common(source: str, tmp_path
     expected = {f"common/{p.relative_to(common).as_posix()}" for p in common.rglob("*.py")}
     assert expected <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert not [n for n in names if n.split("/")[0] == "devstack"]
 
 
 @pytest.mark.parametrize("source", sorted(ENTRY_POINTS))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,3 +146,21 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(tmp_
     assert proc.returncode == 0
     left = [pid for pid in children if _alive(pid)]
     assert left == []
+
+
+def test_dev_outside_a_clone_says_to_use_make_run(tmp_path: Path) -> None:
+    # An installed package: `common` with no devstack/ beside it.
+    shutil.copytree(ROOT / "common", tmp_path / "common", ignore=shutil.ignore_patterns("*.pyc"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "common.entrypoints.cli", "dev"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "from a clone of the repository: run `make run` there" in result.stderr
+    assert not (tmp_path / ".data").exists()

@@ -192,5 +192,5 @@ def test_a_report_costs_three_database_commands(
         report = status.report(make_settings(), client[db.name], utcnow())
     finally:
         client.close()
-    assert report["queue"]["scheduled"] == 3
+    assert report.queue.scheduled == 3
     assert counter.names == ["find", "aggregate", "aggregate"]

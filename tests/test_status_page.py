@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,14 @@ from pymongo.database import Database
 from common.clock import utcnow
 from common.entrypoints import status_page
 from common.lock import STATE_ID
+from common.status import (
+    HealthFigures,
+    History,
+    PlatformFigures,
+    QueueFigures,
+    SchedulerFigures,
+    StatusReport,
+)
 from tests.conftest import add_account
 from tests.functions_fixtures import STATUS_SOURCE, Served, function_env, serve
 from tests.test_status import insert_post
@@ -65,33 +74,48 @@ def stalled_scheduler(db: Database[Any]) -> None:
     )
 
 
+def report_with(
+    *,
+    operational: bool,
+    last_run_age: float | None,
+    needs_reauth: dict[str, int],
+    failed: int = 0,
+    unknown: int = 0,
+    database_available: bool = True,
+) -> StatusReport:
+    """A report with the figures the plain words read; the rest is a quiet scheduler's."""
+    now = utcnow()
+    return StatusReport(
+        version="test",
+        operational=operational,
+        database_available=database_available,
+        meta_connected=True,
+        platforms={name: PlatformFigures(1, n) for name, n in needs_reauth.items()},
+        scheduler=SchedulerFigures(now, 0.5, "ok", 1, 0, 0, False, None, None),
+        queue=QueueFigures(due=0, scheduled=0, failed=failed, unknown=unknown),
+        health=HealthFigures(0.0, last_run_age, None),
+        history_24h=History((0,) * 24, (0,) * 24),
+        checked_at=now,
+    )
+
+
 def test_the_plain_words_say_what_is_wrong() -> None:
-    report: dict[str, Any] = {
-        "databaseAvailable": True,
-        "operational": False,
-        "metaConnected": True,
-        "health": {"lastRunAgeSeconds": 421.0},
-        "platforms": {"facebook": {"needsReauth": 2}, "instagram": {"needsReauth": 1}},
-        "queue": {"failed": 0, "unknown": 0},
-    }
-    assert status_page.plain_state(report) == [
+    stalled = report_with(
+        operational=False, last_run_age=421.0, needs_reauth={"facebook": 2, "instagram": 1}
+    )
+    assert status_page.plain_state(stalled) == [
         "no run for 7 minutes",
         "3 accounts need re-authentication",
     ]
-    healthy = {
-        **report,
-        "operational": True,
-        "health": {"lastRunAgeSeconds": 20.0},
-        "platforms": {"facebook": {"needsReauth": 0}},
-    }
+    healthy = report_with(operational=True, last_run_age=20.0, needs_reauth={"facebook": 0})
     assert status_page.plain_state(healthy) == ["operational"]
-    failing = {**healthy, "queue": {"failed": 2, "unknown": 1}}
+    failing = replace(healthy, queue=replace(healthy.queue, failed=2, unknown=1))
     assert status_page.plain_state(failing) == [
         "operational",
         "1 post in unknown state",
         "2 failed posts",
     ]
-    assert status_page.plain_state({**report, "databaseAvailable": False}) == [
+    assert status_page.plain_state(replace(stalled, database_available=False)) == [
         "database unavailable"
     ]
 

@@ -17,7 +17,7 @@ from functions_framework import _function_registry
 
 from common import config
 from common.config import ConfigError, load_settings
-from common.entrypoints import ticks
+from common.entrypoints import tick
 from tests import tfconfig
 
 FUNCTIONS = tfconfig.resources("google_cloudfunctions2_function")
@@ -276,12 +276,12 @@ def test_tick_trigger_delivers_the_event_type_on_tick_parses() -> None:
         },
         "subscription": "projects/p/subscriptions/eventarc-europe-west1-run-tick-sub-1",
     }
-    parsed = ticks.trigger_from_event(
+    parsed = tick.trigger_from_event(
         {"type": trigger["event_type"], "id": "17504356102918430"}, data
     )
     assert (parsed.kind, parsed.message_id) == ("tick", "17504356102918430")
-    with pytest.raises(ticks.MalformedTickError):
-        ticks.trigger_from_event({"type": "google.cloud.storage.object.v1.finalized"}, data)
+    with pytest.raises(tick.MalformedTickError):
+        tick.trigger_from_event({"type": "google.cloud.storage.object.v1.finalized"}, data)
 
 
 def test_tick_retry_policy_is_chosen_explicitly() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -21,12 +20,12 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import accounts, lock, operations, posts, status
+from common import accounts, jsonfmt, lock, operations, posts, status
 from common.clock import TimeError, resolve, utcnow
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
 from common.engine import Trigger, execute_once
-from common.entrypoints import status_page
+from common.entrypoints import local_stack, status_page
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher, TokenKeyError
 from common.validation import Problem
@@ -43,20 +42,12 @@ class OperationalError(RuntimeError):
     """The command was valid but could not be carried out; exit code 1."""
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, ObjectId):
-        return str(value)
-    return value
+def _when(value: datetime | None) -> str | None:
+    return None if value is None else jsonfmt.to_rfc3339(value)
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(_jsonable(data), indent=2) if args.json else text)
+    print(jsonfmt.dumps(data, indent=2) if args.json else text)
 
 
 # --- run / status / lock --------------------------------------------------------------------
@@ -82,21 +73,21 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """The status function's report (the same code), readable or as JSON."""
     report = status.report(settings, get_database(settings), utcnow())
-    scheduler, queue, health = report["scheduler"], report["queue"], report["health"]
-    next_post = scheduler["nextScheduledPost"] or {}
+    scheduler, queue, health = report.scheduler, report.queue, report.health
+    next_post = scheduler.next_post
     lines = [
         "; ".join(status_page.plain_state(report)),
-        f"last run: {_jsonable(scheduler['lastRunAt'])} ({scheduler['lastRunStatus']}), "
-        f"{scheduler['totalExecutions']} runs, {scheduler['totalPostsPublished']} published, "
-        f"{scheduler['totalPostsFailed']} failed",
-        f"queue: {queue['due']} due, {queue['scheduled']} scheduled, {queue['failed']} failed, "
-        f"{queue['unknown']} unknown; lag {health['lagSeconds']} s",
-        f"execution lock: {'held' if scheduler['executionLock']['held'] else 'free'}",
-        f"next post: {next_post.get('platform')} at {_jsonable(next_post.get('scheduledAt'))}"
+        f"last run: {_when(scheduler.last_run_at)} ({scheduler.last_run_status}), "
+        f"{scheduler.total_executions} runs, {scheduler.total_posts_published} published, "
+        f"{scheduler.total_posts_failed} failed",
+        f"queue: {queue.due} due, {queue.scheduled} scheduled, {queue.failed} failed, "
+        f"{queue.unknown} unknown; lag {health.lag_seconds} s",
+        f"execution lock: {'held' if scheduler.lock_held else 'free'}",
+        f"next post: {next_post.platform} at {_when(next_post.scheduled_at)}"
         if next_post
         else "next post: none",
     ]
-    _emit(args, report, "\n".join(lines))
+    _emit(args, report.to_dict(), "\n".join(lines))
     return EXIT_OK
 
 
@@ -117,8 +108,8 @@ def cmd_lock_show(args: argparse.Namespace, settings: Settings) -> int:
     _emit(
         args,
         data,
-        f"held by run {data['holder']} since {_jsonable(data['acquiredAt'])}, "
-        f"expires {_jsonable(data['expiresAt'])} ({state})",
+        f"held by run {data['holder']} since {_when(data['acquiredAt'])}, "
+        f"expires {_when(data['expiresAt'])} ({state})",
     )
     return EXIT_OK
 
@@ -153,7 +144,7 @@ def _post_id(raw: str) -> ObjectId:
 
 
 def _post_row(doc: Doc) -> str:
-    due = _jsonable(doc.get("dueAt"))
+    due = _when(doc.get("dueAt"))
     return f"{doc['_id']}  {doc['status']:<10}  {doc['platform']:<9}  {doc['accountId']:<16}  {due}"
 
 
@@ -185,7 +176,7 @@ def cmd_posts_show(args: argparse.Namespace, settings: Settings) -> int:
     doc = posts.get_document(get_database(settings), _post_id(args.id))
     if doc is None:
         raise OperationalError(f"no post {args.id}")
-    _emit(args, doc, json.dumps(_jsonable(doc), indent=2))
+    _emit(args, doc, jsonfmt.dumps(doc, indent=2))
     return EXIT_OK
 
 
@@ -314,7 +305,7 @@ def cmd_accounts_check(args: argparse.Namespace, settings: Settings) -> int:
     results = operations.check_tokens(get_database(settings), settings, utcnow())
     lines = [
         f"{h.account_id:<20}  {'valid' if h.valid else 'INVALID':<8}  "
-        f"expires {_jsonable(h.expires_at) or 'never'}  {h.problem or ''}".rstrip()
+        f"expires {_when(h.expires_at) or 'never'}  {h.problem or ''}".rstrip()
         for h in results
     ]
     _emit(args, [h.to_dict() for h in results], "\n".join(lines) or "no accounts")
@@ -361,13 +352,11 @@ def _progress_bar(done: int, total: int) -> None:
 
 
 def cmd_dev(args: argparse.Namespace, settings: Settings | None) -> int:
-    # devstack is not shipped in the functions' archives: import it only for this command.
-    from devstack import stack  # noqa: PLC0415
-
     del settings
-    return stack.run(
-        tick_seconds=args.tick_seconds, data_dir=Path(args.data_dir), demo=not args.no_demo
-    )
+    try:
+        return local_stack.run(args.tick_seconds, Path(args.data_dir), demo=not args.no_demo)
+    except local_stack.NotACloneError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 # --- wiring ---------------------------------------------------------------------------------

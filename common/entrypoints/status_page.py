@@ -10,6 +10,8 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from common.status import History, StatusReport
+
 REFRESH_SECONDS = 30
 # The page needs no script, font or remote image: the policy forbids them all.
 CONTENT_SECURITY_POLICY = (
@@ -19,29 +21,29 @@ CONTENT_SECURITY_POLICY = (
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 480, 120, 18
 
 
-def plain_state(report: dict[str, Any]) -> list[str]:
+def plain_state(report: StatusReport) -> list[str]:
     """The state in words: "operational" first when it is, then anything that needs a look."""
-    if not report["databaseAvailable"]:
+    if not report.database_available:
         return ["database unavailable"]
     words: list[str] = []
-    age = report["health"]["lastRunAgeSeconds"]
+    age = report.health.last_run_age_seconds
     if age is None:
         words.append("no run yet")
-    elif not report["operational"] and report["metaConnected"]:
+    elif not report.operational and report.meta_connected:
         minutes = int(age // 60)
         words.append(f"no run for {minutes} minute{'s' if minutes != 1 else ''}")
-    if not report["metaConnected"]:
+    if not report.meta_connected:
         words.append("no platform connected")
-    reauth = sum(p["needsReauth"] for p in report["platforms"].values())
+    reauth = sum(p.needs_reauth for p in report.platforms.values())
     if reauth:
         words.append(f"{reauth} account{'s need' if reauth != 1 else ' needs'} re-authentication")
-    failed, unknown = report["queue"]["failed"], report["queue"]["unknown"]
+    failed, unknown = report.queue.failed, report.queue.unknown
     if unknown:
         words.append(f"{unknown} post{'s' if unknown != 1 else ''} in unknown state")
     if failed:
         words.append(f"{failed} failed post{'s' if failed != 1 else ''}")
     # Operational with problems still reads "operational" first: nothing is down.
-    return ["operational", *words] if report["operational"] else words
+    return ["operational", *words] if report.operational else words
 
 
 def _text(value: Any) -> str:
@@ -61,9 +63,9 @@ def _rows(pairs: list[tuple[str, Any]]) -> str:
     )
 
 
-def chart_svg(history: dict[str, list[int]]) -> str:
+def chart_svg(history: History) -> str:
     """Bars per hour: published above the axis in green, failed in red, oldest hour on the left."""
-    published, failed = history["published"], history["failed"]
+    published, failed = history.published, history.failed
     hours = len(published)
     peak = max([*published, *failed, 1])
     slot = (CHART_WIDTH - 2 * CHART_PAD) / hours
@@ -102,17 +104,16 @@ svg text{font-size:10px;fill:#555}rect.ok{fill:#2e9d4f}rect.bad{fill:#d64545}
 """
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: StatusReport) -> str:
     state = plain_state(report)
     healthy = state[0] == "operational"
-    scheduler, queue, health = report["scheduler"], report["queue"], report["health"]
-    next_post = scheduler["nextScheduledPost"] or {}
-    lock = scheduler["executionLock"]
+    scheduler, queue, health = report.scheduler, report.queue, report.health
+    next_post = scheduler.next_post
     platforms = [
-        (f"{name} accounts", f"{p['connected']} connected, {p['needsReauth']} need re-auth")
-        for name, p in report["platforms"].items()
+        (f"{name} accounts", f"{p.connected} connected, {p.needs_reauth} need re-auth")
+        for name, p in report.platforms.items()
     ]
-    on_time = health["onTimeRate24h"]
+    on_time = health.on_time_rate_24h
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="{REFRESH_SECONDS}">
@@ -123,17 +124,17 @@ def render(report: dict[str, Any]) -> str:
 <h2>Scheduler</h2><table>{
         _rows(
             [
-                ("last run", scheduler["lastRunAt"]),
-                ("last run status", scheduler["lastRunStatus"]),
-                ("last run duration (s)", scheduler["lastRunDuration"]),
-                ("seconds since last run", health["lastRunAgeSeconds"]),
-                ("runs", scheduler["totalExecutions"]),
-                ("posts published", scheduler["totalPostsPublished"]),
-                ("posts failed", scheduler["totalPostsFailed"]),
-                ("execution lock", "held" if lock["held"] else "free"),
+                ("last run", scheduler.last_run_at),
+                ("last run status", scheduler.last_run_status),
+                ("last run duration (s)", scheduler.last_run_duration),
+                ("seconds since last run", health.last_run_age_seconds),
+                ("runs", scheduler.total_executions),
+                ("posts published", scheduler.total_posts_published),
+                ("posts failed", scheduler.total_posts_failed),
+                ("execution lock", "held" if scheduler.lock_held else "free"),
                 (
                     "next post",
-                    f"{_text(next_post.get('platform'))} at {_text(next_post.get('scheduledAt'))}"
+                    f"{_text(next_post.platform)} at {_text(next_post.scheduled_at)}"
                     if next_post
                     else None,
                 ),
@@ -143,18 +144,18 @@ def render(report: dict[str, Any]) -> str:
 <h2>Queue</h2><table>{
         _rows(
             [
-                ("due now", queue["due"]),
-                ("scheduled", queue["scheduled"]),
-                ("failed", queue["failed"]),
-                ("unknown", queue["unknown"]),
-                ("lag (s)", health["lagSeconds"]),
+                ("due now", queue.due),
+                ("scheduled", queue.scheduled),
+                ("failed", queue.failed),
+                ("unknown", queue.unknown),
+                ("lag (s)", health.lag_seconds),
                 ("on time, last 24 h", None if on_time is None else f"{on_time:.1%}"),
             ]
         )
     }</table>
 <h2>Platforms</h2><table>{_rows(platforms)}</table>
-<h2>Last 24 hours</h2>{chart_svg(report["history24h"])}
-<p><small>version {escape(report["version"])} · checked {escape(_text(report["checkedAt"]))}
+<h2>Last 24 hours</h2>{chart_svg(report.history_24h)}
+<p><small>version {escape(report.version)} · checked {escape(_text(report.checked_at))}
 · refreshes every {REFRESH_SECONDS} s</small></p>
 </body></html>
 """

@@ -7,12 +7,11 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Request, Response
 
-from common import logs
+from common import jsonfmt, logs
 from common.config import Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -41,12 +40,6 @@ def request_id(request: Request) -> str:
     return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def json_response(
     body: Mapping[str, Any],
     status: int,
@@ -55,7 +48,7 @@ def json_response(
     cache: str = NO_STORE,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    text = json.dumps(body, default=_encode, separators=(",", ":"))
+    text = jsonfmt.dumps(body)
     return _response(text, "application/json", status, rid, cache=cache, headers=headers)
 
 

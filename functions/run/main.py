@@ -9,17 +9,20 @@ import functions_framework
 from cloudevents.http import CloudEvent
 from flask import Request, Response
 
-from common.entrypoints.run_http import RunService
+from common.entrypoints import runner, serve
+from common.entrypoints.run_http import manual_run
+from common.entrypoints.tick import receive_tick
 from common.platforms.registry import default_registry
 
-service = RunService(default_registry)
+serve.guard_function_app()
+service = runner.lazy_service(default_registry)
 
 
 @functions_framework.cloud_event
 def on_tick(event: CloudEvent) -> None:
-    service.on_tick(event.get_attributes(), event.data)
+    receive_tick(event.get_attributes(), event.data, service)
 
 
 @functions_framework.http
 def run_http(request: Request) -> Response:
-    return service.run_http(request)
+    return manual_run(request, service)

@@ -1,15 +1,17 @@
-"""The status function: `status`, public and read-only. The flow lives in common.handlers."""
+"""The status function: `status`, public and read-only. The flow lives in
+common.entrypoints.status_http."""
 
 from __future__ import annotations
 
 import functions_framework
 from flask import Request, Response
 
-from common.entrypoints.status_http import StatusService
+from common.entrypoints import serve, status_http
 
-service = StatusService()
+serve.guard_function_app()
+service = status_http.lazy_service()
 
 
 @functions_framework.http
 def status(request: Request) -> Response:
-    return service.status_http(request)
+    return status_http.status_request(request, service)

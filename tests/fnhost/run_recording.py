@@ -3,7 +3,7 @@
 functions-framework serves this file in the tests that need to see what a run published:
 the real adapters talk to the Graph API (they are tested against the sandbox elsewhere), so
 here every send is a document in `platform_log`, counted by the tests. Apart from the
-registry, everything is the real main.py: its entry points, its RunService, its settings.
+registry, everything is the real main.py: its entry points, its run service, its settings.
 RECORDING_LATENCY_SECONDS slows each send, so concurrent requests overlap with a run.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common.config import Settings
 from common.db import get_database
-from common.entrypoints.run_http import RunService
+from common.entrypoints import runner
 from common.platforms.base import Registry
 from tests.recording import registry_for
 
@@ -31,6 +31,6 @@ def _recording_registry(settings: Settings) -> Registry:
     return registry_for(get_database(settings), latency=latency)
 
 
-run_main.service = RunService(_recording_registry)  # type: ignore[attr-defined]
+run_main.service = runner.lazy_service(_recording_registry)  # type: ignore[attr-defined]
 on_tick = run_main.on_tick
 run_http = run_main.run_http

@@ -1,4 +1,4 @@
-"""Pub/Sub ticks: turn a `messagePublished` CloudEvent into the engine's Trigger.
+"""on_tick: a Pub/Sub `messagePublished` CloudEvent in, one run (the engine's Trigger) out.
 
 Eventarc delivers in binary content mode; structured mode and a raw push body (which
 functions-framework converts) carry the same data. The Pub/Sub messageId de-duplicates
@@ -9,12 +9,20 @@ the fallbacks (they hold the same values when Eventarc sends).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from common import logs
 from common.clock import TimeError, require_aware
+from common.config import ConfigError
+from common.db import DatabaseUnavailableError
 from common.engine import Trigger
+from common.entrypoints.runner import RunService, execute
+from common.entrypoints.serve import Lazy
+
+log = logging.getLogger(__name__)
 
 MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 MAX_MESSAGE_ID_LENGTH = 128
@@ -64,3 +72,28 @@ def _instant(text: str) -> datetime:
         return require_aware(datetime.fromisoformat(text), "publishTime")
     except (ValueError, TimeError) as exc:
         raise MalformedTickError("publishTime is not an RFC 3339 instant") from exc
+
+
+def receive_tick(attributes: Mapping[str, Any], data: Any, service: Lazy[RunService]) -> None:
+    """Returns (ack) on input no redelivery can fix; raises when the database is away."""
+    logs.configure()
+    try:
+        trigger = trigger_from_event(attributes, data)
+    except MalformedTickError as exc:
+        log.error("malformed tick acknowledged", extra={"reason": str(exc)})
+        return
+    with logs.bound(trigger.message_id):
+        try:
+            instance = service.get()
+        except ConfigError as exc:
+            log.critical("configuration invalid; tick dropped", extra={"reason": str(exc)})
+            return
+        try:
+            result = execute(instance, trigger)
+        except DatabaseUnavailableError as exc:
+            # Pub/Sub redelivers; the staleness rule ends the retries of an old tick.
+            log.error("database unavailable; tick not run", extra={"reason": str(exc)})
+            # Re-raised without its cause: the framework logs the chain, and the driver's
+            # error names database hosts.
+            raise DatabaseUnavailableError(str(exc)) from None
+        log.info("tick handled", extra=result.to_response())

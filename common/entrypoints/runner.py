@@ -1,0 +1,42 @@
+"""The run function's per-instance service, shared by its two ways in (a tick, a manual run):
+settings, the publisher registry and the event sink, and one run with its events flushed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from common.config import Settings, load_settings
+from common.engine import Trigger, execute_once
+from common.entrypoints.serve import Lazy
+from common.events import EventSink, sink_for
+from common.platforms.base import Registry
+from common.run_summary import RunSummary
+
+EVENT_FLUSH_SECONDS = 5.0
+RegistryFactory = Callable[[Settings], Registry]
+
+
+@dataclass(frozen=True)
+class RunService:
+    settings: Settings
+    registry: Registry
+    events: EventSink
+
+
+def lazy_service(registry_factory: RegistryFactory) -> Lazy[RunService]:
+    """The service, built on the first tick or manual run of the instance."""
+
+    def build() -> RunService:
+        settings = load_settings()
+        return RunService(settings, registry_factory(settings), sink_for(settings))
+
+    return Lazy(build)
+
+
+def execute(service: RunService, trigger: Trigger) -> RunSummary:
+    """One run; its events leave before the function answers (the instance may then freeze)."""
+    try:
+        return execute_once(service.settings, trigger, service.registry, events=service.events)
+    finally:
+        service.events.flush(EVENT_FLUSH_SECONDS)

@@ -1,0 +1,34 @@
+"""`python -m devstack`: the local stack (what `make run` and `socialsched dev` start)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from devstack import stack
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    parser.add_argument(
+        "--tick-seconds",
+        type=float,
+        default=60.0,
+        help="seconds between ticks (default 60, as Cloud Scheduler)",
+    )
+    parser.add_argument("--data-dir", default=".data", help="where the local database lives")
+    parser.add_argument("--no-demo", action="store_true", help="do not add demo accounts and posts")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return stack.run(
+        tick_seconds=args.tick_seconds, data_dir=Path(args.data_dir), demo=not args.no_demo
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

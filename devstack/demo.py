@@ -1,0 +1,78 @@
+"""The demo data of the local stack: a sandbox Facebook Page and Instagram account, and on the
+first start a few posts due within the minute."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from pymongo.database import Database
+
+from common import accounts, posts
+from common.clock import ScheduledTime, utcnow
+from common.config import load_settings
+from common.db import Doc, ensure_indexes, get_database
+from common.tokens import TokenCipher
+from devstack.sandbox.control import Sandbox
+
+DEMO_ACCOUNTS = (
+    # (account id in our database, platform, sandbox kind, page / IG user id)
+    ("demo-page", "facebook", "page", "sandbox-demo-page"),
+    ("demo-instagram", "instagram", "instagram", "sandbox-demo-ig"),
+)
+SECONDS_BETWEEN_DEMO_POSTS = 5
+
+
+def seed_demo(settings_env: Mapping[str, str], sandbox: Sandbox, first_due_in: float) -> int:
+    """Register the demo accounts in the sandbox; on first start add accounts and posts.
+
+    Returns how many demo posts were added (0 on later starts: the data file kept them)."""
+    settings = load_settings(settings_env)
+    db = get_database(settings)
+    ensure_indexes(db)
+    cipher = TokenCipher.from_settings(settings)
+    now = utcnow()
+    created = 0
+    for account_id, platform, kind, external_id in DEMO_ACCOUNTS:
+        token = f"{external_id}-token"
+        sandbox.add_account(external_id, kind, token, name=f"Demo {platform}")
+        if accounts.get(db, account_id) is None:
+            accounts.create(
+                db,
+                account_id=account_id,
+                platform=platform,
+                external_id=external_id,
+                name=f"Demo {platform}",
+                token_ciphertext=cipher.encrypt(token),
+                token_expires_at=None,
+                now=now,
+            )
+            created += 1
+    if created == 0:
+        return 0
+    return _add_demo_posts(db, now, now + timedelta(seconds=first_due_in))
+
+
+def _add_demo_posts(db: Database[Doc], now: datetime, first_due: datetime) -> int:
+    demo = [
+        ("demo-page", "facebook", posts.Content(text="Hello from the local scheduler!")),
+        ("demo-page", "facebook", posts.Content(text="A link post", link="https://example.com/")),
+        (
+            "demo-instagram",
+            "instagram",
+            posts.Content(
+                text="A sandbox photo", media=(posts.Media("https://example.com/a.jpg"),)
+            ),
+        ),
+    ]
+    for i, (account_id, platform, content) in enumerate(demo):
+        due = first_due + timedelta(seconds=SECONDS_BETWEEN_DEMO_POSTS * i)
+        posts.create(
+            db,
+            account_id=account_id,
+            platform=platform,
+            content=content,
+            when=ScheduledTime(due, "UTC", due.isoformat()),
+            now=now,
+        )
+    return len(demo)

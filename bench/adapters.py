@@ -23,11 +23,11 @@ from cryptography.fernet import Fernet
 
 from common.accounts import Account
 from common.config import load_settings
+from common.model import Content, Media, Post
 from common.platforms.base import Published
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import InstagramPublisher
-from common.posts import Content, Media, Post
 from common.tokens import TokenCipher
 from devstack.sandbox import control
 

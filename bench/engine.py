@@ -25,14 +25,14 @@ from pymongo.database import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import accounts, posts
+from common import accounts, model, posts
 from common.accounts import Account
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from common.engine import Trigger, execute_once
+from common.model import Post
 from common.platforms.base import Outcome, PublishContext, Published, Registry, Withdrawn
-from common.posts import Post
 
 HANDSHAKES = {"isMaster", "hello", "ping", "endSessions", "saslStart", "saslContinue"}
 
@@ -88,7 +88,7 @@ def seed(db: Database[Doc], n_posts: int, n_accounts: int) -> None:
             db,
             account_id=f"acct-{i % n_accounts}",
             platform="facebook",
-            content=posts.Content(text=f"post {i}"),
+            content=model.Content(text=f"post {i}"),
             when=ScheduledTime(due, "UTC", due.isoformat()),
             now=now,
         )

@@ -18,7 +18,7 @@ from typing import IO, Literal
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, bulk_import, posts
+from common import accounts, bulk_import, model, posts
 from common.accounts import Account
 from common.clock import ScheduledTime
 from common.config import Settings
@@ -211,7 +211,7 @@ class Refusal(Enum):
 @dataclass(frozen=True)
 class Refused:
     reason: Refusal
-    status: posts.PostStatus | None  # the post's status when refused (None: no such post)
+    status: model.PostStatus | None  # the post's status when refused (None: no such post)
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ def retry_post(db: Database[Doc], post_id: ObjectId, now: datetime) -> Done | Re
 
 
 def edit_post(
-    db: Database[Doc], post_id: ObjectId, content: posts.Content, now: datetime
+    db: Database[Doc], post_id: ObjectId, content: model.Content, now: datetime
 ) -> Done | Refused:
     if posts.edit_content(db, post_id, content, now):
         return Done(post_id)

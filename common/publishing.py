@@ -26,8 +26,9 @@ from common.events import (
     POST_UNKNOWN,
     EventSink,
 )
+from common.model import Post
 from common.platforms.base import Ambiguous, Outcome, Permanent, Publisher, Registry, Retryable
-from common.posts import ClaimedPost, LeaseLost, Post, Settled
+from common.posts import ClaimedPost, LeaseLost, Settled
 from common.transitions import (
     AccountEffect,
     AccountSeen,

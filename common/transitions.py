@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from common.accounts import Account
 from common.backoff import retry_delay
 from common.config import ReconcilePolicy, Settings
+from common.model import ACCOUNT_INACTIVE, AUTH_EXPIRED, ErrorInfo, Post
 from common.platforms.base import (
     Ambiguous,
     AuthExpired,
@@ -32,22 +33,8 @@ from common.platforms.base import (
     Withdrawn,
 )
 
-if TYPE_CHECKING:  # posts stores transitions, so it imports this module at run time
-    from common.posts import Post
-
-# lastError codes of posts waiting for their account's re-authentication.
-AUTH_EXPIRED = "auth_expired"
-ACCOUNT_INACTIVE = "account_inactive"
 # A post due longer ago than this is part of a backlog (missed ticks, an outage), not on time.
 CATCH_UP_AFTER = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class ErrorInfo:
-    """Why a post is where it is: stored as its `lastError`."""
-
-    code: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from common.accounts import PLATFORMS
 from common.clock import ScheduledTime, TimeError, resolve
-from common.posts import Content, Media
+from common.model import Content, Media
 
 # Facebook's post limit is the widely quoted 63,206 characters (not in Meta's stored docs).
 FACEBOOK_TEXT_LIMIT = 63_206

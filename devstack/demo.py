@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from pymongo.database import Database
 
-from common import accounts, posts
+from common import accounts, model, posts
 from common.clock import ScheduledTime, utcnow
 from common.config import load_settings
 from common.db import Doc, ensure_indexes, get_database
@@ -55,13 +55,13 @@ def seed_demo(settings_env: Mapping[str, str], sandbox: Sandbox, first_due_in: f
 
 def _add_demo_posts(db: Database[Doc], now: datetime, first_due: datetime) -> int:
     demo = [
-        ("demo-page", "facebook", posts.Content(text="Hello from the local scheduler!")),
-        ("demo-page", "facebook", posts.Content(text="A link post", link="https://example.com/")),
+        ("demo-page", "facebook", model.Content(text="Hello from the local scheduler!")),
+        ("demo-page", "facebook", model.Content(text="A link post", link="https://example.com/")),
         (
             "demo-instagram",
             "instagram",
-            posts.Content(
-                text="A sandbox photo", media=(posts.Media("https://example.com/a.jpg"),)
+            model.Content(
+                text="A sandbox photo", media=(model.Media("https://example.com/a.jpg"),)
             ),
         ),
     ]

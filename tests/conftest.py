@@ -12,7 +12,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from common import accounts, posts
+from common import accounts, model, posts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
@@ -92,7 +92,7 @@ def add_post(
         db,
         account_id=account_id,
         platform=platform,
-        content=posts.Content(text=text),
+        content=model.Content(text=text),
         when=when,
         now=utcnow(),
     )

@@ -25,7 +25,7 @@ from pymongo.database import Database
 from common.config import load_settings
 from common.db import Doc
 from common.engine import Trigger, execute_once
-from common.posts import Post
+from common.model import Post
 from tests.recording import registry_for
 
 

@@ -17,8 +17,8 @@ from common.accounts import Account
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings
 from common.engine import Trigger, execute_once
+from common.model import Content, Post
 from common.platforms.registry import default_registry
-from common.posts import Content, Post
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
 

@@ -18,6 +18,7 @@ from pymongo.database import Database
 from common.accounts import Account
 from common.clock import utcnow
 from common.db import Doc
+from common.model import Post
 from common.platforms.base import (
     Outcome,
     PublishContext,
@@ -25,7 +26,6 @@ from common.platforms.base import (
     Registry,
     Withdrawn,
 )
-from common.posts import Post
 
 LOG = "platform_log"
 Script = Callable[[Post], Outcome | None]

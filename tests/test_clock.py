@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo.database import Database
 
-from common import posts
+from common import model, posts
 from common.clock import TimeError, require_aware, resolve
 from common.config import Settings
 from common.db import Doc
@@ -92,7 +92,7 @@ def test_a_post_scheduled_in_berlin_after_the_change_is_due_at_that_instant(
         db,
         account_id="a",
         platform="facebook",
-        content=posts.Content("hi"),
+        content=model.Content("hi"),
         when=when,
         now=datetime(2027, 3, 1, tzinfo=UTC),
     )

@@ -19,10 +19,10 @@ from pymongo.database import Database
 from common import accounts, posts
 from common.clock import ScheduledTime, utcnow
 from common.engine import Trigger, execute_once
+from common.model import Content, Media
 from common.operations import reconcile_unknown
 from common.platforms.meta.instagram import InstagramPublisher
 from common.platforms.registry import default_registry
-from common.posts import Content, Media
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
 from tests.meta_support import ENCODABLE_TOKEN, StubContext, connect, meta_env

@@ -11,12 +11,13 @@ from bson import ObjectId
 from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
-from common import accounts, lock, posts, transitions
+from common import accounts, lock, model, posts
 from common.clock import TimeError, utcnow
 from common.config import Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, get_client
 from common.engine import Trigger, execute_once
 from common.events import Fields
+from common.model import Content, Post
 from common.platforms.base import (
     Ambiguous,
     AuthExpired,
@@ -28,7 +29,6 @@ from common.platforms.base import (
     Registry,
     Retryable,
 )
-from common.posts import Content, Post
 from devstack.processes import free_port
 from tests.conftest import SettingsFactory, add_account, add_post
 from tests.recording import RecordingPublisher, registry_for, sends_per_post
@@ -155,7 +155,7 @@ def test_auth_expired_holds_the_accounts_posts_without_spending_attempts(
     newly_due = add_post(db, "a", utcnow() - MINUTE)
     _tick(settings, db)  # the account is still inactive: the newly due post is held too
     assert sends_per_post(db) == {}
-    assert _post(db, newly_due)["lastError"]["code"] == transitions.ACCOUNT_INACTIVE
+    assert _post(db, newly_due)["lastError"]["code"] == model.ACCOUNT_INACTIVE
     # Re-authentication releases exactly the held posts; they go out on the next tick.
     accounts.replace_token(db, "a", "new-ciphertext", None, utcnow())
     assert posts.release_held(db, "a", utcnow()) == 4

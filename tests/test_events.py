@@ -21,8 +21,8 @@ from common import events
 from common.clock import utcnow
 from common.config import Settings
 from common.engine import Trigger, execute_once
+from common.model import Post
 from common.platforms.base import AuthExpired
-from common.posts import Post
 from devstack import pubsub_emulator
 from tests.cloudevents_helpers import binary_event
 from tests.conftest import SettingsFactory, add_account, add_post, seed

@@ -12,6 +12,7 @@ from pymongo.database import Database
 from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc
+from common.model import Content, Media, Post
 from common.platforms.base import (
     Ambiguous,
     AuthExpired,
@@ -24,7 +25,6 @@ from common.platforms.base import (
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.readback import ReadBackError
-from common.posts import Content, Media, Post
 from common.tokens import TokenCipher
 from devstack.sandbox import control
 from devstack.sandbox.control import Sandbox

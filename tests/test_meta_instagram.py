@@ -10,10 +10,10 @@ from pymongo.database import Database
 from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc
+from common.model import Content, Media, Post
 from common.platforms.base import AuthExpired, Published, RateLimited, Retryable
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import InstagramPublisher
-from common.posts import Content, Media, Post
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory

@@ -15,12 +15,12 @@ import pytest
 from common.accounts import Account
 from common.clock import utcnow
 from common.config import Settings
+from common.model import Content, Media
 from common.platforms.base import Published
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import InstagramPublisher
 from common.platforms.meta.readback import IG_MEDIA, PAGE_POSTS, ReadBackError, find_recent
-from common.posts import Content, Media
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory

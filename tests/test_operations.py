@@ -10,8 +10,8 @@ from pymongo.database import Database
 from common import operations
 from common.clock import utcnow
 from common.db import Doc
+from common.model import Content
 from common.operations import Done, Refusal, Refused
-from common.posts import Content
 from tests.conftest import add_account, add_post
 
 

@@ -18,6 +18,7 @@ import pytest
 from bson import ObjectId
 
 from common.accounts import Account
+from common.model import Content, ErrorInfo, Post
 from common.platforms.base import (
     Ambiguous,
     AuthExpired,
@@ -27,13 +28,11 @@ from common.platforms.base import (
     Retryable,
     Withdrawn,
 )
-from common.posts import Content, Post
 from common.transitions import (
     AccountHold,
     AccountSeen,
     Decision,
     Due,
-    ErrorInfo,
     Event,
     Fail,
     Look,

@@ -20,7 +20,7 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import accounts, jsonfmt, lock, operations, posts, status
+from common import accounts, jsonfmt, lock, model, operations, posts, status
 from common.clock import TimeError, resolve, utcnow
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
@@ -386,7 +386,7 @@ def _add_posts_commands(sub: Any) -> None:
     add.add_argument("--media-type", choices=("image", "video"), default="image")
     add.set_defaults(handler=cmd_posts_add)
     listing = posts_sub.add_parser("list")
-    listing.add_argument("--status", choices=posts.STATUSES)
+    listing.add_argument("--status", choices=model.STATUSES)
     listing.add_argument("--account")
     listing.add_argument("--since", help="due at or after (ISO-8601)")
     listing.add_argument("--until", help="due before (ISO-8601)")

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from common.accounts import Account
-    from common.posts import Post
+from common.accounts import Account
+from common.model import Post
 
 
 @dataclass(frozen=True)

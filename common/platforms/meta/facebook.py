@@ -12,6 +12,7 @@ from typing import Any
 
 from common.accounts import Account
 from common.clock import utcnow
+from common.model import Post
 from common.platforms.base import (
     Outcome,
     Permanent,
@@ -29,7 +30,6 @@ from common.platforms.meta.readback import (
     read_back_since,
     token_for_read_back,
 )
-from common.posts import Post
 from common.tokens import TokenCipher
 
 

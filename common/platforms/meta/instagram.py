@@ -19,6 +19,7 @@ from typing import Any
 from common.accounts import Account
 from common.clock import utcnow
 from common.config import Settings
+from common.model import Media, Post
 from common.platforms.base import (
     Outcome,
     Permanent,
@@ -37,7 +38,6 @@ from common.platforms.meta.readback import (
     read_back_since,
     token_for_read_back,
 )
-from common.posts import Media, Post
 from common.tokens import TokenCipher
 
 # Keep this much of the run's budget for publishing and recording after the wait.

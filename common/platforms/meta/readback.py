@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from common.accounts import Account
+from common.model import Post
 from common.platforms.base import Outcome, Published, RateLimited
 from common.platforms.meta.graph import GraphClient, GraphReply
-from common.posts import Post
 from common.tokens import TokenCipher, TokenKeyError
 
 # Meta's clock and ours differ a little, and the send starts a moment before Meta records it.

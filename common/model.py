@@ -1,0 +1,119 @@
+"""A post as a value: what posts.py stores, what transitions.decide reads, what adapters send.
+
+Pure: no I/O, so every layer may use it (the domain, the state, the adapters, the transports).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from bson import ObjectId
+
+from common.db import Doc
+
+# lastError codes of posts waiting for their account's re-authentication.
+AUTH_EXPIRED = "auth_expired"
+ACCOUNT_INACTIVE = "account_inactive"
+# `importing`: a bulk import's rows, invisible to runs until every row is in.
+PostStatus = Literal[
+    "importing", "scheduled", "publishing", "published", "failed", "unknown", "canceled"
+]
+STATUSES: tuple[PostStatus, ...] = (
+    "importing",
+    "scheduled",
+    "publishing",
+    "published",
+    "failed",
+    "unknown",
+    "canceled",
+)
+
+
+@dataclass(frozen=True)
+class Media:
+    url: str
+    type: Literal["image", "video"] = "image"
+
+
+@dataclass(frozen=True)
+class Content:
+    text: str = ""
+    link: str | None = None
+    media: tuple[Media, ...] = ()
+
+    def to_doc(self) -> Doc:
+        return {
+            "text": self.text,
+            "link": self.link,
+            "media": [{"url": m.url, "type": m.type} for m in self.media],
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Content:
+        media = tuple(
+            Media(url=m["url"], type=m.get("type", "image")) for m in doc.get("media") or ()
+        )
+        return cls(text=doc.get("text") or "", link=doc.get("link"), media=media)
+
+
+@dataclass(frozen=True)
+class Lease:
+    run_id: str
+    fence: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Post:
+    id: ObjectId
+    account_id: str
+    platform: str
+    content: Content
+    scheduled_at: datetime
+    time_zone: str
+    due_at: datetime
+    status: PostStatus
+    version: int
+    attempts: int = 0
+    remote: Mapping[str, str] = field(default_factory=dict)
+    lease: Lease | None = None
+    send_started_at: datetime | None = None
+    group_id: str | None = None
+    retried_at: datetime | None = None  # an operator's retry restarts the lateness clock
+
+    @property
+    def late_since(self) -> datetime:
+        """Lateness (MAX_LATENESS_SECONDS) counts from here."""
+        return self.retried_at or self.scheduled_at
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Post:
+        lease = doc.get("lease")
+        return cls(
+            id=doc["_id"],
+            account_id=str(doc["accountId"]),
+            platform=str(doc["platform"]),
+            content=Content.from_doc(doc.get("content") or {}),
+            scheduled_at=doc["scheduledAt"],
+            time_zone=str(doc.get("timeZone", "UTC")),
+            due_at=doc["dueAt"],
+            status=doc["status"],
+            version=int(doc.get("version", 1)),
+            attempts=int(doc.get("attempts", 0)),
+            remote=dict(doc.get("remote") or {}),
+            lease=Lease(lease["runId"], int(lease["fence"]), lease["expiresAt"]) if lease else None,
+            send_started_at=doc.get("sendStartedAt"),
+            group_id=doc.get("groupId"),
+            retried_at=doc.get("retriedAt"),
+        )
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """Why a post is where it is: stored as its `lastError`."""
+
+    code: str
+    message: str

@@ -40,7 +40,8 @@ from common.transitions import (
 
 @dataclass(frozen=True)
 class NextPost:
-    post_id: ObjectId
+    """The next post a run will take: the earliest `scheduled` one due after now."""
+
     platform: str
     due_at: datetime
 
@@ -208,6 +209,20 @@ def release_held(db: Database[Doc], account_id: str, now: datetime) -> int:
 # --- the run's queries ---------------------------------------------------------------------
 
 
+def next_post_stages(now: datetime) -> list[Doc]:
+    """The next post after `now`, as aggregation stages (the run and the status report)."""
+    return [
+        {"$match": {"status": "scheduled", "dueAt": {"$gt": now}}},
+        {"$sort": {"dueAt": 1}},
+        {"$limit": 1},
+        {"$project": {"_id": 0, "platform": 1, "dueAt": 1}},
+    ]
+
+
+def next_post_from(rows: Sequence[Doc]) -> NextPost | None:
+    return NextPost(str(rows[0]["platform"]), rows[0]["dueAt"]) if rows else None
+
+
 def snapshot_due(db: Database[Doc], now: datetime, limit: int) -> DueSnapshot:
     """One command: the oldest due posts, posts whose lease expired, and the next post after."""
     post_fields = {"content": 0}  # content is read after the claim, only for posts we won
@@ -226,22 +241,16 @@ def snapshot_due(db: Database[Doc], now: datetime, limit: int) -> DueSnapshot:
                     {"$limit": limit},
                     {"$project": post_fields},
                 ],
-                "next": [
-                    {"$match": {"status": "scheduled", "dueAt": {"$gt": now}}},
-                    {"$sort": {"dueAt": 1}},
-                    {"$limit": 1},
-                    {"$project": {"platform": 1, "dueAt": 1}},
-                ],
+                "next": next_post_stages(now),
             }
         },
     ]
     empty: Doc = {"due": [], "abandoned": [], "next": []}
     result: Doc = next(iter(_collection(db).aggregate(pipeline)), empty)
-    nxt = result["next"][0] if result["next"] else None
     return DueSnapshot(
         due=[Post.from_doc(d) for d in result["due"]],
         abandoned=[Post.from_doc(d) for d in result["abandoned"]],
-        next_post=NextPost(nxt["_id"], nxt["platform"], nxt["dueAt"]) if nxt else None,
+        next_post=next_post_from(result["next"]),
     )
 
 

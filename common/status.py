@@ -17,7 +17,7 @@ import pymongo
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import __version__, lock
+from common import __version__, lock, posts
 from common.accounts import PLATFORMS
 from common.config import Settings
 from common.db import ACCOUNTS, POSTS, DatabaseUnavailableError, Doc, describe_failure
@@ -40,12 +40,6 @@ class PlatformFigures:
 
 
 @dataclass(frozen=True)
-class NextPost:
-    platform: str | None
-    scheduled_at: datetime | None
-
-
-@dataclass(frozen=True)
 class SchedulerFigures:
     last_run_at: datetime | None
     last_run_duration: float | None
@@ -55,7 +49,7 @@ class SchedulerFigures:
     total_posts_failed: int
     lock_held: bool
     lock_expires_at: datetime | None
-    next_post: NextPost | None
+    next_post: posts.NextPost | None
 
 
 @dataclass(frozen=True)
@@ -124,7 +118,7 @@ class StatusReport:
                 "nextScheduledPost": (
                     None
                     if next_post is None
-                    else {"platform": next_post.platform, "scheduledAt": next_post.scheduled_at}
+                    else {"platform": next_post.platform, "scheduledAt": next_post.due_at}
                 ),
             },
             "queue": {
@@ -231,12 +225,7 @@ def _post_figures(db: Database[Doc], now: datetime) -> Doc:
                         }
                     },
                 ],
-                "next": [
-                    {"$match": {"status": "scheduled", "dueAt": {"$gt": now}}},
-                    {"$sort": {"dueAt": 1}},
-                    {"$limit": 1},
-                    {"$project": {"_id": 0, "platform": 1, "dueAt": 1}},
-                ],
+                "next": posts.next_post_stages(now),
                 "hourly": _hourly_stage(now),
                 "onTime": [
                     {
@@ -310,7 +299,6 @@ def _assemble(
 
 def _scheduler(state: Doc, figures: Doc, now: datetime | None) -> SchedulerFigures:
     lock_expires = (state.get("lock") or {}).get("expiresAt")
-    upcoming = (figures.get("next") or [None])[0]
     return SchedulerFigures(
         last_run_at=state.get("lastRunAt"),
         last_run_duration=state.get("lastRunDuration"),
@@ -320,9 +308,7 @@ def _scheduler(state: Doc, figures: Doc, now: datetime | None) -> SchedulerFigur
         total_posts_failed=int(state.get("totalPostsFailed", 0)),
         lock_held=now is not None and lock_expires is not None and lock_expires > now,
         lock_expires_at=lock_expires,
-        next_post=(
-            None if upcoming is None else NextPost(upcoming.get("platform"), upcoming.get("dueAt"))
-        ),
+        next_post=posts.next_post_from(figures.get("next") or []),
     )
 
 

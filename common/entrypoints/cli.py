@@ -83,7 +83,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         f"queue: {queue.due} due, {queue.scheduled} scheduled, {queue.failed} failed, "
         f"{queue.unknown} unknown; lag {health.lag_seconds} s",
         f"execution lock: {'held' if scheduler.lock_held else 'free'}",
-        f"next post: {next_post.platform} at {_when(next_post.scheduled_at)}"
+        f"next post: {next_post.platform} at {_when(next_post.due_at)}"
         if next_post
         else "next post: none",
     ]

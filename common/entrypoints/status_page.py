@@ -134,7 +134,7 @@ def render(report: StatusReport) -> str:
                 ("execution lock", "held" if scheduler.lock_held else "free"),
                 (
                     "next post",
-                    f"{_text(next_post.platform)} at {_text(next_post.scheduled_at)}"
+                    f"{_text(next_post.platform)} at {_text(next_post.due_at)}"
                     if next_post
                     else None,
                 ),

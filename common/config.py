@@ -52,6 +52,10 @@ class Settings:
     claim_batch_size: int = 100
     reconcile_policy: ReconcilePolicy = "at_most_once"
     cors_allowed_origins: tuple[str, ...] = ()
+    status_cache_seconds: int = 10  # one report per instance this often; also its max-age
+    # Finished posts are removed this many days after they finished; 0 turns it off; None
+    # (unset) leaves whatever the database has (see db.ensure_indexes).
+    post_retention_days: int | None = None
 
     @property
     def admin_key_enabled(self) -> bool:
@@ -80,6 +84,8 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
     "CATCHUP_SPACING_SECONDS": ("catchup_spacing_seconds", 0),
     "PUBLISH_WORKERS": ("publish_workers", 1),
     "CLAIM_BATCH_SIZE": ("claim_batch_size", 1),
+    "STATUS_CACHE_SECONDS": ("status_cache_seconds", 0),
+    "POST_RETENTION_DAYS": ("post_retention_days", 0),
 }
 _FLOAT_SETTINGS: dict[str, str] = {
     "META_CONNECT_TIMEOUT_SECONDS": "meta_connect_timeout_seconds",

@@ -21,7 +21,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import accounts, lock, logs, posts
+from common import accounts, lock, logs, posts, stats
 from common.accounts import Account
 from common.clock import require_aware, utcnow
 from common.config import Settings
@@ -151,12 +151,14 @@ class _Run:
         self.started = started
         self.events = events if events is not None else NoEvents()
         self.work = PostWork(db, registry, Rules.from_settings(settings), self.events, clock)
+        self.finished = stats.FinishedTally()
         self.terms = posts.LeaseTerms(
             handle.run_id,
             handle.fence,
             timedelta(seconds=settings.lock_ttl_seconds),
             clock,
             self.seconds_left,
+            self.finished,
         )
         self.tally = _Tally()
         self.accounts: dict[str, Account] = {}
@@ -290,6 +292,7 @@ class _Run:
             counts=self.tally.counts,
             next_scheduled_post=self._next_post(),
         )
+        self.finished.write(self.db)  # the run's hourly figures: one command, none if idle
         if not self.handle.release(summary):
             self.lock_lost = True
         log.info("run finished", extra=summary.to_record())

@@ -127,8 +127,11 @@ def _why_not_acquired(db: Database[Doc], message_id: str | None) -> Held | Dupli
 
 
 def read_state(db: Database[Doc]) -> Doc:
-    """The scheduler_state document for status reporting (without the tick history)."""
-    return db[SCHEDULER_STATE].find_one({"_id": STATE_ID}, {"recentTicks": 0}) or {}
+    """The scheduler_state document for status reporting (without the tick and run histories,
+    which the report does not show: it reads a few fields, not 250 history entries)."""
+    return (
+        db[SCHEDULER_STATE].find_one({"_id": STATE_ID}, {"recentTicks": 0, "recentRuns": 0}) or {}
+    )
 
 
 def force_release(db: Database[Doc], now: datetime, *, only_if_expired: bool) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
+from common import stats
 from common.clock import ScheduledTime
 from common.db import POSTS, Doc
 from common.model import (
@@ -48,7 +49,7 @@ class NextPost:
 
 @dataclass(frozen=True)
 class DueSnapshot:
-    """What one query tells a run: due posts, posts of dead runners, and the next one after."""
+    """What a run's snapshot finds: due posts, posts of dead runners, and the next one after."""
 
     due: list[Post]
     abandoned: list[Post]
@@ -150,7 +151,7 @@ def cancel(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
     result = _collection(db).update_one(
         {"_id": post_id, **_NOT_SENT},
         {
-            "$set": {"status": "canceled", "updatedAt": now},
+            "$set": {"status": "canceled", "finishedAt": now, "updatedAt": now},
             "$unset": {"lease": ""},
             "$inc": {"version": 1},
         },
@@ -186,7 +187,7 @@ def retry(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
                 "attempts": 0,
                 "updatedAt": now,
             },
-            "$unset": {"lastError": "", "sendStartedAt": ""},
+            "$unset": {"lastError": "", "sendStartedAt": "", "finishedAt": ""},
             "$inc": {"version": 1},
         },
     )
@@ -209,49 +210,42 @@ def release_held(db: Database[Doc], account_id: str, now: datetime) -> int:
 # --- the run's queries ---------------------------------------------------------------------
 
 
-def next_post_stages(now: datetime) -> list[Doc]:
-    """The next post after `now`, as aggregation stages (the run and the status report)."""
-    return [
-        {"$match": {"status": "scheduled", "dueAt": {"$gt": now}}},
-        {"$sort": {"dueAt": 1}},
-        {"$limit": 1},
-        {"$project": {"_id": 0, "platform": 1, "dueAt": 1}},
-    ]
-
-
-def next_post_from(rows: Sequence[Doc]) -> NextPost | None:
-    return NextPost(str(rows[0]["platform"]), rows[0]["dueAt"]) if rows else None
+# Content is read after the claim, only for posts this claimer won.
+_WITHOUT_CONTENT = {"content": 0}
 
 
 def snapshot_due(db: Database[Doc], now: datetime, limit: int) -> DueSnapshot:
-    """One command: the oldest due posts, posts whose lease expired, and the next post after."""
-    post_fields = {"content": 0}  # content is read after the claim, only for posts we won
-    pipeline = [
-        {"$match": {"status": {"$in": ["scheduled", "publishing"]}}},
-        {
-            "$facet": {
-                "due": [
-                    {"$match": {"status": "scheduled", "dueAt": {"$lte": now}}},
-                    {"$sort": {"dueAt": 1}},
-                    {"$limit": limit},
-                    {"$project": post_fields},
-                ],
-                "abandoned": [
-                    {"$match": {"status": "publishing", "lease.expiresAt": {"$lt": now}}},
-                    {"$limit": limit},
-                    {"$project": post_fields},
-                ],
-                "next": next_post_stages(now),
-            }
-        },
-    ]
-    empty: Doc = {"due": [], "abandoned": [], "next": []}
-    result: Doc = next(iter(_collection(db).aggregate(pipeline)), empty)
-    return DueSnapshot(
-        due=[Post.from_doc(d) for d in result["due"]],
-        abandoned=[Post.from_doc(d) for d in result["abandoned"]],
-        next_post=next_post_from(result["next"]),
+    """Three indexed queries, each reading only the documents it returns: the oldest due posts
+    (status_dueAt), posts whose runner's lease expired (status_leaseExpiresAt) and the next post
+    after now (status_dueAt, one document). No $facet: its sub-pipelines cannot use an index,
+    so one would read the whole queue on every tick."""
+    due = (
+        _collection(db)
+        .find({"status": "scheduled", "dueAt": {"$lte": now}}, _WITHOUT_CONTENT)
+        .sort("dueAt", 1)
+        .limit(limit)
     )
+    abandoned = (
+        _collection(db)
+        .find({"status": "publishing", "lease.expiresAt": {"$lt": now}}, _WITHOUT_CONTENT)
+        .sort("lease.expiresAt", 1)
+        .limit(limit)
+    )
+    return DueSnapshot(
+        due=[Post.from_doc(d) for d in due],
+        abandoned=[Post.from_doc(d) for d in abandoned],
+        next_post=next_post(db, now),
+    )
+
+
+def next_post(db: Database[Doc], now: datetime) -> NextPost | None:
+    """The earliest `scheduled` post due after `now` (the run's record and the status report)."""
+    doc = _collection(db).find_one(
+        {"status": "scheduled", "dueAt": {"$gt": now}},
+        {"_id": 0, "platform": 1, "dueAt": 1},
+        sort=[("dueAt", 1)],
+    )
+    return None if doc is None else NextPost(str(doc["platform"]), doc["dueAt"])
 
 
 def claim(
@@ -333,6 +327,7 @@ class LeaseTerms:
     ttl: timedelta
     clock: Callable[[], datetime]
     seconds_left: Callable[[], float]
+    finished: stats.FinishedTally | None = None  # None: each finished post is counted at once
 
 
 @dataclass(frozen=True)
@@ -419,9 +414,25 @@ class ClaimedPost:
         """Store the transition, conditional on the lease."""
         if isinstance(transition, Skip):
             return Settled(transition)  # withdrawn: whoever withdrew it has written already
-        update = _settle_update(transition, self._terms.clock())
-        result = _collection(self._db).update_one(self._owned(), update)
-        return Settled(transition) if result.matched_count == 1 else LeaseLost(transition)
+        now = self._terms.clock()
+        result = _collection(self._db).update_one(self._owned(), _settle_update(transition, now))
+        if result.matched_count != 1:
+            return LeaseLost(transition)
+        self._count_finished(transition, now)
+        return Settled(transition)
+
+    def _count_finished(self, transition: Transition, now: datetime) -> None:
+        """The status report's hourly figures are counted where a post finishes, so reading
+        them never scans the posts of the day: into the claimer's tally when it keeps one
+        (a run writes it once at its end), else straight away."""
+        finished = self._terms.finished
+        tally = finished if finished is not None else stats.FinishedTally()
+        if isinstance(transition, MarkPublished):
+            tally.published(self._post.scheduled_at, now)
+        elif isinstance(transition, Fail):
+            tally.failed(now)
+        if finished is None:
+            tally.write(self._db)
 
 
 def _settle_update(transition: Transition, now: datetime) -> Doc:
@@ -431,6 +442,7 @@ def _settle_update(transition: Transition, now: datetime) -> Doc:
                 "status": "published",
                 "platformPostId": transition.platform_post_id,
                 "publishedAt": now,
+                "finishedAt": now,
                 "updatedAt": now,
             },
             "$unset": {"lease": "", "sendStartedAt": "", "lastError": ""},
@@ -454,6 +466,8 @@ def _settle_update(transition: Transition, now: datetime) -> Doc:
         "$set": {"status": status, "lastError": _error(transition.error, now), "updatedAt": now},
         "$unset": {"lease": ""},
     }
+    if isinstance(transition, Fail):
+        ended["$set"]["finishedAt"] = now  # an unknown post waits for an operator: not finished
     if not isinstance(transition, Fail) or transition.spend_attempt:
         ended["$inc"] = {"attempts": 1}
     return ended
@@ -519,12 +533,16 @@ def mark_found_published(
                 "status": "published",
                 "platformPostId": platform_post_id,
                 "publishedAt": now,
+                "finishedAt": now,
                 "updatedAt": now,
             },
             "$unset": {"sendStartedAt": "", "lastError": ""},
         },
     )
-    return bool(result.modified_count == 1)
+    if result.modified_count != 1:
+        return False
+    stats.count_published(db, post.scheduled_at, now)
+    return True
 
 
 def list_unknown(db: Database[Doc], limit: int) -> list[Post]:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
@@ -29,6 +29,9 @@ from common.db import DatabaseUnavailableError, Doc, describe_failure, get_datab
 from common.events import RUN_COMPLETED, EventSink, NoEvents
 from common.platforms.base import Registry
 from common.posts import ClaimedPost
+
+if TYPE_CHECKING:
+    from common.dispatch import Enqueuer
 from common.publishing import PostResult, PostWork
 from common.run_summary import RunCounts, RunStatus, RunSummary, TriggerKind
 from common.transitions import AccountSeen, Rules
@@ -36,6 +39,8 @@ from common.workpool import KeyedWorkPool
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+# Tasks created per tick at most (in parallel); the rest wait for the next tick.
+TASKS_LOAD_LIMIT = 5000
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,12 @@ def execute_once(
     db: Database[Doc] | None = None,
     clock: Clock = utcnow,
     events: EventSink | None = None,
+    queue: Enqueuer | None = None,
 ) -> RunSummary:
     """Run one tick. Raises DatabaseUnavailableError when MongoDB cannot be reached.
 
-    `events` receives an outcome event per finished post and one per completed run.
+    `events` receives an outcome event per finished post and one per completed run. With
+    DISPATCH=tasks, `queue` (built from the settings when not given) receives the tasks.
     """
     started = time.monotonic()
     run_id = uuid.uuid4().hex
@@ -88,9 +95,17 @@ def execute_once(
             return replace(not_run, duplicate=True)
         with logs.fields(runId=run_id):
             run = _Run(database, settings, registry, clock, acquired, trigger, started, events)
+            if settings.dispatch == "tasks":
+                run.load_tasks(queue if queue is not None else _task_queue(settings))
             return run.execute()
     except PyMongoError as exc:
         raise DatabaseUnavailableError(describe_failure(exc)) from exc
+
+
+def _task_queue(settings: Settings) -> Enqueuer:
+    from common.tasks import TaskQueue  # noqa: PLC0415 - lazy: cold start of inline installs
+
+    return TaskQueue(settings)
 
 
 def _dry_run(
@@ -166,6 +181,7 @@ class _Run:
         self.next_candidates: list[tuple[datetime, str | None]] = []
         self.lock_lost = False
         self.left_unstarted = False
+        self.due_until: datetime | None = None  # DISPATCH=tasks: older posts are the run's
         self.last_renewal = time.monotonic()
         self.guard = threading.Lock()
 
@@ -187,6 +203,24 @@ class _Run:
         self.events.emit(RUN_COMPLETED, summary.to_event())
         return summary
 
+    def load_tasks(self, queue: Enqueuer) -> None:
+        """DISPATCH=tasks: create the tasks of posts due within the horizon; the run then
+        publishes only what their tasks missed (overdue beyond the sweep) and dead leases."""
+        from common import dispatch  # noqa: PLC0415 - lazy: it imports the Cloud Tasks client
+
+        now = self.clock()
+        loaded = dispatch.load_upcoming(self.db, queue, self.settings, now, TASKS_LOAD_LIMIT)
+        self.due_until = dispatch.sweep_before(self.settings, now)
+        if loaded.created or loaded.already_there or loaded.failed:
+            log.info(
+                "tasks loaded",
+                extra={
+                    "created": loaded.created,
+                    "alreadyThere": loaded.already_there,
+                    "failed": loaded.failed,
+                },
+            )
+
     def _claim_and_publish(self) -> None:
         batch = self.settings.claim_batch_size
         remaining = self.trigger.limit
@@ -195,7 +229,9 @@ class _Run:
         try:
             while not self._stopping():
                 size = batch if remaining is None else min(batch, remaining)
-                snapshot = posts.snapshot_due(self.db, self.clock(), size)
+                now = self.clock()
+                due_until = now if self.due_until is None else self.due_until
+                snapshot = posts.snapshot_due(self.db, now, size, due_until)
                 if snapshot.next_post is not None:
                     self._note_next(snapshot.next_post.due_at, snapshot.next_post.platform)
                 for claimed in self._claim(snapshot):

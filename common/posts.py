@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
 
 from common import stats
@@ -214,14 +215,18 @@ def release_held(db: Database[Doc], account_id: str, now: datetime) -> int:
 _WITHOUT_CONTENT = {"content": 0}
 
 
-def snapshot_due(db: Database[Doc], now: datetime, limit: int) -> DueSnapshot:
+def snapshot_due(
+    db: Database[Doc], now: datetime, limit: int, due_until: datetime | None = None
+) -> DueSnapshot:
     """Three indexed queries, each reading only the documents it returns: the oldest due posts
     (status_dueAt), posts whose runner's lease expired (status_leaseExpiresAt) and the next post
     after now (status_dueAt, one document). No $facet: its sub-pipelines cannot use an index,
-    so one would read the whole queue on every tick."""
+    so one would read the whole queue on every tick. `due_until` (default now) lets
+    DISPATCH=tasks leave the posts whose tasks are still on time to those tasks."""
+    until = now if due_until is None else due_until
     due = (
         _collection(db)
-        .find({"status": "scheduled", "dueAt": {"$lte": now}}, _WITHOUT_CONTENT)
+        .find({"status": "scheduled", "dueAt": {"$lte": until}}, _WITHOUT_CONTENT)
         .sort("dueAt", 1)
         .limit(limit)
     )
@@ -296,6 +301,88 @@ def claim(
     )
     ordered = sorted((Post.from_doc(d) for d in won), key=lambda p: (p.due_at, p.id))
     return [ClaimedPost(db, post, terms) for post in ordered]
+
+
+# --- Cloud Tasks dispatch (DISPATCH=tasks) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """A post the tick may enqueue: which version, due when, and the task recorded for it."""
+
+    id: ObjectId
+    version: int
+    due_at: datetime
+    task_recorded: bool
+
+
+def upcoming(db: Database[Doc], after: datetime, until: datetime, limit: int) -> list[Upcoming]:
+    """`scheduled` posts due in (after, until], oldest first: one status_dueAt range."""
+    cursor = (
+        _collection(db)
+        .find(
+            {"status": "scheduled", "dueAt": {"$gt": after, "$lte": until}},
+            {"_id": 1, "version": 1, "dueAt": 1, "task": 1},
+        )
+        .sort("dueAt", 1)
+        .limit(limit)
+    )
+    return [
+        Upcoming(
+            d["_id"],
+            int(d["version"]),
+            d["dueAt"],
+            # The record names the version and due time: an edit or a reschedule needs a task.
+            (d.get("task") or {}).get("for") == [int(d["version"]), d["dueAt"]],
+        )
+        for d in cursor
+    ]
+
+
+def record_tasks(
+    db: Database[Doc], enqueued: Sequence[tuple[Upcoming, str]], now: datetime
+) -> None:
+    """Note on each post the task created for it (one command), unless the post changed since."""
+    if not enqueued:
+        return
+    _collection(db).bulk_write(
+        [
+            UpdateOne(
+                {
+                    "_id": post.id,
+                    "status": "scheduled",
+                    "version": post.version,
+                    "dueAt": post.due_at,
+                },
+                {"$set": {"task": {"name": name, "for": [post.version, post.due_at], "at": now}}},
+            )
+            for post, name in enqueued
+        ],
+        ordered=False,
+    )
+
+
+def claim_for_task(
+    db: Database[Doc], post_id: ObjectId, version: int, due_at: datetime, terms: LeaseTerms
+) -> ClaimedPost | None:
+    """Claim the one post a task names, if it is still that version, due at that time and
+    either `scheduled` or left `publishing` by a runner whose lease expired. One command."""
+    now = terms.clock()
+    lease_doc = {"runId": terms.run_id, "fence": terms.fence, "expiresAt": now + terms.ttl}
+    doc = _collection(db).find_one_and_update(
+        {
+            "_id": post_id,
+            "version": version,
+            "dueAt": due_at,
+            "$or": [
+                {"status": "scheduled"},
+                {"status": "publishing", "lease.expiresAt": {"$lt": now}},
+            ],
+        },
+        {"$set": {"status": "publishing", "lease": lease_doc, "updatedAt": now}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return None if doc is None else ClaimedPost(db, Post.from_doc(doc), terms)
 
 
 def renew_leases(db: Database[Doc], run_id: str, expires_at: datetime) -> int:

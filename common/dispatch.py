@@ -23,7 +23,7 @@ from typing import Protocol
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, logs, posts
+from common import accounts, lock, logs, posts
 from common.config import Settings
 from common.db import Doc
 from common.events import EventSink
@@ -137,6 +137,9 @@ class TaskWork:
             result = self._work.publish(claimed, account, AccountSeen())
             if result.due_again_at is not None:
                 self._enqueue_next(claimed.post.id, claimed.post.version, result.due_again_at)
+            if result.kind in ("published", "failed"):
+                published = int(result.kind == "published")
+                lock.add_task_outcome(self._db, published=published, failed=1 - published)
             return TaskAnswer(200, result.kind or "lease_lost")
 
     def _not_claimed(self, post_id: ObjectId, task: PostTask) -> TaskAnswer:

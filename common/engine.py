@@ -96,7 +96,7 @@ def execute_once(
         with logs.fields(runId=run_id):
             run = _Run(database, settings, registry, clock, acquired, trigger, started, events)
             if settings.dispatch == "tasks":
-                run.load_tasks(queue if queue is not None else _task_queue(settings))
+                run.queue = queue if queue is not None else _task_queue(settings)
             return run.execute()
     except PyMongoError as exc:
         raise DatabaseUnavailableError(describe_failure(exc)) from exc
@@ -181,6 +181,7 @@ class _Run:
         self.next_candidates: list[tuple[datetime, str | None]] = []
         self.lock_lost = False
         self.left_unstarted = False
+        self.queue: Enqueuer | None = None  # DISPATCH=tasks: the run loads tasks first
         self.due_until: datetime | None = None  # DISPATCH=tasks: older posts are the run's
         self.last_renewal = time.monotonic()
         self.guard = threading.Lock()
@@ -203,7 +204,7 @@ class _Run:
         self.events.emit(RUN_COMPLETED, summary.to_event())
         return summary
 
-    def load_tasks(self, queue: Enqueuer) -> None:
+    def _load_tasks(self, queue: Enqueuer) -> None:
         """DISPATCH=tasks: create the tasks of posts due within the horizon; the run then
         publishes only what their tasks missed (overdue beyond the sweep) and dead leases."""
         from common import dispatch  # noqa: PLC0415 - lazy: it imports the Cloud Tasks client
@@ -215,13 +216,15 @@ class _Run:
             log.info(
                 "tasks loaded",
                 extra={
-                    "created": loaded.created,
-                    "alreadyThere": loaded.already_there,
-                    "failed": loaded.failed,
+                    "tasksCreated": loaded.created,
+                    "tasksAlreadyThere": loaded.already_there,
+                    "tasksFailed": loaded.failed,
                 },
             )
 
     def _claim_and_publish(self) -> None:
+        if self.queue is not None:
+            self._load_tasks(self.queue)
         batch = self.settings.claim_batch_size
         remaining = self.trigger.limit
         workers = self.settings.publish_workers

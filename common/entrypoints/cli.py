@@ -476,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.handler is cmd_dev:  # the stack configures its own database and secrets
             return int(cmd_dev(args, None))
         settings = load_settings()
-        ensure_indexes(get_database(settings))
+        ensure_indexes(get_database(settings), settings.post_retention_days)
         code: int = args.handler(args, settings)
     except (ConfigError, UsageError) as exc:
         print(f"socialsched: {exc}", file=sys.stderr)

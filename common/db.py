@@ -75,6 +75,16 @@ def ensure_indexes(db: Database[Doc]) -> None:
         [("accountId", ASCENDING), ("publishedAt", DESCENDING)], name="accountId_publishedAt"
     )
     posts.create_index([("lease.runId", ASCENDING)], name="lease_runId", sparse=True)
+    # The same request (CSV row, API item) never makes a second post (operations.post_key).
+    posts.create_index(
+        [("idempotencyKey", ASCENDING)], name="idempotencyKey", unique=True, sparse=True
+    )
+    # posts.list_page: the (dueAt, _id) order, alone or after an account or a status.
+    posts.create_index([("dueAt", ASCENDING), ("_id", ASCENDING)], name="dueAt_id")
+    posts.create_index(
+        [("accountId", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING)],
+        name="accountId_dueAt_id",
+    )
     db[ACCOUNTS].create_index(
         [("platform", ASCENDING), ("status", ASCENDING)], name="platform_status"
     )

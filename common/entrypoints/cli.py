@@ -20,7 +20,7 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import accounts, jsonfmt, lock, model, operations, posts, status
+from common import accounts, clock, jsonfmt, lock, model, operations, posts, status
 from common.clock import TimeError, resolve, utcnow
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
@@ -42,8 +42,13 @@ class OperationalError(RuntimeError):
     """The command was valid but could not be carried out; exit code 1."""
 
 
-def _when(value: datetime | None) -> str | None:
-    return None if value is None else jsonfmt.to_rfc3339(value)
+def _when(value: datetime | None, zone: str | None = None) -> str | None:
+    """RFC 3339 in UTC, or in the operator's zone (--show-tz) without microseconds."""
+    if value is None:
+        return None
+    if zone is None:
+        return jsonfmt.to_rfc3339(value)
+    return value.astimezone(clock.zone(zone)).isoformat(timespec="seconds")
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -143,9 +148,11 @@ def _post_id(raw: str) -> ObjectId:
     return ObjectId(raw)
 
 
-def _post_row(doc: Doc) -> str:
-    due = _when(doc.get("dueAt"))
-    return f"{doc['_id']}  {doc['status']:<10}  {doc['platform']:<9}  {doc['accountId']:<16}  {due}"
+def _post_row(doc: Doc, zone: str | None) -> str:
+    due = _when(doc.get("dueAt"), zone)
+    row = f"{doc['_id']}  {doc['status']:<10}  {doc['platform']:<9}  {doc['accountId']:<16}  {due}"
+    error = doc.get("lastError")
+    return f"{row}  {error['code']}: {error['message']}" if error else row
 
 
 def _instant(raw: str | None, tz: str | None) -> datetime | None:
@@ -158,17 +165,22 @@ def _instant(raw: str | None, tz: str | None) -> datetime | None:
 
 
 def cmd_posts_list(args: argparse.Namespace, settings: Settings) -> int:
-    start, end = _instant(args.since, args.tz), _instant(args.until, args.tz)
-    rows = posts.list_posts(
-        get_database(settings),
+    where = posts.PostFilter(
         status=args.status,
         account_id=args.account,
-        since=start,
-        until=end,
-        limit=args.limit,
+        due_after=_instant(args.since, args.tz),
+        due_before=_instant(args.until, args.tz),
     )
+    try:
+        after = posts.parse_cursor(args.after) if args.after else None
+    except ValueError as exc:
+        raise UsageError(f"--after: {exc}") from exc
+    page = posts.list_page(get_database(settings), where, after, args.limit)
     header = f"{'id':<24}  {'status':<10}  {'platform':<9}  {'account':<16}  due"
-    _emit(args, rows, "\n".join([header, *(_post_row(r) for r in rows)]))
+    lines = [header, *(_post_row(r, args.show_tz) for r in page.rows)]
+    if page.cursor:
+        lines.append(f"more posts: --after {page.cursor}")
+    _emit(args, {"posts": page.rows, "next": page.cursor}, "\n".join(lines))
     return EXIT_OK
 
 
@@ -208,6 +220,8 @@ def cmd_posts_add(args: argparse.Namespace, settings: Settings) -> int:
         text=args.text or "",
         link=args.link,
         media=[{"url": url, "type": args.media_type} for url in args.media],
+        idempotency_key=args.key,
+        allow_late=args.allow_late,
     )
     result = operations.schedule_post(get_database(settings), request, utcnow())
     if isinstance(result, operations.NoSuchAccount):
@@ -216,13 +230,38 @@ def cmd_posts_add(args: argparse.Namespace, settings: Settings) -> int:
         )
     if isinstance(result, operations.Invalid):
         raise UsageError("the post is not valid:\n" + _problems_text(result.problems))
+    if isinstance(result, operations.AlreadyScheduled):
+        data = {"id": result.post_id, "alreadyScheduled": True, "status": result.status}
+        _emit(args, data, f"already scheduled: post {result.post_id} ({result.status})")
+        return EXIT_OK
     when = result.when
     data = {"id": result.post_id, "scheduledAt": when.instant, "timeZone": when.time_zone}
     _emit(
         args,
         data,
-        f"scheduled post {result.post_id} for {when.local_time} ({when.instant.isoformat()})",
+        f"scheduled post {result.post_id} for {when.local_time} ({_when(when.instant)})",
     )
+    return EXIT_OK
+
+
+def cmd_posts_edit(args: argparse.Namespace, settings: Settings) -> int:
+    changes = operations.PostChanges(
+        text=args.text,
+        link=args.link,
+        media=[{"url": url, "type": args.media_type} for url in args.media] or None,
+        scheduled_at=args.at,
+        time_zone=args.tz,
+        allow_late=args.allow_late,
+    )
+    result = operations.edit_post(
+        get_database(settings), _post_id(args.id), changes, utcnow(), version=args.version
+    )
+    if isinstance(result, operations.Invalid):
+        raise UsageError("the edit is not valid:\n" + _problems_text(result.problems))
+    if isinstance(result, operations.Refused):
+        status_note = f" (status {result.status})" if result.status else ""
+        raise OperationalError(f"post {args.id} not edited: {result.reason.value}{status_note}")
+    _emit(args, {"id": args.id, "edited": True}, f"post {args.id} edited")
     return EXIT_OK
 
 
@@ -324,6 +363,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 handle,
                 utcnow(),
                 default_time_zone=args.tz,
+                allow_late=args.allow_late,
                 progress=_progress_bar if show_progress else None,
             )
     except OSError as exc:
@@ -335,7 +375,12 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     if isinstance(result, operations.ImportRefused):
         message = "\n".join(f"line {e.line}: {e.field}: {e.message}" for e in result.problems)
         raise UsageError(f"nothing imported; fix these rows:\n{message}")
-    _emit(args, {"imported": result.count}, f"imported {result.count} posts")
+    already = [{"line": a.line, "id": a.post_id} for a in result.already]
+    lines = [f"imported {result.count} posts"]
+    if already:
+        lines.append(f"{len(already)} rows already scheduled (nothing new made for them):")
+        lines += [f"line {a['line']}: already scheduled as post {a['id']}" for a in already]
+    _emit(args, {"imported": result.count, "alreadyScheduled": already}, "\n".join(lines))
     return EXIT_OK
 
 
@@ -373,6 +418,26 @@ def _positive(raw: str) -> int:
     return value
 
 
+def _allow_late(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--allow-late",
+        action="store_true",
+        help="accept a time in the past (published at the next run, within MAX_LATENESS_SECONDS)",
+    )
+
+
+class _Command(argparse.ArgumentParser):
+    """Every subcommand also takes the output options, so `posts list --json` works too.
+
+    SUPPRESS keeps a subcommand from resetting what was given before it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+        self.add_argument("--show-tz", default=argparse.SUPPRESS, metavar="ZONE")
+
+
 def _add_posts_commands(sub: Any) -> None:
     posts_cmd = sub.add_parser("posts", help="scheduled posts")
     posts_sub = posts_cmd.add_subparsers(dest="posts_command", required=True)
@@ -384,14 +449,28 @@ def _add_posts_commands(sub: Any) -> None:
     add.add_argument("--link")
     add.add_argument("--media", action="append", default=[], help="https URL; repeat for several")
     add.add_argument("--media-type", choices=("image", "video"), default="image")
+    add.add_argument("--key", help="idempotency key (default: account + time + content)")
+    _allow_late(add)
     add.set_defaults(handler=cmd_posts_add)
-    listing = posts_sub.add_parser("list")
+    edit = posts_sub.add_parser("edit", help="change a scheduled post's content or time")
+    edit.add_argument("id")
+    edit.add_argument("--version", type=_positive, help="refuse unless the post is at it")
+    edit.add_argument("--at", help="new time: ISO-8601 with an offset, or local with --tz")
+    edit.add_argument("--tz", help="IANA zone for --at without an offset")
+    edit.add_argument("--text")
+    edit.add_argument("--link")
+    edit.add_argument("--media", action="append", default=[], help="replaces all media")
+    edit.add_argument("--media-type", choices=("image", "video"), default="image")
+    _allow_late(edit)
+    edit.set_defaults(handler=cmd_posts_edit)
+    listing = posts_sub.add_parser("list", help="posts by due time, a page at a time")
     listing.add_argument("--status", choices=model.STATUSES)
     listing.add_argument("--account")
     listing.add_argument("--since", help="due at or after (ISO-8601)")
     listing.add_argument("--until", help="due before (ISO-8601)")
     listing.add_argument("--tz", help="IANA zone for --since/--until without an offset")
     listing.add_argument("--limit", type=_positive, default=100)
+    listing.add_argument("--after", help="the cursor printed after the previous page")
     listing.set_defaults(handler=cmd_posts_list)
     for name, handler in (
         ("show", cmd_posts_show),
@@ -435,7 +514,10 @@ def _add_accounts_commands(sub: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="socialsched", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--show-tz", metavar="ZONE", help="print times in this IANA zone instead of UTC"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Command)
 
     run = sub.add_parser("run", help="one execution against the configured database")
     run.add_argument("--limit", type=_positive, help="publish at most this many posts")
@@ -455,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer = sub.add_parser("import", help="schedule many posts from a CSV file, all or none")
     importer.add_argument("file")
     importer.add_argument("--tz", help="zone for rows whose time has no offset and no tz column")
+    _allow_late(importer)
     importer.set_defaults(handler=cmd_import)
     dev = sub.add_parser("dev", help="run the whole stack locally (what `make run` does)")
     dev.add_argument(
@@ -475,10 +558,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.handler is cmd_dev:  # the stack configures its own database and secrets
             return int(cmd_dev(args, None))
+        if args.show_tz is not None:
+            clock.zone(args.show_tz)  # an unknown zone is a usage error before anything runs
         settings = load_settings()
         ensure_indexes(get_database(settings))
         code: int = args.handler(args, settings)
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, TimeError) as exc:
         print(f"socialsched: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except DatabaseUnavailableError as exc:

@@ -52,6 +52,8 @@ class Settings:
     claim_batch_size: int = 100
     reconcile_policy: ReconcilePolicy = "at_most_once"
     cors_allowed_origins: tuple[str, ...] = ()
+    api_rate_limit_per_minute: int = 600
+    audit_retention_days: int = 90
 
     @property
     def admin_key_enabled(self) -> bool:
@@ -80,6 +82,8 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
     "CATCHUP_SPACING_SECONDS": ("catchup_spacing_seconds", 0),
     "PUBLISH_WORKERS": ("publish_workers", 1),
     "CLAIM_BATCH_SIZE": ("claim_batch_size", 1),
+    "API_RATE_LIMIT_PER_MINUTE": ("api_rate_limit_per_minute", 1),
+    "AUDIT_RETENTION_DAYS": ("audit_retention_days", 1),
 }
 _FLOAT_SETTINGS: dict[str, str] = {
     "META_CONNECT_TIMEOUT_SECONDS": "meta_connect_timeout_seconds",

@@ -15,6 +15,8 @@ from common.config import Settings
 POSTS = "posts"
 ACCOUNTS = "accounts"
 SCHEDULER_STATE = "scheduler_state"
+API_KEYS = "api_keys"
+AUDIT = "audit"
 
 Doc = dict[str, Any]
 
@@ -85,6 +87,8 @@ def ensure_indexes(db: Database[Doc]) -> None:
         [("accountId", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING)],
         name="accountId_dueAt_id",
     )
+    # Entries expire on their own (audit.record sets expireAt from AUDIT_RETENTION_DAYS).
+    db[AUDIT].create_index([("expireAt", ASCENDING)], name="expireAt_ttl", expireAfterSeconds=0)
     db[ACCOUNTS].create_index(
         [("platform", ASCENDING), ("status", ASCENDING)], name="platform_status"
     )

@@ -18,6 +18,7 @@ from typing import IO, Any, Literal
 
 from bson import ObjectId
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from common import accounts, bulk_import, jsonfmt, model, posts
 from common.accounts import Account
@@ -53,6 +54,9 @@ class PostRequest:
     media: Sequence[Mapping[str, str]] = ()
     idempotency_key: str | None = None
     allow_late: bool = False
+    # A fingerprint of the whole request that carried `idempotency_key` (the API's body hash):
+    # the same key with another request is refused, not answered with the first one's post.
+    request_hash: str | None = None
 
 
 NOW = "now"
@@ -60,6 +64,7 @@ NOW = "now"
 # a little behind, and a person typing the current minute means now.
 PAST_TOLERANCE = timedelta(minutes=1)
 MAX_KEY_LENGTH = 200
+DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index refusing a write
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,13 @@ class AlreadyScheduled:
 
     post_id: ObjectId
     status: str
+
+
+@dataclass(frozen=True)
+class KeyReused:
+    """The idempotency key was used before for a different request: nothing was done."""
+
+    key: str
 
 
 def post_key(account_id: str, given: str | None, content: model.Content, instant: datetime) -> str:
@@ -128,7 +140,14 @@ def plan_post(
     if problems or when is None:
         return Invalid(tuple(problems))
     key = post_key(account.id, request.idempotency_key, checked.content, when.instant)
-    new = posts.NewPost(account.id, account.platform, checked.content, when, idempotency_key=key)
+    new = posts.NewPost(
+        account.id,
+        account.platform,
+        checked.content,
+        when,
+        idempotency_key=key,
+        request_hash=request.request_hash,
+    )
     return Planned(new)
 
 
@@ -150,14 +169,20 @@ def _key_problems(key: str | None) -> list[Problem]:
 
 def schedule_post(
     db: Database[Doc], request: PostRequest, now: datetime
-) -> Scheduled | AlreadyScheduled | NoSuchAccount | Invalid:
+) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
     planned = plan_post(request, accounts.get(db, request.account_id), now)
     if not isinstance(planned, Planned):
         return planned
     inserted = posts.insert_once(db, planned.new, now)
     if isinstance(inserted, posts.Existing):
-        return AlreadyScheduled(inserted.post_id, inserted.status)
+        return _repeat(request, inserted)
     return Scheduled(inserted, planned.new.when)
+
+
+def _repeat(request: PostRequest, existing: posts.Existing) -> AlreadyScheduled | KeyReused:
+    if existing.request_hash != request.request_hash and request.idempotency_key is not None:
+        return KeyReused(request.idempotency_key)
+    return AlreadyScheduled(existing.post_id, existing.status)
 
 
 @dataclass(frozen=True)
@@ -192,7 +217,7 @@ def schedule_batch(
     requests: Sequence[PostRequest],
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
-) -> BatchScheduled | BatchRefused:
+) -> BatchScheduled | BatchRefused | KeyReused:
     """Schedule every item or none (an API batch, a CSV file); repeats make nothing new."""
     known = accounts.load_many(db, (r.account_id for r in requests))
     planned: list[posts.NewPost] = []
@@ -207,17 +232,32 @@ def schedule_batch(
             problems.extend(ItemProblem(index, p.field, p.message) for p in result.problems)
     if problems:
         return BatchRefused(tuple(problems))
-    return BatchScheduled(_store_new(db, planned, now, progress))
+    try:
+        return _store_new(db, requests, planned, now, progress)
+    except BulkWriteError as exc:
+        if not _duplicate_key(exc):
+            raise
+        # An identical batch raced this one and won: what it made is now there to be named.
+        return _store_new(db, requests, planned, now, progress)
+
+
+def _duplicate_key(exc: BulkWriteError) -> bool:
+    return any(e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", ()))
 
 
 def _store_new(
     db: Database[Doc],
+    requests: Sequence[PostRequest],
     planned: Sequence[posts.NewPost],
     now: datetime,
     progress: Callable[[int, int], None] | None,
-) -> tuple[Scheduled | AlreadyScheduled, ...]:
+) -> BatchScheduled | KeyReused:
     """Insert the posts no earlier request made; an item repeated within the batch is one post."""
     existing = posts.existing_keys(db, [p.idempotency_key or "" for p in planned])
+    for request, new in zip(requests, planned, strict=True):
+        earlier = existing.get(new.idempotency_key or "")
+        if earlier is not None and isinstance(_repeat(request, earlier), KeyReused):
+            return KeyReused(request.idempotency_key or "")
     fresh: dict[str, posts.NewPost] = {}
     for new in planned:
         key = new.idempotency_key or ""
@@ -233,7 +273,7 @@ def _store_new(
             results.append(Scheduled(ids.pop(key), new.when))
         else:  # the second of two equal items in this batch
             results.append(AlreadyScheduled(_made_for(results, planned, key), "scheduled"))
-    return tuple(results)
+    return BatchScheduled(tuple(results))
 
 
 def _made_for(
@@ -292,6 +332,7 @@ def import_csv(
         return ImportRefused((RowProblem(1, "file", "no rows to import"),))
     requests = [_row_request(row, default_time_zone, allow_late) for row in rows]
     result = schedule_batch(db, requests, now, progress)
+    assert not isinstance(result, KeyReused)  # rows carry no request hash
     if isinstance(result, BatchRefused):
         return ImportRefused(
             tuple(
@@ -528,12 +569,16 @@ def store_token(
     return Added(account_id)
 
 
-def check_tokens(db: Database[Doc], settings: Settings, now: datetime) -> list[TokenHealth]:
-    """Inspect every account's token; an invalid one sets the account to needs_reauth."""
+def check_tokens(
+    db: Database[Doc], settings: Settings, now: datetime, only: Sequence[str] | None = None
+) -> list[TokenHealth]:
+    """Inspect every account's token (or `only` these accounts'); an invalid one sets the
+    account to needs_reauth."""
+    chosen = accounts.list_all(db) if only is None else list(accounts.load_many(db, only).values())
     client = GraphClient(settings)
     cipher = TokenCipher.from_settings(settings)
     try:
-        results = [inspect(client, settings, cipher, a, now) for a in accounts.list_all(db)]
+        results = [inspect(client, settings, cipher, a, now) for a in chosen]
     finally:
         client.close()
     for health in results:

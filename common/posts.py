@@ -73,6 +73,7 @@ class NewPost:
     group_id: str | None = None
     # Unique over all posts (db.ensure_indexes): the same request never makes a second post.
     idempotency_key: str | None = None
+    request_hash: str | None = None  # what the request carrying the key said (API replays)
 
 
 def _new_document(new: NewPost, status: str, now: datetime) -> Doc:
@@ -94,6 +95,8 @@ def _new_document(new: NewPost, status: str, now: datetime) -> Doc:
     }
     if new.idempotency_key is not None:
         doc["idempotencyKey"] = new.idempotency_key
+    if new.request_hash is not None:
+        doc["requestHash"] = new.request_hash
     return doc
 
 
@@ -103,6 +106,7 @@ class Existing:
 
     post_id: ObjectId
     status: str
+    request_hash: str | None
 
 
 def insert_once(db: Database[Doc], new: NewPost, now: datetime) -> ObjectId | Existing:
@@ -128,9 +132,13 @@ def existing_keys(db: Database[Doc], keys: Sequence[str]) -> dict[str, Existing]
     if not keys:
         return {}
     found = _collection(db).find(
-        {"idempotencyKey": {"$in": list(keys)}}, {"idempotencyKey": 1, "status": 1}
+        {"idempotencyKey": {"$in": list(keys)}},
+        {"idempotencyKey": 1, "status": 1, "requestHash": 1},
     )
-    return {d["idempotencyKey"]: Existing(d["_id"], str(d["status"])) for d in found}
+    return {
+        d["idempotencyKey"]: Existing(d["_id"], str(d["status"]), d.get("requestHash"))
+        for d in found
+    }
 
 
 def create(

@@ -20,7 +20,7 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import accounts, clock, jsonfmt, lock, model, operations, posts, status
+from common import accounts, apikeys, clock, jsonfmt, lock, model, operations, posts, status
 from common.clock import TimeError, resolve, utcnow
 from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
@@ -230,6 +230,8 @@ def cmd_posts_add(args: argparse.Namespace, settings: Settings) -> int:
         )
     if isinstance(result, operations.Invalid):
         raise UsageError("the post is not valid:\n" + _problems_text(result.problems))
+    if isinstance(result, operations.KeyReused):
+        raise UsageError(f"the key {result.key!r} was used before for another post")
     if isinstance(result, operations.AlreadyScheduled):
         data = {"id": result.post_id, "alreadyScheduled": True, "status": result.status}
         _emit(args, data, f"already scheduled: post {result.post_id} ({result.status})")
@@ -349,6 +351,56 @@ def cmd_accounts_check(args: argparse.Namespace, settings: Settings) -> int:
     ]
     _emit(args, [h.to_dict() for h in results], "\n".join(lines) or "no accounts")
     return EXIT_OK if all(h.valid for h in results) else EXIT_FAILURE
+
+
+# --- API keys -------------------------------------------------------------------------------
+
+
+def _key_row(key: apikeys.ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "scopes": sorted(key.scopes),
+        "accounts": key.accounts,
+        "createdAt": key.created_at,
+        "revokedAt": key.revoked_at,
+    }
+
+
+def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    accounts_allowed = args.account or None
+    try:
+        made = apikeys.create(
+            get_database(settings), args.name, args.scope, utcnow(), accounts_allowed
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    data = {**_key_row(made.key), "key": made.secret}
+    text = (
+        f"key {made.key.id} ({', '.join(sorted(made.key.scopes))}):\n{made.secret}\n"
+        "Store it now: it is shown only once and kept only as a hash."
+    )
+    _emit(args, data, text)
+    return EXIT_OK
+
+
+def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = [_key_row(k) for k in apikeys.list_all(get_database(settings))]
+    lines = [
+        f"{r['id']:<16}  {'revoked' if r['revokedAt'] else 'live':<7}  "
+        f"{','.join(r['scopes']):<30}  {r['name']}"
+        + (f"  accounts: {','.join(r['accounts'])}" if r["accounts"] else "")
+        for r in rows
+    ]
+    _emit(args, rows, "\n".join(lines) or "no keys")
+    return EXIT_OK
+
+
+def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    if not apikeys.revoke(get_database(settings), args.id, utcnow()):
+        raise OperationalError(f"no live key {args.id}")
+    _emit(args, {"id": args.id, "revoked": True}, f"key {args.id} revoked")
+    return EXIT_OK
 
 
 # --- import and the local stack -------------------------------------------------------------
@@ -511,6 +563,24 @@ def _add_accounts_commands(sub: Any) -> None:
     )
 
 
+def _add_keys_commands(sub: Any) -> None:
+    keys_cmd = sub.add_parser("keys", help="API keys for the api function")
+    keys_sub = keys_cmd.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="make a key; it is printed once")
+    create.add_argument("--name", required=True, help="who or what uses it")
+    create.add_argument(
+        "--scope", action="append", required=True, choices=apikeys.SCOPES, help="repeat for more"
+    )
+    create.add_argument(
+        "--account", action="append", default=[], help="limit the key to this account; repeat"
+    )
+    create.set_defaults(handler=cmd_keys_create)
+    keys_sub.add_parser("list").set_defaults(handler=cmd_keys_list)
+    revoke = keys_sub.add_parser("revoke")
+    revoke.add_argument("id")
+    revoke.set_defaults(handler=cmd_keys_revoke)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="socialsched", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -534,6 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_posts_commands(sub)
     _add_accounts_commands(sub)
+    _add_keys_commands(sub)
     importer = sub.add_parser("import", help="schedule many posts from a CSV file, all or none")
     importer.add_argument("file")
     importer.add_argument("--tz", help="zone for rows whose time has no offset and no tz column")

@@ -103,7 +103,7 @@ def _post_request(
         text=_text(item, "text"),
         link=item.get("link") if isinstance(item.get("link"), str) else None,
         media=media,
-        idempotency_key=item["idempotencyKey"] if "idempotencyKey" in item else header_key,
+        idempotency_key=item.get("idempotencyKey", header_key),
         allow_late=item.get("allowLate") is True,
         request_hash=fingerprint,
     )

@@ -27,6 +27,7 @@ from common.config import Settings
 from common.db import Doc
 from common.platforms.base import Registry
 from common.platforms.meta.graph import GraphClient
+from common.platforms.meta.onboarding import OnboardingFailed, pages_for
 from common.platforms.meta.token_check import TokenHealth, inspect
 from common.publishing import look
 from common.tokens import TokenCipher
@@ -567,6 +568,60 @@ def store_token(
         now=now,
     )
     return Added(account_id)
+
+
+@dataclass(frozen=True)
+class ConnectedAccount:
+    account_id: str
+    platform: str
+    external_id: str
+    name: str
+    added: bool  # False: it existed and got the new token (its held posts were released)
+
+
+@dataclass(frozen=True)
+class Connected:
+    accounts: tuple[ConnectedAccount, ...]
+
+
+def connect_meta(
+    db: Database[Doc],
+    settings: Settings,
+    user_token: str,
+    now: datetime,
+    pages: Sequence[str] | None = None,
+) -> Connected | OnboardingFailed:
+    """Store the Page tokens (encrypted) of the Pages a Meta login grants, and of the Instagram
+    professional accounts linked to them: `fb-<page id>` and `ig-<instagram id>`.
+
+    `pages` chooses some of the Pages (by id); None takes all. Raises TokenKeyError when
+    TOKEN_ENCRYPTION_KEY is unusable.
+    """
+    cipher = TokenCipher.from_settings(settings)
+    client = GraphClient(settings)
+    try:
+        grants = pages_for(client, settings, user_token)
+    finally:
+        client.close()
+    if isinstance(grants, OnboardingFailed):
+        return grants
+    chosen = [g for g in grants if pages is None or g.page_id in pages]
+    missing = sorted(set(pages or ()) - {g.page_id for g in grants})
+    if missing:
+        reason = f"this login does not manage Page(s) {', '.join(missing)}"
+        return OnboardingFailed("refused", reason)
+    stored: list[ConnectedAccount] = []
+    for grant in chosen:
+        targets = [("fb", "facebook", grant.page_id, grant.name)]
+        if grant.instagram_id is not None:
+            targets.append(("ig", "instagram", grant.instagram_id, f"{grant.name} (Instagram)"))
+        for prefix, platform, external_id, name in targets:
+            account_id = f"{prefix}-{external_id}"
+            details = AccountDetails(platform, external_id, name)
+            result = store_token(db, cipher, account_id, grant.page_token, details, now)
+            added = isinstance(result, Added)
+            stored.append(ConnectedAccount(account_id, platform, external_id, name, added))
+    return Connected(tuple(stored))
 
 
 def check_tokens(

@@ -15,17 +15,21 @@ import requests
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import apikeys
+from common import accounts, apikeys
 from common.clock import utcnow
+from common.config import load_settings
+from common.model import Content
+from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
 from tests import tokens
 from tests.conftest import add_account, add_post
 from tests.functions_fixtures import ADMIN_KEY, ROOT, Served, function_env, serve
-from tests.meta_support import connect, meta_env
+from tests.meta_support import TOKEN_KEY, connect, meta_env, publish_due
 
 API_SOURCE = ROOT / "functions" / "api" / "main.py"
 TIMEOUT = 30
 RATE_LIMIT = 40
+APP_SECRET = "app-secret-for-tests"
 LATER = (utcnow() + timedelta(days=30)).replace(microsecond=0)
 
 
@@ -34,7 +38,14 @@ def api_fn(
     mongo_uri: str, fn_db_name: str, fn_workdir: Path, sandbox_server: Sandbox
 ) -> Iterator[Served]:
     settings = {k: str(v) for k, v in meta_env(sandbox_server).items()}
-    env = function_env(mongo_uri, fn_db_name, API_RATE_LIMIT_PER_MINUTE=str(RATE_LIMIT), **settings)
+    env = function_env(
+        mongo_uri,
+        fn_db_name,
+        API_RATE_LIMIT_PER_MINUTE=str(RATE_LIMIT),
+        META_APP_ID="sandbox-app",
+        META_APP_SECRET=APP_SECRET,
+        **settings,
+    )
     with serve("api", API_SOURCE, env, fn_workdir) as served:
         yield served
 
@@ -363,3 +374,47 @@ def test_an_account_check_asks_meta_about_its_token(
     assert checked.status_code == 200, checked.text
     assert (checked.json()["accountId"], checked.json()["valid"]) == ("page-1", True)
     assert_refused(call(api_fn, "POST", "/v1/accounts/nobody:check", manager), 404)
+
+
+def test_connect_stores_a_meta_logins_pages_and_linked_instagram_accounts_encrypted(
+    api_fn: Served, fresh_db: Database[Any], sandbox: Sandbox, fn_db_name: str, mongo_uri: str
+) -> None:
+    sandbox.add_account("111", "page", "page-token-111", "Bakery")
+    sandbox.add_account("222", "page", "page-token-222", "Other")
+    sandbox.add_account("333", "instagram", "unused", "bakery_ig", page="111")
+    sandbox.add_user("short-user-token", ["111", "222"])
+    manager = key(fresh_db, "accounts:write")
+    path = "/v1/accounts:connect"
+    assert_refused(call(api_fn, "POST", path, manager, {"userToken": "not-a-login"}), 400)
+    stranger = {"userToken": "short-user-token", "pages": ["999"]}
+    assert_refused(call(api_fn, "POST", path, manager, stranger), 400)
+    limited = key(fresh_db, "accounts:write", accounts=["fb-111"])
+    assert_refused(call(api_fn, "POST", path, limited, {"userToken": "short-user-token"}), 403)
+    assert fresh_db["accounts"].count_documents({}) == 0
+
+    chosen = {"userToken": "short-user-token", "pages": ["111"]}
+    done = call(api_fn, "POST", path, manager, chosen)
+    assert done.status_code == 200, done.text
+    assert [(a["id"], a["platform"], a["added"]) for a in done.json()["accounts"]] == [
+        ("fb-111", "facebook", True),
+        ("ig-333", "instagram", True),
+    ]
+    cipher = TokenCipher((TOKEN_KEY,))
+    for account_id in ("fb-111", "ig-333"):
+        stored = accounts.get(fresh_db, account_id)
+        assert stored is not None and cipher.decrypt(stored.token) == "page-token-111"
+    assert "page-token" not in done.text + api_fn.output.read_text()
+    again = call(api_fn, "POST", path, manager, chosen)
+    assert [a["added"] for a in again.json()["accounts"]] == [False, False]
+
+    # The stored Page token publishes: one run, the real adapter, the sandbox Page.
+    settings = load_settings(
+        {
+            "MONGO_URI": mongo_uri,
+            "MONGO_DB": fn_db_name,
+            **{k: str(v) for k, v in meta_env(sandbox).items()},
+        }
+    )
+    published = publish_due(fresh_db, settings, "fb-111", Content(text="from a connected Page"))
+    assert published["status"] == "published"
+    assert [p["text"] for p in sandbox.posts()] == ["from a connected Page"]

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, settings
 from pymongo.database import Database
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from devstack.sandbox.control import Sandbox
 from tests.conftest import add_account
 from tests.functions_fixtures import (
     ADMIN_KEY,
@@ -26,6 +27,7 @@ from tests.functions_fixtures import (
     function_env,
     serve,
 )
+from tests.meta_support import meta_env
 
 schema = schemathesis.openapi.from_path(ROOT / "docs" / "openapi.yaml")
 EXAMPLES = settings(
@@ -68,11 +70,18 @@ def test_status_conforms(case: schemathesis.Case[Any], status_fn: Served) -> Non
 
 
 @pytest.fixture(scope="module")
-def api_fn(mongo_uri: str, fn_db_name: str, fn_workdir: Path, empty_db: Any) -> Iterator[Served]:
-    # One account, so generated posts for it reach validation and storage, not only refusals.
+def api_fn(
+    mongo_uri: str, fn_db_name: str, fn_workdir: Path, empty_db: Any, sandbox_server: Sandbox
+) -> Iterator[Served]:
+    # One account, so generated posts for it reach validation and storage, not only refusals;
+    # Meta is the sandbox, so a generated login token is refused by it (a 400), as by Meta.
     add_account(empty_db, "fb")
     source = ROOT / "functions" / "api" / "main.py"
-    with serve("api", source, function_env(mongo_uri, fn_db_name), fn_workdir) as s:
+    meta = {k: str(v) for k, v in meta_env(sandbox_server).items()}
+    env = function_env(
+        mongo_uri, fn_db_name, META_APP_ID="sandbox-app", META_APP_SECRET="fuzz", **meta
+    )
+    with serve("api", source, env, fn_workdir) as s:
         yield s
 
 

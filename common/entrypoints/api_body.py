@@ -137,6 +137,31 @@ def parse_if_match(header: str | None) -> int:
 
 
 @dataclass(frozen=True)
+class ConnectRequest:
+    user_token: str
+    pages: list[str] | None
+
+
+MAX_USER_TOKEN = 4096
+
+
+def parse_connect(body: Mapping[str, Any]) -> ConnectRequest:
+    """`{"userToken": "...", "pages": ["<page id>", ...]}`; without pages, every Page."""
+    found = [(name, "unknown field") for name in sorted(set(body) - {"userToken", "pages"})]
+    token = body.get("userToken")
+    if not isinstance(token, str) or not 0 < len(token) <= MAX_USER_TOKEN:
+        found.append(("userToken", "userToken is the short-lived token of a Meta login"))
+    pages = body.get("pages")
+    if pages is not None and not (
+        isinstance(pages, list) and pages and all(isinstance(p, str) and p for p in pages)
+    ):
+        found.append(("pages", "pages is a list of Page ids"))
+    if found:
+        raise problems_error([ItemProblem(0, field, message) for field, message in found])
+    return ConnectRequest(str(token), pages)
+
+
+@dataclass(frozen=True)
 class ListQuery:
     where: posts.PostFilter
     after: tuple[datetime, ObjectId] | None

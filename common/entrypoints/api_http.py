@@ -24,6 +24,8 @@ from common.db import Doc, ensure_indexes, get_database
 from common.entrypoints import api_body, auth, web
 from common.entrypoints.auth import Caller
 from common.entrypoints.serve import Lazy, serve
+from common.platforms.meta.onboarding import OnboardingFailed
+from common.tokens import TokenKeyError
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +304,35 @@ def check_account(call: Call) -> Response:
     return web.json_response(health[0].to_dict(), 200, call.rid)
 
 
+def connect_accounts(call: Call) -> Response:
+    """Meta onboarding: a login's Pages and linked Instagram accounts, tokens stored encrypted."""
+    if call.caller.accounts is not None:
+        raise web.HttpError(403, "A key limited to accounts cannot connect new ones")
+    asked = api_body.parse_connect(_body(call.request))
+    settings = call.service.settings
+    try:
+        result = operations.connect_meta(call.db, settings, asked.user_token, call.now, asked.pages)
+    except TokenKeyError as exc:
+        log.error("token encryption unusable", extra={"reason": str(exc)})
+        raise web.HttpError(503, "Token encryption is not configured on the server") from exc
+    if isinstance(result, OnboardingFailed):
+        status = 400 if result.kind == "refused" else 503
+        call.audit("accounts.connect", [], status)
+        raise web.HttpError(status, f"Meta onboarding failed: {result.reason}"[:300])
+    connected = [
+        {
+            "id": a.account_id,
+            "platform": a.platform,
+            "externalId": a.external_id,
+            "name": a.name,
+            "added": a.added,
+        }
+        for a in result.accounts
+    ]
+    call.audit("accounts.connect", [a.account_id for a in result.accounts], 200)
+    return web.json_response({"accounts": connected}, 200, call.rid)
+
+
 _ID = r"(?P<id>[^/:]+)"
 _NONE = r"(?P<id>)"
 ROUTES: tuple[Route, ...] = (
@@ -323,4 +354,5 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(re.compile(rf"/v1/accounts{_NONE}"), "GET", "posts:read", list_accounts),
     Route(re.compile(rf"/v1/accounts/{_ID}:check"), "POST", "accounts:write", check_account),
+    Route(re.compile(rf"/v1/accounts:connect{_NONE}"), "POST", "accounts:write", connect_accounts),
 )

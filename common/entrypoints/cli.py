@@ -26,6 +26,7 @@ from common.config import ConfigError, Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
 from common.engine import Trigger, execute_once
 from common.entrypoints import local_stack, status_page
+from common.platforms.meta.onboarding import OnboardingFailed
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher, TokenKeyError
 from common.validation import Problem
@@ -320,6 +321,38 @@ def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_accounts_connect(args: argparse.Namespace, settings: Settings) -> int:
+    """Meta onboarding from a login's short-lived user token (read like any token)."""
+    pages = args.page or None
+    try:
+        result = operations.connect_meta(
+            get_database(settings), settings, _read_token(args), utcnow(), pages
+        )
+    except TokenKeyError as exc:
+        raise UsageError(str(exc)) from exc
+    if isinstance(result, OnboardingFailed):
+        if result.kind == "not_configured":
+            raise UsageError(result.reason)
+        raise OperationalError(f"Meta onboarding failed: {result.reason}")
+    rows = [
+        {
+            "id": a.account_id,
+            "platform": a.platform,
+            "externalId": a.external_id,
+            "name": a.name,
+            "added": a.added,
+        }
+        for a in result.accounts
+    ]
+    lines = [
+        f"{r['id']:<24}  {r['platform']:<9}  {'added' if r['added'] else 'new token':<9}  "
+        f"{r['name']}"
+        for r in rows
+    ]
+    _emit(args, {"accounts": rows}, "\n".join(lines) or "this login manages no Pages")
+    return EXIT_OK
+
+
 def cmd_accounts_list(args: argparse.Namespace, settings: Settings) -> int:
     rows = [
         {
@@ -557,6 +590,14 @@ def _add_accounts_commands(sub: Any) -> None:
     add.add_argument("--name")
     add.add_argument("--token-env", help="read the token from this environment variable")
     add.set_defaults(handler=cmd_accounts_add)
+    connect = accounts_sub.add_parser(
+        "connect",
+        help="connect the Pages (and linked Instagram accounts) of a Meta login; "
+        "the short-lived user token is read from stdin or --token-env",
+    )
+    connect.add_argument("--page", action="append", default=[], help="only this Page id; repeat")
+    connect.add_argument("--token-env", help="read the user token from this environment variable")
+    connect.set_defaults(handler=cmd_accounts_connect)
     accounts_sub.add_parser("list").set_defaults(handler=cmd_accounts_list)
     accounts_sub.add_parser("check", help="validate tokens with Meta's /debug_token").set_defaults(
         handler=cmd_accounts_check

@@ -164,6 +164,28 @@ def _read_strings(env: Mapping[str, str], values: dict[str, object], problems: l
         values["cors_allowed_origins"] = _split_list(env["CORS_ALLOWED_ORIGINS"])
 
 
+@dataclass(frozen=True)
+class ApiRemote:
+    """The CLI's remote mode: the api function's URL and an API key (no database settings)."""
+
+    url: str
+    key: str = field(repr=False)
+
+
+def load_remote(environ: Mapping[str, str] | None = None) -> ApiRemote | None:
+    """SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY, when both are set."""
+    env = os.environ if environ is None else environ
+    url = env.get("SOCIALSCHED_API_URL", "").strip()
+    key = env.get("SOCIALSCHED_API_KEY", "").strip()
+    if not url and not key:
+        return None
+    if not url or not key:
+        raise ConfigError("remote mode needs both SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY")
+    if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise ConfigError("SOCIALSCHED_API_URL must be https (http only on this machine)")
+    return ApiRemote(url, key)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; report all problems at once."""
     env = os.environ if environ is None else environ

@@ -331,7 +331,7 @@ def import_csv(
         return ImportRefused(tuple(RowProblem(1, p.column, p.message) for p in header_problems))
     if not rows:
         return ImportRefused((RowProblem(1, "file", "no rows to import"),))
-    requests = [_row_request(row, default_time_zone, allow_late) for row in rows]
+    requests = [row_request(row, default_time_zone, allow_late) for row in rows]
     result = schedule_batch(db, requests, now, progress)
     assert not isinstance(result, KeyReused)  # rows carry no request hash
     if isinstance(result, BatchRefused):
@@ -353,7 +353,7 @@ def import_csv(
 _COLUMN = {"accountId": "account", "idempotencyKey": "key"}
 
 
-def _row_request(row: bulk_import.Row, default_tz: str | None, allow_late: bool) -> PostRequest:
+def row_request(row: bulk_import.Row, default_tz: str | None, allow_late: bool) -> PostRequest:
     cells = row.cells
     media_type = cells.get("media_type") or "image"
     return PostRequest(

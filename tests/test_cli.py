@@ -93,7 +93,7 @@ def test_posts_list_show_cancel_and_retry(mongo_uri: str, db_name: str, db: Data
     listed = json.loads(
         socialsched(mongo_uri, db_name, "--json", "posts", "list", "--status", "scheduled").stdout
     )
-    assert [p["_id"] for p in listed["posts"]] == [pid] and listed["next"] is None
+    assert [p["id"] for p in listed["posts"]] == [pid] and listed["next"] is None
     shown = json.loads(socialsched(mongo_uri, db_name, "--json", "posts", "show", pid).stdout)
     assert shown["status"] == "scheduled" and "lease" not in shown
     assert socialsched(mongo_uri, db_name, "posts", "retry", pid).returncode == 1  # not failed

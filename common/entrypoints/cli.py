@@ -1,4 +1,6 @@
-"""The `socialsched` command: operate the scheduler against the configured MongoDB.
+"""The `socialsched` command: operate the scheduler against the configured MongoDB, or, with
+SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY set, through the api function (posts, import and
+accounts; the laptop then needs no database URI and no token key).
 
 Exit codes: 0 ok, 1 operational failure (database, platform), 2 usage error (bad arguments or
 configuration). `--json` prints machine-readable output for scripts.
@@ -17,30 +19,22 @@ from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
-from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from common import accounts, apikeys, clock, jsonfmt, lock, model, operations, posts, status
 from common.clock import TimeError, resolve, utcnow
-from common.config import ConfigError, Settings, load_settings
+from common.config import ApiRemote, ConfigError, Settings, load_remote, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
 from common.engine import Trigger, execute_once
-from common.entrypoints import local_stack, status_page
-from common.platforms.meta.onboarding import OnboardingFailed
+from common.entrypoints import cli_backends, local_stack, status_page
+from common.entrypoints.api_client import ApiClient, ApiUnreachable
+from common.entrypoints.cli_backends import Backend, OperationalError, UsageError
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher, TokenKeyError
-from common.validation import Problem
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 Handler = Callable[[argparse.Namespace, Settings], int]
-
-
-class UsageError(ValueError):
-    """The command line asks for something impossible; exit code 2."""
-
-
-class OperationalError(RuntimeError):
-    """The command was valid but could not be carried out; exit code 1."""
+BackendHandler = Callable[[argparse.Namespace, Backend], int]
 
 
 def _when(value: datetime | None, zone: str | None = None) -> str | None:
@@ -143,16 +137,25 @@ def cmd_lock_release(args: argparse.Namespace, settings: Settings) -> int:
 # --- posts ----------------------------------------------------------------------------------
 
 
-def _post_id(raw: str) -> ObjectId:
+def _post_id(raw: str) -> str:
     if not ObjectId.is_valid(raw):
         raise UsageError(f"{raw!r} is not a post id")
-    return ObjectId(raw)
+    return raw
 
 
-def _post_row(doc: Doc, zone: str | None) -> str:
-    due = _when(doc.get("dueAt"), zone)
-    row = f"{doc['_id']}  {doc['status']:<10}  {doc['platform']:<9}  {doc['accountId']:<16}  {due}"
-    error = doc.get("lastError")
+def _shown_time(value: datetime | str | None, zone: str | None) -> str | None:
+    """Times come as instants (direct) or RFC 3339 text (remote); shown the same either way."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return _when(value, zone)
+
+
+def _post_row(post: Doc, zone: str | None) -> str:
+    due = _shown_time(post.get("dueAt"), zone)
+    row = (
+        f"{post['id']}  {post['status']:<10}  {post['platform']:<9}  {post['accountId']:<16}  {due}"
+    )
+    error = post.get("lastError")
     return f"{row}  {error['code']}: {error['message']}" if error else row
 
 
@@ -165,55 +168,38 @@ def _instant(raw: str | None, tz: str | None) -> datetime | None:
         raise UsageError(str(exc)) from exc
 
 
-def cmd_posts_list(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_posts_list(args: argparse.Namespace, backend: Backend) -> int:
     where = posts.PostFilter(
         status=args.status,
         account_id=args.account,
         due_after=_instant(args.since, args.tz),
         due_before=_instant(args.until, args.tz),
     )
-    try:
-        after = posts.parse_cursor(args.after) if args.after else None
-    except ValueError as exc:
-        raise UsageError(f"--after: {exc}") from exc
-    page = posts.list_page(get_database(settings), where, after, args.limit)
+    page = backend.list_posts(where, args.after, args.limit)
     header = f"{'id':<24}  {'status':<10}  {'platform':<9}  {'account':<16}  due"
-    lines = [header, *(_post_row(r, args.show_tz) for r in page.rows)]
-    if page.cursor:
-        lines.append(f"more posts: --after {page.cursor}")
-    _emit(args, {"posts": page.rows, "next": page.cursor}, "\n".join(lines))
+    lines = [header, *(_post_row(r, args.show_tz) for r in page["posts"])]
+    if page["next"]:
+        lines.append(f"more posts: --after {page['next']}")
+    _emit(args, page, "\n".join(lines))
     return EXIT_OK
 
 
-def cmd_posts_show(args: argparse.Namespace, settings: Settings) -> int:
-    doc = posts.get_document(get_database(settings), _post_id(args.id))
-    if doc is None:
-        raise OperationalError(f"no post {args.id}")
-    _emit(args, doc, jsonfmt.dumps(doc, indent=2))
+def cmd_posts_show(args: argparse.Namespace, backend: Backend) -> int:
+    post = backend.show_post(_post_id(args.id))
+    _emit(args, post, jsonfmt.dumps(post, indent=2))
     return EXIT_OK
 
 
-def _operator_action(
-    action: Callable[[Database[Doc], ObjectId, datetime], operations.Done | operations.Refused],
-    verb: str,
-) -> Handler:
-    def handler(args: argparse.Namespace, settings: Settings) -> int:
-        done = action(get_database(settings), _post_id(args.id), utcnow())
-        if isinstance(done, operations.Refused):
-            status_note = f" (status {done.status})" if done.status else ""
-            raise OperationalError(f"post {args.id} not {verb}: {done.reason.value}{status_note}")
-        _emit(args, {"id": args.id, verb: True}, f"post {args.id} {verb}")
+def _operator_action(action: cli_backends.Action) -> BackendHandler:
+    def handler(args: argparse.Namespace, backend: Backend) -> int:
+        post = backend.act(_post_id(args.id), action)
+        _emit(args, post, f"post {args.id} {post['status']}")
         return EXIT_OK
 
     return handler
 
 
-def _problems_text(problems: Sequence[Problem], line: int | None = None) -> str:
-    where = f"line {line}: " if line is not None else ""
-    return "\n".join(f"{where}{p.field}: {p.message}" for p in problems)
-
-
-def cmd_posts_add(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_posts_add(args: argparse.Namespace, backend: Backend) -> int:
     request = operations.PostRequest(
         account_id=args.account,
         scheduled_at=args.at,
@@ -224,30 +210,18 @@ def cmd_posts_add(args: argparse.Namespace, settings: Settings) -> int:
         idempotency_key=args.key,
         allow_late=args.allow_late,
     )
-    result = operations.schedule_post(get_database(settings), request, utcnow())
-    if isinstance(result, operations.NoSuchAccount):
-        raise UsageError(
-            f"no account {result.account_id!r}; add it with `socialsched accounts add`"
-        )
-    if isinstance(result, operations.Invalid):
-        raise UsageError("the post is not valid:\n" + _problems_text(result.problems))
-    if isinstance(result, operations.KeyReused):
-        raise UsageError(f"the key {result.key!r} was used before for another post")
-    if isinstance(result, operations.AlreadyScheduled):
-        data = {"id": result.post_id, "alreadyScheduled": True, "status": result.status}
-        _emit(args, data, f"already scheduled: post {result.post_id} ({result.status})")
-        return EXIT_OK
-    when = result.when
-    data = {"id": result.post_id, "scheduledAt": when.instant, "timeZone": when.time_zone}
-    _emit(
-        args,
-        data,
-        f"scheduled post {result.post_id} for {when.local_time} ({_when(when.instant)})",
+    added = backend.add_post(request)
+    when = f"{added['localTime']} ({_shown_time(added['scheduledAt'], args.show_tz)})"
+    text = (
+        f"already scheduled: post {added['id']} for {when}"
+        if added["alreadyScheduled"]
+        else f"scheduled post {added['id']} for {when}"
     )
+    _emit(args, added, text)
     return EXIT_OK
 
 
-def cmd_posts_edit(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_posts_edit(args: argparse.Namespace, backend: Backend) -> int:
     changes = operations.PostChanges(
         text=args.text,
         link=args.link,
@@ -256,15 +230,8 @@ def cmd_posts_edit(args: argparse.Namespace, settings: Settings) -> int:
         time_zone=args.tz,
         allow_late=args.allow_late,
     )
-    result = operations.edit_post(
-        get_database(settings), _post_id(args.id), changes, utcnow(), version=args.version
-    )
-    if isinstance(result, operations.Invalid):
-        raise UsageError("the edit is not valid:\n" + _problems_text(result.problems))
-    if isinstance(result, operations.Refused):
-        status_note = f" (status {result.status})" if result.status else ""
-        raise OperationalError(f"post {args.id} not edited: {result.reason.value}{status_note}")
-    _emit(args, {"id": args.id, "edited": True}, f"post {args.id} edited")
+    post = backend.edit_post(_post_id(args.id), changes, args.version)
+    _emit(args, post, f"post {args.id} edited (version {post['version']})")
     return EXIT_OK
 
 
@@ -321,51 +288,20 @@ def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_accounts_connect(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_accounts_connect(args: argparse.Namespace, backend: Backend) -> int:
     """Meta onboarding from a login's short-lived user token (read like any token)."""
-    pages = args.page or None
-    try:
-        result = operations.connect_meta(
-            get_database(settings), settings, _read_token(args), utcnow(), pages
-        )
-    except TokenKeyError as exc:
-        raise UsageError(str(exc)) from exc
-    if isinstance(result, OnboardingFailed):
-        if result.kind == "not_configured":
-            raise UsageError(result.reason)
-        raise OperationalError(f"Meta onboarding failed: {result.reason}")
-    rows = [
-        {
-            "id": a.account_id,
-            "platform": a.platform,
-            "externalId": a.external_id,
-            "name": a.name,
-            "added": a.added,
-        }
-        for a in result.accounts
-    ]
+    result = backend.connect(_read_token(args), args.page or None)
     lines = [
         f"{r['id']:<24}  {r['platform']:<9}  {'added' if r['added'] else 'new token':<9}  "
         f"{r['name']}"
-        for r in rows
+        for r in result["accounts"]
     ]
-    _emit(args, {"accounts": rows}, "\n".join(lines) or "this login manages no Pages")
+    _emit(args, result, "\n".join(lines) or "this login manages no Pages")
     return EXIT_OK
 
 
-def cmd_accounts_list(args: argparse.Namespace, settings: Settings) -> int:
-    rows = [
-        {
-            "id": a.id,
-            "platform": a.platform,
-            "externalId": a.external_id,
-            "name": a.name,
-            "status": a.status,
-            "pausedUntil": a.paused_until,
-            "tokenExpiresAt": a.token_expires_at,
-        }
-        for a in accounts.list_all(get_database(settings))
-    ]
+def cmd_accounts_list(args: argparse.Namespace, backend: Backend) -> int:
+    rows = backend.list_accounts()
     header = f"{'id':<20}  {'platform':<9}  {'status':<12}  {'external id':<20}  name"
     lines = [
         f"{r['id']:<20}  {r['platform']:<9}  {r['status']:<12}  {r['externalId']:<20}  {r['name']}"
@@ -375,15 +311,16 @@ def cmd_accounts_list(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_accounts_check(args: argparse.Namespace, settings: Settings) -> int:
-    results = operations.check_tokens(get_database(settings), settings, utcnow())
+def cmd_accounts_check(args: argparse.Namespace, backend: Backend) -> int:
+    results = backend.check_accounts()
     lines = [
-        f"{h.account_id:<20}  {'valid' if h.valid else 'INVALID':<8}  "
-        f"expires {_when(h.expires_at) or 'never'}  {h.problem or ''}".rstrip()
+        f"{h['accountId']:<20}  {'valid' if h['valid'] else 'INVALID':<8}  "
+        f"expires {_shown_time(h['expiresAt'], args.show_tz) or 'never'}  "
+        f"{h['problem'] or ''}".rstrip()
         for h in results
     ]
-    _emit(args, [h.to_dict() for h in results], "\n".join(lines) or "no accounts")
-    return EXIT_OK if all(h.valid for h in results) else EXIT_FAILURE
+    _emit(args, results, "\n".join(lines) or "no accounts")
+    return EXIT_OK if all(h["valid"] for h in results) else EXIT_FAILURE
 
 
 # --- API keys -------------------------------------------------------------------------------
@@ -439,17 +376,12 @@ def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
 # --- import and the local stack -------------------------------------------------------------
 
 
-def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_import(args: argparse.Namespace, backend: Backend) -> int:
     show_progress = not args.json and sys.stderr.isatty()
     try:
         with open(args.file, encoding="utf-8", newline="") as handle:
-            result = operations.import_csv(
-                get_database(settings),
-                handle,
-                utcnow(),
-                default_time_zone=args.tz,
-                allow_late=args.allow_late,
-                progress=_progress_bar if show_progress else None,
+            result = backend.import_csv(
+                handle, args.tz, args.allow_late, _progress_bar if show_progress else None
             )
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from exc
@@ -457,15 +389,12 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"{args.file} is not UTF-8 text (byte {exc.start})") from exc
     except csv.Error as exc:
         raise UsageError(f"{args.file} is not a readable CSV file: {exc}") from exc
-    if isinstance(result, operations.ImportRefused):
-        message = "\n".join(f"line {e.line}: {e.field}: {e.message}" for e in result.problems)
-        raise UsageError(f"nothing imported; fix these rows:\n{message}")
-    already = [{"line": a.line, "id": a.post_id} for a in result.already]
-    lines = [f"imported {result.count} posts"]
+    already = result["alreadyScheduled"]
+    lines = [f"imported {result['imported']} posts"]
     if already:
         lines.append(f"{len(already)} rows already scheduled (nothing new made for them):")
         lines += [f"line {a['line']}: already scheduled as post {a['id']}" for a in already]
-    _emit(args, {"imported": result.count, "alreadyScheduled": already}, "\n".join(lines))
+    _emit(args, result, "\n".join(lines))
     return EXIT_OK
 
 
@@ -536,7 +465,7 @@ def _add_posts_commands(sub: Any) -> None:
     add.add_argument("--media-type", choices=("image", "video"), default="image")
     add.add_argument("--key", help="idempotency key (default: account + time + content)")
     _allow_late(add)
-    add.set_defaults(handler=cmd_posts_add)
+    add.set_defaults(backend_handler=cmd_posts_add)
     edit = posts_sub.add_parser("edit", help="change a scheduled post's content or time")
     edit.add_argument("id")
     edit.add_argument("--version", type=_positive, help="refuse unless the post is at it")
@@ -547,7 +476,7 @@ def _add_posts_commands(sub: Any) -> None:
     edit.add_argument("--media", action="append", default=[], help="replaces all media")
     edit.add_argument("--media-type", choices=("image", "video"), default="image")
     _allow_late(edit)
-    edit.set_defaults(handler=cmd_posts_edit)
+    edit.set_defaults(backend_handler=cmd_posts_edit)
     listing = posts_sub.add_parser("list", help="posts by due time, a page at a time")
     listing.add_argument("--status", choices=model.STATUSES)
     listing.add_argument("--account")
@@ -556,21 +485,15 @@ def _add_posts_commands(sub: Any) -> None:
     listing.add_argument("--tz", help="IANA zone for --since/--until without an offset")
     listing.add_argument("--limit", type=_positive, default=100)
     listing.add_argument("--after", help="the cursor printed after the previous page")
-    listing.set_defaults(handler=cmd_posts_list)
+    listing.set_defaults(backend_handler=cmd_posts_list)
     for name, handler in (
         ("show", cmd_posts_show),
-        (
-            "cancel",
-            _operator_action(operations.cancel_post, "canceled"),
-        ),
-        (
-            "retry",
-            _operator_action(operations.retry_post, "rescheduled"),
-        ),
+        ("cancel", _operator_action("cancel")),
+        ("retry", _operator_action("retry")),
     ):
         cmd = posts_sub.add_parser(name)
         cmd.add_argument("id")
-        cmd.set_defaults(handler=handler)
+        cmd.set_defaults(backend_handler=handler)
     reconcile = posts_sub.add_parser("reconcile", help="look for unknown posts on the platform")
     reconcile.add_argument("--limit", type=_positive, default=100)
     reconcile.set_defaults(handler=cmd_posts_reconcile)
@@ -597,10 +520,10 @@ def _add_accounts_commands(sub: Any) -> None:
     )
     connect.add_argument("--page", action="append", default=[], help="only this Page id; repeat")
     connect.add_argument("--token-env", help="read the user token from this environment variable")
-    connect.set_defaults(handler=cmd_accounts_connect)
-    accounts_sub.add_parser("list").set_defaults(handler=cmd_accounts_list)
+    connect.set_defaults(backend_handler=cmd_accounts_connect)
+    accounts_sub.add_parser("list").set_defaults(backend_handler=cmd_accounts_list)
     accounts_sub.add_parser("check", help="validate tokens with Meta's /debug_token").set_defaults(
-        handler=cmd_accounts_check
+        backend_handler=cmd_accounts_check
     )
 
 
@@ -650,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("file")
     importer.add_argument("--tz", help="zone for rows whose time has no offset and no tz column")
     _allow_late(importer)
-    importer.set_defaults(handler=cmd_import)
+    importer.set_defaults(backend_handler=cmd_import)
     dev = sub.add_parser("dev", help="run the whole stack locally (what `make run` does)")
     dev.add_argument(
         "--tick-seconds",
@@ -664,17 +587,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dispatch(args: argparse.Namespace, remote: ApiRemote | None) -> int:
+    backend_handler: BackendHandler | None = getattr(args, "backend_handler", None)
+    if remote is not None:
+        if backend_handler is None:
+            raise UsageError(
+                f"`{args.command}` works on the database itself: unset SOCIALSCHED_API_URL "
+                "and use MONGO_URI (posts, import and accounts work through the API)"
+            )
+        client = ApiClient(remote.url, remote.key)
+        try:
+            return backend_handler(args, cli_backends.Remote(client))
+        finally:
+            client.close()
+    settings = load_settings()
+    ensure_indexes(get_database(settings))
+    if backend_handler is not None:
+        return backend_handler(args, cli_backends.Direct(settings))
+    handler: Handler = args.handler
+    return handler(args, settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.handler is cmd_dev:  # the stack configures its own database and secrets
+        if getattr(args, "handler", None) is cmd_dev:  # the stack configures its own database
             return int(cmd_dev(args, None))
         if args.show_tz is not None:
             clock.zone(args.show_tz)  # an unknown zone is a usage error before anything runs
-        settings = load_settings()
-        ensure_indexes(get_database(settings))
-        code: int = args.handler(args, settings)
+        code = _dispatch(args, load_remote())
+    except ApiUnreachable as exc:
+        print(f"socialsched: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except (ConfigError, UsageError, TimeError) as exc:
         print(f"socialsched: {exc}", file=sys.stderr)
         return EXIT_USAGE

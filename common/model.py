@@ -36,6 +36,7 @@ STATUSES: tuple[PostStatus, ...] = (
 class Media:
     url: str
     type: Literal["image", "video"] = "image"
+    alt: str = ""  # alt text, for networks that carry it (Bluesky)
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,24 @@ class Content:
         return {
             "text": self.text,
             "link": self.link,
-            "media": [{"url": m.url, "type": m.type} for m in self.media],
+            "media": [_media_doc(m) for m in self.media],
         }
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Content:
         media = tuple(
-            Media(url=m["url"], type=m.get("type", "image")) for m in doc.get("media") or ()
+            Media(url=m["url"], type=m.get("type", "image"), alt=m.get("alt") or "")
+            for m in doc.get("media") or ()
         )
         return cls(text=doc.get("text") or "", link=doc.get("link"), media=media)
+
+
+def _media_doc(media: Media) -> Doc:
+    """Alt text is stored only when given, so posts without it keep their old shape."""
+    doc: Doc = {"url": media.url, "type": media.type}
+    if media.alt:
+        doc["alt"] = media.alt
+    return doc
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ INSTAGRAM_MAX_HASHTAGS = 30
 INSTAGRAM_MAX_MENTIONS = 20
 CAROUSEL_MIN, CAROUSEL_MAX = 2, 10
 FACEBOOK_MAX_PHOTOS = 10  # Meta documents no maximum; a third party verified 10
+# app.bsky.feed.post: text of at most 300 graphemes; app.bsky.embed.images: at most 4 images.
+BLUESKY_TEXT_GRAPHEMES = 300
+BLUESKY_MAX_IMAGES = 4
 MEDIA_TYPES = ("image", "video")
 _HASHTAG = re.compile(r"(?<!\w)#\w+")
 _MENTION = re.compile(r"(?<!\w)@[\w.]+")
@@ -58,10 +61,8 @@ def check_post(
     content = Content(text=text, link=link or None, media=tuple(items))
     if platform not in PLATFORMS:
         problems.append(Problem("platform", f"platform must be one of {', '.join(PLATFORMS)}"))
-    elif platform == "facebook":
-        _facebook(content, problems)
     else:
-        _instagram(content, problems)
+        _RULES[platform](content, problems)
     if link and not link.startswith(("https://", "http://")):
         problems.append(Problem("link", "link must be an http(s) URL"))
     when = _when(scheduled_at, time_zone, problems)
@@ -75,12 +76,16 @@ def _media(raw: Sequence[Mapping[str, str]], problems: list[Problem]) -> list[Me
         kind = str(entry.get("type", "image"))
         if not url.startswith("https://"):
             problems.append(
-                Problem(f"media[{index}].url", "media URLs must be https (Meta fetches them)")
+                Problem(
+                    f"media[{index}].url",
+                    "media URLs must be https (they are fetched from there)",
+                )
             )
         if kind not in MEDIA_TYPES:
             problems.append(Problem(f"media[{index}].type", "media type must be image or video"))
             continue
-        items.append(Media(url=url, type="video" if kind == "video" else "image"))
+        alt = str(entry.get("alt") or "")
+        items.append(Media(url=url, type="video" if kind == "video" else "image", alt=alt))
     return items
 
 
@@ -126,6 +131,37 @@ def _instagram(content: Content, problems: list[Problem]) -> None:
         problems.append(
             Problem("media", f"a carousel has {CAROUSEL_MIN} to {CAROUSEL_MAX} items, got {count}")
         )
+
+
+def _bluesky(content: Content, problems: list[Problem]) -> None:
+    if graphemes(content.text) > BLUESKY_TEXT_GRAPHEMES:
+        problems.append(
+            Problem("text", f"Bluesky text is limited to {BLUESKY_TEXT_GRAPHEMES} graphemes")
+        )
+    if not (content.text.strip() or content.link or content.media):
+        problems.append(Problem("text", "a Bluesky post needs text, a link or images"))
+    if any(m.type == "video" for m in content.media):
+        problems.append(Problem("media", "Bluesky posts here carry images only, not video"))
+    if len(content.media) > BLUESKY_MAX_IMAGES:
+        problems.append(
+            Problem("media", f"at most {BLUESKY_MAX_IMAGES} images in one Bluesky post")
+        )
+    if content.link and content.media:
+        problems.append(
+            Problem("link", "a Bluesky post carries either images or a link card, not both")
+        )
+
+
+def graphemes(text: str) -> int:
+    """User-perceived characters (an emoji with skin tone or a flag is one), as Bluesky counts."""
+    # Imported here: only the door (CLI, API) counts graphemes, and the run function's
+    # archive does not ship the `regex` package.
+    import regex  # noqa: PLC0415
+
+    return len(regex.findall(r"\X", text))
+
+
+_RULES = {"facebook": _facebook, "instagram": _instagram, "bluesky": _bluesky}
 
 
 def _when(

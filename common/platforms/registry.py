@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from common import accounts
+from common.clock import utcnow
 from common.config import Settings
+from common.db import get_database
 from common.platforms.base import Registry
+from common.platforms.bluesky.publisher import BlueskyPublisher
+from common.platforms.bluesky.sessions import SessionKeeper
+from common.platforms.bluesky.xrpc import XrpcClient
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import InstagramPublisher
@@ -11,11 +17,25 @@ from common.tokens import TokenCipher
 
 
 def default_registry(settings: Settings) -> Registry:
-    """Facebook and Instagram on one Graph API session.
+    """Facebook and Instagram on one Graph API session; Bluesky with its sessions kept on the
+    accounts (encrypted).
 
     Raises TokenKeyError when TOKEN_ENCRYPTION_KEY holds a malformed key."""
     client = GraphClient(settings)
     cipher = TokenCipher.from_settings(settings)
     return Registry(
-        [FacebookPublisher(client, cipher), InstagramPublisher(client, cipher, settings)]
+        [
+            FacebookPublisher(client, cipher),
+            InstagramPublisher(client, cipher, settings),
+            BlueskyPublisher(XrpcClient(settings), bluesky_sessions(settings, cipher)),
+        ]
     )
+
+
+def bluesky_sessions(settings: Settings, cipher: TokenCipher) -> SessionKeeper:
+    """Sessions saved on the account, so the next instance does not log in again."""
+
+    def save(account_id: str, session_ciphertext: str) -> None:
+        accounts.store_session(get_database(settings), account_id, session_ciphertext, utcnow())
+
+    return SessionKeeper(XrpcClient(settings), cipher, save, utcnow)

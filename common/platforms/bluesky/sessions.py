@@ -74,9 +74,18 @@ class SessionKeeper:
         self._clock = clock
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
+        self._account_locks: dict[str, threading.Lock] = {}
 
     def current(self, account: Account) -> Session | Outcome:
-        """A session whose access JWT is good for at least REFRESH_MARGIN."""
+        """A session whose access JWT is good for at least REFRESH_MARGIN.
+
+        One worker at a time per account: concurrent first posts share one login."""
+        with self._lock:
+            account_lock = self._account_locks.setdefault(account.id, threading.Lock())
+        with account_lock:
+            return self._current(account)
+
+    def _current(self, account: Account) -> Session | Outcome:
         session = self._known(account)
         if session is None:
             return self.log_in(account)

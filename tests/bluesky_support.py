@@ -10,6 +10,7 @@ from pymongo.database import Database
 from common import accounts, posts
 from common.accounts import Account
 from common.clock import ScheduledTime, utcnow
+from common.db import Doc
 from common.model import Content
 from common.tokens import TokenCipher
 from devstack.sandbox.control import BlueskySandbox
@@ -32,7 +33,7 @@ def app_password_for(handle: str) -> str:
 
 
 def connect_bluesky(
-    db: Database | None,  # type: ignore[type-arg]
+    db: Database[Doc] | None,
     sandbox: BlueskySandbox,
     account_id: str,
 ) -> Account:
@@ -59,7 +60,7 @@ def connect_bluesky(
 
 
 def schedule(
-    db: Database,  # type: ignore[type-arg]
+    db: Database[Doc],
     account_id: str,
     content: Content,
 ) -> ObjectId:

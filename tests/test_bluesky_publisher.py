@@ -8,6 +8,7 @@ from dataclasses import replace
 from pymongo.database import Database
 
 from common import accounts
+from common.db import Doc
 from common.model import Content, Media
 from common.platforms.base import AuthExpired, Permanent, Published, RateLimited
 from common.platforms.bluesky.publisher import BlueskyPublisher
@@ -26,9 +27,9 @@ def publisher(make_settings: SettingsFactory, sandbox: BlueskySandbox) -> Bluesk
 
 
 def test_a_text_post_is_a_record_under_the_key_derived_from_the_post_id(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     account = connect_bluesky(db, bluesky, "sky-a")
     post = claimed_post("sky-a", "bluesky", Content(text="hello from the scheduler"))
@@ -43,9 +44,9 @@ def test_a_text_post_is_a_record_under_the_key_derived_from_the_post_id(
 
 
 def test_links_and_mentions_become_facets_in_utf8_bytes(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     account = connect_bluesky(db, bluesky, "sky-a")
     friend = bluesky.add_account("friend.bsky.test", "x")
@@ -73,9 +74,9 @@ def test_links_and_mentions_become_facets_in_utf8_bytes(
 
 
 def test_up_to_four_images_are_uploaded_as_blobs_with_their_alt_text(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     account = connect_bluesky(db, bluesky, "sky-a")
     media = tuple(Media(bluesky.image_url(f"p{i}.jpg"), alt=f"picture {i}") for i in range(4))
@@ -92,9 +93,9 @@ def test_up_to_four_images_are_uploaded_as_blobs_with_their_alt_text(
 
 
 def test_a_link_becomes_a_link_card(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     account = connect_bluesky(db, bluesky, "sky-a")
     content = Content(text="read this", link="https://example.com/article")
@@ -110,9 +111,9 @@ def test_a_link_becomes_a_link_card(
 
 
 def test_an_image_too_large_for_bluesky_fails_before_anything_is_sent(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     account = connect_bluesky(db, bluesky, "sky-a")
     media = (Media(bluesky.image_url("huge.jpg", size=1_000_001)),)
@@ -126,9 +127,9 @@ def test_an_image_too_large_for_bluesky_fails_before_anything_is_sent(
 
 
 def test_one_login_serves_many_posts_and_is_kept_encrypted_on_the_account(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     account = connect_bluesky(db, bluesky, "sky-a")
     adapter = publisher(make_settings, bluesky)
@@ -149,9 +150,9 @@ def test_one_login_serves_many_posts_and_is_kept_encrypted_on_the_account(
 
 
 def test_an_expired_access_token_is_refreshed_not_logged_in_again(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     account = connect_bluesky(db, bluesky, "sky-a")
     adapter = publisher(make_settings, bluesky)
@@ -169,9 +170,9 @@ def test_an_expired_access_token_is_refreshed_not_logged_in_again(
 
 
 def test_an_access_token_about_to_expire_is_refreshed_before_the_send(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     account = connect_bluesky(db, bluesky, "sky-a")
     bluesky.set_faults("sky-a.bsky.test", access_ttl_seconds=30)  # under the refresh margin
@@ -187,9 +188,9 @@ def test_an_access_token_about_to_expire_is_refreshed_before_the_send(
 
 
 def test_a_revoked_app_password_is_auth_expired(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     account = connect_bluesky(db, bluesky, "sky-a")
     bluesky.set_faults("sky-a.bsky.test", invalid_token=True)
@@ -203,9 +204,9 @@ def test_a_revoked_app_password_is_auth_expired(
 
 
 def test_a_throttled_account_is_rate_limited_until_the_reset_header(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     account = connect_bluesky(db, bluesky, "sky-a")
     adapter = publisher(make_settings, bluesky)
@@ -223,9 +224,9 @@ def test_a_throttled_account_is_rate_limited_until_the_reset_header(
 
 
 def test_find_published_answers_from_get_record(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     account = connect_bluesky(db, bluesky, "sky-a")
     adapter = publisher(make_settings, bluesky)

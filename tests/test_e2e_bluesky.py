@@ -16,6 +16,7 @@ from pymongo.database import Database
 from common import accounts, posts
 from common.clock import utcnow
 from common.config import Settings
+from common.db import Doc
 from common.engine import Trigger, execute_once
 from common.model import Content, Media
 from common.platforms.bluesky.publisher import BlueskyPublisher
@@ -26,20 +27,20 @@ from tests.conftest import SettingsFactory
 from tests.meta_support import StubContext
 
 
-def run_once(settings: Settings, db: Database) -> None:  # type: ignore[type-arg]
+def run_once(settings: Settings, db: Database[Doc]) -> None:
     execute_once(settings, Trigger("manual"), default_registry(settings), db=db)
 
 
-def stored(db: Database, post_id: ObjectId) -> dict:  # type: ignore[type-arg]
+def stored(db: Database[Doc], post_id: ObjectId) -> Doc:
     doc = db.posts.find_one({"_id": post_id})
     assert doc is not None
     return doc
 
 
 def test_every_post_type_is_published_through_a_run(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     settings = make_settings(**bluesky_env(bluesky))
     connect_bluesky(db, bluesky, "sky-a")
@@ -66,9 +67,9 @@ def test_every_post_type_is_published_through_a_run(
 
 
 def test_an_answer_lost_after_the_write_is_reconciled_without_a_second_send(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     settings = make_settings(**bluesky_env(bluesky))
     connect_bluesky(db, bluesky, "sky-a")
@@ -86,9 +87,9 @@ def test_an_answer_lost_after_the_write_is_reconciled_without_a_second_send(
 
 
 def test_a_5xx_after_an_applied_write_is_found_by_get_record(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     settings = make_settings(**bluesky_env(bluesky))
     connect_bluesky(db, bluesky, "sky-a")
@@ -103,9 +104,9 @@ def test_a_5xx_after_an_applied_write_is_found_by_get_record(
 
 
 def test_a_repeated_create_is_refused_by_the_record_key_and_found_published(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     """Even a blind second create (an operator's retry of an unknown post under
     at_least_once) cannot duplicate: the PDS answers 500 and getRecord finds the post."""
@@ -126,9 +127,9 @@ def test_a_repeated_create_is_refused_by_the_record_key_and_found_published(
 
 
 def test_three_concurrent_runners_publish_sixty_posts_each_exactly_once(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     settings = make_settings(
         **bluesky_env(bluesky, RETRY_BASE_SECONDS=1, RETRY_MAX_SECONDS=1, MAX_ATTEMPTS=10)
@@ -165,9 +166,9 @@ def test_three_concurrent_runners_publish_sixty_posts_each_exactly_once(
 
 
 def test_a_rate_limit_defers_the_accounts_posts_without_spending_attempts(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     settings = make_settings(**bluesky_env(bluesky))
     connect_bluesky(db, bluesky, "sky-a")
@@ -187,9 +188,9 @@ def test_a_rate_limit_defers_the_accounts_posts_without_spending_attempts(
 
 
 def test_a_revoked_app_password_holds_the_accounts_posts_only(
-    db: Database,
+    db: Database[Doc],
     bluesky: BlueskySandbox,
-    make_settings: SettingsFactory,  # type: ignore[type-arg]
+    make_settings: SettingsFactory,
 ) -> None:
     settings = make_settings(**bluesky_env(bluesky))
     connect_bluesky(db, bluesky, "sky-a")

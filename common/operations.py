@@ -24,8 +24,9 @@ from common.clock import ScheduledTime
 from common.config import Settings
 from common.db import Doc
 from common.platforms.base import Registry
+from common.platforms.credentials import TokenHealth
 from common.platforms.meta.graph import GraphClient
-from common.platforms.meta.token_check import TokenHealth, inspect
+from common.platforms.meta.token_check import inspect
 from common.publishing import look
 from common.tokens import TokenCipher
 from common.validation import Problem, check_post

@@ -33,7 +33,7 @@ from common.platforms.bluesky.record_key import record_key
 from common.platforms.bluesky.richtext import facets, mention_spans
 from common.platforms.bluesky.sessions import Session, SessionKeeper
 from common.platforms.bluesky.xrpc import EXPIRED_TOKEN, XrpcClient, XrpcError, XrpcReply
-from common.platforms.meta.readback import ReadBackError
+from common.platforms.credentials import ReadBackError
 
 COLLECTION = "app.bsky.feed.post"
 CREATE_RECORD = "com.atproto.repo.createRecord"

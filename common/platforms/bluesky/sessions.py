@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from common.accounts import Account
 from common.platforms.base import Outcome, RateLimited
 from common.platforms.bluesky.xrpc import XrpcClient, XrpcError, XrpcReply
-from common.platforms.meta.readback import open_token
+from common.platforms.credentials import open_token
 from common.tokens import TokenCipher, TokenKeyError
 
 CREATE_SESSION = "com.atproto.server.createSession"

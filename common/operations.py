@@ -8,6 +8,7 @@ or exceptions, so each transport words them its own way.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,9 +25,13 @@ from common.clock import ScheduledTime
 from common.config import Settings
 from common.db import Doc
 from common.platforms.base import Registry
+from common.platforms.bluesky import session_check as bluesky_check
+from common.platforms.bluesky.sessions import Session, create_session
+from common.platforms.bluesky.xrpc import XrpcClient
 from common.platforms.credentials import TokenHealth
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.token_check import inspect
+from common.platforms.registry import bluesky_sessions
 from common.publishing import look
 from common.tokens import TokenCipher
 from common.validation import Problem, check_post
@@ -319,14 +324,95 @@ def store_token(
     return Added(account_id)
 
 
-def check_tokens(db: Database[Doc], settings: Settings, now: datetime) -> list[TokenHealth]:
-    """Inspect every account's token; an invalid one sets the account to needs_reauth."""
-    client = GraphClient(settings)
+# An app password is four groups of four lowercase letters or digits; anything else is most
+# likely the account's main password, which this project never stores.
+_APP_PASSWORD = re.compile(r"^[a-z0-9]{4}(-[a-z0-9]{4}){3}$")
+
+
+@dataclass(frozen=True)
+class ConnectRefused:
+    """Nothing was stored; `reason` says what to fix."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class BlueskyLogin:
+    handle: str
+    app_password: str
+    service_url: str  # the account's PDS, e.g. https://bsky.social
+
+
+def connect_bluesky(
+    db: Database[Doc], settings: Settings, account_id: str, login: BlueskyLogin, now: datetime
+) -> Added | Reauthenticated | ConnectRefused:
+    """Log in once with the handle and app password: the account is stored only when Bluesky
+    accepts them, with the app password and the session encrypted (the session spares every
+    later run a login). An existing account gets the new credential and its held posts back.
+
+    Raises TokenKeyError when TOKEN_ENCRYPTION_KEY is unusable."""
+    if not _APP_PASSWORD.match(login.app_password):
+        return ConnectRefused(
+            "that is not an app password (xxxx-xxxx-xxxx-xxxx): create one in Bluesky's "
+            "Settings > Privacy and security > App passwords; never use the main password"
+        )
+    if not login.service_url.startswith(("https://", "http://")):
+        return ConnectRefused("the PDS URL must be an http(s) URL, e.g. https://bsky.social")
     cipher = TokenCipher.from_settings(settings)
+    client = XrpcClient(settings)
     try:
-        results = [inspect(client, settings, cipher, a, now) for a in accounts.list_all(db)]
+        session = create_session(client, login.service_url, login.handle, login.app_password)
     finally:
         client.close()
+    if not isinstance(session, Session):
+        return ConnectRefused(f"Bluesky refused the login: {_reason(session)}")
+    password = cipher.encrypt(login.app_password)
+    kept = cipher.encrypt(session.to_json())
+    existing = accounts.get(db, account_id)
+    if existing is not None:
+        if existing.platform != "bluesky" or existing.external_id != session.did:
+            return ConnectRefused(f"account {account_id} exists for another identity")
+        accounts.replace_token(db, account_id, password, None, now, session_ciphertext=kept)
+        return Reauthenticated(account_id, posts.release_held(db, account_id, now))
+    accounts.create(
+        db,
+        account_id=account_id,
+        platform="bluesky",
+        external_id=session.did,
+        name=session.handle or login.handle,
+        token_ciphertext=password,
+        token_expires_at=None,
+        now=now,
+        service_url=login.service_url.rstrip("/"),
+        session_ciphertext=kept,
+    )
+    return Added(account_id)
+
+
+def _reason(outcome: object) -> str:
+    for name in ("reason", "message"):
+        if isinstance(getattr(outcome, name, None), str):
+            return str(getattr(outcome, name))
+    return type(outcome).__name__
+
+
+def check_tokens(db: Database[Doc], settings: Settings, now: datetime) -> list[TokenHealth]:
+    """Inspect every account's credential with its own network; an invalid one sets the
+    account to needs_reauth."""
+    graph, xrpc = GraphClient(settings), XrpcClient(settings)
+    cipher = TokenCipher.from_settings(settings)
+    sessions = bluesky_sessions(settings, cipher)
+
+    def one(account: Account) -> TokenHealth:
+        if account.platform == "bluesky":
+            return bluesky_check.inspect(xrpc, sessions, cipher, account)
+        return inspect(graph, settings, cipher, account, now)
+
+    try:
+        results = [one(a) for a in accounts.list_all(db)]
+    finally:
+        graph.close()
+        xrpc.close()
     for health in results:
         if health.problem is not None and health.problem.kind == "invalid":
             accounts.mark_needs_reauth(db, health.account_id, now)

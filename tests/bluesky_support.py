@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 from bson import ObjectId
@@ -29,7 +30,9 @@ def bluesky_env(sandbox: BlueskySandbox, **extra: object) -> dict[str, object]:
 
 
 def app_password_for(handle: str) -> str:
-    return f"app-password-of-{handle}"
+    """An app password's shape (four groups of four), different for every handle."""
+    digest = hashlib.sha256(handle.encode()).hexdigest()[:16]
+    return "-".join(digest[i : i + 4] for i in range(0, 16, 4))
 
 
 def connect_bluesky(

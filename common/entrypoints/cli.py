@@ -238,15 +238,15 @@ def cmd_posts_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 # --- accounts -------------------------------------------------------------------------------
 
 
-def _read_token(args: argparse.Namespace) -> str:
-    """Tokens never come from argv (it is visible in ps and shell history)."""
+def _read_token(args: argparse.Namespace, what: str = "access token") -> str:
+    """Tokens and passwords never come from argv (it is visible in ps and shell history)."""
     if args.token_env:
         token = os.environ.get(args.token_env, "")
         if not token:
             raise UsageError(f"environment variable {args.token_env} is empty or unset")
     else:
         if sys.stdin.isatty():
-            print("Paste the access token, then press Enter:", file=sys.stderr)
+            print(f"Paste the {what}, then press Enter:", file=sys.stderr)
         token = sys.stdin.readline()
     token = token.strip()
     if not token:
@@ -276,6 +276,30 @@ def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
         )
         return EXIT_OK
     _emit(args, {"id": args.id, "created": True}, f"account {args.id} added")
+    return EXIT_OK
+
+
+def cmd_accounts_connect(args: argparse.Namespace, settings: Settings) -> int:
+    """Connect a Bluesky account with its handle and an app password (read like a token)."""
+    login = operations.BlueskyLogin(args.handle, _read_token(args, "app password"), args.pds)
+    try:
+        connected = operations.connect_bluesky(
+            get_database(settings), settings, args.id, login, utcnow()
+        )
+    except TokenKeyError as exc:
+        raise UsageError(str(exc)) from exc
+    if isinstance(connected, operations.ConnectRefused):
+        raise UsageError(connected.reason)
+    if isinstance(connected, operations.Reauthenticated):
+        released = connected.posts_released
+        _emit(
+            args,
+            {"id": args.id, "reauthenticated": True, "postsReleased": released},
+            f"account {args.id}: new app password stored, status active; "
+            f"{released} held posts due again now",
+        )
+        return EXIT_OK
+    _emit(args, {"id": args.id, "created": True}, f"account {args.id} connected")
     return EXIT_OK
 
 
@@ -413,7 +437,7 @@ def _add_posts_commands(sub: Any) -> None:
 
 
 def _add_accounts_commands(sub: Any) -> None:
-    accounts_cmd = sub.add_parser("accounts", help="connected Facebook Pages and IG accounts")
+    accounts_cmd = sub.add_parser("accounts", help="connected accounts (Meta, Bluesky)")
     accounts_sub = accounts_cmd.add_subparsers(dest="accounts_command", required=True)
     add = accounts_sub.add_parser(
         "add",
@@ -426,10 +450,21 @@ def _add_accounts_commands(sub: Any) -> None:
     add.add_argument("--name")
     add.add_argument("--token-env", help="read the token from this environment variable")
     add.set_defaults(handler=cmd_accounts_add)
-    accounts_sub.add_parser("list").set_defaults(handler=cmd_accounts_list)
-    accounts_sub.add_parser("check", help="validate tokens with Meta's /debug_token").set_defaults(
-        handler=cmd_accounts_check
+    connect = accounts_sub.add_parser(
+        "connect",
+        help="connect a Bluesky account: handle and app password (read from stdin or "
+        "--token-env), checked by one login",
     )
+    connect.add_argument("network", choices=("bluesky",))
+    connect.add_argument("--id", required=True, help="your name for the account")
+    connect.add_argument("--handle", required=True, help="e.g. alice.bsky.social")
+    connect.add_argument("--pds", default="https://bsky.social", help="the account's PDS URL")
+    connect.add_argument("--token-env", help="read the app password from this variable")
+    connect.set_defaults(handler=cmd_accounts_connect)
+    accounts_sub.add_parser("list").set_defaults(handler=cmd_accounts_list)
+    accounts_sub.add_parser(
+        "check", help="validate every account's credential with its network"
+    ).set_defaults(handler=cmd_accounts_check)
 
 
 def build_parser() -> argparse.ArgumentParser:

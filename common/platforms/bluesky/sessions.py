@@ -115,19 +115,8 @@ class SessionKeeper:
         password = open_token(self._cipher, account, self._clock())
         if not isinstance(password, str):
             return password
-        reply = self._client.call(
-            "POST",
-            _service(account),
-            CREATE_SESSION,
-            body={"identifier": account.external_id, "password": password},
-            secrets=[password],
-            idempotent=True,
-        )
-        if isinstance(reply, XrpcError):
-            return self._client.classify(reply, idempotent=True)
-        if not isinstance(reply, XrpcReply):
-            return reply
-        return self._keep(account, Session.from_reply(reply.body))
+        session = create_session(self._client, _service(account), account.external_id, password)
+        return self._keep(account, session) if isinstance(session, Session) else session
 
     def forget(self, account: Account) -> None:
         with self._lock:
@@ -154,6 +143,25 @@ class SessionKeeper:
         except TokenKeyError as exc:  # the in-memory session still serves this instance
             return RateLimited(self._clock() + timedelta(minutes=5), str(exc))
         return session
+
+
+def create_session(
+    client: XrpcClient, service: str, identifier: str, password: str
+) -> Session | Outcome:
+    """One login (createSession) with a handle or DID and an app password."""
+    reply = client.call(
+        "POST",
+        service,
+        CREATE_SESSION,
+        body={"identifier": identifier, "password": password},
+        secrets=[password],
+        idempotent=True,
+    )
+    if isinstance(reply, XrpcError):
+        return client.classify(reply, idempotent=True)
+    if not isinstance(reply, XrpcReply):
+        return reply
+    return Session.from_reply(reply.body)
 
 
 def _service(account: Account) -> str:

@@ -144,6 +144,15 @@ def replace_token(
     return result.matched_count == 1
 
 
+def move_service(db: Database[Doc], account_id: str, service_url: str, now: datetime) -> None:
+    """The account now lives on another server (an AT Protocol account can move to another
+    PDS); a session from the old one is dropped."""
+    db[ACCOUNTS].update_one(
+        {"_id": account_id},
+        {"$set": {"serviceUrl": service_url, "session": None, "updatedAt": now}},
+    )
+
+
 def store_session(
     db: Database[Doc], account_id: str, session_ciphertext: str, now: datetime
 ) -> None:

@@ -25,9 +25,9 @@ from common import posts
 from common.config import load_settings
 from common.db import get_database
 from devstack import dbserver
-from devstack.demo import seed_demo
+from devstack.demo import DemoSandboxes, seed_demo
 from devstack.processes import free_port, wait_until_listening
-from devstack.sandbox.control import Sandbox
+from devstack.sandbox.control import BlueskySandbox, Sandbox
 from devstack.supervisor import Supervisor, stopped_on_exit
 from devstack.ticker import tick_every
 
@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class Ports:
     database: int
     sandbox: int
+    bluesky: int
     tick: int
     manual: int
     status: int
@@ -105,7 +106,7 @@ def _function(
 
 def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = sys.stdout) -> int:
     stack = Supervisor(ROOT, out)
-    ports = Ports(*(free_port() for _ in range(5)))
+    ports = Ports(*(free_port() for _ in range(6)))
     with stopped_on_exit(stack):
         mongo_uri = os.environ.get("MONGO_URI")
         if not mongo_uri:
@@ -128,10 +129,14 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             "sandbox", [sys.executable, "-m", "devstack.sandbox", "--port", str(ports.sandbox)], env
         )
         wait_until_listening(proc, ports.sandbox, "sandbox")
+        bluesky_command = [sys.executable, "-m", "devstack.bluesky", "--port", str(ports.bluesky)]
+        proc = stack.start("bluesky", bluesky_command, env)
+        wait_until_listening(proc, ports.bluesky, "bluesky")
         _function(stack, "run", "functions/run/main.py", "on_tick", "cloudevent", ports.tick, env)
         _function(stack, "run-http", "functions/run/main.py", "run_http", "http", ports.manual, env)
         _function(stack, "status", "functions/status/main.py", "status", "http", ports.status, env)
-        added = seed_demo(env, Sandbox(sandbox_url), first_due_in=10) if demo else 0
+        sandboxes = DemoSandboxes(Sandbox(sandbox_url), BlueskySandbox(_url(ports.bluesky)))
+        added = seed_demo(env, sandboxes, first_due_in=10) if demo else 0
         queue = posts.count_by_status(get_database(load_settings(env)))
         banner = _banner(ports, mongo_uri, tick_seconds, added, queue, data_dir, cli_env)
         print(banner, file=out, flush=True)
@@ -145,6 +150,10 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
         except KeyboardInterrupt:
             print("\nstopping the local stack", file=out, flush=True)
     return 0
+
+
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
 
 
 def _watch(stack: Supervisor, out: IO[str]) -> int:
@@ -171,6 +180,7 @@ def _banner(
         "Social scheduler running locally. Ctrl-C stops everything.",
         f"  status        http://127.0.0.1:{ports.status}/",
         f"  sandbox posts http://127.0.0.1:{ports.sandbox}/_sandbox/",
+        f"  bluesky posts http://127.0.0.1:{ports.bluesky}/_sandbox/",
         f"  manual run    POST http://127.0.0.1:{ports.manual}/ "
         f"(Authorization: Bearer <ADMIN_SECRET_KEY from {data_dir}/local-secrets.json>)",
         f"  database      {database}",

@@ -1,4 +1,4 @@
-"""Adapter benchmark against the sandbox Graph API (ratios and per-post cost, not a timed test).
+"""Adapter benchmark against the sandboxes (ratios and per-post cost, not a timed test).
 
     python bench/adapters.py [--posts N] [--json]
 
@@ -8,6 +8,9 @@ Prints a table; with --json the last line is one JSON object:
                         (goal <= 3 plus the quota checks)
   adapter_overhead_ms   wall time per Facebook text post through adapter, HTTP and sandbox,
                         at zero sandbox latency (loopback)
+  requests_per_bluesky_text  XRPC requests per Bluesky text post, the one login amortised
+                        over the run (goal 1)
+  bluesky_logins        createSession calls for all the Bluesky posts (goal 1)
 """
 
 from __future__ import annotations
@@ -27,9 +30,13 @@ from cryptography.fernet import Fernet
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.accounts import Account
+from common.clock import utcnow
 from common.config import load_settings
 from common.model import Content, Media, Post
 from common.platforms.base import Published
+from common.platforms.bluesky.publisher import BlueskyPublisher
+from common.platforms.bluesky.sessions import SessionKeeper
+from common.platforms.bluesky.xrpc import XrpcClient
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import InstagramPublisher
@@ -109,6 +116,38 @@ def measure(n_posts: int) -> dict[str, float]:
         "requests_per_fb_text": round(fb_requests / n_posts, 3),
         "requests_per_ig_image": round(ig_requests / n_posts, 3),
         "adapter_overhead_ms": round(fb_seconds / n_posts * 1000, 3),
+        **measure_bluesky(n_posts, key),
+    }
+
+
+def measure_bluesky(n_posts: int, key: str) -> dict[str, float]:
+    """From a cold start (no session kept): the first post logs in, the others reuse it."""
+    cipher = TokenCipher((key,))
+    with control.running_bluesky() as sandbox:
+        settings = load_settings(
+            {"MONGO_URI": "mongodb://127.0.0.1:1/", "TOKEN_ENCRYPTION_KEY": key}
+        )
+        did = sandbox.add_account("bench.bsky.test", "benc-hpas-swor-d000")
+        account = Account(
+            "bsky-bench",
+            "bluesky",
+            did,
+            "bench",
+            cipher.encrypt("benc-hpas-swor-d000"),
+            service_url=sandbox.url,
+        )
+        client = XrpcClient(settings)
+        sessions = SessionKeeper(client, cipher, lambda _id, _ciphertext: None, utcnow)
+        bluesky = BlueskyPublisher(client, sessions)
+        ctx = BenchContext()
+        for i in range(n_posts):
+            outcome = bluesky.publish(make_post("bluesky", f"bsky {i}"), account, ctx)
+            assert isinstance(outcome, Published)
+        counts = sandbox.requests()
+        client.close()
+    return {
+        "requests_per_bluesky_text": round(sum(counts.values()) / n_posts, 3),
+        "bluesky_logins": counts.get("POST com.atproto.server.createSession", 0),
     }
 
 

@@ -200,6 +200,17 @@ def _problems_text(problems: Sequence[Problem], line: int | None = None) -> str:
     return "\n".join(f"{where}{p.field}: {p.message}" for p in problems)
 
 
+def _media(args: argparse.Namespace) -> list[dict[str, str]]:
+    """`--alt` texts belong to the `--media` URLs in the order given."""
+    if len(args.alt) > len(args.media):
+        raise UsageError("more --alt texts than --media URLs")
+    alts = [*args.alt, *[""] * (len(args.media) - len(args.alt))]
+    return [
+        {"url": url, "type": args.media_type, "alt": alt}
+        for url, alt in zip(args.media, alts, strict=True)
+    ]
+
+
 def cmd_posts_add(args: argparse.Namespace, settings: Settings) -> int:
     request = operations.PostRequest(
         account_id=args.account,
@@ -207,7 +218,7 @@ def cmd_posts_add(args: argparse.Namespace, settings: Settings) -> int:
         time_zone=args.tz,
         text=args.text or "",
         link=args.link,
-        media=[{"url": url, "type": args.media_type} for url in args.media],
+        media=_media(args),
     )
     result = operations.schedule_post(get_database(settings), request, utcnow())
     if isinstance(result, operations.NoSuchAccount):
@@ -408,6 +419,9 @@ def _add_posts_commands(sub: Any) -> None:
     add.add_argument("--link")
     add.add_argument("--media", action="append", default=[], help="https URL; repeat for several")
     add.add_argument("--media-type", choices=("image", "video"), default="image")
+    add.add_argument(
+        "--alt", action="append", default=[], help="alt text of the n-th --media (Bluesky)"
+    )
     add.set_defaults(handler=cmd_posts_add)
     listing = posts_sub.add_parser("list")
     listing.add_argument("--status", choices=model.STATUSES)

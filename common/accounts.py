@@ -12,7 +12,7 @@ from pymongo.database import Database
 from common.db import ACCOUNTS, Doc
 
 AccountStatus = Literal["active", "needs_reauth", "disabled"]
-PLATFORMS = ("facebook", "instagram", "bluesky")
+PLATFORMS = ("facebook", "instagram", "bluesky", "mastodon")
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Account:
     status: AccountStatus = "active"
     token_expires_at: datetime | None = None
     paused_until: datetime | None = None
-    # The account's own server: a Bluesky PDS (a Mastodon instance); None for Meta.
+    # The account's own server: a Bluesky PDS or a Mastodon instance; None for Meta.
     service_url: str | None = None
     # A cached login (Bluesky's access and refresh JWTs), ciphertext only like the token.
     session: str | None = None

@@ -29,6 +29,8 @@ from common.platforms.bluesky import session_check as bluesky_check
 from common.platforms.bluesky.sessions import Session, create_session
 from common.platforms.bluesky.xrpc import XrpcClient
 from common.platforms.credentials import TokenHealth
+from common.platforms.mastodon import token_check as mastodon_check
+from common.platforms.mastodon.client import MastodonClient
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.token_check import inspect
 from common.platforms.registry import bluesky_sessions
@@ -52,6 +54,8 @@ class PostRequest:
     text: str = ""
     link: str | None = None
     media: Sequence[Mapping[str, str]] = ()
+    content_warning: str | None = None
+    visibility: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ def plan_post(request: PostRequest, account: Account | None) -> Planned | NoSuch
         media=request.media,
         scheduled_at=request.scheduled_at,
         time_zone=request.time_zone,
+        content_warning=request.content_warning,
+        visibility=request.visibility,
     )
     if not checked.ok or checked.when is None:
         return Invalid(tuple(checked.problems))
@@ -389,6 +395,52 @@ def connect_bluesky(
     return Added(account_id)
 
 
+@dataclass(frozen=True)
+class MastodonLogin:
+    instance_url: str  # e.g. https://mastodon.social
+    access_token: str  # scopes write:statuses and write:media (read:statuses for the look)
+
+
+def connect_mastodon(
+    db: Database[Doc], settings: Settings, account_id: str, login: MastodonLogin, now: datetime
+) -> Added | Reauthenticated | ConnectRefused:
+    """The token is stored (encrypted) only when the instance accepts it (verify_credentials),
+    with the instance URL and the account's id there. An existing account gets the new token
+    and its held posts back.
+
+    Raises TokenKeyError when TOKEN_ENCRYPTION_KEY is unusable."""
+    instance = login.instance_url.rstrip("/")
+    if not instance.startswith(("https://", "http://")):
+        return ConnectRefused("the instance must be an http(s) URL, e.g. https://mastodon.social")
+    cipher = TokenCipher.from_settings(settings)
+    client = MastodonClient(settings)
+    try:
+        found = mastodon_check.who_am_i(client, instance, login.access_token)
+    finally:
+        client.close()
+    if not isinstance(found, mastodon_check.Identity):
+        return ConnectRefused(f"the instance refused the token: {_reason(found)}")
+    token = cipher.encrypt(login.access_token)
+    existing = accounts.get(db, account_id)
+    if existing is not None:
+        if existing.platform != "mastodon" or existing.external_id != found.account_id:
+            return ConnectRefused(f"account {account_id} exists for another identity")
+        accounts.replace_token(db, account_id, token, None, now)
+        return Reauthenticated(account_id, posts.release_held(db, account_id, now))
+    accounts.create(
+        db,
+        account_id=account_id,
+        platform="mastodon",
+        external_id=found.account_id,
+        name=found.acct,
+        token_ciphertext=token,
+        token_expires_at=None,
+        now=now,
+        service_url=instance,
+    )
+    return Added(account_id)
+
+
 def _reason(outcome: object) -> str:
     for name in ("reason", "message"):
         if isinstance(getattr(outcome, name, None), str):
@@ -399,13 +451,15 @@ def _reason(outcome: object) -> str:
 def check_tokens(db: Database[Doc], settings: Settings, now: datetime) -> list[TokenHealth]:
     """Inspect every account's credential with its own network; an invalid one sets the
     account to needs_reauth."""
-    graph, xrpc = GraphClient(settings), XrpcClient(settings)
+    graph, xrpc, mastodon = GraphClient(settings), XrpcClient(settings), MastodonClient(settings)
     cipher = TokenCipher.from_settings(settings)
     sessions = bluesky_sessions(settings, cipher)
 
     def one(account: Account) -> TokenHealth:
         if account.platform == "bluesky":
             return bluesky_check.inspect(xrpc, sessions, cipher, account)
+        if account.platform == "mastodon":
+            return mastodon_check.inspect(mastodon, cipher, account)
         return inspect(graph, settings, cipher, account, now)
 
     try:
@@ -413,6 +467,7 @@ def check_tokens(db: Database[Doc], settings: Settings, now: datetime) -> list[T
     finally:
         graph.close()
         xrpc.close()
+        mastodon.close()
     for health in results:
         if health.problem is not None and health.problem.kind == "invalid":
             accounts.mark_needs_reauth(db, health.account_id, now)

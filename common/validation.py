@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from common.accounts import PLATFORMS
 from common.clock import ScheduledTime, TimeError, resolve
-from common.model import Content, Media
+from common.model import VISIBILITIES, Content, Media, Visibility
 
 # Facebook's post limit is the widely quoted 63,206 characters (not in Meta's stored docs).
 FACEBOOK_TEXT_LIMIT = 63_206
@@ -23,6 +23,9 @@ FACEBOOK_MAX_PHOTOS = 10  # Meta documents no maximum; a third party verified 10
 # app.bsky.feed.post: text of at most 300 graphemes; app.bsky.embed.images: at most 4 images.
 BLUESKY_TEXT_GRAPHEMES = 300
 BLUESKY_MAX_IMAGES = 4
+# Mastodon's defaults (an instance may allow more): 500 characters, 4 attachments.
+MASTODON_TEXT_LIMIT = 500
+MASTODON_MAX_MEDIA = 4
 MEDIA_TYPES = ("image", "video")
 _HASHTAG = re.compile(r"(?<!\w)#\w+")
 _MENTION = re.compile(r"(?<!\w)@[\w.]+")
@@ -55,10 +58,22 @@ def check_post(
     media: Sequence[Mapping[str, str]] = (),
     scheduled_at: str,
     time_zone: str | None = None,
+    content_warning: str | None = None,
+    visibility: str | None = None,
 ) -> CheckedPost:
     problems: list[Problem] = []
     items = _media(media, problems)
-    content = Content(text=text, link=link or None, media=tuple(items))
+    content = Content(
+        text=text,
+        link=link or None,
+        media=tuple(items),
+        content_warning=content_warning or None,
+        visibility=_visibility(visibility, problems),
+    )
+    if platform != "mastodon" and (content.content_warning or content.visibility):
+        problems.append(
+            Problem("contentWarning", "only Mastodon posts take a content warning or visibility")
+        )
     if platform not in PLATFORMS:
         problems.append(Problem("platform", f"platform must be one of {', '.join(PLATFORMS)}"))
     else:
@@ -161,7 +176,40 @@ def graphemes(text: str) -> int:
     return len(regex.findall(r"\X", text))
 
 
-_RULES = {"facebook": _facebook, "instagram": _instagram, "bluesky": _bluesky}
+def _mastodon(content: Content, problems: list[Problem]) -> None:
+    # The link goes out at the end of the text (common.platforms.mastodon), so it counts.
+    length = len(content.text) + (len(content.link) + 2 if content.link else 0)
+    length += len(content.content_warning or "")
+    if length > MASTODON_TEXT_LIMIT:
+        problems.append(
+            Problem(
+                "text",
+                f"Mastodon text (with the link and content warning) is limited to "
+                f"{MASTODON_TEXT_LIMIT} characters",
+            )
+        )
+    if not (content.text.strip() or content.link or content.media):
+        problems.append(Problem("text", "a Mastodon post needs text, a link or media"))
+    if len(content.media) > MASTODON_MAX_MEDIA:
+        problems.append(Problem("media", f"at most {MASTODON_MAX_MEDIA} media in one post"))
+
+
+def _visibility(raw: str | None, problems: list[Problem]) -> Visibility | None:
+    if not raw:
+        return None
+    for known in VISIBILITIES:
+        if raw == known:
+            return known
+    problems.append(Problem("visibility", f"visibility must be one of {', '.join(VISIBILITIES)}"))
+    return None
+
+
+_RULES = {
+    "facebook": _facebook,
+    "instagram": _instagram,
+    "bluesky": _bluesky,
+    "mastodon": _mastodon,
+}
 
 
 def _when(

@@ -219,6 +219,8 @@ def cmd_posts_add(args: argparse.Namespace, settings: Settings) -> int:
         text=args.text or "",
         link=args.link,
         media=_media(args),
+        content_warning=args.cw,
+        visibility=args.visibility,
     )
     result = operations.schedule_post(get_database(settings), request, utcnow())
     if isinstance(result, operations.NoSuchAccount):
@@ -291,12 +293,21 @@ def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_accounts_connect(args: argparse.Namespace, settings: Settings) -> int:
-    """Connect a Bluesky account with its handle and an app password (read like a token)."""
-    login = operations.BlueskyLogin(args.handle, _read_token(args, "app password"), args.pds)
+    """Connect a Bluesky account (handle + app password) or a Mastodon account (instance +
+    access token); the secret is read like a token, never from argv."""
+    db = get_database(settings)
     try:
-        connected = operations.connect_bluesky(
-            get_database(settings), settings, args.id, login, utcnow()
-        )
+        if args.network == "bluesky":
+            if not args.handle:
+                raise UsageError("bluesky needs --handle")
+            secret = _read_token(args, "app password")
+            login = operations.BlueskyLogin(args.handle, secret, args.pds)
+            connected = operations.connect_bluesky(db, settings, args.id, login, utcnow())
+        else:
+            if not args.instance:
+                raise UsageError("mastodon needs --instance")
+            masto = operations.MastodonLogin(args.instance, _read_token(args))
+            connected = operations.connect_mastodon(db, settings, args.id, masto, utcnow())
     except TokenKeyError as exc:
         raise UsageError(str(exc)) from exc
     if isinstance(connected, operations.ConnectRefused):
@@ -306,7 +317,7 @@ def cmd_accounts_connect(args: argparse.Namespace, settings: Settings) -> int:
         _emit(
             args,
             {"id": args.id, "reauthenticated": True, "postsReleased": released},
-            f"account {args.id}: new app password stored, status active; "
+            f"account {args.id}: new credential stored, status active; "
             f"{released} held posts due again now",
         )
         return EXIT_OK
@@ -422,6 +433,10 @@ def _add_posts_commands(sub: Any) -> None:
     add.add_argument(
         "--alt", action="append", default=[], help="alt text of the n-th --media (Bluesky)"
     )
+    add.add_argument("--cw", help="content warning shown before the post (Mastodon)")
+    add.add_argument(
+        "--visibility", choices=("public", "unlisted", "private", "direct"), help="Mastodon"
+    )
     add.set_defaults(handler=cmd_posts_add)
     listing = posts_sub.add_parser("list")
     listing.add_argument("--status", choices=model.STATUSES)
@@ -466,14 +481,16 @@ def _add_accounts_commands(sub: Any) -> None:
     add.set_defaults(handler=cmd_accounts_add)
     connect = accounts_sub.add_parser(
         "connect",
-        help="connect a Bluesky account: handle and app password (read from stdin or "
-        "--token-env), checked by one login",
+        help="connect a Bluesky account (handle + app password) or a Mastodon account "
+        "(instance + access token); the secret is read from stdin or --token-env and checked "
+        "with the network before it is stored",
     )
-    connect.add_argument("network", choices=("bluesky",))
+    connect.add_argument("network", choices=("bluesky", "mastodon"))
     connect.add_argument("--id", required=True, help="your name for the account")
-    connect.add_argument("--handle", required=True, help="e.g. alice.bsky.social")
-    connect.add_argument("--pds", default="https://bsky.social", help="the account's PDS URL")
-    connect.add_argument("--token-env", help="read the app password from this variable")
+    connect.add_argument("--handle", help="Bluesky: e.g. alice.bsky.social")
+    connect.add_argument("--pds", default="https://bsky.social", help="Bluesky: the PDS URL")
+    connect.add_argument("--instance", help="Mastodon: e.g. https://mastodon.social")
+    connect.add_argument("--token-env", help="read the secret from this environment variable")
     connect.set_defaults(handler=cmd_accounts_connect)
     accounts_sub.add_parser("list").set_defaults(handler=cmd_accounts_list)
     accounts_sub.add_parser(

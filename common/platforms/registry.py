@@ -10,6 +10,8 @@ from common.platforms.base import Registry
 from common.platforms.bluesky.publisher import BlueskyPublisher
 from common.platforms.bluesky.sessions import SessionKeeper
 from common.platforms.bluesky.xrpc import XrpcClient
+from common.platforms.mastodon.client import MastodonClient
+from common.platforms.mastodon.publisher import MastodonPublisher
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import InstagramPublisher
@@ -18,7 +20,7 @@ from common.tokens import TokenCipher
 
 def default_registry(settings: Settings) -> Registry:
     """Facebook and Instagram on one Graph API session; Bluesky with its sessions kept on the
-    accounts (encrypted).
+    accounts (encrypted); Mastodon on each account's instance.
 
     Raises TokenKeyError when TOKEN_ENCRYPTION_KEY holds a malformed key."""
     client = GraphClient(settings)
@@ -28,6 +30,7 @@ def default_registry(settings: Settings) -> Registry:
             FacebookPublisher(client, cipher),
             InstagramPublisher(client, cipher, settings),
             BlueskyPublisher(XrpcClient(settings), bluesky_sessions(settings, cipher)),
+            MastodonPublisher(MastodonClient(settings), cipher),
         ]
     )
 

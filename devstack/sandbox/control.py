@@ -76,6 +76,18 @@ class BlueskySandbox(SandboxControl):
         return f"{self.url}/_sandbox/media/{name}?bytes={size}&type={mime}"
 
 
+class MastodonSandbox(SandboxControl):
+    """The Mastodon sandbox (devstack.mastodon): accounts are a username and an access token."""
+
+    def add_account(self, username: str, token: str) -> str:
+        """Returns the account's id on the instance."""
+        account_id: str = self._post("accounts", {"username": username, "token": token})["id"]
+        return account_id
+
+    def image_url(self, name: str, size: int = 1024, mime: str = "image/jpeg") -> str:
+        return f"{self.url}/_sandbox/media/{name}?bytes={size}&type={mime}"
+
+
 @contextlib.contextmanager
 def running(app_secret: str | None = None) -> Iterator[Sandbox]:
     """A sandbox Graph API process on a free loopback port for the duration of the block."""
@@ -93,6 +105,17 @@ def running_bluesky() -> Iterator[BlueskySandbox]:
     """A Bluesky sandbox process on a free loopback port for the duration of the block."""
     with _process("devstack.bluesky", []) as url:
         sandbox = BlueskySandbox(url)
+        try:
+            yield sandbox
+        finally:
+            sandbox.close()
+
+
+@contextlib.contextmanager
+def running_mastodon() -> Iterator[MastodonSandbox]:
+    """A Mastodon sandbox process on a free loopback port for the duration of the block."""
+    with _process("devstack.mastodon", []) as url:
+        sandbox = MastodonSandbox(url)
         try:
             yield sandbox
         finally:

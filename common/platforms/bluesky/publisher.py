@@ -26,7 +26,6 @@ from common.platforms.base import (
     Permanent,
     PublishContext,
     Published,
-    Retryable,
     Withdrawn,
 )
 from common.platforms.bluesky.record_key import record_key
@@ -34,6 +33,7 @@ from common.platforms.bluesky.richtext import facets, mention_spans
 from common.platforms.bluesky.sessions import Session, SessionKeeper
 from common.platforms.bluesky.xrpc import EXPIRED_TOKEN, XrpcClient, XrpcError, XrpcReply
 from common.platforms.credentials import ReadBackError
+from common.platforms.media_fetch import fetch_media
 
 COLLECTION = "app.bsky.feed.post"
 CREATE_RECORD = "com.atproto.repo.createRecord"
@@ -43,7 +43,6 @@ RESOLVE_HANDLE = "com.atproto.identity.resolveHandle"
 # The app.bsky.embed.images lexicon: at most 4 images of at most 1,000,000 bytes each.
 MAX_IMAGES = 4
 MAX_IMAGE_BYTES = 1_000_000
-_MEDIA_TIMEOUT = (5.0, 30.0)
 
 
 class BlueskyPublisher:
@@ -175,7 +174,8 @@ class BlueskyPublisher:
         return None
 
     def _upload(self, account: Account, session: Session, media: Media) -> dict[str, Any] | Outcome:
-        fetched = self._fetch_image(media.url)
+        # Bluesky stores the blob itself; it does not fetch URLs.
+        fetched = fetch_media(self._media, media.url, MAX_IMAGE_BYTES, ("image/",))
         if not isinstance(fetched, tuple):
             return fetched
         data, mime = fetched
@@ -186,26 +186,6 @@ class BlueskyPublisher:
             return reply
         blob: dict[str, Any] = reply.body["blob"]
         return blob
-
-    def _fetch_image(self, url: str) -> tuple[bytes, str] | Outcome:
-        """The image's bytes: Bluesky stores the blob itself, it does not fetch URLs."""
-        try:
-            response = self._media.get(url, timeout=_MEDIA_TIMEOUT, stream=True)
-            data = response.raw.read(MAX_IMAGE_BYTES + 1, decode_content=True)
-        except requests.RequestException as exc:
-            return Retryable(f"image could not be fetched: {type(exc).__name__}")
-        mime = response.headers.get("Content-Type", "").split(";")[0].strip()
-        if response.status_code >= 500:
-            return Retryable(f"image server answered {response.status_code}")
-        if not response.ok:
-            return Permanent("media_unavailable", f"image URL answered {response.status_code}")
-        if not mime.startswith("image/"):
-            return Permanent("media_type", f"the URL served {mime or 'no type'}, not an image")
-        if len(data) > MAX_IMAGE_BYTES:
-            return Permanent(
-                "media_too_large", f"Bluesky images are at most {MAX_IMAGE_BYTES} bytes"
-            )
-        return data, mime
 
     # --- finding a post again -------------------------------------------------------------
 

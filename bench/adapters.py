@@ -11,6 +11,7 @@ Prints a table; with --json the last line is one JSON object:
   requests_per_bluesky_text  XRPC requests per Bluesky text post, the one login amortised
                         over the run (goal 1)
   bluesky_logins        createSession calls for all the Bluesky posts (goal 1)
+  requests_per_mastodon_text  REST requests per Mastodon text post (goal 1)
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from common.platforms.base import Published
 from common.platforms.bluesky.publisher import BlueskyPublisher
 from common.platforms.bluesky.sessions import SessionKeeper
 from common.platforms.bluesky.xrpc import XrpcClient
+from common.platforms.mastodon.client import MastodonClient
+from common.platforms.mastodon.publisher import MastodonPublisher
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import InstagramPublisher
@@ -117,6 +120,7 @@ def measure(n_posts: int) -> dict[str, float]:
         "requests_per_ig_image": round(ig_requests / n_posts, 3),
         "adapter_overhead_ms": round(fb_seconds / n_posts * 1000, 3),
         **measure_bluesky(n_posts, key),
+        **measure_mastodon(n_posts, key),
     }
 
 
@@ -149,6 +153,32 @@ def measure_bluesky(n_posts: int, key: str) -> dict[str, float]:
         "requests_per_bluesky_text": round(sum(counts.values()) / n_posts, 3),
         "bluesky_logins": counts.get("POST com.atproto.server.createSession", 0),
     }
+
+
+def measure_mastodon(n_posts: int, key: str) -> dict[str, float]:
+    cipher = TokenCipher((key,))
+    with control.running_mastodon() as sandbox:
+        settings = load_settings(
+            {"MONGO_URI": "mongodb://127.0.0.1:1/", "TOKEN_ENCRYPTION_KEY": key}
+        )
+        remote_id = sandbox.add_account("bench", "masto-bench-token")
+        account = Account(
+            "masto-bench",
+            "mastodon",
+            remote_id,
+            "bench",
+            cipher.encrypt("masto-bench-token"),
+            service_url=sandbox.url,
+        )
+        client = MastodonClient(settings)
+        mastodon = MastodonPublisher(client, cipher)
+        ctx = BenchContext()
+        for i in range(n_posts):
+            outcome = mastodon.publish(make_post("mastodon", f"masto {i}"), account, ctx)
+            assert isinstance(outcome, Published)
+        total = sandbox.total_requests()
+        client.close()
+    return {"requests_per_mastodon_text": round(total / n_posts, 3)}
 
 
 def main() -> None:

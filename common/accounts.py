@@ -153,6 +153,13 @@ def move_service(db: Database[Doc], account_id: str, service_url: str, now: date
     )
 
 
+def set_external_id(db: Database[Doc], account_id: str, external_id: str, now: datetime) -> None:
+    """The account's id on its server changed (the local stack's sandboxes start empty)."""
+    db[ACCOUNTS].update_one(
+        {"_id": account_id}, {"$set": {"externalId": external_id, "updatedAt": now}}
+    )
+
+
 def store_session(
     db: Database[Doc], account_id: str, session_ciphertext: str, now: datetime
 ) -> None:

@@ -1,4 +1,4 @@
-"""The demo data of the local stack: a sandbox Facebook Page, Instagram account and Bluesky
+"""The demo data of the local stack: a sandbox Facebook Page, Instagram, Bluesky and Mastodon
 account, and on the first start a few posts due within the minute."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from common.clock import ScheduledTime, utcnow
 from common.config import load_settings
 from common.db import Doc, ensure_indexes, get_database
 from common.tokens import TokenCipher
-from devstack.sandbox.control import BlueskySandbox, Sandbox
+from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 
 DEMO_ACCOUNTS = (
     # (account id in our database, platform, sandbox kind, page / IG user id)
@@ -22,14 +22,16 @@ DEMO_ACCOUNTS = (
     ("demo-instagram", "instagram", "instagram", "sandbox-demo-ig"),
 )
 SECONDS_BETWEEN_DEMO_POSTS = 5
-# A sandbox credential, not a secret: the sandbox PDS forgets it when it stops.
+# Sandbox credentials, not secrets: the sandboxes forget them when they stop.
 DEMO_BLUESKY = ("demo-bluesky", "demo.bsky.test", "demo-sand-box0-pass")
+DEMO_MASTODON = ("demo-mastodon", "demo", "demo-sandbox-mastodon-token")
 
 
 @dataclass(frozen=True)
 class DemoSandboxes:
     meta: Sandbox
     bluesky: BlueskySandbox
+    mastodon: MastodonSandbox
 
 
 def seed_demo(
@@ -44,6 +46,7 @@ def seed_demo(
     cipher = TokenCipher.from_settings(settings)
     now = utcnow()
     created = _seed_bluesky(db, cipher, sandboxes.bluesky, now)
+    created += _seed_mastodon(db, cipher, sandboxes.mastodon, now)
     for account_id, platform, kind, external_id in DEMO_ACCOUNTS:
         token = f"{external_id}-token"
         sandboxes.meta.add_account(external_id, kind, token, name=f"Demo {platform}")
@@ -89,6 +92,30 @@ def _seed_bluesky(
     return 1
 
 
+def _seed_mastodon(
+    db: Database[Doc], cipher: TokenCipher, sandbox: MastodonSandbox, now: datetime
+) -> int:
+    """Like Bluesky's: the sandbox instance starts empty on a new port each time."""
+    account_id, username, token = DEMO_MASTODON
+    remote_id = sandbox.add_account(username, token)
+    if accounts.get(db, account_id) is not None:
+        accounts.move_service(db, account_id, sandbox.url, now)
+        accounts.set_external_id(db, account_id, remote_id, now)
+        return 0
+    accounts.create(
+        db,
+        account_id=account_id,
+        platform="mastodon",
+        external_id=remote_id,
+        name=username,
+        token_ciphertext=cipher.encrypt(token),
+        token_expires_at=None,
+        now=now,
+        service_url=sandbox.url,
+    )
+    return 1
+
+
 def _add_demo_posts(db: Database[Doc], now: datetime, first_due: datetime) -> int:
     demo = [
         ("demo-page", "facebook", model.Content(text="Hello from the local scheduler!")),
@@ -104,6 +131,11 @@ def _add_demo_posts(db: Database[Doc], now: datetime, first_due: datetime) -> in
             "demo-bluesky",
             "bluesky",
             model.Content(text="Hello Bluesky from @demo.bsky.test: https://example.com/"),
+        ),
+        (
+            "demo-mastodon",
+            "mastodon",
+            model.Content(text="Hello Mastodon", content_warning="a demo", visibility="unlisted"),
         ),
     ]
     for i, (account_id, platform, content) in enumerate(demo):

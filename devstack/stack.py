@@ -27,7 +27,7 @@ from common.db import get_database
 from devstack import dbserver
 from devstack.demo import DemoSandboxes, seed_demo
 from devstack.processes import free_port, wait_until_listening
-from devstack.sandbox.control import BlueskySandbox, Sandbox
+from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from devstack.supervisor import Supervisor, stopped_on_exit
 from devstack.ticker import tick_every
 
@@ -39,6 +39,7 @@ class Ports:
     database: int
     sandbox: int
     bluesky: int
+    mastodon: int
     tick: int
     manual: int
     status: int
@@ -106,7 +107,7 @@ def _function(
 
 def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = sys.stdout) -> int:
     stack = Supervisor(ROOT, out)
-    ports = Ports(*(free_port() for _ in range(6)))
+    ports = Ports(*(free_port() for _ in range(7)))
     with stopped_on_exit(stack):
         mongo_uri = os.environ.get("MONGO_URI")
         if not mongo_uri:
@@ -132,10 +133,23 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
         bluesky_command = [sys.executable, "-m", "devstack.bluesky", "--port", str(ports.bluesky)]
         proc = stack.start("bluesky", bluesky_command, env)
         wait_until_listening(proc, ports.bluesky, "bluesky")
+        mastodon_command = [
+            sys.executable,
+            "-m",
+            "devstack.mastodon",
+            "--port",
+            str(ports.mastodon),
+        ]
+        proc = stack.start("mastodon", mastodon_command, env)
+        wait_until_listening(proc, ports.mastodon, "mastodon")
         _function(stack, "run", "functions/run/main.py", "on_tick", "cloudevent", ports.tick, env)
         _function(stack, "run-http", "functions/run/main.py", "run_http", "http", ports.manual, env)
         _function(stack, "status", "functions/status/main.py", "status", "http", ports.status, env)
-        sandboxes = DemoSandboxes(Sandbox(sandbox_url), BlueskySandbox(_url(ports.bluesky)))
+        sandboxes = DemoSandboxes(
+            Sandbox(sandbox_url),
+            BlueskySandbox(_url(ports.bluesky)),
+            MastodonSandbox(_url(ports.mastodon)),
+        )
         added = seed_demo(env, sandboxes, first_due_in=10) if demo else 0
         queue = posts.count_by_status(get_database(load_settings(env)))
         banner = _banner(ports, mongo_uri, tick_seconds, added, queue, data_dir, cli_env)
@@ -181,6 +195,7 @@ def _banner(
         f"  status        http://127.0.0.1:{ports.status}/",
         f"  sandbox posts http://127.0.0.1:{ports.sandbox}/_sandbox/",
         f"  bluesky posts http://127.0.0.1:{ports.bluesky}/_sandbox/",
+        f"  mastodon posts http://127.0.0.1:{ports.mastodon}/_sandbox/",
         f"  manual run    POST http://127.0.0.1:{ports.manual}/ "
         f"(Authorization: Bearer <ADMIN_SECRET_KEY from {data_dir}/local-secrets.json>)",
         f"  database      {database}",

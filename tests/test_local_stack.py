@@ -1,6 +1,6 @@
 """`socialsched dev` (what `make run` starts), end to end as a newcomer would use it.
 
-The stack runs its own database with a data file, the sandbox Graph API and Bluesky PDS, both
+The stack runs its own database with a data file, the sandboxes (Graph API, Bluesky, Mastodon), both
 functions under functions-framework and a fast ticker; posts are added with the CLI; each must
 appear exactly once in its sandbox and be counted by status; Ctrl-C must leave no process behind.
 """
@@ -30,8 +30,9 @@ OUR_POSTS: list[tuple[str, str, list[str]]] = [
 ] + [
     ("demo-instagram", "e2e instagram post", ["--media", "https://cdn.example/e2e.jpg"]),
     ("demo-bluesky", "e2e bluesky post", []),
+    ("demo-mastodon", "e2e mastodon post", []),
 ]
-DEMO_POSTS = 4
+DEMO_POSTS = 5
 
 
 def _descendants(pid: int) -> set[int]:
@@ -65,7 +66,7 @@ def _read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
     urls: dict[str, str] = {}
     deadline = time.monotonic() + 120
     for line in proc.stdout:
-        for name in ("status", "sandbox posts", "bluesky posts", "database"):
+        for name in ("status", "sandbox posts", "bluesky posts", "mastodon posts", "database"):
             match = re.match(rf"\s+{name}\s+(\S+)", line)
             if match:
                 urls[name] = match.group(1)
@@ -109,7 +110,13 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(tmp_
     )
     try:
         urls = _read_banner(proc)
-        assert set(urls) == {"status", "sandbox posts", "bluesky posts", "database"}, urls
+        assert set(urls) == {
+            "status",
+            "sandbox posts",
+            "bluesky posts",
+            "mastodon posts",
+            "database",
+        }, urls
         due = (utcnow() + timedelta(seconds=2)).isoformat()
         for account, text, media in OUR_POSTS:
             added = _cli(
@@ -125,7 +132,7 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(tmp_
                 *media,
             )
             assert added.returncode == 0, added.stderr
-        sandboxes = [urls["sandbox posts"], urls["bluesky posts"]]
+        sandboxes = [urls["sandbox posts"], urls["bluesky posts"], urls["mastodon posts"]]
         expected = DEMO_POSTS + len(OUR_POSTS)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -146,7 +153,7 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(tmp_
         assert report["scheduler"]["totalPostsPublished"] == expected
         assert report["queue"] == {"due": 0, "scheduled": 0, "failed": 0, "unknown": 0}
         children = _descendants(proc.pid)
-        assert len(children) >= 6  # database, two sandboxes, three function servers
+        assert len(children) >= 7  # database, three sandboxes, three function servers
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)

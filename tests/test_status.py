@@ -92,6 +92,7 @@ def test_the_report_counts_everything_exactly(status_fn: Served, fresh_db: Datab
         "facebook": {"connected": 2, "needsReauth": 0},
         "instagram": {"connected": 0, "needsReauth": 1},
         "bluesky": {"connected": 1, "needsReauth": 0},
+        "mastodon": {"connected": 0, "needsReauth": 0},
     }
     assert body["queue"] == {"due": 2, "scheduled": 3, "failed": 1, "unknown": 1}
     scheduler = body["scheduler"]

@@ -12,7 +12,7 @@ from pymongo.database import Database
 from common.db import ACCOUNTS, Doc
 
 AccountStatus = Literal["active", "needs_reauth", "disabled"]
-PLATFORMS = ("facebook", "instagram", "bluesky", "mastodon")
+PLATFORMS = ("facebook", "instagram", "threads", "bluesky", "mastodon")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ class Settings:
     meta_connect_timeout_seconds: float = 5.0
     meta_read_timeout_seconds: float = 30.0
     meta_app_id: str | None = None
+    threads_graph_url: str = "https://graph.threads.net"
+    threads_api_version: str = "v1.0"
     # Timeouts for the networks other than Meta (Bluesky), each on the account's own server.
     network_connect_timeout_seconds: float = 5.0
     network_read_timeout_seconds: float = 30.0
@@ -103,6 +105,8 @@ _STR_SETTINGS: dict[str, str] = {
     "META_API_VERSION": "meta_api_version",
     "META_APP_SECRET": "meta_app_secret",
     "META_APP_ID": "meta_app_id",
+    "THREADS_GRAPH_URL": "threads_graph_url",
+    "THREADS_API_VERSION": "threads_api_version",
     "EVENTS_TOPIC": "events_topic",
     "GOOGLE_CLOUD_PROJECT": "google_cloud_project",
 }

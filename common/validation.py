@@ -23,6 +23,9 @@ FACEBOOK_MAX_PHOTOS = 10  # Meta documents no maximum; a third party verified 10
 # app.bsky.feed.post: text of at most 300 graphemes; app.bsky.embed.images: at most 4 images.
 BLUESKY_TEXT_GRAPHEMES = 300
 BLUESKY_MAX_IMAGES = 4
+# Threads: 500 characters; a carousel has 2 to 20 items.
+THREADS_TEXT_LIMIT = 500
+THREADS_CAROUSEL_MAX = 20
 # Mastodon's defaults (an instance may allow more): 500 characters, 4 attachments.
 MASTODON_TEXT_LIMIT = 500
 MASTODON_MAX_MEDIA = 4
@@ -176,6 +179,24 @@ def graphemes(text: str) -> int:
     return len(regex.findall(r"\X", text))
 
 
+def _threads(content: Content, problems: list[Problem]) -> None:
+    # The link goes out at the end of the text (common.platforms.threads), so it counts.
+    length = len(content.text) + (len(content.link) + 2 if content.link else 0)
+    if length > THREADS_TEXT_LIMIT:
+        problems.append(
+            Problem(
+                "text",
+                f"Threads text (with the link) is limited to {THREADS_TEXT_LIMIT} characters",
+            )
+        )
+    if not (content.text.strip() or content.link or content.media):
+        problems.append(Problem("text", "a Threads post needs text, a link or media"))
+    if len(content.media) > THREADS_CAROUSEL_MAX:
+        problems.append(
+            Problem("media", f"a Threads carousel has at most {THREADS_CAROUSEL_MAX} items")
+        )
+
+
 def _mastodon(content: Content, problems: list[Problem]) -> None:
     # The link goes out at the end of the text (common.platforms.mastodon), so it counts.
     length = len(content.text) + (len(content.link) + 2 if content.link else 0)
@@ -207,6 +228,7 @@ def _visibility(raw: str | None, problems: list[Problem]) -> Visibility | None:
 _RULES = {
     "facebook": _facebook,
     "instagram": _instagram,
+    "threads": _threads,
     "bluesky": _bluesky,
     "mastodon": _mastodon,
 }

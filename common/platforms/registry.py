@@ -15,12 +15,13 @@ from common.platforms.mastodon.publisher import MastodonPublisher
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import InstagramPublisher
+from common.platforms.threads.publisher import ThreadsPublisher
 from common.tokens import TokenCipher
 
 
 def default_registry(settings: Settings) -> Registry:
     """Facebook and Instagram on one Graph API session; Bluesky with its sessions kept on the
-    accounts (encrypted); Mastodon on each account's instance.
+    accounts (encrypted); Mastodon on each account's instance; Threads on graph.threads.net.
 
     Raises TokenKeyError when TOKEN_ENCRYPTION_KEY holds a malformed key."""
     client = GraphClient(settings)
@@ -31,8 +32,15 @@ def default_registry(settings: Settings) -> Registry:
             InstagramPublisher(client, cipher, settings),
             BlueskyPublisher(XrpcClient(settings), bluesky_sessions(settings, cipher)),
             MastodonPublisher(MastodonClient(settings), cipher),
+            ThreadsPublisher(threads_client(settings), cipher, settings),
         ]
     )
+
+
+def threads_client(settings: Settings, *, versioned: bool = True) -> GraphClient:
+    """Meta's client on graph.threads.net (its token refresh is the one unversioned call)."""
+    version = settings.threads_api_version if versioned else ""
+    return GraphClient(settings, host=settings.threads_graph_url, version=version, sign=False)
 
 
 def bluesky_sessions(settings: Settings, cipher: TokenCipher) -> SessionKeeper:

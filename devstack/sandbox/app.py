@@ -29,7 +29,7 @@ from devstack.sandbox.state import Account, GraphFault, Item, SandboxState, meta
 
 VERSION = re.compile(r"^v\d+\.\d+$")
 PROOF_MAX_AGE_SECONDS = 300  # Meta's time-stamped proofs expire after 5 minutes
-WRITES = frozenset({"feed", "photos", "media", "media_publish"})
+WRITES = frozenset({"feed", "photos", "media", "media_publish", "threads", "threads_publish"})
 MAX_LIMIT = 100  # Meta caps `limit` on list edges
 DEFAULT_LIMIT = 25
 # Meta's generic transient error; it has been seen as HTTP 500, sometimes after the write applied.
@@ -55,6 +55,8 @@ class SandboxApp:
         parts = [p for p in request.path.split("/") if p]
         if parts and parts[0] == "_sandbox":
             return self._control(request, parts[1:])
+        if parts == ["refresh_access_token"]:  # Threads' refresh is unversioned
+            return self._refresh(request)
         if not parts or not VERSION.match(parts[0]):
             return _envelope(GraphFault(2500, "Unknown path components: unversioned call"))
         return self._graph(request, parts[1:])
@@ -77,6 +79,21 @@ class SandboxApp:
             with self.lock:
                 account = self.state.account_for_token(token)
             return self._answer(request, parts, account, args)
+        except GraphFault as fault:
+            return _envelope(fault)
+
+    def _refresh(self, request: Request) -> Response:
+        args = _arguments(request)
+        token = _token(request, args)
+        with self.lock:
+            key = "GET refresh_access_token"
+            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        try:
+            refuse_undeclared("GET", "refresh_access_token", args)
+            if args.get("grant_type") != "th_refresh_token":
+                raise GraphFault(100, "(#100) grant_type must be th_refresh_token")
+            with self.lock:
+                return _json(self.state.refresh_threads_token(token or ""))
         except GraphFault as fault:
             return _envelope(fault)
 
@@ -113,6 +130,8 @@ class SandboxApp:
             faults.rate_limited -= 1
             if account.kind == "page":
                 fault = GraphFault(32, "(#32) Page request limit reached", transient=True)
+            elif account.kind == "threads":
+                fault = GraphFault(4, "(#4) Application request limit reached", transient=True)
             else:
                 fault = GraphFault(
                     80002,
@@ -140,6 +159,8 @@ class SandboxApp:
             raise GraphFault(2500, "Unknown path components", kind="GraphMethodException")
         node, edge = parts
         kind = "page" if edge in ("feed", "photos", "published_posts") else "instagram"
+        if edge.startswith("threads"):
+            kind = "threads"
         state.owned(account, node, kind)
         since = int(args["since"]) if args.get("since") else None
         limit = min(int(args.get("limit") or DEFAULT_LIMIT), MAX_LIMIT)
@@ -158,7 +179,14 @@ class SandboxApp:
             return Listing([_ig_media(i) for i in items], more)
         if (method, edge) == ("POST", "media_publish"):
             return state.media_publish(account, args)
-        if (method, edge) == ("GET", "content_publishing_limit"):
+        if (method, edge) == ("POST", "threads"):
+            return state.create_thread(account, args)
+        if (method, edge) == ("POST", "threads_publish"):
+            return state.threads_publish(account, args)
+        if (method, edge) in (
+            ("GET", "content_publishing_limit"),
+            ("GET", "threads_publishing_limit"),
+        ):
             total = account.faults.quota_total
             usage = state.quota_usage(account)
             return {
@@ -229,7 +257,7 @@ class SandboxApp:
         items = [
             i
             for i in self.state.items.values()
-            if i.published and i.kind in ("page_post", "ig_media")
+            if i.published and i.kind in ("page_post", "ig_media", "threads_post")
         ]
         return sorted(items, key=lambda i: i.created)
 
@@ -290,7 +318,7 @@ def _usage_headers(account: Account, *, throttled: bool) -> dict[str, str]:
     usage = {"call_count": percent, "total_cputime": percent, "total_time": percent}
     business = {
         **usage,
-        "type": "pages" if account.kind == "page" else "instagram",
+        "type": {"page": "pages", "threads": "threads"}.get(account.kind, "instagram"),
         "estimated_time_to_regain_access": account.faults.regain_minutes if throttled else 0,
     }
     headers = {

@@ -53,6 +53,24 @@ DECLARED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "media"): _READ | {"since", "until"},
     ("POST", "media_publish"): frozenset({"creation_id"}),
     ("GET", "content_publishing_limit"): frozenset({"fields", "since"}),
+    # Threads (graph.threads.net), from developers.facebook.com/docs/threads/posts.
+    ("POST", "threads"): frozenset(
+        {
+            "media_type",
+            "text",
+            "image_url",
+            "video_url",
+            "is_carousel_item",
+            "children",
+            "reply_to_id",
+            "reply_control",
+            "alt_text",
+            "link_attachment",
+        }
+    ),
+    ("POST", "threads_publish"): frozenset({"creation_id"}),
+    ("GET", "threads_publishing_limit"): frozenset({"fields"}),
+    ("GET", "refresh_access_token"): frozenset({"grant_type"}),
 }
 
 

@@ -160,6 +160,16 @@ def set_external_id(db: Database[Doc], account_id: str, external_id: str, now: d
     )
 
 
+def store_refreshed_token(
+    db: Database[Doc], account_id: str, token_ciphertext: str, expires_at: datetime, now: datetime
+) -> None:
+    """A token renewed by its network (Threads' refresh): its status is left as it is."""
+    db[ACCOUNTS].update_one(
+        {"_id": account_id},
+        {"$set": {"token": token_ciphertext, "tokenExpiresAt": expires_at, "updatedAt": now}},
+    )
+
+
 def store_session(
     db: Database[Doc], account_id: str, session_ciphertext: str, now: datetime
 ) -> None:

@@ -33,7 +33,8 @@ from common.platforms.mastodon import token_check as mastodon_check
 from common.platforms.mastodon.client import MastodonClient
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.token_check import inspect
-from common.platforms.registry import bluesky_sessions
+from common.platforms.registry import bluesky_sessions, threads_client
+from common.platforms.threads import token_check as threads_check
 from common.publishing import look
 from common.tokens import TokenCipher
 from common.validation import Problem, check_post
@@ -441,6 +442,47 @@ def connect_mastodon(
     return Added(account_id)
 
 
+@dataclass(frozen=True)
+class ThreadsLogin:
+    access_token: str  # a long-lived Threads token (threads_basic, threads_content_publish)
+
+
+def connect_threads(
+    db: Database[Doc], settings: Settings, account_id: str, login: ThreadsLogin, now: datetime
+) -> Added | Reauthenticated | ConnectRefused:
+    """The token is stored (encrypted) only when Threads accepts it (`/me` gives the profile
+    id). Its expiry is taken as 60 days from now (a long-lived token just made from the OAuth
+    flow); `accounts check` refreshes it before then.
+
+    Raises TokenKeyError when TOKEN_ENCRYPTION_KEY is unusable."""
+    cipher = TokenCipher.from_settings(settings)
+    client = threads_client(settings)
+    try:
+        found = threads_check.who_am_i(client, login.access_token)
+    finally:
+        client.close()
+    if not isinstance(found, threads_check.Identity):
+        return ConnectRefused(f"Threads refused the token: {_reason(found)}")
+    token, expires = cipher.encrypt(login.access_token), now + threads_check.LONG_LIVED
+    existing = accounts.get(db, account_id)
+    if existing is not None:
+        if existing.platform != "threads" or existing.external_id != found.user_id:
+            return ConnectRefused(f"account {account_id} exists for another identity")
+        accounts.replace_token(db, account_id, token, expires, now)
+        return Reauthenticated(account_id, posts.release_held(db, account_id, now))
+    accounts.create(
+        db,
+        account_id=account_id,
+        platform="threads",
+        external_id=found.user_id,
+        name=found.username,
+        token_ciphertext=token,
+        token_expires_at=expires,
+        now=now,
+    )
+    return Added(account_id)
+
+
 def _reason(outcome: object) -> str:
     for name in ("reason", "message"):
         if isinstance(getattr(outcome, name, None), str):
@@ -452,10 +494,18 @@ def check_tokens(db: Database[Doc], settings: Settings, now: datetime) -> list[T
     """Inspect every account's credential with its own network; an invalid one sets the
     account to needs_reauth."""
     graph, xrpc, mastodon = GraphClient(settings), XrpcClient(settings), MastodonClient(settings)
+    threads, threads_refresh = threads_client(settings), threads_client(settings, versioned=False)
     cipher = TokenCipher.from_settings(settings)
     sessions = bluesky_sessions(settings, cipher)
 
     def one(account: Account) -> TokenHealth:
+        if account.platform == "threads":
+            health, renewed = threads_check.inspect(threads, threads_refresh, cipher, account, now)
+            if renewed is not None:
+                accounts.store_refreshed_token(
+                    db, account.id, cipher.encrypt(renewed.token), renewed.expires_at, now
+                )
+            return health
         if account.platform == "bluesky":
             return bluesky_check.inspect(xrpc, sessions, cipher, account)
         if account.platform == "mastodon":
@@ -465,9 +515,8 @@ def check_tokens(db: Database[Doc], settings: Settings, now: datetime) -> list[T
     try:
         results = [one(a) for a in accounts.list_all(db)]
     finally:
-        graph.close()
-        xrpc.close()
-        mastodon.close()
+        for client in (graph, xrpc, mastodon, threads, threads_refresh):
+            client.close()
     for health in results:
         if health.problem is not None and health.problem.kind == "invalid":
             accounts.mark_needs_reauth(db, health.account_id, now)

@@ -14,16 +14,19 @@ from pymongo.database import Database
 
 from common import accounts, posts
 from common.clock import ScheduledTime, utcnow
+from common.config import load_settings
 from common.db import Doc
 from common.engine import Trigger, execute_once
 from common.model import Content, Media
 from common.platforms.base import AuthExpired, Published, RateLimited
 from common.platforms.registry import default_registry
 from common.platforms.threads.publisher import ThreadsPublisher
+from common.tokens import TokenCipher
 from common.validation import check_post
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
-from tests.meta_support import StubContext, claimed_post, connect, meta_env
+from tests.meta_support import TOKEN_KEY, StubContext, claimed_post, connect, meta_env
+from tests.test_cli import socialsched
 
 IMAGE = Media("https://img.example/a.jpg", alt="a cat")
 VIDEO = Media("https://img.example/v.mp4", type="video")
@@ -226,3 +229,68 @@ def test_threads_rules_at_the_door() -> None:
     assert [p.field for p in check_post("threads", media=many, scheduled_at=when).problems] == [
         "media"
     ]
+
+
+def test_connecting_a_threads_token_and_refreshing_it_before_it_expires(
+    mongo_uri: str, db_name: str, db: Database[Doc], sandbox: Sandbox
+) -> None:
+    sandbox.add_account("th-profile", "threads", "TH-long-lived-token", name="alice")
+    env = meta_env(sandbox)
+    connected = socialsched(
+        mongo_uri,
+        db_name,
+        "--json",
+        "accounts",
+        "connect",
+        "threads",
+        "--id",
+        "th",
+        stdin="TH-long-lived-token\n",
+        env_extra=env,
+    )
+    assert connected.returncode == 0, connected.stderr
+    account = accounts.get(db, "th")
+    assert account is not None and (account.external_id, account.name) == ("th-profile", "alice")
+    assert account.token_expires_at is not None
+    assert timedelta(days=59) < account.token_expires_at - utcnow() <= timedelta(days=60)
+    assert "TH-long-lived-token" not in str(db.accounts.find_one({"_id": "th"}))
+
+    # Twenty days left: `accounts check` refreshes it (the token is 40 days old by then).
+    db.accounts.update_one(
+        {"_id": "th"}, {"$set": {"tokenExpiresAt": utcnow() + timedelta(days=20)}}
+    )
+    sandbox.set_faults("th-profile", token_age_seconds=40 * 86400)
+    checked = socialsched(mongo_uri, db_name, "--json", "accounts", "check", env_extra=env)
+
+    assert checked.returncode == 0, checked.stderr
+    renewed = accounts.get(db, "th")
+    assert renewed is not None and renewed.token_expires_at is not None
+    assert renewed.token_expires_at - utcnow() > timedelta(days=59)
+    new_token = TokenCipher((TOKEN_KEY,)).decrypt(renewed.token)
+    assert (
+        new_token != "TH-long-lived-token" and sandbox.requests()["GET refresh_access_token"] == 1
+    )
+    # The renewed token publishes.
+    settings_env = {**env, "MONGO_URI": mongo_uri, "MONGO_DB": db_name}
+    settings = load_settings({k: str(v) for k, v in settings_env.items()})
+    post_id = schedule(db, "th", Content(text="after the refresh"))
+    execute_once(settings, Trigger("manual"), default_registry(settings), db=db)
+    assert db.posts.find_one({"_id": post_id})["status"] == "published"  # type: ignore[index]
+
+
+def test_a_refused_threads_token_stores_nothing(
+    mongo_uri: str, db_name: str, db: Database[Doc], sandbox: Sandbox
+) -> None:
+    refused = socialsched(
+        mongo_uri,
+        db_name,
+        "accounts",
+        "connect",
+        "threads",
+        "--id",
+        "th",
+        stdin="not-a-token\n",
+        env_extra=meta_env(sandbox),
+    )
+    assert refused.returncode == 2 and "Threads refused the token" in refused.stderr
+    assert db.accounts.count_documents({}) == 0

@@ -293,8 +293,8 @@ def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_accounts_connect(args: argparse.Namespace, settings: Settings) -> int:
-    """Connect a Bluesky account (handle + app password) or a Mastodon account (instance +
-    access token); the secret is read like a token, never from argv."""
+    """Connect a Threads, Bluesky or Mastodon account; the secret is read like a token, never
+    from argv."""
     db = get_database(settings)
     try:
         if args.network == "bluesky":
@@ -303,6 +303,9 @@ def cmd_accounts_connect(args: argparse.Namespace, settings: Settings) -> int:
             secret = _read_token(args, "app password")
             login = operations.BlueskyLogin(args.handle, secret, args.pds)
             connected = operations.connect_bluesky(db, settings, args.id, login, utcnow())
+        elif args.network == "threads":
+            threads = operations.ThreadsLogin(_read_token(args))
+            connected = operations.connect_threads(db, settings, args.id, threads, utcnow())
         else:
             if not args.instance:
                 raise UsageError("mastodon needs --instance")
@@ -466,7 +469,7 @@ def _add_posts_commands(sub: Any) -> None:
 
 
 def _add_accounts_commands(sub: Any) -> None:
-    accounts_cmd = sub.add_parser("accounts", help="connected accounts (Meta, Bluesky)")
+    accounts_cmd = sub.add_parser("accounts", help="connected accounts on every network")
     accounts_sub = accounts_cmd.add_subparsers(dest="accounts_command", required=True)
     add = accounts_sub.add_parser(
         "add",
@@ -481,11 +484,11 @@ def _add_accounts_commands(sub: Any) -> None:
     add.set_defaults(handler=cmd_accounts_add)
     connect = accounts_sub.add_parser(
         "connect",
-        help="connect a Bluesky account (handle + app password) or a Mastodon account "
-        "(instance + access token); the secret is read from stdin or --token-env and checked "
-        "with the network before it is stored",
+        help="connect a Threads account (long-lived token), a Bluesky account (handle + app "
+        "password) or a Mastodon account (instance + access token); the secret is read from "
+        "stdin or --token-env and checked with the network before it is stored",
     )
-    connect.add_argument("network", choices=("bluesky", "mastodon"))
+    connect.add_argument("network", choices=("threads", "bluesky", "mastodon"))
     connect.add_argument("--id", required=True, help="your name for the account")
     connect.add_argument("--handle", help="Bluesky: e.g. alice.bsky.social")
     connect.add_argument("--pds", default="https://bsky.social", help="Bluesky: the PDS URL")

@@ -153,6 +153,8 @@ class SandboxApp:
 
     def _route(self, method: str, parts: list[str], account: Account, args: dict[str, Any]) -> Any:
         state = self.state
+        if parts == ["me"] and method == "GET" and account.kind == "threads":
+            return {"id": account.id, "username": account.name}
         if len(parts) == 1 and method == "GET":
             return state.container_status(account, parts[0])
         if len(parts) != 2:
@@ -160,7 +162,8 @@ class SandboxApp:
         node, edge = parts
         kind = "page" if edge in ("feed", "photos", "published_posts") else "instagram"
         if edge.startswith("threads"):
-            kind = "threads"
+            state.owned(account, node, "threads")
+            return self._threads_route(method, edge, account, args)
         state.owned(account, node, kind)
         since = int(args["since"]) if args.get("since") else None
         limit = min(int(args.get("limit") or DEFAULT_LIMIT), MAX_LIMIT)
@@ -179,24 +182,18 @@ class SandboxApp:
             return Listing([_ig_media(i) for i in items], more)
         if (method, edge) == ("POST", "media_publish"):
             return state.media_publish(account, args)
+        if (method, edge) == ("GET", "content_publishing_limit"):
+            return _publishing_limit(state, account)
+        raise GraphFault(2500, f"Unknown path components: /{edge}", kind="GraphMethodException")
+
+    def _threads_route(self, method: str, edge: str, account: Account, args: dict[str, Any]) -> Any:
+        """graph.threads.net: the same envelopes, its own edges."""
         if (method, edge) == ("POST", "threads"):
-            return state.create_thread(account, args)
+            return self.state.create_thread(account, args)
         if (method, edge) == ("POST", "threads_publish"):
-            return state.threads_publish(account, args)
-        if (method, edge) in (
-            ("GET", "content_publishing_limit"),
-            ("GET", "threads_publishing_limit"),
-        ):
-            total = account.faults.quota_total
-            usage = state.quota_usage(account)
-            return {
-                "data": [
-                    {
-                        "quota_usage": usage,
-                        "config": {"quota_total": total, "quota_duration": 86400},
-                    }
-                ]
-            }
+            return self.state.threads_publish(account, args)
+        if (method, edge) == ("GET", "threads_publishing_limit"):
+            return _publishing_limit(self.state, account)
         raise GraphFault(2500, f"Unknown path components: /{edge}", kind="GraphMethodException")
 
     def _check_proof(self, token: str | None, args: dict[str, Any]) -> None:
@@ -249,6 +246,8 @@ class SandboxApp:
             return _json({"id": account.id, "kind": account.kind})
         if route == ("POST", "faults"):
             target = state.accounts[str(body.pop("account"))]
+            if "token_age_seconds" in body:  # Threads: a token this old may be refreshed
+                target.token_issued = time.time() - float(body.pop("token_age_seconds"))
             target.faults.update(body)
             return _json({"account": target.id, "faults": vars(target.faults)})
         return _json({"error": "no such sandbox route"}, status=404)
@@ -297,6 +296,13 @@ class Listing:
             # Meta's next URL repeats the query with the new cursor (and the token: not here).
             paging["next"] = f"{base_url}?{urlencode({**args, 'after': cursors['after']})}"
         return {"data": self.data, "paging": paging}
+
+
+def _publishing_limit(state: SandboxState, account: Account) -> dict[str, Any]:
+    """content_publishing_limit (Instagram) and threads_publishing_limit answer alike."""
+    usage, total = state.quota_usage(account), account.faults.quota_total
+    config = {"quota_total": total, "quota_duration": 86400}
+    return {"data": [{"quota_usage": usage, "config": config}]}
 
 
 def _edge_name(parts: list[str]) -> str:

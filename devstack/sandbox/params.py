@@ -19,7 +19,7 @@ _SCHEDULING = frozenset({"published", "scheduled_publish_time", "unpublished_con
 
 DECLARED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "debug_token"): frozenset({"input_token"}),
-    ("GET", "node"): frozenset({"fields"}),  # an IG container's status
+    ("GET", "node"): frozenset({"fields"}),  # a container's status; Threads' /me
     ("POST", "feed"): _SCHEDULING
     | {"message", "link", "attached_media", "targeting", "feed_targeting", "place", "tags"},
     ("POST", "photos"): _SCHEDULING

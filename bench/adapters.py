@@ -12,6 +12,10 @@ Prints a table; with --json the last line is one JSON object:
                         over the run (goal 1)
   bluesky_logins        createSession calls for all the Bluesky posts (goal 1)
   requests_per_mastodon_text  REST requests per Mastodon text post (goal 1)
+  requests_per_threads_text   Graph requests per Threads text post, the quota read
+                        amortised over the posts (goal <= 2 plus the quota reads; a
+                        container's status is read once before publishing)
+  threads_quota_reads   threads_publishing_limit reads for all the Threads posts
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.accounts import Account
 from common.clock import utcnow
-from common.config import load_settings
+from common.config import Settings, load_settings
 from common.model import Content, Media, Post
 from common.platforms.base import Published
 from common.platforms.bluesky.publisher import BlueskyPublisher
@@ -43,6 +47,8 @@ from common.platforms.mastodon.publisher import MastodonPublisher
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import InstagramPublisher
+from common.platforms.registry import threads_client
+from common.platforms.threads.publisher import ThreadsPublisher
 from common.tokens import TokenCipher
 from devstack.sandbox import control
 
@@ -83,6 +89,7 @@ def measure(n_posts: int) -> dict[str, float]:
             {
                 "MONGO_URI": "mongodb://127.0.0.1:1/",  # unused: no database in this bench
                 "META_GRAPH_URL": sandbox.url,
+                "THREADS_GRAPH_URL": sandbox.url,
                 "TOKEN_ENCRYPTION_KEY": key,
                 "IG_POLL_INTERVAL_SECONDS": "0.05",
             }
@@ -113,14 +120,37 @@ def measure(n_posts: int) -> dict[str, float]:
             outcome = instagram.publish(make_post("instagram", f"ig {i}", image), ig, ctx)
             assert isinstance(outcome, Published)
         ig_requests = sandbox.total_requests() - before
+        threads = measure_threads(sandbox, settings, cipher, n_posts)
         client.close()
     return {
         "posts": n_posts,
         "requests_per_fb_text": round(fb_requests / n_posts, 3),
         "requests_per_ig_image": round(ig_requests / n_posts, 3),
         "adapter_overhead_ms": round(fb_seconds / n_posts * 1000, 3),
+        **threads,
         **measure_bluesky(n_posts, key),
         **measure_mastodon(n_posts, key),
+    }
+
+
+def measure_threads(
+    sandbox: control.Sandbox, settings: Settings, cipher: TokenCipher, n_posts: int
+) -> dict[str, float]:
+    sandbox.add_account("th-bench", "threads", "th-token")
+    sandbox.set_faults("th-bench", quota_total=n_posts + 1)
+    account = Account("th-bench", "threads", "th-bench", "bench", cipher.encrypt("th-token"))
+    client = threads_client(settings)
+    publisher = ThreadsPublisher(client, cipher, settings)
+    before = sandbox.requests()
+    for i in range(n_posts):
+        outcome = publisher.publish(make_post("threads", f"th {i}"), account, BenchContext())
+        assert isinstance(outcome, Published)
+    after = sandbox.requests()
+    client.close()
+    spent = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    return {
+        "requests_per_threads_text": round(sum(spent.values()) / n_posts, 3),
+        "threads_quota_reads": spent.get("GET threads_publishing_limit", 0),
     }
 
 

@@ -81,10 +81,12 @@ def test_a_text_post_costs_two_requests_after_the_quota_read(
     for i in range(5):
         post = claimed_post("th-a", "threads", Content(text=f"t {i}"))
         assert isinstance(adapter.publish(post, account, StubContext()), Published)
-    counts = sandbox.requests()
-    # create, status (one poll: a text container is ready at once), publish; one quota read.
-    assert counts["POST threads"] == 5 and counts["POST threads_publish"] == 5
-    assert counts["GET threads_publishing_limit"] == 1
+    # create and publish (a text container needs no wait); one quota read for all five.
+    assert sandbox.requests() == {
+        "POST threads": 5,
+        "POST threads_publish": 5,
+        "GET threads_publishing_limit": 1,
+    }
 
 
 def test_a_used_up_quota_defers_before_anything_is_created(
@@ -100,6 +102,20 @@ def test_a_used_up_quota_defers_before_anything_is_created(
 
     assert isinstance(outcome, RateLimited) and outcome.account_wide
     assert "250/250" in outcome.reason and ctx.sends == 0 and sandbox.posts() == []
+
+
+def test_a_text_container_not_ready_yet_defers_the_post_without_spending_an_attempt(
+    db: Database[Doc], sandbox: Sandbox, make_settings: SettingsFactory
+) -> None:
+    account = connect(db, sandbox, "th-a", "threads")
+    sandbox.set_faults("th-a", processing_seconds=0.5)
+    post = claimed_post("th-a", "threads", Content(text="not ready"))
+    ctx = StubContext()
+
+    outcome = publisher(make_settings, sandbox).publish(post, account, ctx)
+
+    assert isinstance(outcome, RateLimited) and not outcome.account_wide
+    assert sandbox.posts() == []
 
 
 def test_a_container_still_processing_at_the_budgets_end_is_deferred_and_reused(

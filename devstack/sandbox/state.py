@@ -350,9 +350,8 @@ class SandboxState:
         if container.published_media is not None:
             raise GraphFault(100, "(#100) This media has already been published")
         if self._status_code(container, profile.faults) != "FINISHED":
-            raise GraphFault(
-                24, "The media is not ready for publishing, please wait", subcode=4279009
-            )
+            # Instagram's documented "not ready" error; Threads' own is not in the stored docs.
+            raise GraphFault(9007, "Media ID is not available", subcode=2207027)
         if self.quota_usage(profile) >= profile.faults.quota_total:
             raise GraphFault(9, "Publishing limit reached", subcode=2207042)
         text = container.params.get("text", "")

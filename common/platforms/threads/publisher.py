@@ -1,7 +1,8 @@
 """Threads posts: text, image, video and carousel (2 to 20 items).
 
 Create a container (invisible, expires in 24 h: safe to repeat), wait within the run's budget
-until it is FINISHED, store its id, then call `threads_publish`. The 250-posts-per-24-hours
+until a media container is FINISHED, store its id, then call `threads_publish`: a text post is
+two requests. The 250-posts-per-24-hours
 quota is read from `threads_publishing_limit` at most once per IG_QUOTA_CACHE_SECONDS per
 account and counted locally in between.
 """
@@ -79,9 +80,12 @@ class ThreadsPublisher:
             if not isinstance(created, str):
                 return created
             container = created
-        waited = self._wait_finished([container], token, ctx)
-        if waited is not None:
-            return waited
+        if post.content.media:
+            # Media take Meta a while; a text container is ready at once, and if it were not,
+            # threads_publish refuses it as not ready (deferred a minute, no attempt spent).
+            waited = self._wait_finished([container], token, ctx)
+            if waited is not None:
+                return waited
         if not ctx.begin_send({"container": container}):
             return Withdrawn("post changed or taken over before send")
         # An unclear answer goes back as it is: the run reads the container's status first.

@@ -1,5 +1,5 @@
-"""The demo data of the local stack: a sandbox Facebook Page, Instagram, Bluesky and Mastodon
-account, and on the first start a few posts due within the minute."""
+"""The demo data of the local stack: a sandbox Facebook Page, Instagram, Threads, Bluesky and
+Mastodon account, and on the first start a few posts due within the minute."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ DEMO_ACCOUNTS = (
     # (account id in our database, platform, sandbox kind, page / IG user id)
     ("demo-page", "facebook", "page", "sandbox-demo-page"),
     ("demo-instagram", "instagram", "instagram", "sandbox-demo-ig"),
+    ("demo-threads", "threads", "threads", "sandbox-demo-threads"),
 )
 SECONDS_BETWEEN_DEMO_POSTS = 5
 # Sandbox credentials, not secrets: the sandboxes forget them when they stop.
@@ -127,6 +128,7 @@ def _add_demo_posts(db: Database[Doc], now: datetime, first_due: datetime) -> in
                 text="A sandbox photo", media=(model.Media("https://example.com/a.jpg"),)
             ),
         ),
+        ("demo-threads", "threads", model.Content(text="Hello Threads from the sandbox")),
         (
             "demo-bluesky",
             "bluesky",

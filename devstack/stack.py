@@ -118,6 +118,7 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             **local_secrets(data_dir),
             "MONGO_URI": mongo_uri,
             "META_GRAPH_URL": sandbox_url,
+            "THREADS_GRAPH_URL": sandbox_url,  # the Meta sandbox serves Threads' host too
         }
         cli_env = write_cli_env(data_dir, stack_settings)
         env = {

@@ -31,8 +31,9 @@ OUR_POSTS: list[tuple[str, str, list[str]]] = [
     ("demo-instagram", "e2e instagram post", ["--media", "https://cdn.example/e2e.jpg"]),
     ("demo-bluesky", "e2e bluesky post", []),
     ("demo-mastodon", "e2e mastodon post", []),
+    ("demo-threads", "e2e threads post", []),
 ]
-DEMO_POSTS = 5
+DEMO_POSTS = 6
 
 
 def _descendants(pid: int) -> set[int]:

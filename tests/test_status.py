@@ -91,6 +91,7 @@ def test_the_report_counts_everything_exactly(status_fn: Served, fresh_db: Datab
     assert body["platforms"] == {
         "facebook": {"connected": 2, "needsReauth": 0},
         "instagram": {"connected": 0, "needsReauth": 1},
+        "threads": {"connected": 0, "needsReauth": 0},
         "bluesky": {"connected": 1, "needsReauth": 0},
         "mastodon": {"connected": 0, "needsReauth": 0},
     }

@@ -127,3 +127,23 @@ def test_accounts_check_covers_meta_and_bluesky_and_marks_a_revoked_app_password
     assert accounts.get(db, "sky-good").status == "active"  # type: ignore[union-attr]
     # The good account's session is now kept, so its next run needs no login.
     assert accounts.get(db, "sky-good").session  # type: ignore[union-attr]
+
+
+def test_accounts_add_sends_other_networks_to_accounts_connect(
+    mongo_uri: str, db_name: str, db: Database[Doc]
+) -> None:
+    added = socialsched(
+        mongo_uri,
+        db_name,
+        "accounts",
+        "add",
+        "--id",
+        "sky",
+        "--platform",
+        "bluesky",
+        "--external-id",
+        "did:plc:x",
+        stdin="abcd-efgh-ijkl-mnop\n",
+    )
+    assert added.returncode == 2 and "invalid choice: 'bluesky'" in added.stderr
+    assert db.accounts.count_documents({}) == 0

@@ -477,7 +477,13 @@ def _add_accounts_commands(sub: Any) -> None:
         "the token is read from stdin or --token-env",
     )
     add.add_argument("--id", required=True, help="your name for the account")
-    add.add_argument("--platform", choices=accounts.PLATFORMS)
+    # The other networks need more than a token (a PDS, an instance) and a check with the
+    # network: `accounts connect` adds them.
+    add.add_argument(
+        "--platform",
+        choices=("facebook", "instagram"),
+        help="Threads, Bluesky and Mastodon: use `accounts connect`",
+    )
     add.add_argument("--external-id", help="the Page id or Instagram user id")
     add.add_argument("--name")
     add.add_argument("--token-env", help="read the token from this environment variable")

@@ -31,7 +31,13 @@ from common.platforms.base import (
 from common.platforms.bluesky.record_key import record_key
 from common.platforms.bluesky.richtext import facets, mention_spans
 from common.platforms.bluesky.sessions import Session, SessionKeeper
-from common.platforms.bluesky.xrpc import EXPIRED_TOKEN, XrpcClient, XrpcError, XrpcReply
+from common.platforms.bluesky.xrpc import (
+    EXPIRED_TOKEN,
+    Method,
+    XrpcClient,
+    XrpcError,
+    XrpcReply,
+)
 from common.platforms.credentials import ReadBackError
 from common.platforms.media_fetch import fetch_media
 
@@ -89,7 +95,7 @@ class BlueskyPublisher:
         self,
         account: Account,
         session: Session,
-        method: str,
+        method: Method,
         nsid: str,
         *,
         body: dict[str, Any] | None = None,
@@ -101,27 +107,30 @@ class BlueskyPublisher:
         """A call with the session's access JWT; an expired one is refreshed and the call made
         once more (a refused create wrote nothing, and our record key guards the repeat)."""
         assert account.service_url is not None
-        for attempt in range(2):
-            reply = self._client.call(
-                "POST" if method == "POST" else "GET",
-                account.service_url,
+        service = account.service_url
+
+        def call(with_session: Session) -> XrpcReply | XrpcError | Outcome:
+            return self._client.call(
+                method,
+                service,
                 nsid,
-                bearer=session.access_jwt,
+                bearer=with_session.access_jwt,
                 body=body,
                 params=params,
                 data=data,
                 content_type=content_type,
                 idempotent=not send,
             )
-            if not isinstance(reply, XrpcError):
-                return reply
-            if reply.error != EXPIRED_TOKEN or attempt == 1:
-                return self._client.classify(reply, idempotent=not send)
+
+        reply = call(session)
+        if isinstance(reply, XrpcError) and reply.error == EXPIRED_TOKEN:
             refreshed = self._sessions.refresh(account, session)
             if not isinstance(refreshed, Session):
                 return refreshed
-            session = refreshed
-        raise AssertionError("unreachable")  # the loop returns on its second pass
+            reply = call(refreshed)
+        if isinstance(reply, XrpcError):
+            return self._client.classify(reply, idempotent=not send)
+        return reply
 
     # --- the record -----------------------------------------------------------------------
 

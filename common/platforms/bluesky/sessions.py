@@ -102,13 +102,11 @@ class SessionKeeper:
         )
         if isinstance(reply, XrpcReply):
             return self._keep(account, Session.from_reply(reply.body))
-        if isinstance(reply, XrpcError) and reply.status in (400, 401):
-            return self.log_in(account)  # the refresh JWT expired or was rotated away
-        return (
-            reply
-            if not isinstance(reply, XrpcError)
-            else self._client.classify(reply, idempotent=True)
-        )
+        if isinstance(reply, XrpcError):
+            if reply.status in (400, 401):
+                return self.log_in(account)  # the refresh JWT expired or was rotated away
+            return self._client.classify(reply, idempotent=True)
+        return reply
 
     def log_in(self, account: Account) -> Session | Outcome:
         """createSession with the app password (the account's stored credential)."""

@@ -148,7 +148,11 @@ def test_the_container_status_says_whether_it_went_out(
     held = StubContext(allow_send=False)
     adapter.publish(unsent, account, held)  # container made, send withdrawn
 
-    assert adapter.find_published(replace(post, remote=ctx.remote), account) is not None
+    sent_at = utcnow()
+    found = adapter.find_published(
+        replace(post, remote=ctx.remote, send_started_at=sent_at), account
+    )
+    assert found == Published(sandbox.posts()[0]["id"])  # the thread's id, read back
     assert adapter.find_published(replace(unsent, remote=held.remote), account) is None
     # A retry of a published container answers Published without a second publish.
     repeat = adapter.publish(replace(post, remote=ctx.remote), account, StubContext())

@@ -188,6 +188,12 @@ class SandboxApp:
 
     def _threads_route(self, method: str, edge: str, account: Account, args: dict[str, Any]) -> Any:
         """graph.threads.net: the same envelopes, its own edges."""
+        if (method, edge) == ("GET", "threads"):
+            since = int(args["since"]) if args.get("since") else None
+            limit = min(int(args.get("limit") or DEFAULT_LIMIT), MAX_LIMIT)
+            after = str(args["after"]) if args.get("after") else None
+            items, more = self.state.recent(account.id, "threads_post", since, limit, after)
+            return Listing([_thread(i) for i in items], more)
         if (method, edge) == ("POST", "threads"):
             return self.state.create_thread(account, args)
         if (method, edge) == ("POST", "threads_publish"):
@@ -355,6 +361,10 @@ def _json(body: Any, headers: dict[str, str] | None = None, status: int = 200) -
 
 def _page_post(item: Item) -> dict[str, Any]:
     return {"id": item.id, "message": item.text, "created_time": meta_time(item.created)}
+
+
+def _thread(item: Item) -> dict[str, Any]:
+    return {"id": item.id, "text": item.text, "timestamp": meta_time(item.created)}
 
 
 def _ig_media(item: Item) -> dict[str, Any]:

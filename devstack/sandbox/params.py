@@ -68,6 +68,7 @@ DECLARED: dict[tuple[str, str], frozenset[str]] = {
             "link_attachment",
         }
     ),
+    ("GET", "threads"): _READ | {"since", "until"},
     ("POST", "threads_publish"): frozenset({"creation_id"}),
     ("GET", "threads_publishing_limit"): frozenset({"fields"}),
     ("GET", "refresh_access_token"): frozenset({"grant_type"}),

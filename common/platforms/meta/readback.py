@@ -49,6 +49,7 @@ class RecentEdge:
 
 PAGE_POSTS = RecentEdge("published_posts", "message", "created_time", declares_since=False)
 IG_MEDIA = RecentEdge("media", "caption", "timestamp", declares_since=True)
+THREADS_POSTS = RecentEdge("threads", "text", "timestamp", declares_since=True)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from common.platforms.base import (
 )
 from common.platforms.credentials import ReadBackError, open_token, token_for_read_back
 from common.platforms.meta.graph import QUOTA_EXHAUSTED_SECONDS, GraphClient, GraphReply
+from common.platforms.meta.readback import THREADS_POSTS, find_recent, read_back_since
 from common.tokens import TokenCipher
 
 BUDGET_RESERVE_SECONDS = 15.0
@@ -70,7 +71,7 @@ class ThreadsPublisher:
         token = open_token(self._cipher, account, self._clock())
         if not isinstance(token, str):
             return token
-        container = self._reusable_container(post, token)
+        container = self._reusable_container(post, account, token)
         if not isinstance(container, str | None):
             return container
         if (blocked := self._quota_blocks(account, token)) is not None:
@@ -103,7 +104,7 @@ class ThreadsPublisher:
 
     # --- containers -----------------------------------------------------------------------
 
-    def _reusable_container(self, post: Post, token: str) -> str | Outcome | None:
+    def _reusable_container(self, post: Post, account: Account, token: str) -> str | Outcome | None:
         """A container of an earlier attempt: reused while usable; PUBLISHED means done."""
         container = post.remote.get("container")
         if not container:
@@ -112,7 +113,7 @@ class ThreadsPublisher:
         if not isinstance(status, str):
             return None if isinstance(status, Permanent) else status
         if status == "PUBLISHED":
-            return Published(f"container:{container}")
+            return self._published(post, account, token, container)
         return container if status in _USABLE else None
 
     def _create(
@@ -251,8 +252,7 @@ class ThreadsPublisher:
     # --- finding a post again -------------------------------------------------------------
 
     def find_published(self, post: Post, account: Account) -> Published | None:
-        """The container's status is authoritative (the post's own id is not read back: the
-        container id stands for it, prefixed `container:`)."""
+        """The container's status is authoritative; the profile's threads supply the id."""
         container = post.remote.get("container")
         if not container:
             return None
@@ -260,7 +260,19 @@ class ThreadsPublisher:
         status = self._status(container, token)
         if not isinstance(status, str):
             raise ReadBackError(f"container status unreadable: {type(status).__name__}")
-        return Published(f"container:{container}") if status == "PUBLISHED" else None
+        if status != "PUBLISHED":
+            return None
+        return self._published(post, account, token, container)
+
+    def _published(self, post: Post, account: Account, token: str, container: str) -> Published:
+        """The thread's id from the profile's recent threads (matched on text since the send);
+        the container id stands in when it cannot be read: publication is already proven."""
+        owner, since = account.external_id, read_back_since(post)
+        try:
+            found = find_recent(self._client, token, owner, THREADS_POSTS, _text(post), since)
+        except ReadBackError:
+            found = None
+        return Published(found or f"container:{container}")
 
 
 def _text(post: Post) -> str:

@@ -1,4 +1,4 @@
-"""Adapter benchmark against the sandbox Graph API (ratios and per-post cost, not a timed test).
+"""Adapter benchmark against the sandboxes (ratios and per-post cost, not a timed test).
 
     python bench/adapters.py [--posts N] [--json]
 
@@ -8,6 +8,14 @@ Prints a table; with --json the last line is one JSON object:
                         (goal <= 3 plus the quota checks)
   adapter_overhead_ms   wall time per Facebook text post through adapter, HTTP and sandbox,
                         at zero sandbox latency (loopback)
+  requests_per_bluesky_text  XRPC requests per Bluesky text post, the one login amortised
+                        over the run (goal 1)
+  bluesky_logins        createSession calls for all the Bluesky posts (goal 1)
+  requests_per_mastodon_text  REST requests per Mastodon text post (goal 1)
+  requests_per_threads_text   Graph requests per Threads text post, the quota read
+                        amortised over the posts (goal <= 2 plus the quota reads; a
+                        container's status is read once before publishing)
+  threads_quota_reads   threads_publishing_limit reads for all the Threads posts
 """
 
 from __future__ import annotations
@@ -27,12 +35,20 @@ from cryptography.fernet import Fernet
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.accounts import Account
-from common.config import load_settings
+from common.clock import utcnow
+from common.config import Settings, load_settings
 from common.model import Content, Media, Post
 from common.platforms.base import Published
+from common.platforms.bluesky.publisher import BlueskyPublisher
+from common.platforms.bluesky.sessions import SessionKeeper
+from common.platforms.bluesky.xrpc import XrpcClient
+from common.platforms.mastodon.client import MastodonClient
+from common.platforms.mastodon.publisher import MastodonPublisher
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import InstagramPublisher
+from common.platforms.registry import threads_client
+from common.platforms.threads.publisher import ThreadsPublisher
 from common.tokens import TokenCipher
 from devstack.sandbox import control
 
@@ -73,6 +89,7 @@ def measure(n_posts: int) -> dict[str, float]:
             {
                 "MONGO_URI": "mongodb://127.0.0.1:1/",  # unused: no database in this bench
                 "META_GRAPH_URL": sandbox.url,
+                "THREADS_GRAPH_URL": sandbox.url,
                 "TOKEN_ENCRYPTION_KEY": key,
                 "IG_POLL_INTERVAL_SECONDS": "0.05",
             }
@@ -103,13 +120,95 @@ def measure(n_posts: int) -> dict[str, float]:
             outcome = instagram.publish(make_post("instagram", f"ig {i}", image), ig, ctx)
             assert isinstance(outcome, Published)
         ig_requests = sandbox.total_requests() - before
+        threads = measure_threads(sandbox, settings, cipher, n_posts)
         client.close()
     return {
         "posts": n_posts,
         "requests_per_fb_text": round(fb_requests / n_posts, 3),
         "requests_per_ig_image": round(ig_requests / n_posts, 3),
         "adapter_overhead_ms": round(fb_seconds / n_posts * 1000, 3),
+        **threads,
+        **measure_bluesky(n_posts, key),
+        **measure_mastodon(n_posts, key),
     }
+
+
+def measure_threads(
+    sandbox: control.Sandbox, settings: Settings, cipher: TokenCipher, n_posts: int
+) -> dict[str, float]:
+    sandbox.add_account("th-bench", "threads", "th-token")
+    sandbox.set_faults("th-bench", quota_total=n_posts + 1)
+    account = Account("th-bench", "threads", "th-bench", "bench", cipher.encrypt("th-token"))
+    client = threads_client(settings)
+    publisher = ThreadsPublisher(client, cipher, settings)
+    before = sandbox.requests()
+    for i in range(n_posts):
+        outcome = publisher.publish(make_post("threads", f"th {i}"), account, BenchContext())
+        assert isinstance(outcome, Published)
+    after = sandbox.requests()
+    client.close()
+    spent = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    return {
+        "requests_per_threads_text": round(sum(spent.values()) / n_posts, 3),
+        "threads_quota_reads": spent.get("GET threads_publishing_limit", 0),
+    }
+
+
+def measure_bluesky(n_posts: int, key: str) -> dict[str, float]:
+    """From a cold start (no session kept): the first post logs in, the others reuse it."""
+    cipher = TokenCipher((key,))
+    with control.running_bluesky() as sandbox:
+        settings = load_settings(
+            {"MONGO_URI": "mongodb://127.0.0.1:1/", "TOKEN_ENCRYPTION_KEY": key}
+        )
+        did = sandbox.add_account("bench.bsky.test", "benc-hpas-swor-d000")
+        account = Account(
+            "bsky-bench",
+            "bluesky",
+            did,
+            "bench",
+            cipher.encrypt("benc-hpas-swor-d000"),
+            service_url=sandbox.url,
+        )
+        client = XrpcClient(settings)
+        sessions = SessionKeeper(client, cipher, lambda _id, _ciphertext: None, utcnow)
+        bluesky = BlueskyPublisher(client, sessions)
+        ctx = BenchContext()
+        for i in range(n_posts):
+            outcome = bluesky.publish(make_post("bluesky", f"bsky {i}"), account, ctx)
+            assert isinstance(outcome, Published)
+        counts = sandbox.requests()
+        client.close()
+    return {
+        "requests_per_bluesky_text": round(sum(counts.values()) / n_posts, 3),
+        "bluesky_logins": counts.get("POST com.atproto.server.createSession", 0),
+    }
+
+
+def measure_mastodon(n_posts: int, key: str) -> dict[str, float]:
+    cipher = TokenCipher((key,))
+    with control.running_mastodon() as sandbox:
+        settings = load_settings(
+            {"MONGO_URI": "mongodb://127.0.0.1:1/", "TOKEN_ENCRYPTION_KEY": key}
+        )
+        remote_id = sandbox.add_account("bench", "masto-bench-token")
+        account = Account(
+            "masto-bench",
+            "mastodon",
+            remote_id,
+            "bench",
+            cipher.encrypt("masto-bench-token"),
+            service_url=sandbox.url,
+        )
+        client = MastodonClient(settings)
+        mastodon = MastodonPublisher(client, cipher)
+        ctx = BenchContext()
+        for i in range(n_posts):
+            outcome = mastodon.publish(make_post("mastodon", f"masto {i}"), account, ctx)
+            assert isinstance(outcome, Published)
+        total = sandbox.total_requests()
+        client.close()
+    return {"requests_per_mastodon_text": round(total / n_posts, 3)}
 
 
 def main() -> None:

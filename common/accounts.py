@@ -12,7 +12,7 @@ from pymongo.database import Database
 from common.db import ACCOUNTS, Doc
 
 AccountStatus = Literal["active", "needs_reauth", "disabled"]
-PLATFORMS = ("facebook", "instagram")
+PLATFORMS = ("facebook", "instagram", "threads", "bluesky", "mastodon")
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,14 @@ class Account:
     platform: str
     external_id: str
     name: str
-    token: str  # ciphertext only; see common.tokens
+    token: str  # ciphertext only; see common.tokens (a Bluesky app password for Bluesky)
     status: AccountStatus = "active"
     token_expires_at: datetime | None = None
     paused_until: datetime | None = None
+    # The account's own server: a Bluesky PDS or a Mastodon instance; None for Meta.
+    service_url: str | None = None
+    # A cached login (Bluesky's access and refresh JWTs), ciphertext only like the token.
+    session: str | None = None
 
     def is_paused(self, now: datetime) -> bool:
         return self.paused_until is not None and self.paused_until > now
@@ -40,6 +44,8 @@ class Account:
             status=doc.get("status", "active"),
             token_expires_at=doc.get("tokenExpiresAt"),
             paused_until=doc.get("pausedUntil"),
+            service_url=doc.get("serviceUrl"),
+            session=doc.get("session"),
         )
 
 
@@ -53,6 +59,8 @@ def create(
     token_ciphertext: str,
     token_expires_at: datetime | None,
     now: datetime,
+    service_url: str | None = None,
+    session_ciphertext: str | None = None,
 ) -> Account:
     if platform not in PLATFORMS:
         raise ValueError(f"platform must be one of {', '.join(PLATFORMS)}")
@@ -65,6 +73,8 @@ def create(
         "tokenExpiresAt": token_expires_at,
         "status": "active",
         "pausedUntil": None,
+        "serviceUrl": service_url,
+        "session": session_ciphertext,
         "createdAt": now,
         "updatedAt": now,
     }
@@ -114,8 +124,10 @@ def replace_token(
     token_ciphertext: str,
     token_expires_at: datetime | None,
     now: datetime,
+    session_ciphertext: str | None = None,
 ) -> bool:
-    """Re-authentication: a new token makes the account active again."""
+    """Re-authentication: a new token makes the account active again; a session made with the
+    old credential is replaced (or dropped), since the old one may have been revoked with it."""
     result = db[ACCOUNTS].update_one(
         {"_id": account_id},
         {
@@ -124,11 +136,47 @@ def replace_token(
                 "tokenExpiresAt": token_expires_at,
                 "status": "active",
                 "pausedUntil": None,
+                "session": session_ciphertext,
                 "updatedAt": now,
             }
         },
     )
     return result.matched_count == 1
+
+
+def move_service(db: Database[Doc], account_id: str, service_url: str, now: datetime) -> None:
+    """The account now lives on another server (an AT Protocol account can move to another
+    PDS); a session from the old one is dropped."""
+    db[ACCOUNTS].update_one(
+        {"_id": account_id},
+        {"$set": {"serviceUrl": service_url, "session": None, "updatedAt": now}},
+    )
+
+
+def set_external_id(db: Database[Doc], account_id: str, external_id: str, now: datetime) -> None:
+    """The account's id on its server changed (the local stack's sandboxes start empty)."""
+    db[ACCOUNTS].update_one(
+        {"_id": account_id}, {"$set": {"externalId": external_id, "updatedAt": now}}
+    )
+
+
+def store_refreshed_token(
+    db: Database[Doc], account_id: str, token_ciphertext: str, expires_at: datetime, now: datetime
+) -> None:
+    """A token renewed by its network (Threads' refresh): its status is left as it is."""
+    db[ACCOUNTS].update_one(
+        {"_id": account_id},
+        {"$set": {"token": token_ciphertext, "tokenExpiresAt": expires_at, "updatedAt": now}},
+    )
+
+
+def store_session(
+    db: Database[Doc], account_id: str, session_ciphertext: str, now: datetime
+) -> None:
+    """Keep a platform session (already encrypted) so later runs need not log in again."""
+    db[ACCOUNTS].update_one(
+        {"_id": account_id}, {"$set": {"session": session_ciphertext, "updatedAt": now}}
+    )
 
 
 def set_token_expiry(

@@ -35,6 +35,11 @@ class Settings:
     meta_connect_timeout_seconds: float = 5.0
     meta_read_timeout_seconds: float = 30.0
     meta_app_id: str | None = None
+    threads_graph_url: str = "https://graph.threads.net"
+    threads_api_version: str = "v1.0"
+    # Timeouts for the networks other than Meta (Bluesky), each on the account's own server.
+    network_connect_timeout_seconds: float = 5.0
+    network_read_timeout_seconds: float = 30.0
     ig_poll_interval_seconds: float = 3.0
     ig_max_wait_seconds: float = 30.0
     ig_quota_cache_seconds: float = 60.0
@@ -113,6 +118,8 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
 _FLOAT_SETTINGS: dict[str, str] = {
     "META_CONNECT_TIMEOUT_SECONDS": "meta_connect_timeout_seconds",
     "META_READ_TIMEOUT_SECONDS": "meta_read_timeout_seconds",
+    "NETWORK_CONNECT_TIMEOUT_SECONDS": "network_connect_timeout_seconds",
+    "NETWORK_READ_TIMEOUT_SECONDS": "network_read_timeout_seconds",
     "IG_POLL_INTERVAL_SECONDS": "ig_poll_interval_seconds",
     "IG_MAX_WAIT_SECONDS": "ig_max_wait_seconds",
     "IG_QUOTA_CACHE_SECONDS": "ig_quota_cache_seconds",
@@ -127,6 +134,8 @@ _STR_SETTINGS: dict[str, str] = {
     "META_API_VERSION": "meta_api_version",
     "META_APP_SECRET": "meta_app_secret",
     "META_APP_ID": "meta_app_id",
+    "THREADS_GRAPH_URL": "threads_graph_url",
+    "THREADS_API_VERSION": "threads_api_version",
     "EVENTS_TOPIC": "events_topic",
     "GOOGLE_CLOUD_PROJECT": "google_cloud_project",
     "TASKS_QUEUE": "tasks_queue",

@@ -36,6 +36,11 @@ STATUSES: tuple[PostStatus, ...] = (
 class Media:
     url: str
     type: Literal["image", "video"] = "image"
+    alt: str = ""  # alt text, for networks that carry it (Bluesky)
+
+
+Visibility = Literal["public", "unlisted", "private", "direct"]
+VISIBILITIES: tuple[Visibility, ...] = ("public", "unlisted", "private", "direct")
 
 
 @dataclass(frozen=True)
@@ -43,20 +48,44 @@ class Content:
     text: str = ""
     link: str | None = None
     media: tuple[Media, ...] = ()
+    # Mastodon only: text shown before the post (its `spoiler_text`), and who may see it.
+    content_warning: str | None = None
+    visibility: Visibility | None = None
 
     def to_doc(self) -> Doc:
-        return {
+        doc: Doc = {
             "text": self.text,
             "link": self.link,
-            "media": [{"url": m.url, "type": m.type} for m in self.media],
+            "media": [_media_doc(m) for m in self.media],
         }
+        # Stored only when given, so posts without them keep their old shape.
+        if self.content_warning:
+            doc["contentWarning"] = self.content_warning
+        if self.visibility:
+            doc["visibility"] = self.visibility
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Content:
         media = tuple(
-            Media(url=m["url"], type=m.get("type", "image")) for m in doc.get("media") or ()
+            Media(url=m["url"], type=m.get("type", "image"), alt=m.get("alt") or "")
+            for m in doc.get("media") or ()
         )
-        return cls(text=doc.get("text") or "", link=doc.get("link"), media=media)
+        return cls(
+            text=doc.get("text") or "",
+            link=doc.get("link"),
+            media=media,
+            content_warning=doc.get("contentWarning"),
+            visibility=doc.get("visibility"),
+        )
+
+
+def _media_doc(media: Media) -> Doc:
+    """Alt text is stored only when given, so posts without it keep their old shape."""
+    doc: Doc = {"url": media.url, "type": media.type}
+    if media.alt:
+        doc["alt"] = media.alt
+    return doc
 
 
 @dataclass(frozen=True)

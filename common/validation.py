@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from common.accounts import PLATFORMS
 from common.clock import ScheduledTime, TimeError, resolve
-from common.model import Content, Media
+from common.model import VISIBILITIES, Content, Media, Visibility
 
 # Facebook's post limit is the widely quoted 63,206 characters (not in Meta's stored docs).
 FACEBOOK_TEXT_LIMIT = 63_206
@@ -20,6 +20,15 @@ INSTAGRAM_MAX_HASHTAGS = 30
 INSTAGRAM_MAX_MENTIONS = 20
 CAROUSEL_MIN, CAROUSEL_MAX = 2, 10
 FACEBOOK_MAX_PHOTOS = 10  # Meta documents no maximum; a third party verified 10
+# app.bsky.feed.post: text of at most 300 graphemes; app.bsky.embed.images: at most 4 images.
+BLUESKY_TEXT_GRAPHEMES = 300
+BLUESKY_MAX_IMAGES = 4
+# Threads: 500 characters; a carousel has 2 to 20 items.
+THREADS_TEXT_LIMIT = 500
+THREADS_CAROUSEL_MAX = 20
+# Mastodon's defaults (an instance may allow more): 500 characters, 4 attachments.
+MASTODON_TEXT_LIMIT = 500
+MASTODON_MAX_MEDIA = 4
 MEDIA_TYPES = ("image", "video")
 _HASHTAG = re.compile(r"(?<!\w)#\w+")
 _MENTION = re.compile(r"(?<!\w)@[\w.]+")
@@ -52,16 +61,26 @@ def check_post(
     media: Sequence[Mapping[str, str]] = (),
     scheduled_at: str,
     time_zone: str | None = None,
+    content_warning: str | None = None,
+    visibility: str | None = None,
 ) -> CheckedPost:
     problems: list[Problem] = []
     items = _media(media, problems)
-    content = Content(text=text, link=link or None, media=tuple(items))
+    content = Content(
+        text=text,
+        link=link or None,
+        media=tuple(items),
+        content_warning=content_warning or None,
+        visibility=_visibility(visibility, problems),
+    )
+    if platform != "mastodon" and (content.content_warning or content.visibility):
+        problems.append(
+            Problem("contentWarning", "only Mastodon posts take a content warning or visibility")
+        )
     if platform not in PLATFORMS:
         problems.append(Problem("platform", f"platform must be one of {', '.join(PLATFORMS)}"))
-    elif platform == "facebook":
-        _facebook(content, problems)
     else:
-        _instagram(content, problems)
+        _RULES[platform](content, problems)
     if link and not link.startswith(("https://", "http://")):
         problems.append(Problem("link", "link must be an http(s) URL"))
     when = _when(scheduled_at, time_zone, problems)
@@ -75,12 +94,16 @@ def _media(raw: Sequence[Mapping[str, str]], problems: list[Problem]) -> list[Me
         kind = str(entry.get("type", "image"))
         if not url.startswith("https://"):
             problems.append(
-                Problem(f"media[{index}].url", "media URLs must be https (Meta fetches them)")
+                Problem(
+                    f"media[{index}].url",
+                    "media URLs must be https (they are fetched from there)",
+                )
             )
         if kind not in MEDIA_TYPES:
             problems.append(Problem(f"media[{index}].type", "media type must be image or video"))
             continue
-        items.append(Media(url=url, type="video" if kind == "video" else "image"))
+        alt = str(entry.get("alt") or "")
+        items.append(Media(url=url, type="video" if kind == "video" else "image", alt=alt))
     return items
 
 
@@ -126,6 +149,89 @@ def _instagram(content: Content, problems: list[Problem]) -> None:
         problems.append(
             Problem("media", f"a carousel has {CAROUSEL_MIN} to {CAROUSEL_MAX} items, got {count}")
         )
+
+
+def _bluesky(content: Content, problems: list[Problem]) -> None:
+    if graphemes(content.text) > BLUESKY_TEXT_GRAPHEMES:
+        problems.append(
+            Problem("text", f"Bluesky text is limited to {BLUESKY_TEXT_GRAPHEMES} graphemes")
+        )
+    if not (content.text.strip() or content.link or content.media):
+        problems.append(Problem("text", "a Bluesky post needs text, a link or images"))
+    if any(m.type == "video" for m in content.media):
+        problems.append(Problem("media", "Bluesky posts here carry images only, not video"))
+    if len(content.media) > BLUESKY_MAX_IMAGES:
+        problems.append(
+            Problem("media", f"at most {BLUESKY_MAX_IMAGES} images in one Bluesky post")
+        )
+    if content.link and content.media:
+        problems.append(
+            Problem("link", "a Bluesky post carries either images or a link card, not both")
+        )
+
+
+def graphemes(text: str) -> int:
+    """User-perceived characters (an emoji with skin tone or a flag is one), as Bluesky counts."""
+    # Imported here: only the door (CLI, API) counts graphemes, and the run function's
+    # archive does not ship the `regex` package.
+    import regex  # noqa: PLC0415
+
+    return len(regex.findall(r"\X", text))
+
+
+def _threads(content: Content, problems: list[Problem]) -> None:
+    # The link goes out at the end of the text (common.platforms.threads), so it counts.
+    length = len(content.text) + (len(content.link) + 2 if content.link else 0)
+    if length > THREADS_TEXT_LIMIT:
+        problems.append(
+            Problem(
+                "text",
+                f"Threads text (with the link) is limited to {THREADS_TEXT_LIMIT} characters",
+            )
+        )
+    if not (content.text.strip() or content.link or content.media):
+        problems.append(Problem("text", "a Threads post needs text, a link or media"))
+    if len(content.media) > THREADS_CAROUSEL_MAX:
+        problems.append(
+            Problem("media", f"a Threads carousel has at most {THREADS_CAROUSEL_MAX} items")
+        )
+
+
+def _mastodon(content: Content, problems: list[Problem]) -> None:
+    # The link goes out at the end of the text (common.platforms.mastodon), so it counts.
+    length = len(content.text) + (len(content.link) + 2 if content.link else 0)
+    length += len(content.content_warning or "")
+    if length > MASTODON_TEXT_LIMIT:
+        problems.append(
+            Problem(
+                "text",
+                f"Mastodon text (with the link and content warning) is limited to "
+                f"{MASTODON_TEXT_LIMIT} characters",
+            )
+        )
+    if not (content.text.strip() or content.link or content.media):
+        problems.append(Problem("text", "a Mastodon post needs text, a link or media"))
+    if len(content.media) > MASTODON_MAX_MEDIA:
+        problems.append(Problem("media", f"at most {MASTODON_MAX_MEDIA} media in one post"))
+
+
+def _visibility(raw: str | None, problems: list[Problem]) -> Visibility | None:
+    if not raw:
+        return None
+    for known in VISIBILITIES:
+        if raw == known:
+            return known
+    problems.append(Problem("visibility", f"visibility must be one of {', '.join(VISIBILITIES)}"))
+    return None
+
+
+_RULES = {
+    "facebook": _facebook,
+    "instagram": _instagram,
+    "threads": _threads,
+    "bluesky": _bluesky,
+    "mastodon": _mastodon,
+}
 
 
 def _when(

@@ -15,7 +15,7 @@ import secrets
 import sys
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO
 
@@ -25,9 +25,9 @@ from common import posts
 from common.config import load_settings
 from common.db import get_database
 from devstack import cloudtasks, dbserver
-from devstack.demo import seed_demo
+from devstack.demo import DemoSandboxes, seed_demo
 from devstack.processes import free_port, wait_until_listening
-from devstack.sandbox.control import Sandbox
+from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from devstack.supervisor import Supervisor, stopped_on_exit
 from devstack.ticker import tick_every
 
@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 class Ports:
     database: int
     sandbox: int
+    bluesky: int
+    mastodon: int
     tick: int
     manual: int
     status: int
@@ -124,7 +126,7 @@ def _function(
 
 def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = sys.stdout) -> int:
     stack = Supervisor(ROOT, out)
-    ports = Ports(*(free_port() for _ in range(7)))
+    ports = Ports(*(free_port() for _ in fields(Ports)))
     with_tasks = os.environ.get("DISPATCH", "inline") == "tasks"
     with stopped_on_exit(stack):
         mongo_uri = os.environ.get("MONGO_URI")
@@ -137,6 +139,7 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             "MONGO_URI": mongo_uri,
             "META_GRAPH_URL": sandbox_url,
             **(tasks_settings(ports) if with_tasks else {}),
+            "THREADS_GRAPH_URL": sandbox_url,  # the Meta sandbox serves Threads' host too
         }
         cli_env = write_cli_env(data_dir, stack_settings)
         env = {
@@ -149,12 +152,29 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             "sandbox", [sys.executable, "-m", "devstack.sandbox", "--port", str(ports.sandbox)], env
         )
         wait_until_listening(proc, ports.sandbox, "sandbox")
+        bluesky_command = [sys.executable, "-m", "devstack.bluesky", "--port", str(ports.bluesky)]
+        proc = stack.start("bluesky", bluesky_command, env)
+        wait_until_listening(proc, ports.bluesky, "bluesky")
+        mastodon_command = [
+            sys.executable,
+            "-m",
+            "devstack.mastodon",
+            "--port",
+            str(ports.mastodon),
+        ]
+        proc = stack.start("mastodon", mastodon_command, env)
+        wait_until_listening(proc, ports.mastodon, "mastodon")
         _function(stack, "run", "functions/run/main.py", "on_tick", "cloudevent", ports.tick, env)
         _function(stack, "run-http", "functions/run/main.py", "run_http", "http", ports.manual, env)
         _function(stack, "status", "functions/status/main.py", "status", "http", ports.status, env)
         if with_tasks:
             _start_tasks(stack, ports, env)
-        added = seed_demo(env, Sandbox(sandbox_url), first_due_in=10) if demo else 0
+        sandboxes = DemoSandboxes(
+            Sandbox(sandbox_url),
+            BlueskySandbox(_url(ports.bluesky)),
+            MastodonSandbox(_url(ports.mastodon)),
+        )
+        added = seed_demo(env, sandboxes, first_due_in=10) if demo else 0
         queue = posts.count_by_status(get_database(load_settings(env)))
         banner = _banner(ports, mongo_uri, tick_seconds, added, queue, data_dir, cli_env)
         print(banner, file=out, flush=True)
@@ -174,6 +194,10 @@ def _start_tasks(stack: Supervisor, ports: Ports, env: Mapping[str, str]) -> Non
     command = [sys.executable, "-m", "devstack.cloudtasks", "--port", str(ports.tasks)]
     wait_until_listening(stack.start("cloudtasks", command, env), ports.tasks, "cloudtasks")
     _function(stack, "publish", "functions/publish/main.py", "publish", "http", ports.publish, env)
+
+
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
 
 
 def _watch(stack: Supervisor, out: IO[str]) -> int:
@@ -209,6 +233,8 @@ def _banner(
         "Social scheduler running locally. Ctrl-C stops everything.",
         f"  status        http://127.0.0.1:{ports.status}/",
         f"  sandbox posts http://127.0.0.1:{ports.sandbox}/_sandbox/",
+        f"  bluesky posts http://127.0.0.1:{ports.bluesky}/_sandbox/",
+        f"  mastodon posts http://127.0.0.1:{ports.mastodon}/_sandbox/",
         f"  manual run    POST http://127.0.0.1:{ports.manual}/ "
         f"(Authorization: Bearer <ADMIN_SECRET_KEY from {data_dir}/local-secrets.json>)",
         f"  database      {database}",

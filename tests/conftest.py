@@ -18,7 +18,7 @@ from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from devstack import dbserver
 from devstack.sandbox import control as sandbox_control
-from devstack.sandbox.control import Sandbox
+from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 
 # Fixtures that serve the Cloud Functions under functions-framework.
 pytest_plugins = ("tests.functions_fixtures",)
@@ -124,3 +124,31 @@ def sandbox(sandbox_server: Sandbox) -> Sandbox:
     """The sandbox, emptied of accounts, posts and faults before each test."""
     sandbox_server.reset()
     return sandbox_server
+
+
+@pytest.fixture(scope="session")
+def bluesky_server() -> Iterator[BlueskySandbox]:
+    """One Bluesky sandbox PDS process (real HTTP on loopback) for the whole session."""
+    with sandbox_control.running_bluesky() as server:
+        yield server
+
+
+@pytest.fixture
+def bluesky(bluesky_server: BlueskySandbox) -> BlueskySandbox:
+    """The Bluesky sandbox, emptied of accounts, records and faults before each test."""
+    bluesky_server.reset()
+    return bluesky_server
+
+
+@pytest.fixture(scope="session")
+def mastodon_server() -> Iterator[MastodonSandbox]:
+    """One Mastodon sandbox process (real HTTP on loopback) for the whole session."""
+    with sandbox_control.running_mastodon() as server:
+        yield server
+
+
+@pytest.fixture
+def mastodon(mastodon_server: MastodonSandbox) -> MastodonSandbox:
+    """The Mastodon sandbox, emptied of accounts, statuses and faults before each test."""
+    mastodon_server.reset()
+    return mastodon_server

@@ -29,6 +29,7 @@ def meta_env(sandbox: Sandbox, **extra: object) -> dict[str, object]:
     """Settings that point the adapters at the sandbox, with short timeouts and waits."""
     env: dict[str, object] = {
         "META_GRAPH_URL": sandbox.url,
+        "THREADS_GRAPH_URL": sandbox.url,  # the sandbox serves Threads' host too
         "TOKEN_ENCRYPTION_KEY": TOKEN_KEY,
         "META_CONNECT_TIMEOUT_SECONDS": "2",
         "META_READ_TIMEOUT_SECONDS": "1",
@@ -55,7 +56,7 @@ def connect(
     token: str | None = None,
 ) -> Account:
     """Register the account in the sandbox and (when `db` is given) in MongoDB, token encrypted."""
-    kind = "page" if platform == "facebook" else "instagram"
+    kind = {"facebook": "page", "instagram": "instagram", "threads": "threads"}[platform]
     plaintext = token or token_for(account_id)
     sandbox.add_account(account_id, kind, plaintext)
     ciphertext = TokenCipher((TOKEN_KEY,)).encrypt(plaintext)

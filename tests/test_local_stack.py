@@ -1,8 +1,8 @@
 """`socialsched dev` (what `make run` starts), end to end as a newcomer would use it.
 
-The stack runs its own database with a data file, the sandbox Graph API, both functions under
-functions-framework and a fast ticker; posts are added with the CLI; each must appear exactly
-once in the sandbox and be counted by status; Ctrl-C must leave no process behind.
+The stack runs its own database with a data file, the sandboxes (Graph API, Bluesky, Mastodon), both
+functions under functions-framework and a fast ticker; posts are added with the CLI; each must
+appear exactly once in its sandbox and be counted by status; Ctrl-C must leave no process behind.
 """
 
 from __future__ import annotations
@@ -27,8 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 BANNER_END = "demo posts due within the next minute"
 OUR_POSTS: list[tuple[str, str, list[str]]] = [
     ("demo-page", f"e2e facebook post {i}", []) for i in range(3)
-] + [("demo-instagram", "e2e instagram post", ["--media", "https://cdn.example/e2e.jpg"])]
-DEMO_POSTS = 3
+] + [
+    ("demo-instagram", "e2e instagram post", ["--media", "https://cdn.example/e2e.jpg"]),
+    ("demo-bluesky", "e2e bluesky post", []),
+    ("demo-mastodon", "e2e mastodon post", []),
+    ("demo-threads", "e2e threads post", []),
+]
+DEMO_POSTS = 6
 
 
 def _descendants(pid: int) -> set[int]:
@@ -62,7 +67,7 @@ def _read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
     urls: dict[str, str] = {}
     deadline = time.monotonic() + 120
     for line in proc.stdout:
-        for name in ("status", "sandbox posts", "database"):
+        for name in ("status", "sandbox posts", "bluesky posts", "mastodon posts", "database"):
             match = re.match(rf"\s+{name}\s+(\S+)", line)
             if match:
                 urls[name] = match.group(1)
@@ -110,7 +115,13 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(
     )
     try:
         urls = _read_banner(proc)
-        assert set(urls) == {"status", "sandbox posts", "database"}, urls
+        assert set(urls) == {
+            "status",
+            "sandbox posts",
+            "bluesky posts",
+            "mastodon posts",
+            "database",
+        }, urls
         due = (utcnow() + timedelta(seconds=2)).isoformat()
         for account, text, media in OUR_POSTS:
             added = _cli(
@@ -126,11 +137,15 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(
                 *media,
             )
             assert added.returncode == 0, added.stderr
-        sandbox = urls["sandbox posts"].rstrip("/").removesuffix("/_sandbox")
+        sandboxes = [urls["sandbox posts"], urls["bluesky posts"], urls["mastodon posts"]]
         expected = DEMO_POSTS + len(OUR_POSTS)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            published = requests.get(f"{sandbox}/_sandbox/posts", timeout=10).json()["posts"]
+            published = [
+                post
+                for sandbox in sandboxes
+                for post in requests.get(f"{sandbox.rstrip('/')}/posts", timeout=10).json()["posts"]
+            ]
             if len(published) >= expected:
                 break
             time.sleep(1)
@@ -143,8 +158,8 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(
         assert report["scheduler"]["totalPostsPublished"] == expected
         assert report["queue"] == {"due": 0, "scheduled": 0, "failed": 0, "unknown": 0}
         children = _descendants(proc.pid)
-        # database, sandbox, three function servers (+ the tasks stand-in and publish)
-        assert len(children) >= (5 if dispatch == "inline" else 7)
+        # database, three sandboxes, three function servers (+ the tasks stand-in and publish)
+        assert len(children) >= (7 if dispatch == "inline" else 9)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)

@@ -22,9 +22,9 @@ from common.platforms.base import (
     Retryable,
     Withdrawn,
 )
+from common.platforms.credentials import ReadBackError
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
-from common.platforms.meta.readback import ReadBackError
 from common.tokens import TokenCipher
 from devstack.sandbox import control
 from devstack.sandbox.control import Sandbox

@@ -17,10 +17,11 @@ from common.clock import utcnow
 from common.config import Settings
 from common.model import Content, Media
 from common.platforms.base import Published
+from common.platforms.credentials import ReadBackError
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import InstagramPublisher
-from common.platforms.meta.readback import IG_MEDIA, PAGE_POSTS, ReadBackError, find_recent
+from common.platforms.meta.readback import IG_MEDIA, PAGE_POSTS, find_recent
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory

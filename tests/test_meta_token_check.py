@@ -8,8 +8,9 @@ from cryptography.fernet import Fernet
 
 from common.accounts import Account
 from common.clock import utcnow
+from common.platforms.credentials import TokenProblem
 from common.platforms.meta.graph import GraphClient
-from common.platforms.meta.token_check import TokenProblem, _health, inspect
+from common.platforms.meta.token_check import _health, inspect
 from common.tokens import TokenCipher
 from devstack.processes import free_port
 from devstack.sandbox.control import Sandbox

@@ -53,6 +53,7 @@ def populate(db: Database[Any], last_run_ago: timedelta) -> None:
     add_account(db, "fb-1")
     add_account(db, "fb-2")
     add_account(db, "ig-1", platform="instagram")
+    add_account(db, "sky-1", platform="bluesky")
     db["accounts"].update_one({"_id": "ig-1"}, {"$set": {"status": "needs_reauth"}})
     insert_post(db, "scheduled", timedelta(minutes=5))  # due, late
     insert_post(db, "scheduled", timedelta(seconds=1))  # due
@@ -93,6 +94,9 @@ def test_the_report_counts_everything_exactly(status_fn: Served, fresh_db: Datab
     assert body["platforms"] == {
         "facebook": {"connected": 2, "needsReauth": 0},
         "instagram": {"connected": 0, "needsReauth": 1},
+        "threads": {"connected": 0, "needsReauth": 0},
+        "bluesky": {"connected": 1, "needsReauth": 0},
+        "mastodon": {"connected": 0, "needsReauth": 0},
     }
     assert body["queue"] == {"due": 2, "scheduled": 3, "failed": 1, "unknown": 1}
     scheduler = body["scheduler"]

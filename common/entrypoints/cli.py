@@ -21,7 +21,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.errors import PyMongoError
 
-from common import accounts, apikeys, clock, jsonfmt, lock, model, operations, posts, status
+from common import apikeys, clock, jsonfmt, lock, model, operations, posts, status
 from common.clock import TimeError, resolve, utcnow
 from common.config import ApiRemote, ConfigError, Settings, load_remote, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
@@ -199,6 +199,17 @@ def _operator_action(action: cli_backends.Action) -> BackendHandler:
     return handler
 
 
+def _media(args: argparse.Namespace) -> list[dict[str, str]]:
+    """`--alt` texts belong to the `--media` URLs in the order given."""
+    if len(args.alt) > len(args.media):
+        raise UsageError("more --alt texts than --media URLs")
+    alts = [*args.alt, *[""] * (len(args.media) - len(args.alt))]
+    return [
+        {"url": url, "type": args.media_type, "alt": alt}
+        for url, alt in zip(args.media, alts, strict=True)
+    ]
+
+
 def cmd_posts_add(args: argparse.Namespace, backend: Backend) -> int:
     request = operations.PostRequest(
         account_id=args.account,
@@ -206,7 +217,9 @@ def cmd_posts_add(args: argparse.Namespace, backend: Backend) -> int:
         time_zone=args.tz,
         text=args.text or "",
         link=args.link,
-        media=[{"url": url, "type": args.media_type} for url in args.media],
+        media=_media(args),
+        content_warning=args.cw,
+        visibility=args.visibility,
         idempotency_key=args.key,
         allow_late=args.allow_late,
     )
@@ -247,15 +260,15 @@ def cmd_posts_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 # --- accounts -------------------------------------------------------------------------------
 
 
-def _read_token(args: argparse.Namespace) -> str:
-    """Tokens never come from argv (it is visible in ps and shell history)."""
+def _read_token(args: argparse.Namespace, what: str = "access token") -> str:
+    """Tokens and passwords never come from argv (it is visible in ps and shell history)."""
     if args.token_env:
         token = os.environ.get(args.token_env, "")
         if not token:
             raise UsageError(f"environment variable {args.token_env} is empty or unset")
     else:
         if sys.stdin.isatty():
-            print("Paste the access token, then press Enter:", file=sys.stderr)
+            print(f"Paste the {what}, then press Enter:", file=sys.stderr)
         token = sys.stdin.readline()
     token = token.strip()
     if not token:
@@ -289,6 +302,57 @@ def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_accounts_connect(args: argparse.Namespace, backend: Backend) -> int:
+    """Connect accounts: a Meta login's Pages (and linked Instagram accounts), or one Threads,
+    Bluesky or Mastodon account."""
+    if args.network != "meta":
+        return _connect_network(args, backend)
+    return _connect_meta(args, backend)
+
+
+def _connect_network(args: argparse.Namespace, backend: Backend) -> int:
+    """A Threads, Bluesky or Mastodon account; the secret is read like a token, never from argv."""
+    if not isinstance(backend, cli_backends.Direct):
+        raise UsageError(
+            f"connecting a {args.network} account works on the database itself: unset "
+            "SOCIALSCHED_API_URL and use MONGO_URI (the API connects Meta logins only)"
+        )
+    if not args.id:
+        raise UsageError(f"{args.network} needs --id (your name for the account)")
+    settings = backend.settings
+    db = get_database(settings)
+    try:
+        if args.network == "bluesky":
+            if not args.handle:
+                raise UsageError("bluesky needs --handle")
+            secret = _read_token(args, "app password")
+            login = operations.BlueskyLogin(args.handle, secret, args.pds)
+            connected = operations.connect_bluesky(db, settings, args.id, login, utcnow())
+        elif args.network == "threads":
+            threads = operations.ThreadsLogin(_read_token(args))
+            connected = operations.connect_threads(db, settings, args.id, threads, utcnow())
+        else:
+            if not args.instance:
+                raise UsageError("mastodon needs --instance")
+            masto = operations.MastodonLogin(args.instance, _read_token(args))
+            connected = operations.connect_mastodon(db, settings, args.id, masto, utcnow())
+    except TokenKeyError as exc:
+        raise UsageError(str(exc)) from exc
+    if isinstance(connected, operations.ConnectRefused):
+        raise UsageError(connected.reason)
+    if isinstance(connected, operations.Reauthenticated):
+        released = connected.posts_released
+        _emit(
+            args,
+            {"id": args.id, "reauthenticated": True, "postsReleased": released},
+            f"account {args.id}: new credential stored, status active; "
+            f"{released} held posts due again now",
+        )
+        return EXIT_OK
+    _emit(args, {"id": args.id, "created": True}, f"account {args.id} connected")
+    return EXIT_OK
+
+
+def _connect_meta(args: argparse.Namespace, backend: Backend) -> int:
     """Meta onboarding from a login's short-lived user token (read like any token)."""
     result = backend.connect(_read_token(args), args.page or None)
     lines = [
@@ -465,6 +529,13 @@ def _add_posts_commands(sub: Any) -> None:
     add.add_argument("--media-type", choices=("image", "video"), default="image")
     add.add_argument("--key", help="idempotency key (default: account + time + content)")
     _allow_late(add)
+    add.add_argument(
+        "--alt", action="append", default=[], help="alt text of the n-th --media (Bluesky)"
+    )
+    add.add_argument("--cw", help="content warning shown before the post (Mastodon)")
+    add.add_argument(
+        "--visibility", choices=("public", "unlisted", "private", "direct"), help="Mastodon"
+    )
     add.set_defaults(backend_handler=cmd_posts_add)
     edit = posts_sub.add_parser("edit", help="change a scheduled post's content or time")
     edit.add_argument("id")
@@ -500,7 +571,7 @@ def _add_posts_commands(sub: Any) -> None:
 
 
 def _add_accounts_commands(sub: Any) -> None:
-    accounts_cmd = sub.add_parser("accounts", help="connected Facebook Pages and IG accounts")
+    accounts_cmd = sub.add_parser("accounts", help="connected accounts on every network")
     accounts_sub = accounts_cmd.add_subparsers(dest="accounts_command", required=True)
     add = accounts_sub.add_parser(
         "add",
@@ -508,23 +579,38 @@ def _add_accounts_commands(sub: Any) -> None:
         "the token is read from stdin or --token-env",
     )
     add.add_argument("--id", required=True, help="your name for the account")
-    add.add_argument("--platform", choices=accounts.PLATFORMS)
+    # The other networks need more than a token (a PDS, an instance) and a check with the
+    # network: `accounts connect` adds them.
+    add.add_argument(
+        "--platform",
+        choices=("facebook", "instagram"),
+        help="Threads, Bluesky and Mastodon: use `accounts connect`",
+    )
     add.add_argument("--external-id", help="the Page id or Instagram user id")
     add.add_argument("--name")
     add.add_argument("--token-env", help="read the token from this environment variable")
     add.set_defaults(handler=cmd_accounts_add)
     connect = accounts_sub.add_parser(
         "connect",
-        help="connect the Pages (and linked Instagram accounts) of a Meta login; "
-        "the short-lived user token is read from stdin or --token-env",
+        help="connect accounts: `meta` (the default) stores the Pages and linked Instagram "
+        "accounts of a Meta login (its short-lived user token); `threads` a long-lived token, "
+        "`bluesky` a handle + app password, `mastodon` an instance + access token. Secrets are "
+        "read from stdin or --token-env and checked with the network before they are stored",
     )
-    connect.add_argument("--page", action="append", default=[], help="only this Page id; repeat")
-    connect.add_argument("--token-env", help="read the user token from this environment variable")
+    connect.add_argument(
+        "network", nargs="?", default="meta", choices=("meta", "threads", "bluesky", "mastodon")
+    )
+    connect.add_argument("--page", action="append", default=[], help="meta: only this Page id")
+    connect.add_argument("--id", help="threads/bluesky/mastodon: your name for the account")
+    connect.add_argument("--handle", help="Bluesky: e.g. alice.bsky.social")
+    connect.add_argument("--pds", default="https://bsky.social", help="Bluesky: the PDS URL")
+    connect.add_argument("--instance", help="Mastodon: e.g. https://mastodon.social")
+    connect.add_argument("--token-env", help="read the secret from this environment variable")
     connect.set_defaults(backend_handler=cmd_accounts_connect)
     accounts_sub.add_parser("list").set_defaults(backend_handler=cmd_accounts_list)
-    accounts_sub.add_parser("check", help="validate tokens with Meta's /debug_token").set_defaults(
-        backend_handler=cmd_accounts_check
-    )
+    accounts_sub.add_parser(
+        "check", help="validate every account's credential with its network"
+    ).set_defaults(backend_handler=cmd_accounts_check)
 
 
 def _add_keys_commands(sub: Any) -> None:

@@ -2,20 +2,51 @@
 
 from __future__ import annotations
 
+from common import accounts
+from common.clock import utcnow
 from common.config import Settings
+from common.db import get_database
 from common.platforms.base import Registry
+from common.platforms.bluesky.publisher import BlueskyPublisher
+from common.platforms.bluesky.sessions import SessionKeeper
+from common.platforms.bluesky.xrpc import XrpcClient
+from common.platforms.mastodon.client import MastodonClient
+from common.platforms.mastodon.publisher import MastodonPublisher
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import InstagramPublisher
+from common.platforms.threads.publisher import ThreadsPublisher
 from common.tokens import TokenCipher
 
 
 def default_registry(settings: Settings) -> Registry:
-    """Facebook and Instagram on one Graph API session.
+    """Facebook and Instagram on one Graph API session; Bluesky with its sessions kept on the
+    accounts (encrypted); Mastodon on each account's instance; Threads on graph.threads.net.
 
     Raises TokenKeyError when TOKEN_ENCRYPTION_KEY holds a malformed key."""
     client = GraphClient(settings)
     cipher = TokenCipher.from_settings(settings)
     return Registry(
-        [FacebookPublisher(client, cipher), InstagramPublisher(client, cipher, settings)]
+        [
+            FacebookPublisher(client, cipher),
+            InstagramPublisher(client, cipher, settings),
+            BlueskyPublisher(XrpcClient(settings), bluesky_sessions(settings, cipher)),
+            MastodonPublisher(MastodonClient(settings), cipher),
+            ThreadsPublisher(threads_client(settings), cipher, settings),
+        ]
     )
+
+
+def threads_client(settings: Settings, *, versioned: bool = True) -> GraphClient:
+    """Meta's client on graph.threads.net (its token refresh is the one unversioned call)."""
+    version = settings.threads_api_version if versioned else ""
+    return GraphClient(settings, host=settings.threads_graph_url, version=version, sign=False)
+
+
+def bluesky_sessions(settings: Settings, cipher: TokenCipher) -> SessionKeeper:
+    """Sessions saved on the account, so the next instance does not log in again."""
+
+    def save(account_id: str, session_ciphertext: str) -> None:
+        accounts.store_session(get_database(settings), account_id, session_ciphertext, utcnow())
+
+    return SessionKeeper(XrpcClient(settings), cipher, save, utcnow)

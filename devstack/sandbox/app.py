@@ -29,7 +29,7 @@ from devstack.sandbox.state import Account, GraphFault, Item, SandboxState, meta
 
 VERSION = re.compile(r"^v\d+\.\d+$")
 PROOF_MAX_AGE_SECONDS = 300  # Meta's time-stamped proofs expire after 5 minutes
-WRITES = frozenset({"feed", "photos", "media", "media_publish"})
+WRITES = frozenset({"feed", "photos", "media", "media_publish", "threads", "threads_publish"})
 MAX_LIMIT = 100  # Meta caps `limit` on list edges
 DEFAULT_LIMIT = 25
 # Meta's generic transient error; it has been seen as HTTP 500, sometimes after the write applied.
@@ -55,6 +55,8 @@ class SandboxApp:
         parts = [p for p in request.path.split("/") if p]
         if parts and parts[0] == "_sandbox":
             return self._control(request, parts[1:])
+        if parts == ["refresh_access_token"]:  # Threads' refresh is unversioned
+            return self._refresh(request)
         if not parts or not VERSION.match(parts[0]):
             return _envelope(GraphFault(2500, "Unknown path components: unversioned call"))
         return self._graph(request, parts[1:])
@@ -84,6 +86,21 @@ class SandboxApp:
             with self.lock:
                 account = self.state.account_for_token(token)
             return self._answer(request, parts, account, args)
+        except GraphFault as fault:
+            return _envelope(fault)
+
+    def _refresh(self, request: Request) -> Response:
+        args = _arguments(request)
+        token = _token(request, args)
+        with self.lock:
+            key = "GET refresh_access_token"
+            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        try:
+            refuse_undeclared("GET", "refresh_access_token", args)
+            if args.get("grant_type") != "th_refresh_token":
+                raise GraphFault(100, "(#100) grant_type must be th_refresh_token")
+            with self.lock:
+                return _json(self.state.refresh_threads_token(token or ""))
         except GraphFault as fault:
             return _envelope(fault)
 
@@ -120,6 +137,8 @@ class SandboxApp:
             faults.rate_limited -= 1
             if account.kind == "page":
                 fault = GraphFault(32, "(#32) Page request limit reached", transient=True)
+            elif account.kind == "threads":
+                fault = GraphFault(4, "(#4) Application request limit reached", transient=True)
             else:
                 fault = GraphFault(
                     80002,
@@ -141,12 +160,17 @@ class SandboxApp:
 
     def _route(self, method: str, parts: list[str], account: Account, args: dict[str, Any]) -> Any:
         state = self.state
+        if parts == ["me"] and method == "GET" and account.kind == "threads":
+            return {"id": account.id, "username": account.name}
         if len(parts) == 1 and method == "GET":
             return state.container_status(account, parts[0])
         if len(parts) != 2:
             raise GraphFault(2500, "Unknown path components", kind="GraphMethodException")
         node, edge = parts
         kind = "page" if edge in ("feed", "photos", "published_posts") else "instagram"
+        if edge.startswith("threads"):
+            state.owned(account, node, "threads")
+            return self._threads_route(method, edge, account, args)
         state.owned(account, node, kind)
         since = int(args["since"]) if args.get("since") else None
         limit = min(int(args.get("limit") or DEFAULT_LIMIT), MAX_LIMIT)
@@ -166,16 +190,23 @@ class SandboxApp:
         if (method, edge) == ("POST", "media_publish"):
             return state.media_publish(account, args)
         if (method, edge) == ("GET", "content_publishing_limit"):
-            total = account.faults.quota_total
-            usage = state.quota_usage(account)
-            return {
-                "data": [
-                    {
-                        "quota_usage": usage,
-                        "config": {"quota_total": total, "quota_duration": 86400},
-                    }
-                ]
-            }
+            return _publishing_limit(state, account)
+        raise GraphFault(2500, f"Unknown path components: /{edge}", kind="GraphMethodException")
+
+    def _threads_route(self, method: str, edge: str, account: Account, args: dict[str, Any]) -> Any:
+        """graph.threads.net: the same envelopes, its own edges."""
+        if (method, edge) == ("GET", "threads"):
+            since = int(args["since"]) if args.get("since") else None
+            limit = min(int(args.get("limit") or DEFAULT_LIMIT), MAX_LIMIT)
+            after = str(args["after"]) if args.get("after") else None
+            items, more = self.state.recent(account.id, "threads_post", since, limit, after)
+            return Listing([_thread(i) for i in items], more)
+        if (method, edge) == ("POST", "threads"):
+            return self.state.create_thread(account, args)
+        if (method, edge) == ("POST", "threads_publish"):
+            return self.state.threads_publish(account, args)
+        if (method, edge) == ("GET", "threads_publishing_limit"):
+            return _publishing_limit(self.state, account)
         raise GraphFault(2500, f"Unknown path components: /{edge}", kind="GraphMethodException")
 
     def _check_proof(self, token: str | None, args: dict[str, Any]) -> None:
@@ -236,6 +267,8 @@ class SandboxApp:
             return _json({"pages": user.pages})
         if route == ("POST", "faults"):
             target = state.accounts[str(body.pop("account"))]
+            if "token_age_seconds" in body:  # Threads: a token this old may be refreshed
+                target.token_issued = time.time() - float(body.pop("token_age_seconds"))
             target.faults.update(body)
             return _json({"account": target.id, "faults": vars(target.faults)})
         return _json({"error": "no such sandbox route"}, status=404)
@@ -244,7 +277,7 @@ class SandboxApp:
         items = [
             i
             for i in self.state.items.values()
-            if i.published and i.kind in ("page_post", "ig_media")
+            if i.published and i.kind in ("page_post", "ig_media", "threads_post")
         ]
         return sorted(items, key=lambda i: i.created)
 
@@ -286,6 +319,13 @@ class Listing:
         return {"data": self.data, "paging": paging}
 
 
+def _publishing_limit(state: SandboxState, account: Account) -> dict[str, Any]:
+    """content_publishing_limit (Instagram) and threads_publishing_limit answer alike."""
+    usage, total = state.quota_usage(account), account.faults.quota_total
+    config = {"quota_total": total, "quota_duration": 86400}
+    return {"data": [{"quota_usage": usage, "config": config}]}
+
+
 def _edge_name(parts: list[str]) -> str:
     """`debug_token`, `node` for a bare object id, else the edge after the object id."""
     if parts == ["debug_token"]:
@@ -305,7 +345,7 @@ def _usage_headers(account: Account, *, throttled: bool) -> dict[str, str]:
     usage = {"call_count": percent, "total_cputime": percent, "total_time": percent}
     business = {
         **usage,
-        "type": "pages" if account.kind == "page" else "instagram",
+        "type": {"page": "pages", "threads": "threads"}.get(account.kind, "instagram"),
         "estimated_time_to_regain_access": account.faults.regain_minutes if throttled else 0,
     }
     headers = {
@@ -336,6 +376,10 @@ def _json(body: Any, headers: dict[str, str] | None = None, status: int = 200) -
 
 def _page_post(item: Item) -> dict[str, Any]:
     return {"id": item.id, "message": item.text, "created_time": meta_time(item.created)}
+
+
+def _thread(item: Item) -> dict[str, Any]:
+    return {"id": item.id, "text": item.text, "timestamp": meta_time(item.created)}
 
 
 def _ig_media(item: Item) -> dict[str, Any]:

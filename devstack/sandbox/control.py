@@ -13,8 +13,8 @@ import requests
 from devstack.processes import free_port, stop, wait_until_listening
 
 
-class Sandbox:
-    """A client for one running sandbox at `url`."""
+class SandboxControl:
+    """The control surface every sandbox serves under /_sandbox/ (posts, stats, faults)."""
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
@@ -35,17 +35,6 @@ class Sandbox:
     def reset(self) -> None:
         self._post("reset", {})
 
-    def add_account(
-        self, account_id: str, kind: str, token: str, name: str = "", page: str | None = None
-    ) -> None:
-        """A Page or an Instagram account (`page`: the Page it is linked to)."""
-        body = {"id": account_id, "kind": kind, "token": token, "name": name, "page": page}
-        self._post("accounts", body)
-
-    def add_user(self, short_token: str, pages: list[str]) -> None:
-        """A user who logged in with `short_token` and manages `pages` (for accounts connect)."""
-        self._post("users", {"token": short_token, "pages": pages})
-
     def set_faults(self, account_id: str, **faults: object) -> dict[str, Any]:
         return self._post("faults", {"account": account_id, **faults})
 
@@ -64,18 +53,90 @@ class Sandbox:
         self._http.close()
 
 
+class Sandbox(SandboxControl):
+    """A client for one running sandbox Graph API at `url`."""
+
+    def add_account(
+        self, account_id: str, kind: str, token: str, name: str = "", page: str | None = None
+    ) -> None:
+        """A Page or an Instagram account (`page`: the Page it is linked to)."""
+        body = {"id": account_id, "kind": kind, "token": token, "name": name, "page": page}
+        self._post("accounts", body)
+
+    def add_user(self, short_token: str, pages: list[str]) -> None:
+        """A user who logged in with `short_token` and manages `pages` (for accounts connect)."""
+        self._post("users", {"token": short_token, "pages": pages})
+
+
+class BlueskySandbox(SandboxControl):
+    """The Bluesky sandbox (devstack.bluesky): accounts are a handle and an app password."""
+
+    def add_account(self, handle: str, app_password: str) -> str:
+        """Returns the account's DID."""
+        did: str = self._post("accounts", {"handle": handle, "password": app_password})["did"]
+        return did
+
+    def expire_sessions(self, account: str) -> None:
+        """Every access JWT the account holds expires now (its refresh JWT still works)."""
+        self._post("expire", {"account": account})
+
+    def image_url(self, name: str, size: int = 1024, mime: str = "image/jpeg") -> str:
+        return f"{self.url}/_sandbox/media/{name}?bytes={size}&type={mime}"
+
+
+class MastodonSandbox(SandboxControl):
+    """The Mastodon sandbox (devstack.mastodon): accounts are a username and an access token."""
+
+    def add_account(self, username: str, token: str) -> str:
+        """Returns the account's id on the instance."""
+        account_id: str = self._post("accounts", {"username": username, "token": token})["id"]
+        return account_id
+
+    def image_url(self, name: str, size: int = 1024, mime: str = "image/jpeg") -> str:
+        return f"{self.url}/_sandbox/media/{name}?bytes={size}&type={mime}"
+
+
 @contextlib.contextmanager
 def running(app_secret: str | None = None) -> Iterator[Sandbox]:
-    """A sandbox process on a free loopback port for the duration of the block."""
+    """A sandbox Graph API process on a free loopback port for the duration of the block."""
+    extra = ["--app-secret", app_secret] if app_secret else []
+    with _process("devstack.sandbox", extra) as url:
+        sandbox = Sandbox(url)
+        try:
+            yield sandbox
+        finally:
+            sandbox.close()
+
+
+@contextlib.contextmanager
+def running_bluesky() -> Iterator[BlueskySandbox]:
+    """A Bluesky sandbox process on a free loopback port for the duration of the block."""
+    with _process("devstack.bluesky", []) as url:
+        sandbox = BlueskySandbox(url)
+        try:
+            yield sandbox
+        finally:
+            sandbox.close()
+
+
+@contextlib.contextmanager
+def running_mastodon() -> Iterator[MastodonSandbox]:
+    """A Mastodon sandbox process on a free loopback port for the duration of the block."""
+    with _process("devstack.mastodon", []) as url:
+        sandbox = MastodonSandbox(url)
+        try:
+            yield sandbox
+        finally:
+            sandbox.close()
+
+
+@contextlib.contextmanager
+def _process(module: str, extra: list[str]) -> Iterator[str]:
     port = free_port()
-    command = [sys.executable, "-m", "devstack.sandbox", "--port", str(port)]
-    if app_secret:
-        command += ["--app-secret", app_secret]
+    command = [sys.executable, "-m", module, "--port", str(port), *extra]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sandbox = Sandbox(f"http://127.0.0.1:{port}")
     try:
-        wait_until_listening(proc, port, "sandbox")
-        yield sandbox
+        wait_until_listening(proc, port, module)
+        yield f"http://127.0.0.1:{port}"
     finally:
-        sandbox.close()
         stop(proc)

@@ -23,7 +23,7 @@ DECLARED: dict[tuple[str, str], frozenset[str]] = {
         {"grant_type", "client_id", "client_secret", "fb_exchange_token"}
     ),
     ("GET", "accounts"): _READ,
-    ("GET", "node"): frozenset({"fields"}),  # an IG container's status
+    ("GET", "node"): frozenset({"fields"}),  # a container's status; Threads' /me
     ("POST", "feed"): _SCHEDULING
     | {"message", "link", "attached_media", "targeting", "feed_targeting", "place", "tags"},
     ("POST", "photos"): _SCHEDULING
@@ -57,6 +57,25 @@ DECLARED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "media"): _READ | {"since", "until"},
     ("POST", "media_publish"): frozenset({"creation_id"}),
     ("GET", "content_publishing_limit"): frozenset({"fields", "since"}),
+    # Threads (graph.threads.net), from developers.facebook.com/docs/threads/posts.
+    ("POST", "threads"): frozenset(
+        {
+            "media_type",
+            "text",
+            "image_url",
+            "video_url",
+            "is_carousel_item",
+            "children",
+            "reply_to_id",
+            "reply_control",
+            "alt_text",
+            "link_attachment",
+        }
+    ),
+    ("GET", "threads"): _READ | {"since", "until"},
+    ("POST", "threads_publish"): frozenset({"creation_id"}),
+    ("GET", "threads_publishing_limit"): frozenset({"fields"}),
+    ("GET", "refresh_access_token"): frozenset({"grant_type"}),
 }
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 DAY = timedelta(hours=24)
 DEFAULT_QUOTA_TOTAL = 50  # Meta's own example value for content_publishing_limit
+THREADS_QUOTA_TOTAL = 250  # Threads: 250 API-published posts per 24 hours per profile
+THREADS_TOKEN_SECONDS = 60 * 86400  # long-lived Threads tokens last 60 days from a refresh
 
 
 class GraphFault(Exception):  # noqa: N818 (it is Meta's name for the thing)
@@ -72,11 +74,12 @@ class Faults:
 @dataclass
 class Account:
     id: str
-    kind: str  # "page" | "instagram"
+    kind: str  # "page" | "instagram" | "threads"
     token: str
     name: str
     faults: Faults = field(default_factory=Faults)
     page: str | None = None  # an Instagram account's linked Page
+    token_issued: float = field(default_factory=time.time)  # Threads: refreshable after 24 h
 
 
 @dataclass
@@ -135,9 +138,11 @@ class SandboxState:
     def add_account(
         self, account_id: str, kind: str, token: str, name: str, page: str | None = None
     ) -> Account:
-        if kind not in ("page", "instagram"):
-            raise ValueError("kind must be page or instagram")
+        if kind not in ("page", "instagram", "threads"):
+            raise ValueError("kind must be page, instagram or threads")
         account = Account(account_id, kind, token, name or account_id, page=page)
+        if kind == "threads":
+            account.faults.quota_total = THREADS_QUOTA_TOTAL
         self.accounts[account_id] = account
         return account
 
@@ -302,10 +307,10 @@ class SandboxState:
         self.containers[container.id] = container
         return {"id": container.id}
 
-    def _check_children(self, ig: Account, raw: str) -> None:
+    def _check_children(self, ig: Account, raw: str, maximum: int = 10) -> None:
         children = [c for c in raw.split(",") if c]
-        if not 2 <= len(children) <= 10:
-            raise GraphFault(100, "(#100) A carousel needs between 2 and 10 children")
+        if not 2 <= len(children) <= maximum:
+            raise GraphFault(100, f"(#100) A carousel needs between 2 and {maximum} children")
         for child in children:
             found = self.containers.get(child)
             if found is None or found.owner != ig.id or not found.carousel_item:
@@ -323,6 +328,8 @@ class SandboxState:
         if container.owner != account.id:
             raise GraphFault(200, "(#200) Permissions error")
         status = self._status_code(container, account.faults)
+        if account.kind == "threads":  # Threads names the field `status`
+            return {"status": status, "id": container.id}
         return {"status_code": status, "status": status.title(), "id": container.id}
 
     def _status_code(self, container: Container, faults: Faults) -> str:
@@ -358,12 +365,68 @@ class SandboxState:
 
     def quota_usage(self, ig: Account) -> int:
         day_ago = _now() - DAY
+        kind = "threads_post" if ig.kind == "threads" else "ig_media"
         made = sum(
             1
             for i in self.items.values()
-            if i.owner == ig.id and i.kind == "ig_media" and i.created >= day_ago
+            if i.owner == ig.id and i.kind == kind and i.created >= day_ago
         )
         return made + ig.faults.quota_used
+
+    # --- Threads ----------------------------------------------------------------------------
+
+    def create_thread(self, profile: Account, args: dict[str, Any]) -> dict[str, str]:
+        media_type = str(args.get("media_type") or "")
+        carousel_item = str(args.get("is_carousel_item", "false")).lower() == "true"
+        if media_type not in ("TEXT", "IMAGE", "VIDEO", "CAROUSEL"):
+            raise GraphFault(100, "(#100) The parameter media_type is required")
+        if media_type == "CAROUSEL":
+            self._check_children(profile, str(args.get("children") or ""), maximum=20)
+        elif media_type == "IMAGE" and not args.get("image_url"):
+            raise GraphFault(100, "(#100) The parameter image_url is required")
+        elif media_type == "VIDEO" and not args.get("video_url"):
+            raise GraphFault(100, "(#100) The parameter video_url is required")
+        elif media_type == "TEXT" and not args.get("text"):
+            raise GraphFault(100, "(#100) The parameter text is required")
+        if len(str(args.get("text") or "")) > 500:
+            raise GraphFault(100, "(#100) The text is longer than 500 characters")
+        params = {k: str(v) for k, v in args.items() if k != "access_token"}
+        container = Container(self.next_id(), profile.id, params, time.monotonic(), carousel_item)
+        self.containers[container.id] = container
+        return {"id": container.id}
+
+    def threads_publish(self, profile: Account, args: dict[str, Any]) -> dict[str, str]:
+        container = self.containers.get(str(args.get("creation_id") or ""))
+        if container is None or container.owner != profile.id or container.carousel_item:
+            raise GraphFault(100, "(#100) Invalid parameter creation_id")
+        if container.published_media is not None:
+            raise GraphFault(100, "(#100) This media has already been published")
+        if self._status_code(container, profile.faults) != "FINISHED":
+            # Instagram's documented "not ready" error; Threads' own is not in the stored docs.
+            raise GraphFault(9007, "Media ID is not available", subcode=2207027)
+        if self.quota_usage(profile) >= profile.faults.quota_total:
+            raise GraphFault(9, "Publishing limit reached", subcode=2207042)
+        text = container.params.get("text", "")
+        media = self._store(profile, "threads_post", text, media=[container.id])
+        container.published_media = media.id
+        return {"id": media.id}
+
+    def refresh_threads_token(self, token: str) -> dict[str, Any]:
+        """th_refresh_token: a long-lived token at least 24 hours old and not expired."""
+        for account in self.accounts.values():
+            if account.kind == "threads" and account.token == token:
+                if account.faults.invalid_token:
+                    raise GraphFault(190, "Error validating access token", subcode=463)
+                if time.time() - account.token_issued < 86400:
+                    raise GraphFault(190, "The token must be at least 24 hours old to refresh")
+                account.token = "TH-" + str(next(self._ids))
+                account.token_issued = time.time()
+                return {
+                    "access_token": account.token,
+                    "token_type": "bearer",
+                    "expires_in": THREADS_TOKEN_SECONDS,
+                }
+        raise GraphFault(190, "Invalid OAuth access token - Cannot parse access token", subcode=467)
 
     # --- tokens -----------------------------------------------------------------------------
 
@@ -374,6 +437,7 @@ class SandboxState:
                 data: dict[str, Any] = {
                     "app_id": "sandbox-app",
                     "type": "PAGE" if account.kind == "page" else "USER",
+                    "issued_at": int(account.token_issued),
                     "application": "sandbox",
                     "is_valid": valid,
                     "expires_at": 0,

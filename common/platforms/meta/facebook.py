@@ -20,15 +20,13 @@ from common.platforms.base import (
     Published,
     Withdrawn,
 )
+from common.platforms.credentials import ReadBackError, open_token, token_for_read_back
 from common.platforms.meta.graph import GraphClient, GraphReply
 from common.platforms.meta.readback import (
     PAGE_POSTS,
-    ReadBackError,
     find_recent,
     found,
-    open_token,
     read_back_since,
-    token_for_read_back,
 )
 from common.tokens import TokenCipher
 

@@ -80,12 +80,25 @@ class GraphError:
 
 
 class GraphClient:
-    """Calls `{META_GRAPH_URL}/{META_API_VERSION}/{path}` on one reusable session."""
+    """Calls `{META_GRAPH_URL}/{META_API_VERSION}/{path}` on one reusable session, or another
+    host of Meta's with the same envelopes (Threads' `graph.threads.net`: `host`, `version`;
+    an empty version for Threads' unversioned token refresh)."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
-        self._base = f"{settings.meta_graph_url.rstrip('/')}/{settings.meta_api_version}"
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        host: str | None = None,
+        version: str | None = None,
+        sign: bool = True,
+    ) -> None:
+        base = (host or settings.meta_graph_url).rstrip("/")
+        pinned = settings.meta_api_version if version is None else version
+        self._base = f"{base}/{pinned}" if pinned else base
         self._timeout = (settings.meta_connect_timeout_seconds, settings.meta_read_timeout_seconds)
-        self._app_secret = settings.meta_app_secret
+        # META_APP_SECRET signs calls to Meta's Graph API only; Threads apps have their own.
+        self._app_secret = settings.meta_app_secret if sign else None
         self._clock = clock
         self._session = requests.Session()
         # Pool as many connections as the engine has publishing workers; no silent retries,

@@ -29,14 +29,12 @@ from common.platforms.base import (
     Retryable,
     Withdrawn,
 )
+from common.platforms.credentials import ReadBackError, open_token, token_for_read_back
 from common.platforms.meta.graph import QUOTA_EXHAUSTED_SECONDS, GraphClient, GraphReply
 from common.platforms.meta.readback import (
     IG_MEDIA,
-    ReadBackError,
     find_recent,
-    open_token,
     read_back_since,
-    token_for_read_back,
 )
 from common.tokens import TokenCipher
 

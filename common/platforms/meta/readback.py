@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from common.accounts import Account
 from common.model import Post
-from common.platforms.base import Outcome, Published, RateLimited
+from common.platforms.base import Outcome, Published
+from common.platforms.credentials import ReadBackError
 from common.platforms.meta.graph import GraphClient, GraphReply
-from common.tokens import TokenCipher, TokenKeyError
 
 # Meta's clock and ours differ a little, and the send starts a moment before Meta records it.
 CLOCK_SKEW = timedelta(minutes=2)
@@ -26,38 +25,6 @@ CLOCK_SKEW = timedelta(minutes=2)
 PAGE_SIZE = 100
 MAX_PAGES = 10
 log = logging.getLogger(__name__)
-# A missing or wrong encryption key is a deployment problem; look again after this long.
-KEY_PROBLEM_RETRY = timedelta(minutes=5)
-
-
-class ReadBackError(RuntimeError):
-    """The platform could not be asked; the post's fate is still unknown (try again later)."""
-
-
-def open_token(cipher: TokenCipher, account: Account, now: datetime) -> str | Outcome:
-    """The plaintext token, or a deferral when the configured keys cannot give it.
-
-    A missing key, or one that does not open the stored token, is a deployment problem (a key
-    rotated out too early, the wrong secret version), not the account's: marking the account
-    for re-authentication would outlive the fix. The post waits, no attempt spent, and the
-    error is logged until the operator restores the key.
-    """
-    try:
-        return cipher.decrypt(account.token)
-    except TokenKeyError as exc:
-        log.error(
-            "token cannot be decrypted; posts wait",
-            extra={"accountId": account.id, "reason": str(exc)},
-        )
-        return RateLimited(now + KEY_PROBLEM_RETRY, str(exc))
-
-
-def token_for_read_back(cipher: TokenCipher, account: Account, now: datetime) -> str:
-    """The plaintext token for a read-back; a key problem means nothing can be looked at."""
-    token = open_token(cipher, account, now)
-    if not isinstance(token, str):
-        raise ReadBackError("account token cannot be opened")
-    return token
 
 
 def read_back_since(post: Post) -> datetime:
@@ -82,6 +49,7 @@ class RecentEdge:
 
 PAGE_POSTS = RecentEdge("published_posts", "message", "created_time", declares_since=False)
 IG_MEDIA = RecentEdge("media", "caption", "timestamp", declares_since=True)
+THREADS_POSTS = RecentEdge("threads", "text", "timestamp", declares_since=True)
 
 
 @dataclass(frozen=True)

@@ -9,50 +9,16 @@ for re-authentication rather than refreshed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 from common.accounts import Account
 from common.config import Settings
 from common.db import Doc
+from common.platforms.credentials import TokenHealth, TokenProblem
 from common.platforms.meta.graph import GraphClient, GraphReply
 from common.tokens import TokenCipher, TokenKeyError
 
 EXPIRY_WARNING = timedelta(days=10)
-
-# invalid: Meta says the token no longer works (the account needs re-authentication);
-# expiring: valid, but within EXPIRY_WARNING of its end; key_error: TOKEN_ENCRYPTION_KEY cannot
-# open the stored token (the deployment's problem, not the account's); check_failed: Meta could
-# not be asked, so nothing is known either way.
-ProblemKind = Literal["invalid", "expiring", "key_error", "check_failed"]
-
-
-@dataclass(frozen=True)
-class TokenProblem:
-    kind: ProblemKind
-    message: str
-
-    def __str__(self) -> str:
-        return self.message  # what an operator reads (`accounts check` prints it)
-
-
-@dataclass(frozen=True)
-class TokenHealth:
-    account_id: str
-    platform: str
-    valid: bool
-    expires_at: datetime | None  # None: never expires (or unknown when not valid)
-    problem: TokenProblem | None
-
-    def to_dict(self) -> Doc:
-        return {
-            "accountId": self.account_id,
-            "platform": self.platform,
-            "valid": self.valid,
-            "expiresAt": self.expires_at,
-            "problem": None if self.problem is None else self.problem.message,
-        }
 
 
 def inspect(

@@ -1,0 +1,181 @@
+"""The one XRPC client for Bluesky: a pooled session, and every answer mapped to the taxonomy.
+
+Each call goes to the account's own PDS (`{service}/xrpc/{nsid}`) and returns an `XrpcReply`,
+an `XrpcError` (the PDS answered with its `{"error", "message"}` envelope) or a failure outcome
+from `platforms.base` for answers that carry nothing more (network errors, proxies). Nothing
+raises for a platform or network problem, and no error text carries a credential.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from common.clock import utcnow
+from common.config import Settings
+from common.platforms.base import Ambiguous, AuthExpired, Permanent, RateLimited, Retryable
+from common.redact import redact
+
+log = logging.getLogger(__name__)
+
+Failure = RateLimited | Retryable | AuthExpired | Permanent | Ambiguous
+Method = Literal["GET", "POST"]
+
+# A 429 without a usable `ratelimit-reset` header: wait this long.
+DEFAULT_THROTTLE_SECONDS = 900
+MAX_MESSAGE = 300
+# Errors that say the credential itself no longer works (revoked app password, taken-down or
+# deactivated account); ExpiredToken is only the short-lived access JWT and is refreshed first.
+_AUTH_ERRORS = frozenset(
+    {"AuthenticationRequired", "InvalidToken", "AccountTakedown", "AccountDeactivated"}
+)
+EXPIRED_TOKEN = "ExpiredToken"  # noqa: S105 (an error name, not a secret)
+
+
+@dataclass(frozen=True)
+class XrpcReply:
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class XrpcError:
+    """The PDS's error envelope, as far as it was present; the message already redacted."""
+
+    status: int
+    error: str
+    message: str
+    reset_at: datetime | None  # from `ratelimit-reset`, when the answer carried it
+
+
+class XrpcClient:
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+        self._timeout = (
+            settings.network_connect_timeout_seconds,
+            settings.network_read_timeout_seconds,
+        )
+        self._clock = clock
+        self._session = requests.Session()
+        # No silent retries: a retried write must be decided by the caller, never by urllib3.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=settings.publish_workers)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def call(
+        self,
+        method: Method,
+        service: str,
+        nsid: str,
+        *,
+        bearer: str | None = None,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        secrets: Iterable[str] = (),
+        idempotent: bool,
+    ) -> XrpcReply | XrpcError | Failure:
+        """One request. `idempotent=False` marks the send (createRecord): an answer lost after
+        it went out is Ambiguous, so the caller looks before anything is sent again."""
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            response = self._session.request(
+                method,
+                f"{service.rstrip('/')}/xrpc/{nsid}",
+                params=params,
+                json=body,
+                data=data,
+                headers=headers,
+                timeout=self._timeout,
+            )
+        except requests.RequestException as exc:
+            return self._network_failure(exc, nsid, idempotent=idempotent)
+        return self._interpret(response, [bearer or "", *secrets], idempotent=idempotent)
+
+    def _network_failure(
+        self, exc: requests.RequestException, nsid: str, *, idempotent: bool
+    ) -> Failure:
+        kind = type(exc).__name__  # never str(exc): it can carry the URL
+        if _never_reached_server(exc) or idempotent:
+            log.warning("xrpc request failed", extra={"nsid": nsid, "error": kind})
+            return Retryable(f"network error before an answer: {kind}")
+        log.warning("xrpc send outcome unknown", extra={"nsid": nsid, "error": kind})
+        return Ambiguous(f"no answer after the request was sent: {kind}")
+
+    def _interpret(
+        self, response: requests.Response, secrets: list[str], *, idempotent: bool
+    ) -> XrpcReply | XrpcError | Failure:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.ok and isinstance(body, dict):
+            return XrpcReply(body)
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            message = redact(str(body.get("message") or ""), [s for s in secrets if s])
+            error = XrpcError(
+                response.status_code,
+                body["error"],
+                message[:MAX_MESSAGE],
+                _reset_at(response.headers),
+            )
+            log.warning("xrpc error", extra={"status": error.status, "error": error.error})
+            return error
+        return self._no_envelope(response, idempotent=idempotent)
+
+    def _no_envelope(self, response: requests.Response, *, idempotent: bool) -> Failure:
+        """A proxy or load balancer answered, not the PDS: nothing says the write did not land."""
+        status = response.status_code
+        if status == 429:
+            return RateLimited(_reset_at(response.headers) or self._default_wait(), "HTTP 429")
+        if status >= 500 or status < 400:
+            if idempotent:
+                return Retryable(f"HTTP {status} without an XRPC error")
+            return Ambiguous(f"HTTP {status} without an XRPC error after the send")
+        return Permanent(f"http_{status}", f"HTTP {status} without an XRPC error")
+
+    def _default_wait(self) -> datetime:
+        return self._clock() + timedelta(seconds=DEFAULT_THROTTLE_SECONDS)
+
+    def classify(self, error: XrpcError, *, idempotent: bool) -> Failure:
+        """An XRPC error to the taxonomy. A 5xx answered to the send is `after_send`: the PDS
+        answers a repeated record key with 500 too, so the caller looks before deciding."""
+        label = f"{error.error}: {error.message}" if error.message else error.error
+        if error.status == 429 or error.error == "RateLimitExceeded":
+            return RateLimited(error.reset_at or self._default_wait(), label)
+        if error.error in _AUTH_ERRORS or error.error == EXPIRED_TOKEN or error.status == 401:
+            return AuthExpired(label)
+        if error.status >= 500:
+            return Retryable(label, after_send=not idempotent)
+        return Permanent(f"bluesky_{error.error}", error.message or error.error)
+
+
+def _reset_at(headers: Mapping[str, str]) -> datetime | None:
+    """`ratelimit-reset` is the Unix time (seconds) at which the window reopens."""
+    raw = headers.get("ratelimit-reset") or headers.get("RateLimit-Reset")
+    try:
+        return datetime.fromtimestamp(int(raw or ""), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _never_reached_server(exc: requests.RequestException) -> bool:
+    """True only when no byte of the request can have reached the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        reason = exc.args[0]
+        if isinstance(reason, MaxRetryError):
+            return isinstance(reason.reason, NewConnectionError)
+    return False

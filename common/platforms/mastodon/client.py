@@ -1,0 +1,148 @@
+"""The one Mastodon REST client: a pooled session, and every answer mapped to the taxonomy.
+
+Each call goes to the account's instance (`{instance}/api/...`) with its access token in the
+Authorization header and returns a `MastodonReply` or one failure outcome from
+`platforms.base`. Mastodon's errors are `{"error": "..."}`; the HTTP status says which kind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from common.clock import utcnow
+from common.config import Settings
+from common.platforms.base import Ambiguous, AuthExpired, Permanent, RateLimited, Retryable
+from common.redact import redact
+
+log = logging.getLogger(__name__)
+
+Failure = RateLimited | Retryable | AuthExpired | Permanent | Ambiguous
+Method = Literal["GET", "POST"]
+DEFAULT_THROTTLE_SECONDS = 300  # Mastodon's default window is five minutes
+MAX_MESSAGE = 300
+
+
+@dataclass(frozen=True)
+class MastodonReply:
+    status: int
+    body: Any  # an object for most methods, a list for timelines
+
+
+class MastodonClient:
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+        self._timeout = (
+            settings.network_connect_timeout_seconds,
+            settings.network_read_timeout_seconds,
+        )
+        self._clock = clock
+        self._session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=settings.publish_workers)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def call(
+        self,
+        method: Method,
+        instance: str,
+        path: str,
+        token: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool,
+    ) -> MastodonReply | Failure:
+        """One request; `idempotent=False` marks the status POST, whose lost answer is
+        Ambiguous."""
+        try:
+            response = self._session.request(
+                method,
+                f"{instance.rstrip('/')}/api/{path.lstrip('/')}",
+                params=params,
+                json=body if files is None else None,
+                data=body if files is not None else None,
+                files=files,
+                headers={"Authorization": f"Bearer {token}", **(headers or {})},
+                timeout=self._timeout,
+            )
+        except requests.RequestException as exc:
+            return self._network_failure(exc, path, idempotent=idempotent)
+        return self._interpret(response, token, idempotent=idempotent)
+
+    def _network_failure(
+        self, exc: requests.RequestException, path: str, *, idempotent: bool
+    ) -> Failure:
+        kind = type(exc).__name__
+        if _never_reached_server(exc) or idempotent:
+            log.warning("mastodon request failed", extra={"path": path, "error": kind})
+            return Retryable(f"network error before an answer: {kind}")
+        log.warning("mastodon send outcome unknown", extra={"path": path, "error": kind})
+        return Ambiguous(f"no answer after the request was sent: {kind}")
+
+    def _interpret(
+        self, response: requests.Response, token: str, *, idempotent: bool
+    ) -> MastodonReply | Failure:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        status = response.status_code
+        if response.ok and body is not None:
+            return MastodonReply(status, body)
+        message = ""
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            message = redact(body["error"], [token])[:MAX_MESSAGE]
+        log.warning("mastodon error", extra={"status": status})
+        return self._classify(status, message, response.headers, idempotent=idempotent)
+
+    def _classify(
+        self, status: int, message: str, headers: Mapping[str, str], *, idempotent: bool
+    ) -> Failure:
+        label = f"HTTP {status}: {message}" if message else f"HTTP {status}"
+        if status == 429:
+            reset = _reset_at(headers) or self._clock() + timedelta(
+                seconds=DEFAULT_THROTTLE_SECONDS
+            )
+            return RateLimited(reset, label)
+        if status in (401, 403):
+            return AuthExpired(label)  # revoked or invalid token, missing scope, suspended
+        if status >= 500 or status < 400:
+            if idempotent:
+                return Retryable(label)
+            # A 5xx from Mastodon itself may follow an applied write; a gateway's may not
+            # have reached it at all. Either way the post must be looked for first.
+            return Retryable(label, after_send=True)
+        return Permanent(f"mastodon_{status}", message or f"HTTP {status}")
+
+
+def _reset_at(headers: Mapping[str, str]) -> datetime | None:
+    """`X-RateLimit-Reset` is an ISO 8601 timestamp."""
+    raw = headers.get("X-RateLimit-Reset")
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _never_reached_server(exc: requests.RequestException) -> bool:
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        reason = exc.args[0]
+        if isinstance(reason, MaxRetryError):
+            return isinstance(reason.reason, NewConnectionError)
+    return False

@@ -1,0 +1,251 @@
+"""The Bluesky sandbox as a WSGI app: XRPC methods under /xrpc/, the control surface under
+/_sandbox/ (the same as the Meta sandbox's: posts as JSON and HTML, stats, accounts, faults,
+reset), and test images under /_sandbox/media/ (Bluesky stores blobs; the adapter fetches them).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request, Response
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+from devstack.bluesky.state import Account, BlueskyState, XrpcFault
+
+WRITES = frozenset({"com.atproto.repo.createRecord", "com.atproto.repo.uploadBlob"})
+RATE_LIMIT_WINDOW_SECONDS = 300
+_SERVER_ERROR = XrpcFault(500, "InternalServerError", "Internal Server Error")
+
+
+class BlueskyApp:
+    def __init__(self) -> None:
+        self.state = BlueskyState()
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return self._dispatch(Request(environ))(environ, start_response)
+
+    def _dispatch(self, request: Request) -> Response:
+        parts = [p for p in request.path.split("/") if p]
+        if parts[:1] == ["_sandbox"]:
+            return self._control(request, parts[1:])
+        if len(parts) != 2 or parts[0] != "xrpc":
+            return _error(XrpcFault(404, "MethodNotImplemented", "Method Not Implemented"))
+        nsid = parts[1]
+        with self.lock:
+            key = f"{request.method} {nsid}"
+            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        try:
+            return self._xrpc(request, nsid)
+        except XrpcFault as fault:
+            return _error(fault)
+
+    # --- XRPC -------------------------------------------------------------------------------
+
+    def _xrpc(self, request: Request, nsid: str) -> Response:
+        handler = _METHODS.get((request.method, nsid))
+        if handler is None:
+            raise XrpcFault(501, "MethodNotImplemented", f"Method Not Implemented: {nsid}")
+        with self.lock:
+            account, answer = handler(self.state, request)
+        if account is None:
+            return _json(answer())
+        return self._with_faults(account, nsid, answer)
+
+    def _with_faults(
+        self, account: Account, nsid: str, answer: Callable[[], dict[str, Any]]
+    ) -> Response:
+        faults = account.faults
+        if faults.latency_seconds:
+            time.sleep(faults.latency_seconds)
+        with self.lock:
+            injected = _injected(account)
+            if injected is not None:
+                return injected
+            body = answer()
+            hang = 0.0
+            is_write = nsid in WRITES and faults.timeout_edge in ("", nsid)
+            if is_write and faults.timeouts > 0:
+                faults.timeouts -= 1
+                hang = faults.timeout_seconds  # applied, but the answer comes too late
+            if nsid in WRITES and faults.applied_server_errors > 0:
+                faults.applied_server_errors -= 1
+                return _error(_SERVER_ERROR)  # applied, yet answered as a failure
+        if hang:
+            time.sleep(hang)
+        return _json(body)
+
+    # --- the control surface ----------------------------------------------------------------
+
+    def _control(self, request: Request, parts: list[str]) -> Response:
+        route = (request.method, "/".join(parts))
+        if request.method == "GET" and parts[:1] == ["media"]:
+            return _image(request)
+        try:
+            with self.lock:
+                return self._control_route(route, request)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _json({"error": f"bad request: {exc}"}, status=400)
+
+    def _control_route(self, route: tuple[str, str], request: Request) -> Response:
+        state = self.state
+        if route == ("GET", ""):
+            return Response(_html(self._posts()), mimetype="text/html")
+        if route == ("GET", "posts"):
+            return _json({"posts": self._posts()})
+        if route == ("GET", "stats"):
+            return _json({"requests": dict(state.requests), "total": sum(state.requests.values())})
+        if route == ("POST", "reset"):
+            self.state = BlueskyState()
+            return _json({"ok": True})
+        body = request.get_json(force=True)
+        if not isinstance(body, dict):
+            raise ValueError("a JSON object is required")
+        if route == ("POST", "accounts"):
+            account = state.add_account(str(body["handle"]), str(body["password"]))
+            return _json({"did": account.did, "handle": account.handle})
+        target = state.by_identifier(str(body.pop("account")))
+        if target is None:
+            raise KeyError("no such account")
+        if route == ("POST", "faults"):
+            if "access_ttl_seconds" in body:
+                target.access_ttl_seconds = float(body.pop("access_ttl_seconds"))
+            target.faults.update(body)
+            return _json({"account": target.did, "faults": vars(target.faults)})
+        if route == ("POST", "expire"):
+            state.expire_sessions(target.did)
+            return _json({"account": target.did})
+        return _json({"error": "no such sandbox route"}, status=404)
+
+    def _posts(self) -> list[dict[str, Any]]:
+        records = sorted(self.state.records.values(), key=lambda r: r.created)
+        return [r.to_json() for r in records]
+
+
+# --- the XRPC methods: each finds the account (for faults) and returns how to answer -------
+
+Answer = tuple[Account | None, Callable[[], dict[str, Any]]]
+
+
+def _create_session(state: BlueskyState, request: Request) -> Answer:
+    body = _body(request)
+    identifier, password = str(body.get("identifier", "")), str(body.get("password", ""))
+    return state.by_identifier(identifier), lambda: state.create_session(identifier, password)
+
+
+def _refresh_session(state: BlueskyState, request: Request) -> Answer:
+    token = _bearer(request)
+    did = state.refresh.get(token)
+    return (state.accounts.get(did) if did else None), lambda: state.refresh_session(token)
+
+
+def _get_session(state: BlueskyState, request: Request) -> Answer:
+    account = state.authorized(_bearer(request))
+    return account, lambda: {"did": account.did, "handle": account.handle, "active": True}
+
+
+def _create_record(state: BlueskyState, request: Request) -> Answer:
+    account = state.authorized(_bearer(request))
+    body = _body(request)
+    return account, lambda: state.create_record(account, body)
+
+
+def _upload_blob(state: BlueskyState, request: Request) -> Answer:
+    account = state.authorized(_bearer(request))
+    data, mime = request.get_data(), request.headers.get("Content-Type", "")
+    if not mime:
+        raise XrpcFault(400, "InvalidRequest", "Content-Type is required")
+    return account, lambda: state.upload_blob(data, mime)
+
+
+def _get_record(state: BlueskyState, request: Request) -> Answer:
+    args = request.args
+    repo, collection, rkey = args.get("repo", ""), args.get("collection", ""), args.get("rkey", "")
+    if not (repo and collection and rkey):
+        raise XrpcFault(400, "InvalidRequest", "repo, collection and rkey are required")
+    return state.by_identifier(repo), lambda: state.get_record(repo, collection, rkey)
+
+
+def _resolve_handle(state: BlueskyState, request: Request) -> Answer:
+    handle = request.args.get("handle", "")
+    return None, lambda: state.resolve_handle(handle)
+
+
+_METHODS: dict[tuple[str, str], Callable[[BlueskyState, Request], Answer]] = {
+    ("POST", "com.atproto.server.createSession"): _create_session,
+    ("POST", "com.atproto.server.refreshSession"): _refresh_session,
+    ("GET", "com.atproto.server.getSession"): _get_session,
+    ("POST", "com.atproto.repo.createRecord"): _create_record,
+    ("POST", "com.atproto.repo.uploadBlob"): _upload_blob,
+    ("GET", "com.atproto.repo.getRecord"): _get_record,
+    ("GET", "com.atproto.identity.resolveHandle"): _resolve_handle,
+}
+
+
+def _injected(account: Account) -> Response | None:
+    faults = account.faults
+    if faults.rate_limited > 0:
+        faults.rate_limited -= 1
+        reset = int(time.time()) + faults.regain_minutes * 60
+        headers = {
+            "ratelimit-limit": "3000",
+            "ratelimit-remaining": "0",
+            "ratelimit-reset": str(reset),
+            "ratelimit-policy": f"3000;w={RATE_LIMIT_WINDOW_SECONDS}",
+        }
+        return _error(XrpcFault(429, "RateLimitExceeded", "Rate Limit Exceeded"), headers)
+    if faults.server_errors > 0:
+        faults.server_errors -= 1
+        return _error(_SERVER_ERROR)
+    if faults.bad_gateway > 0:
+        faults.bad_gateway -= 1
+        return Response("<html><body>502 Bad Gateway</body></html>", 502, mimetype="text/html")
+    return None
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("Authorization", "")
+    return header.split(" ", 1)[1].strip() if header.startswith("Bearer ") else ""
+
+
+def _body(request: Request) -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise XrpcFault(400, "InvalidRequest", "A JSON body is required")
+    return body
+
+
+def _image(request: Request) -> Response:
+    """`/_sandbox/media/<name>?bytes=N&type=image/png`: N bytes served with that type."""
+    size = int(request.args.get("bytes", "1024"))
+    mime = request.args.get("type", "image/jpeg")
+    return Response(b"\xff" * size, mimetype=mime)
+
+
+def _error(fault: XrpcFault, headers: dict[str, str] | None = None) -> Response:
+    return _json({"error": fault.error, "message": fault.message}, headers, status=fault.status)
+
+
+def _json(body: Any, headers: dict[str, str] | None = None, status: int = 200) -> Response:
+    return Response(json.dumps(body), status, headers=headers, mimetype="application/json")
+
+
+def _html(posts: list[dict[str, Any]]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(p['created'])}</td><td>{html.escape(p['owner'])}</td>"
+        f"<td>{html.escape(p['id'])}</td><td>{html.escape(p['text'])}</td>"
+        f"<td>{len(p['media'])}</td></tr>"
+        for p in posts
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Sandbox Bluesky</title>"
+        "</head><body><h1>Published in the Bluesky sandbox</h1><table><tr><th>created</th>"
+        f"<th>repo</th><th>uri</th><th>text</th><th>images</th></tr>{rows}</table></body></html>"
+    )

@@ -1,0 +1,26 @@
+"""Run the Mastodon sandbox on a loopback port until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from devstack.mastodon.app import MastodonApp
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m devstack.mastodon")
+    parser.add_argument("--port", type=int, default=8091)
+    args = parser.parse_args()
+    WSGIRequestHandler.protocol_version = "HTTP/1.1"
+    server = make_server("127.0.0.1", args.port, MastodonApp(), threaded=True)
+    print(f"sandbox: Mastodon on http://127.0.0.1:{args.port}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""The Mastodon sandbox as a WSGI app: Mastodon's paths under /api/, the control surface under
+/_sandbox/ (the same as the Meta sandbox's), and test media under /_sandbox/media/."""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request, Response
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+from devstack.mastodon.state import Account, MastodonFault, MastodonState
+
+WRITES = frozenset({"POST v1/statuses", "POST v2/media"})
+RATE_LIMIT = 300
+_SERVER_ERROR = MastodonFault(500, "We're sorry, but something went wrong on our end.")
+
+
+class MastodonApp:
+    def __init__(self) -> None:
+        self.state = MastodonState()
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return self._dispatch(Request(environ))(environ, start_response)
+
+    def _dispatch(self, request: Request) -> Response:
+        parts = [p for p in request.path.split("/") if p]
+        if parts[:1] == ["_sandbox"]:
+            return self._control(request, parts[1:])
+        if parts[:1] != ["api"]:
+            return _error(MastodonFault(404, "Record not found"))
+        route = _route_name(request.method, parts[1:])
+        with self.lock:
+            self.state.requests[route] = self.state.requests.get(route, 0) + 1
+        try:
+            return self._api(request, parts[1:], route)
+        except MastodonFault as fault:
+            return _error(fault)
+
+    # --- the API ----------------------------------------------------------------------------
+
+    def _api(self, request: Request, parts: list[str], route: str) -> Response:
+        header = request.headers.get("Authorization", "")
+        token = header.split(" ", 1)[1] if header.startswith("Bearer ") else ""
+        with self.lock:
+            account = self.state.by_token(token)
+        if account.faults.latency_seconds:
+            time.sleep(account.faults.latency_seconds)
+        with self.lock:
+            injected = _injected(account)
+            if injected is not None:
+                return injected
+            status, body = self._answer(request, parts, route, account)
+            hang = 0.0
+            faults = account.faults
+            if route in WRITES and faults.timeouts > 0 and faults.timeout_edge in ("", route):
+                faults.timeouts -= 1
+                hang = faults.timeout_seconds  # applied, but the answer comes too late
+            if route in WRITES and faults.applied_server_errors > 0:
+                faults.applied_server_errors -= 1
+                return _error(_SERVER_ERROR)  # applied, yet answered as a failure
+        if hang:
+            time.sleep(hang)
+        return _json(body, status=status, headers=_rate_headers(RATE_LIMIT - 1))
+
+    def _answer(
+        self, request: Request, parts: list[str], route: str, account: Account
+    ) -> tuple[int, Any]:
+        state, base = self.state, request.host_url.rstrip("/")
+        if route == "GET v1/accounts/verify_credentials":
+            return 200, {"id": account.id, "username": account.username, "acct": account.username}
+        if route == "POST v1/statuses":
+            body = _body(request)
+            key = request.headers.get("Idempotency-Key")
+            return 200, state.post_status(account, body, key).to_json(base)
+        if route == "POST v2/media":
+            upload = request.files.get("file")
+            if upload is None:
+                raise MastodonFault(422, "Validation failed: File can't be blank")
+            description = request.form.get("description", "")
+            media = state.upload(account, upload.read(), upload.mimetype, description)
+            return (200 if media.processed() else 202), media.to_json(base)
+        if route == "GET v1/media/:id":
+            found = state.media.get(parts[2])
+            if found is None or found.account != account.id:
+                raise MastodonFault(404, "Record not found")
+            return (200 if found.processed() else 206), found.to_json(base)
+        if route == "GET v1/accounts/:id/statuses":
+            limit = min(int(request.args.get("limit", "20")), 40)
+            statuses = state.timeline(parts[2], limit, request.args.get("max_id"))
+            return 200, [s.to_json(base) for s in statuses]
+        raise MastodonFault(404, "Record not found")
+
+    # --- the control surface ----------------------------------------------------------------
+
+    def _control(self, request: Request, parts: list[str]) -> Response:
+        if request.method == "GET" and parts[:1] == ["media"]:
+            size = int(request.args.get("bytes", "1024"))
+            return Response(b"\xff" * size, mimetype=request.args.get("type", "image/jpeg"))
+        route = (request.method, "/".join(parts))
+        try:
+            with self.lock:
+                return self._control_route(route, request)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _json({"error": f"bad request: {exc}"}, status=400)
+
+    def _control_route(self, route: tuple[str, str], request: Request) -> Response:
+        state = self.state
+        if route == ("GET", ""):
+            return Response(_page(self._posts()), mimetype="text/html")
+        if route == ("GET", "posts"):
+            return _json({"posts": self._posts()})
+        if route == ("GET", "stats"):
+            return _json({"requests": dict(state.requests), "total": sum(state.requests.values())})
+        if route == ("POST", "reset"):
+            self.state = MastodonState()
+            return _json({"ok": True})
+        body = request.get_json(force=True)
+        if not isinstance(body, dict):
+            raise ValueError("a JSON object is required")
+        if route == ("POST", "accounts"):
+            account = state.add_account(str(body["username"]), str(body["token"]))
+            return _json({"id": account.id, "username": account.username})
+        target = state.by_name_or_id(str(body.pop("account")))
+        if target is None:
+            raise KeyError("no such account")
+        if route == ("POST", "faults"):
+            for name in ("idempotency_seconds", "media_processing_seconds"):
+                if name in body:
+                    setattr(target, name, float(body.pop(name)))
+            target.faults.update(body)
+            return _json({"account": target.id, "faults": vars(target.faults)})
+        return _json({"error": "no such sandbox route"}, status=404)
+
+    def _posts(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": s.id,
+                "owner": s.account,
+                "kind": "mastodon_status",
+                "text": s.text,
+                "spoiler_text": s.spoiler_text,
+                "visibility": s.visibility,
+                "media": [m.description for m in s.media],
+                "created": s.created.isoformat(),
+            }
+            for s in sorted(self.state.statuses.values(), key=lambda s: int(s.id))
+        ]
+
+
+def _route_name(method: str, parts: list[str]) -> str:
+    """`GET v1/media/:id`: ids replaced, so requests are counted per method."""
+    named = [":id" if p.isdigit() else p for p in parts]
+    return f"{method} {'/'.join(named)}"
+
+
+def _injected(account: Account) -> Response | None:
+    faults = account.faults
+    if faults.rate_limited > 0:
+        faults.rate_limited -= 1
+        reset = datetime.now(UTC) + timedelta(minutes=faults.regain_minutes)
+        headers = _rate_headers(0, reset)
+        return _error(MastodonFault(429, "Too many requests"), headers)
+    if faults.server_errors > 0:
+        faults.server_errors -= 1
+        return _error(_SERVER_ERROR)
+    if faults.bad_gateway > 0:
+        faults.bad_gateway -= 1
+        return Response("<html><body>502 Bad Gateway</body></html>", 502, mimetype="text/html")
+    return None
+
+
+def _rate_headers(remaining: int, reset: datetime | None = None) -> dict[str, str]:
+    when = reset or datetime.now(UTC) + timedelta(minutes=5)
+    return {
+        "X-RateLimit-Limit": str(RATE_LIMIT),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": when.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+    }
+
+
+def _body(request: Request) -> dict[str, Any]:
+    """JSON or form bodies, as Mastodon takes both (`media_ids[]` in a form)."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise MastodonFault(422, "Validation failed: invalid JSON")
+        return body
+    form: dict[str, Any] = dict(request.form.items())
+    form["media_ids"] = request.form.getlist("media_ids[]")
+    return form
+
+
+def _error(fault: MastodonFault, headers: dict[str, str] | None = None) -> Response:
+    return _json({"error": fault.error}, headers, status=fault.status)
+
+
+def _json(body: Any, headers: dict[str, str] | None = None, status: int = 200) -> Response:
+    return Response(json.dumps(body), status, headers=headers, mimetype="application/json")
+
+
+def _page(posts: list[dict[str, Any]]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(p['created'])}</td><td>{html.escape(p['owner'])}</td>"
+        f"<td>{html.escape(p['id'])}</td><td>{html.escape(p['text'])}</td>"
+        f"<td>{len(p['media'])}</td></tr>"
+        for p in posts
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Sandbox Mastodon</title>"
+        "</head><body><h1>Published in the Mastodon sandbox</h1><table><tr><th>created</th>"
+        f"<th>account</th><th>id</th><th>text</th><th>media</th></tr>{rows}</table></body></html>"
+    )

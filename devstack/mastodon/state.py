@@ -1,0 +1,200 @@
+"""What the Mastodon sandbox remembers: accounts, statuses, idempotency keys, media, faults.
+
+Everything here runs under one lock held by the HTTP layer; methods raise `MastodonFault` with
+the status and `error` text Mastodon answers with.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from devstack.sandbox.state import Faults
+
+MAX_CHARACTERS = 500  # Mastodon's default status length
+MAX_MEDIA = 4
+IDEMPOTENCY_SECONDS = 3600  # Mastodon keeps idempotency keys for up to an hour
+_URL = re.compile(r"https?://[^\s<]+")
+
+
+class MastodonFault(Exception):  # noqa: N818 (an error answer, as Mastodon calls it)
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+
+
+@dataclass
+class Account:
+    id: str
+    username: str
+    token: str
+    faults: Faults = field(default_factory=Faults)
+    idempotency_seconds: float = IDEMPOTENCY_SECONDS
+    media_processing_seconds: float = 0.0
+
+
+@dataclass
+class Media:
+    id: str
+    account: str
+    mime: str
+    size: int
+    description: str
+    created: float  # monotonic
+    processing_seconds: float
+
+    def processed(self) -> bool:
+        return time.monotonic() - self.created >= self.processing_seconds
+
+    def to_json(self, base: str) -> dict[str, Any]:
+        url = f"{base}/_sandbox/files/{self.id}" if self.processed() else None
+        kind = "video" if self.mime.startswith("video/") else "image"
+        return {"id": self.id, "type": kind, "url": url, "description": self.description or None}
+
+
+@dataclass
+class Status:
+    id: str
+    account: str
+    text: str
+    spoiler_text: str
+    visibility: str
+    media: list[Media]
+    created: datetime
+
+    def to_json(self, base: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created_at": self.created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "content": _html(self.text),
+            "spoiler_text": self.spoiler_text,
+            "visibility": self.visibility,
+            "media_attachments": [m.to_json(base) for m in self.media],
+            "account": {"id": self.account},
+        }
+
+
+class MastodonState:
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.statuses: dict[str, Status] = {}
+        self.keys: dict[tuple[str, str], tuple[str, float]] = {}  # -> (status id, when)
+        self.media: dict[str, Media] = {}
+        self.requests: dict[str, int] = {}
+        self._ids = itertools.count(109_000_000_000_000_001)
+
+    def next_id(self) -> str:
+        return str(next(self._ids))
+
+    def add_account(self, username: str, token: str) -> Account:
+        account = Account(self.next_id(), username, token)
+        self.accounts[account.id] = account
+        return account
+
+    def by_token(self, token: str) -> Account:
+        for account in self.accounts.values():
+            if token and account.token == token:
+                if account.faults.invalid_token:
+                    break
+                return account
+        raise MastodonFault(401, "The access token is invalid")
+
+    def by_name_or_id(self, name: str) -> Account | None:
+        for account in self.accounts.values():
+            if name in (account.id, account.username):
+                return account
+        return None
+
+    def upload(self, account: Account, data: bytes, mime: str, description: str) -> Media:
+        if not mime.startswith(("image/", "video/")):
+            raise MastodonFault(422, "Validation failed: File content type is invalid")
+        media = Media(
+            self.next_id(),
+            account.id,
+            mime,
+            len(data),
+            description,
+            time.monotonic(),
+            account.media_processing_seconds,
+        )
+        self.media[media.id] = media
+        return media
+
+    def post_status(self, account: Account, body: dict[str, Any], key: str | None) -> Status:
+        if key:
+            found = self.keys.get((account.id, key))
+            if found and time.time() - found[1] < account.idempotency_seconds:
+                return self.statuses[found[0]]  # the first request's status, not a new one
+        status = self._new_status(account, body)
+        if key:
+            self.keys[(account.id, key)] = (status.id, time.time())
+        return status
+
+    def _new_status(self, account: Account, body: dict[str, Any]) -> Status:
+        text = str(body.get("status") or "")
+        media_ids = [str(m) for m in body.get("media_ids") or []]
+        if not text.strip() and not media_ids:
+            raise MastodonFault(422, "Validation failed: Text can't be blank")
+        if len(text) > MAX_CHARACTERS:
+            raise MastodonFault(
+                422, f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded"
+            )
+        if len(media_ids) > MAX_MEDIA:
+            raise MastodonFault(422, "Validation failed: Media attachments are too many")
+        media = [self._attachable(account, m) for m in media_ids]
+        visibility = str(body.get("visibility") or "public")
+        if visibility not in ("public", "unlisted", "private", "direct"):
+            raise MastodonFault(422, "Validation failed: Visibility is not included in the list")
+        status = Status(
+            self.next_id(),
+            account.id,
+            text,
+            str(body.get("spoiler_text") or ""),
+            visibility,
+            media,
+            datetime.now(UTC),
+        )
+        self.statuses[status.id] = status
+        return status
+
+    def _attachable(self, account: Account, media_id: str) -> Media:
+        media = self.media.get(media_id)
+        if media is None or media.account != account.id:
+            raise MastodonFault(422, "Validation failed: Media attachments are invalid")
+        if not media.processed():
+            raise MastodonFault(
+                422, "Cannot attach files that have not finished processing. Try again in a moment!"
+            )
+        return media
+
+    def timeline(self, account_id: str, limit: int, max_id: str | None) -> list[Status]:
+        mine = [s for s in reversed(self.statuses.values()) if s.account == account_id]
+        if max_id is not None:
+            mine = [s for s in mine if int(s.id) < int(max_id)]
+        return mine[:limit]
+
+
+def _html(text: str) -> str:
+    """Mastodon's rendering: paragraphs, <br /> for line breaks, links split into spans."""
+    paragraphs = []
+    for block in text.split("\n\n"):
+        escaped = html.escape(block, quote=False)
+        linked = _URL.sub(_link, escaped)
+        paragraphs.append("<p>" + linked.replace("\n", "<br />") + "</p>")
+    return "".join(paragraphs)
+
+
+def _link(match: re.Match[str]) -> str:
+    url = match.group(0)
+    scheme, rest = url.split("://", 1)
+    return (
+        f'<a href="{url}" rel="nofollow noopener" target="_blank">'
+        f'<span class="invisible">{scheme}://</span><span class="ellipsis">{rest[:30]}</span>'
+        f'<span class="invisible">{rest[30:]}</span></a>'
+    )

@@ -164,3 +164,23 @@ def test_the_cli_refuses_a_past_time_and_edits_at_a_version(
     stale = socialsched(mongo_uri, db_name, "posts", "edit", pid, "--version", "1", "--text", "y")
     assert stale.returncode == 1 and "changed since" in stale.stderr
     assert db["posts"].find_one()["content"]["text"] == "x"  # type: ignore[index]
+
+
+def test_every_listing_shape_is_served_by_a_declared_index(db: Database[Doc]) -> None:
+    # The local server ignores secondary indexes, so the shapes are held against the declared
+    # ones: the equality fields first, then the (dueAt, _id) order of posts.list_page.
+    declared = [
+        [name for name, _ in spec["key"]] for spec in db["posts"].index_information().values()
+    ]
+    shapes = {
+        "no filter": [],
+        "status": ["status"],
+        "account": ["accountId"],
+    }
+    for what, equalities in shapes.items():
+        wanted = [*equalities, "dueAt"]
+        assert any(keys[: len(wanted)] == wanted for keys in declared), what
+    assert ["dueAt", "_id"] in declared and ["accountId", "dueAt", "_id"] in declared
+    assert ["idempotencyKey"] in declared
+    unique = db["posts"].index_information()["idempotencyKey"]
+    assert unique.get("unique") is True

@@ -16,9 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from common import stats
 from common.clock import ScheduledTime
 from common.db import POSTS, Doc
 from common.model import (
@@ -50,7 +52,7 @@ class NextPost:
 
 @dataclass(frozen=True)
 class DueSnapshot:
-    """What one query tells a run: due posts, posts of dead runners, and the next one after."""
+    """What a run's snapshot finds: due posts, posts of dead runners, and the next one after."""
 
     due: list[Post]
     abandoned: list[Post]
@@ -202,7 +204,7 @@ def cancel(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
     result = _collection(db).update_one(
         {"_id": post_id, **_NOT_SENT},
         {
-            "$set": {"status": "canceled", "updatedAt": now},
+            "$set": {"status": "canceled", "finishedAt": now, "updatedAt": now},
             "$unset": {"lease": ""},
             "$inc": {"version": 1},
         },
@@ -255,7 +257,7 @@ def retry(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
                 "attempts": 0,
                 "updatedAt": now,
             },
-            "$unset": {"lastError": "", "sendStartedAt": ""},
+            "$unset": {"lastError": "", "sendStartedAt": "", "finishedAt": ""},
             "$inc": {"version": 1},
         },
     )
@@ -278,49 +280,46 @@ def release_held(db: Database[Doc], account_id: str, now: datetime) -> int:
 # --- the run's queries ---------------------------------------------------------------------
 
 
-def next_post_stages(now: datetime) -> list[Doc]:
-    """The next post after `now`, as aggregation stages (the run and the status report)."""
-    return [
-        {"$match": {"status": "scheduled", "dueAt": {"$gt": now}}},
-        {"$sort": {"dueAt": 1}},
-        {"$limit": 1},
-        {"$project": {"_id": 0, "platform": 1, "dueAt": 1}},
-    ]
+# Content is read after the claim, only for posts this claimer won.
+_WITHOUT_CONTENT = {"content": 0}
 
 
-def next_post_from(rows: Sequence[Doc]) -> NextPost | None:
-    return NextPost(str(rows[0]["platform"]), rows[0]["dueAt"]) if rows else None
-
-
-def snapshot_due(db: Database[Doc], now: datetime, limit: int) -> DueSnapshot:
-    """One command: the oldest due posts, posts whose lease expired, and the next post after."""
-    post_fields = {"content": 0}  # content is read after the claim, only for posts we won
-    pipeline = [
-        {"$match": {"status": {"$in": ["scheduled", "publishing"]}}},
-        {
-            "$facet": {
-                "due": [
-                    {"$match": {"status": "scheduled", "dueAt": {"$lte": now}}},
-                    {"$sort": {"dueAt": 1}},
-                    {"$limit": limit},
-                    {"$project": post_fields},
-                ],
-                "abandoned": [
-                    {"$match": {"status": "publishing", "lease.expiresAt": {"$lt": now}}},
-                    {"$limit": limit},
-                    {"$project": post_fields},
-                ],
-                "next": next_post_stages(now),
-            }
-        },
-    ]
-    empty: Doc = {"due": [], "abandoned": [], "next": []}
-    result: Doc = next(iter(_collection(db).aggregate(pipeline)), empty)
-    return DueSnapshot(
-        due=[Post.from_doc(d) for d in result["due"]],
-        abandoned=[Post.from_doc(d) for d in result["abandoned"]],
-        next_post=next_post_from(result["next"]),
+def snapshot_due(
+    db: Database[Doc], now: datetime, limit: int, due_until: datetime | None = None
+) -> DueSnapshot:
+    """Three indexed queries, each reading only the documents it returns: the oldest due posts
+    (status_dueAt), posts whose runner's lease expired (status_leaseExpiresAt) and the next post
+    after now (status_dueAt, one document). No $facet: its sub-pipelines cannot use an index,
+    so one would read the whole queue on every tick. `due_until` (default now) lets
+    DISPATCH=tasks leave the posts whose tasks are still on time to those tasks."""
+    until = now if due_until is None else due_until
+    due = (
+        _collection(db)
+        .find({"status": "scheduled", "dueAt": {"$lte": until}}, _WITHOUT_CONTENT)
+        .sort("dueAt", 1)
+        .limit(limit)
     )
+    abandoned = (
+        _collection(db)
+        .find({"status": "publishing", "lease.expiresAt": {"$lt": now}}, _WITHOUT_CONTENT)
+        .sort("lease.expiresAt", 1)
+        .limit(limit)
+    )
+    return DueSnapshot(
+        due=[Post.from_doc(d) for d in due],
+        abandoned=[Post.from_doc(d) for d in abandoned],
+        next_post=next_post(db, now),
+    )
+
+
+def next_post(db: Database[Doc], now: datetime) -> NextPost | None:
+    """The earliest `scheduled` post due after `now` (the run's record and the status report)."""
+    doc = _collection(db).find_one(
+        {"status": "scheduled", "dueAt": {"$gt": now}},
+        {"_id": 0, "platform": 1, "dueAt": 1},
+        sort=[("dueAt", 1)],
+    )
+    return None if doc is None else NextPost(str(doc["platform"]), doc["dueAt"])
 
 
 def claim(
@@ -373,6 +372,88 @@ def claim(
     return [ClaimedPost(db, post, terms) for post in ordered]
 
 
+# --- Cloud Tasks dispatch (DISPATCH=tasks) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """A post the tick may enqueue: which version, due when, and the task recorded for it."""
+
+    id: ObjectId
+    version: int
+    due_at: datetime
+    task_recorded: bool
+
+
+def upcoming(db: Database[Doc], after: datetime, until: datetime, limit: int) -> list[Upcoming]:
+    """`scheduled` posts due in (after, until], oldest first: one status_dueAt range."""
+    cursor = (
+        _collection(db)
+        .find(
+            {"status": "scheduled", "dueAt": {"$gt": after, "$lte": until}},
+            {"_id": 1, "version": 1, "dueAt": 1, "task": 1},
+        )
+        .sort("dueAt", 1)
+        .limit(limit)
+    )
+    return [
+        Upcoming(
+            d["_id"],
+            int(d["version"]),
+            d["dueAt"],
+            # The record names the version and due time: an edit or a reschedule needs a task.
+            (d.get("task") or {}).get("for") == [int(d["version"]), d["dueAt"]],
+        )
+        for d in cursor
+    ]
+
+
+def record_tasks(
+    db: Database[Doc], enqueued: Sequence[tuple[Upcoming, str]], now: datetime
+) -> None:
+    """Note on each post the task created for it (one command), unless the post changed since."""
+    if not enqueued:
+        return
+    _collection(db).bulk_write(
+        [
+            UpdateOne(
+                {
+                    "_id": post.id,
+                    "status": "scheduled",
+                    "version": post.version,
+                    "dueAt": post.due_at,
+                },
+                {"$set": {"task": {"name": name, "for": [post.version, post.due_at], "at": now}}},
+            )
+            for post, name in enqueued
+        ],
+        ordered=False,
+    )
+
+
+def claim_for_task(
+    db: Database[Doc], post_id: ObjectId, version: int, due_at: datetime, terms: LeaseTerms
+) -> ClaimedPost | None:
+    """Claim the one post a task names, if it is still that version, due at that time and
+    either `scheduled` or left `publishing` by a runner whose lease expired. One command."""
+    now = terms.clock()
+    lease_doc = {"runId": terms.run_id, "fence": terms.fence, "expiresAt": now + terms.ttl}
+    doc = _collection(db).find_one_and_update(
+        {
+            "_id": post_id,
+            "version": version,
+            "dueAt": due_at,
+            "$or": [
+                {"status": "scheduled"},
+                {"status": "publishing", "lease.expiresAt": {"$lt": now}},
+            ],
+        },
+        {"$set": {"status": "publishing", "lease": lease_doc, "updatedAt": now}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return None if doc is None else ClaimedPost(db, Post.from_doc(doc), terms)
+
+
 def renew_leases(db: Database[Doc], run_id: str, expires_at: datetime) -> int:
     result = _collection(db).update_many(
         {"lease.runId": run_id, "status": "publishing"},
@@ -402,6 +483,7 @@ class LeaseTerms:
     ttl: timedelta
     clock: Callable[[], datetime]
     seconds_left: Callable[[], float]
+    finished: stats.FinishedTally | None = None  # None: each finished post is counted at once
 
 
 @dataclass(frozen=True)
@@ -488,9 +570,25 @@ class ClaimedPost:
         """Store the transition, conditional on the lease."""
         if isinstance(transition, Skip):
             return Settled(transition)  # withdrawn: whoever withdrew it has written already
-        update = _settle_update(transition, self._terms.clock())
-        result = _collection(self._db).update_one(self._owned(), update)
-        return Settled(transition) if result.matched_count == 1 else LeaseLost(transition)
+        now = self._terms.clock()
+        result = _collection(self._db).update_one(self._owned(), _settle_update(transition, now))
+        if result.matched_count != 1:
+            return LeaseLost(transition)
+        self._count_finished(transition, now)
+        return Settled(transition)
+
+    def _count_finished(self, transition: Transition, now: datetime) -> None:
+        """The status report's hourly figures are counted where a post finishes, so reading
+        them never scans the posts of the day: into the claimer's tally when it keeps one
+        (a run writes it once at its end), else straight away."""
+        finished = self._terms.finished
+        tally = finished if finished is not None else stats.FinishedTally()
+        if isinstance(transition, MarkPublished):
+            tally.published(self._post.scheduled_at, now)
+        elif isinstance(transition, Fail):
+            tally.failed(now)
+        if finished is None:
+            tally.write(self._db)
 
 
 def _settle_update(transition: Transition, now: datetime) -> Doc:
@@ -500,6 +598,7 @@ def _settle_update(transition: Transition, now: datetime) -> Doc:
                 "status": "published",
                 "platformPostId": transition.platform_post_id,
                 "publishedAt": now,
+                "finishedAt": now,
                 "updatedAt": now,
             },
             "$unset": {"lease": "", "sendStartedAt": "", "lastError": ""},
@@ -523,6 +622,8 @@ def _settle_update(transition: Transition, now: datetime) -> Doc:
         "$set": {"status": status, "lastError": _error(transition.error, now), "updatedAt": now},
         "$unset": {"lease": ""},
     }
+    if isinstance(transition, Fail):
+        ended["$set"]["finishedAt"] = now  # an unknown post waits for an operator: not finished
     if not isinstance(transition, Fail) or transition.spend_attempt:
         ended["$inc"] = {"attempts": 1}
     return ended
@@ -653,12 +754,16 @@ def mark_found_published(
                 "status": "published",
                 "platformPostId": platform_post_id,
                 "publishedAt": now,
+                "finishedAt": now,
                 "updatedAt": now,
             },
             "$unset": {"sendStartedAt": "", "lastError": ""},
         },
     )
-    return bool(result.modified_count == 1)
+    if result.modified_count != 1:
+        return False
+    stats.count_published(db, post.scheduled_at, now)
+    return True
 
 
 def list_unknown(db: Database[Doc], limit: int) -> list[Post]:

@@ -601,7 +601,7 @@ def _dispatch(args: argparse.Namespace, remote: ApiRemote | None) -> int:
         finally:
             client.close()
     settings = load_settings()
-    ensure_indexes(get_database(settings))
+    ensure_indexes(get_database(settings), settings.post_retention_days)
     if backend_handler is not None:
         return backend_handler(args, cli_backends.Direct(settings))
     handler: Handler = args.handler

@@ -97,17 +97,20 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
         IndexSpec(
             "idempotencyKey", (("idempotencyKey", ASCENDING),), {"unique": True, "sparse": True}
         ),
-        # posts.list_page: the (dueAt, _id) order, alone or after an account.
+        # posts.list_page: the (dueAt, _id) order, alone or after an account or a status.
         IndexSpec("dueAt_id", (("dueAt", ASCENDING), ("_id", ASCENDING))),
+        IndexSpec(
+            "status_dueAt_id", (("status", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING))
+        ),
         IndexSpec(
             "accountId_dueAt_id",
             (("accountId", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING)),
         ),
     ),
     ACCOUNTS: (IndexSpec("platform_status", (("platform", ASCENDING), ("status", ASCENDING))),),
-    # One document per hour; each expires a day after its hour ended (see common/stats.py).
     # Entries expire on their own (audit.record sets expireAt from AUDIT_RETENTION_DAYS).
     AUDIT: (IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),),
+    # One document per hour; each expires a day after its hour ended (see common/stats.py).
     HOURLY_STATS: (
         IndexSpec("expiresAt_ttl", (("expiresAt", ASCENDING),), {"expireAfterSeconds": 0}),
     ),

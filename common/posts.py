@@ -702,8 +702,12 @@ def list_page(
     skips a post, even while others are added (served by the indexes in db.ensure_indexes)."""
     query = _filter_query(where)
     if after is not None:
+        # A range on dueAt the index seeks to, then the ties already seen left out: both
+        # conditions read only index keys (dueAt, _id).
         due, last_id = after
-        query["$or"] = [{"dueAt": {"$gt": due}}, {"dueAt": due, "_id": {"$gt": last_id}}]
+        bounds = query.setdefault("dueAt", {})
+        bounds["$gte"] = max(bounds.get("$gte", due), due)
+        query["$or"] = [{"dueAt": {"$gt": due}}, {"_id": {"$gt": last_id}}]
     found = (
         _collection(db)
         .find(query, _LISTED_FIELDS)

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import IO
 
 from cryptography.fernet import Fernet
+from pymongo.database import Database
 
-from common import posts
+from common import apikeys, posts
+from common.clock import utcnow
 from common.config import load_settings
-from common.db import get_database
+from common.db import Doc, ensure_indexes, get_database
 from devstack import cloudtasks, dbserver
 from devstack.demo import DemoSandboxes, seed_demo
 from devstack.processes import free_port, wait_until_listening
@@ -43,6 +45,7 @@ class Ports:
     tick: int
     manual: int
     status: int
+    api: int
     tasks: int
     publish: int
 
@@ -93,6 +96,26 @@ def write_cli_env(data_dir: Path, values: Mapping[str, str]) -> Path:
     path = data_dir / "dev.env"
     path.touch(mode=0o600)
     path.write_text("".join(f"{name}={value}\n" for name, value in sorted(values.items())))
+    return path
+
+
+def local_api_key(db: Database[Doc], data_dir: Path) -> str:
+    """An admin API key for the local api function, made once per clone (kept in .data/)."""
+    path = data_dir / "local-api-key"
+    if path.exists():
+        return path.read_text().strip()
+    ensure_indexes(db)
+    made = apikeys.create(db, "make run (local)", ["admin"], utcnow())
+    path.touch(mode=0o600)
+    path.write_text(made.secret)
+    return made.secret
+
+
+def write_api_env(data_dir: Path, url: str, key: str) -> Path:
+    """`.data/api.env`: the CLI in remote mode against the local api function (mode 0600)."""
+    path = data_dir / "api.env"
+    path.touch(mode=0o600)
+    path.write_text(f"SOCIALSCHED_API_URL={url}\nSOCIALSCHED_API_KEY={key}\n")
     return path
 
 
@@ -167,6 +190,7 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
         _function(stack, "run", "functions/run/main.py", "on_tick", "cloudevent", ports.tick, env)
         _function(stack, "run-http", "functions/run/main.py", "run_http", "http", ports.manual, env)
         _function(stack, "status", "functions/status/main.py", "status", "http", ports.status, env)
+        _function(stack, "api", "functions/api/main.py", "api", "http", ports.api, env)
         if with_tasks:
             _start_tasks(stack, ports, env)
         sandboxes = DemoSandboxes(
@@ -175,8 +199,10 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             MastodonSandbox(_url(ports.mastodon)),
         )
         added = seed_demo(env, sandboxes, first_due_in=10) if demo else 0
-        queue = posts.count_by_status(get_database(load_settings(env)))
-        banner = _banner(ports, mongo_uri, tick_seconds, added, queue, data_dir, cli_env)
+        db = get_database(load_settings(env))
+        queue = posts.count_by_status(db)
+        api_env = write_api_env(data_dir, _url(ports.api), local_api_key(db, data_dir))
+        banner = _banner(ports, mongo_uri, tick_seconds, added, queue, data_dir, cli_env, api_env)
         print(banner, file=out, flush=True)
         threading.Thread(
             target=tick_every,
@@ -227,6 +253,7 @@ def _banner(
     queue: Mapping[str, int],
     data_dir: Path,
     cli_env: Path,
+    api_env: Path,
 ) -> str:
     database = "MONGO_URI" if os.environ.get("MONGO_URI") else f"{mongo_uri} (data in {data_dir})"
     lines = [
@@ -239,8 +266,12 @@ def _banner(
         f"(Authorization: Bearer <ADMIN_SECRET_KEY from {data_dir}/local-secrets.json>)",
         f"  database      {database}",
         f"  ticks         every {tick_seconds:g}s to http://127.0.0.1:{ports.tick}/",
+        f"  api           http://127.0.0.1:{ports.api}/v1/posts "
+        f"(Authorization: Bearer <the key in {data_dir}/local-api-key>)",
         f"  dispatch      {_dispatch_line(ports)}",
         f"  CLI           set -a; . {cli_env}; set +a; .venv/bin/socialsched status",
+        f"  CLI via api   env -u MONGO_URI -u TOKEN_ENCRYPTION_KEY $(cat {api_env}) "
+        ".venv/bin/socialsched posts list",
     ]
     if added:
         lines.append(f"  added {added} demo posts due within the next minute")

@@ -4,8 +4,9 @@ The local MongoDB-compatible server ignores secondary indexes, so a query that w
 whole collection on MongoDB runs just as fast here. These helpers record every command a piece
 of code sends (a pymongo CommandListener) and check each filter and sort against the indexes
 db.INDEXES declares, the way MongoDB's planner can use them: the filter names the index's
-first key with an equality, $in or range condition, and a sort follows the index's keys after
-the fields the filter fixes by equality.
+first key with an equality, $in or range condition (or, for a filter that names no field, the
+index is read in the sort's order), and a sort follows the index's keys after the fields the
+filter fixes by equality.
 """
 
 from __future__ import annotations
@@ -130,7 +131,10 @@ def serving_index(query: Query) -> str | None:
     candidates = (_ID_INDEX, *INDEXES.get(query.collection, ()))
     for index in candidates:
         first = index.keys[0][0]
-        if first not in query.filter or not _seekable(query.filter[first]):
+        # A filter that names no field (a first page of everything) is served by reading an
+        # index in its sort's order: MongoDB stops after the limit.
+        in_order = not query.filter and query.sort is not None
+        if not in_order and (first not in query.filter or not _seekable(query.filter[first])):
             continue
         if query.sort and not _sort_follows(index, query.filter, query.sort):
             continue

@@ -15,11 +15,13 @@ import requests
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, apikeys
+from common import accounts, apikeys, operations
 from common.clock import utcnow
 from common.config import load_settings
 from common.model import Content
+from common.platforms.meta.onboarding import OnboardingFailed
 from common.tokens import TokenCipher
+from devstack.sandbox import control as sandbox_control
 from devstack.sandbox.control import Sandbox
 from tests import tokens
 from tests.conftest import add_account, add_post
@@ -34,10 +36,24 @@ LATER = (utcnow() + timedelta(days=30)).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")
+def meta_server() -> Iterator[Sandbox]:
+    """A sandbox Graph API that checks the app secret, as Meta does (appsecret_proof on every
+    call, client_secret on the token exchange)."""
+    with sandbox_control.running(app_secret=APP_SECRET) as server:
+        yield server
+
+
+@pytest.fixture
+def meta(meta_server: Sandbox) -> Sandbox:
+    meta_server.reset()
+    return meta_server
+
+
+@pytest.fixture(scope="module")
 def api_fn(
-    mongo_uri: str, fn_db_name: str, fn_workdir: Path, sandbox_server: Sandbox
+    mongo_uri: str, fn_db_name: str, fn_workdir: Path, meta_server: Sandbox
 ) -> Iterator[Served]:
-    settings = {k: str(v) for k, v in meta_env(sandbox_server).items()}
+    settings = {k: str(v) for k, v in meta_env(meta_server).items()}
     env = function_env(
         mongo_uri,
         fn_db_name,
@@ -366,9 +382,9 @@ def test_cancel_and_retry_answer_the_post_and_every_write_is_audited(
 
 
 def test_an_account_check_asks_meta_about_its_token(
-    api_fn: Served, fresh_db: Database[Any], sandbox: Sandbox
+    api_fn: Served, fresh_db: Database[Any], meta: Sandbox
 ) -> None:
-    connect(fresh_db, sandbox, "page-1")
+    connect(fresh_db, meta, "page-1")
     manager = key(fresh_db, "accounts:write")
     checked = call(api_fn, "POST", "/v1/accounts/page-1:check", manager)
     assert checked.status_code == 200, checked.text
@@ -377,8 +393,9 @@ def test_an_account_check_asks_meta_about_its_token(
 
 
 def test_connect_stores_a_meta_logins_pages_and_linked_instagram_accounts_encrypted(
-    api_fn: Served, fresh_db: Database[Any], sandbox: Sandbox, fn_db_name: str, mongo_uri: str
+    api_fn: Served, fresh_db: Database[Any], meta: Sandbox, fn_db_name: str, mongo_uri: str
 ) -> None:
+    sandbox = meta
     sandbox.add_account("111", "page", "page-token-111", "Bakery")
     sandbox.add_account("222", "page", "page-token-222", "Other")
     sandbox.add_account("333", "instagram", "unused", "bakery_ig", page="111")
@@ -390,6 +407,12 @@ def test_connect_stores_a_meta_logins_pages_and_linked_instagram_accounts_encryp
     assert_refused(call(api_fn, "POST", path, manager, stranger), 400)
     limited = key(fresh_db, "accounts:write", accounts=["fb-111"])
     assert_refused(call(api_fn, "POST", path, limited, {"userToken": "short-user-token"}), 403)
+    env = {k: str(v) for k, v in meta_env(sandbox, META_APP_ID="sandbox-app").items()}
+    base = {"MONGO_URI": mongo_uri, "MONGO_DB": fn_db_name, **env}
+    wrong_secret = load_settings({**base, "META_APP_SECRET": "not-the-app-secret"})
+    refused = operations.connect_meta(fresh_db, wrong_secret, "short-user-token", utcnow())
+    assert isinstance(refused, OnboardingFailed) and refused.kind == "refused"
+    assert "not-the-app-secret" not in refused.reason
     assert fresh_db["accounts"].count_documents({}) == 0
 
     chosen = {"userToken": "short-user-token", "pages": ["111"]}
@@ -408,13 +431,7 @@ def test_connect_stores_a_meta_logins_pages_and_linked_instagram_accounts_encryp
     assert [a["added"] for a in again.json()["accounts"]] == [False, False]
 
     # The stored Page token publishes: one run, the real adapter, the sandbox Page.
-    settings = load_settings(
-        {
-            "MONGO_URI": mongo_uri,
-            "MONGO_DB": fn_db_name,
-            **{k: str(v) for k, v in meta_env(sandbox).items()},
-        }
-    )
+    settings = load_settings({**base, "META_APP_SECRET": APP_SECRET})
     published = publish_due(fresh_db, settings, "fb-111", Content(text="from a connected Page"))
     assert published["status"] == "published"
     assert [p["text"] for p in sandbox.posts()] == ["from a connected Page"]

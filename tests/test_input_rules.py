@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from pymongo import MongoClient
 from pymongo.database import Database
 
 from common import operations, posts
@@ -24,7 +25,8 @@ from common.operations import (
     Refused,
     Scheduled,
 )
-from tests.conftest import add_account
+from tests.conftest import add_account, add_post
+from tests.query_shapes import CommandRecorder, problems, queries
 from tests.test_cli import socialsched
 
 
@@ -164,3 +166,36 @@ def test_the_cli_refuses_a_past_time_and_edits_at_a_version(
     stale = socialsched(mongo_uri, db_name, "posts", "edit", pid, "--version", "1", "--text", "y")
     assert stale.returncode == 1 and "changed since" in stale.stderr
     assert db["posts"].find_one()["content"]["text"] == "x"  # type: ignore[index]
+
+
+def test_every_listing_shape_is_served_by_a_declared_index(
+    mongo_uri: str, db: Database[Doc]
+) -> None:
+    # The local server ignores secondary indexes: the commands are held against the declared
+    # ones (tests/query_shapes.py), first pages and pages after a cursor alike.
+    add_account(db, "fb")
+    now = utcnow()
+    for n in range(3):
+        add_post(db, "fb", now + timedelta(hours=n))
+    recorder = CommandRecorder()
+    client: MongoClient[Doc] = MongoClient(mongo_uri, tz_aware=True, event_listeners=[recorder])
+    listed = client[db.name]
+    filters = [
+        posts.PostFilter(),
+        posts.PostFilter(status="scheduled"),
+        posts.PostFilter(account_id="fb"),
+        posts.PostFilter(accounts_allowed=("fb", "other")),
+        posts.PostFilter(status="scheduled", account_id="fb"),
+        posts.PostFilter(due_after=now, due_before=now + timedelta(days=1)),
+    ]
+    try:
+        for where in filters:
+            first = posts.list_page(listed, where, None, 1)
+            assert first.after is not None
+            second = posts.list_page(listed, where, first.after, 1)
+            assert second.rows and second.rows[0]["_id"] != first.rows[0]["_id"]
+    finally:
+        client.close()
+    found = queries(recorder.commands)
+    assert len(found) == 2 * len(filters)
+    assert problems(found) == []

@@ -158,8 +158,8 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(
         assert report["scheduler"]["totalPostsPublished"] == expected
         assert report["queue"] == {"due": 0, "scheduled": 0, "failed": 0, "unknown": 0}
         children = _descendants(proc.pid)
-        # database, three sandboxes, three function servers (+ the tasks stand-in and publish)
-        assert len(children) >= (7 if dispatch == "inline" else 9)
+        # database, three sandboxes, four function servers (+ the tasks stand-in and publish)
+        assert len(children) >= (8 if dispatch == "inline" else 10)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)

@@ -6,6 +6,7 @@ decision is a use case in common.operations (common.entrypoints.api_body parses 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -198,7 +199,7 @@ def list_posts(call: Call) -> Response:
         raise web.HttpError(403, "This credential may not read that account's posts")
     where = query.where
     if call.caller.accounts is not None:
-        where = posts.PostFilter(**{**where.__dict__, "accounts_allowed": call.caller.accounts})
+        where = dataclasses.replace(where, accounts_allowed=call.caller.accounts)
     page = posts.list_page(call.db, where, query.after, query.limit)
     body = {"posts": [api_body.post_json(d) for d in page.rows], "next": page.cursor}
     return web.json_response(body, 200, call.rid)

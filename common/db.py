@@ -52,7 +52,7 @@ def _new_client(settings: Settings) -> MongoClient[Doc]:
         serverSelectionTimeoutMS=timeout,
         connectTimeoutMS=timeout,
         socketTimeoutMS=max(timeout * 6, 30_000),
-        maxPoolSize=settings.publish_workers + 8,
+        maxPoolSize=settings.mongo_max_pool_size or settings.publish_workers + 8,
         minPoolSize=0,
         maxIdleTimeMS=60_000,
         retryWrites=True,

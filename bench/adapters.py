@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bson import ObjectId
 from cryptography.fernet import Fernet
+
+# devstack is not installed with the package: run from the clone.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.accounts import Account
 from common.config import load_settings

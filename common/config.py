@@ -72,6 +72,8 @@ class Settings:
     # Finished posts are removed this many days after they finished; 0 turns it off; None
     # (unset) leaves whatever the database has (see db.ensure_indexes).
     post_retention_days: int | None = None
+    api_rate_limit_per_minute: int = 600
+    audit_retention_days: int = 90
 
     @property
     def admin_key_enabled(self) -> bool:
@@ -109,6 +111,8 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
     "POST_RETENTION_DAYS": ("post_retention_days", 0),
     "TASKS_HORIZON_SECONDS": ("tasks_horizon_seconds", 60),
     "TASKS_SWEEP_AFTER_SECONDS": ("tasks_sweep_after_seconds", 30),
+    "API_RATE_LIMIT_PER_MINUTE": ("api_rate_limit_per_minute", 1),
+    "AUDIT_RETENTION_DAYS": ("audit_retention_days", 1),
 }
 _FLOAT_SETTINGS: dict[str, str] = {
     "META_CONNECT_TIMEOUT_SECONDS": "meta_connect_timeout_seconds",
@@ -210,6 +214,28 @@ def _read_dispatch(env: Mapping[str, str], values: dict[str, object], problems: 
             for name in _TASKS_REQUIRED
             if not env.get(name, "").strip()
         )
+
+
+@dataclass(frozen=True)
+class ApiRemote:
+    """The CLI's remote mode: the api function's URL and an API key (no database settings)."""
+
+    url: str
+    key: str = field(repr=False)
+
+
+def load_remote(environ: Mapping[str, str] | None = None) -> ApiRemote | None:
+    """SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY, when both are set."""
+    env = os.environ if environ is None else environ
+    url = env.get("SOCIALSCHED_API_URL", "").strip()
+    key = env.get("SOCIALSCHED_API_KEY", "").strip()
+    if not url and not key:
+        return None
+    if not url or not key:
+        raise ConfigError("remote mode needs both SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY")
+    if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise ConfigError("SOCIALSCHED_API_URL must be https (http only on this machine)")
+    return ApiRemote(url, key)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

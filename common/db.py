@@ -18,6 +18,8 @@ POSTS = "posts"
 ACCOUNTS = "accounts"
 SCHEDULER_STATE = "scheduler_state"
 HOURLY_STATS = "hourly_stats"
+API_KEYS = "api_keys"
+AUDIT = "audit"
 
 Doc = dict[str, Any]
 
@@ -86,13 +88,28 @@ POST_RETENTION_INDEX = "finishedAt_retention"
 
 INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
     POSTS: (
-        IndexSpec("status_dueAt", (("status", ASCENDING), ("dueAt", ASCENDING))),
+        # The due queries (a prefix), and the API's list by status in its (dueAt, _id) order.
+        IndexSpec(
+            "status_dueAt_id", (("status", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING))
+        ),
         IndexSpec("accountId_publishedAt", (("accountId", ASCENDING), ("publishedAt", DESCENDING))),
         IndexSpec("lease_runId", (("lease.runId", ASCENDING),), {"sparse": True}),
         # The sweep for posts whose runner died: only `publishing` posts have a lease.
         IndexSpec("status_leaseExpiresAt", (("status", ASCENDING), ("lease.expiresAt", ASCENDING))),
+        # The same request (CSV row, API item) never makes a second post (operations.post_key).
+        IndexSpec(
+            "idempotencyKey", (("idempotencyKey", ASCENDING),), {"unique": True, "sparse": True}
+        ),
+        # posts.list_page: the (dueAt, _id) order, alone or after an account.
+        IndexSpec("dueAt_id", (("dueAt", ASCENDING), ("_id", ASCENDING))),
+        IndexSpec(
+            "accountId_dueAt_id",
+            (("accountId", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING)),
+        ),
     ),
     ACCOUNTS: (IndexSpec("platform_status", (("platform", ASCENDING), ("status", ASCENDING))),),
+    # Entries expire on their own (audit.record sets expireAt from AUDIT_RETENTION_DAYS).
+    AUDIT: (IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),),
     # One document per hour; each expires a day after its hour ended (see common/stats.py).
     HOURLY_STATS: (
         IndexSpec("expiresAt_ttl", (("expiresAt", ASCENDING),), {"expireAfterSeconds": 0}),

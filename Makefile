@@ -68,6 +68,7 @@ run: bootstrap-run
 bench: bootstrap-run
 	$(PY) -m devstack.dbserver run -- $(PY) bench/engine.py
 	$(PY) -m devstack.dbserver run -- $(PY) bench/coldstart.py
+	$(PY) -m devstack.dbserver run -- $(PY) bench/lateness.py
 	$(PY) -m devstack.dbserver run -- $(PY) bench/api.py
 	$(PY) bench/adapters.py
 

@@ -24,6 +24,9 @@ class Settings:
     mongo_uri: str = field(repr=False)
     mongo_db: str = "social_scheduler"
     mongo_timeout_ms: int = 5000
+    # Connections per instance; None: PUBLISH_WORKERS + 8. Terraform sets it with the maximum
+    # instance count, so instances x pool stays within the cluster's connection limit.
+    mongo_max_pool_size: int | None = None
     jwt_secret: str | None = field(default=None, repr=False)
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
@@ -96,6 +99,7 @@ class Settings:
 
 _INT_SETTINGS: dict[str, tuple[str, int]] = {
     "MONGO_TIMEOUT_MS": ("mongo_timeout_ms", 100),
+    "MONGO_MAX_POOL_SIZE": ("mongo_max_pool_size", 1),
     "LOCK_TTL_SECONDS": ("lock_ttl_seconds", 1),
     "RUN_BUDGET_SECONDS": ("run_budget_seconds", 1),
     "MAX_ATTEMPTS": ("max_attempts", 1),

@@ -54,7 +54,7 @@ def _new_client(settings: Settings) -> MongoClient[Doc]:
         serverSelectionTimeoutMS=timeout,
         connectTimeoutMS=timeout,
         socketTimeoutMS=max(timeout * 6, 30_000),
-        maxPoolSize=settings.publish_workers + 8,
+        maxPoolSize=settings.mongo_max_pool_size or settings.publish_workers + 8,
         minPoolSize=0,
         maxIdleTimeMS=60_000,
         retryWrites=True,
@@ -88,7 +88,10 @@ POST_RETENTION_INDEX = "finishedAt_retention"
 
 INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
     POSTS: (
-        IndexSpec("status_dueAt", (("status", ASCENDING), ("dueAt", ASCENDING))),
+        # The due queries (a prefix), and the API's list by status in its (dueAt, _id) order.
+        IndexSpec(
+            "status_dueAt_id", (("status", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING))
+        ),
         IndexSpec("accountId_publishedAt", (("accountId", ASCENDING), ("publishedAt", DESCENDING))),
         IndexSpec("lease_runId", (("lease.runId", ASCENDING),), {"sparse": True}),
         # The sweep for posts whose runner died: only `publishing` posts have a lease.

@@ -36,7 +36,7 @@ from common.transitions import AccountSeen, Rules
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 # Creates go out in parallel: each is one HTTPS round trip to Cloud Tasks.
-ENQUEUE_THREADS = 16
+ENQUEUE_THREADS = 32
 
 
 class Enqueuer(Protocol):

@@ -40,7 +40,7 @@ from common.workpool import KeyedWorkPool
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 # Tasks created per tick at most (in parallel); the rest wait for the next tick.
-TASKS_LOAD_LIMIT = 5000
+TASKS_LOAD_LIMIT = 20_000
 
 
 @dataclass(frozen=True)

@@ -288,8 +288,8 @@ def snapshot_due(
     db: Database[Doc], now: datetime, limit: int, due_until: datetime | None = None
 ) -> DueSnapshot:
     """Three indexed queries, each reading only the documents it returns: the oldest due posts
-    (status_dueAt), posts whose runner's lease expired (status_leaseExpiresAt) and the next post
-    after now (status_dueAt, one document). No $facet: its sub-pipelines cannot use an index,
+    (status_dueAt_id), posts whose runner's lease expired (status_leaseExpiresAt) and the next post
+    after now (status_dueAt_id, one document). No $facet: its sub-pipelines cannot use an index,
     so one would read the whole queue on every tick. `due_until` (default now) lets
     DISPATCH=tasks leave the posts whose tasks are still on time to those tasks."""
     until = now if due_until is None else due_until
@@ -386,7 +386,7 @@ class Upcoming:
 
 
 def upcoming(db: Database[Doc], after: datetime, until: datetime, limit: int) -> list[Upcoming]:
-    """`scheduled` posts due in (after, until], oldest first: one status_dueAt range."""
+    """`scheduled` posts due in (after, until], oldest first: one status_dueAt_id range."""
     cursor = (
         _collection(db)
         .find(

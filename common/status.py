@@ -166,7 +166,7 @@ _COUNTED = ["scheduled", "publishing", "failed", "unknown"]
 
 
 def _queue_rows(db: Database[Doc], now: datetime) -> list[Doc]:
-    """One aggregation over the status_dueAt index range of the open statuses: counts, due and
+    """One aggregation over the status_dueAt_id index range of the open statuses: counts, due and
     the oldest due time, all from index keys (status, dueAt), never published posts."""
     is_due = {"$lte": ["$dueAt", now]}
     pipeline: list[Doc] = [

@@ -40,6 +40,7 @@ apis=(
     cloudfunctions.googleapis.com
     cloudresourcemanager.googleapis.com
     cloudscheduler.googleapis.com
+    cloudtasks.googleapis.com
     eventarc.googleapis.com
     iam.googleapis.com
     logging.googleapis.com

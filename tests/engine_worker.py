@@ -2,16 +2,19 @@
 
     python -m tests.engine_worker URI DB [--latency S] [--workers N] [--ttl S] [--until-idle]
                                          [--freeze-after-send N | --kill-after-send N]
+                                         [--task POST_ID,VERSION,DUE_MS]
 
 Prints one JSON line per execute_once result. `--freeze-after-send N` stops the process with
 SIGSTOP right after its N-th send (a stalled VM or a long GC pause); `--kill-after-send N`
 kills it with SIGKILL (a crashed instance). Both happen after the platform accepted the post and
-before the outcome is recorded, the worst moment.
+before the outcome is recorded, the worst moment. `--task` handles one Cloud Task the way the
+publish function does (common.dispatch.TaskWork) instead of running ticks.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -22,11 +25,43 @@ import uuid
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from common.config import load_settings
+from common.clock import utcnow
+from common.config import Settings, load_settings
 from common.db import Doc
+from common.dispatch import TaskWork
 from common.engine import Trigger, execute_once
+from common.events import NoEvents
 from common.model import Post
+from common.tasks import PostTask
 from tests.recording import registry_for
+
+
+class NoQueue:
+    """These tests publish posts that never need a next task; a call would be a bug."""
+
+    def name_of(self, task: PostTask) -> str:
+        raise AssertionError(f"unexpected task name for {task}")
+
+    def enqueue(self, task: PostTask) -> bool:
+        raise AssertionError(f"unexpected next task {task}")
+
+
+def as_tasks() -> dict[str, str]:
+    """DISPATCH=tasks settings; no task is created in these tests (NoQueue)."""
+    return {
+        "DISPATCH": "tasks",
+        "TASKS_QUEUE": "projects/test/locations/local/queues/publish",
+        "TASKS_TARGET_URL": "http://127.0.0.1:1/",
+        "TASKS_SERVICE_ACCOUNT": "tasks@test.iam.gserviceaccount.com",
+    }
+
+
+def env_of(settings: Settings) -> dict[str, str]:
+    return {
+        "MONGO_URI": settings.mongo_uri,
+        "MONGO_DB": settings.mongo_db,
+        "LOCK_TTL_SECONDS": str(settings.lock_ttl_seconds),
+    }
 
 
 def main() -> None:
@@ -39,6 +74,7 @@ def main() -> None:
     parser.add_argument("--until-idle", action="store_true")
     parser.add_argument("--freeze-after-send", type=int, default=0)
     parser.add_argument("--kill-after-send", type=int, default=0)
+    parser.add_argument("--task", default=None)
     args = parser.parse_args()
     settings = load_settings(
         {
@@ -65,6 +101,13 @@ def main() -> None:
 
     db: Database[Doc] = MongoClient(args.uri, tz_aware=True)[args.db]
     registry = registry_for(db, latency=args.latency, after_send=after_send)
+    if args.task is not None:
+        post_id, version, due_ms = args.task.split(",")
+        task = PostTask(post_id, int(version), int(due_ms))
+        tasks_settings = load_settings({**as_tasks(), **env_of(settings)})
+        work = TaskWork(db, registry, tasks_settings, NoQueue(), NoEvents(), utcnow)
+        print(json.dumps(dataclasses.asdict(work.handle(task))), flush=True)
+        return
     while True:
         result = execute_once(settings, Trigger("tick", message_id=uuid.uuid4().hex), registry)
         print(json.dumps(result.to_response(), default=str), flush=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pymongo import monitoring
@@ -36,6 +36,7 @@ class Query:
     filter: Doc
     sort: Doc | None = None
     pipeline_rest: tuple[Doc, ...] = ()
+    limit: int | None = None
 
 
 class CommandRecorder(monitoring.CommandListener):
@@ -76,7 +77,8 @@ def queries(commands: Sequence[Doc], ignore: set[str] = frozenset()) -> list[Que
 
 def _queries_of(name: str, collection: str, command: Doc) -> list[Query]:
     if name == "find":
-        return [Query(name, collection, command.get("filter", {}), command.get("sort"))]
+        filter_, sort = command.get("filter", {}), command.get("sort")
+        return [Query(name, collection, filter_, sort, limit=command.get("limit"))]
     if name in ("count", "distinct"):
         return [Query(name, collection, command.get("query", {}))]
     if name == "findAndModify":
@@ -127,18 +129,24 @@ def _sort_follows(index: IndexSpec, filter_: Doc, sort: Doc) -> bool:
 
 
 def serving_index(query: Query) -> str | None:
-    """The name of a declared index that serves the query, or None."""
+    """The name of a declared index that serves the query, or None.
+
+    A top-level $or is served when each branch, with the rest of the filter, is. A filter that
+    names no index prefix is still served by an index in the sort's order when a limit bounds
+    the scan (a page of a list).
+    """
+    if "$or" in query.filter:
+        rest = {k: v for k, v in query.filter.items() if k != "$or"}
+        names = {serving_index(replace(query, filter={**rest, **b})) for b in query.filter["$or"]}
+        return None if None in names or not names else "+".join(sorted(str(n) for n in names))
     candidates = (_ID_INDEX, *INDEXES.get(query.collection, ()))
     for index in candidates:
         first = index.keys[0][0]
-        # A filter that names no field (a first page of everything) is served by reading an
-        # index in its sort's order: MongoDB stops after the limit.
-        in_order = not query.filter and query.sort is not None
-        if not in_order and (first not in query.filter or not _seekable(query.filter[first])):
-            continue
-        if query.sort and not _sort_follows(index, query.filter, query.sort):
-            continue
-        return index.name
+        if first in query.filter and _seekable(query.filter[first]):
+            if not query.sort or _sort_follows(index, query.filter, query.sort):
+                return index.name
+        elif query.sort and query.limit and _sort_follows(index, {}, query.sort):
+            return index.name
     return None
 
 

@@ -14,16 +14,23 @@ import threading
 import time
 import uuid
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pymongo.database import Database
 
+from common import posts
+from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc
+from common.dispatch import TaskAnswer, TaskWork
 from common.engine import Trigger, execute_once
+from common.events import NoEvents
 from common.run_summary import RunSummary
-from tests.conftest import SettingsFactory, seed
+from common.tasks import PostTask
+from tests import engine_worker
+from tests.conftest import SettingsFactory, add_account, add_post, seed
 from tests.recording import registry_for, sends_per_post
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,3 +215,30 @@ def test_a_runner_killed_mid_batch_leaves_no_post_stuck_and_none_sent_twice(
     # may be unknown (at-most-once): at most one per worker of the dead runner.
     assert len(unknown) <= 4
     assert unknown.isdisjoint(sends)
+
+
+def test_a_publish_process_killed_mid_send_is_taken_over_by_its_retried_task_without_resending(
+    db: Database[Doc], mongo_uri: str, db_name: str, make_settings: SettingsFactory
+) -> None:
+    """DISPATCH=tasks: the publish process dies after the platform accepted the post; Cloud
+    Tasks retries the task. While the dead process's lease lives, the retry is told to come
+    back (503); after it expires, the retry takes the post over, looks on the platform, finds
+    it and marks it published: one send. A later duplicate of the task is a no-op."""
+    add_account(db, "a")
+    pid = add_post(db, "a", utcnow() - timedelta(seconds=1))
+    post = posts.get(db, pid)
+    assert post is not None
+    task = PostTask.of(pid, post.version, post.due_at)
+    spec = f"{task.post_id},{task.version},{task.due_at_ms}"
+    crashed = _worker(mongo_uri, db_name, "--ttl", "2", "--kill-after-send", "1", "--task", spec)
+    crashed.communicate(timeout=60)
+    assert crashed.returncode == -signal.SIGKILL
+    settings = make_settings(LOCK_TTL_SECONDS=2, **engine_worker.as_tasks())
+    work = TaskWork(db, registry_for(db), settings, engine_worker.NoQueue(), NoEvents(), utcnow)
+    assert work.handle(task) == TaskAnswer(503, "in_progress")
+    time.sleep(2.5)  # the dead process's lease expires
+    assert work.handle(task) == TaskAnswer(200, "published")
+    assert work.handle(task) == TaskAnswer(200, "stale")
+    assert sends_per_post(db) == {pid: 1}
+    doc = db["posts"].find_one({"_id": pid})
+    assert doc is not None and doc["status"] == "published"

@@ -22,6 +22,7 @@ ENTRY_POINTS = {
     "run": {"on_tick": "cloudevent", "run_http": "http"},
     "status": {"status": "http"},
     "api": {"api": "http"},
+    "publish": {"publish": "http"},
 }
 REPORT_REGISTRY = (
     "import json, main\n"

@@ -16,7 +16,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from common import status
+from common import posts, status
 from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc
@@ -55,9 +55,9 @@ def test_every_command_of_an_empty_tick_is_served_by_an_index(
     execute_once(settings, Trigger("tick", "m-1"), registry_for(db), db=listened)
     assert _served(recorder) == [
         ("findAndModify", "scheduler_state", "_id_"),
-        ("find", "posts", "status_dueAt"),
+        ("find", "posts", "status_dueAt_id"),
         ("find", "posts", "status_leaseExpiresAt"),
-        ("find", "posts", "status_dueAt"),
+        ("find", "posts", "status_dueAt_id"),
         ("update", "scheduler_state", "_id_"),
     ]
 
@@ -113,8 +113,8 @@ def test_every_command_of_a_status_report_is_served_by_an_index(
     status.report(settings, listened, utcnow())
     assert _served(recorder) == [
         ("find", "scheduler_state", "_id_"),
-        ("aggregate", "posts", "status_dueAt"),
-        ("find", "posts", "status_dueAt"),
+        ("aggregate", "posts", "status_dueAt_id"),
+        ("find", "posts", "status_dueAt_id"),
         ("find", "hourly_stats", "_id_"),
         ("aggregate", "accounts", "platform_status"),
     ]
@@ -131,3 +131,27 @@ def test_the_rule_refuses_a_facet_and_a_filter_without_an_index_prefix() -> None
     assert serving_index(
         Query("find", "posts", {"status": "x", "dueAt": {"$lte": 1}}, {"dueAt": 1})
     )
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        posts.PostFilter(),
+        posts.PostFilter(status="published"),
+        posts.PostFilter(account_id="a"),
+        posts.PostFilter(accounts_allowed=("a", "b"), status="scheduled"),
+        posts.PostFilter(due_after=utcnow() - timedelta(days=1), due_before=utcnow()),
+    ],
+)
+def test_every_page_of_an_api_list_is_served_by_an_index(
+    db: Database[Doc], recorded: tuple[Database[Doc], CommandRecorder], where: posts.PostFilter
+) -> None:
+    listened, recorder = recorded
+    add_account(db, "a")
+    for n in range(5):
+        add_post(db, "a", utcnow() - MINUTE * n)
+    first = posts.list_page(listened, where, None, 2)
+    if first.after is not None:
+        posts.list_page(listened, where, first.after, 2)  # the next page, after a cursor
+    found = queries(recorder.commands)
+    assert found and problems(found) == []

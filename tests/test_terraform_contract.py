@@ -97,8 +97,9 @@ def source_directory(function: str) -> Path:
     return tfconfig.module_path(archive["source_dir"].replace("${each.key}", key.group(1)))
 
 
-def test_the_four_functions_are_deployed() -> None:
-    assert set(FUNCTIONS) == {"run_tick", "run_http", "status", "api"}
+def test_the_functions_are_deployed_publish_only_with_tasks_dispatch() -> None:
+    assert set(FUNCTIONS) == {"run_tick", "run_http", "status", "api", "publish"}
+    assert FUNCTIONS["publish"]["count"] == "${local.tasks_enabled ? 1 : 0}"
     for body in FUNCTIONS.values():
         assert tfconfig.single(body, "build_config")["runtime"] == "python313"
 

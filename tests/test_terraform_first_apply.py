@@ -25,6 +25,7 @@ API_OF_TYPE = {
     "google_artifact_registry_": "artifactregistry.googleapis.com",
     "google_cloud_run_": "run.googleapis.com",
     "google_cloud_scheduler_": "cloudscheduler.googleapis.com",
+    "google_cloud_tasks_": "cloudtasks.googleapis.com",
     "google_cloudfunctions2_": "cloudfunctions.googleapis.com",
     "google_logging_": "logging.googleapis.com",
     "google_monitoring_": "monitoring.googleapis.com",

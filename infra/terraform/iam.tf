@@ -35,9 +35,10 @@ resource "google_secret_manager_secret_iam_member" "function" {
   member    = google_service_account.function[each.value.fn].member
 }
 
-# The run functions publish outcome events, and only to the events topic.
+# The run functions (and publish, with dispatch = "tasks") publish outcome events, and only to
+# the events topic.
 resource "google_pubsub_topic_iam_member" "events_publisher" {
-  for_each = var.enable_events_topic ? toset(["run_tick", "run_http"]) : toset([])
+  for_each = var.enable_events_topic ? toset(concat(["run_tick", "run_http"], local.tasks_enabled ? ["publish"] : [])) : toset([])
 
   topic  = google_pubsub_topic.events[0].id
   role   = "roles/pubsub.publisher"

@@ -20,12 +20,19 @@ locals {
   # The tick period, which the status function judges liveness by: "* * * * *" or "*/N * * * *".
   tick_interval_seconds = 60 * (var.tick_schedule == "* * * * *" ? 1 : tonumber(regex("^\\*/([0-9]+) ", var.tick_schedule)[0]))
 
-  function_names = {
-    run_tick = "${var.name_prefix}-run-tick"
-    run_http = "${var.name_prefix}-run-http"
-    status   = "${var.name_prefix}-status"
-    api      = "${var.name_prefix}-api"
-  }
+  function_names = merge(
+    {
+      run_tick = "${var.name_prefix}-run-tick"
+      run_http = "${var.name_prefix}-run-http"
+      status   = "${var.name_prefix}-status"
+      api      = "${var.name_prefix}-api"
+    },
+    local.tasks_enabled ? { publish = local.publish_function_name } : {},
+  )
+
+  # With dispatch = "tasks", these create Cloud Tasks (tasks.tf): the run functions load them,
+  # publish enqueues a rescheduled post's next task.
+  task_creators = ["run_tick", "run_http", "publish"]
 
   # Settings both run entry points need (see common/config.py for what each one means).
   run_environment = merge(
@@ -39,6 +46,7 @@ locals {
       TICK_MAX_AGE_SECONDS         = tostring(var.tick_max_age_seconds)
     },
     var.enable_events_topic ? { EVENTS_TOPIC = google_pubsub_topic.events[0].name } : {},
+    local.tasks_enabled ? local.tasks_environment : {},
   )
 
   status_environment = {
@@ -88,18 +96,22 @@ locals {
       JWT_SECRET           = "JWT_SECRET"
       ADMIN_SECRET_KEY     = "ADMIN_SECRET_KEY"
     }
+    publish = {
+      MONGO_URI            = "MONGO_URI"
+      TOKEN_ENCRYPTION_KEY = "TOKEN_ENCRYPTION_KEY"
+    }
   }
 
   # META_APP_SECRET is optional in the code (appsecret_proof), but a secret referenced by a
   # function must have an enabled version before the function deploys (Cloud Run checks every
   # referenced secret). So it is created and referenced only when the operator says it is set.
-  meta_app_secret_readers = ["run_tick", "run_http", "api"]
+  meta_app_secret_readers = ["run_tick", "run_http", "api", "publish"]
 
   function_secrets = {
     for fn, secrets in local.required_function_secrets : fn => merge(
       secrets,
       var.meta_app_secret_enabled && contains(local.meta_app_secret_readers, fn) ? { META_APP_SECRET = "META_APP_SECRET" } : {},
-    )
+    ) if contains(keys(local.function_names), fn)
   }
 
   secret_access = {

@@ -20,7 +20,13 @@ output "function_names" {
     run_http = google_cloudfunctions2_function.run_http.name
     status   = google_cloudfunctions2_function.status.name
     api      = google_cloudfunctions2_function.api.name
+    publish  = one(google_cloudfunctions2_function.publish[*].name)
   }
+}
+
+output "tasks_queue" {
+  description = "The publish queue (dispatch = tasks), or null."
+  value       = one(google_cloud_tasks_queue.publish[*].id)
 }
 
 output "service_accounts" {
@@ -30,6 +36,7 @@ output "service_accounts" {
     {
       trigger = google_service_account.trigger.email
       builder = google_service_account.builder.email
+      tasks   = one(google_service_account.tasks[*].email)
     },
   )
 }

@@ -13,6 +13,8 @@ locals {
     # project number lookup (data.google_project) go through Cloud Resource Manager.
     "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
+    # Cloud Tasks (dispatch = "tasks"); enabling an unused API costs nothing.
+    "cloudtasks.googleapis.com",
     "eventarc.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",

@@ -333,3 +333,70 @@ variable "eventarc_agent_wait_seconds" {
     error_message = "eventarc_agent_wait_seconds must be between 0 and 600."
   }
 }
+
+variable "dispatch" {
+  description = "inline: the run function publishes due posts itself. tasks: the run creates one Cloud Task per post and the publish function publishes each at its second (docs/scaling.md)."
+  type        = string
+  default     = "inline"
+
+  validation {
+    condition     = contains(["inline", "tasks"], var.dispatch)
+    error_message = "dispatch must be inline or tasks."
+  }
+}
+
+variable "publish_service" {
+  description = "Runtime of the publish function (dispatch = tasks): one post per request, several requests per instance."
+  type = object({
+    memory          = optional(string, "512Mi")
+    cpu             = optional(string, "1")
+    timeout_seconds = optional(number, 300)
+    min_instances   = optional(number, 0)
+    max_instances   = optional(number, 100)
+    concurrency     = optional(number, 8)
+  })
+  default = {}
+
+  validation {
+    condition     = var.publish_service.timeout_seconds >= 120 && var.publish_service.timeout_seconds <= 1800
+    error_message = "publish_service.timeout_seconds must be between 120 and 1800 (Cloud Tasks' longest dispatch deadline for HTTP targets)."
+  }
+  validation {
+    condition     = var.publish_service.max_instances >= 1 && var.publish_service.min_instances >= 0 && var.publish_service.min_instances <= var.publish_service.max_instances
+    error_message = "publish_service needs 0 <= min_instances <= max_instances and max_instances >= 1."
+  }
+  validation {
+    condition     = var.publish_service.concurrency >= 1 && var.publish_service.concurrency <= 1000 && (var.publish_service.concurrency == 1 || tonumber(var.publish_service.cpu) >= 1)
+    error_message = "publish_service.concurrency must be 1-1000, and above 1 it needs cpu >= 1."
+  }
+}
+
+variable "tasks_queue" {
+  description = "The publish queue (dispatch = tasks): dispatch rate and retries. Cloud Tasks allows at most 500 dispatches per second per queue."
+  type = object({
+    max_dispatches_per_second = optional(number, 500)
+    max_attempts              = optional(number, 10)
+    min_backoff               = optional(string, "1s")
+    max_backoff               = optional(string, "60s")
+    max_doublings             = optional(number, 4)
+    max_retry_duration        = optional(string, "3600s")
+  })
+  default = {}
+
+  validation {
+    condition     = var.tasks_queue.max_dispatches_per_second > 0 && var.tasks_queue.max_dispatches_per_second <= 500
+    error_message = "tasks_queue.max_dispatches_per_second must be above 0 and at most 500 (the Cloud Tasks limit per queue)."
+  }
+}
+
+variable "tasks_horizon_seconds" {
+  description = "The run creates tasks for posts due within this many seconds (dispatch = tasks)."
+  type        = number
+  default     = 900
+}
+
+variable "mongo_max_connections" {
+  description = "Connections the MongoDB cluster accepts (Atlas M10: 1500, M30: 3000). Every function's max_instances x pool size must fit in it."
+  type        = number
+  default     = 1500
+}

@@ -1,0 +1,163 @@
+"""Lateness benchmark: how late posts go out, inline vs Cloud Tasks dispatch.
+
+    python bench/lateness.py [--posts 200] [--accounts 20] [--spread 120] [--tick 20] [--json]
+
+Needs MONGO_URI (`make bench` starts a server). For each mode, posts on `accounts` accounts are
+scheduled at random seconds over the next `spread` seconds and a tick runs every `tick`
+seconds (in this process, as the run function would). Inline, the tick publishes what is due;
+with DISPATCH=tasks, the tick creates Cloud Tasks on the devstack stand-in, which delivers each
+to a publish function process (functions-framework, the real main.py with the recording
+publisher of tests/fnhost). Lateness is publishedAt - scheduledAt; the ratio of the two p95s is
+measured in this one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from pymongo import MongoClient
+from pymongo.database import Database
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import accounts, model, posts
+from common.clock import ScheduledTime, utcnow
+from common.config import Settings, load_settings
+from common.db import Doc, ensure_indexes
+from common.engine import Trigger, execute_once
+from devstack import cloudtasks
+from tests.functions_fixtures import ROOT, function_env, serve
+from tests.recording import registry_for
+
+PUBLISH_SOURCE = ROOT / "tests" / "fnhost" / "publish_recording.py"
+QUEUE = "projects/bench/locations/local/queues/publish"
+TASKS_ACCOUNT = "tasks@bench.iam.gserviceaccount.com"
+AUDIENCE = "https://publish.bench/"
+
+
+def seed(
+    db: Database[Doc], n_posts: int, n_accounts: int, spread: float, rng: random.Random
+) -> None:
+    now = utcnow()
+    for a in range(n_accounts):
+        accounts.create(
+            db,
+            account_id=f"acct-{a}",
+            platform="facebook",
+            external_id=str(a),
+            name=f"a{a}",
+            token_ciphertext="x",
+            token_expires_at=None,
+            now=now,
+        )
+    for i in range(n_posts):
+        due = now + timedelta(seconds=5 + rng.uniform(0, spread))
+        posts.create(
+            db,
+            account_id=f"acct-{i % n_accounts}",
+            platform="facebook",
+            content=model.Content(text=f"post {i}"),
+            when=ScheduledTime(due, "UTC", due.isoformat()),
+            now=now,
+        )
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
+
+
+def run_mode(settings: Settings, client: MongoClient[Doc], args: argparse.Namespace) -> float:
+    db = client[settings.mongo_db]
+    ensure_indexes(db)
+    seed(db, args.posts, args.accounts, args.spread, random.Random(11))
+    registry = registry_for(db, latency=0.05)
+    deadline = time.monotonic() + args.spread + 6 * args.tick
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        execute_once(settings, Trigger("tick", uuid.uuid4().hex), registry, db=db)
+        if db["posts"].count_documents({"status": "published"}) == args.posts:
+            break
+        time.sleep(max(0.0, args.tick - (time.monotonic() - started)))
+    late = [
+        (d["publishedAt"] - d["scheduledAt"]).total_seconds()
+        for d in db["posts"].find({"status": "published"})
+    ]
+    if len(late) != args.posts:
+        raise SystemExit(f"only {len(late)} of {args.posts} posts were published")
+    return p95(late)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--posts", type=int, default=200)
+    parser.add_argument("--accounts", type=int, default=20)
+    parser.add_argument("--spread", type=float, default=120.0)
+    parser.add_argument("--tick", type=float, default=20.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    uri = os.environ.get("MONGO_URI")
+    if not uri:
+        print("MONGO_URI is not set; run `make bench`", file=sys.stderr)
+        return 2
+    client: MongoClient[Doc] = MongoClient(uri, tz_aware=True)
+    inline_db = f"bench_{uuid.uuid4().hex[:8]}"
+    inline = run_mode(load_settings({"MONGO_URI": uri, "MONGO_DB": inline_db}), client, args)
+    tasks_db = f"bench_{uuid.uuid4().hex[:8]}"
+    with cloudtasks.running() as standin, tempfile.TemporaryDirectory() as workdir:
+        tasks_env = {
+            "DISPATCH": "tasks",
+            "TASKS_QUEUE": QUEUE,
+            "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
+            "TASKS_AUDIENCE": AUDIENCE,
+            "TASKS_API_ENDPOINT": standin,
+            "TASKS_OIDC_CERTS_URL": f"{standin}{cloudtasks.CERTS_PATH}",
+        }
+        env = function_env(
+            uri,
+            tasks_db,
+            **tasks_env,
+            TASKS_TARGET_URL="http://127.0.0.1:1/",
+            RECORDING_LATENCY_SECONDS="0.05",
+            THREADS="8",
+        )
+        with serve("publish", PUBLISH_SOURCE, env, Path(workdir)) as publish:
+            settings = load_settings(
+                {
+                    "MONGO_URI": uri,
+                    "MONGO_DB": tasks_db,
+                    **tasks_env,
+                    "TASKS_TARGET_URL": publish.url,
+                }
+            )
+            tasks = run_mode(settings, client, args)
+    for name in (inline_db, tasks_db):
+        client.drop_database(name)
+    figures = {
+        "lateness_p95_inline_s": round(inline, 2),
+        "lateness_p95_tasks_s": round(tasks, 2),
+        "lateness_ratio": round(tasks / inline, 3) if inline > 0 else None,
+        "posts": args.posts,
+        "accounts": args.accounts,
+        "tick_s": args.tick,
+    }
+    goals = {"lateness_ratio": "<= 0.1"}
+    print(f"{'metric':<24}{'value':>10}  goal")
+    for key, value in figures.items():
+        print(f"{key:<24}{value!s:>10}  {goals.get(key, '')}")
+    if args.json:
+        print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,7 +16,7 @@ CHECKOV_VERSION := 3.3.30
 TOFU_VERSION := v1.10.10
 TOFU := .tools/bin/tofu
 
-.PHONY: all bootstrap bootstrap-run test lint run bench clean tofu
+.PHONY: all bootstrap bootstrap-run test test-mongodb lint run bench clean tofu
 
 all: test
 
@@ -49,6 +49,12 @@ bootstrap: bootstrap-run $(CHECKOV_VENV)/bin/checkov
 test: bootstrap
 	$(PY) -m devstack.dbserver run -- $(PY) -m pytest $(PYTEST_ARGS)
 
+# Opt-in: with MONGO_URI pointing at a real MongoDB, `explain` proves the tick's and the status
+# report's reads scan indexes and examine only due and open posts (the local server cannot).
+test-mongodb: $(STAMP)
+	@test -n "$(MONGO_URI)" || { echo "test-mongodb: set MONGO_URI to a real MongoDB" >&2; exit 2; }
+	$(PY) -m pytest -rs tests/test_mongodb_explain.py tests/test_query_shapes.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -62,6 +68,7 @@ run: bootstrap-run
 bench: bootstrap-run
 	$(PY) -m devstack.dbserver run -- $(PY) bench/engine.py
 	$(PY) -m devstack.dbserver run -- $(PY) bench/coldstart.py
+	$(PY) -m devstack.dbserver run -- $(PY) bench/api.py
 	$(PY) bench/adapters.py
 
 clean:

@@ -2,7 +2,8 @@
 validates and stores them, all or none).
 
 Columns (header row required): account, at, tz (optional), text, link (optional), media
-(optional: URLs separated by spaces), media_type (optional: image | video).
+(optional: URLs separated by spaces), media_type (optional: image | video), key (optional: the
+row's idempotency key; without it the account, time and content name the row).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import IO
 
 REQUIRED_COLUMNS = ("account", "at")
-KNOWN_COLUMNS = (*REQUIRED_COLUMNS, "tz", "text", "link", "media", "media_type")
+KNOWN_COLUMNS = (*REQUIRED_COLUMNS, "tz", "text", "link", "media", "media_type", "key")
 
 
 @dataclass(frozen=True)

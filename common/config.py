@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 ReconcilePolicy = Literal["at_most_once", "at_least_once"]
+Dispatch = Literal["inline", "tasks"]
+GOOGLE_OIDC_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 MIN_ADMIN_KEY_LENGTH = 32
 FERNET_KEY_BYTES = 32
 
@@ -57,6 +59,23 @@ class Settings:
     claim_batch_size: int = 100
     reconcile_policy: ReconcilePolicy = "at_most_once"
     cors_allowed_origins: tuple[str, ...] = ()
+    status_cache_seconds: int = 10  # one report per instance this often; also its max-age
+    dispatch: Dispatch = "inline"
+    # DISPATCH=tasks: the queue (projects/P/locations/L/queues/Q), the publish function's URL,
+    # the service account whose OIDC token Cloud Tasks sends, and the audience it names.
+    tasks_queue: str | None = None
+    tasks_target_url: str | None = None
+    tasks_service_account: str | None = None
+    tasks_audience: str | None = None
+    tasks_horizon_seconds: int = 900  # the tick enqueues posts due within this
+    tasks_sweep_after_seconds: int = 120  # overdue longer than this, the tick publishes inline
+    tasks_api_endpoint: str | None = None  # None: Google's; the local stack sets its stand-in
+    tasks_oidc_certs_url: str = GOOGLE_OIDC_CERTS_URL
+    # Finished posts are removed this many days after they finished; 0 turns it off; None
+    # (unset) leaves whatever the database has (see db.ensure_indexes).
+    post_retention_days: int | None = None
+    api_rate_limit_per_minute: int = 600
+    audit_retention_days: int = 90
 
     @property
     def admin_key_enabled(self) -> bool:
@@ -64,6 +83,10 @@ class Settings:
         return (
             self.admin_secret_key is not None and len(self.admin_secret_key) >= MIN_ADMIN_KEY_LENGTH
         )
+
+    @property
+    def task_audience(self) -> str | None:
+        return self.tasks_audience or self.tasks_target_url
 
     @property
     def lock_renew_interval_seconds(self) -> float:
@@ -85,6 +108,12 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
     "CATCHUP_SPACING_SECONDS": ("catchup_spacing_seconds", 0),
     "PUBLISH_WORKERS": ("publish_workers", 1),
     "CLAIM_BATCH_SIZE": ("claim_batch_size", 1),
+    "STATUS_CACHE_SECONDS": ("status_cache_seconds", 0),
+    "POST_RETENTION_DAYS": ("post_retention_days", 0),
+    "TASKS_HORIZON_SECONDS": ("tasks_horizon_seconds", 60),
+    "TASKS_SWEEP_AFTER_SECONDS": ("tasks_sweep_after_seconds", 30),
+    "API_RATE_LIMIT_PER_MINUTE": ("api_rate_limit_per_minute", 1),
+    "AUDIT_RETENTION_DAYS": ("audit_retention_days", 1),
 }
 _FLOAT_SETTINGS: dict[str, str] = {
     "META_CONNECT_TIMEOUT_SECONDS": "meta_connect_timeout_seconds",
@@ -109,7 +138,14 @@ _STR_SETTINGS: dict[str, str] = {
     "THREADS_API_VERSION": "threads_api_version",
     "EVENTS_TOPIC": "events_topic",
     "GOOGLE_CLOUD_PROJECT": "google_cloud_project",
+    "TASKS_QUEUE": "tasks_queue",
+    "TASKS_TARGET_URL": "tasks_target_url",
+    "TASKS_SERVICE_ACCOUNT": "tasks_service_account",
+    "TASKS_AUDIENCE": "tasks_audience",
+    "TASKS_API_ENDPOINT": "tasks_api_endpoint",
+    "TASKS_OIDC_CERTS_URL": "tasks_oidc_certs_url",
 }
+_TASKS_REQUIRED = ("TASKS_QUEUE", "TASKS_TARGET_URL", "TASKS_SERVICE_ACCOUNT")
 
 
 def _is_fernet_key(key: str) -> bool:
@@ -167,6 +203,44 @@ def _read_strings(env: Mapping[str, str], values: dict[str, object], problems: l
         values["token_encryption_keys"] = keys
     if env.get("CORS_ALLOWED_ORIGINS", "").strip():
         values["cors_allowed_origins"] = _split_list(env["CORS_ALLOWED_ORIGINS"])
+    _read_dispatch(env, values, problems)
+
+
+def _read_dispatch(env: Mapping[str, str], values: dict[str, object], problems: list[str]) -> None:
+    dispatch = env.get("DISPATCH", "").strip()
+    if not dispatch:
+        return
+    if dispatch not in ("inline", "tasks"):
+        problems.append("DISPATCH must be inline or tasks")
+    values["dispatch"] = dispatch
+    if dispatch == "tasks":
+        problems.extend(
+            f"{name} is required with DISPATCH=tasks"
+            for name in _TASKS_REQUIRED
+            if not env.get(name, "").strip()
+        )
+
+
+@dataclass(frozen=True)
+class ApiRemote:
+    """The CLI's remote mode: the api function's URL and an API key (no database settings)."""
+
+    url: str
+    key: str = field(repr=False)
+
+
+def load_remote(environ: Mapping[str, str] | None = None) -> ApiRemote | None:
+    """SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY, when both are set."""
+    env = os.environ if environ is None else environ
+    url = env.get("SOCIALSCHED_API_URL", "").strip()
+    key = env.get("SOCIALSCHED_API_KEY", "").strip()
+    if not url and not key:
+        return None
+    if not url or not key:
+        raise ConfigError("remote mode needs both SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY")
+    if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise ConfigError("SOCIALSCHED_API_URL must be https (http only on this machine)")
+    return ApiRemote(url, key)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

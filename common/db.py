@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
@@ -15,6 +17,9 @@ from common.config import Settings
 POSTS = "posts"
 ACCOUNTS = "accounts"
 SCHEDULER_STATE = "scheduler_state"
+HOURLY_STATS = "hourly_stats"
+API_KEYS = "api_keys"
+AUDIT = "audit"
 
 Doc = dict[str, Any]
 
@@ -67,14 +72,71 @@ def describe_failure(exc: PyMongoError) -> str:
     return f"database {kind}: {type(exc).__name__}"
 
 
-def ensure_indexes(db: Database[Doc]) -> None:
-    """Create the indexes the queries rely on; safe to call on every deploy or start."""
-    posts = db[POSTS]
-    posts.create_index([("status", ASCENDING), ("dueAt", ASCENDING)], name="status_dueAt")
-    posts.create_index(
-        [("accountId", ASCENDING), ("publishedAt", DESCENDING)], name="accountId_publishedAt"
-    )
-    posts.create_index([("lease.runId", ASCENDING)], name="lease_runId", sparse=True)
-    db[ACCOUNTS].create_index(
-        [("platform", ASCENDING), ("status", ASCENDING)], name="platform_status"
-    )
+@dataclass(frozen=True)
+class IndexSpec:
+    """One declared index: the queries of the tick, the status report and the API lead with a
+    filter on a prefix of one of these (tests/test_query_shapes.py checks every command)."""
+
+    name: str
+    keys: tuple[tuple[str, int], ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Finished posts (published, failed, canceled) carry `finishedAt`; open ones never do, so the
+# optional retention index (POST_RETENTION_DAYS) can only ever remove finished posts.
+POST_RETENTION_INDEX = "finishedAt_retention"
+
+INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
+    POSTS: (
+        IndexSpec("status_dueAt", (("status", ASCENDING), ("dueAt", ASCENDING))),
+        IndexSpec("accountId_publishedAt", (("accountId", ASCENDING), ("publishedAt", DESCENDING))),
+        IndexSpec("lease_runId", (("lease.runId", ASCENDING),), {"sparse": True}),
+        # The sweep for posts whose runner died: only `publishing` posts have a lease.
+        IndexSpec("status_leaseExpiresAt", (("status", ASCENDING), ("lease.expiresAt", ASCENDING))),
+        # The same request (CSV row, API item) never makes a second post (operations.post_key).
+        IndexSpec(
+            "idempotencyKey", (("idempotencyKey", ASCENDING),), {"unique": True, "sparse": True}
+        ),
+        # posts.list_page: the (dueAt, _id) order, alone or after an account.
+        IndexSpec("dueAt_id", (("dueAt", ASCENDING), ("_id", ASCENDING))),
+        IndexSpec(
+            "accountId_dueAt_id",
+            (("accountId", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING)),
+        ),
+    ),
+    ACCOUNTS: (IndexSpec("platform_status", (("platform", ASCENDING), ("status", ASCENDING))),),
+    # One document per hour; each expires a day after its hour ended (see common/stats.py).
+    # Entries expire on their own (audit.record sets expireAt from AUDIT_RETENTION_DAYS).
+    AUDIT: (IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),),
+    HOURLY_STATS: (
+        IndexSpec("expiresAt_ttl", (("expiresAt", ASCENDING),), {"expireAfterSeconds": 0}),
+    ),
+}
+
+
+def ensure_indexes(db: Database[Doc], post_retention_days: int | None = None) -> None:
+    """Create the indexes the queries rely on; safe to call on every deploy or start.
+
+    `post_retention_days` (POST_RETENTION_DAYS): N removes finished posts N days after they
+    finished (a TTL index on `finishedAt`), 0 turns that off, None leaves it as it is, so a
+    command run without the setting never drops a retention someone chose.
+    """
+    for collection, specs in INDEXES.items():
+        for spec in specs:
+            db[collection].create_index(list(spec.keys), name=spec.name, **spec.options)
+    if post_retention_days is not None:
+        _set_post_retention(db, post_retention_days)
+
+
+def _set_post_retention(db: Database[Doc], days: int) -> None:
+    existing = db[POSTS].index_information().get(POST_RETENTION_INDEX)
+    wanted = days * 86_400 if days > 0 else None
+    if existing is not None and existing.get("expireAfterSeconds") == wanted:
+        return
+    if existing is not None:
+        # MongoDB refuses to re-create an index under the same name with another TTL.
+        db[POSTS].drop_index(POST_RETENTION_INDEX)
+    if wanted is not None:
+        db[POSTS].create_index(
+            [("finishedAt", ASCENDING)], name=POST_RETENTION_INDEX, expireAfterSeconds=wanted
+        )

@@ -16,12 +16,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import accounts, lock, logs, posts
+from common import accounts, lock, logs, posts, stats
 from common.accounts import Account
 from common.clock import require_aware, utcnow
 from common.config import Settings
@@ -29,6 +29,9 @@ from common.db import DatabaseUnavailableError, Doc, describe_failure, get_datab
 from common.events import RUN_COMPLETED, EventSink, NoEvents
 from common.platforms.base import Registry
 from common.posts import ClaimedPost
+
+if TYPE_CHECKING:
+    from common.dispatch import Enqueuer
 from common.publishing import PostResult, PostWork
 from common.run_summary import RunCounts, RunStatus, RunSummary, TriggerKind
 from common.transitions import AccountSeen, Rules
@@ -36,6 +39,8 @@ from common.workpool import KeyedWorkPool
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+# Tasks created per tick at most (in parallel); the rest wait for the next tick.
+TASKS_LOAD_LIMIT = 5000
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,12 @@ def execute_once(
     db: Database[Doc] | None = None,
     clock: Clock = utcnow,
     events: EventSink | None = None,
+    queue: Enqueuer | None = None,
 ) -> RunSummary:
     """Run one tick. Raises DatabaseUnavailableError when MongoDB cannot be reached.
 
-    `events` receives an outcome event per finished post and one per completed run.
+    `events` receives an outcome event per finished post and one per completed run. With
+    DISPATCH=tasks, `queue` (built from the settings when not given) receives the tasks.
     """
     started = time.monotonic()
     run_id = uuid.uuid4().hex
@@ -88,9 +95,17 @@ def execute_once(
             return replace(not_run, duplicate=True)
         with logs.fields(runId=run_id):
             run = _Run(database, settings, registry, clock, acquired, trigger, started, events)
+            if settings.dispatch == "tasks":
+                run.queue = queue if queue is not None else _task_queue(settings)
             return run.execute()
     except PyMongoError as exc:
         raise DatabaseUnavailableError(describe_failure(exc)) from exc
+
+
+def _task_queue(settings: Settings) -> Enqueuer:
+    from common.tasks import TaskQueue  # noqa: PLC0415 - lazy: cold start of inline installs
+
+    return TaskQueue(settings)
 
 
 def _dry_run(
@@ -151,12 +166,14 @@ class _Run:
         self.started = started
         self.events = events if events is not None else NoEvents()
         self.work = PostWork(db, registry, Rules.from_settings(settings), self.events, clock)
+        self.finished = stats.FinishedTally()
         self.terms = posts.LeaseTerms(
             handle.run_id,
             handle.fence,
             timedelta(seconds=settings.lock_ttl_seconds),
             clock,
             self.seconds_left,
+            self.finished,
         )
         self.tally = _Tally()
         self.accounts: dict[str, Account] = {}
@@ -164,6 +181,8 @@ class _Run:
         self.next_candidates: list[tuple[datetime, str | None]] = []
         self.lock_lost = False
         self.left_unstarted = False
+        self.queue: Enqueuer | None = None  # DISPATCH=tasks: the run loads tasks first
+        self.due_until: datetime | None = None  # DISPATCH=tasks: older posts are the run's
         self.last_renewal = time.monotonic()
         self.guard = threading.Lock()
 
@@ -185,7 +204,27 @@ class _Run:
         self.events.emit(RUN_COMPLETED, summary.to_event())
         return summary
 
+    def _load_tasks(self, queue: Enqueuer) -> None:
+        """DISPATCH=tasks: create the tasks of posts due within the horizon; the run then
+        publishes only what their tasks missed (overdue beyond the sweep) and dead leases."""
+        from common import dispatch  # noqa: PLC0415 - lazy: it imports the Cloud Tasks client
+
+        now = self.clock()
+        loaded = dispatch.load_upcoming(self.db, queue, self.settings, now, TASKS_LOAD_LIMIT)
+        self.due_until = dispatch.sweep_before(self.settings, now)
+        if loaded.created or loaded.already_there or loaded.failed:
+            log.info(
+                "tasks loaded",
+                extra={
+                    "tasksCreated": loaded.created,
+                    "tasksAlreadyThere": loaded.already_there,
+                    "tasksFailed": loaded.failed,
+                },
+            )
+
     def _claim_and_publish(self) -> None:
+        if self.queue is not None:
+            self._load_tasks(self.queue)
         batch = self.settings.claim_batch_size
         remaining = self.trigger.limit
         workers = self.settings.publish_workers
@@ -193,7 +232,9 @@ class _Run:
         try:
             while not self._stopping():
                 size = batch if remaining is None else min(batch, remaining)
-                snapshot = posts.snapshot_due(self.db, self.clock(), size)
+                now = self.clock()
+                due_until = now if self.due_until is None else self.due_until
+                snapshot = posts.snapshot_due(self.db, now, size, due_until)
                 if snapshot.next_post is not None:
                     self._note_next(snapshot.next_post.due_at, snapshot.next_post.platform)
                 for claimed in self._claim(snapshot):
@@ -290,6 +331,7 @@ class _Run:
             counts=self.tally.counts,
             next_scheduled_post=self._next_post(),
         )
+        self.finished.write(self.db)  # the run's hourly figures: one command, none if idle
         if not self.handle.release(summary):
             self.lock_lost = True
         log.info("run finished", extra=summary.to_record())

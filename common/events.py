@@ -83,9 +83,11 @@ class PubSubEvents:
     def _publisher(self) -> Any:
         with self._lock:
             if self._client is None:
-                from google.cloud import pubsub_v1  # noqa: PLC0415 - lazy: cold start
+                from google.cloud.pubsub_v1 import (  # noqa: PLC0415 - lazy: cold start
+                    PublisherClient,
+                )
 
-                self._client = pubsub_v1.PublisherClient()
+                self._client = PublisherClient()
             return self._client
 
     def emit(self, name: str, fields: Fields) -> None:

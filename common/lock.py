@@ -126,9 +126,22 @@ def _why_not_acquired(db: Database[Doc], message_id: str | None) -> Held | Dupli
     return Held(holder=lock.get("holder"), expires_at=lock.get("expiresAt"))
 
 
+def add_task_outcome(db: Database[Doc], *, published: int, failed: int) -> None:
+    """DISPATCH=tasks: a post finished by the publish function counts in the same totals a run
+    adds at its release (the runs only count what they published themselves)."""
+    db[SCHEDULER_STATE].update_one(
+        {"_id": STATE_ID},
+        {"$inc": {"totalPostsPublished": published, "totalPostsFailed": failed}},
+        upsert=True,
+    )
+
+
 def read_state(db: Database[Doc]) -> Doc:
-    """The scheduler_state document for status reporting (without the tick history)."""
-    return db[SCHEDULER_STATE].find_one({"_id": STATE_ID}, {"recentTicks": 0}) or {}
+    """The scheduler_state document for status reporting (without the tick and run histories,
+    which the report does not show: it reads a few fields, not 250 history entries)."""
+    return (
+        db[SCHEDULER_STATE].find_one({"_id": STATE_ID}, {"recentTicks": 0, "recentRuns": 0}) or {}
+    )
 
 
 def force_release(db: Database[Doc], now: datetime, *, only_if_expired: bool) -> bool:

@@ -7,19 +7,21 @@ or exceptions, so each transport words them its own way.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from bson import ObjectId
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
-from common import accounts, bulk_import, model, posts
+from common import accounts, bulk_import, jsonfmt, model, posts
 from common.accounts import Account
 from common.clock import ScheduledTime
 from common.config import Settings
@@ -32,6 +34,7 @@ from common.platforms.credentials import TokenHealth
 from common.platforms.mastodon import token_check as mastodon_check
 from common.platforms.mastodon.client import MastodonClient
 from common.platforms.meta.graph import GraphClient
+from common.platforms.meta.onboarding import OnboardingFailed, pages_for
 from common.platforms.meta.token_check import inspect
 from common.platforms.registry import bluesky_sessions, threads_client
 from common.platforms.threads import token_check as threads_check
@@ -47,7 +50,11 @@ IMPORT_CHUNK = 500
 
 @dataclass(frozen=True)
 class PostRequest:
-    """A post as a person or an application asks for it: raw, not yet validated."""
+    """A post as a person or an application asks for it: raw, not yet validated.
+
+    `scheduled_at` is ISO-8601 or "now". `idempotency_key` names the request so that sending it
+    again makes nothing new; without one, the account, the time and the content name it.
+    """
 
     account_id: str
     scheduled_at: str
@@ -57,6 +64,19 @@ class PostRequest:
     media: Sequence[Mapping[str, str]] = ()
     content_warning: str | None = None
     visibility: str | None = None
+    idempotency_key: str | None = None
+    allow_late: bool = False
+    # A fingerprint of the whole request that carried `idempotency_key` (the API's body hash):
+    # the same key with another request is refused, not answered with the first one's post.
+    request_hash: str | None = None
+
+
+NOW = "now"
+# A time this close behind the server's clock is not "in the past": the caller's clock may be
+# a little behind, and a person typing the current minute means now.
+PAST_TOLERANCE = timedelta(minutes=1)
+MAX_KEY_LENGTH = 200
+DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index refusing a write
 
 
 @dataclass(frozen=True)
@@ -82,41 +102,199 @@ class Scheduled:
     when: ScheduledTime
 
 
-def plan_post(request: PostRequest, account: Account | None) -> Planned | NoSuchAccount | Invalid:
-    """Validate a request against its account's platform rules."""
+@dataclass(frozen=True)
+class AlreadyScheduled:
+    """The same request was made before: nothing new, this is the post it made."""
+
+    post_id: ObjectId
+    status: str
+
+
+@dataclass(frozen=True)
+class KeyReused:
+    """The idempotency key was used before for a different request: nothing was done."""
+
+    key: str
+
+
+def post_key(account_id: str, given: str | None, content: model.Content, instant: datetime) -> str:
+    """The stored idempotency key: the caller's own, or one derived from what the post is.
+
+    Scoped to the account, so two callers' keys never collide across accounts.
+    """
+    named: list[Any]
+    if given is not None:
+        named = ["key", account_id, given]
+    else:
+        named = ["post", account_id, jsonfmt.to_rfc3339(instant), content.to_doc()]
+    return hashlib.sha256(jsonfmt.dumps(named).encode()).hexdigest()
+
+
+def plan_post(
+    request: PostRequest, account: Account | None, now: datetime
+) -> Planned | NoSuchAccount | Invalid:
+    """Validate a request against its account's platform rules and the clock."""
     if account is None:
         return NoSuchAccount(request.account_id)
+    is_now = request.scheduled_at.strip().lower() == NOW
     checked = check_post(
         account.platform,
         text=request.text,
         link=request.link,
         media=request.media,
-        scheduled_at=request.scheduled_at,
+        scheduled_at=now.isoformat() if is_now else request.scheduled_at,
         time_zone=request.time_zone,
         content_warning=request.content_warning,
         visibility=request.visibility,
     )
-    if not checked.ok or checked.when is None:
-        return Invalid(tuple(checked.problems))
-    return Planned(posts.NewPost(account.id, account.platform, checked.content, checked.when))
+    problems = list(checked.problems) + _key_problems(request.idempotency_key)
+    when = checked.when
+    if when is not None and not is_now and not request.allow_late:
+        problems.extend(_past_problems(when, now))
+    if problems or when is None:
+        return Invalid(tuple(problems))
+    key = post_key(account.id, request.idempotency_key, checked.content, when.instant)
+    new = posts.NewPost(
+        account.id,
+        account.platform,
+        checked.content,
+        when,
+        idempotency_key=key,
+        request_hash=request.request_hash,
+    )
+    return Planned(new)
+
+
+def _past_problems(when: ScheduledTime, now: datetime) -> list[Problem]:
+    if when.instant >= now - PAST_TOLERANCE:
+        return []
+    message = (
+        f'{when.local_time} is in the past; give a later time, "now", '
+        "or allow late posting explicitly (allowLate / --allow-late)"
+    )
+    return [Problem("scheduledAt", message)]
+
+
+def _key_problems(key: str | None) -> list[Problem]:
+    if key is None or 0 < len(key) <= MAX_KEY_LENGTH:
+        return []
+    return [Problem("idempotencyKey", f"idempotency keys have 1 to {MAX_KEY_LENGTH} characters")]
 
 
 def schedule_post(
     db: Database[Doc], request: PostRequest, now: datetime
-) -> Scheduled | NoSuchAccount | Invalid:
-    planned = plan_post(request, accounts.get(db, request.account_id))
+) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
+    planned = plan_post(request, accounts.get(db, request.account_id), now)
     if not isinstance(planned, Planned):
         return planned
-    new = planned.new
-    post_id = posts.create(
-        db,
-        account_id=new.account_id,
-        platform=new.platform,
-        content=new.content,
-        when=new.when,
-        now=now,
-    )
-    return Scheduled(post_id, new.when)
+    inserted = posts.insert_once(db, planned.new, now)
+    if isinstance(inserted, posts.Existing):
+        return _repeat(request, inserted)
+    return Scheduled(inserted, planned.new.when)
+
+
+def _repeat(request: PostRequest, existing: posts.Existing) -> AlreadyScheduled | KeyReused:
+    if existing.request_hash != request.request_hash and request.idempotency_key is not None:
+        return KeyReused(request.idempotency_key)
+    return AlreadyScheduled(existing.post_id, existing.status)
+
+
+@dataclass(frozen=True)
+class ItemProblem:
+    """What is wrong with one item of a batch, by its index (0-based)."""
+
+    index: int
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class BatchRefused:
+    """Nothing was scheduled; every problem found, by item."""
+
+    problems: tuple[ItemProblem, ...]
+
+
+@dataclass(frozen=True)
+class BatchScheduled:
+    """One result per item, in order: new posts and repeats of earlier requests."""
+
+    results: tuple[Scheduled | AlreadyScheduled, ...]
+
+    @property
+    def created(self) -> int:
+        return sum(isinstance(r, Scheduled) for r in self.results)
+
+
+def schedule_batch(
+    db: Database[Doc],
+    requests: Sequence[PostRequest],
+    now: datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchScheduled | BatchRefused | KeyReused:
+    """Schedule every item or none (an API batch, a CSV file); repeats make nothing new."""
+    known = accounts.load_many(db, (r.account_id for r in requests))
+    planned: list[posts.NewPost] = []
+    problems: list[ItemProblem] = []
+    for index, request in enumerate(requests):
+        result = plan_post(request, known.get(request.account_id), now)
+        if isinstance(result, Planned):
+            planned.append(result.new)
+        elif isinstance(result, NoSuchAccount):
+            problems.append(ItemProblem(index, "accountId", f"no account {result.account_id!r}"))
+        else:
+            problems.extend(ItemProblem(index, p.field, p.message) for p in result.problems)
+    if problems:
+        return BatchRefused(tuple(problems))
+    try:
+        return _store_new(db, requests, planned, now, progress)
+    except BulkWriteError as exc:
+        if not _duplicate_key(exc):
+            raise
+        # An identical batch raced this one and won: what it made is now there to be named.
+        return _store_new(db, requests, planned, now, progress)
+
+
+def _duplicate_key(exc: BulkWriteError) -> bool:
+    return any(e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", ()))
+
+
+def _store_new(
+    db: Database[Doc],
+    requests: Sequence[PostRequest],
+    planned: Sequence[posts.NewPost],
+    now: datetime,
+    progress: Callable[[int, int], None] | None,
+) -> BatchScheduled | KeyReused:
+    """Insert the posts no earlier request made; an item repeated within the batch is one post."""
+    existing = posts.existing_keys(db, [p.idempotency_key or "" for p in planned])
+    for request, new in zip(requests, planned, strict=True):
+        earlier = existing.get(new.idempotency_key or "")
+        if earlier is not None and isinstance(_repeat(request, earlier), KeyReused):
+            return KeyReused(request.idempotency_key or "")
+    fresh: dict[str, posts.NewPost] = {}
+    for new in planned:
+        key = new.idempotency_key or ""
+        if key not in existing:
+            fresh.setdefault(key, new)
+    ids = dict(zip(fresh, insert_all(db, list(fresh.values()), now, progress), strict=True))
+    results: list[Scheduled | AlreadyScheduled] = []
+    for new in planned:
+        key = new.idempotency_key or ""
+        if key in existing:
+            results.append(AlreadyScheduled(existing[key].post_id, existing[key].status))
+        elif key in ids:
+            results.append(Scheduled(ids.pop(key), new.when))
+        else:  # the second of two equal items in this batch
+            results.append(AlreadyScheduled(_made_for(results, planned, key), "scheduled"))
+    return BatchScheduled(tuple(results))
+
+
+def _made_for(
+    results: Sequence[Scheduled | AlreadyScheduled], planned: Sequence[posts.NewPost], key: str
+) -> ObjectId:
+    first = next(i for i, p in enumerate(planned) if p.idempotency_key == key)
+    return results[first].post_id
 
 
 @dataclass(frozen=True)
@@ -134,8 +312,17 @@ class ImportRefused:
 
 
 @dataclass(frozen=True)
+class AlreadyImported:
+    """A row scheduled before (by an earlier import of the same file, for instance)."""
+
+    line: int
+    post_id: ObjectId
+
+
+@dataclass(frozen=True)
 class Imported:
     count: int
+    already: tuple[AlreadyImported, ...] = ()
 
 
 def import_csv(
@@ -144,48 +331,54 @@ def import_csv(
     now: datetime,
     *,
     default_time_zone: str | None = None,
+    allow_late: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Imported | ImportRefused:
     """Schedule every row of a CSV file (common.bulk_import), or none if any row is wrong.
 
+    Importing the same file again schedules nothing and names the posts made the first time.
     Raises UnicodeDecodeError and csv.Error for a file that is not UTF-8 CSV text.
     """
     rows, header_problems = bulk_import.read(handle)
     if header_problems:
         return ImportRefused(tuple(RowProblem(1, p.column, p.message) for p in header_problems))
-    planned, problems = _plan_rows(db, rows, default_time_zone)
-    if not planned and not problems:
-        problems.append(RowProblem(1, "file", "no rows to import"))
-    if problems:
-        return ImportRefused(tuple(problems))
-    return Imported(insert_all(db, planned, now, progress))
-
-
-def _plan_rows(
-    db: Database[Doc], rows: Sequence[bulk_import.Row], default_tz: str | None
-) -> tuple[list[posts.NewPost], list[RowProblem]]:
-    known = accounts.load_many(db, (row.cells.get("account", "") for row in rows))
-    planned: list[posts.NewPost] = []
-    problems: list[RowProblem] = []
-    for row in rows:
-        cells = row.cells
-        media_type = cells.get("media_type") or "image"
-        request = PostRequest(
-            account_id=cells.get("account", ""),
-            scheduled_at=cells.get("at", ""),
-            time_zone=cells.get("tz") or default_tz,
-            text=cells.get("text", ""),
-            link=cells.get("link") or None,
-            media=[{"url": url, "type": media_type} for url in cells.get("media", "").split()],
+    if not rows:
+        return ImportRefused((RowProblem(1, "file", "no rows to import"),))
+    requests = [row_request(row, default_time_zone, allow_late) for row in rows]
+    result = schedule_batch(db, requests, now, progress)
+    assert not isinstance(result, KeyReused)  # rows carry no request hash
+    if isinstance(result, BatchRefused):
+        return ImportRefused(
+            tuple(
+                RowProblem(rows[p.index].line, _COLUMN.get(p.field, p.field), p.message)
+                for p in result.problems
+            )
         )
-        result = plan_post(request, known.get(request.account_id))
-        if isinstance(result, Planned):
-            planned.append(result.new)
-        elif isinstance(result, NoSuchAccount):
-            problems.append(RowProblem(row.line, "account", f"no account {result.account_id!r}"))
-        else:
-            problems.extend(RowProblem(row.line, p.field, p.message) for p in result.problems)
-    return planned, problems
+    already = tuple(
+        AlreadyImported(row.line, r.post_id)
+        for row, r in zip(rows, result.results, strict=True)
+        if isinstance(r, AlreadyScheduled)
+    )
+    return Imported(result.created, already)
+
+
+# Problems name the CSV column, not the request field.
+_COLUMN = {"accountId": "account", "idempotencyKey": "key"}
+
+
+def row_request(row: bulk_import.Row, default_tz: str | None, allow_late: bool) -> PostRequest:
+    cells = row.cells
+    media_type = cells.get("media_type") or "image"
+    return PostRequest(
+        account_id=cells.get("account", ""),
+        scheduled_at=cells.get("at", ""),
+        time_zone=cells.get("tz") or default_tz,
+        text=cells.get("text", ""),
+        link=cells.get("link") or None,
+        media=[{"url": url, "type": media_type} for url in cells.get("media", "").split()],
+        idempotency_key=cells.get("key") or None,
+        allow_late=allow_late,
+    )
 
 
 def insert_all(
@@ -193,19 +386,22 @@ def insert_all(
     new_posts: Sequence[posts.NewPost],
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
-) -> int:
+) -> list[ObjectId]:
     """Insert every post, invisible to runs until all are in; on failure, none stay."""
     import_id = uuid.uuid4().hex
     total = len(new_posts)
+    ids: list[ObjectId] = []
     try:
         for start in range(0, total, IMPORT_CHUNK):
-            posts.stage_many(db, new_posts[start : start + IMPORT_CHUNK], import_id, now)
+            ids += posts.stage_many(db, new_posts[start : start + IMPORT_CHUNK], import_id, now)
             if progress is not None:
                 progress(min(start + IMPORT_CHUNK, total), total)
     except Exception:
         posts.discard_import(db, import_id)
         raise
-    return posts.activate_import(db, import_id, now)
+    if ids:
+        posts.activate_import(db, import_id, now)
+    return ids
 
 
 # --- operator actions on one post -----------------------------------------------------------
@@ -219,6 +415,7 @@ class Refusal(Enum):
     FINISHED = "it is already published or canceled"
     NOT_RETRYABLE = "only failed or unknown posts can be retried"
     NOT_EDITABLE = "only scheduled posts can be edited"
+    STALE = "it was changed since that version was read"
 
 
 @dataclass(frozen=True)
@@ -248,19 +445,78 @@ def retry_post(db: Database[Doc], post_id: ObjectId, now: datetime) -> Done | Re
     return _refusal(db, post_id, "retry")
 
 
+@dataclass(frozen=True)
+class PostChanges:
+    """What an edit replaces; None keeps the current value."""
+
+    text: str | None = None
+    link: str | None = None
+    media: Sequence[Mapping[str, str]] | None = None
+    scheduled_at: str | None = None
+    time_zone: str | None = None
+    allow_late: bool = False
+
+
 def edit_post(
-    db: Database[Doc], post_id: ObjectId, content: model.Content, now: datetime
-) -> Done | Refused:
-    if posts.edit_content(db, post_id, content, now):
+    db: Database[Doc],
+    post_id: ObjectId,
+    changes: PostChanges,
+    now: datetime,
+    *,
+    version: int | None = None,
+) -> Done | Refused | Invalid:
+    """Change a scheduled post's content or time, checked like a new one.
+
+    With `version`, only that version is changed (a stale edit is refused); the write is always
+    conditional on the version read here, so a concurrent change is never overwritten.
+    """
+    post = posts.get(db, post_id)
+    if post is None:
+        return Refused(Refusal.NOT_FOUND, None)
+    if version is not None and post.version != version:
+        return Refused(Refusal.STALE, post.status)
+    planned = plan_post(_edited_request(post, changes), accounts.get(db, post.account_id), now)
+    if isinstance(planned, NoSuchAccount):
+        return Invalid((Problem("accountId", f"no account {post.account_id!r}"),))
+    if isinstance(planned, Invalid):
+        return planned
+    when = planned.new.when if changes.scheduled_at is not None else None
+    if posts.edit_content(db, post_id, planned.new.content, now, when=when, version=post.version):
         return Done(post_id)
-    return _refusal(db, post_id, "edit")
+    return _refusal(db, post_id, "edit", post.version)
 
 
-def _refusal(db: Database[Doc], post_id: ObjectId, action: Action) -> Refused:
+def _edited_request(post: model.Post, changes: PostChanges) -> PostRequest:
+    content = post.content
+    media = [
+        {"url": m.url, "type": m.type, **({"alt": m.alt} if m.alt else {})} for m in content.media
+    ]
+    moved = changes.scheduled_at is not None
+    return PostRequest(
+        account_id=post.account_id,
+        scheduled_at=post.scheduled_at.isoformat()
+        if changes.scheduled_at is None
+        else changes.scheduled_at,
+        time_zone=changes.time_zone or post.time_zone,
+        text=content.text if changes.text is None else changes.text,
+        link=content.link if changes.link is None else changes.link,
+        media=media if changes.media is None else changes.media,
+        # The time it already has may have passed; only a new time must lie ahead.
+        allow_late=changes.allow_late or not moved,
+        content_warning=content.content_warning,
+        visibility=content.visibility,
+    )
+
+
+def _refusal(
+    db: Database[Doc], post_id: ObjectId, action: Action, version: int | None = None
+) -> Refused:
     """Why the conditional write matched nothing, read after the fact (refusals are rare)."""
     post = posts.get(db, post_id)
     if post is None:
         return Refused(Refusal.NOT_FOUND, None)
+    if version is not None and post.version != version and post.send_started_at is None:
+        return Refused(Refusal.STALE, post.status)
     if post.status == "publishing" and post.send_started_at is not None:
         return Refused(Refusal.SEND_BEGUN, post.status)
     if action == "retry":
@@ -329,6 +585,60 @@ def store_token(
         now=now,
     )
     return Added(account_id)
+
+
+@dataclass(frozen=True)
+class ConnectedAccount:
+    account_id: str
+    platform: str
+    external_id: str
+    name: str
+    added: bool  # False: it existed and got the new token (its held posts were released)
+
+
+@dataclass(frozen=True)
+class Connected:
+    accounts: tuple[ConnectedAccount, ...]
+
+
+def connect_meta(
+    db: Database[Doc],
+    settings: Settings,
+    user_token: str,
+    now: datetime,
+    pages: Sequence[str] | None = None,
+) -> Connected | OnboardingFailed:
+    """Store the Page tokens (encrypted) of the Pages a Meta login grants, and of the Instagram
+    professional accounts linked to them: `fb-<page id>` and `ig-<instagram id>`.
+
+    `pages` chooses some of the Pages (by id); None takes all. Raises TokenKeyError when
+    TOKEN_ENCRYPTION_KEY is unusable.
+    """
+    cipher = TokenCipher.from_settings(settings)
+    client = GraphClient(settings)
+    try:
+        grants = pages_for(client, settings, user_token)
+    finally:
+        client.close()
+    if isinstance(grants, OnboardingFailed):
+        return grants
+    chosen = [g for g in grants if pages is None or g.page_id in pages]
+    missing = sorted(set(pages or ()) - {g.page_id for g in grants})
+    if missing:
+        reason = f"this login does not manage Page(s) {', '.join(missing)}"
+        return OnboardingFailed("refused", reason)
+    stored: list[ConnectedAccount] = []
+    for grant in chosen:
+        targets = [("fb", "facebook", grant.page_id, grant.name)]
+        if grant.instagram_id is not None:
+            targets.append(("ig", "instagram", grant.instagram_id, f"{grant.name} (Instagram)"))
+        for prefix, platform, external_id, name in targets:
+            account_id = f"{prefix}-{external_id}"
+            details = AccountDetails(platform, external_id, name)
+            result = store_token(db, cipher, account_id, grant.page_token, details, now)
+            added = isinstance(result, Added)
+            stored.append(ConnectedAccount(account_id, platform, external_id, name, added))
+    return Connected(tuple(stored))
 
 
 # An app password is four groups of four lowercase letters or digits; anything else is most
@@ -490,9 +800,12 @@ def _reason(outcome: object) -> str:
     return type(outcome).__name__
 
 
-def check_tokens(db: Database[Doc], settings: Settings, now: datetime) -> list[TokenHealth]:
-    """Inspect every account's credential with its own network; an invalid one sets the
-    account to needs_reauth."""
+def check_tokens(
+    db: Database[Doc], settings: Settings, now: datetime, only: Sequence[str] | None = None
+) -> list[TokenHealth]:
+    """Inspect every account's credential (or `only` these accounts') with its own network; an
+    invalid one sets the account to needs_reauth."""
+    chosen = accounts.list_all(db) if only is None else list(accounts.load_many(db, only).values())
     graph, xrpc, mastodon = GraphClient(settings), XrpcClient(settings), MastodonClient(settings)
     threads, threads_refresh = threads_client(settings), threads_client(settings, versioned=False)
     cipher = TokenCipher.from_settings(settings)
@@ -513,7 +826,7 @@ def check_tokens(db: Database[Doc], settings: Settings, now: datetime) -> list[T
         return inspect(graph, settings, cipher, account, now)
 
     try:
-        results = [one(a) for a in accounts.list_all(db)]
+        results = [one(a) for a in chosen]
     finally:
         for client in (graph, xrpc, mastodon, threads, threads_refresh):
             client.close()

@@ -9,14 +9,18 @@ that matches nothing means this run lost the post to another runner, and the cal
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
+from common import stats
 from common.clock import ScheduledTime
 from common.db import POSTS, Doc
 from common.model import (
@@ -48,7 +52,7 @@ class NextPost:
 
 @dataclass(frozen=True)
 class DueSnapshot:
-    """What one query tells a run: due posts, posts of dead runners, and the next one after."""
+    """What a run's snapshot finds: due posts, posts of dead runners, and the next one after."""
 
     due: list[Post]
     abandoned: list[Post]
@@ -69,10 +73,13 @@ class NewPost:
     content: Content
     when: ScheduledTime
     group_id: str | None = None
+    # Unique over all posts (db.ensure_indexes): the same request never makes a second post.
+    idempotency_key: str | None = None
+    request_hash: str | None = None  # what the request carrying the key said (API replays)
 
 
 def _new_document(new: NewPost, status: str, now: datetime) -> Doc:
-    return {
+    doc: Doc = {
         "accountId": new.account_id,
         "platform": new.platform,
         "groupId": new.group_id,
@@ -87,6 +94,52 @@ def _new_document(new: NewPost, status: str, now: datetime) -> Doc:
         "remote": {},
         "createdAt": now,
         "updatedAt": now,
+    }
+    if new.idempotency_key is not None:
+        doc["idempotencyKey"] = new.idempotency_key
+    if new.request_hash is not None:
+        doc["requestHash"] = new.request_hash
+    return doc
+
+
+@dataclass(frozen=True)
+class Existing:
+    """A post made earlier by the same request (same idempotency key)."""
+
+    post_id: ObjectId
+    status: str
+    request_hash: str | None
+
+
+def insert_once(db: Database[Doc], new: NewPost, now: datetime) -> ObjectId | Existing:
+    """Insert a scheduled post, or name the one its idempotency key already made.
+
+    One command in the common case: the unique index, not a read first, detects the repeat,
+    so two identical requests racing still make one post.
+    """
+    try:
+        inserted: ObjectId = (
+            _collection(db).insert_one(_new_document(new, "scheduled", now)).inserted_id
+        )
+    except DuplicateKeyError:
+        found = existing_keys(db, [new.idempotency_key or ""])
+        if not found:
+            raise
+        return next(iter(found.values()))
+    return inserted
+
+
+def existing_keys(db: Database[Doc], keys: Sequence[str]) -> dict[str, Existing]:
+    """The posts already made for these idempotency keys, by key."""
+    if not keys:
+        return {}
+    found = _collection(db).find(
+        {"idempotencyKey": {"$in": list(keys)}},
+        {"idempotencyKey": 1, "status": 1, "requestHash": 1},
+    )
+    return {
+        d["idempotencyKey"]: Existing(d["_id"], str(d["status"]), d.get("requestHash"))
+        for d in found
     }
 
 
@@ -113,10 +166,11 @@ def create(
 
 def stage_many(
     db: Database[Doc], new_posts: Sequence[NewPost], import_id: str, now: datetime
-) -> None:
+) -> list[ObjectId]:
     docs = [{**_new_document(p, "importing", now), "importId": import_id} for p in new_posts]
-    if docs:
-        _collection(db).insert_many(docs, ordered=True)
+    if not docs:
+        return []
+    return list(_collection(db).insert_many(docs, ordered=True).inserted_ids)
 
 
 def activate_import(db: Database[Doc], import_id: str, now: datetime) -> int:
@@ -150,7 +204,7 @@ def cancel(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
     result = _collection(db).update_one(
         {"_id": post_id, **_NOT_SENT},
         {
-            "$set": {"status": "canceled", "updatedAt": now},
+            "$set": {"status": "canceled", "finishedAt": now, "updatedAt": now},
             "$unset": {"lease": ""},
             "$inc": {"version": 1},
         },
@@ -158,18 +212,35 @@ def cancel(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
     return bool(result.modified_count == 1)
 
 
-def edit_content(db: Database[Doc], post_id: ObjectId, content: Content, now: datetime) -> bool:
-    """Replace the content; a claimed post goes back to `scheduled` so the new text is sent."""
+def edit_content(
+    db: Database[Doc],
+    post_id: ObjectId,
+    content: Content,
+    now: datetime,
+    *,
+    when: ScheduledTime | None = None,
+    version: int | None = None,
+) -> bool:
+    """Replace the content (and the time, when given), only at `version` when given.
+
+    A claimed post goes back to `scheduled` so the new text is sent.
+    """
+    match: Doc = {
+        "_id": post_id,
+        "$or": [{"status": "scheduled"}, {"status": "publishing", "sendStartedAt": None}],
+    }
+    if version is not None:
+        match["version"] = version
+    sets: Doc = {"content": content.to_doc(), "status": "scheduled", "updatedAt": now}
+    if when is not None:
+        sets.update(
+            scheduledAt=when.instant,
+            timeZone=when.time_zone,
+            localTime=when.local_time,
+            dueAt=when.instant,
+        )
     result = _collection(db).update_one(
-        {
-            "_id": post_id,
-            "$or": [{"status": "scheduled"}, {"status": "publishing", "sendStartedAt": None}],
-        },
-        {
-            "$set": {"content": content.to_doc(), "status": "scheduled", "updatedAt": now},
-            "$unset": {"lease": ""},
-            "$inc": {"version": 1},
-        },
+        match, {"$set": sets, "$unset": {"lease": ""}, "$inc": {"version": 1}}
     )
     return bool(result.modified_count == 1)
 
@@ -186,7 +257,7 @@ def retry(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
                 "attempts": 0,
                 "updatedAt": now,
             },
-            "$unset": {"lastError": "", "sendStartedAt": ""},
+            "$unset": {"lastError": "", "sendStartedAt": "", "finishedAt": ""},
             "$inc": {"version": 1},
         },
     )
@@ -209,49 +280,46 @@ def release_held(db: Database[Doc], account_id: str, now: datetime) -> int:
 # --- the run's queries ---------------------------------------------------------------------
 
 
-def next_post_stages(now: datetime) -> list[Doc]:
-    """The next post after `now`, as aggregation stages (the run and the status report)."""
-    return [
-        {"$match": {"status": "scheduled", "dueAt": {"$gt": now}}},
-        {"$sort": {"dueAt": 1}},
-        {"$limit": 1},
-        {"$project": {"_id": 0, "platform": 1, "dueAt": 1}},
-    ]
+# Content is read after the claim, only for posts this claimer won.
+_WITHOUT_CONTENT = {"content": 0}
 
 
-def next_post_from(rows: Sequence[Doc]) -> NextPost | None:
-    return NextPost(str(rows[0]["platform"]), rows[0]["dueAt"]) if rows else None
-
-
-def snapshot_due(db: Database[Doc], now: datetime, limit: int) -> DueSnapshot:
-    """One command: the oldest due posts, posts whose lease expired, and the next post after."""
-    post_fields = {"content": 0}  # content is read after the claim, only for posts we won
-    pipeline = [
-        {"$match": {"status": {"$in": ["scheduled", "publishing"]}}},
-        {
-            "$facet": {
-                "due": [
-                    {"$match": {"status": "scheduled", "dueAt": {"$lte": now}}},
-                    {"$sort": {"dueAt": 1}},
-                    {"$limit": limit},
-                    {"$project": post_fields},
-                ],
-                "abandoned": [
-                    {"$match": {"status": "publishing", "lease.expiresAt": {"$lt": now}}},
-                    {"$limit": limit},
-                    {"$project": post_fields},
-                ],
-                "next": next_post_stages(now),
-            }
-        },
-    ]
-    empty: Doc = {"due": [], "abandoned": [], "next": []}
-    result: Doc = next(iter(_collection(db).aggregate(pipeline)), empty)
-    return DueSnapshot(
-        due=[Post.from_doc(d) for d in result["due"]],
-        abandoned=[Post.from_doc(d) for d in result["abandoned"]],
-        next_post=next_post_from(result["next"]),
+def snapshot_due(
+    db: Database[Doc], now: datetime, limit: int, due_until: datetime | None = None
+) -> DueSnapshot:
+    """Three indexed queries, each reading only the documents it returns: the oldest due posts
+    (status_dueAt), posts whose runner's lease expired (status_leaseExpiresAt) and the next post
+    after now (status_dueAt, one document). No $facet: its sub-pipelines cannot use an index,
+    so one would read the whole queue on every tick. `due_until` (default now) lets
+    DISPATCH=tasks leave the posts whose tasks are still on time to those tasks."""
+    until = now if due_until is None else due_until
+    due = (
+        _collection(db)
+        .find({"status": "scheduled", "dueAt": {"$lte": until}}, _WITHOUT_CONTENT)
+        .sort("dueAt", 1)
+        .limit(limit)
     )
+    abandoned = (
+        _collection(db)
+        .find({"status": "publishing", "lease.expiresAt": {"$lt": now}}, _WITHOUT_CONTENT)
+        .sort("lease.expiresAt", 1)
+        .limit(limit)
+    )
+    return DueSnapshot(
+        due=[Post.from_doc(d) for d in due],
+        abandoned=[Post.from_doc(d) for d in abandoned],
+        next_post=next_post(db, now),
+    )
+
+
+def next_post(db: Database[Doc], now: datetime) -> NextPost | None:
+    """The earliest `scheduled` post due after `now` (the run's record and the status report)."""
+    doc = _collection(db).find_one(
+        {"status": "scheduled", "dueAt": {"$gt": now}},
+        {"_id": 0, "platform": 1, "dueAt": 1},
+        sort=[("dueAt", 1)],
+    )
+    return None if doc is None else NextPost(str(doc["platform"]), doc["dueAt"])
 
 
 def claim(
@@ -304,6 +372,88 @@ def claim(
     return [ClaimedPost(db, post, terms) for post in ordered]
 
 
+# --- Cloud Tasks dispatch (DISPATCH=tasks) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """A post the tick may enqueue: which version, due when, and the task recorded for it."""
+
+    id: ObjectId
+    version: int
+    due_at: datetime
+    task_recorded: bool
+
+
+def upcoming(db: Database[Doc], after: datetime, until: datetime, limit: int) -> list[Upcoming]:
+    """`scheduled` posts due in (after, until], oldest first: one status_dueAt range."""
+    cursor = (
+        _collection(db)
+        .find(
+            {"status": "scheduled", "dueAt": {"$gt": after, "$lte": until}},
+            {"_id": 1, "version": 1, "dueAt": 1, "task": 1},
+        )
+        .sort("dueAt", 1)
+        .limit(limit)
+    )
+    return [
+        Upcoming(
+            d["_id"],
+            int(d["version"]),
+            d["dueAt"],
+            # The record names the version and due time: an edit or a reschedule needs a task.
+            (d.get("task") or {}).get("for") == [int(d["version"]), d["dueAt"]],
+        )
+        for d in cursor
+    ]
+
+
+def record_tasks(
+    db: Database[Doc], enqueued: Sequence[tuple[Upcoming, str]], now: datetime
+) -> None:
+    """Note on each post the task created for it (one command), unless the post changed since."""
+    if not enqueued:
+        return
+    _collection(db).bulk_write(
+        [
+            UpdateOne(
+                {
+                    "_id": post.id,
+                    "status": "scheduled",
+                    "version": post.version,
+                    "dueAt": post.due_at,
+                },
+                {"$set": {"task": {"name": name, "for": [post.version, post.due_at], "at": now}}},
+            )
+            for post, name in enqueued
+        ],
+        ordered=False,
+    )
+
+
+def claim_for_task(
+    db: Database[Doc], post_id: ObjectId, version: int, due_at: datetime, terms: LeaseTerms
+) -> ClaimedPost | None:
+    """Claim the one post a task names, if it is still that version, due at that time and
+    either `scheduled` or left `publishing` by a runner whose lease expired. One command."""
+    now = terms.clock()
+    lease_doc = {"runId": terms.run_id, "fence": terms.fence, "expiresAt": now + terms.ttl}
+    doc = _collection(db).find_one_and_update(
+        {
+            "_id": post_id,
+            "version": version,
+            "dueAt": due_at,
+            "$or": [
+                {"status": "scheduled"},
+                {"status": "publishing", "lease.expiresAt": {"$lt": now}},
+            ],
+        },
+        {"$set": {"status": "publishing", "lease": lease_doc, "updatedAt": now}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return None if doc is None else ClaimedPost(db, Post.from_doc(doc), terms)
+
+
 def renew_leases(db: Database[Doc], run_id: str, expires_at: datetime) -> int:
     result = _collection(db).update_many(
         {"lease.runId": run_id, "status": "publishing"},
@@ -333,6 +483,7 @@ class LeaseTerms:
     ttl: timedelta
     clock: Callable[[], datetime]
     seconds_left: Callable[[], float]
+    finished: stats.FinishedTally | None = None  # None: each finished post is counted at once
 
 
 @dataclass(frozen=True)
@@ -419,9 +570,25 @@ class ClaimedPost:
         """Store the transition, conditional on the lease."""
         if isinstance(transition, Skip):
             return Settled(transition)  # withdrawn: whoever withdrew it has written already
-        update = _settle_update(transition, self._terms.clock())
-        result = _collection(self._db).update_one(self._owned(), update)
-        return Settled(transition) if result.matched_count == 1 else LeaseLost(transition)
+        now = self._terms.clock()
+        result = _collection(self._db).update_one(self._owned(), _settle_update(transition, now))
+        if result.matched_count != 1:
+            return LeaseLost(transition)
+        self._count_finished(transition, now)
+        return Settled(transition)
+
+    def _count_finished(self, transition: Transition, now: datetime) -> None:
+        """The status report's hourly figures are counted where a post finishes, so reading
+        them never scans the posts of the day: into the claimer's tally when it keeps one
+        (a run writes it once at its end), else straight away."""
+        finished = self._terms.finished
+        tally = finished if finished is not None else stats.FinishedTally()
+        if isinstance(transition, MarkPublished):
+            tally.published(self._post.scheduled_at, now)
+        elif isinstance(transition, Fail):
+            tally.failed(now)
+        if finished is None:
+            tally.write(self._db)
 
 
 def _settle_update(transition: Transition, now: datetime) -> Doc:
@@ -431,6 +598,7 @@ def _settle_update(transition: Transition, now: datetime) -> Doc:
                 "status": "published",
                 "platformPostId": transition.platform_post_id,
                 "publishedAt": now,
+                "finishedAt": now,
                 "updatedAt": now,
             },
             "$unset": {"lease": "", "sendStartedAt": "", "lastError": ""},
@@ -454,6 +622,8 @@ def _settle_update(transition: Transition, now: datetime) -> Doc:
         "$set": {"status": status, "lastError": _error(transition.error, now), "updatedAt": now},
         "$unset": {"lease": ""},
     }
+    if isinstance(transition, Fail):
+        ended["$set"]["finishedAt"] = now  # an unknown post waits for an operator: not finished
     if not isinstance(transition, Fail) or transition.spend_attempt:
         ended["$inc"] = {"attempts": 1}
     return ended
@@ -478,29 +648,94 @@ def count_by_status(db: Database[Doc]) -> dict[str, int]:
 _LISTED_FIELDS = {"lease": 0}
 
 
-def list_posts(
+@dataclass(frozen=True)
+class PostFilter:
+    status: str | None = None
+    account_id: str | None = None
+    accounts_allowed: tuple[str, ...] | None = None  # None: every account
+    due_after: datetime | None = None  # inclusive
+    due_before: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True)
+class Page:
+    """Posts in (dueAt, _id) order; `after` is where the next page starts, None on the last."""
+
+    rows: list[Doc]
+    after: tuple[datetime, ObjectId] | None
+
+    @property
+    def cursor(self) -> str | None:
+        """`after` as an opaque token for a caller to send back (parse_cursor reads it)."""
+        if self.after is None:
+            return None
+        due, last_id = self.after
+        raw = f"{(due - _EPOCH) // _MILLISECOND}.{last_id}"
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+# BSON dates hold milliseconds: the cursor keeps exactly what is stored.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def parse_cursor(token: str) -> tuple[datetime, ObjectId]:
+    """Raises ValueError for anything Page.cursor did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+        millis, last_id = raw.split(".")
+        due = _EPOCH + int(millis) * _MILLISECOND
+    except (ValueError, UnicodeDecodeError, OverflowError, OSError) as exc:
+        raise ValueError("not a cursor from this API") from exc
+    if not ObjectId.is_valid(last_id):
+        raise ValueError("not a cursor from this API")
+    return due, ObjectId(last_id)
+
+
+def list_page(
     db: Database[Doc],
-    *,
-    status: str | None = None,
-    account_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = 100,
-) -> list[Doc]:
+    where: PostFilter,
+    after: tuple[datetime, ObjectId] | None,
+    limit: int,
+) -> Page:
+    """One page in a stable order: (dueAt, _id) is unique, so a page boundary never repeats or
+    skips a post, even while others are added (served by the indexes in db.ensure_indexes)."""
+    query = _filter_query(where)
+    if after is not None:
+        due, last_id = after
+        query["$or"] = [{"dueAt": {"$gt": due}}, {"dueAt": due, "_id": {"$gt": last_id}}]
+    found = (
+        _collection(db)
+        .find(query, _LISTED_FIELDS)
+        .sort([("dueAt", 1), ("_id", 1)])
+        .limit(max(limit, 0) + 1)
+    )
+    rows = list(found)
+    if len(rows) <= limit:
+        return Page(rows, None)
+    rows = rows[:limit]
+    return Page(rows, (rows[-1]["dueAt"], rows[-1]["_id"]))
+
+
+def _filter_query(where: PostFilter) -> Doc:
     query: Doc = {}
-    if status is not None:
-        query["status"] = status
-    if account_id is not None:
-        query["accountId"] = account_id
+    if where.status is not None:
+        query["status"] = where.status
+    accounts: Doc = {}
+    if where.accounts_allowed is not None:
+        accounts["$in"] = list(where.accounts_allowed)
+    if where.account_id is not None:
+        accounts["$eq"] = where.account_id
+    if accounts:
+        query["accountId"] = accounts
     due: Doc = {}
-    if since is not None:
-        due["$gte"] = since
-    if until is not None:
-        due["$lt"] = until
+    if where.due_after is not None:
+        due["$gte"] = where.due_after
+    if where.due_before is not None:
+        due["$lt"] = where.due_before
     if due:
         query["dueAt"] = due
-    cursor = _collection(db).find(query, _LISTED_FIELDS).sort("dueAt", 1).limit(max(limit, 0))
-    return list(cursor)
+    return query
 
 
 def get_document(db: Database[Doc], post_id: ObjectId) -> Doc | None:
@@ -519,12 +754,16 @@ def mark_found_published(
                 "status": "published",
                 "platformPostId": platform_post_id,
                 "publishedAt": now,
+                "finishedAt": now,
                 "updatedAt": now,
             },
             "$unset": {"sendStartedAt": "", "lastError": ""},
         },
     )
-    return bool(result.modified_count == 1)
+    if result.modified_count != 1:
+        return False
+    stats.count_published(db, post.scheduled_at, now)
+    return True
 
 
 def list_unknown(db: Database[Doc], limit: int) -> list[Post]:

@@ -1,7 +1,10 @@
 """The public status report: what the scheduler is doing, in figures a pager can watch.
 
-Three database round trips at most: the scheduler_state document, one aggregation over posts
-(queue counts, lag, next post, on-time rate, hourly history) and one over accounts. The whole
+Five database commands, each led by an index so its cost never grows with the posts ever
+stored: the scheduler_state document; one aggregation over the open statuses' index range
+(queue counts, due, lag); the next post (one index entry); the hourly figures kept by the
+outcome writes (at most 24 documents: history and on-time rate); one aggregation over the
+counted accounts. The whole
 read is bounded by STATUS_DB_BUDGET_SECONDS so an unreachable database answers 503 quickly. The
 report never contains post text, tokens, account names or the database URI.
 """
@@ -10,21 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pymongo
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import __version__, lock, posts
+from common import __version__, lock, posts, stats
 from common.accounts import PLATFORMS
 from common.config import Settings
 from common.db import ACCOUNTS, POSTS, DatabaseUnavailableError, Doc, describe_failure
 
 STATUS_DB_BUDGET_SECONDS = 3.0
-ON_TIME_SECONDS = 120
-ON_TIME_WINDOW = timedelta(days=1)
+HISTORY_HOURS = stats.HISTORY_HOURS
 MISSED_TICKS_BEFORE_DOWN = 3
 ENDPOINTS = {
     "status": {"methods": ["GET", "HEAD"], "auth": "none"},
@@ -159,96 +161,70 @@ def unavailable_report(settings: Settings) -> StatusReport:
     return _assemble(settings, None, {}, None, None)
 
 
-_ON_TIME: Doc = {
-    "$cond": [
-        {
-            "$and": [
-                {"$eq": ["$status", "published"]},
-                {"$lte": [{"$subtract": ["$publishedAt", "$scheduledAt"]}, ON_TIME_SECONDS * 1000]},
-            ]
-        },
-        1,
-        0,
-    ]
-}
+# Open and operator-attention posts; published and canceled ones are never read.
+_COUNTED = ["scheduled", "publishing", "failed", "unknown"]
 
 
-HISTORY_HOURS = 24
-_HOUR_MS = 3600 * 1000
-
-
-def _hourly_stage(now: datetime) -> list[Doc]:
-    """Posts published and failed in each of the last 24 hours (0 = the last sixty minutes)."""
-    since = now - timedelta(hours=HISTORY_HOURS)
-    finished_at = {"$cond": [{"$eq": ["$status", "published"]}, "$publishedAt", "$updatedAt"]}
-    hours_ago = {"$floor": {"$divide": [{"$subtract": [now, finished_at]}, _HOUR_MS]}}
-    return [
-        {
-            "$match": {
-                "$or": [
-                    {"status": "published", "publishedAt": {"$gte": since, "$lte": now}},
-                    {"status": "failed", "updatedAt": {"$gte": since, "$lte": now}},
-                ]
-            }
-        },
-        {"$project": {"status": 1, "hoursAgo": hours_ago}},
-        {"$group": {"_id": {"status": "$status", "hoursAgo": "$hoursAgo"}, "n": {"$sum": 1}}},
-    ]
-
-
-def _history(rows: list[Doc]) -> History:
-    """Oldest hour first, so the series reads left to right like a chart."""
-    series = {"published": [0] * HISTORY_HOURS, "failed": [0] * HISTORY_HOURS}
-    for row in rows:
-        status, hours_ago = row["_id"].get("status"), int(row["_id"].get("hoursAgo", -1))
-        if status in series and 0 <= hours_ago < HISTORY_HOURS:
-            series[status][HISTORY_HOURS - 1 - hours_ago] += int(row["n"])
-    return History(tuple(series["published"]), tuple(series["failed"]))
-
-
-def _post_figures(db: Database[Doc], now: datetime) -> Doc:
-    open_statuses = ["scheduled", "publishing"]
+def _queue_rows(db: Database[Doc], now: datetime) -> list[Doc]:
+    """One aggregation over the status_dueAt index range of the open statuses: counts, due and
+    the oldest due time, all from index keys (status, dueAt), never published posts."""
+    is_due = {"$lte": ["$dueAt", now]}
     pipeline: list[Doc] = [
+        {"$match": {"status": {"$in": _COUNTED}}},
         {
-            "$facet": {
-                "counts": [
-                    {"$match": {"status": {"$in": ["scheduled", "failed", "unknown"]}}},
-                    {"$group": {"_id": "$status", "n": {"$sum": 1}}},
-                ],
-                "due": [
-                    {"$match": {"status": {"$in": open_statuses}, "dueAt": {"$lte": now}}},
-                    {
-                        "$group": {
-                            "_id": None,
-                            "due": {"$sum": {"$cond": [{"$eq": ["$status", "scheduled"]}, 1, 0]}},
-                            "oldest": {"$min": "$dueAt"},
-                        }
-                    },
-                ],
-                "next": posts.next_post_stages(now),
-                "hourly": _hourly_stage(now),
-                "onTime": [
-                    {
-                        "$match": {
-                            "scheduledAt": {
-                                "$gte": now - ON_TIME_WINDOW,
-                                "$lte": now - timedelta(seconds=ON_TIME_SECONDS),
-                            },
-                            "status": {"$ne": "canceled"},
-                        }
-                    },
-                    {"$group": {"_id": None, "total": {"$sum": 1}, "onTime": {"$sum": _ON_TIME}}},
-                ],
+            "$group": {
+                "_id": "$status",
+                "n": {"$sum": 1},
+                "due": {"$sum": {"$cond": [is_due, 1, 0]}},
+                "oldestDue": {"$min": {"$cond": [is_due, "$dueAt", None]}},
             }
-        }
+        },
     ]
-    return next(iter(db[POSTS].aggregate(pipeline)), {})
+    return list(db[POSTS].aggregate(pipeline))
+
+
+@dataclass(frozen=True)
+class _PostFigures:
+    rows: list[Doc]
+    next_post: posts.NextPost | None
+    last_day: stats.LastDay
+
+    def count(self, status: str) -> int:
+        return sum(int(r["n"]) for r in self.rows if r["_id"] == status)
+
+    @property
+    def due(self) -> int:
+        return sum(int(r["due"]) for r in self.rows if r["_id"] == "scheduled")
+
+    @property
+    def oldest_due(self) -> datetime | None:
+        """The oldest due post not yet published (scheduled or being published)."""
+        times = [
+            r["oldestDue"]
+            for r in self.rows
+            if r["_id"] in ("scheduled", "publishing") and r.get("oldestDue") is not None
+        ]
+        return min(times, default=None)
+
+
+def _post_figures(db: Database[Doc], now: datetime) -> _PostFigures:
+    return _PostFigures(_queue_rows(db, now), posts.next_post(db, now), stats.last_day(db, now))
+
+
+_ACCOUNT_STATES = ("active", "needs_reauth")
 
 
 def _platform_figures(db: Database[Doc]) -> dict[str, PlatformFigures]:
     counts = {p: {"active": 0, "needs_reauth": 0} for p in PLATFORMS}
+    # Led by the platform_status index, so the group reads index keys of counted accounts only.
     pipeline: list[Doc] = [
-        {"$group": {"_id": {"platform": "$platform", "status": "$status"}, "n": {"$sum": 1}}}
+        {
+            "$match": {
+                "platform": {"$in": list(PLATFORMS)},
+                "status": {"$in": list(_ACCOUNT_STATES)},
+            }
+        },
+        {"$group": {"_id": {"platform": "$platform", "status": "$status"}, "n": {"$sum": 1}}},
     ]
     for row in db[ACCOUNTS].aggregate(pipeline):
         platform, status = row["_id"].get("platform"), row["_id"].get("status")
@@ -265,12 +241,10 @@ def _assemble(
     settings: Settings,
     now: datetime | None,
     state: Doc,
-    queue: Doc | None,
+    figures: _PostFigures | None,
     platforms: dict[str, PlatformFigures] | None,
 ) -> StatusReport:
     available = now is not None
-    figures = queue or {}
-    due = (figures.get("due") or [{}])[0]
     last_run_age = _seconds(now, state.get("lastRunAt")) if now is not None else None
     connected = platforms or {p: PlatformFigures() for p in PLATFORMS}
     meta_connected = any(p.connected > 0 for p in connected.values())
@@ -278,6 +252,7 @@ def _assemble(
         last_run_age is not None
         and last_run_age <= MISSED_TICKS_BEFORE_DOWN * settings.tick_interval_seconds
     )
+    last_day = figures.last_day if figures is not None else _NOTHING_FINISHED
     return StatusReport(
         version=__version__,
         operational=available and meta_connected and runs_happening,
@@ -285,19 +260,26 @@ def _assemble(
         meta_connected=meta_connected,
         platforms=connected,
         scheduler=_scheduler(state, figures, now),
-        queue=_queue(figures, due),
+        queue=_queue(figures),
         health=HealthFigures(
             # Age of the oldest due post not yet published: 0 when nothing waits.
-            lag_seconds=(_seconds(now, due.get("oldest")) or 0.0) if now is not None else None,
+            lag_seconds=(
+                (_seconds(now, figures.oldest_due) or 0.0)
+                if now is not None and figures is not None
+                else None
+            ),
             last_run_age_seconds=last_run_age,
-            on_time_rate_24h=_on_time_rate((figures.get("onTime") or [{}])[0]),
+            on_time_rate_24h=last_day.on_time_rate,
         ),
-        history_24h=_history(figures.get("hourly", [])),
+        history_24h=History(last_day.published, last_day.failed),
         checked_at=now,
     )
 
 
-def _scheduler(state: Doc, figures: Doc, now: datetime | None) -> SchedulerFigures:
+_NOTHING_FINISHED = stats.LastDay((0,) * HISTORY_HOURS, (0,) * HISTORY_HOURS, 0)
+
+
+def _scheduler(state: Doc, figures: _PostFigures | None, now: datetime | None) -> SchedulerFigures:
     lock_expires = (state.get("lock") or {}).get("expiresAt")
     return SchedulerFigures(
         last_run_at=state.get("lastRunAt"),
@@ -308,19 +290,16 @@ def _scheduler(state: Doc, figures: Doc, now: datetime | None) -> SchedulerFigur
         total_posts_failed=int(state.get("totalPostsFailed", 0)),
         lock_held=now is not None and lock_expires is not None and lock_expires > now,
         lock_expires_at=lock_expires,
-        next_post=posts.next_post_from(figures.get("next") or []),
+        next_post=figures.next_post if figures is not None else None,
     )
 
 
-def _queue(figures: Doc, due: Doc) -> QueueFigures:
-    counts = {row["_id"]: int(row["n"]) for row in figures.get("counts", [])}
+def _queue(figures: _PostFigures | None) -> QueueFigures:
+    if figures is None:
+        return QueueFigures(due=0, scheduled=0, failed=0, unknown=0)
     return QueueFigures(
-        due=int(due.get("due", 0)),
-        scheduled=counts.get("scheduled", 0),
-        failed=counts.get("failed", 0),
-        unknown=counts.get("unknown", 0),
+        due=figures.due,
+        scheduled=figures.count("scheduled"),
+        failed=figures.count("failed"),
+        unknown=figures.count("unknown"),
     )
-
-
-def _on_time_rate(on_time: Doc) -> float | None:
-    return round(on_time["onTime"] / on_time["total"], 4) if on_time.get("total") else None

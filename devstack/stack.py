@@ -24,7 +24,7 @@ from cryptography.fernet import Fernet
 from common import posts
 from common.config import load_settings
 from common.db import get_database
-from devstack import dbserver
+from devstack import cloudtasks, dbserver
 from devstack.demo import DemoSandboxes, seed_demo
 from devstack.processes import free_port, wait_until_listening
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
@@ -43,6 +43,25 @@ class Ports:
     tick: int
     manual: int
     status: int
+    tasks: int
+    publish: int
+
+
+# DISPATCH=tasks make run: the Cloud Tasks stand-in delivers each post to the publish function.
+LOCAL_QUEUE = "projects/local/locations/local/queues/publish"
+LOCAL_TASKS_ACCOUNT = "tasks@local.iam.gserviceaccount.com"
+
+
+def tasks_settings(ports: Ports) -> dict[str, str]:
+    standin = f"http://127.0.0.1:{ports.tasks}"
+    return {
+        "DISPATCH": "tasks",
+        "TASKS_QUEUE": LOCAL_QUEUE,
+        "TASKS_TARGET_URL": f"http://127.0.0.1:{ports.publish}/",
+        "TASKS_SERVICE_ACCOUNT": LOCAL_TASKS_ACCOUNT,
+        "TASKS_API_ENDPOINT": standin,
+        "TASKS_OIDC_CERTS_URL": f"{standin}{cloudtasks.CERTS_PATH}",
+    }
 
 
 def local_secrets(data_dir: Path) -> dict[str, str]:
@@ -107,7 +126,8 @@ def _function(
 
 def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = sys.stdout) -> int:
     stack = Supervisor(ROOT, out)
-    ports = Ports(*(free_port() for _ in range(7)))
+    ports = Ports(*(free_port() for _ in range(9)))
+    with_tasks = os.environ.get("DISPATCH", "inline") == "tasks"
     with stopped_on_exit(stack):
         mongo_uri = os.environ.get("MONGO_URI")
         if not mongo_uri:
@@ -119,6 +139,7 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             "MONGO_URI": mongo_uri,
             "META_GRAPH_URL": sandbox_url,
             "THREADS_GRAPH_URL": sandbox_url,  # the Meta sandbox serves Threads' host too
+            **(tasks_settings(ports) if with_tasks else {}),
         }
         cli_env = write_cli_env(data_dir, stack_settings)
         env = {
@@ -146,6 +167,8 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
         _function(stack, "run", "functions/run/main.py", "on_tick", "cloudevent", ports.tick, env)
         _function(stack, "run-http", "functions/run/main.py", "run_http", "http", ports.manual, env)
         _function(stack, "status", "functions/status/main.py", "status", "http", ports.status, env)
+        if with_tasks:
+            _start_tasks(stack, ports, env)
         sandboxes = DemoSandboxes(
             Sandbox(sandbox_url),
             BlueskySandbox(_url(ports.bluesky)),
@@ -171,6 +194,12 @@ def _url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def _start_tasks(stack: Supervisor, ports: Ports, env: Mapping[str, str]) -> None:
+    command = [sys.executable, "-m", "devstack.cloudtasks", "--port", str(ports.tasks)]
+    wait_until_listening(stack.start("cloudtasks", command, env), ports.tasks, "cloudtasks")
+    _function(stack, "publish", "functions/publish/main.py", "publish", "http", ports.publish, env)
+
+
 def _watch(stack: Supervisor, out: IO[str]) -> int:
     """Until Ctrl-C: if any process of the stack dies, stop the rest and say so."""
     while not stack.wait(1):
@@ -179,6 +208,15 @@ def _watch(stack: Supervisor, out: IO[str]) -> int:
             print(f"a process exited with code {dead.returncode}; stopping", file=out, flush=True)
             return 1
     return 0
+
+
+def _dispatch_line(ports: Ports) -> str:
+    if os.environ.get("DISPATCH", "inline") != "tasks":
+        return "inline (the run publishes; DISPATCH=tasks make run uses Cloud Tasks)"
+    return (
+        f"tasks: Cloud Tasks stand-in http://127.0.0.1:{ports.tasks}/ delivers to the publish "
+        f"function http://127.0.0.1:{ports.publish}/"
+    )
 
 
 def _banner(
@@ -201,6 +239,7 @@ def _banner(
         f"(Authorization: Bearer <ADMIN_SECRET_KEY from {data_dir}/local-secrets.json>)",
         f"  database      {database}",
         f"  ticks         every {tick_seconds:g}s to http://127.0.0.1:{ports.tick}/",
+        f"  dispatch      {_dispatch_line(ports)}",
         f"  CLI           set -a; . {cli_env}; set +a; .venv/bin/socialsched status",
     ]
     if added:

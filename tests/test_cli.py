@@ -93,7 +93,7 @@ def test_posts_list_show_cancel_and_retry(mongo_uri: str, db_name: str, db: Data
     listed = json.loads(
         socialsched(mongo_uri, db_name, "--json", "posts", "list", "--status", "scheduled").stdout
     )
-    assert [p["_id"] for p in listed] == [pid]
+    assert [p["id"] for p in listed["posts"]] == [pid] and listed["next"] is None
     shown = json.loads(socialsched(mongo_uri, db_name, "--json", "posts", "show", pid).stdout)
     assert shown["status"] == "scheduled" and "lease" not in shown
     assert socialsched(mongo_uri, db_name, "posts", "retry", pid).returncode == 1  # not failed
@@ -266,8 +266,12 @@ def test_import_inserts_all_rows_or_none_and_names_every_bad_line(
     good.write_text("account,at,tz,text\n" + rows)
     done = socialsched(mongo_uri, db_name, "--json", "import", str(good))
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"imported": 60}
+    assert json.loads(done.stdout) == {"imported": 60, "alreadyScheduled": []}
     assert db["posts"].count_documents({"status": "scheduled"}) == 60
+    again = socialsched(mongo_uri, db_name, "import", str(good))
+    assert again.returncode == 0, again.stderr
+    assert "imported 0 posts" in again.stdout and "60 rows already scheduled" in again.stdout
+    assert db["posts"].count_documents({}) == 60
 
 
 def test_an_unreadable_import_file_is_a_usage_error(
@@ -292,7 +296,7 @@ def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
     n = operations.IMPORT_CHUNK + 10
     rows = (
         "".join(f"fb,2030-01-01T10:00:00Z,post {i}\n" for i in range(n))
-        + "fb,2030-01-01T10:00:00Z,post 0\n"
+        + "fb,2030-01-01T10:01:00Z,post 0\n"
     )
     # A unique index makes the last row fail, after the whole first chunk went in.
     db["posts"].create_index("content.text", unique=True)

@@ -21,6 +21,7 @@ SOURCES = sorted(re.findall(r'"([a-z_]+)"', ARCHIVE["for_each"]))
 ENTRY_POINTS = {
     "run": {"on_tick": "cloudevent", "run_http": "http"},
     "status": {"status": "http"},
+    "api": {"api": "http"},
 }
 REPORT_REGISTRY = (
     "import json, main\n"

@@ -90,8 +90,12 @@ def _cli(database: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dispatch", ["inline", "tasks"])
+def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(
+    tmp_path: Path, dispatch: str
+) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MONGO_URI"}
+    env["DISPATCH"] = dispatch
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -154,7 +158,8 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(tmp_
         assert report["scheduler"]["totalPostsPublished"] == expected
         assert report["queue"] == {"due": 0, "scheduled": 0, "failed": 0, "unknown": 0}
         children = _descendants(proc.pid)
-        assert len(children) >= 7  # database, three sandboxes, three function servers
+        # database, three sandboxes, three function servers (+ the tasks stand-in and publish)
+        assert len(children) >= (7 if dispatch == "inline" else 9)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)

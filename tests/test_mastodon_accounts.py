@@ -28,6 +28,7 @@ def connect_cli(
         "--json",
         "accounts",
         "connect",
+        "--network",
         "mastodon",
         "--id",
         "masto",

@@ -10,8 +10,7 @@ from pymongo.database import Database
 from common import operations
 from common.clock import utcnow
 from common.db import Doc
-from common.model import Content
-from common.operations import Done, Refusal, Refused
+from common.operations import Done, PostChanges, Refusal, Refused
 from tests.conftest import add_account, add_post
 
 
@@ -28,7 +27,7 @@ def test_cancel_retry_and_edit_say_why_they_refuse(db: Database[Doc]) -> None:
     published = add_post(db, "a", now)
     _set(db, published, status="published")
     missing = ObjectId()
-    new_text = Content(text="edited")
+    new_text = PostChanges(text="edited")
 
     assert operations.retry_post(db, scheduled, now) == Refused(Refusal.NOT_RETRYABLE, "scheduled")
     assert operations.cancel_post(db, sending, now) == Refused(Refusal.SEND_BEGUN, "publishing")

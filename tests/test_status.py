@@ -13,7 +13,7 @@ from bson import ObjectId
 from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
-from common import status
+from common import stats, status
 from common.clock import utcnow
 from common.lock import STATE_ID
 from devstack.processes import free_port
@@ -25,7 +25,9 @@ TIMEOUT = 30
 
 @pytest.fixture(scope="module")
 def status_fn(mongo_uri: str, fn_db_name: str, fn_workdir: Path) -> Iterator[Served]:
-    with serve("status", STATUS_SOURCE, function_env(mongo_uri, fn_db_name), fn_workdir) as s:
+    # Every test here reads its own database state: no report is kept between requests.
+    env = function_env(mongo_uri, fn_db_name, STATUS_CACHE_SECONDS="0")
+    with serve("status", STATUS_SOURCE, env, fn_workdir) as s:
         yield s
 
 
@@ -57,15 +59,16 @@ def populate(db: Database[Any], last_run_ago: timedelta) -> None:
     insert_post(db, "scheduled", timedelta(seconds=1))  # due
     insert_post(db, "scheduled", -timedelta(hours=1), platform="instagram")  # next
     insert_post(db, "failed", timedelta(hours=2))
+    stats.count_failed(db, now - timedelta(hours=2))
     insert_post(db, "unknown", timedelta(hours=3))
     insert_post(db, "canceled", timedelta(hours=3))
-    insert_post(
-        db,
-        "published",
-        timedelta(hours=4),
-        publishedAt=now - timedelta(hours=4) + timedelta(seconds=30),
-    )
-    insert_post(db, "published", timedelta(hours=5), publishedAt=now - timedelta(hours=4))
+    on_time, late = now - timedelta(hours=4) + timedelta(seconds=30), now - timedelta(hours=4)
+    insert_post(db, "published", timedelta(hours=4), publishedAt=on_time)
+    stats.count_published(db, now - timedelta(hours=4), on_time)
+    insert_post(db, "published", timedelta(hours=5), publishedAt=late)
+    stats.count_published(db, now - timedelta(hours=5), late)
+    # Counted by the outcome writes only: a post published two days ago is not in the figures.
+    stats.count_published(db, now - timedelta(days=2), now - timedelta(days=2))
     db["scheduler_state"].insert_one(
         {
             "_id": STATE_ID,
@@ -105,8 +108,10 @@ def test_the_report_counts_everything_exactly(status_fn: Served, fresh_db: Datab
     health = body["health"]
     assert 300 <= health["lagSeconds"] < 400  # the late post was due five minutes ago
     assert 30 <= health["lastRunAgeSeconds"] < 120
-    # In the last day: 1 of 5 (late scheduled, failed, unknown, on time, late published).
-    assert health["onTimeRate24h"] == 0.2
+    # Finished in the last day: 1 of 3 (failed, on time, late published).
+    assert health["onTimeRate24h"] == 0.3333
+    history = body["history24h"]
+    assert (sum(history["published"]), sum(history["failed"])) == (2, 1)
     assert body["endpoints"]["run"]["methods"] == ["POST"]
     assert body["version"]
     for private in (
@@ -117,7 +122,7 @@ def test_the_report_counts_everything_exactly(status_fn: Served, fresh_db: Datab
         "mongodb://",
     ):
         assert private not in response.text
-    assert response.headers["Cache-Control"] == "public, max-age=10"
+    assert response.headers["Cache-Control"] == "public, max-age=0"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
@@ -184,7 +189,7 @@ class _CommandCounter(monitoring.CommandListener):
         return None
 
 
-def test_a_report_costs_three_database_commands(
+def test_a_report_costs_five_database_commands(
     db: Database[Any], mongo_uri: str, make_settings: SettingsFactory
 ) -> None:
     populate(db, last_run_ago=timedelta(seconds=10))
@@ -197,4 +202,5 @@ def test_a_report_costs_three_database_commands(
     finally:
         client.close()
     assert report.queue.scheduled == 3
-    assert counter.names == ["find", "aggregate", "aggregate"]
+    # state, open-queue counts, next post, hourly figures, accounts: none grows with history.
+    assert counter.names == ["find", "aggregate", "find", "find", "aggregate"]

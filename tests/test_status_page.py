@@ -14,6 +14,7 @@ import pytest
 import requests
 from pymongo.database import Database
 
+from common import stats
 from common.clock import utcnow
 from common.entrypoints import status_page
 from common.lock import STATE_ID
@@ -45,7 +46,9 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="module")
 def status_fn(mongo_uri: str, fn_db_name: str, fn_workdir: Path) -> Iterator[Served]:
-    with serve("status", STATUS_SOURCE, function_env(mongo_uri, fn_db_name), fn_workdir) as s:
+    # Every test here reads its own database state: no report is kept between requests.
+    env = function_env(mongo_uri, fn_db_name, STATUS_CACHE_SECONDS="0")
+    with serve("status", STATUS_SOURCE, env, fn_workdir) as s:
         yield s
 
 
@@ -60,7 +63,10 @@ def stalled_scheduler(db: Database[Any]) -> None:
         for _ in range(count):
             at = now - timedelta(hours=hours_ago, minutes=10)
             insert_post(db, "published", now - at, publishedAt=at)
-    insert_post(db, "failed", timedelta(hours=2), updatedAt=now - timedelta(hours=2, minutes=5))
+            stats.count_published(db, at, at)
+    failed_at = now - timedelta(hours=2, minutes=5)
+    insert_post(db, "failed", timedelta(hours=2), updatedAt=failed_at)
+    stats.count_failed(db, failed_at)
     db["scheduler_state"].insert_one(
         {
             "_id": STATE_ID,
@@ -138,8 +144,9 @@ def test_a_browser_gets_a_self_contained_page_and_other_clients_json(
     plain = requests.get(status_fn.url, timeout=TIMEOUT)
     assert plain.headers["Content-Type"].startswith("application/json")
     history = plain.json()["history24h"]
-    assert history["published"][24 - 1 - 1] == 3 and history["published"][24 - 1 - 5] == 2
-    assert history["failed"][24 - 1 - 2] == 1
+    # Clock hours, oldest first: the three posts went out four hours after the two.
+    three, two = history["published"].index(3), history["published"].index(2)
+    assert three - two == 4 and three in (24 - 1 - 1, 24 - 1 - 2)
     assert sum(history["published"]) == 5 and sum(history["failed"]) == 1
 
 

@@ -97,8 +97,8 @@ def source_directory(function: str) -> Path:
     return tfconfig.module_path(archive["source_dir"].replace("${each.key}", key.group(1)))
 
 
-def test_the_three_functions_are_deployed() -> None:
-    assert set(FUNCTIONS) == {"run_tick", "run_http", "status"}
+def test_the_four_functions_are_deployed() -> None:
+    assert set(FUNCTIONS) == {"run_tick", "run_http", "status", "api"}
     for body in FUNCTIONS.values():
         assert tfconfig.single(body, "build_config")["runtime"] == "python313"
 
@@ -297,31 +297,46 @@ def test_platform_variables_are_read_by_functions_framework() -> None:
         assert f'"{name}"' in source.read_text()
 
 
-def test_only_status_is_public() -> None:
+def test_only_status_and_the_api_are_public() -> None:
     bindings = tfconfig.resources("google_cloud_run_service_iam_member")
     public = {name for name, body in bindings.items() if body["member"] == "allUsers"}
-    assert public == {"status_public"}
+    assert public == {"status_public", "api_public"}
     assert "status" in bindings["status_public"]["service"]
+    assert "cloudfunctions2_function.api." in bindings["api_public"]["service"]
     assert tfconfig.variables()["run_http_invokers"]["default"] == []
     run_tick = tfconfig.single(FUNCTIONS["run_tick"], "service_config")
     assert run_tick["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
 
 
-def test_status_is_public_one_way_or_the_other_never_both() -> None:
-    variable = tfconfig.variables()["status_public_access"]
+@pytest.mark.parametrize("function", ["status", "api"])
+def test_a_public_function_is_public_one_way_or_the_other_never_both(function: str) -> None:
+    variable = tfconfig.variables()[f"{function}_public_access"]
     assert variable["default"] == "allUsers"
-    grant = tfconfig.resources("google_cloud_run_service_iam_member")["status_public"]
-    switch = tfconfig.resources("terraform_data")["status_invoker_check_disabled"]
-    assert grant["count"] == '${var.status_public_access == "allUsers" ? 1 : 0}'
-    assert switch["count"] == '${var.status_public_access == "invoker_check_disabled" ? 1 : 0}'
+    grant = tfconfig.resources("google_cloud_run_service_iam_member")[f"{function}_public"]
+    switch = tfconfig.resources("terraform_data")[f"{function}_invoker_check_disabled"]
+    choice = f"var.{function}_public_access"
+    assert grant["count"] == f'${{{choice} == "allUsers" ? 1 : 0}}'
+    assert switch["count"] == f'${{{choice} == "invoker_check_disabled" ? 1 : 0}}'
     (provisioner,) = switch["provisioner"]
     command = provisioner["local-exec"]["command"]
     assert command.startswith("gcloud run services update ") and "--no-invoker-iam-check" in command
-    assert "basename(google_cloudfunctions2_function.status.service_config[0].service)" in str(
-        provisioner["local-exec"]["environment"]
-    )
+    service = f"basename(google_cloudfunctions2_function.{function}.service_config[0].service)"
+    assert service in str(provisioner["local-exec"]["environment"])
     # Set again after every new revision of the function.
-    assert "${google_cloudfunctions2_function.status.update_time}" in switch["triggers_replace"]
+    revision = f"${{google_cloudfunctions2_function.{function}.update_time}}"
+    assert revision in switch["triggers_replace"]
+
+
+def test_the_api_reads_only_the_secrets_it_needs() -> None:
+    assert secret_mapping("api") == {
+        "MONGO_URI": "MONGO_URI",
+        "TOKEN_ENCRYPTION_KEY": "TOKEN_ENCRYPTION_KEY",
+        "JWT_SECRET": "JWT_SECRET",
+        "ADMIN_SECRET_KEY": "ADMIN_SECRET_KEY",
+        "META_APP_SECRET": "META_APP_SECRET",
+    }
+    outputs = {name for block in tfconfig.configuration()["output"] for name in block}
+    assert "api_url" in outputs
 
 
 def test_project_wide_grants_are_the_builder_logs_and_its_conditioned_staging_buckets() -> None:

@@ -213,11 +213,23 @@ def test_failed_runs_count_only_the_applications_own_log_lines() -> None:
     service_filter = str(tfconfig.locals_()["run_services_filter"])
     assert "run.googleapis.com%2Fstdout" in service_filter
     assert "requests" not in service_filter
-    for metric in tfconfig.resources("google_logging_metric").values():
+    metrics = tfconfig.resources("google_logging_metric")
+    for name, metric in metrics.items():
+        if name == "api_server_errors":
+            continue  # the api's answers, below
         assert metric["filter"].startswith("${local.run_services_filter}") or metric[
             "filter"
         ].startswith("${local.run_finished_filter}")
     assert str(tfconfig.locals_()["run_finished_filter"]).startswith("${local.run_services_filter}")
+
+
+def test_the_api_alert_counts_its_5xx_answers_from_the_request_log() -> None:
+    api_filter = tfconfig.resources("google_logging_metric")["api_server_errors"]["filter"]
+    assert "run.googleapis.com%2Frequests" in api_filter and "httpRequest.status>=500" in api_filter
+    assert "google_cloudfunctions2_function.api.service_config[0].service" in api_filter
+    policy = tfconfig.resources("google_monitoring_alert_policy")["api_server_errors"]
+    condition = tfconfig.single(policy["conditions"][0], "condition_threshold")
+    assert "google_logging_metric.api_server_errors.name" in condition["filter"]
 
 
 def _readme_secret_steps() -> set[str]:

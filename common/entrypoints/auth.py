@@ -1,4 +1,5 @@
-"""Who may start a manual run: a bearer JWT with an admin role, or the admin key.
+"""Who is calling: a bearer JWT with an admin role, the admin key, or (for the api function) an
+API key with scopes (common.apikeys).
 
 JWTs are HS256 only (the algorithm is pinned, so `alg: none` and RS/HS confusion fail), must
 carry `exp`, and are checked against JWT_AUDIENCE / JWT_ISSUER when those are set. The admin key
@@ -9,14 +10,21 @@ Error messages never include the presented token.
 from __future__ import annotations
 
 import hmac
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
+from pymongo.database import Database
+
+from common import apikeys
 from common.config import Settings
+from common.db import Doc
 
 UNAUTHENTICATED = "Missing or invalid Authorization header"
 FORBIDDEN = "Admin role required"
+RATE_LIMITED = "Too many requests for this key; retry after the time in Retry-After"
 MAX_TOKEN_LENGTH = 4096  # far above any real admin token; larger ones are refused unread
 # RFC 7518 3.2: an HS256 key must be at least 256 bits; a shorter secret keeps JWT auth off.
 MIN_JWT_SECRET_LENGTH = 32
@@ -102,3 +110,47 @@ def _verified_claims(token: str, settings: Settings) -> dict[str, Any]:
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise AuthError(401, UNAUTHENTICATED) from exc
     return claims
+
+
+class RateLimitedError(Exception):
+    """The key spent its requests for this window; `retry_after` is whole seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(RATE_LIMITED)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls the api function and what they may do."""
+
+    who: str  # for the audit trail: "key:<id>", "jwt:<subject>" or "admin_key"
+    scopes: frozenset[str]
+    accounts: tuple[str, ...] | None = None  # None: every account
+
+    def allows(self, scope: str) -> bool:
+        return "admin" in self.scopes or scope in self.scopes
+
+    def may_use(self, account_id: str) -> bool:
+        return self.accounts is None or account_id in self.accounts
+
+
+def authenticate_caller(
+    header: str | None, settings: Settings, db: Database[Doc], now: datetime
+) -> Caller:
+    """An API key (counted against its rate limit) or an admin.
+
+    Raises AuthError (401, 403) or RateLimitedError.
+    """
+    token = _bearer_token(header)
+    if not apikeys.looks_like_key(token):
+        admin = authenticate(header, settings)
+        who = f"jwt:{admin.subject}" if admin.method == "jwt" else "admin_key"
+        return Caller(who, frozenset({"admin"}))
+    verified = apikeys.verify(db, token, now)
+    if verified is None:
+        raise AuthError(401, UNAUTHENTICATED)
+    if verified.requests_in_window > settings.api_rate_limit_per_minute:
+        raise RateLimitedError(max(1, math.ceil((verified.window_ends - now).total_seconds())))
+    key = verified.key
+    return Caller(f"key:{key.id}", key.scopes, key.accounts)

@@ -1,4 +1,6 @@
-"""The `socialsched` command: operate the scheduler against the configured MongoDB.
+"""The `socialsched` command: operate the scheduler against the configured MongoDB, or, with
+SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY set, through the api function (posts, import and
+accounts; the laptop then needs no database URI and no token key).
 
 Exit codes: 0 ok, 1 operational failure (database, platform), 2 usage error (bad arguments or
 configuration). `--json` prints machine-readable output for scripts.
@@ -17,33 +19,31 @@ from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
-from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import accounts, jsonfmt, lock, model, operations, posts, status
+from common import apikeys, clock, jsonfmt, lock, model, operations, posts, status
 from common.clock import TimeError, resolve, utcnow
-from common.config import ConfigError, Settings, load_settings
+from common.config import ApiRemote, ConfigError, Settings, load_remote, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
 from common.engine import Trigger, execute_once
-from common.entrypoints import local_stack, status_page
+from common.entrypoints import cli_backends, local_stack, status_page
+from common.entrypoints.api_client import ApiClient, ApiUnreachable
+from common.entrypoints.cli_backends import Backend, OperationalError, UsageError
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher, TokenKeyError
-from common.validation import Problem
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 Handler = Callable[[argparse.Namespace, Settings], int]
+BackendHandler = Callable[[argparse.Namespace, Backend], int]
 
 
-class UsageError(ValueError):
-    """The command line asks for something impossible; exit code 2."""
-
-
-class OperationalError(RuntimeError):
-    """The command was valid but could not be carried out; exit code 1."""
-
-
-def _when(value: datetime | None) -> str | None:
-    return None if value is None else jsonfmt.to_rfc3339(value)
+def _when(value: datetime | None, zone: str | None = None) -> str | None:
+    """RFC 3339 in UTC, or in the operator's zone (--show-tz) without microseconds."""
+    if value is None:
+        return None
+    if zone is None:
+        return jsonfmt.to_rfc3339(value)
+    return value.astimezone(clock.zone(zone)).isoformat(timespec="seconds")
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -137,15 +137,26 @@ def cmd_lock_release(args: argparse.Namespace, settings: Settings) -> int:
 # --- posts ----------------------------------------------------------------------------------
 
 
-def _post_id(raw: str) -> ObjectId:
+def _post_id(raw: str) -> str:
     if not ObjectId.is_valid(raw):
         raise UsageError(f"{raw!r} is not a post id")
-    return ObjectId(raw)
+    return raw
 
 
-def _post_row(doc: Doc) -> str:
-    due = _when(doc.get("dueAt"))
-    return f"{doc['_id']}  {doc['status']:<10}  {doc['platform']:<9}  {doc['accountId']:<16}  {due}"
+def _shown_time(value: datetime | str | None, zone: str | None) -> str | None:
+    """Times come as instants (direct) or RFC 3339 text (remote); shown the same either way."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return _when(value, zone)
+
+
+def _post_row(post: Doc, zone: str | None) -> str:
+    due = _shown_time(post.get("dueAt"), zone)
+    row = (
+        f"{post['id']}  {post['status']:<10}  {post['platform']:<9}  {post['accountId']:<16}  {due}"
+    )
+    error = post.get("lastError")
+    return f"{row}  {error['code']}: {error['message']}" if error else row
 
 
 def _instant(raw: str | None, tz: str | None) -> datetime | None:
@@ -157,47 +168,35 @@ def _instant(raw: str | None, tz: str | None) -> datetime | None:
         raise UsageError(str(exc)) from exc
 
 
-def cmd_posts_list(args: argparse.Namespace, settings: Settings) -> int:
-    start, end = _instant(args.since, args.tz), _instant(args.until, args.tz)
-    rows = posts.list_posts(
-        get_database(settings),
+def cmd_posts_list(args: argparse.Namespace, backend: Backend) -> int:
+    where = posts.PostFilter(
         status=args.status,
         account_id=args.account,
-        since=start,
-        until=end,
-        limit=args.limit,
+        due_after=_instant(args.since, args.tz),
+        due_before=_instant(args.until, args.tz),
     )
+    page = backend.list_posts(where, args.after, args.limit)
     header = f"{'id':<24}  {'status':<10}  {'platform':<9}  {'account':<16}  due"
-    _emit(args, rows, "\n".join([header, *(_post_row(r) for r in rows)]))
+    lines = [header, *(_post_row(r, args.show_tz) for r in page["posts"])]
+    if page["next"]:
+        lines.append(f"more posts: --after {page['next']}")
+    _emit(args, page, "\n".join(lines))
     return EXIT_OK
 
 
-def cmd_posts_show(args: argparse.Namespace, settings: Settings) -> int:
-    doc = posts.get_document(get_database(settings), _post_id(args.id))
-    if doc is None:
-        raise OperationalError(f"no post {args.id}")
-    _emit(args, doc, jsonfmt.dumps(doc, indent=2))
+def cmd_posts_show(args: argparse.Namespace, backend: Backend) -> int:
+    post = backend.show_post(_post_id(args.id))
+    _emit(args, post, jsonfmt.dumps(post, indent=2))
     return EXIT_OK
 
 
-def _operator_action(
-    action: Callable[[Database[Doc], ObjectId, datetime], operations.Done | operations.Refused],
-    verb: str,
-) -> Handler:
-    def handler(args: argparse.Namespace, settings: Settings) -> int:
-        done = action(get_database(settings), _post_id(args.id), utcnow())
-        if isinstance(done, operations.Refused):
-            status_note = f" (status {done.status})" if done.status else ""
-            raise OperationalError(f"post {args.id} not {verb}: {done.reason.value}{status_note}")
-        _emit(args, {"id": args.id, verb: True}, f"post {args.id} {verb}")
+def _operator_action(action: cli_backends.Action) -> BackendHandler:
+    def handler(args: argparse.Namespace, backend: Backend) -> int:
+        post = backend.act(_post_id(args.id), action)
+        _emit(args, post, f"post {args.id} {post['status']}")
         return EXIT_OK
 
     return handler
-
-
-def _problems_text(problems: Sequence[Problem], line: int | None = None) -> str:
-    where = f"line {line}: " if line is not None else ""
-    return "\n".join(f"{where}{p.field}: {p.message}" for p in problems)
 
 
 def _media(args: argparse.Namespace) -> list[dict[str, str]]:
@@ -206,12 +205,12 @@ def _media(args: argparse.Namespace) -> list[dict[str, str]]:
         raise UsageError("more --alt texts than --media URLs")
     alts = [*args.alt, *[""] * (len(args.media) - len(args.alt))]
     return [
-        {"url": url, "type": args.media_type, "alt": alt}
+        {"url": url, "type": args.media_type, **({"alt": alt} if alt else {})}
         for url, alt in zip(args.media, alts, strict=True)
     ]
 
 
-def cmd_posts_add(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_posts_add(args: argparse.Namespace, backend: Backend) -> int:
     request = operations.PostRequest(
         account_id=args.account,
         scheduled_at=args.at,
@@ -221,21 +220,31 @@ def cmd_posts_add(args: argparse.Namespace, settings: Settings) -> int:
         media=_media(args),
         content_warning=args.cw,
         visibility=args.visibility,
+        idempotency_key=args.key,
+        allow_late=args.allow_late,
     )
-    result = operations.schedule_post(get_database(settings), request, utcnow())
-    if isinstance(result, operations.NoSuchAccount):
-        raise UsageError(
-            f"no account {result.account_id!r}; add it with `socialsched accounts add`"
-        )
-    if isinstance(result, operations.Invalid):
-        raise UsageError("the post is not valid:\n" + _problems_text(result.problems))
-    when = result.when
-    data = {"id": result.post_id, "scheduledAt": when.instant, "timeZone": when.time_zone}
-    _emit(
-        args,
-        data,
-        f"scheduled post {result.post_id} for {when.local_time} ({when.instant.isoformat()})",
+    added = backend.add_post(request)
+    when = f"{added['localTime']} ({_shown_time(added['scheduledAt'], args.show_tz)})"
+    text = (
+        f"already scheduled: post {added['id']} for {when}"
+        if added["alreadyScheduled"]
+        else f"scheduled post {added['id']} for {when}"
     )
+    _emit(args, added, text)
+    return EXIT_OK
+
+
+def cmd_posts_edit(args: argparse.Namespace, backend: Backend) -> int:
+    changes = operations.PostChanges(
+        text=args.text,
+        link=args.link,
+        media=[{"url": url, "type": args.media_type} for url in args.media] or None,
+        scheduled_at=args.at,
+        time_zone=args.tz,
+        allow_late=args.allow_late,
+    )
+    post = backend.edit_post(_post_id(args.id), changes, args.version)
+    _emit(args, post, f"post {args.id} edited (version {post['version']})")
     return EXIT_OK
 
 
@@ -292,9 +301,11 @@ def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_accounts_connect(args: argparse.Namespace, settings: Settings) -> int:
+def _connect_network(args: argparse.Namespace, settings: Settings) -> int:
     """Connect a Threads, Bluesky or Mastodon account; the secret is read like a token, never
     from argv."""
+    if not args.id:
+        raise UsageError(f"{args.network} needs --id (your name for the account)")
     db = get_database(settings)
     try:
         if args.network == "bluesky":
@@ -328,19 +339,28 @@ def cmd_accounts_connect(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_accounts_list(args: argparse.Namespace, settings: Settings) -> int:
-    rows = [
-        {
-            "id": a.id,
-            "platform": a.platform,
-            "externalId": a.external_id,
-            "name": a.name,
-            "status": a.status,
-            "pausedUntil": a.paused_until,
-            "tokenExpiresAt": a.token_expires_at,
-        }
-        for a in accounts.list_all(get_database(settings))
+def cmd_accounts_connect(args: argparse.Namespace, backend: Backend) -> int:
+    """Meta onboarding from a login's short-lived user token (read like any token), or another
+    network's account (on the database itself)."""
+    if args.network != "meta":
+        if not isinstance(backend, cli_backends.Direct):
+            raise UsageError(
+                f"connecting a {args.network} account works on the database itself: unset "
+                "SOCIALSCHED_API_URL and use MONGO_URI"
+            )
+        return _connect_network(args, backend.settings)
+    result = backend.connect(_read_token(args), args.page or None)
+    lines = [
+        f"{r['id']:<24}  {r['platform']:<9}  {'added' if r['added'] else 'new token':<9}  "
+        f"{r['name']}"
+        for r in result["accounts"]
     ]
+    _emit(args, result, "\n".join(lines) or "this login manages no Pages")
+    return EXIT_OK
+
+
+def cmd_accounts_list(args: argparse.Namespace, backend: Backend) -> int:
+    rows = backend.list_accounts()
     header = f"{'id':<20}  {'platform':<9}  {'status':<12}  {'external id':<20}  name"
     lines = [
         f"{r['id']:<20}  {r['platform']:<9}  {r['status']:<12}  {r['externalId']:<20}  {r['name']}"
@@ -350,30 +370,77 @@ def cmd_accounts_list(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_accounts_check(args: argparse.Namespace, settings: Settings) -> int:
-    results = operations.check_tokens(get_database(settings), settings, utcnow())
+def cmd_accounts_check(args: argparse.Namespace, backend: Backend) -> int:
+    results = backend.check_accounts()
     lines = [
-        f"{h.account_id:<20}  {'valid' if h.valid else 'INVALID':<8}  "
-        f"expires {_when(h.expires_at) or 'never'}  {h.problem or ''}".rstrip()
+        f"{h['accountId']:<20}  {'valid' if h['valid'] else 'INVALID':<8}  "
+        f"expires {_shown_time(h['expiresAt'], args.show_tz) or 'never'}  "
+        f"{h['problem'] or ''}".rstrip()
         for h in results
     ]
-    _emit(args, [h.to_dict() for h in results], "\n".join(lines) or "no accounts")
-    return EXIT_OK if all(h.valid for h in results) else EXIT_FAILURE
+    _emit(args, results, "\n".join(lines) or "no accounts")
+    return EXIT_OK if all(h["valid"] for h in results) else EXIT_FAILURE
+
+
+# --- API keys -------------------------------------------------------------------------------
+
+
+def _key_row(key: apikeys.ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "scopes": sorted(key.scopes),
+        "accounts": key.accounts,
+        "createdAt": key.created_at,
+        "revokedAt": key.revoked_at,
+    }
+
+
+def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    accounts_allowed = args.account or None
+    try:
+        made = apikeys.create(
+            get_database(settings), args.name, args.scope, utcnow(), accounts_allowed
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    data = {**_key_row(made.key), "key": made.secret}
+    text = (
+        f"key {made.key.id} ({', '.join(sorted(made.key.scopes))}):\n{made.secret}\n"
+        "Store it now: it is shown only once and kept only as a hash."
+    )
+    _emit(args, data, text)
+    return EXIT_OK
+
+
+def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = [_key_row(k) for k in apikeys.list_all(get_database(settings))]
+    lines = [
+        f"{r['id']:<16}  {'revoked' if r['revokedAt'] else 'live':<7}  "
+        f"{','.join(r['scopes']):<30}  {r['name']}"
+        + (f"  accounts: {','.join(r['accounts'])}" if r["accounts"] else "")
+        for r in rows
+    ]
+    _emit(args, rows, "\n".join(lines) or "no keys")
+    return EXIT_OK
+
+
+def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    if not apikeys.revoke(get_database(settings), args.id, utcnow()):
+        raise OperationalError(f"no live key {args.id}")
+    _emit(args, {"id": args.id, "revoked": True}, f"key {args.id} revoked")
+    return EXIT_OK
 
 
 # --- import and the local stack -------------------------------------------------------------
 
 
-def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_import(args: argparse.Namespace, backend: Backend) -> int:
     show_progress = not args.json and sys.stderr.isatty()
     try:
         with open(args.file, encoding="utf-8", newline="") as handle:
-            result = operations.import_csv(
-                get_database(settings),
-                handle,
-                utcnow(),
-                default_time_zone=args.tz,
-                progress=_progress_bar if show_progress else None,
+            result = backend.import_csv(
+                handle, args.tz, args.allow_late, _progress_bar if show_progress else None
             )
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from exc
@@ -381,10 +448,12 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"{args.file} is not UTF-8 text (byte {exc.start})") from exc
     except csv.Error as exc:
         raise UsageError(f"{args.file} is not a readable CSV file: {exc}") from exc
-    if isinstance(result, operations.ImportRefused):
-        message = "\n".join(f"line {e.line}: {e.field}: {e.message}" for e in result.problems)
-        raise UsageError(f"nothing imported; fix these rows:\n{message}")
-    _emit(args, {"imported": result.count}, f"imported {result.count} posts")
+    already = result["alreadyScheduled"]
+    lines = [f"imported {result['imported']} posts"]
+    if already:
+        lines.append(f"{len(already)} rows already scheduled (nothing new made for them):")
+        lines += [f"line {a['line']}: already scheduled as post {a['id']}" for a in already]
+    _emit(args, result, "\n".join(lines))
     return EXIT_OK
 
 
@@ -422,6 +491,26 @@ def _positive(raw: str) -> int:
     return value
 
 
+def _allow_late(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--allow-late",
+        action="store_true",
+        help="accept a time in the past (published at the next run, within MAX_LATENESS_SECONDS)",
+    )
+
+
+class _Command(argparse.ArgumentParser):
+    """Every subcommand also takes the output options, so `posts list --json` works too.
+
+    SUPPRESS keeps a subcommand from resetting what was given before it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+        self.add_argument("--show-tz", default=argparse.SUPPRESS, metavar="ZONE")
+
+
 def _add_posts_commands(sub: Any) -> None:
     posts_cmd = sub.add_parser("posts", help="scheduled posts")
     posts_sub = posts_cmd.add_subparsers(dest="posts_command", required=True)
@@ -440,29 +529,37 @@ def _add_posts_commands(sub: Any) -> None:
     add.add_argument(
         "--visibility", choices=("public", "unlisted", "private", "direct"), help="Mastodon"
     )
-    add.set_defaults(handler=cmd_posts_add)
-    listing = posts_sub.add_parser("list")
+    add.add_argument("--key", help="idempotency key (default: account + time + content)")
+    _allow_late(add)
+    add.set_defaults(backend_handler=cmd_posts_add)
+    edit = posts_sub.add_parser("edit", help="change a scheduled post's content or time")
+    edit.add_argument("id")
+    edit.add_argument("--version", type=_positive, help="refuse unless the post is at it")
+    edit.add_argument("--at", help="new time: ISO-8601 with an offset, or local with --tz")
+    edit.add_argument("--tz", help="IANA zone for --at without an offset")
+    edit.add_argument("--text")
+    edit.add_argument("--link")
+    edit.add_argument("--media", action="append", default=[], help="replaces all media")
+    edit.add_argument("--media-type", choices=("image", "video"), default="image")
+    _allow_late(edit)
+    edit.set_defaults(backend_handler=cmd_posts_edit)
+    listing = posts_sub.add_parser("list", help="posts by due time, a page at a time")
     listing.add_argument("--status", choices=model.STATUSES)
     listing.add_argument("--account")
     listing.add_argument("--since", help="due at or after (ISO-8601)")
     listing.add_argument("--until", help="due before (ISO-8601)")
     listing.add_argument("--tz", help="IANA zone for --since/--until without an offset")
     listing.add_argument("--limit", type=_positive, default=100)
-    listing.set_defaults(handler=cmd_posts_list)
+    listing.add_argument("--after", help="the cursor printed after the previous page")
+    listing.set_defaults(backend_handler=cmd_posts_list)
     for name, handler in (
         ("show", cmd_posts_show),
-        (
-            "cancel",
-            _operator_action(operations.cancel_post, "canceled"),
-        ),
-        (
-            "retry",
-            _operator_action(operations.retry_post, "rescheduled"),
-        ),
+        ("cancel", _operator_action("cancel")),
+        ("retry", _operator_action("retry")),
     ):
         cmd = posts_sub.add_parser(name)
         cmd.add_argument("id")
-        cmd.set_defaults(handler=handler)
+        cmd.set_defaults(backend_handler=handler)
     reconcile = posts_sub.add_parser("reconcile", help="look for unknown posts on the platform")
     reconcile.add_argument("--limit", type=_positive, default=100)
     reconcile.set_defaults(handler=cmd_posts_reconcile)
@@ -490,27 +587,51 @@ def _add_accounts_commands(sub: Any) -> None:
     add.set_defaults(handler=cmd_accounts_add)
     connect = accounts_sub.add_parser(
         "connect",
-        help="connect a Threads account (long-lived token), a Bluesky account (handle + app "
-        "password) or a Mastodon account (instance + access token); the secret is read from "
-        "stdin or --token-env and checked with the network before it is stored",
+        help="connect accounts: by default the Pages (and linked Instagram accounts) of a Meta "
+        "login; with --network a Threads, Bluesky or Mastodon account. The token, app password "
+        "or user token is read from stdin or --token-env and checked with the network first",
     )
-    connect.add_argument("network", choices=("threads", "bluesky", "mastodon"))
-    connect.add_argument("--id", required=True, help="your name for the account")
+    connect.add_argument(
+        "--network", choices=("meta", "threads", "bluesky", "mastodon"), default="meta"
+    )
+    connect.add_argument("--page", action="append", default=[], help="Meta: only this Page id")
+    connect.add_argument("--id", help="Threads, Bluesky, Mastodon: your name for the account")
     connect.add_argument("--handle", help="Bluesky: e.g. alice.bsky.social")
     connect.add_argument("--pds", default="https://bsky.social", help="Bluesky: the PDS URL")
     connect.add_argument("--instance", help="Mastodon: e.g. https://mastodon.social")
     connect.add_argument("--token-env", help="read the secret from this environment variable")
-    connect.set_defaults(handler=cmd_accounts_connect)
-    accounts_sub.add_parser("list").set_defaults(handler=cmd_accounts_list)
+    connect.set_defaults(backend_handler=cmd_accounts_connect)
+    accounts_sub.add_parser("list").set_defaults(backend_handler=cmd_accounts_list)
     accounts_sub.add_parser(
         "check", help="validate every account's credential with its network"
-    ).set_defaults(handler=cmd_accounts_check)
+    ).set_defaults(backend_handler=cmd_accounts_check)
+
+
+def _add_keys_commands(sub: Any) -> None:
+    keys_cmd = sub.add_parser("keys", help="API keys for the api function")
+    keys_sub = keys_cmd.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="make a key; it is printed once")
+    create.add_argument("--name", required=True, help="who or what uses it")
+    create.add_argument(
+        "--scope", action="append", required=True, choices=apikeys.SCOPES, help="repeat for more"
+    )
+    create.add_argument(
+        "--account", action="append", default=[], help="limit the key to this account; repeat"
+    )
+    create.set_defaults(handler=cmd_keys_create)
+    keys_sub.add_parser("list").set_defaults(handler=cmd_keys_list)
+    revoke = keys_sub.add_parser("revoke")
+    revoke.add_argument("id")
+    revoke.set_defaults(handler=cmd_keys_revoke)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="socialsched", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--show-tz", metavar="ZONE", help="print times in this IANA zone instead of UTC"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Command)
 
     run = sub.add_parser("run", help="one execution against the configured database")
     run.add_argument("--limit", type=_positive, help="publish at most this many posts")
@@ -527,10 +648,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_posts_commands(sub)
     _add_accounts_commands(sub)
+    _add_keys_commands(sub)
     importer = sub.add_parser("import", help="schedule many posts from a CSV file, all or none")
     importer.add_argument("file")
     importer.add_argument("--tz", help="zone for rows whose time has no offset and no tz column")
-    importer.set_defaults(handler=cmd_import)
+    _allow_late(importer)
+    importer.set_defaults(backend_handler=cmd_import)
     dev = sub.add_parser("dev", help="run the whole stack locally (what `make run` does)")
     dev.add_argument(
         "--tick-seconds",
@@ -544,16 +667,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dispatch(args: argparse.Namespace, remote: ApiRemote | None) -> int:
+    backend_handler: BackendHandler | None = getattr(args, "backend_handler", None)
+    if remote is not None:
+        if backend_handler is None:
+            raise UsageError(
+                f"`{args.command}` works on the database itself: unset SOCIALSCHED_API_URL "
+                "and use MONGO_URI (posts, import and accounts work through the API)"
+            )
+        client = ApiClient(remote.url, remote.key)
+        try:
+            return backend_handler(args, cli_backends.Remote(client))
+        finally:
+            client.close()
+    settings = load_settings()
+    ensure_indexes(get_database(settings), settings.post_retention_days)
+    if backend_handler is not None:
+        return backend_handler(args, cli_backends.Direct(settings))
+    handler: Handler = args.handler
+    return handler(args, settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.handler is cmd_dev:  # the stack configures its own database and secrets
+        if getattr(args, "handler", None) is cmd_dev:  # the stack configures its own database
             return int(cmd_dev(args, None))
-        settings = load_settings()
-        ensure_indexes(get_database(settings))
-        code: int = args.handler(args, settings)
-    except (ConfigError, UsageError) as exc:
+        if args.show_tz is not None:
+            clock.zone(args.show_tz)  # an unknown zone is a usage error before anything runs
+        code = _dispatch(args, load_remote())
+    except ApiUnreachable as exc:
+        print(f"socialsched: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (ConfigError, UsageError, TimeError) as exc:
         print(f"socialsched: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except DatabaseUnavailableError as exc:

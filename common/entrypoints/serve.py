@@ -65,11 +65,20 @@ def serve(request: Request, handler: Handler[S], service: Lazy[S]) -> Response:
     a JSON answer that never carries internals."""
     logs.configure()
     rid = web.request_id(request)
+    if request.content_length is not None and request.content_length > _body_cap():
+        return _streamed(web.error_response(413, _refusal(RequestEntityTooLarge()), rid))
     with logs.bound(rid, web.trace(request, _project(service))):
         try:
             return handler(request, rid, service.get())
         except Exception as exc:  # the one place where every failure becomes an answer
             return failure_response(exc, rid)
+
+
+def _streamed(response: Response) -> Response:
+    """functions-framework reads the whole body after every answer that is not streamed, and
+    that read fails (a 500) on a body over the cap: this answer is streamed, the body unread."""
+    response.response = iter([response.get_data()])
+    return response
 
 
 def _project(service: Lazy[S]) -> str | None:
@@ -81,7 +90,7 @@ def _project(service: Lazy[S]) -> str | None:
 def failure_response(exc: Exception, rid: str) -> Response:
     """The single exception -> response map of the HTTP functions."""
     if isinstance(exc, web.HttpError):
-        return web.error_response(exc.status, exc.message, rid, exc.headers)
+        return web.error_response(exc.status, exc.message, rid, exc.headers, exc.details)
     if isinstance(exc, HTTPException) and exc.code is not None and exc.code < 500:
         return web.error_response(exc.code, _refusal(exc), rid)
     if isinstance(exc, ConfigError):
@@ -98,11 +107,21 @@ def _refusal(exc: HTTPException) -> str:
     # Werkzeug's descriptions are HTML prose, and functions-framework's 400 quotes the request's
     # headers and body: answer with the status name only.
     if isinstance(exc, RequestEntityTooLarge):
-        return f"Request body exceeds {MAX_REQUEST_BYTES} bytes"
+        limit = (
+            flask.current_app.config.get("MAX_CONTENT_LENGTH") if flask.has_app_context() else None
+        )
+        return f"Request body exceeds {limit or MAX_REQUEST_BYTES} bytes"
     return exc.name
 
 
-def guard_function_app() -> None:
+def _body_cap() -> int:
+    """The cap guard_function_app set on this app (the api function's is larger)."""
+    if not flask.has_app_context():
+        return MAX_REQUEST_BYTES
+    return int(flask.current_app.config.get("MAX_CONTENT_LENGTH") or MAX_REQUEST_BYTES)
+
+
+def guard_function_app(max_bytes: int = MAX_REQUEST_BYTES) -> None:
     """Cap the body and answer refused requests with JSON, on the app functions-framework builds.
 
     functions-framework executes main.py inside its app's context and points the documented
@@ -111,7 +130,7 @@ def guard_function_app() -> None:
     """
     if not flask.has_app_context():
         return
-    flask.current_app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    flask.current_app.config["MAX_CONTENT_LENGTH"] = max_bytes
     # A 500 keeps functions-framework's own handler: Flask prefers the status code's handler.
     functions_framework.errorhandler(HTTPException)(_refused)
     functions_framework.errorhandler(Exception)(_malformed_event)

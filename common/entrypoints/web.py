@@ -27,11 +27,18 @@ CORS_REQUEST_HEADERS = "Authorization, Content-Type, X-Request-ID"
 class HttpError(Exception):
     """A 4xx answer with a reason the client can act on."""
 
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = dict(headers or {})
+        self.details = dict(details or {})  # more fields of the answer, e.g. `problems`
 
 
 def request_id(request: Request) -> str:
@@ -88,9 +95,14 @@ def _response(
 
 
 def error_response(
-    status: int, message: str, rid: str, headers: Mapping[str, str] | None = None
+    status: int,
+    message: str,
+    rid: str,
+    headers: Mapping[str, str] | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> Response:
-    return json_response({"error": message, "requestId": rid}, status, rid, headers=headers)
+    body = {"error": message, **(details or {}), "requestId": rid}
+    return json_response(body, status, rid, headers=headers)
 
 
 def cors_headers(request: Request, settings: Settings, methods: Iterable[str]) -> dict[str, str]:

@@ -76,6 +76,13 @@ class SandboxApp:
             if parts == ["debug_token"]:
                 with self.lock:
                     return _json(self.state.debug_token(str(args.get("input_token", ""))))
+            if parts == ["oauth", "access_token"] and request.method == "GET":
+                with self.lock:
+                    return _json(self.state.exchange_token(args, self.app_secret))
+            if parts == ["me", "accounts"] and request.method == "GET":
+                with self.lock:
+                    pages = self.state.pages_of(token)
+                return _json({"data": pages, "paging": {"cursors": {}}})
             with self.lock:
                 account = self.state.account_for_token(token)
             return self._answer(request, parts, account, args)
@@ -246,10 +253,18 @@ class SandboxApp:
         if not isinstance(body, dict):
             raise ValueError("a JSON object is required")
         if route == ("POST", "accounts"):
+            page = body.get("page")
             account = state.add_account(
-                str(body["id"]), str(body["kind"]), str(body["token"]), str(body.get("name", ""))
+                str(body["id"]),
+                str(body["kind"]),
+                str(body["token"]),
+                str(body.get("name", "")),
+                None if page is None else str(page),
             )
             return _json({"id": account.id, "kind": account.kind})
+        if route == ("POST", "users"):
+            user = state.add_user(str(body["token"]), [str(p) for p in body["pages"]])
+            return _json({"pages": user.pages})
         if route == ("POST", "faults"):
             target = state.accounts[str(body.pop("account"))]
             if "token_age_seconds" in body:  # Threads: a token this old may be refreshed

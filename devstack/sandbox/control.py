@@ -56,8 +56,17 @@ class SandboxControl:
 class Sandbox(SandboxControl):
     """A client for one running sandbox Graph API at `url`."""
 
-    def add_account(self, account_id: str, kind: str, token: str, name: str = "") -> None:
-        self._post("accounts", {"id": account_id, "kind": kind, "token": token, "name": name})
+    def add_account(
+        self, account_id: str, kind: str, token: str, name: str = "", page: str | None = None
+    ) -> None:
+        """A Page, an Instagram account (`page`: the Page it is linked to) or a Threads
+        profile."""
+        body = {"id": account_id, "kind": kind, "token": token, "name": name, "page": page}
+        self._post("accounts", body)
+
+    def add_user(self, short_token: str, pages: list[str]) -> None:
+        """A user who logged in with `short_token` and manages `pages` (for accounts connect)."""
+        self._post("users", {"token": short_token, "pages": pages})
 
 
 class BlueskySandbox(SandboxControl):

@@ -19,6 +19,10 @@ _SCHEDULING = frozenset({"published", "scheduled_publish_time", "unpublished_con
 
 DECLARED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "debug_token"): frozenset({"input_token"}),
+    ("GET", "access_token"): frozenset(
+        {"grant_type", "client_id", "client_secret", "fb_exchange_token"}
+    ),
+    ("GET", "accounts"): _READ,
     ("GET", "node"): frozenset({"fields"}),  # a container's status; Threads' /me
     ("POST", "feed"): _SCHEDULING
     | {"message", "link", "attached_media", "targeting", "feed_targeting", "place", "tags"},

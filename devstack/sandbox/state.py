@@ -79,6 +79,16 @@ class Account:
     name: str
     faults: Faults = field(default_factory=Faults)
     token_issued: float = field(default_factory=time.time)  # Threads: refreshable after 24 h
+    page: str | None = None  # an Instagram account's linked Page
+
+
+@dataclass
+class User:
+    """A Facebook user who logged in to the app: a short-lived token and the Pages they manage."""
+
+    short_token: str
+    pages: list[str]
+    long_token: str | None = None
 
 
 @dataclass
@@ -120,18 +130,60 @@ class SandboxState:
         self.items: dict[str, Item] = {}
         self.containers: dict[str, Container] = {}
         self.requests: dict[str, int] = {}
+        self.users: dict[str, User] = {}
         self._ids = itertools.count(17841400000000001)
 
     # --- accounts and auth ------------------------------------------------------------------
 
-    def add_account(self, account_id: str, kind: str, token: str, name: str) -> Account:
+    def add_account(
+        self, account_id: str, kind: str, token: str, name: str, page: str | None = None
+    ) -> Account:
         if kind not in ("page", "instagram", "threads"):
             raise ValueError("kind must be page, instagram or threads")
-        account = Account(account_id, kind, token, name or account_id)
+        account = Account(account_id, kind, token, name or account_id, page=page)
         if kind == "threads":
             account.faults.quota_total = THREADS_QUOTA_TOTAL
         self.accounts[account_id] = account
         return account
+
+    def add_user(self, short_token: str, pages: list[str]) -> User:
+        unknown = [p for p in pages if self.accounts.get(p, Account("", "", "", "")).kind != "page"]
+        if unknown:
+            raise ValueError(f"not sandbox Pages: {', '.join(unknown)}")
+        user = User(short_token, list(pages))
+        self.users[short_token] = user
+        return user
+
+    def exchange_token(self, args: dict[str, Any], app_secret: str | None) -> dict[str, Any]:
+        """`GET /oauth/access_token?grant_type=fb_exchange_token`: a long-lived user token."""
+        if args.get("grant_type") != "fb_exchange_token" or not args.get("client_id"):
+            raise GraphFault(100, "Missing or invalid grant_type or client_id")
+        if app_secret is not None and args.get("client_secret") != app_secret:
+            raise GraphFault(1, "Error validating client secret.", kind="OAuthException")
+        user = self.users.get(str(args.get("fb_exchange_token", "")))
+        if user is None:
+            raise GraphFault(190, "Invalid OAuth access token - Cannot parse access token")
+        user.long_token = f"EAAL-{self.next_id()}"
+        return {"access_token": user.long_token, "token_type": "bearer", "expires_in": 5183944}
+
+    def pages_of(self, long_token: str | None) -> list[dict[str, Any]]:
+        """`GET /me/accounts`: the user's Pages with their tokens and linked IG accounts."""
+        user = next((u for u in self.users.values() if u.long_token == long_token), None)
+        if user is None or not long_token:
+            raise GraphFault(190, "Invalid OAuth access token - Cannot parse access token")
+        return [self._page_entry(self.accounts[page]) for page in user.pages]
+
+    def _page_entry(self, page: Account) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "id": page.id,
+            "name": page.name,
+            "access_token": page.token,
+            "tasks": ["MANAGE", "CREATE_CONTENT"],
+        }
+        linked = [a for a in self.accounts.values() if a.kind == "instagram" and a.page == page.id]
+        if linked:
+            entry["instagram_business_account"] = {"id": linked[0].id}
+        return entry
 
     def account_for_token(self, token: str | None) -> Account:
         for account in self.accounts.values():

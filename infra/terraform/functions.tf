@@ -186,3 +186,58 @@ resource "google_cloudfunctions2_function" "status" {
     time_sleep.builder_roles,
   ]
 }
+
+resource "google_cloudfunctions2_function" "api" {
+  name        = local.function_names.api
+  location    = var.region
+  description = "The JSON API (/v1): posts and accounts, API keys with scopes."
+  labels      = local.labels
+
+  build_config {
+    runtime         = "python313"
+    entry_point     = "api"
+    service_account = google_service_account.builder.id
+    # Our own repository: the builder may push here and nowhere else (iam.tf), and old images
+    # are cleaned up (artifacts.tf).
+    docker_repository = google_artifact_registry_repository.functions.id
+    source {
+      storage_source {
+        bucket = google_storage_bucket.sources.name
+        object = google_storage_bucket_object.source["api"].name
+      }
+    }
+  }
+
+  service_config {
+    # checkov:skip=CKV_GCP_124:Public ingress by design: every /v1 request is authenticated in the app (API key or admin JWT).
+    available_memory                 = var.api_service.memory
+    available_cpu                    = var.api_service.cpu
+    timeout_seconds                  = var.api_service.timeout_seconds
+    min_instance_count               = var.api_service.min_instances
+    max_instance_count               = var.api_service.max_instances
+    max_instance_request_concurrency = var.api_service.concurrency
+    service_account_email            = google_service_account.function["api"].email
+    ingress_settings                 = "ALLOW_ALL"
+    all_traffic_on_latest_revision   = true
+
+    environment_variables = merge(local.api_environment, {
+      THREADS = tostring(var.api_service.concurrency)
+    })
+
+    dynamic "secret_environment_variables" {
+      for_each = local.function_secrets.api
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.this[secret_environment_variables.value].secret_id
+        version    = lookup(var.secret_versions, secret_environment_variables.value, "latest")
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_service.this,
+    google_secret_manager_secret_iam_member.function,
+    time_sleep.builder_roles,
+  ]
+}

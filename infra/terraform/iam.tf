@@ -103,6 +103,37 @@ resource "terraform_data" "status_invoker_check_disabled" {
   }
 }
 
+# The api function is public at the network and IAM level like the status function (the same
+# two ways, var.api_public_access); every /v1 request is authenticated by the app itself (API
+# key with scopes, or an admin JWT), since CLIs and applications hold no Google identity.
+resource "google_cloud_run_service_iam_member" "api_public" {
+  # checkov:skip=CKV_GCP_102:Public by design: the api authenticates every request itself (API keys, admin JWTs).
+  count = var.api_public_access == "allUsers" ? 1 : 0
+
+  location = google_cloudfunctions2_function.api.location
+  service  = google_cloudfunctions2_function.api.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+resource "terraform_data" "api_invoker_check_disabled" {
+  count = var.api_public_access == "invoker_check_disabled" ? 1 : 0
+
+  triggers_replace = [
+    google_cloudfunctions2_function.api.service_config[0].service,
+    google_cloudfunctions2_function.api.update_time,
+  ]
+
+  provisioner "local-exec" {
+    command = "gcloud run services update \"$SERVICE\" --no-invoker-iam-check --region=\"$REGION\" --project=\"$PROJECT\" --quiet"
+    environment = {
+      SERVICE = basename(google_cloudfunctions2_function.api.service_config[0].service)
+      REGION  = google_cloudfunctions2_function.api.location
+      PROJECT = var.project_id
+    }
+  }
+}
+
 resource "google_cloud_run_service_iam_member" "run_http_invoker" {
   # checkov:skip=CKV_GCP_102:Public only when the operator puts allUsers in run_http_invokers; the app then still requires an admin token.
   for_each = toset(var.run_http_invokers)

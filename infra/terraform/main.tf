@@ -24,6 +24,7 @@ locals {
     run_tick = "${var.name_prefix}-run-tick"
     run_http = "${var.name_prefix}-run-http"
     status   = "${var.name_prefix}-status"
+    api      = "${var.name_prefix}-api"
   }
 
   # Settings both run entry points need (see common/config.py for what each one means).
@@ -47,6 +48,20 @@ locals {
     TICK_INTERVAL_SECONDS = tostring(local.tick_interval_seconds)
   }
 
+  # The api function (posts and accounts under /v1; Meta onboarding needs META_APP_ID).
+  api_environment = merge(
+    {
+      MONGO_DB                     = var.mongo_db
+      GOOGLE_CLOUD_PROJECT         = var.project_id
+      META_API_VERSION             = var.meta_api_version
+      META_CONNECT_TIMEOUT_SECONDS = tostring(local.meta_connect_timeout_seconds)
+      META_READ_TIMEOUT_SECONDS    = tostring(local.meta_read_timeout_seconds)
+      API_RATE_LIMIT_PER_MINUTE    = tostring(var.api_rate_limit_per_minute)
+      AUDIT_RETENTION_DAYS         = tostring(var.audit_retention_days)
+    },
+    var.meta_app_id != "" ? { META_APP_ID = var.meta_app_id } : {},
+  )
+
   # Which secret each function reads, as environment variable => secret name. Least
   # privilege: a function gets accessor rights on exactly these secrets (iam.tf) and nothing
   # else. The status function is public, so its MONGO_URI is the read-only database user's
@@ -65,12 +80,20 @@ locals {
     status = {
       MONGO_URI = "MONGO_URI_READONLY"
     }
+    # The api stores posts and encrypts Page tokens (accounts connect); it takes admin JWTs
+    # and the admin key besides API keys.
+    api = {
+      MONGO_URI            = "MONGO_URI"
+      TOKEN_ENCRYPTION_KEY = "TOKEN_ENCRYPTION_KEY"
+      JWT_SECRET           = "JWT_SECRET"
+      ADMIN_SECRET_KEY     = "ADMIN_SECRET_KEY"
+    }
   }
 
   # META_APP_SECRET is optional in the code (appsecret_proof), but a secret referenced by a
   # function must have an enabled version before the function deploys (Cloud Run checks every
   # referenced secret). So it is created and referenced only when the operator says it is set.
-  meta_app_secret_readers = ["run_tick", "run_http"]
+  meta_app_secret_readers = ["run_tick", "run_http", "api"]
 
   function_secrets = {
     for fn, secrets in local.required_function_secrets : fn => merge(

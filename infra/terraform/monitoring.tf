@@ -74,6 +74,7 @@ resource "time_sleep" "log_metrics" {
     google_logging_metric.runs_failed,
     google_logging_metric.runs_with_failed_posts,
     google_logging_metric.tick_runs_ok,
+    google_logging_metric.api_server_errors,
   ]
 }
 
@@ -198,5 +199,60 @@ resource "google_monitoring_alert_policy" "no_successful_run" {
       condition     = var.dead_mans_switch_minutes * 60 > local.tick_interval_seconds
       error_message = "dead_mans_switch_minutes must be longer than one tick period (tick_schedule)."
     }
+  }
+}
+
+# The api answering 5xx: a failure of ours (refusals are 4xx). Counted from Cloud Run's request
+# log of the api service, which logs every request with its status.
+resource "google_logging_metric" "api_server_errors" {
+  name        = "${var.name_prefix}_api_server_errors"
+  description = "Requests the api function answered with a 5xx status."
+  filter = join(" AND ", [
+    "resource.type=\"cloud_run_revision\"",
+    "resource.labels.service_name=\"${basename(google_cloudfunctions2_function.api.service_config[0].service)}\"",
+    "logName=\"projects/${var.project_id}/logs/run.googleapis.com%2Frequests\"",
+    "httpRequest.status>=500",
+  ])
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_monitoring_alert_policy" "api_server_errors" {
+  depends_on = [time_sleep.log_metrics]
+
+  display_name          = "${var.name_prefix}: api answered 5xx"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = var.notification_channels
+  user_labels           = local.labels
+
+  conditions {
+    display_name = "The api function answered with a server error"
+    condition_threshold {
+      filter          = "metric.type=\"${local.metric_prefix}/${google_logging_metric.api_server_errors.name}\" AND resource.type=\"cloud_run_revision\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "The api function answered 5xx (503: the database did not answer; 500: a bug). Look at the api function's ERROR logs by their requestId."
   }
 }

@@ -8,12 +8,18 @@ output "run_http_url" {
   value       = google_cloudfunctions2_function.run_http.service_config[0].uri
 }
 
+output "api_url" {
+  description = "URL of the api function (/v1; API keys or admin JWTs). Set it as SOCIALSCHED_API_URL for the CLI."
+  value       = google_cloudfunctions2_function.api.service_config[0].uri
+}
+
 output "function_names" {
   description = "Names of the deployed functions (and of their Cloud Run services)."
   value = {
     run_tick = google_cloudfunctions2_function.run_tick.name
     run_http = google_cloudfunctions2_function.run_http.name
     status   = google_cloudfunctions2_function.status.name
+    api      = google_cloudfunctions2_function.api.name
   }
 }
 

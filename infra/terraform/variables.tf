@@ -180,6 +180,57 @@ variable "status_service" {
   }
 }
 
+variable "api_service" {
+  description = "Runtime of the api function. Requests are short database work, so an instance serves several at once."
+  type = object({
+    memory          = optional(string, "512Mi")
+    cpu             = optional(string, "1")
+    timeout_seconds = optional(number, 60)
+    min_instances   = optional(number, 0)
+    max_instances   = optional(number, 10)
+    concurrency     = optional(number, 8)
+  })
+  default = {}
+
+  validation {
+    condition     = var.api_service.timeout_seconds >= 5 && var.api_service.timeout_seconds <= 3600
+    error_message = "api_service.timeout_seconds must be between 5 and 3600."
+  }
+  validation {
+    condition     = var.api_service.max_instances >= 1 && var.api_service.min_instances >= 0 && var.api_service.min_instances <= var.api_service.max_instances
+    error_message = "api_service needs 0 <= min_instances <= max_instances and max_instances >= 1."
+  }
+}
+
+variable "api_public_access" {
+  description = "How the api function is made reachable; the same two ways as status_public_access. The app authenticates every request itself."
+  type        = string
+  default     = "allUsers"
+
+  validation {
+    condition     = contains(["allUsers", "invoker_check_disabled"], var.api_public_access)
+    error_message = "api_public_access must be \"allUsers\" or \"invoker_check_disabled\"."
+  }
+}
+
+variable "api_rate_limit_per_minute" {
+  description = "Requests per minute per API key (API_RATE_LIMIT_PER_MINUTE); more are answered 429 with Retry-After."
+  type        = number
+  default     = 600
+}
+
+variable "audit_retention_days" {
+  description = "Days the api's audit entries are kept (AUDIT_RETENTION_DAYS, a TTL index)."
+  type        = number
+  default     = 90
+}
+
+variable "meta_app_id" {
+  description = "The Meta app's id (META_APP_ID), for accounts connect; not a secret. Empty: onboarding is off."
+  type        = string
+  default     = ""
+}
+
 variable "run_http_invokers" {
   description = <<-EOT
     IAM members given roles/run.invoker on the manual-run function, e.g.

@@ -128,7 +128,8 @@ class GraphClient:
                 f"{self._base}/{path.lstrip('/')}",
                 params=query,
                 data=body,
-                headers={"Authorization": f"Bearer {token}"},
+                # The token exchange is the one call made without a token.
+                headers={"Authorization": f"Bearer {token}"} if token else {},
                 timeout=self._timeout,
             )
         except requests.RequestException as exc:

@@ -1,0 +1,148 @@
+"""API benchmark: database commands per created post (batches and single creates) and latency.
+
+    python bench/api.py [--singles 200] [--batches 4] [--json]
+
+Needs MONGO_URI (`make bench` starts a server). The real api function (functions/api/main.py,
+built by functions-framework's create_app) is served in this process on loopback, so a pymongo
+CommandListener sees every command it sends. Counts are measured in this one run; the
+milliseconds are for the record only (a shared machine makes them noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from pymongo import MongoClient, monitoring
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.engine import CommandCounter
+from common import accounts, apikeys
+from common.clock import utcnow
+from common.db import ensure_indexes
+
+BATCH = 500
+
+
+def serve_api(env: dict[str, str]) -> tuple[str, Any]:
+    os.environ.update(env)
+    # Imported after the environment is set: the function reads its settings on first use.
+    import functions_framework  # noqa: PLC0415
+
+    source = str(ROOT / "functions" / "api" / "main.py")
+    app = functions_framework.create_app("api", source)  # type: ignore[no-untyped-call]
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}", server
+
+
+def post_body(i: int, when: str) -> dict[str, Any]:
+    return {"accountId": "bench", "scheduledAt": when, "text": f"post {i}"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--singles", type=int, default=200)
+    parser.add_argument("--batches", type=int, default=4)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    uri = os.environ.get("MONGO_URI")
+    if not uri:
+        print("MONGO_URI is required (make bench starts a server)", file=sys.stderr)
+        return 2
+    counter = CommandCounter()
+    monitoring.register(counter)  # before any client exists, so the function's is counted too
+    db_name = f"bench_api_{uuid.uuid4().hex[:8]}"
+    client: MongoClient[Any] = MongoClient(uri, tz_aware=True)
+    db = client[db_name]
+    ensure_indexes(db)
+    accounts.create(
+        db,
+        account_id="bench",
+        platform="facebook",
+        external_id="1",
+        name="bench",
+        token_ciphertext="unused",
+        token_expires_at=None,
+        now=utcnow(),
+    )
+    key = apikeys.create(db, "bench", ["posts:write"], utcnow()).secret
+    env = {"MONGO_URI": uri, "MONGO_DB": db_name, "API_RATE_LIMIT_PER_MINUTE": "1000000"}
+    url, server = serve_api(env)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {key}"
+    when = (utcnow() + timedelta(days=1)).isoformat()
+    try:
+        # Warm-up: the first request builds the service (settings, indexes, the client).
+        session.post(f"{url}/v1/posts", json=post_body(-1, when), timeout=30).raise_for_status()
+        singles, latencies = _singles(session, url, when, args.singles, counter)
+        per_batch_post = _batches(session, url, when, args.batches, counter)
+    finally:
+        server.shutdown()
+        client.drop_database(db_name)
+    figures = {
+        "commands_per_created_post": round(per_batch_post, 4),
+        "commands_per_single_create": round(singles, 2),
+        "api_p95_ms_create": round(statistics.quantiles(latencies, n=20)[-1], 1),
+        "singles": args.singles,
+        "batch_size": BATCH,
+        "batches": args.batches,
+    }
+    goals = {"commands_per_created_post": "<= 0.02", "commands_per_single_create": "<= 4"}
+    print(f"{'metric':<28}{'value':>10}  goal")
+    for name, value in figures.items():
+        print(f"{name:<28}{value!s:>10}  {goals.get(name, '')}")
+    if args.json:
+        print(json.dumps(figures))
+    return 0
+
+
+def _singles(
+    session: requests.Session, url: str, when: str, n: int, counter: CommandCounter
+) -> tuple[float, list[float]]:
+    """Single creates, each with an Idempotency-Key (the costlier path)."""
+    start = counter.count
+    latencies = []
+    for i in range(n):
+        began = time.perf_counter()
+        answer = session.post(
+            f"{url}/v1/posts",
+            json=post_body(i, when),
+            headers={"Idempotency-Key": f"single-{i}"},
+            timeout=30,
+        )
+        latencies.append((time.perf_counter() - began) * 1000)
+        if answer.status_code != 201:
+            raise SystemExit(f"create failed: {answer.status_code} {answer.text}")
+    return (counter.count - start) / n, latencies
+
+
+def _batches(
+    session: requests.Session, url: str, when: str, n: int, counter: CommandCounter
+) -> float:
+    start = counter.count
+    for b in range(n):
+        body = {"posts": [post_body(100_000 + b * BATCH + i, when) for i in range(BATCH)]}
+        answer = session.post(
+            f"{url}/v1/posts", json=body, headers={"Idempotency-Key": f"batch-{b}"}, timeout=60
+        )
+        if answer.status_code != 201:
+            raise SystemExit(f"batch failed: {answer.status_code} {answer.text[:300]}")
+    return (counter.count - start) / (n * BATCH)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

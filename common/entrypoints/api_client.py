@@ -1,0 +1,67 @@
+"""A small client of the api function, for the CLI in remote mode (SOCIALSCHED_API_URL and
+SOCIALSCHED_API_KEY): the operator's laptop holds an API key, not the database URI or the
+token-encryption key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
+TIMEOUT_SECONDS = (5.0, 60.0)  # connect, read: a batch of 1,000 posts takes a few seconds
+
+
+class ApiRefusal(Exception):  # noqa: N818 (a refusal is an answer, not a crash)
+    """The API answered 4xx/5xx: its status, reason and any problems by item."""
+
+    def __init__(self, status: int, message: str, problems: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.problems = problems
+
+
+class ApiUnreachable(Exception):  # noqa: N818
+    """No answer from the API (network, DNS, timeout)."""
+
+
+class ApiClient:
+    def __init__(self, url: str, key: str) -> None:
+        self._base = url.rstrip("/")
+        self._session = requests.Session()
+        self._session.headers["Authorization"] = f"Bearer {key}"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self._call("GET", path, params=params)
+
+    def post(self, path: str, body: Any = None, headers: Mapping[str, str] | None = None) -> Any:
+        return self._call("POST", path, json=body, headers=headers)
+
+    def patch(self, path: str, body: Any, headers: Mapping[str, str]) -> Any:
+        return self._call("PATCH", path, json=body, headers=headers)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._session.request(
+                method, self._base + path, timeout=TIMEOUT_SECONDS, **kwargs
+            )
+        except requests.RequestException as exc:
+            # The exception's text can carry the URL; its type is enough to act on.
+            raise ApiUnreachable(f"the API did not answer: {type(exc).__name__}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code >= 400:
+            message = body.get("error") if isinstance(body, dict) else None
+            problems = body.get("problems") if isinstance(body, dict) else None
+            raise ApiRefusal(
+                response.status_code,
+                str(message or f"HTTP {response.status_code}"),
+                list(problems or []),
+            )
+        return body

@@ -1,0 +1,358 @@
+"""api: the JSON API under /v1 for applications and for the CLI in remote mode.
+
+Routing, authentication, the rate limit, request parsing and the audit trail live here; every
+decision is a use case in common.operations (common.entrypoints.api_body parses the bodies).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from flask import Request, Response
+from pymongo.database import Database
+
+from common import accounts, audit, operations, posts
+from common.clock import utcnow
+from common.config import Settings, load_settings
+from common.db import Doc, ensure_indexes, get_database
+from common.entrypoints import api_body, auth, web
+from common.entrypoints.auth import Caller
+from common.entrypoints.serve import Lazy, serve
+from common.platforms.meta.onboarding import OnboardingFailed
+from common.tokens import TokenKeyError
+
+log = logging.getLogger(__name__)
+
+# A full batch of 1,000 posts with room for text; anything larger is refused unread.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+@dataclass(frozen=True)
+class ApiService:
+    settings: Settings
+
+    @property
+    def db(self) -> Database[Doc]:
+        return get_database(self.settings)
+
+
+def lazy_service() -> Lazy[ApiService]:
+    def build() -> ApiService:
+        service = ApiService(load_settings())
+        ensure_indexes(service.db)  # once per instance: the unique and TTL indexes it relies on
+        return service
+
+    return Lazy(build)
+
+
+def api_request(request: Request, service: Lazy[ApiService]) -> Response:
+    return serve(request, _route, service)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authenticated request, as a route handler sees it."""
+
+    request: Request
+    rid: str
+    service: ApiService
+    caller: Caller
+    now: datetime
+    path_id: str
+
+    @property
+    def db(self) -> Database[Doc]:
+        return self.service.db
+
+    def audit(self, action: str, targets: Sequence[str], status: int) -> None:
+        entry = audit.Entry(self.caller.who, action, targets, self.rid, status)
+        retention = timedelta(days=self.service.settings.audit_retention_days)
+        audit.record(self.db, entry, self.now, retention)
+
+
+RouteHandler = Callable[[Call], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    pattern: re.Pattern[str]
+    method: str
+    scope: str
+    handler: RouteHandler
+
+
+def _route(request: Request, rid: str, service: ApiService) -> Response:
+    matching = [(r, m) for r in ROUTES if (m := r.pattern.fullmatch(request.path))]
+    if not matching:
+        raise web.HttpError(404, "No such resource")
+    allowed = sorted({r.method for r, _ in matching})
+    chosen = next(((r, m) for r, m in matching if r.method == request.method), None)
+    if chosen is None:
+        raise web.HttpError(405, "Method not allowed", {"Allow": ", ".join(allowed)})
+    route, match = chosen
+    call = Call(request, rid, service, _caller(request, service), utcnow(), match.group("id"))
+    if not call.caller.allows(route.scope):
+        raise web.HttpError(403, f"This credential lacks the {route.scope} scope")
+    return route.handler(call)
+
+
+def _caller(request: Request, service: ApiService) -> Caller:
+    try:
+        return auth.authenticate_caller(
+            request.headers.get("Authorization"), service.settings, service.db, utcnow()
+        )
+    except auth.AuthError as exc:
+        challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        raise web.HttpError(exc.status, exc.message, challenge) from exc
+    except auth.RateLimitedError as exc:
+        raise web.HttpError(429, auth.RATE_LIMITED, {"Retry-After": str(exc.retry_after)}) from exc
+
+
+# --- posts ----------------------------------------------------------------------------------
+
+
+def create_posts(call: Call) -> Response:
+    """One post or a batch, all or nothing; an Idempotency-Key makes a retry answer the same."""
+    body = _body(call.request)
+    key = call.request.headers.get(IDEMPOTENCY_HEADER)
+    parsed = api_body.parse_create(body, key)
+    forbidden = sorted(
+        {r.account_id for r in parsed.requests if not call.caller.may_use(r.account_id)}
+    )
+    if forbidden:
+        raise web.HttpError(403, f"This credential may not post for {', '.join(forbidden)}"[:200])
+    if parsed.single:
+        result: Any = operations.schedule_post(call.db, parsed.requests[0], call.now)
+        results = _single_results(result)
+    else:
+        result = operations.schedule_batch(call.db, parsed.requests, call.now)
+        results = _batch_results(result)
+    created = [r for r in results if isinstance(r, operations.Scheduled)]
+    status = 201 if created or key is not None else 200
+    call.audit("posts.create", [str(r.post_id) for r in created], status)
+    replayed = key is not None and not created
+    items = [_created_item(r, replayed_with_key=key is not None) for r in results]
+    answer = items[0] if parsed.single else {"posts": items}
+    headers = {REPLAYED_HEADER: "true"} if replayed else {}
+    return web.json_response(answer, status, call.rid, headers=headers)
+
+
+def _single_results(result: Any) -> list[operations.Scheduled | operations.AlreadyScheduled]:
+    if isinstance(result, operations.NoSuchAccount):
+        raise api_body.problems_error(
+            [operations.ItemProblem(0, "accountId", f"no account {result.account_id!r}")]
+        )
+    if isinstance(result, operations.Invalid):
+        raise api_body.problems_error(
+            [operations.ItemProblem(0, p.field, p.message) for p in result.problems]
+        )
+    if isinstance(result, operations.KeyReused):
+        raise _key_reused()
+    return [result]
+
+
+def _batch_results(result: Any) -> list[operations.Scheduled | operations.AlreadyScheduled]:
+    if isinstance(result, operations.BatchRefused):
+        raise api_body.problems_error(list(result.problems))
+    if isinstance(result, operations.KeyReused):
+        raise _key_reused()
+    return list(result.results)
+
+
+def _problems(invalid: operations.Invalid) -> web.HttpError:
+    return api_body.problems_error(
+        [operations.ItemProblem(0, p.field, p.message) for p in invalid.problems]
+    )
+
+
+def _key_reused() -> web.HttpError:
+    return web.HttpError(422, f"This {IDEMPOTENCY_HEADER} was used with a different request")
+
+
+def _created_item(
+    result: operations.Scheduled | operations.AlreadyScheduled, *, replayed_with_key: bool
+) -> Doc:
+    # A replay under an Idempotency-Key answers what the first request was answered.
+    already = isinstance(result, operations.AlreadyScheduled) and not replayed_with_key
+    return {"id": str(result.post_id), "alreadyScheduled": already}
+
+
+def get_post(call: Call) -> Response:
+    doc = posts.get_document(call.db, _post_id(call.path_id))
+    if doc is None or not call.caller.may_use(str(doc["accountId"])):
+        raise web.HttpError(404, "No such post")
+    return _post_response(doc, call.rid)
+
+
+def list_posts(call: Call) -> Response:
+    query = api_body.parse_list_query(call.request.args)
+    if query.where.account_id is not None and not call.caller.may_use(query.where.account_id):
+        raise web.HttpError(403, "This credential may not read that account's posts")
+    where = query.where
+    if call.caller.accounts is not None:
+        where = posts.PostFilter(**{**where.__dict__, "accounts_allowed": call.caller.accounts})
+    page = posts.list_page(call.db, where, query.after, query.limit)
+    body = {"posts": [api_body.post_json(d) for d in page.rows], "next": page.cursor}
+    return web.json_response(body, 200, call.rid)
+
+
+def edit_post(call: Call) -> Response:
+    post_id = _owned_post(call)
+    version = api_body.parse_if_match(call.request.headers.get("If-Match"))
+    changes = api_body.parse_changes(_body(call.request))
+    result = operations.edit_post(call.db, post_id, changes, call.now, version=version)
+    if isinstance(result, operations.Invalid):
+        raise api_body.problems_error(
+            [operations.ItemProblem(0, p.field, p.message) for p in result.problems]
+        )
+    if isinstance(result, operations.Refused):
+        call.audit("posts.edit", [str(post_id)], _refused_status(result))
+        raise _refused(result)
+    call.audit("posts.edit", [str(post_id)], 200)
+    doc = posts.get_document(call.db, post_id)
+    assert doc is not None  # it was just edited; posts are never deleted
+    return _post_response(doc, call.rid)
+
+
+def _post_action(
+    action: Callable[[Database[Doc], ObjectId, datetime], operations.Done | operations.Refused],
+    name: str,
+) -> RouteHandler:
+    def handler(call: Call) -> Response:
+        post_id = _owned_post(call)
+        if _body(call.request):
+            raise web.HttpError(400, "This action takes no body fields")
+        result = action(call.db, post_id, call.now)
+        if isinstance(result, operations.Refused):
+            call.audit(name, [str(post_id)], _refused_status(result))
+            raise _refused(result)
+        call.audit(name, [str(post_id)], 200)
+        doc = posts.get_document(call.db, post_id)
+        assert doc is not None
+        return _post_response(doc, call.rid)
+
+    return handler
+
+
+def _owned_post(call: Call) -> ObjectId:
+    """The path's post id, if this caller may touch it (otherwise it does not exist for them)."""
+    post_id = _post_id(call.path_id)
+    if call.caller.accounts is not None:
+        post = posts.get(call.db, post_id)
+        if post is None or not call.caller.may_use(post.account_id):
+            raise web.HttpError(404, "No such post")
+    return post_id
+
+
+_REFUSAL_STATUS = {
+    operations.Refusal.NOT_FOUND: 404,
+    operations.Refusal.STALE: 412,
+}
+
+
+def _refused_status(refused: operations.Refused) -> int:
+    return _REFUSAL_STATUS.get(refused.reason, 409)
+
+
+def _refused(refused: operations.Refused) -> web.HttpError:
+    details = {"status": refused.status} if refused.status else {}
+    message = f"Refused: {refused.reason.value}"
+    return web.HttpError(_refused_status(refused), message, details=details)
+
+
+def _post_response(doc: Doc, rid: str) -> Response:
+    etag = {"ETag": f'"{int(doc.get("version", 1))}"'}
+    return web.json_response(api_body.post_json(doc), 200, rid, headers=etag)
+
+
+def _post_id(raw: str) -> ObjectId:
+    if not ObjectId.is_valid(raw):
+        raise web.HttpError(404, "No such post")
+    return ObjectId(raw)
+
+
+def _body(request: Request) -> dict[str, Any]:
+    return web.read_json_object(request, MAX_BODY_BYTES) or {}
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+def list_accounts(call: Call) -> Response:
+    rows = [
+        api_body.account_json(a) for a in accounts.list_all(call.db) if call.caller.may_use(a.id)
+    ]
+    return web.json_response({"accounts": rows}, 200, call.rid)
+
+
+def check_account(call: Call) -> Response:
+    account_id = call.path_id
+    if not call.caller.may_use(account_id) or accounts.get(call.db, account_id) is None:
+        raise web.HttpError(404, "No such account")
+    if _body(call.request):
+        raise web.HttpError(400, "This action takes no body fields")
+    health = operations.check_tokens(call.db, call.service.settings, call.now, only=[account_id])
+    call.audit("accounts.check", [account_id], 200)
+    return web.json_response(health[0].to_dict(), 200, call.rid)
+
+
+def connect_accounts(call: Call) -> Response:
+    """Meta onboarding: a login's Pages and linked Instagram accounts, tokens stored encrypted."""
+    if call.caller.accounts is not None:
+        raise web.HttpError(403, "A key limited to accounts cannot connect new ones")
+    asked = api_body.parse_connect(_body(call.request))
+    settings = call.service.settings
+    try:
+        result = operations.connect_meta(call.db, settings, asked.user_token, call.now, asked.pages)
+    except TokenKeyError as exc:
+        log.error("token encryption unusable", extra={"reason": str(exc)})
+        raise web.HttpError(503, "Token encryption is not configured on the server") from exc
+    if isinstance(result, OnboardingFailed):
+        status = 400 if result.kind == "refused" else 503
+        call.audit("accounts.connect", [], status)
+        raise web.HttpError(status, f"Meta onboarding failed: {result.reason}"[:300])
+    connected = [
+        {
+            "id": a.account_id,
+            "platform": a.platform,
+            "externalId": a.external_id,
+            "name": a.name,
+            "added": a.added,
+        }
+        for a in result.accounts
+    ]
+    call.audit("accounts.connect", [a.account_id for a in result.accounts], 200)
+    return web.json_response({"accounts": connected}, 200, call.rid)
+
+
+_ID = r"(?P<id>[^/:]+)"
+_NONE = r"(?P<id>)"
+ROUTES: tuple[Route, ...] = (
+    Route(re.compile(rf"/v1/posts{_NONE}"), "POST", "posts:write", create_posts),
+    Route(re.compile(rf"/v1/posts{_NONE}"), "GET", "posts:read", list_posts),
+    Route(re.compile(rf"/v1/posts/{_ID}"), "GET", "posts:read", get_post),
+    Route(re.compile(rf"/v1/posts/{_ID}"), "PATCH", "posts:write", edit_post),
+    Route(
+        re.compile(rf"/v1/posts/{_ID}:cancel"),
+        "POST",
+        "posts:write",
+        _post_action(operations.cancel_post, "posts.cancel"),
+    ),
+    Route(
+        re.compile(rf"/v1/posts/{_ID}:retry"),
+        "POST",
+        "posts:write",
+        _post_action(operations.retry_post, "posts.retry"),
+    ),
+    Route(re.compile(rf"/v1/accounts{_NONE}"), "GET", "posts:read", list_accounts),
+    Route(re.compile(rf"/v1/accounts/{_ID}:check"), "POST", "accounts:write", check_account),
+    Route(re.compile(rf"/v1/accounts:connect{_NONE}"), "POST", "accounts:write", connect_accounts),
+)

@@ -1,0 +1,18 @@
+"""The publish function: `publish`, the Cloud Tasks target with DISPATCH=tasks (one post per
+task). The flow lives in common.entrypoints.publish_http."""
+
+from __future__ import annotations
+
+import functions_framework
+from flask import Request, Response
+
+from common.entrypoints import publish_http, serve
+from common.platforms.registry import default_registry
+
+serve.guard_function_app()
+service = publish_http.lazy_service(default_registry)
+
+
+@functions_framework.http
+def publish(request: Request) -> Response:
+    return publish_http.publish_request(request, service)

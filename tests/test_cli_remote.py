@@ -1,0 +1,132 @@
+"""The CLI in remote mode, end to end: a real api function process, the real `socialsched`
+process holding only SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY (no database URI, no token
+key), and the sandbox Graph API for the Meta login."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo.database import Database
+
+from common import apikeys
+from common.clock import utcnow
+from devstack.sandbox.control import Sandbox
+from tests.functions_fixtures import ROOT, Served, function_env, serve
+from tests.meta_support import meta_env
+
+API_SOURCE = ROOT / "functions" / "api" / "main.py"
+# What the laptop must not hold in remote mode.
+_DATABASE_AND_KEYS = ("MONGO_URI", "MONGO_DB", "TOKEN_ENCRYPTION_KEY", "META_APP_SECRET")
+
+
+@pytest.fixture(scope="module")
+def api_fn(
+    mongo_uri: str, fn_db_name: str, fn_workdir: Path, sandbox_server: Sandbox
+) -> Iterator[Served]:
+    meta = {k: str(v) for k, v in meta_env(sandbox_server).items()}
+    env = function_env(
+        mongo_uri, fn_db_name, META_APP_ID="sandbox-app", META_APP_SECRET="s3cret", **meta
+    )
+    with serve("api", API_SOURCE, env, fn_workdir) as served:
+        yield served
+
+
+def remote(api: Served, key: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in _DATABASE_AND_KEYS}
+    env.update(SOCIALSCHED_API_URL=api.url, SOCIALSCHED_API_KEY=key)
+    return subprocess.run(
+        [sys.executable, "-m", "common.entrypoints.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def direct(mongo_uri: str, db_name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in _DATABASE_AND_KEYS}
+    env.update(MONGO_URI=mongo_uri, MONGO_DB=db_name)
+    return subprocess.run(
+        [sys.executable, "-m", "common.entrypoints.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_an_operator_runs_the_scheduler_through_the_api_without_database_keys(
+    api_fn: Served,
+    fresh_db: Database[Any],
+    sandbox: Sandbox,
+    mongo_uri: str,
+    fn_db_name: str,
+    tmp_path: Path,
+) -> None:
+    key = apikeys.create(fresh_db, "laptop", ["admin"], utcnow()).secret
+    sandbox.add_account("111", "page", "page-token-111", "Bakery")
+    sandbox.add_user("short-login-token", ["111"])
+
+    connected = remote(api_fn, key, "accounts", "connect", stdin="short-login-token\n")
+    assert connected.returncode == 0, connected.stderr
+    assert "fb-111" in connected.stdout and "added" in connected.stdout
+
+    add = ("posts", "add", "--account", "fb-111", "--at", "2030-01-01T10:00Z", "--text", "hi")
+    made = json.loads(remote(api_fn, key, *add, "--json").stdout)
+    assert (made["alreadyScheduled"], made["scheduledAt"]) == (False, "2030-01-01T10:00:00Z")
+    repeat = remote(api_fn, key, *add)
+    assert repeat.returncode == 0 and f"already scheduled: post {made['id']}" in repeat.stdout
+    past = remote(api_fn, key, "posts", "add", "--account", "fb-111", "--at", "2020-01-01T10:00Z")
+    assert past.returncode == 2 and "in the past" in past.stderr
+
+    edited = remote(api_fn, key, "posts", "edit", made["id"], "--text", "hello", "--json")
+    assert edited.returncode == 0, edited.stderr
+    assert json.loads(edited.stdout)["content"]["text"] == "hello"
+    stale = remote(api_fn, key, "posts", "edit", made["id"], "--version", "1", "--text", "x")
+    assert stale.returncode == 1 and "changed since" in stale.stderr
+
+    csv_file = tmp_path / "posts.csv"
+    rows = "".join(f"fb-111,2030-02-01T10:{i:02d}:00Z,post {i}\n" for i in range(3))
+    csv_file.write_text("account,at,text\n" + rows)
+    first = json.loads(remote(api_fn, key, "import", str(csv_file), "--json").stdout)
+    assert (first["imported"], first["alreadyScheduled"]) == (3, [])
+    again = remote(api_fn, key, "import", str(csv_file))
+    assert "imported 0 posts" in again.stdout and "3 rows already scheduled" in again.stdout
+
+    for command in (
+        ("posts", "list", "--limit", "2"),
+        ("accounts", "list"),
+        ("posts", "show", made["id"]),
+    ):
+        through_api = remote(api_fn, key, *command, "--json")
+        on_database = direct(mongo_uri, fn_db_name, *command, "--json")
+        assert through_api.returncode == on_database.returncode == 0, through_api.stderr
+        assert json.loads(through_api.stdout) == json.loads(on_database.stdout)
+
+    canceled = remote(api_fn, key, "posts", "cancel", made["id"])
+    assert canceled.returncode == 0 and "canceled" in canceled.stdout
+    assert remote(api_fn, key, "posts", "cancel", made["id"]).returncode == 1
+    needs_db = remote(api_fn, key, "run")
+    assert needs_db.returncode == 2 and "unset SOCIALSCHED_API_URL" in needs_db.stderr
+    assert fresh_db["posts"].count_documents({}) == 4
+
+
+def test_a_wrong_key_or_an_absent_api_is_a_clear_error(
+    api_fn: Served, fresh_db: Database[Any]
+) -> None:
+    wrong = remote(api_fn, "sk_nobody_nothing", "accounts", "list")
+    assert wrong.returncode == 2 and "Authorization" in wrong.stderr
+    gone = Served("http://127.0.0.1:9", api_fn.output, api_fn.pid)
+    unreachable = remote(gone, "sk_a_b", "accounts", "list")
+    assert unreachable.returncode == 1 and "did not answer" in unreachable.stderr
+    assert "Traceback" not in wrong.stderr + unreachable.stderr

@@ -15,7 +15,7 @@ import secrets
 import sys
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO
 
@@ -126,7 +126,7 @@ def _function(
 
 def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = sys.stdout) -> int:
     stack = Supervisor(ROOT, out)
-    ports = Ports(*(free_port() for _ in range(9)))
+    ports = Ports(*(free_port() for _ in fields(Ports)))
     with_tasks = os.environ.get("DISPATCH", "inline") == "tasks"
     with stopped_on_exit(stack):
         mongo_uri = os.environ.get("MONGO_URI")
@@ -138,8 +138,8 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             **local_secrets(data_dir),
             "MONGO_URI": mongo_uri,
             "META_GRAPH_URL": sandbox_url,
-            "THREADS_GRAPH_URL": sandbox_url,  # the Meta sandbox serves Threads' host too
             **(tasks_settings(ports) if with_tasks else {}),
+            "THREADS_GRAPH_URL": sandbox_url,  # the Meta sandbox serves Threads' host too
         }
         cli_env = write_cli_env(data_dir, stack_settings)
         env = {
@@ -190,14 +190,14 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
     return 0
 
 
-def _url(port: int) -> str:
-    return f"http://127.0.0.1:{port}"
-
-
 def _start_tasks(stack: Supervisor, ports: Ports, env: Mapping[str, str]) -> None:
     command = [sys.executable, "-m", "devstack.cloudtasks", "--port", str(ports.tasks)]
     wait_until_listening(stack.start("cloudtasks", command, env), ports.tasks, "cloudtasks")
     _function(stack, "publish", "functions/publish/main.py", "publish", "http", ports.publish, env)
+
+
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
 
 
 def _watch(stack: Supervisor, out: IO[str]) -> int:

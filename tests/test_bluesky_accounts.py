@@ -28,7 +28,6 @@ def connect_cli(
         "--json",
         "accounts",
         "connect",
-        "--network",
         "bluesky",
         "--id",
         account_id,

@@ -28,7 +28,6 @@ def connect_cli(
         "--json",
         "accounts",
         "connect",
-        "--network",
         "mastodon",
         "--id",
         "masto",

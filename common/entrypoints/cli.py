@@ -205,7 +205,7 @@ def _media(args: argparse.Namespace) -> list[dict[str, str]]:
         raise UsageError("more --alt texts than --media URLs")
     alts = [*args.alt, *[""] * (len(args.media) - len(args.alt))]
     return [
-        {"url": url, "type": args.media_type, **({"alt": alt} if alt else {})}
+        {"url": url, "type": args.media_type, "alt": alt}
         for url, alt in zip(args.media, alts, strict=True)
     ]
 
@@ -301,11 +301,24 @@ def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _connect_network(args: argparse.Namespace, settings: Settings) -> int:
-    """Connect a Threads, Bluesky or Mastodon account; the secret is read like a token, never
-    from argv."""
+def cmd_accounts_connect(args: argparse.Namespace, backend: Backend) -> int:
+    """Connect accounts: a Meta login's Pages (and linked Instagram accounts), or one Threads,
+    Bluesky or Mastodon account."""
+    if args.network != "meta":
+        return _connect_network(args, backend)
+    return _connect_meta(args, backend)
+
+
+def _connect_network(args: argparse.Namespace, backend: Backend) -> int:
+    """A Threads, Bluesky or Mastodon account; the secret is read like a token, never from argv."""
+    if not isinstance(backend, cli_backends.Direct):
+        raise UsageError(
+            f"connecting a {args.network} account works on the database itself: unset "
+            "SOCIALSCHED_API_URL and use MONGO_URI (the API connects Meta logins only)"
+        )
     if not args.id:
         raise UsageError(f"{args.network} needs --id (your name for the account)")
+    settings = backend.settings
     db = get_database(settings)
     try:
         if args.network == "bluesky":
@@ -339,16 +352,8 @@ def _connect_network(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_accounts_connect(args: argparse.Namespace, backend: Backend) -> int:
-    """Meta onboarding from a login's short-lived user token (read like any token), or another
-    network's account (on the database itself)."""
-    if args.network != "meta":
-        if not isinstance(backend, cli_backends.Direct):
-            raise UsageError(
-                f"connecting a {args.network} account works on the database itself: unset "
-                "SOCIALSCHED_API_URL and use MONGO_URI"
-            )
-        return _connect_network(args, backend.settings)
+def _connect_meta(args: argparse.Namespace, backend: Backend) -> int:
+    """Meta onboarding from a login's short-lived user token (read like any token)."""
     result = backend.connect(_read_token(args), args.page or None)
     lines = [
         f"{r['id']:<24}  {r['platform']:<9}  {'added' if r['added'] else 'new token':<9}  "
@@ -522,6 +527,8 @@ def _add_posts_commands(sub: Any) -> None:
     add.add_argument("--link")
     add.add_argument("--media", action="append", default=[], help="https URL; repeat for several")
     add.add_argument("--media-type", choices=("image", "video"), default="image")
+    add.add_argument("--key", help="idempotency key (default: account + time + content)")
+    _allow_late(add)
     add.add_argument(
         "--alt", action="append", default=[], help="alt text of the n-th --media (Bluesky)"
     )
@@ -529,8 +536,6 @@ def _add_posts_commands(sub: Any) -> None:
     add.add_argument(
         "--visibility", choices=("public", "unlisted", "private", "direct"), help="Mastodon"
     )
-    add.add_argument("--key", help="idempotency key (default: account + time + content)")
-    _allow_late(add)
     add.set_defaults(backend_handler=cmd_posts_add)
     edit = posts_sub.add_parser("edit", help="change a scheduled post's content or time")
     edit.add_argument("id")
@@ -587,15 +592,16 @@ def _add_accounts_commands(sub: Any) -> None:
     add.set_defaults(handler=cmd_accounts_add)
     connect = accounts_sub.add_parser(
         "connect",
-        help="connect accounts: by default the Pages (and linked Instagram accounts) of a Meta "
-        "login; with --network a Threads, Bluesky or Mastodon account. The token, app password "
-        "or user token is read from stdin or --token-env and checked with the network first",
+        help="connect accounts: `meta` (the default) stores the Pages and linked Instagram "
+        "accounts of a Meta login (its short-lived user token); `threads` a long-lived token, "
+        "`bluesky` a handle + app password, `mastodon` an instance + access token. Secrets are "
+        "read from stdin or --token-env and checked with the network before they are stored",
     )
     connect.add_argument(
-        "--network", choices=("meta", "threads", "bluesky", "mastodon"), default="meta"
+        "network", nargs="?", default="meta", choices=("meta", "threads", "bluesky", "mastodon")
     )
-    connect.add_argument("--page", action="append", default=[], help="Meta: only this Page id")
-    connect.add_argument("--id", help="Threads, Bluesky, Mastodon: your name for the account")
+    connect.add_argument("--page", action="append", default=[], help="meta: only this Page id")
+    connect.add_argument("--id", help="threads/bluesky/mastodon: your name for the account")
     connect.add_argument("--handle", help="Bluesky: e.g. alice.bsky.social")
     connect.add_argument("--pds", default="https://bsky.social", help="Bluesky: the PDS URL")
     connect.add_argument("--instance", help="Mastodon: e.g. https://mastodon.social")

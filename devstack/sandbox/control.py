@@ -59,8 +59,7 @@ class Sandbox(SandboxControl):
     def add_account(
         self, account_id: str, kind: str, token: str, name: str = "", page: str | None = None
     ) -> None:
-        """A Page, an Instagram account (`page`: the Page it is linked to) or a Threads
-        profile."""
+        """A Page or an Instagram account (`page`: the Page it is linked to)."""
         body = {"id": account_id, "kind": kind, "token": token, "name": name, "page": page}
         self._post("accounts", body)
 

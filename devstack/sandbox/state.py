@@ -78,8 +78,8 @@ class Account:
     token: str
     name: str
     faults: Faults = field(default_factory=Faults)
-    token_issued: float = field(default_factory=time.time)  # Threads: refreshable after 24 h
     page: str | None = None  # an Instagram account's linked Page
+    token_issued: float = field(default_factory=time.time)  # Threads: refreshable after 24 h
 
 
 @dataclass

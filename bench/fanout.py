@@ -5,11 +5,13 @@ function processes.
 
 Needs MONGO_URI (`make bench` starts a server). Each round seeds the posts in a fresh database,
 due a few seconds ahead, and runs the tick's real loader (common.dispatch.load_upcoming) against
-the devstack Cloud Tasks stand-in. The tasks' target URLs go round-robin over the round's
-publish processes, as Cloud Run's front end spreads requests over instances. Each process is a
-functions-framework process serving the real functions/publish/main.py with the recording
-publisher of tests/fnhost, each send taking `latency` seconds (the sandbox latency); the time
-is from the due second until every post is `published`.
+the devstack Cloud Tasks stand-in: one task per account now, each post's task creating its
+account's next one. The loader's target URLs go round-robin over the round's publish
+processes, as Cloud Run's front end spreads requests over instances; a process's own tasks
+come back to it. Each process is a functions-framework process serving the real
+functions/publish/main.py with the recording publisher of tests/fnhost, each send taking
+`latency` seconds (the sandbox latency); the time is from the due second until every post is
+`published`.
 
 Commands are counted inside the publish processes (bench/fnhost/publish_counting.py registers
 a pymongo CommandListener there, one line per command). `platform_log` is the recording
@@ -46,6 +48,7 @@ from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from common.tasks import PostTask, TaskQueue
 from devstack import cloudtasks
+from devstack.processes import free_port
 from tests.functions_fixtures import ROOT, function_env, serve
 
 COUNTING_SOURCE = ROOT / "bench" / "fnhost" / "publish_counting.py"
@@ -104,11 +107,14 @@ def seed(db: Database[Doc], n_posts: int, n_accounts: int) -> None:
 
 @contextmanager
 def publish_processes(env: dict[str, str], n: int, workdir: Path) -> Iterator[list[str]]:
+    """Each process's own URL is its TASKS_TARGET_URL: the tasks it creates (an account's
+    next post, a retry) come back to it, as they go to the one service URL on Cloud Run."""
     with ExitStack() as stack:
-        urls = [
-            stack.enter_context(serve("publish", COUNTING_SOURCE, env, workdir)).url
-            for _ in range(n)
-        ]
+        urls = []
+        for port in (free_port() for _ in range(n)):
+            own = {**env, "TASKS_TARGET_URL": f"http://127.0.0.1:{port}/"}
+            served = stack.enter_context(serve("publish", COUNTING_SOURCE, own, workdir, port))
+            urls.append(served.url)
         yield urls
 
 
@@ -143,7 +149,6 @@ def run_round(
             uri,
             db_name,
             **tasks_env,
-            TASKS_TARGET_URL="http://127.0.0.1:1/",
             RECORDING_LATENCY_SECONDS=str(args.latency),
             THREADS=str(THREADS_PER_PROCESS),
             COMMAND_LOG_DIR=str(log_dir),
@@ -162,8 +167,8 @@ def load_and_wait(db: Database[Doc], base: Settings, urls: list[str], n_posts: i
     """The tick's loader, then the time from the due second to the last post published."""
     queues = [TaskQueue(replace(base, tasks_target_url=url)) for url in urls]
     loaded = dispatch.load_upcoming(db, RoundRobin(queues), base, utcnow(), limit=n_posts)
-    if loaded.created != n_posts:
-        raise SystemExit(f"only {loaded.created} of {n_posts} tasks were created")
+    if loaded.created + loaded.chained != n_posts:
+        raise SystemExit(f"only {loaded.created} + {loaded.chained} of {n_posts} tasks loaded")
     first = db["posts"].find_one({}, sort=[("dueAt", 1)])
     assert first is not None
     wait = (first["dueAt"] - utcnow()).total_seconds()

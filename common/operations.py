@@ -488,7 +488,9 @@ def edit_post(
 
 def _edited_request(post: model.Post, changes: PostChanges) -> PostRequest:
     content = post.content
-    media = [{"url": m.url, "type": m.type} for m in content.media]
+    media = [
+        {"url": m.url, "type": m.type, **({"alt": m.alt} if m.alt else {})} for m in content.media
+    ]
     moved = changes.scheduled_at is not None
     return PostRequest(
         account_id=post.account_id,
@@ -501,6 +503,8 @@ def _edited_request(post: model.Post, changes: PostChanges) -> PostRequest:
         media=media if changes.media is None else changes.media,
         # The time it already has may have passed; only a new time must lie ahead.
         allow_late=changes.allow_late or not moved,
+        content_warning=content.content_warning,
+        visibility=content.visibility,
     )
 
 

@@ -31,10 +31,12 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "media": (list,),
     "idempotencyKey": (str,),
     "allowLate": (bool,),
+    "contentWarning": (str, type(None)),  # Mastodon
+    "visibility": (str, type(None)),  # Mastodon
 }
 POST_FIELDS = frozenset(_TYPES)
 CHANGE_FIELDS = frozenset({"scheduledAt", "timeZone", "text", "link", "media", "allowLate"})
-MEDIA_FIELDS = frozenset({"url", "type"})
+MEDIA_FIELDS = frozenset({"url", "type", "alt"})  # alt: Bluesky, Mastodon, Threads
 _SHOWN_POST_FIELDS = (
     "accountId",
     "platform",
@@ -106,6 +108,8 @@ def _post_request(
         idempotency_key=item.get("idempotencyKey", header_key),
         allow_late=item.get("allowLate") is True,
         request_hash=fingerprint,
+        content_warning=_optional_text(item, "contentWarning"),
+        visibility=_optional_text(item, "visibility"),
     )
 
 
@@ -248,11 +252,20 @@ def _media(raw: Any, found: list[tuple[str, str]]) -> list[dict[str, str]]:
         if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
             found.append((where, "each media item is {url, type}"))
             continue
-        if set(entry) - MEDIA_FIELDS or not isinstance(entry.get("type", "image"), str):
-            found.append((where, "media items have only url and type (strings)"))
+        strings = all(isinstance(entry.get(k, ""), str) for k in ("type", "alt"))
+        if set(entry) - MEDIA_FIELDS or not strings:
+            found.append((where, "media items have only url, type and alt (strings)"))
             continue
-        items.append({"url": entry["url"], "type": entry.get("type", "image")})
+        item = {"url": entry["url"], "type": entry.get("type", "image")}
+        if entry.get("alt"):
+            item["alt"] = entry["alt"]
+        items.append(item)
     return items
+
+
+def _optional_text(item: Mapping[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return value if isinstance(value, str) else None
 
 
 def _text(item: Mapping[str, Any], name: str) -> str:

@@ -303,6 +303,8 @@ def request_body(request: operations.PostRequest) -> Doc:
         "media": [dict(m) for m in request.media] or None,
         "idempotencyKey": request.idempotency_key,
         "allowLate": request.allow_late or None,
+        "contentWarning": request.content_warning,
+        "visibility": request.visibility,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     return body

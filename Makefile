@@ -69,6 +69,7 @@ bench: bootstrap-run
 	$(PY) -m devstack.dbserver run -- $(PY) bench/engine.py
 	$(PY) -m devstack.dbserver run -- $(PY) bench/coldstart.py
 	$(PY) -m devstack.dbserver run -- $(PY) bench/lateness.py
+	$(PY) -m devstack.dbserver run -- $(PY) bench/fanout.py
 	$(PY) -m devstack.dbserver run -- $(PY) bench/api.py
 	$(PY) bench/adapters.py
 

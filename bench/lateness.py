@@ -35,6 +35,7 @@ from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from common.engine import Trigger, execute_once
 from devstack import cloudtasks
+from devstack.processes import free_port
 from tests.functions_fixtures import ROOT, function_env, serve
 from tests.recording import registry_for
 
@@ -113,6 +114,7 @@ def main() -> int:
     inline_db = f"bench_{uuid.uuid4().hex[:8]}"
     inline = run_mode(load_settings({"MONGO_URI": uri, "MONGO_DB": inline_db}), client, args)
     tasks_db = f"bench_{uuid.uuid4().hex[:8]}"
+    port = free_port()
     with cloudtasks.running() as standin, tempfile.TemporaryDirectory() as workdir:
         tasks_env = {
             "DISPATCH": "tasks",
@@ -126,11 +128,11 @@ def main() -> int:
             uri,
             tasks_db,
             **tasks_env,
-            TASKS_TARGET_URL="http://127.0.0.1:1/",
+            TASKS_TARGET_URL=f"http://127.0.0.1:{port}/",  # its own: next tasks come back
             RECORDING_LATENCY_SECONDS="0.05",
             THREADS="8",
         )
-        with serve("publish", PUBLISH_SOURCE, env, Path(workdir)) as publish:
+        with serve("publish", PUBLISH_SOURCE, env, Path(workdir), port) as publish:
             settings = load_settings(
                 {
                     "MONGO_URI": uri,

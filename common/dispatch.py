@@ -12,10 +12,12 @@ nothing and is answered 2xx, so Cloud Tasks drops it.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -23,12 +25,13 @@ from typing import Protocol
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, lock, logs, posts
+from common import accounts, lock, logs, posts, stats
+from common.accounts import Account
 from common.config import Settings
 from common.db import Doc
 from common.events import EventSink
 from common.platforms.base import Registry
-from common.posts import LeaseTerms, Upcoming
+from common.posts import ClaimedPost, LeaseTerms, Upcoming
 from common.publishing import PostWork
 from common.tasks import PostTask
 from common.transitions import AccountSeen, Rules
@@ -37,6 +40,11 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 # Creates go out in parallel: each is one HTTPS round trip to Cloud Tasks.
 ENQUEUE_THREADS = 32
+# How long a publish instance sends on an account it read without reading it again
+# (AccountCache); well under a run's budget, for which a run trusts the accounts it read.
+ACCOUNT_CACHE_SECONDS = 60.0
+# While tasks keep an instance busy, its status figures are written at most this often (Figures).
+FIGURES_WRITE_SECONDS = 5.0
 
 
 class Enqueuer(Protocol):
@@ -52,6 +60,7 @@ class Loaded:
     created: int = 0
     already_there: int = 0
     failed: int = 0
+    chained: int = 0  # recorded, their tasks to be created by their account's previous post
 
 
 def sweep_before(settings: Settings, now: datetime) -> datetime:
@@ -63,21 +72,55 @@ def load_upcoming(
     db: Database[Doc], queue: Enqueuer, settings: Settings, now: datetime, limit: int
 ) -> Loaded:
     """Create the tasks of posts due within the horizon that have none for their version and
-    due time, and record them on the posts. Failures are left for the next tick."""
+    due time, and record them on the posts. Failures are left for the next tick.
+
+    Per-account order: of the posts of one account loaded together, only the first gets its
+    task now; each post's record names the next one (`then`), whose task the publish function
+    creates once this one is done. So an account's posts go out one after another in due order,
+    as one worker publishes them in a run, and never two at once. If a link is lost (an
+    instance died between the settle and the create), the post left behind is overdue after
+    TASKS_SWEEP_AFTER_SECONDS and the tick publishes it inline, with the rest of the chain."""
     horizon = now + timedelta(seconds=settings.tasks_horizon_seconds)
     candidates = posts.upcoming(db, sweep_before(settings, now), horizon, limit)
     todo = [p for p in candidates if not p.task_recorded]
     if not todo:
         return Loaded()
-    with ThreadPoolExecutor(min(ENQUEUE_THREADS, len(todo))) as pool:
-        results = list(pool.map(lambda p: _enqueue(queue, p), todo))
-    done = [(p, queue.name_of(_task_of(p))) for p, r in zip(todo, results, strict=True) if r]
-    posts.record_tasks(db, done, now)
+    chains = _chains(todo)
+    with ThreadPoolExecutor(min(ENQUEUE_THREADS, len(chains.heads))) as pool:
+        results = list(pool.map(lambda p: _enqueue(queue, p), chains.heads))
+    enqueued = {p.id for p, r in zip(chains.heads, results, strict=True) if r}
+    # A chain is recorded only when its first task exists; otherwise the next tick retries it.
+    done = [(p, queue.name_of(_task_of(p))) for p in todo if chains.head_of[p.id] in enqueued]
+    posts.record_tasks(db, done, now, chains.then)
     return Loaded(
         created=results.count("created"),
         already_there=results.count("already_there"),
         failed=results.count(None),
+        chained=len(done) - len(enqueued),
     )
+
+
+@dataclass(frozen=True)
+class _Chains:
+    heads: list[Upcoming]  # each account's first post: its task is created now
+    then: dict[ObjectId, Upcoming]  # a post's next post of the same account
+    head_of: dict[ObjectId, ObjectId]  # a post's chain, by its first post
+
+
+def _chains(todo: list[Upcoming]) -> _Chains:
+    """Per account, in due order (`todo` is sorted by dueAt)."""
+    chains = _Chains([], {}, {})
+    last: dict[str, Upcoming] = {}
+    for post in todo:
+        before = last.get(post.account_id)
+        if before is None:
+            chains.heads.append(post)
+            chains.head_of[post.id] = post.id
+        else:
+            chains.then[before.id] = post
+            chains.head_of[post.id] = chains.head_of[before.id]
+        last[post.account_id] = post
+    return chains
 
 
 def _task_of(post: Upcoming) -> PostTask:
@@ -100,6 +143,86 @@ class TaskAnswer:
     outcome: str
 
 
+class AccountCache:
+    """The accounts one publish instance read lately, so most tasks of a burst need no read.
+
+    Only an account read as `active` and not paused is kept, for ACCOUNT_CACHE_SECONDS, and an
+    account effect the instance applies (a pause, needs_reauth) drops it. Staleness cannot make
+    a wrong send, because what can happen to the account meanwhile is caught at the platform:
+    - paused by another instance: the platform rate-limited it, and answers this send the same
+      way; the post is deferred without spending an attempt and the pause stored again;
+    - marked needs_reauth: its token stopped working, so the platform answers AuthExpired and
+      the post is held, as a fresh read would have held it;
+    - a token refreshed or replaced: the older token still names the same account, or fails as
+      above. A run trusts the accounts it read for its whole budget (RUN_BUDGET_SECONDS), so
+      this is no weaker than DISPATCH=inline.
+    """
+
+    def __init__(self, db: Database[Doc]) -> None:
+        self._db = db
+        self._kept: dict[str, tuple[float, Account]] = {}
+        self._guard = threading.Lock()
+
+    def get(self, account_id: str, now: datetime) -> Account | None:
+        with self._guard:
+            kept = self._kept.get(account_id)
+        if kept is not None and time.monotonic() - kept[0] < ACCOUNT_CACHE_SECONDS:
+            return kept[1]
+        account = accounts.get(self._db, account_id)
+        if account is not None and account.status == "active" and not account.is_paused(now):
+            with self._guard:
+                self._kept[account_id] = (time.monotonic(), account)
+        return account
+
+    def drop(self, account_id: str) -> None:
+        with self._guard:
+            self._kept.pop(account_id, None)
+
+
+class Figures:
+    """The status figures (hourly counts and totals) of the posts one instance finished,
+    counted in memory and written by the last task in flight, or every FIGURES_WRITE_SECONDS
+    while tasks keep coming: two writes per post would be a third of a task's commands.
+
+    The posts' own outcomes are written by their settle, never held here. The figures lag by at
+    most FIGURES_WRITE_SECONDS under load and are exact whenever the instance is idle; an
+    instance that crashes mid-burst loses at most that much of its figures.
+    """
+
+    def __init__(self, db: Database[Doc]) -> None:
+        self._db = db
+        self.tally = stats.FinishedTally()
+        self._in_flight = 0
+        self._written_at = time.monotonic()
+        self._guard = threading.Lock()
+
+    @contextmanager
+    def task(self) -> Iterator[None]:
+        with self._guard:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            if self._write_now():
+                self._write()
+
+    def _write_now(self) -> bool:
+        with self._guard:
+            self._in_flight -= 1
+            idle = self._in_flight == 0
+            if idle or time.monotonic() - self._written_at >= FIGURES_WRITE_SECONDS:
+                self._written_at = time.monotonic()
+                return True
+            return False
+
+    def _write(self) -> None:
+        written = self.tally.write(self._db)
+        if written["published"] or written["failed"]:
+            lock.add_task_outcome(
+                self._db, published=written["published"], failed=written["failed"]
+            )
+
+
 class TaskWork:
     """One task's post: claim it by id, version and due time, publish it, settle it."""
 
@@ -117,8 +240,14 @@ class TaskWork:
         self._queue = queue
         self._clock = clock
         self._work = PostWork(db, registry, Rules.from_settings(settings), events, clock)
+        self._accounts = AccountCache(db)
+        self._figures = Figures(db)
 
     def handle(self, task: PostTask) -> TaskAnswer:
+        with self._figures.task():
+            return self._handle(task)
+
+    def _handle(self, task: PostTask) -> TaskAnswer:
         started = time.monotonic()
         budget = self._settings.run_budget_seconds
         terms = LeaseTerms(
@@ -127,30 +256,45 @@ class TaskWork:
             ttl=timedelta(seconds=self._settings.lock_ttl_seconds),
             clock=self._clock,
             seconds_left=lambda: budget - (time.monotonic() - started),
+            finished=self._figures.tally,
         )
         post_id = ObjectId(task.post_id)
         with logs.fields(runId=terms.run_id, postId=task.post_id):
-            claimed = posts.claim_for_task(self._db, post_id, task.version, task.due_at, terms)
-            if claimed is None:
+            claim = posts.claim_for_task(self._db, post_id, task.version, task.due_at, terms)
+            if claim is None:
                 return self._not_claimed(post_id, task)
-            account = accounts.get(self._db, claimed.post.account_id)
-            result = self._work.publish(claimed, account, AccountSeen())
-            if result.due_again_at is not None:
-                self._enqueue_next(claimed.post.id, claimed.post.version, result.due_again_at)
-            if result.kind in ("published", "failed"):
-                published = int(result.kind == "published")
-                lock.add_task_outcome(self._db, published=published, failed=1 - published)
-            return TaskAnswer(200, result.kind or "lease_lost")
+            answer = self._publish(claim.claimed)
+            self._chain(claim.then)
+            return answer
+
+    def _publish(self, claimed: ClaimedPost) -> TaskAnswer:
+        account_id = claimed.post.account_id
+        account = self._accounts.get(account_id, self._clock())
+        result = self._work.publish(claimed, account, AccountSeen())
+        if result.seen.hold is not None:  # paused or needs_reauth now: read it afresh
+            self._accounts.drop(account_id)
+        if result.due_again_at is not None:
+            self._enqueue_next(claimed.post.id, claimed.post.version, result.due_again_at)
+        return TaskAnswer(200, result.kind or "lease_lost")
 
     def _not_claimed(self, post_id: ObjectId, task: PostTask) -> TaskAnswer:
-        post = posts.get(self._db, post_id)
-        if post is not None and post.status == "publishing" and post.version == task.version:
+        doc = posts.get_document(self._db, post_id)
+        if doc is not None and doc["status"] == "publishing" and doc["version"] == task.version:
             # Another claimer holds a live lease (a duplicate delivery, or the tick's sweep):
             # let Cloud Tasks ask again; once that claimer is done this answers 2xx, and if it
             # died, its lease expires and a retry takes the post over.
             return TaskAnswer(503, "in_progress")
-        # Gone, canceled, published, edited or moved: this task is stale. Done.
+        # Gone, canceled, published, edited or moved: this task is stale. Done, but the
+        # account's next post still waits for it (a canceled post's task is its only turn).
+        if doc is not None:
+            self._chain(posts.chained_next(doc, task.version, task.due_at))
         return TaskAnswer(200, "stale")
+
+    def _chain(self, then: Upcoming | None) -> None:
+        """Create the task of the account's next post, now that this one is done. Its name is
+        the one recorded at load, so a repeat (a duplicate delivery) is ALREADY_EXISTS."""
+        if then is not None:
+            _enqueue(self._queue, then)
 
     def _enqueue_next(self, post_id: ObjectId, version: int, due_at: datetime) -> None:
         upcoming = Upcoming(post_id, version, due_at, task_recorded=False)

@@ -219,6 +219,7 @@ class _Run:
                     "tasksCreated": loaded.created,
                     "tasksAlreadyThere": loaded.already_there,
                     "tasksFailed": loaded.failed,
+                    "tasksChained": loaded.chained,
                 },
             )
 

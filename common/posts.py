@@ -383,6 +383,7 @@ class Upcoming:
     version: int
     due_at: datetime
     task_recorded: bool
+    account_id: str = ""
 
 
 def upcoming(db: Database[Doc], after: datetime, until: datetime, limit: int) -> list[Upcoming]:
@@ -391,7 +392,7 @@ def upcoming(db: Database[Doc], after: datetime, until: datetime, limit: int) ->
         _collection(db)
         .find(
             {"status": "scheduled", "dueAt": {"$gt": after, "$lte": until}},
-            {"_id": 1, "version": 1, "dueAt": 1, "task": 1},
+            {"_id": 1, "version": 1, "dueAt": 1, "task": 1, "accountId": 1},
         )
         .sort("dueAt", 1)
         .limit(limit)
@@ -403,17 +404,25 @@ def upcoming(db: Database[Doc], after: datetime, until: datetime, limit: int) ->
             d["dueAt"],
             # The record names the version and due time: an edit or a reschedule needs a task.
             (d.get("task") or {}).get("for") == [int(d["version"]), d["dueAt"]],
+            str(d["accountId"]),
         )
         for d in cursor
     ]
 
 
 def record_tasks(
-    db: Database[Doc], enqueued: Sequence[tuple[Upcoming, str]], now: datetime
+    db: Database[Doc],
+    enqueued: Sequence[tuple[Upcoming, str]],
+    now: datetime,
+    then: Mapping[ObjectId, Upcoming] | None = None,
 ) -> None:
-    """Note on each post the task created for it (one command), unless the post changed since."""
+    """Note on each post the task created for it (one command), unless the post changed since.
+
+    `then` names, for a post, the next post of its account, whose task this post's task
+    creates once it is done (see common.dispatch: per-account order)."""
     if not enqueued:
         return
+    chained = then or {}
     _collection(db).bulk_write(
         [
             UpdateOne(
@@ -423,7 +432,7 @@ def record_tasks(
                     "version": post.version,
                     "dueAt": post.due_at,
                 },
-                {"$set": {"task": {"name": name, "for": [post.version, post.due_at], "at": now}}},
+                {"$set": {"task": _task_record(post, name, now, chained.get(post.id))}},
             )
             for post, name in enqueued
         ],
@@ -431,9 +440,31 @@ def record_tasks(
     )
 
 
+def _task_record(post: Upcoming, name: str, now: datetime, then: Upcoming | None) -> Doc:
+    record: Doc = {"name": name, "for": [post.version, post.due_at], "at": now}
+    if then is not None:
+        record["then"] = [then.id, then.version, then.due_at]
+    return record
+
+
+def chained_next(doc: Mapping[str, Any], version: int, due_at: datetime) -> Upcoming | None:
+    """The next post of the account whose task the task for (version, due_at) creates."""
+    record = doc.get("task") or {}
+    then = record.get("then")
+    if record.get("for") != [version, due_at] or not then:
+        return None
+    return Upcoming(then[0], int(then[1]), then[2], task_recorded=True)
+
+
+@dataclass(frozen=True)
+class TaskClaim:
+    claimed: ClaimedPost
+    then: Upcoming | None  # the account's next post, whose task comes after this one
+
+
 def claim_for_task(
     db: Database[Doc], post_id: ObjectId, version: int, due_at: datetime, terms: LeaseTerms
-) -> ClaimedPost | None:
+) -> TaskClaim | None:
     """Claim the one post a task names, if it is still that version, due at that time and
     either `scheduled` or left `publishing` by a runner whose lease expired. One command."""
     now = terms.clock()
@@ -451,7 +482,10 @@ def claim_for_task(
         {"$set": {"status": "publishing", "lease": lease_doc, "updatedAt": now}},
         return_document=ReturnDocument.AFTER,
     )
-    return None if doc is None else ClaimedPost(db, Post.from_doc(doc), terms)
+    if doc is None:
+        return None
+    claimed = ClaimedPost(db, Post.from_doc(doc), terms)
+    return TaskClaim(claimed, chained_next(doc, version, due_at))
 
 
 def renew_leases(db: Database[Doc], run_id: str, expires_at: datetime) -> int:

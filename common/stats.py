@@ -65,12 +65,14 @@ class FinishedTally:
         with self._guard:
             self._by_hour.setdefault(hour_of(at), Counter()).update(counts)
 
-    def write(self, db: Database[Doc]) -> None:
-        """One bulk upsert of every hour counted so far (none when nothing finished)."""
+    def write(self, db: Database[Doc]) -> Counter[str]:
+        """One bulk upsert of every hour counted so far (none when nothing finished); returns
+        what it wrote, summed over the hours."""
         with self._guard:
             by_hour, self._by_hour = self._by_hour, {}
+        written: Counter[str] = sum(by_hour.values(), Counter())
         if not by_hour:
-            return
+            return written
         db[HOURLY_STATS].bulk_write(
             [
                 UpdateOne(
@@ -85,6 +87,7 @@ class FinishedTally:
             ],
             ordered=False,
         )
+        return written
 
 
 def count_published(db: Database[Doc], scheduled_at: datetime, published_at: datetime) -> None:

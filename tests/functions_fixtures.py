@@ -86,9 +86,12 @@ def function_env(mongo_uri: str, db_name: str, **settings: str) -> dict[str, str
 
 
 @contextlib.contextmanager
-def serve(target: str, source: Path, env: Mapping[str, str], workdir: Path) -> Iterator[Served]:
-    """functions-framework serving `target` from `source` on 127.0.0.1 until the block ends."""
-    port = free_port()
+def serve(
+    target: str, source: Path, env: Mapping[str, str], workdir: Path, port: int | None = None
+) -> Iterator[Served]:
+    """functions-framework serving `target` from `source` on 127.0.0.1 until the block ends,
+    on `port` when the caller needs its URL beforehand (a publish function's own task URL)."""
+    port = port or free_port()
     output = workdir / f"{target}-{port}.log"
     command = [
         str(Path(sys.executable).with_name("functions-framework")),

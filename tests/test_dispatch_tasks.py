@@ -30,6 +30,7 @@ from common.engine import Trigger, execute_once
 from common.model import Content
 from common.tasks import PostTask, TaskQueue
 from devstack import cloudtasks
+from devstack.processes import free_port
 from tests.conftest import add_account, add_post
 from tests.functions_fixtures import ROOT, Served, function_env, serve
 from tests.recording import LOG, registry_for, sends_per_post
@@ -60,14 +61,15 @@ def _tasks_env(standin: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def publish_fn(mongo_uri: str, fn_db_name: str, fn_workdir: Path, standin: str) -> Iterator[Served]:
+    port = free_port()
     env = function_env(
         mongo_uri,
         fn_db_name,
         **_tasks_env(standin),
-        TASKS_TARGET_URL="http://127.0.0.1:1/unused-by-publish",
+        TASKS_TARGET_URL=f"http://127.0.0.1:{port}/",  # its own: the next tasks come back here
         RECORDING_LATENCY_SECONDS="0.3",
     )
-    with serve("publish", PUBLISH_SOURCE, env, fn_workdir) as served:
+    with serve("publish", PUBLISH_SOURCE, env, fn_workdir, port) as served:
         yield served
 
 
@@ -252,3 +254,28 @@ def test_a_tick_while_a_task_publishes_the_same_post_sends_it_once(
     _tick(sweeping, fresh_db)  # even a sweep of everything due leaves a live lease alone
     _wait_for(fresh_db, pid, "published")
     assert sends_per_post(fresh_db) == {pid: 1}
+
+
+def test_posts_of_one_account_due_in_the_same_second_go_out_one_after_another_in_order(
+    fresh_db: Database[Any], tick_settings: Settings, standin: str
+) -> None:
+    """The loader creates one task per account; each post's task, once done, creates the next
+    one's: 3 + 9 tasks, and each account's sends in due order, with no two at once."""
+    due = utcnow() + timedelta(seconds=1)
+    order: dict[str, list[ObjectId]] = {}
+    for account in ("a", "b", "c"):
+        add_account(fresh_db, account)
+        order[account] = [add_post(fresh_db, account, due, text=f"{account}{i}") for i in range(4)]
+    canceled = order["b"][1]  # a canceled post's task still hands the turn on
+    assert posts.cancel(fresh_db, canceled, utcnow())
+    before = _stats(standin)
+    _tick(tick_settings, fresh_db)
+    assert _stats(standin)["created"] - before["created"] == 3
+    for pid in order["a"] + order["c"] + [order["b"][0], *order["b"][2:]]:
+        _wait_for(fresh_db, pid, "published")
+    assert _stats(standin)["created"] - before["created"] == 3 + 8  # a canceled post: no task
+    log = list(fresh_db[LOG].find().sort("_id", 1))
+    for account, pids in order.items():
+        sent = [d["postId"] for d in log if d["accountId"] == account]
+        assert sent == [p for p in pids if p != canceled]
+    assert sends_per_post(fresh_db) == {p: 1 for ps in order.values() for p in ps if p != canceled}

@@ -1,0 +1,223 @@
+"""Fan-out benchmark: 2,000 posts due at the same second, DISPATCH=tasks, 1 then 4 publish
+function processes.
+
+    python bench/fanout.py [--posts 2000] [--accounts 200] [--latency 0.5] [--json]
+
+Needs MONGO_URI (`make bench` starts a server). Each round seeds the posts in a fresh database,
+due a few seconds ahead, and runs the tick's real loader (common.dispatch.load_upcoming) against
+the devstack Cloud Tasks stand-in: one task per account now, each post's task creating its
+account's next one. The loader's target URLs go round-robin over the round's publish
+processes, as Cloud Run's front end spreads requests over instances; a process's own tasks
+come back to it. Each process is a functions-framework process serving the real
+functions/publish/main.py with the recording publisher of tests/fnhost, each send taking
+`latency` seconds (the sandbox latency); the time is from the due second until every post is
+`published`.
+
+Commands are counted inside the publish processes (bench/fnhost/publish_counting.py registers
+a pymongo CommandListener there, one line per command). `platform_log` is the recording
+publisher's stand-in for the platform, so its commands are not the scheduler's and are left
+out. `commands_per_post_tasks` is the 4-process round's count divided by the posts; the
+breakdown by command and collection is printed too. Both ratios come from this one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from itertools import count
+from pathlib import Path
+
+from pymongo import MongoClient
+from pymongo.database import Database
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import accounts, dispatch, model, posts
+from common.clock import ScheduledTime, utcnow
+from common.config import Settings, load_settings
+from common.db import Doc, ensure_indexes
+from common.tasks import PostTask, TaskQueue
+from devstack import cloudtasks
+from devstack.processes import free_port
+from tests.functions_fixtures import ROOT, function_env, serve
+
+COUNTING_SOURCE = ROOT / "bench" / "fnhost" / "publish_counting.py"
+QUEUE = "projects/bench/locations/local/queues/publish"
+TASKS_ACCOUNT = "tasks@bench.iam.gserviceaccount.com"
+AUDIENCE = "https://publish.bench/"
+THREADS_PER_PROCESS = 8  # requests one instance serves at once (Cloud Run's concurrency)
+LEAD_SECONDS = 15.0  # time to load 2,000 tasks before they are due
+RECORDER = "platform_log"
+
+
+class RoundRobin:
+    """An Enqueuer over one TaskQueue per publish process: task i goes to process i mod n."""
+
+    def __init__(self, queues: list[TaskQueue]) -> None:
+        self._queues = queues
+        self._next = count()
+
+    def name_of(self, task: PostTask) -> str:
+        return self._queues[0].name_of(task)  # the name does not depend on the target
+
+    def enqueue(self, task: PostTask) -> bool:
+        return self._queues[next(self._next) % len(self._queues)].enqueue(task)
+
+
+@dataclass(frozen=True)
+class Round:
+    seconds: float
+    commands: Counter[str]
+
+
+def seed(db: Database[Doc], n_posts: int, n_accounts: int) -> None:
+    now = utcnow()
+    due = now + timedelta(seconds=LEAD_SECONDS)
+    for a in range(n_accounts):
+        accounts.create(
+            db,
+            account_id=f"acct-{a}",
+            platform="facebook",
+            external_id=str(a),
+            name=f"a{a}",
+            token_ciphertext="x",
+            token_expires_at=None,
+            now=now,
+        )
+    for i in range(n_posts):
+        posts.create(
+            db,
+            account_id=f"acct-{i % n_accounts}",
+            platform="facebook",
+            content=model.Content(text=f"post {i}"),
+            when=ScheduledTime(due, "UTC", due.isoformat()),
+            now=now,
+        )
+
+
+@contextmanager
+def publish_processes(env: dict[str, str], n: int, workdir: Path) -> Iterator[list[str]]:
+    """Each process's own URL is its TASKS_TARGET_URL: the tasks it creates (an account's
+    next post, a retry) come back to it, as they go to the one service URL on Cloud Run."""
+    with ExitStack() as stack:
+        urls = []
+        for port in (free_port() for _ in range(n)):
+            own = {**env, "TASKS_TARGET_URL": f"http://127.0.0.1:{port}/"}
+            served = stack.enter_context(serve("publish", COUNTING_SOURCE, own, workdir, port))
+            urls.append(served.url)
+        yield urls
+
+
+def read_commands(log_dir: Path) -> Counter[str]:
+    commands: Counter[str] = Counter()
+    for path in log_dir.glob("*.log"):
+        for line in path.read_text().splitlines():
+            if not line.endswith(f" {RECORDER}"):
+                commands[line] += 1
+    return commands
+
+
+def run_round(
+    uri: str, client: MongoClient[Doc], standin: str, n: int, args: argparse.Namespace
+) -> Round:
+    db_name = f"bench_{uuid.uuid4().hex[:8]}"
+    db = client[db_name]
+    ensure_indexes(db)
+    seed(db, args.posts, args.accounts)
+    tasks_env = {
+        "DISPATCH": "tasks",
+        "TASKS_QUEUE": QUEUE,
+        "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
+        "TASKS_AUDIENCE": AUDIENCE,
+        "TASKS_API_ENDPOINT": standin,
+        "TASKS_OIDC_CERTS_URL": f"{standin}{cloudtasks.CERTS_PATH}",
+    }
+    with tempfile.TemporaryDirectory() as workdir:
+        log_dir = Path(workdir) / "commands"
+        log_dir.mkdir()
+        env = function_env(
+            uri,
+            db_name,
+            **tasks_env,
+            RECORDING_LATENCY_SECONDS=str(args.latency),
+            THREADS=str(THREADS_PER_PROCESS),
+            COMMAND_LOG_DIR=str(log_dir),
+        )
+        with publish_processes(env, n, Path(workdir)) as urls:
+            base = load_settings(
+                {"MONGO_URI": uri, "MONGO_DB": db_name, **tasks_env, "TASKS_TARGET_URL": urls[0]}
+            )
+            seconds = load_and_wait(db, base, urls, args.posts)
+        commands = read_commands(log_dir)
+    client.drop_database(db_name)
+    return Round(seconds, commands)
+
+
+def load_and_wait(db: Database[Doc], base: Settings, urls: list[str], n_posts: int) -> float:
+    """The tick's loader, then the time from the due second to the last post published."""
+    queues = [TaskQueue(replace(base, tasks_target_url=url)) for url in urls]
+    loaded = dispatch.load_upcoming(db, RoundRobin(queues), base, utcnow(), limit=n_posts)
+    if loaded.created + loaded.chained != n_posts:
+        raise SystemExit(f"only {loaded.created} + {loaded.chained} of {n_posts} tasks loaded")
+    first = db["posts"].find_one({}, sort=[("dueAt", 1)])
+    assert first is not None
+    wait = (first["dueAt"] - utcnow()).total_seconds()
+    if wait <= 0:
+        raise SystemExit("loading took longer than LEAD_SECONDS; raise it")
+    time.sleep(wait)
+    started = time.monotonic()
+    while db["posts"].count_documents({"status": "published"}) < n_posts:
+        if time.monotonic() - started > 1800:
+            raise SystemExit("the posts were not all published within 30 minutes")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--accounts", type=int, default=200)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    uri = os.environ.get("MONGO_URI")
+    if not uri:
+        print("MONGO_URI is not set; run `make bench`", file=sys.stderr)
+        return 2
+    client: MongoClient[Doc] = MongoClient(uri, tz_aware=True)
+    with cloudtasks.running() as standin:
+        one = run_round(uri, client, standin, 1, args)
+        four = run_round(uri, client, standin, 4, args)
+    per_post = sum(four.commands.values()) / args.posts
+    figures = {
+        "fanout_seconds_1": round(one.seconds, 2),
+        "fanout_seconds_4": round(four.seconds, 2),
+        "fanout_speedup_4x": round(one.seconds / four.seconds, 3),
+        "commands_per_post_tasks": round(per_post, 3),
+        "posts": args.posts,
+        "latency_s": args.latency,
+    }
+    goals = {"fanout_speedup_4x": ">= 3", "commands_per_post_tasks": "<= 4"}
+    print(f"{'metric':<26}{'value':>10}  goal")
+    for key, value in figures.items():
+        print(f"{key:<26}{value!s:>10}  {goals.get(key, '')}")
+    print("commands per post, 4 processes:")
+    for command, n in four.commands.most_common():
+        print(f"  {command:<36}{n / args.posts:>8.3f}")
+    if args.json:
+        print(json.dumps({**figures, "commands": dict(four.commands)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -59,12 +59,14 @@ def stalled_scheduler(db: Database[Any]) -> None:
     for name in ("fb-2", "fb-3", "ig-1"):
         add_account(db, name, platform="instagram" if name == "ig-1" else "facebook")
         db["accounts"].update_one({"_id": name}, {"$set": {"status": "needs_reauth"}})
+    # The history counts by clock hour: mid-hour times land in the same slot at any minute.
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
     for hours_ago, count in ((1, 3), (5, 2)):
         for _ in range(count):
-            at = now - timedelta(hours=hours_ago, minutes=10)
+            at = this_hour - timedelta(hours=hours_ago) + timedelta(minutes=30)
             insert_post(db, "published", now - at, publishedAt=at)
             stats.count_published(db, at, at)
-    failed_at = now - timedelta(hours=2, minutes=5)
+    failed_at = this_hour - timedelta(hours=2) + timedelta(minutes=30)
     insert_post(db, "failed", timedelta(hours=2), updatedAt=failed_at)
     stats.count_failed(db, failed_at)
     db["scheduler_state"].insert_one(

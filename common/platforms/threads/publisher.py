@@ -9,10 +9,8 @@ account and counted locally in between.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,20 +28,14 @@ from common.platforms.base import (
     Withdrawn,
 )
 from common.platforms.credentials import ReadBackError, open_token, token_for_read_back
-from common.platforms.meta.graph import QUOTA_EXHAUSTED_SECONDS, GraphClient, GraphReply
+from common.platforms.meta.graph import GraphClient, GraphReply
+from common.platforms.meta.quota import PublishingQuota
 from common.platforms.meta.readback import THREADS_POSTS, find_recent, read_back_since
 from common.tokens import TokenCipher
 
 BUDGET_RESERVE_SECONDS = 15.0
 PROCESSING_RETRY_SECONDS = 60  # Meta suggests polling about once a minute
 _USABLE = ("IN_PROGRESS", "FINISHED")
-
-
-@dataclass
-class _Quota:
-    usage: int
-    total: int
-    fetched_at: float  # monotonic
 
 
 class ThreadsPublisher:
@@ -62,8 +54,9 @@ class ThreadsPublisher:
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
-        self._quotas: dict[str, _Quota] = {}
-        self._quota_lock = threading.Lock()
+        self._quota = PublishingQuota(
+            client, "threads_publishing_limit", settings.ig_quota_cache_seconds, clock
+        )
 
     # --- publishing -----------------------------------------------------------------------
 
@@ -74,7 +67,7 @@ class ThreadsPublisher:
         container = self._reusable_container(post, account, token)
         if not isinstance(container, str | None):
             return container
-        if (blocked := self._quota_blocks(account, token)) is not None:
+        if (blocked := self._quota.blocks(account, token)) is not None:
             return blocked
         if container is None:
             created = self._create(post, account, token, ctx)
@@ -99,7 +92,7 @@ class ThreadsPublisher:
         )
         if not isinstance(reply, GraphReply):
             return reply
-        self._count_publish(account)
+        self._quota.count_publish(account)
         return Published(str(reply.body["id"]))
 
     # --- containers -----------------------------------------------------------------------
@@ -204,50 +197,6 @@ class ThreadsPublisher:
                 retry_at = self._clock() + timedelta(seconds=PROCESSING_RETRY_SECONDS)
                 return RateLimited(retry_at, "media still processing; deferred", account_wide=False)
             self._sleep(self._settings.ig_poll_interval_seconds)
-
-    # --- the publishing quota -------------------------------------------------------------
-
-    def _quota_blocks(self, account: Account, token: str) -> Outcome | None:
-        with self._quota_lock:
-            quota = self._quotas.get(account.id)
-        fresh = quota is not None and (
-            time.monotonic() - quota.fetched_at < self._settings.ig_quota_cache_seconds
-        )
-        if quota is None or not fresh:
-            fetched = self._fetch_quota(account, token)
-            if not isinstance(fetched, _Quota):
-                return fetched
-            quota = fetched
-            with self._quota_lock:
-                self._quotas[account.id] = quota
-        if quota.usage >= quota.total:
-            retry_at = self._clock() + timedelta(seconds=QUOTA_EXHAUSTED_SECONDS)
-            return RateLimited(retry_at, f"publishing quota used up ({quota.usage}/{quota.total})")
-        return None
-
-    def _fetch_quota(self, account: Account, token: str) -> _Quota | Outcome:
-        reply = self._client.call(
-            "GET",
-            f"{account.external_id}/threads_publishing_limit",
-            token,
-            {"fields": "quota_usage,config"},
-            idempotent=True,
-        )
-        if not isinstance(reply, GraphReply):
-            return reply
-        data = reply.body.get("data") or [{}]
-        entry = data[0] if isinstance(data[0], dict) else {}
-        config = entry.get("config") or {}
-        try:
-            return _Quota(int(entry["quota_usage"]), int(config["quota_total"]), time.monotonic())
-        except (KeyError, TypeError, ValueError):
-            return Retryable("threads_publishing_limit answer without quota_usage/quota_total")
-
-    def _count_publish(self, account: Account) -> None:
-        with self._quota_lock:
-            quota = self._quotas.get(account.id)
-            if quota is not None:
-                quota.usage += 1
 
     # --- finding a post again -------------------------------------------------------------
 

@@ -26,11 +26,10 @@ from common.accounts import Account
 from common.clock import ScheduledTime
 from common.config import Settings
 from common.db import Doc
-from common.platforms.base import Registry
+from common.platforms.base import Registry, TokenHealth
 from common.platforms.bluesky import session_check as bluesky_check
 from common.platforms.bluesky.sessions import Session, create_session
 from common.platforms.bluesky.xrpc import XrpcClient
-from common.platforms.credentials import TokenHealth
 from common.platforms.mastodon import token_check as mastodon_check
 from common.platforms.mastodon.client import MastodonClient
 from common.platforms.meta.graph import GraphClient

@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet
 
 from common.accounts import Account
 from common.clock import utcnow
-from common.platforms.credentials import TokenProblem
+from common.platforms.base import TokenProblem
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.token_check import _health, inspect
 from common.tokens import TokenCipher

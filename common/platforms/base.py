@@ -1,15 +1,18 @@
-"""The one seam toward social networks: the publisher protocol and the outcome taxonomy.
+"""The one seam toward social networks: the Publisher and Connector protocols, the outcome
+taxonomy and the credential health types.
 
 Adapters map every platform response to exactly one outcome below; the engine decides on the
-outcome alone and never looks at raw status codes.
+outcome alone and never looks at raw status codes. Use cases never branch on a network's name:
+they ask the registry for the network's Publisher (publishing, reading back) or Connector
+(verifying a login, inspecting and refreshing a stored credential).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from common.accounts import Account
 from common.model import Post
@@ -116,16 +119,141 @@ class Publisher(Protocol):
         ...
 
 
-class Registry:
-    """Publishers by platform name; the engine dispatches on `post.platform`."""
+# invalid: Meta says the token no longer works (the account needs re-authentication);
+# expiring: valid, but within EXPIRY_WARNING of its end; key_error: TOKEN_ENCRYPTION_KEY cannot
+# open the stored token (the deployment's problem, not the account's); check_failed: Meta could
+# not be asked, so nothing is known either way.
+ProblemKind = Literal["invalid", "expiring", "key_error", "check_failed"]
 
-    def __init__(self, publishers: Iterable[Publisher] = ()) -> None:
+
+@dataclass(frozen=True)
+class TokenProblem:
+    kind: ProblemKind
+    message: str
+
+    def __str__(self) -> str:
+        return self.message  # what an operator reads (`accounts check` prints it)
+
+
+@dataclass(frozen=True)
+class TokenHealth:
+    account_id: str
+    platform: str
+    valid: bool
+    expires_at: datetime | None  # None: never expires (or unknown when not valid)
+    problem: TokenProblem | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accountId": self.account_id,
+            "platform": self.platform,
+            "valid": self.valid,
+            "expiresAt": self.expires_at,
+            "problem": None if self.problem is None else self.problem.message,
+        }
+
+
+@dataclass(frozen=True)
+class Login:
+    """What a person hands over to connect accounts of one network; each Connector says which
+    fields it needs and refuses a login that lacks them.
+
+    `secret`: an access token (Meta user token, Threads token, Mastodon token) or, for Bluesky,
+    an app password (never the main password). `server`: the Bluesky PDS or the Mastodon
+    instance URL. `handle`: the Bluesky handle. `choose`: for Meta, the Page ids to connect
+    (None: every Page the login grants).
+    """
+
+    secret: str
+    handle: str | None = None
+    server: str | None = None
+    choose: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One account a login grants, verified by its network and ready to store.
+
+    Plaintext: the use case encrypts `secret` and `session` before anything is stored.
+    `account_id` is the id the network's convention gives (`fb-<page id>`); the caller may
+    choose another one for a network that grants a single account per login.
+    """
+
+    account_id: str
+    platform: str
+    external_id: str
+    name: str
+    secret: str
+    expires_at: datetime | None = None
+    service_url: str | None = None
+    session: str | None = None
+
+
+@dataclass(frozen=True)
+class LoginRefused:
+    """Nothing may be stored; `reason` says what to fix (never echoes the secret)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """A stored credential's health, and a refreshed secret when the network gave one (the
+    caller stores it encrypted)."""
+
+    health: TokenHealth
+    refreshed: Credential | None = None
+
+
+class Connector(Protocol):
+    """How accounts of one network are connected and kept usable."""
+
+    network: str  # what a person names: meta, threads, bluesky, mastodon
+    platforms: tuple[str, ...]  # the account platforms its logins grant
+
+    def verify(self, login: Login, now: datetime) -> Sequence[Credential] | LoginRefused:
+        """Ask the network whether the login is good; the accounts it grants, or why not."""
+        ...
+
+    def inspect(self, account: Account, now: datetime) -> Inspection:
+        """Check a stored account's credential with its network, refreshing it when due and
+        the network allows it. Never raises for the network's answers."""
+        ...
+
+
+class Registry:
+    """Publishers by platform name and Connectors by network; the engine dispatches on
+    `post.platform`, the account use cases on the network a person names or on
+    `account.platform`."""
+
+    def __init__(
+        self, publishers: Iterable[Publisher] = (), connectors: Iterable[Connector] = ()
+    ) -> None:
         self._publishers: dict[str, Publisher] = {}
+        self._connectors: dict[str, Connector] = {}
         for publisher in publishers:
             self.register(publisher)
+        for connector in connectors:
+            self.register_connector(connector)
 
     def register(self, publisher: Publisher) -> None:
         self._publishers[publisher.platform] = publisher
 
+    def register_connector(self, connector: Connector) -> None:
+        self._connectors[connector.network] = connector
+
     def get(self, platform: str) -> Publisher | None:
         return self._publishers.get(platform)
+
+    def connector(self, network: str) -> Connector | None:
+        return self._connectors.get(network)
+
+    def connector_for(self, platform: str) -> Connector | None:
+        """The connector whose logins grant accounts of `platform` (meta for facebook)."""
+        for connector in self._connectors.values():
+            if platform in connector.platforms:
+                return connector
+        return None
+
+    def networks(self) -> tuple[str, ...]:
+        return tuple(sorted(self._connectors))

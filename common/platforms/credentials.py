@@ -8,12 +8,9 @@ reports for any network.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from common.accounts import Account
-from common.db import Doc
 from common.platforms.base import Outcome, RateLimited
 from common.tokens import TokenCipher, TokenKeyError
 
@@ -52,37 +49,3 @@ def token_for_read_back(cipher: TokenCipher, account: Account, now: datetime) ->
     if not isinstance(token, str):
         raise ReadBackError("account token cannot be opened")
     return token
-
-
-# invalid: Meta says the token no longer works (the account needs re-authentication);
-# expiring: valid, but within EXPIRY_WARNING of its end; key_error: TOKEN_ENCRYPTION_KEY cannot
-# open the stored token (the deployment's problem, not the account's); check_failed: Meta could
-# not be asked, so nothing is known either way.
-ProblemKind = Literal["invalid", "expiring", "key_error", "check_failed"]
-
-
-@dataclass(frozen=True)
-class TokenProblem:
-    kind: ProblemKind
-    message: str
-
-    def __str__(self) -> str:
-        return self.message  # what an operator reads (`accounts check` prints it)
-
-
-@dataclass(frozen=True)
-class TokenHealth:
-    account_id: str
-    platform: str
-    valid: bool
-    expires_at: datetime | None  # None: never expires (or unknown when not valid)
-    problem: TokenProblem | None
-
-    def to_dict(self) -> Doc:
-        return {
-            "accountId": self.account_id,
-            "platform": self.platform,
-            "valid": self.valid,
-            "expiresAt": self.expires_at,
-            "problem": None if self.problem is None else self.problem.message,
-        }

@@ -8,10 +8,9 @@ unless the session is gone; a refused login or refresh is an invalid credential.
 from __future__ import annotations
 
 from common.accounts import Account
-from common.platforms.base import AuthExpired
+from common.platforms.base import AuthExpired, TokenHealth, TokenProblem
 from common.platforms.bluesky.sessions import Session, SessionKeeper
 from common.platforms.bluesky.xrpc import XrpcClient, XrpcError, XrpcReply
-from common.platforms.credentials import TokenHealth, TokenProblem
 from common.tokens import TokenCipher, TokenKeyError
 
 GET_SESSION = "com.atproto.server.getSession"

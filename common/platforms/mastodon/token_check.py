@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.accounts import Account
-from common.platforms.base import AuthExpired
-from common.platforms.credentials import TokenHealth, TokenProblem
+from common.platforms.base import AuthExpired, TokenHealth, TokenProblem
 from common.platforms.mastodon.client import Failure, MastodonClient, MastodonReply
 from common.tokens import TokenCipher, TokenKeyError
 

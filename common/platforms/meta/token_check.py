@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from common.accounts import Account
 from common.config import Settings
 from common.db import Doc
-from common.platforms.credentials import TokenHealth, TokenProblem
+from common.platforms.base import TokenHealth, TokenProblem
 from common.platforms.meta.graph import GraphClient, GraphReply
 from common.tokens import TokenCipher, TokenKeyError
 

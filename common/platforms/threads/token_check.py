@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from common.accounts import Account
-from common.platforms.base import AuthExpired
-from common.platforms.credentials import TokenHealth, TokenProblem
+from common.platforms.base import AuthExpired, TokenHealth, TokenProblem
 from common.platforms.meta.graph import Failure, GraphClient, GraphReply
 from common.tokens import TokenCipher, TokenKeyError
 

@@ -79,6 +79,18 @@ class Settings:
     post_retention_days: int | None = None
     api_rate_limit_per_minute: int = 600
     audit_retention_days: int = 90
+    # The web app: sessions, sign-in throttle, the calendar's zone and Google Sign-In (OIDC).
+    web_session_hours: int = 12
+    web_signin_per_minute: int = 10
+    web_time_zone: str = "UTC"
+    web_base_url: str | None = None  # https://<the web function's URL>, for the redirect URI
+    oidc_issuer: str = "https://accounts.google.com"
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_client_id and self.oidc_client_secret and self.web_base_url)
 
     @property
     def admin_key_enabled(self) -> bool:
@@ -118,6 +130,8 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
     "TASKS_SWEEP_AFTER_SECONDS": ("tasks_sweep_after_seconds", 30),
     "API_RATE_LIMIT_PER_MINUTE": ("api_rate_limit_per_minute", 1),
     "AUDIT_RETENTION_DAYS": ("audit_retention_days", 1),
+    "WEB_SESSION_HOURS": ("web_session_hours", 1),
+    "WEB_SIGNIN_PER_MINUTE": ("web_signin_per_minute", 1),
 }
 _FLOAT_SETTINGS: dict[str, str] = {
     "META_CONNECT_TIMEOUT_SECONDS": "meta_connect_timeout_seconds",
@@ -148,6 +162,11 @@ _STR_SETTINGS: dict[str, str] = {
     "TASKS_AUDIENCE": "tasks_audience",
     "TASKS_API_ENDPOINT": "tasks_api_endpoint",
     "TASKS_OIDC_CERTS_URL": "tasks_oidc_certs_url",
+    "WEB_TIME_ZONE": "web_time_zone",
+    "WEB_BASE_URL": "web_base_url",
+    "OIDC_ISSUER": "oidc_issuer",
+    "OIDC_CLIENT_ID": "oidc_client_id",
+    "OIDC_CLIENT_SECRET": "oidc_client_secret",
 }
 _TASKS_REQUIRED = ("TASKS_QUEUE", "TASKS_TARGET_URL", "TASKS_SERVICE_ACCOUNT")
 

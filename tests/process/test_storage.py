@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -18,21 +17,14 @@ from common.storage import MediaBucket, StorageConfig
 from devstack import storage as local_storage
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local_storage.LocalStorage]:
-    key = tmp_path_factory.mktemp("signer") / "media-signer.json"
-    with local_storage.running(key) as running:
-        yield running
-
-
 @pytest.fixture
-def bucket(served: local_storage.LocalStorage) -> MediaBucket:
+def bucket(storage_server: local_storage.LocalStorage) -> MediaBucket:
     return MediaBucket(
         StorageConfig(
-            bucket=served.bucket,
-            emulator_host=served.emulator_url,
-            url_endpoint=served.front_url,
-            signing_key_file=str(served.key_file),
+            bucket=storage_server.bucket,
+            emulator_host=storage_server.emulator_url,
+            url_endpoint=storage_server.front_url,
+            signing_key_file=str(storage_server.key_file),
         )
     )
 
@@ -114,14 +106,14 @@ def test_an_expired_signed_url_is_refused(bucket: MediaBucket) -> None:
 
 
 def test_a_key_that_is_not_the_accounts_cannot_sign(
-    bucket: MediaBucket, served: local_storage.LocalStorage, tmp_path: Path
+    bucket: MediaBucket, storage_server: local_storage.LocalStorage, tmp_path: Path
 ) -> None:
     _upload(bucket, "media/k/original", b"keyed")
     impostor = MediaBucket(
         StorageConfig(
-            bucket=served.bucket,
-            emulator_host=served.emulator_url,
-            url_endpoint=served.front_url,
+            bucket=storage_server.bucket,
+            emulator_host=storage_server.emulator_url,
+            url_endpoint=storage_server.front_url,
             signing_key_file=str(local_storage.signing_key(tmp_path / "other.json")),
         )
     )

@@ -9,7 +9,7 @@ from flask import Response
 from common import accounts, operations, status
 from common.entrypoints import web
 from common.entrypoints.status_page import chart_svg, plain_state
-from common.entrypoints.webapp.context import Ctx, route
+from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, route
 
 # A token that expires within this is shown with a warning, in time to re-authenticate.
 EXPIRY_WARNING = timedelta(days=7)
@@ -17,7 +17,7 @@ EXPIRY_WARNING = timedelta(days=7)
 
 @route("/accounts", ["GET"], "read")
 def accounts_page(ctx: Ctx) -> Response:
-    listed = accounts.list_all(ctx.db)
+    listed = accounts.list_all(ctx.db, MAX_ACCOUNTS)
     soon = ctx.now + EXPIRY_WARNING
     expiring = {
         a.id for a in listed if a.token_expires_at is not None and a.token_expires_at <= soon
@@ -32,7 +32,7 @@ def check_account(ctx: Ctx) -> Response:
         raise web.HttpError(404, "No such account")
     health = operations.check_tokens(ctx.db, ctx.settings, ctx.now, only=[account_id])[0]
     ctx.audit("accounts.check", [account_id], 200)
-    listed = accounts.list_all(ctx.db)
+    listed = accounts.list_all(ctx.db, MAX_ACCOUNTS)
     return ctx.page("accounts.html", accounts=listed, expiring=set(), health=health)
 
 

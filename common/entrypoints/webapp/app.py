@@ -13,11 +13,12 @@ from pathlib import Path
 
 from flask import Request, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pymongo.database import Database
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from common.clock import utcnow
 from common.config import Settings, load_settings
-from common.db import ensure_indexes
+from common.db import Doc, ensure_indexes, get_database
 from common.entrypoints import web
 from common.entrypoints.serve import Lazy, serve
 from common.entrypoints.webapp import (  # the views register their routes on import
@@ -48,7 +49,8 @@ SECURITY_HEADERS = {
 }
 
 
-def build_service(settings: Settings) -> WebService:
+def build_service(settings: Settings, db: Database[Doc] | None = None) -> WebService:
+    """The instance's service; `db` defaults to the process-wide client's database."""
     pages = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(default=True),
@@ -58,7 +60,7 @@ def build_service(settings: Settings) -> WebService:
     )
     loaded = assets.load()
     pages.globals["asset"] = loaded.url
-    return WebService(settings, pages, loaded)
+    return WebService(settings, pages, loaded, get_database(settings) if db is None else db)
 
 
 def lazy_service() -> Lazy[WebService]:
@@ -82,7 +84,7 @@ def _handle(request: Request, rid: str, service: WebService) -> Response:
 
 
 def _answer(request: Request, rid: str, service: WebService) -> Response:
-    if request.path.startswith("/static/"):
+    if request.path.startswith("/assets/"):
         return _static(request, rid, service.assets)
     now = utcnow()
     ctx = Ctx(request, rid, service, now, None)

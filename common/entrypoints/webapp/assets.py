@@ -1,5 +1,8 @@
 """Static files served under names that carry their content hash, so they can be cached for a
-year (`immutable`) and a new release is a new URL. Read and compressed once per instance."""
+year (`immutable`) and a new release is a new URL; read and compressed once per instance.
+
+They live under /assets/: the Flask app functions-framework builds keeps /static/ for itself.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ LONG_CACHE = "public, max-age=31536000, immutable"
 
 @dataclass(frozen=True)
 class Asset:
-    path: str  # the URL path: /static/<stem>.<hash><suffix>
+    path: str  # the URL path: /assets/<stem>.<hash><suffix>
     body: bytes
     gzipped: bytes
     mimetype: str
@@ -41,7 +44,7 @@ def load(directory: Path = STATIC_DIR) -> Assets:
         body = (directory / name).read_bytes()
         digest = hashlib.sha256(body).hexdigest()[:16]
         stem, dot, suffix = name.partition(".")
-        path = f"/static/{stem}.{digest}{dot}{suffix}"
+        path = f"/assets/{stem}.{digest}{dot}{suffix}"
         mimetype = _TYPES[Path(name).suffix]
         by_name[name] = Asset(path, body, gzip.compress(body, mtime=0), mimetype)
     return Assets(by_name, {a.path: a for a in by_name.values()})

@@ -15,11 +15,13 @@ from werkzeug.routing import Map, Rule
 
 from common import audit
 from common.config import Settings
-from common.db import Doc, get_database
+from common.db import Doc
 from common.entrypoints import web
 from common.entrypoints.webapp.assets import Assets
 from common.entrypoints.webapp.signin import Visitor
 from common.members import Power
+
+MAX_ACCOUNTS = 500  # one page lists them all; a deployment has tens
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,7 @@ class WebService:
     settings: Settings
     pages: Environment
     assets: Assets
-
-    @property
-    def db(self) -> Database[Doc]:
-        return get_database(self.settings)
+    db: Database[Doc]
 
 
 @dataclass

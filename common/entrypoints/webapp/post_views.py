@@ -15,7 +15,7 @@ from common import accounts, audit, model, operations, permalinks, posts
 from common.clock import TimeError, zone
 from common.entrypoints import web
 from common.entrypoints.webapp import calendar_grid, proof
-from common.entrypoints.webapp.context import Ctx, route
+from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, route
 from common.model import Content
 from common.validation import measure_text
 
@@ -58,7 +58,7 @@ def calendar(ctx: Ctx) -> Response:
         chips=chips,
         days=calendar_grid.by_day(chips),
         cut=page.after is not None,
-        accounts=accounts.list_all(ctx.db),
+        accounts=accounts.list_all(ctx.db, MAX_ACCOUNTS),
         statuses=model.STATUSES,
         words=calendar_grid.STATUS_WORDS,
         filters={"status": status or "", "account": account or "", "tz": shown_zone.key},
@@ -245,7 +245,7 @@ def _composer(
         form=form,
         chosen=chosen,
         problems=problems,
-        accounts=[a for a in accounts.list_all(ctx.db) if a.status != "disabled"],
+        accounts=[a for a in accounts.list_all(ctx.db, MAX_ACCOUNTS) if a.status != "disabled"],
         counters=_counters(ctx, form, chosen),
         media_rows=range(MEDIA_ROWS),
         form_key=form.get("formKey") or secrets.token_urlsafe(16),

@@ -18,8 +18,8 @@ from common.operations.bulk import BatchRefused, BatchScheduled
 from common.operations.post_actions import Done, PostChanges, Refusal, Refused
 from common.operations.scheduling import AlreadyScheduled, Invalid, PostRequest, Scheduled
 from tests.conftest import add_account, add_post
+from tests.process.test_cli import socialsched
 from tests.query_shapes import CommandRecorder, problems, queries
-from tests.test_cli import socialsched
 
 
 def _request(at: str, text: str = "hi", **extra: object) -> PostRequest:

@@ -97,7 +97,7 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
         IndexSpec("lease_runId", (("lease.runId", ASCENDING),), {"sparse": True}),
         # The sweep for posts whose runner died: only `publishing` posts have a lease.
         IndexSpec("status_leaseExpiresAt", (("status", ASCENDING), ("lease.expiresAt", ASCENDING))),
-        # The same request (CSV row, API item) never makes a second post (operations.post_key).
+        # The same request (CSV row, API item) never makes a second post (scheduling.post_key).
         IndexSpec(
             "idempotencyKey", (("idempotencyKey", ASCENDING),), {"unique": True, "sparse": True}
         ),

@@ -26,8 +26,10 @@ from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from devstack import dbserver
+from devstack import storage as local_storage
 from devstack.sandbox import control as sandbox_control
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
+from devstack.storage import LocalStorage
 
 # Fixtures that serve the Cloud Functions under functions-framework.
 pytest_plugins = ("tests.functions_fixtures",)
@@ -203,3 +205,11 @@ def mastodon(mastodon_server: MastodonSandbox) -> MastodonSandbox:
     """The Mastodon sandbox, emptied of accounts, statuses and faults before each test."""
     mastodon_server.reset()
     return mastodon_server
+
+
+@pytest.fixture(scope="session")
+def storage_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStorage]:
+    """One Cloud Storage emulator and its signed-URL front for the whole session."""
+    key = tmp_path_factory.mktemp("media-signer") / "media-signer.json"
+    with local_storage.running(key) as served:
+        yield served

@@ -6,10 +6,11 @@ from datetime import timedelta
 
 from flask import Response
 
-from common import accounts, operations, status
+from common import accounts, status
 from common.entrypoints import web
 from common.entrypoints.status_page import chart_svg, plain_state
 from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, route
+from common.operations import accounts as account_ops
 
 # A token that expires within this is shown with a warning, in time to re-authenticate.
 EXPIRY_WARNING = timedelta(days=7)
@@ -30,7 +31,7 @@ def check_account(ctx: Ctx) -> Response:
     account_id = ctx.args["account_id"]
     if accounts.get(ctx.db, account_id) is None:
         raise web.HttpError(404, "No such account")
-    health = operations.check_tokens(ctx.db, ctx.settings, ctx.now, only=[account_id])[0]
+    health = account_ops.check_tokens(ctx.db, ctx.settings, ctx.now, only=[account_id])[0]
     ctx.audit("accounts.check", [account_id], 200)
     listed = accounts.list_all(ctx.db, MAX_ACCOUNTS)
     return ctx.page("accounts.html", accounts=listed, expiring=set(), health=health)

@@ -11,12 +11,13 @@ from bson import ObjectId
 from flask import Response
 from werkzeug.datastructures import MultiDict
 
-from common import accounts, audit, model, operations, permalinks, posts
+from common import accounts, audit, model, permalinks, posts
 from common.clock import TimeError, zone
 from common.entrypoints import web
 from common.entrypoints.webapp import calendar_grid, proof
 from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, route
 from common.model import Content
+from common.operations import bulk, post_actions, scheduling
 from common.validation import measure_text
 
 # A month of a busy schedule; more in one view is cut, and the page says so.
@@ -84,14 +85,14 @@ def move(ctx: Ctx) -> Response:
     form = ctx.request.form
     version = _version(form.get("version", ""))
     at, tz = form.get("scheduledAt", "").strip(), form.get("timeZone", "").strip() or None
-    changes = operations.PostChanges(scheduled_at=at, time_zone=tz)
-    result = operations.edit_post(ctx.db, post_id, changes, ctx.now, version=version)
-    if isinstance(result, operations.Invalid):
+    changes = post_actions.PostChanges(scheduled_at=at, time_zone=tz)
+    result = post_actions.edit_post(ctx.db, post_id, changes, ctx.now, version=version)
+    if isinstance(result, scheduling.Invalid):
         ctx.audit("posts.move", [str(post_id)], 422)
         raise web.HttpError(422, "; ".join(p.message for p in result.problems)[:300])
-    if isinstance(result, operations.Refused):
-        status = 412 if result.reason == operations.Refusal.STALE else 409
-        status = 404 if result.reason == operations.Refusal.NOT_FOUND else status
+    if isinstance(result, post_actions.Refused):
+        status = 412 if result.reason == post_actions.Refusal.STALE else 409
+        status = 404 if result.reason == post_actions.Refusal.NOT_FOUND else status
         ctx.audit("posts.move", [str(post_id)], status)
         raise web.HttpError(status, f"Not moved: {result.reason.value}")
     ctx.audit("posts.move", [str(post_id)], 200)
@@ -142,8 +143,8 @@ def _post_action(name: str, action: Any) -> Any:
     def view(ctx: Ctx) -> Response:
         post_id = _post_id(ctx)
         result = action(ctx.db, post_id, ctx.now)
-        if isinstance(result, operations.Refused):
-            status = 404 if result.reason == operations.Refusal.NOT_FOUND else 409
+        if isinstance(result, post_actions.Refused):
+            status = 404 if result.reason == post_actions.Refusal.NOT_FOUND else 409
             ctx.audit(name, [str(post_id)], status)
             raise web.HttpError(status, f"Refused: {result.reason.value}")
         ctx.audit(name, [str(post_id)], 200)
@@ -154,10 +155,10 @@ def _post_action(name: str, action: Any) -> Any:
 
 
 route("/posts/<post_id>/retry", ["POST"], "write")(
-    _post_action("posts.retry", operations.retry_post)
+    _post_action("posts.retry", post_actions.retry_post)
 )
 route("/posts/<post_id>/cancel", ["POST"], "write")(
-    _post_action("posts.cancel", operations.cancel_post)
+    _post_action("posts.cancel", post_actions.cancel_post)
 )
 
 
@@ -188,21 +189,21 @@ def compose(ctx: Ctx) -> Response:
     if any(len(v) > MAX_FIELD for v in form.values()):
         raise web.HttpError(413, "A field is too long")
     requests = [_request(form, account_id) for account_id in chosen]
-    result = operations.schedule_batch(ctx.db, requests, ctx.now)
-    if isinstance(result, operations.BatchRefused):
+    result = bulk.schedule_batch(ctx.db, requests, ctx.now)
+    if isinstance(result, bulk.BatchRefused):
         return _composer(ctx, 422, form, _field_problems(result.problems, chosen))
-    if isinstance(result, operations.KeyReused):
+    if isinstance(result, scheduling.KeyReused):
         return _composer(ctx, 422, form, {"": ["this form was sent before; reload it"]})
     ids = [str(r.post_id) for r in result.results]
     ctx.audit("posts.create", ids, 201)
     return ctx.redirect(f"/posts/{ids[0]}" if len(ids) == 1 else "/calendar")
 
 
-def _request(form: Mapping[str, str], account_id: str) -> operations.PostRequest:
+def _request(form: Mapping[str, str], account_id: str) -> scheduling.PostRequest:
     now = form.get("action") == "now"
-    return operations.PostRequest(
+    return scheduling.PostRequest(
         account_id=account_id,
-        scheduled_at=operations.NOW if now else form.get("scheduledAt", ""),
+        scheduled_at=scheduling.NOW if now else form.get("scheduledAt", ""),
         time_zone=form.get("timeZone") or None,
         text=form.get("text", ""),
         link=form.get("link") or None,
@@ -225,7 +226,7 @@ def _media(form: Mapping[str, str]) -> list[dict[str, str]]:
 
 
 def _field_problems(
-    problems: Sequence[operations.ItemProblem], chosen: Sequence[str]
+    problems: Sequence[bulk.ItemProblem], chosen: Sequence[str]
 ) -> dict[str, list[str]]:
     """Each refusal under the field it concerns, naming the account it is about."""
     by_field: dict[str, list[str]] = {}

@@ -188,9 +188,10 @@ def test_a_wrong_token_key_holds_posts_without_blaming_the_account(
     stored = posts.get(db, pid)
     assert stored is not None and (stored.status, stored.attempts) == ("scheduled", 0)
     account = accounts.get(db, "page-1")
-    assert account is not None and account.status == "active" and account.paused_until
-    # The operator restores the key; once the pause is over the post goes out.
-    db["accounts"].update_one({"_id": "page-1"}, {"$set": {"pausedUntil": None}})
+    # Neither paused nor called rate limited: the cause is the deployment's key.
+    assert account is not None and (account.status, account.paused_until) == ("active", None)
+    assert db["posts"].find_one({"_id": pid})["lastError"]["code"] == "token_key_error"  # type: ignore[index]
+    # The operator restores the key; at its retry time the post goes out.
     db["posts"].update_one({"_id": pid}, {"$set": {"dueAt": utcnow()}})
     right = make_settings(**meta_env(sandbox))
     assert execute_once(right, Trigger("cli"), default_registry(right)).counts.published == 1

@@ -188,7 +188,9 @@ def compose(ctx: Ctx) -> Response:
         return _composer(ctx, 422, form, {"accounts": ["choose at least one account"]})
     if any(len(v) > MAX_FIELD for v in form.values()):
         raise web.HttpError(413, "A field is too long")
-    requests = [_request(form, account_id) for account_id in chosen]
+    # Several accounts make one group; the form's key names it, so a repeat joins the same.
+    group = f"web-{form.get('formKey') or secrets.token_urlsafe(12)}" if len(chosen) > 1 else None
+    requests = [_request(form, account_id, group) for account_id in chosen]
     result = bulk.schedule_batch(ctx.db, requests, ctx.now)
     if isinstance(result, bulk.BatchRefused):
         return _composer(ctx, 422, form, _field_problems(result.problems, chosen))
@@ -199,7 +201,7 @@ def compose(ctx: Ctx) -> Response:
     return ctx.redirect(f"/posts/{ids[0]}" if len(ids) == 1 else "/calendar")
 
 
-def _request(form: Mapping[str, str], account_id: str) -> scheduling.PostRequest:
+def _request(form: Mapping[str, str], account_id: str, group: str | None) -> scheduling.PostRequest:
     now = form.get("action") == "now"
     return scheduling.PostRequest(
         account_id=account_id,
@@ -212,6 +214,7 @@ def _request(form: Mapping[str, str], account_id: str) -> scheduling.PostRequest
         visibility=form.get("visibility") or None,
         # One key per rendered form and account: sending the form twice makes nothing new.
         idempotency_key=f"web:{form.get('formKey', '')}" if form.get("formKey") else None,
+        group_id=group,
     )
 
 

@@ -18,6 +18,7 @@ from common.config import Settings
 from common.db import Doc
 from common.entrypoints import web
 from common.entrypoints.webapp.assets import Assets
+from common.entrypoints.webapp.oidc import Oidc
 from common.entrypoints.webapp.signin import Visitor
 from common.members import Power
 
@@ -30,6 +31,7 @@ class WebService:
     pages: Environment
     assets: Assets
     db: Database[Doc]
+    oidc: Oidc | None  # None: Google Sign-In is not configured
 
 
 @dataclass

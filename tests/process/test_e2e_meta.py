@@ -21,7 +21,7 @@ from common.clock import ScheduledTime, utcnow
 from common.engine import Trigger, execute_once
 from common.model import Content, Media
 from common.operations.reconcile import reconcile_unknown
-from common.platforms.meta.instagram import InstagramPublisher
+from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.registry import default_registry
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
@@ -114,7 +114,7 @@ def test_a_dead_runners_send_is_reconciled_not_repeated(
     lost_id = schedule(db, "ig-a", "instagram", "crashed before the send", (image(sandbox),))
     # A runner claimed both, began the send, and died: one reached Instagram, one did not.
     publisher = default_registry(settings).get("instagram")
-    assert isinstance(publisher, InstagramPublisher)
+    assert isinstance(publisher, ContainerPublisher)
     started = utcnow()
     reached = StubContext()
     crashed = StubContext(allow_send=False)

@@ -19,7 +19,7 @@ from common.clock import utcnow
 from common.db import Doc
 from common.model import Content, Media
 from common.platforms.base import Login, LoginRefused, Permanent, Retryable
-from common.platforms.meta.instagram import InstagramPublisher
+from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.registry import default_registry
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from tests.bluesky_support import app_password_for, bluesky_env, connect_bluesky
@@ -79,7 +79,7 @@ def test_instagram_fails_the_container_when_meta_cannot_fetch_a_jpeg(
         else sandbox.image_url(path, mime=mime)
     )
     publisher = default_registry(make_settings(**meta_env(sandbox))).get("instagram")
-    assert isinstance(publisher, InstagramPublisher)
+    assert isinstance(publisher, ContainerPublisher)
     post = claimed_post("ig-1", "instagram", Content(text="bad media", media=(Media(url),)))
 
     outcome = publisher.publish(post, account, StubContext())

@@ -19,8 +19,8 @@ from common.db import Doc
 from common.engine import Trigger, execute_once
 from common.model import Content
 from common.platforms.base import AuthExpired, Published, RateLimited
+from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.registry import default_registry
-from common.platforms.threads.publisher import ThreadsPublisher
 from common.tokens import TokenCipher
 from common.validation import check_post
 from devstack.sandbox.control import Sandbox
@@ -29,9 +29,9 @@ from tests.meta_support import TOKEN_KEY, StubContext, claimed_post, connect, im
 from tests.process.test_cli import socialsched
 
 
-def publisher(make_settings: SettingsFactory, sandbox: Sandbox) -> ThreadsPublisher:
+def publisher(make_settings: SettingsFactory, sandbox: Sandbox) -> ContainerPublisher:
     found = default_registry(make_settings(**meta_env(sandbox))).get("threads")
-    assert isinstance(found, ThreadsPublisher)
+    assert isinstance(found, ContainerPublisher) and found.platform == "threads"
     return found
 
 

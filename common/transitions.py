@@ -4,7 +4,7 @@
 post: before the send (lateness, the account's hold or pause, the catch-up slot, a send that a
 dead runner may have made), after the adapter's outcome (retry, defer, fail, unknown), and after
 a look on the platform. It does no I/O and reads no clock: the caller passes `now` and the
-jitter draw, so every rule is testable as a table (tests/test_transitions.py).
+jitter draw, so every rule is testable as a table (tests/unit/test_transitions.py).
 
 The caller carries out the decision: `Send` calls the adapter, `Look` reads the platform back,
 and every other step is a `Transition` that the post's lease handle settles
@@ -25,6 +25,7 @@ from common.model import ACCOUNT_INACTIVE, AUTH_EXPIRED, ErrorInfo, Post
 from common.platforms.base import (
     Ambiguous,
     AuthExpired,
+    Deferred,
     Outcome,
     Permanent,
     Published,
@@ -296,6 +297,12 @@ def _after_outcome(
         if not outcome.account_wide:
             return Decision(defer)
         return Decision(defer, PauseAccount(AccountHold(outcome.retry_at, error)))
+    if isinstance(outcome, Deferred):
+        return Decision(
+            Reschedule(
+                outcome.retry_at, ErrorInfo(outcome.code, outcome.reason), spend_attempt=False
+            )
+        )
     if isinstance(outcome, AuthExpired):
         hold = AccountHold(now + rules.reauth_hold, ErrorInfo(AUTH_EXPIRED, outcome.reason))
         return Decision(Reschedule(hold.until, hold.why, spend_attempt=False), NeedsReauth(hold))

@@ -17,7 +17,9 @@ from common.accounts import Account
 from common.clock import TimeError, require_aware
 from common.db import Doc
 from common.entrypoints import web
-from common.operations import ItemProblem, PostChanges, PostRequest
+from common.operations.bulk import ItemProblem
+from common.operations.post_actions import PostChanges
+from common.operations.scheduling import PostRequest
 
 MAX_BATCH = 1000
 MAX_PAGE = 1000

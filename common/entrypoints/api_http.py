@@ -18,13 +18,15 @@ from bson import ObjectId
 from flask import Request, Response
 from pymongo.database import Database
 
-from common import accounts, audit, operations, posts
+from common import accounts, audit, posts
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
 from common.entrypoints import api_body, auth, web
 from common.entrypoints.auth import Caller
 from common.entrypoints.serve import Lazy, serve
+from common.operations import accounts as account_ops
+from common.operations import bulk, post_actions, scheduling
 from common.platforms.meta.onboarding import OnboardingFailed
 from common.tokens import TokenKeyError
 
@@ -131,12 +133,12 @@ def create_posts(call: Call) -> Response:
     if forbidden:
         raise web.HttpError(403, f"This credential may not post for {', '.join(forbidden)}"[:200])
     if parsed.single:
-        result: Any = operations.schedule_post(call.db, parsed.requests[0], call.now)
+        result: Any = scheduling.schedule_post(call.db, parsed.requests[0], call.now)
         results = _single_results(result)
     else:
-        result = operations.schedule_batch(call.db, parsed.requests, call.now)
+        result = bulk.schedule_batch(call.db, parsed.requests, call.now)
         results = _batch_results(result)
-    created = [r for r in results if isinstance(r, operations.Scheduled)]
+    created = [r for r in results if isinstance(r, scheduling.Scheduled)]
     status = 201 if created or key is not None else 200
     call.audit("posts.create", [str(r.post_id) for r in created], status)
     replayed = key is not None and not created
@@ -146,31 +148,31 @@ def create_posts(call: Call) -> Response:
     return web.json_response(answer, status, call.rid, headers=headers)
 
 
-def _single_results(result: Any) -> list[operations.Scheduled | operations.AlreadyScheduled]:
-    if isinstance(result, operations.NoSuchAccount):
+def _single_results(result: Any) -> list[scheduling.Scheduled | scheduling.AlreadyScheduled]:
+    if isinstance(result, scheduling.NoSuchAccount):
         raise api_body.problems_error(
-            [operations.ItemProblem(0, "accountId", f"no account {result.account_id!r}")]
+            [bulk.ItemProblem(0, "accountId", f"no account {result.account_id!r}")]
         )
-    if isinstance(result, operations.Invalid):
+    if isinstance(result, scheduling.Invalid):
         raise api_body.problems_error(
-            [operations.ItemProblem(0, p.field, p.message) for p in result.problems]
+            [bulk.ItemProblem(0, p.field, p.message) for p in result.problems]
         )
-    if isinstance(result, operations.KeyReused):
+    if isinstance(result, scheduling.KeyReused):
         raise _key_reused()
     return [result]
 
 
-def _batch_results(result: Any) -> list[operations.Scheduled | operations.AlreadyScheduled]:
-    if isinstance(result, operations.BatchRefused):
+def _batch_results(result: Any) -> list[scheduling.Scheduled | scheduling.AlreadyScheduled]:
+    if isinstance(result, bulk.BatchRefused):
         raise api_body.problems_error(list(result.problems))
-    if isinstance(result, operations.KeyReused):
+    if isinstance(result, scheduling.KeyReused):
         raise _key_reused()
     return list(result.results)
 
 
-def _problems(invalid: operations.Invalid) -> web.HttpError:
+def _problems(invalid: scheduling.Invalid) -> web.HttpError:
     return api_body.problems_error(
-        [operations.ItemProblem(0, p.field, p.message) for p in invalid.problems]
+        [bulk.ItemProblem(0, p.field, p.message) for p in invalid.problems]
     )
 
 
@@ -179,10 +181,10 @@ def _key_reused() -> web.HttpError:
 
 
 def _created_item(
-    result: operations.Scheduled | operations.AlreadyScheduled, *, replayed_with_key: bool
+    result: scheduling.Scheduled | scheduling.AlreadyScheduled, *, replayed_with_key: bool
 ) -> Doc:
     # A replay under an Idempotency-Key answers what the first request was answered.
-    already = isinstance(result, operations.AlreadyScheduled) and not replayed_with_key
+    already = isinstance(result, scheduling.AlreadyScheduled) and not replayed_with_key
     return {"id": str(result.post_id), "alreadyScheduled": already}
 
 
@@ -209,12 +211,12 @@ def edit_post(call: Call) -> Response:
     post_id = _owned_post(call)
     version = api_body.parse_if_match(call.request.headers.get("If-Match"))
     changes = api_body.parse_changes(_body(call.request))
-    result = operations.edit_post(call.db, post_id, changes, call.now, version=version)
-    if isinstance(result, operations.Invalid):
+    result = post_actions.edit_post(call.db, post_id, changes, call.now, version=version)
+    if isinstance(result, scheduling.Invalid):
         raise api_body.problems_error(
-            [operations.ItemProblem(0, p.field, p.message) for p in result.problems]
+            [bulk.ItemProblem(0, p.field, p.message) for p in result.problems]
         )
-    if isinstance(result, operations.Refused):
+    if isinstance(result, post_actions.Refused):
         call.audit("posts.edit", [str(post_id)], _refused_status(result))
         raise _refused(result)
     call.audit("posts.edit", [str(post_id)], 200)
@@ -224,7 +226,7 @@ def edit_post(call: Call) -> Response:
 
 
 def _post_action(
-    action: Callable[[Database[Doc], ObjectId, datetime], operations.Done | operations.Refused],
+    action: Callable[[Database[Doc], ObjectId, datetime], post_actions.Done | post_actions.Refused],
     name: str,
 ) -> RouteHandler:
     def handler(call: Call) -> Response:
@@ -232,7 +234,7 @@ def _post_action(
         if _body(call.request):
             raise web.HttpError(400, "This action takes no body fields")
         result = action(call.db, post_id, call.now)
-        if isinstance(result, operations.Refused):
+        if isinstance(result, post_actions.Refused):
             call.audit(name, [str(post_id)], _refused_status(result))
             raise _refused(result)
         call.audit(name, [str(post_id)], 200)
@@ -254,16 +256,16 @@ def _owned_post(call: Call) -> ObjectId:
 
 
 _REFUSAL_STATUS = {
-    operations.Refusal.NOT_FOUND: 404,
-    operations.Refusal.STALE: 412,
+    post_actions.Refusal.NOT_FOUND: 404,
+    post_actions.Refusal.STALE: 412,
 }
 
 
-def _refused_status(refused: operations.Refused) -> int:
+def _refused_status(refused: post_actions.Refused) -> int:
     return _REFUSAL_STATUS.get(refused.reason, 409)
 
 
-def _refused(refused: operations.Refused) -> web.HttpError:
+def _refused(refused: post_actions.Refused) -> web.HttpError:
     details = {"status": refused.status} if refused.status else {}
     message = f"Refused: {refused.reason.value}"
     return web.HttpError(_refused_status(refused), message, details=details)
@@ -300,7 +302,7 @@ def check_account(call: Call) -> Response:
         raise web.HttpError(404, "No such account")
     if _body(call.request):
         raise web.HttpError(400, "This action takes no body fields")
-    health = operations.check_tokens(call.db, call.service.settings, call.now, only=[account_id])
+    health = account_ops.check_tokens(call.db, call.service.settings, call.now, only=[account_id])
     call.audit("accounts.check", [account_id], 200)
     return web.json_response(health[0].to_dict(), 200, call.rid)
 
@@ -312,7 +314,9 @@ def connect_accounts(call: Call) -> Response:
     asked = api_body.parse_connect(_body(call.request))
     settings = call.service.settings
     try:
-        result = operations.connect_meta(call.db, settings, asked.user_token, call.now, asked.pages)
+        result = account_ops.connect_meta(
+            call.db, settings, asked.user_token, call.now, asked.pages
+        )
     except TokenKeyError as exc:
         log.error("token encryption unusable", extra={"reason": str(exc)})
         raise web.HttpError(503, "Token encryption is not configured on the server") from exc
@@ -345,13 +349,13 @@ ROUTES: tuple[Route, ...] = (
         re.compile(rf"/v1/posts/{_ID}:cancel"),
         "POST",
         "posts:write",
-        _post_action(operations.cancel_post, "posts.cancel"),
+        _post_action(post_actions.cancel_post, "posts.cancel"),
     ),
     Route(
         re.compile(rf"/v1/posts/{_ID}:retry"),
         "POST",
         "posts:write",
-        _post_action(operations.retry_post, "posts.retry"),
+        _post_action(post_actions.retry_post, "posts.retry"),
     ),
     Route(re.compile(rf"/v1/accounts{_NONE}"), "GET", "posts:read", list_accounts),
     Route(re.compile(rf"/v1/accounts/{_ID}:check"), "POST", "accounts:write", check_account),

@@ -1,0 +1,157 @@
+"""Every command of a tick and of a status report is served by a declared index.
+
+The local server ignores secondary indexes, so speed here proves nothing: these tests record
+each command (pymongo CommandListener) and check its filter and sort against db.INDEXES the
+way MongoDB's planner would use them (tests/query_shapes.py). `make test-mongodb` checks the
+same on a real MongoDB with explain (tests/db/test_mongodb_explain.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from bson import ObjectId
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from common import posts, status
+from common.clock import utcnow
+from common.config import Settings
+from common.db import Doc
+from common.engine import Trigger, execute_once
+from common.model import Post
+from common.platforms.base import Outcome, Permanent
+from tests.conftest import add_account, add_post
+from tests.query_shapes import CommandRecorder, Query, problems, queries, serving_index
+from tests.recording import LOG, registry_for
+
+MINUTE = timedelta(minutes=1)
+
+
+@pytest.fixture
+def recorded(mongo_uri: str, db: Database[Doc]) -> Iterator[tuple[Database[Doc], CommandRecorder]]:
+    """The test's database through a client whose every command is recorded."""
+    recorder = CommandRecorder()
+    client: MongoClient[Doc] = MongoClient(mongo_uri, tz_aware=True, event_listeners=[recorder])
+    client.admin.command("ping")
+    recorder.clear()
+    yield client[db.name], recorder
+    client.close()
+
+
+def _served(recorder: CommandRecorder) -> list[tuple[str, str, str | None]]:
+    # platform_log belongs to the recording publisher (the tests' stand-in platform).
+    return [(q.command, q.collection, serving_index(q)) for q in queries(recorder.commands, {LOG})]
+
+
+def test_every_command_of_an_empty_tick_is_served_by_an_index(
+    db: Database[Doc], settings: Settings, recorded: tuple[Database[Doc], CommandRecorder]
+) -> None:
+    listened, recorder = recorded
+    add_account(db, "a")
+    add_post(db, "a", utcnow() + timedelta(hours=1))
+    execute_once(settings, Trigger("tick", "m-1"), registry_for(db), db=listened)
+    assert _served(recorder) == [
+        ("findAndModify", "scheduler_state", "_id_"),
+        ("find", "posts", "status_dueAt_id"),
+        ("find", "posts", "status_leaseExpiresAt"),
+        ("find", "posts", "status_dueAt_id"),
+        ("update", "scheduler_state", "_id_"),
+    ]
+
+
+def _expired_lease(past: object) -> Doc:
+    return {"runId": "dead", "fence": 1, "expiresAt": past}
+
+
+def _left_by_a_dead_runner(db: Database[Doc], pid: ObjectId) -> None:
+    past = utcnow() - MINUTE
+    db["posts"].update_one(
+        {"_id": pid},
+        {
+            "$set": {
+                "status": "publishing",
+                "lease": {"runId": "dead", "fence": 1, "expiresAt": past},
+            }
+        },
+    )
+
+
+def _refuse_text(text: str) -> object:
+    def script(post: Post) -> Outcome | None:
+        return Permanent("validation", "refused") if post.content.text == text else None
+
+    return script
+
+
+def test_every_command_of_a_busy_tick_is_served_by_an_index(
+    db: Database[Doc], settings: Settings, recorded: tuple[Database[Doc], CommandRecorder]
+) -> None:
+    listened, recorder = recorded
+    for account in ("a", "b", "c"):
+        add_account(db, account)
+        for n in range(3):
+            add_post(db, account, utcnow() - MINUTE * (n + 1), text=f"{account}{n}")
+    _left_by_a_dead_runner(db, add_post(db, "a", utcnow() - MINUTE * 9))
+    add_post(db, "b", utcnow() + timedelta(hours=2))
+    registry = registry_for(db, script=_refuse_text("c0"))
+    summary = execute_once(settings, Trigger("tick", "m-1"), registry, db=listened)
+    assert (summary.counts.published, summary.counts.failed) == (9, 1)
+    assert problems(queries(recorder.commands, {LOG})) == []
+    collections = {q.collection for q in queries(recorder.commands, {LOG})}
+    assert collections == {"scheduler_state", "posts", "accounts", "hourly_stats"}
+
+
+def test_every_command_of_a_status_report_is_served_by_an_index(
+    db: Database[Doc], settings: Settings, recorded: tuple[Database[Doc], CommandRecorder]
+) -> None:
+    listened, recorder = recorded
+    add_account(db, "a")
+    add_post(db, "a", utcnow() - MINUTE)
+    status.report(settings, listened, utcnow())
+    assert _served(recorder) == [
+        ("find", "scheduler_state", "_id_"),
+        ("aggregate", "posts", "status_dueAt_id"),
+        ("find", "posts", "status_dueAt_id"),
+        ("find", "hourly_stats", "_id_"),
+        ("aggregate", "accounts", "platform_status"),
+    ]
+    assert problems(queries(recorder.commands)) == []
+
+
+def test_the_rule_refuses_a_facet_and_a_filter_without_an_index_prefix() -> None:
+    """The shapes this issue removed: the old snapshot's $facet and a scan by publishedAt."""
+    facet = Query("aggregate", "posts", {"status": {"$in": ["scheduled"]}}, None, ({"$facet": {}},))
+    by_published = Query("find", "posts", {"publishedAt": {"$gte": utcnow()}})
+    whole_collection = Query("aggregate", "posts", {}, None, ({"$group": {"_id": "$status"}},))
+    wrong_sort = Query("find", "posts", {"status": "scheduled"}, {"updatedAt": 1})
+    assert len(problems([facet, by_published, whole_collection, wrong_sort])) == 4
+    assert serving_index(
+        Query("find", "posts", {"status": "x", "dueAt": {"$lte": 1}}, {"dueAt": 1})
+    )
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        posts.PostFilter(),
+        posts.PostFilter(status="published"),
+        posts.PostFilter(account_id="a"),
+        posts.PostFilter(accounts_allowed=("a", "b"), status="scheduled"),
+        posts.PostFilter(due_after=utcnow() - timedelta(days=1), due_before=utcnow()),
+    ],
+)
+def test_every_page_of_an_api_list_is_served_by_an_index(
+    db: Database[Doc], recorded: tuple[Database[Doc], CommandRecorder], where: posts.PostFilter
+) -> None:
+    listened, recorder = recorded
+    add_account(db, "a")
+    for n in range(5):
+        add_post(db, "a", utcnow() - MINUTE * n)
+    first = posts.list_page(listened, where, None, 2)
+    if first.after is not None:
+        posts.list_page(listened, where, first.after, 2)  # the next page, after a cursor
+    found = queries(recorder.commands)
+    assert found and problems(found) == []

@@ -1,0 +1,282 @@
+"""DISPATCH=tasks end to end: the tick creates Cloud Tasks, the stand-in delivers them with OIDC
+tokens, the publish function (functions-framework, real main.py with the recording publisher)
+publishes each post exactly once, whatever the deliveries.
+
+Real parts: the MongoDB wire-protocol server, the google-cloud-tasks client (REST) against the
+devstack Cloud Tasks stand-in, functions-framework processes, google-auth verifying the
+stand-in's RS256 signatures. The platform is the recording publisher (tests/recording.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from bson import ObjectId
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import tasks_v2
+from pymongo.database import Database
+
+from common import posts
+from common.clock import utcnow
+from common.config import Settings, load_settings
+from common.engine import Trigger, execute_once
+from common.model import Content
+from common.tasks import PostTask, TaskQueue
+from devstack import cloudtasks
+from devstack.processes import free_port
+from tests.conftest import add_account, add_post
+from tests.functions_fixtures import ROOT, Served, function_env, serve
+from tests.recording import LOG, registry_for, sends_per_post
+
+PUBLISH_SOURCE = ROOT / "tests" / "fnhost" / "publish_recording.py"
+QUEUE = "projects/test-project/locations/europe-west1/queues/publish"
+TASKS_ACCOUNT = "tasks@test-project.iam.gserviceaccount.com"
+AUDIENCE = "https://publish.test/"
+WAIT_SECONDS = 30
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[str]:
+    with cloudtasks.running(min_backoff=0.2, max_backoff=1.0) as url:
+        yield url
+
+
+def _tasks_env(standin: str) -> dict[str, str]:
+    return {
+        "DISPATCH": "tasks",
+        "TASKS_QUEUE": QUEUE,
+        "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
+        "TASKS_AUDIENCE": AUDIENCE,
+        "TASKS_API_ENDPOINT": standin,
+        "TASKS_OIDC_CERTS_URL": f"{standin}{cloudtasks.CERTS_PATH}",
+    }
+
+
+@pytest.fixture(scope="module")
+def publish_fn(mongo_uri: str, fn_db_name: str, fn_workdir: Path, standin: str) -> Iterator[Served]:
+    port = free_port()
+    env = function_env(
+        mongo_uri,
+        fn_db_name,
+        **_tasks_env(standin),
+        TASKS_TARGET_URL=f"http://127.0.0.1:{port}/",  # its own: the next tasks come back here
+        RECORDING_LATENCY_SECONDS="0.3",
+    )
+    with serve("publish", PUBLISH_SOURCE, env, fn_workdir, port) as served:
+        yield served
+
+
+@pytest.fixture
+def tick_settings(mongo_uri: str, fn_db_name: str, standin: str, publish_fn: Served) -> Settings:
+    return load_settings(
+        {
+            "MONGO_URI": mongo_uri,
+            "MONGO_DB": fn_db_name,
+            **_tasks_env(standin),
+            "TASKS_TARGET_URL": publish_fn.url,
+        }
+    )
+
+
+def _wait_for(db: Database[Any], pid: ObjectId, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        doc: dict[str, Any] | None = db["posts"].find_one({"_id": pid})
+        if doc is not None and doc["status"] == status:
+            return doc
+        time.sleep(0.1)
+    raise AssertionError(f"post {pid} never became {status}: {doc}")
+
+
+def _stats(standin: str) -> dict[str, int]:
+    return {
+        k: int(v) for k, v in requests.get(f"{standin}/_cloudtasks/stats", timeout=5).json().items()
+    }
+
+
+def _tick(settings: Settings, db: Database[Any]) -> None:
+    execute_once(settings, Trigger("tick", ObjectId().binary.hex()), registry_for(db), db=db)
+
+
+def test_a_post_is_published_by_its_task_once_and_a_second_tick_adds_no_task(
+    fresh_db: Database[Any], tick_settings: Settings, standin: str
+) -> None:
+    add_account(fresh_db, "a")
+    pid = add_post(fresh_db, "a", utcnow() + timedelta(seconds=2))
+    before = _stats(standin)
+    _tick(tick_settings, fresh_db)
+    _tick(tick_settings, fresh_db)  # the task is recorded on the post: nothing new
+    after = _stats(standin)
+    assert after["created"] - before["created"] == 1
+    assert after["already_exists"] == before["already_exists"]
+    doc = _wait_for(fresh_db, pid, "published")
+    assert doc["task"]["name"].startswith(f"{QUEUE}/tasks/")
+    assert f"-post-{pid}-v1-t" in doc["task"]["name"]
+    assert sends_per_post(fresh_db) == {pid: 1}
+    assert fresh_db[LOG].count_documents({}) == 1  # the tick itself published nothing
+
+
+def test_duplicate_deliveries_of_one_post_send_it_exactly_once(
+    fresh_db: Database[Any], tick_settings: Settings
+) -> None:
+    """Cloud Tasks delivers at least once: five tasks carrying the same post, delivered at the
+    same second (distinct names, so the stand-in dispatches all five), make one send."""
+    add_account(fresh_db, "a")
+    due = utcnow() + timedelta(seconds=1)
+    pid = add_post(fresh_db, "a", due)
+    post = posts.get(fresh_db, pid)
+    assert post is not None
+    task = PostTask.of(pid, post.version, post.due_at)
+    client = tasks_v2.CloudTasksClient(
+        transport="rest",
+        client_options={"api_endpoint": tick_settings.tasks_api_endpoint},
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+    )
+    for copy in range(5):
+        client.create_task(
+            request={
+                "parent": QUEUE,
+                "task": {
+                    "name": f"{QUEUE}/tasks/{task.task_id}-copy{copy}",
+                    "schedule_time": task.due_at,
+                    "http_request": {
+                        "http_method": tasks_v2.HttpMethod.POST,
+                        "url": tick_settings.tasks_target_url,
+                        "headers": {"Content-Type": "application/json"},
+                        "body": task.body(),
+                        "oidc_token": {
+                            "service_account_email": TASKS_ACCOUNT,
+                            "audience": AUDIENCE,
+                        },
+                    },
+                },
+            }
+        )
+    _wait_for(fresh_db, pid, "published")
+    time.sleep(2.0)  # the retried deliveries (503 while the first one sends) find it published
+    assert sends_per_post(fresh_db) == {pid: 1}
+
+
+def test_a_task_delivered_after_a_cancel_is_a_no_op(
+    fresh_db: Database[Any], tick_settings: Settings, standin: str
+) -> None:
+    add_account(fresh_db, "a")
+    pid = add_post(fresh_db, "a", utcnow() + timedelta(seconds=2))
+    _tick(tick_settings, fresh_db)
+    assert posts.cancel(fresh_db, pid, utcnow())
+    before = _stats(standin)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while _stats(standin)["dispatched"] == before["dispatched"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    after = _stats(standin)
+    assert after["dispatched"] - before["dispatched"] == 1
+    assert after["retried"] == before["retried"]  # answered 2xx: Cloud Tasks drops it
+    assert sends_per_post(fresh_db) == {}
+    assert fresh_db["posts"].find_one({"_id": pid})["status"] == "canceled"  # type: ignore[index]
+
+
+def test_an_edit_after_enqueueing_publishes_the_new_text_once(
+    fresh_db: Database[Any], tick_settings: Settings
+) -> None:
+    add_account(fresh_db, "a")
+    pid = add_post(fresh_db, "a", utcnow() + timedelta(seconds=3), text="old")
+    _tick(tick_settings, fresh_db)
+    assert posts.edit_content(fresh_db, pid, Content(text="new"), utcnow())
+    _tick(tick_settings, fresh_db)  # version 2 has no task yet: the tick creates one
+    _wait_for(fresh_db, pid, "published")
+    time.sleep(1.0)
+    sent = list(fresh_db[LOG].find({"postId": pid}))
+    assert [s["text"] for s in sent] == ["new"]
+
+
+def test_the_publish_function_refuses_requests_without_the_tasks_accounts_token(
+    publish_fn: Served, fresh_db: Database[Any]
+) -> None:
+    body = PostTask.of(ObjectId(), 1, utcnow()).body()
+    headers = {"Content-Type": "application/json"}
+    anonymous = requests.post(publish_fn.url, data=body, headers=headers, timeout=10)
+    assert anonymous.status_code == 401 and anonymous.json()["error"]
+    forged = requests.post(
+        publish_fn.url,
+        data=body,
+        headers={**headers, "Authorization": "Bearer a.b.c"},
+        timeout=10,
+    )
+    assert forged.status_code == 401
+    assert "a.b.c" not in forged.text
+
+
+def test_an_unreachable_queue_leaves_the_post_for_the_next_tick(
+    fresh_db: Database[Any], tick_settings: Settings
+) -> None:
+    """Cloud Tasks does not answer: the tick records no task and publishes nothing early; the
+    post stays `scheduled` for the next tick (and for the sweep once it is overdue)."""
+    broken = replace(tick_settings, tasks_api_endpoint="http://127.0.0.1:1")
+    add_account(fresh_db, "a")
+    pid = add_post(fresh_db, "a", utcnow() + timedelta(minutes=1))
+    execute_once(
+        broken, Trigger("tick", "m-x"), registry_for(fresh_db), db=fresh_db, queue=TaskQueue(broken)
+    )
+    doc = fresh_db["posts"].find_one({"_id": pid})
+    assert doc is not None and doc["status"] == "scheduled" and "task" not in doc
+
+
+def test_an_overdue_post_is_swept_inline_by_the_tick_and_gets_no_task(
+    fresh_db: Database[Any], tick_settings: Settings, standin: str
+) -> None:
+    """Its task was lost or Cloud Tasks is far behind: past TASKS_SWEEP_AFTER_SECONDS the tick
+    publishes it itself, like DISPATCH=inline."""
+    add_account(fresh_db, "a")
+    pid = add_post(fresh_db, "a", utcnow() - timedelta(minutes=3))
+    before = _stats(standin)
+    _tick(tick_settings, fresh_db)
+    assert _stats(standin)["created"] == before["created"]
+    doc = fresh_db["posts"].find_one({"_id": pid})
+    assert doc is not None and doc["status"] == "published" and "task" not in doc
+    assert sends_per_post(fresh_db) == {pid: 1}
+
+
+def test_a_tick_while_a_task_publishes_the_same_post_sends_it_once(
+    fresh_db: Database[Any], tick_settings: Settings
+) -> None:
+    add_account(fresh_db, "a")
+    pid = add_post(fresh_db, "a", utcnow() + timedelta(seconds=1))
+    _tick(tick_settings, fresh_db)
+    _wait_for(fresh_db, pid, "publishing")  # the task holds the lease; its send takes 0.3 s
+    sweeping = replace(tick_settings, tasks_sweep_after_seconds=0)
+    _tick(sweeping, fresh_db)  # even a sweep of everything due leaves a live lease alone
+    _wait_for(fresh_db, pid, "published")
+    assert sends_per_post(fresh_db) == {pid: 1}
+
+
+def test_posts_of_one_account_due_in_the_same_second_go_out_one_after_another_in_order(
+    fresh_db: Database[Any], tick_settings: Settings, standin: str
+) -> None:
+    """The loader creates one task per account; each post's task, once done, creates the next
+    one's: 3 + 9 tasks, and each account's sends in due order, with no two at once."""
+    due = utcnow() + timedelta(seconds=1)
+    order: dict[str, list[ObjectId]] = {}
+    for account in ("a", "b", "c"):
+        add_account(fresh_db, account)
+        order[account] = [add_post(fresh_db, account, due, text=f"{account}{i}") for i in range(4)]
+    canceled = order["b"][1]  # a canceled post's task still hands the turn on
+    assert posts.cancel(fresh_db, canceled, utcnow())
+    before = _stats(standin)
+    _tick(tick_settings, fresh_db)
+    assert _stats(standin)["created"] - before["created"] == 3
+    for pid in order["a"] + order["c"] + [order["b"][0], *order["b"][2:]]:
+        _wait_for(fresh_db, pid, "published")
+    assert _stats(standin)["created"] - before["created"] == 3 + 8  # a canceled post: no task
+    log = list(fresh_db[LOG].find().sort("_id", 1))
+    for account, pids in order.items():
+        sent = [d["postId"] for d in log if d["accountId"] == account]
+        assert sent == [p for p in pids if p != canceled]
+    assert sends_per_post(fresh_db) == {p: 1 for ps in order.values() for p in ps if p != canceled}

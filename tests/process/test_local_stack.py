@@ -1,0 +1,186 @@
+"""`socialsched dev` (what `make run` starts), end to end as a newcomer would use it.
+
+The stack runs its own database with a data file, the sandboxes (Graph API, Bluesky, Mastodon), both
+functions under functions-framework and a fast ticker; posts are added with the CLI; each must
+appear exactly once in its sandbox and be counted by status; Ctrl-C must leave no process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from common.clock import utcnow
+
+ROOT = Path(__file__).resolve().parents[2]
+BANNER_END = "demo posts due within the next minute"
+OUR_POSTS: list[tuple[str, str, list[str]]] = [
+    ("demo-page", f"e2e facebook post {i}", []) for i in range(3)
+] + [
+    ("demo-instagram", "e2e instagram post", ["--media", "https://cdn.example/e2e.jpg"]),
+    ("demo-bluesky", "e2e bluesky post", []),
+    ("demo-mastodon", "e2e mastodon post", []),
+    ("demo-threads", "e2e threads post", []),
+]
+DEMO_POSTS = 6
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.add(child)
+            stack.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
+    assert proc.stdout is not None
+    urls: dict[str, str] = {}
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:
+        for name in ("status", "sandbox posts", "bluesky posts", "mastodon posts", "database"):
+            match = re.match(rf"\s+{name}\s+(\S+)", line)
+            if match:
+                urls[name] = match.group(1)
+        if BANNER_END in line or time.monotonic() > deadline:
+            break
+    return urls
+
+
+def _cli(database: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MONGO_URI": database}
+    return subprocess.run(
+        [sys.executable, "-m", "common.entrypoints.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dispatch", ["inline", "tasks"])
+def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(
+    tmp_path: Path, dispatch: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MONGO_URI"}
+    env["DISPATCH"] = dispatch
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "common.entrypoints.cli",
+            "dev",
+            "--tick-seconds",
+            "1",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        urls = _read_banner(proc)
+        assert set(urls) == {
+            "status",
+            "sandbox posts",
+            "bluesky posts",
+            "mastodon posts",
+            "database",
+        }, urls
+        due = (utcnow() + timedelta(seconds=2)).isoformat()
+        for account, text, media in OUR_POSTS:
+            added = _cli(
+                urls["database"],
+                "posts",
+                "add",
+                "--account",
+                account,
+                "--at",
+                due,
+                "--text",
+                text,
+                *media,
+            )
+            assert added.returncode == 0, added.stderr
+        sandboxes = [urls["sandbox posts"], urls["bluesky posts"], urls["mastodon posts"]]
+        expected = DEMO_POSTS + len(OUR_POSTS)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            published = [
+                post
+                for sandbox in sandboxes
+                for post in requests.get(f"{sandbox.rstrip('/')}/posts", timeout=10).json()["posts"]
+            ]
+            if len(published) >= expected:
+                break
+            time.sleep(1)
+        texts = Counter(p.get("text") or p.get("message") or p.get("caption") for p in published)
+        for _, text, _ in OUR_POSTS:
+            assert texts[text] == 1, texts
+        assert len(published) == expected
+        time.sleep(2)  # let the run that published the last one record its statistics
+        report = requests.get(urls["status"], timeout=10).json()
+        assert report["scheduler"]["totalPostsPublished"] == expected
+        assert report["queue"] == {"due": 0, "scheduled": 0, "failed": 0, "unknown": 0}
+        children = _descendants(proc.pid)
+        # database, three sandboxes, four function servers (+ the tasks stand-in and publish)
+        assert len(children) >= (8 if dispatch == "inline" else 10)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    left = [pid for pid in children if _alive(pid)]
+    assert left == []
+
+
+def test_dev_outside_a_clone_says_to_use_make_run(tmp_path: Path) -> None:
+    # An installed package: `common` with no devstack/ beside it.
+    shutil.copytree(ROOT / "common", tmp_path / "common", ignore=shutil.ignore_patterns("*.pyc"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "common.entrypoints.cli", "dev"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "from a clone of the repository: run `make run` there" in result.stderr
+    assert not (tmp_path / ".data").exists()

@@ -33,7 +33,14 @@ from common.posts.store import (
     insert_once,
     stage_many,
 )
-from common.posts.tasks import TaskClaim, Upcoming, chained_next, claim_for_task, record_tasks, upcoming
+from common.posts.tasks import (
+    TaskClaim,
+    Upcoming,
+    chained_next,
+    claim_for_task,
+    record_tasks,
+    upcoming,
+)
 
 __all__ = [
     "ClaimedPost",

@@ -1,8 +1,8 @@
 """An operator's actions on one post (cancel, edit, retry) and the release of held posts.
 
-Each is one conditional write: the filter names the states the action may start from, so a
-post that moved on meanwhile (claimed and sent, published) is left as it is and the caller
-learns it from the count.
+Each is one conditional write: the filter names the states the action may start from
+(common.transitions.ALLOWED), so a post that moved on meanwhile (claimed and sent, published)
+is left as it is and the caller learns it from the count; transitions.refusal says why.
 """
 
 from __future__ import annotations
@@ -15,21 +15,13 @@ from pymongo.database import Database
 from common.clock import ScheduledTime
 from common.db import Doc
 from common.model import ACCOUNT_INACTIVE, AUTH_EXPIRED, Content
-from common.posts.store import collection
-
-# A post that may already be on its way to the platform cannot be cancelled or edited.
-_NOT_SENT = {
-    "$or": [
-        {"status": {"$in": ["scheduled", "failed", "unknown"]}},
-        {"status": "publishing", "sendStartedAt": None},
-    ]
-}
+from common.posts.store import collection, starting_in
 
 
 def cancel(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
     """Cancel a post unless it is published or its send has begun. Bumps `version`."""
     result = collection(db).update_one(
-        {"_id": post_id, **_NOT_SENT},
+        starting_in("cancel", now, _id=post_id),
         {
             "$set": {"status": "canceled", "finishedAt": now, "updatedAt": now},
             "$unset": {"lease": ""},
@@ -52,10 +44,7 @@ def edit_content(
 
     A claimed post goes back to `scheduled` so the new text is sent.
     """
-    match: Doc = {
-        "_id": post_id,
-        "$or": [{"status": "scheduled"}, {"status": "publishing", "sendStartedAt": None}],
-    }
+    match = starting_in("edit", now, _id=post_id)
     if version is not None:
         match["version"] = version
     sets: Doc = {"content": content.to_doc(), "status": "scheduled", "updatedAt": now}
@@ -75,7 +64,7 @@ def edit_content(
 def retry(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
     """Operator retry: a failed or unknown post is scheduled again, due now, attempts reset."""
     result = collection(db).update_one(
-        {"_id": post_id, "status": {"$in": ["failed", "unknown"]}},
+        starting_in("retry", now, _id=post_id),
         {
             "$set": {
                 "status": "scheduled",
@@ -94,11 +83,12 @@ def retry(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
 def release_held(db: Database[Doc], account_id: str, now: datetime) -> int:
     """After re-authentication: the account's posts held for it are due again now."""
     result = collection(db).update_many(
-        {
-            "accountId": account_id,
-            "status": "scheduled",
-            "lastError.code": {"$in": [AUTH_EXPIRED, ACCOUNT_INACTIVE]},
-        },
+        starting_in(
+            "release_held",
+            now,
+            accountId=account_id,
+            **{"lastError.code": {"$in": [AUTH_EXPIRED, ACCOUNT_INACTIVE]}},
+        ),
         {"$set": {"dueAt": now, "updatedAt": now}, "$unset": {"lastError": ""}},
     )
     return int(result.modified_count)

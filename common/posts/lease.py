@@ -17,7 +17,7 @@ from pymongo.database import Database
 from common import stats
 from common.db import Doc
 from common.model import ErrorInfo, Post
-from common.posts.store import collection
+from common.posts.store import collection, starting_in
 from common.redact import redact
 from common.transitions import (
     Fail,
@@ -81,7 +81,7 @@ class ClaimedPost:
         return self._terms.seconds_left()
 
     def _owned(self) -> Doc:
-        return {"_id": self._post.id, "status": "publishing", "lease.runId": self._terms.run_id}
+        return starting_in("hold", None, _id=self._post.id, **{"lease.runId": self._terms.run_id})
 
     def record_remote(self, remote: Mapping[str, str]) -> bool:
         """Store ids obtained from the platform; False when the post is no longer ours."""
@@ -187,4 +187,3 @@ def _settle_update(transition: Transition, now: datetime) -> Doc:
 def _error(error: ErrorInfo, now: datetime) -> Doc:
     # Adapters redact what they know is secret; any token-named value is masked here as well.
     return {"code": error.code, "message": redact(error.message)[:500], "at": now}
-

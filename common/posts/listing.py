@@ -114,4 +114,3 @@ def _filter_query(where: PostFilter) -> Doc:
 def get_document(db: Database[Doc], post_id: ObjectId) -> Doc | None:
     doc: Doc | None = collection(db).find_one({"_id": post_id}, _LISTED_FIELDS)
     return doc
-

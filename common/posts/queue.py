@@ -17,7 +17,7 @@ from pymongo.database import Database
 from common.db import Doc
 from common.model import Post
 from common.posts.lease import ClaimedPost, LeaseTerms
-from common.posts.store import collection
+from common.posts.store import collection, starting_in
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,6 @@ class DueSnapshot:
     next_post: NextPost | None
 
 
-
-
 # Content is read after the claim, only for posts this claimer won.
 _WITHOUT_CONTENT = {"content": 0}
 
@@ -54,13 +52,13 @@ def snapshot_due(
     until = now if due_until is None else due_until
     due = (
         collection(db)
-        .find({"status": "scheduled", "dueAt": {"$lte": until}}, _WITHOUT_CONTENT)
+        .find(starting_in("claim", now, dueAt={"$lte": until}), _WITHOUT_CONTENT)
         .sort("dueAt", 1)
         .limit(limit)
     )
     abandoned = (
         collection(db)
-        .find({"status": "publishing", "lease.expiresAt": {"$lt": now}}, _WITHOUT_CONTENT)
+        .find(starting_in("take_over", now), _WITHOUT_CONTENT)
         .sort("lease.expiresAt", 1)
         .limit(limit)
     )
@@ -74,7 +72,7 @@ def snapshot_due(
 def next_post(db: Database[Doc], now: datetime) -> NextPost | None:
     """The earliest `scheduled` post due after `now` (the run's record and the status report)."""
     doc = collection(db).find_one(
-        {"status": "scheduled", "dueAt": {"$gt": now}},
+        starting_in("claim", now, dueAt={"$gt": now}),
         {"_id": 0, "platform": 1, "dueAt": 1},
         sort=[("dueAt", 1)],
     )
@@ -100,11 +98,7 @@ def claim(
         expected += (
             collection(db)
             .update_many(
-                {
-                    "_id": {"$in": [p.id for p in due]},
-                    "status": "scheduled",
-                    "dueAt": {"$lte": now},
-                },
+                starting_in("claim", now, _id={"$in": [p.id for p in due]}, dueAt={"$lte": now}),
                 {"$set": {"status": "publishing", "lease": lease_doc, "updatedAt": now}},
             )
             .modified_count
@@ -113,11 +107,7 @@ def claim(
         expected += (
             collection(db)
             .update_many(
-                {
-                    "_id": {"$in": [p.id for p in abandoned]},
-                    "status": "publishing",
-                    "lease.expiresAt": {"$lt": now},
-                },
+                starting_in("take_over", now, _id={"$in": [p.id for p in abandoned]}),
                 {"$set": {"lease": lease_doc, "updatedAt": now}},
             )
             .modified_count
@@ -131,10 +121,9 @@ def claim(
     return [ClaimedPost(db, post, terms) for post in ordered]
 
 
-
 def renew_leases(db: Database[Doc], run_id: str, expires_at: datetime) -> int:
     result = collection(db).update_many(
-        {"lease.runId": run_id, "status": "publishing"},
+        starting_in("hold", None, **{"lease.runId": run_id}),
         {"$set": {"lease.expiresAt": expires_at}},
     )
     return int(result.modified_count)
@@ -143,8 +132,7 @@ def renew_leases(db: Database[Doc], run_id: str, expires_at: datetime) -> int:
 def release_unsent(db: Database[Doc], run_id: str, now: datetime) -> int:
     """Give back claimed posts this run never started (budget spent or lock lost)."""
     result = collection(db).update_many(
-        {"lease.runId": run_id, "status": "publishing", "sendStartedAt": None},
+        starting_in("release_unsent", now, **{"lease.runId": run_id}),
         {"$set": {"status": "scheduled", "updatedAt": now}, "$unset": {"lease": ""}},
     )
     return int(result.modified_count)
-

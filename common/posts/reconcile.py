@@ -9,7 +9,7 @@ from pymongo.database import Database
 from common import stats
 from common.db import Doc
 from common.model import Post
-from common.posts.store import collection
+from common.posts.store import collection, starting_in
 
 
 def mark_found_published(
@@ -17,7 +17,7 @@ def mark_found_published(
 ) -> bool:
     """Reconciliation found an `unknown` post on the platform: it is published after all."""
     result = collection(db).update_one(
-        {"_id": post.id, "status": "unknown", "version": post.version},
+        starting_in("mark_found", now, _id=post.id, version=post.version),
         {
             "$set": {
                 "status": "published",
@@ -36,7 +36,11 @@ def mark_found_published(
 
 
 def list_unknown(db: Database[Doc], limit: int) -> list[Post]:
+    """The posts reconciliation may mark found, longest waiting first."""
     return [
         Post.from_doc(d)
-        for d in collection(db).find({"status": "unknown"}).sort("updatedAt", 1).limit(limit)
+        for d in collection(db)
+        .find(starting_in("mark_found", None))
+        .sort("updatedAt", 1)
+        .limit(limit)
     ]

@@ -19,11 +19,18 @@ from pymongo.errors import DuplicateKeyError
 from common.clock import ScheduledTime
 from common.db import POSTS, Doc
 from common.model import Content, Post
+from common.posts.states import starting_filter
+from common.transitions import Action
 
 
 def collection(db: Database[Doc]) -> Any:
     """The posts collection, for this package's modules only."""
     return db[POSTS]
+
+
+def starting_in(action: Action, now: datetime | None, **conditions: Any) -> Doc:
+    """A filter: the caller's conditions, and a state `action` may start from."""
+    return {**conditions, **starting_filter(action, now)}
 
 
 @dataclass(frozen=True)
@@ -133,14 +140,14 @@ def stage_many(
 
 def activate_import(db: Database[Doc], import_id: str, now: datetime) -> int:
     result = collection(db).update_many(
-        {"importId": import_id, "status": "importing"},
+        starting_in("activate_import", now, importId=import_id),
         {"$set": {"status": "scheduled", "updatedAt": now}, "$unset": {"importId": ""}},
     )
     return int(result.modified_count)
 
 
 def discard_import(db: Database[Doc], import_id: str) -> None:
-    collection(db).delete_many({"importId": import_id, "status": "importing"})
+    collection(db).delete_many(starting_in("discard_import", None, importId=import_id))
 
 
 def get(db: Database[Doc], post_id: ObjectId) -> Post | None:

@@ -15,7 +15,7 @@ from pymongo.database import Database
 from common.db import Doc
 from common.model import Post
 from common.posts.lease import ClaimedPost, LeaseTerms
-from common.posts.store import collection
+from common.posts.store import collection, starting_in
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def upcoming(db: Database[Doc], after: datetime, until: datetime, limit: int) ->
     cursor = (
         collection(db)
         .find(
-            {"status": "scheduled", "dueAt": {"$gt": after, "$lte": until}},
+            starting_in("record_task", None, dueAt={"$gt": after, "$lte": until}),
             {"_id": 1, "version": 1, "dueAt": 1, "task": 1, "accountId": 1},
         )
         .sort("dueAt", 1)
@@ -69,12 +69,9 @@ def record_tasks(
     collection(db).bulk_write(
         [
             UpdateOne(
-                {
-                    "_id": post.id,
-                    "status": "scheduled",
-                    "version": post.version,
-                    "dueAt": post.due_at,
-                },
+                starting_in(
+                    "record_task", now, _id=post.id, version=post.version, dueAt=post.due_at
+                ),
                 {"$set": {"task": _task_record(post, name, now, chained.get(post.id))}},
             )
             for post, name in enqueued
@@ -113,15 +110,7 @@ def claim_for_task(
     now = terms.clock()
     lease_doc = {"runId": terms.run_id, "fence": terms.fence, "expiresAt": now + terms.ttl}
     doc = collection(db).find_one_and_update(
-        {
-            "_id": post_id,
-            "version": version,
-            "dueAt": due_at,
-            "$or": [
-                {"status": "scheduled"},
-                {"status": "publishing", "lease.expiresAt": {"$lt": now}},
-            ],
-        },
+        starting_in("claim_for_task", now, _id=post_id, version=version, dueAt=due_at),
         {"$set": {"status": "publishing", "lease": lease_doc, "updatedAt": now}},
         return_document=ReturnDocument.AFTER,
     )
@@ -129,4 +118,3 @@ def claim_for_task(
         return None
     claimed = ClaimedPost(db, Post.from_doc(doc), terms)
     return TaskClaim(claimed, chained_next(doc, version, due_at))
-

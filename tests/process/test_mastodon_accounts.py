@@ -48,7 +48,8 @@ def test_connecting_checks_the_token_and_stores_only_ciphertext(
     code, out, err = connect_cli(mongo_uri, db_name, mastodon, token)
 
     assert code == 0, err
-    assert json.loads(out) == {"id": "masto", "created": True}
+    (row,) = json.loads(out)["accounts"]
+    assert (row["id"], row["added"], row["postsReleased"]) == ("masto", True, 0)
     doc = db.accounts.find_one({"_id": "masto"})
     assert doc is not None
     assert (doc["platform"], doc["externalId"], doc["serviceUrl"], doc["name"]) == (

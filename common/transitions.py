@@ -25,6 +25,7 @@ from common.model import ACCOUNT_INACTIVE, AUTH_EXPIRED, ErrorInfo, Post
 from common.platforms.base import (
     Ambiguous,
     AuthExpired,
+    Deferred,
     Outcome,
     Permanent,
     Published,
@@ -296,6 +297,12 @@ def _after_outcome(
         if not outcome.account_wide:
             return Decision(defer)
         return Decision(defer, PauseAccount(AccountHold(outcome.retry_at, error)))
+    if isinstance(outcome, Deferred):
+        return Decision(
+            Reschedule(
+                outcome.retry_at, ErrorInfo(outcome.code, outcome.reason), spend_attempt=False
+            )
+        )
     if isinstance(outcome, AuthExpired):
         hold = AccountHold(now + rules.reauth_hold, ErrorInfo(AUTH_EXPIRED, outcome.reason))
         return Decision(Reschedule(hold.until, hold.why, spend_attempt=False), NeedsReauth(hold))

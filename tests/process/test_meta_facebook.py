@@ -16,6 +16,7 @@ from common.model import Content, Media, Post
 from common.platforms.base import (
     Ambiguous,
     AuthExpired,
+    Deferred,
     Permanent,
     Published,
     RateLimited,
@@ -164,8 +165,9 @@ def test_a_token_the_key_cannot_open_defers_the_post(
     outcome = FacebookPublisher(GraphClient(fb_settings), other).publish(
         fb_post(), account, StubContext()
     )
-    # A key problem is the deployment's, not the account's: the post waits, no attempt spent.
-    assert isinstance(outcome, RateLimited)
+    # A key problem is the deployment's, not the account's: the post waits, no attempt spent,
+    # the account neither paused nor called rate limited.
+    assert isinstance(outcome, Deferred) and outcome.code == "token_key_error"
     assert "TOKEN_ENCRYPTION_KEY" in outcome.reason
     assert sandbox.total_requests() == 0
 
@@ -177,7 +179,7 @@ def test_without_any_key_the_post_waits_without_spending_an_attempt(
     outcome = FacebookPublisher(GraphClient(fb_settings), TokenCipher(())).publish(
         fb_post(), account, StubContext()
     )
-    assert isinstance(outcome, RateLimited)  # deferred: no attempt spent, the account not blamed
+    assert isinstance(outcome, Deferred)  # no attempt spent, the account not blamed
     assert "TOKEN_ENCRYPTION_KEY is not set" in outcome.reason
     assert sandbox.total_requests() == 0
 

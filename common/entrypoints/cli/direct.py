@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
 from typing import IO, Any
@@ -24,7 +26,7 @@ from common.entrypoints.cli.backend import (
 )
 from common.operations import accounts as account_ops
 from common.operations import bulk, post_actions, reconcile, scheduling
-from common.platforms.meta.onboarding import OnboardingFailed
+from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher, TokenKeyError
 from common.validation import Problem
@@ -58,10 +60,10 @@ class Direct:
         return utcnow()
 
     def _cipher(self) -> TokenCipher:
-        try:
-            return TokenCipher.from_settings(self.settings)
-        except TokenKeyError as exc:
-            raise UsageError(str(exc)) from exc
+        return TokenCipher.from_settings(self.settings)
+
+    def _registry(self) -> Registry:
+        return default_registry(self.settings)
 
     # --- posts ------------------------------------------------------------------------------
 
@@ -113,7 +115,7 @@ class Direct:
         return self.show_post(post_id)
 
     def reconcile(self, limit: int) -> Doc:
-        registry = default_registry(self.settings)
+        registry = self._registry()
         report = reconcile.reconcile_unknown(
             self.db, self.settings, registry, self._now(), limit=limit
         )
@@ -148,79 +150,37 @@ class Direct:
         return [api_body.account_json(a) for a in accounts.list_all(self.db)]
 
     def check_accounts(self) -> list[Doc]:
-        self._cipher()
-        results = account_ops.check_tokens(self.db, self.settings, self._now())
+        with _token_key():
+            results = account_ops.check_tokens(
+                self.db, self._cipher(), self._registry(), self._now()
+            )
         return [h.to_dict() for h in results]
 
     def connect(self, request: ConnectRequest) -> Doc:
-        login, now = request.login, self._now()
-        self._cipher()
-        try:
-            if request.network == "meta":
-                chosen = list(login.choose) if login.choose else None
-                meta = account_ops.connect_meta(self.db, self.settings, login.secret, now, chosen)
-                if isinstance(meta, OnboardingFailed):
-                    if meta.kind == "not_configured":
-                        raise UsageError(meta.reason)
-                    raise OperationalError(f"Meta onboarding failed: {meta.reason}")
-                return _connected_json(meta)
-            if not request.account_id:
-                raise UsageError(f"{request.network} needs --id (your name for the account)")
-            one = self._connect_one(request, now)
-        except TokenKeyError as exc:
-            raise UsageError(str(exc)) from exc
-        if isinstance(one, account_ops.ConnectRefused):
-            raise UsageError(one.reason)
-        found = accounts.get(self.db, request.account_id)
-        assert found is not None  # just stored
-        released = one.posts_released if isinstance(one, account_ops.Reauthenticated) else 0
-        added = isinstance(one, account_ops.Added)
-        row = {
-            "id": found.id,
-            "platform": found.platform,
-            "externalId": found.external_id,
-            "name": found.name,
-            "added": added,
-            "postsReleased": released,
-        }
-        return {"accounts": [row]}
-
-    def _connect_one(
-        self, request: ConnectRequest, now: datetime
-    ) -> account_ops.Added | account_ops.Reauthenticated | account_ops.ConnectRefused:
-        login, account_id = request.login, request.account_id or ""
-        if request.network == "bluesky":
-            if not login.handle:
-                raise UsageError("bluesky needs --handle")
-            pds = login.server or "https://bsky.social"
-            sky = account_ops.BlueskyLogin(login.handle, login.secret, pds)
-            return account_ops.connect_bluesky(self.db, self.settings, account_id, sky, now)
-        if request.network == "threads":
-            threads = account_ops.ThreadsLogin(login.secret)
-            return account_ops.connect_threads(self.db, self.settings, account_id, threads, now)
-        if not login.server:
-            raise UsageError("mastodon needs --instance")
-        masto = account_ops.MastodonLogin(login.server, login.secret)
-        return account_ops.connect_mastodon(self.db, self.settings, account_id, masto, now)
+        with _token_key():
+            connector = self._registry().connector(request.network)
+            assert connector is not None  # the parser offers the registered networks only
+            connected = account_ops.connect(
+                self.db, self._cipher(), connector, request.login, self._now(), request.account_id
+            )
+        if isinstance(connected, LoginRefused):
+            raise (OperationalError if connected.unavailable else UsageError)(connected.reason)
+        return api_body.connected_json(connected)
 
     def add_token(self, account_id: str, token: str, details: account_ops.AccountDetails) -> Doc:
-        try:
+        with _token_key():
             stored = account_ops.store_token(
                 self.db, self._cipher(), account_id, token, details, self._now()
             )
-        except TokenKeyError as exc:  # no key set: found when the token is encrypted
-            raise UsageError(str(exc)) from exc
         if isinstance(stored, account_ops.DetailsMissing):
             raise UsageError("a new account needs --platform and --external-id")
-        if isinstance(stored, account_ops.Reauthenticated):
-            return {"id": account_id, "added": False, "postsReleased": stored.posts_released}
-        return {"id": account_id, "added": True, "postsReleased": 0}
+        return {"id": account_id, "added": stored.added, "postsReleased": stored.posts_released}
 
     # --- the scheduler itself ---------------------------------------------------------------
 
     def run(self, limit: int | None) -> Doc:
         assert self.db is not None  # the indexes a run relies on, as for every command here
-        registry = default_registry(self.settings)
+        registry = self._registry()
         return execute_once(self.settings, Trigger("cli", limit=limit), registry).to_response()
 
     def status(self) -> Doc:
@@ -260,19 +220,13 @@ class Direct:
         return {"id": key_id, "revoked": True}
 
 
-def _connected_json(connected: account_ops.Connected) -> Doc:
-    rows = [
-        {
-            "id": a.account_id,
-            "platform": a.platform,
-            "externalId": a.external_id,
-            "name": a.name,
-            "added": a.added,
-            "postsReleased": 0,
-        }
-        for a in connected.accounts
-    ]
-    return {"accounts": rows}
+@contextmanager
+def _token_key() -> Iterator[None]:
+    """TOKEN_ENCRYPTION_KEY unset or malformed is the operator's to fix: a usage error."""
+    try:
+        yield
+    except TokenKeyError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _key_json(key: apikeys.ApiKey) -> dict[str, Any]:

@@ -41,6 +41,37 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class TextMeasure:
+    """How much of a network's text limit a post uses, in that network's own unit."""
+
+    used: int
+    limit: int
+    unit: str  # "characters" or "graphemes"
+
+    @property
+    def over(self) -> bool:
+        return self.used > self.limit
+
+
+def measure_text(platform: str, content: Content) -> TextMeasure:
+    """The one count every door applies (the API, the CLI, the web composer's counters)."""
+    if platform == "bluesky":
+        return TextMeasure(graphemes(content.text), BLUESKY_TEXT_GRAPHEMES, "graphemes")
+    if platform == "facebook":
+        return TextMeasure(len(content.text), FACEBOOK_TEXT_LIMIT, "characters")
+    if platform == "instagram":
+        return TextMeasure(len(content.text), INSTAGRAM_CAPTION_LIMIT, "characters")
+    # Threads and Mastodon: the link goes out at the end of the text, so it counts; Mastodon
+    # counts the content warning too.
+    used = len(content.text) + (len(content.link) + 2 if content.link else 0)
+    if platform == "mastodon":
+        return TextMeasure(
+            used + len(content.content_warning or ""), MASTODON_TEXT_LIMIT, "characters"
+        )
+    return TextMeasure(used, THREADS_TEXT_LIMIT, "characters")
+
+
+@dataclass(frozen=True)
 class CheckedPost:
     """The parsed post when `problems` is empty."""
 
@@ -123,7 +154,7 @@ def _uploaded(entry: Mapping[str, str]) -> Media:
 
 
 def _facebook(content: Content, problems: list[Problem]) -> None:
-    if len(content.text) > FACEBOOK_TEXT_LIMIT:
+    if measure_text("facebook", content).over:
         problems.append(
             Problem("text", f"Facebook text is limited to {FACEBOOK_TEXT_LIMIT} characters")
         )
@@ -143,7 +174,7 @@ def _facebook(content: Content, problems: list[Problem]) -> None:
 
 def _instagram(content: Content, problems: list[Problem]) -> None:
     text = content.text
-    if len(text) > INSTAGRAM_CAPTION_LIMIT:
+    if measure_text("instagram", content).over:
         problems.append(
             Problem(
                 "text", f"Instagram captions are limited to {INSTAGRAM_CAPTION_LIMIT} characters"
@@ -167,7 +198,7 @@ def _instagram(content: Content, problems: list[Problem]) -> None:
 
 
 def _bluesky(content: Content, problems: list[Problem]) -> None:
-    if graphemes(content.text) > BLUESKY_TEXT_GRAPHEMES:
+    if measure_text("bluesky", content).over:
         problems.append(
             Problem("text", f"Bluesky text is limited to {BLUESKY_TEXT_GRAPHEMES} graphemes")
         )
@@ -195,9 +226,7 @@ def graphemes(text: str) -> int:
 
 
 def _threads(content: Content, problems: list[Problem]) -> None:
-    # The link goes out at the end of the text (common.platforms.threads), so it counts.
-    length = len(content.text) + (len(content.link) + 2 if content.link else 0)
-    if length > THREADS_TEXT_LIMIT:
+    if measure_text("threads", content).over:
         problems.append(
             Problem(
                 "text",
@@ -213,10 +242,7 @@ def _threads(content: Content, problems: list[Problem]) -> None:
 
 
 def _mastodon(content: Content, problems: list[Problem]) -> None:
-    # The link goes out at the end of the text (common.platforms.mastodon), so it counts.
-    length = len(content.text) + (len(content.link) + 2 if content.link else 0)
-    length += len(content.content_warning or "")
-    if length > MASTODON_TEXT_LIMIT:
+    if measure_text("mastodon", content).over:
         problems.append(
             Problem(
                 "text",

@@ -20,16 +20,23 @@ INSTAGRAM_MAX_HASHTAGS = 30
 INSTAGRAM_MAX_MENTIONS = 20
 CAROUSEL_MIN, CAROUSEL_MAX = 2, 10
 FACEBOOK_MAX_PHOTOS = 10  # Meta documents no maximum; a third party verified 10
-# app.bsky.feed.post: text of at most 300 graphemes; app.bsky.embed.images: at most 4 images.
+# app.bsky.feed.post: text of at most 300 graphemes and 3,000 UTF-8 bytes (the lexicon's
+# maxLength counts bytes); app.bsky.embed.images: at most 4 images.
 BLUESKY_TEXT_GRAPHEMES = 300
+BLUESKY_TEXT_BYTES = 3000
 BLUESKY_MAX_IMAGES = 4
 # Threads: 500 characters; a carousel has 2 to 20 items.
 THREADS_TEXT_LIMIT = 500
 THREADS_CAROUSEL_MAX = 20
-# Mastodon's defaults (an instance may allow more): 500 characters, 4 attachments.
+# Mastodon's defaults (an instance may allow more): 500 characters, 4 attachments, alt text
+# of 1,500 characters (`configuration.media_attachments.description_limit`).
 MASTODON_TEXT_LIMIT = 500
 MASTODON_MAX_MEDIA = 4
+MASTODON_ALT_LIMIT = 1500
 MEDIA_TYPES = ("image", "video")
+# https, or plain http on this machine: the local stack's sandboxes serve (and fetch) media on
+# loopback; a network cannot fetch such a URL, so it fails at publishing as "media fetch failed".
+_MEDIA_URL_PREFIXES = ("https://", "http://127.0.0.1:", "http://localhost:")
 _HASHTAG = re.compile(r"(?<!\w)#\w+")
 _MENTION = re.compile(r"(?<!\w)@[\w.]+")
 
@@ -126,7 +133,7 @@ def _media(raw: Sequence[Mapping[str, str]], problems: list[Problem]) -> list[Me
             continue
         url = str(entry.get("url", ""))
         kind = str(entry.get("type", "image"))
-        if not url.startswith("https://"):
+        if not url.startswith(_MEDIA_URL_PREFIXES):
             problems.append(
                 Problem(
                     f"media[{index}].url",
@@ -202,6 +209,14 @@ def _bluesky(content: Content, problems: list[Problem]) -> None:
         problems.append(
             Problem("text", f"Bluesky text is limited to {BLUESKY_TEXT_GRAPHEMES} graphemes")
         )
+    if len(content.text.encode("utf-8")) > BLUESKY_TEXT_BYTES:
+        problems.append(
+            Problem(
+                "text",
+                f"Bluesky text is limited to {BLUESKY_TEXT_BYTES} bytes in UTF-8 "
+                "(emoji and accented letters take several)",
+            )
+        )
     if not (content.text.strip() or content.link or content.media):
         problems.append(Problem("text", "a Bluesky post needs text, a link or images"))
     if any(m.type == "video" for m in content.media):
@@ -254,6 +269,10 @@ def _mastodon(content: Content, problems: list[Problem]) -> None:
         problems.append(Problem("text", "a Mastodon post needs text, a link or media"))
     if len(content.media) > MASTODON_MAX_MEDIA:
         problems.append(Problem("media", f"at most {MASTODON_MAX_MEDIA} media in one post"))
+    if any(len(m.alt) > MASTODON_ALT_LIMIT for m in content.media):
+        problems.append(
+            Problem("media", f"Mastodon alt text is limited to {MASTODON_ALT_LIMIT} characters")
+        )
 
 
 def _visibility(raw: str | None, problems: list[Problem]) -> Visibility | None:

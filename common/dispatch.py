@@ -26,11 +26,11 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from common import accounts, lock, logs, posts, stats
-from common.accounts import Account
 from common.config import Settings
 from common.db import Doc
 from common.events import EventSink
 from common.media_links import MediaLinks
+from common.model import Account
 from common.platforms.base import Registry
 from common.posts import ClaimedPost, LeaseTerms, Upcoming
 from common.publishing import PostWork

@@ -10,9 +10,9 @@ from datetime import datetime
 from pymongo.database import Database
 
 from common import accounts, posts
-from common.accounts import Account
 from common.config import Settings
 from common.db import Doc
+from common.model import Account
 from common.platforms.base import TokenHealth
 from common.platforms.bluesky import session_check as bluesky_check
 from common.platforms.bluesky.sessions import Session, create_session

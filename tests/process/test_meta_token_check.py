@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.fernet import Fernet
 
-from common.accounts import Account
 from common.clock import utcnow
+from common.model import Account
 from common.platforms.base import TokenProblem
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.token_check import _health, inspect

@@ -7,7 +7,7 @@ unless the session is gone; a refused login or refresh is an invalid credential.
 
 from __future__ import annotations
 
-from common.accounts import Account
+from common.model import Account
 from common.platforms.base import AuthExpired, TokenHealth, TokenProblem
 from common.platforms.bluesky.sessions import Session, SessionKeeper
 from common.platforms.bluesky.xrpc import XrpcClient, XrpcError, XrpcReply

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.accounts import Account
+from common.model import Account
 from common.platforms.base import AuthExpired, Failure, TokenHealth, TokenProblem
 from common.platforms.mastodon.client import MastodonClient, MastodonReply
 from common.tokens import TokenCipher, TokenKeyError

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from common.accounts import Account
 from common.config import Settings
 from common.db import Doc
+from common.model import Account
 from common.platforms.base import TokenHealth, TokenProblem
 from common.platforms.meta.graph import GraphClient, GraphReply
 from common.tokens import TokenCipher, TokenKeyError

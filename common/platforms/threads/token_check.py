@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from common.accounts import Account
+from common.model import Account
 from common.platforms.base import AuthExpired, Failure, TokenHealth, TokenProblem
 from common.platforms.meta.graph import GraphClient, GraphReply
 from common.tokens import TokenCipher, TokenKeyError

@@ -46,6 +46,9 @@ ENQUEUE_THREADS = 32
 ACCOUNT_CACHE_SECONDS = 60.0
 # While tasks keep an instance busy, its status figures are written at most this often (Figures).
 FIGURES_WRITE_SECONDS = 5.0
+# A task delivered more than this before its post's due time is answered "not yet" (503, so
+# Cloud Tasks delivers it again): the delivery time is Cloud Tasks', the due time is ours.
+EARLY_TOLERANCE_SECONDS = 1.0
 
 
 class Enqueuer(Protocol):
@@ -251,6 +254,9 @@ class TaskWork:
             return self._handle(task)
 
     def _handle(self, task: PostTask) -> TaskAnswer:
+        early = (task.due_at - self._clock()).total_seconds()
+        if early > EARLY_TOLERANCE_SECONDS:
+            return TaskAnswer(503, "not_yet")
         started = time.monotonic()
         budget = self._settings.run_budget_seconds
         terms = LeaseTerms(

@@ -28,6 +28,7 @@ from pymongo.database import Database
 from common import posts
 from common.clock import utcnow
 from common.config import Settings, load_settings
+from common.dispatch import EARLY_TOLERANCE_SECONDS
 from common.engine import Trigger, execute_once
 from common.model import Content
 from common.tasks import PostTask, TaskQueue
@@ -104,6 +105,15 @@ def _stats(standin: str) -> dict[str, int]:
     }
 
 
+def _client(settings: Settings) -> tasks_v2.CloudTasksClient:
+    """A client of its own, for tasks the scheduler would not create."""
+    return tasks_v2.CloudTasksClient(
+        transport="rest",
+        client_options={"api_endpoint": settings.tasks_api_endpoint},
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+    )
+
+
 def _tick(settings: Settings, db: Database[Any]) -> None:
     execute_once(settings, Trigger("tick", ObjectId().binary.hex()), registry_for(db), db=db)
 
@@ -137,11 +147,7 @@ def test_duplicate_deliveries_of_one_post_send_it_exactly_once(
     post = posts.get(fresh_db, pid)
     assert post is not None
     task = PostTask.of(pid, post.version, post.due_at)
-    client = tasks_v2.CloudTasksClient(
-        transport="rest",
-        client_options={"api_endpoint": tick_settings.tasks_api_endpoint},
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-    )
+    client = _client(tick_settings)
     for copy in range(5):
         client.create_task(
             request={
@@ -349,3 +355,36 @@ def test_posts_of_one_account_due_in_the_same_second_go_out_one_after_another_in
         sent = [d["postId"] for d in log if d["accountId"] == account]
         assert sent == [p for p in pids if p != canceled]
     assert sends_per_post(fresh_db) == {p: 1 for ps in order.values() for p in ps if p != canceled}
+
+
+def test_a_task_delivered_before_its_post_is_due_is_told_not_yet_and_publishes_on_time(
+    fresh_db: Database[Any], tick_settings: Settings, standin: str
+) -> None:
+    """Cloud Tasks delivers when it likes; the post's due time is ours: an early delivery is
+    answered 503 "not yet", Cloud Tasks delivers again, and the post goes out once, when due."""
+    add_account(fresh_db, "a")
+    due = utcnow() + timedelta(seconds=3)
+    pid = add_post(fresh_db, "a", due)
+    post = posts.get(fresh_db, pid)
+    assert post is not None
+    task = PostTask.of(pid, post.version, post.due_at)
+    before = _stats(standin)
+    _client(tick_settings).create_task(  # no schedule time: delivered at once, 3 s early
+        request={
+            "parent": QUEUE,
+            "task": {
+                "name": f"{QUEUE}/tasks/early-{task.task_id}",
+                "http_request": {
+                    "http_method": tasks_v2.HttpMethod.POST,
+                    "url": tick_settings.tasks_target_url,
+                    "headers": {"Content-Type": "application/json"},
+                    "body": task.body(),
+                    "oidc_token": {"service_account_email": TASKS_ACCOUNT, "audience": AUDIENCE},
+                },
+            },
+        }
+    )
+    doc = _wait_for(fresh_db, pid, "published")
+    assert doc["publishedAt"] >= post.due_at - timedelta(seconds=EARLY_TOLERANCE_SECONDS)
+    assert _stats(standin)["retried"] - before["retried"] >= 1  # told "not yet" at least once
+    assert sends_per_post(fresh_db) == {pid: 1}

@@ -23,12 +23,13 @@ from typing import IO
 from cryptography.fernet import Fernet
 from pymongo.database import Database
 
-from common import apikeys, posts
+from common import apikeys
 from common.clock import utcnow
 from common.config import load_settings
 from common.db import Doc, ensure_indexes, get_database
 from devstack import cloudrun, cloudtasks, dbserver
 from devstack.demo import DemoSandboxes, seed_demo
+from devstack.post_counts import count_by_status
 from devstack.processes import free_port, wait_until_listening
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from devstack.supervisor import Supervisor, stopped_on_exit
@@ -199,7 +200,7 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
         )
         added = seed_demo(env, sandboxes, first_due_in=10) if demo else 0
         db = get_database(load_settings(env))
-        queue = posts.count_by_status(db)
+        queue = count_by_status(db)
         api_env = write_api_env(data_dir, _url(ports.api), local_api_key(db, data_dir))
         banner = _banner(ports, mongo_uri, tick_seconds, added, queue, data_dir, cli_env, api_env)
         try:

@@ -162,7 +162,11 @@ def set_external_id(db: Database[Doc], account_id: str, external_id: str, now: d
 
 
 def store_refreshed_token(
-    db: Database[Doc], account_id: str, token_ciphertext: str, expires_at: datetime, now: datetime
+    db: Database[Doc],
+    account_id: str,
+    token_ciphertext: str,
+    expires_at: datetime | None,
+    now: datetime,
 ) -> None:
     """A token renewed by its network (Threads' refresh): its status is left as it is."""
     db[ACCOUNTS].update_one(

@@ -107,6 +107,9 @@ class Look:
 @dataclass(frozen=True)
 class MarkPublished:
     platform_post_id: str
+    # How it is known: the network's answer to the send, or a read-back after an unclear one
+    # (the web app's proof page says which).
+    by_readback: bool = False
 
 
 @dataclass(frozen=True)
@@ -269,7 +272,7 @@ def _after_look(
     jitter: float,
 ) -> Decision:
     if looked.found is not None:
-        return Decision(MarkPublished(looked.found.platform_post_id))
+        return Decision(MarkPublished(looked.found.platform_post_id, by_readback=True))
     if looked.failed is not None:
         # `posts reconcile` looks again once the platform (or the account's token) answers.
         return Decision(MarkUnknown(ErrorInfo("ambiguous", f"could not look: {looked.failed}")))

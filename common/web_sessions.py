@@ -53,7 +53,7 @@ def start(
 def find(db: Database[Doc], token: str, now: datetime) -> Session | None:
     """The live session this token opened (one indexed read by _id)."""
     doc = db[WEB_SESSIONS].find_one({"_id": digest(token), "expiresAt": {"$gt": now}})
-    if doc is None:
+    if doc is None or "who" not in doc:  # a sign-in under way is no session
         return None
     return Session(str(doc["who"]), doc["role"], str(doc["csrf"]), doc["expiresAt"])
 
@@ -65,3 +65,25 @@ def end(db: Database[Doc], token: str) -> bool:
 def end_all_of(db: Database[Doc], who: str) -> int:
     """Sign a member out everywhere (their role changed, or they were removed)."""
     return int(db[WEB_SESSIONS].delete_many({"who": who}).deleted_count)
+
+
+# A Google sign-in under way: its state, nonce and PKCE verifier wait here (never in the
+# browser) under the hash of a random token the browser holds, until the provider sends the
+# browser back; taking it removes it, so each one is used once.
+
+
+def start_flow(
+    db: Database[Doc], secrets_of_flow: dict[str, str], now: datetime, lifetime: timedelta
+) -> str:
+    token = secrets.token_urlsafe(32)
+    db[WEB_SESSIONS].insert_one(
+        {"_id": digest(token), "flow": secrets_of_flow, "expiresAt": now + lifetime}
+    )
+    return token
+
+
+def take_flow(db: Database[Doc], token: str, now: datetime) -> dict[str, str] | None:
+    doc = db[WEB_SESSIONS].find_one_and_delete(
+        {"_id": digest(token), "flow": {"$exists": True}, "expiresAt": {"$gt": now}}
+    )
+    return None if doc is None else dict(doc["flow"])

@@ -155,6 +155,7 @@ def _settle_update(transition: Transition, now: datetime) -> Doc:
                 "publishedAt": now,
                 "finishedAt": now,
                 "updatedAt": now,
+                "establishedBy": "readback" if transition.by_readback else "answer",
             },
             "$unset": {"lease": "", "sendStartedAt": "", "lastError": ""},
             "$inc": {"attempts": 1},

@@ -25,6 +25,7 @@ def mark_found_published(
                 "publishedAt": now,
                 "finishedAt": now,
                 "updatedAt": now,
+                "establishedBy": "readback",
             },
             "$unset": {"sendStartedAt": "", "lastError": ""},
         },

@@ -191,6 +191,7 @@ def test_the_composer_schedules_one_group_and_shows_refusals_by_field(
     stored = list(fresh_db["posts"].find())
     assert sorted(p["accountId"] for p in stored) == ["bsky-1", "fb-1"]
     assert {p["scheduledAt"] for p in stored} == {LATER}
+    assert {p["groupId"] for p in stored} == {"web-k1"}
     again = client.post(
         "/compose",
         {

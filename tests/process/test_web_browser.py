@@ -14,13 +14,15 @@ from typing import Any
 import pytest
 from pymongo.database import Database
 
-from common.clock import utcnow
+from common import accounts, posts
+from common.clock import ScheduledTime, utcnow
 from common.config import load_settings
 from common.engine import Trigger, execute_once
+from common.model import Content
 from common.platforms.registry import default_registry
 from devstack.sandbox.control import Sandbox
 from tests.functions_fixtures import ADMIN_KEY, Served, serve
-from tests.meta_support import connect, meta_env
+from tests.meta_support import StubContext, connect, meta_env
 from tests.web_support import WEB_SOURCE, stored, web_env
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -142,3 +144,45 @@ def test_a_post_dragged_to_another_day_moves_there(
     with page.expect_navigation():
         page.drag_and_drop(f"#post-{post['_id']}", f"td[data-day='{target}']")
     assert stored(fresh_db)["scheduledAt"].date() == target
+
+
+def test_look_again_finds_an_unknown_post_and_says_how_it_knows(
+    page: Any, fresh_db: Database[Any], sandbox: Sandbox, mongo_uri: str, fn_db_name: str
+) -> None:
+    connect(fresh_db, sandbox, "page-1")
+    now = utcnow()
+    post_id = posts.create(
+        fresh_db,
+        account_id="page-1",
+        platform="facebook",
+        content=Content(text="went out, answered too late"),
+        when=ScheduledTime(now, "UTC", now.isoformat()),
+        now=now,
+    )
+    fresh_db["posts"].update_one(
+        {"_id": post_id},
+        {
+            "$set": {
+                "status": "unknown",
+                "sendStartedAt": now,
+                "lastError": {"code": "ambiguous", "message": "timed out", "at": now},
+            }
+        },
+    )
+    settings = load_settings(
+        {"MONGO_URI": mongo_uri, "MONGO_DB": fn_db_name, **meta_env(sandbox)}  # type: ignore[dict-item]
+    )
+    publisher = default_registry(settings).get("facebook")
+    assert publisher is not None
+    sandbox.set_faults("page-1", timeouts=1, timeout_seconds=1.5)
+    sent = posts.get(fresh_db, post_id)
+    assert sent is not None
+    publisher.publish(sent, accounts.get(fresh_db, "page-1"), StubContext())  # type: ignore[arg-type]
+    sign_in(page)
+    page.goto(f"/posts/{post_id}")
+    assert page.inner_text("#status") == "unknown: look again"
+    page.click("#look")
+    assert page.inner_text("#looked") == "Found on the network: it is published."
+    assert page.inner_text("#status") == "published"
+    assert "read-back" in page.inner_text("#established")
+    assert [p["text"] for p in sandbox.posts()] == ["went out, answered too late"]

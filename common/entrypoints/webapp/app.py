@@ -30,6 +30,7 @@ from common.entrypoints.webapp import (  # the views register their routes on im
 )
 from common.entrypoints.webapp.assets import Assets
 from common.entrypoints.webapp.context import ROUTES, URLS, Ctx, WebService
+from common.entrypoints.webapp.oidc import Oidc
 from common.entrypoints.webapp.signin import SignInNeededError
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,9 @@ def build_service(settings: Settings, db: Database[Doc] | None = None) -> WebSer
     )
     loaded = assets.load()
     pages.globals["asset"] = loaded.url
-    return WebService(settings, pages, loaded, get_database(settings) if db is None else db)
+    database = get_database(settings) if db is None else db
+    sign_in = Oidc(settings) if settings.oidc_enabled else None
+    return WebService(settings, pages, loaded, database, sign_in)
 
 
 def lazy_service() -> Lazy[WebService]:

@@ -6,7 +6,7 @@ from flask import Response
 
 from common import members, web_sessions
 from common.entrypoints import web
-from common.entrypoints.webapp import signin
+from common.entrypoints.webapp import oidc, signin
 from common.entrypoints.webapp.context import Ctx, route
 
 MAX_EMAIL = 254
@@ -32,6 +32,40 @@ def key_signin(ctx: Ctx) -> Response:
     token, session = signin.open_session(ctx.db, ctx.settings, who, role, ctx.now)
     ctx.visitor = signin.Visitor(token, session)
     ctx.audit("web.signin", [], 200)
+    ctx.cookies.append(signin.session_cookie(token, ctx.settings.web_session_hours * 3600))
+    return ctx.redirect("/calendar")
+
+
+@route("/signin/oidc", ["GET"], None)
+def oidc_begin(ctx: Ctx) -> Response:
+    """Off to the provider (Google), with this sign-in's secrets kept server-side."""
+    if ctx.service.oidc is None:
+        raise web.HttpError(404, "Google Sign-In is not configured here")
+    signin.throttle(ctx.request, ctx.db, ctx.settings, ctx.now)
+    url, token = ctx.service.oidc.begin(ctx.db, ctx.now)
+    ctx.cookies.append(oidc.flow_cookie(token, int(oidc.FLOW_LIFETIME.total_seconds())))
+    return ctx.redirect(url)
+
+
+@route(oidc.CALLBACK_PATH, ["GET"], None)
+def oidc_callback(ctx: Ctx) -> Response:
+    if ctx.service.oidc is None:
+        raise web.HttpError(404, "Google Sign-In is not configured here")
+    flow = ctx.request.cookies.get(oidc.FLOW_COOKIE, "")
+    ctx.cookies.append(oidc.flow_cookie("", 0))
+    result = ctx.service.oidc.finish(ctx.db, flow, ctx.request.args, ctx.now)
+    if isinstance(result, oidc.Refused):
+        ctx.audit("web.signin", [], 401)
+        return ctx.page("signin.html", 401, problem=f"Not signed in: {result.reason}.")
+    member = members.get(ctx.db, result.email)
+    if member is None:
+        ctx.audit("web.signin", [f"member:{members.normalise(result.email)}"], 403)
+        problem = f"{result.email} is not a member here; ask an admin to add you."
+        return ctx.page("signin.html", 403, problem=problem)
+    who = f"member:{member.email}"
+    token, session = signin.open_session(ctx.db, ctx.settings, who, member.role, ctx.now)
+    ctx.visitor = signin.Visitor(token, session)
+    ctx.audit("web.signin", [who], 200)
     ctx.cookies.append(signin.session_cookie(token, ctx.settings.web_session_hours * 3600))
     return ctx.redirect("/calendar")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -13,11 +14,14 @@ from werkzeug.datastructures import MultiDict
 
 from common import accounts, audit, model, permalinks, posts
 from common.clock import TimeError, zone
+from common.config import Settings
 from common.entrypoints import web
 from common.entrypoints.webapp import calendar_grid, proof
 from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, route
 from common.model import Content
-from common.operations import bulk, post_actions, scheduling
+from common.operations import bulk, post_actions, reconcile, scheduling
+from common.platforms.base import Registry
+from common.platforms.registry import default_registry
 from common.validation import measure_text
 
 # A month of a busy schedule; more in one view is cut, and the page says so.
@@ -136,6 +140,7 @@ def post_page(ctx: Ctx) -> Response:
         established=proof.how_established(doc),
         permalink=link,
         local=doc["scheduledAt"].astimezone(own_zone).strftime("%Y-%m-%dT%H:%M"),
+        looked=LOOK_WORDS.get(ctx.request.args.get("looked", "")),
     )
 
 
@@ -152,6 +157,32 @@ def _post_action(name: str, action: Any) -> Any:
 
     view.__name__ = name.replace(".", "_")
     return view
+
+
+LOOK_WORDS = {
+    "published": "Found on the network: it is published.",
+    "rescheduled": "Not found on the network: scheduled again (RECONCILE_POLICY=at_least_once).",
+    "still_unknown": "Not found on the network; it stays unknown (it is never sent blindly).",
+    "error": "The network could not be asked; try again later.",
+}
+
+
+@route("/posts/<post_id>/look", ["POST"], "write")
+def look_again(ctx: Ctx) -> Response:
+    """Read the network back for an unknown post (the reconcile use case, for one post)."""
+    post_id = _post_id(ctx)
+    result = reconcile.look_again(ctx.db, ctx.settings, _networks(ctx.settings), post_id, ctx.now)
+    if result == "not_unknown":
+        ctx.audit("posts.look", [str(post_id)], 409)
+        raise web.HttpError(409, "Only a post whose outcome is unknown can be looked for")
+    ctx.audit("posts.look", [str(post_id)], 200)
+    return ctx.redirect(f"/posts/{post_id}?looked={result}")
+
+
+@functools.cache
+def _networks(settings: Settings) -> Registry:
+    """The instance's clients of every network, made on the first look and kept."""
+    return default_registry(settings)
 
 
 route("/posts/<post_id>/retry", ["POST"], "write")(
@@ -188,7 +219,9 @@ def compose(ctx: Ctx) -> Response:
         return _composer(ctx, 422, form, {"accounts": ["choose at least one account"]})
     if any(len(v) > MAX_FIELD for v in form.values()):
         raise web.HttpError(413, "A field is too long")
-    requests = [_request(form, account_id) for account_id in chosen]
+    # Several accounts make one group; the form's key names it, so a repeat joins the same.
+    group = f"web-{form.get('formKey') or secrets.token_urlsafe(12)}" if len(chosen) > 1 else None
+    requests = [_request(form, account_id, group) for account_id in chosen]
     result = bulk.schedule_batch(ctx.db, requests, ctx.now)
     if isinstance(result, bulk.BatchRefused):
         return _composer(ctx, 422, form, _field_problems(result.problems, chosen))
@@ -199,7 +232,7 @@ def compose(ctx: Ctx) -> Response:
     return ctx.redirect(f"/posts/{ids[0]}" if len(ids) == 1 else "/calendar")
 
 
-def _request(form: Mapping[str, str], account_id: str) -> scheduling.PostRequest:
+def _request(form: Mapping[str, str], account_id: str, group: str | None) -> scheduling.PostRequest:
     now = form.get("action") == "now"
     return scheduling.PostRequest(
         account_id=account_id,
@@ -212,6 +245,7 @@ def _request(form: Mapping[str, str], account_id: str) -> scheduling.PostRequest
         visibility=form.get("visibility") or None,
         # One key per rendered form and account: sending the form twice makes nothing new.
         idempotency_key=f"web:{form.get('formKey', '')}" if form.get("formKey") else None,
+        group_id=group,
     )
 
 

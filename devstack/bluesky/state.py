@@ -22,7 +22,7 @@ from devstack.sandbox.state import Faults
 COLLECTION = "app.bsky.feed.post"
 MAX_GRAPHEMES = 300  # app.bsky.feed.post `text`: maxGraphemes 300
 MAX_IMAGES = 4
-MAX_IMAGE_BYTES = 1_000_000
+MAX_IMAGE_BYTES = 2_000_000  # app.bsky.embed.images `image`: maxSize 2000000 (current lexicon)
 DEFAULT_ACCESS_TTL_SECONDS = 7200  # access JWTs last about two hours
 
 

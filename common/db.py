@@ -6,12 +6,13 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import Any, TypeAlias
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 
+from common import model
 from common.config import Settings
 
 POSTS = "posts"
@@ -21,8 +22,13 @@ HOURLY_STATS = "hourly_stats"
 API_KEYS = "api_keys"
 AUDIT = "audit"
 MEDIA = "media"
+MEMBERS = "members"
+WEB_SESSIONS = "web_sessions"
+SIGNIN_ATTEMPTS = "signin_attempts"
 
-Doc = dict[str, Any]
+# Defined with the values (common.model), which import no database driver; named here too.
+Doc: TypeAlias = model.Doc
+
 
 _clients: dict[tuple[str, int], MongoClient[Doc]] = {}
 _clients_lock = threading.Lock()
@@ -125,7 +131,19 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
     ),
     ACCOUNTS: (IndexSpec("platform_status", (("platform", ASCENDING), ("status", ASCENDING))),),
     # Entries expire on their own (audit.record sets expireAt from AUDIT_RETENTION_DAYS).
-    AUDIT: (IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),),
+    AUDIT: (
+        IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),
+        # The web app's post page: what people did to one post, in order.
+        IndexSpec("targets_at", (("targets", ASCENDING), ("at", ASCENDING))),
+    ),
+    # The web app's sessions expire on their own; a member's are found to sign them out.
+    WEB_SESSIONS: (
+        IndexSpec("expiresAt_ttl", (("expiresAt", ASCENDING),), {"expireAfterSeconds": 0}),
+        IndexSpec("who", (("who", ASCENDING),)),
+    ),
+    SIGNIN_ATTEMPTS: (
+        IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),
+    ),
     # One document per hour; each expires a day after its hour ended (see common/stats.py).
     HOURLY_STATS: (
         IndexSpec("expiresAt_ttl", (("expiresAt", ASCENDING),), {"expireAfterSeconds": 0}),

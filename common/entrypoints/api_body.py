@@ -13,13 +13,15 @@ from typing import Any
 from bson import ObjectId
 
 from common import model, posts
-from common.accounts import Account
 from common.clock import TimeError, require_aware
 from common.db import Doc
 from common.entrypoints import web
+from common.model import Account
+from common.operations.accounts import Connected
 from common.operations.bulk import ItemProblem
 from common.operations.post_actions import PostChanges
 from common.operations.scheduling import PostRequest
+from common.platforms.base import Login
 
 MAX_BATCH = 1000
 MAX_PAGE = 1000
@@ -145,27 +147,69 @@ def parse_if_match(header: str | None) -> int:
 
 @dataclass(frozen=True)
 class ConnectRequest:
-    user_token: str
-    pages: list[str] | None
+    network: str
+    login: Login
+    account_id: str | None
 
 
-MAX_USER_TOKEN = 4096
+MAX_LOGIN_FIELD = 4096
+# network: the field that carries its secret, and the other login fields it takes.
+_LOGIN_FIELDS: dict[str, tuple[str, frozenset[str]]] = {
+    "meta": ("userToken", frozenset({"pages"})),
+    "threads": ("accessToken", frozenset()),
+    "mastodon": ("accessToken", frozenset({"instance"})),
+    "bluesky": ("appPassword", frozenset({"handle", "pds"})),
+}
 
 
 def parse_connect(body: Mapping[str, Any]) -> ConnectRequest:
-    """`{"userToken": "...", "pages": ["<page id>", ...]}`; without pages, every Page."""
-    found = [(name, "unknown field") for name in sorted(set(body) - {"userToken", "pages"})]
-    token = body.get("userToken")
-    if not isinstance(token, str) or not 0 < len(token) <= MAX_USER_TOKEN:
-        found.append(("userToken", "userToken is the short-lived token of a Meta login"))
+    """`{"network": "meta" (default) | "threads" | "bluesky" | "mastodon", "accountId"?, ...}`
+    with the network's own login fields; each Connector judges the login itself."""
+    network = body.get("network", "meta")
+    if not isinstance(network, str) or network not in _LOGIN_FIELDS:
+        names = ", ".join(sorted(_LOGIN_FIELDS))
+        raise problems_error([ItemProblem(0, "network", f"network is one of {names}")])
+    secret_field, others = _LOGIN_FIELDS[network]
+    known = {"network", "accountId", secret_field, *others}
+    found = [(name, "unknown field") for name in sorted(set(body) - known)]
+    for name in sorted(known - {"network", "pages"}):
+        value = body.get(name)
+        if (name == secret_field or value is not None) and not _short_text(value):
+            found.append((name, f"{name} is text of 1 to {MAX_LOGIN_FIELD} characters"))
     pages = body.get("pages")
     if pages is not None and not (
-        isinstance(pages, list) and pages and all(isinstance(p, str) and p for p in pages)
+        isinstance(pages, list) and pages and all(_short_text(p) for p in pages)
     ):
         found.append(("pages", "pages is a list of Page ids"))
     if found:
         raise problems_error([ItemProblem(0, field, message) for field, message in found])
-    return ConnectRequest(str(token), pages)
+    login = Login(
+        secret=body[secret_field],
+        handle=body.get("handle"),
+        server=body.get("instance") or body.get("pds"),
+        choose=None if pages is None else tuple(pages),
+    )
+    return ConnectRequest(network, login, body.get("accountId"))
+
+
+def _short_text(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_LOGIN_FIELD
+
+
+def connected_json(connected: Connected) -> Doc:
+    return {
+        "accounts": [
+            {
+                "id": a.account_id,
+                "platform": a.platform,
+                "externalId": a.external_id,
+                "name": a.name,
+                "added": a.added,
+                "postsReleased": a.posts_released,
+            }
+            for a in connected.accounts
+        ]
+    }
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import dataclasses
 import functools
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,9 +29,10 @@ from common.entrypoints.auth import Caller
 from common.entrypoints.serve import Lazy, serve
 from common.operations import accounts as account_ops
 from common.operations import bulk, media, post_actions, scheduling
-from common.platforms.meta.onboarding import OnboardingFailed
+from common.platforms.base import LoginRefused, Registry
+from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
-from common.tokens import TokenKeyError
+from common.tokens import TokenCipher, TokenKeyError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,16 @@ class ApiService:
         """The media bucket's client, made on the first media request of this instance."""
         config = storage_config(self.settings)
         return MediaBucket(config) if config else None
+
+    @functools.cached_property
+    def registry(self) -> Registry:
+        """The networks' publishers and connectors, made on first use by this instance.
+        Raises TokenKeyError when TOKEN_ENCRYPTION_KEY is malformed."""
+        return default_registry(self.settings)
+
+    @property
+    def cipher(self) -> TokenCipher:
+        return TokenCipher.from_settings(self.settings)
 
 
 def lazy_service() -> Lazy[ApiService]:
@@ -348,40 +360,44 @@ def check_account(call: Call) -> Response:
         raise web.HttpError(404, "No such account")
     if _body(call.request):
         raise web.HttpError(400, "This action takes no body fields")
-    health = account_ops.check_tokens(call.db, call.service.settings, call.now, only=[account_id])
+    with _token_key():
+        service = call.service
+        health = account_ops.check_tokens(
+            call.db, service.cipher, service.registry, call.now, only=[account_id]
+        )
     call.audit("accounts.check", [account_id], 200)
     return web.json_response(health[0].to_dict(), 200, call.rid)
 
 
 def connect_accounts(call: Call) -> Response:
-    """Meta onboarding: a login's Pages and linked Instagram accounts, tokens stored encrypted."""
+    """A login of any network: the accounts it grants are added, or re-authenticated (their
+    held posts released), credentials stored encrypted; a refused login stores nothing."""
     if call.caller.accounts is not None:
         raise web.HttpError(403, "A key limited to accounts cannot connect new ones")
     asked = api_body.parse_connect(_body(call.request))
-    settings = call.service.settings
-    try:
-        result = account_ops.connect_meta(
-            call.db, settings, asked.user_token, call.now, asked.pages
+    service = call.service
+    with _token_key():
+        connector = service.registry.connector(asked.network)
+        assert connector is not None  # parse_connect takes only the networks registered
+        result = account_ops.connect(
+            call.db, service.cipher, connector, asked.login, call.now, asked.account_id
         )
+    if isinstance(result, LoginRefused):
+        status = 503 if result.unavailable else 422
+        call.audit("accounts.connect", [], status)
+        raise web.HttpError(status, result.reason[:300])
+    call.audit("accounts.connect", [a.account_id for a in result.accounts], 200)
+    return web.json_response(api_body.connected_json(result), 200, call.rid)
+
+
+@contextmanager
+def _token_key() -> Iterator[None]:
+    """TOKEN_ENCRYPTION_KEY unset or malformed: the deployment's problem, said without detail."""
+    try:
+        yield
     except TokenKeyError as exc:
         log.error("token encryption unusable", extra={"reason": str(exc)})
         raise web.HttpError(503, "Token encryption is not configured on the server") from exc
-    if isinstance(result, OnboardingFailed):
-        status = 400 if result.kind == "refused" else 503
-        call.audit("accounts.connect", [], status)
-        raise web.HttpError(status, f"Meta onboarding failed: {result.reason}"[:300])
-    connected = [
-        {
-            "id": a.account_id,
-            "platform": a.platform,
-            "externalId": a.external_id,
-            "name": a.name,
-            "added": a.added,
-        }
-        for a in result.accounts
-    ]
-    call.audit("accounts.connect", [a.account_id for a in result.accounts], 200)
-    return web.json_response({"accounts": connected}, 200, call.rid)
 
 
 _ID = r"(?P<id>[^/:]+)"

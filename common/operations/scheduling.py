@@ -16,9 +16,9 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from common import accounts, jsonfmt, model, posts
-from common.accounts import Account
 from common.clock import ScheduledTime
 from common.db import Doc
+from common.model import Account
 from common.operations import media
 from common.validation import Problem, check_post
 
@@ -44,6 +44,8 @@ class PostRequest:
     # A fingerprint of the whole request that carried `idempotency_key` (the API's body hash):
     # the same key with another request is refused, not answered with the first one's post.
     request_hash: str | None = None
+    # The same content for several accounts (the web composer's one post to many): one group.
+    group_id: str | None = None
 
 
 NOW = "now"
@@ -133,6 +135,7 @@ def plan_post(
         account.platform,
         checked.content,
         when,
+        group_id=request.group_id,
         idempotency_key=key,
         request_hash=request.request_hash,
     )

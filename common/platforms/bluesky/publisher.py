@@ -17,11 +17,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from common.accounts import Account
 from common.clock import utcnow
 from common.jsonfmt import to_rfc3339
 from common.media_rules import LIMITS
-from common.model import Media, Post
+from common.model import Account, Media, Post
 from common.platforms.base import (
     Outcome,
     Permanent,
@@ -34,12 +33,12 @@ from common.platforms.bluesky.richtext import facets, mention_spans
 from common.platforms.bluesky.sessions import Session, SessionKeeper
 from common.platforms.bluesky.xrpc import (
     EXPIRED_TOKEN,
-    Method,
     XrpcClient,
     XrpcError,
     XrpcReply,
 )
 from common.platforms.credentials import ReadBackError
+from common.platforms.http import Method
 from common.platforms.media_fetch import fetch_media
 
 COLLECTION = "app.bsky.feed.post"

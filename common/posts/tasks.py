@@ -1,0 +1,149 @@
+"""Cloud Tasks records on posts (DISPATCH=tasks): which posts need a task, the task made for
+each, the account's next post a task chains to, and the claim a task makes when it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument, UpdateOne
+from pymongo.database import Database
+
+from common.db import Doc
+from common.model import Post
+from common.posts.lease import ClaimedPost, LeaseTerms
+from common.posts.store import collection, starting_in
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """A post the tick may enqueue: which version, due when, and the task recorded for it.
+
+    The rest comes from a task record for an older version (an edit). `in_place`: the edit kept
+    the due time, so the older version's turn (its task, or its place in the account's chain)
+    passes to this version and its link `then` to the account's next post stays with it.
+    `left_behind`: the edit moved the post, and the account's next post, which its old turn
+    would have started, needs its task from somewhere else (the tick starts it)."""
+
+    id: ObjectId
+    version: int
+    due_at: datetime
+    task_recorded: bool
+    account_id: str = ""
+    in_place: bool = False
+    then: Upcoming | None = None
+    left_behind: Upcoming | None = None
+
+
+def upcoming(db: Database[Doc], after: datetime, until: datetime, limit: int) -> list[Upcoming]:
+    """`scheduled` posts due in (after, until], oldest first: one status_dueAt_id range."""
+    cursor = (
+        collection(db)
+        .find(
+            starting_in("record_task", None, dueAt={"$gt": after, "$lte": until}),
+            {"_id": 1, "version": 1, "dueAt": 1, "task": 1, "accountId": 1},
+        )
+        .sort("dueAt", 1)
+        .limit(limit)
+    )
+    return [_upcoming(d) for d in cursor]
+
+
+def _upcoming(doc: Doc) -> Upcoming:
+    record = doc.get("task") or {}
+    link = _link(record)
+    # The record names the version and due time: an edit or a reschedule needs a new one.
+    recorded = record.get("for") == [int(doc["version"]), doc["dueAt"]]
+    kept = bool(record) and record["for"][1] == doc["dueAt"]
+    return Upcoming(
+        doc["_id"],
+        int(doc["version"]),
+        doc["dueAt"],
+        recorded,
+        str(doc["accountId"]),
+        in_place=kept and not recorded,
+        then=link if kept else None,
+        left_behind=None if kept else link,
+    )
+
+
+def _link(record: Mapping[str, Any]) -> Upcoming | None:
+    then = record.get("then")
+    return Upcoming(then[0], int(then[1]), then[2], task_recorded=True) if then else None
+
+
+def record_tasks(
+    db: Database[Doc],
+    enqueued: Sequence[tuple[Upcoming, str]],
+    now: datetime,
+    then: Mapping[ObjectId, Upcoming] | None = None,
+) -> None:
+    """Note on each post the task created for it (one command), unless the post changed since.
+
+    `then` names, for a post, the next post of its account, whose task this post's task
+    creates once it is done (see common.dispatch: per-account order)."""
+    if not enqueued:
+        return
+    chained = then or {}
+    collection(db).bulk_write(
+        [
+            UpdateOne(
+                starting_in(
+                    "record_task", now, _id=post.id, version=post.version, dueAt=post.due_at
+                ),
+                {
+                    "$set": {
+                        "task": _task_record(post, name, now, chained.get(post.id) or post.then)
+                    }
+                },
+            )
+            for post, name in enqueued
+        ],
+        ordered=False,
+    )
+
+
+def _task_record(post: Upcoming, name: str, now: datetime, then: Upcoming | None) -> Doc:
+    record: Doc = {"name": name, "for": [post.version, post.due_at], "at": now}
+    if then is not None:
+        record["then"] = [then.id, then.version, then.due_at]
+    return record
+
+
+def chained_next(doc: Mapping[str, Any], due_at: datetime) -> Upcoming | None:
+    """The next post of the account whose task the post's task for `due_at` creates.
+
+    The link belongs to the post's place in the account's order, its due time, not to a
+    version: an edit that keeps the time keeps the link (the edited version's task hands the
+    turn on), and a task of an older version still finds it."""
+    record = doc.get("task") or {}
+    if record.get("for", [None, None])[1] != due_at:
+        return None
+    return _link(record)
+
+
+@dataclass(frozen=True)
+class TaskClaim:
+    claimed: ClaimedPost
+    then: Upcoming | None  # the account's next post, whose task comes after this one
+
+
+def claim_for_task(
+    db: Database[Doc], post_id: ObjectId, version: int, due_at: datetime, terms: LeaseTerms
+) -> TaskClaim | None:
+    """Claim the one post a task names, if it is still that version, due at that time and
+    either `scheduled` or left `publishing` by a runner whose lease expired. One command."""
+    now = terms.clock()
+    lease_doc = {"runId": terms.run_id, "fence": terms.fence, "expiresAt": now + terms.ttl}
+    doc = collection(db).find_one_and_update(
+        starting_in("claim_for_task", now, _id=post_id, version=version, dueAt=due_at),
+        {"$set": {"status": "publishing", "lease": lease_doc, "updatedAt": now}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if doc is None:
+        return None
+    claimed = ClaimedPost(db, Post.from_doc(doc), terms)
+    return TaskClaim(claimed, chained_next(doc, due_at))

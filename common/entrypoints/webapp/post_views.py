@@ -291,7 +291,7 @@ def _composer(
 def counters(ctx: Ctx) -> Response:
     """The live counters (HTMX swaps them in as the text changes)."""
     form = ctx.request.form
-    return ctx.page("counters.html", counters=_counters(ctx, form, form.getlist("accounts")))
+    return ctx.page("counter_items.html", counters=_counters(ctx, form, form.getlist("accounts")))
 
 
 def _counters(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[dict[str, Any]]:

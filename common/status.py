@@ -21,9 +21,9 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from common import __version__, lock, posts, stats
-from common.accounts import PLATFORMS
 from common.config import Settings
 from common.db import ACCOUNTS, POSTS, DatabaseUnavailableError, Doc, describe_failure
+from common.model import PLATFORMS
 
 STATUS_DB_BUDGET_SECONDS = 3.0
 HISTORY_HOURS = stats.HISTORY_HOURS

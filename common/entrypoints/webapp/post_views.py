@@ -302,7 +302,7 @@ def _counters(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[
         content_warning=form.get("contentWarning") or None,
     )
     known = accounts.load_many(ctx.db, chosen) if chosen else {}
-    platforms = sorted({a.platform for a in known.values()}) or list(accounts.PLATFORMS)
+    platforms = sorted({a.platform for a in known.values()}) or list(model.PLATFORMS)
     rows = []
     for platform in platforms:
         measure = measure_text(platform, content)

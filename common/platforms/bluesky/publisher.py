@@ -17,10 +17,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from common.accounts import Account
 from common.clock import utcnow
 from common.jsonfmt import to_rfc3339
-from common.model import Media, Post
+from common.model import Account, Media, Post
 from common.platforms.base import (
     Outcome,
     Permanent,

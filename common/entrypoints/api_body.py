@@ -1,5 +1,6 @@
-"""The api function's request and answer shapes: JSON bodies and query strings into use-case
-requests (unknown fields refused, every problem named), stored documents into answers."""
+"""The api function's bodies and answers: JSON bodies and query strings read with the shapes of
+api_schema into use-case requests (unknown fields refused, every problem named), stored
+documents into answers of those shapes."""
 
 from __future__ import annotations
 
@@ -12,50 +13,17 @@ from typing import Any
 
 from bson import ObjectId
 
-from common import model, posts
+from common import model, posts, schema
 from common.accounts import Account
 from common.clock import TimeError, require_aware
 from common.db import Doc
+from common.entrypoints import api_schema as s
 from common.entrypoints import web
-from common.operations import ItemProblem, PostChanges, PostRequest
+from common.operations import Connected, Invalid, ItemProblem, PostChanges, PostRequest
+from common.platforms.base import TokenHealth
+from common.schema import S
 
-MAX_BATCH = 1000
-MAX_PAGE = 1000
-DEFAULT_PAGE = 100
-_TYPES: dict[str, tuple[type, ...]] = {
-    "accountId": (str,),
-    "scheduledAt": (str,),
-    "timeZone": (str, type(None)),
-    "text": (str,),
-    "link": (str, type(None)),
-    "media": (list,),
-    "idempotencyKey": (str,),
-    "allowLate": (bool,),
-    "contentWarning": (str, type(None)),  # Mastodon
-    "visibility": (str, type(None)),  # Mastodon
-}
-POST_FIELDS = frozenset(_TYPES)
-CHANGE_FIELDS = frozenset({"scheduledAt", "timeZone", "text", "link", "media", "allowLate"})
-MEDIA_FIELDS = frozenset({"url", "type", "alt"})  # alt: Bluesky, Mastodon, Threads
-_SHOWN_POST_FIELDS = (
-    "accountId",
-    "platform",
-    "status",
-    "version",
-    "scheduledAt",
-    "timeZone",
-    "localTime",
-    "dueAt",
-    "content",
-    "attempts",
-    "lastError",
-    "platformPostId",
-    "publishedAt",
-    "createdAt",
-    "updatedAt",
-    "groupId",
-)
-LIST_PARAMS = frozenset({"status", "accountId", "dueAfter", "dueBefore", "cursor", "limit"})
+LIST_PARAMS = frozenset(p.name for p in s.LIST_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -70,64 +38,59 @@ def parse_create(body: Mapping[str, Any], header_key: str | None) -> ParsedCreat
     if not single and set(body) != {"posts"}:
         raise problems_error([ItemProblem(0, "posts", "a batch body has only the field posts")])
     items = [body] if single else body["posts"]
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+    if not isinstance(items, list) or not 1 <= len(items) <= s.MAX_BATCH:
         raise problems_error(
-            [ItemProblem(0, "posts", f"posts is a list of 1 to {MAX_BATCH} posts")]
+            [ItemProblem(0, "posts", f"posts is a list of 1 to {s.MAX_BATCH} posts")]
         )
     problems: list[ItemProblem] = []
     fingerprint = _fingerprint(body) if header_key is not None else None
     requests = []
     for index, item in enumerate(items):
-        key = header_key if single or header_key is None else f"{header_key}#{index}"
-        requests.append(_post_request(item, index, key, fingerprint, problems))
+        post, found = schema.read(s.NewPost, item)
+        problems.extend(ItemProblem(index, field, message) for field, message in found)
+        if post is not None:
+            key = header_key if single or header_key is None else f"{header_key}#{index}"
+            requests.append(_post_request(post, key, fingerprint))
     if problems:
         raise problems_error(problems)
     return ParsedCreate(single, requests)
 
 
-def _post_request(
-    item: Any,
-    index: int,
-    header_key: str | None,
-    fingerprint: str | None,
-    problems: list[ItemProblem],
-) -> PostRequest:
-    if not isinstance(item, dict):
-        problems.append(ItemProblem(index, "", "each post is a JSON object"))
-        return PostRequest("", "")
-    found = _field_problems(item, POST_FIELDS, ("accountId", "scheduledAt"))
-    media = _media(item.get("media"), found)
-    problems.extend(ItemProblem(index, field, message) for field, message in found)
+def _post_request(post: s.NewPost, header_key: str | None, fingerprint: str | None) -> PostRequest:
     return PostRequest(
-        account_id=_text(item, "accountId"),
-        scheduled_at=_text(item, "scheduledAt"),
-        time_zone=item.get("timeZone") if isinstance(item.get("timeZone"), str) else None,
-        text=_text(item, "text"),
-        link=item.get("link") if isinstance(item.get("link"), str) else None,
-        media=media,
-        idempotency_key=item.get("idempotencyKey", header_key),
-        allow_late=item.get("allowLate") is True,
+        account_id=post.account_id,
+        scheduled_at=post.scheduled_at,
+        time_zone=post.time_zone,
+        text=post.text,
+        link=post.link,
+        media=_media(post.media),
+        idempotency_key=post.idempotency_key or header_key,
+        allow_late=post.allow_late,
         request_hash=fingerprint,
-        content_warning=_optional_text(item, "contentWarning"),
-        visibility=_optional_text(item, "visibility"),
+        content_warning=post.content_warning,
+        visibility=post.visibility,
     )
 
 
 def parse_changes(body: Mapping[str, Any]) -> PostChanges:
-    found = _field_problems(body, CHANGE_FIELDS, ())
-    if not set(body) & (CHANGE_FIELDS - {"allowLate"}):
+    changes, found = schema.read(s.PostChanges, body)
+    if not set(body) & {"scheduledAt", "text", "link", "media"}:
         found.append(("", "give at least one of scheduledAt, text, link, media"))
-    media = _media(body.get("media"), found) if "media" in body else None
-    if found:
+    if changes is None or found:
         raise problems_error([ItemProblem(0, field, message) for field, message in found])
     return PostChanges(
-        text=body.get("text"),
-        link=body.get("link"),
-        media=media,
-        scheduled_at=body.get("scheduledAt"),
-        time_zone=body.get("timeZone"),
-        allow_late=body.get("allowLate") is True,
+        text=changes.text,
+        link=changes.link,
+        media=None if changes.media is None else _media(changes.media),
+        scheduled_at=changes.scheduled_at,
+        time_zone=changes.time_zone,
+        allow_late=changes.allow_late,
     )
+
+
+def _media(items: Sequence[s.MediaItem]) -> list[dict[str, str]]:
+    # alt is kept only when given: networks without alt text never see the field.
+    return [{"url": m.url, "type": m.type, **({"alt": m.alt} if m.alt else {})} for m in items]
 
 
 def parse_if_match(header: str | None) -> int:
@@ -140,29 +103,17 @@ def parse_if_match(header: str | None) -> int:
     return int(raw)
 
 
-@dataclass(frozen=True)
-class ConnectRequest:
-    user_token: str
-    pages: list[str] | None
+def parse_connect(body: Mapping[str, Any]) -> s.ConnectRequest:
+    """A login of one network; without pages, every Page of a Meta login."""
+    return parse(s.ConnectRequest, body)
 
 
-MAX_USER_TOKEN = 4096
-
-
-def parse_connect(body: Mapping[str, Any]) -> ConnectRequest:
-    """`{"userToken": "...", "pages": ["<page id>", ...]}`; without pages, every Page."""
-    found = [(name, "unknown field") for name in sorted(set(body) - {"userToken", "pages"})]
-    token = body.get("userToken")
-    if not isinstance(token, str) or not 0 < len(token) <= MAX_USER_TOKEN:
-        found.append(("userToken", "userToken is the short-lived token of a Meta login"))
-    pages = body.get("pages")
-    if pages is not None and not (
-        isinstance(pages, list) and pages and all(isinstance(p, str) and p for p in pages)
-    ):
-        found.append(("pages", "pages is a list of Page ids"))
-    if found:
+def parse(shape: type[S], body: Mapping[str, Any]) -> S:
+    """`body` as `shape`, or HttpError 400 naming every problem."""
+    value, found = schema.read(shape, body)
+    if value is None:
         raise problems_error([ItemProblem(0, field, message) for field, message in found])
-    return ConnectRequest(str(token), pages)
+    return value
 
 
 @dataclass(frozen=True)
@@ -194,9 +145,9 @@ def parse_list_query(args: Mapping[str, str]) -> ListQuery:
 
 def _limit(raw: str | None) -> int:
     if raw is None:
-        return DEFAULT_PAGE
-    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_PAGE):
-        raise web.HttpError(400, f"limit is a whole number from 1 to {MAX_PAGE}")
+        return s.DEFAULT_PAGE
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= s.MAX_PAGE):
+        raise web.HttpError(400, f"limit is a whole number from 1 to {s.MAX_PAGE}")
     return int(raw)
 
 
@@ -212,71 +163,86 @@ def _instant(args: Mapping[str, str], name: str) -> datetime | None:
 
 def post_json(doc: Doc) -> Doc:
     """A stored post as the API shows it: no lease, no idempotency internals."""
-    shown = _SHOWN_POST_FIELDS
-    answer: Doc = {"id": str(doc["_id"])}
-    answer.update({name: doc[name] for name in shown if doc.get(name) is not None})
-    if "lastError" in answer:
-        answer["lastError"] = {k: answer["lastError"].get(k) for k in ("code", "message", "at")}
-    return answer
+    content = doc.get("content") or {}
+    error = doc.get("lastError")
+    post = s.Post(
+        id=str(doc["_id"]),
+        account_id=doc["accountId"],
+        platform=doc["platform"],
+        status=doc["status"],
+        version=int(doc.get("version", 1)),
+        scheduled_at=doc["scheduledAt"],
+        due_at=doc["dueAt"],
+        content=s.PostContent(
+            text=content.get("text") or "",
+            link=content.get("link"),
+            media=tuple(
+                s.MediaItem(url=m["url"], type=m.get("type", "image"), alt=m.get("alt") or None)
+                for m in content.get("media") or ()
+            ),
+            content_warning=content.get("contentWarning"),
+            visibility=content.get("visibility"),
+        ),
+        time_zone=doc.get("timeZone"),
+        local_time=doc.get("localTime"),
+        attempts=doc.get("attempts"),
+        last_error=None if error is None else s.LastError(**error),
+        platform_post_id=doc.get("platformPostId"),
+        published_at=doc.get("publishedAt"),
+        created_at=doc.get("createdAt"),
+        updated_at=doc.get("updatedAt"),
+        group_id=None if doc.get("groupId") is None else str(doc["groupId"]),
+    )
+    return schema.dump(post)
 
 
 def account_json(account: Account) -> Doc:
-    return {
-        "id": account.id,
-        "platform": account.platform,
-        "externalId": account.external_id,
-        "name": account.name,
-        "status": account.status,
-        "pausedUntil": account.paused_until,
-        "tokenExpiresAt": account.token_expires_at,
-    }
+    shown = s.Account(
+        id=account.id,
+        platform=account.platform,  # type: ignore[arg-type]
+        external_id=account.external_id,
+        name=account.name,
+        status=account.status,
+        paused_until=account.paused_until,
+        token_expires_at=account.token_expires_at,
+    )
+    return schema.dump(shown)
 
 
-def _field_problems(
-    item: Mapping[str, Any], known: frozenset[str], required: tuple[str, ...]
-) -> list[tuple[str, str]]:
-    found = [(name, "unknown field") for name in sorted(set(item) - known)]
-    found += [(name, f"{name} is required") for name in required if name not in item]
-    for name, value in item.items():
-        if name in _TYPES and not isinstance(value, _TYPES[name]):
-            found.append((name, f"{name} has the wrong type"))
-    return found
+def health_json(health: TokenHealth) -> Doc:
+    shown = s.TokenHealth(
+        account_id=health.account_id,
+        platform=health.platform,  # type: ignore[arg-type]
+        valid=health.valid,
+        expires_at=health.expires_at,
+        problem=None if health.problem is None else health.problem.message,
+    )
+    return schema.dump(shown)
 
 
-def _media(raw: Any, found: list[tuple[str, str]]) -> list[dict[str, str]]:
-    if not isinstance(raw, list):
-        return []
-    items = []
-    for index, entry in enumerate(raw):
-        where = f"media[{index}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
-            found.append((where, "each media item is {url, type}"))
-            continue
-        strings = all(isinstance(entry.get(k, ""), str) for k in ("type", "alt"))
-        if set(entry) - MEDIA_FIELDS or not strings:
-            found.append((where, "media items have only url, type and alt (strings)"))
-            continue
-        item = {"url": entry["url"], "type": entry.get("type", "image")}
-        if entry.get("alt"):
-            item["alt"] = entry["alt"]
-        items.append(item)
-    return items
-
-
-def _optional_text(item: Mapping[str, Any], name: str) -> str | None:
-    value = item.get(name)
-    return value if isinstance(value, str) else None
-
-
-def _text(item: Mapping[str, Any], name: str) -> str:
-    value = item.get(name)
-    return value if isinstance(value, str) else ""
+def connected_json(connected: Connected) -> Doc:
+    rows = tuple(
+        s.ConnectedAccount(
+            id=a.account_id,
+            platform=a.platform,  # type: ignore[arg-type]
+            external_id=a.external_id,
+            name=a.name,
+            added=a.added,
+        )
+        for a in connected.accounts
+    )
+    return schema.dump(s.Connected(accounts=rows))
 
 
 def _fingerprint(body: Mapping[str, Any]) -> str:
     # Key order and spacing do not make another request; any other difference does.
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def invalid_error(invalid: Invalid) -> web.HttpError:
+    """A use case's refusal of one post's fields."""
+    return problems_error([ItemProblem(0, p.field, p.message) for p in invalid.problems])
 
 
 def problems_error(problems: Sequence[ItemProblem]) -> web.HttpError:

@@ -15,7 +15,7 @@ from common import accounts, bulk_import, jsonfmt, operations, posts
 from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc, get_database
-from common.entrypoints import api_body
+from common.entrypoints import api_body, api_schema
 from common.entrypoints.api_client import ApiClient, ApiRefusal
 from common.platforms.meta.onboarding import OnboardingFailed
 from common.tokens import TokenCipher, TokenKeyError
@@ -175,7 +175,7 @@ def _why(refused: operations.Refused) -> str:
 
 # Answers that mean the command line (or its key) is wrong, rather than the state of things.
 _USAGE_STATUSES = {400, 401, 403, 413, 415, 422, 428}
-MAX_BATCH = api_body.MAX_BATCH
+MAX_BATCH = api_schema.MAX_BATCH
 
 
 class Remote:

@@ -16,7 +16,7 @@ CHECKOV_VERSION := 3.3.30
 TOFU_VERSION := v1.10.10
 TOFU := .tools/bin/tofu
 
-.PHONY: all bootstrap bootstrap-run test test-mongodb lint run bench clean tofu
+.PHONY: all bootstrap bootstrap-run test test-fast test-mongodb lint run bench clean tofu
 
 all: test
 
@@ -49,11 +49,16 @@ bootstrap: bootstrap-run $(CHECKOV_VENV)/bin/checkov
 test: bootstrap
 	$(PY) -m devstack.dbserver run -- $(PY) -m pytest $(PYTEST_ARGS)
 
+# The quick layers: tests/unit (no process, no database) and tests/db (the wire server only),
+# in seconds. `make test` runs these and tests/process and tests/infra.
+test-fast: bootstrap-run
+	$(PY) -m devstack.dbserver run -- $(PY) -m pytest -q tests/unit tests/db $(PYTEST_ARGS)
+
 # Opt-in: with MONGO_URI pointing at a real MongoDB, `explain` proves the tick's and the status
 # report's reads scan indexes and examine only due and open posts (the local server cannot).
 test-mongodb: $(STAMP)
 	@test -n "$(MONGO_URI)" || { echo "test-mongodb: set MONGO_URI to a real MongoDB" >&2; exit 2; }
-	$(PY) -m pytest -rs tests/test_mongodb_explain.py tests/test_query_shapes.py
+	$(PY) -m pytest -rs tests/db/test_mongodb_explain.py tests/db/test_query_shapes.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -13,6 +13,7 @@ Dispatch = Literal["inline", "tasks"]
 GOOGLE_OIDC_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 MIN_ADMIN_KEY_LENGTH = 32
 FERNET_KEY_BYTES = 32
+MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600
 
 
 class ConfigError(ValueError):
@@ -79,6 +80,18 @@ class Settings:
     post_retention_days: int | None = None
     api_rate_limit_per_minute: int = 600
     audit_retention_days: int = 90
+    # Media (docs/media.md): the bucket; where signed URLs point and who signs them (the
+    # function's own service account through IAM signBlob; locally a key file standing in).
+    media_bucket: str | None = None
+    storage_emulator_host: str | None = None
+    media_url_endpoint: str = "https://storage.googleapis.com"
+    media_signing_account: str | None = None
+    media_signing_key_file: str | None = field(default=None, repr=False)
+    # Meta fetches while it processes a container; each attempt signs anew, so one hour covers
+    # an attempt's processing and polling with room to spare.
+    media_url_ttl_seconds: int = 3600
+    media_retention_days: int = 30
+    media_upload_expiry_hours: int = 24  # an upload never completed is dropped after this
 
     @property
     def admin_key_enabled(self) -> bool:
@@ -118,6 +131,9 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
     "TASKS_SWEEP_AFTER_SECONDS": ("tasks_sweep_after_seconds", 30),
     "API_RATE_LIMIT_PER_MINUTE": ("api_rate_limit_per_minute", 1),
     "AUDIT_RETENTION_DAYS": ("audit_retention_days", 1),
+    "MEDIA_URL_TTL_SECONDS": ("media_url_ttl_seconds", 60),
+    "MEDIA_RETENTION_DAYS": ("media_retention_days", 1),
+    "MEDIA_UPLOAD_EXPIRY_HOURS": ("media_upload_expiry_hours", 1),
 }
 _FLOAT_SETTINGS: dict[str, str] = {
     "META_CONNECT_TIMEOUT_SECONDS": "meta_connect_timeout_seconds",
@@ -148,6 +164,11 @@ _STR_SETTINGS: dict[str, str] = {
     "TASKS_AUDIENCE": "tasks_audience",
     "TASKS_API_ENDPOINT": "tasks_api_endpoint",
     "TASKS_OIDC_CERTS_URL": "tasks_oidc_certs_url",
+    "MEDIA_BUCKET": "media_bucket",
+    "STORAGE_EMULATOR_HOST": "storage_emulator_host",
+    "MEDIA_URL_ENDPOINT": "media_url_endpoint",
+    "MEDIA_SIGNING_ACCOUNT": "media_signing_account",
+    "MEDIA_SIGNING_KEY_FILE": "media_signing_key_file",
 }
 _TASKS_REQUIRED = ("TASKS_QUEUE", "TASKS_TARGET_URL", "TASKS_SERVICE_ACCOUNT")
 
@@ -178,6 +199,8 @@ def _read_numbers(env: Mapping[str, str], values: dict[str, object], problems: l
         if number < minimum:
             problems.append(f"{name} must be at least {minimum}, got {number}")
         values[attr] = number
+    if int(str(values.get("media_url_ttl_seconds", 0))) > MAX_SIGNED_URL_SECONDS:
+        problems.append("MEDIA_URL_TTL_SECONDS is at most 604800 (7 days, Cloud Storage's limit)")
     for name, attr in _FLOAT_SETTINGS.items():
         raw = env.get(name, "").strip()
         if not raw:

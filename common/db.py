@@ -75,7 +75,7 @@ def describe_failure(exc: PyMongoError) -> str:
 @dataclass(frozen=True)
 class IndexSpec:
     """One declared index: the queries of the tick, the status report and the API lead with a
-    filter on a prefix of one of these (tests/test_query_shapes.py checks every command)."""
+    filter on a prefix of one of these (tests/db/test_query_shapes.py checks every command)."""
 
     name: str
     keys: tuple[tuple[str, int], ...]

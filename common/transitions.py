@@ -4,7 +4,7 @@
 post: before the send (lateness, the account's hold or pause, the catch-up slot, a send that a
 dead runner may have made), after the adapter's outcome (retry, defer, fail, unknown), and after
 a look on the platform. It does no I/O and reads no clock: the caller passes `now` and the
-jitter draw, so every rule is testable as a table (tests/test_transitions.py).
+jitter draw, so every rule is testable as a table (tests/unit/test_transitions.py).
 
 The caller carries out the decision: `Send` calls the adapter, `Look` reads the platform back,
 and every other step is a `Transition` that the post's lease handle settles

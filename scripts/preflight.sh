@@ -32,7 +32,7 @@ if [[ "$status_access" != "allUsers" && "$status_access" != "invoker_check_disab
     exit 2
 fi
 
-# The APIs infra/terraform/services.tf enables (tests/test_preflight_script.py keeps the two
+# The APIs infra/terraform/services.tf enables (tests/infra/test_preflight_script.py keeps the two
 # lists equal). Terraform enables them itself, through the Service Usage API.
 apis=(
     artifactregistry.googleapis.com

@@ -1,11 +1,20 @@
-"""Fixtures that start real parts: a MongoDB wire-protocol server and a fresh database per test."""
+"""Fixtures that start real parts (a MongoDB wire-protocol server and a fresh database per test,
+the sandboxes), and the test layers.
+
+Tests live in one folder per layer, by what they start: `tests/unit` nothing (no process, no
+database), `tests/db` the wire server only, `tests/process` functions, sandboxes, emulators and
+CLI subprocesses, `tests/infra` Terraform and the deployment scripts. `make test-fast` runs the
+unit and db layers; `make test` runs all four. Each test gets its layer's marker (`-m unit`), and a
+test that uses fixtures of a heavier layer than its folder's is refused at collection.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from bson import ObjectId
@@ -17,11 +26,55 @@ from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from devstack import dbserver
+from devstack import storage as local_storage
 from devstack.sandbox import control as sandbox_control
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
+from devstack.storage import LocalStorage
 
 # Fixtures that serve the Cloud Functions under functions-framework.
 pytest_plugins = ("tests.functions_fixtures",)
+
+LAYERS = ("unit", "db", "process", "infra")
+# Every database fixture depends on mongo_uri; pytest lists a test's fixtures with their
+# dependencies, so one name catches them all.
+_DATABASE_FIXTURES = frozenset({"mongo_uri"})
+# Fixtures that start processes: by convention `*_server` (sandboxes) and `*_fn` (functions, all
+# built on fn_workdir), plus the stand-ins named here.
+_PROCESS_FIXTURES = frozenset({"fn_workdir", "standin", "emulator_host"})
+
+
+def layer_of(path: Path) -> str | None:
+    """The layer folder a test file sits in (None for a file outside the four)."""
+    parts = path.resolve().relative_to(Path(__file__).resolve().parent).parts
+    return parts[0] if len(parts) > 1 and parts[0] in LAYERS else None
+
+
+def _starts_processes(fixtures: Iterable[str]) -> bool:
+    return any(name in _PROCESS_FIXTURES or name.endswith(("_server", "_fn")) for name in fixtures)
+
+
+def heavier_than_its_layer(layer: str, fixtures: Iterable[str]) -> str | None:
+    """Why a test's fixtures do not belong in `layer`, or None when they do."""
+    used = set(fixtures)
+    if layer in ("unit", "db") and _starts_processes(used):
+        return "starts processes (move it to tests/process)"
+    if layer == "unit" and used & _DATABASE_FIXTURES:
+        return "uses the database (move it to tests/db)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    misplaced = []
+    for item in items:
+        layer = layer_of(item.path)
+        if layer is None:
+            continue
+        item.add_marker(getattr(pytest.mark, layer))
+        why = heavier_than_its_layer(layer, getattr(item, "fixturenames", ()))
+        if why is not None:
+            misplaced.append(f"{item.nodeid}: {why}")
+    if misplaced:
+        raise pytest.UsageError("tests in the wrong layer:\n" + "\n".join(misplaced))
 
 
 @pytest.fixture(scope="session")
@@ -152,3 +205,11 @@ def mastodon(mastodon_server: MastodonSandbox) -> MastodonSandbox:
     """The Mastodon sandbox, emptied of accounts, statuses and faults before each test."""
     mastodon_server.reset()
     return mastodon_server
+
+
+@pytest.fixture(scope="session")
+def storage_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStorage]:
+    """One Cloud Storage emulator and its signed-URL front for the whole session."""
+    key = tmp_path_factory.mktemp("media-signer") / "media-signer.json"
+    with local_storage.running(key) as served:
+        yield served

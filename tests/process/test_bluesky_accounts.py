@@ -14,7 +14,7 @@ from common.tokens import TokenCipher
 from devstack.sandbox.control import BlueskySandbox, Sandbox
 from tests.bluesky_support import app_password_for, bluesky_env, connect_bluesky, schedule
 from tests.meta_support import TOKEN_KEY, connect, meta_env
-from tests.test_cli import socialsched
+from tests.process.test_cli import socialsched
 
 HANDLE = "alice.bsky.test"
 

@@ -16,7 +16,7 @@ from pymongo.database import Database
 from common.entrypoints.status_http import ReportCache
 from common.status import StatusReport
 from tests.functions_fixtures import ROOT, Served, function_env, serve
-from tests.test_status import populate
+from tests.process.test_status import populate
 
 COUNTING_SOURCE = ROOT / "tests" / "fnhost" / "status_counting.py"
 COMMANDS_PER_REPORT = 5

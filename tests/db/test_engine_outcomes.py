@@ -524,7 +524,7 @@ def test_an_empty_tick_costs_five_indexed_database_commands(
     settings = load_settings({"MONGO_URI": mongo_uri, "MONGO_DB": db_name})
     execute_once(settings, Trigger("tick", "m-1"), registry_for(db), db=client[db_name])
     # lock + de-duplication, due posts, abandoned leases, the next post, record + release:
-    # each query reads only what it returns (tests/test_query_shapes.py checks the indexes).
+    # each query reads only what it returns (tests/db/test_query_shapes.py checks the indexes).
     assert counter.commands == ["findAndModify", "find", "find", "find", "update"]
     client.close()
 

@@ -33,7 +33,7 @@ from tests import engine_worker
 from tests.conftest import SettingsFactory, add_account, add_post, seed
 from tests.recording import registry_for, sends_per_post
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _statuses(db: Database[Doc]) -> Counter[str]:

@@ -3,7 +3,7 @@
 The local server ignores secondary indexes, so speed here proves nothing: these tests record
 each command (pymongo CommandListener) and check its filter and sort against db.INDEXES the
 way MongoDB's planner would use them (tests/query_shapes.py). `make test-mongodb` checks the
-same on a real MongoDB with explain (tests/test_mongodb_explain.py).
+same on a real MongoDB with explain (tests/db/test_mongodb_explain.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ they examine are bounded by the due and open posts, not by the collection.
 
 Opt-in: `MONGO_URI=mongodb://... make test-mongodb`. The local MongoDB-compatible server has no
 `explain` and ignores secondary indexes, so under `make test` these tests skip with that
-reason; tests/test_query_shapes.py checks the same commands against db.INDEXES there.
+reason; tests/db/test_query_shapes.py checks the same commands against db.INDEXES there.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from common.status import (
 )
 from tests.conftest import add_account
 from tests.functions_fixtures import STATUS_SOURCE, Served, function_env, serve
-from tests.test_status import insert_post
+from tests.process.test_status import insert_post
 
 TIMEOUT = 30
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"

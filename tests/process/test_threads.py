@@ -26,7 +26,7 @@ from common.validation import check_post
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
 from tests.meta_support import TOKEN_KEY, StubContext, claimed_post, connect, meta_env
-from tests.test_cli import socialsched
+from tests.process.test_cli import socialsched
 
 IMAGE = Media("https://img.example/a.jpg", alt="a cat")
 VIDEO = Media("https://img.example/v.mp4", type="video")

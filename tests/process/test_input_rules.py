@@ -26,8 +26,8 @@ from common.operations import (
     Scheduled,
 )
 from tests.conftest import add_account, add_post
+from tests.process.test_cli import socialsched
 from tests.query_shapes import CommandRecorder, problems, queries
-from tests.test_cli import socialsched
 
 
 def _request(at: str, text: str = "hi", **extra: object) -> PostRequest:

@@ -23,7 +23,7 @@ import requests
 
 from common.clock import utcnow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BANNER_END = "demo posts due within the next minute"
 OUR_POSTS: list[tuple[str, str, list[str]]] = [
     ("demo-page", f"e2e facebook post {i}", []) for i in range(3)

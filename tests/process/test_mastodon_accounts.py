@@ -14,7 +14,7 @@ from common.validation import check_post
 from devstack.sandbox.control import MastodonSandbox
 from tests.mastodon_support import connect_mastodon, mastodon_env, mastodon_token_for
 from tests.meta_support import TOKEN_KEY
-from tests.test_cli import socialsched
+from tests.process.test_cli import socialsched
 
 WHEN = "2030-01-01T10:00:00Z"
 

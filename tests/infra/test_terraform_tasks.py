@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from common import config
 from tests import tfconfig
-from tests.test_terraform_contract import settings_read_by_config
+from tests.infra.test_terraform_contract import settings_read_by_config
 
 TASKS = tfconfig.locals_()
 

@@ -110,10 +110,9 @@ def _read_object(shape: type, data: Any, where: str, problems: list[Problem]) ->
         problems.append((where, f"{where or 'the body'} is a JSON object"))
         return None
     fields = _fields(shape)
-    known = {f.wire for f in fields}
-    for name in sorted(set(data) - known):
-        allowed = sorted(known)
-        listed = ", ".join(allowed[:-1]) + f" and {allowed[-1]}" if len(allowed) > 1 else allowed[0]
+    known = [f.wire for f in fields]  # in declaration order, as the spec lists them
+    listed = ", ".join(known[:-1]) + f" and {known[-1]}" if len(known) > 1 else known[0]
+    for name in sorted(set(data) - set(known)):
         problems.append((_join(where, name), f"unknown field (this object has only {listed})"))
     values = {}
     for f in fields:

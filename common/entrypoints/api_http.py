@@ -88,22 +88,22 @@ RouteHandler = Callable[[Call], Response]
 
 
 def _route(request: Request, rid: str, service: ApiService) -> Response:
-    operation, path_id = _match(request)
+    operation, path_id = route_of(request)
     call = Call(request, rid, service, _caller(request, service), utcnow(), path_id)
     if not call.caller.allows(operation.scope):
         raise web.HttpError(403, f"This credential lacks the {operation.scope} scope")
     return HANDLERS[operation.operation_id](call)
 
 
-def _match(request: Request) -> tuple[api_schema.Operation, str]:
+def route_of(request: Request) -> tuple[api_schema.Operation, str]:
     try:
-        operation, args = ROUTER.match(request.path, request.method)
+        operation_id, args = ROUTER.match(request.path, request.method)
     except MethodNotAllowed as exc:
         allowed = ", ".join(sorted(exc.valid_methods or ()))
         raise web.HttpError(405, "Method not allowed", {"Allow": allowed}) from exc
     except (NotFound, RoutingException) as exc:  # RoutingException: a redirect werkzeug offers
         raise web.HttpError(404, "No such resource") from exc
-    return operation, str(args.get("id", ""))
+    return OPERATIONS[operation_id], str(args.get("id", ""))
 
 
 def _caller(request: Request, service: ApiService) -> Caller:
@@ -348,9 +348,9 @@ class _Id(BaseConverter):
 
 
 def _rule(operation: api_schema.Operation) -> Rule:
-    # OpenAPI's {id} as werkzeug's <id:id>; the endpoint is the declaration itself.
+    # OpenAPI's {id} as werkzeug's <id:id>.
     path = re.sub(r"\{(\w+)\}", r"<id:\1>", operation.path)
-    return Rule(path, methods=[operation.method], endpoint=operation)
+    return Rule(path, methods=[operation.method], endpoint=operation.operation_id)
 
 
 HANDLERS: Mapping[str, RouteHandler] = {
@@ -365,6 +365,7 @@ HANDLERS: Mapping[str, RouteHandler] = {
     "check_account": check_account,
     "reconcile_posts": reconcile_posts,
 }
+OPERATIONS = {op.operation_id: op for op in api_schema.API_OPERATIONS}
 ROUTES = Map(
     [_rule(op) for op in api_schema.API_OPERATIONS],
     converters={"id": _Id},

@@ -20,6 +20,7 @@ SCHEDULER_STATE = "scheduler_state"
 HOURLY_STATS = "hourly_stats"
 API_KEYS = "api_keys"
 AUDIT = "audit"
+MEDIA = "media"
 
 Doc = dict[str, Any]
 
@@ -96,7 +97,7 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
         IndexSpec("lease_runId", (("lease.runId", ASCENDING),), {"sparse": True}),
         # The sweep for posts whose runner died: only `publishing` posts have a lease.
         IndexSpec("status_leaseExpiresAt", (("status", ASCENDING), ("lease.expiresAt", ASCENDING))),
-        # The same request (CSV row, API item) never makes a second post (operations.post_key).
+        # The same request (CSV row, API item) never makes a second post (scheduling.post_key).
         IndexSpec(
             "idempotencyKey", (("idempotencyKey", ASCENDING),), {"unique": True, "sparse": True}
         ),
@@ -109,6 +110,18 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
             "accountId_dueAt_id",
             (("accountId", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING)),
         ),
+        # The media sweep asks whether an unfinished post still uses an item.
+        IndexSpec(
+            "mediaId_status",
+            (("content.media.mediaId", ASCENDING), ("status", ASCENDING)),
+            {"sparse": True},
+        ),
+    ),
+    # Identical bytes for one account scope are one item; the sweeps read by state and age.
+    MEDIA: (
+        IndexSpec("scope_sha256", (("scope", ASCENDING), ("sha256", ASCENDING)), {"unique": True}),
+        IndexSpec("state_createdAt", (("state", ASCENDING), ("createdAt", ASCENDING))),
+        IndexSpec("lastUsedAt", (("lastUsedAt", ASCENDING),)),
     ),
     ACCOUNTS: (IndexSpec("platform_status", (("platform", ASCENDING), ("status", ASCENDING))),),
     # Entries expire on their own (audit.record sets expireAt from AUDIT_RETENTION_DAYS).

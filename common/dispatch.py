@@ -30,6 +30,7 @@ from common.accounts import Account
 from common.config import Settings
 from common.db import Doc
 from common.events import EventSink
+from common.media_links import MediaLinks
 from common.platforms.base import Registry
 from common.posts import ClaimedPost, LeaseTerms, Upcoming
 from common.publishing import PostWork
@@ -239,7 +240,9 @@ class TaskWork:
         self._settings = settings
         self._queue = queue
         self._clock = clock
-        self._work = PostWork(db, registry, Rules.from_settings(settings), events, clock)
+        self._work = PostWork(
+            db, registry, Rules.from_settings(settings), events, clock, MediaLinks(settings)
+        )
         self._accounts = AccountCache(db)
         self._figures = Figures(db)
 

@@ -27,6 +27,7 @@ from common.clock import require_aware, utcnow
 from common.config import Settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, get_database
 from common.events import RUN_COMPLETED, EventSink, NoEvents
+from common.media_links import MediaLinks
 from common.platforms.base import Registry
 from common.posts import ClaimedPost
 
@@ -165,7 +166,9 @@ class _Run:
         self.trigger = trigger
         self.started = started
         self.events = events if events is not None else NoEvents()
-        self.work = PostWork(db, registry, Rules.from_settings(settings), self.events, clock)
+        self.work = PostWork(
+            db, registry, Rules.from_settings(settings), self.events, clock, MediaLinks(settings)
+        )
         self.finished = stats.FinishedTally()
         self.terms = posts.LeaseTerms(
             handle.run_id,

@@ -37,6 +37,10 @@ class Media:
     url: str
     type: Literal["image", "video"] = "image"
     alt: str = ""  # alt text, for networks that carry it (Bluesky)
+    # An uploaded item (common.media_records): its id and the bucket object chosen for the
+    # post's network; the URL is signed at each attempt (common.media_links), never stored.
+    media_id: str | None = None
+    object_name: str | None = None
 
 
 Visibility = Literal["public", "unlisted", "private", "direct"]
@@ -67,10 +71,7 @@ class Content:
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Content:
-        media = tuple(
-            Media(url=m["url"], type=m.get("type", "image"), alt=m.get("alt") or "")
-            for m in doc.get("media") or ()
-        )
+        media = tuple(_media(m) for m in doc.get("media") or ())
         return cls(
             text=doc.get("text") or "",
             link=doc.get("link"),
@@ -81,11 +82,26 @@ class Content:
 
 
 def _media_doc(media: Media) -> Doc:
-    """Alt text is stored only when given, so posts without it keep their old shape."""
-    doc: Doc = {"url": media.url, "type": media.type}
+    """Alt text is stored only when given, so posts without it keep their old shape; an
+    uploaded item is stored by id and object, without a URL."""
+    doc: Doc = (
+        {"mediaId": media.media_id, "object": media.object_name, "type": media.type}
+        if media.media_id
+        else {"url": media.url, "type": media.type}
+    )
     if media.alt:
         doc["alt"] = media.alt
     return doc
+
+
+def _media(doc: Mapping[str, Any]) -> Media:
+    return Media(
+        url=str(doc.get("url") or ""),
+        type=doc.get("type", "image"),
+        alt=doc.get("alt") or "",
+        media_id=doc.get("mediaId"),
+        object_name=doc.get("object"),
+    )
 
 
 @dataclass(frozen=True)

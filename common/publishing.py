@@ -26,6 +26,7 @@ from common.events import (
     POST_UNKNOWN,
     EventSink,
 )
+from common.media_links import MediaLinks
 from common.model import Post
 from common.platforms.base import Ambiguous, Outcome, Permanent, Publisher, Registry, Retryable
 from common.posts import ClaimedPost, LeaseLost, Settled
@@ -89,6 +90,7 @@ class PostWork:
     rules: Rules
     events: EventSink
     clock: Callable[[], datetime]
+    media: MediaLinks
     rng: random.Random = field(default_factory=random.Random)  # jitter, not security
 
     def publish(
@@ -129,7 +131,7 @@ class PostWork:
         if publisher is None:
             return Permanent("unsupported_platform", f"no publisher for {post.platform}")
         try:
-            return publisher.publish(post, account, claimed)
+            return publisher.publish(self.media.signed(post), account, claimed)
         except Exception as exc:
             # Adapters return outcomes; an exception is a bug. Whether it is safe to retry
             # depends only on whether the send had begun.

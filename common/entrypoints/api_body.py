@@ -19,7 +19,10 @@ from common.clock import TimeError, require_aware
 from common.db import Doc
 from common.entrypoints import api_schema as s
 from common.entrypoints import web
-from common.operations import Connected, Invalid, ItemProblem, PostChanges, PostRequest
+from common.operations.accounts import Connected
+from common.operations.bulk import ItemProblem
+from common.operations.post_actions import PostChanges
+from common.operations.scheduling import Invalid, PostRequest
 from common.platforms.base import TokenHealth
 from common.schema import S
 

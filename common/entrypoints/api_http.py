@@ -20,13 +20,15 @@ from pymongo.database import Database
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, MapAdapter, RoutingException, Rule
 
-from common import accounts, audit, operations, posts, schema
+from common import accounts, audit, posts, schema
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
 from common.entrypoints import api_body, api_schema, auth, web
 from common.entrypoints.auth import Caller
 from common.entrypoints.serve import Lazy, serve
+from common.operations import accounts as account_ops
+from common.operations import bulk, post_actions, reconcile, scheduling
 from common.platforms.base import Registry
 from common.platforms.meta.onboarding import OnboardingFailed
 from common.platforms.registry import default_registry
@@ -132,12 +134,12 @@ def create_posts(call: Call) -> Response:
     if forbidden:
         raise web.HttpError(403, f"This credential may not post for {', '.join(forbidden)}"[:200])
     if parsed.single:
-        result: Any = operations.schedule_post(call.db, parsed.requests[0], call.now)
+        result: Any = scheduling.schedule_post(call.db, parsed.requests[0], call.now)
         results = _single_results(result)
     else:
-        result = operations.schedule_batch(call.db, parsed.requests, call.now)
+        result = bulk.schedule_batch(call.db, parsed.requests, call.now)
         results = _batch_results(result)
-    created = [r for r in results if isinstance(r, operations.Scheduled)]
+    created = [r for r in results if isinstance(r, scheduling.Scheduled)]
     status = 201 if created or key is not None else 200
     call.audit("posts.create", [str(r.post_id) for r in created], status)
     replayed = key is not None and not created
@@ -147,22 +149,22 @@ def create_posts(call: Call) -> Response:
     return web.json_response(answer, status, call.rid, headers=headers)
 
 
-def _single_results(result: Any) -> list[operations.Scheduled | operations.AlreadyScheduled]:
-    if isinstance(result, operations.NoSuchAccount):
+def _single_results(result: Any) -> list[scheduling.Scheduled | scheduling.AlreadyScheduled]:
+    if isinstance(result, scheduling.NoSuchAccount):
         raise api_body.problems_error(
-            [operations.ItemProblem(0, "accountId", f"no account {result.account_id!r}")]
+            [bulk.ItemProblem(0, "accountId", f"no account {result.account_id!r}")]
         )
-    if isinstance(result, operations.Invalid):
+    if isinstance(result, scheduling.Invalid):
         raise api_body.invalid_error(result)
-    if isinstance(result, operations.KeyReused):
+    if isinstance(result, scheduling.KeyReused):
         raise _key_reused()
     return [result]
 
 
-def _batch_results(result: Any) -> list[operations.Scheduled | operations.AlreadyScheduled]:
-    if isinstance(result, operations.BatchRefused):
+def _batch_results(result: Any) -> list[scheduling.Scheduled | scheduling.AlreadyScheduled]:
+    if isinstance(result, bulk.BatchRefused):
         raise api_body.problems_error(list(result.problems))
-    if isinstance(result, operations.KeyReused):
+    if isinstance(result, scheduling.KeyReused):
         raise _key_reused()
     return list(result.results)
 
@@ -172,10 +174,10 @@ def _key_reused() -> web.HttpError:
 
 
 def _created_item(
-    result: operations.Scheduled | operations.AlreadyScheduled, *, replayed_with_key: bool
+    result: scheduling.Scheduled | scheduling.AlreadyScheduled, *, replayed_with_key: bool
 ) -> Doc:
     # A replay under an Idempotency-Key answers what the first request was answered.
-    already = isinstance(result, operations.AlreadyScheduled) and not replayed_with_key
+    already = isinstance(result, scheduling.AlreadyScheduled) and not replayed_with_key
     return {"id": str(result.post_id), "alreadyScheduled": already}
 
 
@@ -202,10 +204,10 @@ def edit_post(call: Call) -> Response:
     post_id = _owned_post(call)
     version = api_body.parse_if_match(call.request.headers.get("If-Match"))
     changes = api_body.parse_changes(_body(call.request))
-    result = operations.edit_post(call.db, post_id, changes, call.now, version=version)
-    if isinstance(result, operations.Invalid):
+    result = post_actions.edit_post(call.db, post_id, changes, call.now, version=version)
+    if isinstance(result, scheduling.Invalid):
         raise api_body.invalid_error(result)
-    if isinstance(result, operations.Refused):
+    if isinstance(result, post_actions.Refused):
         call.audit("posts.edit", [str(post_id)], _refused_status(result))
         raise _refused(result)
     call.audit("posts.edit", [str(post_id)], 200)
@@ -215,7 +217,7 @@ def edit_post(call: Call) -> Response:
 
 
 def _post_action(
-    action: Callable[[Database[Doc], ObjectId, datetime], operations.Done | operations.Refused],
+    action: Callable[[Database[Doc], ObjectId, datetime], post_actions.Done | post_actions.Refused],
     name: str,
 ) -> RouteHandler:
     def handler(call: Call) -> Response:
@@ -223,7 +225,7 @@ def _post_action(
         if _body(call.request):
             raise web.HttpError(400, "This action takes no body fields")
         result = action(call.db, post_id, call.now)
-        if isinstance(result, operations.Refused):
+        if isinstance(result, post_actions.Refused):
             call.audit(name, [str(post_id)], _refused_status(result))
             raise _refused(result)
         call.audit(name, [str(post_id)], 200)
@@ -245,16 +247,16 @@ def _owned_post(call: Call) -> ObjectId:
 
 
 _REFUSAL_STATUS = {
-    operations.Refusal.NOT_FOUND: 404,
-    operations.Refusal.STALE: 412,
+    post_actions.Refusal.NOT_FOUND: 404,
+    post_actions.Refusal.STALE: 412,
 }
 
 
-def _refused_status(refused: operations.Refused) -> int:
+def _refused_status(refused: post_actions.Refused) -> int:
     return _REFUSAL_STATUS.get(refused.reason, 409)
 
 
-def _refused(refused: operations.Refused) -> web.HttpError:
+def _refused(refused: post_actions.Refused) -> web.HttpError:
     details = {"status": refused.status} if refused.status else {}
     message = f"Refused: {refused.reason.value}"
     return web.HttpError(_refused_status(refused), message, details=details)
@@ -291,7 +293,7 @@ def check_account(call: Call) -> Response:
         raise web.HttpError(404, "No such account")
     if _body(call.request):
         raise web.HttpError(400, "This action takes no body fields")
-    health = operations.check_tokens(call.db, call.service.settings, call.now, only=[account_id])
+    health = account_ops.check_tokens(call.db, call.service.settings, call.now, only=[account_id])
     call.audit("accounts.check", [account_id], 200)
     return web.json_response(api_body.health_json(health[0]), 200, call.rid)
 
@@ -303,7 +305,7 @@ def connect_accounts(call: Call) -> Response:
     asked = api_body.parse_connect(_body(call.request))
     settings = call.service.settings
     try:
-        result = operations.connect_meta(call.db, settings, asked.user_token, call.now, asked.pages)
+        result = account_ops.connect_meta(call.db, settings, asked.user_token, call.now, asked.pages)
     except TokenKeyError as exc:
         log.error("token encryption unusable", extra={"reason": str(exc)})
         raise web.HttpError(503, "Token encryption is not configured on the server") from exc
@@ -324,7 +326,7 @@ def reconcile_posts(call: Call) -> Response:
     limit = asked.limit if asked.limit is not None else RECONCILE_DEFAULT
     settings = call.service.settings
     registry = _registry(settings)
-    report = operations.reconcile_unknown(call.db, settings, registry, call.now, limit=limit)
+    report = reconcile.reconcile_unknown(call.db, settings, registry, call.now, limit=limit)
     call.audit("posts.reconcile", [], 200)
     shown = api_schema.ReconcileReport(**dataclasses.asdict(report))
     return web.json_response(schema.dump(shown), 200, call.rid)
@@ -358,8 +360,8 @@ HANDLERS: Mapping[str, RouteHandler] = {
     "list_posts": list_posts,
     "get_post": get_post,
     "edit_post": edit_post,
-    "cancel_post": _post_action(operations.cancel_post, "posts.cancel"),
-    "retry_post": _post_action(operations.retry_post, "posts.retry"),
+    "cancel_post": _post_action(post_actions.cancel_post, "posts.cancel"),
+    "retry_post": _post_action(post_actions.retry_post, "posts.retry"),
     "list_accounts": list_accounts,
     "connect_accounts": connect_accounts,
     "check_account": check_account,

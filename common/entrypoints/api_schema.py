@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from common.accounts import AccountStatus
 from common.model import STATUSES, PostStatus, Visibility
+from common.operations.scheduling import MAX_KEY_LENGTH
 from common.schema import spec
 
 MAX_BATCH = 1000
@@ -20,9 +21,8 @@ DEFAULT_PAGE = 100
 MAX_TOKEN = 4096
 MAX_RECONCILE = 1000
 MAX_RUN_LIMIT = 10_000
-# The operations' limit on idempotency keys (common.operations.MAX_KEY_LENGTH, a test keeps
-# them equal): the header and the body field are the same key.
-MAX_IDEMPOTENCY_KEY = 200
+# The header and the body field are the same key, with the use case's limit.
+MAX_IDEMPOTENCY_KEY = MAX_KEY_LENGTH
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 # accounts.PLATFORMS as a type (a test keeps them equal).

@@ -21,7 +21,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.errors import PyMongoError
 
-from common import apikeys, clock, jsonfmt, lock, model, operations, posts, status
+from common import apikeys, clock, jsonfmt, lock, model, posts, status
 from common.clock import TimeError, resolve, utcnow
 from common.config import ApiRemote, ConfigError, Settings, load_remote, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, ensure_indexes, get_database
@@ -29,6 +29,8 @@ from common.engine import Trigger, execute_once
 from common.entrypoints import cli_backends, local_stack, status_page
 from common.entrypoints.api_client import ApiClient, ApiUnreachable
 from common.entrypoints.cli_backends import Backend, OperationalError, UsageError
+from common.operations import accounts as account_ops
+from common.operations import post_actions, reconcile, scheduling
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher, TokenKeyError
 
@@ -211,7 +213,7 @@ def _media(args: argparse.Namespace) -> list[dict[str, str]]:
 
 
 def cmd_posts_add(args: argparse.Namespace, backend: Backend) -> int:
-    request = operations.PostRequest(
+    request = scheduling.PostRequest(
         account_id=args.account,
         scheduled_at=args.at,
         time_zone=args.tz,
@@ -235,7 +237,7 @@ def cmd_posts_add(args: argparse.Namespace, backend: Backend) -> int:
 
 
 def cmd_posts_edit(args: argparse.Namespace, backend: Backend) -> int:
-    changes = operations.PostChanges(
+    changes = post_actions.PostChanges(
         text=args.text,
         link=args.link,
         media=[{"url": url, "type": args.media_type} for url in args.media] or None,
@@ -249,7 +251,7 @@ def cmd_posts_edit(args: argparse.Namespace, backend: Backend) -> int:
 
 
 def cmd_posts_reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    report = operations.reconcile_unknown(
+    report = reconcile.reconcile_unknown(
         get_database(settings), settings, default_registry(settings), utcnow(), limit=args.limit
     )
     data = asdict(report)
@@ -278,17 +280,17 @@ def _read_token(args: argparse.Namespace, what: str = "access token") -> str:
 
 def cmd_accounts_add(args: argparse.Namespace, settings: Settings) -> int:
     """Add an account, or re-authenticate an existing one with a new token."""
-    details = operations.AccountDetails(args.platform, args.external_id, args.name)
+    details = account_ops.AccountDetails(args.platform, args.external_id, args.name)
     try:
         cipher = TokenCipher.from_settings(settings)
-        stored = operations.store_token(
+        stored = account_ops.store_token(
             get_database(settings), cipher, args.id, _read_token(args), details, utcnow()
         )
     except TokenKeyError as exc:
         raise UsageError(str(exc)) from exc
-    if isinstance(stored, operations.DetailsMissing):
+    if isinstance(stored, account_ops.DetailsMissing):
         raise UsageError("a new account needs --platform and --external-id")
-    if isinstance(stored, operations.Reauthenticated):
+    if isinstance(stored, account_ops.Reauthenticated):
         released = stored.posts_released
         _emit(
             args,
@@ -325,21 +327,21 @@ def _connect_network(args: argparse.Namespace, backend: Backend) -> int:
             if not args.handle:
                 raise UsageError("bluesky needs --handle")
             secret = _read_token(args, "app password")
-            login = operations.BlueskyLogin(args.handle, secret, args.pds)
-            connected = operations.connect_bluesky(db, settings, args.id, login, utcnow())
+            login = account_ops.BlueskyLogin(args.handle, secret, args.pds)
+            connected = account_ops.connect_bluesky(db, settings, args.id, login, utcnow())
         elif args.network == "threads":
-            threads = operations.ThreadsLogin(_read_token(args))
-            connected = operations.connect_threads(db, settings, args.id, threads, utcnow())
+            threads = account_ops.ThreadsLogin(_read_token(args))
+            connected = account_ops.connect_threads(db, settings, args.id, threads, utcnow())
         else:
             if not args.instance:
                 raise UsageError("mastodon needs --instance")
-            masto = operations.MastodonLogin(args.instance, _read_token(args))
-            connected = operations.connect_mastodon(db, settings, args.id, masto, utcnow())
+            masto = account_ops.MastodonLogin(args.instance, _read_token(args))
+            connected = account_ops.connect_mastodon(db, settings, args.id, masto, utcnow())
     except TokenKeyError as exc:
         raise UsageError(str(exc)) from exc
-    if isinstance(connected, operations.ConnectRefused):
+    if isinstance(connected, account_ops.ConnectRefused):
         raise UsageError(connected.reason)
-    if isinstance(connected, operations.Reauthenticated):
+    if isinstance(connected, account_ops.Reauthenticated):
         released = connected.posts_released
         _emit(
             args,

@@ -11,12 +11,14 @@ from typing import IO, Any, Literal, Protocol
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, bulk_import, jsonfmt, operations, posts
+from common import accounts, bulk_import, jsonfmt, posts
 from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc, get_database
 from common.entrypoints import api_body, api_schema
 from common.entrypoints.api_client import ApiClient, ApiRefusal
+from common.operations import accounts as account_ops
+from common.operations import bulk, post_actions, scheduling
 from common.platforms.meta.onboarding import OnboardingFailed
 from common.tokens import TokenCipher, TokenKeyError
 from common.validation import Problem
@@ -35,11 +37,11 @@ class OperationalError(RuntimeError):
 
 
 class Backend(Protocol):
-    def add_post(self, request: operations.PostRequest) -> Doc: ...
+    def add_post(self, request: scheduling.PostRequest) -> Doc: ...
     def list_posts(self, where: posts.PostFilter, after: str | None, limit: int) -> Doc: ...
     def show_post(self, post_id: str) -> Doc: ...
     def edit_post(
-        self, post_id: str, changes: operations.PostChanges, version: int | None
+        self, post_id: str, changes: post_actions.PostChanges, version: int | None
     ) -> Doc: ...
     def act(self, post_id: str, action: Action) -> Doc: ...
     def import_csv(
@@ -73,19 +75,19 @@ class Direct:
     def _now(self) -> datetime:
         return utcnow()
 
-    def add_post(self, request: operations.PostRequest) -> Doc:
-        result = operations.schedule_post(self.db, request, self._now())
-        if isinstance(result, operations.NoSuchAccount):
+    def add_post(self, request: scheduling.PostRequest) -> Doc:
+        result = scheduling.schedule_post(self.db, request, self._now())
+        if isinstance(result, scheduling.NoSuchAccount):
             raise UsageError(
                 f"no account {result.account_id!r}; add it with `socialsched accounts add`"
             )
-        if isinstance(result, operations.Invalid):
+        if isinstance(result, scheduling.Invalid):
             raise UsageError("the post is not valid:\n" + problems_text(result.problems))
-        if isinstance(result, operations.KeyReused):
+        if isinstance(result, scheduling.KeyReused):
             raise UsageError(f"the key {result.key!r} was used before for another post")
         doc = posts.get_document(self.db, result.post_id)
         assert doc is not None  # just made or found; posts are never deleted
-        return _added(doc, isinstance(result, operations.AlreadyScheduled))
+        return _added(doc, isinstance(result, scheduling.AlreadyScheduled))
 
     def list_posts(self, where: posts.PostFilter, after: str | None, limit: int) -> Doc:
         try:
@@ -101,27 +103,29 @@ class Direct:
             raise OperationalError(f"no post {post_id}")
         return api_body.post_json(doc)
 
-    def edit_post(self, post_id: str, changes: operations.PostChanges, version: int | None) -> Doc:
-        result = operations.edit_post(
+    def edit_post(
+        self, post_id: str, changes: post_actions.PostChanges, version: int | None
+    ) -> Doc:
+        result = post_actions.edit_post(
             self.db, ObjectId(post_id), changes, self._now(), version=version
         )
-        if isinstance(result, operations.Invalid):
+        if isinstance(result, scheduling.Invalid):
             raise UsageError("the edit is not valid:\n" + problems_text(result.problems))
-        if isinstance(result, operations.Refused):
+        if isinstance(result, post_actions.Refused):
             raise OperationalError(f"post {post_id} not edited: {_why(result)}")
         return self.show_post(post_id)
 
     def act(self, post_id: str, action: Action) -> Doc:
-        use_case = operations.cancel_post if action == "cancel" else operations.retry_post
+        use_case = post_actions.cancel_post if action == "cancel" else post_actions.retry_post
         result = use_case(self.db, ObjectId(post_id), self._now())
-        if isinstance(result, operations.Refused):
+        if isinstance(result, post_actions.Refused):
             raise OperationalError(f"post {post_id} not {_PAST[action]}: {_why(result)}")
         return self.show_post(post_id)
 
     def import_csv(
         self, handle: IO[str], tz: str | None, allow_late: bool, progress: Progress | None
     ) -> Doc:
-        result = operations.import_csv(
+        result = bulk.import_csv(
             self.db,
             handle,
             self._now(),
@@ -129,7 +133,7 @@ class Direct:
             allow_late=allow_late,
             progress=progress,
         )
-        if isinstance(result, operations.ImportRefused):
+        if isinstance(result, bulk.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]
             raise UsageError("nothing imported; fix these rows:\n" + "\n".join(lines))
         already = [{"line": a.line, "id": str(a.post_id)} for a in result.already]
@@ -139,13 +143,15 @@ class Direct:
         return [api_body.account_json(a) for a in accounts.list_all(self.db)]
 
     def check_accounts(self) -> list[Doc]:
-        results = operations.check_tokens(self.db, self.settings, self._now())
+        results = account_ops.check_tokens(self.db, self.settings, self._now())
         return [h.to_dict() for h in results]
 
     def connect(self, user_token: str, pages: list[str] | None) -> Doc:
         try:
             TokenCipher.from_settings(self.settings)
-            result = operations.connect_meta(self.db, self.settings, user_token, self._now(), pages)
+            result = account_ops.connect_meta(
+                self.db, self.settings, user_token, self._now(), pages
+            )
         except TokenKeyError as exc:
             raise UsageError(str(exc)) from exc
         if isinstance(result, OnboardingFailed):
@@ -166,7 +172,7 @@ class Direct:
         }
 
 
-def _why(refused: operations.Refused) -> str:
+def _why(refused: post_actions.Refused) -> str:
     status = f" (status {refused.status})" if refused.status else ""
     return f"{refused.reason.value}{status}"
 
@@ -182,7 +188,7 @@ class Remote:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
 
-    def add_post(self, request: operations.PostRequest) -> Doc:
+    def add_post(self, request: scheduling.PostRequest) -> Doc:
         made = self._call(lambda: self.client.post("/v1/posts", request_body(request)))
         post = self._call(lambda: self.client.get(f"/v1/posts/{made['id']}"))
         return _added(post, bool(made["alreadyScheduled"]))
@@ -204,7 +210,9 @@ class Remote:
         post: Doc = self._call(lambda: self.client.get(f"/v1/posts/{post_id}"))
         return post
 
-    def edit_post(self, post_id: str, changes: operations.PostChanges, version: int | None) -> Doc:
+    def edit_post(
+        self, post_id: str, changes: post_actions.PostChanges, version: int | None
+    ) -> Doc:
         if version is None:  # the API always checks a version: the one just read
             version = int(self.show_post(post_id)["version"])
         body = changes_body(changes)
@@ -235,7 +243,7 @@ class Remote:
         created, already = 0, []
         for start in range(0, len(rows), MAX_BATCH):
             chunk = rows[start : start + MAX_BATCH]
-            items = [request_body(operations.row_request(r, tz, allow_late)) for r in chunk]
+            items = [request_body(bulk.row_request(r, tz, allow_late)) for r in chunk]
             answer = self._batch(items, chunk)
             for row, item in zip(chunk, answer["posts"], strict=True):
                 if item["alreadyScheduled"]:
@@ -294,7 +302,7 @@ def _error(exc: ApiRefusal, what: str | None = None) -> UsageError | Operational
     return OperationalError(message)
 
 
-def request_body(request: operations.PostRequest) -> Doc:
+def request_body(request: scheduling.PostRequest) -> Doc:
     body: Doc = {"accountId": request.account_id, "scheduledAt": request.scheduled_at}
     optional: Mapping[str, Any] = {
         "timeZone": request.time_zone,
@@ -310,7 +318,7 @@ def request_body(request: operations.PostRequest) -> Doc:
     return body
 
 
-def changes_body(changes: operations.PostChanges) -> Doc:
+def changes_body(changes: post_actions.PostChanges) -> Doc:
     fields: Mapping[str, Any] = {
         "text": changes.text,
         "link": changes.link,

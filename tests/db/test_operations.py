@@ -7,10 +7,10 @@ from datetime import timedelta
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import operations
 from common.clock import utcnow
 from common.db import Doc
-from common.operations import Done, PostChanges, Refusal, Refused
+from common.operations import post_actions
+from common.operations.post_actions import Done, PostChanges, Refusal, Refused
 from tests.conftest import add_account, add_post
 
 
@@ -29,20 +29,22 @@ def test_cancel_retry_and_edit_say_why_they_refuse(db: Database[Doc]) -> None:
     missing = ObjectId()
     new_text = PostChanges(text="edited")
 
-    assert operations.retry_post(db, scheduled, now) == Refused(Refusal.NOT_RETRYABLE, "scheduled")
-    assert operations.cancel_post(db, sending, now) == Refused(Refusal.SEND_BEGUN, "publishing")
-    assert operations.edit_post(db, sending, new_text, now) == Refused(
+    assert post_actions.retry_post(db, scheduled, now) == Refused(
+        Refusal.NOT_RETRYABLE, "scheduled"
+    )
+    assert post_actions.cancel_post(db, sending, now) == Refused(Refusal.SEND_BEGUN, "publishing")
+    assert post_actions.edit_post(db, sending, new_text, now) == Refused(
         Refusal.SEND_BEGUN, "publishing"
     )
-    assert operations.cancel_post(db, published, now) == Refused(Refusal.FINISHED, "published")
-    assert operations.edit_post(db, published, new_text, now) == Refused(
+    assert post_actions.cancel_post(db, published, now) == Refused(Refusal.FINISHED, "published")
+    assert post_actions.edit_post(db, published, new_text, now) == Refused(
         Refusal.NOT_EDITABLE, "published"
     )
-    assert operations.cancel_post(db, missing, now) == Refused(Refusal.NOT_FOUND, None)
+    assert post_actions.cancel_post(db, missing, now) == Refused(Refusal.NOT_FOUND, None)
     assert db["posts"].count_documents({"version": {"$gt": 1}}) == 0  # nothing changed
 
-    assert operations.edit_post(db, scheduled, new_text, now) == Done(scheduled)
-    assert operations.cancel_post(db, scheduled, now) == Done(scheduled)
+    assert post_actions.edit_post(db, scheduled, new_text, now) == Done(scheduled)
+    assert post_actions.cancel_post(db, scheduled, now) == Done(scheduled)
     doc = db["posts"].find_one({"_id": scheduled})
     assert doc is not None
     assert (doc["status"], doc["content"]["text"], doc["version"]) == ("canceled", "edited", 3)

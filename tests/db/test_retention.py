@@ -11,12 +11,13 @@ from datetime import timedelta
 
 from pymongo.database import Database
 
-from common import operations, posts
+from common import posts
 from common.clock import utcnow
 from common.config import Settings
 from common.db import POST_RETENTION_INDEX, Doc, ensure_indexes
 from common.engine import Trigger, execute_once
 from common.model import Post
+from common.operations import post_actions
 from common.platforms.base import Outcome, Permanent
 from tests.conftest import add_account, add_post
 from tests.recording import registry_for
@@ -58,6 +59,6 @@ def test_only_finished_posts_carry_the_time_retention_counts_from(
     finished = {d["_id"] for d in db["posts"].find({"finishedAt": {"$exists": True}})}
     assert finished == {published, failed, canceled}
     assert waiting not in finished
-    operations.retry_post(db, failed, utcnow())
+    post_actions.retry_post(db, failed, utcnow())
     doc = db["posts"].find_one({"_id": failed})
     assert doc is not None and "finishedAt" not in doc and doc["status"] == "scheduled"

@@ -15,10 +15,11 @@ import requests
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, apikeys, operations
+from common import accounts, apikeys
 from common.clock import utcnow
 from common.config import load_settings
 from common.model import Content
+from common.operations import accounts as account_ops
 from common.platforms.meta.onboarding import OnboardingFailed
 from common.tokens import TokenCipher
 from devstack.sandbox import control as sandbox_control
@@ -417,7 +418,7 @@ def test_connect_stores_a_meta_logins_pages_and_linked_instagram_accounts_encryp
     env = {k: str(v) for k, v in meta_env(sandbox, META_APP_ID="sandbox-app").items()}
     base = {"MONGO_URI": mongo_uri, "MONGO_DB": fn_db_name, **env}
     wrong_secret = load_settings({**base, "META_APP_SECRET": "not-the-app-secret"})
-    refused = operations.connect_meta(fresh_db, wrong_secret, "short-user-token", utcnow())
+    refused = account_ops.connect_meta(fresh_db, wrong_secret, "short-user-token", utcnow())
     assert isinstance(refused, OnboardingFailed) and refused.kind == "refused"
     assert "not-the-app-secret" not in refused.reason
     assert fresh_db["accounts"].count_documents({}) == 0

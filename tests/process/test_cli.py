@@ -15,9 +15,10 @@ import pytest
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from common import accounts, lock, operations
+from common import accounts, lock
 from common.clock import utcnow
 from common.db import Doc
+from common.operations import bulk
 from common.tokens import TokenCipher
 from devstack.processes import free_port
 from devstack.sandbox.control import Sandbox
@@ -293,7 +294,7 @@ def test_an_unreadable_import_file_is_a_usage_error(
 
 def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
     add_account(db, "fb")
-    n = operations.IMPORT_CHUNK + 10
+    n = bulk.IMPORT_CHUNK + 10
     rows = (
         "".join(f"fb,2030-01-01T10:00:00Z,post {i}\n" for i in range(n))
         + "fb,2030-01-01T10:01:00Z,post 0\n"
@@ -301,5 +302,5 @@ def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
     # A unique index makes the last row fail, after the whole first chunk went in.
     db["posts"].create_index("content.text", unique=True)
     with pytest.raises(BulkWriteError):
-        operations.import_csv(db, io.StringIO("account,at,text\n" + rows), utcnow())
+        bulk.import_csv(db, io.StringIO("account,at,text\n" + rows), utcnow())
     assert db["posts"].count_documents({}) == 0

@@ -20,7 +20,7 @@ from common.config import Settings
 from common.db import Doc
 from common.engine import Trigger, execute_once
 from common.model import Content, Media
-from common.operations import reconcile_unknown
+from common.operations.reconcile import reconcile_unknown
 from common.platforms.registry import default_registry
 from devstack.sandbox.control import MastodonSandbox
 from tests.conftest import SettingsFactory

@@ -20,7 +20,7 @@ from common import accounts, posts
 from common.clock import ScheduledTime, utcnow
 from common.engine import Trigger, execute_once
 from common.model import Content, Media
-from common.operations import reconcile_unknown
+from common.operations.reconcile import reconcile_unknown
 from common.platforms.meta.instagram import InstagramPublisher
 from common.platforms.registry import default_registry
 from devstack.sandbox.control import Sandbox

@@ -10,21 +10,13 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from common import operations, posts
+from common import posts
 from common.clock import utcnow
 from common.db import Doc
-from common.operations import (
-    AlreadyScheduled,
-    BatchRefused,
-    BatchScheduled,
-    Done,
-    Invalid,
-    PostChanges,
-    PostRequest,
-    Refusal,
-    Refused,
-    Scheduled,
-)
+from common.operations import bulk, post_actions, scheduling
+from common.operations.bulk import BatchRefused, BatchScheduled
+from common.operations.post_actions import Done, PostChanges, Refusal, Refused
+from common.operations.scheduling import AlreadyScheduled, Invalid, PostRequest, Scheduled
 from tests.conftest import add_account, add_post
 from tests.process.test_cli import socialsched
 from tests.query_shapes import CommandRecorder, problems, queries
@@ -38,13 +30,13 @@ def test_a_time_in_the_past_is_refused_unless_now_or_allowed_late(db: Database[D
     add_account(db, "fb")
     now = utcnow()
     past = (now - timedelta(hours=2)).isoformat()
-    refused = operations.schedule_post(db, _request(past), now)
+    refused = scheduling.schedule_post(db, _request(past), now)
     assert isinstance(refused, Invalid)
     assert [p.field for p in refused.problems] == ["scheduledAt"]
     assert "in the past" in refused.problems[0].message
     assert db["posts"].count_documents({}) == 0
-    assert isinstance(operations.schedule_post(db, _request("now"), now), Scheduled)
-    late = operations.schedule_post(db, _request(past, allow_late=True), now)
+    assert isinstance(scheduling.schedule_post(db, _request("now"), now), Scheduled)
+    late = scheduling.schedule_post(db, _request(past, allow_late=True), now)
     assert isinstance(late, Scheduled)
     assert db["posts"].count_documents({}) == 2
 
@@ -53,14 +45,14 @@ def test_the_same_post_sent_twice_is_one_post(db: Database[Doc]) -> None:
     add_account(db, "fb")
     now = utcnow()
     at = (now + timedelta(hours=1)).isoformat()
-    first = operations.schedule_post(db, _request(at), now)
-    second = operations.schedule_post(db, _request(at), now)
+    first = scheduling.schedule_post(db, _request(at), now)
+    second = scheduling.schedule_post(db, _request(at), now)
     assert isinstance(first, Scheduled)
     assert second == AlreadyScheduled(first.post_id, "scheduled")
-    other_text = operations.schedule_post(db, _request(at, text="other"), now)
+    other_text = scheduling.schedule_post(db, _request(at, text="other"), now)
     assert isinstance(other_text, Scheduled)
-    keyed = operations.schedule_post(db, _request(at, text="v1", idempotency_key="k1"), now)
-    rekeyed = operations.schedule_post(db, _request(at, text="v2", idempotency_key="k1"), now)
+    keyed = scheduling.schedule_post(db, _request(at, text="v1", idempotency_key="k1"), now)
+    rekeyed = scheduling.schedule_post(db, _request(at, text="v2", idempotency_key="k1"), now)
     assert isinstance(keyed, Scheduled) and rekeyed == AlreadyScheduled(keyed.post_id, "scheduled")
     assert db["posts"].count_documents({}) == 3
 
@@ -70,16 +62,16 @@ def test_a_batch_is_all_or_nothing_and_names_each_bad_item_by_index(db: Database
     now = utcnow()
     at = (now + timedelta(hours=1)).isoformat()
     bad = [_request(at, "a"), PostRequest("nobody", at, text="b"), _request("soon", "c")]
-    refused = operations.schedule_batch(db, bad, now)
+    refused = bulk.schedule_batch(db, bad, now)
     assert isinstance(refused, BatchRefused)
     assert [(p.index, p.field) for p in refused.problems] == [(1, "accountId"), (2, "scheduledAt")]
     assert db["posts"].count_documents({}) == 0
     batch = [_request(at, "a"), _request(at, "b"), _request(at, "a")]
-    done = operations.schedule_batch(db, batch, now)
+    done = bulk.schedule_batch(db, batch, now)
     assert isinstance(done, BatchScheduled) and done.created == 2
     first, _, repeat = done.results
     assert isinstance(first, Scheduled) and repeat == AlreadyScheduled(first.post_id, "scheduled")
-    again = operations.schedule_batch(db, batch, now)
+    again = bulk.schedule_batch(db, batch, now)
     assert isinstance(again, BatchScheduled) and again.created == 0
     assert [r.post_id for r in again.results] == [r.post_id for r in done.results]
     assert db["posts"].count_documents({}) == 2
@@ -93,11 +85,11 @@ def test_reimporting_a_file_names_the_posts_made_the_first_time(db: Database[Doc
         "fb,2030-01-01T10:00:00Z,first,\n"
         "fb,2030-01-01T10:00:00Z,second,row-2\n"
     )
-    first = operations.import_csv(db, io.StringIO(csv_text), now)
-    assert first == operations.Imported(2, ())
+    first = bulk.import_csv(db, io.StringIO(csv_text), now)
+    assert first == bulk.Imported(2, ())
     edited = csv_text.replace("second", "second reworded")  # same key: the same row
-    again = operations.import_csv(db, io.StringIO(edited), now)
-    assert isinstance(again, operations.Imported) and again.count == 0
+    again = bulk.import_csv(db, io.StringIO(edited), now)
+    assert isinstance(again, bulk.Imported) and again.count == 0
     assert [a.line for a in again.already] == [2, 3]
     assert db["posts"].count_documents({}) == 2
 
@@ -107,15 +99,15 @@ def test_an_edit_is_checked_like_a_new_post_and_refused_at_a_stale_version(
 ) -> None:
     add_account(db, "fb")
     now = utcnow()
-    made = operations.schedule_post(db, _request((now + timedelta(hours=1)).isoformat()), now)
+    made = scheduling.schedule_post(db, _request((now + timedelta(hours=1)).isoformat()), now)
     assert isinstance(made, Scheduled)
     pid = made.post_id
     past = PostChanges(scheduled_at=(now - timedelta(days=1)).isoformat())
-    assert isinstance(operations.edit_post(db, pid, past, now, version=1), Invalid)
+    assert isinstance(post_actions.edit_post(db, pid, past, now, version=1), Invalid)
     later = (now + timedelta(hours=3)).isoformat()
     changes = PostChanges(text="edited", scheduled_at=later)
-    assert operations.edit_post(db, pid, changes, now, version=1) == Done(pid)
-    stale = operations.edit_post(db, pid, PostChanges(text="lost"), now, version=1)
+    assert post_actions.edit_post(db, pid, changes, now, version=1) == Done(pid)
+    stale = post_actions.edit_post(db, pid, PostChanges(text="lost"), now, version=1)
     assert stale == Refused(Refusal.STALE, "scheduled")
     post = posts.get(db, pid)
     assert post is not None

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from common import operations
 from common.entrypoints.api_body import parse_create
 from common.entrypoints.cli_backends import request_body
 from common.entrypoints.web import HttpError
+from common.operations import scheduling
 
 
 def test_alt_text_content_warning_and_visibility_survive_the_round_trip() -> None:
-    request = operations.PostRequest(
+    request = scheduling.PostRequest(
         account_id="masto",
         scheduled_at="2030-01-01T10:00:00Z",
         text="plot twist",

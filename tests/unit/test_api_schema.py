@@ -10,9 +10,10 @@ import pytest
 from flask import Request
 from werkzeug.test import EnvironBuilder
 
-from common import accounts, operations, schema
+from common import accounts, schema
 from common.entrypoints import api_http, api_schema, openapi, web
 from common.entrypoints.api_schema import ConnectRequest, NewPost, ReconcileRequest
+from common.operations.scheduling import MAX_KEY_LENGTH
 from devstack import openapi as generator
 
 
@@ -27,7 +28,6 @@ def test_every_declared_operation_has_a_handler_and_no_handler_is_undeclared() -
 
 
 def test_limits_the_spec_states_are_the_ones_the_use_cases_apply() -> None:
-    assert api_schema.MAX_IDEMPOTENCY_KEY == operations.MAX_KEY_LENGTH
     assert typing.get_args(api_schema.Platform) == accounts.PLATFORMS
     document = openapi.document()
     header = next(
@@ -36,7 +36,7 @@ def test_limits_the_spec_states_are_the_ones_the_use_cases_apply() -> None:
         if p.get("name") == "Idempotency-Key"
     )
     body_key = document["components"]["schemas"]["NewPost"]["properties"]["idempotencyKey"]
-    assert header["schema"]["maxLength"] == body_key["maxLength"] == operations.MAX_KEY_LENGTH
+    assert header["schema"]["maxLength"] == body_key["maxLength"] == MAX_KEY_LENGTH
 
 
 def test_the_answered_post_declares_every_field_the_api_shows() -> None:

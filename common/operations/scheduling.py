@@ -1,0 +1,172 @@
+"""Scheduling one post: a request checked against its account's platform rules and the clock,
+then stored once (a repeated request names the post it made).
+
+Refusals are values, not strings or exceptions, so each transport words them its own way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo.database import Database
+
+from common import accounts, jsonfmt, model, posts
+from common.accounts import Account
+from common.clock import ScheduledTime
+from common.db import Doc
+from common.validation import Problem, check_post
+
+
+@dataclass(frozen=True)
+class PostRequest:
+    """A post as a person or an application asks for it: raw, not yet validated.
+
+    `scheduled_at` is ISO-8601 or "now". `idempotency_key` names the request so that sending it
+    again makes nothing new; without one, the account, the time and the content name it.
+    """
+
+    account_id: str
+    scheduled_at: str
+    time_zone: str | None = None
+    text: str = ""
+    link: str | None = None
+    media: Sequence[Mapping[str, str]] = ()
+    content_warning: str | None = None
+    visibility: str | None = None
+    idempotency_key: str | None = None
+    allow_late: bool = False
+    # A fingerprint of the whole request that carried `idempotency_key` (the API's body hash):
+    # the same key with another request is refused, not answered with the first one's post.
+    request_hash: str | None = None
+
+
+NOW = "now"
+# A time this close behind the server's clock is not "in the past": the caller's clock may be
+# a little behind, and a person typing the current minute means now.
+PAST_TOLERANCE = timedelta(minutes=1)
+MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class NoSuchAccount:
+    account_id: str
+
+
+@dataclass(frozen=True)
+class Invalid:
+    problems: tuple[Problem, ...]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A valid post for a known account, ready to be stored."""
+
+    new: posts.NewPost
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    post_id: ObjectId
+    when: ScheduledTime
+
+
+@dataclass(frozen=True)
+class AlreadyScheduled:
+    """The same request was made before: nothing new, this is the post it made."""
+
+    post_id: ObjectId
+    status: str
+
+
+@dataclass(frozen=True)
+class KeyReused:
+    """The idempotency key was used before for a different request: nothing was done."""
+
+    key: str
+
+
+def post_key(account_id: str, given: str | None, content: model.Content, instant: datetime) -> str:
+    """The stored idempotency key: the caller's own, or one derived from what the post is.
+
+    Scoped to the account, so two callers' keys never collide across accounts.
+    """
+    named: list[Any]
+    if given is not None:
+        named = ["key", account_id, given]
+    else:
+        named = ["post", account_id, jsonfmt.to_rfc3339(instant), content.to_doc()]
+    return hashlib.sha256(jsonfmt.dumps(named).encode()).hexdigest()
+
+
+def plan_post(
+    request: PostRequest, account: Account | None, now: datetime
+) -> Planned | NoSuchAccount | Invalid:
+    """Validate a request against its account's platform rules and the clock."""
+    if account is None:
+        return NoSuchAccount(request.account_id)
+    is_now = request.scheduled_at.strip().lower() == NOW
+    checked = check_post(
+        account.platform,
+        text=request.text,
+        link=request.link,
+        media=request.media,
+        scheduled_at=now.isoformat() if is_now else request.scheduled_at,
+        time_zone=request.time_zone,
+        content_warning=request.content_warning,
+        visibility=request.visibility,
+    )
+    problems = list(checked.problems) + _key_problems(request.idempotency_key)
+    when = checked.when
+    if when is not None and not is_now and not request.allow_late:
+        problems.extend(_past_problems(when, now))
+    if problems or when is None:
+        return Invalid(tuple(problems))
+    key = post_key(account.id, request.idempotency_key, checked.content, when.instant)
+    new = posts.NewPost(
+        account.id,
+        account.platform,
+        checked.content,
+        when,
+        idempotency_key=key,
+        request_hash=request.request_hash,
+    )
+    return Planned(new)
+
+
+def _past_problems(when: ScheduledTime, now: datetime) -> list[Problem]:
+    if when.instant >= now - PAST_TOLERANCE:
+        return []
+    message = (
+        f'{when.local_time} is in the past; give a later time, "now", '
+        "or allow late posting explicitly (allowLate / --allow-late)"
+    )
+    return [Problem("scheduledAt", message)]
+
+
+def _key_problems(key: str | None) -> list[Problem]:
+    if key is None or 0 < len(key) <= MAX_KEY_LENGTH:
+        return []
+    return [Problem("idempotencyKey", f"idempotency keys have 1 to {MAX_KEY_LENGTH} characters")]
+
+
+def schedule_post(
+    db: Database[Doc], request: PostRequest, now: datetime
+) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
+    planned = plan_post(request, accounts.get(db, request.account_id), now)
+    if not isinstance(planned, Planned):
+        return planned
+    inserted = posts.insert_once(db, planned.new, now)
+    if isinstance(inserted, posts.Existing):
+        return repeat(request, inserted)
+    return Scheduled(inserted, planned.new.when)
+
+
+def repeat(request: PostRequest, existing: posts.Existing) -> AlreadyScheduled | KeyReused:
+    if existing.request_hash != request.request_hash and request.idempotency_key is not None:
+        return KeyReused(request.idempotency_key)
+    return AlreadyScheduled(existing.post_id, existing.status)

@@ -305,7 +305,9 @@ def connect_accounts(call: Call) -> Response:
     asked = api_body.parse_connect(_body(call.request))
     settings = call.service.settings
     try:
-        result = account_ops.connect_meta(call.db, settings, asked.user_token, call.now, asked.pages)
+        result = account_ops.connect_meta(
+            call.db, settings, asked.user_token, call.now, asked.pages
+        )
     except TokenKeyError as exc:
         log.error("token encryption unusable", extra={"reason": str(exc)})
         raise web.HttpError(503, "Token encryption is not configured on the server") from exc

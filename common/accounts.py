@@ -97,8 +97,9 @@ def load_many(db: Database[Doc], account_ids: Iterable[str]) -> dict[str, Accoun
     }
 
 
-def list_all(db: Database[Doc]) -> list[Account]:
-    return [Account.from_doc(doc) for doc in db[ACCOUNTS].find().sort("_id", 1)]
+def list_all(db: Database[Doc], limit: int = 0) -> list[Account]:
+    """Every account by id; `limit` (0: none) bounds a page that lists them for people."""
+    return [Account.from_doc(doc) for doc in db[ACCOUNTS].find().sort("_id", 1).limit(limit)]
 
 
 def pause_until(db: Database[Doc], account_id: str, until: datetime, now: datetime) -> None:
@@ -161,7 +162,11 @@ def set_external_id(db: Database[Doc], account_id: str, external_id: str, now: d
 
 
 def store_refreshed_token(
-    db: Database[Doc], account_id: str, token_ciphertext: str, expires_at: datetime, now: datetime
+    db: Database[Doc],
+    account_id: str,
+    token_ciphertext: str,
+    expires_at: datetime | None,
+    now: datetime,
 ) -> None:
     """A token renewed by its network (Threads' refresh): its status is left as it is."""
     db[ACCOUNTS].update_one(

@@ -10,7 +10,6 @@ from typing import Literal
 
 ReconcilePolicy = Literal["at_most_once", "at_least_once"]
 Dispatch = Literal["inline", "tasks"]
-GOOGLE_OIDC_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 MIN_ADMIN_KEY_LENGTH = 32
 FERNET_KEY_BYTES = 32
 MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600
@@ -74,7 +73,9 @@ class Settings:
     tasks_horizon_seconds: int = 900  # the tick enqueues posts due within this
     tasks_sweep_after_seconds: int = 120  # overdue longer than this, the tick publishes inline
     tasks_api_endpoint: str | None = None  # None: Google's; the local stack sets its stand-in
-    tasks_oidc_certs_url: str = GOOGLE_OIDC_CERTS_URL
+    # The deployment declares Cloud Run's invoker IAM check on for the publish service (only
+    # then does publish trust the claims of the token Cloud Run forwards; task_auth.py).
+    tasks_invoker_check: bool = False
     # Finished posts are removed this many days after they finished; 0 turns it off; None
     # (unset) leaves whatever the database has (see db.ensure_indexes).
     post_retention_days: int | None = None
@@ -92,6 +93,18 @@ class Settings:
     media_url_ttl_seconds: int = 3600
     media_retention_days: int = 30
     media_upload_expiry_hours: int = 24  # an upload never completed is dropped after this
+    # The web app: sessions, sign-in throttle, the calendar's zone and Google Sign-In (OIDC).
+    web_session_hours: int = 12
+    web_signin_per_minute: int = 10
+    web_time_zone: str = "UTC"
+    web_base_url: str | None = None  # https://<the web function's URL>, for the redirect URI
+    oidc_issuer: str = "https://accounts.google.com"
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_client_id and self.oidc_client_secret and self.web_base_url)
 
     @property
     def admin_key_enabled(self) -> bool:
@@ -134,6 +147,8 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
     "MEDIA_URL_TTL_SECONDS": ("media_url_ttl_seconds", 60),
     "MEDIA_RETENTION_DAYS": ("media_retention_days", 1),
     "MEDIA_UPLOAD_EXPIRY_HOURS": ("media_upload_expiry_hours", 1),
+    "WEB_SESSION_HOURS": ("web_session_hours", 1),
+    "WEB_SIGNIN_PER_MINUTE": ("web_signin_per_minute", 1),
 }
 _FLOAT_SETTINGS: dict[str, str] = {
     "META_CONNECT_TIMEOUT_SECONDS": "meta_connect_timeout_seconds",
@@ -163,12 +178,16 @@ _STR_SETTINGS: dict[str, str] = {
     "TASKS_SERVICE_ACCOUNT": "tasks_service_account",
     "TASKS_AUDIENCE": "tasks_audience",
     "TASKS_API_ENDPOINT": "tasks_api_endpoint",
-    "TASKS_OIDC_CERTS_URL": "tasks_oidc_certs_url",
     "MEDIA_BUCKET": "media_bucket",
     "STORAGE_EMULATOR_HOST": "storage_emulator_host",
     "MEDIA_URL_ENDPOINT": "media_url_endpoint",
     "MEDIA_SIGNING_ACCOUNT": "media_signing_account",
     "MEDIA_SIGNING_KEY_FILE": "media_signing_key_file",
+    "WEB_TIME_ZONE": "web_time_zone",
+    "WEB_BASE_URL": "web_base_url",
+    "OIDC_ISSUER": "oidc_issuer",
+    "OIDC_CLIENT_ID": "oidc_client_id",
+    "OIDC_CLIENT_SECRET": "oidc_client_secret",
 }
 _TASKS_REQUIRED = ("TASKS_QUEUE", "TASKS_TARGET_URL", "TASKS_SERVICE_ACCOUNT")
 
@@ -234,6 +253,10 @@ def _read_strings(env: Mapping[str, str], values: dict[str, object], problems: l
 
 
 def _read_dispatch(env: Mapping[str, str], values: dict[str, object], problems: list[str]) -> None:
+    check = env.get("TASKS_INVOKER_CHECK", "").strip()
+    if check not in ("", "on", "off"):
+        problems.append("TASKS_INVOKER_CHECK must be on or off")
+    values["tasks_invoker_check"] = check == "on"
     dispatch = env.get("DISPATCH", "").strip()
     if not dispatch:
         return
@@ -254,10 +277,12 @@ class ApiRemote:
 
     url: str
     key: str = field(repr=False)
+    status_url: str | None = None  # SOCIALSCHED_STATUS_URL: where `status` reads the report
 
 
 def load_remote(environ: Mapping[str, str] | None = None) -> ApiRemote | None:
-    """SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY, when both are set."""
+    """SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY, when both are set (and, optionally, the
+    status function's SOCIALSCHED_STATUS_URL)."""
     env = os.environ if environ is None else environ
     url = env.get("SOCIALSCHED_API_URL", "").strip()
     key = env.get("SOCIALSCHED_API_KEY", "").strip()
@@ -265,9 +290,14 @@ def load_remote(environ: Mapping[str, str] | None = None) -> ApiRemote | None:
         return None
     if not url or not key:
         raise ConfigError("remote mode needs both SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY")
-    if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-        raise ConfigError("SOCIALSCHED_API_URL must be https (http only on this machine)")
-    return ApiRemote(url, key)
+    status_url = env.get("SOCIALSCHED_STATUS_URL", "").strip() or None
+    for name, value in (("SOCIALSCHED_API_URL", url), ("SOCIALSCHED_STATUS_URL", status_url)):
+        if value is not None and not value.startswith(_REMOTE_SCHEMES):
+            raise ConfigError(f"{name} must be https (http only on this machine)")
+    return ApiRemote(url, key, status_url)
+
+
+_REMOTE_SCHEMES = ("https://", "http://127.0.0.1", "http://localhost")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -143,6 +144,8 @@ def _read_typed(kind: Any, raw: Any, path: str, name: str, problems: list[Proble
     origin = typing.get_origin(kind)
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         return _read_object(kind, raw, path, problems)
+    if origin in (typing.Union, types.UnionType):
+        return _read_variant(typing.get_args(kind), raw, path, name, problems)
     if origin is dict:
         kind = dict
     elif origin in (list, tuple):
@@ -162,6 +165,20 @@ def _read_typed(kind: Any, raw: Any, path: str, name: str, problems: list[Proble
     if not _is_instance(raw, kind):
         problems.append((path, f"{name} has the wrong type (a {_TYPE_NAMES[kind]})"))
     return raw
+
+
+def _read_variant(
+    shapes: tuple[type, ...], raw: Any, path: str, name: str, problems: list[Problem]
+) -> Any:
+    """One of several shapes, chosen by the required fields the object has (the variants'
+    required fields tell them apart)."""
+    present = set(raw) if isinstance(raw, dict) else set()
+    for shape in shapes:
+        if {f.wire for f in _fields(shape) if f.required} <= present:
+            return _read_object(shape, raw, path, problems)
+    forms = " or ".join("{" + ", ".join(f.wire for f in _fields(t)) + "}" for t in shapes)
+    problems.append((path, f"{name} items are {forms}"))
+    return None
 
 
 def _is_instance(raw: Any, kind: Any) -> bool:
@@ -184,6 +201,9 @@ def _broken(name: str, value: Any, rules: Mapping[str, Any]) -> list[str]:
         ("minimum", "maximum", lambda v: v, ""),
     )
     found = []
+    pattern = rules.get("pattern")
+    if pattern is not None and not re.search(pattern, value):
+        found.append(f"{name} does not match {pattern}")
     for low_rule, high_rule, measure, unit in checks:
         low, high = rules.get(low_rule), rules.get(high_rule)
         if low is None and high is None:
@@ -218,6 +238,8 @@ def _dump_value(item: Any) -> Any:
         return dump(item)
     if isinstance(item, list | tuple):
         return [_dump_value(i) for i in item]
+    if isinstance(item, dict):
+        return {k: _dump_value(v) for k, v in item.items()}
     return item
 
 
@@ -271,7 +293,12 @@ def _type_schema(kind: Any) -> Json:
     if origin in (list, tuple):
         return {"type": "array", "items": _type_schema(typing.get_args(kind)[0])}
     if origin is dict:
-        return {"type": "object"}
+        values = typing.get_args(kind)[1]
+        return {"type": "object"} | (
+            {} if values is Any else {"additionalProperties": _type_schema(values)}
+        )
+    if origin in (typing.Union, types.UnionType):
+        return {"oneOf": [_type_schema(t) for t in typing.get_args(kind)]}
     if origin is Literal:
         choices = list(typing.get_args(kind))
         return {"type": "boolean" if isinstance(choices[0], bool) else "string", "enum": choices}
@@ -305,8 +332,14 @@ def _nested(shape: type) -> list[type]:
     nested = []
     for f in _fields(shape):
         kind = f.kind
-        while typing.get_origin(kind) in (list, tuple):
-            kind = typing.get_args(kind)[0]
-        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-            nested.append(kind)
+        while typing.get_origin(kind) in (list, tuple, dict):
+            kind = typing.get_args(kind)[-1]
+        variants = _variants(kind)
+        nested += [t for t in variants if isinstance(t, type) and dataclasses.is_dataclass(t)]
     return nested
+
+
+def _variants(kind: Any) -> tuple[Any, ...]:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return typing.get_args(kind)
+    return (kind,)

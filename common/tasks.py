@@ -5,11 +5,15 @@ cold-start time that inline installs should not pay (bench/coldstart.py).
 The task name is derived from the post id, version and due time, so creating the same task
 twice is refused by Cloud Tasks (409 ALREADY_EXISTS), which counts as done. Cloud Tasks forgets
 names about an hour after a task ran or was deleted, so the name only spares duplicate work:
-MongoDB's lease decides who publishes.
+MongoDB's lease decides who publishes. Names start with a short hash of the post id: post ids
+are ObjectIds, which begin with their creation time, and Google's CreateTask reference warns
+that sequential ids or prefixes (a timestamp) raise latency and error rates, recommending a
+hashed id or prefix.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +27,7 @@ from google.cloud import tasks_v2
 from common.config import Settings
 
 CREATE_TIMEOUT_SECONDS = 10.0
+NAME_PREFIX_HEX_DIGITS = 8
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,8 @@ class PostTask:
 
     @property
     def task_id(self) -> str:
-        return f"post-{self.post_id}-v{self.version}-t{self.due_at_ms}"
+        prefix = hashlib.sha256(self.post_id.encode()).hexdigest()[:NAME_PREFIX_HEX_DIGITS]
+        return f"{prefix}-post-{self.post_id}-v{self.version}-t{self.due_at_ms}"
 
     def body(self) -> bytes:
         return json.dumps(

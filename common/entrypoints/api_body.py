@@ -23,7 +23,7 @@ from common.operations.accounts import Connected
 from common.operations.bulk import ItemProblem
 from common.operations.post_actions import PostChanges
 from common.operations.scheduling import Invalid, PostRequest
-from common.platforms.base import TokenHealth
+from common.platforms.base import Login, TokenHealth
 from common.schema import S
 
 LIST_PARAMS = frozenset(p.name for p in s.LIST_PARAMS)
@@ -91,9 +91,16 @@ def parse_changes(body: Mapping[str, Any]) -> PostChanges:
     )
 
 
-def _media(items: Sequence[s.MediaItem]) -> list[dict[str, str]]:
+def _media(items: Sequence[s.PostMedia]) -> list[dict[str, str]]:
+    return [_media_item(m) for m in items]
+
+
+def _media_item(item: s.PostMedia) -> dict[str, str]:
     # alt is kept only when given: networks without alt text never see the field.
-    return [{"url": m.url, "type": m.type, **({"alt": m.alt} if m.alt else {})} for m in items]
+    alt = {"alt": item.alt} if item.alt else {}
+    if isinstance(item, s.MediaRef):
+        return {"mediaId": item.media_id, **alt}
+    return {"url": item.url, "type": item.type, **alt}
 
 
 def parse_if_match(header: str | None) -> int:
@@ -106,9 +113,34 @@ def parse_if_match(header: str | None) -> int:
     return int(raw)
 
 
-def parse_connect(body: Mapping[str, Any]) -> s.ConnectRequest:
-    """A login of one network; without pages, every Page of a Meta login."""
-    return parse(s.ConnectRequest, body)
+@dataclass(frozen=True)
+class ConnectRequest:
+    network: str
+    login: Login
+    account_id: str | None
+
+
+def parse_connect(body: Mapping[str, Any]) -> ConnectRequest:
+    """A login of one network with that network's own fields (api_schema.LOGIN_FIELDS); each
+    Connector judges the login itself."""
+    asked = parse(s.ConnectRequest, body)
+    secret_field, others = s.LOGIN_FIELDS[asked.network]
+    taken = {"network", "accountId", secret_field, *others}
+    found = [
+        ItemProblem(0, name, f"{name} is not a field of a {asked.network} login")
+        for name in sorted(set(body) - taken)
+    ]
+    if secret_field not in body:
+        found.append(ItemProblem(0, secret_field, f"{secret_field} is required"))
+    if found:
+        raise problems_error(found)
+    login = Login(
+        secret=body[secret_field],
+        handle=asked.handle,
+        server=asked.instance or asked.pds,
+        choose=asked.pages,
+    )
+    return ConnectRequest(asked.network, login, asked.account_id)
 
 
 def parse(shape: type[S], body: Mapping[str, Any]) -> S:
@@ -179,10 +211,7 @@ def post_json(doc: Doc) -> Doc:
         content=s.PostContent(
             text=content.get("text") or "",
             link=content.get("link"),
-            media=tuple(
-                s.MediaItem(url=m["url"], type=m.get("type", "image"), alt=m.get("alt") or None)
-                for m in content.get("media") or ()
-            ),
+            media=tuple(_shown_media(m) for m in content.get("media") or ()),
             content_warning=content.get("contentWarning"),
             visibility=content.get("visibility"),
         ),
@@ -197,6 +226,14 @@ def post_json(doc: Doc) -> Doc:
         group_id=None if doc.get("groupId") is None else str(doc["groupId"]),
     )
     return schema.dump(post)
+
+
+def _shown_media(stored: Doc) -> s.MediaUrl | s.MediaRefShown:
+    """An uploaded item shows its id, never the bucket's object name."""
+    alt = stored.get("alt") or None
+    if stored.get("mediaId"):
+        return s.MediaRefShown(media_id=stored["mediaId"], type=stored.get("type"), alt=alt)
+    return s.MediaUrl(url=stored["url"], type=stored.get("type", "image"), alt=alt)
 
 
 def account_json(account: Account) -> Doc:
@@ -231,6 +268,7 @@ def connected_json(connected: Connected) -> Doc:
             external_id=a.external_id,
             name=a.name,
             added=a.added,
+            posts_released=a.posts_released,
         )
         for a in connected.accounts
     )

@@ -7,9 +7,11 @@ decision is a use case in common.operations (common.entrypoints.api_body parses 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,15 +26,15 @@ from common import accounts, audit, posts, schema
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
-from common.entrypoints import api_body, api_schema, auth, web
+from common.entrypoints import api_body, api_media, api_schema, auth, web
 from common.entrypoints.auth import Caller
 from common.entrypoints.serve import Lazy, serve
 from common.operations import accounts as account_ops
-from common.operations import bulk, post_actions, reconcile, scheduling
-from common.platforms.base import Registry
-from common.platforms.meta.onboarding import OnboardingFailed
+from common.operations import bulk, media, post_actions, reconcile, scheduling
+from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
-from common.tokens import TokenKeyError
+from common.storage import MediaBucket, storage_config
+from common.tokens import TokenCipher, TokenKeyError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,22 @@ class ApiService:
     @property
     def db(self) -> Database[Doc]:
         return get_database(self.settings)
+
+    @functools.cached_property
+    def bucket(self) -> MediaBucket | None:
+        """The media bucket's client, made on the first media request of this instance."""
+        config = storage_config(self.settings)
+        return MediaBucket(config) if config else None
+
+    @functools.cached_property
+    def registry(self) -> Registry:
+        """The networks' publishers and connectors, made on first use by this instance.
+        Raises TokenKeyError when TOKEN_ENCRYPTION_KEY is malformed."""
+        return default_registry(self.settings)
+
+    @property
+    def cipher(self) -> TokenCipher:
+        return TokenCipher.from_settings(self.settings)
 
 
 def lazy_service() -> Lazy[ApiService]:
@@ -98,6 +116,7 @@ def _route(request: Request, rid: str, service: ApiService) -> Response:
 
 
 def route_of(request: Request) -> tuple[api_schema.Operation, str]:
+    """The declared operation for the request's path and method, and the path's id."""
     try:
         operation_id, args = ROUTER.match(request.path, request.method)
     except MethodNotAllowed as exc:
@@ -277,6 +296,44 @@ def _body(request: Request) -> dict[str, Any]:
     return web.read_json_object(request, MAX_BODY_BYTES) or {}
 
 
+# --- media ----------------------------------------------------------------------------------
+
+
+def create_media(call: Call) -> Response:
+    """An upload: 201 with the resumable session to PUT the bytes to, or 200 with the item that
+    already holds the same bytes for the same accounts."""
+    request = api_media.parse_upload(_body(call.request))
+    forbidden = sorted(a for a in request.account_ids if not call.caller.may_use(a))
+    if forbidden:
+        raise web.HttpError(403, f"This credential may not use {', '.join(forbidden)}"[:200])
+    bucket = api_media.require_bucket(call.service.bucket)
+    origin = call.request.headers.get("Origin")
+    made = media.create_upload(call.db, bucket, request, call.caller.who, call.now, origin)
+    if isinstance(made, media.MediaRefused):
+        raise api_media.refusal(made)
+    status = 201 if made.upload_url else 200
+    call.audit("media.create", [made.item.id], status)
+    answer = {"media": api_media.media_json(made.item), "uploadUrl": made.upload_url}
+    return web.json_response(answer, status, call.rid)
+
+
+def complete_media(call: Call) -> Response:
+    api_media.visible(media.get_media(call.db, call.path_id), call.caller)
+    if _body(call.request):
+        raise web.HttpError(400, "This action takes no body fields")
+    bucket = api_media.require_bucket(call.service.bucket)
+    done = media.complete_upload(call.db, bucket, call.path_id, call.now)
+    if isinstance(done, media.MediaRefused):
+        raise api_media.refusal(done)
+    call.audit("media.complete", [done.id], 200)
+    return web.json_response({"media": api_media.media_json(done)}, 200, call.rid)
+
+
+def get_media(call: Call) -> Response:
+    item = api_media.visible(media.get_media(call.db, call.path_id), call.caller)
+    return web.json_response({"media": api_media.media_json(item)}, 200, call.rid)
+
+
 # --- accounts -------------------------------------------------------------------------------
 
 
@@ -293,30 +350,44 @@ def check_account(call: Call) -> Response:
         raise web.HttpError(404, "No such account")
     if _body(call.request):
         raise web.HttpError(400, "This action takes no body fields")
-    health = account_ops.check_tokens(call.db, call.service.settings, call.now, only=[account_id])
+    with _token_key():
+        service = call.service
+        health = account_ops.check_tokens(
+            call.db, service.cipher, service.registry, call.now, only=[account_id]
+        )
     call.audit("accounts.check", [account_id], 200)
     return web.json_response(api_body.health_json(health[0]), 200, call.rid)
 
 
 def connect_accounts(call: Call) -> Response:
-    """Meta onboarding: a login's Pages and linked Instagram accounts, tokens stored encrypted."""
+    """A login of any network: the accounts it grants are added, or re-authenticated (their
+    held posts released), credentials stored encrypted; a refused login stores nothing."""
     if call.caller.accounts is not None:
         raise web.HttpError(403, "A key limited to accounts cannot connect new ones")
     asked = api_body.parse_connect(_body(call.request))
-    settings = call.service.settings
-    try:
-        result = account_ops.connect_meta(
-            call.db, settings, asked.user_token, call.now, asked.pages
+    service = call.service
+    with _token_key():
+        connector = service.registry.connector(asked.network)
+        assert connector is not None  # parse_connect takes only the networks registered
+        result = account_ops.connect(
+            call.db, service.cipher, connector, asked.login, call.now, asked.account_id
         )
+    if isinstance(result, LoginRefused):
+        status = 503 if result.unavailable else 422
+        call.audit("accounts.connect", [], status)
+        raise web.HttpError(status, result.reason[:300])
+    call.audit("accounts.connect", [a.account_id for a in result.accounts], 200)
+    return web.json_response(api_body.connected_json(result), 200, call.rid)
+
+
+@contextmanager
+def _token_key() -> Iterator[None]:
+    """TOKEN_ENCRYPTION_KEY unset or malformed: the deployment's problem, said without detail."""
+    try:
+        yield
     except TokenKeyError as exc:
         log.error("token encryption unusable", extra={"reason": str(exc)})
         raise web.HttpError(503, "Token encryption is not configured on the server") from exc
-    if isinstance(result, OnboardingFailed):
-        status = 400 if result.kind == "refused" else 503
-        call.audit("accounts.connect", [], status)
-        raise web.HttpError(status, f"Meta onboarding failed: {result.reason}"[:300])
-    call.audit("accounts.connect", [a.account_id for a in result.accounts], 200)
-    return web.json_response(api_body.connected_json(result), 200, call.rid)
 
 
 # --- reconcile ------------------------------------------------------------------------------
@@ -326,20 +397,15 @@ def reconcile_posts(call: Call) -> Response:
     """Look for unknown posts on their networks (the CLI's `posts reconcile`, remotely)."""
     asked = api_body.parse(api_schema.ReconcileRequest, _body(call.request))
     limit = asked.limit if asked.limit is not None else RECONCILE_DEFAULT
-    settings = call.service.settings
-    registry = _registry(settings)
-    report = reconcile.reconcile_unknown(call.db, settings, registry, call.now, limit=limit)
+    service = call.service
+    with _token_key():
+        registry = service.registry
+        report = reconcile.reconcile_unknown(
+            call.db, service.settings, registry, call.now, limit=limit
+        )
     call.audit("posts.reconcile", [], 200)
     shown = api_schema.ReconcileReport(**dataclasses.asdict(report))
     return web.json_response(schema.dump(shown), 200, call.rid)
-
-
-def _registry(settings: Settings) -> Registry:
-    try:
-        return default_registry(settings)
-    except TokenKeyError as exc:
-        log.error("token encryption unusable", extra={"reason": str(exc)})
-        raise web.HttpError(503, "Token encryption is not configured on the server") from exc
 
 
 # --- routing --------------------------------------------------------------------------------
@@ -364,10 +430,13 @@ HANDLERS: Mapping[str, RouteHandler] = {
     "edit_post": edit_post,
     "cancel_post": _post_action(post_actions.cancel_post, "posts.cancel"),
     "retry_post": _post_action(post_actions.retry_post, "posts.retry"),
+    "reconcile_posts": reconcile_posts,
+    "create_media": create_media,
+    "get_media": get_media,
+    "complete_media": complete_media,
     "list_accounts": list_accounts,
     "connect_accounts": connect_accounts,
     "check_account": check_account,
-    "reconcile_posts": reconcile_posts,
 }
 OPERATIONS = {op.operation_id: op for op in api_schema.API_OPERATIONS}
 ROUTES = Map(

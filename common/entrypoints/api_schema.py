@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from common.accounts import AccountStatus
+from common.media_records import MediaState
+from common.media_rules import MediaKind
 from common.model import STATUSES, PostStatus, Visibility
 from common.operations.scheduling import MAX_KEY_LENGTH
 from common.schema import spec
@@ -18,7 +20,7 @@ from common.schema import spec
 MAX_BATCH = 1000
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
-MAX_TOKEN = 4096
+MAX_LOGIN_FIELD = 4096
 MAX_RECONCILE = 1000
 MAX_RUN_LIMIT = 10_000
 # The header and the body field are the same key, with the use case's limit.
@@ -27,18 +29,41 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 # accounts.PLATFORMS as a type (a test keeps them equal).
 Platform = Literal["facebook", "instagram", "threads", "bluesky", "mastodon"]
+Network = Literal["meta", "threads", "bluesky", "mastodon"]
 
 
 # --- posts ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True)
-class MediaItem:
-    url: str = spec(description="an https URL the network (or the scheduler) fetches")
+class MediaUrl:
+    """A picture or video the network (or the scheduler) fetches from an https URL."""
+
+    url: str
     type: Literal["image", "video"] = "image"
     alt: str | None = spec(
         None, nullable=False, description="alt text (Threads, Bluesky, Mastodon)"
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaRef:
+    """An item uploaded with POST /v1/media, checked for the post's network when it is made."""
+
+    media_id: str
+    alt: str | None = spec(None, nullable=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaRefShown:
+    """An uploaded item as a post shows it (never the bucket's object name)."""
+
+    media_id: str
+    type: MediaKind | None = None
+    alt: str | None = None
+
+
+PostMedia = MediaUrl | MediaRef
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +76,7 @@ class NewPost:
     time_zone: str | None = spec(None, description="an IANA zone, e.g. Europe/Berlin")
     text: str = ""
     link: str | None = None
-    media: tuple[MediaItem, ...] = ()
+    media: tuple[PostMedia, ...] = ()
     idempotency_key: str | None = spec(
         None,
         nullable=False,
@@ -87,7 +112,7 @@ class PostChanges:
     time_zone: str | None = None
     text: str | None = spec(None, nullable=False)
     link: str | None = None
-    media: tuple[MediaItem, ...] | None = spec(None, nullable=False)
+    media: tuple[PostMedia, ...] | None = spec(None, nullable=False)
     allow_late: bool = False
 
 
@@ -95,7 +120,7 @@ class PostChanges:
 class PostContent:
     text: str = ""
     link: str | None = None
-    media: tuple[MediaItem, ...] = ()
+    media: tuple[MediaUrl | MediaRefShown, ...] = ()
     content_warning: str | None = None
     visibility: Visibility | None = None
 
@@ -171,11 +196,30 @@ class AccountList:
 
 @dataclass(frozen=True, kw_only=True)
 class ConnectRequest:
-    """A Meta login: `userToken` (and `pages` to choose among the login's Pages)."""
+    """A login of one network, with that network's fields (`LOGIN_FIELDS`): meta `userToken`
+    (a login's short-lived token; the app secret exchanges it server side) and `pages` (some of
+    its Pages; every Page without); threads `accessToken` (a long-lived token); bluesky
+    `handle`, `appPassword` and `pds` (default https://bsky.social); mastodon `instance` and
+    `accessToken`. `accountId` names the account of a login that grants one."""
 
-    network: Literal["meta"] = "meta"
-    user_token: str = spec(minLength=1, maxLength=MAX_TOKEN)
+    network: Network = "meta"
+    account_id: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
+    user_token: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
     pages: tuple[str, ...] | None = spec(None, nullable=False, minItems=1)
+    access_token: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
+    instance: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
+    handle: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
+    app_password: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
+    pds: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
+
+
+# network: the field that carries its secret (required), and the other login fields it takes.
+LOGIN_FIELDS: Mapping[str, tuple[str, frozenset[str]]] = {
+    "meta": ("userToken", frozenset({"pages"})),
+    "threads": ("accessToken", frozenset()),
+    "mastodon": ("accessToken", frozenset({"instance"})),
+    "bluesky": ("appPassword", frozenset({"handle", "pds"})),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,6 +229,7 @@ class ConnectedAccount:
     external_id: str
     name: str
     added: bool = spec(description="false: an existing account got the new credential")
+    posts_released: int = spec(minimum=0, description="its held posts, due again now")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,6 +244,77 @@ class TokenHealth:
     valid: bool
     expires_at: datetime | None
     problem: str | None
+
+
+# --- media ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaUpload:
+    """What is about to be uploaded, and for which accounts (its checks follow their networks)."""
+
+    account_ids: tuple[str, ...] = spec(minItems=1)
+    media_type: str = spec(minLength=1, description="as the client believes, e.g. image/jpeg")
+    size: int = spec(minimum=1, description="the file's length in bytes")
+    sha256: str = spec(pattern="^[0-9a-fA-F]{64}$", description="the file's SHA-256 in hex")
+    filename: str | None = spec(None, nullable=False, maxLength=255)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaProblem:
+    rule: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaVariant:
+    """A converted copy (for one network, or `clean`: orientation applied, metadata dropped)."""
+
+    media_type: str
+    bytes: int
+    quality: int | None
+    width: int | None
+    height: int | None
+    duration_seconds: float | None
+    codec: str | None
+    fps: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Media:
+    """An uploaded item: `uploading` until completed, then `ready` or `rejected` (with its
+    problems); the facts are read from the bytes, never taken from the client's word."""
+
+    id: str
+    state: MediaState
+    account_ids: tuple[str, ...]
+    sha256: str
+    filename: str | None
+    media_type: str
+    kind: MediaKind | None
+    bytes: int
+    width: int | None
+    height: int | None
+    duration_seconds: float | None
+    codec: str | None
+    fps: float | None = None
+    problems: tuple[MediaProblem, ...]
+    variants: dict[str, MediaVariant]
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaCreated:
+    media: Media
+    upload_url: str | None = spec(
+        description="the resumable upload session to PUT the bytes to; null when the same "
+        "bytes are there already"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaAnswer:
+    media: Media
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -498,6 +614,38 @@ API_OPERATIONS: tuple[Operation, ...] = (
         body_required=False,
     ),
     Operation(
+        "/v1/media",
+        "POST",
+        "create_media",
+        "posts:write",
+        "Start an upload (or find the item that holds the same bytes for the same accounts)",
+        (
+            Answer(
+                201, "Created: PUT the bytes to `uploadUrl`, then complete it.", (MediaCreated,)
+            ),
+            Answer(200, "The same bytes for the same accounts are there already.", (MediaCreated,)),
+        ),
+        body=(MediaUpload,),
+        refusals=(422,),
+    ),
+    Operation(
+        "/v1/media/{id}",
+        "GET",
+        "get_media",
+        "posts:read",
+        "One uploaded item",
+        (Answer(200, "The item.", (MediaAnswer,)),),
+    ),
+    Operation(
+        "/v1/media/{id}:complete",
+        "POST",
+        "complete_media",
+        "posts:write",
+        "Check the uploaded bytes (and convert them for the networks that need it)",
+        (Answer(200, "The item, ready or rejected with its problems.", (MediaAnswer,)),),
+        refusals=(409, 422),
+    ),
+    Operation(
         "/v1/accounts",
         "GET",
         "list_accounts",
@@ -510,21 +658,24 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "POST",
         "connect_accounts",
         "accounts:write",
-        "Connect the accounts of a Meta login, or give them a new token",
+        "Connect the accounts a login grants, or re-authenticate them",
         (Answer(200, "The accounts stored.", (Connected,)),),
         body=(ConnectRequest,),
-        description="On a key not limited to accounts. The token is exchanged for a "
-        "long-lived one with the app secret (server side), the login's Pages and their linked "
-        "Instagram professional accounts are read from `/me/accounts`, and the chosen Pages' "
-        "tokens are stored encrypted as accounts `fb-<page id>` and `ig-<instagram id>` (an "
-        "existing account gets the new token and its held posts are due again).",
+        refusals=(422,),
+        description="On a key not limited to accounts. The login is checked with its network "
+        "before anything is stored. Meta grants `fb-<page id>` and `ig-<instagram id>` "
+        "accounts. An existing account with the same identity gets the new credential and its "
+        "held posts are due again (`postsReleased`); an existing id with another identity "
+        "refuses the login. A login the network refuses: 422; one it could not judge (network "
+        "unreachable, app not configured): 503.",
     ),
     Operation(
         "/v1/accounts/{id}:check",
         "POST",
         "check_account",
         "accounts:write",
-        "Ask the account's network whether its credential still works",
+        "Ask the account's network whether its credential still works (Threads tokens are "
+        "refreshed when due)",
         (Answer(200, "The credential's health.", (TokenHealth,)),),
     ),
 )

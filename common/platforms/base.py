@@ -72,13 +72,36 @@ class Ambiguous:
 
 
 @dataclass(frozen=True)
+class Deferred:
+    """Nothing was sent, and neither the post nor the account is at fault: try again at
+    `retry_at` without spending the attempt or pausing the account's other posts.
+
+    For the deployment's problems (TOKEN_ENCRYPTION_KEY cannot open the stored credential):
+    `code` is what the post records, so an operator reads the real cause, not a rate limit.
+    """
+
+    retry_at: datetime
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Withdrawn:
     """Nothing was sent: the post was cancelled or edited, or this run lost its lease."""
 
     reason: str
 
 
-Outcome = Published | RateLimited | Retryable | AuthExpired | Permanent | Ambiguous | Withdrawn
+Outcome = (
+    Published | RateLimited | Retryable | AuthExpired | Permanent | Ambiguous | Deferred | Withdrawn
+)
+# What a network client answers instead of a reply: the failures of the taxonomy.
+Failure = RateLimited | Retryable | AuthExpired | Permanent | Ambiguous
+
+
+def failure_reason(failure: Failure | Deferred) -> str:
+    """What an operator reads about a failure (every client has already redacted it)."""
+    return failure.message if isinstance(failure, Permanent) else failure.reason
 
 
 class PublishContext(Protocol):
@@ -143,6 +166,20 @@ class TokenHealth:
     expires_at: datetime | None  # None: never expires (or unknown when not valid)
     problem: TokenProblem | None
 
+    @classmethod
+    def healthy(
+        cls,
+        account: Account,
+        expires_at: datetime | None = None,
+        problem: TokenProblem | None = None,
+    ) -> TokenHealth:
+        """A working credential (`problem`: still works, but see to it, e.g. expiring)."""
+        return cls(account.id, account.platform, True, expires_at, problem)
+
+    @classmethod
+    def unhealthy(cls, account: Account, kind: ProblemKind, message: str) -> TokenHealth:
+        return cls(account.id, account.platform, False, None, TokenProblem(kind, message))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "accountId": self.account_id,
@@ -191,9 +228,22 @@ class Credential:
 
 @dataclass(frozen=True)
 class LoginRefused:
-    """Nothing may be stored; `reason` says what to fix (never echoes the secret)."""
+    """Nothing may be stored; `reason` says what to fix (never echoes the secret).
+
+    `unavailable`: the login was not judged (the network could not be asked, or this
+    deployment lacks what the network needs, such as META_APP_SECRET): try again later, or
+    fix the deployment; False: the network (or the connector's own rules) refused the login.
+    """
 
     reason: str
+    unavailable: bool = False
+
+    @classmethod
+    def answered(cls, what: str, failure: Failure) -> LoginRefused:
+        """The network's failure answer to a login: `unavailable` when it did not judge the
+        login (a transient failure, a rate limit)."""
+        unavailable = isinstance(failure, Retryable | RateLimited)
+        return cls(f"{what}: {failure_reason(failure)}", unavailable=unavailable)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The publishers a run uses, configured from settings (the run function and the CLI call this)."""
+"""The publishers and connectors a deployment uses, configured from settings (the run function,
+the api and the CLI call this)."""
 
 from __future__ import annotations
 
@@ -6,35 +7,48 @@ from common import accounts
 from common.clock import utcnow
 from common.config import Settings
 from common.db import get_database
-from common.platforms.base import Registry
+from common.platforms.base import Connector, Publisher, Registry
+from common.platforms.bluesky.connector import BlueskyConnector
 from common.platforms.bluesky.publisher import BlueskyPublisher
 from common.platforms.bluesky.sessions import SessionKeeper
 from common.platforms.bluesky.xrpc import XrpcClient
 from common.platforms.mastodon.client import MastodonClient
+from common.platforms.mastodon.connector import MastodonConnector
 from common.platforms.mastodon.publisher import MastodonPublisher
+from common.platforms.meta.connector import MetaApp, MetaConnector
+from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
-from common.platforms.meta.instagram import InstagramPublisher
-from common.platforms.threads.publisher import ThreadsPublisher
+from common.platforms.meta.instagram import INSTAGRAM
+from common.platforms.threads.connector import ThreadsConnector
+from common.platforms.threads.publisher import THREADS
 from common.tokens import TokenCipher
 
 
 def default_registry(settings: Settings) -> Registry:
     """Facebook and Instagram on one Graph API session; Bluesky with its sessions kept on the
     accounts (encrypted); Mastodon on each account's instance; Threads on graph.threads.net.
+    Each network's connector shares its publishers' client (and Bluesky's kept sessions).
 
     Raises TokenKeyError when TOKEN_ENCRYPTION_KEY holds a malformed key."""
-    client = GraphClient(settings)
     cipher = TokenCipher.from_settings(settings)
-    return Registry(
-        [
-            FacebookPublisher(client, cipher),
-            InstagramPublisher(client, cipher, settings),
-            BlueskyPublisher(XrpcClient(settings), bluesky_sessions(settings, cipher)),
-            MastodonPublisher(MastodonClient(settings), cipher),
-            ThreadsPublisher(threads_client(settings), cipher, settings),
-        ]
-    )
+    graph, threads = GraphClient(settings), threads_client(settings)
+    xrpc, mastodon = XrpcClient(settings), MastodonClient(settings)
+    sessions = bluesky_sessions(settings, cipher)
+    publishers: list[Publisher] = [
+        FacebookPublisher(graph, cipher),
+        ContainerPublisher(INSTAGRAM, graph, cipher, settings),
+        BlueskyPublisher(xrpc, sessions),
+        MastodonPublisher(mastodon, cipher),
+        ContainerPublisher(THREADS, threads, cipher, settings),
+    ]
+    connectors: list[Connector] = [
+        MetaConnector(graph, cipher, MetaApp(settings.meta_app_id, settings.meta_app_secret)),
+        ThreadsConnector(threads, threads_client(settings, versioned=False), cipher),
+        BlueskyConnector(xrpc, sessions, cipher),
+        MastodonConnector(mastodon, cipher),
+    ]
+    return Registry(publishers, connectors)
 
 
 def threads_client(settings: Settings, *, versioned: bool = True) -> GraphClient:

@@ -106,6 +106,10 @@ resource "google_cloudfunctions2_function" "publish" {
       RUN_BUDGET_SECONDS  = tostring(var.publish_service.timeout_seconds - local.run_budget_reserve_seconds)
       THREADS             = tostring(var.publish_service.concurrency)
       MONGO_MAX_POOL_SIZE = tostring(local.publish_mongo_pool_size)
+      # Cloud Run's invoker IAM check is on for this service (the default; only the tasks
+      # account is an invoker): publish then checks the forwarded token's claims, whose
+      # signature Cloud Run removed (common/entrypoints/task_auth.py).
+      TASKS_INVOKER_CHECK = "on"
     })
 
     dynamic "secret_environment_variables" {

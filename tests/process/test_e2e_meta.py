@@ -21,18 +21,21 @@ from common.clock import ScheduledTime, utcnow
 from common.engine import Trigger, execute_once
 from common.model import Content, Media
 from common.operations.reconcile import reconcile_unknown
-from common.platforms.meta.instagram import InstagramPublisher
+from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.registry import default_registry
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
-from tests.meta_support import ENCODABLE_TOKEN, StubContext, connect, meta_env
-
-IMAGE = Media("https://img.example/e2e.jpg")
+from tests.meta_support import ENCODABLE_TOKEN, StubContext, connect, image, meta_env
 
 
-def schedule(db: Database, account_id: str, platform: str, text: str) -> ObjectId:  # type: ignore[type-arg]
+def schedule(
+    db: Database,  # type: ignore[type-arg]
+    account_id: str,
+    platform: str,
+    text: str,
+    media: tuple[Media, ...] = (),
+) -> ObjectId:
     due = utcnow() - timedelta(seconds=5)
-    media = (IMAGE,) if platform == "instagram" else ()
     return posts.create(
         db,
         account_id=account_id,
@@ -83,7 +86,8 @@ def test_exactly_once_under_concurrency_and_faults(
     texts = {}
     for i in range(24):
         account_id, platform = targets[i % 3]
-        texts[schedule(db, account_id, platform, f"e2e post {i}")] = f"e2e post {i}"
+        media = (image(sandbox),) if platform == "instagram" else ()
+        texts[schedule(db, account_id, platform, f"e2e post {i}", media)] = f"e2e post {i}"
 
     run_concurrently(settings, db, runners=3, rounds=12)
 
@@ -106,11 +110,11 @@ def test_a_dead_runners_send_is_reconciled_not_repeated(
 ) -> None:
     settings = make_settings(**meta_env(sandbox))
     account = connect(db, sandbox, "ig-a", "instagram")
-    sent_id = schedule(db, "ig-a", "instagram", "sent before the crash")
-    lost_id = schedule(db, "ig-a", "instagram", "crashed before the send")
+    sent_id = schedule(db, "ig-a", "instagram", "sent before the crash", (image(sandbox),))
+    lost_id = schedule(db, "ig-a", "instagram", "crashed before the send", (image(sandbox),))
     # A runner claimed both, began the send, and died: one reached Instagram, one did not.
     publisher = default_registry(settings).get("instagram")
-    assert isinstance(publisher, InstagramPublisher)
+    assert isinstance(publisher, ContainerPublisher)
     started = utcnow()
     reached = StubContext()
     crashed = StubContext(allow_send=False)
@@ -188,9 +192,10 @@ def test_a_wrong_token_key_holds_posts_without_blaming_the_account(
     stored = posts.get(db, pid)
     assert stored is not None and (stored.status, stored.attempts) == ("scheduled", 0)
     account = accounts.get(db, "page-1")
-    assert account is not None and account.status == "active" and account.paused_until
-    # The operator restores the key; once the pause is over the post goes out.
-    db["accounts"].update_one({"_id": "page-1"}, {"$set": {"pausedUntil": None}})
+    # Neither paused nor called rate limited: the cause is the deployment's key.
+    assert account is not None and (account.status, account.paused_until) == ("active", None)
+    assert db["posts"].find_one({"_id": pid})["lastError"]["code"] == "token_key_error"  # type: ignore[index]
+    # The operator restores the key; at its retry time the post goes out.
     db["posts"].update_one({"_id": pid}, {"$set": {"dueAt": utcnow()}})
     right = make_settings(**meta_env(sandbox))
     assert execute_once(right, Trigger("cli"), default_registry(right)).counts.published == 1

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from common.accounts import Account
-from common.platforms.base import Outcome, RateLimited
+from common.platforms.base import Deferred, Failure
 from common.platforms.bluesky.xrpc import XrpcClient, XrpcError, XrpcReply
-from common.platforms.credentials import open_token
+from common.platforms.credentials import key_problem, open_token
 from common.tokens import TokenCipher, TokenKeyError
 
 CREATE_SESSION = "com.atproto.server.createSession"
@@ -76,7 +76,7 @@ class SessionKeeper:
         self._lock = threading.Lock()
         self._account_locks: dict[str, threading.Lock] = {}
 
-    def current(self, account: Account) -> Session | Outcome:
+    def current(self, account: Account) -> Session | Failure | Deferred:
         """A session whose access JWT is good for at least REFRESH_MARGIN.
 
         One worker at a time per account: concurrent first posts share one login."""
@@ -85,7 +85,7 @@ class SessionKeeper:
         with account_lock:
             return self._current(account)
 
-    def _current(self, account: Account) -> Session | Outcome:
+    def _current(self, account: Account) -> Session | Failure | Deferred:
         session = self._known(account)
         if session is None:
             return self.log_in(account)
@@ -94,7 +94,7 @@ class SessionKeeper:
             return self.refresh(account, session)
         return session
 
-    def refresh(self, account: Account, stale: Session) -> Session | Outcome:
+    def refresh(self, account: Account, stale: Session) -> Session | Failure | Deferred:
         """A new access JWT from the refresh JWT; a refused refresh logs in again."""
         service = _service(account)
         reply = self._client.call(
@@ -108,7 +108,7 @@ class SessionKeeper:
             return self._client.classify(reply, idempotent=True)
         return reply
 
-    def log_in(self, account: Account) -> Session | Outcome:
+    def log_in(self, account: Account) -> Session | Failure | Deferred:
         """createSession with the app password (the account's stored credential)."""
         password = open_token(self._cipher, account, self._clock())
         if not isinstance(password, str):
@@ -133,19 +133,19 @@ class SessionKeeper:
             self._sessions.setdefault(account.id, session)
         return session
 
-    def _keep(self, account: Account, session: Session) -> Session | Outcome:
+    def _keep(self, account: Account, session: Session) -> Session | Failure | Deferred:
         with self._lock:
             self._sessions[account.id] = session
         try:
             self._save(account.id, self._cipher.encrypt(session.to_json()))
         except TokenKeyError as exc:  # the in-memory session still serves this instance
-            return RateLimited(self._clock() + timedelta(minutes=5), str(exc))
+            return key_problem(account, exc, self._clock())
         return session
 
 
 def create_session(
     client: XrpcClient, service: str, identifier: str, password: str
-) -> Session | Outcome:
+) -> Session | Failure:
     """One login (createSession) with a handle or DID and an app password."""
     reply = client.call(
         "POST",

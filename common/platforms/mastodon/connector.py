@@ -1,0 +1,81 @@
+"""Mastodon logins: an access token on an instance, checked with `verify_credentials`.
+
+Mastodon's OAuth tokens do not expire by default, but a user can revoke them and an instance
+can suspend the account: either answers 401/403, which means re-authentication. The token needs
+the scopes write:statuses and write:media (posting), read:statuses (finding a post again) and
+profile (or read:accounts): `verify_credentials` refuses a token without it, at connect and at
+every check (docs.joinmastodon.org/methods/accounts).
+Account id: `masto-<instance host>-<account id there>` (ids are unique per instance only; a
+port's colon becomes a dash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from common.accounts import Account
+from common.platforms.base import (
+    AuthExpired,
+    Credential,
+    Inspection,
+    Login,
+    LoginRefused,
+    TokenHealth,
+    failure_reason,
+)
+from common.platforms.credentials import token_for_check
+from common.platforms.mastodon.client import MastodonClient, MastodonReply
+from common.tokens import TokenCipher
+
+VERIFY = "v1/accounts/verify_credentials"
+
+
+def account_id_for(instance: str, remote_id: str) -> str:
+    host = urlsplit(instance).netloc.lower().replace(":", "-")
+    return f"masto-{host}-{remote_id}"
+
+
+class MastodonConnector:
+    network = "mastodon"
+    platforms: tuple[str, ...] = ("mastodon",)
+
+    def __init__(self, client: MastodonClient, cipher: TokenCipher) -> None:
+        self._client = client
+        self._cipher = cipher
+
+    def verify(self, login: Login, now: datetime) -> Sequence[Credential] | LoginRefused:
+        instance = (login.server or "").rstrip("/")
+        if not instance.startswith(("https://", "http://")) or not urlsplit(instance).netloc:
+            return LoginRefused("the instance must be an http(s) URL, e.g. https://mastodon.social")
+        reply = self._client.call("GET", instance, VERIFY, login.secret, idempotent=True)
+        if not isinstance(reply, MastodonReply):
+            return LoginRefused.answered("the instance refused the token", reply)
+        remote_id = str(reply.body["id"])
+        name = str(reply.body.get("acct") or remote_id)
+        credential = Credential(
+            account_id_for(instance, remote_id),
+            "mastodon",
+            remote_id,
+            name,
+            login.secret,
+            service_url=instance,
+        )
+        return [credential]
+
+    def inspect(self, account: Account, now: datetime) -> Inspection:
+        token = token_for_check(self._cipher, account)
+        if isinstance(token, TokenHealth):
+            return Inspection(token)
+        if not account.service_url:
+            reason = "no instance URL: connect it again"
+            return Inspection(TokenHealth.unhealthy(account, "invalid", reason))
+        reply = self._client.call("GET", account.service_url, VERIFY, token, idempotent=True)
+        if isinstance(reply, MastodonReply):
+            return Inspection(TokenHealth.healthy(account))
+        if isinstance(reply, AuthExpired):
+            reason = f"token refused: {reply.reason}"
+            return Inspection(TokenHealth.unhealthy(account, "invalid", reason))
+        reason = f"check failed: {failure_reason(reply)}"
+        return Inspection(TokenHealth.unhealthy(account, "check_failed", reason))

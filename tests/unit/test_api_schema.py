@@ -11,7 +11,7 @@ from flask import Request
 from werkzeug.test import EnvironBuilder
 
 from common import accounts, schema
-from common.entrypoints import api_http, api_schema, openapi, web
+from common.entrypoints import api_body, api_http, api_schema, openapi, web
 from common.entrypoints.api_schema import ConnectRequest, NewPost, ReconcileRequest
 from common.operations.scheduling import MAX_KEY_LENGTH
 from devstack import openapi as generator
@@ -118,3 +118,46 @@ def test_ids_end_at_the_action_of_a_path() -> None:
     request = Request(EnvironBuilder(method="POST", path="/v1/posts/65a:retry").get_environ())
     operation, path_id = api_http.route_of(request)
     assert (operation.operation_id, path_id) == ("retry_post", "65a")
+
+
+def test_a_media_item_is_an_upload_by_id_or_a_url_and_nothing_else() -> None:
+    body = {
+        "accountId": "a",
+        "scheduledAt": "now",
+        "media": [
+            {"mediaId": "m1", "alt": "a cat"},
+            {"url": "https://a.example/x.jpg"},
+            {"mediaId": "m2", "type": "image"},
+            {"caption": "x"},
+        ],
+    }
+
+    _, problems = schema.read(NewPost, body)
+    value, _ = schema.read(NewPost, {**body, "media": body["media"][:2]})
+
+    assert [field for field, _ in problems] == ["media[2].type", "media[3]"]
+    assert value is not None and value.media == (
+        api_schema.MediaRef(media_id="m1", alt="a cat"),
+        api_schema.MediaUrl(url="https://a.example/x.jpg"),
+    )
+
+
+def test_a_login_takes_only_its_networks_fields_and_needs_its_secret() -> None:
+    mastodon = {"network": "mastodon", "instance": "https://m.example", "accessToken": "t"}
+    asked = api_body.parse_connect(mastodon)
+    assert (asked.network, asked.login.secret, asked.login.server) == (
+        "mastodon",
+        "t",
+        "https://m.example",
+    )
+    for body, fields in (
+        (
+            {"network": "bluesky", "handle": "a.example", "userToken": "t"},
+            ["appPassword", "userToken"],
+        ),
+        ({"network": "fediverse", "accessToken": "t"}, ["network"]),
+        ({"pages": []}, ["pages"]),
+    ):
+        with pytest.raises(web.HttpError) as refused:
+            api_body.parse_connect(body)
+        assert sorted(p["field"] for p in refused.value.details["problems"]) == fields, body

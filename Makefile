@@ -84,5 +84,10 @@ bench: bootstrap-run
 	$(PY) -m devstack.dbserver run -- $(PY) bench/web.py
 	$(PY) bench/adapters.py
 
+# The web app's pages as PNGs in docs/ (headless Chromium through Playwright).
+screenshots: bootstrap-run
+	scripts/ensure-chromium.sh
+	$(PY) -m devstack.dbserver run -- $(PY) -m devstack.screenshots
+
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .tools tools/mongo-server/lib tools/mongo-server/build .pytest_cache .mypy_cache .ruff_cache

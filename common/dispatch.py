@@ -26,11 +26,11 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from common import accounts, lock, logs, posts, stats
-from common.accounts import Account
 from common.config import Settings
 from common.db import Doc
 from common.events import EventSink
 from common.media_links import MediaLinks
+from common.model import Account
 from common.platforms.base import Registry
 from common.posts import ClaimedPost, LeaseTerms, Upcoming
 from common.publishing import PostWork
@@ -46,6 +46,9 @@ ENQUEUE_THREADS = 32
 ACCOUNT_CACHE_SECONDS = 60.0
 # While tasks keep an instance busy, its status figures are written at most this often (Figures).
 FIGURES_WRITE_SECONDS = 5.0
+# A task delivered more than this before its post's due time is answered "not yet" (503, so
+# Cloud Tasks delivers it again): the delivery time is Cloud Tasks', the due time is ours.
+EARLY_TOLERANCE_SECONDS = 1.0
 
 
 class Enqueuer(Protocol):
@@ -83,21 +86,29 @@ def load_upcoming(
     TASKS_SWEEP_AFTER_SECONDS and the tick publishes it inline, with the rest of the chain."""
     horizon = now + timedelta(seconds=settings.tasks_horizon_seconds)
     candidates = posts.upcoming(db, sweep_before(settings, now), horizon, limit)
-    todo = [p for p in candidates if not p.task_recorded]
+    unrecorded = [p for p in candidates if not p.task_recorded]
+    # Edited in place: the older version's task (or chain link) hands its turn to this version
+    # when it comes (TaskWork), so the task is not created here, only recorded with its link.
+    in_place = [p for p in unrecorded if p.in_place]
+    todo = [p for p in unrecorded if not p.in_place]
+    posts.record_tasks(db, [(p, queue.name_of(_task_of(p))) for p in in_place], now)
     if not todo:
-        return Loaded()
+        return Loaded(chained=len(in_place))
     chains = _chains(todo)
+    # A post moved by an edit leaves its chain: the account's next post gets its task now.
+    left_behind = [p.left_behind for p in todo if p.left_behind is not None]
     with ThreadPoolExecutor(min(ENQUEUE_THREADS, len(chains.heads))) as pool:
         results = list(pool.map(lambda p: _enqueue(queue, p), chains.heads))
+        restarted = list(pool.map(lambda p: _enqueue(queue, p), left_behind))
     enqueued = {p.id for p, r in zip(chains.heads, results, strict=True) if r}
     # A chain is recorded only when its first task exists; otherwise the next tick retries it.
     done = [(p, queue.name_of(_task_of(p))) for p in todo if chains.head_of[p.id] in enqueued]
     posts.record_tasks(db, done, now, chains.then)
     return Loaded(
-        created=results.count("created"),
+        created=results.count("created") + restarted.count("created"),
         already_there=results.count("already_there"),
         failed=results.count(None),
-        chained=len(done) - len(enqueued),
+        chained=len(done) - len(enqueued) + len(in_place),
     )
 
 
@@ -251,6 +262,9 @@ class TaskWork:
             return self._handle(task)
 
     def _handle(self, task: PostTask) -> TaskAnswer:
+        early = (task.due_at - self._clock()).total_seconds()
+        if early > EARLY_TOLERANCE_SECONDS:
+            return TaskAnswer(503, "not_yet")
         started = time.monotonic()
         budget = self._settings.run_budget_seconds
         terms = LeaseTerms(
@@ -287,11 +301,20 @@ class TaskWork:
             # let Cloud Tasks ask again; once that claimer is done this answers 2xx, and if it
             # died, its lease expires and a retry takes the post over.
             return TaskAnswer(503, "in_progress")
-        # Gone, canceled, published, edited or moved: this task is stale. Done, but the
-        # account's next post still waits for it (a canceled post's task is its only turn).
         if doc is not None:
-            self._chain(posts.chained_next(doc, task.version, task.due_at))
+            self._pass_turn(doc, task)
         return TaskAnswer(200, "stale")
+
+    def _pass_turn(self, doc: Doc, task: PostTask) -> None:
+        """This task is stale (the post is gone, canceled, published, edited or moved), but the
+        account's next post still waits for it: a task of a post is its account's turn."""
+        if doc["dueAt"] == task.due_at and doc["status"] in ("scheduled", "publishing"):
+            # Edited in place: the current version takes the turn (its task, under the name the
+            # tick gives it too), and hands it on in turn. If it is publishing, its task does.
+            if doc["status"] == "scheduled":
+                _enqueue(self._queue, Upcoming(doc["_id"], int(doc["version"]), doc["dueAt"], True))
+            return
+        self._chain(posts.chained_next(doc, task.due_at))
 
     def _chain(self, then: Upcoming | None) -> None:
         """Create the task of the account's next post, now that this one is done. Its name is

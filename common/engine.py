@@ -22,12 +22,12 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from common import accounts, lock, logs, posts, stats
-from common.accounts import Account
 from common.clock import require_aware, utcnow
 from common.config import Settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, get_database
 from common.events import RUN_COMPLETED, EventSink, NoEvents
 from common.media_links import MediaLinks
+from common.model import Account
 from common.platforms.base import Registry
 from common.posts import ClaimedPost
 

@@ -14,11 +14,11 @@ from typing import Any
 from bson import ObjectId
 
 from common import model, posts, schema
-from common.accounts import Account
 from common.clock import TimeError, require_aware
 from common.db import Doc
 from common.entrypoints import api_schema as s
 from common.entrypoints import web
+from common.model import Account
 from common.operations.accounts import Connected
 from common.operations.bulk import ItemProblem
 from common.operations.post_actions import PostChanges

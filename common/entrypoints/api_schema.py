@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from common.accounts import AccountStatus
 from common.media_records import MediaState
 from common.media_rules import MediaKind
-from common.model import STATUSES, PostStatus, Visibility
+from common.model import STATUSES, AccountStatus, PostStatus, Visibility
 from common.operations.scheduling import MAX_KEY_LENGTH
 from common.schema import spec
 

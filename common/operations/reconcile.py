@@ -10,10 +10,9 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from common import accounts, posts
-from common.accounts import Account
 from common.config import Settings
 from common.db import Doc
-from common.model import Post
+from common.model import Account, Post
 from common.platforms.base import Registry
 from common.publishing import look
 

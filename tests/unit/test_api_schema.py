@@ -10,7 +10,7 @@ import pytest
 from flask import Request
 from werkzeug.test import EnvironBuilder
 
-from common import accounts, schema
+from common import model, schema
 from common.entrypoints import api_body, api_http, api_schema, openapi, web
 from common.entrypoints.api_schema import ConnectRequest, NewPost, ReconcileRequest
 from common.operations.scheduling import MAX_KEY_LENGTH
@@ -28,7 +28,7 @@ def test_every_declared_operation_has_a_handler_and_no_handler_is_undeclared() -
 
 
 def test_limits_the_spec_states_are_the_ones_the_use_cases_apply() -> None:
-    assert typing.get_args(api_schema.Platform) == accounts.PLATFORMS
+    assert typing.get_args(api_schema.Platform) == model.PLATFORMS
     document = openapi.document()
     header = next(
         p

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -14,14 +13,11 @@ from werkzeug.datastructures import MultiDict
 
 from common import accounts, audit, model, permalinks, posts
 from common.clock import TimeError, zone
-from common.config import Settings
 from common.entrypoints import web
 from common.entrypoints.webapp import calendar_grid, proof
-from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, route
+from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, networks, route
 from common.model import Content
 from common.operations import bulk, post_actions, reconcile, scheduling
-from common.platforms.base import Registry
-from common.platforms.registry import default_registry
 from common.validation import measure_text
 
 # A month of a busy schedule; more in one view is cut, and the page says so.
@@ -171,18 +167,12 @@ LOOK_WORDS = {
 def look_again(ctx: Ctx) -> Response:
     """Read the network back for an unknown post (the reconcile use case, for one post)."""
     post_id = _post_id(ctx)
-    result = reconcile.look_again(ctx.db, ctx.settings, _networks(ctx.settings), post_id, ctx.now)
+    result = reconcile.look_again(ctx.db, ctx.settings, networks(ctx.settings), post_id, ctx.now)
     if result == "not_unknown":
         ctx.audit("posts.look", [str(post_id)], 409)
         raise web.HttpError(409, "Only a post whose outcome is unknown can be looked for")
     ctx.audit("posts.look", [str(post_id)], 200)
     return ctx.redirect(f"/posts/{post_id}?looked={result}")
-
-
-@functools.cache
-def _networks(settings: Settings) -> Registry:
-    """The instance's clients of every network, made on the first look and kept."""
-    return default_registry(settings)
 
 
 route("/posts/<post_id>/retry", ["POST"], "write")(
@@ -291,7 +281,7 @@ def _composer(
 def counters(ctx: Ctx) -> Response:
     """The live counters (HTMX swaps them in as the text changes)."""
     form = ctx.request.form
-    return ctx.page("counters.html", counters=_counters(ctx, form, form.getlist("accounts")))
+    return ctx.page("counter_items.html", counters=_counters(ctx, form, form.getlist("accounts")))
 
 
 def _counters(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[dict[str, Any]]:
@@ -301,7 +291,7 @@ def _counters(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[
         content_warning=form.get("contentWarning") or None,
     )
     known = accounts.load_many(ctx.db, chosen) if chosen else {}
-    platforms = sorted({a.platform for a in known.values()}) or list(accounts.PLATFORMS)
+    platforms = sorted({a.platform for a in known.values()}) or list(model.PLATFORMS)
     rows = []
     for platform in platforms:
         measure = measure_text(platform, content)

@@ -33,6 +33,7 @@ from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
+from common.transitions import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -276,8 +277,8 @@ def _owned_post(call: Call) -> ObjectId:
 
 
 _REFUSAL_STATUS = {
-    post_actions.Refusal.NOT_FOUND: 404,
-    post_actions.Refusal.STALE: 412,
+    Refusal.NOT_FOUND: 404,
+    Refusal.STALE: 412,
 }
 
 

@@ -44,11 +44,12 @@ from common.platforms.bluesky.sessions import SessionKeeper
 from common.platforms.bluesky.xrpc import XrpcClient
 from common.platforms.mastodon.client import MastodonClient
 from common.platforms.mastodon.publisher import MastodonPublisher
+from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
-from common.platforms.meta.instagram import InstagramPublisher
+from common.platforms.meta.instagram import INSTAGRAM
 from common.platforms.registry import threads_client
-from common.platforms.threads.publisher import ThreadsPublisher
+from common.platforms.threads.publisher import THREADS
 from common.tokens import TokenCipher
 from devstack.sandbox import control
 
@@ -101,7 +102,7 @@ def measure(n_posts: int) -> dict[str, float]:
         page = Account("page-bench", "facebook", "page-bench", "bench", cipher.encrypt("fb-token"))
         ig = Account("ig-bench", "instagram", "ig-bench", "bench", cipher.encrypt("ig-token"))
         facebook = FacebookPublisher(client, cipher)
-        instagram = InstagramPublisher(client, cipher, settings)
+        instagram = ContainerPublisher(INSTAGRAM, client, cipher, settings)
         ctx = BenchContext()
 
         facebook.publish(make_post("facebook", "warm-up"), page, ctx)  # connection set-up
@@ -140,7 +141,7 @@ def measure_threads(
     sandbox.set_faults("th-bench", quota_total=n_posts + 1)
     account = Account("th-bench", "threads", "th-bench", "bench", cipher.encrypt("th-token"))
     client = threads_client(settings)
-    publisher = ThreadsPublisher(client, cipher, settings)
+    publisher = ContainerPublisher(THREADS, client, cipher, settings)
     before = sandbox.requests()
     for i in range(n_posts):
         outcome = publisher.publish(make_post("threads", f"th {i}"), account, BenchContext())

@@ -49,7 +49,7 @@ from common.db import Doc, ensure_indexes
 from common.tasks import PostTask, TaskQueue
 from devstack import cloudtasks
 from devstack.processes import free_port
-from tests.functions_fixtures import ROOT, function_env, serve
+from tests.functions_fixtures import ROOT, InvokerCheck, function_env, serve_fronted
 
 COUNTING_SOURCE = ROOT / "bench" / "fnhost" / "publish_counting.py"
 QUEUE = "projects/bench/locations/local/queues/publish"
@@ -106,15 +106,19 @@ def seed(db: Database[Doc], n_posts: int, n_accounts: int) -> None:
 
 
 @contextmanager
-def publish_processes(env: dict[str, str], n: int, workdir: Path) -> Iterator[list[str]]:
-    """Each process's own URL is its TASKS_TARGET_URL: the tasks it creates (an account's
-    next post, a retry) come back to it, as they go to the one service URL on Cloud Run."""
+def publish_processes(
+    env: dict[str, str], n: int, workdir: Path, standin: str
+) -> Iterator[list[str]]:
+    """Each process's own URL (its Cloud Run front's) is its TASKS_TARGET_URL: the tasks it
+    creates (an account's next post, a retry) come back to it, as they go to the one service
+    URL on Cloud Run."""
+    check = InvokerCheck(standin, TASKS_ACCOUNT, AUDIENCE)
     with ExitStack() as stack:
         urls = []
         for port in (free_port() for _ in range(n)):
             own = {**env, "TASKS_TARGET_URL": f"http://127.0.0.1:{port}/"}
-            served = stack.enter_context(serve("publish", COUNTING_SOURCE, own, workdir, port))
-            urls.append(served.url)
+            fronted = serve_fronted("publish", COUNTING_SOURCE, own, workdir, port, check)
+            urls.append(stack.enter_context(fronted).url)
         yield urls
 
 
@@ -140,7 +144,7 @@ def run_round(
         "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
         "TASKS_AUDIENCE": AUDIENCE,
         "TASKS_API_ENDPOINT": standin,
-        "TASKS_OIDC_CERTS_URL": f"{standin}{cloudtasks.CERTS_PATH}",
+        "TASKS_INVOKER_CHECK": "on",
     }
     with tempfile.TemporaryDirectory() as workdir:
         log_dir = Path(workdir) / "commands"
@@ -153,7 +157,7 @@ def run_round(
             THREADS=str(THREADS_PER_PROCESS),
             COMMAND_LOG_DIR=str(log_dir),
         )
-        with publish_processes(env, n, Path(workdir)) as urls:
+        with publish_processes(env, n, Path(workdir), standin) as urls:
             base = load_settings(
                 {"MONGO_URI": uri, "MONGO_DB": db_name, **tasks_env, "TASKS_TARGET_URL": urls[0]}
             )

@@ -36,7 +36,7 @@ from common.db import Doc, ensure_indexes
 from common.engine import Trigger, execute_once
 from devstack import cloudtasks
 from devstack.processes import free_port
-from tests.functions_fixtures import ROOT, function_env, serve
+from tests.functions_fixtures import ROOT, InvokerCheck, function_env, serve_fronted
 from tests.recording import registry_for
 
 PUBLISH_SOURCE = ROOT / "tests" / "fnhost" / "publish_recording.py"
@@ -122,7 +122,7 @@ def main() -> int:
             "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
             "TASKS_AUDIENCE": AUDIENCE,
             "TASKS_API_ENDPOINT": standin,
-            "TASKS_OIDC_CERTS_URL": f"{standin}{cloudtasks.CERTS_PATH}",
+            "TASKS_INVOKER_CHECK": "on",
         }
         env = function_env(
             uri,
@@ -132,7 +132,9 @@ def main() -> int:
             RECORDING_LATENCY_SECONDS="0.05",
             THREADS="8",
         )
-        with serve("publish", PUBLISH_SOURCE, env, Path(workdir), port) as publish:
+        check = InvokerCheck(standin, TASKS_ACCOUNT, AUDIENCE)
+        fronted = serve_fronted("publish", PUBLISH_SOURCE, env, Path(workdir), port, check)
+        with fronted as publish:
             settings = load_settings(
                 {
                     "MONGO_URI": uri,

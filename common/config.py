@@ -10,7 +10,6 @@ from typing import Literal
 
 ReconcilePolicy = Literal["at_most_once", "at_least_once"]
 Dispatch = Literal["inline", "tasks"]
-GOOGLE_OIDC_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 MIN_ADMIN_KEY_LENGTH = 32
 FERNET_KEY_BYTES = 32
 MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600
@@ -74,7 +73,9 @@ class Settings:
     tasks_horizon_seconds: int = 900  # the tick enqueues posts due within this
     tasks_sweep_after_seconds: int = 120  # overdue longer than this, the tick publishes inline
     tasks_api_endpoint: str | None = None  # None: Google's; the local stack sets its stand-in
-    tasks_oidc_certs_url: str = GOOGLE_OIDC_CERTS_URL
+    # The deployment declares Cloud Run's invoker IAM check on for the publish service (only
+    # then does publish trust the claims of the token Cloud Run forwards; task_auth.py).
+    tasks_invoker_check: bool = False
     # Finished posts are removed this many days after they finished; 0 turns it off; None
     # (unset) leaves whatever the database has (see db.ensure_indexes).
     post_retention_days: int | None = None
@@ -163,7 +164,6 @@ _STR_SETTINGS: dict[str, str] = {
     "TASKS_SERVICE_ACCOUNT": "tasks_service_account",
     "TASKS_AUDIENCE": "tasks_audience",
     "TASKS_API_ENDPOINT": "tasks_api_endpoint",
-    "TASKS_OIDC_CERTS_URL": "tasks_oidc_certs_url",
     "MEDIA_BUCKET": "media_bucket",
     "STORAGE_EMULATOR_HOST": "storage_emulator_host",
     "MEDIA_URL_ENDPOINT": "media_url_endpoint",
@@ -234,6 +234,10 @@ def _read_strings(env: Mapping[str, str], values: dict[str, object], problems: l
 
 
 def _read_dispatch(env: Mapping[str, str], values: dict[str, object], problems: list[str]) -> None:
+    check = env.get("TASKS_INVOKER_CHECK", "").strip()
+    if check not in ("", "on", "off"):
+        problems.append("TASKS_INVOKER_CHECK must be on or off")
+    values["tasks_invoker_check"] = check == "on"
     dispatch = env.get("DISPATCH", "").strip()
     if not dispatch:
         return

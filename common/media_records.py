@@ -38,6 +38,7 @@ class MediaItem:
     id: str
     owner: str
     account_ids: tuple[str, ...]
+    platforms: tuple[str, ...]  # of those accounts: the networks it is checked and converted for
     sha256: str
     declared_type: str
     declared_bytes: int
@@ -75,6 +76,7 @@ def find_or_create(
     *,
     owner: str,
     account_ids: Sequence[str],
+    platforms: Sequence[str],
     sha256: str,
     declared_type: str,
     declared_bytes: int,
@@ -88,6 +90,7 @@ def find_or_create(
         "_id": media_id,
         "owner": owner,
         "accountIds": sorted(set(account_ids)),
+        "platforms": sorted(set(platforms)),
         "declaredType": declared_type,
         "declaredBytes": declared_bytes,
         "filename": filename,
@@ -196,6 +199,7 @@ def from_doc(doc: Mapping[str, Any]) -> MediaItem:
         id=str(doc["_id"]),
         owner=str(doc.get("owner", "")),
         account_ids=tuple(doc.get("accountIds") or ()),
+        platforms=tuple(doc.get("platforms") or ()),
         sha256=str(doc.get("sha256", "")),
         declared_type=str(doc.get("declaredType", "")),
         declared_bytes=int(doc.get("declaredBytes", 0)),

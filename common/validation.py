@@ -90,6 +90,9 @@ def check_post(
 def _media(raw: Sequence[Mapping[str, str]], problems: list[Problem]) -> list[Media]:
     items: list[Media] = []
     for index, entry in enumerate(raw):
+        if entry.get("mediaId"):
+            items.append(_uploaded(entry))
+            continue
         url = str(entry.get("url", ""))
         kind = str(entry.get("type", "image"))
         if not url.startswith("https://"):
@@ -105,6 +108,18 @@ def _media(raw: Sequence[Mapping[str, str]], problems: list[Problem]) -> list[Me
         alt = str(entry.get("alt") or "")
         items.append(Media(url=url, type="video" if kind == "video" else "image", alt=alt))
     return items
+
+
+def _uploaded(entry: Mapping[str, str]) -> Media:
+    """An uploaded item: its type, copy and limits come from its record when the post is
+    admitted (common.operations.media.admit), not from the request."""
+    return Media(
+        url="",
+        type="video" if entry.get("type") == "video" else "image",
+        alt=str(entry.get("alt") or ""),
+        media_id=str(entry["mediaId"]),
+        object_name=entry.get("object") or None,
+    )
 
 
 def _facebook(content: Content, problems: list[Problem]) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from devstack import stack
+from devstack.processes import StartError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,9 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return stack.run(
-        tick_seconds=args.tick_seconds, data_dir=Path(args.data_dir), demo=not args.no_demo
-    )
+    try:
+        return stack.run(
+            tick_seconds=args.tick_seconds, data_dir=Path(args.data_dir), demo=not args.no_demo
+        )
+    except StartError as exc:  # what did not start and why, in one line (no traceback)
+        print(f"the local stack did not start: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ CreateTask (`POST /v2/{parent}/tasks`, body `{"task": {...}}`; a name used befor
 to `httpRequest.url` with its body and an `Authorization: Bearer` OIDC token signed by this
 process (RS256, `iss` https://accounts.google.com, `aud`, `email`, `email_verified`); any answer
 but 2xx is retried with doubling backoff. Its signing certificates are served at
-`/_cloudtasks/certs` in the shape of Google's v1 certs document, so the publish function
-verifies tokens exactly as in production, only against this URL. Development only.
+`/_cloudtasks/certs` in the shape of Google's v1 certs document, so the Cloud Run front
+(devstack/cloudrun.py) verifies them as Cloud Run does, only against this URL; `POST
+/_cloudtasks/sign` signs any claims with the same key (tests of refused tokens). Development only.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from devstack.processes import free_port, stop, wait_until_listening
 
 ISSUER = "https://accounts.google.com"
 CERTS_PATH = "/_cloudtasks/certs"
+SIGN_PATH = "/_cloudtasks/sign"
 TOMBSTONE_SECONDS = 3600  # Cloud Tasks refuses a name for about an hour after the task ended
 
 
@@ -110,16 +112,22 @@ class _Signer:
         self.cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
 
     def token(self, audience: str, email: str) -> str:
+        """An ID token with the claims Google puts in the ones Cloud Tasks sends."""
         now = int(time.time())
+        subject = str(uuid.uuid5(uuid.NAMESPACE_DNS, email).int)[:21]  # the account's unique id
         claims = {
             "iss": ISSUER,
             "aud": audience,
+            "azp": subject,
             "email": email,
             "email_verified": True,
-            "sub": "stand-in-" + email,
+            "sub": subject,
             "iat": now,
             "exp": now + 3600,
         }
+        return self.sign(claims)
+
+    def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
 
 
@@ -152,6 +160,8 @@ class CloudTasksStandIn:
         path = request.path
         if path == CERTS_PATH:
             return Response(json.dumps({self.signer.kid: self.signer.cert_pem}), 200)
+        if path == SIGN_PATH:
+            return self._sign(request)
         if path == "/_cloudtasks/stats":
             with self.guard:
                 return Response(json.dumps({**self.counts, "queued": len(self.tasks)}), 200)
@@ -191,6 +201,16 @@ class CloudTasksStandIn:
             self.counts["created"] += 1
             self.guard.notify()
         return Response(json.dumps(created.to_json()), 200, content_type="application/json")
+
+    def _sign(self, request: Request) -> Response:
+        """Development control: any claims signed with this signer's key (for tests of the
+        tokens Cloud Run refuses: expired, another audience, another account)."""
+        if request.method != "POST":
+            return Response("", 405, headers={"Allow": "POST"})
+        claims = request.get_json(force=True, silent=True)
+        if not isinstance(claims, dict):
+            return _error(400, "INVALID_ARGUMENT", "the body must be a JSON object of claims")
+        return Response(json.dumps({"token": self.signer.sign(claims)}), 200)
 
     def _get(self, name: str) -> Response:
         with self.guard:

@@ -20,7 +20,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from devstack.processes import StartError, free_port, stop, wait_until_listening
+from devstack.processes import (
+    StartError,
+    free_port,
+    parent_death_signal,
+    stop,
+    wait_until_listening,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_DIR = ROOT / "tools" / "mongo-server"
@@ -71,9 +77,52 @@ def start(port: int, data_file: Path | None = None) -> subprocess.Popen[str]:
     if data_file is not None:
         data_file.parent.mkdir(parents=True, exist_ok=True)
         args.append(str(data_file))
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        _refuse_if_locked(data_file)
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # It flushes its file and frees the lock on SIGTERM, also when its starter was killed.
+        preexec_fn=parent_death_signal(),  # noqa: PLW1509 (two system calls, no lock taken)
+    )
     wait_until_listening(proc, port, "database server")
     return proc
+
+
+def _refuse_if_locked(data_file: Path) -> None:
+    """One line instead of H2's "file is locked" traceback: who holds the file, how to free it."""
+    holder = lock_holder(data_file)
+    if holder is not None:
+        raise DbServerError(
+            f"{data_file} is locked by process {holder} ({_command_of(holder)}), probably a "
+            f"local stack still running: stop it (Ctrl-C there, or `kill {holder}`) and start again"
+        )
+
+
+def lock_holder(path: Path) -> int | None:
+    """The process holding a POSIX lock on the file (H2 locks its file so; Java's
+    FileChannel.tryLock is fcntl on Linux), from /proc/locks; None if unlocked or not Linux."""
+    try:
+        stat = path.stat()
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    for line in table.splitlines():
+        fields = line.split()
+        # "1: POSIX  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (a "->" marks a blocked waiter)
+        if len(fields) >= 6 and fields[1] != "->" and fields[5] == device:
+            return int(fields[4])
+    return None
+
+
+def _command_of(pid: int) -> str:
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "gone since"
+    return " ".join(w.decode(errors="replace") for w in words if w)[:80]
 
 
 @contextlib.contextmanager

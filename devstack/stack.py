@@ -1,8 +1,9 @@
 """`make run` / `socialsched dev` (`python -m devstack`): the whole scheduler on one machine.
 
 Starts, on loopback ports: the MongoDB-compatible server with a data file under .data/ (or uses
-MONGO_URI), the sandbox Graph API, the run function (on_tick and run_http) and the status function
-under functions-framework, and a ticker that posts Pub/Sub-shaped CloudEvents to on_tick. On the
+MONGO_URI), the sandboxes, the functions (run's on_tick and run_http, status, api, and with
+DISPATCH=tasks the Cloud Tasks stand-in and publish) under functions-framework behind a Cloud Run
+front (devstack/cloudrun.py), and a ticker that posts Pub/Sub-shaped CloudEvents to on_tick. On the
 first start it adds a sandbox Facebook Page and Instagram account and a few demo posts due within
 the minute. Ctrl-C stops every process it started.
 """
@@ -26,7 +27,7 @@ from common import apikeys, posts
 from common.clock import utcnow
 from common.config import load_settings
 from common.db import Doc, ensure_indexes, get_database
-from devstack import cloudtasks, dbserver
+from devstack import cloudrun, cloudtasks, dbserver
 from devstack.demo import DemoSandboxes, seed_demo
 from devstack.processes import free_port, wait_until_listening
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
@@ -63,7 +64,7 @@ def tasks_settings(ports: Ports) -> dict[str, str]:
         "TASKS_TARGET_URL": f"http://127.0.0.1:{ports.publish}/",
         "TASKS_SERVICE_ACCOUNT": LOCAL_TASKS_ACCOUNT,
         "TASKS_API_ENDPOINT": standin,
-        "TASKS_OIDC_CERTS_URL": f"{standin}{cloudtasks.CERTS_PATH}",
+        "TASKS_INVOKER_CHECK": "on",  # the Cloud Run front checks the tokens (cloudrun.py)
     }
 
 
@@ -187,12 +188,10 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
         ]
         proc = stack.start("mastodon", mastodon_command, env)
         wait_until_listening(proc, ports.mastodon, "mastodon")
-        _function(stack, "run", "functions/run/main.py", "on_tick", "cloudevent", ports.tick, env)
-        _function(stack, "run-http", "functions/run/main.py", "run_http", "http", ports.manual, env)
-        _function(stack, "status", "functions/status/main.py", "status", "http", ports.status, env)
-        _function(stack, "api", "functions/api/main.py", "api", "http", ports.api, env)
         if with_tasks:
-            _start_tasks(stack, ports, env)
+            command = [sys.executable, "-m", "devstack.cloudtasks", "--port", str(ports.tasks)]
+            wait_until_listening(stack.start("cloudtasks", command, env), ports.tasks, "cloudtasks")
+        _start_functions(stack, ports, env, with_tasks)
         sandboxes = DemoSandboxes(
             Sandbox(sandbox_url),
             BlueskySandbox(_url(ports.bluesky)),
@@ -203,23 +202,48 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
         queue = posts.count_by_status(db)
         api_env = write_api_env(data_dir, _url(ports.api), local_api_key(db, data_dir))
         banner = _banner(ports, mongo_uri, tick_seconds, added, queue, data_dir, cli_env, api_env)
-        print(banner, file=out, flush=True)
-        threading.Thread(
-            target=tick_every,
-            args=(f"http://127.0.0.1:{ports.tick}/", tick_seconds, stack.stopping),
-            daemon=True,
-        ).start()
         try:
+            print(banner, file=out, flush=True)
+            threading.Thread(
+                target=tick_every,
+                args=(f"http://127.0.0.1:{ports.tick}/", tick_seconds, stack.stopping),
+                daemon=True,
+            ).start()
             return _watch(stack, out)
         except KeyboardInterrupt:
             print("\nstopping the local stack", file=out, flush=True)
     return 0
 
 
-def _start_tasks(stack: Supervisor, ports: Ports, env: Mapping[str, str]) -> None:
-    command = [sys.executable, "-m", "devstack.cloudtasks", "--port", str(ports.tasks)]
-    wait_until_listening(stack.start("cloudtasks", command, env), ports.tasks, "cloudtasks")
-    _function(stack, "publish", "functions/publish/main.py", "publish", "http", ports.publish, env)
+# name, source, target, signature type, and the port its Cloud Run front listens on.
+def _functions(ports: Ports, with_tasks: bool) -> list[tuple[str, str, str, str, int]]:
+    listed = [
+        ("run", "functions/run/main.py", "on_tick", "cloudevent", ports.tick),
+        ("run-http", "functions/run/main.py", "run_http", "http", ports.manual),
+        ("status", "functions/status/main.py", "status", "http", ports.status),
+        ("api", "functions/api/main.py", "api", "http", ports.api),
+    ]
+    if with_tasks:
+        listed.append(("publish", "functions/publish/main.py", "publish", "http", ports.publish))
+    return listed
+
+
+def _start_functions(
+    stack: Supervisor, ports: Ports, env: Mapping[str, str], with_tasks: bool
+) -> None:
+    """Each function on a port of its own behind the Cloud Run front, which checks the invoker
+    of publish (only the tasks account) as Cloud Run does and lets the public ones through."""
+    services = []
+    for name, source, target, signature, public in _functions(ports, with_tasks):
+        port = free_port()
+        _function(stack, name, source, target, signature, port, env)
+        invokers = (LOCAL_TASKS_ACCOUNT,) if name == "publish" else ()
+        audiences = (_url(public), _url(public) + "/") if invokers else ()
+        services.append(cloudrun.Service(name, public, _url(port), invokers, audiences))
+    certs_url = f"{_url(ports.tasks)}{cloudtasks.CERTS_PATH}"
+    front = stack.start("cloudrun", cloudrun.command(services, certs_url), env)
+    for service in services:
+        wait_until_listening(front, service.port, f"cloudrun front of {service.name}")
 
 
 def _url(port: int) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from devstack.processes import stop
+from devstack.processes import parent_death_signal, stop
 
 
 class Supervisor:
@@ -33,6 +33,9 @@ class Supervisor:
             text=True,
             # Its own process group, so stop() reaches the workers it forks too.
             start_new_session=True,
+            # And it stops if this process is killed outright (SIGKILL, the OOM killer). The
+            # function makes two system calls and takes no lock another thread could hold.
+            preexec_fn=parent_death_signal(),  # noqa: PLW1509
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )

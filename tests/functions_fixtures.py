@@ -9,7 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from common.db import ensure_indexes
+from devstack import cloudrun, cloudtasks
 from devstack.processes import free_port, stop, wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +112,28 @@ def serve(
         yield Served(f"http://127.0.0.1:{port}", output, proc.pid)
     finally:
         stop(proc)
+
+
+@dataclass(frozen=True)
+class InvokerCheck:
+    """Cloud Run's invoker check on a service: who may call it, with tokens for which audience,
+    signed by the Cloud Tasks stand-in at `standin`."""
+
+    standin: str
+    invoker: str
+    audience: str
+
+
+@contextlib.contextmanager
+def serve_fronted(
+    target: str, source: Path, env: Mapping[str, str], workdir: Path, port: int, check: InvokerCheck
+) -> Iterator[Served]:
+    """`serve`, behind the Cloud Run front (devstack/cloudrun.py) listening on `port`: callers
+    reach the function only with the invoker's token, which arrives without its signature."""
+    with serve(target, source, env, workdir) as served:
+        service = cloudrun.Service(target, port, served.url, (check.invoker,), (check.audience,))
+        with cloudrun.running([service], check.standin + cloudtasks.CERTS_PATH):
+            yield replace(served, url=f"http://127.0.0.1:{port}")
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.functions_fixtures import AUDIENCE, ISSUER, JWT_SECRET
 
 
+# Test modules build their tokens when they are collected, and the whole suite can take longer
+# than half an hour on a loaded machine: a token meant to be valid must outlive the run.
+VALID_FOR_SECONDS = 3 * 3600
+
+
 def claims(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     base: dict[str, Any] = {
@@ -24,7 +29,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "aud": AUDIENCE,
         "iss": ISSUER,
         "iat": now,
-        "exp": now + 600,
+        "exp": now + VALID_FOR_SECONDS,
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}

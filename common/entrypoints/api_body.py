@@ -39,6 +39,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 POST_FIELDS = frozenset(_TYPES)
 CHANGE_FIELDS = frozenset({"scheduledAt", "timeZone", "text", "link", "media", "allowLate"})
 MEDIA_FIELDS = frozenset({"url", "type", "alt"})  # alt: Bluesky, Mastodon, Threads
+UPLOADED_MEDIA_FIELDS = frozenset({"mediaId", "alt"})  # an item of POST /v1/media
 _SHOWN_POST_FIELDS = (
     "accountId",
     "platform",
@@ -219,7 +220,17 @@ def post_json(doc: Doc) -> Doc:
     answer.update({name: doc[name] for name in shown if doc.get(name) is not None})
     if "lastError" in answer:
         answer["lastError"] = {k: answer["lastError"].get(k) for k in ("code", "message", "at")}
+    if isinstance(answer.get("content"), dict) and answer["content"].get("media"):
+        content = answer["content"]
+        answer["content"] = {**content, "media": [_shown_media(m) for m in content["media"]]}
     return answer
+
+
+def _shown_media(stored: Doc) -> Doc:
+    """An uploaded item shows its id, never the bucket's object name."""
+    if stored.get("mediaId"):
+        return {k: stored[k] for k in ("mediaId", "type", "alt") if stored.get(k)}
+    return stored
 
 
 def account_json(account: Account) -> Doc:
@@ -251,18 +262,29 @@ def _media(raw: Any, found: list[tuple[str, str]]) -> list[dict[str, str]]:
     items = []
     for index, entry in enumerate(raw):
         where = f"media[{index}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
-            found.append((where, "each media item is {url, type}"))
+        item = _media_item(entry)
+        if item is None:
+            found.append((where, "media items have only url, type and alt, or mediaId and alt"))
             continue
-        strings = all(isinstance(entry.get(k, ""), str) for k in ("type", "alt"))
-        if set(entry) - MEDIA_FIELDS or not strings:
-            found.append((where, "media items have only url, type and alt (strings)"))
-            continue
-        item = {"url": entry["url"], "type": entry.get("type", "image")}
-        if entry.get("alt"):
-            item["alt"] = entry["alt"]
         items.append(item)
     return items
+
+
+def _media_item(entry: Any) -> dict[str, str] | None:
+    """An uploaded item by id, or a URL; None when it is neither (or has other fields)."""
+    if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
+        return None
+    if isinstance(entry.get("mediaId"), str):
+        if set(entry) - UPLOADED_MEDIA_FIELDS:
+            return None
+        item = {"mediaId": entry["mediaId"]}
+    elif isinstance(entry.get("url"), str) and not set(entry) - MEDIA_FIELDS:
+        item = {"url": entry["url"], "type": entry.get("type", "image")}
+    else:
+        return None
+    if entry.get("alt"):
+        item["alt"] = entry["alt"]
+    return item
 
 
 def _optional_text(item: Mapping[str, Any], name: str) -> str | None:

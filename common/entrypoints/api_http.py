@@ -7,6 +7,7 @@ decision is a use case in common.operations (common.entrypoints.api_body parses 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -22,12 +23,13 @@ from common import accounts, audit, posts
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
-from common.entrypoints import api_body, auth, web
+from common.entrypoints import api_body, api_media, auth, web
 from common.entrypoints.auth import Caller
 from common.entrypoints.serve import Lazy, serve
 from common.operations import accounts as account_ops
-from common.operations import bulk, post_actions, scheduling
+from common.operations import bulk, media, post_actions, scheduling
 from common.platforms.meta.onboarding import OnboardingFailed
+from common.storage import MediaBucket, storage_config
 from common.tokens import TokenKeyError
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,12 @@ class ApiService:
     @property
     def db(self) -> Database[Doc]:
         return get_database(self.settings)
+
+    @functools.cached_property
+    def bucket(self) -> MediaBucket | None:
+        """The media bucket's client, made on the first media request of this instance."""
+        config = storage_config(self.settings)
+        return MediaBucket(config) if config else None
 
 
 def lazy_service() -> Lazy[ApiService]:
@@ -286,6 +294,44 @@ def _body(request: Request) -> dict[str, Any]:
     return web.read_json_object(request, MAX_BODY_BYTES) or {}
 
 
+# --- media ----------------------------------------------------------------------------------
+
+
+def create_media(call: Call) -> Response:
+    """An upload: 201 with the resumable session to PUT the bytes to, or 200 with the item that
+    already holds the same bytes for the same accounts."""
+    request = api_media.parse_upload(_body(call.request))
+    forbidden = sorted(a for a in request.account_ids if not call.caller.may_use(a))
+    if forbidden:
+        raise web.HttpError(403, f"This credential may not use {', '.join(forbidden)}"[:200])
+    bucket = api_media.require_bucket(call.service.bucket)
+    origin = call.request.headers.get("Origin")
+    made = media.create_upload(call.db, bucket, request, call.caller.who, call.now, origin)
+    if isinstance(made, media.MediaRefused):
+        raise api_media.refusal(made)
+    status = 201 if made.upload_url else 200
+    call.audit("media.create", [made.item.id], status)
+    answer = {"media": api_media.media_json(made.item), "uploadUrl": made.upload_url}
+    return web.json_response(answer, status, call.rid)
+
+
+def complete_media(call: Call) -> Response:
+    api_media.visible(media.get_media(call.db, call.path_id), call.caller)
+    if _body(call.request):
+        raise web.HttpError(400, "This action takes no body fields")
+    bucket = api_media.require_bucket(call.service.bucket)
+    done = media.complete_upload(call.db, bucket, call.path_id, call.now)
+    if isinstance(done, media.MediaRefused):
+        raise api_media.refusal(done)
+    call.audit("media.complete", [done.id], 200)
+    return web.json_response({"media": api_media.media_json(done)}, 200, call.rid)
+
+
+def get_media(call: Call) -> Response:
+    item = api_media.visible(media.get_media(call.db, call.path_id), call.caller)
+    return web.json_response({"media": api_media.media_json(item)}, 200, call.rid)
+
+
 # --- accounts -------------------------------------------------------------------------------
 
 
@@ -357,6 +403,9 @@ ROUTES: tuple[Route, ...] = (
         "posts:write",
         _post_action(post_actions.retry_post, "posts.retry"),
     ),
+    Route(re.compile(rf"/v1/media{_NONE}"), "POST", "posts:write", create_media),
+    Route(re.compile(rf"/v1/media/{_ID}"), "GET", "posts:read", get_media),
+    Route(re.compile(rf"/v1/media/{_ID}:complete"), "POST", "posts:write", complete_media),
     Route(re.compile(rf"/v1/accounts{_NONE}"), "GET", "posts:read", list_accounts),
     Route(re.compile(rf"/v1/accounts/{_ID}:check"), "POST", "accounts:write", check_account),
     Route(re.compile(rf"/v1/accounts:connect{_NONE}"), "POST", "accounts:write", connect_accounts),

@@ -16,11 +16,13 @@ from common import accounts, bulk_import, posts
 from common.db import Doc
 from common.operations.scheduling import (
     AlreadyScheduled,
+    Invalid,
     KeyReused,
     NoSuchAccount,
     Planned,
     PostRequest,
     Scheduled,
+    admit_media,
     plan_post,
     repeat,
 )
@@ -67,9 +69,12 @@ def schedule_batch(
     planned: list[posts.NewPost] = []
     problems: list[ItemProblem] = []
     for index, request in enumerate(requests):
+        result: Planned | NoSuchAccount | Invalid | posts.NewPost
         result = plan_post(request, known.get(request.account_id), now)
         if isinstance(result, Planned):
-            planned.append(result.new)
+            result = admit_media(db, result.new, now)
+        if isinstance(result, posts.NewPost):
+            planned.append(result)
         elif isinstance(result, NoSuchAccount):
             problems.append(ItemProblem(index, "accountId", f"no account {result.account_id!r}"))
         else:

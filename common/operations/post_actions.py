@@ -13,7 +13,13 @@ from pymongo.database import Database
 
 from common import accounts, model, posts
 from common.db import Doc
-from common.operations.scheduling import Invalid, NoSuchAccount, PostRequest, plan_post
+from common.operations.scheduling import (
+    Invalid,
+    NoSuchAccount,
+    PostRequest,
+    admit_media,
+    plan_post,
+)
 from common.validation import Problem
 
 
@@ -90,8 +96,11 @@ def edit_post(
         return Invalid((Problem("accountId", f"no account {post.account_id!r}"),))
     if isinstance(planned, Invalid):
         return planned
-    when = planned.new.when if changes.scheduled_at is not None else None
-    if posts.edit_content(db, post_id, planned.new.content, now, when=when, version=post.version):
+    admitted = admit_media(db, planned.new, now)
+    if isinstance(admitted, Invalid):
+        return admitted
+    when = admitted.when if changes.scheduled_at is not None else None
+    if posts.edit_content(db, post_id, admitted.content, now, when=when, version=post.version):
         return Done(post_id)
     return _refusal(db, post_id, "edit", post.version)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from common import accounts, jsonfmt, model, posts
 from common.accounts import Account
 from common.clock import ScheduledTime
 from common.db import Doc
+from common.operations import media
 from common.validation import Problem, check_post
 
 
@@ -160,10 +161,21 @@ def schedule_post(
     planned = plan_post(request, accounts.get(db, request.account_id), now)
     if not isinstance(planned, Planned):
         return planned
-    inserted = posts.insert_once(db, planned.new, now)
+    admitted = admit_media(db, planned.new, now)
+    if isinstance(admitted, Invalid):
+        return admitted
+    inserted = posts.insert_once(db, admitted, now)
     if isinstance(inserted, posts.Existing):
         return repeat(request, inserted)
     return Scheduled(inserted, planned.new.when)
+
+
+def admit_media(db: Database[Doc], new: posts.NewPost, now: datetime) -> posts.NewPost | Invalid:
+    """The post with its uploaded media checked for its network and resolved to their copies."""
+    content = media.admit(db, new.platform, new.account_id, new.content, now)
+    if isinstance(content, list):
+        return Invalid(tuple(content))
+    return replace(new, content=content)
 
 
 def repeat(request: PostRequest, existing: posts.Existing) -> AlreadyScheduled | KeyReused:

@@ -16,11 +16,12 @@ from common.platforms.mastodon.client import MastodonClient
 from common.platforms.mastodon.connector import MastodonConnector
 from common.platforms.mastodon.publisher import MastodonPublisher
 from common.platforms.meta.connector import MetaApp, MetaConnector
+from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
-from common.platforms.meta.instagram import InstagramPublisher
+from common.platforms.meta.instagram import INSTAGRAM
 from common.platforms.threads.connector import ThreadsConnector
-from common.platforms.threads.publisher import ThreadsPublisher
+from common.platforms.threads.publisher import THREADS
 from common.tokens import TokenCipher
 
 
@@ -36,10 +37,10 @@ def default_registry(settings: Settings) -> Registry:
     sessions = bluesky_sessions(settings, cipher)
     publishers: list[Publisher] = [
         FacebookPublisher(graph, cipher),
-        InstagramPublisher(graph, cipher, settings),
+        ContainerPublisher(INSTAGRAM, graph, cipher, settings),
         BlueskyPublisher(xrpc, sessions),
         MastodonPublisher(mastodon, cipher),
-        ThreadsPublisher(threads, cipher, settings),
+        ContainerPublisher(THREADS, threads, cipher, settings),
     ]
     connectors: list[Connector] = [
         MetaConnector(graph, cipher, MetaApp(settings.meta_app_id, settings.meta_app_secret)),

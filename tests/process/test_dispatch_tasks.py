@@ -16,9 +16,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import requests
 from bson import ObjectId
+from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import tasks_v2
 from pymongo.database import Database
@@ -32,7 +34,7 @@ from common.tasks import PostTask, TaskQueue
 from devstack import cloudtasks
 from devstack.processes import free_port
 from tests.conftest import add_account, add_post
-from tests.functions_fixtures import ROOT, Served, function_env, serve
+from tests.functions_fixtures import ROOT, InvokerCheck, Served, function_env, serve_fronted
 from tests.recording import LOG, registry_for, sends_per_post
 
 PUBLISH_SOURCE = ROOT / "tests" / "fnhost" / "publish_recording.py"
@@ -55,7 +57,7 @@ def _tasks_env(standin: str) -> dict[str, str]:
         "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
         "TASKS_AUDIENCE": AUDIENCE,
         "TASKS_API_ENDPOINT": standin,
-        "TASKS_OIDC_CERTS_URL": f"{standin}{cloudtasks.CERTS_PATH}",
+        "TASKS_INVOKER_CHECK": "on",
     }
 
 
@@ -69,7 +71,8 @@ def publish_fn(mongo_uri: str, fn_db_name: str, fn_workdir: Path, standin: str) 
         TASKS_TARGET_URL=f"http://127.0.0.1:{port}/",  # its own: the next tasks come back here
         RECORDING_LATENCY_SECONDS="0.3",
     )
-    with serve("publish", PUBLISH_SOURCE, env, fn_workdir, port) as served:
+    check = InvokerCheck(standin, TASKS_ACCOUNT, AUDIENCE)
+    with serve_fronted("publish", PUBLISH_SOURCE, env, fn_workdir, port, check) as served:
         yield served
 
 
@@ -197,21 +200,87 @@ def test_an_edit_after_enqueueing_publishes_the_new_text_once(
     assert [s["text"] for s in sent] == ["new"]
 
 
-def test_the_publish_function_refuses_requests_without_the_tasks_accounts_token(
-    publish_fn: Served, fresh_db: Database[Any]
-) -> None:
-    body = PostTask.of(ObjectId(), 1, utcnow()).body()
+def _signed(standin: str, **overrides: Any) -> str:
+    """A token signed by the stand-in (as Google signs Cloud Tasks' tokens), claims overridden."""
+    now = int(time.time())
+    claims = {
+        "iss": "https://accounts.google.com",
+        "aud": AUDIENCE,
+        "email": TASKS_ACCOUNT,
+        "email_verified": True,
+        "sub": "1234567890",
+        "iat": now,
+        "exp": now + 3600,
+        **overrides,
+    }
+    answer = requests.post(f"{standin}{cloudtasks.SIGN_PATH}", json=claims, timeout=5)
+    token: str = answer.json()["token"]
+    return token
+
+
+def _forged(standin: str) -> str:
+    """Right claims, signed by a key the signer never had (under a key id it does have)."""
+    (kid,) = requests.get(f"{standin}{cloudtasks.CERTS_PATH}", timeout=5).json()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    claims = {
+        "iss": "https://accounts.google.com",
+        "aud": AUDIENCE,
+        "email": TASKS_ACCOUNT,
+        "email_verified": True,
+        "iat": now,
+        "exp": now + 3600,
+    }
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+
+def _post_task(url: str, authorization: str | None) -> requests.Response:
     headers = {"Content-Type": "application/json"}
-    anonymous = requests.post(publish_fn.url, data=body, headers=headers, timeout=10)
-    assert anonymous.status_code == 401 and anonymous.json()["error"]
-    forged = requests.post(
-        publish_fn.url,
-        data=body,
-        headers={**headers, "Authorization": "Bearer a.b.c"},
-        timeout=10,
-    )
-    assert forged.status_code == 401
-    assert "a.b.c" not in forged.text
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    body = PostTask.of(ObjectId(), 1, utcnow()).body()
+    return requests.post(url, data=body, headers=headers, timeout=10)
+
+
+def test_the_cloud_run_front_admits_the_tasks_accounts_token_and_publish_accepts_it(
+    publish_fn: Served, fresh_db: Database[Any], standin: str
+) -> None:
+    """The token passes the front, arrives without its signature, and publish takes the task
+    (a post that does not exist: nothing to do, 2xx so Cloud Tasks drops it)."""
+    answer = _post_task(publish_fn.url, f"Bearer {_signed(standin)}")
+    assert answer.status_code == 200, answer.text
+    assert fresh_db[LOG].count_documents({}) == 0
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("no token", 401),
+        ("not a bearer token", 401),
+        ("forged", 401),
+        ("wrong audience", 401),
+        ("expired", 401),
+        ("another service account", 403),
+    ],
+)
+def test_the_cloud_run_front_refuses_tokens_cloud_run_refuses(
+    publish_fn: Served, fresh_db: Database[Any], standin: str, case: str, status: int
+) -> None:
+    hour_ago = int(time.time()) - 3600
+    authorization = {
+        "no token": None,
+        "not a bearer token": "Basic dGFza3M6dGFza3M=",
+        "forged": f"Bearer {_forged(standin)}",
+        "wrong audience": f"Bearer {_signed(standin, aud='https://other.test/')}",
+        "expired": f"Bearer {_signed(standin, iat=hour_ago - 60, exp=hour_ago)}",
+        "another service account": (
+            f"Bearer {_signed(standin, email='other@test-project.iam.gserviceaccount.com')}"
+        ),
+    }[case]
+    answer = _post_task(publish_fn.url, authorization)
+    assert answer.status_code == status
+    assert "outcome" not in answer.text  # refused by the front: publish never saw it
+    assert fresh_db[LOG].count_documents({}) == 0
 
 
 def test_an_unreachable_queue_leaves_the_post_for_the_next_tick(

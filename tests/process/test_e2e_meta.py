@@ -21,7 +21,7 @@ from common.clock import ScheduledTime, utcnow
 from common.engine import Trigger, execute_once
 from common.model import Content, Media
 from common.operations.reconcile import reconcile_unknown
-from common.platforms.meta.instagram import InstagramPublisher
+from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.registry import default_registry
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
@@ -110,7 +110,7 @@ def test_a_dead_runners_send_is_reconciled_not_repeated(
     lost_id = schedule(db, "ig-a", "instagram", "crashed before the send")
     # A runner claimed both, began the send, and died: one reached Instagram, one did not.
     publisher = default_registry(settings).get("instagram")
-    assert isinstance(publisher, InstagramPublisher)
+    assert isinstance(publisher, ContainerPublisher)
     started = utcnow()
     reached = StubContext()
     crashed = StubContext(allow_send=False)
@@ -188,9 +188,10 @@ def test_a_wrong_token_key_holds_posts_without_blaming_the_account(
     stored = posts.get(db, pid)
     assert stored is not None and (stored.status, stored.attempts) == ("scheduled", 0)
     account = accounts.get(db, "page-1")
-    assert account is not None and account.status == "active" and account.paused_until
-    # The operator restores the key; once the pause is over the post goes out.
-    db["accounts"].update_one({"_id": "page-1"}, {"$set": {"pausedUntil": None}})
+    # Neither paused nor called rate limited: the cause is the deployment's key.
+    assert account is not None and (account.status, account.paused_until) == ("active", None)
+    assert db["posts"].find_one({"_id": pid})["lastError"]["code"] == "token_key_error"  # type: ignore[index]
+    # The operator restores the key; at its retry time the post goes out.
     db["posts"].update_one({"_id": pid}, {"$set": {"dueAt": utcnow()}})
     right = make_settings(**meta_env(sandbox))
     assert execute_once(right, Trigger("cli"), default_registry(right)).counts.published == 1

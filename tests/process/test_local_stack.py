@@ -184,3 +184,81 @@ def test_dev_outside_a_clone_says_to_use_make_run(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "from a clone of the repository: run `make run` there" in result.stderr
     assert not (tmp_path / ".data").exists()
+
+
+def _devstack(data_dir: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGO_URI", "DISPATCH")}
+    command = [sys.executable, "-m", "devstack", "--no-demo", "--data-dir", str(data_dir)]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def _wait_for_line(proc: subprocess.Popen[str], text: str) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if text in line:
+            return
+    raise AssertionError(f"the stack ended before printing {text!r}")
+
+
+@pytest.mark.slow
+def test_a_killed_supervisor_leaves_no_process_and_the_next_start_finds_the_data_free(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL `python -m devstack` (an OOM kill, `kill -9`): every child stops with it (the
+    database flushes and frees its file), so the next start on the same data file works."""
+    first = _devstack(tmp_path / "data")
+    try:
+        _wait_for_line(first, "(add some: socialsched posts add --help)")
+        children = _descendants(first.pid)
+        assert len(children) >= 8  # database, three sandboxes, four function servers, the front
+        first.kill()
+        first.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while [pid for pid in children if _alive(pid)] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [pid for pid in children if _alive(pid)] == []
+    finally:
+        if first.poll() is None:
+            first.kill()
+    second = _devstack(tmp_path / "data")
+    try:
+        _wait_for_line(second, "(add some: socialsched posts add --help)")
+    finally:
+        second.send_signal(signal.SIGINT)
+        second.wait(timeout=60)
+    assert second.returncode == 0
+
+
+def test_a_start_on_a_locked_data_file_says_who_holds_it_in_one_line(tmp_path: Path) -> None:
+    """A stack left running elsewhere holds the H2 file's lock: the start names the process and
+    how to free it, instead of H2's "file is locked" traceback."""
+    data = tmp_path / "data"
+    data.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.lockf(f, fcntl.LOCK_EX); "
+            "print('locked', flush=True); sys.stdin.read()",
+            str(data / "scheduler.mv"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        started = _devstack(data)
+        output, _ = started.communicate(timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert started.returncode == 1
+    (line,) = output.splitlines()
+    assert line.startswith(
+        f"the local stack did not start: {data / 'scheduler.mv'} is locked by process "
+        f"{holder.pid} ({sys.executable} -c import fcntl"
+    )
+    assert line.endswith(f"stop it (Ctrl-C there, or `kill {holder.pid}`) and start again")

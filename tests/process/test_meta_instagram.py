@@ -12,8 +12,9 @@ from common.config import Settings
 from common.db import Doc
 from common.model import Content, Media, Post
 from common.platforms.base import AuthExpired, Published, RateLimited, Retryable
+from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.meta.graph import GraphClient
-from common.platforms.meta.instagram import InstagramPublisher
+from common.platforms.meta.instagram import INSTAGRAM
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
@@ -33,14 +34,13 @@ def ig_settings(make_settings: SettingsFactory, sandbox: Sandbox) -> Settings:
 
 
 @pytest.fixture
-def publisher(ig_settings: Settings) -> InstagramPublisher:
-    return InstagramPublisher(
-        GraphClient(ig_settings), TokenCipher.from_settings(ig_settings), ig_settings
-    )
+def publisher(ig_settings: Settings) -> ContainerPublisher:
+    cipher = TokenCipher.from_settings(ig_settings)
+    return ContainerPublisher(INSTAGRAM, GraphClient(ig_settings), cipher, ig_settings)
 
 
 def test_an_image_takes_three_requests_plus_one_quota_read_per_account(
-    publisher: InstagramPublisher, sandbox: Sandbox
+    publisher: ContainerPublisher, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     first, second = StubContext(), StubContext()
@@ -57,7 +57,7 @@ def test_an_image_takes_three_requests_plus_one_quota_read_per_account(
 
 
 def test_a_carousel_publishes_one_post_from_its_children(
-    publisher: InstagramPublisher, sandbox: Sandbox
+    publisher: ContainerPublisher, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", processing_seconds=0.2)
@@ -69,7 +69,7 @@ def test_a_carousel_publishes_one_post_from_its_children(
     assert [p["text"] for p in sandbox.posts()] == ["three"]
 
 
-def test_a_reel_is_polled_until_processed(publisher: InstagramPublisher, sandbox: Sandbox) -> None:
+def test_a_reel_is_polled_until_processed(publisher: ContainerPublisher, sandbox: Sandbox) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", processing_seconds=0.3)
     assert isinstance(
@@ -80,7 +80,7 @@ def test_a_reel_is_polled_until_processed(publisher: InstagramPublisher, sandbox
 
 
 def test_media_still_processing_is_deferred_and_the_container_reused_next_time(
-    publisher: InstagramPublisher, sandbox: Sandbox
+    publisher: ContainerPublisher, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", stuck_in_progress=True)
@@ -97,7 +97,7 @@ def test_media_still_processing_is_deferred_and_the_container_reused_next_time(
     assert sandbox.requests()["POST media"] == 1
 
 
-def test_the_wait_respects_the_runs_budget(publisher: InstagramPublisher, sandbox: Sandbox) -> None:
+def test_the_wait_respects_the_runs_budget(publisher: ContainerPublisher, sandbox: Sandbox) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", processing_seconds=30)
     outcome = publisher.publish(ig_post("reel", (VIDEO,)), account, StubContext(budget=1.0))
@@ -106,7 +106,7 @@ def test_the_wait_respects_the_runs_budget(publisher: InstagramPublisher, sandbo
 
 
 def test_a_published_container_is_never_published_again(
-    publisher: InstagramPublisher, sandbox: Sandbox
+    publisher: ContainerPublisher, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     ctx = StubContext()
@@ -120,7 +120,7 @@ def test_a_published_container_is_never_published_again(
 
 
 def test_a_used_up_quota_defers_before_any_container_is_made(
-    publisher: InstagramPublisher, sandbox: Sandbox
+    publisher: ContainerPublisher, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", quota_total=25, quota_used=25)
@@ -131,7 +131,7 @@ def test_a_used_up_quota_defers_before_any_container_is_made(
 
 
 def test_the_quota_read_at_run_time_is_enforced_with_our_own_count(
-    publisher: InstagramPublisher, sandbox: Sandbox
+    publisher: ContainerPublisher, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", quota_total=2)
@@ -153,7 +153,7 @@ def test_a_timeout_on_media_publish_is_settled_by_the_container_status(
 
 
 def test_a_timeout_creating_a_container_is_retryable_because_containers_are_invisible(
-    publisher: InstagramPublisher, sandbox: Sandbox
+    publisher: ContainerPublisher, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", timeouts=1, timeout_seconds=1.5, timeout_edge="media")
@@ -163,7 +163,7 @@ def test_a_timeout_creating_a_container_is_retryable_because_containers_are_invi
 
 
 def test_an_account_throttle_and_an_invalid_token_map_to_the_taxonomy(
-    publisher: InstagramPublisher, sandbox: Sandbox
+    publisher: ContainerPublisher, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", rate_limited=1, regain_minutes=3)
@@ -176,7 +176,7 @@ def test_an_account_throttle_and_an_invalid_token_map_to_the_taxonomy(
 
 
 def test_find_published_trusts_the_container_status(
-    publisher: InstagramPublisher, sandbox: Sandbox
+    publisher: ContainerPublisher, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", stuck_in_progress=True)

@@ -18,9 +18,10 @@ from common.config import Settings
 from common.model import Content, Media
 from common.platforms.base import Published
 from common.platforms.credentials import ReadBackError
+from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
-from common.platforms.meta.instagram import InstagramPublisher
+from common.platforms.meta.instagram import INSTAGRAM
 from common.platforms.meta.readback import IG_MEDIA, PAGE_POSTS, find_recent
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
@@ -40,7 +41,7 @@ def facebook(settings: Settings) -> FacebookPublisher:
     return FacebookPublisher(GraphClient(settings), TokenCipher.from_settings(settings))
 
 
-def publish(publisher: FacebookPublisher | InstagramPublisher, account: Account, text: str) -> str:
+def publish(publisher: FacebookPublisher | ContainerPublisher, account: Account, text: str) -> str:
     media = (IMAGE,) if account.platform == "instagram" else ()
     post = claimed_post(account.id, account.platform, Content(text=text, media=media))
     outcome = publisher.publish(post, account, StubContext())
@@ -94,9 +95,8 @@ def test_instagram_media_are_read_back_page_by_page_too(
     settings: Settings, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
-    instagram = InstagramPublisher(
-        GraphClient(settings), TokenCipher.from_settings(settings), settings
-    )
+    cipher = TokenCipher.from_settings(settings)
+    instagram = ContainerPublisher(INSTAGRAM, GraphClient(settings), cipher, settings)
     since = utcnow().replace(microsecond=0)  # Graph times have whole seconds
     ours = publish(instagram, account, "our reel caption")
     for i in range(12):

@@ -19,8 +19,8 @@ from common.db import Doc
 from common.engine import Trigger, execute_once
 from common.model import Content, Media
 from common.platforms.base import AuthExpired, Published, RateLimited
+from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.registry import default_registry
-from common.platforms.threads.publisher import ThreadsPublisher
 from common.tokens import TokenCipher
 from common.validation import check_post
 from devstack.sandbox.control import Sandbox
@@ -32,9 +32,9 @@ IMAGE = Media("https://img.example/a.jpg", alt="a cat")
 VIDEO = Media("https://img.example/v.mp4", type="video")
 
 
-def publisher(make_settings: SettingsFactory, sandbox: Sandbox) -> ThreadsPublisher:
+def publisher(make_settings: SettingsFactory, sandbox: Sandbox) -> ContainerPublisher:
     found = default_registry(make_settings(**meta_env(sandbox))).get("threads")
-    assert isinstance(found, ThreadsPublisher)
+    assert isinstance(found, ContainerPublisher) and found.platform == "threads"
     return found
 
 

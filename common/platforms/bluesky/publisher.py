@@ -33,12 +33,12 @@ from common.platforms.bluesky.richtext import facets, mention_spans
 from common.platforms.bluesky.sessions import Session, SessionKeeper
 from common.platforms.bluesky.xrpc import (
     EXPIRED_TOKEN,
-    Method,
     XrpcClient,
     XrpcError,
     XrpcReply,
 )
 from common.platforms.credentials import ReadBackError
+from common.platforms.http import Method
 from common.platforms.media_fetch import fetch_media
 
 COLLECTION = "app.bsky.feed.post"

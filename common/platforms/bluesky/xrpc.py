@@ -12,21 +12,17 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from common.clock import utcnow
 from common.config import Settings
-from common.platforms.base import Ambiguous, AuthExpired, Permanent, RateLimited, Retryable
+from common.platforms.base import AuthExpired, Failure, Permanent, RateLimited, Retryable
+from common.platforms.http import Method, NetworkSession, json_of, without_envelope
 from common.redact import redact
 
 log = logging.getLogger(__name__)
-
-Failure = RateLimited | Retryable | AuthExpired | Permanent | Ambiguous
-Method = Literal["GET", "POST"]
 
 # A 429 without a usable `ratelimit-reset` header: wait this long.
 DEFAULT_THROTTLE_SECONDS = 900
@@ -56,16 +52,9 @@ class XrpcError:
 
 class XrpcClient:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
-        self._timeout = (
-            settings.network_connect_timeout_seconds,
-            settings.network_read_timeout_seconds,
-        )
+        timeout = (settings.network_connect_timeout_seconds, settings.network_read_timeout_seconds)
+        self._session = NetworkSession("xrpc", timeout, settings.publish_workers)
         self._clock = clock
-        self._session = requests.Session()
-        # No silent retries: a retried write must be decided by the caller, never by urllib3.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=settings.publish_workers)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
 
     def close(self) -> None:
         self._session.close()
@@ -89,37 +78,24 @@ class XrpcClient:
         headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
         if content_type:
             headers["Content-Type"] = content_type
-        try:
-            response = self._session.request(
-                method,
-                f"{service.rstrip('/')}/xrpc/{nsid}",
-                params=params,
-                json=body,
-                data=data,
-                headers=headers,
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:
-            return self._network_failure(exc, nsid, idempotent=idempotent)
+        response = self._session.send(
+            method,
+            f"{service.rstrip('/')}/xrpc/{nsid}",
+            call=nsid,
+            idempotent=idempotent,
+            params=params,
+            json=body,
+            data=data,
+            headers=headers,
+        )
+        if not isinstance(response, requests.Response):
+            return response
         return self._interpret(response, [bearer or "", *secrets], idempotent=idempotent)
-
-    def _network_failure(
-        self, exc: requests.RequestException, nsid: str, *, idempotent: bool
-    ) -> Failure:
-        kind = type(exc).__name__  # never str(exc): it can carry the URL
-        if _never_reached_server(exc) or idempotent:
-            log.warning("xrpc request failed", extra={"nsid": nsid, "error": kind})
-            return Retryable(f"network error before an answer: {kind}")
-        log.warning("xrpc send outcome unknown", extra={"nsid": nsid, "error": kind})
-        return Ambiguous(f"no answer after the request was sent: {kind}")
 
     def _interpret(
         self, response: requests.Response, secrets: list[str], *, idempotent: bool
     ) -> XrpcReply | XrpcError | Failure:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = json_of(response)
         if response.ok and isinstance(body, dict):
             return XrpcReply(body)
         if isinstance(body, dict) and isinstance(body.get("error"), str):
@@ -132,18 +108,10 @@ class XrpcClient:
             )
             log.warning("xrpc error", extra={"status": error.status, "error": error.error})
             return error
-        return self._no_envelope(response, idempotent=idempotent)
-
-    def _no_envelope(self, response: requests.Response, *, idempotent: bool) -> Failure:
-        """A proxy or load balancer answered, not the PDS: nothing says the write did not land."""
-        status = response.status_code
-        if status == 429:
-            return RateLimited(_reset_at(response.headers) or self._default_wait(), "HTTP 429")
-        if status >= 500 or status < 400:
-            if idempotent:
-                return Retryable(f"HTTP {status} without an XRPC error")
-            return Ambiguous(f"HTTP {status} without an XRPC error after the send")
-        return Permanent(f"http_{status}", f"HTTP {status} without an XRPC error")
+        # A proxy or load balancer answered, not the PDS.
+        retry_at = _reset_at(response.headers) or self._default_wait()
+        source = "an XRPC error"
+        return without_envelope(response.status_code, source, retry_at, idempotent=idempotent)
 
     def _default_wait(self) -> datetime:
         return self._clock() + timedelta(seconds=DEFAULT_THROTTLE_SECONDS)
@@ -168,14 +136,3 @@ def _reset_at(headers: Mapping[str, str]) -> datetime | None:
         return datetime.fromtimestamp(int(raw or ""), UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
-
-
-def _never_reached_server(exc: requests.RequestException) -> bool:
-    """True only when no byte of the request can have reached the server."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.ConnectionError) and exc.args:
-        reason = exc.args[0]
-        if isinstance(reason, MaxRetryError):
-            return isinstance(reason.reason, NewConnectionError)
-    return False

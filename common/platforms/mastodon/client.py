@@ -11,21 +11,17 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from common.clock import utcnow
 from common.config import Settings
-from common.platforms.base import Ambiguous, AuthExpired, Permanent, RateLimited, Retryable
+from common.platforms.base import AuthExpired, Failure, Permanent, RateLimited, Retryable
+from common.platforms.http import Method, NetworkSession, json_of
 from common.redact import redact
 
 log = logging.getLogger(__name__)
-
-Failure = RateLimited | Retryable | AuthExpired | Permanent | Ambiguous
-Method = Literal["GET", "POST"]
 DEFAULT_THROTTLE_SECONDS = 300  # Mastodon's default window is five minutes
 MAX_MESSAGE = 300
 
@@ -38,15 +34,9 @@ class MastodonReply:
 
 class MastodonClient:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
-        self._timeout = (
-            settings.network_connect_timeout_seconds,
-            settings.network_read_timeout_seconds,
-        )
+        timeout = (settings.network_connect_timeout_seconds, settings.network_read_timeout_seconds)
+        self._session = NetworkSession("mastodon", timeout, settings.publish_workers)
         self._clock = clock
-        self._session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=settings.publish_workers)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
 
     def close(self) -> None:
         self._session.close()
@@ -66,38 +56,25 @@ class MastodonClient:
     ) -> MastodonReply | Failure:
         """One request; `idempotent=False` marks the status POST, whose lost answer is
         Ambiguous."""
-        try:
-            response = self._session.request(
-                method,
-                f"{instance.rstrip('/')}/api/{path.lstrip('/')}",
-                params=params,
-                json=body if files is None else None,
-                data=body if files is not None else None,
-                files=files,
-                headers={"Authorization": f"Bearer {token}", **(headers or {})},
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:
-            return self._network_failure(exc, path, idempotent=idempotent)
+        response = self._session.send(
+            method,
+            f"{instance.rstrip('/')}/api/{path.lstrip('/')}",
+            call=path,
+            idempotent=idempotent,
+            params=params,
+            json=body if files is None else None,
+            data=body if files is not None else None,
+            files=files,
+            headers={"Authorization": f"Bearer {token}", **(headers or {})},
+        )
+        if not isinstance(response, requests.Response):
+            return response
         return self._interpret(response, token, idempotent=idempotent)
-
-    def _network_failure(
-        self, exc: requests.RequestException, path: str, *, idempotent: bool
-    ) -> Failure:
-        kind = type(exc).__name__
-        if _never_reached_server(exc) or idempotent:
-            log.warning("mastodon request failed", extra={"path": path, "error": kind})
-            return Retryable(f"network error before an answer: {kind}")
-        log.warning("mastodon send outcome unknown", extra={"path": path, "error": kind})
-        return Ambiguous(f"no answer after the request was sent: {kind}")
 
     def _interpret(
         self, response: requests.Response, token: str, *, idempotent: bool
     ) -> MastodonReply | Failure:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = json_of(response)
         status = response.status_code
         if response.ok and body is not None:
             return MastodonReply(status, body)
@@ -136,13 +113,3 @@ def _reset_at(headers: Mapping[str, str]) -> datetime | None:
         return datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-def _never_reached_server(exc: requests.RequestException) -> bool:
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.ConnectionError) and exc.args:
-        reason = exc.args[0]
-        if isinstance(reason, MaxRetryError):
-            return isinstance(reason.reason, NewConnectionError)
-    return False

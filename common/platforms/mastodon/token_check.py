@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.accounts import Account
-from common.platforms.base import AuthExpired, TokenHealth, TokenProblem
-from common.platforms.mastodon.client import Failure, MastodonClient, MastodonReply
+from common.platforms.base import AuthExpired, Failure, TokenHealth, TokenProblem
+from common.platforms.mastodon.client import MastodonClient, MastodonReply
 from common.tokens import TokenCipher, TokenKeyError
 
 VERIFY = "v1/accounts/verify_credentials"

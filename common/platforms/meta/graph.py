@@ -15,21 +15,17 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from common.clock import utcnow
 from common.config import Settings
-from common.platforms.base import Ambiguous, AuthExpired, Permanent, RateLimited, Retryable
+from common.platforms.base import AuthExpired, Failure, Permanent, RateLimited, Retryable
+from common.platforms.http import Method, NetworkSession, json_of, without_envelope
 from common.redact import CREDENTIAL_PARAMS, redact
 
 log = logging.getLogger(__name__)
-
-Failure = RateLimited | Retryable | AuthExpired | Permanent | Ambiguous
-Method = Literal["GET", "POST"]
 
 # Throttling without a recovery estimate: back off this long (the reference suggests minutes up
 # to an hour; a quarter of an hour keeps a whole page from stalling for long).
@@ -96,16 +92,11 @@ class GraphClient:
         base = (host or settings.meta_graph_url).rstrip("/")
         pinned = settings.meta_api_version if version is None else version
         self._base = f"{base}/{pinned}" if pinned else base
-        self._timeout = (settings.meta_connect_timeout_seconds, settings.meta_read_timeout_seconds)
         # META_APP_SECRET signs calls to Meta's Graph API only; Threads apps have their own.
         self._app_secret = settings.meta_app_secret if sign else None
         self._clock = clock
-        self._session = requests.Session()
-        # Pool as many connections as the engine has publishing workers; no silent retries,
-        # because a retried POST could publish twice.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=settings.publish_workers)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
+        timeout = (settings.meta_connect_timeout_seconds, settings.meta_read_timeout_seconds)
+        self._session = NetworkSession("graph", timeout, settings.publish_workers)
 
     def close(self) -> None:
         self._session.close()
@@ -122,18 +113,18 @@ class GraphClient:
         """One request. `idempotent=False` marks the non-idempotent send (feed, media_publish):
         a timeout or broken answer after it went out is Ambiguous, not Retryable."""
         query, body = self._arguments(method, token, params or {})
-        try:
-            response = self._session.request(
-                method,
-                f"{self._base}/{path.lstrip('/')}",
-                params=query,
-                data=body,
-                # The token exchange is the one call made without a token.
-                headers={"Authorization": f"Bearer {token}"} if token else {},
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:
-            return self._network_failure(exc, path, idempotent=idempotent)
+        response = self._session.send(
+            method,
+            f"{self._base}/{path.lstrip('/')}",
+            call=_shape(path),
+            idempotent=idempotent,
+            params=query,
+            data=body,
+            # The token exchange is the one call made without a token.
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+        )
+        if not isinstance(response, requests.Response):
+            return response
         secrets = self._secrets(token, params or {})
         return self._interpret(response, secrets, idempotent=idempotent)
 
@@ -163,29 +154,19 @@ class GraphClient:
 
     # --- reading the answer ---------------------------------------------------------------
 
-    def _network_failure(
-        self, exc: requests.RequestException, path: str, *, idempotent: bool
-    ) -> Failure:
-        kind = type(exc).__name__  # never str(exc): it can carry the URL and its query
-        if _never_reached_server(exc) or idempotent:
-            log.warning("graph request failed", extra={"path": _shape(path), "error": kind})
-            return Retryable(f"network error before an answer: {kind}")
-        log.warning("graph send outcome unknown", extra={"path": _shape(path), "error": kind})
-        return Ambiguous(f"no answer after the request was sent: {kind}")
-
     def _interpret(
         self, response: requests.Response, secrets: Iterable[str], *, idempotent: bool
     ) -> GraphReply | Failure:
         usage = parse_usage(response.headers)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = json_of(response)
         if response.ok and isinstance(body, dict) and "error" not in body:
             return GraphReply(body, usage)
         error = parse_error(body, secrets)
         if error is None:
-            return self._no_envelope(response.status_code, idempotent=idempotent)
+            # A proxy or load balancer answered, not the Graph API.
+            retry_at = self._clock() + timedelta(seconds=DEFAULT_THROTTLE_SECONDS)
+            source = "a Graph error"
+            return without_envelope(response.status_code, source, retry_at, idempotent=idempotent)
         log.warning(
             "graph error",
             extra={
@@ -200,18 +181,6 @@ class GraphClient:
             # Meta can apply a write and still answer with a transient error (reference §7).
             return Retryable(outcome.reason, after_send=True)
         return outcome
-
-    def _no_envelope(self, status: int, *, idempotent: bool) -> Failure:
-        """A proxy or load balancer answered, not the Graph API: nothing to say it did nothing."""
-        if status == 429:
-            return RateLimited(
-                self._clock() + timedelta(seconds=DEFAULT_THROTTLE_SECONDS), "HTTP 429"
-            )
-        if status >= 500 or status < 400:
-            if idempotent:
-                return Retryable(f"HTTP {status} without a Graph error")
-            return Ambiguous(f"HTTP {status} without a Graph error after the send")
-        return Permanent(f"http_{status}", f"HTTP {status} without a Graph error")
 
 
 def classify(error: GraphError, usage: Usage, now: datetime) -> Failure:
@@ -308,17 +277,6 @@ def _encode(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
-
-
-def _never_reached_server(exc: requests.RequestException) -> bool:
-    """True only when no byte of the request can have reached the server."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.ConnectionError) and exc.args:
-        reason = exc.args[0]
-        if isinstance(reason, MaxRetryError):
-            return isinstance(reason.reason, NewConnectionError)
-    return False
 
 
 def _shape(path: str) -> str:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from common.accounts import Account
-from common.platforms.base import AuthExpired, TokenHealth, TokenProblem
-from common.platforms.meta.graph import Failure, GraphClient, GraphReply
+from common.platforms.base import AuthExpired, Failure, TokenHealth, TokenProblem
+from common.platforms.meta.graph import GraphClient, GraphReply
 from common.tokens import TokenCipher, TokenKeyError
 
 LONG_LIVED = timedelta(days=60)

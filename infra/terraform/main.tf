@@ -69,6 +69,9 @@ locals {
       AUDIT_RETENTION_DAYS         = tostring(var.audit_retention_days)
     },
     var.meta_app_id != "" ? { META_APP_ID = var.meta_app_id } : {},
+    # A post created or edited close to its due time gets its task at once, not at the next
+    # tick (tasks.tf: the api is one of the task creators).
+    local.tasks_enabled ? local.tasks_environment : {},
   )
 
   # Which secret each function reads, as environment variable => secret name. Least

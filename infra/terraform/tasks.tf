@@ -22,9 +22,10 @@ locals {
   # so publish can be told its own audience without depending on itself.
   publish_url = "https://${local.publish_function_name}-${local.project_number}.${var.region}.run.app"
 
-  # The run functions load due posts into the queue, and publish enqueues a rescheduled post's
-  # next task.
-  task_creators = ["run_tick", "run_http", "publish"]
+  # Who creates tasks: the run functions load due posts into the queue, the api creates the
+  # task of a post created or edited shortly before it is due, and publish enqueues a
+  # rescheduled post's next task. A function that creates tasks (a web app) joins this list.
+  task_creators = ["run_tick", "run_http", "api", "publish"]
 
   # Settings every function that creates or serves tasks shares (common/config.py).
   tasks_environment = {
@@ -34,6 +35,10 @@ locals {
     TASKS_AUDIENCE        = local.publish_url
     TASKS_SERVICE_ACCOUNT = one(google_service_account.tasks[*].email)
     TASKS_HORIZON_SECONDS = tostring(var.tasks_horizon_seconds)
+    # Cloud Tasks waits for publish's answer as long as publish may take, and no longer: an
+    # attempt is neither abandoned while it still works (a duplicate delivery) nor waited on
+    # after Cloud Run has ended it.
+    TASKS_DISPATCH_DEADLINE_SECONDS = tostring(var.publish_service.timeout_seconds)
   }
 
   # Only publish verifies tokens: it trusts Cloud Run's invoker check (above).

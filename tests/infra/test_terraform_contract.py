@@ -60,7 +60,7 @@ def secret_settings() -> set[str]:
     names = settings_read_by_config()
     found = {n for n in names if n.lower() in hidden or f"{n.lower()}s" in hidden}
     assert len(found) == len(hidden), f"cannot map every secret field to a variable: {hidden}"
-    assert LOCAL_ONLY_SECRETS <= found
+    assert found >= LOCAL_ONLY_SECRETS
     return found - LOCAL_ONLY_SECRETS
 
 
@@ -119,7 +119,10 @@ def test_the_run_functions_pool_is_the_codes_own_default() -> None:
     # for the run functions it is the size the code would pick itself.
     client = db._new_client(load_settings({"MONGO_URI": "mongodb://127.0.0.1:1/"}))
     try:
-        assert tfconfig.local_number("run_mongo_pool_size") == client.options.pool_options.max_pool_size
+        assert (
+            tfconfig.local_number("run_mongo_pool_size")
+            == client.options.pool_options.max_pool_size
+        )
     finally:
         client.close()
     for function in ("run_tick", "run_http"):

@@ -76,6 +76,7 @@ bench: bootstrap-run
 	$(PY) -m devstack.dbserver run -- $(PY) bench/lateness.py
 	$(PY) -m devstack.dbserver run -- $(PY) bench/fanout.py
 	$(PY) -m devstack.dbserver run -- $(PY) bench/api.py
+	$(PY) -m devstack.dbserver run -- $(PY) bench/web.py
 	$(PY) bench/adapters.py
 
 clean:

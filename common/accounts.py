@@ -97,8 +97,9 @@ def load_many(db: Database[Doc], account_ids: Iterable[str]) -> dict[str, Accoun
     }
 
 
-def list_all(db: Database[Doc]) -> list[Account]:
-    return [Account.from_doc(doc) for doc in db[ACCOUNTS].find().sort("_id", 1)]
+def list_all(db: Database[Doc], limit: int = 0) -> list[Account]:
+    """Every account by id; `limit` (0: none) bounds a page that lists them for people."""
+    return [Account.from_doc(doc) for doc in db[ACCOUNTS].find().sort("_id", 1).limit(limit)]
 
 
 def pause_until(db: Database[Doc], account_id: str, until: datetime, now: datetime) -> None:

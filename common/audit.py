@@ -1,4 +1,5 @@
-"""The audit trail: every write through the API, who made it, when, and under which request.
+"""The audit trail: every write through the API and the web app, who made it, when, and under
+which request.
 
 Bounded: each entry expires after AUDIT_RETENTION_DAYS (a TTL index in db.ensure_indexes).
 Entries name posts and accounts by id only; post text and tokens never go here.
@@ -17,7 +18,7 @@ from common.db import AUDIT, Doc
 
 @dataclass(frozen=True)
 class Entry:
-    who: str  # "key:<id>", "jwt:<subject>" or "admin_key"
+    who: str  # "key:<id>", "jwt:<subject>", "admin_key" or (web app) "member:<email>"
     action: str  # e.g. "posts.create", "posts.cancel", "accounts.connect"
     targets: Sequence[str]
     request_id: str
@@ -36,3 +37,9 @@ def record(db: Database[Doc], entry: Entry, now: datetime, retention: timedelta)
             "expireAt": now + retention,
         }
     )
+
+
+def for_target(db: Database[Doc], target: str, limit: int = 100) -> list[Doc]:
+    """What was done to one post or account, oldest first (the web app's post page)."""
+    found = db[AUDIT].find({"targets": target}, {"_id": 0, "expireAt": 0})
+    return list(found.sort("at", 1).limit(limit))

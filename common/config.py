@@ -97,6 +97,18 @@ class Settings:
     media_url_ttl_seconds: int = 3600
     media_retention_days: int = 30
     media_upload_expiry_hours: int = 24  # an upload never completed is dropped after this
+    # The web app: sessions, sign-in throttle, the calendar's zone and Google Sign-In (OIDC).
+    web_session_hours: int = 12
+    web_signin_per_minute: int = 10
+    web_time_zone: str = "UTC"
+    web_base_url: str | None = None  # https://<the web function's URL>, for the redirect URI
+    oidc_issuer: str = "https://accounts.google.com"
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_client_id and self.oidc_client_secret and self.web_base_url)
 
     @property
     def admin_key_enabled(self) -> bool:
@@ -140,6 +152,8 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
     "MEDIA_URL_TTL_SECONDS": ("media_url_ttl_seconds", 60),
     "MEDIA_RETENTION_DAYS": ("media_retention_days", 1),
     "MEDIA_UPLOAD_EXPIRY_HOURS": ("media_upload_expiry_hours", 1),
+    "WEB_SESSION_HOURS": ("web_session_hours", 1),
+    "WEB_SIGNIN_PER_MINUTE": ("web_signin_per_minute", 1),
 }
 _FLOAT_SETTINGS: dict[str, str] = {
     "META_CONNECT_TIMEOUT_SECONDS": "meta_connect_timeout_seconds",
@@ -174,6 +188,11 @@ _STR_SETTINGS: dict[str, str] = {
     "MEDIA_URL_ENDPOINT": "media_url_endpoint",
     "MEDIA_SIGNING_ACCOUNT": "media_signing_account",
     "MEDIA_SIGNING_KEY_FILE": "media_signing_key_file",
+    "WEB_TIME_ZONE": "web_time_zone",
+    "WEB_BASE_URL": "web_base_url",
+    "OIDC_ISSUER": "oidc_issuer",
+    "OIDC_CLIENT_ID": "oidc_client_id",
+    "OIDC_CLIENT_SECRET": "oidc_client_secret",
 }
 _TASKS_REQUIRED = ("TASKS_QUEUE", "TASKS_TARGET_URL", "TASKS_SERVICE_ACCOUNT")
 

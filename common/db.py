@@ -21,6 +21,9 @@ HOURLY_STATS = "hourly_stats"
 API_KEYS = "api_keys"
 AUDIT = "audit"
 MEDIA = "media"
+MEMBERS = "members"
+WEB_SESSIONS = "web_sessions"
+SIGNIN_ATTEMPTS = "signin_attempts"
 
 Doc = dict[str, Any]
 
@@ -125,7 +128,19 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
     ),
     ACCOUNTS: (IndexSpec("platform_status", (("platform", ASCENDING), ("status", ASCENDING))),),
     # Entries expire on their own (audit.record sets expireAt from AUDIT_RETENTION_DAYS).
-    AUDIT: (IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),),
+    AUDIT: (
+        IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),
+        # The web app's post page: what people did to one post, in order.
+        IndexSpec("targets_at", (("targets", ASCENDING), ("at", ASCENDING))),
+    ),
+    # The web app's sessions expire on their own; a member's are found to sign them out.
+    WEB_SESSIONS: (
+        IndexSpec("expiresAt_ttl", (("expiresAt", ASCENDING),), {"expireAfterSeconds": 0}),
+        IndexSpec("who", (("who", ASCENDING),)),
+    ),
+    SIGNIN_ATTEMPTS: (
+        IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),
+    ),
     # One document per hour; each expires a day after its hour ended (see common/stats.py).
     HOURLY_STATS: (
         IndexSpec("expiresAt_ttl", (("expiresAt", ASCENDING),), {"expireAfterSeconds": 0}),

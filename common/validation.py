@@ -20,16 +20,23 @@ INSTAGRAM_MAX_HASHTAGS = 30
 INSTAGRAM_MAX_MENTIONS = 20
 CAROUSEL_MIN, CAROUSEL_MAX = 2, 10
 FACEBOOK_MAX_PHOTOS = 10  # Meta documents no maximum; a third party verified 10
-# app.bsky.feed.post: text of at most 300 graphemes; app.bsky.embed.images: at most 4 images.
+# app.bsky.feed.post: text of at most 300 graphemes and 3,000 UTF-8 bytes (the lexicon's
+# maxLength counts bytes); app.bsky.embed.images: at most 4 images.
 BLUESKY_TEXT_GRAPHEMES = 300
+BLUESKY_TEXT_BYTES = 3000
 BLUESKY_MAX_IMAGES = 4
 # Threads: 500 characters; a carousel has 2 to 20 items.
 THREADS_TEXT_LIMIT = 500
 THREADS_CAROUSEL_MAX = 20
-# Mastodon's defaults (an instance may allow more): 500 characters, 4 attachments.
+# Mastodon's defaults (an instance may allow more): 500 characters, 4 attachments, alt text
+# of 1,500 characters (`configuration.media_attachments.description_limit`).
 MASTODON_TEXT_LIMIT = 500
 MASTODON_MAX_MEDIA = 4
+MASTODON_ALT_LIMIT = 1500
 MEDIA_TYPES = ("image", "video")
+# https, or plain http on this machine: the local stack's sandboxes serve (and fetch) media on
+# loopback; a network cannot fetch such a URL, so it fails at publishing as "media fetch failed".
+_MEDIA_URL_PREFIXES = ("https://", "http://127.0.0.1:", "http://localhost:")
 _HASHTAG = re.compile(r"(?<!\w)#\w+")
 _MENTION = re.compile(r"(?<!\w)@[\w.]+")
 
@@ -38,6 +45,37 @@ _MENTION = re.compile(r"(?<!\w)@[\w.]+")
 class Problem:
     field: str
     message: str
+
+
+@dataclass(frozen=True)
+class TextMeasure:
+    """How much of a network's text limit a post uses, in that network's own unit."""
+
+    used: int
+    limit: int
+    unit: str  # "characters" or "graphemes"
+
+    @property
+    def over(self) -> bool:
+        return self.used > self.limit
+
+
+def measure_text(platform: str, content: Content) -> TextMeasure:
+    """The one count every door applies (the API, the CLI, the web composer's counters)."""
+    if platform == "bluesky":
+        return TextMeasure(graphemes(content.text), BLUESKY_TEXT_GRAPHEMES, "graphemes")
+    if platform == "facebook":
+        return TextMeasure(len(content.text), FACEBOOK_TEXT_LIMIT, "characters")
+    if platform == "instagram":
+        return TextMeasure(len(content.text), INSTAGRAM_CAPTION_LIMIT, "characters")
+    # Threads and Mastodon: the link goes out at the end of the text, so it counts; Mastodon
+    # counts the content warning too.
+    used = len(content.text) + (len(content.link) + 2 if content.link else 0)
+    if platform == "mastodon":
+        return TextMeasure(
+            used + len(content.content_warning or ""), MASTODON_TEXT_LIMIT, "characters"
+        )
+    return TextMeasure(used, THREADS_TEXT_LIMIT, "characters")
 
 
 @dataclass(frozen=True)
@@ -95,7 +133,7 @@ def _media(raw: Sequence[Mapping[str, str]], problems: list[Problem]) -> list[Me
             continue
         url = str(entry.get("url", ""))
         kind = str(entry.get("type", "image"))
-        if not url.startswith("https://"):
+        if not url.startswith(_MEDIA_URL_PREFIXES):
             problems.append(
                 Problem(
                     f"media[{index}].url",
@@ -123,7 +161,7 @@ def _uploaded(entry: Mapping[str, str]) -> Media:
 
 
 def _facebook(content: Content, problems: list[Problem]) -> None:
-    if len(content.text) > FACEBOOK_TEXT_LIMIT:
+    if measure_text("facebook", content).over:
         problems.append(
             Problem("text", f"Facebook text is limited to {FACEBOOK_TEXT_LIMIT} characters")
         )
@@ -143,7 +181,7 @@ def _facebook(content: Content, problems: list[Problem]) -> None:
 
 def _instagram(content: Content, problems: list[Problem]) -> None:
     text = content.text
-    if len(text) > INSTAGRAM_CAPTION_LIMIT:
+    if measure_text("instagram", content).over:
         problems.append(
             Problem(
                 "text", f"Instagram captions are limited to {INSTAGRAM_CAPTION_LIMIT} characters"
@@ -167,9 +205,17 @@ def _instagram(content: Content, problems: list[Problem]) -> None:
 
 
 def _bluesky(content: Content, problems: list[Problem]) -> None:
-    if graphemes(content.text) > BLUESKY_TEXT_GRAPHEMES:
+    if measure_text("bluesky", content).over:
         problems.append(
             Problem("text", f"Bluesky text is limited to {BLUESKY_TEXT_GRAPHEMES} graphemes")
+        )
+    if len(content.text.encode("utf-8")) > BLUESKY_TEXT_BYTES:
+        problems.append(
+            Problem(
+                "text",
+                f"Bluesky text is limited to {BLUESKY_TEXT_BYTES} bytes in UTF-8 "
+                "(emoji and accented letters take several)",
+            )
         )
     if not (content.text.strip() or content.link or content.media):
         problems.append(Problem("text", "a Bluesky post needs text, a link or images"))
@@ -195,9 +241,7 @@ def graphemes(text: str) -> int:
 
 
 def _threads(content: Content, problems: list[Problem]) -> None:
-    # The link goes out at the end of the text (common.platforms.threads), so it counts.
-    length = len(content.text) + (len(content.link) + 2 if content.link else 0)
-    if length > THREADS_TEXT_LIMIT:
+    if measure_text("threads", content).over:
         problems.append(
             Problem(
                 "text",
@@ -213,10 +257,7 @@ def _threads(content: Content, problems: list[Problem]) -> None:
 
 
 def _mastodon(content: Content, problems: list[Problem]) -> None:
-    # The link goes out at the end of the text (common.platforms.mastodon), so it counts.
-    length = len(content.text) + (len(content.link) + 2 if content.link else 0)
-    length += len(content.content_warning or "")
-    if length > MASTODON_TEXT_LIMIT:
+    if measure_text("mastodon", content).over:
         problems.append(
             Problem(
                 "text",
@@ -228,6 +269,10 @@ def _mastodon(content: Content, problems: list[Problem]) -> None:
         problems.append(Problem("text", "a Mastodon post needs text, a link or media"))
     if len(content.media) > MASTODON_MAX_MEDIA:
         problems.append(Problem("media", f"at most {MASTODON_MAX_MEDIA} media in one post"))
+    if any(len(m.alt) > MASTODON_ALT_LIMIT for m in content.media):
+        problems.append(
+            Problem("media", f"Mastodon alt text is limited to {MASTODON_ALT_LIMIT} characters")
+        )
 
 
 def _visibility(raw: str | None, problems: list[Problem]) -> Visibility | None:

@@ -177,7 +177,10 @@ class Front:
         except requests.RequestException:
             return Response("503 Service Unavailable", 503, content_type="text/plain")
         body = answer.raw.read(decode_content=False)
-        passed = [(k, v) for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP]
+        # The raw headers keep each Set-Cookie apart (requests' merged view joins them with
+        # commas, which no browser reads as two cookies).
+        raw = answer.raw.headers.items()
+        passed = [(k, v) for k, v in raw if k.lower() not in _HOP_BY_HOP]
         return Response(body, answer.status_code, headers=passed)
 
 

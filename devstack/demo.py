@@ -65,7 +65,8 @@ def seed_demo(
             created += 1
     if created == 0:
         return 0
-    return _add_demo_posts(db, now, now + timedelta(seconds=first_due_in))
+    photo = sandboxes.meta.image_url("demo.jpg")  # Meta fetches it: served on this machine
+    return _add_demo_posts(db, now, now + timedelta(seconds=first_due_in), photo)
 
 
 def _seed_bluesky(
@@ -117,16 +118,14 @@ def _seed_mastodon(
     return 1
 
 
-def _add_demo_posts(db: Database[Doc], now: datetime, first_due: datetime) -> int:
+def _add_demo_posts(db: Database[Doc], now: datetime, first_due: datetime, photo: str) -> int:
     demo = [
         ("demo-page", "facebook", model.Content(text="Hello from the local scheduler!")),
         ("demo-page", "facebook", model.Content(text="A link post", link="https://example.com/")),
         (
             "demo-instagram",
             "instagram",
-            model.Content(
-                text="A sandbox photo", media=(model.Media("https://example.com/a.jpg"),)
-            ),
+            model.Content(text="A sandbox photo", media=(model.Media(photo),)),
         ),
         ("demo-threads", "threads", model.Content(text="Hello Threads from the sandbox")),
         (

@@ -15,7 +15,7 @@ import os
 import secrets
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO
@@ -23,12 +23,15 @@ from typing import IO
 from cryptography.fernet import Fernet
 from pymongo.database import Database
 
-from common import apikeys, posts
+from common import apikeys, members
 from common.clock import utcnow
 from common.config import load_settings
 from common.db import Doc, ensure_indexes, get_database
+from common.entrypoints.webapp import oidc
 from devstack import cloudrun, cloudtasks, dbserver
 from devstack.demo import DemoSandboxes, seed_demo
+from devstack.oidc import control as oidc_control
+from devstack.post_counts import count_by_status
 from devstack.processes import free_port, wait_until_listening
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from devstack.supervisor import Supervisor, stopped_on_exit
@@ -49,6 +52,8 @@ class Ports:
     api: int
     tasks: int
     publish: int
+    web: int
+    oidc: int
 
 
 # DISPATCH=tasks make run: the Cloud Tasks stand-in delivers each post to the publish function.
@@ -75,17 +80,20 @@ def local_secrets(data_dir: Path) -> dict[str, str]:
     because the demo accounts' tokens in the data file are encrypted with it.
     """
     path = data_dir / "local-secrets.json"
-    if path.exists():
-        stored: dict[str, str] = json.loads(path.read_text())
-        return stored
-    data_dir.mkdir(parents=True, exist_ok=True)
-    values = {
-        "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "JWT_SECRET": secrets.token_urlsafe(48),
-        "ADMIN_SECRET_KEY": secrets.token_urlsafe(48),
+    values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    made: dict[str, Callable[[], str]] = {
+        "TOKEN_ENCRYPTION_KEY": lambda: Fernet.generate_key().decode(),
+        "JWT_SECRET": lambda: secrets.token_urlsafe(48),
+        "ADMIN_SECRET_KEY": lambda: secrets.token_urlsafe(48),
+        # The web app's client of the stand-in OpenID provider (a clone made before it has none).
+        "OIDC_CLIENT_SECRET": lambda: secrets.token_urlsafe(32),
     }
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(values, indent=2))
+    missing = {name: make() for name, make in made.items() if name not in values}
+    if missing:
+        values.update(missing)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(values, indent=2))
     return values
 
 
@@ -160,6 +168,7 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
         sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
         stack_settings = {
             **local_secrets(data_dir),
+            **web_settings(ports),
             "MONGO_URI": mongo_uri,
             "META_GRAPH_URL": sandbox_url,
             **(tasks_settings(ports) if with_tasks else {}),
@@ -188,6 +197,7 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
         ]
         proc = stack.start("mastodon", mastodon_command, env)
         wait_until_listening(proc, ports.mastodon, "mastodon")
+        _start_oidc(stack, ports, env)
         if with_tasks:
             command = [sys.executable, "-m", "devstack.cloudtasks", "--port", str(ports.tasks)]
             wait_until_listening(stack.start("cloudtasks", command, env), ports.tasks, "cloudtasks")
@@ -199,7 +209,9 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
         )
         added = seed_demo(env, sandboxes, first_due_in=10) if demo else 0
         db = get_database(load_settings(env))
-        queue = posts.count_by_status(db)
+        if not members.list_all(db):
+            members.put(db, LOCAL_MEMBER, "admin", "make run", utcnow())
+        queue = count_by_status(db)
         api_env = write_api_env(data_dir, _url(ports.api), local_api_key(db, data_dir))
         banner = _banner(ports, mongo_uri, tick_seconds, added, queue, data_dir, cli_env, api_env)
         try:
@@ -222,6 +234,7 @@ def _functions(ports: Ports, with_tasks: bool) -> list[tuple[str, str, str, str,
         ("run-http", "functions/run/main.py", "run_http", "http", ports.manual),
         ("status", "functions/status/main.py", "status", "http", ports.status),
         ("api", "functions/api/main.py", "api", "http", ports.api),
+        ("web", "functions/web/main.py", "web", "http", ports.web),
     ]
     if with_tasks:
         listed.append(("publish", "functions/publish/main.py", "publish", "http", ports.publish))
@@ -244,6 +257,27 @@ def _start_functions(
     front = stack.start("cloudrun", cloudrun.command(services, certs_url), env)
     for service in services:
         wait_until_listening(front, service.port, f"cloudrun front of {service.name}")
+
+
+# The web app signs its members in through a stand-in OpenID provider (devstack/oidc).
+LOCAL_OIDC_CLIENT = "local-web"
+LOCAL_MEMBER = "you@local.test"
+
+
+def web_settings(ports: Ports) -> dict[str, str]:
+    return {
+        "WEB_BASE_URL": _url(ports.web),
+        "OIDC_ISSUER": _url(ports.oidc),
+        "OIDC_CLIENT_ID": LOCAL_OIDC_CLIENT,
+    }
+
+
+def _start_oidc(stack: Supervisor, ports: Ports, env: Mapping[str, str]) -> None:
+    callback = f"{_url(ports.web)}{oidc.CALLBACK_PATH}"
+    command = oidc_control.command(
+        ports.oidc, LOCAL_OIDC_CLIENT, env["OIDC_CLIENT_SECRET"], callback
+    )
+    wait_until_listening(stack.start("oidc", command, env), ports.oidc, "oidc")
 
 
 def _url(port: int) -> str:
@@ -292,6 +326,9 @@ def _banner(
         f"  ticks         every {tick_seconds:g}s to http://127.0.0.1:{ports.tick}/",
         f"  api           http://127.0.0.1:{ports.api}/v1/posts "
         f"(Authorization: Bearer <the key in {data_dir}/local-api-key>)",
+        f"  web app       http://127.0.0.1:{ports.web}/ (Sign in with Google as {LOCAL_MEMBER} "
+        "through the stand-in provider, or with ADMIN_SECRET_KEY from "
+        f"{data_dir}/local-secrets.json)",
         f"  dispatch      {_dispatch_line(ports)}",
         f"  CLI           set -a; . {cli_env}; set +a; .venv/bin/socialsched status",
         f"  CLI via api   env -u MONGO_URI -u TOKEN_ENCRYPTION_KEY $(cat {api_env}) "

@@ -17,7 +17,7 @@ from common.accounts import Account
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings
 from common.engine import Trigger, execute_once
-from common.model import Content, Post
+from common.model import Content, Media, Post
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
@@ -38,6 +38,15 @@ def meta_env(sandbox: Sandbox, **extra: object) -> dict[str, object]:
     }
     env.update(extra)
     return env
+
+
+def image(sandbox: Sandbox, name: str = "a.jpg", alt: str = "") -> Media:
+    """A JPEG the sandbox serves, so Meta's fetch of it succeeds."""
+    return Media(sandbox.image_url(name), alt=alt)
+
+
+def video(sandbox: Sandbox, name: str = "a.mp4") -> Media:
+    return Media(sandbox.image_url(name, mime="video/mp4"), "video")
 
 
 def token_for(account_id: str) -> str:

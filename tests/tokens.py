@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.functions_fixtures import AUDIENCE, ISSUER, JWT_SECRET
 
-
 # Test modules build their tokens when they are collected, and the whole suite can take longer
 # than half an hour on a loaded machine: a token meant to be valid must outlive the run.
 VALID_FOR_SECONDS = 3 * 3600

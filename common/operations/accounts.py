@@ -207,7 +207,7 @@ def connect_bluesky(
 @dataclass(frozen=True)
 class MastodonLogin:
     instance_url: str  # e.g. https://mastodon.social
-    access_token: str  # scopes write:statuses and write:media (read:statuses for the look)
+    access_token: str  # scopes: see common/platforms/mastodon/connector.py
 
 
 def connect_mastodon(

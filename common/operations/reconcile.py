@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
+from bson import ObjectId
 from pymongo.database import Database
 
 from common import accounts, posts
+from common.accounts import Account
 from common.config import Settings
 from common.db import Doc
+from common.model import Post
 from common.platforms.base import Registry
 from common.publishing import look
 
@@ -32,17 +36,50 @@ def reconcile_unknown(
     at_least_once. Kept out of the tick so an empty tick stays at three database commands;
     a run looks for its own lease-expired posts with the same `look`.
     """
-    published = rescheduled = still = errors = 0
     candidates = posts.list_unknown(db, limit)
     known = accounts.load_many(db, (p.account_id for p in candidates))
-    for post in candidates:
-        looked = look(registry.get(post.platform), post, known.get(post.account_id))
-        if looked.failed is not None:
-            errors += 1
-        elif looked.found is not None:
-            published += posts.mark_found_published(db, post, looked.found.platform_post_id, now)
-        elif settings.reconcile_policy == "at_least_once":
-            rescheduled += posts.retry(db, post.id, now)
-        else:
-            still += 1
-    return ReconcileReport(len(candidates), published, rescheduled, still, errors)
+    found = [
+        _look_and_settle(db, settings, registry, p, known.get(p.account_id), now)
+        for p in candidates
+    ]
+    return ReconcileReport(
+        len(candidates),
+        found.count("published"),
+        found.count("rescheduled"),
+        found.count("still_unknown"),
+        found.count("error"),
+    )
+
+
+LookResult = Literal["published", "rescheduled", "still_unknown", "error", "not_unknown"]
+
+
+def look_again(
+    db: Database[Doc], settings: Settings, registry: Registry, post_id: ObjectId, now: datetime
+) -> LookResult:
+    """One unknown post looked for on its network (the web app's "look again"), settled as
+    reconcile_unknown settles each; a post that is not unknown (any more) is left alone."""
+    post = posts.get(db, post_id)
+    if post is None or post.status != "unknown":
+        return "not_unknown"
+    account = accounts.get(db, post.account_id)
+    return _look_and_settle(db, settings, registry, post, account, now)
+
+
+def _look_and_settle(
+    db: Database[Doc],
+    settings: Settings,
+    registry: Registry,
+    post: Post,
+    account: Account | None,
+    now: datetime,
+) -> LookResult:
+    looked = look(registry.get(post.platform), post, account)
+    if looked.failed is not None:
+        return "error"
+    if looked.found is not None:
+        marked = posts.mark_found_published(db, post, looked.found.platform_post_id, now)
+        return "published" if marked else "not_unknown"
+    if settings.reconcile_policy == "at_least_once":
+        return "rescheduled" if posts.retry(db, post.id, now) else "not_unknown"
+    return "still_unknown"

@@ -44,6 +44,8 @@ class PostRequest:
     # A fingerprint of the whole request that carried `idempotency_key` (the API's body hash):
     # the same key with another request is refused, not answered with the first one's post.
     request_hash: str | None = None
+    # The same content for several accounts (the web composer's one post to many): one group.
+    group_id: str | None = None
 
 
 NOW = "now"
@@ -133,6 +135,7 @@ def plan_post(
         account.platform,
         checked.content,
         when,
+        group_id=request.group_id,
         idempotency_key=key,
         request_hash=request.request_hash,
     )

@@ -12,6 +12,7 @@ The same holds for an answer without the network's own error envelope (a proxy's
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -19,6 +20,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
+from common.clock import utcnow
+from common.config import Settings
 from common.platforms.base import Ambiguous, Failure, Permanent, RateLimited, Retryable
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,28 @@ class NetworkSession:
             return Retryable(f"network error before an answer: {kind}")
         log.warning("network send outcome unknown", extra=where)
         return Ambiguous(f"no answer after the request was sent: {kind}")
+
+
+class NetworkClient:
+    """What every network client shares: its session, sized for the engine's publishing
+    workers, with NETWORK_*_TIMEOUT_SECONDS unless the network has its own (`timeout`)."""
+
+    def __init__(
+        self,
+        network: str,
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+        timeout: tuple[float, float] | None = None,
+    ) -> None:
+        timeout = timeout or (
+            settings.network_connect_timeout_seconds,
+            settings.network_read_timeout_seconds,
+        )
+        self._session = NetworkSession(network, timeout, settings.publish_workers)
+        self._clock = clock
+
+    def close(self) -> None:
+        self._session.close()
 
 
 def json_of(response: requests.Response) -> Any:

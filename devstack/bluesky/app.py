@@ -18,9 +18,11 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 from devstack.bluesky.state import Account, BlueskyState, XrpcFault
+from devstack.sandbox.surface import serve_media, wrong_method
 
 WRITES = frozenset({"com.atproto.repo.createRecord", "com.atproto.repo.uploadBlob"})
 RATE_LIMIT_WINDOW_SECONDS = 300
+POST_ROUTES = frozenset({"reset", "accounts", "faults", "expire"})  # under /_sandbox/
 _SERVER_ERROR = XrpcFault(500, "InternalServerError", "Internal Server Error")
 
 
@@ -87,7 +89,10 @@ class BlueskyApp:
     def _control(self, request: Request, parts: list[str]) -> Response:
         route = (request.method, "/".join(parts))
         if request.method == "GET" and parts[:1] == ["media"]:
-            return _image(request)
+            return serve_media(request)
+        refused = wrong_method(request.method, route[1], POST_ROUTES)
+        if refused is not None:
+            return refused
         try:
             with self.lock:
                 return self._control_route(route, request)
@@ -220,13 +225,6 @@ def _body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise XrpcFault(400, "InvalidRequest", "A JSON body is required")
     return body
-
-
-def _image(request: Request) -> Response:
-    """`/_sandbox/media/<name>?bytes=N&type=image/png`: N bytes served with that type."""
-    size = int(request.args.get("bytes", "1024"))
-    mime = request.args.get("type", "image/jpeg")
-    return Response(b"\xff" * size, mimetype=mime)
 
 
 def _error(fault: XrpcFault, headers: dict[str, str] | None = None) -> Response:

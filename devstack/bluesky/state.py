@@ -21,8 +21,9 @@ from devstack.sandbox.state import Faults
 
 COLLECTION = "app.bsky.feed.post"
 MAX_GRAPHEMES = 300  # app.bsky.feed.post `text`: maxGraphemes 300
+MAX_TEXT_BYTES = 3000  # and maxLength 3000, which the lexicon counts in UTF-8 bytes
 MAX_IMAGES = 4
-MAX_IMAGE_BYTES = 1_000_000
+MAX_IMAGE_BYTES = 2_000_000  # app.bsky.embed.images: maxSize 2,000,000 (atproto at d6296a1)
 DEFAULT_ACCESS_TTL_SECONDS = 7200  # access JWTs last about two hours
 
 
@@ -190,6 +191,13 @@ class BlueskyState:
                 f"be longer than {MAX_GRAPHEMES} graphemes",
             )
         size = len(text.encode("utf-8"))
+        if size > MAX_TEXT_BYTES:
+            raise XrpcFault(
+                400,
+                "InvalidRequest",
+                f"Invalid app.bsky.feed.post record: Record/text must not "
+                f"be longer than {MAX_TEXT_BYTES} characters",
+            )
         for facet in record.get("facets") or []:
             index = facet.get("index") or {}
             if not 0 <= int(index.get("byteStart", -1)) < int(index.get("byteEnd", -1)) <= size:
@@ -213,11 +221,19 @@ class BlueskyState:
             raise XrpcFault(
                 400, "InvalidRequest", "Record/embed/images must not have more than 4 elements"
             )
-        for image in images:
+        for n, image in enumerate(images):
             cid = ((image.get("image") or {}).get("ref") or {}).get("$link")
             if not isinstance(image.get("alt"), str) or cid not in self.blobs:
                 raise XrpcFault(400, "InvalidRequest", "Could not find blob: " + str(cid))
-            if self.blobs[cid][1] > MAX_IMAGE_BYTES:
+            mime, size = self.blobs[cid]
+            if not mime.startswith("image/"):  # the lexicon's `accept: ["image/*"]`
+                raise XrpcFault(
+                    400,
+                    "InvalidRequest",
+                    f"Invalid app.bsky.feed.post record: Record/embed/images/{n}/image "
+                    f"mimeType ({mime}) is not accepted",
+                )
+            if size > MAX_IMAGE_BYTES:
                 raise XrpcFault(400, "BlobTooLarge", "This file is too large")
 
     def get_record(self, repo: str, collection: str, rkey: str) -> dict[str, Any]:

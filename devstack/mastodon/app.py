@@ -16,10 +16,26 @@ from werkzeug.wrappers import Request, Response
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-from devstack.mastodon.state import Account, MastodonFault, MastodonState
+from devstack.mastodon.state import (
+    CONFIGURATION,
+    DEFAULT_SCOPES,
+    Account,
+    MastodonFault,
+    MastodonState,
+)
+from devstack.sandbox.surface import serve_media, wrong_method
 
 WRITES = frozenset({"POST v1/statuses", "POST v2/media"})
 RATE_LIMIT = 300
+POST_ROUTES = frozenset({"reset", "accounts", "faults"})  # under /_sandbox/
+# The scopes each method needs (docs.joinmastodon.org/methods): one of them, or the top-level
+# scope above it. An account's statuses are public (read:statuses only adds private ones).
+_SCOPES: dict[str, tuple[str, ...]] = {
+    "GET v1/accounts/verify_credentials": ("profile", "read:accounts"),
+    "POST v1/statuses": ("write:statuses",),
+    "POST v2/media": ("write:media",),
+    "GET v1/media/:id": ("write:media",),
+}
 _SERVER_ERROR = MastodonFault(500, "We're sorry, but something went wrong on our end.")
 
 
@@ -48,6 +64,8 @@ class MastodonApp:
     # --- the API ----------------------------------------------------------------------------
 
     def _api(self, request: Request, parts: list[str], route: str) -> Response:
+        if route == "GET v2/instance":  # public: no token needed
+            return _json({"domain": request.host, "configuration": CONFIGURATION})
         header = request.headers.get("Authorization", "")
         token = header.split(" ", 1)[1] if header.startswith("Bearer ") else ""
         with self.lock:
@@ -75,6 +93,9 @@ class MastodonApp:
         self, request: Request, parts: list[str], route: str, account: Account
     ) -> tuple[int, Any]:
         state, base = self.state, request.host_url.rstrip("/")
+        required = _SCOPES.get(route)
+        if required is not None:
+            state.require_scope(account, *required)
         if route == "GET v1/accounts/verify_credentials":
             return 200, {"id": account.id, "username": account.username, "acct": account.username}
         if route == "POST v1/statuses":
@@ -103,9 +124,11 @@ class MastodonApp:
 
     def _control(self, request: Request, parts: list[str]) -> Response:
         if request.method == "GET" and parts[:1] == ["media"]:
-            size = int(request.args.get("bytes", "1024"))
-            return Response(b"\xff" * size, mimetype=request.args.get("type", "image/jpeg"))
+            return serve_media(request)
         route = (request.method, "/".join(parts))
+        refused = wrong_method(request.method, route[1], POST_ROUTES)
+        if refused is not None:
+            return refused
         try:
             with self.lock:
                 return self._control_route(route, request)
@@ -127,7 +150,12 @@ class MastodonApp:
         if not isinstance(body, dict):
             raise ValueError("a JSON object is required")
         if route == ("POST", "accounts"):
-            account = state.add_account(str(body["username"]), str(body["token"]))
+            scopes = body.get("scopes")
+            account = state.add_account(
+                str(body["username"]),
+                str(body["token"]),
+                DEFAULT_SCOPES if scopes is None else frozenset(str(s) for s in scopes),
+            )
             return _json({"id": account.id, "username": account.username})
         target = state.by_name_or_id(str(body.pop("account")))
         if target is None:

@@ -18,6 +18,37 @@ from devstack.sandbox.state import Faults
 
 MAX_CHARACTERS = 500  # Mastodon's default status length
 MAX_MEDIA = 4
+DESCRIPTION_LIMIT = 1500  # alt text, `configuration.media_attachments.description_limit`
+# What GET /api/v2/instance answers (entities/Instance.md, a default instance's values); the
+# sandbox enforces the same numbers.
+CONFIGURATION: dict[str, Any] = {
+    "statuses": {
+        "max_characters": MAX_CHARACTERS,
+        "max_media_attachments": MAX_MEDIA,
+        "characters_reserved_per_url": 23,
+    },
+    "media_attachments": {
+        "supported_mime_types": [
+            "image/jpeg",
+            "image/png",
+            "image/gif",
+            "image/webp",
+            "image/heic",
+            "image/avif",
+            "video/mp4",
+            "video/quicktime",
+            "video/webm",
+        ],
+        "image_size_limit": 16_777_216,
+        "image_matrix_limit": 33_177_600,
+        "video_size_limit": 103_809_024,
+        "video_frame_rate_limit": 120,
+        "video_matrix_limit": 8_294_400,
+        "description_limit": DESCRIPTION_LIMIT,
+    },
+}
+# The scopes of a token made as the README says; `read`/`write` cover all of theirs.
+DEFAULT_SCOPES = frozenset({"write:statuses", "write:media", "read:statuses", "profile"})
 IDEMPOTENCY_SECONDS = 3600  # Mastodon keeps idempotency keys for up to an hour
 _URL = re.compile(r"https?://[^\s<]+")
 
@@ -34,6 +65,7 @@ class Account:
     id: str
     username: str
     token: str
+    scopes: frozenset[str] = DEFAULT_SCOPES
     faults: Faults = field(default_factory=Faults)
     idempotency_seconds: float = IDEMPOTENCY_SECONDS
     media_processing_seconds: float = 0.0
@@ -92,8 +124,10 @@ class MastodonState:
     def next_id(self) -> str:
         return str(next(self._ids))
 
-    def add_account(self, username: str, token: str) -> Account:
-        account = Account(self.next_id(), username, token)
+    def add_account(
+        self, username: str, token: str, scopes: frozenset[str] = DEFAULT_SCOPES
+    ) -> Account:
+        account = Account(self.next_id(), username, token, scopes)
         self.accounts[account.id] = account
         return account
 
@@ -105,6 +139,14 @@ class MastodonState:
                 return account
         raise MastodonFault(401, "The access token is invalid")
 
+    @staticmethod
+    def require_scope(account: Account, *accepted: str) -> None:
+        """403 unless the token holds one of `accepted` or the top-level scope covering it
+        (`read` covers `read:statuses`), as Mastodon's Doorkeeper checks."""
+        covering = {scope.split(":")[0] for scope in accepted if ":" in scope}
+        if account.scopes.isdisjoint({*accepted, *covering}):
+            raise MastodonFault(403, "This action is outside the authorized scopes")
+
     def by_name_or_id(self, name: str) -> Account | None:
         for account in self.accounts.values():
             if name in (account.id, account.username):
@@ -112,8 +154,14 @@ class MastodonState:
         return None
 
     def upload(self, account: Account, data: bytes, mime: str, description: str) -> Media:
-        if not mime.startswith(("image/", "video/")):
+        if mime not in CONFIGURATION["media_attachments"]["supported_mime_types"]:
             raise MastodonFault(422, "Validation failed: File content type is invalid")
+        if len(description) > DESCRIPTION_LIMIT:
+            raise MastodonFault(
+                422,
+                "Validation failed: Description is too long "
+                f"(maximum is {DESCRIPTION_LIMIT} characters)",
+            )
         media = Media(
             self.next_id(),
             account.id,

@@ -24,14 +24,29 @@ from werkzeug.wrappers import Request, Response
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
+from devstack.sandbox.fetch import fetch
 from devstack.sandbox.params import refuse_undeclared
 from devstack.sandbox.state import Account, GraphFault, Item, SandboxState, meta_time
+from devstack.sandbox.surface import serve_media, wrong_method
 
 VERSION = re.compile(r"^v\d+\.\d+$")
 PROOF_MAX_AGE_SECONDS = 300  # Meta's time-stamped proofs expire after 5 minutes
 WRITES = frozenset({"feed", "photos", "media", "media_publish", "threads", "threads_publish"})
 MAX_LIMIT = 100  # Meta caps `limit` on list edges
 DEFAULT_LIMIT = 25
+POST_ROUTES = frozenset({"reset", "accounts", "users", "faults"})  # under /_sandbox/
+# The types each network takes from a URL it fetches (Meta's publishing guides): Instagram
+# images are JPEG only; a Page photo may be JPEG, PNG, GIF, BMP or TIFF.
+_MP4 = frozenset({"video/mp4", "video/quicktime"})
+_FETCHED: dict[tuple[str, str], frozenset[str]] = {
+    ("media", "image_url"): frozenset({"image/jpeg"}),
+    ("media", "video_url"): _MP4,
+    ("threads", "image_url"): frozenset({"image/jpeg", "image/png"}),
+    ("threads", "video_url"): _MP4,
+    ("photos", "url"): frozenset(
+        {"image/jpeg", "image/png", "image/gif", "image/bmp", "image/tiff"}
+    ),
+}
 # Meta's generic transient error; it has been seen as HTTP 500, sometimes after the write applied.
 _UNEXPECTED_ERROR = GraphFault(
     2,
@@ -84,7 +99,9 @@ class SandboxApp:
                     pages = self.state.pages_of(token)
                 return _json({"data": pages, "paging": {"cursors": {}}})
             with self.lock:
-                account = self.state.account_for_token(token)
+                account = self.state.acting_for(self.state.account_for_token(token), parts)
+            if request.method == "POST":
+                _fetch_media(parts[-1], args)
             return self._answer(request, parts, account, args)
         except GraphFault as fault:
             return _envelope(fault)
@@ -231,6 +248,11 @@ class SandboxApp:
     # --- the control surface ----------------------------------------------------------------
 
     def _control(self, request: Request, parts: list[str]) -> Response:
+        if request.method == "GET" and parts[:1] == ["media"]:
+            return serve_media(request)
+        refused = wrong_method(request.method, "/".join(parts), POST_ROUTES)
+        if refused is not None:
+            return refused
         route = (request.method, "/".join(parts))
         try:
             with self.lock:
@@ -280,6 +302,25 @@ class SandboxApp:
             if i.published and i.kind in ("page_post", "ig_media", "threads_post")
         ]
         return sorted(items, key=lambda i: i.created)
+
+
+def _fetch_media(edge: str, args: dict[str, Any]) -> None:
+    """Meta fetches the media of a container or photo before answering the call; one it cannot
+    fetch, or of a type it does not take, fails the call (the sandbox fetches images and videos
+    alike at creation; Meta processes a video later and reports the failure in the container's
+    status)."""
+    for (fetching_edge, name), accepted in _FETCHED.items():
+        url = args.get(name)
+        if edge != fetching_edge or not url or fetch(str(url), accepted) is not None:
+            continue
+        if edge == "photos":
+            raise GraphFault(324, "(#324) Missing or invalid image file")
+        # Instagram's documented code; Threads answers its own variant of the same failure.
+        raise GraphFault(
+            9004,
+            "Media download has failed. The media URI doesn't meet our requirements.",
+            subcode=2207052,
+        )
 
 
 def _arguments(request: Request) -> dict[str, Any]:

@@ -49,6 +49,10 @@ class SandboxControl:
     def total_requests(self) -> int:
         return sum(self.requests().values())
 
+    def image_url(self, name: str, size: int = 1024, mime: str = "image/jpeg") -> str:
+        """Test media this sandbox serves (and fetches, being on this machine)."""
+        return f"{self.url}/_sandbox/media/{name}?bytes={size}&type={mime}"
+
     def close(self) -> None:
         self._http.close()
 
@@ -80,20 +84,18 @@ class BlueskySandbox(SandboxControl):
         """Every access JWT the account holds expires now (its refresh JWT still works)."""
         self._post("expire", {"account": account})
 
-    def image_url(self, name: str, size: int = 1024, mime: str = "image/jpeg") -> str:
-        return f"{self.url}/_sandbox/media/{name}?bytes={size}&type={mime}"
-
 
 class MastodonSandbox(SandboxControl):
     """The Mastodon sandbox (devstack.mastodon): accounts are a username and an access token."""
 
-    def add_account(self, username: str, token: str) -> str:
-        """Returns the account's id on the instance."""
-        account_id: str = self._post("accounts", {"username": username, "token": token})["id"]
+    def add_account(self, username: str, token: str, scopes: list[str] | None = None) -> str:
+        """Returns the account's id on the instance; the token holds `scopes` (by default
+        the ones the README tells users to grant)."""
+        body: dict[str, Any] = {"username": username, "token": token}
+        if scopes is not None:
+            body["scopes"] = scopes
+        account_id: str = self._post("accounts", body)["id"]
         return account_id
-
-    def image_url(self, name: str, size: int = 1024, mime: str = "image/jpeg") -> str:
-        return f"{self.url}/_sandbox/media/{name}?bytes={size}&type={mime}"
 
 
 @contextlib.contextmanager

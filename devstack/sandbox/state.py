@@ -197,6 +197,19 @@ class SandboxState:
                 return account
         raise GraphFault(190, "Invalid OAuth access token - Cannot parse access token", subcode=467)
 
+    def acting_for(self, account: Account, parts: list[str]) -> Account:
+        """Who a call acts for: an Instagram professional account publishes with its linked
+        Page's token (Meta's Instagram Platform with Facebook Login), so a Page token acting
+        on its Instagram account (or that account's containers) acts as that account; any
+        other call acts as the token's own account."""
+        node = parts[0] if parts else ""
+        target = self.accounts.get(node)
+        if target is None and node in self.containers:
+            target = self.accounts.get(self.containers[node].owner)
+        if target is not None and target.kind == "instagram" and target.page == account.id:
+            return target
+        return account
+
     def owned(self, account: Account, node: str, kind: str) -> None:
         if node not in self.accounts:
             raise GraphFault(

@@ -29,6 +29,7 @@ from common.platforms.base import (
     Registry,
     Retryable,
 )
+from devstack.post_counts import count_by_status
 from devstack.processes import free_port
 from tests.conftest import SettingsFactory, add_account, add_post
 from tests.recording import RecordingPublisher, registry_for, sends_per_post
@@ -460,7 +461,7 @@ def test_a_run_out_of_budget_gives_unstarted_posts_back(
     result = _tick(settings, db, latency=0.2)
     published = result.counts.published  # type: ignore[attr-defined]
     assert 0 < published < 40
-    counts = posts.count_by_status(db)
+    counts = count_by_status(db)
     assert (counts["published"], counts["scheduled"], counts["publishing"]) == (
         published,
         40 - published,
@@ -475,7 +476,7 @@ def test_a_manual_run_respects_its_limit(db: Database[Doc], settings: Settings) 
         add_post(db, "a", utcnow() - MINUTE)
     result = execute_once(settings, Trigger("manual", limit=2), registry_for(db))
     assert result.counts.published == 2
-    assert posts.count_by_status(db)["scheduled"] == 3
+    assert count_by_status(db)["scheduled"] == 3
 
 
 def test_a_stale_tick_touches_nothing(db: Database[Doc], settings: Settings) -> None:
@@ -539,7 +540,7 @@ def test_unreachable_database_fails_clearly_and_changes_nothing(
     with pytest.raises(DatabaseUnavailableError, match="database unreachable") as caught:
         execute_once(settings, Trigger("tick", "m-1"), registry_for(db))
     assert "127.0.0.1" not in str(caught.value)  # the URI (and any credentials) stay out
-    assert posts.count_by_status(db)["scheduled"] == 1
+    assert count_by_status(db)["scheduled"] == 1
     assert db["scheduler_state"].find_one() is None
     get_client(settings).close()
 

@@ -16,16 +16,18 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from common import posts, status
+from common import posts, status, web_sessions
 from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc
 from common.engine import Trigger, execute_once
+from common.entrypoints.webapp import app
 from common.model import Post
 from common.platforms.base import Outcome, Permanent
 from tests.conftest import add_account, add_post
 from tests.query_shapes import CommandRecorder, Query, problems, queries, serving_index
 from tests.recording import LOG, registry_for
+from tests.web_support import page_in_process
 
 MINUTE = timedelta(minutes=1)
 
@@ -155,3 +157,28 @@ def test_every_page_of_an_api_list_is_served_by_an_index(
         posts.list_page(listened, where, first.after, 2)  # the next page, after a cursor
     found = queries(recorder.commands)
     assert found and problems(found) == []
+
+
+@pytest.mark.parametrize("filters", [{}, {"status": "scheduled"}, {"account": "a"}])
+def test_every_command_of_a_calendar_month_is_served_by_an_index(
+    db: Database[Doc],
+    settings: Settings,
+    recorded: tuple[Database[Doc], CommandRecorder],
+    filters: dict[str, str],
+) -> None:
+    listened, recorder = recorded
+    add_account(db, "a")
+    for n in range(5):
+        add_post(db, "a", utcnow() + timedelta(days=n))
+    token, _ = web_sessions.start(db, "admin_key", "admin", utcnow(), timedelta(hours=1))
+    service = app.build_service(settings, listened)
+    recorder.clear()
+    page = page_in_process(service, "/calendar", token, **filters)
+    assert page.status_code == 200
+    found = queries(recorder.commands)
+    assert [(q.command, q.collection) for q in found] == [
+        ("find", "web_sessions"),
+        ("find", "posts"),
+        ("find", "accounts"),
+    ]
+    assert problems(found) == []

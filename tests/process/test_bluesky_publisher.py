@@ -116,7 +116,7 @@ def test_an_image_too_large_for_bluesky_fails_before_anything_is_sent(
     make_settings: SettingsFactory,
 ) -> None:
     account = connect_bluesky(db, bluesky, "sky-a")
-    media = (Media(bluesky.image_url("huge.jpg", size=1_000_001)),)
+    media = (Media(bluesky.image_url("huge.jpg", size=2_000_001)),)
     ctx = StubContext()
     post = claimed_post("sky-a", "bluesky", Content(text="too big", media=media))
 

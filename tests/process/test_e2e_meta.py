@@ -25,14 +25,17 @@ from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.registry import default_registry
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
-from tests.meta_support import ENCODABLE_TOKEN, StubContext, connect, meta_env
-
-IMAGE = Media("https://img.example/e2e.jpg")
+from tests.meta_support import ENCODABLE_TOKEN, StubContext, connect, image, meta_env
 
 
-def schedule(db: Database, account_id: str, platform: str, text: str) -> ObjectId:  # type: ignore[type-arg]
+def schedule(
+    db: Database,  # type: ignore[type-arg]
+    account_id: str,
+    platform: str,
+    text: str,
+    media: tuple[Media, ...] = (),
+) -> ObjectId:
     due = utcnow() - timedelta(seconds=5)
-    media = (IMAGE,) if platform == "instagram" else ()
     return posts.create(
         db,
         account_id=account_id,
@@ -83,7 +86,8 @@ def test_exactly_once_under_concurrency_and_faults(
     texts = {}
     for i in range(24):
         account_id, platform = targets[i % 3]
-        texts[schedule(db, account_id, platform, f"e2e post {i}")] = f"e2e post {i}"
+        media = (image(sandbox),) if platform == "instagram" else ()
+        texts[schedule(db, account_id, platform, f"e2e post {i}", media)] = f"e2e post {i}"
 
     run_concurrently(settings, db, runners=3, rounds=12)
 
@@ -106,8 +110,8 @@ def test_a_dead_runners_send_is_reconciled_not_repeated(
 ) -> None:
     settings = make_settings(**meta_env(sandbox))
     account = connect(db, sandbox, "ig-a", "instagram")
-    sent_id = schedule(db, "ig-a", "instagram", "sent before the crash")
-    lost_id = schedule(db, "ig-a", "instagram", "crashed before the send")
+    sent_id = schedule(db, "ig-a", "instagram", "sent before the crash", (image(sandbox),))
+    lost_id = schedule(db, "ig-a", "instagram", "crashed before the send", (image(sandbox),))
     # A runner claimed both, began the send, and died: one reached Instagram, one did not.
     publisher = default_registry(settings).get("instagram")
     assert isinstance(publisher, ContainerPublisher)

@@ -28,7 +28,7 @@ BANNER_END = "demo posts due within the next minute"
 OUR_POSTS: list[tuple[str, str, list[str]]] = [
     ("demo-page", f"e2e facebook post {i}", []) for i in range(3)
 ] + [
-    ("demo-instagram", "e2e instagram post", ["--media", "https://cdn.example/e2e.jpg"]),
+    ("demo-instagram", "e2e instagram post", ["--media", "{sandbox}media/e2e.jpg"]),
     ("demo-bluesky", "e2e bluesky post", []),
     ("demo-mastodon", "e2e mastodon post", []),
     ("demo-threads", "e2e threads post", []),
@@ -134,7 +134,7 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(
                 due,
                 "--text",
                 text,
-                *media,
+                *(m.format(sandbox=urls["sandbox posts"]) for m in media),
             )
             assert added.returncode == 0, added.stderr
         sandboxes = [urls["sandbox posts"], urls["bluesky posts"], urls["mastodon posts"]]

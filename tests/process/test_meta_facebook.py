@@ -35,15 +35,22 @@ from tests.meta_support import (
     StubContext,
     claimed_post,
     connect,
+    image,
     meta_env,
     publish_due,
     token_for,
 )
 
 
-def fb_post(text: str = "hello page", link: str | None = None, photos: int = 0) -> Post:
-    media = tuple(Media(f"https://img.example/{i}.jpg") for i in range(photos))
+def fb_post(
+    text: str = "hello page", link: str | None = None, photos: tuple[Media, ...] = ()
+) -> Post:
+    media = photos
     return claimed_post("page-1", "facebook", Content(text=text, link=link, media=media))
+
+
+def photos_on(sandbox: Sandbox, count: int) -> tuple[Media, ...]:
+    return tuple(image(sandbox, f"{i}.jpg") for i in range(count))
 
 
 @pytest.fixture
@@ -82,7 +89,9 @@ def test_a_single_photo_answers_the_page_post_id(
     publisher: FacebookPublisher, sandbox: Sandbox
 ) -> None:
     account = connect(None, sandbox, "page-1")
-    outcome = publisher.publish(fb_post("a photo", photos=1), account, StubContext())
+    outcome = publisher.publish(
+        fb_post("a photo", photos=(image(sandbox),)), account, StubContext()
+    )
     posts = sandbox.posts()
     assert isinstance(outcome, Published)
     assert [(p["id"], len(p["media"])) for p in posts] == [(outcome.platform_post_id, 1)]
@@ -94,7 +103,11 @@ def test_several_photos_become_one_post_and_the_uploads_are_stored_before_the_se
 ) -> None:
     account = connect(None, sandbox, "page-1")
     ctx = StubContext()
-    outcome = publisher.publish(fb_post("three photos", photos=3), account, ctx)
+    outcome = publisher.publish(
+        fb_post("three photos", photos=photos_on(sandbox, 3)),
+        account,
+        ctx,
+    )
     posts = sandbox.posts()
     assert isinstance(outcome, Published)
     assert len(posts) == 1
@@ -107,8 +120,18 @@ def test_stored_photo_uploads_are_reused_on_a_later_attempt(
 ) -> None:
     account = connect(None, sandbox, "page-1")
     first = StubContext(allow_send=False)
-    assert isinstance(publisher.publish(fb_post("again", photos=2), account, first), Withdrawn)
-    retry = replace(fb_post("again", photos=2), remote=dict(first.remote))
+    assert isinstance(
+        publisher.publish(
+            fb_post("again", photos=photos_on(sandbox, 2)),
+            account,
+            first,
+        ),
+        Withdrawn,
+    )
+    retry = replace(
+        fb_post("again", photos=photos_on(sandbox, 2)),
+        remote=dict(first.remote),
+    )
     assert isinstance(publisher.publish(retry, account, StubContext()), Published)
     assert sandbox.requests() == {"POST photos": 2, "POST feed": 1}
 

@@ -18,14 +18,20 @@ from common.platforms.meta.instagram import INSTAGRAM
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
-from tests.meta_support import StubContext, claimed_post, connect, meta_env, publish_due
+from tests.meta_support import (
+    StubContext,
+    claimed_post,
+    connect,
+    image,
+    meta_env,
+    publish_due,
+    video,
+)
 
-IMAGE = Media("https://img.example/a.jpg")
-VIDEO = Media("https://img.example/a.mp4", "video")
 
-
-def ig_post(text: str = "hello gram", media: tuple[Media, ...] = (IMAGE,)) -> Post:
-    return claimed_post("ig-1", "instagram", Content(text=text, media=media))
+def ig_post(sandbox: Sandbox, text: str = "hello gram", media: tuple[Media, ...] = ()) -> Post:
+    content = Content(text=text, media=media or (image(sandbox),))
+    return claimed_post("ig-1", "instagram", content)
 
 
 @pytest.fixture
@@ -44,8 +50,8 @@ def test_an_image_takes_three_requests_plus_one_quota_read_per_account(
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     first, second = StubContext(), StubContext()
-    assert isinstance(publisher.publish(ig_post("one"), account, first), Published)
-    assert isinstance(publisher.publish(ig_post("two"), account, second), Published)
+    assert isinstance(publisher.publish(ig_post(sandbox, "one"), account, first), Published)
+    assert isinstance(publisher.publish(ig_post(sandbox, "two"), account, second), Published)
     assert sandbox.requests() == {
         "GET content_publishing_limit": 1,
         "POST media": 2,
@@ -62,7 +68,9 @@ def test_a_carousel_publishes_one_post_from_its_children(
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", processing_seconds=0.2)
     ctx = StubContext()
-    outcome = publisher.publish(ig_post("three", (IMAGE, VIDEO, IMAGE)), account, ctx)
+    outcome = publisher.publish(
+        ig_post(sandbox, "three", (image(sandbox), video(sandbox), image(sandbox))), account, ctx
+    )
     assert isinstance(outcome, Published)
     assert len(ctx.remote["children"].split(",")) == 3
     assert sandbox.requests()["POST media"] == 4  # three children and the parent
@@ -73,7 +81,8 @@ def test_a_reel_is_polled_until_processed(publisher: ContainerPublisher, sandbox
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", processing_seconds=0.3)
     assert isinstance(
-        publisher.publish(ig_post("reel", (VIDEO,)), account, StubContext()), Published
+        publisher.publish(ig_post(sandbox, "reel", (video(sandbox),)), account, StubContext()),
+        Published,
     )
     assert sandbox.requests()["GET node"] >= 2
     assert sandbox.requests()["POST media_publish"] == 1
@@ -85,14 +94,14 @@ def test_media_still_processing_is_deferred_and_the_container_reused_next_time(
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", stuck_in_progress=True)
     first = StubContext()
-    outcome = publisher.publish(ig_post("slow reel", (VIDEO,)), account, first)
+    outcome = publisher.publish(ig_post(sandbox, "slow reel", (video(sandbox),)), account, first)
     assert isinstance(outcome, RateLimited)
     assert "processing" in outcome.reason
     assert outcome.account_wide is False  # only this post waits, not the account
     assert first.sends == 0
     assert "POST media_publish" not in sandbox.requests()
     sandbox.set_faults("ig-1", stuck_in_progress=False)
-    later = replace(ig_post("slow reel", (VIDEO,)), remote=dict(first.remote))
+    later = replace(ig_post(sandbox, "slow reel", (video(sandbox),)), remote=dict(first.remote))
     assert isinstance(publisher.publish(later, account, StubContext()), Published)
     assert sandbox.requests()["POST media"] == 1
 
@@ -100,7 +109,9 @@ def test_media_still_processing_is_deferred_and_the_container_reused_next_time(
 def test_the_wait_respects_the_runs_budget(publisher: ContainerPublisher, sandbox: Sandbox) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", processing_seconds=30)
-    outcome = publisher.publish(ig_post("reel", (VIDEO,)), account, StubContext(budget=1.0))
+    outcome = publisher.publish(
+        ig_post(sandbox, "reel", (video(sandbox),)), account, StubContext(budget=1.0)
+    )
     assert isinstance(outcome, RateLimited)
     assert sandbox.requests()["GET node"] == 1  # no budget left to poll again
 
@@ -111,8 +122,8 @@ def test_a_published_container_is_never_published_again(
     account = connect(None, sandbox, "ig-1", "instagram")
     ctx = StubContext()
     started = utcnow()
-    first = publisher.publish(ig_post("once"), account, ctx)
-    again = replace(ig_post("once"), remote=dict(ctx.remote), send_started_at=started)
+    first = publisher.publish(ig_post(sandbox, "once"), account, ctx)
+    again = replace(ig_post(sandbox, "once"), remote=dict(ctx.remote), send_started_at=started)
     second = publisher.publish(again, account, StubContext())
     assert first == second
     assert sandbox.requests()["POST media_publish"] == 1
@@ -124,7 +135,13 @@ def test_a_used_up_quota_defers_before_any_container_is_made(
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", quota_total=25, quota_used=25)
-    outcome = publisher.publish(ig_post(), account, StubContext())
+    outcome = publisher.publish(
+        ig_post(
+            sandbox,
+        ),
+        account,
+        StubContext(),
+    )
     assert isinstance(outcome, RateLimited)
     assert "25/25" in outcome.reason
     assert sandbox.requests() == {"GET content_publishing_limit": 1}
@@ -135,7 +152,9 @@ def test_the_quota_read_at_run_time_is_enforced_with_our_own_count(
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", quota_total=2)
-    outcomes = [publisher.publish(ig_post(f"q{i}"), account, StubContext()) for i in range(3)]
+    outcomes = [
+        publisher.publish(ig_post(sandbox, f"q{i}"), account, StubContext()) for i in range(3)
+    ]
     assert [type(o).__name__ for o in outcomes] == ["Published", "Published", "RateLimited"]
     assert sandbox.requests()["GET content_publishing_limit"] == 1
 
@@ -145,7 +164,7 @@ def test_a_timeout_on_media_publish_is_settled_by_the_container_status(
 ) -> None:
     connect(db, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", timeouts=1, timeout_seconds=1.5, timeout_edge="media_publish")
-    content = Content(text="late answer", media=(IMAGE,))
+    content = Content(text="late answer", media=(image(sandbox),))
     stored = publish_due(db, ig_settings, "ig-1", content, platform="instagram")
     assert stored["status"] == "published"
     assert [m["id"] for m in sandbox.posts()] == [stored["platformPostId"]]
@@ -157,7 +176,13 @@ def test_a_timeout_creating_a_container_is_retryable_because_containers_are_invi
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", timeouts=1, timeout_seconds=1.5, timeout_edge="media")
-    outcome = publisher.publish(ig_post(), account, StubContext())
+    outcome = publisher.publish(
+        ig_post(
+            sandbox,
+        ),
+        account,
+        StubContext(),
+    )
     assert isinstance(outcome, Retryable)
     assert sandbox.posts() == []
 
@@ -167,11 +192,26 @@ def test_an_account_throttle_and_an_invalid_token_map_to_the_taxonomy(
 ) -> None:
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", rate_limited=1, regain_minutes=3)
-    throttled = publisher.publish(ig_post(), account, StubContext())
+    throttled = publisher.publish(
+        ig_post(
+            sandbox,
+        ),
+        account,
+        StubContext(),
+    )
     assert isinstance(throttled, RateLimited)
     assert "(80002)" in throttled.reason
     sandbox.set_faults("ig-1", invalid_token=True)
-    assert isinstance(publisher.publish(ig_post(), account, StubContext()), AuthExpired)
+    assert isinstance(
+        publisher.publish(
+            ig_post(
+                sandbox,
+            ),
+            account,
+            StubContext(),
+        ),
+        AuthExpired,
+    )
     assert sandbox.posts() == []
 
 
@@ -181,13 +221,15 @@ def test_find_published_trusts_the_container_status(
     account = connect(None, sandbox, "ig-1", "instagram")
     sandbox.set_faults("ig-1", stuck_in_progress=True)
     waiting = StubContext()
-    publisher.publish(ig_post("not yet"), account, waiting)
-    pending = replace(ig_post("not yet"), remote=dict(waiting.remote), send_started_at=utcnow())
+    publisher.publish(ig_post(sandbox, "not yet"), account, waiting)
+    pending = replace(
+        ig_post(sandbox, "not yet"), remote=dict(waiting.remote), send_started_at=utcnow()
+    )
     assert publisher.find_published(pending, account) is None
-    assert publisher.find_published(ig_post("never sent"), account) is None
+    assert publisher.find_published(ig_post(sandbox, "never sent"), account) is None
     sandbox.set_faults("ig-1", stuck_in_progress=False)
     done = StubContext()
     started = utcnow()
-    published = publisher.publish(ig_post("done"), account, done)
-    sent = replace(ig_post("done"), remote=dict(done.remote), send_started_at=started)
+    published = publisher.publish(ig_post(sandbox, "done"), account, done)
+    sent = replace(ig_post(sandbox, "done"), remote=dict(done.remote), send_started_at=started)
     assert publisher.find_published(sent, account) == published

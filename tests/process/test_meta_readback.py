@@ -26,9 +26,7 @@ from common.platforms.meta.readback import IG_MEDIA, PAGE_POSTS, find_recent
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
-from tests.meta_support import StubContext, claimed_post, connect, meta_env, token_for
-
-IMAGE = Media("https://img.example/a.jpg")
+from tests.meta_support import StubContext, claimed_post, connect, image, meta_env, token_for
 
 
 @pytest.fixture
@@ -41,8 +39,12 @@ def facebook(settings: Settings) -> FacebookPublisher:
     return FacebookPublisher(GraphClient(settings), TokenCipher.from_settings(settings))
 
 
-def publish(publisher: FacebookPublisher | ContainerPublisher, account: Account, text: str) -> str:
-    media = (IMAGE,) if account.platform == "instagram" else ()
+def publish(
+    publisher: FacebookPublisher | ContainerPublisher,
+    account: Account,
+    text: str,
+    media: tuple[Media, ...] = (),
+) -> str:
     post = claimed_post(account.id, account.platform, Content(text=text, media=media))
     outcome = publisher.publish(post, account, StubContext())
     assert isinstance(outcome, Published)
@@ -98,9 +100,9 @@ def test_instagram_media_are_read_back_page_by_page_too(
     cipher = TokenCipher.from_settings(settings)
     instagram = ContainerPublisher(INSTAGRAM, GraphClient(settings), cipher, settings)
     since = utcnow().replace(microsecond=0)  # Graph times have whole seconds
-    ours = publish(instagram, account, "our reel caption")
+    ours = publish(instagram, account, "our reel caption", (image(sandbox),))
     for i in range(12):
-        publish(instagram, account, f"later caption {i}")
+        publish(instagram, account, f"later caption {i}", (image(sandbox),))
     found = find_recent(
         GraphClient(settings),
         token_for("ig-1"),

@@ -17,7 +17,7 @@ from common.clock import ScheduledTime, utcnow
 from common.config import load_settings
 from common.db import Doc
 from common.engine import Trigger, execute_once
-from common.model import Content, Media
+from common.model import Content
 from common.platforms.base import AuthExpired, Published, RateLimited
 from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.registry import default_registry
@@ -25,11 +25,8 @@ from common.tokens import TokenCipher
 from common.validation import check_post
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
-from tests.meta_support import TOKEN_KEY, StubContext, claimed_post, connect, meta_env
+from tests.meta_support import TOKEN_KEY, StubContext, claimed_post, connect, image, meta_env, video
 from tests.process.test_cli import socialsched
-
-IMAGE = Media("https://img.example/a.jpg", alt="a cat")
-VIDEO = Media("https://img.example/v.mp4", type="video")
 
 
 def publisher(make_settings: SettingsFactory, sandbox: Sandbox) -> ContainerPublisher:
@@ -57,9 +54,12 @@ def test_text_image_video_and_carousel_each_publish_one_thread(
     adapter = publisher(make_settings, sandbox)
     contents = [
         Content(text="just text", link="https://example.com/"),
-        Content(text="an image", media=(IMAGE,)),
-        Content(text="a video", media=(VIDEO,)),
-        Content(text="a carousel", media=(IMAGE, VIDEO, IMAGE)),
+        Content(text="an image", media=(image(sandbox, alt="a cat"),)),
+        Content(text="a video", media=(video(sandbox),)),
+        Content(
+            text="a carousel",
+            media=(image(sandbox, alt="a cat"), video(sandbox), image(sandbox, alt="a cat")),
+        ),
     ]
     for content in contents:
         ctx = StubContext()
@@ -124,7 +124,7 @@ def test_a_container_still_processing_at_the_budgets_end_is_deferred_and_reused(
     account = connect(db, sandbox, "th-a", "threads")
     sandbox.set_faults("th-a", stuck_in_progress=True)
     adapter = publisher(make_settings, sandbox)
-    post = claimed_post("th-a", "threads", Content(text="slow video", media=(VIDEO,)))
+    post = claimed_post("th-a", "threads", Content(text="slow video", media=(video(sandbox),)))
     ctx = StubContext()
 
     outcome = adapter.publish(post, account, ctx)

@@ -50,11 +50,25 @@ def test_an_email_address_is_not_a_mention_and_unresolved_handles_get_no_facet()
 
 
 def test_bluesky_counts_its_300_limit_in_graphemes() -> None:
-    family = "👩‍👩‍👧"  # five code points, one grapheme
-    assert check_post("bluesky", text=family * 300, scheduled_at=WHEN).ok
+    flag = "🇫🇷"  # two code points, one grapheme, 8 bytes
+    assert check_post("bluesky", text=flag * 300, scheduled_at=WHEN).ok
     too_long = check_post("bluesky", text="a" * 301, scheduled_at=WHEN)
     assert [p.field for p in too_long.problems] == ["text"]
     assert "300 graphemes" in too_long.problems[0].message
+
+
+def test_bluesky_also_limits_the_text_to_3000_utf8_bytes() -> None:
+    """300 graphemes can still be refused: the lexicon's maxLength counts UTF-8 bytes."""
+    family = "👩‍👩‍👧"  # five code points, one grapheme, 18 bytes
+    (problem,) = check_post("bluesky", text=family * 300, scheduled_at=WHEN).problems
+    assert problem.field == "text" and "3000 bytes" in problem.message
+    assert check_post("bluesky", text=family * 166, scheduled_at=WHEN).ok  # 2,988 bytes
+
+
+def test_a_link_keeps_its_closing_parenthesis_when_it_has_an_opening_one() -> None:
+    """As Bluesky's own detector: Wikipedia-style links keep the ")", a bracketed link not."""
+    spans = link_spans("https://en.example/A_(b) and (see https://c.example/d).")
+    assert [s.value for s in spans] == ["https://en.example/A_(b)", "https://c.example/d"]
 
 
 def test_bluesky_takes_up_to_four_images_and_no_video_or_card_with_them() -> None:

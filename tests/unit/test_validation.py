@@ -48,3 +48,20 @@ def test_facebook_rejects_video_and_link_with_photos() -> None:
 def test_an_unknown_platform_and_an_empty_post() -> None:
     assert fields(check_post("myspace", scheduled_at="2026-12-01T09:00Z")) == ["platform"]
     assert fields(check_post("facebook", scheduled_at="")) == ["text", "scheduledAt"]
+
+
+def test_mastodon_alt_text_is_limited_to_the_default_description_limit() -> None:
+    """An instance's default `description_limit` is 1,500: it answers 422 to longer alt text."""
+    fits = {**IMG, "alt": "a" * 1500}
+    too_long = {**IMG, "alt": "a" * 1501}
+    assert check_post("mastodon", text="x", media=[fits], scheduled_at="2026-12-01T09:00Z").ok
+    result = check_post("mastodon", text="x", media=[too_long], scheduled_at="2026-12-01T09:00Z")
+    assert fields(result) == ["media"] and "1500" in result.problems[0].message
+
+
+def test_media_may_be_plain_http_only_on_this_machine() -> None:
+    local = {"url": "http://127.0.0.1:8089/_sandbox/media/a.jpg", "type": "image"}
+    remote = {"url": "http://cdn.example/a.jpg", "type": "image"}
+    assert check_post("instagram", media=[local], scheduled_at="2026-12-01T09:00Z").ok
+    result = check_post("instagram", media=[remote], scheduled_at="2026-12-01T09:00Z")
+    assert fields(result) == ["media[0].url"]

@@ -46,9 +46,10 @@ CREATE_RECORD = "com.atproto.repo.createRecord"
 GET_RECORD = "com.atproto.repo.getRecord"
 UPLOAD_BLOB = "com.atproto.repo.uploadBlob"
 RESOLVE_HANDLE = "com.atproto.identity.resolveHandle"
-# The app.bsky.embed.images lexicon: at most 4 images of at most 1,000,000 bytes each.
+# The app.bsky.embed.images lexicon: at most 4 images of at most 2,000,000 bytes each
+# (maxSize in the current lexicon, bluesky-social/atproto at d6296a1).
 MAX_IMAGES = 4
-MAX_IMAGE_BYTES = 1_000_000
+MAX_IMAGE_BYTES = 2_000_000
 
 
 class BlueskyPublisher:

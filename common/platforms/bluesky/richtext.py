@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-# A URL runs to the next space; punctuation that usually ends a sentence is not part of it.
+# A URL runs to the next space; punctuation that usually ends a sentence is not part of it,
+# except a closing parenthesis when the URL has an opening one (`https://w.org/A_(b)`), as
+# Bluesky's own link detector keeps it (detectFacets in @atproto/api).
 _URL = re.compile(r"https?://[^\s]+")
 _TRAILING = ".,;:!?)]}'\""
 # A handle is a domain name (at least two labels), after a start, a space or an opening bracket.
@@ -37,9 +39,15 @@ class Span:
 def link_spans(text: str) -> list[Span]:
     spans = []
     for match in _URL.finditer(text):
-        url = match.group(0).rstrip(_TRAILING)
+        url = _without_trailing_punctuation(match.group(0))
         spans.append(_span(text, match.start(), match.start() + len(url), url))
     return spans
+
+
+def _without_trailing_punctuation(url: str) -> str:
+    while url and url[-1] in _TRAILING and not (url[-1] == ")" and "(" in url):
+        url = url[:-1]
+    return url
 
 
 def mention_spans(text: str) -> list[Span]:

@@ -19,7 +19,7 @@ import requests
 from common.clock import utcnow
 from common.config import Settings
 from common.platforms.base import AuthExpired, Failure, Permanent, RateLimited, Retryable
-from common.platforms.http import Method, NetworkSession, json_of, without_envelope
+from common.platforms.http import Method, NetworkClient, json_of, without_envelope
 from common.redact import redact
 
 log = logging.getLogger(__name__)
@@ -50,14 +50,9 @@ class XrpcError:
     reset_at: datetime | None  # from `ratelimit-reset`, when the answer carried it
 
 
-class XrpcClient:
+class XrpcClient(NetworkClient):
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
-        timeout = (settings.network_connect_timeout_seconds, settings.network_read_timeout_seconds)
-        self._session = NetworkSession("xrpc", timeout, settings.publish_workers)
-        self._clock = clock
-
-    def close(self) -> None:
-        self._session.close()
+        super().__init__("xrpc", settings, clock)
 
     def call(
         self,

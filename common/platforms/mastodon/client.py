@@ -18,7 +18,7 @@ import requests
 from common.clock import utcnow
 from common.config import Settings
 from common.platforms.base import AuthExpired, Failure, Permanent, RateLimited, Retryable
-from common.platforms.http import Method, NetworkSession, json_of
+from common.platforms.http import Method, NetworkClient, json_of
 from common.redact import redact
 
 log = logging.getLogger(__name__)
@@ -32,14 +32,9 @@ class MastodonReply:
     body: Any  # an object for most methods, a list for timelines
 
 
-class MastodonClient:
+class MastodonClient(NetworkClient):
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
-        timeout = (settings.network_connect_timeout_seconds, settings.network_read_timeout_seconds)
-        self._session = NetworkSession("mastodon", timeout, settings.publish_workers)
-        self._clock = clock
-
-    def close(self) -> None:
-        self._session.close()
+        super().__init__("mastodon", settings, clock)
 
     def call(
         self,

@@ -2,7 +2,9 @@
 
 Mastodon's OAuth tokens do not expire by default, but a user can revoke them and an instance
 can suspend the account: either answers 401/403, which means re-authentication. The token needs
-the scopes write:statuses and write:media (read:statuses for finding a post again).
+the scopes write:statuses and write:media (posting), read:statuses (finding a post again) and
+profile (or read:accounts): `verify_credentials` refuses a token without it, at connect and at
+every check (docs.joinmastodon.org/methods/accounts).
 Account id: `masto-<instance host>-<account id there>` (ids are unique per instance only; a
 port's colon becomes a dash).
 """

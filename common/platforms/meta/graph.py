@@ -22,7 +22,7 @@ import requests
 from common.clock import utcnow
 from common.config import Settings
 from common.platforms.base import AuthExpired, Failure, Permanent, RateLimited, Retryable
-from common.platforms.http import Method, NetworkSession, json_of, without_envelope
+from common.platforms.http import Method, NetworkClient, json_of, without_envelope
 from common.redact import CREDENTIAL_PARAMS, redact
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class GraphError:
     fbtrace_id: str | None
 
 
-class GraphClient:
+class GraphClient(NetworkClient):
     """Calls `{META_GRAPH_URL}/{META_API_VERSION}/{path}` on one reusable session, or another
     host of Meta's with the same envelopes (Threads' `graph.threads.net`: `host`, `version`;
     an empty version for Threads' unversioned token refresh)."""
@@ -94,12 +94,8 @@ class GraphClient:
         self._base = f"{base}/{pinned}" if pinned else base
         # META_APP_SECRET signs calls to Meta's Graph API only; Threads apps have their own.
         self._app_secret = settings.meta_app_secret if sign else None
-        self._clock = clock
         timeout = (settings.meta_connect_timeout_seconds, settings.meta_read_timeout_seconds)
-        self._session = NetworkSession("graph", timeout, settings.publish_workers)
-
-    def close(self) -> None:
-        self._session.close()
+        super().__init__("graph", settings, clock, timeout)
 
     def call(
         self,

@@ -1,0 +1,317 @@
+"""The calendar, the composer, and one post's page with its proof and actions."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from bson import ObjectId
+from flask import Response
+from werkzeug.datastructures import MultiDict
+
+from common import accounts, audit, model, permalinks, posts
+from common.clock import TimeError, zone
+from common.config import Settings
+from common.entrypoints import web
+from common.entrypoints.webapp import calendar_grid, proof
+from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, route
+from common.model import Content
+from common.operations import bulk, post_actions, reconcile, scheduling
+from common.platforms.base import Registry
+from common.platforms.registry import default_registry
+from common.validation import measure_text
+
+# A month of a busy schedule; more in one view is cut, and the page says so.
+MONTH_LIMIT = 1000
+MEDIA_ROWS = 4
+MAX_FIELD = 70_000
+
+
+@route("/", ["GET"], "read")
+def home(ctx: Ctx) -> Response:
+    return ctx.redirect("/calendar")
+
+
+# --- calendar -------------------------------------------------------------------------------
+
+
+@route("/calendar", ["GET"], "read")
+def calendar(ctx: Ctx) -> Response:
+    args = ctx.request.args
+    view = args.get("view", "month")
+    if view not in calendar_grid.VIEWS:
+        raise web.HttpError(400, "view is month, week or list")
+    try:
+        shown_zone = zone(args.get("tz") or ctx.settings.web_time_zone)
+    except TimeError as exc:
+        raise web.HttpError(400, str(exc)) from exc
+    anchor = _day(args.get("at")) or ctx.now.astimezone(shown_zone).date()
+    status = args.get("status") or None
+    if status is not None and status not in model.STATUSES:
+        raise web.HttpError(400, f"status is one of {', '.join(model.STATUSES)}")
+    account = args.get("account") or None
+    span = calendar_grid.period(view, anchor, shown_zone)
+    where = posts.PostFilter(status, account, None, span.start_utc, span.end_utc)
+    page = posts.list_page(ctx.db, where, None, MONTH_LIMIT)
+    chips = calendar_grid.chips(page.rows, shown_zone)
+    return ctx.page(
+        "calendar.html",
+        span=span,
+        chips=chips,
+        days=calendar_grid.by_day(chips),
+        cut=page.after is not None,
+        accounts=accounts.list_all(ctx.db, MAX_ACCOUNTS),
+        statuses=model.STATUSES,
+        words=calendar_grid.STATUS_WORDS,
+        filters={"status": status or "", "account": account or "", "tz": shown_zone.key},
+        today=ctx.now.astimezone(shown_zone).date(),
+    )
+
+
+def _day(raw: str | None) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise web.HttpError(400, "at is a date, YYYY-MM-DD") from exc
+
+
+# --- moving a post --------------------------------------------------------------------------
+
+
+@route("/posts/<post_id>/move", ["POST"], "write")
+def move(ctx: Ctx) -> Response:
+    post_id = _post_id(ctx)
+    form = ctx.request.form
+    version = _version(form.get("version", ""))
+    at, tz = form.get("scheduledAt", "").strip(), form.get("timeZone", "").strip() or None
+    changes = post_actions.PostChanges(scheduled_at=at, time_zone=tz)
+    result = post_actions.edit_post(ctx.db, post_id, changes, ctx.now, version=version)
+    if isinstance(result, scheduling.Invalid):
+        ctx.audit("posts.move", [str(post_id)], 422)
+        raise web.HttpError(422, "; ".join(p.message for p in result.problems)[:300])
+    if isinstance(result, post_actions.Refused):
+        status = 412 if result.reason == post_actions.Refusal.STALE else 409
+        status = 404 if result.reason == post_actions.Refusal.NOT_FOUND else status
+        ctx.audit("posts.move", [str(post_id)], status)
+        raise web.HttpError(status, f"Not moved: {result.reason.value}")
+    ctx.audit("posts.move", [str(post_id)], 200)
+    return ctx.redirect(_back(form.get("next"), f"/posts/{post_id}"))
+
+
+def _version(raw: str) -> int:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise web.HttpError(400, "The form lacks the post's version; reload the page")
+    return int(raw)
+
+
+def _back(given: str | None, default: str) -> str:
+    """Only a path on this site (never //host or a scheme): no open redirect."""
+    if given and given.startswith("/") and not given.startswith("//") and "\\" not in given:
+        return given
+    return default
+
+
+# --- one post -------------------------------------------------------------------------------
+
+
+@route("/posts/<post_id>", ["GET"], "read")
+def post_page(ctx: Ctx) -> Response:
+    post_id = _post_id(ctx)
+    doc = posts.get_document(ctx.db, post_id)
+    if doc is None:
+        raise web.HttpError(404, "No such post")
+    account = accounts.get(ctx.db, str(doc["accountId"]))
+    name = account.name if account else ""
+    link = permalinks.permalink(doc, name, account.service_url if account else None)
+    own_zone = zone(str(doc.get("timeZone") or "UTC"))
+    return ctx.page(
+        "post.html",
+        post=doc,
+        post_id=str(post_id),
+        account=account,
+        status=calendar_grid.shown_status(doc),
+        words=calendar_grid.STATUS_WORDS,
+        events=proof.timeline(doc, audit.for_target(ctx.db, str(post_id))),
+        established=proof.how_established(doc),
+        permalink=link,
+        local=doc["scheduledAt"].astimezone(own_zone).strftime("%Y-%m-%dT%H:%M"),
+        looked=LOOK_WORDS.get(ctx.request.args.get("looked", "")),
+    )
+
+
+def _post_action(name: str, action: Any) -> Any:
+    def view(ctx: Ctx) -> Response:
+        post_id = _post_id(ctx)
+        result = action(ctx.db, post_id, ctx.now)
+        if isinstance(result, post_actions.Refused):
+            status = 404 if result.reason == post_actions.Refusal.NOT_FOUND else 409
+            ctx.audit(name, [str(post_id)], status)
+            raise web.HttpError(status, f"Refused: {result.reason.value}")
+        ctx.audit(name, [str(post_id)], 200)
+        return ctx.redirect(f"/posts/{post_id}")
+
+    view.__name__ = name.replace(".", "_")
+    return view
+
+
+LOOK_WORDS = {
+    "published": "Found on the network: it is published.",
+    "rescheduled": "Not found on the network: scheduled again (RECONCILE_POLICY=at_least_once).",
+    "still_unknown": "Not found on the network; it stays unknown (it is never sent blindly).",
+    "error": "The network could not be asked; try again later.",
+}
+
+
+@route("/posts/<post_id>/look", ["POST"], "write")
+def look_again(ctx: Ctx) -> Response:
+    """Read the network back for an unknown post (the reconcile use case, for one post)."""
+    post_id = _post_id(ctx)
+    result = reconcile.look_again(ctx.db, ctx.settings, _networks(ctx.settings), post_id, ctx.now)
+    if result == "not_unknown":
+        ctx.audit("posts.look", [str(post_id)], 409)
+        raise web.HttpError(409, "Only a post whose outcome is unknown can be looked for")
+    ctx.audit("posts.look", [str(post_id)], 200)
+    return ctx.redirect(f"/posts/{post_id}?looked={result}")
+
+
+@functools.cache
+def _networks(settings: Settings) -> Registry:
+    """The instance's clients of every network, made on the first look and kept."""
+    return default_registry(settings)
+
+
+route("/posts/<post_id>/retry", ["POST"], "write")(
+    _post_action("posts.retry", post_actions.retry_post)
+)
+route("/posts/<post_id>/cancel", ["POST"], "write")(
+    _post_action("posts.cancel", post_actions.cancel_post)
+)
+
+
+def _post_id(ctx: Ctx) -> ObjectId:
+    raw = ctx.args.get("post_id", "")
+    if not ObjectId.is_valid(raw):
+        raise web.HttpError(404, "No such post")
+    return ObjectId(raw)
+
+
+# --- composer -------------------------------------------------------------------------------
+
+
+@route("/compose", ["GET"], "write")
+def compose_page(ctx: Ctx) -> Response:
+    shown_zone = ctx.settings.web_time_zone
+    start = ctx.now.astimezone(zone(shown_zone)).replace(second=0, microsecond=0)
+    values = {"scheduledAt": start.strftime("%Y-%m-%dT%H:%M"), "timeZone": shown_zone}
+    return _composer(ctx, 200, MultiDict(values), {})
+
+
+@route("/compose", ["POST"], "write")
+def compose(ctx: Ctx) -> Response:
+    form = ctx.request.form
+    chosen = form.getlist("accounts")
+    if not chosen:
+        return _composer(ctx, 422, form, {"accounts": ["choose at least one account"]})
+    if any(len(v) > MAX_FIELD for v in form.values()):
+        raise web.HttpError(413, "A field is too long")
+    # Several accounts make one group; the form's key names it, so a repeat joins the same.
+    group = f"web-{form.get('formKey') or secrets.token_urlsafe(12)}" if len(chosen) > 1 else None
+    requests = [_request(form, account_id, group) for account_id in chosen]
+    result = bulk.schedule_batch(ctx.db, requests, ctx.now)
+    if isinstance(result, bulk.BatchRefused):
+        return _composer(ctx, 422, form, _field_problems(result.problems, chosen))
+    if isinstance(result, scheduling.KeyReused):
+        return _composer(ctx, 422, form, {"": ["this form was sent before; reload it"]})
+    ids = [str(r.post_id) for r in result.results]
+    ctx.audit("posts.create", ids, 201)
+    return ctx.redirect(f"/posts/{ids[0]}" if len(ids) == 1 else "/calendar")
+
+
+def _request(form: Mapping[str, str], account_id: str, group: str | None) -> scheduling.PostRequest:
+    now = form.get("action") == "now"
+    return scheduling.PostRequest(
+        account_id=account_id,
+        scheduled_at=scheduling.NOW if now else form.get("scheduledAt", ""),
+        time_zone=form.get("timeZone") or None,
+        text=form.get("text", ""),
+        link=form.get("link") or None,
+        media=_media(form),
+        content_warning=form.get("contentWarning") or None,
+        visibility=form.get("visibility") or None,
+        # One key per rendered form and account: sending the form twice makes nothing new.
+        idempotency_key=f"web:{form.get('formKey', '')}" if form.get("formKey") else None,
+        group_id=group,
+    )
+
+
+def _media(form: Mapping[str, str]) -> list[dict[str, str]]:
+    items = []
+    for n in range(MEDIA_ROWS):
+        url = form.get(f"mediaUrl{n}", "").strip()
+        if url:
+            kind = form.get(f"mediaType{n}") or "image"
+            items.append({"url": url, "type": kind, "alt": form.get(f"mediaAlt{n}", "")})
+    return items
+
+
+def _field_problems(
+    problems: Sequence[bulk.ItemProblem], chosen: Sequence[str]
+) -> dict[str, list[str]]:
+    """Each refusal under the field it concerns, naming the account it is about."""
+    by_field: dict[str, list[str]] = {}
+    for p in problems:
+        field = p.field.split("[")[0] if p.field.startswith("media") else p.field
+        by_field.setdefault(field, []).append(f"{chosen[p.index]}: {p.message}")
+    return by_field
+
+
+def _composer(
+    ctx: Ctx, status: int, form: Mapping[str, str], problems: Mapping[str, list[str]]
+) -> Response:
+    chosen = form.getlist("accounts") if isinstance(form, MultiDict) else []
+    return ctx.page(
+        "compose.html",
+        status,
+        form=form,
+        chosen=chosen,
+        problems=problems,
+        accounts=[a for a in accounts.list_all(ctx.db, MAX_ACCOUNTS) if a.status != "disabled"],
+        counters=_counters(ctx, form, chosen),
+        media_rows=range(MEDIA_ROWS),
+        form_key=form.get("formKey") or secrets.token_urlsafe(16),
+    )
+
+
+@route("/compose/counters", ["POST"], "write")
+def counters(ctx: Ctx) -> Response:
+    """The live counters (HTMX swaps them in as the text changes)."""
+    form = ctx.request.form
+    return ctx.page("counters.html", counters=_counters(ctx, form, form.getlist("accounts")))
+
+
+def _counters(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[dict[str, Any]]:
+    content = Content(
+        text=form.get("text", ""),
+        link=form.get("link") or None,
+        content_warning=form.get("contentWarning") or None,
+    )
+    known = accounts.load_many(ctx.db, chosen) if chosen else {}
+    platforms = sorted({a.platform for a in known.values()}) or list(accounts.PLATFORMS)
+    rows = []
+    for platform in platforms:
+        measure = measure_text(platform, content)
+        rows.append(
+            {
+                "platform": platform,
+                "used": measure.used,
+                "limit": measure.limit,
+                "unit": measure.unit,
+                "over": measure.over,
+            }
+        )
+    return rows

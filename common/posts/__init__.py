@@ -1,0 +1,83 @@
+"""Scheduled posts: the only code that writes a post (and so its status).
+
+    scheduled --claim--> publishing --published / scheduled (retry, deferral) / failed / unknown
+    scheduled|failed|unknown --operator--> canceled | scheduled (retry)
+
+One module per reason to change: `store` (creation, reads), `actions` (an operator's actions),
+`queue` (the run's queries and claim), `lease` (the claimed post's handle), `tasks` (Cloud
+Tasks records), `listing` (pages and the API cursor), `reconcile`. Callers use the names below,
+`common.posts.<name>`, so code can move between the modules without churning them.
+"""
+
+from common.posts.actions import cancel, edit_content, release_held, retry
+from common.posts.lease import ClaimedPost, LeaseLost, LeaseTerms, Settled
+from common.posts.listing import Page, PostFilter, get_document, list_page, parse_cursor
+from common.posts.queue import (
+    DueSnapshot,
+    NextPost,
+    claim,
+    next_post,
+    release_unsent,
+    renew_leases,
+    snapshot_due,
+)
+from common.posts.reconcile import list_unknown, mark_found_published
+from common.posts.store import (
+    Existing,
+    NewPost,
+    activate_import,
+    create,
+    discard_import,
+    existing_keys,
+    get,
+    insert_once,
+    stage_many,
+)
+from common.posts.tasks import (
+    TaskClaim,
+    Upcoming,
+    chained_next,
+    claim_for_task,
+    record_tasks,
+    upcoming,
+)
+
+__all__ = [
+    "ClaimedPost",
+    "DueSnapshot",
+    "Existing",
+    "LeaseLost",
+    "LeaseTerms",
+    "NewPost",
+    "NextPost",
+    "Page",
+    "PostFilter",
+    "Settled",
+    "TaskClaim",
+    "Upcoming",
+    "activate_import",
+    "cancel",
+    "chained_next",
+    "claim",
+    "claim_for_task",
+    "create",
+    "discard_import",
+    "edit_content",
+    "existing_keys",
+    "get",
+    "get_document",
+    "insert_once",
+    "list_page",
+    "list_unknown",
+    "mark_found_published",
+    "next_post",
+    "parse_cursor",
+    "record_tasks",
+    "release_held",
+    "release_unsent",
+    "renew_leases",
+    "retry",
+    "snapshot_due",
+    "stage_many",
+    "upcoming",
+]

@@ -1,0 +1,94 @@
+"""An operator's actions on one post (cancel, edit, retry) and the release of held posts.
+
+Each is one conditional write: the filter names the states the action may start from
+(common.transitions.ALLOWED), so a post that moved on meanwhile (claimed and sent, published)
+is left as it is and the caller learns it from the count; transitions.refusal says why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bson import ObjectId
+from pymongo.database import Database
+
+from common.clock import ScheduledTime
+from common.db import Doc
+from common.model import ACCOUNT_INACTIVE, AUTH_EXPIRED, Content
+from common.posts.store import collection, starting_in
+
+
+def cancel(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
+    """Cancel a post unless it is published or its send has begun. Bumps `version`."""
+    result = collection(db).update_one(
+        starting_in("cancel", now, _id=post_id),
+        {
+            "$set": {"status": "canceled", "finishedAt": now, "updatedAt": now},
+            "$unset": {"lease": ""},
+            "$inc": {"version": 1},
+        },
+    )
+    return bool(result.modified_count == 1)
+
+
+def edit_content(
+    db: Database[Doc],
+    post_id: ObjectId,
+    content: Content,
+    now: datetime,
+    *,
+    when: ScheduledTime | None = None,
+    version: int | None = None,
+) -> bool:
+    """Replace the content (and the time, when given), only at `version` when given.
+
+    A claimed post goes back to `scheduled` so the new text is sent.
+    """
+    match = starting_in("edit", now, _id=post_id)
+    if version is not None:
+        match["version"] = version
+    sets: Doc = {"content": content.to_doc(), "status": "scheduled", "updatedAt": now}
+    if when is not None:
+        sets.update(
+            scheduledAt=when.instant,
+            timeZone=when.time_zone,
+            localTime=when.local_time,
+            dueAt=when.instant,
+        )
+    result = collection(db).update_one(
+        match, {"$set": sets, "$unset": {"lease": ""}, "$inc": {"version": 1}}
+    )
+    return bool(result.modified_count == 1)
+
+
+def retry(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
+    """Operator retry: a failed or unknown post is scheduled again, due now, attempts reset."""
+    result = collection(db).update_one(
+        starting_in("retry", now, _id=post_id),
+        {
+            "$set": {
+                "status": "scheduled",
+                "dueAt": now,
+                "retriedAt": now,
+                "attempts": 0,
+                "updatedAt": now,
+            },
+            "$unset": {"lastError": "", "sendStartedAt": "", "finishedAt": ""},
+            "$inc": {"version": 1},
+        },
+    )
+    return bool(result.modified_count == 1)
+
+
+def release_held(db: Database[Doc], account_id: str, now: datetime) -> int:
+    """After re-authentication: the account's posts held for it are due again now."""
+    result = collection(db).update_many(
+        starting_in(
+            "release_held",
+            now,
+            accountId=account_id,
+            **{"lastError.code": {"$in": [AUTH_EXPIRED, ACCOUNT_INACTIVE]}},
+        ),
+        {"$set": {"dueAt": now, "updatedAt": now}, "$unset": {"lastError": ""}},
+    )
+    return int(result.modified_count)

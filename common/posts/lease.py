@@ -1,0 +1,190 @@
+"""The lease handle: the only way to change a claimed post, and how its outcome is stored.
+
+    publishing --settle--> published / scheduled (retry, deferral) / failed / unknown
+
+Every write out of `publishing` is conditional on the lease's runId: a write that matches
+nothing means this run lost the post to another runner, and the caller logs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from pymongo.database import Database
+
+from common import stats
+from common.db import Doc
+from common.model import ErrorInfo, Post
+from common.posts.store import collection, starting_in
+from common.redact import redact
+from common.transitions import (
+    Fail,
+    MarkPublished,
+    MarkUnknown,
+    Reschedule,
+    Skip,
+    Transition,
+)
+
+
+@dataclass(frozen=True)
+class LeaseTerms:
+    """Who claims, for how long, and how much time the claimer has left."""
+
+    run_id: str
+    fence: int
+    ttl: timedelta
+    clock: Callable[[], datetime]
+    seconds_left: Callable[[], float]
+    finished: stats.FinishedTally | None = None  # None: each finished post is counted at once
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The transition is stored."""
+
+    transition: Transition
+
+
+@dataclass(frozen=True)
+class LeaseLost:
+    """Nothing was stored: another runner took the post after this lease expired."""
+
+    transition: Transition
+
+
+class ClaimedPost:
+    """One post this claimer holds a lease on: the only way to change a claimed post.
+
+    It is the adapter's PublishContext (record_remote, begin_send, seconds_left), and `settle`
+    stores the transition `decide` chose. Every write names the lease, so a claimer whose lease
+    expired and was taken over changes nothing.
+    """
+
+    def __init__(self, db: Database[Doc], post: Post, terms: LeaseTerms) -> None:
+        self._db = db
+        self._post = post
+        self._terms = terms
+
+    @property
+    def post(self) -> Post:
+        """The post as stored now, including what record_remote and begin_send wrote."""
+        return self._post
+
+    @property
+    def run_id(self) -> str:
+        return self._terms.run_id
+
+    def seconds_left(self) -> float:
+        return self._terms.seconds_left()
+
+    def _owned(self) -> Doc:
+        return starting_in("hold", None, _id=self._post.id, **{"lease.runId": self._terms.run_id})
+
+    def record_remote(self, remote: Mapping[str, str]) -> bool:
+        """Store ids obtained from the platform; False when the post is no longer ours."""
+        now = self._terms.clock()
+        sets: Doc = {f"remote.{k}": v for k, v in remote.items()}
+        result = collection(self._db).update_one(
+            {**self._owned(), "version": self._post.version}, {"$set": {**sets, "updatedAt": now}}
+        )
+        if result.matched_count != 1:
+            return False
+        self._post = replace(self._post, remote={**self._post.remote, **remote})
+        return True
+
+    def begin_send(self, remote: Mapping[str, str] | None = None) -> bool:
+        """The last check before the non-idempotent call: same version, still ours; mark sent.
+
+        The lease is extended too, so no other runner can take the post while the call is made.
+        """
+        now = self._terms.clock()
+        remote = remote or {}
+        sets: Doc = {f"remote.{k}": v for k, v in remote.items()}
+        result = collection(self._db).update_one(
+            {**self._owned(), "version": self._post.version},
+            {
+                "$set": {
+                    **sets,
+                    "sendStartedAt": now,
+                    "lease.expiresAt": now + self._terms.ttl,
+                    "updatedAt": now,
+                }
+            },
+        )
+        if result.matched_count != 1:
+            return False
+        self._post = replace(
+            self._post, remote={**self._post.remote, **remote}, send_started_at=now
+        )
+        return True
+
+    def settle(self, transition: Transition) -> Settled | LeaseLost:
+        """Store the transition, conditional on the lease."""
+        if isinstance(transition, Skip):
+            return Settled(transition)  # withdrawn: whoever withdrew it has written already
+        now = self._terms.clock()
+        result = collection(self._db).update_one(self._owned(), _settle_update(transition, now))
+        if result.matched_count != 1:
+            return LeaseLost(transition)
+        self._count_finished(transition, now)
+        return Settled(transition)
+
+    def _count_finished(self, transition: Transition, now: datetime) -> None:
+        """The status report's hourly figures are counted where a post finishes, so reading
+        them never scans the posts of the day: into the claimer's tally when it keeps one
+        (a run writes it once at its end), else straight away."""
+        finished = self._terms.finished
+        tally = finished if finished is not None else stats.FinishedTally()
+        if isinstance(transition, MarkPublished):
+            tally.published(self._post.scheduled_at, now)
+        elif isinstance(transition, Fail):
+            tally.failed(now)
+        if finished is None:
+            tally.write(self._db)
+
+
+def _settle_update(transition: Transition, now: datetime) -> Doc:
+    if isinstance(transition, MarkPublished):
+        return {
+            "$set": {
+                "status": "published",
+                "platformPostId": transition.platform_post_id,
+                "publishedAt": now,
+                "finishedAt": now,
+                "updatedAt": now,
+                "establishedBy": "readback" if transition.by_readback else "answer",
+            },
+            "$unset": {"lease": "", "sendStartedAt": "", "lastError": ""},
+            "$inc": {"attempts": 1},
+        }
+    if isinstance(transition, Reschedule):
+        update: Doc = {
+            "$set": {"status": "scheduled", "dueAt": transition.due_at, "updatedAt": now},
+            "$unset": {"lease": "", "sendStartedAt": ""},
+        }
+        if transition.error is not None:
+            update["$set"]["lastError"] = _error(transition.error, now)
+        if transition.spend_attempt:
+            update["$inc"] = {"attempts": 1}
+        return update
+    # failed, or unknown: `sendStartedAt` stays on an unknown post, so a later look on the
+    # platform knows when to search from.
+    assert isinstance(transition, Fail | MarkUnknown)
+    status = "failed" if isinstance(transition, Fail) else "unknown"
+    ended: Doc = {
+        "$set": {"status": status, "lastError": _error(transition.error, now), "updatedAt": now},
+        "$unset": {"lease": ""},
+    }
+    if isinstance(transition, Fail):
+        ended["$set"]["finishedAt"] = now  # an unknown post waits for an operator: not finished
+    if not isinstance(transition, Fail) or transition.spend_attempt:
+        ended["$inc"] = {"attempts": 1}
+    return ended
+
+
+def _error(error: ErrorInfo, now: datetime) -> Doc:
+    # Adapters redact what they know is secret; any token-named value is masked here as well.
+    return {"code": error.code, "message": redact(error.message)[:500], "at": now}

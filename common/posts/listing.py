@@ -1,0 +1,116 @@
+"""Reading posts for people: filtered pages in a stable order, the API's opaque cursor, and
+one post as operators see it (everything but the lease internals)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bson import ObjectId
+from pymongo.database import Database
+
+from common.db import Doc
+from common.posts.store import collection
+
+# Operators see everything but the lease internals; tokens never live on posts.
+_LISTED_FIELDS = {"lease": 0}
+
+
+@dataclass(frozen=True)
+class PostFilter:
+    status: str | None = None
+    account_id: str | None = None
+    accounts_allowed: tuple[str, ...] | None = None  # None: every account
+    due_after: datetime | None = None  # inclusive
+    due_before: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True)
+class Page:
+    """Posts in (dueAt, _id) order; `after` is where the next page starts, None on the last."""
+
+    rows: list[Doc]
+    after: tuple[datetime, ObjectId] | None
+
+    @property
+    def cursor(self) -> str | None:
+        """`after` as an opaque token for a caller to send back (parse_cursor reads it)."""
+        if self.after is None:
+            return None
+        due, last_id = self.after
+        raw = f"{(due - _EPOCH) // _MILLISECOND}.{last_id}"
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+# BSON dates hold milliseconds: the cursor keeps exactly what is stored.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def parse_cursor(token: str) -> tuple[datetime, ObjectId]:
+    """Raises ValueError for anything Page.cursor did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+        millis, last_id = raw.split(".")
+        due = _EPOCH + int(millis) * _MILLISECOND
+    except (ValueError, UnicodeDecodeError, OverflowError, OSError) as exc:
+        raise ValueError("not a cursor from this API") from exc
+    if not ObjectId.is_valid(last_id):
+        raise ValueError("not a cursor from this API")
+    return due, ObjectId(last_id)
+
+
+def list_page(
+    db: Database[Doc],
+    where: PostFilter,
+    after: tuple[datetime, ObjectId] | None,
+    limit: int,
+) -> Page:
+    """One page in a stable order: (dueAt, _id) is unique, so a page boundary never repeats or
+    skips a post, even while others are added (served by the indexes in db.ensure_indexes)."""
+    query = _filter_query(where)
+    if after is not None:
+        # A range on dueAt the index seeks to, then the ties already seen left out: both
+        # conditions read only index keys (dueAt, _id).
+        due, last_id = after
+        bounds = query.setdefault("dueAt", {})
+        bounds["$gte"] = max(bounds.get("$gte", due), due)
+        query["$or"] = [{"dueAt": {"$gt": due}}, {"_id": {"$gt": last_id}}]
+    found = (
+        collection(db)
+        .find(query, _LISTED_FIELDS)
+        .sort([("dueAt", 1), ("_id", 1)])
+        .limit(max(limit, 0) + 1)
+    )
+    rows = list(found)
+    if len(rows) <= limit:
+        return Page(rows, None)
+    rows = rows[:limit]
+    return Page(rows, (rows[-1]["dueAt"], rows[-1]["_id"]))
+
+
+def _filter_query(where: PostFilter) -> Doc:
+    query: Doc = {}
+    if where.status is not None:
+        query["status"] = where.status
+    accounts: Doc = {}
+    if where.accounts_allowed is not None:
+        accounts["$in"] = list(where.accounts_allowed)
+    if where.account_id is not None:
+        accounts["$eq"] = where.account_id
+    if accounts:
+        query["accountId"] = accounts
+    due: Doc = {}
+    if where.due_after is not None:
+        due["$gte"] = where.due_after
+    if where.due_before is not None:
+        due["$lt"] = where.due_before
+    if due:
+        query["dueAt"] = due
+    return query
+
+
+def get_document(db: Database[Doc], post_id: ObjectId) -> Doc | None:
+    doc: Doc | None = collection(db).find_one({"_id": post_id}, _LISTED_FIELDS)
+    return doc

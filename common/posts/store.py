@@ -1,0 +1,155 @@
+"""Creating posts and reading one back: the posts collection's documents and their shape.
+
+Every write to a post lives in this package (tests/test_posts_package.py): creation and bulk
+import here, operator actions in `actions`, the run's claim in `queue`, the lease's writes in
+`lease`, Cloud Tasks records in `tasks`, reconciliation in `reconcile`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from common.clock import ScheduledTime
+from common.db import POSTS, Doc
+from common.model import Content, Post
+from common.posts.states import starting_filter
+from common.transitions import Action
+
+
+def collection(db: Database[Doc]) -> Any:
+    """The posts collection, for this package's modules only."""
+    return db[POSTS]
+
+
+def starting_in(action: Action, now: datetime | None, **conditions: Any) -> Doc:
+    """A filter: the caller's conditions, and a state `action` may start from."""
+    return {**conditions, **starting_filter(action, now)}
+
+
+@dataclass(frozen=True)
+class NewPost:
+    account_id: str
+    platform: str
+    content: Content
+    when: ScheduledTime
+    group_id: str | None = None
+    # Unique over all posts (db.ensure_indexes): the same request never makes a second post.
+    idempotency_key: str | None = None
+    request_hash: str | None = None  # what the request carrying the key said (API replays)
+
+
+def _new_document(new: NewPost, status: str, now: datetime) -> Doc:
+    doc: Doc = {
+        "accountId": new.account_id,
+        "platform": new.platform,
+        "groupId": new.group_id,
+        "content": new.content.to_doc(),
+        "scheduledAt": new.when.instant,
+        "timeZone": new.when.time_zone,
+        "localTime": new.when.local_time,
+        "dueAt": new.when.instant,
+        "status": status,
+        "version": 1,
+        "attempts": 0,
+        "remote": {},
+        "createdAt": now,
+        "updatedAt": now,
+    }
+    if new.idempotency_key is not None:
+        doc["idempotencyKey"] = new.idempotency_key
+    if new.request_hash is not None:
+        doc["requestHash"] = new.request_hash
+    return doc
+
+
+@dataclass(frozen=True)
+class Existing:
+    """A post made earlier by the same request (same idempotency key)."""
+
+    post_id: ObjectId
+    status: str
+    request_hash: str | None
+
+
+def insert_once(db: Database[Doc], new: NewPost, now: datetime) -> ObjectId | Existing:
+    """Insert a scheduled post, or name the one its idempotency key already made.
+
+    One command in the common case: the unique index, not a read first, detects the repeat,
+    so two identical requests racing still make one post.
+    """
+    try:
+        inserted: ObjectId = (
+            collection(db).insert_one(_new_document(new, "scheduled", now)).inserted_id
+        )
+    except DuplicateKeyError:
+        found = existing_keys(db, [new.idempotency_key or ""])
+        if not found:
+            raise
+        return next(iter(found.values()))
+    return inserted
+
+
+def existing_keys(db: Database[Doc], keys: Sequence[str]) -> dict[str, Existing]:
+    """The posts already made for these idempotency keys, by key."""
+    if not keys:
+        return {}
+    found = collection(db).find(
+        {"idempotencyKey": {"$in": list(keys)}},
+        {"idempotencyKey": 1, "status": 1, "requestHash": 1},
+    )
+    return {
+        d["idempotencyKey"]: Existing(d["_id"], str(d["status"]), d.get("requestHash"))
+        for d in found
+    }
+
+
+def create(
+    db: Database[Doc],
+    *,
+    account_id: str,
+    platform: str,
+    content: Content,
+    when: ScheduledTime,
+    now: datetime,
+    group_id: str | None = None,
+) -> ObjectId:
+    new = NewPost(account_id, platform, content, when, group_id)
+    inserted: ObjectId = collection(db).insert_one(_new_document(new, "scheduled", now)).inserted_id
+    return inserted
+
+
+# Bulk import: rows are staged as `importing` (matched by no run's query) and become
+# `scheduled` together once every row is in, or are removed if any insert fails.
+
+
+def stage_many(
+    db: Database[Doc], new_posts: Sequence[NewPost], import_id: str, now: datetime
+) -> list[ObjectId]:
+    docs = [{**_new_document(p, "importing", now), "importId": import_id} for p in new_posts]
+    if not docs:
+        return []
+    return list(collection(db).insert_many(docs, ordered=True).inserted_ids)
+
+
+def activate_import(db: Database[Doc], import_id: str, now: datetime) -> int:
+    result = collection(db).update_many(
+        starting_in("activate_import", now, importId=import_id),
+        {"$set": {"status": "scheduled", "updatedAt": now}, "$unset": {"importId": ""}},
+    )
+    return int(result.modified_count)
+
+
+def discard_import(db: Database[Doc], import_id: str) -> None:
+    collection(db).delete_many(starting_in("discard_import", None, importId=import_id))
+
+
+def get(db: Database[Doc], post_id: ObjectId) -> Post | None:
+    doc = collection(db).find_one({"_id": post_id})
+    return None if doc is None else Post.from_doc(doc)

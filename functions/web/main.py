@@ -1,0 +1,18 @@
+"""The web function: `web`, the app for the people who plan posts. The flow lives in
+common.entrypoints.webapp.app."""
+
+from __future__ import annotations
+
+import functions_framework
+from flask import Request, Response
+
+from common.entrypoints import serve
+from common.entrypoints.webapp import app
+
+serve.guard_function_app(app.MAX_BODY_BYTES)
+service = app.lazy_service()
+
+
+@functions_framework.http
+def web(request: Request) -> Response:
+    return app.web_request(request, service)

@@ -1,0 +1,271 @@
+"""The web function served by functions-framework, driven over HTTP as a browser drives it:
+sign-in, sessions, CSRF, roles checked on the server, the calendar, the composer and moves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from bson import ObjectId
+from pymongo.database import Database
+
+from common import apikeys, web_sessions
+from common.clock import utcnow
+from tests.conftest import add_account, add_post
+from tests.functions_fixtures import ADMIN_KEY, Served, serve
+from tests.web_support import TIMEOUT, WEB_SOURCE, Client, stored, web_env
+
+LATER = (utcnow() + timedelta(days=3)).replace(second=0, microsecond=0)
+
+
+@pytest.fixture(scope="module")
+def web_fn(mongo_uri: str, fn_db_name: str, fn_workdir: Path) -> Iterator[Served]:
+    env = web_env(mongo_uri, fn_db_name, WEB_SIGNIN_PER_MINUTE="5")
+    with serve("web", WEB_SOURCE, env, fn_workdir) as served:
+        yield served
+
+
+def admin(web_fn: Served) -> Client:
+    client = Client(web_fn.url)
+    assert client.sign_in(ADMIN_KEY).status_code == 303
+    return client
+
+
+def key_client(web_fn: Served, db: Database[Any], *scopes: str) -> Client:
+    made = apikeys.create(db, "web test", list(scopes), utcnow())
+    client = Client(web_fn.url)
+    assert client.sign_in(made.secret).status_code == 303
+    return client
+
+
+def test_the_admin_key_signs_in_with_a_secure_http_only_lax_session_cookie(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    client = Client(web_fn.url)
+    answer = client.sign_in(ADMIN_KEY)
+    cookie = answer.headers["Set-Cookie"]
+    assert answer.status_code == 303 and answer.headers["Location"] == "/calendar"
+    for attribute in ("__Host-session=", "Secure", "HttpOnly", "SameSite=Lax", "Path=/"):
+        assert attribute in cookie
+    assert client.token is not None and client.token not in str(
+        list(fresh_db["web_sessions"].find())
+    )
+    page = client.get("/calendar")
+    assert page.status_code == 200 and "admin_key · admin" in page.text
+    assert [e["action"] for e in fresh_db["audit"].find()] == ["web.signin"]
+
+
+def test_every_page_has_a_strict_policy_without_inline_script(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    client = admin(web_fn)
+    for path in ("/calendar", "/compose", "/accounts", "/status", "/members", "/signin"):
+        page = client.get(path)
+        policy = page.headers["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "unsafe-inline" not in policy, path
+        assert "<script>" not in page.text and " on" + "click=" not in page.text, path
+
+
+def test_a_wrong_key_is_refused_and_sign_in_attempts_are_limited(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    client = Client(web_fn.url)
+    codes = [client.sign_in("not-the-key-" + "x" * 30).status_code for _ in range(6)]
+    # WEB_SIGNIN_PER_MINUTE=5: a minute boundary may reset the window once, never twice.
+    assert codes[:5].count(401) >= 4 and codes.count(429) >= 1
+    assert client.token is None
+
+
+def test_a_sign_in_posted_from_another_site_is_refused(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    client = Client(web_fn.url)
+    refused = client.post("/signin/key", {"key": ADMIN_KEY}, csrf=False, origin="https://evil.test")
+    assert refused.status_code == 403 and "Set-Cookie" not in refused.headers
+
+
+def test_pages_need_a_session_and_changes_need_the_csrf_token(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    anonymous = Client(web_fn.url)
+    assert anonymous.get("/calendar").headers["Location"] == "/signin"
+    add_account(fresh_db, "fb-1")
+    post_id = add_post(fresh_db, "fb-1", LATER)
+    assert anonymous.post(f"/posts/{post_id}/cancel", csrf=False).status_code == 401
+    client = admin(web_fn)
+    good_csrf = client.csrf
+    client.csrf = "forged"
+    assert client.post(f"/posts/{post_id}/cancel").status_code == 403
+    client.csrf = good_csrf
+    assert client.post(f"/posts/{post_id}/cancel", origin="https://evil.test").status_code == 403
+    assert stored(fresh_db, post_id)["status"] == "scheduled"
+    assert client.post(f"/posts/{post_id}/cancel").status_code == 303
+    assert stored(fresh_db, post_id)["status"] == "canceled"
+
+
+def test_an_expired_or_ended_session_is_refused(web_fn: Served, fresh_db: Database[Any]) -> None:
+    client = admin(web_fn)
+    assert client.token is not None
+    fresh_db["web_sessions"].update_one(
+        {"_id": web_sessions.digest(client.token)},
+        {"$set": {"expiresAt": utcnow() - timedelta(seconds=1)}},
+    )
+    assert client.get("/calendar").headers["Location"] == "/signin"
+    again = admin(web_fn)
+    assert again.post("/signout").status_code == 303
+    assert again.get("/calendar").headers["Location"] == "/signin"
+
+
+# Every state-changing route, with a body that would pass if the role allowed it.
+def _writes(post_id: ObjectId) -> list[tuple[str, dict[str, str]]]:
+    return [
+        ("/compose", {"accounts": "fb-1", "text": "hi", "scheduledAt": "2030-01-01T10:00"}),
+        ("/compose/counters", {"text": "hi"}),
+        (f"/posts/{post_id}/move", {"version": "1", "scheduledAt": "2030-01-01T10:00"}),
+        (f"/posts/{post_id}/cancel", {}),
+        (f"/posts/{post_id}/retry", {}),
+        ("/accounts/fb-1/check", {}),
+        ("/members", {"email": "a@example.test", "role": "admin"}),
+        ("/members/remove", {"email": "a@example.test"}),
+    ]
+
+
+def test_a_viewer_is_refused_every_change_on_the_server(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb-1")
+    post_id = add_post(fresh_db, "fb-1", LATER)
+    viewer = key_client(web_fn, fresh_db, "posts:read")
+    assert "· viewer" in viewer.get("/calendar").text
+    codes = {path: viewer.post(path, body).status_code for path, body in _writes(post_id)}
+    assert set(codes.values()) == {403}, codes
+    assert viewer.get("/members").status_code == 403
+    assert stored(fresh_db, post_id)["version"] == 1
+    assert fresh_db["members"].count_documents({}) == 0
+
+
+def test_an_editor_changes_posts_but_not_members(web_fn: Served, fresh_db: Database[Any]) -> None:
+    add_account(fresh_db, "fb-1")
+    post_id = add_post(fresh_db, "fb-1", LATER)
+    editor = key_client(web_fn, fresh_db, "posts:read", "posts:write")
+    codes = {path: editor.post(path, body).status_code for path, body in _writes(post_id)}
+    assert codes["/members"] == 403 and codes["/members/remove"] == 403
+    assert codes[f"/posts/{post_id}/cancel"] == 303
+
+
+def test_the_composer_schedules_one_group_and_shows_refusals_by_field(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb-1")
+    add_account(fresh_db, "bsky-1", platform="bluesky")
+    client = admin(web_fn)
+    client.get("/compose")
+    local = LATER.strftime("%Y-%m-%dT%H:%M")
+    too_long = client.post(
+        "/compose",
+        {
+            "accounts": ["fb-1", "bsky-1"],
+            "text": "é" * 301,
+            "scheduledAt": local,
+            "timeZone": "UTC",
+        },
+    )
+    assert too_long.status_code == 422
+    assert 'data-field="text">bsky-1: Bluesky text is limited to 300 graphemes' in too_long.text
+    assert fresh_db["posts"].count_documents({}) == 0
+    made = client.post(
+        "/compose",
+        {
+            "accounts": ["fb-1", "bsky-1"],
+            "text": "Launch",
+            "scheduledAt": local,
+            "timeZone": "UTC",
+            "formKey": "k1",
+        },
+    )
+    assert made.status_code == 303
+    stored = list(fresh_db["posts"].find())
+    assert sorted(p["accountId"] for p in stored) == ["bsky-1", "fb-1"]
+    assert {p["scheduledAt"] for p in stored} == {LATER}
+    assert {p["groupId"] for p in stored} == {"web-k1"}
+    again = client.post(
+        "/compose",
+        {
+            "accounts": ["fb-1", "bsky-1"],
+            "text": "Launch",
+            "scheduledAt": local,
+            "timeZone": "UTC",
+            "formKey": "k1",
+        },
+    )
+    assert again.status_code == 303 and fresh_db["posts"].count_documents({}) == 2
+
+
+def test_the_counters_count_in_each_networks_unit(web_fn: Served, fresh_db: Database[Any]) -> None:
+    add_account(fresh_db, "bsky-1", platform="bluesky")
+    add_account(fresh_db, "masto-1", platform="mastodon")
+    client = admin(web_fn)
+    flag = "\U0001f1eb\U0001f1f7"  # one grapheme, two code points
+    answer = client.post(
+        "/compose/counters",
+        {"accounts": ["bsky-1", "masto-1"], "text": flag * 3, "contentWarning": "cw"},
+    )
+    assert 'data-platform="bluesky">bluesky: 3 / 300 graphemes' in answer.text
+    assert 'data-platform="mastodon">mastodon: 8 / 500 characters' in answer.text
+
+
+def test_the_calendar_shows_the_month_and_a_move_is_version_checked(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb-1")
+    post_id = add_post(fresh_db, "fb-1", LATER, text="Quarterly results")
+    client = admin(web_fn)
+    month = client.get("/calendar", at=LATER.date().isoformat())
+    assert f'id="post-{post_id}"' in month.text and "Quarterly results" in month.text
+    assert f'data-day="{LATER.date()}"' in month.text
+    week = client.get("/calendar", view="week", at=LATER.date().isoformat())
+    assert f'id="post-{post_id}"' in week.text
+    elsewhere = client.get("/calendar", at=(LATER + timedelta(days=62)).date().isoformat())
+    assert f'id="post-{post_id}"' not in elsewhere.text
+    moved_to = (LATER + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    body = {"version": "1", "scheduledAt": moved_to, "timeZone": "UTC"}
+    assert client.post(f"/posts/{post_id}/move", body).status_code == 303
+    assert stored(fresh_db, post_id)["scheduledAt"] == LATER + timedelta(days=1)
+    stale = client.post(f"/posts/{post_id}/move", body)
+    assert stale.status_code == 412 and "changed since" in stale.text
+    actions = [e["action"] for e in fresh_db["audit"].find({"targets": str(post_id)})]
+    assert actions == ["posts.move", "posts.move"]
+
+
+def test_the_post_page_shows_the_timeline_and_the_permalink(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb-1")
+    post_id = add_post(fresh_db, "fb-1", LATER)
+    at = utcnow()
+    fresh_db["posts"].update_one(
+        {"_id": post_id},
+        {"$set": {"status": "published", "platformPostId": "111_222", "publishedAt": at}},
+    )
+    page = admin(web_fn).get(f"/posts/{post_id}")
+    assert 'href="https://www.facebook.com/111/posts/222"' in page.text
+    assert "The network answered the publish request" in page.text
+    assert page.text.index("<strong>created</strong>") < page.text.index(
+        "<strong>published</strong>"
+    )
+
+
+def test_static_files_are_served_by_content_hash_with_long_caching(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    page = admin(web_fn).get("/calendar")
+    path = next(p for p in page.text.split('"') if p.startswith("/assets/htmx."))
+    answer = requests.get(web_fn.url + path, headers={"Accept-Encoding": "gzip"}, timeout=TIMEOUT)
+    assert answer.status_code == 200, (path, answer.text)
+    assert "immutable" in answer.headers["Cache-Control"]
+    assert answer.headers["Content-Encoding"] == "gzip" and b"htmx" in answer.content
+    assert requests.get(web_fn.url + "/assets/htmx.0000.min.js", timeout=TIMEOUT).status_code == 404

@@ -1,0 +1,188 @@
+"""The web app in a real browser: Playwright drives Debian's Chromium (scripts/ensure-chromium.sh
+installs it; without it these tests skip, saying so) against the web function, the database
+server and the sandbox Graph API. Keyboard first: the composer and the calendar are used
+without a pointer, and dragging is checked where a pointer exists."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo.database import Database
+
+from common import accounts, posts
+from common.clock import ScheduledTime, utcnow
+from common.config import load_settings
+from common.engine import Trigger, execute_once
+from common.model import Content
+from common.platforms.registry import default_registry
+from devstack.sandbox.control import Sandbox
+from tests.functions_fixtures import ADMIN_KEY, Served, serve
+from tests.meta_support import StubContext, connect, meta_env
+from tests.web_support import WEB_SOURCE, stored, web_env
+
+playwright = pytest.importorskip("playwright.sync_api")
+TIMEOUT_MS = 15_000
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("chromium is not installed (make bootstrap installs Debian's package as root)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = _chromium()
+    with playwright.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def site(
+    mongo_uri: str, fn_db_name: str, fn_workdir: Path, sandbox_server: Sandbox
+) -> Iterator[Served]:
+    settings = {k: str(v) for k, v in meta_env(sandbox_server).items()}
+    env = web_env(mongo_uri, fn_db_name, **settings)
+    with serve("web", WEB_SOURCE, env, fn_workdir) as served:
+        yield served
+
+
+@pytest.fixture
+def page(browser: Any, site: Served) -> Iterator[Any]:
+    context = browser.new_context(base_url=site.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def sign_in(page: Any) -> None:
+    page.goto("/calendar")
+    assert page.url.endswith("/signin")
+    page.fill("#key", ADMIN_KEY)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/calendar")
+
+
+def test_compose_by_keyboard_see_it_move_it_publish_it_and_read_its_proof(
+    page: Any, fresh_db: Database[Any], sandbox: Sandbox, mongo_uri: str, fn_db_name: str
+) -> None:
+    connect(fresh_db, sandbox, "page-1")
+    connect(fresh_db, sandbox, "page-2")
+    sign_in(page)
+    page.goto("/compose")
+    when = (utcnow() + timedelta(days=2)).replace(hour=9, minute=30)
+    page.focus("input[value=page-1]")
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")  # page-2 too: one group of two posts
+    page.fill("#text", "Hello from the browser")
+    page.locator("#counters li[data-platform=facebook]").filter(
+        has_text="facebook: 22 / 63206 characters"
+    ).wait_for()
+    page.fill("#scheduledAt", when.strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#timeZone", "UTC")
+    page.focus("#schedule")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/calendar")
+    made = list(fresh_db["posts"].find().sort("accountId", 1))
+    assert [p["accountId"] for p in made] == ["page-1", "page-2"]
+    first = made[0]["_id"]
+    page.goto(f"/calendar?at={when.date()}")
+    chip = page.locator(f"#post-{first}")
+    assert "Hello from the browser" in chip.inner_text()
+    cell = page.locator(f"td[data-day='{when.date()}']")
+    assert cell.locator(f"#post-{first}").count() == 1
+    chip.focus()
+    with page.expect_navigation():
+        page.keyboard.press("Alt+ArrowRight")
+    moved = stored(fresh_db, first)
+    assert moved["scheduledAt"] == when.replace(second=0, microsecond=0) + timedelta(days=1)
+    assert moved["version"] == 2
+    # Publish the other one now, and let one run send it to the sandbox.
+    page.goto(f"/posts/{made[1]['_id']}")
+    page.fill("#move-form input[name=scheduledAt]", utcnow().strftime("%Y-%m-%dT%H:%M"))
+    page.click("#move-form button")
+    settings = load_settings(
+        {"MONGO_URI": mongo_uri, "MONGO_DB": fn_db_name, **meta_env(sandbox)}  # type: ignore[dict-item]
+    )
+    execute_once(settings, Trigger("cli"), default_registry(settings), db=fresh_db)
+    page.goto(f"/posts/{made[1]['_id']}")
+    assert page.inner_text("#status") == "published"
+    assert (
+        page.locator("#permalink a")
+        .get_attribute("href")
+        .startswith("https://www.facebook.com/page-2/posts/")
+    )
+    timeline = page.inner_text("#timeline")
+    assert timeline.index("created") < timeline.index("moved") < timeline.index("published")
+
+
+def test_a_post_dragged_to_another_day_moves_there(
+    page: Any, fresh_db: Database[Any], sandbox: Sandbox
+) -> None:
+    connect(fresh_db, sandbox, "page-1")
+    sign_in(page)
+    page.goto("/compose")
+    when = (utcnow() + timedelta(days=40)).replace(day=10, hour=8, minute=0)
+    page.check("input[value=page-1]")
+    page.fill("#text", "Drag me")
+    page.fill("#scheduledAt", when.strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#timeZone", "UTC")
+    page.click("#schedule")
+    post = stored(fresh_db)
+    page.goto(f"/calendar?at={when.date()}")
+    target = when.date() + timedelta(days=3)
+    with page.expect_navigation():
+        page.drag_and_drop(f"#post-{post['_id']}", f"td[data-day='{target}']")
+    assert stored(fresh_db)["scheduledAt"].date() == target
+
+
+def test_look_again_finds_an_unknown_post_and_says_how_it_knows(
+    page: Any, fresh_db: Database[Any], sandbox: Sandbox, mongo_uri: str, fn_db_name: str
+) -> None:
+    connect(fresh_db, sandbox, "page-1")
+    now = utcnow()
+    post_id = posts.create(
+        fresh_db,
+        account_id="page-1",
+        platform="facebook",
+        content=Content(text="went out, answered too late"),
+        when=ScheduledTime(now, "UTC", now.isoformat()),
+        now=now,
+    )
+    fresh_db["posts"].update_one(
+        {"_id": post_id},
+        {
+            "$set": {
+                "status": "unknown",
+                "sendStartedAt": now,
+                "lastError": {"code": "ambiguous", "message": "timed out", "at": now},
+            }
+        },
+    )
+    settings = load_settings(
+        {"MONGO_URI": mongo_uri, "MONGO_DB": fn_db_name, **meta_env(sandbox)}  # type: ignore[dict-item]
+    )
+    publisher = default_registry(settings).get("facebook")
+    assert publisher is not None
+    sandbox.set_faults("page-1", timeouts=1, timeout_seconds=1.5)
+    sent = posts.get(fresh_db, post_id)
+    assert sent is not None
+    publisher.publish(sent, accounts.get(fresh_db, "page-1"), StubContext())  # type: ignore[arg-type]
+    sign_in(page)
+    page.goto(f"/posts/{post_id}")
+    assert page.inner_text("#status") == "unknown: look again"
+    page.click("#look")
+    assert page.inner_text("#looked") == "Found on the network: it is published."
+    assert page.inner_text("#status") == "published"
+    assert "read-back" in page.inner_text("#established")
+    assert [p["text"] for p in sandbox.posts()] == ["went out, answered too late"]

@@ -183,13 +183,19 @@ resource "google_project_iam_member" "builder_broad" {
 
 # IAM grants take a while to take effect; a build started at once can fail to read the source
 # archive (the provider's own Cloud Functions builder example waits 60 s the same way).
+# The triggers name every grant, so a grant added by a later apply (builder_broad_roles switched
+# on) waits again before the builds it is for.
 resource "time_sleep" "builder_roles" {
   create_duration = "60s"
-  depends_on = [
-    google_project_iam_member.builder_logs,
-    google_project_iam_member.builder_staging,
-    google_project_iam_member.builder_broad,
-    google_artifact_registry_repository_iam_member.builder,
-    google_storage_bucket_iam_member.builder_sources,
-  ]
+  triggers = {
+    grants = join(",", sort(concat(
+      [
+        google_project_iam_member.builder_logs.id,
+        google_project_iam_member.builder_staging.id,
+        google_artifact_registry_repository_iam_member.builder.id,
+        google_storage_bucket_iam_member.builder_sources.id,
+      ],
+      [for grant in google_project_iam_member.builder_broad : grant.id],
+    )))
+  }
 }

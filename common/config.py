@@ -284,10 +284,12 @@ class ApiRemote:
 
     url: str
     key: str = field(repr=False)
+    status_url: str | None = None  # SOCIALSCHED_STATUS_URL: where `status` reads the report
 
 
 def load_remote(environ: Mapping[str, str] | None = None) -> ApiRemote | None:
-    """SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY, when both are set."""
+    """SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY, when both are set (and, optionally, the
+    status function's SOCIALSCHED_STATUS_URL)."""
     env = os.environ if environ is None else environ
     url = env.get("SOCIALSCHED_API_URL", "").strip()
     key = env.get("SOCIALSCHED_API_KEY", "").strip()
@@ -295,9 +297,14 @@ def load_remote(environ: Mapping[str, str] | None = None) -> ApiRemote | None:
         return None
     if not url or not key:
         raise ConfigError("remote mode needs both SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY")
-    if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-        raise ConfigError("SOCIALSCHED_API_URL must be https (http only on this machine)")
-    return ApiRemote(url, key)
+    status_url = env.get("SOCIALSCHED_STATUS_URL", "").strip() or None
+    for name, value in (("SOCIALSCHED_API_URL", url), ("SOCIALSCHED_STATUS_URL", status_url)):
+        if value is not None and not value.startswith(_REMOTE_SCHEMES):
+            raise ConfigError(f"{name} must be https (http only on this machine)")
+    return ApiRemote(url, key, status_url)
+
+
+_REMOTE_SCHEMES = ("https://", "http://127.0.0.1", "http://localhost")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -65,3 +65,20 @@ class ApiClient:
                 list(problems or []),
             )
         return body
+
+
+def fetch_status(url: str) -> Any:
+    """The status function's JSON report. Public, so no key is sent; a 503 still carries a
+    report (the database is unavailable), so both answers are the report."""
+    try:
+        response = requests.get(
+            url, headers={"Accept": "application/json"}, timeout=TIMEOUT_SECONDS
+        )
+        body = response.json()
+    except requests.RequestException as exc:
+        raise ApiUnreachable(f"the status URL did not answer: {type(exc).__name__}") from exc
+    except ValueError:
+        body = None
+    if response.status_code not in (200, 503) or not isinstance(body, dict):
+        raise ApiRefusal(response.status_code, f"HTTP {response.status_code}", [])
+    return body

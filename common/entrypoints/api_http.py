@@ -10,7 +10,8 @@ import dataclasses
 import functools
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,26 +19,31 @@ from typing import Any
 from bson import ObjectId
 from flask import Request, Response
 from pymongo.database import Database
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import BaseConverter, Map, MapAdapter, RoutingException, Rule
 
-from common import accounts, audit, posts
+from common import accounts, audit, posts, schema
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
-from common.entrypoints import api_body, api_media, auth, web
+from common.entrypoints import api_body, api_media, api_schema, auth, web
 from common.entrypoints.auth import Caller
 from common.entrypoints.serve import Lazy, serve
 from common.operations import accounts as account_ops
-from common.operations import bulk, media, post_actions, scheduling
-from common.platforms.meta.onboarding import OnboardingFailed
+from common.operations import bulk, media, post_actions, reconcile, scheduling
+from common.platforms.base import LoginRefused, Registry
+from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
-from common.tokens import TokenKeyError
+from common.tokens import TokenCipher, TokenKeyError
+from common.transitions import Refusal
 
 log = logging.getLogger(__name__)
 
 # A full batch of 1,000 posts with room for text; anything larger is refused unread.
 MAX_BODY_BYTES = 2 * 1024 * 1024
-IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_HEADER = api_schema.IDEMPOTENCY_HEADER
 REPLAYED_HEADER = "Idempotent-Replayed"
+RECONCILE_DEFAULT = 100
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,16 @@ class ApiService:
         """The media bucket's client, made on the first media request of this instance."""
         config = storage_config(self.settings)
         return MediaBucket(config) if config else None
+
+    @functools.cached_property
+    def registry(self) -> Registry:
+        """The networks' publishers and connectors, made on first use by this instance.
+        Raises TokenKeyError when TOKEN_ENCRYPTION_KEY is malformed."""
+        return default_registry(self.settings)
+
+    @property
+    def cipher(self) -> TokenCipher:
+        return TokenCipher.from_settings(self.settings)
 
 
 def lazy_service() -> Lazy[ApiService]:
@@ -92,27 +108,24 @@ class Call:
 RouteHandler = Callable[[Call], Response]
 
 
-@dataclass(frozen=True)
-class Route:
-    pattern: re.Pattern[str]
-    method: str
-    scope: str
-    handler: RouteHandler
-
-
 def _route(request: Request, rid: str, service: ApiService) -> Response:
-    matching = [(r, m) for r in ROUTES if (m := r.pattern.fullmatch(request.path))]
-    if not matching:
-        raise web.HttpError(404, "No such resource")
-    allowed = sorted({r.method for r, _ in matching})
-    chosen = next(((r, m) for r, m in matching if r.method == request.method), None)
-    if chosen is None:
-        raise web.HttpError(405, "Method not allowed", {"Allow": ", ".join(allowed)})
-    route, match = chosen
-    call = Call(request, rid, service, _caller(request, service), utcnow(), match.group("id"))
-    if not call.caller.allows(route.scope):
-        raise web.HttpError(403, f"This credential lacks the {route.scope} scope")
-    return route.handler(call)
+    operation, path_id = route_of(request)
+    call = Call(request, rid, service, _caller(request, service), utcnow(), path_id)
+    if not call.caller.allows(operation.scope):
+        raise web.HttpError(403, f"This credential lacks the {operation.scope} scope")
+    return HANDLERS[operation.operation_id](call)
+
+
+def route_of(request: Request) -> tuple[api_schema.Operation, str]:
+    """The declared operation for the request's path and method, and the path's id."""
+    try:
+        operation_id, args = ROUTER.match(request.path, request.method)
+    except MethodNotAllowed as exc:
+        allowed = ", ".join(sorted(exc.valid_methods or ()))
+        raise web.HttpError(405, "Method not allowed", {"Allow": allowed}) from exc
+    except (NotFound, RoutingException) as exc:  # RoutingException: a redirect werkzeug offers
+        raise web.HttpError(404, "No such resource") from exc
+    return OPERATIONS[operation_id], str(args.get("id", ""))
 
 
 def _caller(request: Request, service: ApiService) -> Caller:
@@ -162,9 +175,7 @@ def _single_results(result: Any) -> list[scheduling.Scheduled | scheduling.Alrea
             [bulk.ItemProblem(0, "accountId", f"no account {result.account_id!r}")]
         )
     if isinstance(result, scheduling.Invalid):
-        raise api_body.problems_error(
-            [bulk.ItemProblem(0, p.field, p.message) for p in result.problems]
-        )
+        raise api_body.invalid_error(result)
     if isinstance(result, scheduling.KeyReused):
         raise _key_reused()
     return [result]
@@ -176,12 +187,6 @@ def _batch_results(result: Any) -> list[scheduling.Scheduled | scheduling.Alread
     if isinstance(result, scheduling.KeyReused):
         raise _key_reused()
     return list(result.results)
-
-
-def _problems(invalid: scheduling.Invalid) -> web.HttpError:
-    return api_body.problems_error(
-        [bulk.ItemProblem(0, p.field, p.message) for p in invalid.problems]
-    )
 
 
 def _key_reused() -> web.HttpError:
@@ -221,9 +226,7 @@ def edit_post(call: Call) -> Response:
     changes = api_body.parse_changes(_body(call.request))
     result = post_actions.edit_post(call.db, post_id, changes, call.now, version=version)
     if isinstance(result, scheduling.Invalid):
-        raise api_body.problems_error(
-            [bulk.ItemProblem(0, p.field, p.message) for p in result.problems]
-        )
+        raise api_body.invalid_error(result)
     if isinstance(result, post_actions.Refused):
         call.audit("posts.edit", [str(post_id)], _refused_status(result))
         raise _refused(result)
@@ -264,8 +267,8 @@ def _owned_post(call: Call) -> ObjectId:
 
 
 _REFUSAL_STATUS = {
-    post_actions.Refusal.NOT_FOUND: 404,
-    post_actions.Refusal.STALE: 412,
+    Refusal.NOT_FOUND: 404,
+    Refusal.STALE: 412,
 }
 
 
@@ -348,65 +351,99 @@ def check_account(call: Call) -> Response:
         raise web.HttpError(404, "No such account")
     if _body(call.request):
         raise web.HttpError(400, "This action takes no body fields")
-    health = account_ops.check_tokens(call.db, call.service.settings, call.now, only=[account_id])
+    with _token_key():
+        service = call.service
+        health = account_ops.check_tokens(
+            call.db, service.cipher, service.registry, call.now, only=[account_id]
+        )
     call.audit("accounts.check", [account_id], 200)
-    return web.json_response(health[0].to_dict(), 200, call.rid)
+    return web.json_response(api_body.health_json(health[0]), 200, call.rid)
 
 
 def connect_accounts(call: Call) -> Response:
-    """Meta onboarding: a login's Pages and linked Instagram accounts, tokens stored encrypted."""
+    """A login of any network: the accounts it grants are added, or re-authenticated (their
+    held posts released), credentials stored encrypted; a refused login stores nothing."""
     if call.caller.accounts is not None:
         raise web.HttpError(403, "A key limited to accounts cannot connect new ones")
     asked = api_body.parse_connect(_body(call.request))
-    settings = call.service.settings
-    try:
-        result = account_ops.connect_meta(
-            call.db, settings, asked.user_token, call.now, asked.pages
+    service = call.service
+    with _token_key():
+        connector = service.registry.connector(asked.network)
+        assert connector is not None  # parse_connect takes only the networks registered
+        result = account_ops.connect(
+            call.db, service.cipher, connector, asked.login, call.now, asked.account_id
         )
+    if isinstance(result, LoginRefused):
+        status = 503 if result.unavailable else 422
+        call.audit("accounts.connect", [], status)
+        raise web.HttpError(status, result.reason[:300])
+    call.audit("accounts.connect", [a.account_id for a in result.accounts], 200)
+    return web.json_response(api_body.connected_json(result), 200, call.rid)
+
+
+@contextmanager
+def _token_key() -> Iterator[None]:
+    """TOKEN_ENCRYPTION_KEY unset or malformed: the deployment's problem, said without detail."""
+    try:
+        yield
     except TokenKeyError as exc:
         log.error("token encryption unusable", extra={"reason": str(exc)})
         raise web.HttpError(503, "Token encryption is not configured on the server") from exc
-    if isinstance(result, OnboardingFailed):
-        status = 400 if result.kind == "refused" else 503
-        call.audit("accounts.connect", [], status)
-        raise web.HttpError(status, f"Meta onboarding failed: {result.reason}"[:300])
-    connected = [
-        {
-            "id": a.account_id,
-            "platform": a.platform,
-            "externalId": a.external_id,
-            "name": a.name,
-            "added": a.added,
-        }
-        for a in result.accounts
-    ]
-    call.audit("accounts.connect", [a.account_id for a in result.accounts], 200)
-    return web.json_response({"accounts": connected}, 200, call.rid)
 
 
-_ID = r"(?P<id>[^/:]+)"
-_NONE = r"(?P<id>)"
-ROUTES: tuple[Route, ...] = (
-    Route(re.compile(rf"/v1/posts{_NONE}"), "POST", "posts:write", create_posts),
-    Route(re.compile(rf"/v1/posts{_NONE}"), "GET", "posts:read", list_posts),
-    Route(re.compile(rf"/v1/posts/{_ID}"), "GET", "posts:read", get_post),
-    Route(re.compile(rf"/v1/posts/{_ID}"), "PATCH", "posts:write", edit_post),
-    Route(
-        re.compile(rf"/v1/posts/{_ID}:cancel"),
-        "POST",
-        "posts:write",
-        _post_action(post_actions.cancel_post, "posts.cancel"),
-    ),
-    Route(
-        re.compile(rf"/v1/posts/{_ID}:retry"),
-        "POST",
-        "posts:write",
-        _post_action(post_actions.retry_post, "posts.retry"),
-    ),
-    Route(re.compile(rf"/v1/media{_NONE}"), "POST", "posts:write", create_media),
-    Route(re.compile(rf"/v1/media/{_ID}"), "GET", "posts:read", get_media),
-    Route(re.compile(rf"/v1/media/{_ID}:complete"), "POST", "posts:write", complete_media),
-    Route(re.compile(rf"/v1/accounts{_NONE}"), "GET", "posts:read", list_accounts),
-    Route(re.compile(rf"/v1/accounts/{_ID}:check"), "POST", "accounts:write", check_account),
-    Route(re.compile(rf"/v1/accounts:connect{_NONE}"), "POST", "accounts:write", connect_accounts),
+# --- reconcile ------------------------------------------------------------------------------
+
+
+def reconcile_posts(call: Call) -> Response:
+    """Look for unknown posts on their networks (the CLI's `posts reconcile`, remotely)."""
+    asked = api_body.parse(api_schema.ReconcileRequest, _body(call.request))
+    limit = asked.limit if asked.limit is not None else RECONCILE_DEFAULT
+    service = call.service
+    with _token_key():
+        registry = service.registry
+        report = reconcile.reconcile_unknown(
+            call.db, service.settings, registry, call.now, limit=limit
+        )
+    call.audit("posts.reconcile", [], 200)
+    shown = api_schema.ReconcileReport(**dataclasses.asdict(report))
+    return web.json_response(schema.dump(shown), 200, call.rid)
+
+
+# --- routing --------------------------------------------------------------------------------
+
+
+class _Id(BaseConverter):
+    """A path id ends at the `:` of an action (`/v1/posts/{id}:cancel`)."""
+
+    regex = r"[^/:]+"
+
+
+def _rule(operation: api_schema.Operation) -> Rule:
+    # OpenAPI's {id} as werkzeug's <id:id>.
+    path = re.sub(r"\{(\w+)\}", r"<id:\1>", operation.path)
+    return Rule(path, methods=[operation.method], endpoint=operation.operation_id)
+
+
+HANDLERS: Mapping[str, RouteHandler] = {
+    "create_posts": create_posts,
+    "list_posts": list_posts,
+    "get_post": get_post,
+    "edit_post": edit_post,
+    "cancel_post": _post_action(post_actions.cancel_post, "posts.cancel"),
+    "retry_post": _post_action(post_actions.retry_post, "posts.retry"),
+    "reconcile_posts": reconcile_posts,
+    "create_media": create_media,
+    "get_media": get_media,
+    "complete_media": complete_media,
+    "list_accounts": list_accounts,
+    "connect_accounts": connect_accounts,
+    "check_account": check_account,
+}
+OPERATIONS = {op.operation_id: op for op in api_schema.API_OPERATIONS}
+ROUTES = Map(
+    [_rule(op) for op in api_schema.API_OPERATIONS],
+    converters={"id": _Id},
+    strict_slashes=False,
+    merge_slashes=False,
 )
+ROUTER: MapAdapter = ROUTES.bind("api")

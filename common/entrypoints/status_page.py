@@ -6,6 +6,7 @@ and every value is HTML-escaped. The state is said in plain words first.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -21,29 +22,33 @@ CONTENT_SECURITY_POLICY = (
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 480, 120, 18
 
 
-def plain_state(report: StatusReport) -> list[str]:
-    """The state in words: "operational" first when it is, then anything that needs a look."""
-    if not report.database_available:
+def plain_state(report: Mapping[str, Any]) -> list[str]:
+    """The state in words: "operational" first when it is, then anything that needs a look.
+
+    Read from the report's JSON (StatusReport.to_dict), so the CLI words a remote report (the
+    status URL's answer) exactly as a local one."""
+    if not report["databaseAvailable"]:
         return ["database unavailable"]
     words: list[str] = []
-    age = report.health.last_run_age_seconds
+    age = report["health"]["lastRunAgeSeconds"]
+    operational, meta_connected = report["operational"], report["metaConnected"]
     if age is None:
         words.append("no run yet")
-    elif not report.operational and report.meta_connected:
+    elif not operational and meta_connected:
         minutes = int(age // 60)
         words.append(f"no run for {minutes} minute{'s' if minutes != 1 else ''}")
-    if not report.meta_connected:
+    if not meta_connected:
         words.append("no platform connected")
-    reauth = sum(p.needs_reauth for p in report.platforms.values())
+    reauth = sum(p["needsReauth"] for p in report["platforms"].values())
     if reauth:
         words.append(f"{reauth} account{'s need' if reauth != 1 else ' needs'} re-authentication")
-    failed, unknown = report.queue.failed, report.queue.unknown
+    failed, unknown = report["queue"]["failed"], report["queue"]["unknown"]
     if unknown:
         words.append(f"{unknown} post{'s' if unknown != 1 else ''} in unknown state")
     if failed:
         words.append(f"{failed} failed post{'s' if failed != 1 else ''}")
     # Operational with problems still reads "operational" first: nothing is down.
-    return ["operational", *words] if report.operational else words
+    return ["operational", *words] if operational else words
 
 
 def _text(value: Any) -> str:
@@ -105,7 +110,7 @@ svg text{font-size:10px;fill:#555}rect.ok{fill:#2e9d4f}rect.bad{fill:#d64545}
 
 
 def render(report: StatusReport) -> str:
-    state = plain_state(report)
+    state = plain_state(report.to_dict())
     healthy = state[0] == "operational"
     scheduler, queue, health = report.scheduler, report.queue, report.health
     next_post = scheduler.next_post

@@ -20,13 +20,22 @@ from common.posts.store import collection, starting_in
 
 @dataclass(frozen=True)
 class Upcoming:
-    """A post the tick may enqueue: which version, due when, and the task recorded for it."""
+    """A post the tick may enqueue: which version, due when, and the task recorded for it.
+
+    The rest comes from a task record for an older version (an edit). `in_place`: the edit kept
+    the due time, so the older version's turn (its task, or its place in the account's chain)
+    passes to this version and its link `then` to the account's next post stays with it.
+    `left_behind`: the edit moved the post, and the account's next post, which its old turn
+    would have started, needs its task from somewhere else (the tick starts it)."""
 
     id: ObjectId
     version: int
     due_at: datetime
     task_recorded: bool
     account_id: str = ""
+    in_place: bool = False
+    then: Upcoming | None = None
+    left_behind: Upcoming | None = None
 
 
 def upcoming(db: Database[Doc], after: datetime, until: datetime, limit: int) -> list[Upcoming]:
@@ -40,17 +49,30 @@ def upcoming(db: Database[Doc], after: datetime, until: datetime, limit: int) ->
         .sort("dueAt", 1)
         .limit(limit)
     )
-    return [
-        Upcoming(
-            d["_id"],
-            int(d["version"]),
-            d["dueAt"],
-            # The record names the version and due time: an edit or a reschedule needs a task.
-            (d.get("task") or {}).get("for") == [int(d["version"]), d["dueAt"]],
-            str(d["accountId"]),
-        )
-        for d in cursor
-    ]
+    return [_upcoming(d) for d in cursor]
+
+
+def _upcoming(doc: Doc) -> Upcoming:
+    record = doc.get("task") or {}
+    link = _link(record)
+    # The record names the version and due time: an edit or a reschedule needs a new one.
+    recorded = record.get("for") == [int(doc["version"]), doc["dueAt"]]
+    kept = bool(record) and record["for"][1] == doc["dueAt"]
+    return Upcoming(
+        doc["_id"],
+        int(doc["version"]),
+        doc["dueAt"],
+        recorded,
+        str(doc["accountId"]),
+        in_place=kept and not recorded,
+        then=link if kept else None,
+        left_behind=None if kept else link,
+    )
+
+
+def _link(record: Mapping[str, Any]) -> Upcoming | None:
+    then = record.get("then")
+    return Upcoming(then[0], int(then[1]), then[2], task_recorded=True) if then else None
 
 
 def record_tasks(
@@ -72,7 +94,11 @@ def record_tasks(
                 starting_in(
                     "record_task", now, _id=post.id, version=post.version, dueAt=post.due_at
                 ),
-                {"$set": {"task": _task_record(post, name, now, chained.get(post.id))}},
+                {
+                    "$set": {
+                        "task": _task_record(post, name, now, chained.get(post.id) or post.then)
+                    }
+                },
             )
             for post, name in enqueued
         ],
@@ -87,13 +113,16 @@ def _task_record(post: Upcoming, name: str, now: datetime, then: Upcoming | None
     return record
 
 
-def chained_next(doc: Mapping[str, Any], version: int, due_at: datetime) -> Upcoming | None:
-    """The next post of the account whose task the task for (version, due_at) creates."""
+def chained_next(doc: Mapping[str, Any], due_at: datetime) -> Upcoming | None:
+    """The next post of the account whose task the post's task for `due_at` creates.
+
+    The link belongs to the post's place in the account's order, its due time, not to a
+    version: an edit that keeps the time keeps the link (the edited version's task hands the
+    turn on), and a task of an older version still finds it."""
     record = doc.get("task") or {}
-    then = record.get("then")
-    if record.get("for") != [version, due_at] or not then:
+    if record.get("for", [None, None])[1] != due_at:
         return None
-    return Upcoming(then[0], int(then[1]), then[2], task_recorded=True)
+    return _link(record)
 
 
 @dataclass(frozen=True)
@@ -117,4 +146,4 @@ def claim_for_task(
     if doc is None:
         return None
     claimed = ClaimedPost(db, Post.from_doc(doc), terms)
-    return TaskClaim(claimed, chained_next(doc, version, due_at))
+    return TaskClaim(claimed, chained_next(doc, due_at))

@@ -20,7 +20,8 @@ from common.clock import utcnow
 from common.config import load_settings
 from common.model import Content
 from common.operations import accounts as account_ops
-from common.platforms.meta.onboarding import OnboardingFailed
+from common.platforms.base import Login, LoginRefused
+from common.platforms.registry import default_registry
 from common.tokens import TokenCipher
 from devstack.sandbox import control as sandbox_control
 from devstack.sandbox.control import Sandbox
@@ -258,7 +259,9 @@ def test_bad_bodies_are_refused_with_a_reason_and_change_nothing(
         assert_refused(answer, status)
     typed = assert_refused(call(api_fn, "POST", "/v1/posts", writer, post_body(text=5)), 400)
     assert typed["problems"][0]["field"] == "text"
-    assert_refused(call(api_fn, "DELETE", "/v1/posts", writer), 405)
+    wrong_method = call(api_fn, "DELETE", "/v1/posts", writer)
+    assert_refused(wrong_method, 405)
+    assert wrong_method.headers["Allow"] == "GET, HEAD, POST"
     assert_refused(call(api_fn, "GET", "/v2/posts", writer), 404)
     assert fresh_db["posts"].count_documents({}) == 0
 
@@ -408,16 +411,22 @@ def test_connect_stores_a_meta_logins_pages_and_linked_instagram_accounts_encryp
     sandbox.add_user("short-user-token", ["111", "222"])
     manager = key(fresh_db, "accounts:write")
     path = "/v1/accounts:connect"
-    assert_refused(call(api_fn, "POST", path, manager, {"userToken": "not-a-login"}), 400)
+    assert_refused(call(api_fn, "POST", path, manager, {"userToken": "not-a-login"}), 422)
     stranger = {"userToken": "short-user-token", "pages": ["999"]}
-    assert_refused(call(api_fn, "POST", path, manager, stranger), 400)
+    assert_refused(call(api_fn, "POST", path, manager, stranger), 422)
+    other_networks_field = {"userToken": "short-user-token", "instance": "https://x.example"}
+    assert_refused(call(api_fn, "POST", path, manager, other_networks_field), 400)
     limited = key(fresh_db, "accounts:write", accounts=["fb-111"])
     assert_refused(call(api_fn, "POST", path, limited, {"userToken": "short-user-token"}), 403)
     env = {k: str(v) for k, v in meta_env(sandbox, META_APP_ID="sandbox-app").items()}
     base = {"MONGO_URI": mongo_uri, "MONGO_DB": fn_db_name, **env}
     wrong_secret = load_settings({**base, "META_APP_SECRET": "not-the-app-secret"})
-    refused = account_ops.connect_meta(fresh_db, wrong_secret, "short-user-token", utcnow())
-    assert isinstance(refused, OnboardingFailed) and refused.kind == "refused"
+    connector = default_registry(wrong_secret).connector("meta")
+    assert connector is not None
+    cipher = TokenCipher.from_settings(wrong_secret)
+    login = Login("short-user-token")
+    refused = account_ops.connect(fresh_db, cipher, connector, login, utcnow())
+    assert isinstance(refused, LoginRefused) and not refused.unavailable
     assert "not-the-app-secret" not in refused.reason
     assert fresh_db["accounts"].count_documents({}) == 0
 

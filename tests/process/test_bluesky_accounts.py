@@ -50,7 +50,8 @@ def test_connecting_logs_in_once_and_stores_only_ciphertext(
     code, out, err = connect_cli(mongo_uri, db_name, bluesky, password)
 
     assert code == 0, err
-    assert json.loads(out) == {"id": "sky", "created": True}
+    (row,) = json.loads(out)["accounts"]
+    assert (row["id"], row["added"], row["postsReleased"]) == ("sky", True, 0)
     doc = db.accounts.find_one({"_id": "sky"})
     assert doc is not None
     assert (doc["platform"], doc["externalId"], doc["serviceUrl"]) == ("bluesky", did, bluesky.url)
@@ -91,7 +92,8 @@ def test_reconnecting_releases_the_posts_held_for_reauthentication(
     code, out, err = connect_cli(mongo_uri, db_name, bluesky, password)
 
     assert code == 0, err
-    assert json.loads(out) == {"id": "sky", "reauthenticated": True, "postsReleased": 1}
+    (row,) = json.loads(out)["accounts"]
+    assert (row["id"], row["added"], row["postsReleased"]) == ("sky", False, 1)
     assert accounts.get(db, "sky").status == "active"  # type: ignore[union-attr]
 
 

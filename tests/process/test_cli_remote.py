@@ -1,6 +1,6 @@
-"""The CLI in remote mode, end to end: a real api function process, the real `socialsched`
-process holding only SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY (no database URI, no token
-key), and the sandbox Graph API for the Meta login."""
+"""The CLI in remote mode, end to end: a real api function process (and the status function),
+the real `socialsched` process holding only SOCIALSCHED_API_URL, SOCIALSCHED_API_KEY and
+SOCIALSCHED_STATUS_URL (no database URI, no token key), and the networks' sandboxes."""
 
 from __future__ import annotations
 
@@ -9,16 +9,20 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pymongo.database import Database
 
-from common import apikeys
+from common import accounts, apikeys
 from common.clock import utcnow
-from devstack.sandbox.control import Sandbox
-from tests.functions_fixtures import ROOT, Served, function_env, serve
+from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
+from tests.bluesky_support import app_password_for
+from tests.conftest import add_post
+from tests.functions_fixtures import ROOT, STATUS_SOURCE, Served, function_env, serve
+from tests.mastodon_support import mastodon_token_for
 from tests.meta_support import meta_env
 
 API_SOURCE = ROOT / "functions" / "api" / "main.py"
@@ -38,9 +42,19 @@ def api_fn(
         yield served
 
 
-def remote(api: Served, key: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def status_fn(mongo_uri: str, fn_db_name: str, fn_workdir: Path) -> Iterator[Served]:
+    with serve("status", STATUS_SOURCE, function_env(mongo_uri, fn_db_name), fn_workdir) as s:
+        yield s
+
+
+def remote(
+    api: Served, key: str, *args: str, stdin: str = "", status: Served | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in _DATABASE_AND_KEYS}
     env.update(SOCIALSCHED_API_URL=api.url, SOCIALSCHED_API_KEY=key)
+    if status is not None:
+        env.update(SOCIALSCHED_STATUS_URL=status.url)
     return subprocess.run(
         [sys.executable, "-m", "common.entrypoints.cli", *args],
         env=env,
@@ -130,3 +144,70 @@ def test_a_wrong_key_or_an_absent_api_is_a_clear_error(
     unreachable = remote(gone, "sk_a_b", "accounts", "list")
     assert unreachable.returncode == 1 and "did not answer" in unreachable.stderr
     assert "Traceback" not in wrong.stderr + unreachable.stderr
+
+
+def test_every_network_connects_and_reauthenticates_through_the_api_without_database_keys(
+    api_fn: Served,
+    status_fn: Served,
+    fresh_db: Database[Any],
+    sandbox: Sandbox,
+    bluesky: BlueskySandbox,
+    mastodon: MastodonSandbox,
+) -> None:
+    key = apikeys.create(fresh_db, "laptop", ["admin"], utcnow()).secret
+    sandbox.add_account("111", "page", "page-token-111", "Bakery")
+    sandbox.add_account("333", "instagram", "unused", "bakery_ig", page="111")
+    sandbox.add_user("short-login-token", ["111"])
+    sandbox.add_account("th-profile", "threads", "TH-long-lived-token", name="alice")
+    handle = "alice.bsky.test"
+    bluesky.add_account(handle, app_password_for(handle))
+    mastodon.add_account("alice", mastodon_token_for("alice"))
+    logins = [
+        (("meta",), "short-login-token"),
+        (("threads", "--id", "th"), "TH-long-lived-token"),
+        (
+            ("bluesky", "--id", "sky", "--handle", handle, "--pds", bluesky.url),
+            app_password_for(handle),
+        ),
+        (("mastodon", "--id", "masto", "--instance", mastodon.url), mastodon_token_for("alice")),
+    ]
+
+    for login, secret in logins:
+        added = remote(api_fn, key, "--json", "accounts", "connect", *login, stdin=secret + "\n")
+        assert added.returncode == 0, added.stderr
+        assert all(row["added"] for row in json.loads(added.stdout)["accounts"])
+    stored = accounts.list_all(fresh_db)
+    assert sorted((a.platform, a.id) for a in stored) == [
+        ("bluesky", "sky"),
+        ("facebook", "fb-111"),
+        ("instagram", "ig-333"),
+        ("mastodon", "masto"),
+        ("threads", "th"),
+    ]
+    # Every account loses its credential, with one post held for its re-authentication.
+    for account in stored:
+        accounts.mark_needs_reauth(fresh_db, account.id, utcnow())
+        held = add_post(
+            fresh_db, account.id, utcnow() + timedelta(days=1), platform=account.platform
+        )
+        held_for_reauth = {"lastError": {"code": "auth_expired", "message": "revoked"}}
+        fresh_db["posts"].update_one({"_id": held}, {"$set": held_for_reauth})
+
+    for login, secret in logins:
+        again = remote(api_fn, key, "--json", "accounts", "connect", *login, stdin=secret + "\n")
+        assert again.returncode == 0, again.stderr
+        rows = json.loads(again.stdout)["accounts"]
+        assert [(r["added"], r["postsReleased"]) for r in rows] == [(False, 1)] * len(rows)
+    assert {a.status for a in accounts.list_all(fresh_db)} == {"active"}
+    assert fresh_db["posts"].count_documents({"lastError": {"$exists": True}}) == 0
+
+    checked = remote(api_fn, key, "--json", "accounts", "check")
+    assert checked.returncode == 0, checked.stderr
+    assert sorted(h["accountId"] for h in json.loads(checked.stdout) if h["valid"]) == sorted(
+        a.id for a in stored
+    )
+    shown = remote(api_fn, key, "--json", "status", status=status_fn)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["platforms"]["bluesky"] == {"connected": 1, "needsReauth": 0}
+    wrong_secret = remote(api_fn, key, "accounts", "connect", "threads", stdin="not-a-token\n")
+    assert wrong_secret.returncode == 2 and "Threads refused the token" in wrong_secret.stderr

@@ -25,9 +25,11 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import tasks_v2
 from pymongo.database import Database
 
-from common import posts
-from common.clock import utcnow
+from common import dispatch, posts
+from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
+from common.dispatch.loading import TaskLoading
+from common.dispatch.work import EARLY_TOLERANCE_SECONDS
 from common.engine import Trigger, execute_once
 from common.model import Content
 from common.tasks import PostTask, TaskQueue
@@ -104,8 +106,19 @@ def _stats(standin: str) -> dict[str, int]:
     }
 
 
+def _client(settings: Settings) -> tasks_v2.CloudTasksClient:
+    """A client of its own, for tasks the scheduler would not create."""
+    return tasks_v2.CloudTasksClient(
+        transport="rest",
+        client_options={"api_endpoint": settings.tasks_api_endpoint},
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+    )
+
+
 def _tick(settings: Settings, db: Database[Any]) -> None:
-    execute_once(settings, Trigger("tick", ObjectId().binary.hex()), registry_for(db), db=db)
+    trigger = Trigger("tick", ObjectId().binary.hex())
+    strategy = dispatch.for_settings(settings)
+    execute_once(settings, trigger, registry_for(db), db=db, dispatch=strategy)
 
 
 def test_a_post_is_published_by_its_task_once_and_a_second_tick_adds_no_task(
@@ -137,11 +150,7 @@ def test_duplicate_deliveries_of_one_post_send_it_exactly_once(
     post = posts.get(fresh_db, pid)
     assert post is not None
     task = PostTask.of(pid, post.version, post.due_at)
-    client = tasks_v2.CloudTasksClient(
-        transport="rest",
-        client_options={"api_endpoint": tick_settings.tasks_api_endpoint},
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-    )
+    client = _client(tick_settings)
     for copy in range(5):
         client.create_task(
             request={
@@ -193,7 +202,7 @@ def test_an_edit_after_enqueueing_publishes_the_new_text_once(
     pid = add_post(fresh_db, "a", utcnow() + timedelta(seconds=3), text="old")
     _tick(tick_settings, fresh_db)
     assert posts.edit_content(fresh_db, pid, Content(text="new"), utcnow())
-    _tick(tick_settings, fresh_db)  # version 2 has no task yet: the tick creates one
+    _tick(tick_settings, fresh_db)  # records version 2: version 1's task hands it the turn
     _wait_for(fresh_db, pid, "published")
     time.sleep(1.0)
     sent = list(fresh_db[LOG].find({"postId": pid}))
@@ -292,7 +301,11 @@ def test_an_unreachable_queue_leaves_the_post_for_the_next_tick(
     add_account(fresh_db, "a")
     pid = add_post(fresh_db, "a", utcnow() + timedelta(minutes=1))
     execute_once(
-        broken, Trigger("tick", "m-x"), registry_for(fresh_db), db=fresh_db, queue=TaskQueue(broken)
+        broken,
+        Trigger("tick", "m-x"),
+        registry_for(fresh_db),
+        db=fresh_db,
+        dispatch=TaskLoading(TaskQueue(broken), broken),
     )
     doc = fresh_db["posts"].find_one({"_id": pid})
     assert doc is not None and doc["status"] == "scheduled" and "task" not in doc
@@ -349,3 +362,103 @@ def test_posts_of_one_account_due_in_the_same_second_go_out_one_after_another_in
         sent = [d["postId"] for d in log if d["accountId"] == account]
         assert sent == [p for p in pids if p != canceled]
     assert sends_per_post(fresh_db) == {p: 1 for ps in order.values() for p in ps if p != canceled}
+
+
+def test_a_task_delivered_before_its_post_is_due_is_told_not_yet_and_publishes_on_time(
+    fresh_db: Database[Any], tick_settings: Settings, standin: str
+) -> None:
+    """Cloud Tasks delivers when it likes; the post's due time is ours: an early delivery is
+    answered 503 "not yet", Cloud Tasks delivers again, and the post goes out once, when due."""
+    add_account(fresh_db, "a")
+    due = utcnow() + timedelta(seconds=3)
+    pid = add_post(fresh_db, "a", due)
+    post = posts.get(fresh_db, pid)
+    assert post is not None
+    task = PostTask.of(pid, post.version, post.due_at)
+    before = _stats(standin)
+    _client(tick_settings).create_task(  # no schedule time: delivered at once, 3 s early
+        request={
+            "parent": QUEUE,
+            "task": {
+                "name": f"{QUEUE}/tasks/early-{task.task_id}",
+                "http_request": {
+                    "http_method": tasks_v2.HttpMethod.POST,
+                    "url": tick_settings.tasks_target_url,
+                    "headers": {"Content-Type": "application/json"},
+                    "body": task.body(),
+                    "oidc_token": {"service_account_email": TASKS_ACCOUNT, "audience": AUDIENCE},
+                },
+            },
+        }
+    )
+    doc = _wait_for(fresh_db, pid, "published")
+    assert doc["publishedAt"] >= post.due_at - timedelta(seconds=EARLY_TOLERANCE_SECONDS)
+    assert _stats(standin)["retried"] - before["retried"] >= 1  # told "not yet" at least once
+    assert sends_per_post(fresh_db) == {pid: 1}
+
+
+def _chain_of_four(db: Database[Any], settings: Settings) -> list[ObjectId]:
+    """Account `a`'s four posts due in the same second, loaded as one chain: one task now,
+    each post's task creating the next one's."""
+    add_account(db, "a")
+    due = utcnow() + timedelta(seconds=2)
+    pids = [add_post(db, "a", due, text=f"a{i}") for i in range(4)]
+    _tick(settings, db)
+    return pids
+
+
+def test_an_edit_in_the_middle_of_an_accounts_chain_keeps_the_chain(
+    fresh_db: Database[Any], tick_settings: Settings, standin: str
+) -> None:
+    """The edited post's new version takes its place (its task under the tick's name), and the
+    posts after it still get their tasks from the chain, not from the sweep minutes later."""
+    before = _stats(standin)
+    pids = _chain_of_four(fresh_db, tick_settings)
+    assert posts.edit_content(fresh_db, pids[1], Content(text="a1 edited"), utcnow())
+    _tick(tick_settings, fresh_db)  # records version 2 in version 1's place, linked to a2
+    for pid in pids:
+        _wait_for(fresh_db, pid, "published")  # within WAIT_SECONDS: no sweep ran
+    sent = [d["text"] for d in fresh_db[LOG].find().sort("_id", 1)]
+    assert sent == ["a0", "a1 edited", "a2", "a3"]
+    after = _stats(standin)
+    # a0, a1 v1 (a0's link; stale, it hands the turn to v2), a1 v2, a2, a3
+    assert after["created"] - before["created"] == 5
+    assert sends_per_post(fresh_db) == {pid: 1 for pid in pids}
+
+
+def test_a_post_moved_out_of_an_accounts_chain_leaves_the_rest_of_the_chain_on_time(
+    fresh_db: Database[Any], tick_settings: Settings
+) -> None:
+    pids = _chain_of_four(fresh_db, tick_settings)
+    later = utcnow() + timedelta(seconds=5)
+    moved = ScheduledTime(later, "UTC", later.isoformat())
+    assert posts.edit_content(fresh_db, pids[1], Content(text="a1 moved"), utcnow(), when=moved)
+    _tick(tick_settings, fresh_db)  # a1's new time gets its own task
+    for pid in pids:
+        _wait_for(fresh_db, pid, "published")  # within WAIT_SECONDS: no sweep ran
+    assert sends_per_post(fresh_db) == {pid: 1 for pid in pids}
+    moved_doc = fresh_db["posts"].find_one({"_id": pids[1]})
+    assert moved_doc is not None and moved_doc["publishedAt"] >= later - timedelta(seconds=1)
+
+
+def test_a_redelivered_task_of_a_published_post_hands_the_turn_on_once(
+    fresh_db: Database[Any], tick_settings: Settings, standin: str
+) -> None:
+    """Cloud Tasks delivers at least once: a second delivery of a0's task after a0 went out
+    is stale, and its hand-over to a1 is the same task name, so nothing is sent twice."""
+    pids = _chain_of_four(fresh_db, tick_settings)
+    _wait_for(fresh_db, pids[0], "published")
+    post = posts.get(fresh_db, pids[0])
+    assert post is not None
+    body = PostTask.of(pids[0], post.version, post.due_at).body()
+    token = _signed(standin)
+    again = requests.post(
+        tick_settings.tasks_target_url or "",
+        data=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert (again.status_code, again.json()["outcome"]) == (200, "stale")
+    for pid in pids:
+        _wait_for(fresh_db, pid, "published")
+    assert sends_per_post(fresh_db) == {pid: 1 for pid in pids}

@@ -12,6 +12,7 @@ from common.db import Doc
 from common.tokens import TokenCipher
 from common.validation import check_post
 from devstack.sandbox.control import MastodonSandbox
+from tests.conftest import add_account
 from tests.mastodon_support import connect_mastodon, mastodon_env, mastodon_token_for
 from tests.meta_support import TOKEN_KEY
 from tests.process.test_cli import socialsched
@@ -48,7 +49,8 @@ def test_connecting_checks_the_token_and_stores_only_ciphertext(
     code, out, err = connect_cli(mongo_uri, db_name, mastodon, token)
 
     assert code == 0, err
-    assert json.loads(out) == {"id": "masto", "created": True}
+    (row,) = json.loads(out)["accounts"]
+    assert (row["id"], row["added"], row["postsReleased"]) == ("masto", True, 0)
     doc = db.accounts.find_one({"_id": "masto"})
     assert doc is not None
     assert (doc["platform"], doc["externalId"], doc["serviceUrl"], doc["name"]) == (
@@ -67,6 +69,20 @@ def test_a_refused_token_stores_nothing(
     code, _, err = connect_cli(mongo_uri, db_name, mastodon, "not-a-token")
     assert code == 2 and "The access token is invalid" in err
     assert db.accounts.count_documents({}) == 0
+
+
+def test_an_account_id_another_identity_holds_refuses_the_login_and_keeps_that_account(
+    mongo_uri: str, db_name: str, db: Database[Doc], mastodon: MastodonSandbox
+) -> None:
+    add_account(db, "masto")  # a Facebook Page under the id the login asks for
+    token = mastodon_token_for("alice")
+    mastodon.add_account("alice", token)
+
+    code, _, err = connect_cli(mongo_uri, db_name, mastodon, token)
+
+    assert code == 2 and "account masto exists for another identity" in err
+    kept = accounts.get(db, "masto")
+    assert kept is not None and (kept.platform, kept.token) == ("facebook", "not-a-real-token")
 
 
 def test_accounts_check_marks_a_revoked_mastodon_token(

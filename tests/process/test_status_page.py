@@ -111,19 +111,19 @@ def test_the_plain_words_say_what_is_wrong() -> None:
     stalled = report_with(
         operational=False, last_run_age=421.0, needs_reauth={"facebook": 2, "instagram": 1}
     )
-    assert status_page.plain_state(stalled) == [
+    assert status_page.plain_state(stalled.to_dict()) == [
         "no run for 7 minutes",
         "3 accounts need re-authentication",
     ]
     healthy = report_with(operational=True, last_run_age=20.0, needs_reauth={"facebook": 0})
-    assert status_page.plain_state(healthy) == ["operational"]
+    assert status_page.plain_state(healthy.to_dict()) == ["operational"]
     failing = replace(healthy, queue=replace(healthy.queue, failed=2, unknown=1))
-    assert status_page.plain_state(failing) == [
+    assert status_page.plain_state(failing.to_dict()) == [
         "operational",
         "1 post in unknown state",
         "2 failed posts",
     ]
-    assert status_page.plain_state(replace(stalled, database_available=False)) == [
+    assert status_page.plain_state(replace(stalled, database_available=False).to_dict()) == [
         "database unavailable"
     ]
 

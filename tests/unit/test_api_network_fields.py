@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from common.entrypoints.api_body import parse_create
-from common.entrypoints.cli_backends import request_body
+from common.entrypoints.cli.remote import request_body
 from common.entrypoints.web import HttpError
 from common.operations import scheduling
 

@@ -1,0 +1,69 @@
+"""Where the CLI's commands go: straight to MongoDB (direct.Direct) or through the api function
+(remote.Remote). Every command handler takes a Backend; both answer the API's JSON shapes, so
+`--json` prints the same thing in either mode, and both raise UsageError (exit 2) or
+OperationalError (exit 1) with a reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Literal, Protocol
+
+from common import posts
+from common.db import Doc
+from common.operations import post_actions, scheduling
+from common.operations.accounts import AccountDetails
+from common.platforms.base import Login
+
+if TYPE_CHECKING:
+    from common.entrypoints.cli.uploads import LocalFile
+
+Action = Literal["cancel", "retry"]
+Progress = Callable[[int, int], None]
+
+
+class UsageError(ValueError):
+    """The command line asks for something impossible; exit code 2."""
+
+
+class OperationalError(RuntimeError):
+    """The command was valid but could not be carried out; exit code 1."""
+
+
+@dataclass(frozen=True)
+class ConnectRequest:
+    """A login for one network; `account_id` names the account when the login grants one."""
+
+    network: str
+    login: Login
+    account_id: str | None = None
+
+
+class Backend(Protocol):
+    # posts
+    def add_post(self, request: scheduling.PostRequest) -> Doc: ...
+    def list_posts(self, where: posts.PostFilter, after: str | None, limit: int) -> Doc: ...
+    def show_post(self, post_id: str) -> Doc: ...
+    def edit_post(
+        self, post_id: str, changes: post_actions.PostChanges, version: int | None
+    ) -> Doc: ...
+    def act(self, post_id: str, action: Action) -> Doc: ...
+    def reconcile(self, limit: int) -> Doc: ...
+    def upload_media(self, local: LocalFile, account_ids: list[str]) -> Doc: ...
+    def import_csv(
+        self, handle: IO[str], tz: str | None, allow_late: bool, progress: Progress | None
+    ) -> Doc: ...
+    # accounts
+    def list_accounts(self) -> list[Doc]: ...
+    def check_accounts(self) -> list[Doc]: ...
+    def connect(self, request: ConnectRequest) -> Doc: ...
+    def add_token(self, account_id: str, token: str, details: AccountDetails) -> Doc: ...
+    # the scheduler itself
+    def run(self, limit: int | None) -> Doc: ...
+    def status(self) -> Doc: ...
+    def lock_state(self) -> Doc: ...
+    def release_lock(self, force: bool) -> Doc: ...
+    # API keys
+    def create_key(self, name: str, scopes: list[str], accounts: list[str] | None) -> Doc: ...
+    def list_keys(self) -> list[Doc]: ...
+    def revoke_key(self, key_id: str) -> Doc: ...

@@ -1,0 +1,272 @@
+"""The CLI's commands straight on MongoDB (MONGO_URI), through the same use cases as the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import cached_property
+from typing import IO, Any
+
+from bson import ObjectId
+from pymongo.database import Database
+
+from common import accounts, apikeys, dispatch, lock, posts, status
+from common.clock import utcnow
+from common.config import Settings, load_settings
+from common.db import Doc, ensure_indexes, get_database
+from common.engine import Trigger, execute_once
+from common.entrypoints import api_body, api_media
+from common.entrypoints.cli.backend import (
+    Action,
+    ConnectRequest,
+    OperationalError,
+    Progress,
+    UsageError,
+)
+from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
+from common.operations import accounts as account_ops
+from common.operations import bulk, media, post_actions, reconcile, scheduling
+from common.platforms.base import LoginRefused, Registry
+from common.platforms.registry import default_registry
+from common.storage import MediaBucket, storage_config
+from common.tokens import TokenCipher, TokenKeyError
+from common.validation import Problem
+
+_PAST = {"cancel": "canceled", "retry": "rescheduled"}
+
+
+def problems_text(problems: list[Problem] | tuple[Problem, ...]) -> str:
+    return "\n".join(f"{p.field}: {p.message}" for p in problems)
+
+
+def added_json(post: Doc, already: bool) -> Doc:
+    shown = {k: post.get(k) for k in ("scheduledAt", "timeZone", "localTime")}
+    return {"id": str(post.get("id") or post.get("_id")), "alreadyScheduled": already, **shown}
+
+
+class Direct:
+    """Settings are read on first use, so a command that needs none (dev) needs no MONGO_URI."""
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings()
+
+    @cached_property
+    def db(self) -> Database[Doc]:
+        db = get_database(self.settings)
+        ensure_indexes(db, self.settings.post_retention_days)
+        return db
+
+    def _now(self) -> datetime:
+        return utcnow()
+
+    def _cipher(self) -> TokenCipher:
+        return TokenCipher.from_settings(self.settings)
+
+    def _registry(self) -> Registry:
+        return default_registry(self.settings)
+
+    # --- posts ------------------------------------------------------------------------------
+
+    def add_post(self, request: scheduling.PostRequest) -> Doc:
+        result = scheduling.schedule_post(self.db, request, self._now())
+        if isinstance(result, scheduling.NoSuchAccount):
+            raise UsageError(
+                f"no account {result.account_id!r}; connect it with `socialsched accounts connect`"
+            )
+        if isinstance(result, scheduling.Invalid):
+            raise UsageError("the post is not valid:\n" + problems_text(result.problems))
+        if isinstance(result, scheduling.KeyReused):
+            raise UsageError(f"the key {result.key!r} was used before for another post")
+        doc = posts.get_document(self.db, result.post_id)
+        assert doc is not None  # just made or found; posts are never deleted
+        return added_json(doc, isinstance(result, scheduling.AlreadyScheduled))
+
+    def upload_media(self, local: LocalFile, account_ids: list[str]) -> Doc:
+        """The api's use cases, called here: a session on the bucket, the bytes, the checks."""
+        config = storage_config(self.settings)
+        if config is None:
+            raise UsageError(f"{local.path}: uploads need MEDIA_BUCKET (or give an https URL)")
+        bucket = MediaBucket(config)
+        request = media.UploadRequest(
+            tuple(account_ids), local.mime, local.size, local.sha256, local.path.name
+        )
+        made = media.create_upload(self.db, bucket, request, "cli", self._now())
+        if isinstance(made, media.MediaRefused):
+            raise UsageError(f"{local.path}: {made.reason}")
+        item = made.item
+        if made.upload_url:
+            put_resumable(made.upload_url, local, ProgressBar(local.path.name))
+            done = media.complete_upload(self.db, bucket, item.id, self._now())
+            if isinstance(done, media.MediaRefused):
+                raise OperationalError(f"{local.path}: {done.reason}")
+            item = done
+        return api_media.media_json(item)
+
+    def list_posts(self, where: posts.PostFilter, after: str | None, limit: int) -> Doc:
+        try:
+            start = posts.parse_cursor(after) if after else None
+        except ValueError as exc:
+            raise UsageError(f"--after: {exc}") from exc
+        page = posts.list_page(self.db, where, start, limit)
+        return {"posts": [api_body.post_json(d) for d in page.rows], "next": page.cursor}
+
+    def show_post(self, post_id: str) -> Doc:
+        doc = posts.get_document(self.db, ObjectId(post_id))
+        if doc is None:
+            raise OperationalError(f"no post {post_id}")
+        return api_body.post_json(doc)
+
+    def edit_post(
+        self, post_id: str, changes: post_actions.PostChanges, version: int | None
+    ) -> Doc:
+        result = post_actions.edit_post(
+            self.db, ObjectId(post_id), changes, self._now(), version=version
+        )
+        if isinstance(result, scheduling.Invalid):
+            raise UsageError("the edit is not valid:\n" + problems_text(result.problems))
+        if isinstance(result, post_actions.Refused):
+            raise OperationalError(f"post {post_id} not edited: {_why(result)}")
+        return self.show_post(post_id)
+
+    def act(self, post_id: str, action: Action) -> Doc:
+        use_case = post_actions.cancel_post if action == "cancel" else post_actions.retry_post
+        result = use_case(self.db, ObjectId(post_id), self._now())
+        if isinstance(result, post_actions.Refused):
+            raise OperationalError(f"post {post_id} not {_PAST[action]}: {_why(result)}")
+        return self.show_post(post_id)
+
+    def reconcile(self, limit: int) -> Doc:
+        registry = self._registry()
+        report = reconcile.reconcile_unknown(
+            self.db, self.settings, registry, self._now(), limit=limit
+        )
+        return {
+            "checked": report.checked,
+            "published": report.published,
+            "rescheduled": report.rescheduled,
+            "stillUnknown": report.still_unknown,
+            "errors": report.errors,
+        }
+
+    def import_csv(
+        self, handle: IO[str], tz: str | None, allow_late: bool, progress: Progress | None
+    ) -> Doc:
+        result = bulk.import_csv(
+            self.db,
+            handle,
+            self._now(),
+            default_time_zone=tz,
+            allow_late=allow_late,
+            progress=progress,
+        )
+        if isinstance(result, bulk.ImportRefused):
+            lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]
+            raise UsageError("nothing imported; fix these rows:\n" + "\n".join(lines))
+        already = [{"line": a.line, "id": str(a.post_id)} for a in result.already]
+        return {"imported": result.count, "alreadyScheduled": already}
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    def list_accounts(self) -> list[Doc]:
+        return [api_body.account_json(a) for a in accounts.list_all(self.db)]
+
+    def check_accounts(self) -> list[Doc]:
+        with _token_key():
+            results = account_ops.check_tokens(
+                self.db, self._cipher(), self._registry(), self._now()
+            )
+        return [h.to_dict() for h in results]
+
+    def connect(self, request: ConnectRequest) -> Doc:
+        with _token_key():
+            connector = self._registry().connector(request.network)
+            assert connector is not None  # the parser offers the registered networks only
+            connected = account_ops.connect(
+                self.db, self._cipher(), connector, request.login, self._now(), request.account_id
+            )
+        if isinstance(connected, LoginRefused):
+            raise (OperationalError if connected.unavailable else UsageError)(connected.reason)
+        return api_body.connected_json(connected)
+
+    def add_token(self, account_id: str, token: str, details: account_ops.AccountDetails) -> Doc:
+        with _token_key():
+            stored = account_ops.store_token(
+                self.db, self._cipher(), account_id, token, details, self._now()
+            )
+        if isinstance(stored, account_ops.DetailsMissing):
+            raise UsageError("a new account needs --platform and --external-id")
+        return {"id": account_id, "added": stored.added, "postsReleased": stored.posts_released}
+
+    # --- the scheduler itself ---------------------------------------------------------------
+
+    def run(self, limit: int | None) -> Doc:
+        assert self.db is not None  # the indexes a run relies on, as for every command here
+        registry = self._registry()
+        strategy = dispatch.for_settings(self.settings)
+        summary = execute_once(
+            self.settings, Trigger("cli", limit=limit), registry, dispatch=strategy
+        )
+        return summary.to_response()
+
+    def status(self) -> Doc:
+        return status.report(self.settings, self.db, self._now()).to_dict()
+
+    def lock_state(self) -> Doc:
+        held = lock.read_state(self.db).get("lock")
+        if not held:
+            return {"held": False}
+        return {
+            "held": True,
+            "holder": held.get("holder"),
+            "acquiredAt": held.get("acquiredAt"),
+            "expiresAt": held["expiresAt"],
+            "expired": held["expiresAt"] < self._now(),
+        }
+
+    def release_lock(self, force: bool) -> Doc:
+        released = lock.force_release(self.db, self._now(), only_if_expired=not force)
+        return {"released": released}
+
+    # --- API keys ---------------------------------------------------------------------------
+
+    def create_key(self, name: str, scopes: list[str], accounts: list[str] | None) -> Doc:
+        try:
+            made = apikeys.create(self.db, name, scopes, self._now(), accounts)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        return {**_key_json(made.key), "key": made.secret}
+
+    def list_keys(self) -> list[Doc]:
+        return [_key_json(k) for k in apikeys.list_all(self.db)]
+
+    def revoke_key(self, key_id: str) -> Doc:
+        if not apikeys.revoke(self.db, key_id, self._now()):
+            raise OperationalError(f"no live key {key_id}")
+        return {"id": key_id, "revoked": True}
+
+
+@contextmanager
+def _token_key() -> Iterator[None]:
+    """TOKEN_ENCRYPTION_KEY unset or malformed is the operator's to fix: a usage error."""
+    try:
+        yield
+    except TokenKeyError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _key_json(key: apikeys.ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "scopes": sorted(key.scopes),
+        "accounts": key.accounts,
+        "createdAt": key.created_at,
+        "revokedAt": key.revoked_at,
+    }
+
+
+def _why(refused: post_actions.Refused) -> str:
+    status = f" (status {refused.status})" if refused.status else ""
+    return f"{refused.reason.value}{status}"

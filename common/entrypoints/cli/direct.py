@@ -11,7 +11,7 @@ from typing import IO, Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, apikeys, lock, posts, status
+from common import accounts, apikeys, dispatch, lock, posts, status
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
@@ -222,7 +222,11 @@ class Direct:
     def run(self, limit: int | None) -> Doc:
         assert self.db is not None  # the indexes a run relies on, as for every command here
         registry = self._registry()
-        return execute_once(self.settings, Trigger("cli", limit=limit), registry).to_response()
+        strategy = dispatch.for_settings(self.settings)
+        summary = execute_once(
+            self.settings, Trigger("cli", limit=limit), registry, dispatch=strategy
+        )
+        return summary.to_response()
 
     def status(self) -> Doc:
         return status.report(self.settings, self.db, self._now()).to_dict()

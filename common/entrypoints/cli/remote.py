@@ -10,7 +10,7 @@ from typing import IO, Any, NoReturn
 
 from common import bulk_import, jsonfmt, posts
 from common.db import Doc
-from common.entrypoints import api_body
+from common.entrypoints import api_schema
 from common.entrypoints.api_client import ApiClient, ApiRefusal, fetch_status
 from common.entrypoints.cli.backend import (
     Action,
@@ -27,7 +27,7 @@ from common.operations.accounts import AccountDetails
 _PAST = {"cancel": "canceled", "retry": "rescheduled"}
 # Answers that mean the command line (or its key) is wrong, rather than the state of things.
 _USAGE_STATUSES = {400, 401, 403, 413, 415, 422, 428}
-MAX_BATCH = api_body.MAX_BATCH
+MAX_BATCH = api_schema.MAX_BATCH
 # The API names a login's secret and server as each network does (the shared HTTP contract).
 _SECRET_FIELD = {"meta": "userToken", "bluesky": "appPassword"}  # the others: accessToken
 _SERVER_FIELD = {"bluesky": "pds"}  # the others: instance

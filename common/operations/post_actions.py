@@ -13,6 +13,7 @@ from pymongo.database import Database
 
 from common import accounts, model, posts
 from common.db import Doc
+from common.operations.prompt_tasks import TaskStarter
 from common.operations.scheduling import (
     Invalid,
     NoSuchAccount,
@@ -80,6 +81,7 @@ def edit_post(
     now: datetime,
     *,
     version: int | None = None,
+    tasks: TaskStarter | None = None,
 ) -> Done | Refused | Invalid:
     """Change a scheduled post's content or time, checked like a new one.
 
@@ -101,6 +103,8 @@ def edit_post(
         return admitted
     when = admitted.when if changes.scheduled_at is not None else None
     if posts.edit_content(db, post_id, admitted.content, now, when=when, version=post.version):
+        if tasks is not None:
+            tasks.post_written(db, post_id, when.instant if when else post.due_at, now)
         return Done(post_id)
     return _refusal(db, post_id, "edit", post.version)
 

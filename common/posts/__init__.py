@@ -40,6 +40,7 @@ from common.posts.tasks import (
     claim_for_task,
     record_tasks,
     upcoming,
+    upcoming_post,
 )
 
 __all__ = [
@@ -80,4 +81,5 @@ __all__ = [
     "snapshot_due",
     "stage_many",
     "upcoming",
+    "upcoming_post",
 ]

@@ -31,8 +31,9 @@ locals {
   )
 
   # With dispatch = "tasks", these create Cloud Tasks (tasks.tf): the run functions load them,
-  # publish enqueues a rescheduled post's next task.
-  task_creators = ["run_tick", "run_http", "publish"]
+  # publish enqueues a rescheduled post's next task, and the api creates the task of a post
+  # created or edited with a due time before the next tick (common/operations/prompt_tasks.py).
+  task_creators = ["run_tick", "run_http", "publish", "api"]
 
   # Settings both run entry points need (see common/config.py for what each one means).
   run_environment = merge(
@@ -68,6 +69,9 @@ locals {
       AUDIT_RETENTION_DAYS         = tostring(var.audit_retention_days)
     },
     var.meta_app_id != "" ? { META_APP_ID = var.meta_app_id } : {},
+    local.tasks_enabled ? merge(local.tasks_environment, {
+      TICK_INTERVAL_SECONDS = tostring(local.tick_interval_seconds)
+    }) : {},
   )
 
   # Which secret each function reads, as environment variable => secret name. Least

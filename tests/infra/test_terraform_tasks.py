@@ -43,7 +43,7 @@ def test_enqueuing_is_granted_on_the_queue_and_acting_as_the_tasks_account_only(
     act_as = tfconfig.resources("google_service_account_iam_member")["act_as_tasks"]
     assert act_as["role"] == "roles/iam.serviceAccountUser"
     assert act_as["service_account_id"] == "${google_service_account.tasks[0].name}"
-    assert set(TASKS["task_creators"]) == {"run_tick", "run_http", "publish"}
+    assert set(TASKS["task_creators"]) == {"run_tick", "run_http", "publish", "api"}
     # No Cloud Tasks role on the project.
     project_roles = {g["role"] for g in tfconfig.resources("google_project_iam_member").values()}
     assert not [r for r in project_roles if "cloudtasks" in str(r)]

@@ -16,7 +16,7 @@ CHECKOV_VERSION := 3.3.30
 TOFU_VERSION := v1.10.10
 TOFU := .tools/bin/tofu
 
-.PHONY: all bootstrap bootstrap-run test test-fast test-mongodb lint run bench clean tofu
+.PHONY: all bootstrap bootstrap-run test test-fast test-mongodb lint openapi run bench clean tofu
 
 all: test
 
@@ -66,6 +66,11 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy common functions devstack bench tests
 	$(VENV)/bin/lint-imports
 
+# docs/openapi.yaml from the shapes declared in common/entrypoints/api_schema.py (a test keeps
+# the committed file equal to the generated one).
+openapi: $(STAMP)
+	$(PY) -m devstack.openapi
+
 # TICK_SECONDS=10 make run ticks faster than Cloud Scheduler's minute.
 run: bootstrap-run
 	$(PY) -m devstack --tick-seconds $(or $(TICK_SECONDS),60)
@@ -78,6 +83,11 @@ bench: bootstrap-run
 	$(PY) -m devstack.dbserver run -- $(PY) bench/api.py
 	$(PY) -m devstack.dbserver run -- $(PY) bench/web.py
 	$(PY) bench/adapters.py
+
+# The web app's pages as PNGs in docs/ (headless Chromium through Playwright).
+screenshots: bootstrap-run
+	scripts/ensure-chromium.sh
+	$(PY) -m devstack.dbserver run -- $(PY) -m devstack.screenshots
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .tools tools/mongo-server/lib tools/mongo-server/build .pytest_cache .mypy_cache .ruff_cache

@@ -34,10 +34,9 @@ from cryptography.fernet import Fernet
 # devstack is not installed with the package: run from the clone.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.accounts import Account
 from common.clock import utcnow
 from common.config import Settings, load_settings
-from common.model import Content, Media, Post
+from common.model import Account, Content, Media, Post
 from common.platforms.base import Published
 from common.platforms.bluesky.publisher import BlueskyPublisher
 from common.platforms.bluesky.sessions import SessionKeeper

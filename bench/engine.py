@@ -26,12 +26,11 @@ from pymongo.database import Database
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import accounts, model, posts
-from common.accounts import Account
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from common.engine import Trigger, execute_once
-from common.model import Post
+from common.model import Account, Post
 from common.platforms.base import Outcome, PublishContext, Published, Registry, Withdrawn
 
 HANDSHAKES = {"isMaster", "hello", "ping", "endSessions", "saslStart", "saslContinue"}

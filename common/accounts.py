@@ -2,51 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal
 
 from pymongo.database import Database
 
 from common.db import ACCOUNTS, Doc
-
-AccountStatus = Literal["active", "needs_reauth", "disabled"]
-PLATFORMS = ("facebook", "instagram", "threads", "bluesky", "mastodon")
-
-
-@dataclass(frozen=True)
-class Account:
-    id: str
-    platform: str
-    external_id: str
-    name: str
-    token: str  # ciphertext only; see common.tokens (a Bluesky app password for Bluesky)
-    status: AccountStatus = "active"
-    token_expires_at: datetime | None = None
-    paused_until: datetime | None = None
-    # The account's own server: a Bluesky PDS or a Mastodon instance; None for Meta.
-    service_url: str | None = None
-    # A cached login (Bluesky's access and refresh JWTs), ciphertext only like the token.
-    session: str | None = None
-
-    def is_paused(self, now: datetime) -> bool:
-        return self.paused_until is not None and self.paused_until > now
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> Account:
-        return cls(
-            id=str(doc["_id"]),
-            platform=str(doc["platform"]),
-            external_id=str(doc["externalId"]),
-            name=str(doc.get("name", "")),
-            token=str(doc.get("token", "")),
-            status=doc.get("status", "active"),
-            token_expires_at=doc.get("tokenExpiresAt"),
-            paused_until=doc.get("pausedUntil"),
-            service_url=doc.get("serviceUrl"),
-            session=doc.get("session"),
-        )
+from common.model import PLATFORMS, Account
 
 
 def create(

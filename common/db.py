@@ -6,12 +6,13 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import Any, TypeAlias
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 
+from common import model
 from common.config import Settings
 
 POSTS = "posts"
@@ -25,7 +26,9 @@ MEMBERS = "members"
 WEB_SESSIONS = "web_sessions"
 SIGNIN_ATTEMPTS = "signin_attempts"
 
-Doc = dict[str, Any]
+# Defined with the values (common.model), which import no database driver; named here too.
+Doc: TypeAlias = model.Doc
+
 
 _clients: dict[tuple[str, int], MongoClient[Doc]] = {}
 _clients_lock = threading.Lock()

@@ -1,6 +1,8 @@
-"""A post as a value: what posts.py stores, what transitions.decide reads, what adapters send.
+"""Posts and accounts as values: what common.posts and common.accounts store, what
+transitions.decide reads, what adapters send.
 
-Pure: no I/O, so every layer may use it (the domain, the state, the adapters, the transports).
+Pure: no I/O and no database driver (an import contract in pyproject.toml), so every layer may
+use it (the domain, the state, the adapters, the transports).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any, Literal
 
 from bson import ObjectId
 
-from common.db import Doc
+# A stored document as pymongo hands it over (common.db re-exports it for the state layer).
+Doc = dict[str, Any]
 
 # lastError codes of posts waiting for their account's re-authentication.
 AUTH_EXPIRED = "auth_expired"
@@ -162,3 +165,41 @@ class ErrorInfo:
 
     code: str
     message: str
+
+
+AccountStatus = Literal["active", "needs_reauth", "disabled"]
+PLATFORMS = ("facebook", "instagram", "threads", "bluesky", "mastodon")
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    platform: str
+    external_id: str
+    name: str
+    token: str  # ciphertext only; see common.tokens (a Bluesky app password for Bluesky)
+    status: AccountStatus = "active"
+    token_expires_at: datetime | None = None
+    paused_until: datetime | None = None
+    # The account's own server: a Bluesky PDS or a Mastodon instance; None for Meta.
+    service_url: str | None = None
+    # A cached login (Bluesky's access and refresh JWTs), ciphertext only like the token.
+    session: str | None = None
+
+    def is_paused(self, now: datetime) -> bool:
+        return self.paused_until is not None and self.paused_until > now
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Account:
+        return cls(
+            id=str(doc["_id"]),
+            platform=str(doc["platform"]),
+            external_id=str(doc["externalId"]),
+            name=str(doc.get("name", "")),
+            token=str(doc.get("token", "")),
+            status=doc.get("status", "active"),
+            token_expires_at=doc.get("tokenExpiresAt"),
+            paused_until=doc.get("pausedUntil"),
+            service_url=doc.get("serviceUrl"),
+            session=doc.get("session"),
+        )

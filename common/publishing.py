@@ -17,7 +17,6 @@ from datetime import datetime
 from pymongo.database import Database
 
 from common import accounts
-from common.accounts import Account
 from common.db import Doc
 from common.events import (
     ACCOUNT_NEEDS_REAUTH,
@@ -27,7 +26,7 @@ from common.events import (
     EventSink,
 )
 from common.media_links import MediaLinks
-from common.model import Post
+from common.model import Account, Post
 from common.platforms.base import Ambiguous, Outcome, Permanent, Publisher, Registry, Retryable
 from common.posts import ClaimedPost, LeaseLost, Settled
 from common.transitions import (

@@ -1,12 +1,12 @@
 """The public status report: what the scheduler is doing, in figures a pager can watch.
 
-Five database commands, each led by an index so its cost never grows with the posts ever
-stored: the scheduler_state document; one aggregation over the open statuses' index range
-(queue counts, due, lag); the next post (one index entry); the hourly figures kept by the
-outcome writes (at most 24 documents: history and on-time rate); one aggregation over the
-counted accounts. The whole
-read is bounded by STATUS_DB_BUDGET_SECONDS so an unreachable database answers 503 quickly. The
-report never contains post text, tokens, account names or the database URI.
+Five database commands, each led by an index and bounded, so its cost never grows with the
+posts ever stored: the scheduler_state document; two aggregations over capped index ranges of
+the open and the attention statuses (queue counts, due, lag, the next post: posts.figures);
+the hourly figures kept by the outcome writes (at most 24 documents: history and on-time rate);
+one aggregation over the counted accounts. The whole read is bounded by STATUS_DB_BUDGET_SECONDS
+so an unreachable database answers 503 quickly. The report never contains post text, tokens,
+account names or the database URI.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from common import __version__, lock, posts, stats
-from common.accounts import PLATFORMS
 from common.config import Settings
-from common.db import ACCOUNTS, POSTS, DatabaseUnavailableError, Doc, describe_failure
+from common.db import ACCOUNTS, DatabaseUnavailableError, Doc, describe_failure
+from common.model import PLATFORMS
 
 STATUS_DB_BUDGET_SECONDS = 3.0
 HISTORY_HOURS = stats.HISTORY_HOURS
@@ -161,54 +161,14 @@ def unavailable_report(settings: Settings) -> StatusReport:
     return _assemble(settings, None, {}, None, None)
 
 
-# Open and operator-attention posts; published and canceled ones are never read.
-_COUNTED = ["scheduled", "publishing", "failed", "unknown"]
-
-
-def _queue_rows(db: Database[Doc], now: datetime) -> list[Doc]:
-    """One aggregation over the status_dueAt_id index range of the open statuses: counts, due and
-    the oldest due time, all from index keys (status, dueAt), never published posts."""
-    is_due = {"$lte": ["$dueAt", now]}
-    pipeline: list[Doc] = [
-        {"$match": {"status": {"$in": _COUNTED}}},
-        {
-            "$group": {
-                "_id": "$status",
-                "n": {"$sum": 1},
-                "due": {"$sum": {"$cond": [is_due, 1, 0]}},
-                "oldestDue": {"$min": {"$cond": [is_due, "$dueAt", None]}},
-            }
-        },
-    ]
-    return list(db[POSTS].aggregate(pipeline))
-
-
 @dataclass(frozen=True)
 class _PostFigures:
-    rows: list[Doc]
-    next_post: posts.NextPost | None
+    queue: posts.QueueCounts
     last_day: stats.LastDay
-
-    def count(self, status: str) -> int:
-        return sum(int(r["n"]) for r in self.rows if r["_id"] == status)
-
-    @property
-    def due(self) -> int:
-        return sum(int(r["due"]) for r in self.rows if r["_id"] == "scheduled")
-
-    @property
-    def oldest_due(self) -> datetime | None:
-        """The oldest due post not yet published (scheduled or being published)."""
-        times = [
-            r["oldestDue"]
-            for r in self.rows
-            if r["_id"] in ("scheduled", "publishing") and r.get("oldestDue") is not None
-        ]
-        return min(times, default=None)
 
 
 def _post_figures(db: Database[Doc], now: datetime) -> _PostFigures:
-    return _PostFigures(_queue_rows(db, now), posts.next_post(db, now), stats.last_day(db, now))
+    return _PostFigures(posts.queue_counts(db, now), stats.last_day(db, now))
 
 
 _ACCOUNT_STATES = ("active", "needs_reauth")
@@ -264,7 +224,7 @@ def _assemble(
         health=HealthFigures(
             # Age of the oldest due post not yet published: 0 when nothing waits.
             lag_seconds=(
-                (_seconds(now, figures.oldest_due) or 0.0)
+                (_seconds(now, figures.queue.oldest_due) or 0.0)
                 if now is not None and figures is not None
                 else None
             ),
@@ -290,16 +250,14 @@ def _scheduler(state: Doc, figures: _PostFigures | None, now: datetime | None) -
         total_posts_failed=int(state.get("totalPostsFailed", 0)),
         lock_held=now is not None and lock_expires is not None and lock_expires > now,
         lock_expires_at=lock_expires,
-        next_post=figures.next_post if figures is not None else None,
+        next_post=figures.queue.next_post if figures is not None else None,
     )
 
 
 def _queue(figures: _PostFigures | None) -> QueueFigures:
     if figures is None:
         return QueueFigures(due=0, scheduled=0, failed=0, unknown=0)
+    counts = figures.queue
     return QueueFigures(
-        due=figures.due,
-        scheduled=figures.count("scheduled"),
-        failed=figures.count("failed"),
-        unknown=figures.count("unknown"),
+        due=counts.due, scheduled=counts.scheduled, failed=counts.failed, unknown=counts.unknown
     )

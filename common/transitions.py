@@ -20,10 +20,9 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Literal
 
-from common.accounts import Account
 from common.backoff import retry_delay
 from common.config import ReconcilePolicy, Settings
-from common.model import ACCOUNT_INACTIVE, AUTH_EXPIRED, ErrorInfo, Post, PostStatus
+from common.model import ACCOUNT_INACTIVE, AUTH_EXPIRED, Account, ErrorInfo, Post, PostStatus
 from common.platforms.base import (
     Ambiguous,
     AuthExpired,

@@ -9,9 +9,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from common.accounts import PLATFORMS
 from common.clock import ScheduledTime, TimeError, resolve
-from common.model import VISIBILITIES, Content, Media, Visibility
+from common.model import PLATFORMS, VISIBILITIES, Content, Media, Visibility
 
 # Facebook's post limit is the widely quoted 63,206 characters (not in Meta's stored docs).
 FACEBOOK_TEXT_LIMIT = 63_206

@@ -9,10 +9,9 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from common import accounts, posts
-from common.accounts import Account
 from common.clock import ScheduledTime, utcnow
 from common.db import Doc
-from common.model import Content
+from common.model import Account, Content
 from common.tokens import TokenCipher
 from devstack.sandbox.control import BlueskySandbox
 from tests.meta_support import TOKEN_KEY

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pymongo.database import Database
 
 from common import accounts
-from common.accounts import Account
 from common.clock import utcnow
 from common.db import Doc
+from common.model import Account
 from common.tokens import TokenCipher
 from devstack.sandbox.control import MastodonSandbox
 from tests.meta_support import TOKEN_KEY

@@ -13,11 +13,10 @@ from cryptography.fernet import Fernet
 from pymongo.database import Database
 
 from common import accounts, posts
-from common.accounts import Account
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings
 from common.engine import Trigger, execute_once
-from common.model import Content, Media, Post
+from common.model import Account, Content, Media, Post
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox

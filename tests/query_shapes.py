@@ -150,8 +150,23 @@ def serving_index(query: Query) -> str | None:
     return None
 
 
+# Collections that grow with every post ever scheduled: a $group there reads every document its
+# $match selects (a queue, a history), so a $limit must bound it first.
+_GROWING = {"posts"}
+
+
+def _unbounded_group(query: Query) -> bool:
+    for stage in query.pipeline_rest:
+        if "$limit" in stage:
+            return False
+        if "$group" in stage:
+            return query.collection in _GROWING
+    return False
+
+
 def problems(found: Sequence[Query]) -> list[str]:
-    """Every query no index serves, and every whole-collection stage."""
+    """Every query no index serves, every whole-collection stage, and every $group over posts
+    that no $limit bounds."""
     wrong: list[str] = []
     for query in found:
         if serving_index(query) is None:
@@ -159,4 +174,6 @@ def problems(found: Sequence[Query]) -> list[str]:
         for stage in query.pipeline_rest:
             if "$facet" in stage:
                 wrong.append(f"$facet on {query.collection}: its sub-pipelines use no index")
+        if _unbounded_group(query):
+            wrong.append(f"$group on {query.collection} without a $limit: reads the whole range")
     return wrong

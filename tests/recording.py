@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 
 from pymongo.database import Database
 
-from common.accounts import Account
 from common.clock import utcnow
 from common.db import Doc
-from common.model import Post
+from common.model import Account, Post
 from common.platforms.base import (
     Outcome,
     PublishContext,

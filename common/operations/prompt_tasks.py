@@ -1,5 +1,6 @@
 """DISPATCH=tasks: a post created or edited with a due time before the next tick gets its
-Cloud Task at once (common.dispatch.PromptTasks), from every door: the API, the CLI, the web app.
+Cloud Task at once (common.dispatch.loading.PromptTasks), from every door: the API, the CLI
+and the web app.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def task_starter(settings: Settings) -> TaskStarter | None:
         return None
     # Imported here: the Cloud Tasks client costs cold-start time that inline installs, and
     # every request that schedules nothing soon, should not pay (bench/coldstart.py).
-    from common.dispatch import PromptTasks  # noqa: PLC0415
+    from common.dispatch.loading import PromptTasks  # noqa: PLC0415
     from common.tasks import TaskQueue  # noqa: PLC0415
 
     return PromptTasks(TaskQueue(settings), settings.tick_interval_seconds)

@@ -16,9 +16,9 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from common import accounts, jsonfmt, model, posts
-from common.accounts import Account
 from common.clock import ScheduledTime
 from common.db import Doc
+from common.model import Account
 from common.operations import media
 from common.operations.prompt_tasks import TaskStarter
 from common.validation import Problem, check_post

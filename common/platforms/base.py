@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from common.accounts import Account
-from common.model import Post
+from common.model import Account, Post
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from common.accounts import Account
+from common.model import Account
 from common.platforms.base import Deferred, TokenHealth
 from common.tokens import TokenCipher, TokenKeyError
 

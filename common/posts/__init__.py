@@ -5,11 +5,14 @@
 
 One module per reason to change: `store` (creation, reads), `actions` (an operator's actions),
 `queue` (the run's queries and claim), `lease` (the claimed post's handle), `tasks` (Cloud
-Tasks records), `listing` (pages and the API cursor), `reconcile`. Callers use the names below,
-`common.posts.<name>`, so code can move between the modules without churning them.
+Tasks records), `listing` (pages and the API cursor), `reconcile`, `figures` (the status
+report's bounded counts), `states` (filters from the table of starting states). Callers use
+the names below, `common.posts.<name>`, so code can move between the modules without churning
+them.
 """
 
 from common.posts.actions import cancel, edit_content, release_held, retry
+from common.posts.figures import COUNT_CAP, QueueCounts, queue_counts
 from common.posts.lease import ClaimedPost, LeaseLost, LeaseTerms, Settled
 from common.posts.listing import Page, PostFilter, get_document, list_page, parse_cursor
 from common.posts.queue import (
@@ -44,6 +47,7 @@ from common.posts.tasks import (
 )
 
 __all__ = [
+    "COUNT_CAP",
     "ClaimedPost",
     "DueSnapshot",
     "Existing",
@@ -53,6 +57,7 @@ __all__ = [
     "NextPost",
     "Page",
     "PostFilter",
+    "QueueCounts",
     "Settled",
     "TaskClaim",
     "Upcoming",
@@ -73,6 +78,7 @@ __all__ = [
     "mark_found_published",
     "next_post",
     "parse_cursor",
+    "queue_counts",
     "record_tasks",
     "release_held",
     "release_unsent",

@@ -266,6 +266,8 @@ class SandboxApp:
             return Response(_html(self._published()), mimetype="text/html")
         if route == ("GET", "posts"):
             return _json({"posts": [i.to_json() for i in self._published()]})
+        if route == ("GET", "containers"):  # what each container was asked to fetch
+            return _json({"containers": {c.id: c.params for c in state.containers.values()}})
         if route == ("GET", "stats"):
             return _json({"requests": dict(state.requests), "total": sum(state.requests.values())})
         if route == ("POST", "reset"):

@@ -42,6 +42,11 @@ class SandboxControl:
         posts: list[dict[str, Any]] = self._get("posts")["posts"]
         return posts
 
+    def containers(self) -> dict[str, dict[str, str]]:
+        """Instagram and Threads containers by id: the parameters they were created with."""
+        made: dict[str, dict[str, str]] = self._get("containers")["containers"]
+        return made
+
     def requests(self) -> dict[str, int]:
         counts: dict[str, int] = self._get("stats")["requests"]
         return counts

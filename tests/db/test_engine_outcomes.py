@@ -193,7 +193,7 @@ class _Exploding(RecordingPublisher):
 
     after: bool = False
 
-    def publish(self, post: Post, account: accounts.Account, ctx: PublishContext) -> Outcome:
+    def publish(self, post: Post, account: model.Account, ctx: PublishContext) -> Outcome:
         if self.after:
             ctx.begin_send()
         raise RuntimeError("adapter bug")
@@ -220,7 +220,7 @@ class _AnsweredWithTransientError(RecordingPublisher):
 
     applied: bool = False
 
-    def publish(self, post: Post, account: accounts.Account, ctx: PublishContext) -> Outcome:
+    def publish(self, post: Post, account: model.Account, ctx: PublishContext) -> Outcome:
         self.calls += 1
         assert ctx.begin_send()
         if self.applied:
@@ -420,7 +420,7 @@ def test_a_dead_runners_post_is_looked_up_even_when_its_account_is_paused(
 class _Blind(RecordingPublisher):
     """A platform that cannot be read (token revoked, outage): every look-up fails."""
 
-    def find_published(self, post: Post, account: accounts.Account) -> Published | None:
+    def find_published(self, post: Post, account: model.Account) -> Published | None:
         raise RuntimeError("cannot read the page")
 
 

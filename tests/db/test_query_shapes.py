@@ -116,7 +116,7 @@ def test_every_command_of_a_status_report_is_served_by_an_index(
     assert _served(recorder) == [
         ("find", "scheduler_state", "_id_"),
         ("aggregate", "posts", "status_dueAt_id"),
-        ("find", "posts", "status_dueAt_id"),
+        ("aggregate", "posts", "status_dueAt_id"),
         ("find", "hourly_stats", "_id_"),
         ("aggregate", "accounts", "platform_status"),
     ]
@@ -129,10 +129,25 @@ def test_the_rule_refuses_a_facet_and_a_filter_without_an_index_prefix() -> None
     by_published = Query("find", "posts", {"publishedAt": {"$gte": utcnow()}})
     whole_collection = Query("aggregate", "posts", {}, None, ({"$group": {"_id": "$status"}},))
     wrong_sort = Query("find", "posts", {"status": "scheduled"}, {"updatedAt": 1})
-    assert len(problems([facet, by_published, whole_collection, wrong_sort])) == 4
+    assert len(problems([facet, by_published, whole_collection, wrong_sort])) == 5
     assert serving_index(
         Query("find", "posts", {"status": "x", "dueAt": {"$lte": 1}}, {"dueAt": 1})
     )
+
+
+def test_the_rule_refuses_a_group_over_the_open_queue_that_no_limit_bounds() -> None:
+    """The status report's old queue figures: one $group over every open post."""
+    match = {"status": {"$in": ["scheduled", "publishing", "failed", "unknown"]}}
+    group = {"$group": {"_id": "$status", "n": {"$sum": 1}}}
+    every_open_post = Query("aggregate", "posts", match, None, (group,))
+    capped = Query(
+        "aggregate", "posts", match, {"dueAt": 1}, ({"$sort": {"dueAt": 1}}, {"$limit": 10}, group)
+    )
+    accounts = Query("aggregate", "accounts", {"platform": {"$in": ["x"]}}, None, (group,))
+    assert problems([every_open_post]) == [
+        "$group on posts without a $limit: reads the whole range"
+    ]
+    assert problems([capped, accounts]) == []
 
 
 @pytest.mark.parametrize(

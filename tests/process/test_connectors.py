@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from common.accounts import Account
 from common.clock import utcnow
 from common.config import Settings
-from common.model import Content
+from common.model import Account, Content
 from common.platforms.base import Credential, Login, LoginRefused, Published, TokenProblem
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher

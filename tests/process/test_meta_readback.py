@@ -12,10 +12,9 @@ from dataclasses import replace
 
 import pytest
 
-from common.accounts import Account
 from common.clock import utcnow
 from common.config import Settings
-from common.model import Content, Media
+from common.model import Account, Content, Media
 from common.platforms.base import Published
 from common.platforms.credentials import ReadBackError
 from common.platforms.meta.containers import ContainerPublisher

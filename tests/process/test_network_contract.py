@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from common.accounts import Account
 from common.clock import utcnow
 from common.config import Settings
-from common.model import Content, Media
+from common.model import Account, Content, Media
 from common.platforms.base import (
     Ambiguous,
     AuthExpired,

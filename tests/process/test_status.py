@@ -202,5 +202,5 @@ def test_a_report_costs_five_database_commands(
     finally:
         client.close()
     assert report.queue.scheduled == 3
-    # state, open-queue counts, next post, hourly figures, accounts: none grows with history.
-    assert counter.names == ["find", "aggregate", "find", "find", "aggregate"]
+    # state, open window, attention window, hourly figures, accounts: none grows with history.
+    assert counter.names == ["find", "aggregate", "aggregate", "find", "aggregate"]

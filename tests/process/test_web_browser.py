@@ -20,7 +20,7 @@ from common.config import load_settings
 from common.engine import Trigger, execute_once
 from common.model import Content
 from common.platforms.registry import default_registry
-from devstack.sandbox.control import Sandbox
+from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from tests.functions_fixtures import ADMIN_KEY, Served, serve
 from tests.meta_support import StubContext, connect, meta_env
 from tests.web_support import WEB_SOURCE, stored, web_env
@@ -50,7 +50,9 @@ def site(
     mongo_uri: str, fn_db_name: str, fn_workdir: Path, sandbox_server: Sandbox
 ) -> Iterator[Served]:
     settings = {k: str(v) for k, v in meta_env(sandbox_server).items()}
-    env = web_env(mongo_uri, fn_db_name, **settings)
+    env = web_env(
+        mongo_uri, fn_db_name, META_APP_ID="1234", META_APP_SECRET="app-secret", **settings
+    )
     with serve("web", WEB_SOURCE, env, fn_workdir) as served:
         yield served
 
@@ -186,3 +188,44 @@ def test_look_again_finds_an_unknown_post_and_says_how_it_knows(
     assert page.inner_text("#status") == "published"
     assert "read-back" in page.inner_text("#established")
     assert [p["text"] for p in sandbox.posts()] == ["went out, answered too late"]
+
+
+def test_one_account_of_each_network_is_connected_from_the_accounts_page(
+    page: Any,
+    fresh_db: Database[Any],
+    sandbox: Sandbox,
+    mastodon: MastodonSandbox,
+    bluesky: BlueskySandbox,
+) -> None:
+    sandbox.add_account("page-9", "page", "page-9-token", name="Corner Shop")
+    sandbox.add_user("short-user-token", ["page-9"])
+    sandbox.add_account("threads-9", "threads", "threads-long-token", name="cornershop")
+    mastodon.add_account("corner", "masto-token-for-corner")
+    app_password = "abcd-efgh-ijkl-mnop"
+    bluesky.add_account("corner.bsky.test", app_password)
+    sign_in(page)
+    page.goto("/accounts")
+
+    def connect_with(form: str, **fields: str) -> None:
+        for name, value in fields.items():
+            page.fill(f"#{form} input[name={name}]", value)
+        page.click(f"#{form} button")
+
+    connect_with("connect-meta", secret="short-user-token")
+    assert "Corner Shop (facebook, fb-page-9): connected" in page.inner_text("#connected")
+    connect_with("connect-threads", secret="threads-long-token", accountId="th-corner")
+    connect_with("connect-mastodon", server=mastodon.url, secret="masto-token-for-corner")
+    connect_with("connect-bluesky", handle="corner.bsky.test", secret="my-main-password")
+    assert "never use the main password" in page.inner_text("#refused-bluesky")
+    connect_with(
+        "connect-bluesky", handle="corner.bsky.test", secret=app_password, server=bluesky.url
+    )
+    stored = {a["platform"]: a["_id"] for a in fresh_db["accounts"].find()}
+    assert set(stored) == {"facebook", "threads", "mastodon", "bluesky"}
+    assert stored["threads"] == "th-corner"
+    rows = page.inner_text("table.rows")
+    assert all(account_id in rows for account_id in stored.values())
+    for doc in fresh_db["accounts"].find():
+        assert doc["token"] not in ("short-user-token", app_password, "masto-token-for-corner")
+    actions = [e["action"] for e in fresh_db["audit"].find({"action": "accounts.connect"})]
+    assert actions == ["accounts.connect"] * 5

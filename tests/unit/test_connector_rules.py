@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from common.accounts import Account
+from common.model import Account
 from common.platforms.bluesky.connector import account_id_for as bluesky_id
 from common.platforms.mastodon.connector import account_id_for as mastodon_id
 from common.platforms.meta.connector import _health

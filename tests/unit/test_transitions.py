@@ -17,8 +17,7 @@ from typing import Literal
 import pytest
 from bson import ObjectId
 
-from common.accounts import Account
-from common.model import Content, ErrorInfo, Post
+from common.model import Account, Content, ErrorInfo, Post
 from common.platforms.base import (
     Ambiguous,
     AuthExpired,

@@ -11,12 +11,12 @@ from typing import IO, Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, apikeys, lock, posts, status
+from common import accounts, apikeys, dispatch, lock, posts, status
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
 from common.engine import Trigger, execute_once
-from common.entrypoints import api_body
+from common.entrypoints import api_body, api_media
 from common.entrypoints.cli.backend import (
     Action,
     ConnectRequest,
@@ -24,11 +24,13 @@ from common.entrypoints.cli.backend import (
     Progress,
     UsageError,
 )
+from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import accounts as account_ops
-from common.operations import bulk, post_actions, reconcile, scheduling
+from common.operations import bulk, media, post_actions, reconcile, scheduling
 from common.operations.prompt_tasks import TaskStarter, task_starter
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
+from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
 from common.validation import Problem
 
@@ -85,6 +87,27 @@ class Direct:
         doc = posts.get_document(self.db, result.post_id)
         assert doc is not None  # just made or found; posts are never deleted
         return added_json(doc, isinstance(result, scheduling.AlreadyScheduled))
+
+    def upload_media(self, local: LocalFile, account_ids: list[str]) -> Doc:
+        """The api's use cases, called here: a session on the bucket, the bytes, the checks."""
+        config = storage_config(self.settings)
+        if config is None:
+            raise UsageError(f"{local.path}: uploads need MEDIA_BUCKET (or give an https URL)")
+        bucket = MediaBucket(config)
+        request = media.UploadRequest(
+            tuple(account_ids), local.mime, local.size, local.sha256, local.path.name
+        )
+        made = media.create_upload(self.db, bucket, request, "cli", self._now())
+        if isinstance(made, media.MediaRefused):
+            raise UsageError(f"{local.path}: {made.reason}")
+        item = made.item
+        if made.upload_url:
+            put_resumable(made.upload_url, local, ProgressBar(local.path.name))
+            done = media.complete_upload(self.db, bucket, item.id, self._now())
+            if isinstance(done, media.MediaRefused):
+                raise OperationalError(f"{local.path}: {done.reason}")
+            item = done
+        return api_media.media_json(item)
 
     def list_posts(self, where: posts.PostFilter, after: str | None, limit: int) -> Doc:
         try:
@@ -186,7 +209,11 @@ class Direct:
     def run(self, limit: int | None) -> Doc:
         assert self.db is not None  # the indexes a run relies on, as for every command here
         registry = self._registry()
-        return execute_once(self.settings, Trigger("cli", limit=limit), registry).to_response()
+        strategy = dispatch.for_settings(self.settings)
+        summary = execute_once(
+            self.settings, Trigger("cli", limit=limit), registry, dispatch=strategy
+        )
+        return summary.to_response()
 
     def status(self) -> Doc:
         return status.report(self.settings, self.db, self._now()).to_dict()

@@ -3,6 +3,7 @@ table the views register themselves in (each route names the power it needs)."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,8 +24,18 @@ from common.entrypoints.webapp.oidc import Oidc
 from common.entrypoints.webapp.signin import Visitor
 from common.members import Power
 from common.operations.prompt_tasks import TaskStarter
+from common.platforms.base import Registry
+from common.platforms.registry import default_registry
 
 MAX_ACCOUNTS = 500  # one page lists them all; a deployment has tens
+
+
+@functools.cache
+def networks(settings: Settings) -> Registry:
+    """The instance's clients of every network, made on first use and kept.
+
+    Raises TokenKeyError when TOKEN_ENCRYPTION_KEY holds a malformed key."""
+    return default_registry(settings)
 
 
 @dataclass(frozen=True)

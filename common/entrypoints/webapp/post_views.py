@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -14,14 +13,12 @@ from werkzeug.datastructures import MultiDict
 
 from common import accounts, audit, model, permalinks, posts
 from common.clock import TimeError, zone
-from common.config import Settings
 from common.entrypoints import web
 from common.entrypoints.webapp import calendar_grid, proof
-from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, route
+from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, networks, route
 from common.model import Content
 from common.operations import bulk, post_actions, reconcile, scheduling
-from common.platforms.base import Registry
-from common.platforms.registry import default_registry
+from common.transitions import Refusal
 from common.validation import measure_text
 
 # A month of a busy schedule; more in one view is cut, and the page says so.
@@ -97,8 +94,8 @@ def move(ctx: Ctx) -> Response:
         ctx.audit("posts.move", [str(post_id)], 422)
         raise web.HttpError(422, "; ".join(p.message for p in result.problems)[:300])
     if isinstance(result, post_actions.Refused):
-        status = 412 if result.reason == post_actions.Refusal.STALE else 409
-        status = 404 if result.reason == post_actions.Refusal.NOT_FOUND else status
+        status = 412 if result.reason == Refusal.STALE else 409
+        status = 404 if result.reason == Refusal.NOT_FOUND else status
         ctx.audit("posts.move", [str(post_id)], status)
         raise web.HttpError(status, f"Not moved: {result.reason.value}")
     ctx.audit("posts.move", [str(post_id)], 200)
@@ -151,7 +148,7 @@ def _post_action(name: str, action: Any) -> Any:
         post_id = _post_id(ctx)
         result = action(ctx.db, post_id, ctx.now)
         if isinstance(result, post_actions.Refused):
-            status = 404 if result.reason == post_actions.Refusal.NOT_FOUND else 409
+            status = 404 if result.reason == Refusal.NOT_FOUND else 409
             ctx.audit(name, [str(post_id)], status)
             raise web.HttpError(status, f"Refused: {result.reason.value}")
         ctx.audit(name, [str(post_id)], 200)
@@ -173,18 +170,12 @@ LOOK_WORDS = {
 def look_again(ctx: Ctx) -> Response:
     """Read the network back for an unknown post (the reconcile use case, for one post)."""
     post_id = _post_id(ctx)
-    result = reconcile.look_again(ctx.db, ctx.settings, _networks(ctx.settings), post_id, ctx.now)
+    result = reconcile.look_again(ctx.db, ctx.settings, networks(ctx.settings), post_id, ctx.now)
     if result == "not_unknown":
         ctx.audit("posts.look", [str(post_id)], 409)
         raise web.HttpError(409, "Only a post whose outcome is unknown can be looked for")
     ctx.audit("posts.look", [str(post_id)], 200)
     return ctx.redirect(f"/posts/{post_id}?looked={result}")
-
-
-@functools.cache
-def _networks(settings: Settings) -> Registry:
-    """The instance's clients of every network, made on the first look and kept."""
-    return default_registry(settings)
 
 
 route("/posts/<post_id>/retry", ["POST"], "write")(
@@ -293,7 +284,7 @@ def _composer(
 def counters(ctx: Ctx) -> Response:
     """The live counters (HTMX swaps them in as the text changes)."""
     form = ctx.request.form
-    return ctx.page("counters.html", counters=_counters(ctx, form, form.getlist("accounts")))
+    return ctx.page("counter_items.html", counters=_counters(ctx, form, form.getlist("accounts")))
 
 
 def _counters(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[dict[str, Any]]:
@@ -303,7 +294,7 @@ def _counters(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[
         content_warning=form.get("contentWarning") or None,
     )
     known = accounts.load_many(ctx.db, chosen) if chosen else {}
-    platforms = sorted({a.platform for a in known.values()}) or list(accounts.PLATFORMS)
+    platforms = sorted({a.platform for a in known.values()}) or list(model.PLATFORMS)
     rows = []
     for platform in platforms:
         measure = measure_text(platform, content)

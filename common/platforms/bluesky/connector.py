@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from common.accounts import Account
+from common.model import Account
 from common.platforms.base import (
     AuthExpired,
     Credential,

@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from common.accounts import Account
 from common.clock import utcnow
 from common.jsonfmt import to_rfc3339
-from common.model import Media, Post
+from common.media_rules import LIMITS
+from common.model import Account, Media, Post
 from common.platforms.base import (
     Outcome,
     Permanent,
@@ -46,10 +46,10 @@ CREATE_RECORD = "com.atproto.repo.createRecord"
 GET_RECORD = "com.atproto.repo.getRecord"
 UPLOAD_BLOB = "com.atproto.repo.uploadBlob"
 RESOLVE_HANDLE = "com.atproto.identity.resolveHandle"
-# The app.bsky.embed.images lexicon: at most 4 images of at most 2,000,000 bytes each
-# (maxSize in the current lexicon, bluesky-social/atproto at d6296a1).
-MAX_IMAGES = 4
-MAX_IMAGE_BYTES = 2_000_000
+# The app.bsky.embed.images lexicon: at most 4 images of at most 2,000,000 bytes each (one
+# table for every network: common.media_rules; sources in docs/media-limits.md).
+MAX_IMAGES = LIMITS["bluesky"].max_items
+MAX_IMAGE_BYTES = LIMITS["bluesky"].max_image_bytes or 0
 
 
 class BlueskyPublisher:

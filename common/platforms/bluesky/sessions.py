@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from common.accounts import Account
+from common.model import Account
 from common.platforms.base import Deferred, Failure
 from common.platforms.bluesky.xrpc import XrpcClient, XrpcError, XrpcReply
 from common.platforms.credentials import key_problem, open_token

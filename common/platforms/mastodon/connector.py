@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from common.accounts import Account
+from common.model import Account
 from common.platforms.base import (
     AuthExpired,
     Credential,

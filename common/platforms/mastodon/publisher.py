@@ -20,9 +20,8 @@ from typing import Any
 
 import requests
 
-from common.accounts import Account
 from common.clock import utcnow
-from common.model import Post
+from common.model import Account, Post
 from common.platforms.base import (
     Outcome,
     Permanent,

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.accounts import Account
 from common.db import Doc
+from common.model import Account
 from common.platforms.base import (
     Credential,
     Inspection,

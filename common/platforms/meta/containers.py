@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from common.accounts import Account
 from common.clock import utcnow
 from common.config import Settings
-from common.model import Media, Post
+from common.model import Account, Media, Post
 from common.platforms.base import (
     Outcome,
     Permanent,

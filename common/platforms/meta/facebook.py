@@ -10,9 +10,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from common.accounts import Account
 from common.clock import utcnow
-from common.model import Post
+from common.model import Account, Post
 from common.platforms.base import (
     Outcome,
     Permanent,

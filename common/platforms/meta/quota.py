@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from common.accounts import Account
+from common.model import Account
 from common.platforms.base import Outcome, RateLimited, Retryable
 from common.platforms.meta.graph import QUOTA_EXHAUSTED_SECONDS, GraphClient, GraphReply
 

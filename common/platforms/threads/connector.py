@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from common.accounts import Account
+from common.model import Account
 from common.platforms.base import (
     AuthExpired,
     Credential,

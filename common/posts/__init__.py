@@ -35,6 +35,7 @@ from common.posts.store import (
     get,
     insert_once,
     stage_many,
+    uses_media,
 )
 from common.posts.tasks import (
     TaskClaim,
@@ -88,4 +89,5 @@ __all__ = [
     "stage_many",
     "upcoming",
     "upcoming_post",
+    "uses_media",
 ]

@@ -142,13 +142,7 @@ class Direct:
         report = reconcile.reconcile_unknown(
             self.db, self.settings, registry, self._now(), limit=limit
         )
-        return {
-            "checked": report.checked,
-            "published": report.published,
-            "rescheduled": report.rescheduled,
-            "stillUnknown": report.still_unknown,
-            "errors": report.errors,
-        }
+        return api_body.reconcile_json(report)
 
     def import_csv(
         self, handle: IO[str], tz: str | None, allow_late: bool, progress: Progress | None
@@ -177,7 +171,7 @@ class Direct:
             results = account_ops.check_tokens(
                 self.db, self._cipher(), self._registry(), self._now()
             )
-        return [h.to_dict() for h in results]
+        return [api_body.health_json(h) for h in results]
 
     def connect(self, request: ConnectRequest) -> Doc:
         with _token_key():

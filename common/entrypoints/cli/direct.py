@@ -179,9 +179,8 @@ class Direct:
     # --- the scheduler itself ---------------------------------------------------------------
 
     def run(self, limit: int | None) -> Doc:
-        assert self.db is not None  # the indexes a run relies on, as for every command here
-        registry = self._registry()
-        return execute_once(self.settings, Trigger("cli", limit=limit), registry).to_response()
+        trigger, registry = Trigger("cli", limit=limit), self._registry()
+        return execute_once(self.settings, trigger, registry, db=self.db).to_response()
 
     def status(self) -> Doc:
         return status.report(self.settings, self.db, self._now()).to_dict()

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import IO, Any
 
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, apikeys, lock, posts, status
+from common import accounts, apikeys, dispatch, lock, posts, status
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
 from common.engine import Trigger, execute_once
-from common.entrypoints import api_body
+from common.entrypoints import api_body, api_media
 from common.entrypoints.cli.backend import (
     Action,
     ConnectRequest,
@@ -24,10 +24,12 @@ from common.entrypoints.cli.backend import (
     Progress,
     UsageError,
 )
+from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import accounts as account_ops
-from common.operations import bulk, post_actions, reconcile, scheduling
+from common.operations import bulk, media, post_actions, reconcile, scheduling
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
+from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
 from common.validation import Problem
 
@@ -80,6 +82,45 @@ class Direct:
         doc = posts.get_document(self.db, result.post_id)
         assert doc is not None  # just made or found; posts are never deleted
         return added_json(doc, isinstance(result, scheduling.AlreadyScheduled))
+
+    def _bucket(self, what: str) -> MediaBucket:
+        config = storage_config(self.settings)
+        if config is None:
+            raise UsageError(f"{what} needs MEDIA_BUCKET")
+        return MediaBucket(config)
+
+    def sweep_media(self) -> Doc:
+        settings = self.settings
+        report = media.sweep(
+            self.db,
+            self._bucket("media sweep"),
+            self._now(),
+            retention=timedelta(days=settings.media_retention_days),
+            upload_expiry=timedelta(hours=settings.media_upload_expiry_hours),
+        )
+        return {
+            "expiredUploads": report.expired_uploads,
+            "deleted": report.deleted,
+            "kept": report.kept,
+        }
+
+    def upload_media(self, local: LocalFile, account_ids: list[str]) -> Doc:
+        """The api's use cases, called here: a session on the bucket, the bytes, the checks."""
+        bucket = self._bucket(f"{local.path}: uploading (or give an https URL)")
+        request = media.UploadRequest(
+            tuple(account_ids), local.mime, local.size, local.sha256, local.path.name
+        )
+        made = media.create_upload(self.db, bucket, request, "cli", self._now())
+        if isinstance(made, media.MediaRefused):
+            raise UsageError(f"{local.path}: {made.reason}")
+        item = made.item
+        if made.upload_url:
+            put_resumable(made.upload_url, local, ProgressBar(local.path.name))
+            done = media.complete_upload(self.db, bucket, item.id, self._now())
+            if isinstance(done, media.MediaRefused):
+                raise OperationalError(f"{local.path}: {done.reason}")
+            item = done
+        return api_media.media_json(item)
 
     def list_posts(self, where: posts.PostFilter, after: str | None, limit: int) -> Doc:
         try:
@@ -180,7 +221,9 @@ class Direct:
 
     def run(self, limit: int | None) -> Doc:
         trigger, registry = Trigger("cli", limit=limit), self._registry()
-        return execute_once(self.settings, trigger, registry, db=self.db).to_response()
+        strategy = dispatch.for_settings(self.settings)
+        summary = execute_once(self.settings, trigger, registry, db=self.db, dispatch=strategy)
+        return summary.to_response()
 
     def status(self) -> Doc:
         return status.report(self.settings, self.db, self._now()).to_dict()

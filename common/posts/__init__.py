@@ -35,6 +35,7 @@ from common.posts.store import (
     get,
     insert_once,
     stage_many,
+    uses_media,
 )
 from common.posts.tasks import (
     TaskClaim,
@@ -86,4 +87,5 @@ __all__ = [
     "snapshot_due",
     "stage_many",
     "upcoming",
+    "uses_media",
 ]

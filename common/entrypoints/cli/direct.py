@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import IO, Any
 
@@ -83,12 +83,30 @@ class Direct:
         assert doc is not None  # just made or found; posts are never deleted
         return added_json(doc, isinstance(result, scheduling.AlreadyScheduled))
 
-    def upload_media(self, local: LocalFile, account_ids: list[str]) -> Doc:
-        """The api's use cases, called here: a session on the bucket, the bytes, the checks."""
+    def _bucket(self, what: str) -> MediaBucket:
         config = storage_config(self.settings)
         if config is None:
-            raise UsageError(f"{local.path}: uploads need MEDIA_BUCKET (or give an https URL)")
-        bucket = MediaBucket(config)
+            raise UsageError(f"{what} needs MEDIA_BUCKET")
+        return MediaBucket(config)
+
+    def sweep_media(self) -> Doc:
+        settings = self.settings
+        report = media.sweep(
+            self.db,
+            self._bucket("media sweep"),
+            self._now(),
+            retention=timedelta(days=settings.media_retention_days),
+            upload_expiry=timedelta(hours=settings.media_upload_expiry_hours),
+        )
+        return {
+            "expiredUploads": report.expired_uploads,
+            "deleted": report.deleted,
+            "kept": report.kept,
+        }
+
+    def upload_media(self, local: LocalFile, account_ids: list[str]) -> Doc:
+        """The api's use cases, called here: a session on the bucket, the bytes, the checks."""
+        bucket = self._bucket(f"{local.path}: uploading (or give an https URL)")
         request = media.UploadRequest(
             tuple(account_ids), local.mime, local.size, local.sha256, local.path.name
         )
@@ -196,12 +214,9 @@ class Direct:
     # --- the scheduler itself ---------------------------------------------------------------
 
     def run(self, limit: int | None) -> Doc:
-        assert self.db is not None  # the indexes a run relies on, as for every command here
-        registry = self._registry()
+        trigger, registry = Trigger("cli", limit=limit), self._registry()
         strategy = dispatch.for_settings(self.settings)
-        summary = execute_once(
-            self.settings, Trigger("cli", limit=limit), registry, dispatch=strategy
-        )
+        summary = execute_once(self.settings, trigger, registry, db=self.db, dispatch=strategy)
         return summary.to_response()
 
     def status(self) -> Doc:

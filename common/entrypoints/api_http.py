@@ -22,7 +22,7 @@ from pymongo.database import Database
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, MapAdapter, RoutingException, Rule
 
-from common import accounts, audit, posts, schema
+from common import accounts, audit, posts
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
@@ -415,8 +415,7 @@ def reconcile_posts(call: Call) -> Response:
             call.db, service.settings, registry, call.now, limit=limit
         )
     call.audit("posts.reconcile", [], 200)
-    shown = api_schema.ReconcileReport(**dataclasses.asdict(report))
-    return web.json_response(schema.dump(shown), 200, call.rid)
+    return web.json_response(api_body.reconcile_json(report), 200, call.rid)
 
 
 # --- routing --------------------------------------------------------------------------------

@@ -165,13 +165,7 @@ class Direct:
         report = reconcile.reconcile_unknown(
             self.db, self.settings, registry, self._now(), limit=limit
         )
-        return {
-            "checked": report.checked,
-            "published": report.published,
-            "rescheduled": report.rescheduled,
-            "stillUnknown": report.still_unknown,
-            "errors": report.errors,
-        }
+        return api_body.reconcile_json(report)
 
     def import_csv(
         self, handle: IO[str], tz: str | None, allow_late: bool, progress: Progress | None
@@ -200,7 +194,7 @@ class Direct:
             results = account_ops.check_tokens(
                 self.db, self._cipher(), self._registry(), self._now()
             )
-        return [h.to_dict() for h in results]
+        return [api_body.health_json(h) for h in results]
 
     def connect(self, request: ConnectRequest) -> Doc:
         with _token_key():
@@ -225,12 +219,9 @@ class Direct:
     # --- the scheduler itself ---------------------------------------------------------------
 
     def run(self, limit: int | None) -> Doc:
-        assert self.db is not None  # the indexes a run relies on, as for every command here
-        registry = self._registry()
+        trigger, registry = Trigger("cli", limit=limit), self._registry()
         strategy = dispatch.for_settings(self.settings)
-        summary = execute_once(
-            self.settings, Trigger("cli", limit=limit), registry, dispatch=strategy
-        )
+        summary = execute_once(self.settings, trigger, registry, db=self.db, dispatch=strategy)
         return summary.to_response()
 
     def status(self) -> Doc:

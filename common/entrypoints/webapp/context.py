@@ -23,6 +23,7 @@ from common.entrypoints.webapp.assets import Assets
 from common.entrypoints.webapp.oidc import Oidc
 from common.entrypoints.webapp.signin import Visitor
 from common.members import Power
+from common.operations.prompt_tasks import TaskStarter
 from common.platforms.base import Registry
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
@@ -53,6 +54,7 @@ class WebService:
     db: Database[Doc]
     oidc: Oidc | None  # None: Google Sign-In is not configured
     policy: str  # the Content-Security-Policy of every answer
+    tasks: TaskStarter | None = None  # DISPATCH=tasks: posts due soon get their task at once
 
 
 @dataclass

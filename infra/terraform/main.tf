@@ -47,6 +47,7 @@ locals {
     },
     var.enable_events_topic ? { EVENTS_TOPIC = google_pubsub_topic.events[0].name } : {},
     local.tasks_enabled ? local.tasks_environment : {},
+    local.media_environment,
   )
 
   status_environment = {
@@ -68,6 +69,7 @@ locals {
       AUDIT_RETENTION_DAYS         = tostring(var.audit_retention_days)
     },
     var.meta_app_id != "" ? { META_APP_ID = var.meta_app_id } : {},
+    local.media_environment,
   )
 
   # Which secret each function reads, as environment variable => secret name. Least

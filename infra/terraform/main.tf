@@ -1,6 +1,5 @@
 # Shared names, labels and the runtime settings derived from the variables. Resources live in
-# files named for their concern: services.tf, source.tf, functions.tf, iam.tf, pubsub.tf,
-# secrets.tf and monitoring.tf.
+# files named for their concern (README: the table of files).
 
 locals {
   labels = merge(var.labels, {
@@ -17,6 +16,12 @@ locals {
   # and releases the lock.
   run_budget_reserve_seconds = local.meta_connect_timeout_seconds + local.meta_read_timeout_seconds + 25
 
+  # MongoDB connections per instance (MONGO_MAX_POOL_SIZE, mongodb.tf). The run functions keep
+  # the code's own size, PUBLISH_WORKERS (32 by default) + 8; a function that serves requests
+  # needs one per request in flight plus spares for the background work of the instance.
+  run_mongo_pool_size = 40
+  spare_connections   = 2
+
   # The tick period, which the status function judges liveness by: "* * * * *" or "*/N * * * *".
   tick_interval_seconds = 60 * (var.tick_schedule == "* * * * *" ? 1 : tonumber(regex("^\\*/([0-9]+) ", var.tick_schedule)[0]))
 
@@ -29,10 +34,6 @@ locals {
     },
     local.tasks_enabled ? { publish = local.publish_function_name } : {},
   )
-
-  # With dispatch = "tasks", these create Cloud Tasks (tasks.tf): the run functions load them,
-  # publish enqueues a rescheduled post's next task.
-  task_creators = ["run_tick", "run_http", "publish"]
 
   # Settings both run entry points need (see common/config.py for what each one means).
   run_environment = merge(
@@ -69,6 +70,9 @@ locals {
       AUDIT_RETENTION_DAYS         = tostring(var.audit_retention_days)
     },
     var.meta_app_id != "" ? { META_APP_ID = var.meta_app_id } : {},
+    # A post created or edited close to its due time gets its task at once, not at the next
+    # tick (tasks.tf: the api is one of the task creators).
+    local.tasks_enabled ? local.tasks_environment : {},
     local.media_environment,
   )
 

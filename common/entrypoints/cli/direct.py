@@ -220,12 +220,9 @@ class Direct:
     # --- the scheduler itself ---------------------------------------------------------------
 
     def run(self, limit: int | None) -> Doc:
-        assert self.db is not None  # the indexes a run relies on, as for every command here
-        registry = self._registry()
+        trigger, registry = Trigger("cli", limit=limit), self._registry()
         strategy = dispatch.for_settings(self.settings)
-        summary = execute_once(
-            self.settings, Trigger("cli", limit=limit), registry, dispatch=strategy
-        )
+        summary = execute_once(self.settings, trigger, registry, db=self.db, dispatch=strategy)
         return summary.to_response()
 
     def status(self) -> Doc:

@@ -91,7 +91,7 @@ class Settings:
     storage_emulator_host: str | None = None
     media_url_endpoint: str = "https://storage.googleapis.com"
     media_signing_account: str | None = None
-    media_signing_key_file: str | None = None  # a path; the key inside is the local stand-in
+    media_signing_key_file: str | None = field(default=None, repr=False)
     # Meta fetches while it processes a container; each attempt signs anew, so one hour covers
     # an attempt's processing and polling with room to spare.
     media_url_ttl_seconds: int = 3600

@@ -32,6 +32,7 @@ from common.entrypoints.webapp.assets import Assets
 from common.entrypoints.webapp.context import ROUTES, URLS, Ctx, WebService
 from common.entrypoints.webapp.oidc import Oidc
 from common.entrypoints.webapp.signin import SignInNeededError
+from common.operations.prompt_tasks import task_starter
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def build_service(settings: Settings, db: Database[Doc] | None = None) -> WebSer
     pages.globals["asset"] = loaded.url
     database = get_database(settings) if db is None else db
     sign_in = Oidc(settings) if settings.oidc_enabled else None
-    return WebService(settings, pages, loaded, database, sign_in)
+    return WebService(settings, pages, loaded, database, sign_in, task_starter(settings))
 
 
 def lazy_service() -> Lazy[WebService]:

@@ -23,6 +23,7 @@ from common.entrypoints.webapp.assets import Assets
 from common.entrypoints.webapp.oidc import Oidc
 from common.entrypoints.webapp.signin import Visitor
 from common.members import Power
+from common.operations.prompt_tasks import TaskStarter
 from common.platforms.base import Registry
 from common.platforms.registry import default_registry
 
@@ -44,6 +45,7 @@ class WebService:
     assets: Assets
     db: Database[Doc]
     oidc: Oidc | None  # None: Google Sign-In is not configured
+    tasks: TaskStarter | None = None  # DISPATCH=tasks: posts due soon get their task at once
 
 
 @dataclass

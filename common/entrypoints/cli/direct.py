@@ -27,6 +27,7 @@ from common.entrypoints.cli.backend import (
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import accounts as account_ops
 from common.operations import bulk, media, post_actions, reconcile, scheduling
+from common.operations.prompt_tasks import TaskStarter, task_starter
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
@@ -61,6 +62,10 @@ class Direct:
     def _now(self) -> datetime:
         return utcnow()
 
+    @cached_property
+    def _tasks(self) -> TaskStarter | None:
+        return task_starter(self.settings)
+
     def _cipher(self) -> TokenCipher:
         return TokenCipher.from_settings(self.settings)
 
@@ -70,7 +75,7 @@ class Direct:
     # --- posts ------------------------------------------------------------------------------
 
     def add_post(self, request: scheduling.PostRequest) -> Doc:
-        result = scheduling.schedule_post(self.db, request, self._now())
+        result = scheduling.schedule_post(self.db, request, self._now(), self._tasks)
         if isinstance(result, scheduling.NoSuchAccount):
             raise UsageError(
                 f"no account {result.account_id!r}; connect it with `socialsched accounts connect`"
@@ -140,7 +145,7 @@ class Direct:
         self, post_id: str, changes: post_actions.PostChanges, version: int | None
     ) -> Doc:
         result = post_actions.edit_post(
-            self.db, ObjectId(post_id), changes, self._now(), version=version
+            self.db, ObjectId(post_id), changes, self._now(), version=version, tasks=self._tasks
         )
         if isinstance(result, scheduling.Invalid):
             raise UsageError("the edit is not valid:\n" + problems_text(result.problems))
@@ -160,13 +165,7 @@ class Direct:
         report = reconcile.reconcile_unknown(
             self.db, self.settings, registry, self._now(), limit=limit
         )
-        return {
-            "checked": report.checked,
-            "published": report.published,
-            "rescheduled": report.rescheduled,
-            "stillUnknown": report.still_unknown,
-            "errors": report.errors,
-        }
+        return api_body.reconcile_json(report)
 
     def import_csv(
         self, handle: IO[str], tz: str | None, allow_late: bool, progress: Progress | None
@@ -195,7 +194,7 @@ class Direct:
             results = account_ops.check_tokens(
                 self.db, self._cipher(), self._registry(), self._now()
             )
-        return [h.to_dict() for h in results]
+        return [api_body.health_json(h) for h in results]
 
     def connect(self, request: ConnectRequest) -> Doc:
         with _token_key():
@@ -220,12 +219,9 @@ class Direct:
     # --- the scheduler itself ---------------------------------------------------------------
 
     def run(self, limit: int | None) -> Doc:
-        assert self.db is not None  # the indexes a run relies on, as for every command here
-        registry = self._registry()
+        trigger, registry = Trigger("cli", limit=limit), self._registry()
         strategy = dispatch.for_settings(self.settings)
-        summary = execute_once(
-            self.settings, Trigger("cli", limit=limit), registry, dispatch=strategy
-        )
+        summary = execute_once(self.settings, trigger, registry, db=self.db, dispatch=strategy)
         return summary.to_response()
 
     def status(self) -> Doc:

@@ -31,6 +31,7 @@ from common.entrypoints.auth import Caller
 from common.entrypoints.serve import Lazy, serve
 from common.operations import accounts as account_ops
 from common.operations import bulk, media, post_actions, reconcile, scheduling
+from common.operations.prompt_tasks import TaskStarter, task_starter
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
@@ -69,6 +70,11 @@ class ApiService:
     @property
     def cipher(self) -> TokenCipher:
         return TokenCipher.from_settings(self.settings)
+
+    @functools.cached_property
+    def tasks(self) -> TaskStarter | None:
+        """DISPATCH=tasks: posts due before the next tick get their task at once."""
+        return task_starter(self.settings)
 
 
 def lazy_service() -> Lazy[ApiService]:
@@ -154,10 +160,12 @@ def create_posts(call: Call) -> Response:
     if forbidden:
         raise web.HttpError(403, f"This credential may not post for {', '.join(forbidden)}"[:200])
     if parsed.single:
-        result: Any = scheduling.schedule_post(call.db, parsed.requests[0], call.now)
+        result: Any = scheduling.schedule_post(
+            call.db, parsed.requests[0], call.now, call.service.tasks
+        )
         results = _single_results(result)
     else:
-        result = bulk.schedule_batch(call.db, parsed.requests, call.now)
+        result = bulk.schedule_batch(call.db, parsed.requests, call.now, tasks=call.service.tasks)
         results = _batch_results(result)
     created = [r for r in results if isinstance(r, scheduling.Scheduled)]
     status = 201 if created or key is not None else 200
@@ -224,7 +232,9 @@ def edit_post(call: Call) -> Response:
     post_id = _owned_post(call)
     version = api_body.parse_if_match(call.request.headers.get("If-Match"))
     changes = api_body.parse_changes(_body(call.request))
-    result = post_actions.edit_post(call.db, post_id, changes, call.now, version=version)
+    result = post_actions.edit_post(
+        call.db, post_id, changes, call.now, version=version, tasks=call.service.tasks
+    )
     if isinstance(result, scheduling.Invalid):
         raise api_body.invalid_error(result)
     if isinstance(result, post_actions.Refused):

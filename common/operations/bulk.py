@@ -14,6 +14,7 @@ from pymongo.errors import BulkWriteError
 
 from common import accounts, bulk_import, posts
 from common.db import Doc
+from common.operations.prompt_tasks import TaskStarter
 from common.operations.scheduling import (
     AlreadyScheduled,
     Invalid,
@@ -63,6 +64,7 @@ def schedule_batch(
     requests: Sequence[PostRequest],
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
+    tasks: TaskStarter | None = None,
 ) -> BatchScheduled | BatchRefused | KeyReused:
     """Schedule every item or none (an API batch, a CSV file); repeats make nothing new."""
     known = accounts.load_many(db, (r.account_id for r in requests))
@@ -82,12 +84,17 @@ def schedule_batch(
     if problems:
         return BatchRefused(tuple(problems))
     try:
-        return _store_new(db, requests, planned, now, progress)
+        stored = _store_new(db, requests, planned, now, progress)
     except BulkWriteError as exc:
         if not _duplicate_key(exc):
             raise
         # An identical batch raced this one and won: what it made is now there to be named.
-        return _store_new(db, requests, planned, now, progress)
+        stored = _store_new(db, requests, planned, now, progress)
+    if tasks is not None and isinstance(stored, BatchScheduled):
+        for made in stored.results:
+            if isinstance(made, Scheduled):
+                tasks.post_written(db, made.post_id, made.when.instant, now)
+    return stored
 
 
 def _duplicate_key(exc: BulkWriteError) -> bool:

@@ -20,6 +20,7 @@ from common.clock import ScheduledTime
 from common.db import Doc
 from common.model import Account
 from common.operations import media
+from common.operations.prompt_tasks import TaskStarter
 from common.validation import Problem, check_post
 
 
@@ -159,7 +160,7 @@ def _key_problems(key: str | None) -> list[Problem]:
 
 
 def schedule_post(
-    db: Database[Doc], request: PostRequest, now: datetime
+    db: Database[Doc], request: PostRequest, now: datetime, tasks: TaskStarter | None = None
 ) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
     planned = plan_post(request, accounts.get(db, request.account_id), now)
     if not isinstance(planned, Planned):
@@ -170,6 +171,8 @@ def schedule_post(
     inserted = posts.insert_once(db, admitted, now)
     if isinstance(inserted, posts.Existing):
         return repeat(request, inserted)
+    if tasks is not None:
+        tasks.post_written(db, inserted, planned.new.when.instant, now)
     return Scheduled(inserted, planned.new.when)
 
 

@@ -44,6 +44,7 @@ from common.posts.tasks import (
     claim_for_task,
     record_tasks,
     upcoming,
+    upcoming_post,
 )
 
 __all__ = [
@@ -87,5 +88,6 @@ __all__ = [
     "snapshot_due",
     "stage_many",
     "upcoming",
+    "upcoming_post",
     "uses_media",
 ]

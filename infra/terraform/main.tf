@@ -48,6 +48,7 @@ locals {
     },
     var.enable_events_topic ? { EVENTS_TOPIC = google_pubsub_topic.events[0].name } : {},
     local.tasks_enabled ? local.tasks_environment : {},
+    local.media_environment,
   )
 
   status_environment = {
@@ -70,8 +71,11 @@ locals {
     },
     var.meta_app_id != "" ? { META_APP_ID = var.meta_app_id } : {},
     # A post created or edited close to its due time gets its task at once, not at the next
-    # tick (tasks.tf: the api is one of the task creators).
-    local.tasks_enabled ? local.tasks_environment : {},
+    # tick (tasks.tf: the api is one of the task creators); "close" is one tick interval.
+    local.tasks_enabled ? merge(local.tasks_environment, {
+      TICK_INTERVAL_SECONDS = tostring(local.tick_interval_seconds)
+    }) : {},
+    local.media_environment,
   )
 
   # Which secret each function reads, as environment variable => secret name. Least

@@ -27,6 +27,7 @@ from common.entrypoints.cli.backend import (
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import accounts as account_ops
 from common.operations import bulk, media, post_actions, reconcile, scheduling
+from common.operations.prompt_tasks import TaskStarter, task_starter
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
@@ -61,6 +62,10 @@ class Direct:
     def _now(self) -> datetime:
         return utcnow()
 
+    @cached_property
+    def _tasks(self) -> TaskStarter | None:
+        return task_starter(self.settings)
+
     def _cipher(self) -> TokenCipher:
         return TokenCipher.from_settings(self.settings)
 
@@ -70,7 +75,7 @@ class Direct:
     # --- posts ------------------------------------------------------------------------------
 
     def add_post(self, request: scheduling.PostRequest) -> Doc:
-        result = scheduling.schedule_post(self.db, request, self._now())
+        result = scheduling.schedule_post(self.db, request, self._now(), self._tasks)
         if isinstance(result, scheduling.NoSuchAccount):
             raise UsageError(
                 f"no account {result.account_id!r}; connect it with `socialsched accounts connect`"
@@ -140,7 +145,7 @@ class Direct:
         self, post_id: str, changes: post_actions.PostChanges, version: int | None
     ) -> Doc:
         result = post_actions.edit_post(
-            self.db, ObjectId(post_id), changes, self._now(), version=version
+            self.db, ObjectId(post_id), changes, self._now(), version=version, tasks=self._tasks
         )
         if isinstance(result, scheduling.Invalid):
             raise UsageError("the edit is not valid:\n" + problems_text(result.problems))

@@ -152,7 +152,6 @@ def run_round(
     db_name = f"bench_{uuid.uuid4().hex[:8]}"
     db = client[db_name]
     ensure_indexes(db)
-    seed(db, load.posts, load.accounts, load.spacing)
     tasks_env = {
         "DISPATCH": "tasks",
         "TASKS_QUEUE": QUEUE,
@@ -173,6 +172,8 @@ def run_round(
             COMMAND_LOG_DIR=str(log_dir),
         )
         with publish_processes(env, n, Path(workdir), standin) as urls:
+            # Seeded once the processes listen: their start must not eat the lead time.
+            seed(db, load.posts, load.accounts, load.spacing)
             base = load_settings(
                 {"MONGO_URI": uri, "MONGO_DB": db_name, **tasks_env, "TASKS_TARGET_URL": urls[0]}
             )

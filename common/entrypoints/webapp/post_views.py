@@ -243,12 +243,15 @@ def _request(form: Mapping[str, str], account_id: str, group: str | None) -> sch
 
 
 def _media(form: Mapping[str, str]) -> list[dict[str, str]]:
+    """Each row: an uploaded item (its id, set by the upload) or else an https URL."""
     items = []
     for n in range(MEDIA_ROWS):
-        url = form.get(f"mediaUrl{n}", "").strip()
-        if url:
-            kind = form.get(f"mediaType{n}") or "image"
-            items.append({"url": url, "type": kind, "alt": form.get(f"mediaAlt{n}", "")})
+        uploaded, url = form.get(f"mediaId{n}", "").strip(), form.get(f"mediaUrl{n}", "").strip()
+        alt = {"alt": form[f"mediaAlt{n}"]} if form.get(f"mediaAlt{n}") else {}
+        if uploaded:
+            items.append({"mediaId": uploaded, **alt})
+        elif url:
+            items.append({"url": url, "type": form.get(f"mediaType{n}") or "image", **alt})
     return items
 
 
@@ -276,6 +279,7 @@ def _composer(
         accounts=[a for a in accounts.list_all(ctx.db, MAX_ACCOUNTS) if a.status != "disabled"],
         counters=_counters(ctx, form, chosen),
         media_rows=range(MEDIA_ROWS),
+        uploads=bool(ctx.settings.media_bucket),
         form_key=form.get("formKey") or secrets.token_urlsafe(16),
     )
 

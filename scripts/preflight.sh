@@ -52,6 +52,7 @@ apis=(
     cloudtasks.googleapis.com
     eventarc.googleapis.com
     iam.googleapis.com
+    iamcredentials.googleapis.com
     logging.googleapis.com
     monitoring.googleapis.com
     pubsub.googleapis.com

@@ -34,7 +34,7 @@ from pymongo.database import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import accounts, model, posts
+from common import accounts, dispatch, model, posts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
@@ -89,10 +89,12 @@ def run_mode(settings: Settings, client: MongoClient[Doc], args: argparse.Namesp
     ensure_indexes(db)
     seed(db, args.posts, args.accounts, args.spread, random.Random(11))
     registry = registry_for(db, latency=0.05)
+    strategy = dispatch.for_settings(settings)  # None inline; task loading with tasks
     deadline = time.monotonic() + args.spread + 6 * args.tick
     while time.monotonic() < deadline:
         started = time.monotonic()
-        execute_once(settings, Trigger("tick", uuid.uuid4().hex), registry, db=db)
+        trigger = Trigger("tick", uuid.uuid4().hex)
+        execute_once(settings, trigger, registry, db=db, dispatch=strategy)
         if db["posts"].count_documents({"status": "published"}) == args.posts:
             break
         time.sleep(max(0.0, args.tick - (time.monotonic() - started)))
@@ -121,11 +123,13 @@ def created_late(settings: Settings, client: MongoClient[Doc], args: argparse.Na
         now=utcnow(),
     )
     registry = registry_for(db, latency=0.05)
+    strategy = dispatch.for_settings(settings)
     stop = threading.Event()
 
     def tick() -> None:
         while not stop.is_set():
-            execute_once(settings, Trigger("tick", uuid.uuid4().hex), registry, db=db)
+            trigger = Trigger("tick", uuid.uuid4().hex)
+            execute_once(settings, trigger, registry, db=db, dispatch=strategy)
             stop.wait(args.late_tick)
 
     ticker = threading.Thread(target=tick, daemon=True)

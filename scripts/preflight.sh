@@ -54,6 +54,7 @@ apis=(
     cloudtasks.googleapis.com
     eventarc.googleapis.com
     iam.googleapis.com
+    iamcredentials.googleapis.com
     logging.googleapis.com
     monitoring.googleapis.com
     pubsub.googleapis.com

@@ -49,6 +49,7 @@ locals {
     },
     var.enable_events_topic ? { EVENTS_TOPIC = google_pubsub_topic.events[0].name } : {},
     local.tasks_enabled ? local.tasks_environment : {},
+    local.media_environment,
   )
 
   status_environment = {
@@ -75,6 +76,7 @@ locals {
     local.tasks_enabled ? merge(local.tasks_environment, {
       TICK_INTERVAL_SECONDS = tostring(local.tick_interval_seconds)
     }) : {},
+    local.media_environment,
   )
 
   # The web app's own address: its sign-in cookies, CSRF origin and OpenID Connect redirect URI

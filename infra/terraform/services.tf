@@ -19,6 +19,8 @@ locals {
     "cloudtasks.googleapis.com",
     "eventarc.googleapis.com",
     "iam.googleapis.com",
+    # signBlob: the functions sign media URLs as themselves (media.tf).
+    "iamcredentials.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
     "pubsub.googleapis.com",

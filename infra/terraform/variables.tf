@@ -440,6 +440,33 @@ variable "billing_budget" {
   }
 }
 
+variable "media_retention_days" {
+  description = "Days after which media no unfinished post uses are deleted (MEDIA_RETENTION_DAYS, by `socialsched media sweep`)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.media_retention_days >= 1
+    error_message = "media_retention_days must be at least 1."
+  }
+}
+
+variable "media_url_ttl_seconds" {
+  description = "Lifetime of the V4 signed URLs Meta fetches media from (MEDIA_URL_TTL_SECONDS); each publish attempt signs anew."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.media_url_ttl_seconds >= 60 && var.media_url_ttl_seconds <= 604800
+    error_message = "media_url_ttl_seconds must be 60 to 604800 (Cloud Storage's 7-day limit)."
+  }
+}
+
+variable "media_cors_origins" {
+  description = "Browser origins (the web app's) allowed to PUT uploads straight to the media bucket. Empty: no CORS rule."
+  type        = list(string)
+  default     = []
+
 variable "web_service" {
   description = "Runtime of the web function (the app for people). Pages are short database work, so an instance serves several at once."
   type = object({

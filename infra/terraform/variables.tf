@@ -466,6 +466,7 @@ variable "media_cors_origins" {
   description = "Browser origins (the web app's) allowed to PUT uploads straight to the media bucket. Empty: no CORS rule."
   type        = list(string)
   default     = []
+}
 
 variable "web_service" {
   description = "Runtime of the web function (the app for people). Pages are short database work, so an instance serves several at once."

@@ -98,6 +98,7 @@ locals {
     },
     var.meta_app_id != "" ? { META_APP_ID = var.meta_app_id } : {},
     var.oidc_client_id != "" ? { OIDC_CLIENT_ID = var.oidc_client_id } : {},
+    local.media_environment,
   )
 
   # Which secret each function reads, as environment variable => secret name. Least

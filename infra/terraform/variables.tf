@@ -463,7 +463,7 @@ variable "media_url_ttl_seconds" {
 }
 
 variable "media_cors_origins" {
-  description = "Browser origins (the web app's) allowed to PUT uploads straight to the media bucket. Empty: no CORS rule."
+  description = "More browser origins allowed to PUT uploads straight to the media bucket, besides the web app's own (always allowed)."
   type        = list(string)
   default     = []
 }

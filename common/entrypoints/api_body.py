@@ -74,6 +74,7 @@ def _post_request(post: s.NewPost, header_key: str | None, fingerprint: str | No
         request_hash=fingerprint,
         content_warning=post.content_warning,
         visibility=post.visibility,
+        stage=post.stage,
     )
 
 
@@ -226,6 +227,7 @@ def post_json(doc: Doc) -> Doc:
         created_at=doc.get("createdAt"),
         updated_at=doc.get("updatedAt"),
         group_id=None if doc.get("groupId") is None else str(doc["groupId"]),
+        review_comment=doc.get("reviewComment"),
     )
     return schema.dump(post)
 

@@ -71,6 +71,10 @@ def schedule_batch(
     planned: list[posts.NewPost] = []
     problems: list[ItemProblem] = []
     for index, request in enumerate(requests):
+        if request.stage != "scheduled":
+            # A batch is staged and activated as `scheduled` together (posts.activate_import).
+            problems.append(ItemProblem(index, "stage", "drafts are made one post at a time"))
+            continue
         result: Planned | NoSuchAccount | Invalid | posts.NewPost
         result = plan_post(request, known.get(request.account_id), now)
         if isinstance(result, Planned):

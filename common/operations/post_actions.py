@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Literal
 
@@ -79,6 +79,7 @@ def edit_post(
     changes: PostChanges,
     now: datetime,
     *,
+    max_lateness: timedelta,
     version: int | None = None,
 ) -> Done | Refused | Invalid:
     """Change a scheduled post's content or time, checked like a new one.
@@ -91,7 +92,8 @@ def edit_post(
         return Refused(Refusal.NOT_FOUND, None)
     if version is not None and post.version != version:
         return Refused(Refusal.STALE, post.status)
-    planned = plan_post(_edited_request(post, changes), accounts.get(db, post.account_id), now)
+    request = _edited_request(post, changes)
+    planned = plan_post(request, accounts.get(db, post.account_id), now, max_lateness)
     if isinstance(planned, NoSuchAccount):
         return Invalid((Problem("accountId", f"no account {post.account_id!r}"),))
     if isinstance(planned, Invalid):

@@ -25,6 +25,8 @@ from devstack.sandbox.control import Sandbox
 from tests.conftest import add_account, add_post
 from tests.meta_support import TOKEN_KEY, connect, meta_env, token_for
 
+LATENESS = timedelta(days=1)  # MAX_LATENESS_SECONDS by default
+
 
 def socialsched(
     mongo_uri: str,
@@ -302,5 +304,7 @@ def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
     # A unique index makes the last row fail, after the whole first chunk went in.
     db["posts"].create_index("content.text", unique=True)
     with pytest.raises(BulkWriteError):
-        bulk.import_csv(db, io.StringIO("account,at,text\n" + rows), utcnow())
+        bulk.import_csv(
+            db, io.StringIO("account,at,text\n" + rows), utcnow(), max_lateness=LATENESS
+        )
     assert db["posts"].count_documents({}) == 0

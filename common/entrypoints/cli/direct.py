@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
@@ -38,9 +38,30 @@ def problems_text(problems: list[Problem] | tuple[Problem, ...]) -> str:
     return "\n".join(f"{p.field}: {p.message}" for p in problems)
 
 
-def added_json(post: Doc, already: bool) -> Doc:
+def added_json(post: Doc, already: bool, warnings: Sequence[str] = ()) -> Doc:
     shown = {k: post.get(k) for k in ("scheduledAt", "timeZone", "localTime")}
-    return {"id": str(post.get("id") or post.get("_id")), "alreadyScheduled": already, **shown}
+    added = {"id": str(post.get("id") or post.get("_id")), "alreadyScheduled": already, **shown}
+    return {**added, "warnings": list(warnings)}
+
+
+def import_json(result: bulk.Imported) -> Doc:
+    """What an import did, row by row (the api's import answers the same shape)."""
+
+    def rows(found: Sequence[bulk.RowPost]) -> list[Doc]:
+        return [{"line": r.line, "id": str(r.post_id)} for r in found]
+
+    return {
+        "imported": result.count,
+        "created": rows(result.created),
+        "alreadyScheduled": rows(result.already),
+        "updated": rows(result.updated),
+        "warnings": [
+            {"line": w.line, "id": str(w.post_id), "message": w.message} for w in result.warnings
+        ],
+        "notChanged": [
+            {"line": p.line, "field": p.field, "message": p.message} for p in result.not_changed
+        ],
+    }
 
 
 class Direct:
@@ -68,7 +89,9 @@ class Direct:
     # --- posts ------------------------------------------------------------------------------
 
     def add_post(self, request: scheduling.PostRequest) -> Doc:
-        result = scheduling.schedule_post(self.db, request, self._now())
+        result = scheduling.schedule_post(
+            self.db, request, self._now(), max_lateness=self.settings.max_lateness
+        )
         if isinstance(result, scheduling.NoSuchAccount):
             raise UsageError(
                 f"no account {result.account_id!r}; connect it with `socialsched accounts connect`"
@@ -79,7 +102,9 @@ class Direct:
             raise UsageError(f"the key {result.key!r} was used before for another post")
         doc = posts.get_document(self.db, result.post_id)
         assert doc is not None  # just made or found; posts are never deleted
-        return added_json(doc, isinstance(result, scheduling.AlreadyScheduled))
+        if isinstance(result, scheduling.AlreadyScheduled):
+            return added_json(doc, True)
+        return added_json(doc, False, [n.message() for n in result.looks_like])
 
     def list_posts(self, where: posts.PostFilter, after: str | None, limit: int) -> Doc:
         try:
@@ -99,7 +124,12 @@ class Direct:
         self, post_id: str, changes: post_actions.PostChanges, version: int | None
     ) -> Doc:
         result = post_actions.edit_post(
-            self.db, ObjectId(post_id), changes, self._now(), version=version
+            self.db,
+            ObjectId(post_id),
+            changes,
+            self._now(),
+            max_lateness=self.settings.max_lateness,
+            version=version,
         )
         if isinstance(result, scheduling.Invalid):
             raise UsageError("the edit is not valid:\n" + problems_text(result.problems))
@@ -134,6 +164,7 @@ class Direct:
             self.db,
             handle,
             self._now(),
+            max_lateness=self.settings.max_lateness,
             default_time_zone=tz,
             allow_late=allow_late,
             progress=progress,
@@ -141,8 +172,7 @@ class Direct:
         if isinstance(result, bulk.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]
             raise UsageError("nothing imported; fix these rows:\n" + "\n".join(lines))
-        already = [{"line": a.line, "id": str(a.post_id)} for a in result.already]
-        return {"imported": result.count, "alreadyScheduled": already}
+        return import_json(result)
 
     # --- accounts ---------------------------------------------------------------------------
 

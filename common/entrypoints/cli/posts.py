@@ -102,7 +102,8 @@ def cmd_add(args: argparse.Namespace, backend: Backend) -> int:
         if added["alreadyScheduled"]
         else f"scheduled post {added['id']} for {at}"
     )
-    emit(args, added, text)
+    warnings = [f"warning: {w}" for w in added.get("warnings", ())]
+    emit(args, added, "\n".join([text, *warnings]))
     return EXIT_OK
 
 

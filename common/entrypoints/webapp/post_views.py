@@ -86,7 +86,9 @@ def move(ctx: Ctx) -> Response:
     version = _version(form.get("version", ""))
     at, tz = form.get("scheduledAt", "").strip(), form.get("timeZone", "").strip() or None
     changes = post_actions.PostChanges(scheduled_at=at, time_zone=tz)
-    result = post_actions.edit_post(ctx.db, post_id, changes, ctx.now, version=version)
+    result = post_actions.edit_post(
+        ctx.db, post_id, changes, ctx.now, max_lateness=ctx.settings.max_lateness, version=version
+    )
     if isinstance(result, scheduling.Invalid):
         ctx.audit("posts.move", [str(post_id)], 422)
         raise web.HttpError(422, "; ".join(p.message for p in result.problems)[:300])
@@ -212,7 +214,7 @@ def compose(ctx: Ctx) -> Response:
     # Several accounts make one group; the form's key names it, so a repeat joins the same.
     group = f"web-{form.get('formKey') or secrets.token_urlsafe(12)}" if len(chosen) > 1 else None
     requests = [_request(form, account_id, group) for account_id in chosen]
-    result = bulk.schedule_batch(ctx.db, requests, ctx.now)
+    result = bulk.schedule_batch(ctx.db, requests, ctx.now, max_lateness=ctx.settings.max_lateness)
     if isinstance(result, bulk.BatchRefused):
         return _composer(ctx, 422, form, _field_problems(result.problems, chosen))
     if isinstance(result, scheduling.KeyReused):

@@ -16,7 +16,7 @@ CHECKOV_VERSION := 3.3.30
 TOFU_VERSION := v1.10.10
 TOFU := .tools/bin/tofu
 
-.PHONY: all bootstrap bootstrap-run test test-fast test-mongodb lint run bench clean tofu
+.PHONY: all bootstrap bootstrap-run test test-fast test-mongodb lint openapi run bench clean tofu
 
 all: test
 
@@ -65,6 +65,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy common functions devstack bench tests
 	$(VENV)/bin/lint-imports
+
+# docs/openapi.yaml from the shapes declared in common/entrypoints/api_schema.py (a test keeps
+# the committed file equal to the generated one).
+openapi: $(STAMP)
+	$(PY) -m devstack.openapi
 
 # TICK_SECONDS=10 make run ticks faster than Cloud Scheduler's minute.
 run: bootstrap-run

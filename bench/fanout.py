@@ -4,8 +4,8 @@ function processes.
     python bench/fanout.py [--posts 2000] [--accounts 200] [--latency 0.5] [--json]
 
 Needs MONGO_URI (`make bench` starts a server). Each round seeds the posts in a fresh database,
-due a few seconds ahead, and runs the tick's real loader (common.dispatch.load_upcoming) against
-the devstack Cloud Tasks stand-in: one task per account now, each post's task creating its
+due a few seconds ahead, and runs the tick's real loader (common.dispatch.loading.load_upcoming)
+against the devstack Cloud Tasks stand-in: one task per account now, each post's task creating its
 account's next one. The loader's target URLs go round-robin over the round's publish
 processes, as Cloud Run's front end spreads requests over instances; a process's own tasks
 come back to it. Each process is a functions-framework process serving the real
@@ -42,10 +42,11 @@ from pymongo.database import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import accounts, dispatch, model, posts
+from common import accounts, model, posts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
+from common.dispatch import loading
 from common.tasks import PostTask, TaskQueue
 from devstack import cloudtasks
 from devstack.processes import free_port
@@ -170,7 +171,7 @@ def run_round(
 def load_and_wait(db: Database[Doc], base: Settings, urls: list[str], n_posts: int) -> float:
     """The tick's loader, then the time from the due second to the last post published."""
     queues = [TaskQueue(replace(base, tasks_target_url=url)) for url in urls]
-    loaded = dispatch.load_upcoming(db, RoundRobin(queues), base, utcnow(), limit=n_posts)
+    loaded = loading.load_upcoming(db, RoundRobin(queues), base, utcnow(), limit=n_posts)
     if loaded.created + loaded.chained != n_posts:
         raise SystemExit(f"only {loaded.created} + {loaded.chained} of {n_posts} tasks loaded")
     first = db["posts"].find_one({}, sort=[("dueAt", 1)])

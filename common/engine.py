@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
@@ -30,9 +30,6 @@ from common.media_links import MediaLinks
 from common.model import Account
 from common.platforms.base import Registry
 from common.posts import ClaimedPost
-
-if TYPE_CHECKING:
-    from common.dispatch import Enqueuer
 from common.publishing import PostResult, PostWork
 from common.run_summary import RunCounts, RunStatus, RunSummary, TriggerKind
 from common.transitions import AccountSeen, Rules
@@ -40,8 +37,16 @@ from common.workpool import KeyedWorkPool
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-# Tasks created per tick at most (in parallel); the rest wait for the next tick.
-TASKS_LOAD_LIMIT = 20_000
+
+
+class Dispatch(Protocol):
+    """How a run's due posts reach publishing, beyond the run's own claims (the runner chooses:
+    common.dispatch.for_settings). Without one, the run claims every due post itself."""
+
+    def prepare(self, db: Database[Doc], now: datetime) -> datetime | None:
+        """Called once under the lock, before the first claim: the due time up to which the
+        run claims posts itself (None: every due post); the later ones are dispatched."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -68,12 +73,12 @@ def execute_once(
     db: Database[Doc] | None = None,
     clock: Clock = utcnow,
     events: EventSink | None = None,
-    queue: Enqueuer | None = None,
+    dispatch: Dispatch | None = None,
 ) -> RunSummary:
     """Run one tick. Raises DatabaseUnavailableError when MongoDB cannot be reached.
 
-    `events` receives an outcome event per finished post and one per completed run. With
-    DISPATCH=tasks, `queue` (built from the settings when not given) receives the tasks.
+    `events` receives an outcome event per finished post and one per completed run;
+    `dispatch` (see Dispatch) hands posts to other workers before the run claims.
     """
     started = time.monotonic()
     run_id = uuid.uuid4().hex
@@ -96,17 +101,9 @@ def execute_once(
             return replace(not_run, duplicate=True)
         with logs.fields(runId=run_id):
             run = _Run(database, settings, registry, clock, acquired, trigger, started, events)
-            if settings.dispatch == "tasks":
-                run.queue = queue if queue is not None else _task_queue(settings)
-            return run.execute()
+            return run.execute(dispatch)
     except PyMongoError as exc:
         raise DatabaseUnavailableError(describe_failure(exc)) from exc
-
-
-def _task_queue(settings: Settings) -> Enqueuer:
-    from common.tasks import TaskQueue  # noqa: PLC0415 - lazy: cold start of inline installs
-
-    return TaskQueue(settings)
 
 
 def _dry_run(
@@ -184,18 +181,17 @@ class _Run:
         self.next_candidates: list[tuple[datetime, str | None]] = []
         self.lock_lost = False
         self.left_unstarted = False
-        self.queue: Enqueuer | None = None  # DISPATCH=tasks: the run loads tasks first
-        self.due_until: datetime | None = None  # DISPATCH=tasks: older posts are the run's
         self.last_renewal = time.monotonic()
         self.guard = threading.Lock()
 
     # --- the pipeline -----------------------------------------------------------------------
 
-    def execute(self) -> RunSummary:
+    def execute(self, dispatch: Dispatch | None) -> RunSummary:
         status: RunStatus = "ok"
         error = None
         try:
-            self._claim_and_publish()
+            due_until = dispatch.prepare(self.db, self.clock()) if dispatch is not None else None
+            self._claim_and_publish(due_until)
         except PyMongoError as exc:
             status, error = "error", describe_failure(exc)
             raise
@@ -207,28 +203,9 @@ class _Run:
         self.events.emit(RUN_COMPLETED, summary.to_event())
         return summary
 
-    def _load_tasks(self, queue: Enqueuer) -> None:
-        """DISPATCH=tasks: create the tasks of posts due within the horizon; the run then
-        publishes only what their tasks missed (overdue beyond the sweep) and dead leases."""
-        from common import dispatch  # noqa: PLC0415 - lazy: it imports the Cloud Tasks client
-
-        now = self.clock()
-        loaded = dispatch.load_upcoming(self.db, queue, self.settings, now, TASKS_LOAD_LIMIT)
-        self.due_until = dispatch.sweep_before(self.settings, now)
-        if loaded.created or loaded.already_there or loaded.failed:
-            log.info(
-                "tasks loaded",
-                extra={
-                    "tasksCreated": loaded.created,
-                    "tasksAlreadyThere": loaded.already_there,
-                    "tasksFailed": loaded.failed,
-                    "tasksChained": loaded.chained,
-                },
-            )
-
-    def _claim_and_publish(self) -> None:
-        if self.queue is not None:
-            self._load_tasks(self.queue)
+    def _claim_and_publish(self, due_until: datetime | None) -> None:
+        """Claim batches of due posts (up to `due_until` when a dispatch keeps the later ones)
+        and publish them on the pool until none is left, the budget is spent or the lock lost."""
         batch = self.settings.claim_batch_size
         remaining = self.trigger.limit
         workers = self.settings.publish_workers
@@ -237,7 +214,6 @@ class _Run:
             while not self._stopping():
                 size = batch if remaining is None else min(batch, remaining)
                 now = self.clock()
-                due_until = now if self.due_until is None else self.due_until
                 snapshot = posts.snapshot_due(self.db, now, size, due_until)
                 if snapshot.next_post is not None:
                     self._note_next(snapshot.next_post.due_at, snapshot.next_post.platform)

@@ -8,7 +8,7 @@ Prints one JSON line per execute_once result. `--freeze-after-send N` stops the 
 SIGSTOP right after its N-th send (a stalled VM or a long GC pause); `--kill-after-send N`
 kills it with SIGKILL (a crashed instance). Both happen after the platform accepted the post and
 before the outcome is recorded, the worst moment. `--task` handles one Cloud Task the way the
-publish function does (common.dispatch.TaskWork) instead of running ticks.
+publish function does (common.dispatch.work.TaskWork) instead of running ticks.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pymongo.database import Database
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc
-from common.dispatch import TaskWork
+from common.dispatch.work import TaskWork
 from common.engine import Trigger, execute_once
 from common.events import NoEvents
 from common.model import Post

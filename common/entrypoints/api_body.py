@@ -1,5 +1,6 @@
-"""The api function's request and answer shapes: JSON bodies and query strings into use-case
-requests (unknown fields refused, every problem named), stored documents into answers."""
+"""The api function's bodies and answers: JSON bodies and query strings read with the shapes of
+api_schema into use-case requests (unknown fields refused, every problem named), stored
+documents into answers of those shapes."""
 
 from __future__ import annotations
 
@@ -12,55 +13,20 @@ from typing import Any
 
 from bson import ObjectId
 
-from common import model, posts
+from common import model, posts, schema
 from common.clock import TimeError, require_aware
 from common.db import Doc
+from common.entrypoints import api_schema as s
 from common.entrypoints import web
 from common.model import Account
 from common.operations.accounts import Connected
-from common.operations.bulk import ItemProblem
+from common.operations.bulk import Imported, ImportRefused, ItemProblem, RowPost
 from common.operations.post_actions import PostChanges
-from common.operations.scheduling import PostRequest
-from common.platforms.base import Login
+from common.operations.scheduling import Invalid, PostRequest
+from common.platforms.base import Login, TokenHealth
+from common.schema import S
 
-MAX_BATCH = 1000
-MAX_PAGE = 1000
-DEFAULT_PAGE = 100
-_TYPES: dict[str, tuple[type, ...]] = {
-    "accountId": (str,),
-    "scheduledAt": (str,),
-    "timeZone": (str, type(None)),
-    "text": (str,),
-    "link": (str, type(None)),
-    "media": (list,),
-    "idempotencyKey": (str,),
-    "allowLate": (bool,),
-    "contentWarning": (str, type(None)),  # Mastodon
-    "visibility": (str, type(None)),  # Mastodon
-}
-POST_FIELDS = frozenset(_TYPES)
-CHANGE_FIELDS = frozenset({"scheduledAt", "timeZone", "text", "link", "media", "allowLate"})
-MEDIA_FIELDS = frozenset({"url", "type", "alt"})  # alt: Bluesky, Mastodon, Threads
-UPLOADED_MEDIA_FIELDS = frozenset({"mediaId", "alt"})  # an item of POST /v1/media
-_SHOWN_POST_FIELDS = (
-    "accountId",
-    "platform",
-    "status",
-    "version",
-    "scheduledAt",
-    "timeZone",
-    "localTime",
-    "dueAt",
-    "content",
-    "attempts",
-    "lastError",
-    "platformPostId",
-    "publishedAt",
-    "createdAt",
-    "updatedAt",
-    "groupId",
-)
-LIST_PARAMS = frozenset({"status", "accountId", "dueAfter", "dueBefore", "cursor", "limit"})
+LIST_PARAMS = frozenset(p.name for p in s.LIST_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -69,70 +35,80 @@ class ParsedCreate:
     requests: list[PostRequest]
 
 
-def parse_create(body: Mapping[str, Any], header_key: str | None) -> ParsedCreate:
-    """One post, or {"posts": [...]}; raise HttpError 400 naming every problem by item index."""
+def parse_create(body: Mapping[str, Any], header_key: str | None, owner: str) -> ParsedCreate:
+    """One post, or {"posts": [...]}; raise HttpError 400 naming every problem by item index.
+
+    `owner` is the caller: their Idempotency-Key names this whole body (each item at its place),
+    so the same key with another body, single or batch, meets what it made and is refused."""
     single = "posts" not in body
     if not single and set(body) != {"posts"}:
         raise problems_error([ItemProblem(0, "posts", "a batch body has only the field posts")])
     items = [body] if single else body["posts"]
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+    if not isinstance(items, list) or not 1 <= len(items) <= s.MAX_BATCH:
         raise problems_error(
-            [ItemProblem(0, "posts", f"posts is a list of 1 to {MAX_BATCH} posts")]
+            [ItemProblem(0, "posts", f"posts is a list of 1 to {s.MAX_BATCH} posts")]
         )
     problems: list[ItemProblem] = []
     fingerprint = _fingerprint(body) if header_key is not None else None
     requests = []
     for index, item in enumerate(items):
-        key = header_key if single or header_key is None else f"{header_key}#{index}"
-        requests.append(_post_request(item, index, key, fingerprint, problems))
+        post, found = schema.read(s.NewPost, item)
+        problems.extend(ItemProblem(index, field, message) for field, message in found)
+        if post is not None:
+            requests.append(_post_request(post, header_key, fingerprint, owner, index))
     if problems:
         raise problems_error(problems)
     return ParsedCreate(single, requests)
 
 
 def _post_request(
-    item: Any,
-    index: int,
-    header_key: str | None,
-    fingerprint: str | None,
-    problems: list[ItemProblem],
+    post: s.NewPost, header_key: str | None, fingerprint: str | None, owner: str, index: int
 ) -> PostRequest:
-    if not isinstance(item, dict):
-        problems.append(ItemProblem(index, "", "each post is a JSON object"))
-        return PostRequest("", "")
-    found = _field_problems(item, POST_FIELDS, ("accountId", "scheduledAt"))
-    media = _media(item.get("media"), found)
-    problems.extend(ItemProblem(index, field, message) for field, message in found)
+    # An item's own key names that item alone; the header's names the body, item by item.
+    own_key = post.idempotency_key is not None
     return PostRequest(
-        account_id=_text(item, "accountId"),
-        scheduled_at=_text(item, "scheduledAt"),
-        time_zone=item.get("timeZone") if isinstance(item.get("timeZone"), str) else None,
-        text=_text(item, "text"),
-        link=item.get("link") if isinstance(item.get("link"), str) else None,
-        media=media,
-        idempotency_key=item.get("idempotencyKey", header_key),
-        allow_late=item.get("allowLate") is True,
+        account_id=post.account_id,
+        scheduled_at=post.scheduled_at,
+        time_zone=post.time_zone,
+        text=post.text,
+        link=post.link,
+        media=_media(post.media),
+        idempotency_key=post.idempotency_key or header_key,
+        allow_late=post.allow_late,
         request_hash=fingerprint,
-        content_warning=_optional_text(item, "contentWarning"),
-        visibility=_optional_text(item, "visibility"),
+        owner=owner,
+        item=0 if own_key else index,
+        content_warning=post.content_warning,
+        visibility=post.visibility,
     )
 
 
 def parse_changes(body: Mapping[str, Any]) -> PostChanges:
-    found = _field_problems(body, CHANGE_FIELDS, ())
-    if not set(body) & (CHANGE_FIELDS - {"allowLate"}):
+    changes, found = schema.read(s.PostChanges, body)
+    if not set(body) & {"scheduledAt", "text", "link", "media"}:
         found.append(("", "give at least one of scheduledAt, text, link, media"))
-    media = _media(body.get("media"), found) if "media" in body else None
-    if found:
+    if changes is None or found:
         raise problems_error([ItemProblem(0, field, message) for field, message in found])
     return PostChanges(
-        text=body.get("text"),
-        link=body.get("link"),
-        media=media,
-        scheduled_at=body.get("scheduledAt"),
-        time_zone=body.get("timeZone"),
-        allow_late=body.get("allowLate") is True,
+        text=changes.text,
+        link=changes.link,
+        media=None if changes.media is None else _media(changes.media),
+        scheduled_at=changes.scheduled_at,
+        time_zone=changes.time_zone,
+        allow_late=changes.allow_late,
     )
+
+
+def _media(items: Sequence[s.PostMedia]) -> list[dict[str, str]]:
+    return [_media_item(m) for m in items]
+
+
+def _media_item(item: s.PostMedia) -> dict[str, str]:
+    # alt is kept only when given: networks without alt text never see the field.
+    alt = {"alt": item.alt} if item.alt else {}
+    if isinstance(item, s.MediaRef):
+        return {"mediaId": item.media_id, **alt}
+    return {"url": item.url, "type": item.type, **alt}
 
 
 def parse_if_match(header: str | None) -> int:
@@ -152,64 +128,35 @@ class ConnectRequest:
     account_id: str | None
 
 
-MAX_LOGIN_FIELD = 4096
-# network: the field that carries its secret, and the other login fields it takes.
-_LOGIN_FIELDS: dict[str, tuple[str, frozenset[str]]] = {
-    "meta": ("userToken", frozenset({"pages"})),
-    "threads": ("accessToken", frozenset()),
-    "mastodon": ("accessToken", frozenset({"instance"})),
-    "bluesky": ("appPassword", frozenset({"handle", "pds"})),
-}
-
-
 def parse_connect(body: Mapping[str, Any]) -> ConnectRequest:
-    """`{"network": "meta" (default) | "threads" | "bluesky" | "mastodon", "accountId"?, ...}`
-    with the network's own login fields; each Connector judges the login itself."""
-    network = body.get("network", "meta")
-    if not isinstance(network, str) or network not in _LOGIN_FIELDS:
-        names = ", ".join(sorted(_LOGIN_FIELDS))
-        raise problems_error([ItemProblem(0, "network", f"network is one of {names}")])
-    secret_field, others = _LOGIN_FIELDS[network]
-    known = {"network", "accountId", secret_field, *others}
-    found = [(name, "unknown field") for name in sorted(set(body) - known)]
-    for name in sorted(known - {"network", "pages"}):
-        value = body.get(name)
-        if (name == secret_field or value is not None) and not _short_text(value):
-            found.append((name, f"{name} is text of 1 to {MAX_LOGIN_FIELD} characters"))
-    pages = body.get("pages")
-    if pages is not None and not (
-        isinstance(pages, list) and pages and all(_short_text(p) for p in pages)
-    ):
-        found.append(("pages", "pages is a list of Page ids"))
+    """A login of one network with that network's own fields (api_schema.LOGIN_FIELDS); each
+    Connector judges the login itself."""
+    asked = parse(s.ConnectRequest, body)
+    secret_field, others = s.LOGIN_FIELDS[asked.network]
+    taken = {"network", "accountId", secret_field, *others}
+    found = [
+        ItemProblem(0, name, f"{name} is not a field of a {asked.network} login")
+        for name in sorted(set(body) - taken)
+    ]
+    if secret_field not in body:
+        found.append(ItemProblem(0, secret_field, f"{secret_field} is required"))
     if found:
-        raise problems_error([ItemProblem(0, field, message) for field, message in found])
+        raise problems_error(found)
     login = Login(
         secret=body[secret_field],
-        handle=body.get("handle"),
-        server=body.get("instance") or body.get("pds"),
-        choose=None if pages is None else tuple(pages),
+        handle=asked.handle,
+        server=asked.instance or asked.pds,
+        choose=asked.pages,
     )
-    return ConnectRequest(network, login, body.get("accountId"))
+    return ConnectRequest(asked.network, login, asked.account_id)
 
 
-def _short_text(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= MAX_LOGIN_FIELD
-
-
-def connected_json(connected: Connected) -> Doc:
-    return {
-        "accounts": [
-            {
-                "id": a.account_id,
-                "platform": a.platform,
-                "externalId": a.external_id,
-                "name": a.name,
-                "added": a.added,
-                "postsReleased": a.posts_released,
-            }
-            for a in connected.accounts
-        ]
-    }
+def parse(shape: type[S], body: Mapping[str, Any]) -> S:
+    """`body` as `shape`, or HttpError 400 naming every problem."""
+    value, found = schema.read(shape, body)
+    if value is None:
+        raise problems_error([ItemProblem(0, field, message) for field, message in found])
+    return value
 
 
 @dataclass(frozen=True)
@@ -241,9 +188,9 @@ def parse_list_query(args: Mapping[str, str]) -> ListQuery:
 
 def _limit(raw: str | None) -> int:
     if raw is None:
-        return DEFAULT_PAGE
-    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_PAGE):
-        raise web.HttpError(400, f"limit is a whole number from 1 to {MAX_PAGE}")
+        return s.DEFAULT_PAGE
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= s.MAX_PAGE):
+        raise web.HttpError(400, f"limit is a whole number from 1 to {s.MAX_PAGE}")
     return int(raw)
 
 
@@ -259,86 +206,81 @@ def _instant(args: Mapping[str, str], name: str) -> datetime | None:
 
 def post_json(doc: Doc) -> Doc:
     """A stored post as the API shows it: no lease, no idempotency internals."""
-    shown = _SHOWN_POST_FIELDS
-    answer: Doc = {"id": str(doc["_id"])}
-    answer.update({name: doc[name] for name in shown if doc.get(name) is not None})
-    if "lastError" in answer:
-        answer["lastError"] = {k: answer["lastError"].get(k) for k in ("code", "message", "at")}
-    if isinstance(answer.get("content"), dict) and answer["content"].get("media"):
-        content = answer["content"]
-        answer["content"] = {**content, "media": [_shown_media(m) for m in content["media"]]}
-    return answer
+    content = doc.get("content") or {}
+    error = doc.get("lastError")
+    post = s.Post(
+        id=str(doc["_id"]),
+        account_id=doc["accountId"],
+        platform=doc["platform"],
+        status=doc["status"],
+        version=int(doc.get("version", 1)),
+        scheduled_at=doc["scheduledAt"],
+        due_at=doc["dueAt"],
+        content=s.PostContent(
+            text=content.get("text") or "",
+            link=content.get("link"),
+            media=tuple(_shown_media(m) for m in content.get("media") or ()),
+            content_warning=content.get("contentWarning"),
+            visibility=content.get("visibility"),
+        ),
+        time_zone=doc.get("timeZone"),
+        local_time=doc.get("localTime"),
+        attempts=doc.get("attempts"),
+        last_error=None if error is None else s.LastError(**error),
+        platform_post_id=doc.get("platformPostId"),
+        published_at=doc.get("publishedAt"),
+        created_at=doc.get("createdAt"),
+        updated_at=doc.get("updatedAt"),
+        group_id=None if doc.get("groupId") is None else str(doc["groupId"]),
+    )
+    return schema.dump(post)
 
 
-def _shown_media(stored: Doc) -> Doc:
+def _shown_media(stored: Doc) -> s.MediaUrl | s.MediaRefShown:
     """An uploaded item shows its id, never the bucket's object name."""
+    alt = stored.get("alt") or None
     if stored.get("mediaId"):
-        return {k: stored[k] for k in ("mediaId", "type", "alt") if stored.get(k)}
-    return stored
+        return s.MediaRefShown(media_id=stored["mediaId"], type=stored.get("type"), alt=alt)
+    return s.MediaUrl(url=stored["url"], type=stored.get("type", "image"), alt=alt)
 
 
 def account_json(account: Account) -> Doc:
-    return {
-        "id": account.id,
-        "platform": account.platform,
-        "externalId": account.external_id,
-        "name": account.name,
-        "status": account.status,
-        "pausedUntil": account.paused_until,
-        "tokenExpiresAt": account.token_expires_at,
-    }
+    shown = s.Account(
+        id=account.id,
+        platform=account.platform,  # type: ignore[arg-type]
+        external_id=account.external_id,
+        name=account.name,
+        status=account.status,
+        paused_until=account.paused_until,
+        token_expires_at=account.token_expires_at,
+    )
+    return schema.dump(shown)
 
 
-def _field_problems(
-    item: Mapping[str, Any], known: frozenset[str], required: tuple[str, ...]
-) -> list[tuple[str, str]]:
-    found = [(name, "unknown field") for name in sorted(set(item) - known)]
-    found += [(name, f"{name} is required") for name in required if name not in item]
-    for name, value in item.items():
-        if name in _TYPES and not isinstance(value, _TYPES[name]):
-            found.append((name, f"{name} has the wrong type"))
-    return found
+def health_json(health: TokenHealth) -> Doc:
+    shown = s.TokenHealth(
+        account_id=health.account_id,
+        platform=health.platform,  # type: ignore[arg-type]
+        valid=health.valid,
+        expires_at=health.expires_at,
+        problem=None if health.problem is None else health.problem.message,
+    )
+    return schema.dump(shown)
 
 
-def _media(raw: Any, found: list[tuple[str, str]]) -> list[dict[str, str]]:
-    if not isinstance(raw, list):
-        return []
-    items = []
-    for index, entry in enumerate(raw):
-        where = f"media[{index}]"
-        item = _media_item(entry)
-        if item is None:
-            found.append((where, "media items have only url, type and alt, or mediaId and alt"))
-            continue
-        items.append(item)
-    return items
-
-
-def _media_item(entry: Any) -> dict[str, str] | None:
-    """An uploaded item by id, or a URL; None when it is neither (or has other fields)."""
-    if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
-        return None
-    if isinstance(entry.get("mediaId"), str):
-        if set(entry) - UPLOADED_MEDIA_FIELDS:
-            return None
-        item = {"mediaId": entry["mediaId"]}
-    elif isinstance(entry.get("url"), str) and not set(entry) - MEDIA_FIELDS:
-        item = {"url": entry["url"], "type": entry.get("type", "image")}
-    else:
-        return None
-    if entry.get("alt"):
-        item["alt"] = entry["alt"]
-    return item
-
-
-def _optional_text(item: Mapping[str, Any], name: str) -> str | None:
-    value = item.get(name)
-    return value if isinstance(value, str) else None
-
-
-def _text(item: Mapping[str, Any], name: str) -> str:
-    value = item.get(name)
-    return value if isinstance(value, str) else ""
+def connected_json(connected: Connected) -> Doc:
+    rows = tuple(
+        s.ConnectedAccount(
+            id=a.account_id,
+            platform=a.platform,  # type: ignore[arg-type]
+            external_id=a.external_id,
+            name=a.name,
+            added=a.added,
+            posts_released=a.posts_released,
+        )
+        for a in connected.accounts
+    )
+    return schema.dump(s.Connected(accounts=rows))
 
 
 def _fingerprint(body: Mapping[str, Any]) -> str:
@@ -347,6 +289,39 @@ def _fingerprint(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def invalid_error(invalid: Invalid) -> web.HttpError:
+    """A use case's refusal of one post's fields."""
+    return problems_error([ItemProblem(0, p.field, p.message) for p in invalid.problems])
+
+
 def problems_error(problems: Sequence[ItemProblem]) -> web.HttpError:
     listed = [{"index": p.index, "field": p.field, "message": p.message} for p in problems]
     return web.HttpError(400, "Nothing was done; see problems", details={"problems": listed})
+
+
+def import_json(result: Imported) -> Doc:
+    """What an import did, row by row (the CLI prints the same shape in both modes)."""
+    shown = s.Imported(
+        imported=result.count,
+        created=_rows(result.created),
+        already_scheduled=_rows(result.already),
+        updated=_rows(result.updated),
+        warnings=tuple(
+            s.RowWarning(line=w.line, id=str(w.post_id), message=w.message) for w in result.warnings
+        ),
+        not_changed=tuple(
+            s.RowProblem(line=p.line, field=p.field, message=p.message) for p in result.not_changed
+        ),
+    )
+    dumped: Doc = schema.dump(shown)
+    return dumped
+
+
+def _rows(found: Sequence[RowPost]) -> tuple[s.RowPost, ...]:
+    return tuple(s.RowPost(line=r.line, id=str(r.post_id)) for r in found)
+
+
+def rows_error(refused: ImportRefused) -> web.HttpError:
+    """Nothing was imported: every problem, by line and CSV column."""
+    listed = [{"line": p.line, "field": p.field, "message": p.message} for p in refused.problems]
+    return web.HttpError(400, "Nothing was imported; see rows", details={"rows": listed})

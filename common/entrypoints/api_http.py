@@ -6,11 +6,13 @@ decision is a use case in common.operations (common.entrypoints.api_body parses 
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import functools
+import io
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,27 +21,31 @@ from typing import Any
 from bson import ObjectId
 from flask import Request, Response
 from pymongo.database import Database
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import BaseConverter, Map, MapAdapter, RoutingException, Rule
 
-from common import accounts, audit, posts
+from common import accounts, audit, bulk_import, posts, schema
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
-from common.entrypoints import api_body, api_media, auth, web
+from common.entrypoints import api_body, api_media, api_schema, auth, web
 from common.entrypoints.auth import Caller
 from common.entrypoints.serve import Lazy, serve
 from common.operations import accounts as account_ops
-from common.operations import bulk, media, post_actions, scheduling
+from common.operations import bulk, media, post_actions, reconcile, scheduling
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
+from common.transitions import Refusal
 
 log = logging.getLogger(__name__)
 
 # A full batch of 1,000 posts with room for text; anything larger is refused unread.
 MAX_BODY_BYTES = 2 * 1024 * 1024
-IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_HEADER = api_schema.IDEMPOTENCY_HEADER
 REPLAYED_HEADER = "Idempotent-Replayed"
+RECONCILE_DEFAULT = 100
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,10 @@ class Call:
     def db(self) -> Database[Doc]:
         return self.service.db
 
+    @property
+    def settings(self) -> Settings:
+        return self.service.settings
+
     def audit(self, action: str, targets: Sequence[str], status: int) -> None:
         entry = audit.Entry(self.caller.who, action, targets, self.rid, status)
         retention = timedelta(days=self.service.settings.audit_retention_days)
@@ -104,27 +114,24 @@ class Call:
 RouteHandler = Callable[[Call], Response]
 
 
-@dataclass(frozen=True)
-class Route:
-    pattern: re.Pattern[str]
-    method: str
-    scope: str
-    handler: RouteHandler
-
-
 def _route(request: Request, rid: str, service: ApiService) -> Response:
-    matching = [(r, m) for r in ROUTES if (m := r.pattern.fullmatch(request.path))]
-    if not matching:
-        raise web.HttpError(404, "No such resource")
-    allowed = sorted({r.method for r, _ in matching})
-    chosen = next(((r, m) for r, m in matching if r.method == request.method), None)
-    if chosen is None:
-        raise web.HttpError(405, "Method not allowed", {"Allow": ", ".join(allowed)})
-    route, match = chosen
-    call = Call(request, rid, service, _caller(request, service), utcnow(), match.group("id"))
-    if not call.caller.allows(route.scope):
-        raise web.HttpError(403, f"This credential lacks the {route.scope} scope")
-    return route.handler(call)
+    operation, path_id = route_of(request)
+    call = Call(request, rid, service, _caller(request, service), utcnow(), path_id)
+    if not call.caller.allows(operation.scope):
+        raise web.HttpError(403, f"This credential lacks the {operation.scope} scope")
+    return HANDLERS[operation.operation_id](call)
+
+
+def route_of(request: Request) -> tuple[api_schema.Operation, str]:
+    """The declared operation for the request's path and method, and the path's id."""
+    try:
+        operation_id, args = ROUTER.match(request.path, request.method)
+    except MethodNotAllowed as exc:
+        allowed = ", ".join(sorted(exc.valid_methods or ()))
+        raise web.HttpError(405, "Method not allowed", {"Allow": allowed}) from exc
+    except (NotFound, RoutingException) as exc:  # RoutingException: a redirect werkzeug offers
+        raise web.HttpError(404, "No such resource") from exc
+    return OPERATIONS[operation_id], str(args.get("id", ""))
 
 
 def _caller(request: Request, service: ApiService) -> Caller:
@@ -146,17 +153,21 @@ def create_posts(call: Call) -> Response:
     """One post or a batch, all or nothing; an Idempotency-Key makes a retry answer the same."""
     body = _body(call.request)
     key = call.request.headers.get(IDEMPOTENCY_HEADER)
-    parsed = api_body.parse_create(body, key)
+    parsed = api_body.parse_create(body, key, call.caller.who)
     forbidden = sorted(
         {r.account_id for r in parsed.requests if not call.caller.may_use(r.account_id)}
     )
     if forbidden:
         raise web.HttpError(403, f"This credential may not post for {', '.join(forbidden)}"[:200])
     if parsed.single:
-        result: Any = scheduling.schedule_post(call.db, parsed.requests[0], call.now)
+        result: Any = scheduling.schedule_post(
+            call.db, parsed.requests[0], call.now, max_lateness=call.settings.max_lateness
+        )
         results = _single_results(result)
     else:
-        result = bulk.schedule_batch(call.db, parsed.requests, call.now)
+        result = bulk.schedule_batch(
+            call.db, parsed.requests, call.now, max_lateness=call.settings.max_lateness
+        )
         results = _batch_results(result)
     created = [r for r in results if isinstance(r, scheduling.Scheduled)]
     status = 201 if created or key is not None else 200
@@ -174,9 +185,7 @@ def _single_results(result: Any) -> list[scheduling.Scheduled | scheduling.Alrea
             [bulk.ItemProblem(0, "accountId", f"no account {result.account_id!r}")]
         )
     if isinstance(result, scheduling.Invalid):
-        raise api_body.problems_error(
-            [bulk.ItemProblem(0, p.field, p.message) for p in result.problems]
-        )
+        raise api_body.invalid_error(result)
     if isinstance(result, scheduling.KeyReused):
         raise _key_reused()
     return [result]
@@ -190,12 +199,6 @@ def _batch_results(result: Any) -> list[scheduling.Scheduled | scheduling.Alread
     return list(result.results)
 
 
-def _problems(invalid: scheduling.Invalid) -> web.HttpError:
-    return api_body.problems_error(
-        [bulk.ItemProblem(0, p.field, p.message) for p in invalid.problems]
-    )
-
-
 def _key_reused() -> web.HttpError:
     return web.HttpError(422, f"This {IDEMPOTENCY_HEADER} was used with a different request")
 
@@ -205,7 +208,12 @@ def _created_item(
 ) -> Doc:
     # A replay under an Idempotency-Key answers what the first request was answered.
     already = isinstance(result, scheduling.AlreadyScheduled) and not replayed_with_key
-    return {"id": str(result.post_id), "alreadyScheduled": already}
+    looks_like = result.looks_like if isinstance(result, scheduling.Scheduled) else ()
+    warnings = [
+        {"code": "looks_like", "postId": str(n.other_id), "message": n.message()}
+        for n in looks_like
+    ]
+    return {"id": str(result.post_id), "alreadyScheduled": already, "warnings": warnings}
 
 
 def get_post(call: Call) -> Response:
@@ -231,11 +239,16 @@ def edit_post(call: Call) -> Response:
     post_id = _owned_post(call)
     version = api_body.parse_if_match(call.request.headers.get("If-Match"))
     changes = api_body.parse_changes(_body(call.request))
-    result = post_actions.edit_post(call.db, post_id, changes, call.now, version=version)
+    result = post_actions.edit_post(
+        call.db,
+        post_id,
+        changes,
+        call.now,
+        max_lateness=call.settings.max_lateness,
+        version=version,
+    )
     if isinstance(result, scheduling.Invalid):
-        raise api_body.problems_error(
-            [bulk.ItemProblem(0, p.field, p.message) for p in result.problems]
-        )
+        raise api_body.invalid_error(result)
     if isinstance(result, post_actions.Refused):
         call.audit("posts.edit", [str(post_id)], _refused_status(result))
         raise _refused(result)
@@ -276,8 +289,8 @@ def _owned_post(call: Call) -> ObjectId:
 
 
 _REFUSAL_STATUS = {
-    post_actions.Refusal.NOT_FOUND: 404,
-    post_actions.Refusal.STALE: 412,
+    Refusal.NOT_FOUND: 404,
+    Refusal.STALE: 412,
 }
 
 
@@ -366,7 +379,7 @@ def check_account(call: Call) -> Response:
             call.db, service.cipher, service.registry, call.now, only=[account_id]
         )
     call.audit("accounts.check", [account_id], 200)
-    return web.json_response(health[0].to_dict(), 200, call.rid)
+    return web.json_response(api_body.health_json(health[0]), 200, call.rid)
 
 
 def connect_accounts(call: Call) -> Response:
@@ -400,29 +413,90 @@ def _token_key() -> Iterator[None]:
         raise web.HttpError(503, "Token encryption is not configured on the server") from exc
 
 
-_ID = r"(?P<id>[^/:]+)"
-_NONE = r"(?P<id>)"
-ROUTES: tuple[Route, ...] = (
-    Route(re.compile(rf"/v1/posts{_NONE}"), "POST", "posts:write", create_posts),
-    Route(re.compile(rf"/v1/posts{_NONE}"), "GET", "posts:read", list_posts),
-    Route(re.compile(rf"/v1/posts/{_ID}"), "GET", "posts:read", get_post),
-    Route(re.compile(rf"/v1/posts/{_ID}"), "PATCH", "posts:write", edit_post),
-    Route(
-        re.compile(rf"/v1/posts/{_ID}:cancel"),
-        "POST",
-        "posts:write",
-        _post_action(post_actions.cancel_post, "posts.cancel"),
-    ),
-    Route(
-        re.compile(rf"/v1/posts/{_ID}:retry"),
-        "POST",
-        "posts:write",
-        _post_action(post_actions.retry_post, "posts.retry"),
-    ),
-    Route(re.compile(rf"/v1/media{_NONE}"), "POST", "posts:write", create_media),
-    Route(re.compile(rf"/v1/media/{_ID}"), "GET", "posts:read", get_media),
-    Route(re.compile(rf"/v1/media/{_ID}:complete"), "POST", "posts:write", complete_media),
-    Route(re.compile(rf"/v1/accounts{_NONE}"), "GET", "posts:read", list_accounts),
-    Route(re.compile(rf"/v1/accounts/{_ID}:check"), "POST", "accounts:write", check_account),
-    Route(re.compile(rf"/v1/accounts:connect{_NONE}"), "POST", "accounts:write", connect_accounts),
+# --- reconcile ------------------------------------------------------------------------------
+
+
+def import_posts(call: Call) -> Response:
+    """A CSV file in one request: every row checked before anything is stored (the CLI's
+    `import`, remotely, with the same answers and problems as on the database)."""
+    asked = api_body.parse(api_schema.ImportRequest, _body(call.request))
+    try:
+        rows, _ = bulk_import.read(io.StringIO(asked.csv, newline=""))
+        named = {row.cells.get("account", "") for row in rows}
+        forbidden = sorted(a for a in named if a and not call.caller.may_use(a))
+        if forbidden:
+            raise web.HttpError(
+                403, f"This credential may not post for {', '.join(forbidden)}"[:200]
+            )
+        result = bulk.import_csv(
+            call.db,
+            io.StringIO(asked.csv, newline=""),
+            call.now,
+            max_lateness=call.settings.max_lateness,
+            owner=call.caller.who,
+            default_time_zone=asked.time_zone,
+            allow_late=asked.allow_late,
+        )
+    except csv.Error as exc:
+        raise web.HttpError(400, f"csv is not a readable CSV file: {exc}"[:200]) from exc
+    if isinstance(result, bulk.ImportRefused):
+        raise api_body.rows_error(result)
+    changed = [str(r.post_id) for r in (*result.created, *result.updated)]
+    call.audit("posts.import", changed, 200)
+    return web.json_response(api_body.import_json(result), 200, call.rid)
+
+
+def reconcile_posts(call: Call) -> Response:
+    """Look for unknown posts on their networks (the CLI's `posts reconcile`, remotely)."""
+    asked = api_body.parse(api_schema.ReconcileRequest, _body(call.request))
+    limit = asked.limit if asked.limit is not None else RECONCILE_DEFAULT
+    service = call.service
+    with _token_key():
+        registry = service.registry
+        report = reconcile.reconcile_unknown(
+            call.db, service.settings, registry, call.now, limit=limit
+        )
+    call.audit("posts.reconcile", [], 200)
+    shown = api_schema.ReconcileReport(**dataclasses.asdict(report))
+    return web.json_response(schema.dump(shown), 200, call.rid)
+
+
+# --- routing --------------------------------------------------------------------------------
+
+
+class _Id(BaseConverter):
+    """A path id ends at the `:` of an action (`/v1/posts/{id}:cancel`)."""
+
+    regex = r"[^/:]+"
+
+
+def _rule(operation: api_schema.Operation) -> Rule:
+    # OpenAPI's {id} as werkzeug's <id:id>.
+    path = re.sub(r"\{(\w+)\}", r"<id:\1>", operation.path)
+    return Rule(path, methods=[operation.method], endpoint=operation.operation_id)
+
+
+HANDLERS: Mapping[str, RouteHandler] = {
+    "create_posts": create_posts,
+    "list_posts": list_posts,
+    "get_post": get_post,
+    "edit_post": edit_post,
+    "cancel_post": _post_action(post_actions.cancel_post, "posts.cancel"),
+    "retry_post": _post_action(post_actions.retry_post, "posts.retry"),
+    "import_posts": import_posts,
+    "reconcile_posts": reconcile_posts,
+    "create_media": create_media,
+    "get_media": get_media,
+    "complete_media": complete_media,
+    "list_accounts": list_accounts,
+    "connect_accounts": connect_accounts,
+    "check_account": check_account,
+}
+OPERATIONS = {op.operation_id: op for op in api_schema.API_OPERATIONS}
+ROUTES = Map(
+    [_rule(op) for op in api_schema.API_OPERATIONS],
+    converters={"id": _Id},
+    strict_slashes=False,
+    merge_slashes=False,
 )
+ROUTER: MapAdapter = ROUTES.bind("api")

@@ -9,42 +9,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from common import schema
 from common.db import Doc
-from common.entrypoints import web
+from common.entrypoints import api_body, api_schema, web
 from common.entrypoints.auth import Caller
-from common.media_records import MediaItem
-from common.media_rules import MediaFacts
+from common.media_records import MediaItem, Variant
 from common.operations import media
 from common.storage import MediaBucket
 
-CREATE_FIELDS = frozenset({"accountIds", "mediaType", "size", "sha256", "filename"})
 _STATUS = {"invalid": 422, "not_found": 404, "forbidden": 403, "not_uploaded": 409}
 
 
 def parse_upload(body: Mapping[str, Any]) -> media.UploadRequest:
-    problems = [f"{name}: unknown field" for name in sorted(set(body) - CREATE_FIELDS)]
-    ids = body.get("accountIds")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-        problems.append("accountIds: a non-empty list of account ids")
-        ids = []
-    media_type, size, sha256 = body.get("mediaType"), body.get("size"), body.get("sha256")
-    if not isinstance(media_type, str):
-        problems.append("mediaType: required, e.g. image/jpeg")
-    if not isinstance(size, int) or isinstance(size, bool):
-        problems.append("size: required, the file's length in bytes")
-    if not isinstance(sha256, str):
-        problems.append("sha256: required, the file's SHA-256 in hex")
-    filename = body.get("filename")
-    if filename is not None and not isinstance(filename, str):
-        problems.append("filename: a string")
-    if problems:
-        raise web.HttpError(422, "; ".join(problems)[:500])
+    asked = api_body.parse(api_schema.MediaUpload, body)
     return media.UploadRequest(
-        account_ids=tuple(ids),
-        media_type=str(media_type),
-        size=int(str(size)),
-        sha256=str(sha256).lower(),
-        filename=filename,
+        account_ids=asked.account_ids,
+        media_type=asked.media_type,
+        size=asked.size,
+        sha256=asked.sha256.lower(),
+        filename=asked.filename,
     )
 
 
@@ -66,34 +49,38 @@ def require_bucket(bucket: MediaBucket | None) -> MediaBucket:
 
 def media_json(item: MediaItem) -> Doc:
     facts = item.facts
-    answer: Doc = {
-        "id": item.id,
-        "state": item.state,
-        "accountIds": list(item.account_ids),
-        "sha256": item.sha256,
-        "filename": item.filename,
-        "mediaType": facts.mime if facts else item.declared_type,
-        "kind": facts.kind if facts else None,
-        "bytes": facts.bytes if facts else item.declared_bytes,
-        **_facts_json(facts),
-        "problems": [{"rule": p.rule, "message": p.message} for p in item.problems],
-        "variants": {
-            purpose: {"mediaType": v.facts.mime, "bytes": v.facts.bytes, "quality": v.quality}
-            | _facts_json(v.facts)
-            for purpose, v in item.variants.items()
-        },
-        "createdAt": item.created_at,
-    }
-    return answer
+    shown = api_schema.Media(
+        id=item.id,
+        state=item.state,
+        account_ids=item.account_ids,
+        sha256=item.sha256,
+        filename=item.filename,
+        media_type=facts.mime if facts else item.declared_type,
+        kind=facts.kind if facts else None,
+        bytes=facts.bytes if facts else item.declared_bytes,
+        width=facts.width if facts else None,
+        height=facts.height if facts else None,
+        duration_seconds=facts.duration_seconds if facts else None,
+        codec=facts.codec if facts else None,
+        fps=facts.fps if facts else None,
+        problems=tuple(
+            api_schema.MediaProblem(rule=p.rule, message=p.message) for p in item.problems
+        ),
+        variants={purpose: _variant(v) for purpose, v in item.variants.items()},
+        created_at=item.created_at,
+    )
+    return schema.dump(shown)
 
 
-def _facts_json(facts: MediaFacts | None) -> Doc:
-    if facts is None:
-        return {"width": None, "height": None, "durationSeconds": None, "codec": None}
-    return {
-        "width": facts.width,
-        "height": facts.height,
-        "durationSeconds": facts.duration_seconds,
-        "codec": facts.codec,
-        "fps": facts.fps,
-    }
+def _variant(variant: Variant) -> api_schema.MediaVariant:
+    facts = variant.facts
+    return api_schema.MediaVariant(
+        media_type=facts.mime,
+        bytes=facts.bytes,
+        quality=variant.quality,
+        width=facts.width,
+        height=facts.height,
+        duration_seconds=facts.duration_seconds,
+        codec=facts.codec,
+        fps=facts.fps,
+    )

@@ -12,7 +12,7 @@ from flask import Request, Response
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import get_database
-from common.dispatch import TaskWork
+from common.dispatch.work import InProgress, TaskResult, TaskWork
 from common.entrypoints import web
 from common.entrypoints.auth import AuthError
 from common.entrypoints.serve import Lazy, serve
@@ -69,9 +69,16 @@ def _publish(request: Request, rid: str, service: PublishService) -> Response:
     except ValueError as exc:
         raise web.HttpError(400, str(exc)) from exc
     try:
-        answer = service.work.handle(task)
+        result = service.work.handle(task)
     finally:
         service.events.flush(EVENT_FLUSH_SECONDS)
-    log.info("task handled", extra={"postId": task.post_id, "outcome": answer.outcome})
-    headers = {"Retry-After": "5"} if answer.status == 503 else {}
-    return web.json_response({"outcome": answer.outcome}, answer.status, rid, headers=headers)
+    log.info("task handled", extra={"postId": task.post_id, "outcome": result.outcome})
+    status = _status_code(result)
+    headers = {"Retry-After": "5"} if status == 503 else {}
+    return web.json_response({"outcome": result.outcome}, status, rid, headers=headers)
+
+
+def _status_code(result: TaskResult) -> int:
+    """Cloud Tasks ends a task on any 2xx and delivers it again otherwise: only a task whose
+    post is not done with yet (InProgress) must come back; Done and Stale have nothing left."""
+    return 503 if isinstance(result, InProgress) else 200

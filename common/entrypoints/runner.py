@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from common import dispatch
 from common.config import Settings, load_settings
-from common.engine import Trigger, execute_once
+from common.engine import Dispatch, Trigger, execute_once
 from common.entrypoints.serve import Lazy
 from common.events import EventSink, sink_for
 from common.platforms.base import Registry
 from common.run_summary import RunSummary
-
-if TYPE_CHECKING:
-    from common.dispatch import Enqueuer
 
 EVENT_FLUSH_SECONDS = 5.0
 RegistryFactory = Callable[[Settings], Registry]
@@ -26,7 +23,7 @@ class RunService:
     settings: Settings
     registry: Registry
     events: EventSink
-    queue: Enqueuer | None = None  # DISPATCH=tasks: one Cloud Tasks client per instance
+    dispatch: Dispatch | None = None  # DISPATCH=tasks: one Cloud Tasks client per instance
 
 
 def lazy_service(registry_factory: RegistryFactory) -> Lazy[RunService]:
@@ -34,23 +31,21 @@ def lazy_service(registry_factory: RegistryFactory) -> Lazy[RunService]:
 
     def build() -> RunService:
         settings = load_settings()
-        queue = _task_queue(settings) if settings.dispatch == "tasks" else None
-        return RunService(settings, registry_factory(settings), sink_for(settings), queue)
+        strategy = dispatch.for_settings(settings)
+        return RunService(settings, registry_factory(settings), sink_for(settings), strategy)
 
     return Lazy(build)
-
-
-def _task_queue(settings: Settings) -> Enqueuer:
-    from common.tasks import TaskQueue  # noqa: PLC0415 - lazy: cold start of inline installs
-
-    return TaskQueue(settings)
 
 
 def execute(service: RunService, trigger: Trigger) -> RunSummary:
     """One run; its events leave before the function answers (the instance may then freeze)."""
     try:
         return execute_once(
-            service.settings, trigger, service.registry, events=service.events, queue=service.queue
+            service.settings,
+            trigger,
+            service.registry,
+            events=service.events,
+            dispatch=service.dispatch,
         )
     finally:
         service.events.flush(EVENT_FLUSH_SECONDS)

@@ -1,17 +1,17 @@
-"""Operator actions on one post: cancel, retry, edit; a refusal says why."""
+"""Operator actions on one post: cancel, retry, edit; a refusal says why, explained from the
+one table of the states each action may start from (transitions.ALLOWED), the table the
+conditional writes in common.posts are built from."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
-from typing import Literal
 
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, model, posts
+from common import accounts, model, posts, transitions
 from common.db import Doc
 from common.operations.scheduling import (
     Invalid,
@@ -23,20 +23,9 @@ from common.operations.scheduling import (
 from common.validation import Problem
 
 
-class Refusal(Enum):
-    """Why an operator action on a post was refused."""
-
-    NOT_FOUND = "no such post"
-    SEND_BEGUN = "its send has begun"
-    FINISHED = "it is already published or canceled"
-    NOT_RETRYABLE = "only failed or unknown posts can be retried"
-    NOT_EDITABLE = "only scheduled posts can be edited"
-    STALE = "it was changed since that version was read"
-
-
 @dataclass(frozen=True)
 class Refused:
-    reason: Refusal
+    reason: transitions.Refusal
     status: model.PostStatus | None  # the post's status when refused (None: no such post)
 
 
@@ -45,20 +34,18 @@ class Done:
     post_id: ObjectId
 
 
-Action = Literal["cancel", "retry", "edit"]
+# A refused write whose post is back in a state the action may start from is tried again:
+# it moved meanwhile (a run's claim given back), and a person asked for the action.
+ATTEMPTS = 3
 
 
 def cancel_post(db: Database[Doc], post_id: ObjectId, now: datetime) -> Done | Refused:
     """Cancel unless it is published or its send has begun (then it may already be out)."""
-    if posts.cancel(db, post_id, now):
-        return Done(post_id)
-    return _refusal(db, post_id, "cancel")
+    return _act(db, post_id, "cancel", lambda: posts.cancel(db, post_id, now), now)
 
 
 def retry_post(db: Database[Doc], post_id: ObjectId, now: datetime) -> Done | Refused:
-    if posts.retry(db, post_id, now):
-        return Done(post_id)
-    return _refusal(db, post_id, "retry")
+    return _act(db, post_id, "retry", lambda: posts.retry(db, post_id, now), now)
 
 
 @dataclass(frozen=True)
@@ -88,10 +75,9 @@ def edit_post(
     conditional on the version read here, so a concurrent change is never overwritten.
     """
     post = posts.get(db, post_id)
-    if post is None:
-        return Refused(Refusal.NOT_FOUND, None)
-    if version is not None and post.version != version:
-        return Refused(Refusal.STALE, post.status)
+    why = transitions.refusal("edit", post, now, version=version)
+    if why is not None or post is None:
+        return _refused(why or transitions.Refusal.NOT_FOUND, post)
     request = _edited_request(post, changes)
     planned = plan_post(request, accounts.get(db, post.account_id), now, max_lateness)
     if isinstance(planned, NoSuchAccount):
@@ -102,9 +88,15 @@ def edit_post(
     if isinstance(admitted, Invalid):
         return admitted
     when = admitted.when if changes.scheduled_at is not None else None
-    if posts.edit_content(db, post_id, admitted.content, now, when=when, version=post.version):
-        return Done(post_id)
-    return _refusal(db, post_id, "edit", post.version)
+    read = post.version  # the write is conditional on the version this edit was checked on
+    return _act(
+        db,
+        post_id,
+        "edit",
+        lambda: posts.edit_content(db, post_id, admitted.content, now, when=when, version=read),
+        now,
+        version=read,
+    )
 
 
 def _edited_request(post: model.Post, changes: PostChanges) -> PostRequest:
@@ -129,19 +121,27 @@ def _edited_request(post: model.Post, changes: PostChanges) -> PostRequest:
     )
 
 
-def _refusal(
-    db: Database[Doc], post_id: ObjectId, action: Action, version: int | None = None
-) -> Refused:
-    """Why the conditional write matched nothing, read after the fact (refusals are rare)."""
-    post = posts.get(db, post_id)
-    if post is None:
-        return Refused(Refusal.NOT_FOUND, None)
-    if version is not None and post.version != version and post.send_started_at is None:
-        return Refused(Refusal.STALE, post.status)
-    if post.status == "publishing" and post.send_started_at is not None:
-        return Refused(Refusal.SEND_BEGUN, post.status)
-    if action == "retry":
-        return Refused(Refusal.NOT_RETRYABLE, post.status)
-    if action == "edit":
-        return Refused(Refusal.NOT_EDITABLE, post.status)
-    return Refused(Refusal.FINISHED, post.status)
+def _act(
+    db: Database[Doc],
+    post_id: ObjectId,
+    action: transitions.Action,
+    write: Callable[[], bool],
+    now: datetime,
+    *,
+    version: int | None = None,
+) -> Done | Refused:
+    """The conditional write; when it matches nothing, why, read after the fact from the table
+    (refusals are rare, so reading the post only then keeps the common case one command)."""
+    post = None
+    for _ in range(ATTEMPTS):
+        if write():
+            return Done(post_id)
+        post = posts.get(db, post_id)
+        why = transitions.refusal(action, post, now, version=version)
+        if why is not None:
+            return _refused(why, post)
+    return _refused(transitions.Refusal.TAKEN, post)
+
+
+def _refused(why: transitions.Refusal, post: model.Post | None) -> Refused:
+    return Refused(why, None if post is None else post.status)

@@ -15,6 +15,7 @@ from common.db import Doc
 from common.model import Account, Post
 from common.platforms.base import Registry
 from common.publishing import look
+from common.transitions import MarkPublished, MarkUnknown, Rules, decide
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,9 @@ def reconcile_unknown(
     """Look for up to `limit` unknown posts (oldest first) on their platform.
 
     Found: published. Not found: still unknown under at_most_once, scheduled again under
-    at_least_once. Kept out of the tick so an empty tick stays at three database commands;
-    a run looks for its own lease-expired posts with the same `look`.
+    at_least_once (the policy's answer, transitions.decide after a look). Kept out of the tick
+    so an empty tick stays at three database commands; a run looks for its own lease-expired
+    posts with the same `look` and the same policy.
     """
     candidates = posts.list_unknown(db, limit)
     known = accounts.load_many(db, (p.account_id for p in candidates))
@@ -73,12 +75,14 @@ def _look_and_settle(
     account: Account | None,
     now: datetime,
 ) -> LookResult:
+    """Look, then do what the one policy decides after a look (transitions.decide)."""
     looked = look(registry.get(post.platform), post, account)
-    if looked.failed is not None:
-        return "error"
-    if looked.found is not None:
-        marked = posts.mark_found_published(db, post, looked.found.platform_post_id, now)
+    step = decide(looked, post, account, Rules.from_settings(settings), now).step
+    if isinstance(step, MarkPublished):
+        marked = posts.mark_found_published(db, post, step.platform_post_id, now)
         return "published" if marked else "not_unknown"
-    if settings.reconcile_policy == "at_least_once":
-        return "rescheduled" if posts.retry(db, post.id, now) else "not_unknown"
-    return "still_unknown"
+    if isinstance(step, MarkUnknown):  # not found (at_most_once), or the look itself failed
+        return "error" if looked.failed is not None else "still_unknown"
+    # The policy would send it again (at_least_once): back to the queue, where a run decides
+    # as for any due post (send, hold it for its account, or let it expire).
+    return "rescheduled" if posts.retry(db, post.id, now) else "not_unknown"

@@ -10,7 +10,8 @@ from pymongo.database import Database
 from common.clock import utcnow
 from common.db import Doc
 from common.operations import post_actions
-from common.operations.post_actions import Done, PostChanges, Refusal, Refused
+from common.operations.post_actions import Done, PostChanges, Refused
+from common.transitions import Refusal
 from tests.conftest import add_account, add_post
 
 LATENESS = timedelta(days=1)  # MAX_LATENESS_SECONDS by default

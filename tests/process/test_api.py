@@ -259,7 +259,9 @@ def test_bad_bodies_are_refused_with_a_reason_and_change_nothing(
         assert_refused(answer, status)
     typed = assert_refused(call(api_fn, "POST", "/v1/posts", writer, post_body(text=5)), 400)
     assert typed["problems"][0]["field"] == "text"
-    assert_refused(call(api_fn, "DELETE", "/v1/posts", writer), 405)
+    wrong_method = call(api_fn, "DELETE", "/v1/posts", writer)
+    assert_refused(wrong_method, 405)
+    assert wrong_method.headers["Allow"] == "GET, HEAD, POST"
     assert_refused(call(api_fn, "GET", "/v2/posts", writer), 404)
     assert fresh_db["posts"].count_documents({}) == 0
 

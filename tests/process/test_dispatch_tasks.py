@@ -25,10 +25,11 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import tasks_v2
 from pymongo.database import Database
 
-from common import posts
+from common import dispatch, posts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
-from common.dispatch import EARLY_TOLERANCE_SECONDS
+from common.dispatch.loading import TaskLoading
+from common.dispatch.work import EARLY_TOLERANCE_SECONDS
 from common.engine import Trigger, execute_once
 from common.model import Content
 from common.tasks import PostTask, TaskQueue
@@ -115,7 +116,9 @@ def _client(settings: Settings) -> tasks_v2.CloudTasksClient:
 
 
 def _tick(settings: Settings, db: Database[Any]) -> None:
-    execute_once(settings, Trigger("tick", ObjectId().binary.hex()), registry_for(db), db=db)
+    trigger = Trigger("tick", ObjectId().binary.hex())
+    strategy = dispatch.for_settings(settings)
+    execute_once(settings, trigger, registry_for(db), db=db, dispatch=strategy)
 
 
 def test_a_post_is_published_by_its_task_once_and_a_second_tick_adds_no_task(
@@ -298,7 +301,11 @@ def test_an_unreachable_queue_leaves_the_post_for_the_next_tick(
     add_account(fresh_db, "a")
     pid = add_post(fresh_db, "a", utcnow() + timedelta(minutes=1))
     execute_once(
-        broken, Trigger("tick", "m-x"), registry_for(fresh_db), db=fresh_db, queue=TaskQueue(broken)
+        broken,
+        Trigger("tick", "m-x"),
+        registry_for(fresh_db),
+        db=fresh_db,
+        dispatch=TaskLoading(TaskQueue(broken), broken),
     )
     doc = fresh_db["posts"].find_one({"_id": pid})
     assert doc is not None and doc["status"] == "scheduled" and "task" not in doc

@@ -24,7 +24,7 @@ from common import posts
 from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc
-from common.dispatch import TaskAnswer, TaskWork
+from common.dispatch.work import Done, InProgress, Stale, TaskWork
 from common.engine import Trigger, execute_once
 from common.events import NoEvents
 from common.run_summary import RunSummary
@@ -235,10 +235,10 @@ def test_a_publish_process_killed_mid_send_is_taken_over_by_its_retried_task_wit
     assert crashed.returncode == -signal.SIGKILL
     settings = make_settings(LOCK_TTL_SECONDS=2, **engine_worker.as_tasks())
     work = TaskWork(db, registry_for(db), settings, engine_worker.NoQueue(), NoEvents(), utcnow)
-    assert work.handle(task) == TaskAnswer(503, "in_progress")
+    assert work.handle(task) == InProgress("in_progress")
     time.sleep(2.5)  # the dead process's lease expires
-    assert work.handle(task) == TaskAnswer(200, "published")
-    assert work.handle(task) == TaskAnswer(200, "stale")
+    assert work.handle(task) == Done("published")
+    assert work.handle(task) == Stale()
     assert sends_per_post(db) == {pid: 1}
     doc = db["posts"].find_one({"_id": pid})
     assert doc is not None and doc["status"] == "published"

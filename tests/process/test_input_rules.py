@@ -15,8 +15,9 @@ from common.clock import utcnow
 from common.db import Doc
 from common.operations import bulk, post_actions, scheduling
 from common.operations.bulk import BatchRefused, BatchScheduled
-from common.operations.post_actions import Done, PostChanges, Refusal, Refused
+from common.operations.post_actions import Done, PostChanges, Refused
 from common.operations.scheduling import AlreadyScheduled, Invalid, PostRequest, Scheduled
+from common.transitions import Refusal
 from tests.conftest import add_account, add_post
 from tests.process.test_cli import socialsched
 from tests.query_shapes import CommandRecorder, problems, queries

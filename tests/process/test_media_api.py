@@ -4,6 +4,9 @@ to the session the api created, `complete` checks them by content; posts take th
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -180,3 +183,46 @@ def test_a_key_limited_to_other_accounts_neither_uploads_nor_sees_the_item(
     item = upload(api_fn, photo, ["fb"])
     assert call(api_fn, "GET", f"/v1/media/{item['id']}", key=limited.secret).status_code == 404
     assert call(api_fn, "GET", f"/v1/media/{item['id']}").json()["media"]["id"] == item["id"]
+
+
+def socialsched(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "common.entrypoints.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_cli_uploads_a_local_file_then_schedules_it_by_id_remotely_and_directly(
+    api_fn: Served,
+    fresh_db: Database[Any],
+    fn_db_name: str,
+    mongo_uri: str,
+    storage_server: LocalStorage,
+    tmp_path: Path,
+) -> None:
+    add_account(fresh_db, "ig", "instagram")
+    key = apikeys.create(fresh_db, "cli", ["posts:write", "posts:read"], utcnow()).secret
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO", "MEDIA_"))}
+    remote = {**base, "SOCIALSCHED_API_URL": api_fn.url, "SOCIALSCHED_API_KEY": key}
+    local = {**base, "MONGO_URI": mongo_uri, "MONGO_DB": fn_db_name, **storage_server.settings()}
+    when = LATER.isoformat()
+    for mode, env, size in (("remote", remote, (900, 900)), ("direct", local, (800, 800))):
+        png = image(tmp_path / f"{mode}.png", size, "PNG")
+        added = socialsched(
+            env, "posts", "add", "--account", "ig", "--at", when, "--media", str(png)
+        )
+        assert added.returncode == 0, added.stderr
+    stored = [d["content"]["media"][0] for d in fresh_db.posts.find({"accountId": "ig"})]
+    assert len(stored) == 2 and all(m["object"].endswith("/instagram") for m in stored)
+    assert fresh_db.media.count_documents({"state": "ready"}) == 2
+    pdf = tmp_path / "flyer.jpg"
+    pdf.write_bytes(b"%PDF-1.7\n" + b"0" * 100)
+    refused = socialsched(
+        remote, "posts", "add", "--account", "ig", "--at", when, "--media", str(pdf)
+    )
+    assert refused.returncode == 2
+    assert "flyer.jpg" in refused.stderr and "application/pdf" in refused.stderr

@@ -17,6 +17,7 @@ from pymongo.database import Database
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from devstack.sandbox.control import Sandbox
+from devstack.storage import LocalStorage
 from tests.conftest import add_account
 from tests.functions_fixtures import (
     ADMIN_KEY,
@@ -71,15 +72,26 @@ def test_status_conforms(case: schemathesis.Case[Any], status_fn: Served) -> Non
 
 @pytest.fixture(scope="module")
 def api_fn(
-    mongo_uri: str, fn_db_name: str, fn_workdir: Path, empty_db: Any, sandbox_server: Sandbox
+    mongo_uri: str,
+    fn_db_name: str,
+    fn_workdir: Path,
+    empty_db: Any,
+    sandbox_server: Sandbox,
+    storage_server: LocalStorage,
 ) -> Iterator[Served]:
     # One account, so generated posts for it reach validation and storage, not only refusals;
-    # Meta is the sandbox, so a generated login token is refused by it (a 400), as by Meta.
+    # Meta is the sandbox, so a generated login token is refused by it (a 422), as by Meta; the
+    # media bucket is the local emulator, so uploads reach it.
     add_account(empty_db, "fb")
     source = ROOT / "functions" / "api" / "main.py"
     meta = {k: str(v) for k, v in meta_env(sandbox_server).items()}
     env = function_env(
-        mongo_uri, fn_db_name, META_APP_ID="sandbox-app", META_APP_SECRET="fuzz", **meta
+        mongo_uri,
+        fn_db_name,
+        META_APP_ID="sandbox-app",
+        META_APP_SECRET="fuzz",
+        **meta,
+        **storage_server.settings(),
     )
     with serve("api", source, env, fn_workdir) as s:
         yield s

@@ -1,4 +1,4 @@
-"""What one publish instance keeps between tasks (common.dispatch: AccountCache, Figures),
+"""What one publish instance keeps between tasks (common.dispatch.work: AccountCache, Figures),
 against the sandbox Graph API and the real database: an account cached as active that was
 paused or marked needs_reauth meanwhile sends nothing the platform accepts; the status
 figures counted in memory are written exactly once the instance is idle."""
@@ -18,7 +18,7 @@ from common import accounts, posts, stats
 from common.clock import utcnow
 from common.config import Settings
 from common.db import ACCOUNTS, Doc
-from common.dispatch import TaskAnswer, TaskWork
+from common.dispatch.work import Done, TaskWork
 from common.events import NoEvents
 from common.model import AUTH_EXPIRED
 from common.platforms.registry import default_registry
@@ -100,11 +100,11 @@ def test_an_account_cached_as_active_then_marked_needs_reauth_sends_nothing(
     first, second, third = (add_post(db, "page-1", due, text=f"p{i}") for i in range(3))
     queue = NextTasks()
     work = _work(db, fb_settings, queue)
-    assert work.handle(_task(db, first)) == TaskAnswer(200, "published")
+    assert work.handle(_task(db, first)) == Done("published")
     # Another instance learnt the token stopped working, after this one cached the account.
     accounts.mark_needs_reauth(db, "page-1", utcnow())
     sandbox.set_faults("page-1", invalid_token=True)
-    assert work.handle(_task(db, second)) == TaskAnswer(200, "deferred")
+    assert work.handle(_task(db, second)) == Done("deferred")
     assert reads.count == 1  # the second task went on the cached, stale, "active" account
     held = _doc(db, second)
     assert (held["status"], held["lastError"]["code"], held["attempts"]) == (
@@ -112,7 +112,7 @@ def test_an_account_cached_as_active_then_marked_needs_reauth_sends_nothing(
         AUTH_EXPIRED,
         0,
     )
-    assert work.handle(_task(db, third)) == TaskAnswer(200, "deferred")
+    assert work.handle(_task(db, third)) == Done("deferred")
     assert reads.count == 2  # the hold dropped the cached account: the third read it afresh
     assert [t.post_id for t in queue.tasks] == [str(second), str(third)]  # due again later
     assert [p["text"] for p in sandbox.posts()] == ["p0"]
@@ -126,11 +126,11 @@ def test_an_account_cached_as_active_then_paused_sends_nothing_and_spends_no_att
     due = utcnow() - timedelta(seconds=1)
     first, second = (add_post(db, "page-1", due, text=f"p{i}") for i in range(2))
     work = _work(db, fb_settings)
-    assert work.handle(_task(db, first)) == TaskAnswer(200, "published")
+    assert work.handle(_task(db, first)) == Done("published")
     # Another instance was rate-limited on this account and paused it.
     accounts.pause_until(db, "page-1", utcnow() + timedelta(minutes=5), utcnow())
     sandbox.set_faults("page-1", rate_limited=1)
-    assert work.handle(_task(db, second)) == TaskAnswer(200, "deferred")
+    assert work.handle(_task(db, second)) == Done("deferred")
     assert reads.count == 1
     deferred = _doc(db, second)
     assert (deferred["status"], deferred["lastError"]["code"], deferred["attempts"]) == (

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Literal, Protocol
 
 from common import posts
 from common.db import Doc
 from common.operations import post_actions, scheduling
 from common.operations.accounts import AccountDetails
 from common.platforms.base import Login
+
+if TYPE_CHECKING:
+    from common.entrypoints.cli.uploads import LocalFile
 
 Action = Literal["cancel", "retry"]
 Progress = Callable[[int, int], None]
@@ -46,6 +49,7 @@ class Backend(Protocol):
     ) -> Doc: ...
     def act(self, post_id: str, action: Action) -> Doc: ...
     def reconcile(self, limit: int) -> Doc: ...
+    def upload_media(self, local: LocalFile, account_ids: list[str]) -> Doc: ...
     def import_csv(
         self, handle: IO[str], tz: str | None, allow_late: bool, progress: Progress | None
     ) -> Doc: ...

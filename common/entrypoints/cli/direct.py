@@ -11,12 +11,12 @@ from typing import IO, Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, apikeys, lock, posts, status
+from common import accounts, apikeys, dispatch, lock, posts, status
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
 from common.engine import Trigger, execute_once
-from common.entrypoints import api_body
+from common.entrypoints import api_body, api_media
 from common.entrypoints.cli.backend import (
     Action,
     ConnectRequest,
@@ -24,10 +24,12 @@ from common.entrypoints.cli.backend import (
     Progress,
     UsageError,
 )
+from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import accounts as account_ops
-from common.operations import bulk, post_actions, reconcile, scheduling
+from common.operations import bulk, media, post_actions, reconcile, scheduling
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
+from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
 from common.validation import Problem
 
@@ -42,26 +44,6 @@ def added_json(post: Doc, already: bool, warnings: Sequence[str] = ()) -> Doc:
     shown = {k: post.get(k) for k in ("scheduledAt", "timeZone", "localTime")}
     added = {"id": str(post.get("id") or post.get("_id")), "alreadyScheduled": already, **shown}
     return {**added, "warnings": list(warnings)}
-
-
-def import_json(result: bulk.Imported) -> Doc:
-    """What an import did, row by row (the api's import answers the same shape)."""
-
-    def rows(found: Sequence[bulk.RowPost]) -> list[Doc]:
-        return [{"line": r.line, "id": str(r.post_id)} for r in found]
-
-    return {
-        "imported": result.count,
-        "created": rows(result.created),
-        "alreadyScheduled": rows(result.already),
-        "updated": rows(result.updated),
-        "warnings": [
-            {"line": w.line, "id": str(w.post_id), "message": w.message} for w in result.warnings
-        ],
-        "notChanged": [
-            {"line": p.line, "field": p.field, "message": p.message} for p in result.not_changed
-        ],
-    }
 
 
 class Direct:
@@ -105,6 +87,27 @@ class Direct:
         if isinstance(result, scheduling.AlreadyScheduled):
             return added_json(doc, True)
         return added_json(doc, False, [n.message() for n in result.looks_like])
+
+    def upload_media(self, local: LocalFile, account_ids: list[str]) -> Doc:
+        """The api's use cases, called here: a session on the bucket, the bytes, the checks."""
+        config = storage_config(self.settings)
+        if config is None:
+            raise UsageError(f"{local.path}: uploads need MEDIA_BUCKET (or give an https URL)")
+        bucket = MediaBucket(config)
+        request = media.UploadRequest(
+            tuple(account_ids), local.mime, local.size, local.sha256, local.path.name
+        )
+        made = media.create_upload(self.db, bucket, request, "cli", self._now())
+        if isinstance(made, media.MediaRefused):
+            raise UsageError(f"{local.path}: {made.reason}")
+        item = made.item
+        if made.upload_url:
+            put_resumable(made.upload_url, local, ProgressBar(local.path.name))
+            done = media.complete_upload(self.db, bucket, item.id, self._now())
+            if isinstance(done, media.MediaRefused):
+                raise OperationalError(f"{local.path}: {done.reason}")
+            item = done
+        return api_media.media_json(item)
 
     def list_posts(self, where: posts.PostFilter, after: str | None, limit: int) -> Doc:
         try:
@@ -172,7 +175,7 @@ class Direct:
         if isinstance(result, bulk.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]
             raise UsageError("nothing imported; fix these rows:\n" + "\n".join(lines))
-        return import_json(result)
+        return api_body.import_json(result)
 
     # --- accounts ---------------------------------------------------------------------------
 
@@ -211,7 +214,11 @@ class Direct:
     def run(self, limit: int | None) -> Doc:
         assert self.db is not None  # the indexes a run relies on, as for every command here
         registry = self._registry()
-        return execute_once(self.settings, Trigger("cli", limit=limit), registry).to_response()
+        strategy = dispatch.for_settings(self.settings)
+        summary = execute_once(
+            self.settings, Trigger("cli", limit=limit), registry, dispatch=strategy
+        )
+        return summary.to_response()
 
     def status(self) -> Doc:
         return status.report(self.settings, self.db, self._now()).to_dict()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
@@ -11,6 +12,7 @@ from bson import ObjectId
 from common import jsonfmt, model, posts
 from common.clock import TimeError, resolve
 from common.db import Doc
+from common.entrypoints.cli import uploads
 from common.entrypoints.cli.backend import Action, Backend, UsageError
 from common.entrypoints.cli.output import EXIT_OK, allow_late_flag, emit, positive, when
 from common.operations import post_actions, scheduling
@@ -71,15 +73,26 @@ def _operator_action(action: Action) -> Any:
     return handler
 
 
-def _media(args: argparse.Namespace) -> list[dict[str, str]]:
-    """`--alt` texts belong to the `--media` URLs in the order given."""
+def _media(args: argparse.Namespace, backend: Backend) -> list[dict[str, str]]:
+    """`--alt` texts belong to the `--media` items in the order given; a local file is
+    uploaded first (checked for the account's network) and named by its media id."""
     if len(args.alt) > len(args.media):
-        raise UsageError("more --alt texts than --media URLs")
+        raise UsageError("more --alt texts than --media items")
     alts = [*args.alt, *[""] * (len(args.media) - len(args.alt))]
     return [
-        {"url": url, "type": args.media_type, "alt": alt}
-        for url, alt in zip(args.media, alts, strict=True)
+        _uploaded(value, alt, args.account, backend)
+        if uploads.is_local(value)
+        else {"url": value, "type": args.media_type, "alt": alt}
+        for value, alt in zip(args.media, alts, strict=True)
     ]
+
+
+def _uploaded(value: str, alt: str, account: str, backend: Backend) -> dict[str, str]:
+    item = backend.upload_media(uploads.describe(Path(value)), [account])
+    if item["state"] != "ready":
+        reasons = "; ".join(f"{p['rule']}: {p['message']}" for p in item["problems"])
+        raise UsageError(f"{value}: refused: {reasons}")
+    return {"mediaId": item["id"], "alt": alt}
 
 
 def cmd_add(args: argparse.Namespace, backend: Backend) -> int:
@@ -89,7 +102,7 @@ def cmd_add(args: argparse.Namespace, backend: Backend) -> int:
         time_zone=args.tz,
         text=args.text or "",
         link=args.link,
-        media=_media(args),
+        media=_media(args, backend),
         content_warning=args.cw,
         visibility=args.visibility,
         idempotency_key=args.key,
@@ -143,7 +156,12 @@ def register(sub: Any) -> None:
     add.add_argument("--tz", help="IANA zone for --at without an offset, e.g. Europe/Berlin")
     add.add_argument("--text")
     add.add_argument("--link")
-    add.add_argument("--media", action="append", default=[], help="https URL; repeat for several")
+    add.add_argument(
+        "--media",
+        action="append",
+        default=[],
+        help="a local file (uploaded first) or an https URL; repeat for several",
+    )
     add.add_argument("--media-type", choices=("image", "video"), default="image")
     add.add_argument("--key", help="idempotency key (default: account + time + content)")
     allow_late_flag(add)

@@ -10,7 +10,7 @@ from typing import IO, Any, NoReturn
 
 from common import bulk_import, jsonfmt, posts
 from common.db import Doc
-from common.entrypoints import api_body
+from common.entrypoints import api_schema
 from common.entrypoints.api_client import ApiClient, ApiRefusal, fetch_status
 from common.entrypoints.cli.backend import (
     Action,
@@ -20,13 +20,14 @@ from common.entrypoints.cli.backend import (
     UsageError,
 )
 from common.entrypoints.cli.direct import added_json
+from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import bulk, post_actions, scheduling
 from common.operations.accounts import AccountDetails
 
 _PAST = {"cancel": "canceled", "retry": "rescheduled"}
 # Answers that mean the command line (or its key) is wrong, rather than the state of things.
 _USAGE_STATUSES = {400, 401, 403, 413, 415, 422, 428}
-MAX_BATCH = api_body.MAX_BATCH
+MAX_BATCH = api_schema.MAX_BATCH
 # The API names a login's secret and server as each network does (the shared HTTP contract).
 _SECRET_FIELD = {"meta": "userToken", "bluesky": "appPassword"}  # the others: accessToken
 _SERVER_FIELD = {"bluesky": "pds"}  # the others: instance
@@ -43,6 +44,23 @@ class Remote:
         made = self._call(lambda: self.client.post("/v1/posts", request_body(request)))
         post = self._call(lambda: self.client.get(f"/v1/posts/{made['id']}"))
         return added_json(post, bool(made["alreadyScheduled"]))
+
+    def upload_media(self, local: LocalFile, account_ids: list[str]) -> Doc:
+        """POST /v1/media, the bytes to the session it returns, then :complete."""
+        body = {
+            "accountIds": account_ids,
+            "mediaType": local.mime,
+            "size": local.size,
+            "sha256": local.sha256,
+            "filename": local.path.name,
+        }
+        made = self._call(lambda: self.client.post("/v1/media", body), str(local.path))
+        item: Doc = made["media"]
+        if made["uploadUrl"]:
+            put_resumable(made["uploadUrl"], local, ProgressBar(local.path.name))
+            done = self._call(lambda: self.client.post(f"/v1/media/{item['id']}:complete"))
+            item = done["media"]
+        return item
 
     def list_posts(self, where: posts.PostFilter, after: str | None, limit: int) -> Doc:
         params = {

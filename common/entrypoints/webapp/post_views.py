@@ -18,6 +18,7 @@ from common.entrypoints.webapp import calendar_grid, proof
 from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, networks, route
 from common.model import Content
 from common.operations import bulk, post_actions, reconcile, scheduling
+from common.transitions import Refusal
 from common.validation import measure_text
 
 # A month of a busy schedule; more in one view is cut, and the page says so.
@@ -93,8 +94,8 @@ def move(ctx: Ctx) -> Response:
         ctx.audit("posts.move", [str(post_id)], 422)
         raise web.HttpError(422, "; ".join(p.message for p in result.problems)[:300])
     if isinstance(result, post_actions.Refused):
-        status = 412 if result.reason == post_actions.Refusal.STALE else 409
-        status = 404 if result.reason == post_actions.Refusal.NOT_FOUND else status
+        status = 412 if result.reason == Refusal.STALE else 409
+        status = 404 if result.reason == Refusal.NOT_FOUND else status
         ctx.audit("posts.move", [str(post_id)], status)
         raise web.HttpError(status, f"Not moved: {result.reason.value}")
     ctx.audit("posts.move", [str(post_id)], 200)
@@ -147,7 +148,7 @@ def _post_action(name: str, action: Any) -> Any:
         post_id = _post_id(ctx)
         result = action(ctx.db, post_id, ctx.now)
         if isinstance(result, post_actions.Refused):
-            status = 404 if result.reason == post_actions.Refusal.NOT_FOUND else 409
+            status = 404 if result.reason == Refusal.NOT_FOUND else 409
             ctx.audit(name, [str(post_id)], status)
             raise web.HttpError(status, f"Refused: {result.reason.value}")
         ctx.audit(name, [str(post_id)], 200)

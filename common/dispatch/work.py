@@ -1,26 +1,22 @@
-"""DISPATCH=tasks: the tick loads Cloud Tasks; the publish function does one task's post.
+"""The publish function's side of DISPATCH=tasks: one task's post.
 
-The tick (under the execution lock) creates one task per `scheduled` post due within
-TASKS_HORIZON_SECONDS whose current version and due time have no task recorded yet; posts
-overdue by more than TASKS_SWEEP_AFTER_SECONDS (their task is lost, failed or late) stay with
-the tick, which publishes them inline like DISPATCH=inline does. The publish function claims
-the one post its task names under a lease and runs the same per-post work (PostWork, decide,
-settle) as a run's worker thread. MongoDB decides: a duplicate, late or stale task claims
-nothing and is answered 2xx, so Cloud Tasks drops it.
+The publish function claims the one post its task names under a lease and runs the same
+per-post work (PostWork, decide, settle) as a run's worker thread. MongoDB decides: a
+duplicate, late or stale task claims nothing. The answer is a value (`Done`, `InProgress`,
+`Stale`); the transport (common.entrypoints.publish_http) turns it into the status code Cloud
+Tasks acts on.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Literal
 
 from bson import ObjectId
 from pymongo.database import Database
@@ -28,6 +24,7 @@ from pymongo.database import Database
 from common import accounts, lock, logs, posts, stats
 from common.config import Settings
 from common.db import Doc
+from common.dispatch.loading import Enqueuer, enqueue, task_of
 from common.events import EventSink
 from common.media_links import MediaLinks
 from common.model import Account
@@ -37,122 +34,41 @@ from common.publishing import PostWork
 from common.tasks import PostTask
 from common.transitions import AccountSeen, Rules
 
-log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-# Creates go out in parallel: each is one HTTPS round trip to Cloud Tasks.
-ENQUEUE_THREADS = 32
 # How long a publish instance sends on an account it read without reading it again
 # (AccountCache); well under a run's budget, for which a run trusts the accounts it read.
 ACCOUNT_CACHE_SECONDS = 60.0
 # While tasks keep an instance busy, its status figures are written at most this often (Figures).
 FIGURES_WRITE_SECONDS = 5.0
-# A task delivered more than this before its post's due time is answered "not yet" (503, so
+# A task delivered more than this before its post's due time is not yet due (InProgress, so
 # Cloud Tasks delivers it again): the delivery time is Cloud Tasks', the due time is ours.
 EARLY_TOLERANCE_SECONDS = 1.0
 
 
-class Enqueuer(Protocol):
-    """common.tasks.TaskQueue, as the dispatch code uses it."""
-
-    def name_of(self, task: PostTask) -> str: ...
-
-    def enqueue(self, task: PostTask) -> bool: ...
-
-
 @dataclass(frozen=True)
-class Loaded:
-    created: int = 0
-    already_there: int = 0
-    failed: int = 0
-    chained: int = 0  # recorded, their tasks to be created by their account's previous post
+class Done:
+    """The task's post was worked on: its outcome is stored (published, deferred, failed,
+    unknown, withdrawn), or another claimer took it over (lease_lost). The task is over."""
 
-
-def sweep_before(settings: Settings, now: datetime) -> datetime:
-    """Posts due before this are the tick's to publish inline: their task did not happen."""
-    return now - timedelta(seconds=settings.tasks_sweep_after_seconds)
-
-
-def load_upcoming(
-    db: Database[Doc], queue: Enqueuer, settings: Settings, now: datetime, limit: int
-) -> Loaded:
-    """Create the tasks of posts due within the horizon that have none for their version and
-    due time, and record them on the posts. Failures are left for the next tick.
-
-    Per-account order: of the posts of one account loaded together, only the first gets its
-    task now; each post's record names the next one (`then`), whose task the publish function
-    creates once this one is done. So an account's posts go out one after another in due order,
-    as one worker publishes them in a run, and never two at once. If a link is lost (an
-    instance died between the settle and the create), the post left behind is overdue after
-    TASKS_SWEEP_AFTER_SECONDS and the tick publishes it inline, with the rest of the chain."""
-    horizon = now + timedelta(seconds=settings.tasks_horizon_seconds)
-    candidates = posts.upcoming(db, sweep_before(settings, now), horizon, limit)
-    unrecorded = [p for p in candidates if not p.task_recorded]
-    # Edited in place: the older version's task (or chain link) hands its turn to this version
-    # when it comes (TaskWork), so the task is not created here, only recorded with its link.
-    in_place = [p for p in unrecorded if p.in_place]
-    todo = [p for p in unrecorded if not p.in_place]
-    posts.record_tasks(db, [(p, queue.name_of(_task_of(p))) for p in in_place], now)
-    if not todo:
-        return Loaded(chained=len(in_place))
-    chains = _chains(todo)
-    # A post moved by an edit leaves its chain: the account's next post gets its task now.
-    left_behind = [p.left_behind for p in todo if p.left_behind is not None]
-    with ThreadPoolExecutor(min(ENQUEUE_THREADS, len(chains.heads))) as pool:
-        results = list(pool.map(lambda p: _enqueue(queue, p), chains.heads))
-        restarted = list(pool.map(lambda p: _enqueue(queue, p), left_behind))
-    enqueued = {p.id for p, r in zip(chains.heads, results, strict=True) if r}
-    # A chain is recorded only when its first task exists; otherwise the next tick retries it.
-    done = [(p, queue.name_of(_task_of(p))) for p in todo if chains.head_of[p.id] in enqueued]
-    posts.record_tasks(db, done, now, chains.then)
-    return Loaded(
-        created=results.count("created") + restarted.count("created"),
-        already_there=results.count("already_there"),
-        failed=results.count(None),
-        chained=len(done) - len(enqueued) + len(in_place),
-    )
-
-
-@dataclass(frozen=True)
-class _Chains:
-    heads: list[Upcoming]  # each account's first post: its task is created now
-    then: dict[ObjectId, Upcoming]  # a post's next post of the same account
-    head_of: dict[ObjectId, ObjectId]  # a post's chain, by its first post
-
-
-def _chains(todo: list[Upcoming]) -> _Chains:
-    """Per account, in due order (`todo` is sorted by dueAt)."""
-    chains = _Chains([], {}, {})
-    last: dict[str, Upcoming] = {}
-    for post in todo:
-        before = last.get(post.account_id)
-        if before is None:
-            chains.heads.append(post)
-            chains.head_of[post.id] = post.id
-        else:
-            chains.then[before.id] = post
-            chains.head_of[post.id] = chains.head_of[before.id]
-        last[post.account_id] = post
-    return chains
-
-
-def _task_of(post: Upcoming) -> PostTask:
-    return PostTask.of(post.id, post.version, post.due_at)
-
-
-def _enqueue(queue: Enqueuer, post: Upcoming) -> str | None:
-    try:
-        return "created" if queue.enqueue(_task_of(post)) else "already_there"
-    except Exception as exc:  # a queue error must not stop the tick: the next one retries
-        log.warning("task not created", extra={"postId": str(post.id), "error": type(exc).__name__})
-        return None
-
-
-@dataclass(frozen=True)
-class TaskAnswer:
-    """What the publish function tells Cloud Tasks: any 2xx ends the task, 503 retries it."""
-
-    status: int
     outcome: str
+
+
+@dataclass(frozen=True)
+class InProgress:
+    """Not over yet: the post is not due (not_yet), or another claimer holds a live lease on it
+    (in_progress: a duplicate delivery, or the tick's sweep). The task must come again."""
+
+    outcome: Literal["not_yet", "in_progress"]
+
+
+@dataclass(frozen=True)
+class Stale:
+    """The task names a version or due time the post no longer has: nothing left to do."""
+
+    outcome: Literal["stale"] = "stale"
+
+
+TaskResult = Done | InProgress | Stale
 
 
 class AccountCache:
@@ -257,14 +173,14 @@ class TaskWork:
         self._accounts = AccountCache(db)
         self._figures = Figures(db)
 
-    def handle(self, task: PostTask) -> TaskAnswer:
+    def handle(self, task: PostTask) -> TaskResult:
         with self._figures.task():
             return self._handle(task)
 
-    def _handle(self, task: PostTask) -> TaskAnswer:
+    def _handle(self, task: PostTask) -> TaskResult:
         early = (task.due_at - self._clock()).total_seconds()
         if early > EARLY_TOLERANCE_SECONDS:
-            return TaskAnswer(503, "not_yet")
+            return InProgress("not_yet")
         started = time.monotonic()
         budget = self._settings.run_budget_seconds
         terms = LeaseTerms(
@@ -284,7 +200,7 @@ class TaskWork:
             self._chain(claim.then)
             return answer
 
-    def _publish(self, claimed: ClaimedPost) -> TaskAnswer:
+    def _publish(self, claimed: ClaimedPost) -> Done:
         account_id = claimed.post.account_id
         account = self._accounts.get(account_id, self._clock())
         result = self._work.publish(claimed, account, AccountSeen())
@@ -292,18 +208,18 @@ class TaskWork:
             self._accounts.drop(account_id)
         if result.due_again_at is not None:
             self._enqueue_next(claimed.post.id, claimed.post.version, result.due_again_at)
-        return TaskAnswer(200, result.kind or "lease_lost")
+        return Done(result.kind or "lease_lost")
 
-    def _not_claimed(self, post_id: ObjectId, task: PostTask) -> TaskAnswer:
+    def _not_claimed(self, post_id: ObjectId, task: PostTask) -> InProgress | Stale:
         doc = posts.get_document(self._db, post_id)
         if doc is not None and doc["status"] == "publishing" and doc["version"] == task.version:
             # Another claimer holds a live lease (a duplicate delivery, or the tick's sweep):
-            # let Cloud Tasks ask again; once that claimer is done this answers 2xx, and if it
+            # the task comes again; once that claimer is done it is stale, and if that claimer
             # died, its lease expires and a retry takes the post over.
-            return TaskAnswer(503, "in_progress")
+            return InProgress("in_progress")
         if doc is not None:
             self._pass_turn(doc, task)
-        return TaskAnswer(200, "stale")
+        return Stale()
 
     def _pass_turn(self, doc: Doc, task: PostTask) -> None:
         """This task is stale (the post is gone, canceled, published, edited or moved), but the
@@ -312,7 +228,7 @@ class TaskWork:
             # Edited in place: the current version takes the turn (its task, under the name the
             # tick gives it too), and hands it on in turn. If it is publishing, its task does.
             if doc["status"] == "scheduled":
-                _enqueue(self._queue, Upcoming(doc["_id"], int(doc["version"]), doc["dueAt"], True))
+                enqueue(self._queue, Upcoming(doc["_id"], int(doc["version"]), doc["dueAt"], True))
             return
         self._chain(posts.chained_next(doc, task.due_at))
 
@@ -320,10 +236,10 @@ class TaskWork:
         """Create the task of the account's next post, now that this one is done. Its name is
         the one recorded at load, so a repeat (a duplicate delivery) is ALREADY_EXISTS."""
         if then is not None:
-            _enqueue(self._queue, then)
+            enqueue(self._queue, then)
 
     def _enqueue_next(self, post_id: ObjectId, version: int, due_at: datetime) -> None:
         upcoming = Upcoming(post_id, version, due_at, task_recorded=False)
-        if _enqueue(self._queue, upcoming) is not None:
-            name = self._queue.name_of(_task_of(upcoming))
+        if enqueue(self._queue, upcoming) is not None:
+            name = self._queue.name_of(task_of(upcoming))
             posts.record_tasks(self._db, [(upcoming, name)], self._clock())

@@ -50,25 +50,36 @@ class LooksLike:
 
 def alike(a: str, b: str) -> bool:
     left, right = " ".join(a.casefold().split()), " ".join(b.casefold().split())
-    return left == right or SequenceMatcher(None, left, right).ratio() >= ALIKE
+    if left == right:
+        return True
+    matcher = SequenceMatcher(None, left, right)
+    # The cheap upper bounds first: most neighbours differ at a glance.
+    return matcher.real_quick_ratio() >= ALIKE and matcher.ratio() >= ALIKE
 
 
 def looks_like(db: Database[Doc], placed: Sequence[Placed]) -> list[LooksLike]:
-    """Every scheduled post near one of `placed` that says much the same (one query)."""
+    """For each of `placed`, the closest post that was scheduled before this request, on the
+    same account within a minute, saying much the same (one query for them all).
+
+    Posts placed together (one batch, one file) are not held against each other: they were
+    written together, and comparing them pairwise would cost the square of a batch."""
     if not placed:
         return []
     start = min(p.due_at for p in placed) - WINDOW
     end = max(p.due_at for p in placed) + WINDOW
-    near = posts.scheduled_between(db, (p.account_id for p in placed), start, end)
+    ours = {p.post_id for p in placed}
+    by_account: dict[str, list[posts.Neighbour]] = {}
+    for other in posts.scheduled_between(db, (p.account_id for p in placed), start, end):
+        if other.post_id not in ours:
+            by_account.setdefault(other.account_id, []).append(other)
     found = []
     for new in placed:
+        near = sorted(by_account.get(new.account_id, ()), key=lambda o: abs(o.due_at - new.due_at))
         for other in near:
-            apart = abs((other.due_at - new.due_at).total_seconds())
-            if (
-                other.post_id != new.post_id
-                and other.account_id == new.account_id
-                and apart <= WINDOW.total_seconds()
-                and alike(new.text, other.text)
-            ):
-                found.append(LooksLike(new.post_id, other.post_id, int(apart)))
+            apart = abs(other.due_at - new.due_at)
+            if apart > WINDOW:
+                break
+            if alike(new.text, other.text):
+                found.append(LooksLike(new.post_id, other.post_id, int(apart.total_seconds())))
+                break
     return found

@@ -600,9 +600,9 @@ IDEMPOTENCY_KEY = Param(
     IDEMPOTENCY_HEADER,
     "header",
     {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
-    "Makes a retried request safe for at least 24 hours: the same key and body answer the "
+    "The caller's key for this request body (single or batch): the same key and body answer the "
     "first answer (with `Idempotent-Replayed: true`) and create nothing; the same key with "
-    "another body is refused (422).",
+    "another body is refused (422). Kept as long as the posts it made (POST_RETENTION_DAYS).",
 )
 IF_MATCH = Param(
     "If-Match", "header", {"type": "string"}, 'The post\'s ETag (its version), e.g. `"3"`.', True

@@ -139,7 +139,12 @@ def test_a_wrong_key_or_an_absent_api_is_a_clear_error(
     api_fn: Served, fresh_db: Database[Any]
 ) -> None:
     wrong = remote(api_fn, "sk_nobody_nothing", "accounts", "list")
-    assert wrong.returncode == 2 and "Authorization" in wrong.stderr
+    assert wrong.returncode == 1 and "did not accept SOCIALSCHED_API_KEY (401)" in wrong.stderr
+    reader = apikeys.create(fresh_db, "reader", ["posts:read"], utcnow()).secret
+    add = ("posts", "add", "--account", "fb-1", "--at", "2030-01-01T10:00Z", "--text", "hi")
+    under_scoped = remote(api_fn, reader, *add)
+    assert under_scoped.returncode == 1
+    assert "may not do this (403)" in under_scoped.stderr and "posts:write" in under_scoped.stderr
     gone = Served("http://127.0.0.1:9", api_fn.output, api_fn.pid)
     unreachable = remote(gone, "sk_a_b", "accounts", "list")
     assert unreachable.returncode == 1 and "did not answer" in unreachable.stderr

@@ -28,7 +28,13 @@ from common.operations.accounts import AccountDetails
 
 _PAST = {"cancel": "canceled", "retry": "rescheduled"}
 # Answers that mean the command line (or its key) is wrong, rather than the state of things.
-_USAGE_STATUSES = {400, 401, 403, 413, 415, 422, 428}
+_USAGE_STATUSES = {400, 413, 415, 422, 428}
+# The command is fine, the key is not: an operational error (exit 1) that says which.
+_KEY_REFUSED = {
+    401: "the API did not accept SOCIALSCHED_API_KEY (401): {reason}; check the key, or make "
+    "a new one with `socialsched keys create` on the database",
+    403: "SOCIALSCHED_API_KEY may not do this (403): {reason}",
+}
 MAX_BATCH = api_schema.MAX_BATCH
 # The api takes bodies up to 2 MiB (MAX_BODY_BYTES); a part's CSV text stays well under it.
 IMPORT_PART_BYTES = 1_500_000
@@ -208,7 +214,8 @@ def _database_only(command: str, instead: str | None = None) -> NoReturn:
 
 def _error(exc: ApiRefusal, what: str | None = None) -> UsageError | OperationalError:
     lines = [f"{p.get('field')}: {p.get('message')}" for p in exc.problems]
-    message = "\n".join([f"{what}: {exc.message}" if what else exc.message, *lines])
+    reason = _KEY_REFUSED.get(exc.status, "{reason}").format(reason=exc.message)
+    message = "\n".join([f"{what}: {reason}" if what else reason, *lines])
     if exc.status in _USAGE_STATUSES:
         return UsageError(message)
     return OperationalError(message)

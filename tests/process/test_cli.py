@@ -262,7 +262,7 @@ def test_import_inserts_all_rows_or_none_and_names_every_bad_line(
     )
     refused = socialsched(mongo_uri, db_name, "import", str(bad))
     assert refused.returncode == 2
-    assert "line 3: account" in refused.stderr and "line 4: scheduledAt" in refused.stderr
+    assert "line 3: account" in refused.stderr and "line 4: at:" in refused.stderr
     assert db["posts"].count_documents({}) == 0
     good = tmp_path / "good.csv"
     rows = "".join(f"fb,2030-01-01T10:{i:02d}:00+00:00,,post {i}\n" for i in range(60))
@@ -288,7 +288,7 @@ def test_an_unreadable_import_file_is_a_usage_error(
     not_utf8 = socialsched(mongo_uri, db_name, "import", str(latin1))
     assert not_utf8.returncode == 2 and "not UTF-8" in not_utf8.stderr
     out_of_range = socialsched(mongo_uri, db_name, "import", str(far))
-    assert out_of_range.returncode == 2 and "line 2: scheduledAt" in out_of_range.stderr
+    assert out_of_range.returncode == 2 and "line 2: at:" in out_of_range.stderr
     for done in (not_utf8, out_of_range):
         assert "Traceback" not in done.stderr
     assert db["posts"].count_documents({}) == 0

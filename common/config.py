@@ -12,6 +12,7 @@ from typing import Literal
 ReconcilePolicy = Literal["at_most_once", "at_least_once"]
 Dispatch = Literal["inline", "tasks"]
 MIN_ADMIN_KEY_LENGTH = 32
+MAX_DISPATCH_DEADLINE_SECONDS = 1800  # Cloud Tasks, HTTP targets: 15 s to 30 min
 FERNET_KEY_BYTES = 32
 MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600
 
@@ -74,6 +75,9 @@ class Settings:
     tasks_horizon_seconds: int = 900  # the tick enqueues posts due within this
     tasks_sweep_after_seconds: int = 120  # overdue longer than this, the tick publishes inline
     tasks_api_endpoint: str | None = None  # None: Google's; the local stack sets its stand-in
+    # How long Cloud Tasks waits for publish's answer before it counts the attempt failed (its
+    # own default for HTTP tasks is 10 minutes); Terraform sets publish's timeout.
+    tasks_dispatch_deadline_seconds: int = 600
     # The deployment declares Cloud Run's invoker IAM check on for the publish service (only
     # then does publish trust the claims of the token Cloud Run forwards; task_auth.py).
     tasks_invoker_check: bool = False
@@ -148,6 +152,7 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
     "POST_RETENTION_DAYS": ("post_retention_days", 0),
     "TASKS_HORIZON_SECONDS": ("tasks_horizon_seconds", 60),
     "TASKS_SWEEP_AFTER_SECONDS": ("tasks_sweep_after_seconds", 30),
+    "TASKS_DISPATCH_DEADLINE_SECONDS": ("tasks_dispatch_deadline_seconds", 15),
     "API_RATE_LIMIT_PER_MINUTE": ("api_rate_limit_per_minute", 1),
     "AUDIT_RETENTION_DAYS": ("audit_retention_days", 1),
     "MEDIA_URL_TTL_SECONDS": ("media_url_ttl_seconds", 60),
@@ -226,6 +231,8 @@ def _read_numbers(env: Mapping[str, str], values: dict[str, object], problems: l
         values[attr] = number
     if int(str(values.get("media_url_ttl_seconds", 0))) > MAX_SIGNED_URL_SECONDS:
         problems.append("MEDIA_URL_TTL_SECONDS is at most 604800 (7 days, Cloud Storage's limit)")
+    if int(str(values.get("tasks_dispatch_deadline_seconds", 0))) > MAX_DISPATCH_DEADLINE_SECONDS:
+        problems.append("TASKS_DISPATCH_DEADLINE_SECONDS is at most 1800 (Cloud Tasks' limit)")
     for name, attr in _FLOAT_SETTINGS.items():
         raw = env.get(name, "").strip()
         if not raw:

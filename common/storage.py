@@ -103,12 +103,11 @@ class MediaBucket:
         return url
 
     def _signing(self) -> dict[str, Any]:
-        """With the stand-in's key locally, else through IAM signBlob as the account."""
+        """With the stand-in's key locally, else through IAM signBlob as the function's own
+        service account (MEDIA_SIGNING_ACCOUNT, or the account the credentials belong to)."""
         config = self._config
         if config.signing_key_file:
             return {"credentials": _key_credentials(config.signing_key_file)}
-        if not config.signing_account:
-            raise StorageConfigError("MEDIA_SIGNING_ACCOUNT is needed to sign media URLs")
         import google.auth  # noqa: PLC0415
         import google.auth.transport.requests  # noqa: PLC0415
 
@@ -116,10 +115,11 @@ class MediaBucket:
             self._credentials, _ = google.auth.default()
         if not self._credentials.valid:
             self._credentials.refresh(google.auth.transport.requests.Request())
-        return {
-            "service_account_email": config.signing_account,
-            "access_token": self._credentials.token,
-        }
+        # Compute credentials learn their account's email on the first refresh.
+        email = config.signing_account or getattr(self._credentials, "service_account_email", "")
+        if not email or email == "default":
+            raise StorageConfigError("MEDIA_SIGNING_ACCOUNT is needed to sign media URLs")
+        return {"service_account_email": email, "access_token": self._credentials.token}
 
 
 def _client(config: StorageConfig) -> Any:

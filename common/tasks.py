@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.api_core.client_options import ClientOptions
@@ -84,6 +84,7 @@ class TaskQueue:
             "service_account_email": settings.tasks_service_account,
             "audience": settings.task_audience,
         }
+        self._deadline = timedelta(seconds=settings.tasks_dispatch_deadline_seconds)
         self._client = tasks_v2.CloudTasksClient(
             transport="rest",
             client_options=_options(settings.tasks_api_endpoint),
@@ -100,6 +101,9 @@ class TaskQueue:
             "task": {
                 "name": self.name_of(task),
                 "schedule_time": task.due_at,
+                # Publish's own timeout: Cloud Tasks neither gives up on an attempt that is
+                # still working nor waits past the point where Cloud Run has ended it.
+                "dispatch_deadline": self._deadline,
                 "http_request": {
                     "http_method": tasks_v2.HttpMethod.POST,
                     "url": self._target,

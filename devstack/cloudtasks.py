@@ -7,11 +7,14 @@ CreateTask (`POST /v2/{parent}/tasks`, body `{"task": {...}}`; a name used befor
 409 with `{"error": {"code": 409, "status": "ALREADY_EXISTS", ...}}`), GetTask and DeleteTask
 (`/v2/{name}`, 404 `NOT_FOUND`). A task is dispatched at its `scheduleTime` as an HTTP request
 to `httpRequest.url` with its body and an `Authorization: Bearer` OIDC token signed by this
-process (RS256, `iss` https://accounts.google.com, `aud`, `email`, `email_verified`); any answer
-but 2xx is retried with doubling backoff. Its signing certificates are served at
-`/_cloudtasks/certs` in the shape of Google's v1 certs document, so the Cloud Run front
-(devstack/cloudrun.py) verifies them as Cloud Run does, only against this URL; `POST
-/_cloudtasks/sign` signs any claims with the same key (tests of refused tokens). Development only.
+process (RS256, `iss` https://accounts.google.com, `aud`, `email`, `email_verified`), waiting
+for the answer up to the task's `dispatchDeadline` (15 s to 30 min, as Cloud Tasks allows for
+HTTP targets; 10 minutes when unset); any answer but 2xx is retried with doubling backoff. Its
+signing certificates are served at `/_cloudtasks/certs` in the shape of Google's v1 certs
+document, so the Cloud Run front (devstack/cloudrun.py) verifies them as Cloud Run does, only
+against this URL; `POST /_cloudtasks/sign` signs any claims with the same key (tests of refused
+tokens). A `dispatchDeadline` outside that range is refused with 400 INVALID_ARGUMENT.
+Development only.
 """
 
 from __future__ import annotations
@@ -57,12 +60,19 @@ class _Pending:
     name: str = field(compare=False)
 
 
+# Cloud Tasks' dispatch deadline for HTTP targets: default, least and most.
+DEFAULT_DEADLINE_SECONDS = 600.0
+MIN_DEADLINE_SECONDS = 15.0
+MAX_DEADLINE_SECONDS = 1800.0
+
+
 @dataclass
 class _Task:
     name: str
     http: dict[str, Any]
     schedule_time: str
     create_time: str
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     dispatch_count: int = 0
     response_count: int = 0
 
@@ -72,6 +82,7 @@ class _Task:
             "httpRequest": self.http,
             "scheduleTime": self.schedule_time,
             "createTime": self.create_time,
+            "dispatchDeadline": f"{self.deadline_seconds:g}s",
             "dispatchCount": self.dispatch_count,
             "responseCount": self.response_count,
             "view": "BASIC",
@@ -85,6 +96,20 @@ def _error(code: int, status: str, message: str) -> Response:
 
 def _rfc3339(at: float) -> str:
     return dt.datetime.fromtimestamp(at, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _deadline(raw: object) -> float | None:
+    """A `dispatchDeadline` as JSON carries it (a Duration, "600s"); None when out of range or
+    not a duration."""
+    if raw is None:
+        return DEFAULT_DEADLINE_SECONDS
+    if not isinstance(raw, str) or not raw.endswith("s"):
+        return None
+    try:
+        seconds = float(raw[:-1])
+    except ValueError:
+        return None
+    return seconds if MIN_DEADLINE_SECONDS <= seconds <= MAX_DEADLINE_SECONDS else None
 
 
 def _epoch(text: str) -> float:
@@ -185,6 +210,9 @@ class CloudTasksStandIn:
             return _error(400, "INVALID_ARGUMENT", "task.httpRequest.url is required")
         if not isinstance(url, str) or not url.startswith("http://127.0.0.1"):
             return _error(400, "INVALID_ARGUMENT", "the stand-in dispatches to loopback only")
+        deadline = _deadline(task.get("dispatchDeadline"))
+        if deadline is None:
+            return _error(400, "INVALID_ARGUMENT", "dispatchDeadline must be between 15s and 1800s")
         name = task.get("name") or f"{parent}/tasks/{uuid.uuid4().int}"
         if not name.startswith(parent + "/tasks/"):
             return _error(400, "INVALID_ARGUMENT", "task name must be in the parent queue")
@@ -195,7 +223,7 @@ class CloudTasksStandIn:
             if name in self.tasks or (ended is not None and now - ended < TOMBSTONE_SECONDS):
                 self.counts["already_exists"] += 1
                 return _error(409, "ALREADY_EXISTS", "Requested entity already exists")
-            created = _Task(name, http, schedule, _rfc3339(now))
+            created = _Task(name, http, schedule, _rfc3339(now), deadline)
             self.tasks[name] = created
             heapq.heappush(self.pending, _Pending(_epoch(schedule), next(self.seq), name))
             self.counts["created"] += 1
@@ -255,7 +283,9 @@ class CloudTasksStandIn:
             headers["Authorization"] = f"Bearer {self.signer.token(audience, email)}"
         body = base64.b64decode(http.get("body", "") or "")
         try:
-            answer = self.http.post(http["url"], data=body, headers=headers, timeout=600)
+            answer = self.http.post(
+                http["url"], data=body, headers=headers, timeout=task.deadline_seconds
+            )
             succeeded = 200 <= answer.status_code < 300
         except requests.RequestException:
             succeeded = False

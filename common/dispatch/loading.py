@@ -152,3 +152,30 @@ class TaskLoading:
                 },
             )
         return sweep_before(self._settings, now)
+
+
+class PromptTasks:
+    """A post created or edited with a due time before the next tick gets its task at once,
+    not at that tick (up to a tick late). The task has the name the tick would give it, so the
+    tick's own create is a no-op; a later post is left to the ticks, which load it in time."""
+
+    def __init__(self, queue: Enqueuer, tick_seconds: int) -> None:
+        self._queue = queue
+        self._soon = timedelta(seconds=tick_seconds)
+
+    def post_written(
+        self, db: Database[Doc], post_id: ObjectId, due_at: datetime, now: datetime
+    ) -> None:
+        if due_at > now + self._soon:
+            return
+        post = posts.upcoming_post(db, post_id)
+        if post is None or post.task_recorded:
+            return
+        name = self._queue.name_of(task_of(post))
+        if post.in_place:  # its older version's turn passes to it (load_upcoming)
+            posts.record_tasks(db, [(post, name)], now)
+            return
+        if post.left_behind is not None:
+            enqueue(self._queue, post.left_behind)
+        if enqueue(self._queue, post) is not None:
+            posts.record_tasks(db, [(post, name)], now)

@@ -4,6 +4,7 @@ documents into answers of those shapes."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ from common.model import Account
 from common.operations.accounts import Connected
 from common.operations.bulk import Imported, ImportRefused, ItemProblem, RowPost
 from common.operations.post_actions import PostChanges
+from common.operations.reconcile import ReconcileReport
 from common.operations.scheduling import Invalid, PostRequest
 from common.platforms.base import Login, TokenHealth
 from common.schema import S
@@ -266,6 +268,10 @@ def health_json(health: TokenHealth) -> Doc:
         problem=None if health.problem is None else health.problem.message,
     )
     return schema.dump(shown)
+
+
+def reconcile_json(report: ReconcileReport) -> Doc:
+    return schema.dump(s.ReconcileReport(**dataclasses.asdict(report)))
 
 
 def connected_json(connected: Connected) -> Doc:

@@ -24,7 +24,7 @@ from pymongo.database import Database
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, MapAdapter, RoutingException, Rule
 
-from common import accounts, audit, bulk_import, posts, schema
+from common import accounts, audit, bulk_import, posts
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
@@ -33,6 +33,7 @@ from common.entrypoints.auth import Caller
 from common.entrypoints.serve import Lazy, serve
 from common.operations import accounts as account_ops
 from common.operations import bulk, media, post_actions, reconcile, scheduling
+from common.operations.prompt_tasks import TaskStarter, task_starter
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
@@ -71,6 +72,11 @@ class ApiService:
     @property
     def cipher(self) -> TokenCipher:
         return TokenCipher.from_settings(self.settings)
+
+    @functools.cached_property
+    def tasks(self) -> TaskStarter | None:
+        """DISPATCH=tasks: posts due before the next tick get their task at once."""
+        return task_starter(self.settings)
 
 
 def lazy_service() -> Lazy[ApiService]:
@@ -161,12 +167,20 @@ def create_posts(call: Call) -> Response:
         raise web.HttpError(403, f"This credential may not post for {', '.join(forbidden)}"[:200])
     if parsed.single:
         result: Any = scheduling.schedule_post(
-            call.db, parsed.requests[0], call.now, max_lateness=call.settings.max_lateness
+            call.db,
+            parsed.requests[0],
+            call.now,
+            call.service.tasks,
+            max_lateness=call.settings.max_lateness,
         )
         results = _single_results(result)
     else:
         result = bulk.schedule_batch(
-            call.db, parsed.requests, call.now, max_lateness=call.settings.max_lateness
+            call.db,
+            parsed.requests,
+            call.now,
+            tasks=call.service.tasks,
+            max_lateness=call.settings.max_lateness,
         )
         results = _batch_results(result)
     created = [r for r in results if isinstance(r, scheduling.Scheduled)]
@@ -246,6 +260,7 @@ def edit_post(call: Call) -> Response:
         call.now,
         max_lateness=call.settings.max_lateness,
         version=version,
+        tasks=call.service.tasks,
     )
     if isinstance(result, scheduling.Invalid):
         raise api_body.invalid_error(result)
@@ -341,11 +356,11 @@ def create_media(call: Call) -> Response:
 
 
 def complete_media(call: Call) -> Response:
-    api_media.visible(media.get_media(call.db, call.path_id), call.caller)
+    item = api_media.visible(media.get_media(call.db, call.path_id), call.caller)
     if _body(call.request):
         raise web.HttpError(400, "This action takes no body fields")
     bucket = api_media.require_bucket(call.service.bucket)
-    done = media.complete_upload(call.db, bucket, call.path_id, call.now)
+    done = media.complete_upload(call.db, bucket, item, call.now)
     if isinstance(done, media.MediaRefused):
         raise api_media.refusal(done)
     call.audit("media.complete", [done.id], 200)
@@ -457,8 +472,7 @@ def reconcile_posts(call: Call) -> Response:
             call.db, service.settings, registry, call.now, limit=limit
         )
     call.audit("posts.reconcile", [], 200)
-    shown = api_schema.ReconcileReport(**dataclasses.asdict(report))
-    return web.json_response(schema.dump(shown), 200, call.rid)
+    return web.json_response(api_body.reconcile_json(report), 200, call.rid)
 
 
 # --- routing --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pymongo.errors import BulkWriteError
 from common import accounts, bulk_import, jsonfmt, posts
 from common.db import Doc
 from common.operations import likeness
+from common.operations.prompt_tasks import TaskStarter
 from common.operations.scheduling import (
     AlreadyScheduled,
     Invalid,
@@ -65,6 +66,7 @@ def schedule_batch(
     requests: Sequence[PostRequest],
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
+    tasks: TaskStarter | None = None,
     *,
     max_lateness: timedelta,
 ) -> BatchScheduled | BatchRefused | KeyReused:
@@ -79,7 +81,13 @@ def schedule_batch(
             raise
         # An identical batch raced this one and won: what it made is now there to be named.
         stored = _store_new(db, requests, planned, now, progress)
-    return stored if isinstance(stored, KeyReused) else _with_likeness(db, requests, stored)
+    if isinstance(stored, KeyReused):
+        return stored
+    if tasks is not None:
+        for made in stored.results:
+            if isinstance(made, Scheduled):
+                tasks.post_written(db, made.post_id, made.when.instant, now)
+    return _with_likeness(db, requests, stored)
 
 
 def plan_all(

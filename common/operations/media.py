@@ -12,13 +12,13 @@ import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from pymongo.database import Database
 
-from common import accounts, media_convert, media_records
+from common import accounts, media_convert, media_records, posts
 from common.db import Doc
 from common.media_probe import Unreadable, probe
 from common.media_records import MediaItem, Variant
@@ -118,10 +118,13 @@ def get_media(db: Database[Doc], media_id: str) -> MediaItem | None:
 
 
 def complete_upload(
-    db: Database[Doc], bucket: MediaBucket, media_id: str, now: datetime
+    db: Database[Doc], bucket: MediaBucket, media: str | MediaItem, now: datetime
 ) -> MediaItem | MediaRefused:
-    """Check the uploaded bytes and settle the item; a completed item is answered as it is."""
-    item = media_records.get(db, media_id)
+    """Check the uploaded bytes and settle the item; a completed item is answered as it is.
+
+    `media` is the id, or the item a caller has just read (to check who may see it)."""
+    item = media_records.get(db, media) if isinstance(media, str) else media
+    media_id = media if isinstance(media, str) else media.id
     if item is None:
         return MediaRefused("not_found", f"no media {media_id!r}")
     if item.state != "uploading":
@@ -255,3 +258,46 @@ def _resolve(
         return [f"{p.rule}: {p.message}" for p in broken]
     kind = variant.facts.kind or "image"
     return replace(media, object_name=variant.object_name, type=kind, url="")
+
+
+# --- lifecycle ----------------------------------------------------------------------------------
+
+SWEEP_LIMIT = 100  # items looked at per sweep: a tick's cost never grows with the library
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    expired_uploads: int  # never completed within MEDIA_UPLOAD_EXPIRY_HOURS
+    deleted: int  # unused by any unfinished post for MEDIA_RETENTION_DAYS
+    kept: int  # still used: looked at again after another retention period
+
+
+def sweep(
+    db: Database[Doc],
+    bucket: MediaBucket,
+    now: datetime,
+    *,
+    retention: timedelta,
+    upload_expiry: timedelta,
+    limit: int = SWEEP_LIMIT,
+) -> SweepReport:
+    """Delete abandoned uploads and items no unfinished post has used for `retention` (objects
+    first, then the record, so a crash between them leaves a record the next sweep finishes)."""
+    expired = media_records.abandoned(db, now - upload_expiry, limit)
+    for item in expired:
+        _delete(db, bucket, item)
+    deleted = kept = 0
+    for item in media_records.unused_since(db, now - retention, limit):
+        if posts.uses_media(db, item.id):
+            media_records.touch(db, item.id, now)
+            kept += 1
+        else:
+            _delete(db, bucket, item)
+            deleted += 1
+    return SweepReport(len(expired), deleted, kept)
+
+
+def _delete(db: Database[Doc], bucket: MediaBucket, item: MediaItem) -> None:
+    for name in media_records.all_objects(item):
+        bucket.delete(name)
+    media_records.remove(db, item.id)

@@ -13,6 +13,7 @@ from pymongo.database import Database
 
 from common import accounts, model, posts, transitions
 from common.db import Doc
+from common.operations.prompt_tasks import TaskStarter
 from common.operations.scheduling import (
     Invalid,
     NoSuchAccount,
@@ -68,6 +69,7 @@ def edit_post(
     *,
     max_lateness: timedelta,
     version: int | None = None,
+    tasks: TaskStarter | None = None,
 ) -> Done | Refused | Invalid:
     """Change a scheduled post's content or time, checked like a new one.
 
@@ -89,7 +91,7 @@ def edit_post(
         return admitted
     when = admitted.when if changes.scheduled_at is not None else None
     read = post.version  # the write is conditional on the version this edit was checked on
-    return _act(
+    done = _act(
         db,
         post_id,
         "edit",
@@ -97,6 +99,9 @@ def edit_post(
         now,
         version=read,
     )
+    if tasks is not None and isinstance(done, Done):
+        tasks.post_written(db, post_id, when.instant if when else post.due_at, now)
+    return done
 
 
 def _edited_request(post: model.Post, changes: PostChanges) -> PostRequest:

@@ -20,6 +20,7 @@ from common.clock import ScheduledTime
 from common.db import Doc
 from common.model import Account
 from common.operations import likeness, media
+from common.operations.prompt_tasks import TaskStarter
 from common.validation import Problem, check_post
 
 
@@ -190,7 +191,12 @@ def _key_problems(key: str | None) -> list[Problem]:
 
 
 def schedule_post(
-    db: Database[Doc], request: PostRequest, now: datetime, *, max_lateness: timedelta
+    db: Database[Doc],
+    request: PostRequest,
+    now: datetime,
+    tasks: TaskStarter | None = None,
+    *,
+    max_lateness: timedelta,
 ) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
     planned = plan_post(request, accounts.get(db, request.account_id), now, max_lateness)
     if not isinstance(planned, Planned):
@@ -201,6 +207,8 @@ def schedule_post(
     inserted = posts.insert_once(db, admitted, now)
     if isinstance(inserted, posts.Existing):
         return repeat(request, inserted)
+    if tasks is not None:
+        tasks.post_written(db, inserted, planned.new.when.instant, now)
     placed = likeness.Placed(inserted, admitted.account_id, admitted.when.instant, request.text)
     return Scheduled(inserted, planned.new.when, tuple(likeness.looks_like(db, [placed])))
 

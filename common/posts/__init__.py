@@ -43,6 +43,7 @@ from common.posts.store import (
     get,
     insert_once,
     stage_many,
+    uses_media,
 )
 from common.posts.tasks import (
     TaskClaim,
@@ -51,6 +52,7 @@ from common.posts.tasks import (
     claim_for_task,
     record_tasks,
     upcoming,
+    upcoming_post,
 )
 
 __all__ = [
@@ -96,4 +98,6 @@ __all__ = [
     "snapshot_due",
     "stage_many",
     "upcoming",
+    "upcoming_post",
+    "uses_media",
 ]

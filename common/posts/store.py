@@ -153,3 +153,16 @@ def discard_import(db: Database[Doc], import_id: str) -> None:
 def get(db: Database[Doc], post_id: ObjectId) -> Post | None:
     doc = collection(db).find_one({"_id": post_id})
     return None if doc is None else Post.from_doc(doc)
+
+
+# Statuses after which a post never needs its media again (common.operations.media's sweep).
+FINISHED = ("published", "failed", "canceled")
+
+
+def uses_media(db: Database[Doc], media_id: str) -> bool:
+    """Whether a post that may still be published carries this uploaded item (one indexed read:
+    mediaId_status)."""
+    found = collection(db).find_one(
+        {"content.media.mediaId": media_id, "status": {"$nin": list(FINISHED)}}, {"_id": 1}
+    )
+    return found is not None

@@ -52,6 +52,15 @@ def upcoming(db: Database[Doc], after: datetime, until: datetime, limit: int) ->
     return [_upcoming(d) for d in cursor]
 
 
+def upcoming_post(db: Database[Doc], post_id: ObjectId) -> Upcoming | None:
+    """One post as `upcoming` reads it, if it is `scheduled`."""
+    doc = collection(db).find_one(
+        starting_in("record_task", None, _id=post_id),
+        {"_id": 1, "version": 1, "dueAt": 1, "task": 1, "accountId": 1},
+    )
+    return None if doc is None else _upcoming(doc)
+
+
 def _upcoming(doc: Doc) -> Upcoming:
     record = doc.get("task") or {}
     link = _link(record)

@@ -48,8 +48,8 @@ resource "google_pubsub_topic_iam_member" "events_publisher" {
 # Invocation of a 2nd-gen function is checked by Cloud Run IAM on its underlying service (the
 # Cloud Functions IAM resource rejects roles/run.invoker).
 resource "google_cloud_run_service_iam_member" "tick_invoker" {
-  location = google_cloudfunctions2_function.run_tick.location
-  service  = google_cloudfunctions2_function.run_tick.service_config[0].service
+  location = google_cloudfunctions2_function.this["run_tick"].location
+  service  = google_cloudfunctions2_function.this["run_tick"].service_config[0].service
   role     = "roles/run.invoker"
   member   = google_service_account.trigger.member
 }
@@ -63,73 +63,52 @@ resource "google_service_account_iam_member" "pubsub_token_creator" {
 
   service_account_id = google_service_account.trigger.name
   role               = "roles/iam.serviceAccountTokenCreator"
-  member             = "serviceAccount:service-${data.google_project.this[0].number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  member             = "serviceAccount:service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 }
 
-# The status function is public by design (read-only, no post text or tokens). Two ways, as
-# Cloud Run's "Allowing public access" page describes (var.status_public_access):
+# The public functions: status (read-only, no post text or tokens) and the api (every /v1
+# request is authenticated by the app itself, API keys with scopes or admin JWTs, since CLIs and
+# applications hold no Google identity). Each is made public one of two ways, as Cloud Run's
+# "Allowing public access" page describes (var.public_access, per function overridable):
 #  - "allUsers": roles/run.invoker for allUsers. Refused where the organisation enforces
 #    domain-restricted sharing (iam.allowedPolicyMemberDomains).
 #  - "invoker_check_disabled": no IAM grant; the service's invoker IAM check is switched off.
 #    Cloud Functions does not expose that switch (terraform-provider-google issue 23360) and the
 #    Cloud Run service belongs to the function, so Terraform sets it with gcloud after every
-#    deploy of the function.
-resource "google_cloud_run_service_iam_member" "status_public" {
-  # checkov:skip=CKV_GCP_102:The status function is public by design: read-only, no post text or tokens.
-  count = var.status_public_access == "allUsers" ? 1 : 0
+#    deploy of the function (needs run.services.update and run.services.setIamPolicy).
+locals {
+  public_access = {
+    status = coalesce(var.status_public_access, var.public_access)
+    api    = coalesce(var.api_public_access, var.public_access)
+    web    = coalesce(var.web_public_access, var.public_access)
+  }
+}
 
-  location = google_cloudfunctions2_function.status.location
-  service  = google_cloudfunctions2_function.status.service_config[0].service
+resource "google_cloud_run_service_iam_member" "public" {
+  # checkov:skip=CKV_GCP_102:Only status (read-only, no post text or tokens), the api and the web app (both authenticate every request themselves) are public, by design.
+  for_each = { for key, access in local.public_access : key => access if access == "allUsers" }
+
+  location = google_cloudfunctions2_function.this[each.key].location
+  service  = google_cloudfunctions2_function.this[each.key].service_config[0].service
   role     = "roles/run.invoker"
   member   = "allUsers"
 }
 
-resource "terraform_data" "status_invoker_check_disabled" {
-  count = var.status_public_access == "invoker_check_disabled" ? 1 : 0
+resource "terraform_data" "invoker_check_disabled" {
+  for_each = { for key, access in local.public_access : key => access if access == "invoker_check_disabled" }
 
   # A redeploy of the function may write its Cloud Run service back with the check on
   # (unverified either way), so every new revision of the function sets it again.
   triggers_replace = [
-    google_cloudfunctions2_function.status.service_config[0].service,
-    google_cloudfunctions2_function.status.update_time,
+    google_cloudfunctions2_function.this[each.key].service_config[0].service,
+    google_cloudfunctions2_function.this[each.key].update_time,
   ]
 
   provisioner "local-exec" {
     command = "gcloud run services update \"$SERVICE\" --no-invoker-iam-check --region=\"$REGION\" --project=\"$PROJECT\" --quiet"
     environment = {
-      SERVICE = basename(google_cloudfunctions2_function.status.service_config[0].service)
-      REGION  = google_cloudfunctions2_function.status.location
-      PROJECT = var.project_id
-    }
-  }
-}
-
-# The api function is public at the network and IAM level like the status function (the same
-# two ways, var.api_public_access); every /v1 request is authenticated by the app itself (API
-# key with scopes, or an admin JWT), since CLIs and applications hold no Google identity.
-resource "google_cloud_run_service_iam_member" "api_public" {
-  # checkov:skip=CKV_GCP_102:Public by design: the api authenticates every request itself (API keys, admin JWTs).
-  count = var.api_public_access == "allUsers" ? 1 : 0
-
-  location = google_cloudfunctions2_function.api.location
-  service  = google_cloudfunctions2_function.api.service_config[0].service
-  role     = "roles/run.invoker"
-  member   = "allUsers"
-}
-
-resource "terraform_data" "api_invoker_check_disabled" {
-  count = var.api_public_access == "invoker_check_disabled" ? 1 : 0
-
-  triggers_replace = [
-    google_cloudfunctions2_function.api.service_config[0].service,
-    google_cloudfunctions2_function.api.update_time,
-  ]
-
-  provisioner "local-exec" {
-    command = "gcloud run services update \"$SERVICE\" --no-invoker-iam-check --region=\"$REGION\" --project=\"$PROJECT\" --quiet"
-    environment = {
-      SERVICE = basename(google_cloudfunctions2_function.api.service_config[0].service)
-      REGION  = google_cloudfunctions2_function.api.location
+      SERVICE = basename(google_cloudfunctions2_function.this[each.key].service_config[0].service)
+      REGION  = google_cloudfunctions2_function.this[each.key].location
       PROJECT = var.project_id
     }
   }
@@ -139,8 +118,8 @@ resource "google_cloud_run_service_iam_member" "run_http_invoker" {
   # checkov:skip=CKV_GCP_102:Public only when the operator puts allUsers in run_http_invokers; the app then still requires an admin token.
   for_each = toset(var.run_http_invokers)
 
-  location = google_cloudfunctions2_function.run_http.location
-  service  = google_cloudfunctions2_function.run_http.service_config[0].service
+  location = google_cloudfunctions2_function.this["run_http"].location
+  service  = google_cloudfunctions2_function.this["run_http"].service_config[0].service
   role     = "roles/run.invoker"
   member   = each.value
 }
@@ -205,13 +184,19 @@ resource "google_project_iam_member" "builder_broad" {
 
 # IAM grants take a while to take effect; a build started at once can fail to read the source
 # archive (the provider's own Cloud Functions builder example waits 60 s the same way).
+# The triggers name every grant, so a grant added by a later apply (builder_broad_roles switched
+# on) waits again before the builds it is for.
 resource "time_sleep" "builder_roles" {
   create_duration = "60s"
-  depends_on = [
-    google_project_iam_member.builder_logs,
-    google_project_iam_member.builder_staging,
-    google_project_iam_member.builder_broad,
-    google_artifact_registry_repository_iam_member.builder,
-    google_storage_bucket_iam_member.builder_sources,
-  ]
+  triggers = {
+    grants = join(",", sort(concat(
+      [
+        google_project_iam_member.builder_logs.id,
+        google_project_iam_member.builder_staging.id,
+        google_artifact_registry_repository_iam_member.builder.id,
+        google_storage_bucket_iam_member.builder_sources.id,
+      ],
+      [for grant in google_project_iam_member.builder_broad : grant.id],
+    )))
+  }
 }

@@ -1,6 +1,5 @@
 # Shared names, labels and the runtime settings derived from the variables. Resources live in
-# files named for their concern: services.tf, source.tf, functions.tf, iam.tf, pubsub.tf,
-# secrets.tf and monitoring.tf.
+# files named for their concern (README: the table of files).
 
 locals {
   labels = merge(var.labels, {
@@ -17,6 +16,12 @@ locals {
   # and releases the lock.
   run_budget_reserve_seconds = local.meta_connect_timeout_seconds + local.meta_read_timeout_seconds + 25
 
+  # MongoDB connections per instance (MONGO_MAX_POOL_SIZE, mongodb.tf). The run functions keep
+  # the code's own size, PUBLISH_WORKERS (32 by default) + 8; a function that serves requests
+  # needs one per request in flight plus spares for the background work of the instance.
+  run_mongo_pool_size = 40
+  spare_connections   = 2
+
   # The tick period, which the status function judges liveness by: "* * * * *" or "*/N * * * *".
   tick_interval_seconds = 60 * (var.tick_schedule == "* * * * *" ? 1 : tonumber(regex("^\\*/([0-9]+) ", var.tick_schedule)[0]))
 
@@ -26,13 +31,10 @@ locals {
       run_http = "${var.name_prefix}-run-http"
       status   = "${var.name_prefix}-status"
       api      = "${var.name_prefix}-api"
+      web      = "${var.name_prefix}-web"
     },
     local.tasks_enabled ? { publish = local.publish_function_name } : {},
   )
-
-  # With dispatch = "tasks", these create Cloud Tasks (tasks.tf): the run functions load them,
-  # publish enqueues a rescheduled post's next task.
-  task_creators = ["run_tick", "run_http", "publish"]
 
   # Settings both run entry points need (see common/config.py for what each one means).
   run_environment = merge(
@@ -47,6 +49,7 @@ locals {
     },
     var.enable_events_topic ? { EVENTS_TOPIC = google_pubsub_topic.events[0].name } : {},
     local.tasks_enabled ? local.tasks_environment : {},
+    local.media_environment,
   )
 
   status_environment = {
@@ -68,6 +71,34 @@ locals {
       AUDIT_RETENTION_DAYS         = tostring(var.audit_retention_days)
     },
     var.meta_app_id != "" ? { META_APP_ID = var.meta_app_id } : {},
+    # A post created or edited close to its due time gets its task at once, not at the next
+    # tick (tasks.tf: the api is one of the task creators); "close" is one tick interval.
+    local.tasks_enabled ? merge(local.tasks_environment, {
+      TICK_INTERVAL_SECONDS = tostring(local.tick_interval_seconds)
+    }) : {},
+    local.media_environment,
+  )
+
+  # The web app's own address: its sign-in cookies, CSRF origin and OpenID Connect redirect URI
+  # name it. By default the service's deterministic run.app URL (known before the first deploy,
+  # so the function can be given it); web_base_url sets another (a custom domain).
+  web_base_url = var.web_base_url != "" ? var.web_base_url : "https://${local.function_names.web}-${data.google_project.this.number}.${var.region}.run.app"
+
+  # The web app (issue 20): members sign in with Google when oidc_client_id is set.
+  web_environment = merge(
+    {
+      MONGO_DB                     = var.mongo_db
+      GOOGLE_CLOUD_PROJECT         = var.project_id
+      META_API_VERSION             = var.meta_api_version
+      META_CONNECT_TIMEOUT_SECONDS = tostring(local.meta_connect_timeout_seconds)
+      META_READ_TIMEOUT_SECONDS    = tostring(local.meta_read_timeout_seconds)
+      AUDIT_RETENTION_DAYS         = tostring(var.audit_retention_days)
+      WEB_BASE_URL                 = local.web_base_url
+      WEB_TIME_ZONE                = var.web_time_zone
+    },
+    var.meta_app_id != "" ? { META_APP_ID = var.meta_app_id } : {},
+    var.oidc_client_id != "" ? { OIDC_CLIENT_ID = var.oidc_client_id } : {},
+    local.media_environment,
   )
 
   # Which secret each function reads, as environment variable => secret name. Least
@@ -100,17 +131,26 @@ locals {
       MONGO_URI            = "MONGO_URI"
       TOKEN_ENCRYPTION_KEY = "TOKEN_ENCRYPTION_KEY"
     }
+    # The web app stores posts and connects accounts (tokens encrypted); ADMIN_SECRET_KEY signs
+    # in the first admin. OIDC_CLIENT_SECRET is added below when Google Sign-In is on.
+    web = {
+      MONGO_URI            = "MONGO_URI"
+      TOKEN_ENCRYPTION_KEY = "TOKEN_ENCRYPTION_KEY"
+      ADMIN_SECRET_KEY     = "ADMIN_SECRET_KEY"
+    }
   }
 
   # META_APP_SECRET is optional in the code (appsecret_proof), but a secret referenced by a
   # function must have an enabled version before the function deploys (Cloud Run checks every
   # referenced secret). So it is created and referenced only when the operator says it is set.
-  meta_app_secret_readers = ["run_tick", "run_http", "api", "publish"]
+  meta_app_secret_readers = ["run_tick", "run_http", "api", "publish", "web"]
 
   function_secrets = {
     for fn, secrets in local.required_function_secrets : fn => merge(
       secrets,
       var.meta_app_secret_enabled && contains(local.meta_app_secret_readers, fn) ? { META_APP_SECRET = "META_APP_SECRET" } : {},
+      # Like META_APP_SECRET: the secret always exists, referenced once Google Sign-In is on.
+      var.oidc_client_id != "" && fn == "web" ? { OIDC_CLIENT_SECRET = "OIDC_CLIENT_SECRET" } : {},
     ) if contains(keys(local.function_names), fn)
   }
 

@@ -8,7 +8,7 @@ locals {
     "resource.type=\"cloud_run_revision\"",
     # service_config[0].service is the full projects/.../services/NAME path; the log label
     # holds only NAME.
-    "resource.labels.service_name=(\"${basename(google_cloudfunctions2_function.run_tick.service_config[0].service)}\" OR \"${basename(google_cloudfunctions2_function.run_http.service_config[0].service)}\")",
+    "resource.labels.service_name=(\"${basename(google_cloudfunctions2_function.this["run_tick"].service_config[0].service)}\" OR \"${basename(google_cloudfunctions2_function.this["run_http"].service_config[0].service)}\")",
     # Only what the application itself wrote. Cloud Run also logs every request of the service
     # (run.googleapis.com/requests) at ERROR for a 5xx and WARNING for a 429, which would count
     # each failed delivery a second time and a cold-start queue overflow as a failed run.
@@ -16,6 +16,21 @@ locals {
   ])
   run_finished_filter = "${local.run_services_filter} AND jsonPayload.message=\"run finished\""
   metric_prefix       = "logging.googleapis.com/user"
+
+  # Thresholds of the tasks mode's alerts (README: "Alerts").
+  publish_server_errors_per_window = 10
+  queue_failed_attempts_per_window = 10
+  queue_max_delay_seconds          = 60
+
+  # Cloud Run's own request log of one service: every request with its status, whatever the
+  # code did (a refusal by the ingress or the invoker check never reaches the code).
+  request_log_filter = {
+    for key in keys(local.functions) : key => join(" AND ", [
+      "resource.type=\"cloud_run_revision\"",
+      "resource.labels.service_name=\"${basename(google_cloudfunctions2_function.this[key].service_config[0].service)}\"",
+      "logName=\"projects/${var.project_id}/logs/run.googleapis.com%2Frequests\"",
+    ])
+  }
 }
 
 # A run that ended badly, or anything the run functions logged at ERROR or above (an exception
@@ -66,16 +81,25 @@ resource "google_logging_metric" "tick_runs_ok" {
 }
 
 # A new log-based metric can take minutes before alert policies may name it (the API answers
-# 404 "Cannot find metric(s)"; terraform-provider-google issue 11102): wait once after creating
-# the metrics so the first `terraform apply` succeeds.
+# 404 "Cannot find metric(s)"; terraform-provider-google issue 11102): wait after creating the
+# metrics. The triggers name every metric, so a metric added by a later apply (a new one here,
+# or the publish metrics when dispatch turns to tasks) replaces the wait and its alert waits
+# too; without them the wait would run on the first apply only.
 resource "time_sleep" "log_metrics" {
   create_duration = "120s"
-  depends_on = [
-    google_logging_metric.runs_failed,
-    google_logging_metric.runs_with_failed_posts,
-    google_logging_metric.tick_runs_ok,
-    google_logging_metric.api_server_errors,
-  ]
+  triggers = {
+    metrics = join(",", sort(concat(
+      [
+        google_logging_metric.runs_failed.id,
+        google_logging_metric.runs_with_failed_posts.id,
+        google_logging_metric.tick_runs_ok.id,
+        google_logging_metric.api_server_errors.id,
+      ],
+      google_logging_metric.publish_refused[*].id,
+      google_logging_metric.publish_server_errors[*].id,
+      google_logging_metric.publish_posts_failed[*].id,
+    )))
+  }
 }
 
 resource "google_monitoring_alert_policy" "runs_failed" {
@@ -132,6 +156,25 @@ resource "google_monitoring_alert_policy" "posts_failed" {
         alignment_period     = "300s"
         per_series_aligner   = "ALIGN_SUM"
         cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+
+  # With dispatch = "tasks" most posts are published by the publish function, one per task.
+  dynamic "conditions" {
+    for_each = google_logging_metric.publish_posts_failed[*].name
+    content {
+      display_name = "The publish function left a post failed or unknown"
+      condition_threshold {
+        filter          = "metric.type=\"${local.metric_prefix}/${conditions.value}\" AND resource.type=\"cloud_run_revision\""
+        comparison      = "COMPARISON_GT"
+        threshold_value = 0
+        duration        = "0s"
+        aggregations {
+          alignment_period     = "300s"
+          per_series_aligner   = "ALIGN_SUM"
+          cross_series_reducer = "REDUCE_SUM"
+        }
       }
     }
   }
@@ -194,10 +237,12 @@ resource "google_monitoring_alert_policy" "no_successful_run" {
   }
 
   lifecycle {
-    # A window shorter than one tick period would fire between two healthy ticks.
+    # A healthy scheduler logs an ok tick run at least once per run plus a tick: a run that
+    # uses its whole timeout holds the lock (the ticks meanwhile are skipped and log nothing),
+    # and the next tick's run logs the next line. A shorter window fires on a healthy system.
     precondition {
-      condition     = var.dead_mans_switch_minutes * 60 > local.tick_interval_seconds
-      error_message = "dead_mans_switch_minutes must be longer than one tick period (tick_schedule)."
+      condition     = var.dead_mans_switch_minutes * 60 > var.run_tick_service.timeout_seconds + local.tick_interval_seconds
+      error_message = "dead_mans_switch_minutes must be longer than one full run_tick timeout plus one tick period (tick_schedule): ${ceil((var.run_tick_service.timeout_seconds + local.tick_interval_seconds) / 60)} minutes or more."
     }
   }
 }
@@ -208,9 +253,7 @@ resource "google_logging_metric" "api_server_errors" {
   name        = "${var.name_prefix}_api_server_errors"
   description = "Requests the api function answered with a 5xx status."
   filter = join(" AND ", [
-    "resource.type=\"cloud_run_revision\"",
-    "resource.labels.service_name=\"${basename(google_cloudfunctions2_function.api.service_config[0].service)}\"",
-    "logName=\"projects/${var.project_id}/logs/run.googleapis.com%2Frequests\"",
+    local.request_log_filter["api"],
     "httpRequest.status>=500",
   ])
 
@@ -254,5 +297,263 @@ resource "google_monitoring_alert_policy" "api_server_errors" {
   documentation {
     mime_type = "text/markdown"
     content   = "The api function answered 5xx (503: the database did not answer; 500: a bug). Look at the api function's ERROR logs by their requestId."
+  }
+}
+
+# dispatch = "tasks": the publish function's answers and the queue. A post that publishes
+# through a task never shows in the run log, so these are the tasks mode's own alerts.
+
+# Refusals: Cloud Tasks' deliveries answered 4xx (the token, its audience, the ingress or the
+# invoker check refused them, or the task body was malformed). Cloud Tasks retries them until
+# max_retry_duration, and the posts wait for the tick's sweep. 429 (no instance free) is
+# Cloud Run's back-pressure and is retried by design, so it does not count.
+resource "google_logging_metric" "publish_refused" {
+  count = local.tasks_enabled ? 1 : 0
+
+  name        = "${var.name_prefix}_publish_refused"
+  description = "Deliveries the publish function (or Cloud Run in front of it) answered 4xx other than 429."
+  filter      = "${local.request_log_filter["publish"]} AND httpRequest.status>=400 AND httpRequest.status<500 AND httpRequest.status!=429"
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+# Server errors: 503 is publish's "in progress elsewhere or database away, retry", the rest a
+# failure (500) or a timeout (504). A few are normal; a steady stream is not.
+resource "google_logging_metric" "publish_server_errors" {
+  count = local.tasks_enabled ? 1 : 0
+
+  name        = "${var.name_prefix}_publish_server_errors"
+  description = "Deliveries the publish function answered 5xx."
+  filter      = "${local.request_log_filter["publish"]} AND httpRequest.status>=500"
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+# Posts the publish function left failed or unknown: its "task handled" line per task
+# (common/entrypoints/publish_http.py) carries the outcome.
+resource "google_logging_metric" "publish_posts_failed" {
+  count = local.tasks_enabled ? 1 : 0
+
+  name        = "${var.name_prefix}_publish_posts_failed"
+  description = "Posts the publish function left failed or unknown."
+  filter = join(" AND ", [
+    "resource.type=\"cloud_run_revision\"",
+    "resource.labels.service_name=\"${basename(google_cloudfunctions2_function.this["publish"].service_config[0].service)}\"",
+    "logName=(\"projects/${var.project_id}/logs/run.googleapis.com%2Fstdout\" OR \"projects/${var.project_id}/logs/run.googleapis.com%2Fstderr\")",
+    "jsonPayload.message=\"task handled\"",
+    "jsonPayload.outcome=(\"failed\" OR \"unknown\")",
+  ])
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_monitoring_alert_policy" "publish_refused" {
+  count      = local.tasks_enabled ? 1 : 0
+  depends_on = [time_sleep.log_metrics]
+
+  display_name          = "${var.name_prefix}: publish refuses Cloud Tasks' deliveries"
+  combiner              = "OR"
+  severity              = "CRITICAL"
+  notification_channels = var.notification_channels
+  user_labels           = local.labels
+
+  conditions {
+    display_name = "The publish function answered 4xx"
+    condition_threshold {
+      filter          = "metric.type=\"${local.metric_prefix}/${google_logging_metric.publish_refused[0].name}\" AND resource.type=\"cloud_run_revision\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Cloud Tasks' deliveries to the publish function are refused, so tasks mode publishes nothing until the tick's sweep. Look at the publish service's request log: 401/403 with a log line from the function means the token's claims (TASKS_AUDIENCE, TASKS_SERVICE_ACCOUNT, TASKS_INVOKER_CHECK); 403/404 without one means Cloud Run refused it (ingress, or roles/run.invoker of the tasks service account). README: \"Publish: who may call it\"."
+  }
+}
+
+resource "google_monitoring_alert_policy" "publish_server_errors" {
+  count      = local.tasks_enabled ? 1 : 0
+  depends_on = [time_sleep.log_metrics]
+
+  display_name          = "${var.name_prefix}: publish answers 5xx"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = var.notification_channels
+  user_labels           = local.labels
+
+  conditions {
+    display_name = "More than ${local.publish_server_errors_per_window} 5xx answers in 5 minutes"
+    condition_threshold {
+      filter          = "metric.type=\"${local.metric_prefix}/${google_logging_metric.publish_server_errors[0].name}\" AND resource.type=\"cloud_run_revision\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = local.publish_server_errors_per_window
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "The publish function answers 5xx to many deliveries: 503 (database away, or posts held by another claimer), 500 (a bug: ERROR logs by requestId) or 504 (timeouts). Cloud Tasks retries each until max_retry_duration; after that the tick's sweep publishes what is left."
+  }
+}
+
+# The queue, from Cloud Tasks' own metrics: attempts that did not succeed (whatever the
+# answer, or none before the dispatch deadline), and attempts dispatched late (the queue is
+# behind: rate limits, max_concurrent_dispatches, or a publish function at max_instances).
+resource "google_monitoring_alert_policy" "queue" {
+  count      = local.tasks_enabled ? 1 : 0
+  depends_on = [time_sleep.log_metrics]
+
+  display_name          = "${var.name_prefix}: the publish queue fails or falls behind"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = var.notification_channels
+  user_labels           = local.labels
+
+  conditions {
+    display_name = "More than ${local.queue_failed_attempts_per_window} failed attempts in 5 minutes"
+    condition_threshold {
+      filter          = "metric.type=\"cloudtasks.googleapis.com/queue/task_attempt_count\" AND resource.type=\"cloud_tasks_queue\" AND resource.label.queue_id=\"${google_cloud_tasks_queue.publish.name}\" AND metric.label.response_code!=\"ok\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = local.queue_failed_attempts_per_window
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+
+  conditions {
+    display_name = "Attempts dispatched more than ${local.queue_max_delay_seconds} s after their time"
+    condition_threshold {
+      filter          = "metric.type=\"cloudtasks.googleapis.com/queue/task_attempt_delays\" AND resource.type=\"cloud_tasks_queue\" AND resource.label.queue_id=\"${google_cloud_tasks_queue.publish.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = local.queue_max_delay_seconds * 1000
+      duration        = "300s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_PERCENTILE_95"
+        cross_series_reducer = "REDUCE_MAX"
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "The publish queue's attempts fail (see the publish alerts and its request log) or leave late: check the queue in the console (Cloud Tasks > ${google_cloud_tasks_queue.publish.name}: tasks, oldest task, attempts), the publish function's instance count against publish_service.max_instances, and the queue's rate limits (tasks_queue)."
+  }
+}
+
+# The status function from outside, as a user sees it: every five minutes from three regions.
+# It answers 503 when it cannot reach the database, so this also watches MongoDB.
+resource "google_monitoring_uptime_check_config" "status" {
+  display_name = "${var.name_prefix}: status answers"
+  timeout      = "10s"
+  period       = "300s"
+  user_labels  = local.labels
+
+  selected_regions = ["EUROPE", "USA_OREGON", "ASIA_PACIFIC"]
+
+  http_check {
+    path         = "/"
+    port         = 443
+    use_ssl      = true
+    validate_ssl = true
+    accepted_response_status_codes {
+      status_class = "STATUS_CLASS_2XX"
+    }
+  }
+
+  monitored_resource {
+    type = "uptime_url"
+    labels = {
+      project_id = var.project_id
+      host       = trimprefix(google_cloudfunctions2_function.this["status"].service_config[0].uri, "https://")
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_monitoring_alert_policy" "status_down" {
+  depends_on = [time_sleep.log_metrics]
+
+  display_name          = "${var.name_prefix}: status does not answer"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = var.notification_channels
+  user_labels           = local.labels
+
+  # Google's uptime alert shape: more than one region failing the check for 10 minutes.
+  conditions {
+    display_name = "The status uptime check fails"
+    condition_threshold {
+      filter          = "metric.type=\"monitoring.googleapis.com/uptime_check/check_passed\" AND resource.type=\"uptime_url\" AND metric.label.check_id=\"${google_monitoring_uptime_check_config.status.uptime_check_id}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 1
+      duration        = "600s"
+      aggregations {
+        alignment_period     = "1200s"
+        per_series_aligner   = "ALIGN_NEXT_OLDER"
+        cross_series_reducer = "REDUCE_COUNT_FALSE"
+        group_by_fields      = ["resource.label.*"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "The public status function does not answer 2xx from outside: 503 means it cannot reach MongoDB (the scheduler cannot either); 403 means it is no longer public (README: \"Making the public functions public where the organisation forbids allUsers\"); a timeout or 5xx, look at its logs."
   }
 }

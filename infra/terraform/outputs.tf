@@ -1,32 +1,41 @@
 output "status_url" {
   description = "Public URL of the status function (GET)."
-  value       = google_cloudfunctions2_function.status.service_config[0].uri
+  value       = google_cloudfunctions2_function.this["status"].service_config[0].uri
 }
 
 output "run_http_url" {
   description = "URL of the manual-run function (POST with an admin token; an ID token too unless run_http_invokers is allUsers)."
-  value       = google_cloudfunctions2_function.run_http.service_config[0].uri
+  value       = google_cloudfunctions2_function.this["run_http"].service_config[0].uri
 }
 
 output "api_url" {
   description = "URL of the api function (/v1; API keys or admin JWTs). Set it as SOCIALSCHED_API_URL for the CLI."
-  value       = google_cloudfunctions2_function.api.service_config[0].uri
+  value       = google_cloudfunctions2_function.this["api"].service_config[0].uri
+}
+
+output "web_url" {
+  description = "The web app's URL (WEB_BASE_URL): open it to sign in."
+  value       = local.web_base_url
+}
+
+output "oidc_redirect_uri" {
+  description = "The redirect URI to register on the Google OAuth client (Google Auth Platform > Clients)."
+  value       = "${local.web_base_url}/signin/oidc/callback"
 }
 
 output "function_names" {
   description = "Names of the deployed functions (and of their Cloud Run services)."
-  value = {
-    run_tick = google_cloudfunctions2_function.run_tick.name
-    run_http = google_cloudfunctions2_function.run_http.name
-    status   = google_cloudfunctions2_function.status.name
-    api      = google_cloudfunctions2_function.api.name
-    publish  = one(google_cloudfunctions2_function.publish[*].name)
-  }
+  value       = { for key, fn in google_cloudfunctions2_function.this : key => fn.name }
 }
 
 output "tasks_queue" {
-  description = "The publish queue (dispatch = tasks), or null."
-  value       = one(google_cloud_tasks_queue.publish[*].id)
+  description = "The publish queue (kept in both dispatch modes; used with dispatch = tasks)."
+  value       = google_cloud_tasks_queue.publish.id
+}
+
+output "publish_url" {
+  description = "URL and OIDC audience of every task (dispatch = tasks), or null. The smoke test's PUBLISH_URL."
+  value       = local.tasks_enabled ? local.publish_url : null
 }
 
 output "service_accounts" {

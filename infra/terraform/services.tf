@@ -7,6 +7,8 @@
 locals {
   services = toset([
     "artifactregistry.googleapis.com",
+    # The opt-in budget (billing.tf) is created through this API, billed to this project.
+    "billingbudgets.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
     # google_project_iam_member (the builder's log writing, the optional broad roles) and the
@@ -17,6 +19,8 @@ locals {
     "cloudtasks.googleapis.com",
     "eventarc.googleapis.com",
     "iam.googleapis.com",
+    # signBlob: the functions sign media URLs as themselves (media.tf).
+    "iamcredentials.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
     "pubsub.googleapis.com",
@@ -45,10 +49,14 @@ resource "time_sleep" "eventarc_agent" {
   depends_on      = [google_project_service.this]
 }
 
-# The project number names Google's service agents (the Pub/Sub agent in iam.tf). Read only
-# when needed, and after Cloud Resource Manager is on, so a fresh project plans cleanly.
+# The project number names Google's service agents (the Pub/Sub agent in iam.tf), the
+# publish function's deterministic URL (tasks.tf) and the budget's scope. Read after Cloud
+# Resource Manager is on, so a fresh project plans cleanly.
 data "google_project" "this" {
-  count      = var.grant_pubsub_token_creator ? 1 : 0
   project_id = var.project_id
   depends_on = [google_project_service.this]
+}
+
+locals {
+  project_number = data.google_project.this.number
 }

@@ -4,7 +4,7 @@
 # common/ package that Cloud Build needs. The zip has zero modification times and a fixed file
 # mode, so its hash depends only on the content.
 data "archive_file" "source" {
-  for_each = toset(concat(["run", "status", "api"], local.tasks_enabled ? ["publish"] : []))
+  for_each = toset([for key in keys(local.function_names) : local.function_sources[key]])
 
   type             = "zip"
   source_dir       = "${path.module}/../../functions/${each.key}"

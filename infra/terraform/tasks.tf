@@ -1,34 +1,50 @@
 # dispatch = "tasks": a Cloud Tasks queue, the publish function it calls, and the identities
-# between them. The run functions (and publish, for a retry's next task) enqueue; Cloud Tasks
-# calls publish with the OIDC token of the tasks service account, the only invoker it has.
-# Nothing here exists with dispatch = "inline".
+# between them. The run functions (and publish, for a rescheduled post's next task) enqueue;
+# Cloud Tasks calls publish with an OIDC token of the tasks service account.
+#
+# Who may call publish (README: "Publish: who may call it"): Cloud Run checks the token before
+# the request reaches the code. publish has internal ingress, its invoker IAM check is on (the
+# Cloud Run default, asserted after every apply below) and only the tasks service account holds
+# roles/run.invoker on it. Cloud Run then forwards the token with its signature replaced by
+# SIGNATURE_REMOVED_BY_GOOGLE, so the code checks the claims (issuer, audience, the tasks
+# account's email, expiry) and trusts the signature check to Cloud Run: TASKS_INVOKER_CHECK=on
+# says so, and the code refuses every task without it.
+#
+# The queue exists in both modes: a deleted queue's name cannot be used again for up to seven
+# days, so switching dispatch back and forth must not delete it. An empty queue costs nothing.
 
 locals {
-  tasks_enabled = var.dispatch == "tasks"
-  # Each task is an HTTP POST to this URL and its OIDC token names it as the audience. It is
-  # the function's own cloudfunctions.net URL, known before the function exists, so the
-  # function can be told its audience without depending on itself.
+  tasks_enabled         = var.dispatch == "tasks"
   publish_function_name = "${var.name_prefix}-publish"
-  publish_url           = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.publish_function_name}"
+  # Each task is a POST to publish's deterministic run.app URL, which is also its token's
+  # audience. Internal ingress admits Cloud Tasks only on the service's default run.app URL, not
+  # on the cloudfunctions.net one; the deterministic form is known before the function exists,
+  # so publish can be told its own audience without depending on itself.
+  publish_url = "https://${local.publish_function_name}-${local.project_number}.${var.region}.run.app"
 
-  # Settings the run functions and publish share with dispatch = "tasks" (common/config.py).
+  # Who creates tasks: the run functions load due posts into the queue, the api creates the
+  # task of a post created or edited shortly before it is due, and publish enqueues a
+  # rescheduled post's next task. A function that creates tasks (a web app) joins this list.
+  task_creators = ["run_tick", "run_http", "api", "publish"]
+
+  # Settings every function that creates or serves tasks shares (common/config.py).
   tasks_environment = {
     DISPATCH              = "tasks"
-    TASKS_QUEUE           = one(google_cloud_tasks_queue.publish[*].id)
+    TASKS_QUEUE           = google_cloud_tasks_queue.publish.id
     TASKS_TARGET_URL      = local.publish_url
     TASKS_AUDIENCE        = local.publish_url
     TASKS_SERVICE_ACCOUNT = one(google_service_account.tasks[*].email)
     TASKS_HORIZON_SECONDS = tostring(var.tasks_horizon_seconds)
+    # Cloud Tasks waits for publish's answer as long as publish may take, and no longer: an
+    # attempt is neither abandoned while it still works (a duplicate delivery) nor waited on
+    # after Cloud Run has ended it.
+    TASKS_DISPATCH_DEADLINE_SECONDS = tostring(var.publish_service.timeout_seconds)
   }
 
-  # Instances x connections per instance, for every function: the sum must fit the cluster.
-  # The run and status functions keep the code's default pool (PUBLISH_WORKERS + 8 = 40); the
-  # publish function serves `concurrency` posts at once and gets two spare connections.
-  publish_mongo_pool_size = var.publish_service.concurrency + 2
-  mongo_connections = (
-    (var.run_tick_service.max_instances + var.run_http_service.max_instances + var.status_service.max_instances) * 40
-    + (local.tasks_enabled ? var.publish_service.max_instances * local.publish_mongo_pool_size : 0)
-  )
+  # Only publish verifies tokens: it trusts Cloud Run's invoker check (above).
+  publish_environment = {
+    TASKS_INVOKER_CHECK = "on"
+  }
 }
 
 resource "google_service_account" "tasks" {
@@ -41,8 +57,6 @@ resource "google_service_account" "tasks" {
 }
 
 resource "google_cloud_tasks_queue" "publish" {
-  count = local.tasks_enabled ? 1 : 0
-
   name     = "${var.name_prefix}-publish"
   location = var.region
 
@@ -69,82 +83,34 @@ resource "google_cloud_tasks_queue" "publish" {
   depends_on = [google_project_service.this]
 }
 
-resource "google_cloudfunctions2_function" "publish" {
-  count = local.tasks_enabled ? 1 : 0
-
-  name        = local.publish_function_name
-  location    = var.region
-  description = "Publishes one post per Cloud Task, at its second (dispatch = tasks)."
-  labels      = local.labels
-
-  build_config {
-    runtime           = "python313"
-    entry_point       = "publish"
-    service_account   = google_service_account.builder.id
-    docker_repository = google_artifact_registry_repository.functions.id
-    source {
-      storage_source {
-        bucket = google_storage_bucket.sources.name
-        object = google_storage_bucket_object.source["publish"].name
-      }
-    }
-  }
-
-  service_config {
-    available_memory                 = var.publish_service.memory
-    available_cpu                    = var.publish_service.cpu
-    timeout_seconds                  = var.publish_service.timeout_seconds
-    min_instance_count               = var.publish_service.min_instances
-    max_instance_count               = var.publish_service.max_instances
-    max_instance_request_concurrency = var.publish_service.concurrency
-    service_account_email            = google_service_account.function["publish"].email
-    # Cloud Tasks of the same project counts as internal traffic (Cloud Run ingress page).
-    ingress_settings               = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision = true
-
-    environment_variables = merge(local.run_environment, {
-      RUN_BUDGET_SECONDS  = tostring(var.publish_service.timeout_seconds - local.run_budget_reserve_seconds)
-      THREADS             = tostring(var.publish_service.concurrency)
-      MONGO_MAX_POOL_SIZE = tostring(local.publish_mongo_pool_size)
-      # Cloud Run's invoker IAM check is on for this service (the default; only the tasks
-      # account is an invoker): publish then checks the forwarded token's claims, whose
-      # signature Cloud Run removed (common/entrypoints/task_auth.py).
-      TASKS_INVOKER_CHECK = "on"
-    })
-
-    dynamic "secret_environment_variables" {
-      for_each = local.function_secrets.publish
-      content {
-        key        = secret_environment_variables.key
-        project_id = var.project_id
-        secret     = google_secret_manager_secret.this[secret_environment_variables.value].secret_id
-        version    = lookup(var.secret_versions, secret_environment_variables.value, "latest")
-      }
-    }
-  }
-
-  lifecycle {
-    precondition {
-      condition     = local.mongo_connections <= var.mongo_max_connections
-      error_message = "max_instances x MongoDB pool size over all functions exceeds mongo_max_connections: lower publish_service.max_instances or concurrency, or raise the cluster tier."
-    }
-  }
-
-  depends_on = [
-    google_project_service.this,
-    google_secret_manager_secret_iam_member.function,
-    time_sleep.builder_roles,
-  ]
-}
-
 # Only the tasks service account may invoke publish (Cloud Run IAM on its service).
 resource "google_cloud_run_service_iam_member" "publish_invoker" {
   count = local.tasks_enabled ? 1 : 0
 
-  location = google_cloudfunctions2_function.publish[0].location
-  service  = google_cloudfunctions2_function.publish[0].service_config[0].service
+  location = google_cloudfunctions2_function.this["publish"].location
+  service  = google_cloudfunctions2_function.this["publish"].service_config[0].service
   role     = "roles/run.invoker"
   member   = google_service_account.tasks[0].member
+}
+
+# The code trusts the invoker check (TASKS_INVOKER_CHECK=on): read the publish service back
+# after every apply and fail if the check is off, or if its URL is not the one the tasks name.
+data "google_cloud_run_v2_service" "publish" {
+  count = local.tasks_enabled ? 1 : 0
+
+  name     = basename(google_cloudfunctions2_function.this["publish"].service_config[0].service)
+  location = var.region
+
+  lifecycle {
+    postcondition {
+      condition     = !self.invoker_iam_disabled
+      error_message = "Cloud Run's invoker IAM check is off on the publish service, and publish trusts it to verify the tasks' tokens: switch it on (gcloud run services update ${local.publish_function_name} --invoker-iam-check --region=${var.region})."
+    }
+    postcondition {
+      condition     = contains(self.urls, local.publish_url)
+      error_message = "The publish service does not answer on ${local.publish_url}, the URL and audience of every task (the deterministic run.app URL is given only when service name and project number fit in 63 characters)."
+    }
+  }
 }
 
 # Who creates tasks: enqueuer on this queue only, and the right to have Cloud Tasks act as
@@ -152,8 +118,8 @@ resource "google_cloud_run_service_iam_member" "publish_invoker" {
 resource "google_cloud_tasks_queue_iam_member" "enqueuer" {
   for_each = local.tasks_enabled ? toset(local.task_creators) : toset([])
 
-  name     = google_cloud_tasks_queue.publish[0].name
-  location = google_cloud_tasks_queue.publish[0].location
+  name     = google_cloud_tasks_queue.publish.name
+  location = google_cloud_tasks_queue.publish.location
   role     = "roles/cloudtasks.enqueuer"
   member   = google_service_account.function[each.key].member
 }

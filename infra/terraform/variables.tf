@@ -202,14 +202,32 @@ variable "api_service" {
   }
 }
 
-variable "api_public_access" {
-  description = "How the api function is made reachable; the same two ways as status_public_access. The app authenticates every request itself."
+variable "public_access" {
+  description = <<-EOT
+    How the public functions (status, api and web) are made reachable without a Google identity.
+    "allUsers" (default): roles/run.invoker for allUsers. "invoker_check_disabled": no IAM grant;
+    Cloud Run's invoker IAM check is switched off on each public function's service (needs gcloud,
+    run.services.update and run.services.setIamPolicy where terraform apply runs). Use the second
+    where the organisation enforces domain-restricted sharing (iam.allowedPolicyMemberDomains),
+    which refuses any grant to allUsers. The app authenticates every api request itself.
+  EOT
   type        = string
   default     = "allUsers"
 
   validation {
-    condition     = contains(["allUsers", "invoker_check_disabled"], var.api_public_access)
-    error_message = "api_public_access must be \"allUsers\" or \"invoker_check_disabled\"."
+    condition     = contains(["allUsers", "invoker_check_disabled"], var.public_access)
+    error_message = "public_access must be \"allUsers\" or \"invoker_check_disabled\"."
+  }
+}
+
+variable "api_public_access" {
+  description = "Overrides public_access for the api function; null (default) follows public_access."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_public_access == null || contains(["allUsers", "invoker_check_disabled"], coalesce(var.api_public_access, "allUsers"))
+    error_message = "api_public_access must be null, \"allUsers\" or \"invoker_check_disabled\"."
   }
 }
 
@@ -278,9 +296,9 @@ variable "notification_channels" {
 }
 
 variable "dead_mans_switch_minutes" {
-  description = "Alert when no tick-triggered run has finished successfully for this many minutes. At least one tick period; at most 1410 (23.5 h, the longest window Cloud Monitoring accepts for a missing-data condition)."
+  description = "Alert when no tick-triggered run has finished successfully for this many minutes. Longer than one full run_tick timeout plus a tick period (a healthy run may take that long between two ok lines); at most 1410 (23.5 h, the longest window Cloud Monitoring accepts for a missing-data condition)."
   type        = number
-  default     = 5
+  default     = 10
 
   validation {
     condition     = var.dead_mans_switch_minutes >= 2 && var.dead_mans_switch_minutes <= 1410 && floor(var.dead_mans_switch_minutes) == var.dead_mans_switch_minutes
@@ -289,24 +307,18 @@ variable "dead_mans_switch_minutes" {
 }
 
 variable "status_public_access" {
-  description = <<-EOT
-    How the status function is made public. "allUsers" (default): roles/run.invoker for allUsers.
-    "invoker_check_disabled": no IAM grant; Cloud Run's invoker IAM check is switched off on the
-    function's service (needs gcloud where terraform apply runs). Use the second where the
-    organisation enforces domain-restricted sharing (iam.allowedPolicyMemberDomains), which
-    refuses any grant to allUsers.
-  EOT
+  description = "Overrides public_access for the status function; null (default) follows public_access."
   type        = string
-  default     = "allUsers"
+  default     = null
 
   validation {
-    condition     = contains(["allUsers", "invoker_check_disabled"], var.status_public_access)
-    error_message = "status_public_access must be \"allUsers\" or \"invoker_check_disabled\"."
+    condition     = var.status_public_access == null || contains(["allUsers", "invoker_check_disabled"], coalesce(var.status_public_access, "allUsers"))
+    error_message = "status_public_access must be null, \"allUsers\" or \"invoker_check_disabled\"."
   }
 }
 
 variable "meta_app_secret_enabled" {
-  description = "Create the META_APP_SECRET secret and give it to the run functions (appsecret_proof). Only when you have the Meta app secret: a referenced secret must have a version before the functions deploy."
+  description = "Give the META_APP_SECRET secret to the functions that call Meta (appsecret_proof). The secret itself always exists; switch this on only after adding a version to it: a referenced secret must have one before the functions deploy."
   type        = bool
   default     = false
 }
@@ -352,8 +364,10 @@ variable "publish_service" {
     cpu             = optional(string, "1")
     timeout_seconds = optional(number, 300)
     min_instances   = optional(number, 0)
-    max_instances   = optional(number, 100)
-    concurrency     = optional(number, 8)
+    # 64 x 8 = 512 posts in flight (docs/scaling.md), and 64 x (10 + 2) connections, which
+    # with every other function fits an Atlas M10 (mongodb.tf).
+    max_instances = optional(number, 64)
+    concurrency   = optional(number, 8)
   })
   default = {}
 
@@ -399,4 +413,113 @@ variable "mongo_max_connections" {
   description = "Connections the MongoDB cluster accepts (Atlas M10: 1500, M30: 3000). Every function's max_instances x pool size must fit in it."
   type        = number
   default     = 1500
+}
+
+variable "billing_budget" {
+  description = <<-EOT
+    Opt-in monthly budget on this project's spend, alerting at each threshold (fractions of the
+    amount) and at a forecast of the whole amount, by e-mail to the billing account's admins and
+    to notification_channels (at most 5). Needs roles/billing.costsManager on the billing account
+    (README: "Costs"). currency_code must be the billing account's currency. null: no budget.
+  EOT
+  type = object({
+    billing_account = string
+    amount          = number
+    currency_code   = optional(string, "USD")
+    thresholds      = optional(list(number), [0.5, 0.9, 1.0])
+  })
+  default = null
+
+  validation {
+    condition     = var.billing_budget == null || can(regex("^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", var.billing_budget.billing_account))
+    error_message = "billing_budget.billing_account must be a billing account id such as 012345-6789AB-CDEF01 (gcloud billing accounts list)."
+  }
+  validation {
+    condition     = var.billing_budget == null || try(var.billing_budget.amount > 0 && alltrue([for t in var.billing_budget.thresholds : t > 0 && t <= 10]), false)
+    error_message = "billing_budget.amount must be above 0 and each threshold a fraction of it between 0 and 10 (1.0 is the whole amount)."
+  }
+}
+
+variable "media_retention_days" {
+  description = "Days after which media no unfinished post uses are deleted (MEDIA_RETENTION_DAYS, by `socialsched media sweep`)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.media_retention_days >= 1
+    error_message = "media_retention_days must be at least 1."
+  }
+}
+
+variable "media_url_ttl_seconds" {
+  description = "Lifetime of the V4 signed URLs Meta fetches media from (MEDIA_URL_TTL_SECONDS); each publish attempt signs anew."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.media_url_ttl_seconds >= 60 && var.media_url_ttl_seconds <= 604800
+    error_message = "media_url_ttl_seconds must be 60 to 604800 (Cloud Storage's 7-day limit)."
+  }
+}
+
+variable "media_cors_origins" {
+  description = "More browser origins allowed to PUT uploads straight to the media bucket, besides the web app's own (always allowed)."
+  type        = list(string)
+  default     = []
+}
+
+variable "web_service" {
+  description = "Runtime of the web function (the app for people). Pages are short database work, so an instance serves several at once."
+  type = object({
+    memory          = optional(string, "512Mi")
+    cpu             = optional(string, "1")
+    timeout_seconds = optional(number, 60)
+    min_instances   = optional(number, 0)
+    max_instances   = optional(number, 5)
+    concurrency     = optional(number, 8)
+  })
+  default = {}
+
+  validation {
+    condition     = var.web_service.timeout_seconds >= 5 && var.web_service.timeout_seconds <= 3600
+    error_message = "web_service.timeout_seconds must be between 5 and 3600."
+  }
+  validation {
+    condition     = var.web_service.max_instances >= 1 && var.web_service.min_instances >= 0 && var.web_service.min_instances <= var.web_service.max_instances
+    error_message = "web_service needs 0 <= min_instances <= max_instances and max_instances >= 1."
+  }
+}
+
+variable "web_public_access" {
+  description = "Overrides public_access for the web function; null (default) follows public_access."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.web_public_access == null || contains(["allUsers", "invoker_check_disabled"], coalesce(var.web_public_access, "allUsers"))
+    error_message = "web_public_access must be null, \"allUsers\" or \"invoker_check_disabled\"."
+  }
+}
+
+variable "web_base_url" {
+  description = "The web app's https URL (WEB_BASE_URL) when it is not the service's deterministic run.app URL, e.g. a custom domain. Empty: https://<name_prefix>-web-<project number>.<region>.run.app."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.web_base_url == "" || startswith(var.web_base_url, "https://")
+    error_message = "web_base_url must be empty or an https:// URL."
+  }
+}
+
+variable "web_time_zone" {
+  description = "The calendar's default time zone (WEB_TIME_ZONE), an IANA name."
+  type        = string
+  default     = "UTC"
+}
+
+variable "oidc_client_id" {
+  description = "The Google OAuth client's id (OIDC_CLIENT_ID) for members' sign-in; not a secret. Empty: only the key sign-in. Set it after adding a version to the OIDC_CLIENT_SECRET secret."
+  type        = string
+  default     = ""
 }

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import zipfile
@@ -16,13 +15,15 @@ import pytest
 from tests import tfconfig
 
 ARCHIVE = tfconfig.data_sources("archive_file")["source"]
-SOURCES = sorted(re.findall(r'"([a-z_]+)"', ARCHIVE["for_each"]))
+# One archive per function directory (local.function_sources in functions.tf).
+SOURCES = sorted(set(tfconfig.locals_()["function_sources"].values()))
 # The entry points each archive must register, with functions-framework's signature type.
 ENTRY_POINTS = {
     "run": {"on_tick": "cloudevent", "run_http": "http"},
     "status": {"status": "http"},
     "api": {"api": "http"},
     "publish": {"publish": "http"},
+    "web": {"web": "http"},
 }
 REPORT_REGISTRY = (
     "import json, main\n"

@@ -260,13 +260,33 @@ def test_refuses_allusers_where_the_organisation_restricts_domains(preflight: Pr
     assert run.returncode == 1
     (fix,) = run.fixes()
     assert "iam.allowedPolicyMemberDomains" in fix
-    assert 'status_public_access = "invoker_check_disabled"' in fix
+    # Every public function would be granted to allUsers; one switch changes them all.
+    assert "makes status api web public will be refused" in fix
+    assert 'public_access = "invoker_check_disabled"' in fix
+    assert "PUBLIC_ACCESS=invoker_check_disabled" in fix
 
 
 def test_a_restricted_organisation_passes_with_the_invoker_check_off(preflight: Preflight) -> None:
-    run = preflight([RESTRICTED], env={"STATUS_PUBLIC_ACCESS": "invoker_check_disabled"})
+    run = preflight([RESTRICTED], env={"PUBLIC_ACCESS": "invoker_check_disabled"})
     assert run.returncode == 0, run.stderr
-    assert "status is made public with the invoker check disabled" in run.stdout
+    assert "status, api and web are made public with the invoker check disabled" in run.stdout
+    assert "run.services.setIamPolicy" in run.stdout
+
+
+def test_a_function_left_on_allusers_is_named_under_a_restricted_organisation(
+    preflight: Preflight,
+) -> None:
+    # The status-only switch of earlier versions: the api would still be granted to allUsers.
+    run = preflight([RESTRICTED], env={"STATUS_PUBLIC_ACCESS": "invoker_check_disabled"})
+    assert run.returncode == 1
+    (fix,) = run.fixes()
+    assert "makes api web public will be refused" in fix
+
+
+def test_an_unknown_public_access_value_is_a_usage_error(preflight: Preflight) -> None:
+    run = preflight(env={"API_PUBLIC_ACCESS": "everyone"})
+    assert run.returncode == 2
+    assert "must be allUsers or invoker_check_disabled" in run.stderr
 
 
 def test_refuses_a_caller_without_the_roles_and_names_them(preflight: Preflight) -> None:
@@ -280,6 +300,8 @@ def test_refuses_a_caller_without_the_roles_and_names_them(preflight: Preflight)
     assert fix.startswith(f"FIX  {ACCOUNT} lacks roles the apply needs: ")
     missing = fix.split("needs: ", 1)[1].split(". ", 1)[0].split()
     assert "roles/resourcemanager.projectIamAdmin" in missing
+    # The queue and the tick trigger need their own admin roles (a non-Owner has neither).
+    assert {"roles/cloudtasks.admin", "roles/eventarc.admin"} <= set(missing)
     assert "roles/secretmanager.admin" not in missing
     (policy_call,) = [c for c in run.calls if "get-iam-policy" in c]
     assert f"--filter=bindings.members=user:{ACCOUNT}" in policy_call
@@ -377,5 +399,18 @@ def test_script_and_terraform_agree_on_apis_and_secrets() -> None:
     secrets = re.search(r"^secrets=\((.*?)\)", script, re.M)
     assert secrets
     created = tfconfig.quoted_names(tfconfig.locals_()["secret_names"])
-    assert set(secrets.group(1).split()) | {"META_APP_SECRET"} == created
-    assert "META_APP_SECRET" not in secrets.group(1).split(), "optional: checked only when enabled"
+    optional = {"META_APP_SECRET", "OIDC_CLIENT_SECRET"}  # checked only when enabled
+    assert set(secrets.group(1).split()) | optional == created
+    assert not optional & set(secrets.group(1).split())
+
+
+def test_script_and_readme_list_the_same_deployer_roles() -> None:
+    script = PREFLIGHT.read_text()
+    roles = re.search(r"^roles=\(\n(.*?)\n\)", script, re.S | re.M)
+    assert roles, "roles=( ... ) list not found"
+    readme = (tfconfig.TERRAFORM_DIR / "README.md").read_text()
+    prerequisites = readme[readme.index("## Deploy walkthrough") :].split("\n\n", 2)[1]
+    documented = set(re.findall(r"`(roles/[a-zA-Z.]+)`", prerequisites))
+    # Granted on the billing account, only for the opt-in budget: no project policy shows it.
+    assert "roles/billing.costsManager" in documented
+    assert set(roles.group(1).split()) == documented - {"roles/billing.costsManager"}

@@ -1,8 +1,11 @@
-"""scripts/smoke.sh against the real functions served by functions-framework on loopback."""
+"""scripts/smoke.sh against the real functions served by functions-framework on loopback; for
+the tasks mode's checks, a loopback server stands in for publish's internal ingress and a stub
+`gcloud` for Cloud Tasks (the real one cannot reach Google from here)."""
 
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import secrets
 import socket
@@ -41,7 +44,7 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def served(mongo_uri: str) -> Iterator[tuple[dict[str, str], str]]:
-    """status and run_http served under /<prefix>-status and /<prefix>-run-http style URLs."""
+    """status, run_http and api, each served by its own functions-framework process."""
     admin_key = secrets.token_urlsafe(32)
     env = {
         **os.environ,
@@ -56,6 +59,7 @@ def served(mongo_uri: str) -> Iterator[tuple[dict[str, str], str]]:
         for name, source, target in [
             ("STATUS_URL", "functions/status/main.py", "status"),
             ("RUN_URL", "functions/run/main.py", "run_http"),
+            ("API_URL", "functions/api/main.py", "api"),
         ]:
             port = free_port()
             process = subprocess.Popen(
@@ -85,8 +89,10 @@ def served(mongo_uri: str) -> Iterator[tuple[dict[str, str], str]]:
             process.wait(timeout=10)
 
 
-def run_smoke(urls: dict[str, str], admin_key: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ["PATH"], "ADMIN_KEY": admin_key, **urls}
+def run_smoke(
+    urls: dict[str, str], admin_key: str, path: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": path or os.environ["PATH"], "ADMIN_KEY": admin_key, **urls}
     return subprocess.run(
         ["bash", str(SMOKE), "http://127.0.0.1:9"],
         env=env,
@@ -101,7 +107,8 @@ def test_smoke_passes_against_working_functions(served: tuple[dict[str, str], st
     urls, admin_key = served
     result = run_smoke(urls, admin_key)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("ok   ") == 3
+    # status, the manual run refused and accepted, the api refused and answering.
+    assert result.stdout.count("ok   ") == 5
 
 
 def test_smoke_fails_with_a_wrong_admin_key(served: tuple[dict[str, str], str]) -> None:
@@ -145,11 +152,109 @@ def test_smoke_explains_a_status_that_is_not_public(tmp_path: Path) -> None:
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/"
-        result = run_smoke({"STATUS_URL": url, "RUN_URL": url}, "k" * 32)
+        result = run_smoke({"STATUS_URL": url, "RUN_URL": url, "API_URL": url}, "k" * 32)
     finally:
         server.shutdown()
         server.server_close()
     assert result.returncode == 1
     assert "FAIL status answers: got 403, expected 200" in result.stderr
     assert "status is not public" in result.stderr
-    assert "terraform_data.status_invoker_check_disabled[0]" in result.stderr
+    assert 'terraform_data.invoker_check_disabled["status"]' in result.stderr
+    assert "the api is not public" in result.stderr
+
+
+class IngressRefuses(http.server.BaseHTTPRequestHandler):
+    """Cloud Run's answer to a call from outside a service whose ingress is internal."""
+
+    def do_POST(self) -> None:
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+# The stub gcloud: logs its calls, and answers `tasks describe` as TASK_STATE says.
+GCLOUD_STUB = """\
+import json, os, sys
+argv = sys.argv[1:]
+with open(os.environ["GCLOUD_STUB_LOG"], "a") as log:
+    log.write(json.dumps(argv) + "\\n")
+if argv[:2] == ["tasks", "create-http-task"]:
+    sys.exit(0)
+if argv[:2] == ["tasks", "describe"]:
+    if os.environ["TASK_STATE"] == "done":
+        sys.stderr.write("ERROR: (gcloud.tasks.describe) NOT_FOUND: entity not found\\n")
+        sys.exit(1)
+    print("7\\tPERMISSION_DENIED")
+    sys.exit(0)
+if argv[:2] == ["tasks", "delete"]:
+    sys.exit(0)
+sys.exit(1)
+"""
+
+
+@pytest.fixture
+def tasks_mode(
+    served: tuple[dict[str, str], str], tmp_path: Path
+) -> Iterator[tuple[dict[str, str], str, str, Path]]:
+    """The served functions plus what the tasks checks need: PUBLISH_URL behind an internal
+    ingress, the queue, the tasks account, and gcloud on PATH."""
+    urls, admin_key = served
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), IngressRefuses)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gcloud = bin_dir / "gcloud"
+    gcloud.write_text(f"#!{sys.executable} -IS\n{GCLOUD_STUB}")
+    gcloud.chmod(0o755)
+    log = tmp_path / "gcloud.log"
+    log.write_text("")
+    publish = f"http://127.0.0.1:{server.server_address[1]}"
+    env = {
+        **urls,
+        "PUBLISH_URL": publish,
+        "TASKS_QUEUE": "projects/p/locations/europe-west1/queues/socialsched-publish",
+        "TASKS_SERVICE_ACCOUNT": "socialsched-tasks@p.iam.gserviceaccount.com",
+        "GCLOUD_STUB_LOG": str(log),
+        "TASK_WAIT_SECONDS": "5",
+    }
+    try:
+        yield env, admin_key, f"{bin_dir}{os.pathsep}{os.environ['PATH']}", log
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_smoke_sends_a_real_task_shape_to_publish_in_tasks_mode(
+    tasks_mode: tuple[dict[str, str], str, str, Path],
+) -> None:
+    env, admin_key, path, log = tasks_mode
+    result = run_smoke({**env, "TASK_STATE": "done"}, admin_key, path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok   publish is unreachable from outside, even with a token: 404" in result.stdout
+    assert "ok   a Cloud Task with the tasks account's token reaches publish" in result.stdout
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    (create,) = [c for c in calls if c[:2] == ["tasks", "create-http-task"]]
+    publish = env["PUBLISH_URL"]
+    # The token names the tasks account and publish's own URL as audience, as the run
+    # functions' tasks do (common/tasks.py), on the queue Terraform created.
+    assert f"--oidc-service-account-email={env['TASKS_SERVICE_ACCOUNT']}" in create
+    assert f"--oidc-token-audience={publish}" in create
+    assert f"--url={publish}" in create
+    assert "--queue=socialsched-publish" in create and "--location=europe-west1" in create
+    body = json.loads(next(a for a in create if a.startswith("--body-content=")).split("=", 1)[1])
+    assert set(body) == {"postId", "version", "dueAtMs"}
+
+
+def test_smoke_fails_when_publish_keeps_refusing_the_task(
+    tasks_mode: tuple[dict[str, str], str, str, Path],
+) -> None:
+    env, admin_key, path, log = tasks_mode
+    result = run_smoke({**env, "TASK_STATE": "refused"}, admin_key, path)
+    assert result.returncode == 1
+    assert "FAIL the smoke task is still in the queue after 5 s" in result.stderr
+    assert "PERMISSION_DENIED" in result.stderr
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [c[:2] for c in calls].count(["tasks", "delete"]) == 1

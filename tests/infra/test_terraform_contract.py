@@ -15,14 +15,21 @@ import functions_framework
 import pytest
 from functions_framework import _function_registry
 
-from common import config
+from common import config, db
 from common.config import ConfigError, load_settings
 from common.entrypoints import tick
 from tests import tfconfig
 
-FUNCTIONS = tfconfig.resources("google_cloudfunctions2_function")
+# Every function is one instance of this resource, configured by its local.function_settings
+# entry (functions.tf).
+FUNCTION = tfconfig.resources("google_cloudfunctions2_function")["this"]
+SERVICE = tfconfig.single(FUNCTION, "service_config")
+FUNCTIONS = tfconfig.locals_()["function_settings"]
 # Read by functions-framework's gunicorn server, not by common/config.py.
 PLATFORM_VARIABLES = {"THREADS"}
+# Hidden from repr() but never deployed: the path of a key file that stands in for IAM signBlob
+# in the local stack (deployed functions sign media URLs through IAM, common/storage.py).
+LOCAL_ONLY_SECRETS = {"MEDIA_SIGNING_KEY_FILE"}
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]+$")
 
 
@@ -47,12 +54,14 @@ def settings_read_by_config() -> set[str]:
 
 
 def secret_settings() -> set[str]:
-    """The settings Settings keeps out of repr(): those are the secrets."""
+    """The settings Settings keeps out of repr() (those are the secrets), less the local-only
+    ones."""
     hidden = {f.name for f in dataclasses.fields(config.Settings) if not f.repr}
     names = settings_read_by_config()
     found = {n for n in names if n.lower() in hidden or f"{n.lower()}s" in hidden}
     assert len(found) == len(hidden), f"cannot map every secret field to a variable: {hidden}"
-    return found
+    assert found >= LOCAL_ONLY_SECRETS
+    return found - LOCAL_ONLY_SECRETS
 
 
 def required_settings() -> set[str]:
@@ -62,17 +71,26 @@ def required_settings() -> set[str]:
 
 
 def plain_environment(function: str) -> set[str]:
-    service = tfconfig.single(FUNCTIONS[function], "service_config")
-    return tfconfig.map_keys(service["environment_variables"])
+    """The function's own settings, plus what the resource adds to every function (THREADS,
+    MONGO_MAX_POOL_SIZE) and to those with a run budget reserve (RUN_BUDGET_SECONDS)."""
+    common = SERVICE["environment_variables"]
+    assert common.startswith("${merge(each.value.environment, {THREADS = ")
+    added = {"THREADS", "MONGO_MAX_POOL_SIZE"}
+    if FUNCTIONS[function]["budget_reserve"] is not None:
+        assert "each.value.budget_reserve == null ? {} : {RUN_BUDGET_SECONDS = " in common
+        added.add("RUN_BUDGET_SECONDS")
+    return tfconfig.map_keys(FUNCTIONS[function]["environment"]) | added
 
 
-def secret_mapping(function: str, meta_app_secret_enabled: bool = True) -> dict[str, str]:
+def secret_mapping(
+    function: str, meta_app_secret_enabled: bool = True, oidc_enabled: bool = True
+) -> dict[str, str]:
     """Environment variable -> secret name for one function, as local.function_secrets builds
-    it (the required secrets, plus META_APP_SECRET for its readers when enabled)."""
-    service = tfconfig.single(FUNCTIONS[function], "service_config")
-    (dynamic,) = service["dynamic"]
+    it (the required secrets, plus META_APP_SECRET for its readers when enabled, and the web
+    app's OIDC_CLIENT_SECRET when Google Sign-In is on)."""
+    (dynamic,) = SERVICE["dynamic"]
     block = dynamic["secret_environment_variables"]
-    assert block["for_each"] == f"${{local.function_secrets.{function}}}"
+    assert block["for_each"] == "${local.function_secrets[each.key]}"
     content = tfconfig.single(block, "content")
     # The key is the map's key (the variable the code reads), the secret the map's value.
     assert content["key"] == "${secret_environment_variables.key}"
@@ -80,6 +98,8 @@ def secret_mapping(function: str, meta_app_secret_enabled: bool = True) -> dict[
     mapping = dict(tfconfig.locals_()["required_function_secrets"][function])
     if meta_app_secret_enabled and function in tfconfig.locals_()["meta_app_secret_readers"]:
         mapping["META_APP_SECRET"] = "META_APP_SECRET"
+    if oidc_enabled and function == "web":
+        mapping["OIDC_CLIENT_SECRET"] = "OIDC_CLIENT_SECRET"
     return mapping
 
 
@@ -89,19 +109,43 @@ def secret_environment(function: str) -> set[str]:
 
 def source_directory(function: str) -> Path:
     """functions/<dir> of the archive the function's storage_source object is built from."""
-    build = tfconfig.single(FUNCTIONS[function], "build_config")
+    build = tfconfig.single(FUNCTION, "build_config")
     storage = tfconfig.single(tfconfig.single(build, "source"), "storage_source")
-    key = re.search(r'google_storage_bucket_object\.source\["([a-z_]+)"\]', storage["object"])
-    assert key, storage["object"]
+    assert storage["object"] == (
+        "${google_storage_bucket_object.source[local.function_sources[each.key]].name}"
+    )
+    directory = tfconfig.locals_()["function_sources"][function]
     archive = tfconfig.data_sources("archive_file")["source"]
-    return tfconfig.module_path(archive["source_dir"].replace("${each.key}", key.group(1)))
+    return tfconfig.module_path(archive["source_dir"].replace("${each.key}", directory))
+
+
+def test_the_run_functions_pool_is_the_codes_own_default() -> None:
+    # The connection check counts MONGO_MAX_POOL_SIZE, so Terraform sets it on every function;
+    # for the run functions it is the size the code would pick itself.
+    client = db._new_client(load_settings({"MONGO_URI": "mongodb://127.0.0.1:1/"}))
+    try:
+        assert (
+            tfconfig.local_number("run_mongo_pool_size")
+            == client.options.pool_options.max_pool_size
+        )
+    finally:
+        client.close()
+    for function in ("run_tick", "run_http"):
+        assert FUNCTIONS[function]["mongo_pool"] == "${local.run_mongo_pool_size}"
+    for function in ("status", "api", "publish"):
+        concurrency = f"var.{function}_service.concurrency"
+        assert FUNCTIONS[function]["mongo_pool"] == f"${{{concurrency} + local.spare_connections}}"
 
 
 def test_the_functions_are_deployed_publish_only_with_tasks_dispatch() -> None:
-    assert set(FUNCTIONS) == {"run_tick", "run_http", "status", "api", "publish"}
-    assert FUNCTIONS["publish"]["count"] == "${local.tasks_enabled ? 1 : 0}"
-    for body in FUNCTIONS.values():
-        assert tfconfig.single(body, "build_config")["runtime"] == "python313"
+    assert set(FUNCTIONS) == {"run_tick", "run_http", "status", "api", "publish", "web"}
+    assert FUNCTION["for_each"] == "${local.functions}"
+    functions = tfconfig.locals_()["functions"]
+    assert "if contains(keys(local.function_names), key)" in functions
+    names = tfconfig.locals_()["function_names"]
+    assert "local.tasks_enabled ? {publish = local.publish_function_name} : {}" in names
+    assert set(tfconfig.locals_()["function_sources"]) == set(FUNCTIONS)
+    assert tfconfig.single(FUNCTION, "build_config")["runtime"] == "python313"
 
 
 def test_config_reader_sees_the_settings_the_design_names() -> None:
@@ -113,6 +157,7 @@ def test_config_reader_sees_the_settings_the_design_names() -> None:
         "ADMIN_SECRET_KEY",
         "TOKEN_ENCRYPTION_KEY",
         "META_APP_SECRET",
+        "OIDC_CLIENT_SECRET",
     }
     assert required_settings() == {"MONGO_URI"}
 
@@ -163,13 +208,13 @@ def test_every_secret_the_code_reads_is_created_and_none_has_a_value_in_terrafor
     assert "google_secret_manager_secret_version" not in types
 
 
-def test_meta_app_secret_is_created_and_referenced_only_when_set() -> None:
-    # A referenced secret without a version stops the deploy, and this one is optional.
+def test_meta_app_secret_always_exists_and_is_referenced_only_when_set() -> None:
+    # A referenced secret without a version stops the deploy, and this one is optional: it
+    # exists in both positions of the switch, so turning it on is "add a version, apply", and
+    # turning it off deletes no protected secret.
     assert tfconfig.variables()["meta_app_secret_enabled"]["default"] is False
-    assert (
-        'var.meta_app_secret_enabled ? ["META_APP_SECRET"] : []'
-        in (tfconfig.locals_()["secret_names"])
-    )
+    assert "META_APP_SECRET" in tfconfig.quoted_names(tfconfig.locals_()["secret_names"])
+    assert "var.meta_app_secret_enabled" not in tfconfig.locals_()["secret_names"]
     assert (
         "var.meta_app_secret_enabled && contains(local.meta_app_secret_readers, fn)"
         in (tfconfig.locals_()["function_secrets"])
@@ -195,10 +240,9 @@ def test_each_function_may_read_only_its_own_secrets() -> None:
     assert access["for_each"] == "${local.secret_access}"
     assert access["role"] == "roles/secretmanager.secretAccessor"
     assert access["member"] == "${google_service_account.function[each.value.fn].member}"
-    for function in FUNCTIONS:
-        service = tfconfig.single(FUNCTIONS[function], "service_config")
-        account = f'${{google_service_account.function["{function}"].email}}'
-        assert service["service_account_email"] == account
+    assert SERVICE["service_account_email"] == "${google_service_account.function[each.key].email}"
+    accounts = tfconfig.resources("google_service_account")["function"]
+    assert accounts["for_each"] == "${local.function_names}"
 
 
 def _timeout_default(variable: str) -> int:
@@ -215,10 +259,12 @@ def _timeout_default(variable: str) -> int:
 def test_run_budget_is_the_timeout_minus_room_for_the_slowest_platform_call(
     function: str, variable: str
 ) -> None:
-    service = tfconfig.single(FUNCTIONS[function], "service_config")
-    derived = f"var.{variable}.timeout_seconds - local.run_budget_reserve_seconds"
-    assert f"RUN_BUDGET_SECONDS = tostring({derived})" in service["environment_variables"]
-    assert service["timeout_seconds"] == f"${{var.{variable}.timeout_seconds}}"
+    settings = FUNCTIONS[function]
+    assert settings["service"] == f"${{var.{variable}}}"
+    assert settings["budget_reserve"] == "${local.run_budget_reserve_seconds}"
+    derived = "each.value.service.timeout_seconds - each.value.budget_reserve"
+    assert f"RUN_BUDGET_SECONDS = tostring({derived})" in SERVICE["environment_variables"]
+    assert SERVICE["timeout_seconds"] == "${each.value.service.timeout_seconds}"
     reserve = tfconfig.local_number("run_budget_reserve_seconds")
     slowest_call = tfconfig.local_number("meta_connect_timeout_seconds") + tfconfig.local_number(
         "meta_read_timeout_seconds"
@@ -255,18 +301,29 @@ def _signature_types(source: Path) -> dict[str, str]:
     }
 
 
+def tick_trigger() -> tfconfig.Block:
+    (dynamic,) = FUNCTION["dynamic"]
+    block = dynamic["event_trigger"]
+    assert block["for_each"] == "${each.value.tick_trigger ? [google_pubsub_topic.ticks.id] : []}"
+    return tfconfig.single(block, "content")
+
+
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
 def test_entry_point_exists_with_the_signature_type_of_its_trigger(function: str) -> None:
-    body = FUNCTIONS[function]
-    entry_point = tfconfig.single(body, "build_config")["entry_point"]
-    expected = "cloudevent" if "event_trigger" in body else "http"
+    assert tfconfig.single(FUNCTION, "build_config")["entry_point"] == "${each.value.entry_point}"
+    entry_point = FUNCTIONS[function]["entry_point"]
+    expected = "cloudevent" if FUNCTIONS[function]["tick_trigger"] else "http"
     assert _signature_types(source_directory(function)).get(entry_point) == expected
     assert functions_framework.__name__ == "functions_framework"
 
 
+def test_only_run_tick_has_the_tick_trigger() -> None:
+    assert [f for f, settings in FUNCTIONS.items() if settings["tick_trigger"]] == ["run_tick"]
+
+
 def test_tick_trigger_delivers_the_event_type_on_tick_parses() -> None:
-    trigger = tfconfig.single(FUNCTIONS["run_tick"], "event_trigger")
-    assert trigger["pubsub_topic"] == "${google_pubsub_topic.ticks.id}"
+    trigger = tick_trigger()
+    assert trigger["pubsub_topic"] == "${event_trigger.value}"
     job = tfconfig.resources("google_cloud_scheduler_job")["tick"]
     assert tfconfig.single(job, "pubsub_target")["topic_name"] == "${google_pubsub_topic.ticks.id}"
     data = {
@@ -286,8 +343,7 @@ def test_tick_trigger_delivers_the_event_type_on_tick_parses() -> None:
 
 
 def test_tick_retry_policy_is_chosen_explicitly() -> None:
-    trigger = tfconfig.single(FUNCTIONS["run_tick"], "event_trigger")
-    assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
+    assert tick_trigger()["retry_policy"] == "RETRY_POLICY_RETRY"
     # Retries are bounded by the staleness rule, which Terraform sets on the run functions.
     assert "TICK_MAX_AGE_SECONDS" in plain_environment("run_tick")
 
@@ -298,33 +354,45 @@ def test_platform_variables_are_read_by_functions_framework() -> None:
         assert f'"{name}"' in source.read_text()
 
 
-def test_only_status_and_the_api_are_public() -> None:
+def test_only_status_the_api_and_the_web_app_are_public() -> None:
     bindings = tfconfig.resources("google_cloud_run_service_iam_member")
     public = {name for name, body in bindings.items() if body["member"] == "allUsers"}
-    assert public == {"status_public", "api_public"}
-    assert "status" in bindings["status_public"]["service"]
-    assert "cloudfunctions2_function.api." in bindings["api_public"]["service"]
+    assert public == {"public"}
+    assert set(tfconfig.locals_()["public_access"]) == {"status", "api", "web"}
+    assert bindings["public"]["service"] == (
+        "${google_cloudfunctions2_function.this[each.key].service_config[0].service}"
+    )
     assert tfconfig.variables()["run_http_invokers"]["default"] == []
-    run_tick = tfconfig.single(FUNCTIONS["run_tick"], "service_config")
-    assert run_tick["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
+    ingress = {f: settings["ingress"] for f, settings in FUNCTIONS.items()}
+    assert SERVICE["ingress_settings"] == "${each.value.ingress}"
+    assert ingress == {
+        "run_tick": "ALLOW_INTERNAL_ONLY",
+        "publish": "ALLOW_INTERNAL_ONLY",
+        "run_http": "ALLOW_ALL",
+        "status": "ALLOW_ALL",
+        "api": "ALLOW_ALL",
+        "web": "ALLOW_ALL",
+    }
 
 
-@pytest.mark.parametrize("function", ["status", "api"])
-def test_a_public_function_is_public_one_way_or_the_other_never_both(function: str) -> None:
-    variable = tfconfig.variables()[f"{function}_public_access"]
-    assert variable["default"] == "allUsers"
-    grant = tfconfig.resources("google_cloud_run_service_iam_member")[f"{function}_public"]
-    switch = tfconfig.resources("terraform_data")[f"{function}_invoker_check_disabled"]
-    choice = f"var.{function}_public_access"
-    assert grant["count"] == f'${{{choice} == "allUsers" ? 1 : 0}}'
-    assert switch["count"] == f'${{{choice} == "invoker_check_disabled" ? 1 : 0}}'
+def test_one_switch_makes_every_public_function_public_one_way_or_the_other_never_both() -> None:
+    variables = tfconfig.variables()
+    assert variables["public_access"]["default"] == "allUsers"
+    for function, choice in tfconfig.locals_()["public_access"].items():
+        # Each function follows the one switch unless its own override is set.
+        assert choice == f"${{coalesce(var.{function}_public_access, var.public_access)}}"
+        assert variables[f"{function}_public_access"]["default"] is None
+    grant = tfconfig.resources("google_cloud_run_service_iam_member")["public"]
+    switch = tfconfig.resources("terraform_data")["invoker_check_disabled"]
+    assert 'if access == "allUsers"' in grant["for_each"]
+    assert 'if access == "invoker_check_disabled"' in switch["for_each"]
     (provisioner,) = switch["provisioner"]
     command = provisioner["local-exec"]["command"]
     assert command.startswith("gcloud run services update ") and "--no-invoker-iam-check" in command
-    service = f"basename(google_cloudfunctions2_function.{function}.service_config[0].service)"
+    service = "basename(google_cloudfunctions2_function.this[each.key].service_config[0].service)"
     assert service in str(provisioner["local-exec"]["environment"])
     # Set again after every new revision of the function.
-    revision = f"${{google_cloudfunctions2_function.{function}.update_time}}"
+    revision = "${google_cloudfunctions2_function.this[each.key].update_time}"
     assert revision in switch["triggers_replace"]
 
 
@@ -356,10 +424,9 @@ def test_project_wide_grants_are_the_builder_logs_and_its_conditioned_staging_bu
     assert "google_artifact_registry_repository.functions" in repository["repository"]
     bucket = tfconfig.resources("google_storage_bucket_iam_member")["builder_sources"]
     assert bucket["role"] == "roles/storage.objectViewer"
-    for function in FUNCTIONS.values():
-        build = tfconfig.single(function, "build_config")
-        assert build["service_account"] == "${google_service_account.builder.id}"
-        assert build["docker_repository"] == "${google_artifact_registry_repository.functions.id}"
+    build = tfconfig.single(FUNCTION, "build_config")
+    assert build["service_account"] == "${google_service_account.builder.id}"
+    assert build["docker_repository"] == "${google_artifact_registry_repository.functions.id}"
 
 
 def test_the_image_repository_cleans_up_but_keeps_the_newest_images() -> None:
@@ -406,12 +473,30 @@ def test_log_filters_name_services_as_cloud_logging_labels_them() -> None:
     # resource.labels.service_name holds NAME alone, so the full path would match nothing.
     service_filter = str(tfconfig.locals_()["run_services_filter"])
     for function in ("run_tick", "run_http"):
-        reference = f"google_cloudfunctions2_function.{function}.service_config[0].service"
+        reference = f'google_cloudfunctions2_function.this["{function}"].service_config[0].service'
         assert f"basename({reference})" in service_filter
+    request_filter = str(tfconfig.locals_()["request_log_filter"])
+    reference = "google_cloudfunctions2_function.this[key].service_config[0].service"
+    assert f"basename({reference})" in request_filter
 
 
 def test_first_apply_waits_for_iam_and_new_metrics_to_propagate() -> None:
-    for function in tfconfig.resources("google_cloudfunctions2_function").values():
-        assert "${time_sleep.builder_roles}" in str(function["depends_on"])
+    assert "${time_sleep.builder_roles}" in str(FUNCTION["depends_on"])
     for policy in tfconfig.resources("google_monitoring_alert_policy").values():
         assert "${time_sleep.log_metrics}" in str(policy["depends_on"])
+
+
+def test_the_web_app_reads_its_sign_in_secret_only_when_google_sign_in_is_on() -> None:
+    assert secret_mapping("web", oidc_enabled=False) == {
+        "MONGO_URI": "MONGO_URI",
+        "TOKEN_ENCRYPTION_KEY": "TOKEN_ENCRYPTION_KEY",
+        "ADMIN_SECRET_KEY": "ADMIN_SECRET_KEY",
+        "META_APP_SECRET": "META_APP_SECRET",
+    }
+    function_secrets = tfconfig.locals_()["function_secrets"]
+    assert 'var.oidc_client_id != "" && fn == "web" ? {OIDC_CLIENT_SECRET = ' in function_secrets
+    environment = tfconfig.locals_()["web_environment"]
+    assert 'var.oidc_client_id != "" ? {OIDC_CLIENT_ID = var.oidc_client_id} : {}' in environment
+    assert {"WEB_BASE_URL", "MONGO_DB"} <= plain_environment("web")
+    outputs = {name for block in tfconfig.configuration()["output"] for name in block}
+    assert {"web_url", "oidc_redirect_uri"} <= outputs

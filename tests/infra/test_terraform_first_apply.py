@@ -23,6 +23,7 @@ _REFERENCE = re.compile(
 # Which API each kind of resource is served by.
 API_OF_TYPE = {
     "google_artifact_registry_": "artifactregistry.googleapis.com",
+    "google_billing_": "billingbudgets.googleapis.com",
     "google_cloud_run_": "run.googleapis.com",
     "google_cloud_scheduler_": "cloudscheduler.googleapis.com",
     "google_cloud_tasks_": "cloudtasks.googleapis.com",
@@ -79,10 +80,10 @@ def enabled_apis() -> set[str]:
 
 def test_the_dependency_reader_sees_references_and_depends_on() -> None:
     # Guards the reader: a reference through a local, a depends_on, and a transitive step.
-    assert "google_pubsub_topic.events" in ordered_after("google_cloudfunctions2_function.run_tick")
-    assert "time_sleep.builder_roles" in ordered_after("google_cloudfunctions2_function.status")
+    assert "google_pubsub_topic.events" in ordered_after("google_cloudfunctions2_function.this")
+    assert "time_sleep.builder_roles" in ordered_after("google_cloudfunctions2_function.this")
     assert "google_project_iam_member.builder_logs" in ordered_after(
-        "google_cloudfunctions2_function.status"
+        "google_cloudfunctions2_function.this"
     )
     assert APIS not in ordered_after(APIS)
 
@@ -124,11 +125,10 @@ def test_the_event_triggered_function_waits_for_the_eventarc_agent() -> None:
     assert wait["depends_on"] == [f"${{{APIS}}}"]
     assert wait["create_duration"] == "${var.eventarc_agent_wait_seconds}s"
     assert tfconfig.variables()["eventarc_agent_wait_seconds"]["default"] >= 120
-    for name, function in tfconfig.resources("google_cloudfunctions2_function").items():
-        if "event_trigger" in function:
-            assert "time_sleep.eventarc_agent" in ordered_after(
-                f"google_cloudfunctions2_function.{name}"
-            )
+    # run_tick's trigger is a dynamic block of the one function resource.
+    function = tfconfig.resources("google_cloudfunctions2_function")["this"]
+    assert "event_trigger" in json.dumps(function["dynamic"])
+    assert "time_sleep.eventarc_agent" in ordered_after("google_cloudfunctions2_function.this")
 
 
 @pytest.mark.parametrize("function", sorted(tfconfig.resources("google_cloudfunctions2_function")))
@@ -152,6 +152,11 @@ def test_each_function_is_created_after_its_secrets_access_and_every_builder_gra
 def test_every_alert_waits_for_every_log_metric() -> None:
     metrics = {f"google_logging_metric.{n}" for n in tfconfig.resources("google_logging_metric")}
     assert metrics <= ordered_after("time_sleep.log_metrics")
+    # Through its triggers, so a metric added by a later apply replaces the wait (without them
+    # the wait runs on the first apply only and a new metric's alert fails "Cannot find metric").
+    triggers = json.dumps(tfconfig.resources("time_sleep")["log_metrics"]["triggers"])
+    for metric in metrics:
+        assert metric in triggers
     for name in tfconfig.resources("google_monitoring_alert_policy"):
         assert "time_sleep.log_metrics" in ordered_after(f"google_monitoring_alert_policy.{name}")
 
@@ -185,8 +190,15 @@ def test_the_dead_mans_switch_fires_on_zeros_and_on_missing_data() -> None:
     # Summed across revisions, so a redeploy's new series does not count as a gap.
     assert aggregation["cross_series_reducer"] == "REDUCE_SUM"
     assert "tick_runs_ok" in threshold["filter"]
+    # Longer than a run that uses its whole timeout plus the tick after it: a healthy system
+    # may go that long between two ok lines.
     (precondition,) = policy["lifecycle"][0]["precondition"]
-    assert "local.tick_interval_seconds" in precondition["condition"]
+    assert precondition["condition"] == (
+        "${var.dead_mans_switch_minutes * 60 > var.run_tick_service.timeout_seconds"
+        " + local.tick_interval_seconds}"
+    )
+    default_window = tfconfig.variables()["dead_mans_switch_minutes"]["default"] * 60
+    assert default_window > _timeout_default("run_tick_service") + 60
 
 
 def _seconds(duration: str) -> int:
@@ -210,27 +222,87 @@ def test_every_alert_window_is_whole_minutes_within_limits(policy: str) -> None:
     assert _seconds(tfconfig.single(body, "alert_strategy")["auto_close"]) >= 1800
 
 
+def _timeout_default(variable: str) -> int:
+    match = re.search(
+        r"timeout_seconds = optional\(number, (\d+)\)", tfconfig.variables()[variable]["type"]
+    )
+    assert match, variable
+    return int(match.group(1))
+
+
+RUN_METRICS = {"runs_failed", "runs_with_failed_posts", "tick_runs_ok"}
+REQUEST_METRICS = {"api_server_errors", "publish_refused", "publish_server_errors"}
+
+
 def test_failed_runs_count_only_the_applications_own_log_lines() -> None:
     service_filter = str(tfconfig.locals_()["run_services_filter"])
     assert "run.googleapis.com%2Fstdout" in service_filter
     assert "requests" not in service_filter
     metrics = tfconfig.resources("google_logging_metric")
-    for name, metric in metrics.items():
-        if name == "api_server_errors":
-            continue  # the api's answers, below
-        assert metric["filter"].startswith("${local.run_services_filter}") or metric[
-            "filter"
-        ].startswith("${local.run_finished_filter}")
+    assert set(metrics) == RUN_METRICS | REQUEST_METRICS | {"publish_posts_failed"}
+    for name in RUN_METRICS:
+        assert metrics[name]["filter"].startswith(
+            ("${local.run_services_filter}", "${local.run_finished_filter}")
+        )
     assert str(tfconfig.locals_()["run_finished_filter"]).startswith("${local.run_services_filter}")
+    published = metrics["publish_posts_failed"]["filter"]
+    assert "run.googleapis.com%2Fstdout" in published and "requests" not in published
+    assert 'jsonPayload.message=\\"task handled\\"' in published
 
 
-def test_the_api_alert_counts_its_5xx_answers_from_the_request_log() -> None:
-    api_filter = tfconfig.resources("google_logging_metric")["api_server_errors"]["filter"]
-    assert "run.googleapis.com%2Frequests" in api_filter and "httpRequest.status>=500" in api_filter
-    assert "google_cloudfunctions2_function.api.service_config[0].service" in api_filter
+def test_answer_metrics_count_from_cloud_runs_request_log() -> None:
+    request_filter = str(tfconfig.locals_()["request_log_filter"])
+    assert "run.googleapis.com%2Frequests" in request_filter
+    metrics = tfconfig.resources("google_logging_metric")
+    assert 'local.request_log_filter["api"]' in metrics["api_server_errors"]["filter"]
+    assert "httpRequest.status>=500" in metrics["api_server_errors"]["filter"]
+    refused = metrics["publish_refused"]["filter"]
+    assert refused.startswith('${local.request_log_filter["publish"]}')
+    # 429 is Cloud Run's back-pressure, retried by design: not a refusal.
+    assert (
+        "httpRequest.status>=400 AND httpRequest.status<500 AND httpRequest.status!=429" in refused
+    )
     policy = tfconfig.resources("google_monitoring_alert_policy")["api_server_errors"]
     condition = tfconfig.single(policy["conditions"][0], "condition_threshold")
     assert "google_logging_metric.api_server_errors.name" in condition["filter"]
+
+
+def test_tasks_mode_has_its_own_alerts_on_publish_and_the_queue() -> None:
+    policies = tfconfig.resources("google_monitoring_alert_policy")
+    for name in ("publish_refused", "publish_server_errors", "queue"):
+        assert policies[name]["count"] == "${local.tasks_enabled ? 1 : 0}"
+    for name in ("publish_refused", "publish_server_errors", "publish_posts_failed"):
+        metric = tfconfig.resources("google_logging_metric")[name]
+        assert metric["count"] == "${local.tasks_enabled ? 1 : 0}"
+    queue = json.dumps(policies["queue"]["conditions"])
+    assert "cloudtasks.googleapis.com/queue/task_attempt_count" in queue
+    assert "cloudtasks.googleapis.com/queue/task_attempt_delays" in queue
+    # Failed or unknown posts alert in both modes: the publish function's as a second condition.
+    (dynamic,) = policies["posts_failed"]["dynamic"]
+    assert (
+        dynamic["conditions"]["for_each"] == "${google_logging_metric.publish_posts_failed[*].name}"
+    )
+
+
+def test_status_is_watched_from_outside_by_an_uptime_check() -> None:
+    check = tfconfig.resources("google_monitoring_uptime_check_config")["status"]
+    resource = tfconfig.single(check, "monitored_resource")
+    assert resource["type"] == "uptime_url"
+    assert 'google_cloudfunctions2_function.this["status"]' in resource["labels"]["host"]
+    policy = tfconfig.resources("google_monitoring_alert_policy")["status_down"]
+    condition = tfconfig.single(policy["conditions"][0], "condition_threshold")
+    assert "uptime_check/check_passed" in condition["filter"]
+    assert "google_monitoring_uptime_check_config.status.uptime_check_id" in condition["filter"]
+
+
+def test_the_billing_budget_is_opt_in_and_alerts_on_forecast_too() -> None:
+    assert tfconfig.variables()["billing_budget"]["default"] is None
+    budget = tfconfig.resources("google_billing_budget")["this"]
+    assert budget["count"] == "${var.billing_budget == null ? 0 : 1}"
+    assert budget["provider"] == "${google.billing}"
+    rules = json.dumps(budget)
+    assert "FORECASTED_SPEND" in rules
+    assert "projects/${local.project_number}" in rules
 
 
 def _readme_secret_steps() -> set[str]:

@@ -15,7 +15,7 @@ import requests
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, apikeys
+from common import accounts, apikeys, posts
 from common.clock import utcnow
 from common.config import load_settings
 from common.model import Content
@@ -24,11 +24,13 @@ from common.platforms.base import Login, LoginRefused
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher
 from devstack.sandbox import control as sandbox_control
-from devstack.sandbox.control import Sandbox
+from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from tests import tokens
+from tests.bluesky_support import app_password_for
 from tests.conftest import add_account, add_post
 from tests.functions_fixtures import ADMIN_KEY, ROOT, Served, function_env, serve
-from tests.meta_support import TOKEN_KEY, connect, meta_env, publish_due
+from tests.mastodon_support import mastodon_token_for
+from tests.meta_support import TOKEN_KEY, StubContext, connect, meta_env, publish_due
 
 API_SOURCE = ROOT / "functions" / "api" / "main.py"
 TIMEOUT = 30
@@ -119,6 +121,7 @@ def test_every_route_answers_each_credential_by_its_scopes(
         ("GET", "/v1/accounts", None, "posts:read"),
         ("POST", "/v1/posts", post_body(), "posts:write"),
         ("POST", f"/v1/posts/{pid}:cancel", None, "posts:write"),
+        ("POST", "/v1/posts:reconcile", {"limit": 5}, "posts:write"),
     ]
     for method, path, body, scope in routes:
         for credential in (None, wrong_secret, revoked.secret, "sk_nothing_here"):
@@ -471,3 +474,84 @@ def test_connect_stores_a_meta_logins_pages_and_linked_instagram_accounts_encryp
     published = publish_due(fresh_db, settings, "fb-111", Content(text="from a connected Page"))
     assert published["status"] == "published"
     assert [p["text"] for p in sandbox.posts()] == ["from a connected Page"]
+
+
+def test_reconcile_finds_a_post_that_went_out_and_keeps_one_that_did_not(
+    api_fn: Served, fresh_db: Database[Any], meta: Sandbox, fn_db_name: str, mongo_uri: str
+) -> None:
+    account = connect(fresh_db, meta, "page-1")
+    went_out = add_post(fresh_db, "page-1", utcnow(), text="went out")
+    never_sent = add_post(fresh_db, "page-1", utcnow(), text="never sent")
+    env = {k: str(v) for k, v in meta_env(meta, META_APP_SECRET=APP_SECRET).items()}
+    settings = load_settings({"MONGO_URI": mongo_uri, "MONGO_DB": fn_db_name, **env})
+    publisher = default_registry(settings).get("facebook")
+    assert publisher is not None
+    sent = posts.get(fresh_db, went_out)
+    assert sent is not None
+    publisher.publish(sent, account, StubContext())  # its answer was lost: recorded unknown
+    fresh_db["posts"].update_many(
+        {"_id": {"$in": [went_out, never_sent]}},
+        {"$set": {"status": "unknown", "sendStartedAt": utcnow()}},
+    )
+    writer = key(fresh_db, "posts:write")
+    path = "/v1/posts:reconcile"
+
+    assert_refused(call(api_fn, "POST", path, writer, {"limit": 0}), 400)
+    assert_refused(call(api_fn, "POST", path, writer, {"limit": 5, "policy": "x"}), 400)
+    report = call(api_fn, "POST", path, writer, {"limit": 10})
+
+    assert report.status_code == 200, report.text
+    assert report.json() == {
+        "checked": 2,
+        "published": 1,
+        "rescheduled": 0,
+        "stillUnknown": 1,
+        "errors": 0,
+    }
+    assert fresh_db["posts"].find_one({"_id": went_out})["status"] == "published"  # type: ignore[index]
+    assert fresh_db["posts"].find_one({"_id": never_sent})["status"] == "unknown"  # type: ignore[index]
+    assert [p["text"] for p in meta.posts()] == ["went out"]
+
+
+def test_a_login_is_judged_by_its_network_and_a_refused_one_stores_nothing(
+    api_fn: Served,
+    fresh_db: Database[Any],
+    bluesky: BlueskySandbox,
+    mastodon: MastodonSandbox,
+) -> None:
+    handle = "carol.bsky.test"
+    bluesky.add_account(handle, app_password_for(handle))
+    mastodon.add_account("carol", mastodon_token_for("carol"))
+    manager = key(fresh_db, "accounts:write")
+    path = "/v1/accounts:connect"
+    sky = {"network": "bluesky", "accountId": "sky", "handle": handle, "pds": bluesky.url}
+    masto = {"network": "mastodon", "accountId": "masto", "instance": mastodon.url}
+
+    main_password = call(api_fn, "POST", path, manager, {**sky, "appPassword": "hunter2hunter2"})
+    wrong_token = call(api_fn, "POST", path, manager, {**masto, "accessToken": "not-carols"})
+    other_fields = {**masto, "accessToken": "t", "userToken": "t"}
+    mixed = assert_refused(call(api_fn, "POST", path, manager, other_fields), 400)
+
+    assert_refused(main_password, 422)
+    assert_refused(wrong_token, 422)
+    assert [p["field"] for p in mixed["problems"]] == ["userToken"]
+    assert fresh_db["accounts"].count_documents({}) == 0
+    assert "hunter2" not in main_password.text + api_fn.output.read_text()
+
+    added = call(api_fn, "POST", path, manager, {**sky, "appPassword": app_password_for(handle)})
+    assert added.status_code == 200, added.text
+    assert added.json()["accounts"] == [
+        {
+            "id": "sky",
+            "platform": "bluesky",
+            "externalId": added.json()["accounts"][0]["externalId"],
+            "name": handle,
+            "added": True,
+            "postsReleased": 0,
+        }
+    ]
+    # The same id for another identity is refused, and the account keeps its credential.
+    other = {**masto, "accountId": "sky", "accessToken": mastodon_token_for("carol")}
+    assert_refused(call(api_fn, "POST", path, manager, other), 422)
+    stored = accounts.get(fresh_db, "sky")
+    assert stored is not None and stored.platform == "bluesky"

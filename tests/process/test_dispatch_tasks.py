@@ -32,6 +32,8 @@ from common.dispatch.loading import TaskLoading
 from common.dispatch.work import EARLY_TOLERANCE_SECONDS
 from common.engine import Trigger, execute_once
 from common.model import Content
+from common.operations import post_actions, scheduling
+from common.operations.prompt_tasks import task_starter
 from common.tasks import PostTask, TaskQueue
 from devstack import cloudtasks
 from devstack.processes import free_port
@@ -44,6 +46,8 @@ QUEUE = "projects/test-project/locations/europe-west1/queues/publish"
 TASKS_ACCOUNT = "tasks@test-project.iam.gserviceaccount.com"
 AUDIENCE = "https://publish.test/"
 WAIT_SECONDS = 30
+
+DAY = timedelta(days=1)  # MAX_LATENESS_SECONDS by default
 
 
 @pytest.fixture(scope="module")
@@ -462,3 +466,46 @@ def test_a_redelivered_task_of_a_published_post_hands_the_turn_on_once(
     for pid in pids:
         _wait_for(fresh_db, pid, "published")
     assert sends_per_post(fresh_db) == {pid: 1 for pid in pids}
+
+
+def test_a_post_created_or_moved_to_before_the_next_tick_gets_its_task_at_once(
+    fresh_db: Database[Any], tick_settings: Settings, standin: str
+) -> None:
+    """No tick runs here: the posts go out by the tasks their writes created (under the names
+    the tick would use, so a tick now finds nothing to do)."""
+    add_account(fresh_db, "a")
+    starter = task_starter(tick_settings)
+    soon = (utcnow() + timedelta(seconds=2)).isoformat()
+    later = (utcnow() + timedelta(minutes=20)).isoformat()
+    created = scheduling.schedule_post(
+        fresh_db,
+        scheduling.PostRequest("a", soon, text="created soon"),
+        utcnow(),
+        starter,
+        max_lateness=DAY,
+    )
+    far = scheduling.schedule_post(
+        fresh_db,
+        scheduling.PostRequest("a", later, text="moved soon"),
+        utcnow(),
+        starter,
+        max_lateness=DAY,
+    )
+    assert isinstance(created, scheduling.Scheduled) and isinstance(far, scheduling.Scheduled)
+    before = _stats(standin)
+    moved = post_actions.edit_post(
+        fresh_db,
+        far.post_id,
+        post_actions.PostChanges(scheduled_at=soon),
+        utcnow(),
+        tasks=starter,
+        max_lateness=DAY,
+    )
+    assert isinstance(moved, post_actions.Done)
+    assert _stats(standin)["created"] - before["created"] == 1
+    for pid in (created.post_id, far.post_id):
+        _wait_for(fresh_db, pid, "published")
+    before_tick = _stats(standin)
+    _tick(tick_settings, fresh_db)
+    assert _stats(standin)["created"] == before_tick["created"]
+    assert sends_per_post(fresh_db) == {created.post_id: 1, far.post_id: 1}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from pymongo.database import Database
 
 from common import accounts, posts
@@ -20,7 +21,9 @@ from common.config import load_settings
 from common.engine import Trigger, execute_once
 from common.model import Content
 from common.platforms.registry import default_registry
+from devstack import storage_cors
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
+from devstack.storage import LocalStorage
 from tests.functions_fixtures import ADMIN_KEY, Served, serve
 from tests.meta_support import StubContext, connect, meta_env
 from tests.web_support import WEB_SOURCE, stored, web_env
@@ -47,14 +50,26 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def site(
-    mongo_uri: str, fn_db_name: str, fn_workdir: Path, sandbox_server: Sandbox
+    mongo_uri: str,
+    fn_db_name: str,
+    fn_workdir: Path,
+    sandbox_server: Sandbox,
+    storage_server: LocalStorage,
 ) -> Iterator[Served]:
     settings = {k: str(v) for k, v in meta_env(sandbox_server).items()}
-    env = web_env(
-        mongo_uri, fn_db_name, META_APP_ID="1234", META_APP_SECRET="app-secret", **settings
-    )
-    with serve("web", WEB_SOURCE, env, fn_workdir) as served:
-        yield served
+    with storage_cors.running(storage_server.emulator_url) as uploads_front:
+        # The browser PUTs to the session URLs, so they lead to the front that answers CORS.
+        media = {**storage_server.settings(), "STORAGE_EMULATOR_HOST": uploads_front}
+        env = web_env(
+            mongo_uri,
+            fn_db_name,
+            META_APP_ID="1234",
+            META_APP_SECRET="app-secret",
+            **settings,
+            **media,
+        )
+        with serve("web", WEB_SOURCE, env, fn_workdir) as served:
+            yield served
 
 
 @pytest.fixture
@@ -229,3 +244,31 @@ def test_one_account_of_each_network_is_connected_from_the_accounts_page(
         assert doc["token"] not in ("short-user-token", app_password, "masto-token-for-corner")
     actions = [e["action"] for e in fresh_db["audit"].find({"action": "accounts.connect"})]
     assert actions == ["accounts.connect"] * 5
+
+
+def test_an_image_uploaded_from_the_browser_goes_with_the_post(
+    page: Any, fresh_db: Database[Any], sandbox: Sandbox, tmp_path: Path
+) -> None:
+    connect(fresh_db, sandbox, "page-1")
+    photo = tmp_path / "shop.jpg"
+    Image.new("RGB", (800, 600), (200, 120, 40)).save(photo, "JPEG")
+    sign_in(page)
+    page.goto("/compose")
+    page.check("input[value=page-1]")
+    page.fill("#text", "Our new shop front")
+    page.set_input_files("#file0", str(photo))
+    page.locator("#upload0", has_text="Ready: shop.jpg (image)").wait_for()
+    when = utcnow() + timedelta(days=1)
+    page.fill("#scheduledAt", when.strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#timeZone", "UTC")
+    page.click("#schedule")
+    page.wait_for_url("**/posts/*")
+    item = fresh_db["media"].find_one()
+    assert item is not None and item["state"] == "ready"
+    assert stored(fresh_db)["content"]["media"][0]["mediaId"] == str(item["_id"])
+    assert sorted(
+        e["action"] for e in fresh_db["audit"].find({"action": {"$regex": "^media"}})
+    ) == [
+        "media.complete",
+        "media.create",
+    ]

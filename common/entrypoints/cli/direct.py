@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import IO, Any
 
@@ -27,6 +27,7 @@ from common.entrypoints.cli.backend import (
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import accounts as account_ops
 from common.operations import bulk, media, post_actions, reconcile, scheduling
+from common.operations.prompt_tasks import TaskStarter, task_starter
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
@@ -62,6 +63,10 @@ class Direct:
     def _now(self) -> datetime:
         return utcnow()
 
+    @cached_property
+    def _tasks(self) -> TaskStarter | None:
+        return task_starter(self.settings)
+
     def _cipher(self) -> TokenCipher:
         return TokenCipher.from_settings(self.settings)
 
@@ -72,7 +77,7 @@ class Direct:
 
     def add_post(self, request: scheduling.PostRequest) -> Doc:
         result = scheduling.schedule_post(
-            self.db, request, self._now(), max_lateness=self.settings.max_lateness
+            self.db, request, self._now(), self._tasks, max_lateness=self.settings.max_lateness
         )
         if isinstance(result, scheduling.NoSuchAccount):
             raise UsageError(
@@ -88,12 +93,30 @@ class Direct:
             return added_json(doc, True)
         return added_json(doc, False, [n.message() for n in result.looks_like])
 
-    def upload_media(self, local: LocalFile, account_ids: list[str]) -> Doc:
-        """The api's use cases, called here: a session on the bucket, the bytes, the checks."""
+    def _bucket(self, what: str) -> MediaBucket:
         config = storage_config(self.settings)
         if config is None:
-            raise UsageError(f"{local.path}: uploads need MEDIA_BUCKET (or give an https URL)")
-        bucket = MediaBucket(config)
+            raise UsageError(f"{what} needs MEDIA_BUCKET")
+        return MediaBucket(config)
+
+    def sweep_media(self) -> Doc:
+        settings = self.settings
+        report = media.sweep(
+            self.db,
+            self._bucket("media sweep"),
+            self._now(),
+            retention=timedelta(days=settings.media_retention_days),
+            upload_expiry=timedelta(hours=settings.media_upload_expiry_hours),
+        )
+        return {
+            "expiredUploads": report.expired_uploads,
+            "deleted": report.deleted,
+            "kept": report.kept,
+        }
+
+    def upload_media(self, local: LocalFile, account_ids: list[str]) -> Doc:
+        """The api's use cases, called here: a session on the bucket, the bytes, the checks."""
+        bucket = self._bucket(f"{local.path}: uploading (or give an https URL)")
         request = media.UploadRequest(
             tuple(account_ids), local.mime, local.size, local.sha256, local.path.name
         )
@@ -133,6 +156,7 @@ class Direct:
             self._now(),
             max_lateness=self.settings.max_lateness,
             version=version,
+            tasks=self._tasks,
         )
         if isinstance(result, scheduling.Invalid):
             raise UsageError("the edit is not valid:\n" + problems_text(result.problems))
@@ -152,13 +176,7 @@ class Direct:
         report = reconcile.reconcile_unknown(
             self.db, self.settings, registry, self._now(), limit=limit
         )
-        return {
-            "checked": report.checked,
-            "published": report.published,
-            "rescheduled": report.rescheduled,
-            "stillUnknown": report.still_unknown,
-            "errors": report.errors,
-        }
+        return api_body.reconcile_json(report)
 
     def import_csv(
         self, handle: IO[str], tz: str | None, allow_late: bool, progress: Progress | None
@@ -187,7 +205,7 @@ class Direct:
             results = account_ops.check_tokens(
                 self.db, self._cipher(), self._registry(), self._now()
             )
-        return [h.to_dict() for h in results]
+        return [api_body.health_json(h) for h in results]
 
     def connect(self, request: ConnectRequest) -> Doc:
         with _token_key():
@@ -212,12 +230,9 @@ class Direct:
     # --- the scheduler itself ---------------------------------------------------------------
 
     def run(self, limit: int | None) -> Doc:
-        assert self.db is not None  # the indexes a run relies on, as for every command here
-        registry = self._registry()
+        trigger, registry = Trigger("cli", limit=limit), self._registry()
         strategy = dispatch.for_settings(self.settings)
-        summary = execute_once(
-            self.settings, Trigger("cli", limit=limit), registry, dispatch=strategy
-        )
+        summary = execute_once(self.settings, trigger, registry, db=self.db, dispatch=strategy)
         return summary.to_response()
 
     def status(self) -> Doc:

@@ -72,6 +72,9 @@ class Remote:
             item = done["media"]
         return item
 
+    def sweep_media(self) -> Doc:
+        _database_only("media sweep")
+
     def list_posts(self, where: posts.PostFilter, after: str | None, limit: int) -> Doc:
         params = {
             "status": where.status,

@@ -24,6 +24,7 @@ from common.entrypoints.serve import Lazy, serve
 from common.entrypoints.webapp import (  # the views register their routes on import
     account_views,  # noqa: F401
     assets,
+    media_views,  # noqa: F401
     people_views,  # noqa: F401
     post_views,  # noqa: F401
     signin,
@@ -32,17 +33,14 @@ from common.entrypoints.webapp.assets import Assets
 from common.entrypoints.webapp.context import ROUTES, URLS, Ctx, WebService
 from common.entrypoints.webapp.oidc import Oidc
 from common.entrypoints.webapp.signin import SignInNeededError
+from common.operations.prompt_tasks import task_starter
+from common.storage import GOOGLE_STORAGE_ENDPOINT
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_BODY_BYTES = 256 * 1024  # a composed post with its media list; uploads go to the bucket
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
 SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Strict-Transport-Security": "max-age=31536000",
@@ -63,7 +61,9 @@ def build_service(settings: Settings, db: Database[Doc] | None = None) -> WebSer
     pages.globals["asset"] = loaded.url
     database = get_database(settings) if db is None else db
     sign_in = Oidc(settings) if settings.oidc_enabled else None
-    return WebService(settings, pages, loaded, database, sign_in)
+    policy = content_security_policy(settings)
+    tasks = task_starter(settings)
+    return WebService(settings, pages, loaded, database, sign_in, policy, tasks)
 
 
 def lazy_service() -> Lazy[WebService]:
@@ -79,8 +79,22 @@ def web_request(request: Request, service: Lazy[WebService]) -> Response:
     return serve(request, _handle, service)
 
 
+def content_security_policy(settings: Settings) -> str:
+    """Scripts, styles and requests from this origin only, and (to PUT uploads) the bucket's."""
+    upload = ""
+    if settings.media_bucket:
+        host = settings.storage_emulator_host or GOOGLE_STORAGE_ENDPOINT
+        upload = " " + "/".join(host.split("/")[:3])
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+        f"connect-src 'self'{upload}; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    )
+
+
 def _handle(request: Request, rid: str, service: WebService) -> Response:
     response = _answer(request, rid, service)
+    response.headers.setdefault("Content-Security-Policy", service.policy)
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response

@@ -23,10 +23,19 @@ from common.entrypoints.webapp.assets import Assets
 from common.entrypoints.webapp.oidc import Oidc
 from common.entrypoints.webapp.signin import Visitor
 from common.members import Power
+from common.operations.prompt_tasks import TaskStarter
 from common.platforms.base import Registry
 from common.platforms.registry import default_registry
+from common.storage import MediaBucket, storage_config
 
 MAX_ACCOUNTS = 500  # one page lists them all; a deployment has tens
+
+
+@functools.cache
+def media_bucket(settings: Settings) -> MediaBucket | None:
+    """The media bucket's client, made on the instance's first upload; None without one."""
+    config = storage_config(settings)
+    return MediaBucket(config) if config else None
 
 
 @functools.cache
@@ -44,6 +53,8 @@ class WebService:
     assets: Assets
     db: Database[Doc]
     oidc: Oidc | None  # None: Google Sign-In is not configured
+    policy: str  # the Content-Security-Policy of every answer
+    tasks: TaskStarter | None = None  # DISPATCH=tasks: posts due soon get their task at once
 
 
 @dataclass

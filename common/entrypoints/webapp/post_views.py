@@ -88,7 +88,13 @@ def move(ctx: Ctx) -> Response:
     at, tz = form.get("scheduledAt", "").strip(), form.get("timeZone", "").strip() or None
     changes = post_actions.PostChanges(scheduled_at=at, time_zone=tz)
     result = post_actions.edit_post(
-        ctx.db, post_id, changes, ctx.now, max_lateness=ctx.settings.max_lateness, version=version
+        ctx.db,
+        post_id,
+        changes,
+        ctx.now,
+        max_lateness=ctx.settings.max_lateness,
+        version=version,
+        tasks=ctx.service.tasks,
     )
     if isinstance(result, scheduling.Invalid):
         ctx.audit("posts.move", [str(post_id)], 422)
@@ -215,7 +221,9 @@ def compose(ctx: Ctx) -> Response:
     # Several accounts make one group; the form's key names it, so a repeat joins the same.
     group = f"web-{form.get('formKey') or secrets.token_urlsafe(12)}" if len(chosen) > 1 else None
     requests = [_request(form, account_id, group) for account_id in chosen]
-    result = bulk.schedule_batch(ctx.db, requests, ctx.now, max_lateness=ctx.settings.max_lateness)
+    result = bulk.schedule_batch(
+        ctx.db, requests, ctx.now, tasks=ctx.service.tasks, max_lateness=ctx.settings.max_lateness
+    )
     if isinstance(result, bulk.BatchRefused):
         return _composer(ctx, 422, form, _field_problems(result.problems, chosen))
     if isinstance(result, scheduling.KeyReused):
@@ -243,12 +251,15 @@ def _request(form: Mapping[str, str], account_id: str, group: str | None) -> sch
 
 
 def _media(form: Mapping[str, str]) -> list[dict[str, str]]:
+    """Each row: an uploaded item (its id, set by the upload) or else an https URL."""
     items = []
     for n in range(MEDIA_ROWS):
-        url = form.get(f"mediaUrl{n}", "").strip()
-        if url:
-            kind = form.get(f"mediaType{n}") or "image"
-            items.append({"url": url, "type": kind, "alt": form.get(f"mediaAlt{n}", "")})
+        uploaded, url = form.get(f"mediaId{n}", "").strip(), form.get(f"mediaUrl{n}", "").strip()
+        alt = {"alt": form[f"mediaAlt{n}"]} if form.get(f"mediaAlt{n}") else {}
+        if uploaded:
+            items.append({"mediaId": uploaded, **alt})
+        elif url:
+            items.append({"url": url, "type": form.get(f"mediaType{n}") or "image", **alt})
     return items
 
 
@@ -276,6 +287,7 @@ def _composer(
         accounts=[a for a in accounts.list_all(ctx.db, MAX_ACCOUNTS) if a.status != "disabled"],
         counters=_counters(ctx, form, chosen),
         media_rows=range(MEDIA_ROWS),
+        uploads=bool(ctx.settings.media_bucket),
         form_key=form.get("formKey") or secrets.token_urlsafe(16),
     )
 

@@ -269,7 +269,9 @@ def test_import_inserts_all_rows_or_none_and_names_every_bad_line(
     good.write_text("account,at,tz,text\n" + rows)
     done = socialsched(mongo_uri, db_name, "--json", "import", str(good))
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"imported": 60, "alreadyScheduled": []}
+    report = json.loads(done.stdout)
+    assert (report["imported"], report["alreadyScheduled"], report["warnings"]) == (60, [], [])
+    assert [c["line"] for c in report["created"]] == list(range(2, 62))
     assert db["posts"].count_documents({"status": "scheduled"}) == 60
     again = socialsched(mongo_uri, db_name, "import", str(good))
     assert again.returncode == 0, again.stderr

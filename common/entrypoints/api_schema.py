@@ -6,9 +6,9 @@ is built from `API_OPERATIONS`, and docs/openapi.yaml is generated from both
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from common.media_records import MediaState
 from common.media_rules import MediaKind
@@ -492,8 +492,7 @@ class Status:
 # --- the api's operations -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     name: str
     where: Literal["path", "query", "header"]
     schema: Mapping[str, Any]
@@ -501,16 +500,14 @@ class Param:
     required: bool = False
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     status: int
     description: str
     shape: tuple[type, ...] = ()  # several: oneOf
-    headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    headers: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Operation:
+class Operation(NamedTuple):
     """One route of the api: its path (OpenAPI template), method, scope and shapes."""
 
     path: str

@@ -82,6 +82,7 @@ bench: bootstrap-run
 	$(PY) -m devstack.dbserver run -- $(PY) bench/fanout.py
 	$(PY) -m devstack.dbserver run -- $(PY) bench/api.py
 	$(PY) -m devstack.dbserver run -- $(PY) bench/web.py
+	$(PY) -m devstack.dbserver run -- $(PY) bench/media.py
 	$(PY) bench/adapters.py
 
 # The web app's pages as PNGs in docs/ (headless Chromium through Playwright).

@@ -6,6 +6,8 @@ Figures (goals in brackets):
   run_import_ratio     import time of functions/run/main.py in a fresh interpreter over that of
                        functions_framework + pymongo + requests alone                      [<= 1.3]
   status_import_ratio  the same for functions/status/main.py                               [<= 1.3]
+  api_import_ratio     the same for functions/api/main.py (it reads and writes the declared
+                       API shapes, common/entrypoints/api_schema.py)
   status_commands      database commands one status report costs                           [<= 3]
   status_p95_ms        95th percentile latency of GET on the status function under
                        functions-framework against the local database server (MONGO_URI)
@@ -161,6 +163,7 @@ def main() -> int:
     baseline = import_seconds(BASELINE, ROOT, args.repeats)
     run = import_seconds("import main", ROOT / "functions" / "run", args.repeats)
     status_import = import_seconds("import main", ROOT / "functions" / "status", args.repeats)
+    api_import = import_seconds("import main", ROOT / "functions" / "api", args.repeats)
     db_name = f"bench_{uuid.uuid4().hex[:8]}"
     client: MongoClient[Any] = MongoClient(mongo_uri, tz_aware=True)
     try:
@@ -177,6 +180,8 @@ def main() -> int:
         "status_import_ms": round(status_import * 1000, 1),
         "run_import_ratio": round(run / baseline, 3),
         "status_import_ratio": round(status_import / baseline, 3),
+        "api_import_ms": round(api_import * 1000, 1),
+        "api_import_ratio": round(api_import / baseline, 3),
         "status_commands": commands,
         "status_p95_ms": round(p95, 1),
     }

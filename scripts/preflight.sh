@@ -8,8 +8,9 @@
 # it after adding the secret values, right before the full apply (infra/terraform/README.md).
 # Settings that change what is checked mirror terraform.tfvars:
 #   PUBLIC_ACCESS=allUsers|invoker_check_disabled          (public_access, default allUsers)
-#   STATUS_PUBLIC_ACCESS=..., API_PUBLIC_ACCESS=...          (the per-function overrides, if set)
+#   STATUS_PUBLIC_ACCESS=..., API_PUBLIC_ACCESS=..., WEB_PUBLIC_ACCESS=...  (per-function overrides)
 #   META_APP_SECRET_ENABLED=true|false                       (meta_app_secret_enabled, default false)
+#   OIDC_CLIENT_ID=<the Google OAuth client id>              (oidc_client_id, default empty: off)
 #   PREFLIGHT_SKIP_ROLES=1   your roles come through a group, which this script cannot see
 #
 # Exit status: 0 when nothing needs fixing, 1 when something does, 2 on a usage error.
@@ -31,11 +32,12 @@ public_access="${PUBLIC_ACCESS:-allUsers}"
 declare -A access=(
     [status]="${STATUS_PUBLIC_ACCESS:-$public_access}"
     [api]="${API_PUBLIC_ACCESS:-$public_access}"
+    [web]="${WEB_PUBLIC_ACCESS:-$public_access}"
 )
 meta_app_secret="${META_APP_SECRET_ENABLED:-false}"
-for fn in status api; do
+for fn in status api web; do
     if [[ "${access[$fn]}" != "allUsers" && "${access[$fn]}" != "invoker_check_disabled" ]]; then
-        echo "PUBLIC_ACCESS, STATUS_PUBLIC_ACCESS and API_PUBLIC_ACCESS must be allUsers or invoker_check_disabled, as in terraform.tfvars" >&2
+        echo "PUBLIC_ACCESS, STATUS_PUBLIC_ACCESS, API_PUBLIC_ACCESS and WEB_PUBLIC_ACCESS must be allUsers or invoker_check_disabled, as in terraform.tfvars" >&2
         exit 2
     fi
 done
@@ -86,6 +88,9 @@ secrets=(MONGO_URI MONGO_URI_READONLY JWT_SECRET ADMIN_SECRET_KEY TOKEN_ENCRYPTI
 if [[ "$meta_app_secret" == "true" ]]; then
     secrets+=(META_APP_SECRET)
 fi
+if [[ -n "${OIDC_CLIENT_ID:-}" ]]; then
+    secrets+=(OIDC_CLIENT_SECRET)
+fi
 
 problems=0
 ok() { echo "ok   $1"; }
@@ -109,6 +114,7 @@ secret_hint() {
         MONGO_URI_READONLY) echo "create a read-only database user (README: \"Read-only database user\"), then printf '%s' \"\$MONGO_URI_READONLY\" | gcloud secrets versions add $id --data-file=- --project=$project" ;;
         TOKEN_ENCRYPTION_KEY) echo "python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode(), end=\"\")' | gcloud secrets versions add $id --data-file=- --project=$project" ;;
         META_APP_SECRET) echo "printf '%s' \"\$META_APP_SECRET\" | gcloud secrets versions add $id --data-file=- --project=$project (or set meta_app_secret_enabled = false)" ;;
+        OIDC_CLIENT_SECRET) echo "printf '%s' \"\$OIDC_CLIENT_SECRET\" | gcloud secrets versions add $id --data-file=- --project=$project (the Google OAuth client's secret; or leave oidc_client_id empty)" ;;
         *) echo "head -c 48 /dev/urandom | base64 | tr -d '\\n' | gcloud secrets versions add $id --data-file=- --project=$project" ;;
     esac
 }
@@ -173,7 +179,7 @@ check_apis() {
 
 check_org_policy() {
     local policy restricted fn granted=()
-    for fn in status api; do
+    for fn in status api web; do
         [[ "${access[$fn]}" == "allUsers" ]] && granted+=("$fn")
     done
     if ! policy="$(gcloud resource-manager org-policies describe iam.allowedPolicyMemberDomains --project="$project" --effective --format=json 2>/dev/null)"; then
@@ -190,9 +196,9 @@ print("yes" if named or policy.get("allValues") == "DENY" else "no")
     if [[ "$restricted" == "no" ]]; then
         ok "the organisation allows allUsers grants"
     elif [[ "$restricted" == "yes" && ${#granted[@]} -gt 0 ]]; then
-        fix "the organisation allows IAM members only from its own domains (iam.allowedPolicyMemberDomains), so the allUsers grant that makes ${granted[*]} public will be refused. Set public_access = \"invoker_check_disabled\" in terraform.tfvars (and no status_public_access or api_public_access of allUsers), and run this again with PUBLIC_ACCESS=invoker_check_disabled"
+        fix "the organisation allows IAM members only from its own domains (iam.allowedPolicyMemberDomains), so the allUsers grant that makes ${granted[*]} public will be refused. Set public_access = \"invoker_check_disabled\" in terraform.tfvars (and no status_public_access, api_public_access or web_public_access of allUsers), and run this again with PUBLIC_ACCESS=invoker_check_disabled"
     elif [[ "$restricted" == "yes" ]]; then
-        ok "the organisation refuses allUsers; status and api are made public with the invoker check disabled (gcloud must be on PATH where terraform apply runs, with run.services.update and run.services.setIamPolicy)"
+        ok "the organisation refuses allUsers; status, api and web are made public with the invoker check disabled (gcloud must be on PATH where terraform apply runs, with run.services.update and run.services.setIamPolicy)"
     else
         note "could not understand the organisation policy iam.allowedPolicyMemberDomains; if apply fails granting allUsers, set public_access = \"invoker_check_disabled\""
     fi

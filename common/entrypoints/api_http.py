@@ -329,11 +329,11 @@ def create_media(call: Call) -> Response:
 
 
 def complete_media(call: Call) -> Response:
-    api_media.visible(media.get_media(call.db, call.path_id), call.caller)
+    item = api_media.visible(media.get_media(call.db, call.path_id), call.caller)
     if _body(call.request):
         raise web.HttpError(400, "This action takes no body fields")
     bucket = api_media.require_bucket(call.service.bucket)
-    done = media.complete_upload(call.db, bucket, call.path_id, call.now)
+    done = media.complete_upload(call.db, bucket, item, call.now)
     if isinstance(done, media.MediaRefused):
         raise api_media.refusal(done)
     call.audit("media.complete", [done.id], 200)

@@ -6,15 +6,15 @@ is built from `API_OPERATIONS`, and docs/openapi.yaml is generated from both
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from common.media_records import MediaState
 from common.media_rules import MediaKind
 from common.model import STATUSES, AccountStatus, PostStatus, Visibility
 from common.operations.scheduling import MAX_KEY_LENGTH
-from common.schema import spec
+from common.schema import shape, spec
 
 MAX_BATCH = 1000
 MAX_PAGE = 1000
@@ -34,26 +34,26 @@ Network = Literal["meta", "threads", "bluesky", "mastodon"]
 # --- posts ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class MediaUrl:
     """A picture or video the network (or the scheduler) fetches from an https URL."""
 
     url: str
     type: Literal["image", "video"] = "image"
     alt: str | None = spec(
-        None, nullable=False, description="alt text (Threads, Bluesky, Mastodon)"
+        default=None, nullable=False, description="alt text (Threads, Bluesky, Mastodon)"
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class MediaRef:
     """An item uploaded with POST /v1/media, checked for the post's network when it is made."""
 
     media_id: str
-    alt: str | None = spec(None, nullable=False)
+    alt: str | None = spec(default=None, nullable=False)
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class MediaRefShown:
     """An uploaded item as a post shows it (never the bucket's object name)."""
 
@@ -65,57 +65,57 @@ class MediaRefShown:
 PostMedia = MediaUrl | MediaRef
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class NewPost:
     account_id: str = spec(minLength=1)
     scheduled_at: str = spec(
         description="RFC 3339 with an offset, a local time with `timeZone`, or `now`. A time "
         "in the past is refused unless `allowLate` is true."
     )
-    time_zone: str | None = spec(None, description="an IANA zone, e.g. Europe/Berlin")
+    time_zone: str | None = spec(default=None, description="an IANA zone, e.g. Europe/Berlin")
     text: str = ""
     link: str | None = None
     media: tuple[PostMedia, ...] = ()
     idempotency_key: str | None = spec(
-        None,
+        default=None,
         nullable=False,
         minLength=1,
         maxLength=MAX_IDEMPOTENCY_KEY,
         description="Without one, the account, the time and the content name the post.",
     )
     allow_late: bool = False
-    content_warning: str | None = spec(None, description="Mastodon only")
-    visibility: Visibility | None = spec(None, description="Mastodon only")
+    content_warning: str | None = spec(default=None, description="Mastodon only")
+    visibility: Visibility | None = spec(default=None, description="Mastodon only")
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class NewPosts:
     posts: tuple[NewPost, ...] = spec(minItems=1, maxItems=MAX_BATCH)
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class Created:
     id: str
     already_scheduled: bool
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class CreatedBatch:
     posts: tuple[Created, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class PostChanges:
     SCHEMA_EXTRA: ClassVar[Mapping[str, Any]] = {"minProperties": 1}
-    scheduled_at: str | None = spec(None, nullable=False)
+    scheduled_at: str | None = spec(default=None, nullable=False)
     time_zone: str | None = None
-    text: str | None = spec(None, nullable=False)
+    text: str | None = spec(default=None, nullable=False)
     link: str | None = None
-    media: tuple[PostMedia, ...] | None = spec(None, nullable=False)
+    media: tuple[PostMedia, ...] | None = spec(default=None, nullable=False)
     allow_late: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class PostContent:
     text: str = ""
     link: str | None = None
@@ -124,14 +124,14 @@ class PostContent:
     visibility: Visibility | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class LastError:
     code: str
     message: str
     at: datetime
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class Post:
     """A post as stored, without its lease and idempotency internals."""
 
@@ -151,21 +151,21 @@ class Post:
     published_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    group_id: str | None = spec(None, description="the posts made from one cross-post")
+    group_id: str | None = spec(default=None, description="the posts made from one cross-post")
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class PostPage:
     posts: tuple[Post, ...]
     next: str | None = spec(description="the cursor of the next page; null on the last one")
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class ReconcileRequest:
-    limit: int | None = spec(None, nullable=False, minimum=1, maximum=MAX_RECONCILE)
+    limit: int | None = spec(default=None, nullable=False, minimum=1, maximum=MAX_RECONCILE)
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class ReconcileReport:
     checked: int = spec(minimum=0)
     published: int = spec(minimum=0)
@@ -177,7 +177,7 @@ class ReconcileReport:
 # --- accounts -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class Account:
     id: str
     platform: Platform
@@ -188,12 +188,16 @@ class Account:
     token_expires_at: datetime | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class AccountList:
     accounts: tuple[Account, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+# Every field of a login: text, left out rather than null.
+LOGIN_FIELD = spec(default=None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
+
+
+@shape
 class ConnectRequest:
     """A login of one network, with that network's fields (`LOGIN_FIELDS`): meta `userToken`
     (a login's short-lived token; the app secret exchanges it server side) and `pages` (some of
@@ -202,14 +206,24 @@ class ConnectRequest:
     `accessToken`. `accountId` names the account of a login that grants one."""
 
     network: Network = "meta"
-    account_id: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
-    user_token: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
-    pages: tuple[str, ...] | None = spec(None, nullable=False, minItems=1)
-    access_token: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
-    instance: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
-    handle: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
-    app_password: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
-    pds: str | None = spec(None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD)
+    account_id: str | None = spec(
+        default=None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD
+    )
+    user_token: str | None = spec(
+        default=None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD
+    )
+    pages: tuple[str, ...] | None = spec(default=None, nullable=False, minItems=1)
+    access_token: str | None = spec(
+        default=None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD
+    )
+    instance: str | None = spec(
+        default=None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD
+    )
+    handle: str | None = LOGIN_FIELD
+    app_password: str | None = spec(
+        default=None, nullable=False, minLength=1, maxLength=MAX_LOGIN_FIELD
+    )
+    pds: str | None = LOGIN_FIELD
 
 
 # network: the field that carries its secret (required), and the other login fields it takes.
@@ -221,7 +235,7 @@ LOGIN_FIELDS: Mapping[str, tuple[str, frozenset[str]]] = {
 }
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class ConnectedAccount:
     id: str
     platform: Platform
@@ -231,12 +245,12 @@ class ConnectedAccount:
     posts_released: int = spec(minimum=0, description="its held posts, due again now")
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class Connected:
     accounts: tuple[ConnectedAccount, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class TokenHealth:
     account_id: str
     platform: Platform
@@ -248,7 +262,7 @@ class TokenHealth:
 # --- media ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class MediaUpload:
     """What is about to be uploaded, and for which accounts (its checks follow their networks)."""
 
@@ -256,16 +270,16 @@ class MediaUpload:
     media_type: str = spec(minLength=1, description="as the client believes, e.g. image/jpeg")
     size: int = spec(minimum=1, description="the file's length in bytes")
     sha256: str = spec(pattern="^[0-9a-fA-F]{64}$", description="the file's SHA-256 in hex")
-    filename: str | None = spec(None, nullable=False, maxLength=255)
+    filename: str | None = spec(default=None, nullable=False, maxLength=255)
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class MediaProblem:
     rule: str
     message: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class MediaVariant:
     """A converted copy (for one network, or `clean`: orientation applied, metadata dropped)."""
 
@@ -279,7 +293,7 @@ class MediaVariant:
     fps: float | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class Media:
     """An uploaded item: `uploading` until completed, then `ready` or `rejected` (with its
     problems); the facts are read from the bytes, never taken from the client's word."""
@@ -302,7 +316,7 @@ class Media:
     created_at: datetime
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class MediaCreated:
     media: Media
     upload_url: str | None = spec(
@@ -311,7 +325,7 @@ class MediaCreated:
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class MediaAnswer:
     media: Media
 
@@ -319,22 +333,24 @@ class MediaAnswer:
 # --- errors ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class ItemProblem:
     index: int = spec(description="the item in a batch (0 for one post)")
     field: str
     message: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class ApiError:
     error: str
     request_id: str
-    status: str | None = spec(None, description="the post's status when an action was refused")
+    status: str | None = spec(
+        default=None, description="the post's status when an action was refused"
+    )
     problems: tuple[ItemProblem, ...] | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class Error:
     error: str
     request_id: str
@@ -343,11 +359,11 @@ class Error:
 # --- run_http and status (their functions write these answers) ------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class RunRequest:
-    dry_run: bool = spec(False, description="Report what is due without taking the lock.")
+    dry_run: bool = spec(default=False, description="Report what is due without taking the lock.")
     limit: int | None = spec(
-        None,
+        default=None,
         nullable=False,
         minimum=1,
         maximum=MAX_RUN_LIMIT,
@@ -355,13 +371,13 @@ class RunRequest:
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class NextPost:
     platform: str | None
     scheduled_at: datetime
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class RunResult:
     run_id: str
     skipped: bool
@@ -379,20 +395,20 @@ class RunResult:
     posts_due: int = spec(minimum=0)
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class RunResponse:
     CLOSED: ClassVar[bool] = False
     success: Literal[True]
     result: RunResult
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class PlatformFigures:
     connected: int = spec(minimum=0)
     needs_reauth: int = spec(minimum=0)
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class PlatformsFigures:
     facebook: PlatformFigures
     instagram: PlatformFigures
@@ -401,13 +417,13 @@ class PlatformsFigures:
     mastodon: PlatformFigures
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class ExecutionLock:
     held: bool
     expires_at: datetime | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class SchedulerFigures:
     last_run_at: datetime | None
     last_run_duration: float | None
@@ -419,7 +435,7 @@ class SchedulerFigures:
     next_scheduled_post: NextPost | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class QueueFigures:
     due: int = spec(minimum=0)
     scheduled: int = spec(minimum=0)
@@ -427,7 +443,7 @@ class QueueFigures:
     unknown: int = spec(minimum=0)
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class HealthFigures:
     lag_seconds: float | None = spec(
         description="Age of the oldest due post not yet published (0 when none waits)."
@@ -441,7 +457,7 @@ class HealthFigures:
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class History:
     """Posts published and failed per clock hour (UTC) over the last 24 hours, oldest first
     (the last entry is the current hour)."""
@@ -450,7 +466,7 @@ class History:
     failed: tuple[int, ...] = spec(minItems=24, maxItems=24)
 
 
-@dataclass(frozen=True, kw_only=True)
+@shape
 class Status:
     CLOSED: ClassVar[bool] = False
     serverless: Literal[True]
@@ -476,8 +492,7 @@ class Status:
 # --- the api's operations -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     name: str
     where: Literal["path", "query", "header"]
     schema: Mapping[str, Any]
@@ -485,16 +500,14 @@ class Param:
     required: bool = False
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     status: int
     description: str
     shape: tuple[type, ...] = ()  # several: oneOf
-    headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    headers: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Operation:
+class Operation(NamedTuple):
     """One route of the api: its path (OpenAPI template), method, scope and shapes."""
 
     path: str

@@ -118,10 +118,13 @@ def get_media(db: Database[Doc], media_id: str) -> MediaItem | None:
 
 
 def complete_upload(
-    db: Database[Doc], bucket: MediaBucket, media_id: str, now: datetime
+    db: Database[Doc], bucket: MediaBucket, media: str | MediaItem, now: datetime
 ) -> MediaItem | MediaRefused:
-    """Check the uploaded bytes and settle the item; a completed item is answered as it is."""
-    item = media_records.get(db, media_id)
+    """Check the uploaded bytes and settle the item; a completed item is answered as it is.
+
+    `media` is the id, or the item a caller has just read (to check who may see it)."""
+    item = media_records.get(db, media) if isinstance(media, str) else media
+    media_id = media if isinstance(media, str) else media.id
     if item is None:
         return MediaRefused("not_found", f"no media {media_id!r}")
     if item.state != "uploading":

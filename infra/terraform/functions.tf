@@ -20,6 +20,7 @@ locals {
     status   = "status"
     api      = "api"
     publish  = "publish"
+    web      = "web"
   }
 
   # Per function: what it runs, its runtime variable, its ingress, the connections per
@@ -76,6 +77,16 @@ locals {
       mongo_pool     = var.publish_service.concurrency + local.spare_connections
       budget_reserve = local.run_budget_reserve_seconds
       environment    = merge(local.run_environment, local.publish_environment)
+    }
+    web = {
+      description    = "The web app for the people who plan posts (members sign in)."
+      entry_point    = "web"
+      service        = var.web_service
+      tick_trigger   = false
+      ingress        = "ALLOW_ALL"
+      mongo_pool     = var.web_service.concurrency + local.spare_connections
+      budget_reserve = null
+      environment    = local.web_environment
     }
   }
 

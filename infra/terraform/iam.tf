@@ -80,11 +80,12 @@ locals {
   public_access = {
     status = coalesce(var.status_public_access, var.public_access)
     api    = coalesce(var.api_public_access, var.public_access)
+    web    = coalesce(var.web_public_access, var.public_access)
   }
 }
 
 resource "google_cloud_run_service_iam_member" "public" {
-  # checkov:skip=CKV_GCP_102:Only status (read-only, no post text or tokens) and the api (authenticates every request itself) are public, by design.
+  # checkov:skip=CKV_GCP_102:Only status (read-only, no post text or tokens), the api and the web app (both authenticate every request themselves) are public, by design.
   for_each = { for key, access in local.public_access : key => access if access == "allUsers" }
 
   location = google_cloudfunctions2_function.this[each.key].location

@@ -31,6 +31,7 @@ locals {
       run_http = "${var.name_prefix}-run-http"
       status   = "${var.name_prefix}-status"
       api      = "${var.name_prefix}-api"
+      web      = "${var.name_prefix}-web"
     },
     local.tasks_enabled ? { publish = local.publish_function_name } : {},
   )
@@ -78,6 +79,28 @@ locals {
     local.media_environment,
   )
 
+  # The web app's own address: its sign-in cookies, CSRF origin and OpenID Connect redirect URI
+  # name it. By default the service's deterministic run.app URL (known before the first deploy,
+  # so the function can be given it); web_base_url sets another (a custom domain).
+  web_base_url = var.web_base_url != "" ? var.web_base_url : "https://${local.function_names.web}-${data.google_project.this.number}.${var.region}.run.app"
+
+  # The web app (issue 20): members sign in with Google when oidc_client_id is set.
+  web_environment = merge(
+    {
+      MONGO_DB                     = var.mongo_db
+      GOOGLE_CLOUD_PROJECT         = var.project_id
+      META_API_VERSION             = var.meta_api_version
+      META_CONNECT_TIMEOUT_SECONDS = tostring(local.meta_connect_timeout_seconds)
+      META_READ_TIMEOUT_SECONDS    = tostring(local.meta_read_timeout_seconds)
+      AUDIT_RETENTION_DAYS         = tostring(var.audit_retention_days)
+      WEB_BASE_URL                 = local.web_base_url
+      WEB_TIME_ZONE                = var.web_time_zone
+    },
+    var.meta_app_id != "" ? { META_APP_ID = var.meta_app_id } : {},
+    var.oidc_client_id != "" ? { OIDC_CLIENT_ID = var.oidc_client_id } : {},
+    local.media_environment,
+  )
+
   # Which secret each function reads, as environment variable => secret name. Least
   # privilege: a function gets accessor rights on exactly these secrets (iam.tf) and nothing
   # else. The status function is public, so its MONGO_URI is the read-only database user's
@@ -108,17 +131,26 @@ locals {
       MONGO_URI            = "MONGO_URI"
       TOKEN_ENCRYPTION_KEY = "TOKEN_ENCRYPTION_KEY"
     }
+    # The web app stores posts and connects accounts (tokens encrypted); ADMIN_SECRET_KEY signs
+    # in the first admin. OIDC_CLIENT_SECRET is added below when Google Sign-In is on.
+    web = {
+      MONGO_URI            = "MONGO_URI"
+      TOKEN_ENCRYPTION_KEY = "TOKEN_ENCRYPTION_KEY"
+      ADMIN_SECRET_KEY     = "ADMIN_SECRET_KEY"
+    }
   }
 
   # META_APP_SECRET is optional in the code (appsecret_proof), but a secret referenced by a
   # function must have an enabled version before the function deploys (Cloud Run checks every
   # referenced secret). So it is created and referenced only when the operator says it is set.
-  meta_app_secret_readers = ["run_tick", "run_http", "api", "publish"]
+  meta_app_secret_readers = ["run_tick", "run_http", "api", "publish", "web"]
 
   function_secrets = {
     for fn, secrets in local.required_function_secrets : fn => merge(
       secrets,
       var.meta_app_secret_enabled && contains(local.meta_app_secret_readers, fn) ? { META_APP_SECRET = "META_APP_SECRET" } : {},
+      # Like META_APP_SECRET: the secret always exists, referenced once Google Sign-In is on.
+      var.oidc_client_id != "" && fn == "web" ? { OIDC_CLIENT_SECRET = "OIDC_CLIENT_SECRET" } : {},
     ) if contains(keys(local.function_names), fn)
   }
 

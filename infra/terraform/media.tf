@@ -40,14 +40,12 @@ resource "google_storage_bucket" "media" {
     }
   }
 
-  dynamic "cors" {
-    for_each = length(var.media_cors_origins) > 0 ? [1] : []
-    content {
-      origin          = var.media_cors_origins
-      method          = ["PUT"]
-      response_header = ["Content-Type", "Content-Range", "X-Goog-Upload-Status"]
-      max_age_seconds = 3600
-    }
+  # The web app's composer PUTs uploads from the browser (its origin always; more by variable).
+  cors {
+    origin          = distinct(concat([local.web_base_url], var.media_cors_origins))
+    method          = ["PUT"]
+    response_header = ["Content-Type", "Content-Range", "X-Goog-Upload-Status"]
+    max_age_seconds = 3600
   }
 
   depends_on = [google_project_service.this]
@@ -59,6 +57,13 @@ resource "google_storage_bucket_iam_member" "media_api" {
   bucket = google_storage_bucket.media.name
   role   = "roles/storage.objectAdmin"
   member = "serviceAccount:${google_service_account.function["api"].email}"
+}
+
+# The web app creates upload sessions and completes them (checks, copies) like the api.
+resource "google_storage_bucket_iam_member" "media_web" {
+  bucket = google_storage_bucket.media.name
+  role   = "roles/storage.objectAdmin"
+  member = "serviceAccount:${google_service_account.function["web"].email}"
 }
 
 resource "google_storage_bucket_iam_member" "media_reader" {

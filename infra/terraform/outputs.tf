@@ -13,6 +13,16 @@ output "api_url" {
   value       = google_cloudfunctions2_function.this["api"].service_config[0].uri
 }
 
+output "web_url" {
+  description = "The web app's URL (WEB_BASE_URL): open it to sign in."
+  value       = local.web_base_url
+}
+
+output "oidc_redirect_uri" {
+  description = "The redirect URI to register on the Google OAuth client (Google Auth Platform > Clients)."
+  value       = "${local.web_base_url}/signin/oidc/callback"
+}
+
 output "function_names" {
   description = "Names of the deployed functions (and of their Cloud Run services)."
   value       = { for key, fn in google_cloudfunctions2_function.this : key => fn.name }

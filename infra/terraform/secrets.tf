@@ -18,6 +18,7 @@ locals {
     "ADMIN_SECRET_KEY",
     "TOKEN_ENCRYPTION_KEY",
     "META_APP_SECRET",
+    "OIDC_CLIENT_SECRET",
   ])
 }
 

@@ -204,7 +204,7 @@ variable "api_service" {
 
 variable "public_access" {
   description = <<-EOT
-    How the public functions (status and api) are made reachable without a Google identity.
+    How the public functions (status, api and web) are made reachable without a Google identity.
     "allUsers" (default): roles/run.invoker for allUsers. "invoker_check_disabled": no IAM grant;
     Cloud Run's invoker IAM check is switched off on each public function's service (needs gcloud,
     run.services.update and run.services.setIamPolicy where terraform apply runs). Use the second
@@ -463,7 +463,63 @@ variable "media_url_ttl_seconds" {
 }
 
 variable "media_cors_origins" {
-  description = "Browser origins (the web app's) allowed to PUT uploads straight to the media bucket. Empty: no CORS rule."
+  description = "More browser origins allowed to PUT uploads straight to the media bucket, besides the web app's own (always allowed)."
   type        = list(string)
   default     = []
+}
+
+variable "web_service" {
+  description = "Runtime of the web function (the app for people). Pages are short database work, so an instance serves several at once."
+  type = object({
+    memory          = optional(string, "512Mi")
+    cpu             = optional(string, "1")
+    timeout_seconds = optional(number, 60)
+    min_instances   = optional(number, 0)
+    max_instances   = optional(number, 5)
+    concurrency     = optional(number, 8)
+  })
+  default = {}
+
+  validation {
+    condition     = var.web_service.timeout_seconds >= 5 && var.web_service.timeout_seconds <= 3600
+    error_message = "web_service.timeout_seconds must be between 5 and 3600."
+  }
+  validation {
+    condition     = var.web_service.max_instances >= 1 && var.web_service.min_instances >= 0 && var.web_service.min_instances <= var.web_service.max_instances
+    error_message = "web_service needs 0 <= min_instances <= max_instances and max_instances >= 1."
+  }
+}
+
+variable "web_public_access" {
+  description = "Overrides public_access for the web function; null (default) follows public_access."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.web_public_access == null || contains(["allUsers", "invoker_check_disabled"], coalesce(var.web_public_access, "allUsers"))
+    error_message = "web_public_access must be null, \"allUsers\" or \"invoker_check_disabled\"."
+  }
+}
+
+variable "web_base_url" {
+  description = "The web app's https URL (WEB_BASE_URL) when it is not the service's deterministic run.app URL, e.g. a custom domain. Empty: https://<name_prefix>-web-<project number>.<region>.run.app."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.web_base_url == "" || startswith(var.web_base_url, "https://")
+    error_message = "web_base_url must be empty or an https:// URL."
+  }
+}
+
+variable "web_time_zone" {
+  description = "The calendar's default time zone (WEB_TIME_ZONE), an IANA name."
+  type        = string
+  default     = "UTC"
+}
+
+variable "oidc_client_id" {
+  description = "The Google OAuth client's id (OIDC_CLIENT_ID) for members' sign-in; not a secret. Empty: only the key sign-in. Set it after adding a version to the OIDC_CLIENT_SECRET secret."
+  type        = string
+  default     = ""
 }

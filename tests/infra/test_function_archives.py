@@ -23,6 +23,7 @@ ENTRY_POINTS = {
     "status": {"status": "http"},
     "api": {"api": "http"},
     "publish": {"publish": "http"},
+    "web": {"web": "http"},
 }
 REPORT_REGISTRY = (
     "import json, main\n"

@@ -260,8 +260,8 @@ def test_refuses_allusers_where_the_organisation_restricts_domains(preflight: Pr
     assert run.returncode == 1
     (fix,) = run.fixes()
     assert "iam.allowedPolicyMemberDomains" in fix
-    # Both public functions would be granted to allUsers; one switch changes both.
-    assert "makes status api public will be refused" in fix
+    # Every public function would be granted to allUsers; one switch changes them all.
+    assert "makes status api web public will be refused" in fix
     assert 'public_access = "invoker_check_disabled"' in fix
     assert "PUBLIC_ACCESS=invoker_check_disabled" in fix
 
@@ -269,7 +269,7 @@ def test_refuses_allusers_where_the_organisation_restricts_domains(preflight: Pr
 def test_a_restricted_organisation_passes_with_the_invoker_check_off(preflight: Preflight) -> None:
     run = preflight([RESTRICTED], env={"PUBLIC_ACCESS": "invoker_check_disabled"})
     assert run.returncode == 0, run.stderr
-    assert "status and api are made public with the invoker check disabled" in run.stdout
+    assert "status, api and web are made public with the invoker check disabled" in run.stdout
     assert "run.services.setIamPolicy" in run.stdout
 
 
@@ -280,7 +280,7 @@ def test_a_function_left_on_allusers_is_named_under_a_restricted_organisation(
     run = preflight([RESTRICTED], env={"STATUS_PUBLIC_ACCESS": "invoker_check_disabled"})
     assert run.returncode == 1
     (fix,) = run.fixes()
-    assert "makes api public will be refused" in fix
+    assert "makes api web public will be refused" in fix
 
 
 def test_an_unknown_public_access_value_is_a_usage_error(preflight: Preflight) -> None:
@@ -399,8 +399,9 @@ def test_script_and_terraform_agree_on_apis_and_secrets() -> None:
     secrets = re.search(r"^secrets=\((.*?)\)", script, re.M)
     assert secrets
     created = tfconfig.quoted_names(tfconfig.locals_()["secret_names"])
-    assert set(secrets.group(1).split()) | {"META_APP_SECRET"} == created
-    assert "META_APP_SECRET" not in secrets.group(1).split(), "optional: checked only when enabled"
+    optional = {"META_APP_SECRET", "OIDC_CLIENT_SECRET"}  # checked only when enabled
+    assert set(secrets.group(1).split()) | optional == created
+    assert not optional & set(secrets.group(1).split())
 
 
 def test_script_and_readme_list_the_same_deployer_roles() -> None:

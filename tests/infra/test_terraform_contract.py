@@ -30,9 +30,6 @@ PLATFORM_VARIABLES = {"THREADS"}
 # Hidden from repr() but never deployed: the path of a key file that stands in for IAM signBlob
 # in the local stack (deployed functions sign media URLs through IAM, common/storage.py).
 LOCAL_ONLY_SECRETS = {"MEDIA_SIGNING_KEY_FILE"}
-# Read by a function Terraform does not deploy yet: the web app's sign-in secret (issue 20; its
-# function, secret and grant come with the web function's entry in local.function_settings).
-NOT_YET_DEPLOYED_SECRETS = {"OIDC_CLIENT_SECRET"}
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]+$")
 
 
@@ -63,8 +60,8 @@ def secret_settings() -> set[str]:
     names = settings_read_by_config()
     found = {n for n in names if n.lower() in hidden or f"{n.lower()}s" in hidden}
     assert len(found) == len(hidden), f"cannot map every secret field to a variable: {hidden}"
-    assert found >= LOCAL_ONLY_SECRETS | NOT_YET_DEPLOYED_SECRETS
-    return found - LOCAL_ONLY_SECRETS - NOT_YET_DEPLOYED_SECRETS
+    assert found >= LOCAL_ONLY_SECRETS
+    return found - LOCAL_ONLY_SECRETS
 
 
 def required_settings() -> set[str]:
@@ -85,9 +82,12 @@ def plain_environment(function: str) -> set[str]:
     return tfconfig.map_keys(FUNCTIONS[function]["environment"]) | added
 
 
-def secret_mapping(function: str, meta_app_secret_enabled: bool = True) -> dict[str, str]:
+def secret_mapping(
+    function: str, meta_app_secret_enabled: bool = True, oidc_enabled: bool = True
+) -> dict[str, str]:
     """Environment variable -> secret name for one function, as local.function_secrets builds
-    it (the required secrets, plus META_APP_SECRET for its readers when enabled)."""
+    it (the required secrets, plus META_APP_SECRET for its readers when enabled, and the web
+    app's OIDC_CLIENT_SECRET when Google Sign-In is on)."""
     (dynamic,) = SERVICE["dynamic"]
     block = dynamic["secret_environment_variables"]
     assert block["for_each"] == "${local.function_secrets[each.key]}"
@@ -98,6 +98,8 @@ def secret_mapping(function: str, meta_app_secret_enabled: bool = True) -> dict[
     mapping = dict(tfconfig.locals_()["required_function_secrets"][function])
     if meta_app_secret_enabled and function in tfconfig.locals_()["meta_app_secret_readers"]:
         mapping["META_APP_SECRET"] = "META_APP_SECRET"
+    if oidc_enabled and function == "web":
+        mapping["OIDC_CLIENT_SECRET"] = "OIDC_CLIENT_SECRET"
     return mapping
 
 
@@ -136,7 +138,7 @@ def test_the_run_functions_pool_is_the_codes_own_default() -> None:
 
 
 def test_the_functions_are_deployed_publish_only_with_tasks_dispatch() -> None:
-    assert set(FUNCTIONS) == {"run_tick", "run_http", "status", "api", "publish"}
+    assert set(FUNCTIONS) == {"run_tick", "run_http", "status", "api", "publish", "web"}
     assert FUNCTION["for_each"] == "${local.functions}"
     functions = tfconfig.locals_()["functions"]
     assert "if contains(keys(local.function_names), key)" in functions
@@ -155,6 +157,7 @@ def test_config_reader_sees_the_settings_the_design_names() -> None:
         "ADMIN_SECRET_KEY",
         "TOKEN_ENCRYPTION_KEY",
         "META_APP_SECRET",
+        "OIDC_CLIENT_SECRET",
     }
     assert required_settings() == {"MONGO_URI"}
 
@@ -351,11 +354,11 @@ def test_platform_variables_are_read_by_functions_framework() -> None:
         assert f'"{name}"' in source.read_text()
 
 
-def test_only_status_and_the_api_are_public() -> None:
+def test_only_status_the_api_and_the_web_app_are_public() -> None:
     bindings = tfconfig.resources("google_cloud_run_service_iam_member")
     public = {name for name, body in bindings.items() if body["member"] == "allUsers"}
     assert public == {"public"}
-    assert set(tfconfig.locals_()["public_access"]) == {"status", "api"}
+    assert set(tfconfig.locals_()["public_access"]) == {"status", "api", "web"}
     assert bindings["public"]["service"] == (
         "${google_cloudfunctions2_function.this[each.key].service_config[0].service}"
     )
@@ -368,6 +371,7 @@ def test_only_status_and_the_api_are_public() -> None:
         "run_http": "ALLOW_ALL",
         "status": "ALLOW_ALL",
         "api": "ALLOW_ALL",
+        "web": "ALLOW_ALL",
     }
 
 
@@ -480,3 +484,19 @@ def test_first_apply_waits_for_iam_and_new_metrics_to_propagate() -> None:
     assert "${time_sleep.builder_roles}" in str(FUNCTION["depends_on"])
     for policy in tfconfig.resources("google_monitoring_alert_policy").values():
         assert "${time_sleep.log_metrics}" in str(policy["depends_on"])
+
+
+def test_the_web_app_reads_its_sign_in_secret_only_when_google_sign_in_is_on() -> None:
+    assert secret_mapping("web", oidc_enabled=False) == {
+        "MONGO_URI": "MONGO_URI",
+        "TOKEN_ENCRYPTION_KEY": "TOKEN_ENCRYPTION_KEY",
+        "ADMIN_SECRET_KEY": "ADMIN_SECRET_KEY",
+        "META_APP_SECRET": "META_APP_SECRET",
+    }
+    function_secrets = tfconfig.locals_()["function_secrets"]
+    assert 'var.oidc_client_id != "" && fn == "web" ? {OIDC_CLIENT_SECRET = ' in function_secrets
+    environment = tfconfig.locals_()["web_environment"]
+    assert 'var.oidc_client_id != "" ? {OIDC_CLIENT_ID = var.oidc_client_id} : {}' in environment
+    assert {"WEB_BASE_URL", "MONGO_DB"} <= plain_environment("web")
+    outputs = {name for block in tfconfig.configuration()["output"] for name in block}
+    assert {"web_url", "oidc_redirect_uri"} <= outputs

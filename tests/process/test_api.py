@@ -24,10 +24,12 @@ from common.platforms.base import Login, LoginRefused
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher
 from devstack.sandbox import control as sandbox_control
-from devstack.sandbox.control import Sandbox
+from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from tests import tokens
+from tests.bluesky_support import app_password_for
 from tests.conftest import add_account, add_post
 from tests.functions_fixtures import ADMIN_KEY, ROOT, Served, function_env, serve
+from tests.mastodon_support import mastodon_token_for
 from tests.meta_support import TOKEN_KEY, StubContext, connect, meta_env, publish_due
 
 API_SOURCE = ROOT / "functions" / "api" / "main.py"
@@ -488,3 +490,47 @@ def test_reconcile_finds_a_post_that_went_out_and_keeps_one_that_did_not(
     assert fresh_db["posts"].find_one({"_id": went_out})["status"] == "published"  # type: ignore[index]
     assert fresh_db["posts"].find_one({"_id": never_sent})["status"] == "unknown"  # type: ignore[index]
     assert [p["text"] for p in meta.posts()] == ["went out"]
+
+
+def test_a_login_is_judged_by_its_network_and_a_refused_one_stores_nothing(
+    api_fn: Served,
+    fresh_db: Database[Any],
+    bluesky: BlueskySandbox,
+    mastodon: MastodonSandbox,
+) -> None:
+    handle = "carol.bsky.test"
+    bluesky.add_account(handle, app_password_for(handle))
+    mastodon.add_account("carol", mastodon_token_for("carol"))
+    manager = key(fresh_db, "accounts:write")
+    path = "/v1/accounts:connect"
+    sky = {"network": "bluesky", "accountId": "sky", "handle": handle, "pds": bluesky.url}
+    masto = {"network": "mastodon", "accountId": "masto", "instance": mastodon.url}
+
+    main_password = call(api_fn, "POST", path, manager, {**sky, "appPassword": "hunter2hunter2"})
+    wrong_token = call(api_fn, "POST", path, manager, {**masto, "accessToken": "not-carols"})
+    other_fields = {**masto, "accessToken": "t", "userToken": "t"}
+    mixed = assert_refused(call(api_fn, "POST", path, manager, other_fields), 400)
+
+    assert_refused(main_password, 422)
+    assert_refused(wrong_token, 422)
+    assert [p["field"] for p in mixed["problems"]] == ["userToken"]
+    assert fresh_db["accounts"].count_documents({}) == 0
+    assert "hunter2" not in main_password.text + api_fn.output.read_text()
+
+    added = call(api_fn, "POST", path, manager, {**sky, "appPassword": app_password_for(handle)})
+    assert added.status_code == 200, added.text
+    assert added.json()["accounts"] == [
+        {
+            "id": "sky",
+            "platform": "bluesky",
+            "externalId": added.json()["accounts"][0]["externalId"],
+            "name": handle,
+            "added": True,
+            "postsReleased": 0,
+        }
+    ]
+    # The same id for another identity is refused, and the account keeps its credential.
+    other = {**masto, "accountId": "sky", "accessToken": mastodon_token_for("carol")}
+    assert_refused(call(api_fn, "POST", path, manager, other), 422)
+    stored = accounts.get(fresh_db, "sky")
+    assert stored is not None and stored.platform == "bluesky"

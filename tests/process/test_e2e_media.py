@@ -114,6 +114,9 @@ def test_uploaded_media_are_published_on_every_network_with_their_converted_copi
         **storage_server.settings(),
         "MONGO_DB": fn_db_name,
         "IG_MAX_WAIT_SECONDS": "5",
+        # 50 MB fetched and uploaded on a shared machine: the 1 s test timeouts are too short.
+        "META_READ_TIMEOUT_SECONDS": "60",
+        "NETWORK_READ_TIMEOUT_SECONDS": "60",
     }
     settings = make_settings(**env)
     execute_once(settings, Trigger("manual"), default_registry(settings), db=fresh_db)

@@ -161,3 +161,18 @@ def test_a_login_takes_only_its_networks_fields_and_needs_its_secret() -> None:
         with pytest.raises(web.HttpError) as refused:
             api_body.parse_connect(body)
         assert sorted(p["field"] for p in refused.value.details["problems"]) == fields, body
+
+
+def test_a_shape_is_frozen_and_built_from_its_fields_only() -> None:
+    report = api_schema.ReconcileReport(
+        checked=1, published=1, rescheduled=0, still_unknown=0, errors=0
+    )
+    with pytest.raises(AttributeError):
+        report.checked = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        api_schema.Created(id="x")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        api_schema.Created(id="x", already_scheduled=False, colour="red")  # type: ignore[call-arg]
+    same = api_schema.Created(id="x", already_scheduled=False)
+    assert same == api_schema.Created(id="x", already_scheduled=False)
+    assert same != api_schema.Created(id="x", already_scheduled=True)

@@ -16,8 +16,8 @@ import requests
 from common.entrypoints.cli.backend import OperationalError, UsageError
 from common.media_rules import SNIFF_BYTES, kind_of, sniff
 
-# Resumable uploads take chunks in multiples of 256 KiB; 8 MiB keeps requests few and memory low.
-CHUNK_BYTES = 32 * 256 * 1024
+# Resumable uploads take chunks in multiples of 256 KiB; 4 MiB keeps requests few and memory low.
+CHUNK_BYTES = 16 * 256 * 1024
 _TIMEOUT = (10.0, 300.0)
 _RESUME_INCOMPLETE = 308
 

@@ -211,6 +211,10 @@ def test_every_network_connects_and_reauthenticates_through_the_api_without_data
     assert sorted(h["accountId"] for h in json.loads(checked.stdout) if h["valid"]) == sorted(
         a.id for a in stored
     )
+    reconciled = remote(api_fn, key, "--json", "posts", "reconcile")
+    assert reconciled.returncode == 0, reconciled.stderr
+    nothing_unknown = {"checked": 0, "published": 0, "rescheduled": 0, "stillUnknown": 0}
+    assert json.loads(reconciled.stdout) == {**nothing_unknown, "errors": 0}
     shown = remote(api_fn, key, "--json", "status", status=status_fn)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["platforms"]["bluesky"] == {"connected": 1, "needsReauth": 0}

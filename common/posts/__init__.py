@@ -15,7 +15,15 @@ them.
 from common.posts.actions import cancel, edit_content, release_held, retry, review
 from common.posts.figures import COUNT_CAP, QueueCounts, queue_counts
 from common.posts.lease import ClaimedPost, LeaseLost, LeaseTerms, Settled
-from common.posts.listing import Page, PostFilter, get_document, list_page, parse_cursor
+from common.posts.listing import (
+    Neighbour,
+    Page,
+    PostFilter,
+    get_document,
+    list_page,
+    parse_cursor,
+    scheduled_between,
+)
 from common.posts.queue import (
     DueSnapshot,
     NextPost,
@@ -55,6 +63,7 @@ __all__ = [
     "Existing",
     "LeaseLost",
     "LeaseTerms",
+    "Neighbour",
     "NewPost",
     "NextPost",
     "Page",
@@ -87,6 +96,7 @@ __all__ = [
     "renew_leases",
     "retry",
     "review",
+    "scheduled_between",
     "snapshot_due",
     "stage_many",
     "upcoming",

@@ -41,12 +41,14 @@ def edit_content(
     *,
     when: ScheduledTime | None = None,
     version: int | None = None,
+    request_hash: str | None = None,
     draft: bool = False,
 ) -> bool:
     """Replace the content (and the time, when given), only at `version` when given.
 
     A claimed post goes back to `scheduled` so the new text is sent; a draft stays a draft
-    (`draft`: the caller read it as one; only a draft matches then).
+    (`draft`: the caller read it as one; only a draft matches then). `request_hash`: what the
+    request now says (a CSV row edited by re-import), so the same row again changes nothing.
     """
     match = starting_in("edit", now, _id=post_id)
     if version is not None:
@@ -55,6 +57,8 @@ def edit_content(
         match["status"] = "draft"
     status = "draft" if draft else "scheduled"
     sets: Doc = {"content": content.to_doc(), "status": status, "updatedAt": now}
+    if request_hash is not None:
+        sets["requestHash"] = request_hash
     if when is not None:
         sets.update(
             scheduledAt=when.instant,

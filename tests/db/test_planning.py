@@ -27,7 +27,7 @@ def _make(db: Database[Doc], stage: str, at: datetime, now: datetime) -> ObjectI
         stage=stage,  # type: ignore[arg-type]
         allow_late=True,
     )
-    made = scheduling.schedule_post(db, request, now)
+    made = scheduling.schedule_post(db, request, now, max_lateness=timedelta(days=1))
     assert isinstance(made, scheduling.Scheduled)
     return made.post_id
 
@@ -64,7 +64,9 @@ def test_a_draft_is_submitted_sent_back_with_a_comment_and_approved(db: Database
     doc = posts.get_document(db, pid)
     assert doc is not None and (doc["status"], doc["reviewComment"]) == ("draft", "shorter, please")
 
-    assert post_actions.edit_post(db, pid, PostChanges(text="short"), now) == Done(pid)
+    assert post_actions.edit_post(
+        db, pid, PostChanges(text="short"), now, max_lateness=LATENESS
+    ) == Done(pid)
     assert _status(db, pid) == "draft"  # an edit never schedules a draft
     assert planning.submit_post(db, pid, now) == Done(pid)
     assert planning.approve_post(db, pid, now, LATENESS) == Done(pid)

@@ -124,7 +124,8 @@ def cmd_add(args: argparse.Namespace, backend: Backend) -> int:
         if added["alreadyScheduled"]
         else f"{made} post {added['id']} for {at}"
     )
-    emit(args, added, text)
+    warnings = [f"warning: {w}" for w in added.get("warnings", ())]
+    emit(args, added, "\n".join([text, *warnings]))
     return EXIT_OK
 
 
@@ -208,14 +209,18 @@ def register(sub: Any) -> None:
     listing.add_argument("--limit", type=positive, default=100)
     listing.add_argument("--after", help="the cursor printed after the previous page")
     listing.set_defaults(handler=cmd_list)
-    for name, handler in (
-        ("show", cmd_show),
-        ("cancel", _operator_action("cancel")),
-        ("retry", _operator_action("retry")),
-        ("submit", _operator_action("submit")),
-        ("approve", _operator_action("approve")),
+    for name, handler, summary in (
+        ("show", cmd_show, "one post with its history and last error"),
+        ("cancel", _operator_action("cancel"), "cancel a post unless its send has begun"),
+        ("retry", _operator_action("retry"), "schedule a failed or unknown post again, now"),
+        ("submit", _operator_action("submit"), "ask for a draft's approval"),
+        (
+            "approve",
+            _operator_action("approve"),
+            "approve a post awaiting approval: it goes out at its time",
+        ),
     ):
-        cmd = posts_sub.add_parser(name)
+        cmd = posts_sub.add_parser(name, help=summary)
         cmd.add_argument("id")
         cmd.set_defaults(handler=handler)
     send_back = posts_sub.add_parser("send-back", help="return a post for approval to draft")

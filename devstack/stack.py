@@ -28,7 +28,7 @@ from common.clock import utcnow
 from common.config import load_settings
 from common.db import Doc, ensure_indexes, get_database
 from common.entrypoints.webapp import oidc
-from devstack import cloudrun, cloudtasks, dbserver, storage
+from devstack import cloudrun, cloudtasks, dbserver, storage, storage_cors
 from devstack.demo import DemoSandboxes, seed_demo
 from devstack.oidc import control as oidc_control
 from devstack.post_counts import count_by_status
@@ -56,6 +56,7 @@ class Ports:
     oidc: int
     storage: int
     storage_front: int
+    storage_uploads: int
 
 
 # DISPATCH=tasks make run: the Cloud Tasks stand-in delivers each post to the publish function.
@@ -165,7 +166,15 @@ def _start_storage(stack: Supervisor, ports: Ports, data_dir: Path) -> dict[str,
         storage.start(ports.storage, ports.storage_front, "media", key, data_dir / "storage")
     )
     served = storage.LocalStorage(_url(ports.storage), _url(ports.storage_front), "media", key)
-    return served.settings()
+    # Upload sessions lead to the front that answers browsers' CORS as Cloud Storage does (the
+    # web app's composer PUTs from the page); it passes everything else through.
+    uploads = storage_cors.command(ports.storage_uploads, _url(ports.storage))
+    wait_until_listening(
+        stack.start("storage-cors", uploads, os.environ),
+        ports.storage_uploads,
+        "storage CORS front",
+    )
+    return {**served.settings(), "STORAGE_EMULATOR_HOST": _url(ports.storage_uploads)}
 
 
 def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = sys.stdout) -> int:

@@ -166,6 +166,11 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(
     assert proc.returncode == 0
     left = [pid for pid in children if _alive(pid)]
     assert left == []
+    # The console says what happened to each post, whichever function published it.
+    assert proc.stdout is not None
+    console = proc.stdout.read()
+    outcomes = re.findall(r"post [0-9a-f]{24} \((\w+)\): (\w+)", console)
+    assert Counter(outcome for _, outcome in outcomes) == {"published": expected}, console
 
 
 def test_dev_outside_a_clone_says_to_use_make_run(tmp_path: Path) -> None:

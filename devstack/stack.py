@@ -28,7 +28,7 @@ from common.clock import utcnow
 from common.config import load_settings
 from common.db import Doc, ensure_indexes, get_database
 from common.entrypoints.webapp import oidc
-from devstack import cloudrun, cloudtasks, dbserver
+from devstack import cloudrun, cloudtasks, dbserver, storage, storage_cors
 from devstack.demo import DemoSandboxes, seed_demo
 from devstack.oidc import control as oidc_control
 from devstack.post_counts import count_by_status
@@ -54,6 +54,9 @@ class Ports:
     publish: int
     web: int
     oidc: int
+    storage: int
+    storage_front: int
+    storage_uploads: int
 
 
 # DISPATCH=tasks make run: the Cloud Tasks stand-in delivers each post to the publish function.
@@ -156,6 +159,24 @@ def _function(
     wait_until_listening(proc, port, name)
 
 
+def _start_storage(stack: Supervisor, ports: Ports, data_dir: Path) -> dict[str, str]:
+    """The Cloud Storage emulator (objects kept under .data/storage) and its signed-URL front."""
+    key = data_dir / "media-signer.json"
+    stack.adopt(
+        storage.start(ports.storage, ports.storage_front, "media", key, data_dir / "storage")
+    )
+    served = storage.LocalStorage(_url(ports.storage), _url(ports.storage_front), "media", key)
+    # Upload sessions lead to the front that answers browsers' CORS as Cloud Storage does (the
+    # web app's composer PUTs from the page); it passes everything else through.
+    uploads = storage_cors.command(ports.storage_uploads, _url(ports.storage))
+    wait_until_listening(
+        stack.start("storage-cors", uploads, os.environ),
+        ports.storage_uploads,
+        "storage CORS front",
+    )
+    return {**served.settings(), "STORAGE_EMULATOR_HOST": _url(ports.storage_uploads)}
+
+
 def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = sys.stdout) -> int:
     stack = Supervisor(ROOT, out)
     ports = Ports(*(free_port() for _ in fields(Ports)))
@@ -167,6 +188,7 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             mongo_uri = f"mongodb://127.0.0.1:{ports.database}/"
         sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
         stack_settings = {
+            **_start_storage(stack, ports, data_dir),
             **local_secrets(data_dir),
             **web_settings(ports),
             "MONGO_URI": mongo_uri,
@@ -329,6 +351,8 @@ def _banner(
         f"  web app       http://127.0.0.1:{ports.web}/ (Sign in with Google as {LOCAL_MEMBER} "
         "through the stand-in provider, or with ADMIN_SECRET_KEY from "
         f"{data_dir}/local-secrets.json)",
+        f"  media         Cloud Storage emulator http://127.0.0.1:{ports.storage}/ (objects in "
+        f"{data_dir}/storage), signed URLs checked at http://127.0.0.1:{ports.storage_front}/",
         f"  dispatch      {_dispatch_line(ports)}",
         f"  CLI           set -a; . {cli_env}; set +a; .venv/bin/socialsched status",
         f"  CLI via api   env -u MONGO_URI -u TOKEN_ENCRYPTION_KEY $(cat {api_env}) "

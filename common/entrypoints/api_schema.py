@@ -94,9 +94,71 @@ class NewPosts:
 
 
 @shape
+class PostWarning:
+    """Something to look at; nothing was refused."""
+
+    code: Literal["looks_like"] = spec(
+        description="looks_like: a scheduled post of the same account within a minute says "
+        "much the same (a corrected copy made twice?)"
+    )
+    post_id: str = spec(description="the other post")
+    message: str
+
+
+@shape
 class Created:
     id: str
     already_scheduled: bool
+    warnings: tuple[PostWarning, ...] = ()
+
+
+@shape
+class ImportRequest:
+    """A CSV file, every row scheduled or none (README, "Importing many posts")."""
+
+    csv: str = spec(
+        minLength=1,
+        description="the file's text: a header row with account and at, and optionally tz, "
+        "text, link, media, media_type, key",
+    )
+    time_zone: str | None = spec(
+        default=None,
+        nullable=False,
+        description="for rows whose time has no offset and no tz column",
+    )
+    allow_late: bool = False
+
+
+@shape
+class RowPost:
+    line: int
+    id: str
+
+
+@shape
+class RowWarning:
+    line: int
+    id: str
+    message: str
+
+
+@shape
+class RowProblem:
+    line: int = spec(description="the line in the file (the header is line 1)")
+    field: str = spec(description="the CSV column")
+    message: str
+
+
+@shape
+class Imported:
+    imported: int = spec(description="new posts")
+    created: tuple[RowPost, ...]
+    already_scheduled: tuple[RowPost, ...] = spec(description="rows an earlier import made")
+    updated: tuple[RowPost, ...] = spec(description="keyed rows that changed their post")
+    warnings: tuple[RowWarning, ...]
+    not_changed: tuple[RowProblem, ...] = spec(
+        description="keyed rows whose post was claimed for publishing before it could change"
+    )
 
 
 @shape
@@ -348,6 +410,9 @@ class ApiError:
         default=None, description="the post's status when an action was refused"
     )
     problems: tuple[ItemProblem, ...] | None = None
+    rows: tuple[RowProblem, ...] | None = spec(
+        default=None, description="an import's problems by line"
+    )
 
 
 @shape
@@ -558,9 +623,9 @@ IDEMPOTENCY_KEY = Param(
     IDEMPOTENCY_HEADER,
     "header",
     {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
-    "Makes a retried request safe for at least 24 hours: the same key and body answer the "
+    "The caller's key for this request body (single or batch): the same key and body answer the "
     "first answer (with `Idempotent-Replayed: true`) and create nothing; the same key with "
-    "another body is refused (422).",
+    "another body is refused (422). Kept as long as the posts it made (POST_RETENTION_DAYS).",
 )
 IF_MATCH = Param(
     "If-Match", "header", {"type": "string"}, 'The post\'s ETag (its version), e.g. `"3"`.', True
@@ -620,6 +685,23 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "Schedule a failed or unknown post again, due now",
         (A_POST,),
         refusals=(409,),
+    ),
+    Operation(
+        "/v1/posts:import",
+        "POST",
+        "import_posts",
+        "posts:write",
+        "Schedule every row of a CSV file or none; a row with a `key` edits its post by re-import",
+        (
+            Answer(
+                200, "What each row did; importing the same file again makes nothing.", (Imported,)
+            ),
+        ),
+        body=(ImportRequest,),
+        description="One request for the whole file (the body may hold up to 2 MiB, about "
+        "10,000 rows): every row is checked before anything is stored. Rows without a `key` "
+        "are named by their account, time and content; a row with a `key` names its post across "
+        "imports, so a changed row edits that post while it is still scheduled.",
     ),
     Operation(
         "/v1/posts:reconcile",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bson import ObjectId
 from pymongo.database import Database
@@ -67,6 +67,7 @@ def edit_post(
     changes: PostChanges,
     now: datetime,
     *,
+    max_lateness: timedelta,
     version: int | None = None,
     tasks: TaskStarter | None = None,
 ) -> Done | Refused | Invalid:
@@ -79,7 +80,8 @@ def edit_post(
     why = transitions.refusal("edit", post, now, version=version)
     if why is not None or post is None:
         return _refused(why or transitions.Refusal.NOT_FOUND, post)
-    planned = plan_post(_edited_request(post, changes), accounts.get(db, post.account_id), now)
+    request = _edited_request(post, changes)
+    planned = plan_post(request, accounts.get(db, post.account_id), now, max_lateness)
     if isinstance(planned, NoSuchAccount):
         return Invalid((Problem("accountId", f"no account {post.account_id!r}"),))
     if isinstance(planned, Invalid):

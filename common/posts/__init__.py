@@ -14,7 +14,15 @@ them.
 from common.posts.actions import cancel, edit_content, release_held, retry
 from common.posts.figures import COUNT_CAP, QueueCounts, queue_counts
 from common.posts.lease import ClaimedPost, LeaseLost, LeaseTerms, Settled
-from common.posts.listing import Page, PostFilter, get_document, list_page, parse_cursor
+from common.posts.listing import (
+    Neighbour,
+    Page,
+    PostFilter,
+    get_document,
+    list_page,
+    parse_cursor,
+    scheduled_between,
+)
 from common.posts.queue import (
     DueSnapshot,
     NextPost,
@@ -54,6 +62,7 @@ __all__ = [
     "Existing",
     "LeaseLost",
     "LeaseTerms",
+    "Neighbour",
     "NewPost",
     "NextPost",
     "Page",
@@ -85,6 +94,7 @@ __all__ = [
     "release_unsent",
     "renew_leases",
     "retry",
+    "scheduled_between",
     "snapshot_due",
     "stage_many",
     "upcoming",

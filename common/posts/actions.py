@@ -39,15 +39,19 @@ def edit_content(
     *,
     when: ScheduledTime | None = None,
     version: int | None = None,
+    request_hash: str | None = None,
 ) -> bool:
     """Replace the content (and the time, when given), only at `version` when given.
 
-    A claimed post goes back to `scheduled` so the new text is sent.
+    A claimed post goes back to `scheduled` so the new text is sent. `request_hash`: what the
+    request now says (a CSV row edited by re-import), so the same row again changes nothing.
     """
     match = starting_in("edit", now, _id=post_id)
     if version is not None:
         match["version"] = version
     sets: Doc = {"content": content.to_doc(), "status": "scheduled", "updatedAt": now}
+    if request_hash is not None:
+        sets["requestHash"] = request_hash
     if when is not None:
         sets.update(
             scheduledAt=when.instant,

@@ -53,7 +53,7 @@ class Rules:
     def from_settings(cls, settings: Settings) -> Rules:
         return cls(
             max_attempts=settings.max_attempts,
-            max_lateness=timedelta(seconds=settings.max_lateness_seconds),
+            max_lateness=settings.max_lateness,
             catch_up_spacing=timedelta(seconds=settings.catchup_spacing_seconds),
             reauth_hold=timedelta(seconds=settings.reauth_hold_seconds),
             retry_base_seconds=settings.retry_base_seconds,

@@ -242,6 +242,27 @@ def test_a_batch_is_all_or_nothing_and_a_replay_makes_nothing(
     assert_refused(call(api_fn, "POST", "/v1/posts", writer, too_many), 400)
 
 
+def test_an_idempotency_key_covers_one_body_of_its_caller_single_or_batch(
+    api_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb")
+    add_account(fresh_db, "fb-2")
+    writer, other_writer = key(fresh_db, "posts:write"), key(fresh_db, "posts:write")
+    keyed = {"Idempotency-Key": "order-9"}
+    made = call(api_fn, "POST", "/v1/posts", writer, post_body(), keyed)
+    assert made.status_code == 201, made.text
+    other_account = call(api_fn, "POST", "/v1/posts", writer, post_body("fb-2"), keyed)
+    assert_refused(other_account, 422)
+    theirs = call(api_fn, "POST", "/v1/posts", other_writer, post_body("fb-2"), keyed)
+    assert theirs.status_code == 201, theirs.text  # another caller's key is another key
+    long_key = {"Idempotency-Key": "b" * 198}
+    batch = {"posts": [post_body(text=f"item {i}") for i in range(12)]}
+    assert call(api_fn, "POST", "/v1/posts", writer, batch, long_key).status_code == 201
+    single = call(api_fn, "POST", "/v1/posts", writer, post_body(text="one"), long_key)
+    assert_refused(single, 422)
+    assert fresh_db["posts"].count_documents({}) == 2 + 12
+
+
 def test_bad_bodies_are_refused_with_a_reason_and_change_nothing(
     api_fn: Served, fresh_db: Database[Any]
 ) -> None:

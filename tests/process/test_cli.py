@@ -25,6 +25,8 @@ from devstack.sandbox.control import Sandbox
 from tests.conftest import add_account, add_post
 from tests.meta_support import TOKEN_KEY, connect, meta_env, token_for
 
+LATENESS = timedelta(days=1)  # MAX_LATENESS_SECONDS by default
+
 
 def socialsched(
     mongo_uri: str,
@@ -310,14 +312,16 @@ def test_import_inserts_all_rows_or_none_and_names_every_bad_line(
     )
     refused = socialsched(mongo_uri, db_name, "import", str(bad))
     assert refused.returncode == 2
-    assert "line 3: account" in refused.stderr and "line 4: scheduledAt" in refused.stderr
+    assert "line 3: account" in refused.stderr and "line 4: at:" in refused.stderr
     assert db["posts"].count_documents({}) == 0
     good = tmp_path / "good.csv"
     rows = "".join(f"fb,2030-01-01T10:{i:02d}:00+00:00,,post {i}\n" for i in range(60))
     good.write_text("account,at,tz,text\n" + rows)
     done = socialsched(mongo_uri, db_name, "--json", "import", str(good))
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"imported": 60, "alreadyScheduled": []}
+    report = json.loads(done.stdout)
+    assert (report["imported"], report["alreadyScheduled"], report["warnings"]) == (60, [], [])
+    assert [c["line"] for c in report["created"]] == list(range(2, 62))
     assert db["posts"].count_documents({"status": "scheduled"}) == 60
     again = socialsched(mongo_uri, db_name, "import", str(good))
     assert again.returncode == 0, again.stderr
@@ -336,7 +340,7 @@ def test_an_unreadable_import_file_is_a_usage_error(
     not_utf8 = socialsched(mongo_uri, db_name, "import", str(latin1))
     assert not_utf8.returncode == 2 and "not UTF-8" in not_utf8.stderr
     out_of_range = socialsched(mongo_uri, db_name, "import", str(far))
-    assert out_of_range.returncode == 2 and "line 2: scheduledAt" in out_of_range.stderr
+    assert out_of_range.returncode == 2 and "line 2: at:" in out_of_range.stderr
     for done in (not_utf8, out_of_range):
         assert "Traceback" not in done.stderr
     assert db["posts"].count_documents({}) == 0
@@ -352,5 +356,7 @@ def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
     # A unique index makes the last row fail, after the whole first chunk went in.
     db["posts"].create_index("content.text", unique=True)
     with pytest.raises(BulkWriteError):
-        bulk.import_csv(db, io.StringIO("account,at,text\n" + rows), utcnow())
+        bulk.import_csv(
+            db, io.StringIO("account,at,text\n" + rows), utcnow(), max_lateness=LATENESS
+        )
     assert db["posts"].count_documents({}) == 0

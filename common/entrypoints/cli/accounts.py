@@ -112,7 +112,9 @@ def register(sub: Any) -> None:
     connect.add_argument("--instance", help="Mastodon: e.g. https://mastodon.social")
     connect.add_argument("--token-env", help="read the secret from this environment variable")
     connect.set_defaults(handler=cmd_connect)
-    accounts_sub.add_parser("list").set_defaults(handler=cmd_list)
+    accounts_sub.add_parser("list", help="the connected accounts and their state").set_defaults(
+        handler=cmd_list
+    )
     accounts_sub.add_parser(
         "check", help="validate every account's credential with its network"
     ).set_defaults(handler=cmd_check)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -41,9 +41,10 @@ def problems_text(problems: list[Problem] | tuple[Problem, ...]) -> str:
     return "\n".join(f"{p.field}: {p.message}" for p in problems)
 
 
-def added_json(post: Doc, already: bool) -> Doc:
+def added_json(post: Doc, already: bool, warnings: Sequence[str] = ()) -> Doc:
     shown = {k: post.get(k) for k in ("scheduledAt", "timeZone", "localTime")}
-    return {"id": str(post.get("id") or post.get("_id")), "alreadyScheduled": already, **shown}
+    added = {"id": str(post.get("id") or post.get("_id")), "alreadyScheduled": already, **shown}
+    return {**added, "warnings": list(warnings)}
 
 
 class Direct:
@@ -75,7 +76,9 @@ class Direct:
     # --- posts ------------------------------------------------------------------------------
 
     def add_post(self, request: scheduling.PostRequest) -> Doc:
-        result = scheduling.schedule_post(self.db, request, self._now(), self._tasks)
+        result = scheduling.schedule_post(
+            self.db, request, self._now(), self._tasks, max_lateness=self.settings.max_lateness
+        )
         if isinstance(result, scheduling.NoSuchAccount):
             raise UsageError(
                 f"no account {result.account_id!r}; connect it with `socialsched accounts connect`"
@@ -86,7 +89,9 @@ class Direct:
             raise UsageError(f"the key {result.key!r} was used before for another post")
         doc = posts.get_document(self.db, result.post_id)
         assert doc is not None  # just made or found; posts are never deleted
-        return added_json(doc, isinstance(result, scheduling.AlreadyScheduled))
+        if isinstance(result, scheduling.AlreadyScheduled):
+            return added_json(doc, True)
+        return added_json(doc, False, [n.message() for n in result.looks_like])
 
     def _bucket(self, what: str) -> MediaBucket:
         config = storage_config(self.settings)
@@ -145,7 +150,13 @@ class Direct:
         self, post_id: str, changes: post_actions.PostChanges, version: int | None
     ) -> Doc:
         result = post_actions.edit_post(
-            self.db, ObjectId(post_id), changes, self._now(), version=version, tasks=self._tasks
+            self.db,
+            ObjectId(post_id),
+            changes,
+            self._now(),
+            max_lateness=self.settings.max_lateness,
+            version=version,
+            tasks=self._tasks,
         )
         if isinstance(result, scheduling.Invalid):
             raise UsageError("the edit is not valid:\n" + problems_text(result.problems))
@@ -174,6 +185,7 @@ class Direct:
             self.db,
             handle,
             self._now(),
+            max_lateness=self.settings.max_lateness,
             default_time_zone=tz,
             allow_late=allow_late,
             progress=progress,
@@ -181,8 +193,7 @@ class Direct:
         if isinstance(result, bulk.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]
             raise UsageError("nothing imported; fix these rows:\n" + "\n".join(lines))
-        already = [{"line": a.line, "id": str(a.post_id)} for a in result.already]
-        return {"imported": result.count, "alreadyScheduled": already}
+        return api_body.import_json(result)
 
     # --- accounts ---------------------------------------------------------------------------
 

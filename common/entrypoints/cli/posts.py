@@ -120,7 +120,8 @@ def cmd_add(args: argparse.Namespace, backend: Backend) -> int:
         if added["alreadyScheduled"]
         else f"scheduled post {added['id']} for {at}"
     )
-    emit(args, added, text)
+    warnings = [f"warning: {w}" for w in added.get("warnings", ())]
+    emit(args, added, "\n".join([text, *warnings]))
     return EXIT_OK
 
 
@@ -197,12 +198,12 @@ def register(sub: Any) -> None:
     listing.add_argument("--limit", type=positive, default=100)
     listing.add_argument("--after", help="the cursor printed after the previous page")
     listing.set_defaults(handler=cmd_list)
-    for name, handler in (
-        ("show", cmd_show),
-        ("cancel", _operator_action("cancel")),
-        ("retry", _operator_action("retry")),
+    for name, handler, summary in (
+        ("show", cmd_show, "one post with its history and last error"),
+        ("cancel", _operator_action("cancel"), "cancel a post unless its send has begun"),
+        ("retry", _operator_action("retry"), "schedule a failed or unknown post again, now"),
     ):
-        cmd = posts_sub.add_parser(name)
+        cmd = posts_sub.add_parser(name, help=summary)
         cmd.add_argument("id")
         cmd.set_defaults(handler=handler)
     reconcile = posts_sub.add_parser("reconcile", help="look for unknown posts on the platform")

@@ -82,6 +82,7 @@ def _post_request(
         item=0 if own_key else index,
         content_warning=post.content_warning,
         visibility=post.visibility,
+        stage=post.stage,
     )
 
 
@@ -234,6 +235,7 @@ def post_json(doc: Doc) -> Doc:
         created_at=doc.get("createdAt"),
         updated_at=doc.get("updatedAt"),
         group_id=None if doc.get("groupId") is None else str(doc["groupId"]),
+        review_comment=doc.get("reviewComment"),
     )
     return schema.dump(post)
 

@@ -32,7 +32,7 @@ from common.entrypoints import api_body, api_media, api_schema, auth, web
 from common.entrypoints.auth import Caller
 from common.entrypoints.serve import Lazy, serve
 from common.operations import accounts as account_ops
-from common.operations import bulk, media, post_actions, reconcile, scheduling
+from common.operations import bulk, media, planning, post_actions, reconcile, scheduling
 from common.operations.prompt_tasks import TaskStarter, task_starter
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
@@ -273,24 +273,53 @@ def edit_post(call: Call) -> Response:
     return _post_response(doc, call.rid)
 
 
+ActionResult = post_actions.Done | post_actions.Refused
+
+
 def _post_action(
-    action: Callable[[Database[Doc], ObjectId, datetime], post_actions.Done | post_actions.Refused],
+    action: Callable[[Database[Doc], ObjectId, datetime], ActionResult],
     name: str,
 ) -> RouteHandler:
     def handler(call: Call) -> Response:
         post_id = _owned_post(call)
         if _body(call.request):
             raise web.HttpError(400, "This action takes no body fields")
-        result = action(call.db, post_id, call.now)
-        if isinstance(result, post_actions.Refused):
-            call.audit(name, [str(post_id)], _refused_status(result))
-            raise _refused(result)
-        call.audit(name, [str(post_id)], 200)
-        doc = posts.get_document(call.db, post_id)
-        assert doc is not None
-        return _post_response(doc, call.rid)
+        return _action_answer(call, post_id, action(call.db, post_id, call.now), name)
 
     return handler
+
+
+def _action_answer(call: Call, post_id: ObjectId, result: ActionResult, name: str) -> Response:
+    """Every action, done or refused, is written to the audit log."""
+    if isinstance(result, post_actions.Refused):
+        call.audit(name, [str(post_id)], _refused_status(result))
+        raise _refused(result)
+    call.audit(name, [str(post_id)], 200)
+    doc = posts.get_document(call.db, post_id)
+    assert doc is not None
+    return _post_response(doc, call.rid)
+
+
+def submit_post(call: Call) -> Response:
+    return _post_action(planning.submit_post, "posts.submit")(call)
+
+
+def approve_post(call: Call) -> Response:
+    """Approve: the lateness rule is the run's (MAX_LATENESS_SECONDS)."""
+    lateness = timedelta(seconds=call.service.settings.max_lateness_seconds)
+    tasks = call.service.tasks
+
+    def approve(db: Database[Doc], post_id: ObjectId, now: datetime) -> ActionResult:
+        return planning.approve_post(db, post_id, now, lateness, tasks)
+
+    return _post_action(approve, "posts.approve")(call)
+
+
+def send_back_post(call: Call) -> Response:
+    post_id = _owned_post(call)
+    asked = api_body.parse(api_schema.SendBack, _body(call.request))
+    result = planning.send_back_post(call.db, post_id, asked.comment, call.now)
+    return _action_answer(call, post_id, result, "posts.send_back")
 
 
 def _owned_post(call: Call) -> ObjectId:
@@ -497,6 +526,9 @@ HANDLERS: Mapping[str, RouteHandler] = {
     "edit_post": edit_post,
     "cancel_post": _post_action(post_actions.cancel_post, "posts.cancel"),
     "retry_post": _post_action(post_actions.retry_post, "posts.retry"),
+    "submit_post": submit_post,
+    "approve_post": approve_post,
+    "send_back_post": send_back_post,
     "import_posts": import_posts,
     "reconcile_posts": reconcile_posts,
     "create_media": create_media,

@@ -12,7 +12,8 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 from common.media_records import MediaState
 from common.media_rules import MediaKind
-from common.model import STATUSES, AccountStatus, PostStatus, Visibility
+from common.model import STATUSES, AccountStatus, PostStatus, Stage, Visibility
+from common.operations.planning import MAX_COMMENT
 from common.operations.scheduling import MAX_KEY_LENGTH
 from common.schema import shape, spec
 
@@ -86,6 +87,12 @@ class NewPost:
     allow_late: bool = False
     content_warning: str | None = spec(default=None, description="Mastodon only")
     visibility: Visibility | None = spec(default=None, description="Mastodon only")
+    stage: Stage = spec(
+        default="scheduled",
+        description="`draft`: never published until submitted and approved; "
+        "`pending_approval`: published at its time once an approver approves it. "
+        "Single posts only.",
+    )
 
 
 @shape
@@ -214,6 +221,14 @@ class Post:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     group_id: str | None = spec(default=None, description="the posts made from one cross-post")
+    review_comment: str | None = spec(
+        default=None, description="the approver's comment when it was sent back to draft"
+    )
+
+
+@shape
+class SendBack:
+    comment: str = spec(minLength=1, maxLength=MAX_COMMENT)
 
 
 @shape
@@ -684,6 +699,35 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "posts:write",
         "Schedule a failed or unknown post again, due now",
         (A_POST,),
+        refusals=(409,),
+    ),
+    Operation(
+        "/v1/posts/{id}:submit",
+        "POST",
+        "submit_post",
+        "posts:write",
+        "Ask for a draft's approval",
+        (A_POST,),
+        refusals=(409,),
+    ),
+    Operation(
+        "/v1/posts/{id}:approve",
+        "POST",
+        "approve_post",
+        "posts:approve",
+        "Approve a post awaiting approval: it goes out at its time (now, if that has passed "
+        "within MAX_LATENESS_SECONDS; later than that is refused)",
+        (A_POST,),
+        refusals=(409,),
+    ),
+    Operation(
+        "/v1/posts/{id}:sendBack",
+        "POST",
+        "send_back_post",
+        "posts:approve",
+        "Send a post awaiting approval back to draft, with a comment for its author",
+        (A_POST,),
+        body=(SendBack,),
         refusals=(409,),
     ),
     Operation(

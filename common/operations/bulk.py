@@ -98,6 +98,10 @@ def plan_all(
     planned: list[posts.NewPost] = []
     problems: list[ItemProblem] = []
     for index, request in enumerate(requests):
+        if request.stage != "scheduled":
+            # A batch is staged and activated as `scheduled` together (posts.activate_import).
+            problems.append(ItemProblem(index, "stage", "drafts are made one post at a time"))
+            continue
         result: Planned | NoSuchAccount | Invalid | posts.NewPost
         result = plan_post(request, known.get(request.account_id), now, max_lateness)
         if isinstance(result, Planned):

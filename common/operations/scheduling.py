@@ -47,6 +47,8 @@ class PostRequest:
     request_hash: str | None = None
     # The same content for several accounts (the web composer's one post to many): one group.
     group_id: str | None = None
+    # A draft is never published; a post awaiting approval goes out once approved.
+    stage: model.Stage = "scheduled"
     # Who asks: the API key or admin identity (OPERATOR for the CLI on the database). A caller's
     # idempotency key is theirs alone, and covers one request body.
     owner: str = "operator"
@@ -158,6 +160,7 @@ def plan_post(
         group_id=request.group_id,
         idempotency_key=key,
         request_hash=request.request_hash,
+        stage=request.stage,
     )
     return Planned(new)
 
@@ -207,7 +210,7 @@ def schedule_post(
     inserted = posts.insert_once(db, admitted, now)
     if isinstance(inserted, posts.Existing):
         return repeat(request, inserted)
-    if tasks is not None:
+    if tasks is not None and request.stage == "scheduled":
         tasks.post_written(db, inserted, planned.new.when.instant, now)
     placed = likeness.Placed(inserted, admitted.account_id, admitted.when.instant, request.text)
     return Scheduled(inserted, planned.new.when, tuple(likeness.looks_like(db, [placed])))

@@ -414,6 +414,39 @@ def test_cancel_and_retry_answer_the_post_and_every_write_is_audited(
     assert "hello" not in str(entries)  # never post text
 
 
+def test_approval_is_refused_for_a_viewer_and_an_editor_and_allowed_for_an_approver(
+    api_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb")
+    viewer, editor = key(fresh_db, "posts:read"), key(fresh_db, "posts:write")
+    approver = key(fresh_db, "posts:approve")
+    made = call(api_fn, "POST", "/v1/posts", editor, post_body(stage="pending_approval"))
+    pid = made.json()["id"]
+    assert (made.status_code, call(api_fn, "GET", f"/v1/posts/{pid}", viewer).json()["status"]) == (
+        201,
+        "pending_approval",
+    )
+    for refused in (viewer, editor):
+        assert_refused(call(api_fn, "POST", f"/v1/posts/{pid}:approve", refused), 403)
+    back = call(api_fn, "POST", f"/v1/posts/{pid}:sendBack", approver, {"comment": "a link?"})
+    assert (back.json()["status"], back.json()["reviewComment"]) == ("draft", "a link?")
+    assert_refused(call(api_fn, "POST", f"/v1/posts/{pid}:sendBack", approver, {}), 400)
+    assert_refused(call(api_fn, "POST", f"/v1/posts/{pid}:approve", approver), 409)
+    submitted = call(api_fn, "POST", f"/v1/posts/{pid}:submit", editor)
+    assert submitted.json()["status"] == "pending_approval"
+    approved = call(api_fn, "POST", f"/v1/posts/{pid}:approve", approver)
+    assert (approved.status_code, approved.json()["status"]) == (200, "scheduled")
+    entries = list(fresh_db["audit"].find({"targets": pid}).sort([("at", 1), ("_id", 1)]))
+    assert [(e["action"], e["status"]) for e in entries] == [
+        ("posts.create", 201),
+        ("posts.send_back", 200),
+        ("posts.approve", 409),
+        ("posts.submit", 200),
+        ("posts.approve", 200),
+    ]
+    assert "a link?" not in str(entries)  # the comment lives on the post, not in the log
+
+
 def test_an_account_check_asks_meta_about_its_token(
     api_fn: Served, fresh_db: Database[Any], meta: Sandbox
 ) -> None:

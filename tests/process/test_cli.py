@@ -255,6 +255,28 @@ def test_accounts_check_marks_an_invalid_token_for_reauthentication(
     assert token_for("bad") not in checked.stdout + checked.stderr
 
 
+def test_a_draft_is_submitted_sent_back_and_approved_from_the_cli(
+    mongo_uri: str, db_name: str, db: Database[Doc]
+) -> None:
+    add_account(db, "a")
+    at = (utcnow() + timedelta(hours=1)).isoformat()
+    args = ("--account", "a", "--at", at, "--text", "planned", "--stage", "draft")
+    made = socialsched(mongo_uri, db_name, "--json", "posts", "add", *args)
+    pid = json.loads(made.stdout)["id"]
+
+    def status() -> str:
+        return str(db["posts"].find_one()["status"])  # type: ignore[index]
+
+    assert socialsched(mongo_uri, db_name, "posts", "approve", pid).returncode == 1  # a draft
+    assert socialsched(mongo_uri, db_name, "posts", "submit", pid).returncode == 0
+    assert status() == "pending_approval"
+    back = socialsched(mongo_uri, db_name, "posts", "send-back", pid, "--comment", "typo")
+    assert back.returncode == 0 and status() == "draft"
+    assert socialsched(mongo_uri, db_name, "posts", "submit", pid).returncode == 0
+    approved = socialsched(mongo_uri, db_name, "posts", "approve", pid)
+    assert (approved.returncode, approved.stdout.strip()) == (0, f"post {pid} scheduled")
+
+
 def test_posts_add_validates_and_schedules_in_the_operators_zone(
     mongo_uri: str, db_name: str, db: Database[Doc]
 ) -> None:

@@ -15,13 +15,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
-
-from common.clock import utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
 BANNER_END = "demo posts due within the next minute"
@@ -122,7 +119,9 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(
             "mastodon posts",
             "database",
         }, urls
-        due = (utcnow() + timedelta(seconds=2)).isoformat()
+        # "now", not a time computed here: on a loaded machine each CLI process can take long
+        # enough that a time a few seconds ahead has become the past by the third post.
+        due = "now"
         for account, text, media in OUR_POSTS:
             added = _cli(
                 urls["database"],

@@ -26,7 +26,7 @@ from common.entrypoints.cli.backend import (
 )
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import accounts as account_ops
-from common.operations import bulk, media, post_actions, reconcile, scheduling
+from common.operations import bulk, media, planning, post_actions, reconcile, scheduling
 from common.operations.prompt_tasks import TaskStarter, task_starter
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
@@ -34,7 +34,13 @@ from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
 from common.validation import Problem
 
-_PAST = {"cancel": "canceled", "retry": "rescheduled"}
+PAST_TENSE = {
+    "cancel": "canceled",
+    "retry": "rescheduled",
+    "submit": "submitted",
+    "approve": "approved",
+    "send_back": "sent back",
+}
 
 
 def problems_text(problems: list[Problem] | tuple[Problem, ...]) -> str:
@@ -164,12 +170,25 @@ class Direct:
             raise OperationalError(f"post {post_id} not edited: {_why(result)}")
         return self.show_post(post_id)
 
-    def act(self, post_id: str, action: Action) -> Doc:
-        use_case = post_actions.cancel_post if action == "cancel" else post_actions.retry_post
-        result = use_case(self.db, ObjectId(post_id), self._now())
+    def act(self, post_id: str, action: Action, comment: str | None = None) -> Doc:
+        result = self._act(ObjectId(post_id), action, comment or "", self._now())
         if isinstance(result, post_actions.Refused):
-            raise OperationalError(f"post {post_id} not {_PAST[action]}: {_why(result)}")
+            raise OperationalError(f"post {post_id} not {PAST_TENSE[action]}: {_why(result)}")
         return self.show_post(post_id)
+
+    def _act(
+        self, post_id: ObjectId, action: Action, comment: str, now: datetime
+    ) -> post_actions.Done | post_actions.Refused:
+        if action == "cancel":
+            return post_actions.cancel_post(self.db, post_id, now)
+        if action == "retry":
+            return post_actions.retry_post(self.db, post_id, now)
+        if action == "submit":
+            return planning.submit_post(self.db, post_id, now)
+        if action == "send_back":
+            return planning.send_back_post(self.db, post_id, comment, now)
+        lateness = timedelta(seconds=self.settings.max_lateness_seconds)
+        return planning.approve_post(self.db, post_id, now, lateness, self._tasks)
 
     def reconcile(self, limit: int) -> Doc:
         registry = self._registry()

@@ -21,12 +21,13 @@ from common.entrypoints.cli.backend import (
     Progress,
     UsageError,
 )
-from common.entrypoints.cli.direct import added_json
+from common.entrypoints.cli.direct import PAST_TENSE, added_json
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import post_actions, scheduling
 from common.operations.accounts import AccountDetails
 
-_PAST = {"cancel": "canceled", "retry": "rescheduled"}
+# The api's action names (its paths are camelCase).
+_PATHS = {"send_back": "sendBack"}
 # Answers that mean the command line (or its key) is wrong, rather than the state of things.
 _USAGE_STATUSES = {400, 413, 415, 422, 428}
 # The command is fine, the key is not: an operational error (exit 1) that says which.
@@ -104,10 +105,11 @@ class Remote:
         )
         return edited
 
-    def act(self, post_id: str, action: Action) -> Doc:
+    def act(self, post_id: str, action: Action, comment: str | None = None) -> Doc:
+        body = None if comment is None else {"comment": comment}
+        path = f"/v1/posts/{post_id}:{_PATHS.get(action, action)}"
         done: Doc = self._call(
-            lambda: self.client.post(f"/v1/posts/{post_id}:{action}"),
-            f"post {post_id} not {_PAST[action]}",
+            lambda: self.client.post(path, body), f"post {post_id} not {PAST_TENSE[action]}"
         )
         return done
 
@@ -235,6 +237,7 @@ def request_body(request: scheduling.PostRequest) -> Doc:
         "allowLate": request.allow_late or None,
         "contentWarning": request.content_warning,
         "visibility": request.visibility,
+        "stage": None if request.stage == "scheduled" else request.stage,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     return body

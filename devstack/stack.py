@@ -59,6 +59,7 @@ class Ports:
     storage_uploads: int
 
 
+LOCAL_META_APP = "sandbox-app"
 # DISPATCH=tasks make run: the Cloud Tasks stand-in delivers each post to the publish function.
 LOCAL_QUEUE = "projects/local/locations/local/queues/publish"
 LOCAL_TASKS_ACCOUNT = "tasks@local.iam.gserviceaccount.com"
@@ -90,6 +91,8 @@ def local_secrets(data_dir: Path) -> dict[str, str]:
         "ADMIN_SECRET_KEY": lambda: secrets.token_urlsafe(48),
         # The web app's client of the stand-in OpenID provider (a clone made before it has none).
         "OIDC_CLIENT_SECRET": lambda: secrets.token_urlsafe(32),
+        # The Meta app's secret for the token exchange of onboarding (the sandbox's app).
+        "META_APP_SECRET": lambda: secrets.token_urlsafe(32),
     }
     missing = {name: make() for name, make in made.items() if name not in values}
     if missing:
@@ -177,9 +180,24 @@ def _start_storage(stack: Supervisor, ports: Ports, data_dir: Path) -> dict[str,
     return {**served.settings(), "STORAGE_EMULATOR_HOST": _url(ports.storage_uploads)}
 
 
-def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = sys.stdout) -> int:
+def stack_ports(base: int | None) -> Ports:
+    """Free ports (a new set at each start), or base, base+1, ... so that URLs kept elsewhere
+    (accounts connected with a sandbox's URL, a browser's bookmarks) stay right after a restart."""
+    count = len(fields(Ports))
+    if base is None:
+        return Ports(*(free_port() for _ in range(count)))
+    return Ports(*range(base, base + count))
+
+
+def run(
+    tick_seconds: float,
+    data_dir: Path,
+    demo: bool = True,
+    out: IO[str] = sys.stdout,
+    port_base: int | None = None,
+) -> int:
     stack = Supervisor(ROOT, out)
-    ports = Ports(*(free_port() for _ in fields(Ports)))
+    ports = stack_ports(port_base)
     with_tasks = os.environ.get("DISPATCH", "inline") == "tasks"
     with stopped_on_exit(stack):
         mongo_uri = os.environ.get("MONGO_URI")
@@ -193,6 +211,8 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             **web_settings(ports),
             "MONGO_URI": mongo_uri,
             "META_GRAPH_URL": sandbox_url,
+            # The sandbox's app (its debug_token answers with this id): onboarding works at once.
+            "META_APP_ID": LOCAL_META_APP,
             **(tasks_settings(ports) if with_tasks else {}),
             "THREADS_GRAPH_URL": sandbox_url,  # the Meta sandbox serves Threads' host too
         }

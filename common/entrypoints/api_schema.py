@@ -499,6 +499,12 @@ class RunResponse:
 class PlatformFigures:
     connected: int = spec(minimum=0)
     needs_reauth: int = spec(minimum=0)
+    reauth_accounts: tuple[str, ...] = spec(
+        default=(),
+        maxItems=20,
+        description="Ids of the accounts that need re-authentication: only in reports for "
+        "signed-in readers; the public status endpoint never names an account.",
+    )
 
 
 @shape

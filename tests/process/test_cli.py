@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -73,6 +73,56 @@ def test_status_shows_queue_counts_and_next_post(
     assert status["scheduler"]["totalExecutions"] == 1
     readable = socialsched(mongo_uri, db_name, "status").stdout
     assert "no platform connected" not in readable and "1 scheduled" in readable
+
+
+def test_status_on_the_database_names_the_accounts_to_reauthenticate(
+    mongo_uri: str, db_name: str, db: Database[Doc]
+) -> None:
+    for name, platform in (("fb-ok", "facebook"), ("fb-old", "facebook"), ("ig-old", "instagram")):
+        add_account(db, name, platform)
+    db["accounts"].update_many(
+        {"_id": {"$in": ["fb-old", "ig-old"]}}, {"$set": {"status": "needs_reauth"}}
+    )
+    status = json.loads(socialsched(mongo_uri, db_name, "--json", "status").stdout)
+    assert status["platforms"]["facebook"] == {
+        "connected": 1,
+        "needsReauth": 1,
+        "reauthAccounts": ["fb-old"],
+    }
+    assert status["platforms"]["instagram"]["reauthAccounts"] == ["ig-old"]
+    readable = socialsched(mongo_uri, db_name, "status").stdout
+    assert "2 accounts need re-authentication (facebook: fb-old; instagram: ig-old)" in readable
+
+
+def test_posts_list_shows_a_held_post_at_its_scheduled_time_and_until_when_it_is_held(
+    mongo_uri: str, db_name: str, db: Database[Doc]
+) -> None:
+    add_account(db, "a")
+    scheduled = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
+    held = add_post(db, "a", scheduled)
+    later = add_post(db, "a", scheduled + timedelta(hours=1))
+    db["posts"].update_one(
+        {"_id": held},
+        {
+            "$set": {
+                "dueAt": scheduled + timedelta(minutes=30),
+                "lastError": {
+                    "code": "auth_expired",
+                    "message": "the token expired",
+                    "at": scheduled,
+                },
+            }
+        },
+    )
+    shown = socialsched(mongo_uri, db_name, "posts", "list")
+    assert shown.returncode == 0, shown.stderr
+    listed = shown.stdout.splitlines()
+    assert listed[0].split()[-1] == "scheduled"
+    assert listed[1].startswith(str(held)) and listed[1].endswith(
+        "2030-01-01T09:00:00Z  held until 2030-01-01T09:30:00Z  auth_expired: the token expired"
+    )
+    assert listed[2].startswith(str(later)) and listed[2].endswith("2030-01-01T10:00:00Z")
+    assert len(listed) == 3
 
 
 def test_lock_release_refuses_a_live_lock_without_force(

@@ -263,7 +263,7 @@ class Direct:
         return summary.to_response()
 
     def status(self) -> Doc:
-        return status.report(self.settings, self.db, self._now()).to_dict()
+        return status.report(self.settings, self.db, self._now(), name_accounts=True).to_dict()
 
     def lock_state(self) -> Doc:
         held = lock.read_state(self.db).get("lock")

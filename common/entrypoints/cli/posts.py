@@ -26,11 +26,16 @@ def _post_id(raw: str) -> str:
 
 
 def _post_row(post: Doc, zone: str | None) -> str:
-    due = when(post.get("dueAt"), zone)
+    scheduled = when(post.get("scheduledAt"), zone)
     row = (
-        f"{post['id']}  {post['status']:<10}  {post['platform']:<9}  {post['accountId']:<16}  {due}"
+        f"{post['id']}  {post['status']:<10}  {post['platform']:<9}  {post['accountId']:<16}  "
+        f"{scheduled}"
     )
     error = post.get("lastError")
+    # A post waiting past its scheduled time (held for its account, or a retry) says until when.
+    if post["status"] == "scheduled" and post.get("dueAt") != post.get("scheduledAt"):
+        held = error is not None and error["code"] in (model.AUTH_EXPIRED, model.ACCOUNT_INACTIVE)
+        row = f"{row}  {'held until' if held else 'due again'} {when(post.get('dueAt'), zone)}"
     return f"{row}  {error['code']}: {error['message']}" if error else row
 
 
@@ -51,7 +56,7 @@ def cmd_list(args: argparse.Namespace, backend: Backend) -> int:
         due_before=_instant(args.until, args.tz),
     )
     page = backend.list_posts(where, args.after, args.limit)
-    header = f"{'id':<24}  {'status':<10}  {'platform':<9}  {'account':<16}  due"
+    header = f"{'id':<24}  {'status':<10}  {'platform':<9}  {'account':<16}  scheduled"
     lines = [header, *(_post_row(r, args.show_tz) for r in page["posts"])]
     if page["next"]:
         lines.append(f"more posts: --after {page['next']}")

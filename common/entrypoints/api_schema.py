@@ -128,7 +128,7 @@ class PostContent:
 class LastError:
     code: str
     message: str
-    at: datetime
+    at: datetime | None
 
 
 @shape

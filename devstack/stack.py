@@ -28,7 +28,7 @@ from common.clock import utcnow
 from common.config import load_settings
 from common.db import Doc, ensure_indexes, get_database
 from common.entrypoints.webapp import oidc
-from devstack import cloudrun, cloudtasks, dbserver, storage
+from devstack import cloudrun, cloudtasks, dbserver, storage, storage_cors
 from devstack.demo import DemoSandboxes, seed_demo
 from devstack.oidc import control as oidc_control
 from devstack.post_counts import count_by_status
@@ -56,8 +56,10 @@ class Ports:
     oidc: int
     storage: int
     storage_front: int
+    storage_uploads: int
 
 
+LOCAL_META_APP = "sandbox-app"
 # DISPATCH=tasks make run: the Cloud Tasks stand-in delivers each post to the publish function.
 LOCAL_QUEUE = "projects/local/locations/local/queues/publish"
 LOCAL_TASKS_ACCOUNT = "tasks@local.iam.gserviceaccount.com"
@@ -89,6 +91,8 @@ def local_secrets(data_dir: Path) -> dict[str, str]:
         "ADMIN_SECRET_KEY": lambda: secrets.token_urlsafe(48),
         # The web app's client of the stand-in OpenID provider (a clone made before it has none).
         "OIDC_CLIENT_SECRET": lambda: secrets.token_urlsafe(32),
+        # The Meta app's secret for the token exchange of onboarding (the sandbox's app).
+        "META_APP_SECRET": lambda: secrets.token_urlsafe(32),
     }
     missing = {name: make() for name, make in made.items() if name not in values}
     if missing:
@@ -165,12 +169,35 @@ def _start_storage(stack: Supervisor, ports: Ports, data_dir: Path) -> dict[str,
         storage.start(ports.storage, ports.storage_front, "media", key, data_dir / "storage")
     )
     served = storage.LocalStorage(_url(ports.storage), _url(ports.storage_front), "media", key)
-    return served.settings()
+    # Upload sessions lead to the front that answers browsers' CORS as Cloud Storage does (the
+    # web app's composer PUTs from the page); it passes everything else through.
+    uploads = storage_cors.command(ports.storage_uploads, _url(ports.storage))
+    wait_until_listening(
+        stack.start("storage-cors", uploads, os.environ),
+        ports.storage_uploads,
+        "storage CORS front",
+    )
+    return {**served.settings(), "STORAGE_EMULATOR_HOST": _url(ports.storage_uploads)}
 
 
-def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = sys.stdout) -> int:
+def stack_ports(base: int | None) -> Ports:
+    """Free ports (a new set at each start), or base, base+1, ... so that URLs kept elsewhere
+    (accounts connected with a sandbox's URL, a browser's bookmarks) stay right after a restart."""
+    count = len(fields(Ports))
+    if base is None:
+        return Ports(*(free_port() for _ in range(count)))
+    return Ports(*range(base, base + count))
+
+
+def run(
+    tick_seconds: float,
+    data_dir: Path,
+    demo: bool = True,
+    out: IO[str] = sys.stdout,
+    port_base: int | None = None,
+) -> int:
     stack = Supervisor(ROOT, out)
-    ports = Ports(*(free_port() for _ in fields(Ports)))
+    ports = stack_ports(port_base)
     with_tasks = os.environ.get("DISPATCH", "inline") == "tasks"
     with stopped_on_exit(stack):
         mongo_uri = os.environ.get("MONGO_URI")
@@ -184,6 +211,8 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             **web_settings(ports),
             "MONGO_URI": mongo_uri,
             "META_GRAPH_URL": sandbox_url,
+            # The sandbox's app (its debug_token answers with this id): onboarding works at once.
+            "META_APP_ID": LOCAL_META_APP,
             **(tasks_settings(ports) if with_tasks else {}),
             "THREADS_GRAPH_URL": sandbox_url,  # the Meta sandbox serves Threads' host too
         }

@@ -42,9 +42,9 @@ def test_limits_the_spec_states_are_the_ones_the_use_cases_apply() -> None:
 
 def test_the_answered_post_declares_every_field_the_api_shows() -> None:
     post = openapi.document()["components"]["schemas"]["Post"]
-    assert {"createdAt", "updatedAt", "groupId"} <= set(post["properties"])
+    assert {"createdAt", "updatedAt", "groupId", "reviewComment"} <= set(post["properties"])
     assert post["properties"]["content"] == {"$ref": "#/components/schemas/PostContent"}
-    assert post["properties"]["status"]["enum"][0] == "importing"
+    assert post["properties"]["status"]["enum"] == list(model.STATUSES)
 
 
 def test_reading_a_body_names_every_problem_at_once() -> None:

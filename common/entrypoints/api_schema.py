@@ -199,7 +199,7 @@ class PostContent:
 class LastError:
     code: str
     message: str
-    at: datetime
+    at: datetime | None
 
 
 @shape

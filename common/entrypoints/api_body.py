@@ -229,7 +229,7 @@ def post_json(doc: Doc) -> Doc:
         time_zone=doc.get("timeZone"),
         local_time=doc.get("localTime"),
         attempts=doc.get("attempts"),
-        last_error=None if error is None else s.LastError(**error),
+        last_error=None if error is None else _last_error(error),
         platform_post_id=doc.get("platformPostId"),
         published_at=doc.get("publishedAt"),
         created_at=doc.get("createdAt"),
@@ -238,6 +238,13 @@ def post_json(doc: Doc) -> Doc:
         review_comment=doc.get("reviewComment"),
     )
     return schema.dump(post)
+
+
+def _last_error(error: Doc) -> s.LastError:
+    # Only these three fields leave the process; an older record may lack `at`.
+    return s.LastError(
+        code=error.get("code", ""), message=error.get("message", ""), at=error.get("at")
+    )
 
 
 def _shown_media(stored: Doc) -> s.MediaUrl | s.MediaRefShown:

@@ -426,6 +426,20 @@ def check_account(call: Call) -> Response:
     return web.json_response(api_body.health_json(health[0]), 200, call.rid)
 
 
+def set_slots(call: Call) -> Response:
+    account_id = call.path_id
+    if not call.caller.may_use(account_id):
+        raise web.HttpError(404, "No such account")
+    asked = api_body.parse(api_schema.PostingSlots, _body(call.request))
+    result = planning.set_posting_slots(call.db, account_id, asked.time_zone, asked.slots, call.now)
+    if isinstance(result, scheduling.NoSuchAccount):
+        raise web.HttpError(404, "No such account")
+    if isinstance(result, scheduling.Invalid):
+        raise web.HttpError(400, "; ".join(p.message for p in result.problems))
+    call.audit("accounts.set_slots", [account_id], 200)
+    return web.json_response(planning.slots_json(result), 200, call.rid)
+
+
 def connect_accounts(call: Call) -> Response:
     """A login of any network: the accounts it grants are added, or re-authenticated (their
     held posts released), credentials stored encrypted; a refused login stores nothing."""
@@ -537,6 +551,7 @@ HANDLERS: Mapping[str, RouteHandler] = {
     "list_accounts": list_accounts,
     "connect_accounts": connect_accounts,
     "check_account": check_account,
+    "set_slots": set_slots,
 }
 OPERATIONS = {op.operation_id: op for op in api_schema.API_OPERATIONS}
 ROUTES = Map(

@@ -16,6 +16,7 @@ from common.model import STATUSES, AccountStatus, PostStatus, Stage, Visibility
 from common.operations.planning import MAX_COMMENT
 from common.operations.scheduling import MAX_KEY_LENGTH
 from common.schema import shape, spec
+from common.slots import MAX_SLOTS
 
 MAX_BATCH = 1000
 MAX_PAGE = 1000
@@ -70,7 +71,8 @@ PostMedia = MediaUrl | MediaRef
 class NewPost:
     account_id: str = spec(minLength=1)
     scheduled_at: str = spec(
-        description="RFC 3339 with an offset, a local time with `timeZone`, or `now`. A time "
+        description="RFC 3339 with an offset, a local time with `timeZone`, `now`, or `queue` "
+        "(the account's next free posting slot). A time "
         "in the past is refused unless `allowLate` is true."
     )
     time_zone: str | None = spec(default=None, description="an IANA zone, e.g. Europe/Berlin")
@@ -197,7 +199,7 @@ class PostContent:
 class LastError:
     code: str
     message: str
-    at: datetime
+    at: datetime | None
 
 
 @shape
@@ -252,6 +254,17 @@ class ReconcileReport:
 
 
 # --- accounts -------------------------------------------------------------------------------
+
+
+@shape
+class PostingSlots:
+    """An account's weekly posting slots: `"queue"` as a post's `scheduledAt` takes the next
+    free one. A slot the clock skips or shows twice that day is not offered that day."""
+
+    time_zone: str = spec(minLength=1, description="an IANA zone, e.g. Europe/Berlin")
+    slots: tuple[str, ...] = spec(
+        minItems=1, maxItems=MAX_SLOTS, description="weekday@HH:MM, e.g. mon@09:00"
+    )
 
 
 @shape
@@ -821,5 +834,14 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "Ask the account's network whether its credential still works (Threads tokens are "
         "refreshed when due)",
         (Answer(200, "The credential's health.", (TokenHealth,)),),
+    ),
+    Operation(
+        "/v1/accounts/{id}:setSlots",
+        "POST",
+        "set_slots",
+        "accounts:write",
+        "Replace the account's posting slots (posts already in a slot stay where they are)",
+        (Answer(200, "The slots as stored.", (PostingSlots,)),),
+        body=(PostingSlots,),
     ),
 )

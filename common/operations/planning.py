@@ -1,4 +1,4 @@
-"""Planning a post before it goes out: drafts and approval.
+"""Planning a post before it goes out: drafts and approval, and an account's posting slots.
 
 A draft is never published. Submitted, it waits for an approver, who approves it (it becomes
 `scheduled`, due at its time) or sends it back to `draft` with a comment. Each step is one
@@ -8,15 +8,18 @@ refusal says why, explained from the same table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import posts, transitions
+from common import accounts, posts, slots, transitions
 from common.db import Doc
 from common.operations.post_actions import Done, Refused, act, refused
 from common.operations.prompt_tasks import TaskStarter
+from common.operations.scheduling import Invalid, NoSuchAccount
+from common.validation import Problem
 
 MAX_COMMENT = 2000
 
@@ -59,3 +62,20 @@ def send_back_post(
         lambda: posts.review(db, post_id, "send_back", now, comment=comment[:MAX_COMMENT]),
         now,
     )
+
+
+def set_posting_slots(
+    db: Database[Doc], account_id: str, time_zone: str, slot_texts: Sequence[str], now: datetime
+) -> slots.Schedule | Invalid | NoSuchAccount:
+    """Replace an account's weekly slots (`mon@09:00` in `time_zone`); posts stay put."""
+    try:
+        schedule = slots.check(time_zone, [slots.Slot.parse(s) for s in slot_texts])
+    except ValueError as exc:
+        return Invalid((Problem("slots", str(exc)),))
+    if not accounts.set_slots(db, account_id, schedule, now):
+        return NoSuchAccount(account_id)
+    return schedule
+
+
+def slots_json(schedule: slots.Schedule) -> dict[str, object]:
+    return {"timeZone": schedule.time_zone, "slots": [str(s) for s in schedule.slots]}

@@ -11,11 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, jsonfmt, model, posts
+from common import accounts, jsonfmt, model, posts, slots
 from common.clock import ScheduledTime
 from common.db import Doc
 from common.model import Account
@@ -60,6 +61,8 @@ class PostRequest:
 
 
 NOW = "now"
+# "Add to queue": the account's next free posting slot (common.slots).
+QUEUE = "queue"
 # A time this close behind the server's clock is not "in the past": the caller's clock may be
 # a little behind, and a person typing the current minute means now.
 PAST_TOLERANCE = timedelta(minutes=1)
@@ -201,6 +204,11 @@ def schedule_post(
     *,
     max_lateness: timedelta,
 ) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
+    if request.scheduled_at.strip().lower() == QUEUE:
+        slotted = in_next_slot(db, request, now)
+        if isinstance(slotted, Invalid):
+            return slotted
+        request = slotted
     planned = plan_post(request, accounts.get(db, request.account_id), now, max_lateness)
     if not isinstance(planned, Planned):
         return planned
@@ -214,6 +222,21 @@ def schedule_post(
         tasks.post_written(db, inserted, planned.new.when.instant, now)
     placed = likeness.Placed(inserted, admitted.account_id, admitted.when.instant, request.text)
     return Scheduled(inserted, planned.new.when, tuple(likeness.looks_like(db, [placed])))
+
+
+def in_next_slot(db: Database[Doc], request: PostRequest, now: datetime) -> PostRequest | Invalid:
+    """The request at its account's next free slot. Two posts queued at the same moment may
+    pick the same slot (nothing reserves it); the second is then simply a second post then."""
+    schedule = accounts.slots_of(db, request.account_id)
+    if schedule is None:
+        return Invalid((Problem("scheduledAt", "the account has no posting slots"),))
+    horizon = now + timedelta(days=slots.HORIZON_DAYS + 1)
+    taken = posts.slot_times(db, request.account_id, now, horizon)
+    free = slots.next_free(schedule, now + PAST_TOLERANCE, taken)
+    if free is None:
+        return Invalid((Problem("scheduledAt", "every posting slot of the next year is taken"),))
+    local = free.astimezone(ZoneInfo(schedule.time_zone)).replace(tzinfo=None)
+    return replace(request, scheduled_at=local.isoformat(), time_zone=schedule.time_zone)
 
 
 def admit_media(db: Database[Doc], new: posts.NewPost, now: datetime) -> posts.NewPost | Invalid:

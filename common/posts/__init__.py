@@ -23,6 +23,7 @@ from common.posts.listing import (
     list_page,
     parse_cursor,
     scheduled_between,
+    slot_times,
 )
 from common.posts.queue import (
     DueSnapshot,
@@ -97,6 +98,7 @@ __all__ = [
     "retry",
     "review",
     "scheduled_between",
+    "slot_times",
     "snapshot_due",
     "stage_many",
     "upcoming",

@@ -144,3 +144,27 @@ def scheduled_between(
         Neighbour(d["_id"], str(d["accountId"]), d["dueAt"], str(d["content"].get("text", "")))
         for d in found
     ]
+
+
+# A post in one of these holds its slot; a canceled, failed or unknown one has freed it.
+_HOLDS_SLOT = ["draft", "pending_approval", "importing", "scheduled", "publishing", "published"]
+
+
+def slot_times(
+    db: Database[Doc], account_id: str, after: datetime, until: datetime
+) -> set[datetime]:
+    """The times the account's posts hold in (after, until]: a moved post holds its new time,
+    a removed one none (one query on the accountId_dueAt_id prefix, bounded by the window)."""
+    found = collection(db).find(
+        {
+            "accountId": account_id,
+            "scheduledAt": {"$gt": after, "$lte": until},
+            "status": {"$in": _HOLDS_SLOT},
+        },
+        {"_id": 0, "scheduledAt": 1},
+    )
+    return {_aware(d["scheduledAt"]) for d in found}
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

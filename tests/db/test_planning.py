@@ -3,7 +3,7 @@ approval makes it due at its time under the run's lateness rule, and each refusa
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 from pymongo.database import Database
@@ -13,6 +13,7 @@ from common.clock import utcnow
 from common.db import Doc
 from common.operations import planning, post_actions, scheduling
 from common.operations.post_actions import Done, PostChanges, Refused
+from common.slots import Schedule
 from common.transitions import Refusal
 from tests.conftest import add_account
 
@@ -89,3 +90,54 @@ def test_approval_after_the_due_time_follows_the_lateness_rule(db: Database[Doc]
     )
     assert [p.id for p in posts.snapshot_due(db, now, limit=10).due] == [a_little_late]
     assert post_actions.cancel_post(db, too_late, now) == Done(too_late)
+
+
+def _queue(db: Database[Doc], text: str, now: datetime) -> scheduling.Scheduled:
+    request = scheduling.PostRequest(account_id="a", scheduled_at="queue", text=text)
+    made = scheduling.schedule_post(db, request, now, max_lateness=LATENESS)
+    assert isinstance(made, scheduling.Scheduled), made
+    return made
+
+
+def test_add_to_queue_fills_the_next_free_slots_and_a_removed_post_frees_its_own(
+    db: Database[Doc],
+) -> None:
+    add_account(db, "a")
+    now = datetime(2027, 3, 26, 12, 0, tzinfo=UTC)  # Friday, before Berlin's spring change
+    refused = scheduling.schedule_post(
+        db,
+        scheduling.PostRequest(account_id="a", scheduled_at="queue", text="x"),
+        now,
+        max_lateness=LATENESS,
+    )
+    assert isinstance(refused, scheduling.Invalid)
+    assert [p.message for p in refused.problems] == ["the account has no posting slots"]
+    slots = ["fri@18:00", "sun@09:00", "mon@09:00"]
+    assert planning.set_posting_slots(db, "nobody", "Europe/Berlin", slots, now) == (
+        scheduling.NoSuchAccount("nobody")
+    )
+    assert isinstance(planning.set_posting_slots(db, "a", "Europe/Berlin", slots, now), Schedule)
+
+    made = [_queue(db, f"post {n}", now) for n in range(3)]
+
+    assert [m.when.local_time for m in made] == [
+        "2027-03-26T18:00:00+01:00",
+        "2027-03-28T09:00:00+02:00",
+        "2027-03-29T09:00:00+02:00",
+    ]
+    assert post_actions.cancel_post(db, made[1].post_id, now) == Done(made[1].post_id)
+    moved = post_actions.edit_post(
+        db,
+        made[0].post_id,
+        PostChanges(scheduled_at="2027-04-10T12:00:00+00:00"),
+        now,
+        max_lateness=LATENESS,
+    )
+    assert moved == Done(made[0].post_id)
+    refill = [_queue(db, f"again {n}", now) for n in range(3)]
+    assert [m.when.local_time for m in refill] == [
+        "2027-03-26T18:00:00+01:00",
+        "2027-03-28T09:00:00+02:00",
+        "2027-04-02T18:00:00+02:00",
+    ]
+    assert db["posts"].count_documents({}) == 6

@@ -447,6 +447,28 @@ def test_approval_is_refused_for_a_viewer_and_an_editor_and_allowed_for_an_appro
     assert "a link?" not in str(entries)  # the comment lives on the post, not in the log
 
 
+def test_posting_slots_are_set_by_an_account_writer_and_a_queued_post_takes_the_next(
+    api_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb")
+    writer, manager = key(fresh_db, "posts:read", "posts:write"), key(fresh_db, "accounts:write")
+    slots = {"timeZone": "America/New_York", "slots": ["mon@09:00", "thu@17:30"]}
+    assert_refused(call(api_fn, "POST", "/v1/accounts/fb:setSlots", writer, slots), 403)
+    bad = {"timeZone": "America/New_York", "slots": ["monday 9am"]}
+    assert_refused(call(api_fn, "POST", "/v1/accounts/fb:setSlots", manager, bad), 400)
+    assert_refused(call(api_fn, "POST", "/v1/accounts/nobody:setSlots", manager, slots), 404)
+    stored = call(api_fn, "POST", "/v1/accounts/fb:setSlots", manager, slots)
+    assert stored.json() == {"timeZone": "America/New_York", "slots": ["mon@09:00", "thu@17:30"]}
+
+    queued = [
+        call(api_fn, "POST", "/v1/posts", writer, post_body(text=f"q{n}", scheduledAt="queue"))
+        for n in range(2)
+    ]
+    shown = [call(api_fn, "GET", f"/v1/posts/{q.json()['id']}", writer).json() for q in queued]
+    local = [p["localTime"][11:16] for p in shown]
+    assert sorted(local) == ["09:00", "17:30"] and shown[0]["scheduledAt"] < shown[1]["scheduledAt"]
+
+
 def test_an_account_check_asks_meta_about_its_token(
     api_fn: Served, fresh_db: Database[Any], meta: Sandbox
 ) -> None:

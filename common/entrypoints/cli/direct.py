@@ -219,6 +219,14 @@ class Direct:
     def list_accounts(self) -> list[Doc]:
         return [api_body.account_json(a) for a in accounts.list_all(self.db)]
 
+    def set_slots(self, account_id: str, time_zone: str, slots: list[str]) -> Doc:
+        result = planning.set_posting_slots(self.db, account_id, time_zone, slots, self._now())
+        if isinstance(result, scheduling.NoSuchAccount):
+            raise OperationalError(f"no account {account_id!r}")
+        if isinstance(result, scheduling.Invalid):
+            raise UsageError(problems_text(result.problems))
+        return planning.slots_json(result)
+
     def check_accounts(self) -> list[Doc]:
         with _token_key():
             results = account_ops.check_tokens(

@@ -146,6 +146,14 @@ class Remote:
         listed: list[Doc] = self._call(lambda: self.client.get("/v1/accounts"))["accounts"]
         return listed
 
+    def set_slots(self, account_id: str, time_zone: str, slots: list[str]) -> Doc:
+        body = {"timeZone": time_zone, "slots": slots}
+        stored: Doc = self._call(
+            lambda: self.client.post(f"/v1/accounts/{account_id}:setSlots", body),
+            f"slots of {account_id} not set",
+        )
+        return stored
+
     def check_accounts(self) -> list[Doc]:
         return [self._check(str(a["id"])) for a in self.list_accounts()]
 

@@ -125,7 +125,7 @@ def cmd_add(args: argparse.Namespace, backend: Backend) -> int:
     at = f"{added['localTime']} ({when(added['scheduledAt'], args.show_tz)})"
     made = "scheduled" if args.stage == "scheduled" else args.stage.replace("_", " ")
     text = (
-        f"already made: post {added['id']} for {at}"
+        f"already scheduled: post {added['id']} for {at}"
         if added["alreadyScheduled"]
         else f"{made} post {added['id']} for {at}"
     )

@@ -125,7 +125,7 @@ def test_the_cli_lists_a_page_at_a_time_and_shows_last_errors(
     assert socialsched(mongo_uri, db_name, "import", str(tmp_path / "p.csv")).returncode == 0
     db["posts"].update_one(
         {"content.text": "post 0"},
-        {"$set": {"lastError": {"code": "rate_limited", "message": "slow down"}}},
+        {"$set": {"lastError": {"code": "rate_limited", "message": "slow down", "at": utcnow()}}},
     )
     page = json.loads(
         socialsched(mongo_uri, db_name, "posts", "list", "--limit", "3", "--json").stdout

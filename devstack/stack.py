@@ -223,11 +223,11 @@ def run(
             "TICK_MAX_AGE_SECONDS": "300",
             "PYTHONPATH": str(ROOT),
         }
-        proc = stack.start(
-            "sandbox", [sys.executable, "-m", "devstack.sandbox", "--port", str(ports.sandbox)], env
-        )
+        sandbox_command = [sys.executable, "-m", "devstack.sandbox", "--port", str(ports.sandbox)]
+        proc = stack.start("sandbox", [*sandbox_command, *_kept(data_dir, "meta")], env)
         wait_until_listening(proc, ports.sandbox, "sandbox")
         bluesky_command = [sys.executable, "-m", "devstack.bluesky", "--port", str(ports.bluesky)]
+        bluesky_command += _kept(data_dir, "bluesky")
         proc = stack.start("bluesky", bluesky_command, env)
         wait_until_listening(proc, ports.bluesky, "bluesky")
         mastodon_command = [
@@ -236,6 +236,7 @@ def run(
             "devstack.mastodon",
             "--port",
             str(ports.mastodon),
+            *_kept(data_dir, "mastodon"),
         ]
         proc = stack.start("mastodon", mastodon_command, env)
         wait_until_listening(proc, ports.mastodon, "mastodon")
@@ -320,6 +321,11 @@ def _start_oidc(stack: Supervisor, ports: Ports, env: Mapping[str, str]) -> None
         ports.oidc, LOCAL_OIDC_CLIENT, env["OIDC_CLIENT_SECRET"], callback
     )
     wait_until_listening(stack.start("oidc", command, env), ports.oidc, "oidc")
+
+
+def _kept(data_dir: Path, network: str) -> list[str]:
+    """The sandbox keeps the accounts created on it in .data/ (devstack/journal.py)."""
+    return ["--state-file", str(data_dir / f"sandbox-{network}.jsonl")]
 
 
 def _url(port: int) -> str:

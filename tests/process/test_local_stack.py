@@ -317,11 +317,12 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 @pytest.mark.slow
-def test_a_port_base_keeps_the_urls_across_restarts_and_meta_onboarding_works_remotely(
+def test_a_port_base_keeps_urls_and_sandbox_accounts_across_restarts_and_meta_onboarding_works(
     tmp_path: Path,
 ) -> None:
-    """`make run PORT_BASE=...`: the same URLs after a restart; the stack sets the sandbox's
-    Meta app itself, so `accounts connect` through the local api needs no META_APP_* at all."""
+    """`make run PORT_BASE=...`: the same URLs after a restart, and the sandbox accounts kept;
+    the stack sets the sandbox's Meta app itself, so `accounts connect` through the local api
+    needs no META_APP_* at all."""
     data = tmp_path / "data"
     base = _free_port_base(20)
     first, urls = _start_at(data, base)
@@ -335,21 +336,31 @@ def test_a_port_base_keeps_the_urls_across_restarts_and_meta_onboarding_works_re
         api_env = dict(
             line.split("=", 1) for line in (data / "api.env").read_text().splitlines() if line
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO", "META_"))}
-        connected = subprocess.run(
-            [sys.executable, "-m", "common.entrypoints.cli", "accounts", "connect"],
-            env={**env, **api_env},
-            cwd=ROOT,
-            input="short-login-token\n",
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        connected = _connect_meta(api_env)
         assert connected.returncode == 0, connected.stderr
-        assert "fb-111" in connected.stdout
+        assert "fb-111" in connected.stdout and "added" in connected.stdout
     finally:
         _stop(first)
     again, urls_again = _start_at(data, base)
-    _stop(again)
-    assert urls_again == urls
+    try:
+        assert urls_again == urls
+        # The sandbox kept its Page and login in .data/: re-authenticating works after it all.
+        reconnected = _connect_meta(api_env)
+        assert reconnected.returncode == 0, reconnected.stderr
+        assert "fb-111" in reconnected.stdout and "added" not in reconnected.stdout
+    finally:
+        _stop(again)
+
+
+def _connect_meta(api_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO", "META_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "common.entrypoints.cli", "accounts", "connect"],
+        env={**env, **api_env},
+        cwd=ROOT,
+        input="short-login-token\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

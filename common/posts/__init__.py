@@ -12,7 +12,7 @@ the names below, `common.posts.<name>`, so code can move between the modules wit
 them.
 """
 
-from common.posts.actions import cancel, edit_content, release_held, retry, review
+from common.posts.actions import cancel, edit_content, end_group, release_held, retry, review
 from common.posts.figures import COUNT_CAP, QueueCounts, queue_counts
 from common.posts.lease import ClaimedPost, LeaseLost, LeaseTerms, Settled
 from common.posts.listing import (
@@ -81,6 +81,7 @@ __all__ = [
     "create",
     "discard_import",
     "edit_content",
+    "end_group",
     "existing_keys",
     "get",
     "get_document",

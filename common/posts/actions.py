@@ -121,6 +121,19 @@ def review(
     return bool(result.modified_count == 1)
 
 
+def end_group(db: Database[Doc], group_id: str, now: datetime) -> int:
+    """Cancel a group's posts not yet on their way (an ended series): one write."""
+    result = collection(db).update_many(
+        starting_in("end_series", now, groupId=group_id),
+        {
+            "$set": {"status": "canceled", "finishedAt": now, "updatedAt": now},
+            "$unset": {"lease": ""},
+            "$inc": {"version": 1},
+        },
+    )
+    return int(result.modified_count)
+
+
 def release_held(db: Database[Doc], account_id: str, now: datetime) -> int:
     """After re-authentication: the account's posts held for it are due again now."""
     result = collection(db).update_many(

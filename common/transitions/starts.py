@@ -22,6 +22,7 @@ Action = Literal[
     "claim_for_task",
     "discard_import",
     "edit",
+    "end_series",
     "hold",
     "mark_found",
     "record_task",
@@ -89,6 +90,8 @@ ALLOWED: Mapping[Action, Allowed] = {
     "submit": Allowed((_DRAFT,), Refusal.NOT_DRAFT),
     "approve": Allowed((_PENDING,), Refusal.NOT_PENDING),
     "send_back": Allowed((_PENDING,), Refusal.NOT_PENDING),
+    # Ending a series cancels its occurrences not yet on their way (sent ones stay as they are).
+    "end_series": Allowed((_SCHEDULED, _UNSENT_CLAIM, _DRAFT, _PENDING), Refusal.FINISHED),
     # Re-authentication releases the account's posts held for it.
     "release_held": Allowed((_SCHEDULED,), Refusal.TAKEN),
     # Bulk import: staged rows become scheduled together, or are removed together.

@@ -93,6 +93,12 @@ ROWS: list[tuple[Action, str, str]] = [
     ("claim", "pending_approval", "TAKEN"),
     ("claim_for_task", "draft", "TAKEN"),
     ("take_over", "draft", "TAKEN"),
+    ("end_series", "scheduled", "ok"),
+    ("end_series", "pending_approval", "ok"),
+    ("end_series", "publishing", "ok"),
+    ("end_series", "publishing+sent", "SEND_BEGUN"),
+    ("end_series", "failed", "FINISHED"),
+    ("end_series", "published", "FINISHED"),
 ]
 
 

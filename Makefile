@@ -73,7 +73,7 @@ openapi: $(STAMP)
 
 # TICK_SECONDS=10 make run ticks faster than Cloud Scheduler's minute.
 run: bootstrap-run
-	$(PY) -m devstack --tick-seconds $(or $(TICK_SECONDS),60)
+	$(PY) -m devstack --tick-seconds $(or $(TICK_SECONDS),60) $(if $(PORT_BASE),--port-base $(PORT_BASE))
 
 bench: bootstrap-run
 	$(PY) -m devstack.dbserver run -- $(PY) bench/engine.py

@@ -139,7 +139,9 @@ def created_late(settings: Settings, client: MongoClient[Doc], args: argparse.Na
     for i in range(args.late_posts):
         due = (utcnow() + timedelta(seconds=args.late_lead)).isoformat()
         request = scheduling.PostRequest("late", due, text=f"late {i}")
-        made.append(scheduling.schedule_post(db, request, utcnow(), starter))
+        made.append(
+            scheduling.schedule_post(db, request, utcnow(), starter, max_lateness=timedelta(days=1))
+        )
         time.sleep(args.late_every)
     ids = [m.post_id for m in made if isinstance(m, scheduling.Scheduled)]
     deadline = time.monotonic() + args.late_lead + 3 * args.late_tick

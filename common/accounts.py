@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, time
 
 from pymongo.database import Database
 
 from common.db import ACCOUNTS, Doc
 from common.model import PLATFORMS, Account
+from common.slots import Schedule, Slot
 
 
 def create(
@@ -153,3 +154,22 @@ def set_token_expiry(
     db[ACCOUNTS].update_one(
         {"_id": account_id}, {"$set": {"tokenExpiresAt": expires_at, "updatedAt": now}}
     )
+
+
+def set_slots(db: Database[Doc], account_id: str, schedule: Schedule, now: datetime) -> bool:
+    """Replace the account's posting slots; posts already in a slot stay where they are."""
+    slots = [{"weekday": s.weekday, "at": s.at.strftime("%H:%M")} for s in schedule.slots]
+    result = db[ACCOUNTS].update_one(
+        {"_id": account_id},
+        {"$set": {"slots": {"timeZone": schedule.time_zone, "times": slots}, "updatedAt": now}},
+    )
+    return bool(result.matched_count == 1)
+
+
+def slots_of(db: Database[Doc], account_id: str) -> Schedule | None:
+    doc = db[ACCOUNTS].find_one({"_id": account_id}, {"slots": 1})
+    stored = (doc or {}).get("slots")
+    if not stored:
+        return None
+    times = tuple(Slot(int(t["weekday"]), time.fromisoformat(t["at"])) for t in stored["times"])
+    return Schedule(str(stored["timeZone"]), times)

@@ -21,7 +21,7 @@ from pymongo.database import Database
 
 from common.db import API_KEYS, Doc
 
-SCOPES = ("posts:read", "posts:write", "accounts:write", "admin")
+SCOPES = ("posts:read", "posts:write", "posts:approve", "accounts:write", "admin")
 PREFIX = "sk"
 RATE_WINDOW = timedelta(minutes=1)
 

@@ -6,6 +6,7 @@ import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
 
 ReconcilePolicy = Literal["at_most_once", "at_least_once"]
@@ -105,6 +106,11 @@ class Settings:
     oidc_issuer: str = "https://accounts.google.com"
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def max_lateness(self) -> timedelta:
+        """How late a post may still go out (MAX_LATENESS_SECONDS); later, it fails as expired."""
+        return timedelta(seconds=self.max_lateness_seconds)
 
     @property
     def oidc_enabled(self) -> bool:

@@ -25,6 +25,8 @@ MEDIA = "media"
 MEMBERS = "members"
 WEB_SESSIONS = "web_sessions"
 SIGNIN_ATTEMPTS = "signin_attempts"
+# Recurring posts: the rule, the template and the cursor of what is materialised.
+SERIES = "series"
 
 # Defined with the values (common.model), which import no database driver; named here too.
 Doc: TypeAlias = model.Doc

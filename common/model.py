@@ -21,10 +21,25 @@ Doc = dict[str, Any]
 AUTH_EXPIRED = "auth_expired"
 ACCOUNT_INACTIVE = "account_inactive"
 # `importing`: a bulk import's rows, invisible to runs until every row is in.
+# `draft` and `pending_approval`: planned but never published until approved (`scheduled`);
+# no run's query matches them (the due query names `scheduled` only).
 PostStatus = Literal[
-    "importing", "scheduled", "publishing", "published", "failed", "unknown", "canceled"
+    "draft",
+    "pending_approval",
+    "importing",
+    "scheduled",
+    "publishing",
+    "published",
+    "failed",
+    "unknown",
+    "canceled",
 ]
+# The state a new post starts in: ready to go out, a draft, or waiting for an approver.
+Stage = Literal["scheduled", "draft", "pending_approval"]
+STAGES: tuple[Stage, ...] = ("scheduled", "draft", "pending_approval")
 STATUSES: tuple[PostStatus, ...] = (
+    "draft",
+    "pending_approval",
     "importing",
     "scheduled",
     "publishing",

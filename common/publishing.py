@@ -169,10 +169,10 @@ class PostWork:
             return PostResult(None, seen)
         assert isinstance(settled, Settled)
         self._emit(claimed, transition)
-        if isinstance(transition, Skip):
-            log.info("post withdrawn before send", extra={"reason": transition.reason})
+        kind = kind_of(transition)
+        _log_settled(claimed.post, transition, kind)
         due_again = transition.due_at if isinstance(transition, Reschedule) else None
-        return PostResult(kind_of(transition), seen, due_again)
+        return PostResult(kind, seen, due_again)
 
     def _emit(self, claimed: ClaimedPost, transition: Transition) -> None:
         """An outcome event for a post whose outcome this run recorded (never the text)."""
@@ -191,3 +191,24 @@ class PostWork:
             self.events.emit(POST_FAILED, {**base, "code": transition.error.code})
         elif isinstance(transition, MarkUnknown):
             self.events.emit(POST_UNKNOWN, base)
+
+
+def _log_settled(post: Post, transition: Transition, kind: Kind) -> None:
+    """One line per post outcome, from a run and from the publish function alike (the local
+    stack's console prints it; in the cloud, a log query by postId follows one post). Ids,
+    the outcome and its code only: never the text or a token."""
+    fields: dict[str, object] = {
+        "postId": str(post.id),
+        "accountId": post.account_id,
+        "platform": post.platform,
+        "outcome": kind,
+    }
+    if isinstance(transition, MarkPublished):
+        fields["platformPostId"] = transition.platform_post_id
+    elif isinstance(transition, Skip):
+        fields["reason"] = transition.reason
+    if isinstance(transition, Fail | Reschedule) and transition.error is not None:
+        fields["code"] = transition.error.code
+    if isinstance(transition, Reschedule):
+        fields["dueAt"] = transition.due_at
+    log.info("post settled", extra=fields)

@@ -39,6 +39,10 @@ ENDPOINTS = {
 class PlatformFigures:
     connected: int = 0
     needs_reauth: int = 0
+    # Which ones, by the scheduler's own account id (what `socialsched accounts` takes): only in
+    # reports for signed-in readers (the CLI on the database, the web app). The public status
+    # endpoint names no account (README "Status page"). At most REAUTH_IDS_SHOWN per report.
+    reauth_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,11 @@ class StatusReport:
             "databaseAvailable": self.database_available,
             "metaConnected": self.meta_connected,
             "platforms": {
-                name: {"connected": p.connected, "needsReauth": p.needs_reauth}
+                name: {
+                    "connected": p.connected,
+                    "needsReauth": p.needs_reauth,
+                    **({"reauthAccounts": list(p.reauth_ids)} if p.reauth_ids else {}),
+                }
                 for name, p in self.platforms.items()
             },
             "scheduler": {
@@ -143,14 +151,19 @@ class StatusReport:
         }
 
 
-def report(settings: Settings, db: Database[Doc], now: datetime) -> StatusReport:
-    """The full report; raises DatabaseUnavailableError when MongoDB does not answer in time."""
+def report(
+    settings: Settings, db: Database[Doc], now: datetime, *, name_accounts: bool = False
+) -> StatusReport:
+    """The full report; raises DatabaseUnavailableError when MongoDB does not answer in time.
+
+    `name_accounts`: list the ids of accounts that need re-authentication (signed-in readers
+    only; the public status endpoint leaves it off)."""
     try:
         # The whole report, server selection included, fits in one budget.
         with pymongo.timeout(min(STATUS_DB_BUDGET_SECONDS, settings.mongo_timeout_ms / 1000)):
             state = lock.read_state(db)
             queue = _post_figures(db, now)
-            platforms = _platform_figures(db)
+            platforms = _platform_figures(db, name_accounts)
     except PyMongoError as exc:
         raise DatabaseUnavailableError(describe_failure(exc)) from exc
     return _assemble(settings, now, state, queue, platforms)
@@ -174,7 +187,7 @@ def _post_figures(db: Database[Doc], now: datetime) -> _PostFigures:
 _ACCOUNT_STATES = ("active", "needs_reauth")
 
 
-def _platform_figures(db: Database[Doc]) -> dict[str, PlatformFigures]:
+def _platform_figures(db: Database[Doc], name_accounts: bool) -> dict[str, PlatformFigures]:
     counts = {p: {"active": 0, "needs_reauth": 0} for p in PLATFORMS}
     # Led by the platform_status index, so the group reads index keys of counted accounts only.
     pipeline: list[Doc] = [
@@ -190,7 +203,29 @@ def _platform_figures(db: Database[Doc]) -> dict[str, PlatformFigures]:
         platform, status = row["_id"].get("platform"), row["_id"].get("status")
         if platform in counts and status in counts[platform]:
             counts[platform][status] += int(row["n"])
-    return {p: PlatformFigures(c["active"], c["needs_reauth"]) for p, c in counts.items()}
+    some = any(c["needs_reauth"] for c in counts.values())
+    ids = _reauth_ids(db) if name_accounts and some else {}
+    return {
+        p: PlatformFigures(c["active"], c["needs_reauth"], tuple(ids.get(p, ())))
+        for p, c in counts.items()
+    }
+
+
+REAUTH_IDS_SHOWN = 20
+
+
+def _reauth_ids(db: Database[Doc]) -> dict[str, list[str]]:
+    """The ids of accounts that need re-authentication, by platform (read only when some do)."""
+    found: dict[str, list[str]] = {}
+    cursor = db[ACCOUNTS].find(
+        {"platform": {"$in": list(PLATFORMS)}, "status": "needs_reauth"},
+        {"_id": 1, "platform": 1},
+        sort=[("platform", 1), ("status", 1), ("_id", 1)],
+        limit=REAUTH_IDS_SHOWN,
+    )
+    for doc in cursor:
+        found.setdefault(str(doc["platform"]), []).append(str(doc["_id"]))
+    return found
 
 
 def _seconds(later: datetime, earlier: datetime | None) -> float | None:

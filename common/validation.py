@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from common.clock import ScheduledTime, TimeError, resolve
+from common.media_rules import LIMITS
 from common.model import PLATFORMS, VISIBILITIES, Content, Media, Visibility
 
 # Facebook's post limit is the widely quoted 63,206 characters (not in Meta's stored docs).
@@ -17,20 +18,20 @@ FACEBOOK_TEXT_LIMIT = 63_206
 INSTAGRAM_CAPTION_LIMIT = 2_200
 INSTAGRAM_MAX_HASHTAGS = 30
 INSTAGRAM_MAX_MENTIONS = 20
-CAROUSEL_MIN, CAROUSEL_MAX = 2, 10
-FACEBOOK_MAX_PHOTOS = 10  # Meta documents no maximum; a third party verified 10
+CAROUSEL_MIN, CAROUSEL_MAX = 2, LIMITS["instagram"].max_items
+FACEBOOK_MAX_PHOTOS = LIMITS["facebook"].max_items  # Meta documents none; 10 verified by others
 # app.bsky.feed.post: text of at most 300 graphemes and 3,000 UTF-8 bytes (the lexicon's
 # maxLength counts bytes); app.bsky.embed.images: at most 4 images.
 BLUESKY_TEXT_GRAPHEMES = 300
 BLUESKY_TEXT_BYTES = 3000
-BLUESKY_MAX_IMAGES = 4
+BLUESKY_MAX_IMAGES = LIMITS["bluesky"].max_items
 # Threads: 500 characters; a carousel has 2 to 20 items.
 THREADS_TEXT_LIMIT = 500
-THREADS_CAROUSEL_MAX = 20
+THREADS_CAROUSEL_MAX = LIMITS["threads"].max_items
 # Mastodon's defaults (an instance may allow more): 500 characters, 4 attachments, alt text
 # of 1,500 characters (`configuration.media_attachments.description_limit`).
 MASTODON_TEXT_LIMIT = 500
-MASTODON_MAX_MEDIA = 4
+MASTODON_MAX_MEDIA = LIMITS["mastodon"].max_items
 MASTODON_ALT_LIMIT = 1500
 MEDIA_TYPES = ("image", "video")
 # https, or plain http on this machine: the local stack's sandboxes serve (and fetch) media on

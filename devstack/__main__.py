@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 
 from devstack import stack
@@ -21,14 +22,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", default=".data", help="where the local database lives")
     parser.add_argument("--no-demo", action="store_true", help="do not add demo accounts and posts")
+    parser.add_argument(
+        "--port-base",
+        type=port_base,
+        help=f"listen on this port and the next {len(fields(stack.Ports)) - 1} "
+        "(default: free ports, new at each start)",
+    )
     return parser
+
+
+def port_base(raw: str) -> int:
+    value = int(raw)
+    if not 1024 <= value <= 65535 - len(fields(stack.Ports)):
+        raise argparse.ArgumentTypeError(f"{raw} is not a port base from 1024 to 65500")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return stack.run(
-            tick_seconds=args.tick_seconds, data_dir=Path(args.data_dir), demo=not args.no_demo
+            tick_seconds=args.tick_seconds,
+            data_dir=Path(args.data_dir),
+            demo=not args.no_demo,
+            port_base=args.port_base,
         )
     except StartError as exc:  # what did not start and why, in one line (no traceback)
         print(f"the local stack did not start: {exc}", file=sys.stderr)

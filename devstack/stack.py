@@ -28,7 +28,7 @@ from common.clock import utcnow
 from common.config import load_settings
 from common.db import Doc, ensure_indexes, get_database
 from common.entrypoints.webapp import oidc
-from devstack import cloudrun, cloudtasks, dbserver
+from devstack import cloudrun, cloudtasks, dbserver, storage, storage_cors
 from devstack.demo import DemoSandboxes, seed_demo
 from devstack.oidc import control as oidc_control
 from devstack.post_counts import count_by_status
@@ -54,8 +54,12 @@ class Ports:
     publish: int
     web: int
     oidc: int
+    storage: int
+    storage_front: int
+    storage_uploads: int
 
 
+LOCAL_META_APP = "sandbox-app"
 # DISPATCH=tasks make run: the Cloud Tasks stand-in delivers each post to the publish function.
 LOCAL_QUEUE = "projects/local/locations/local/queues/publish"
 LOCAL_TASKS_ACCOUNT = "tasks@local.iam.gserviceaccount.com"
@@ -87,6 +91,8 @@ def local_secrets(data_dir: Path) -> dict[str, str]:
         "ADMIN_SECRET_KEY": lambda: secrets.token_urlsafe(48),
         # The web app's client of the stand-in OpenID provider (a clone made before it has none).
         "OIDC_CLIENT_SECRET": lambda: secrets.token_urlsafe(32),
+        # The Meta app's secret for the token exchange of onboarding (the sandbox's app).
+        "META_APP_SECRET": lambda: secrets.token_urlsafe(32),
     }
     missing = {name: make() for name, make in made.items() if name not in values}
     if missing:
@@ -156,9 +162,42 @@ def _function(
     wait_until_listening(proc, port, name)
 
 
-def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = sys.stdout) -> int:
+def _start_storage(stack: Supervisor, ports: Ports, data_dir: Path) -> dict[str, str]:
+    """The Cloud Storage emulator (objects kept under .data/storage) and its signed-URL front."""
+    key = data_dir / "media-signer.json"
+    stack.adopt(
+        storage.start(ports.storage, ports.storage_front, "media", key, data_dir / "storage")
+    )
+    served = storage.LocalStorage(_url(ports.storage), _url(ports.storage_front), "media", key)
+    # Upload sessions lead to the front that answers browsers' CORS as Cloud Storage does (the
+    # web app's composer PUTs from the page); it passes everything else through.
+    uploads = storage_cors.command(ports.storage_uploads, _url(ports.storage))
+    wait_until_listening(
+        stack.start("storage-cors", uploads, os.environ),
+        ports.storage_uploads,
+        "storage CORS front",
+    )
+    return {**served.settings(), "STORAGE_EMULATOR_HOST": _url(ports.storage_uploads)}
+
+
+def stack_ports(base: int | None) -> Ports:
+    """Free ports (a new set at each start), or base, base+1, ... so that URLs kept elsewhere
+    (accounts connected with a sandbox's URL, a browser's bookmarks) stay right after a restart."""
+    count = len(fields(Ports))
+    if base is None:
+        return Ports(*(free_port() for _ in range(count)))
+    return Ports(*range(base, base + count))
+
+
+def run(
+    tick_seconds: float,
+    data_dir: Path,
+    demo: bool = True,
+    out: IO[str] = sys.stdout,
+    port_base: int | None = None,
+) -> int:
     stack = Supervisor(ROOT, out)
-    ports = Ports(*(free_port() for _ in fields(Ports)))
+    ports = stack_ports(port_base)
     with_tasks = os.environ.get("DISPATCH", "inline") == "tasks"
     with stopped_on_exit(stack):
         mongo_uri = os.environ.get("MONGO_URI")
@@ -167,10 +206,13 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             mongo_uri = f"mongodb://127.0.0.1:{ports.database}/"
         sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
         stack_settings = {
+            **_start_storage(stack, ports, data_dir),
             **local_secrets(data_dir),
             **web_settings(ports),
             "MONGO_URI": mongo_uri,
             "META_GRAPH_URL": sandbox_url,
+            # The sandbox's app (its debug_token answers with this id): onboarding works at once.
+            "META_APP_ID": LOCAL_META_APP,
             **(tasks_settings(ports) if with_tasks else {}),
             "THREADS_GRAPH_URL": sandbox_url,  # the Meta sandbox serves Threads' host too
         }
@@ -181,11 +223,11 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             "TICK_MAX_AGE_SECONDS": "300",
             "PYTHONPATH": str(ROOT),
         }
-        proc = stack.start(
-            "sandbox", [sys.executable, "-m", "devstack.sandbox", "--port", str(ports.sandbox)], env
-        )
+        sandbox_command = [sys.executable, "-m", "devstack.sandbox", "--port", str(ports.sandbox)]
+        proc = stack.start("sandbox", [*sandbox_command, *_kept(data_dir, "meta")], env)
         wait_until_listening(proc, ports.sandbox, "sandbox")
         bluesky_command = [sys.executable, "-m", "devstack.bluesky", "--port", str(ports.bluesky)]
+        bluesky_command += _kept(data_dir, "bluesky")
         proc = stack.start("bluesky", bluesky_command, env)
         wait_until_listening(proc, ports.bluesky, "bluesky")
         mastodon_command = [
@@ -194,6 +236,7 @@ def run(tick_seconds: float, data_dir: Path, demo: bool = True, out: IO[str] = s
             "devstack.mastodon",
             "--port",
             str(ports.mastodon),
+            *_kept(data_dir, "mastodon"),
         ]
         proc = stack.start("mastodon", mastodon_command, env)
         wait_until_listening(proc, ports.mastodon, "mastodon")
@@ -280,6 +323,11 @@ def _start_oidc(stack: Supervisor, ports: Ports, env: Mapping[str, str]) -> None
     wait_until_listening(stack.start("oidc", command, env), ports.oidc, "oidc")
 
 
+def _kept(data_dir: Path, network: str) -> list[str]:
+    """The sandbox keeps the accounts created on it in .data/ (devstack/journal.py)."""
+    return ["--state-file", str(data_dir / f"sandbox-{network}.jsonl")]
+
+
 def _url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
@@ -329,6 +377,8 @@ def _banner(
         f"  web app       http://127.0.0.1:{ports.web}/ (Sign in with Google as {LOCAL_MEMBER} "
         "through the stand-in provider, or with ADMIN_SECRET_KEY from "
         f"{data_dir}/local-secrets.json)",
+        f"  media         Cloud Storage emulator http://127.0.0.1:{ports.storage}/ (objects in "
+        f"{data_dir}/storage), signed URLs checked at http://127.0.0.1:{ports.storage_front}/",
         f"  dispatch      {_dispatch_line(ports)}",
         f"  CLI           set -a; . {cli_env}; set +a; .venv/bin/socialsched status",
         f"  CLI via api   env -u MONGO_URI -u TOKEN_ENCRYPTION_KEY $(cat {api_env}) "

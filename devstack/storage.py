@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from devstack.processes import free_port, stop, wait_until_listening
+from devstack.processes import free_port, parent_death_signal, stop, wait_until_listening
 
 ALGORITHM = "GOOG4-RSA-SHA256"
 MAX_EXPIRES_SECONDS = 7 * 24 * 3600  # V4 signed URLs last at most 7 days
@@ -231,7 +231,7 @@ class LocalStorage:
 
 def start(
     port: int, front_port: int, bucket: str, key_file: Path, data_dir: Path | None = None
-) -> subprocess.Popen[bytes]:
+) -> subprocess.Popen[str]:
     """The emulator and the front as one process group (stopping it stops both)."""
     command = [
         sys.executable,
@@ -242,7 +242,12 @@ def start(
         *(("--data-dir", str(data_dir)) if data_dir else ()),
     ]
     proc = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        text=True,
+        preexec_fn=parent_death_signal(),  # noqa: PLW1509 (a kill of the stack ends it too)
     )
     wait_until_listening(proc, front_port, "storage front")
     return proc
@@ -269,7 +274,10 @@ def main() -> None:
     parser.add_argument("--key", type=Path, required=True, help="the stand-in signer's key file")
     parser.add_argument("--data-dir", type=Path, help="keep objects here (default: in memory)")
     args = parser.parse_args()
-    emulator = subprocess.Popen(emulator_command(args.port, args.bucket, args.data_dir))
+    emulator = subprocess.Popen(
+        emulator_command(args.port, args.bucket, args.data_dir),
+        preexec_fn=parent_death_signal(),  # noqa: PLW1509 (it ends with the front)
+    )
     wait_until_listening(emulator, args.port, "storage emulator")
     front = SignedUrlFront(f"http://127.0.0.1:{args.port}", args.key)
     server = make_server("127.0.0.1", args.front_port, front, threaded=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import subprocess
 import sys
 import threading
@@ -93,14 +94,22 @@ class UploadFront:
                 self._origins[found[0]] = origin
 
 
+def command(port: int, emulator_url: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "devstack.storage_cors",
+        *("--port", str(port), "--emulator", emulator_url),
+    ]
+
+
 @contextlib.contextmanager
 def running(emulator_url: str) -> Iterator[str]:
     """The front on a free loopback port for the block; yields its URL (STORAGE_EMULATOR_HOST
     for the web app's tests)."""
     port = free_port()
-    command = [sys.executable, "-m", "devstack.storage_cors", "--port", str(port)]
     proc = subprocess.Popen(
-        [*command, "--emulator", emulator_url],
+        command(port, emulator_url),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -117,6 +126,7 @@ def main() -> None:
     parser.add_argument("--emulator", required=True)
     args = parser.parse_args()
     WSGIRequestHandler.protocol_version = "HTTP/1.1"
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in make run
     own = f"http://127.0.0.1:{args.port}"
     server = make_server("127.0.0.1", args.port, UploadFront(args.emulator, own), threaded=True)
     with contextlib.suppress(KeyboardInterrupt):

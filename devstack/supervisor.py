@@ -60,12 +60,12 @@ class Supervisor:
         return next((p for p in self._procs if p.poll() is not None), None)
 
     def _relay(self, name: str, proc: subprocess.Popen[str]) -> None:
-        """Print one line per run from the function's JSON logs, and every error."""
+        """Print a line per post outcome and per busy run from the JSON logs, and every error."""
         assert proc.stdout is not None
         # stop() closes the pipe once the process is gone; the relay then ends.
         with contextlib.suppress(ValueError, OSError):
             for line in proc.stdout:
-                message = _run_line(line) if name == "run" else None
+                message = _outcome_line(line) if name in ("run", "publish") else None
                 if message is None:
                     message = _error_line(name, line)
                 if message is not None:
@@ -96,16 +96,31 @@ def _json(line: str) -> dict[str, Any] | None:
     return None
 
 
-def _run_line(line: str) -> str | None:
+def _outcome_line(line: str) -> str | None:
+    """A line per post outcome (from a run or the publish function), per run that did work, and
+    per tick that handed posts to Cloud Tasks; idle ticks print nothing."""
     entry = _json(line)
-    if entry is None or entry.get("message") != "run finished":
+    if entry is None:
         return None
-    return (
-        f"[{time.strftime('%H:%M:%S')}] run {str(entry.get('runId', ''))[:8]} "
-        f"({entry.get('trigger')}): {entry.get('published', 0)} published, "
-        f"{entry.get('failed', 0)} failed, {entry.get('deferred', 0)} deferred, "
-        f"{entry.get('unknown', 0)} unknown in {entry.get('duration', 0)}s"
-    )
+    when = f"[{time.strftime('%H:%M:%S')}]"
+    message = entry.get("message")
+    if message == "post settled":
+        detail = entry.get("platformPostId") or entry.get("code") or entry.get("reason") or ""
+        again = f", due again {entry['dueAt']}" if entry.get("dueAt") else ""
+        return (
+            f"{when} post {entry.get('postId')} ({entry.get('platform')}): "
+            f"{entry.get('outcome')} {detail}{again}".rstrip()
+        )
+    if message == "tasks loaded":
+        return f"{when} tick: {entry.get('tasksCreated', 0)} posts handed to Cloud Tasks"
+    if message == "run finished" and (entry.get("processed") or entry.get("status") != "ok"):
+        return (
+            f"{when} run {str(entry.get('runId', ''))[:8]} "
+            f"({entry.get('trigger')}): {entry.get('published', 0)} published, "
+            f"{entry.get('failed', 0)} failed, {entry.get('deferred', 0)} deferred, "
+            f"{entry.get('unknown', 0)} unknown in {entry.get('duration', 0)}s"
+        )
+    return None
 
 
 def _error_line(name: str, line: str) -> str | None:

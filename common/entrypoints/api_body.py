@@ -21,7 +21,7 @@ from common.entrypoints import api_schema as s
 from common.entrypoints import web
 from common.model import Account
 from common.operations.accounts import Connected
-from common.operations.bulk import ItemProblem
+from common.operations.bulk import Imported, ImportRefused, ItemProblem, RowPost
 from common.operations.post_actions import PostChanges
 from common.operations.reconcile import ReconcileReport
 from common.operations.scheduling import Invalid, PostRequest
@@ -37,8 +37,11 @@ class ParsedCreate:
     requests: list[PostRequest]
 
 
-def parse_create(body: Mapping[str, Any], header_key: str | None) -> ParsedCreate:
-    """One post, or {"posts": [...]}; raise HttpError 400 naming every problem by item index."""
+def parse_create(body: Mapping[str, Any], header_key: str | None, owner: str) -> ParsedCreate:
+    """One post, or {"posts": [...]}; raise HttpError 400 naming every problem by item index.
+
+    `owner` is the caller: their Idempotency-Key names this whole body (each item at its place),
+    so the same key with another body, single or batch, meets what it made and is refused."""
     single = "posts" not in body
     if not single and set(body) != {"posts"}:
         raise problems_error([ItemProblem(0, "posts", "a batch body has only the field posts")])
@@ -54,14 +57,17 @@ def parse_create(body: Mapping[str, Any], header_key: str | None) -> ParsedCreat
         post, found = schema.read(s.NewPost, item)
         problems.extend(ItemProblem(index, field, message) for field, message in found)
         if post is not None:
-            key = header_key if single or header_key is None else f"{header_key}#{index}"
-            requests.append(_post_request(post, key, fingerprint))
+            requests.append(_post_request(post, header_key, fingerprint, owner, index))
     if problems:
         raise problems_error(problems)
     return ParsedCreate(single, requests)
 
 
-def _post_request(post: s.NewPost, header_key: str | None, fingerprint: str | None) -> PostRequest:
+def _post_request(
+    post: s.NewPost, header_key: str | None, fingerprint: str | None, owner: str, index: int
+) -> PostRequest:
+    # An item's own key names that item alone; the header's names the body, item by item.
+    own_key = post.idempotency_key is not None
     return PostRequest(
         account_id=post.account_id,
         scheduled_at=post.scheduled_at,
@@ -72,8 +78,11 @@ def _post_request(post: s.NewPost, header_key: str | None, fingerprint: str | No
         idempotency_key=post.idempotency_key or header_key,
         allow_late=post.allow_late,
         request_hash=fingerprint,
+        owner=owner,
+        item=0 if own_key else index,
         content_warning=post.content_warning,
         visibility=post.visibility,
+        stage=post.stage,
     )
 
 
@@ -220,14 +229,22 @@ def post_json(doc: Doc) -> Doc:
         time_zone=doc.get("timeZone"),
         local_time=doc.get("localTime"),
         attempts=doc.get("attempts"),
-        last_error=None if error is None else s.LastError(**error),
+        last_error=None if error is None else _last_error(error),
         platform_post_id=doc.get("platformPostId"),
         published_at=doc.get("publishedAt"),
         created_at=doc.get("createdAt"),
         updated_at=doc.get("updatedAt"),
         group_id=None if doc.get("groupId") is None else str(doc["groupId"]),
+        review_comment=doc.get("reviewComment"),
     )
     return schema.dump(post)
+
+
+def _last_error(error: Doc) -> s.LastError:
+    # Only these three fields leave the process; an older record may lack `at`.
+    return s.LastError(
+        code=error.get("code", ""), message=error.get("message", ""), at=error.get("at")
+    )
 
 
 def _shown_media(stored: Doc) -> s.MediaUrl | s.MediaRefShown:
@@ -295,3 +312,31 @@ def invalid_error(invalid: Invalid) -> web.HttpError:
 def problems_error(problems: Sequence[ItemProblem]) -> web.HttpError:
     listed = [{"index": p.index, "field": p.field, "message": p.message} for p in problems]
     return web.HttpError(400, "Nothing was done; see problems", details={"problems": listed})
+
+
+def import_json(result: Imported) -> Doc:
+    """What an import did, row by row (the CLI prints the same shape in both modes)."""
+    shown = s.Imported(
+        imported=result.count,
+        created=_rows(result.created),
+        already_scheduled=_rows(result.already),
+        updated=_rows(result.updated),
+        warnings=tuple(
+            s.RowWarning(line=w.line, id=str(w.post_id), message=w.message) for w in result.warnings
+        ),
+        not_changed=tuple(
+            s.RowProblem(line=p.line, field=p.field, message=p.message) for p in result.not_changed
+        ),
+    )
+    dumped: Doc = schema.dump(shown)
+    return dumped
+
+
+def _rows(found: Sequence[RowPost]) -> tuple[s.RowPost, ...]:
+    return tuple(s.RowPost(line=r.line, id=str(r.post_id)) for r in found)
+
+
+def rows_error(refused: ImportRefused) -> web.HttpError:
+    """Nothing was imported: every problem, by line and CSV column."""
+    listed = [{"line": p.line, "field": p.field, "message": p.message} for p in refused.problems]
+    return web.HttpError(400, "Nothing was imported; see rows", details={"rows": listed})

@@ -13,13 +13,21 @@ TIMEOUT_SECONDS = (5.0, 60.0)  # connect, read: a batch of 1,000 posts takes a f
 
 
 class ApiRefusal(Exception):  # noqa: N818 (a refusal is an answer, not a crash)
-    """The API answered 4xx/5xx: its status, reason and any problems by item."""
+    """The API answered 4xx/5xx: its status, reason and any problems by item (or, for an
+    import, by line)."""
 
-    def __init__(self, status: int, message: str, problems: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        problems: list[dict[str, Any]],
+        rows: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.problems = problems
+        self.rows = rows or []
 
 
 class ApiUnreachable(Exception):  # noqa: N818
@@ -59,10 +67,12 @@ class ApiClient:
         if response.status_code >= 400:
             message = body.get("error") if isinstance(body, dict) else None
             problems = body.get("problems") if isinstance(body, dict) else None
+            rows = body.get("rows") if isinstance(body, dict) else None
             raise ApiRefusal(
                 response.status_code,
                 str(message or f"HTTP {response.status_code}"),
                 list(problems or []),
+                list(rows or []),
             )
         return body
 

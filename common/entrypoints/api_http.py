@@ -6,8 +6,10 @@ decision is a use case in common.operations (common.entrypoints.api_body parses 
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import functools
+import io
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -22,7 +24,7 @@ from pymongo.database import Database
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, MapAdapter, RoutingException, Rule
 
-from common import accounts, audit, posts
+from common import accounts, audit, bulk_import, posts
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
@@ -30,7 +32,7 @@ from common.entrypoints import api_body, api_media, api_schema, auth, web
 from common.entrypoints.auth import Caller
 from common.entrypoints.serve import Lazy, serve
 from common.operations import accounts as account_ops
-from common.operations import bulk, media, post_actions, reconcile, scheduling
+from common.operations import bulk, media, planning, post_actions, reconcile, scheduling
 from common.operations.prompt_tasks import TaskStarter, task_starter
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
@@ -105,6 +107,10 @@ class Call:
     def db(self) -> Database[Doc]:
         return self.service.db
 
+    @property
+    def settings(self) -> Settings:
+        return self.service.settings
+
     def audit(self, action: str, targets: Sequence[str], status: int) -> None:
         entry = audit.Entry(self.caller.who, action, targets, self.rid, status)
         retention = timedelta(days=self.service.settings.audit_retention_days)
@@ -153,7 +159,7 @@ def create_posts(call: Call) -> Response:
     """One post or a batch, all or nothing; an Idempotency-Key makes a retry answer the same."""
     body = _body(call.request)
     key = call.request.headers.get(IDEMPOTENCY_HEADER)
-    parsed = api_body.parse_create(body, key)
+    parsed = api_body.parse_create(body, key, call.caller.who)
     forbidden = sorted(
         {r.account_id for r in parsed.requests if not call.caller.may_use(r.account_id)}
     )
@@ -161,11 +167,21 @@ def create_posts(call: Call) -> Response:
         raise web.HttpError(403, f"This credential may not post for {', '.join(forbidden)}"[:200])
     if parsed.single:
         result: Any = scheduling.schedule_post(
-            call.db, parsed.requests[0], call.now, call.service.tasks
+            call.db,
+            parsed.requests[0],
+            call.now,
+            call.service.tasks,
+            max_lateness=call.settings.max_lateness,
         )
         results = _single_results(result)
     else:
-        result = bulk.schedule_batch(call.db, parsed.requests, call.now, tasks=call.service.tasks)
+        result = bulk.schedule_batch(
+            call.db,
+            parsed.requests,
+            call.now,
+            tasks=call.service.tasks,
+            max_lateness=call.settings.max_lateness,
+        )
         results = _batch_results(result)
     created = [r for r in results if isinstance(r, scheduling.Scheduled)]
     status = 201 if created or key is not None else 200
@@ -206,7 +222,12 @@ def _created_item(
 ) -> Doc:
     # A replay under an Idempotency-Key answers what the first request was answered.
     already = isinstance(result, scheduling.AlreadyScheduled) and not replayed_with_key
-    return {"id": str(result.post_id), "alreadyScheduled": already}
+    looks_like = result.looks_like if isinstance(result, scheduling.Scheduled) else ()
+    warnings = [
+        {"code": "looks_like", "postId": str(n.other_id), "message": n.message()}
+        for n in looks_like
+    ]
+    return {"id": str(result.post_id), "alreadyScheduled": already, "warnings": warnings}
 
 
 def get_post(call: Call) -> Response:
@@ -233,7 +254,13 @@ def edit_post(call: Call) -> Response:
     version = api_body.parse_if_match(call.request.headers.get("If-Match"))
     changes = api_body.parse_changes(_body(call.request))
     result = post_actions.edit_post(
-        call.db, post_id, changes, call.now, version=version, tasks=call.service.tasks
+        call.db,
+        post_id,
+        changes,
+        call.now,
+        max_lateness=call.settings.max_lateness,
+        version=version,
+        tasks=call.service.tasks,
     )
     if isinstance(result, scheduling.Invalid):
         raise api_body.invalid_error(result)
@@ -246,24 +273,53 @@ def edit_post(call: Call) -> Response:
     return _post_response(doc, call.rid)
 
 
+ActionResult = post_actions.Done | post_actions.Refused
+
+
 def _post_action(
-    action: Callable[[Database[Doc], ObjectId, datetime], post_actions.Done | post_actions.Refused],
+    action: Callable[[Database[Doc], ObjectId, datetime], ActionResult],
     name: str,
 ) -> RouteHandler:
     def handler(call: Call) -> Response:
         post_id = _owned_post(call)
         if _body(call.request):
             raise web.HttpError(400, "This action takes no body fields")
-        result = action(call.db, post_id, call.now)
-        if isinstance(result, post_actions.Refused):
-            call.audit(name, [str(post_id)], _refused_status(result))
-            raise _refused(result)
-        call.audit(name, [str(post_id)], 200)
-        doc = posts.get_document(call.db, post_id)
-        assert doc is not None
-        return _post_response(doc, call.rid)
+        return _action_answer(call, post_id, action(call.db, post_id, call.now), name)
 
     return handler
+
+
+def _action_answer(call: Call, post_id: ObjectId, result: ActionResult, name: str) -> Response:
+    """Every action, done or refused, is written to the audit log."""
+    if isinstance(result, post_actions.Refused):
+        call.audit(name, [str(post_id)], _refused_status(result))
+        raise _refused(result)
+    call.audit(name, [str(post_id)], 200)
+    doc = posts.get_document(call.db, post_id)
+    assert doc is not None
+    return _post_response(doc, call.rid)
+
+
+def submit_post(call: Call) -> Response:
+    return _post_action(planning.submit_post, "posts.submit")(call)
+
+
+def approve_post(call: Call) -> Response:
+    """Approve: the lateness rule is the run's (MAX_LATENESS_SECONDS)."""
+    lateness = timedelta(seconds=call.service.settings.max_lateness_seconds)
+    tasks = call.service.tasks
+
+    def approve(db: Database[Doc], post_id: ObjectId, now: datetime) -> ActionResult:
+        return planning.approve_post(db, post_id, now, lateness, tasks)
+
+    return _post_action(approve, "posts.approve")(call)
+
+
+def send_back_post(call: Call) -> Response:
+    post_id = _owned_post(call)
+    asked = api_body.parse(api_schema.SendBack, _body(call.request))
+    result = planning.send_back_post(call.db, post_id, asked.comment, call.now)
+    return _action_answer(call, post_id, result, "posts.send_back")
 
 
 def _owned_post(call: Call) -> ObjectId:
@@ -370,6 +426,20 @@ def check_account(call: Call) -> Response:
     return web.json_response(api_body.health_json(health[0]), 200, call.rid)
 
 
+def set_slots(call: Call) -> Response:
+    account_id = call.path_id
+    if not call.caller.may_use(account_id):
+        raise web.HttpError(404, "No such account")
+    asked = api_body.parse(api_schema.PostingSlots, _body(call.request))
+    result = planning.set_posting_slots(call.db, account_id, asked.time_zone, asked.slots, call.now)
+    if isinstance(result, scheduling.NoSuchAccount):
+        raise web.HttpError(404, "No such account")
+    if isinstance(result, scheduling.Invalid):
+        raise web.HttpError(400, "; ".join(p.message for p in result.problems))
+    call.audit("accounts.set_slots", [account_id], 200)
+    return web.json_response(planning.slots_json(result), 200, call.rid)
+
+
 def connect_accounts(call: Call) -> Response:
     """A login of any network: the accounts it grants are added, or re-authenticated (their
     held posts released), credentials stored encrypted; a refused login stores nothing."""
@@ -402,6 +472,36 @@ def _token_key() -> Iterator[None]:
 
 
 # --- reconcile ------------------------------------------------------------------------------
+
+
+def import_posts(call: Call) -> Response:
+    """A CSV file in one request: every row checked before anything is stored (the CLI's
+    `import`, remotely, with the same answers and problems as on the database)."""
+    asked = api_body.parse(api_schema.ImportRequest, _body(call.request))
+    try:
+        rows, _ = bulk_import.read(io.StringIO(asked.csv, newline=""))
+        named = {row.cells.get("account", "") for row in rows}
+        forbidden = sorted(a for a in named if a and not call.caller.may_use(a))
+        if forbidden:
+            raise web.HttpError(
+                403, f"This credential may not post for {', '.join(forbidden)}"[:200]
+            )
+        result = bulk.import_csv(
+            call.db,
+            io.StringIO(asked.csv, newline=""),
+            call.now,
+            max_lateness=call.settings.max_lateness,
+            owner=call.caller.who,
+            default_time_zone=asked.time_zone,
+            allow_late=asked.allow_late,
+        )
+    except csv.Error as exc:
+        raise web.HttpError(400, f"csv is not a readable CSV file: {exc}"[:200]) from exc
+    if isinstance(result, bulk.ImportRefused):
+        raise api_body.rows_error(result)
+    changed = [str(r.post_id) for r in (*result.created, *result.updated)]
+    call.audit("posts.import", changed, 200)
+    return web.json_response(api_body.import_json(result), 200, call.rid)
 
 
 def reconcile_posts(call: Call) -> Response:
@@ -440,6 +540,10 @@ HANDLERS: Mapping[str, RouteHandler] = {
     "edit_post": edit_post,
     "cancel_post": _post_action(post_actions.cancel_post, "posts.cancel"),
     "retry_post": _post_action(post_actions.retry_post, "posts.retry"),
+    "submit_post": submit_post,
+    "approve_post": approve_post,
+    "send_back_post": send_back_post,
+    "import_posts": import_posts,
     "reconcile_posts": reconcile_posts,
     "create_media": create_media,
     "get_media": get_media,
@@ -447,6 +551,7 @@ HANDLERS: Mapping[str, RouteHandler] = {
     "list_accounts": list_accounts,
     "connect_accounts": connect_accounts,
     "check_account": check_account,
+    "set_slots": set_slots,
 }
 OPERATIONS = {op.operation_id: op for op in api_schema.API_OPERATIONS}
 ROUTES = Map(

@@ -12,9 +12,11 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 from common.media_records import MediaState
 from common.media_rules import MediaKind
-from common.model import STATUSES, AccountStatus, PostStatus, Visibility
+from common.model import STATUSES, AccountStatus, PostStatus, Stage, Visibility
+from common.operations.planning import MAX_COMMENT
 from common.operations.scheduling import MAX_KEY_LENGTH
 from common.schema import shape, spec
+from common.slots import MAX_SLOTS
 
 MAX_BATCH = 1000
 MAX_PAGE = 1000
@@ -69,7 +71,8 @@ PostMedia = MediaUrl | MediaRef
 class NewPost:
     account_id: str = spec(minLength=1)
     scheduled_at: str = spec(
-        description="RFC 3339 with an offset, a local time with `timeZone`, or `now`. A time "
+        description="RFC 3339 with an offset, a local time with `timeZone`, `now`, or `queue` "
+        "(the account's next free posting slot). A time "
         "in the past is refused unless `allowLate` is true."
     )
     time_zone: str | None = spec(default=None, description="an IANA zone, e.g. Europe/Berlin")
@@ -86,6 +89,12 @@ class NewPost:
     allow_late: bool = False
     content_warning: str | None = spec(default=None, description="Mastodon only")
     visibility: Visibility | None = spec(default=None, description="Mastodon only")
+    stage: Stage = spec(
+        default="scheduled",
+        description="`draft`: never published until submitted and approved; "
+        "`pending_approval`: published at its time once an approver approves it. "
+        "Single posts only.",
+    )
 
 
 @shape
@@ -94,9 +103,71 @@ class NewPosts:
 
 
 @shape
+class PostWarning:
+    """Something to look at; nothing was refused."""
+
+    code: Literal["looks_like"] = spec(
+        description="looks_like: a scheduled post of the same account within a minute says "
+        "much the same (a corrected copy made twice?)"
+    )
+    post_id: str = spec(description="the other post")
+    message: str
+
+
+@shape
 class Created:
     id: str
     already_scheduled: bool
+    warnings: tuple[PostWarning, ...] = ()
+
+
+@shape
+class ImportRequest:
+    """A CSV file, every row scheduled or none (README, "Importing many posts")."""
+
+    csv: str = spec(
+        minLength=1,
+        description="the file's text: a header row with account and at, and optionally tz, "
+        "text, link, media, media_type, key",
+    )
+    time_zone: str | None = spec(
+        default=None,
+        nullable=False,
+        description="for rows whose time has no offset and no tz column",
+    )
+    allow_late: bool = False
+
+
+@shape
+class RowPost:
+    line: int
+    id: str
+
+
+@shape
+class RowWarning:
+    line: int
+    id: str
+    message: str
+
+
+@shape
+class RowProblem:
+    line: int = spec(description="the line in the file (the header is line 1)")
+    field: str = spec(description="the CSV column")
+    message: str
+
+
+@shape
+class Imported:
+    imported: int = spec(description="new posts")
+    created: tuple[RowPost, ...]
+    already_scheduled: tuple[RowPost, ...] = spec(description="rows an earlier import made")
+    updated: tuple[RowPost, ...] = spec(description="keyed rows that changed their post")
+    warnings: tuple[RowWarning, ...]
+    not_changed: tuple[RowProblem, ...] = spec(
+        description="keyed rows whose post was claimed for publishing before it could change"
+    )
 
 
 @shape
@@ -128,7 +199,7 @@ class PostContent:
 class LastError:
     code: str
     message: str
-    at: datetime
+    at: datetime | None
 
 
 @shape
@@ -152,6 +223,14 @@ class Post:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     group_id: str | None = spec(default=None, description="the posts made from one cross-post")
+    review_comment: str | None = spec(
+        default=None, description="the approver's comment when it was sent back to draft"
+    )
+
+
+@shape
+class SendBack:
+    comment: str = spec(minLength=1, maxLength=MAX_COMMENT)
 
 
 @shape
@@ -175,6 +254,17 @@ class ReconcileReport:
 
 
 # --- accounts -------------------------------------------------------------------------------
+
+
+@shape
+class PostingSlots:
+    """An account's weekly posting slots: `"queue"` as a post's `scheduledAt` takes the next
+    free one. A slot the clock skips or shows twice that day is not offered that day."""
+
+    time_zone: str = spec(minLength=1, description="an IANA zone, e.g. Europe/Berlin")
+    slots: tuple[str, ...] = spec(
+        minItems=1, maxItems=MAX_SLOTS, description="weekday@HH:MM, e.g. mon@09:00"
+    )
 
 
 @shape
@@ -348,6 +438,9 @@ class ApiError:
         default=None, description="the post's status when an action was refused"
     )
     problems: tuple[ItemProblem, ...] | None = None
+    rows: tuple[RowProblem, ...] | None = spec(
+        default=None, description="an import's problems by line"
+    )
 
 
 @shape
@@ -406,6 +499,12 @@ class RunResponse:
 class PlatformFigures:
     connected: int = spec(minimum=0)
     needs_reauth: int = spec(minimum=0)
+    reauth_accounts: tuple[str, ...] = spec(
+        default=(),
+        maxItems=20,
+        description="Ids of the accounts that need re-authentication: only in reports for "
+        "signed-in readers; the public status endpoint never names an account.",
+    )
 
 
 @shape
@@ -552,9 +651,9 @@ IDEMPOTENCY_KEY = Param(
     IDEMPOTENCY_HEADER,
     "header",
     {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
-    "Makes a retried request safe for at least 24 hours: the same key and body answer the "
+    "The caller's key for this request body (single or batch): the same key and body answer the "
     "first answer (with `Idempotent-Replayed: true`) and create nothing; the same key with "
-    "another body is refused (422).",
+    "another body is refused (422). Kept as long as the posts it made (POST_RETENTION_DAYS).",
 )
 IF_MATCH = Param(
     "If-Match", "header", {"type": "string"}, 'The post\'s ETag (its version), e.g. `"3"`.', True
@@ -614,6 +713,52 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "Schedule a failed or unknown post again, due now",
         (A_POST,),
         refusals=(409,),
+    ),
+    Operation(
+        "/v1/posts/{id}:submit",
+        "POST",
+        "submit_post",
+        "posts:write",
+        "Ask for a draft's approval",
+        (A_POST,),
+        refusals=(409,),
+    ),
+    Operation(
+        "/v1/posts/{id}:approve",
+        "POST",
+        "approve_post",
+        "posts:approve",
+        "Approve a post awaiting approval: it goes out at its time (now, if that has passed "
+        "within MAX_LATENESS_SECONDS; later than that is refused)",
+        (A_POST,),
+        refusals=(409,),
+    ),
+    Operation(
+        "/v1/posts/{id}:sendBack",
+        "POST",
+        "send_back_post",
+        "posts:approve",
+        "Send a post awaiting approval back to draft, with a comment for its author",
+        (A_POST,),
+        body=(SendBack,),
+        refusals=(409,),
+    ),
+    Operation(
+        "/v1/posts:import",
+        "POST",
+        "import_posts",
+        "posts:write",
+        "Schedule every row of a CSV file or none; a row with a `key` edits its post by re-import",
+        (
+            Answer(
+                200, "What each row did; importing the same file again makes nothing.", (Imported,)
+            ),
+        ),
+        body=(ImportRequest,),
+        description="One request for the whole file (the body may hold up to 2 MiB, about "
+        "10,000 rows): every row is checked before anything is stored. Rows without a `key` "
+        "are named by their account, time and content; a row with a `key` names its post across "
+        "imports, so a changed row edits that post while it is still scheduled.",
     ),
     Operation(
         "/v1/posts:reconcile",
@@ -689,5 +834,14 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "Ask the account's network whether its credential still works (Threads tokens are "
         "refreshed when due)",
         (Answer(200, "The credential's health.", (TokenHealth,)),),
+    ),
+    Operation(
+        "/v1/accounts/{id}:setSlots",
+        "POST",
+        "set_slots",
+        "accounts:write",
+        "Replace the account's posting slots (posts already in a slot stay where they are)",
+        (Answer(200, "The slots as stored.", (PostingSlots,)),),
+        body=(PostingSlots,),
     ),
 )

@@ -26,7 +26,7 @@ def clone_root() -> Path:
     return PACKAGE_PARENT
 
 
-def run(tick_seconds: float, data_dir: Path, demo: bool) -> int:
+def run(tick_seconds: float, data_dir: Path, demo: bool, port_base: int | None = None) -> int:
     """The stack's exit code; Ctrl-C and SIGTERM reach it once, and it stops its processes."""
     command = [
         sys.executable,
@@ -38,6 +38,7 @@ def run(tick_seconds: float, data_dir: Path, demo: bool) -> int:
         "--data-dir",
         str(data_dir.resolve()),
         *([] if demo else ["--no-demo"]),
+        *([] if port_base is None else ["--port-base", str(port_base)]),
     ]
     root = clone_root()
     # Its own session, so a Ctrl-C in the terminal reaches it through us exactly once.

@@ -41,7 +41,8 @@ def plain_state(report: Mapping[str, Any]) -> list[str]:
         words.append("no platform connected")
     reauth = sum(p["needsReauth"] for p in report["platforms"].values())
     if reauth:
-        words.append(f"{reauth} account{'s need' if reauth != 1 else ' needs'} re-authentication")
+        need = f"{reauth} account{'s need' if reauth != 1 else ' needs'} re-authentication"
+        words.append(f"{need} ({_which(report['platforms'])})")
     failed, unknown = report["queue"]["failed"], report["queue"]["unknown"]
     if unknown:
         words.append(f"{unknown} post{'s' if unknown != 1 else ''} in unknown state")
@@ -49,6 +50,26 @@ def plain_state(report: Mapping[str, Any]) -> list[str]:
         words.append(f"{failed} failed post{'s' if failed != 1 else ''}")
     # Operational with problems still reads "operational" first: nothing is down.
     return ["operational", *words] if operational else words
+
+
+def tone(state: list[str]) -> str:
+    """The state box's colour: green only when nothing needs a look; operational with something
+    to do is a warning."""
+    if state == ["operational"]:
+        return "good"
+    return "warn" if state[0] == "operational" else "bad"
+
+
+def _which(platforms: Mapping[str, Any]) -> str:
+    """By platform: the account ids when the report names them (signed-in readers), else the
+    count (the public report names no account)."""
+    return "; ".join(
+        f"{name}: {', '.join(p['reauthAccounts'])}"
+        if p.get("reauthAccounts")
+        else f"{name} {p['needsReauth']}"
+        for name, p in platforms.items()
+        if p["needsReauth"]
+    )
 
 
 def _text(value: Any) -> str:
@@ -103,15 +124,26 @@ def chart_svg(history: History) -> str:
 _STYLE = """
 body{font:15px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:44rem;color:#222}
 h1{font-size:1.3rem}.state{font-size:1.2rem;padding:.6rem 1rem;border-radius:6px}
-.good{background:#e3f6e8}.bad{background:#fde8e8}table{border-collapse:collapse;margin:.5rem 0}
+.good{background:#e3f6e8}.warn{background:#fff1cc}.bad{background:#fde8e8}
+table{border-collapse:collapse;margin:.5rem 0}
 th{text-align:left;font-weight:500;padding:.15rem 1.2rem .15rem 0;color:#555}
 svg text{font-size:10px;fill:#555}rect.ok{fill:#2e9d4f}rect.bad{fill:#d64545}
 """
 
 
+def _unnamed_hint(report: StatusReport) -> str:
+    """This page is public: it counts the accounts to re-authenticate and says where they are
+    named, for people who may see them."""
+    if not any(p.needs_reauth and not p.reauth_ids for p in report.platforms.values()):
+        return ""
+    return (
+        "<p><small>Which accounts: <code>socialsched status</code> or the web app's Status "
+        "page (this public page names none).</small></p>"
+    )
+
+
 def render(report: StatusReport) -> str:
     state = plain_state(report.to_dict())
-    healthy = state[0] == "operational"
     scheduler, queue, health = report.scheduler, report.queue, report.health
     next_post = scheduler.next_post
     platforms = [
@@ -125,7 +157,7 @@ def render(report: StatusReport) -> str:
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Scheduler status: {escape(", ".join(state))}</title><style>{_STYLE}</style></head>
 <body><h1>Social scheduler</h1>
-<p class="state {"good" if healthy else "bad"}" id="state">{escape("; ".join(state))}</p>
+<p class="state {tone(state)}" id="state">{escape("; ".join(state))}</p>{_unnamed_hint(report)}
 <h2>Scheduler</h2><table>{
         _rows(
             [

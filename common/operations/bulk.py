@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import IO
 
 from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from common import accounts, bulk_import, posts
+from common import accounts, bulk_import, jsonfmt, posts
 from common.db import Doc
+from common.operations import likeness
 from common.operations.prompt_tasks import TaskStarter
 from common.operations.scheduling import (
     AlreadyScheduled,
@@ -65,14 +67,43 @@ def schedule_batch(
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
     tasks: TaskStarter | None = None,
+    *,
+    max_lateness: timedelta,
 ) -> BatchScheduled | BatchRefused | KeyReused:
     """Schedule every item or none (an API batch, a CSV file); repeats make nothing new."""
+    planned = plan_all(db, requests, now, max_lateness)
+    if isinstance(planned, BatchRefused):
+        return planned
+    try:
+        stored = _store_new(db, requests, planned, now, progress)
+    except BulkWriteError as exc:
+        if not _duplicate_key(exc):
+            raise
+        # An identical batch raced this one and won: what it made is now there to be named.
+        stored = _store_new(db, requests, planned, now, progress)
+    if isinstance(stored, KeyReused):
+        return stored
+    if tasks is not None:
+        for made in stored.results:
+            if isinstance(made, Scheduled):
+                tasks.post_written(db, made.post_id, made.when.instant, now)
+    return _with_likeness(db, requests, stored)
+
+
+def plan_all(
+    db: Database[Doc], requests: Sequence[PostRequest], now: datetime, max_lateness: timedelta
+) -> list[posts.NewPost] | BatchRefused:
+    """Every item checked before anything is stored: the posts to store, or every problem."""
     known = accounts.load_many(db, (r.account_id for r in requests))
     planned: list[posts.NewPost] = []
     problems: list[ItemProblem] = []
     for index, request in enumerate(requests):
+        if request.stage != "scheduled":
+            # A batch is staged and activated as `scheduled` together (posts.activate_import).
+            problems.append(ItemProblem(index, "stage", "drafts are made one post at a time"))
+            continue
         result: Planned | NoSuchAccount | Invalid | posts.NewPost
-        result = plan_post(request, known.get(request.account_id), now)
+        result = plan_post(request, known.get(request.account_id), now, max_lateness)
         if isinstance(result, Planned):
             result = admit_media(db, result.new, now)
         if isinstance(result, posts.NewPost):
@@ -81,20 +112,29 @@ def schedule_batch(
             problems.append(ItemProblem(index, "accountId", f"no account {result.account_id!r}"))
         else:
             problems.extend(ItemProblem(index, p.field, p.message) for p in result.problems)
-    if problems:
-        return BatchRefused(tuple(problems))
-    try:
-        stored = _store_new(db, requests, planned, now, progress)
-    except BulkWriteError as exc:
-        if not _duplicate_key(exc):
-            raise
-        # An identical batch raced this one and won: what it made is now there to be named.
-        stored = _store_new(db, requests, planned, now, progress)
-    if tasks is not None and isinstance(stored, BatchScheduled):
-        for made in stored.results:
-            if isinstance(made, Scheduled):
-                tasks.post_written(db, made.post_id, made.when.instant, now)
-    return stored
+    return BatchRefused(tuple(problems)) if problems else planned
+
+
+def _with_likeness(
+    db: Database[Doc], requests: Sequence[PostRequest], stored: BatchScheduled
+) -> BatchScheduled:
+    """The new posts, each with the scheduled posts it looks like (one query for the batch)."""
+    placed = [
+        likeness.Placed(r.post_id, q.account_id, r.when.instant, q.text)
+        for q, r in zip(requests, stored.results, strict=True)
+        if isinstance(r, Scheduled)
+    ]
+    found: dict[ObjectId, list[likeness.LooksLike]] = {}
+    for near in likeness.looks_like(db, placed):
+        found.setdefault(near.post_id, []).append(near)
+    return BatchScheduled(
+        tuple(
+            replace(r, looks_like=tuple(found.get(r.post_id, ())))
+            if isinstance(r, Scheduled)
+            else r
+            for r in stored.results
+        )
+    )
 
 
 def _duplicate_key(exc: BulkWriteError) -> bool:
@@ -154,17 +194,36 @@ class ImportRefused:
 
 
 @dataclass(frozen=True)
-class AlreadyImported:
-    """A row scheduled before (by an earlier import of the same file, for instance)."""
+class RowPost:
+    """A row and the post it names."""
 
     line: int
     post_id: ObjectId
 
 
 @dataclass(frozen=True)
+class RowWarning:
+    line: int
+    post_id: ObjectId
+    message: str
+
+
+@dataclass(frozen=True)
 class Imported:
-    count: int
-    already: tuple[AlreadyImported, ...] = ()
+    """What an import did, row by row: new posts, rows scheduled before (the same file again),
+    rows whose `key` named an editable post that they changed, and warnings (a new post much
+    like one scheduled next to it). `not_changed`: rows whose post was claimed between the check
+    and the edit (rare); nothing else was left undone."""
+
+    created: tuple[RowPost, ...] = ()
+    already: tuple[RowPost, ...] = ()
+    updated: tuple[RowPost, ...] = ()
+    warnings: tuple[RowWarning, ...] = ()
+    not_changed: tuple[RowProblem, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.created)
 
 
 def import_csv(
@@ -172,45 +231,134 @@ def import_csv(
     handle: IO[str],
     now: datetime,
     *,
+    max_lateness: timedelta,
+    owner: str = "operator",
     default_time_zone: str | None = None,
     allow_late: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Imported | ImportRefused:
     """Schedule every row of a CSV file (common.bulk_import), or none if any row is wrong.
 
-    Importing the same file again schedules nothing and names the posts made the first time.
-    Raises UnicodeDecodeError and csv.Error for a file that is not UTF-8 CSV text.
+    Importing the same file again schedules nothing and names the posts made the first time. A
+    row with a `key` names its post across imports: changed, it edits that post while the post
+    is still editable (and is refused, with everything else, once it is not). Raises
+    UnicodeDecodeError and csv.Error for a file that is not UTF-8 CSV text.
     """
     rows, header_problems = bulk_import.read(handle)
     if header_problems:
         return ImportRefused(tuple(RowProblem(1, p.column, p.message) for p in header_problems))
     if not rows:
         return ImportRefused((RowProblem(1, "file", "no rows to import"),))
-    requests = [row_request(row, default_time_zone, allow_late) for row in rows]
-    result = schedule_batch(db, requests, now, progress)
-    assert not isinstance(result, KeyReused)  # rows carry no request hash
-    if isinstance(result, BatchRefused):
-        return ImportRefused(
-            tuple(
-                RowProblem(rows[p.index].line, _COLUMN.get(p.field, p.field), p.message)
-                for p in result.problems
+    requests = [row_request(row, default_time_zone, allow_late, owner) for row in rows]
+    planned = plan_all(db, requests, now, max_lateness)
+    if isinstance(planned, BatchRefused):
+        return ImportRefused(tuple(_row_problem(rows[p.index].line, p) for p in planned.problems))
+    changed = _changed_rows(db, rows, planned)
+    if isinstance(changed, ImportRefused):
+        return changed
+    keep = [i for i in range(len(rows)) if i not in changed]
+    stored = _store_rows(db, [requests[i] for i in keep], [planned[i] for i in keep], now, progress)
+    return _imported(db, rows, keep, stored, changed, planned, now)
+
+
+def _changed_rows(
+    db: Database[Doc], rows: Sequence[bulk_import.Row], planned: Sequence[posts.NewPost]
+) -> dict[int, posts.Existing] | ImportRefused:
+    """Rows whose key names a post they now describe differently, by row index."""
+    keyed = [i for i, row in enumerate(rows) if row.cells.get("key")]
+    existing = posts.existing_keys(db, [planned[i].idempotency_key or "" for i in keyed])
+    changed: dict[int, posts.Existing] = {}
+    problems: list[RowProblem] = []
+    for i in keyed:
+        earlier = existing.get(planned[i].idempotency_key or "")
+        if earlier is None or earlier.request_hash == planned[i].request_hash:
+            continue
+        if earlier.status != "scheduled":
+            problems.append(
+                RowProblem(
+                    rows[i].line,
+                    "key",
+                    f"key {rows[i].cells['key']!r} names post {earlier.post_id}, already "
+                    f"{earlier.status}: it can no longer change (give the row a new key to "
+                    "schedule another post)",
+                )
             )
-        )
-    already = tuple(
-        AlreadyImported(row.line, r.post_id)
-        for row, r in zip(rows, result.results, strict=True)
-        if isinstance(r, AlreadyScheduled)
+        changed[i] = earlier
+    return ImportRefused(tuple(problems)) if problems else changed
+
+
+def _store_rows(
+    db: Database[Doc],
+    requests: Sequence[PostRequest],
+    planned: Sequence[posts.NewPost],
+    now: datetime,
+    progress: Callable[[int, int], None] | None,
+) -> BatchScheduled:
+    if not planned:
+        return BatchScheduled(())
+    try:
+        stored = _store_new(db, requests, planned, now, progress)
+    except BulkWriteError as exc:
+        if not _duplicate_key(exc):
+            raise
+        stored = _store_new(db, requests, planned, now, progress)
+    assert not isinstance(stored, KeyReused)  # a changed row is an edit, never a reuse
+    return _with_likeness(db, requests, stored)
+
+
+def _imported(
+    db: Database[Doc],
+    rows: Sequence[bulk_import.Row],
+    keep: Sequence[int],
+    stored: BatchScheduled,
+    changed: dict[int, posts.Existing],
+    planned: Sequence[posts.NewPost],
+    now: datetime,
+) -> Imported:
+    created, already, warnings = [], [], []
+    for i, result in zip(keep, stored.results, strict=True):
+        line = rows[i].line
+        if isinstance(result, Scheduled):
+            created.append(RowPost(line, result.post_id))
+            warnings += [RowWarning(line, result.post_id, n.message()) for n in result.looks_like]
+        else:
+            already.append(RowPost(line, result.post_id))
+    updated, not_changed = [], []
+    for i, earlier in sorted(changed.items()):
+        new = planned[i]
+        if posts.edit_content(
+            db, earlier.post_id, new.content, now, when=new.when, request_hash=new.request_hash
+        ):
+            updated.append(RowPost(rows[i].line, earlier.post_id))
+        else:
+            reason = f"post {earlier.post_id} was claimed for publishing before it could change"
+            not_changed.append(RowProblem(rows[i].line, "key", reason))
+    return Imported(
+        tuple(created), tuple(already), tuple(updated), tuple(warnings), tuple(not_changed)
     )
-    return Imported(result.created, already)
 
 
-# Problems name the CSV column, not the request field.
-_COLUMN = {"accountId": "account", "idempotencyKey": "key"}
+# Problems name the CSV column, not the request field, in both modes.
+_COLUMN = {
+    "accountId": "account",
+    "idempotencyKey": "key",
+    "scheduledAt": "at",
+    "timeZone": "tz",
+}
 
 
-def row_request(row: bulk_import.Row, default_tz: str | None, allow_late: bool) -> PostRequest:
+def _row_problem(line: int, problem: ItemProblem) -> RowProblem:
+    field = problem.field
+    column = _COLUMN.get(field.split("[", 1)[0], field)
+    return RowProblem(line, column, problem.message)
+
+
+def row_request(
+    row: bulk_import.Row, default_tz: str | None, allow_late: bool, owner: str = "operator"
+) -> PostRequest:
     cells = row.cells
     media_type = cells.get("media_type") or "image"
+    key = cells.get("key") or None
     return PostRequest(
         account_id=cells.get("account", ""),
         scheduled_at=cells.get("at", ""),
@@ -218,9 +366,18 @@ def row_request(row: bulk_import.Row, default_tz: str | None, allow_late: bool) 
         text=cells.get("text", ""),
         link=cells.get("link") or None,
         media=[{"url": url, "type": media_type} for url in cells.get("media", "").split()],
-        idempotency_key=cells.get("key") or None,
+        idempotency_key=key,
         allow_late=allow_late,
+        owner=owner,
+        key_names_row=True,
+        # What the row says: the same key saying something else is an edit.
+        request_hash=None if key is None else _fingerprint(cells, default_tz),
     )
+
+
+def _fingerprint(cells: dict[str, str], default_tz: str | None) -> str:
+    said = {k: v for k, v in cells.items() if k != "key"} | {"tz": cells.get("tz") or default_tz}
+    return hashlib.sha256(jsonfmt.dumps(sorted(said.items())).encode()).hexdigest()
 
 
 def insert_all(

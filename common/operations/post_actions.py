@@ -1,12 +1,13 @@
-"""Operator actions on one post: cancel, retry, edit; a refusal says why, explained from the
-one table of the states each action may start from (transitions.ALLOWED), the table the
-conditional writes in common.posts are built from."""
+"""Operator actions on one post: cancel, retry, edit (the review of drafts is in
+operations.planning); a refusal says why, explained from the one table of the states each
+action may start from (transitions.ALLOWED), the table the conditional writes in common.posts
+are built from."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bson import ObjectId
 from pymongo.database import Database
@@ -42,11 +43,11 @@ ATTEMPTS = 3
 
 def cancel_post(db: Database[Doc], post_id: ObjectId, now: datetime) -> Done | Refused:
     """Cancel unless it is published or its send has begun (then it may already be out)."""
-    return _act(db, post_id, "cancel", lambda: posts.cancel(db, post_id, now), now)
+    return act(db, post_id, "cancel", lambda: posts.cancel(db, post_id, now), now)
 
 
 def retry_post(db: Database[Doc], post_id: ObjectId, now: datetime) -> Done | Refused:
-    return _act(db, post_id, "retry", lambda: posts.retry(db, post_id, now), now)
+    return act(db, post_id, "retry", lambda: posts.retry(db, post_id, now), now)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ def edit_post(
     changes: PostChanges,
     now: datetime,
     *,
+    max_lateness: timedelta,
     version: int | None = None,
     tasks: TaskStarter | None = None,
 ) -> Done | Refused | Invalid:
@@ -78,8 +80,9 @@ def edit_post(
     post = posts.get(db, post_id)
     why = transitions.refusal("edit", post, now, version=version)
     if why is not None or post is None:
-        return _refused(why or transitions.Refusal.NOT_FOUND, post)
-    planned = plan_post(_edited_request(post, changes), accounts.get(db, post.account_id), now)
+        return refused(why or transitions.Refusal.NOT_FOUND, post)
+    request = _edited_request(post, changes)
+    planned = plan_post(request, accounts.get(db, post.account_id), now, max_lateness)
     if isinstance(planned, NoSuchAccount):
         return Invalid((Problem("accountId", f"no account {post.account_id!r}"),))
     if isinstance(planned, Invalid):
@@ -89,15 +92,18 @@ def edit_post(
         return admitted
     when = admitted.when if changes.scheduled_at is not None else None
     read = post.version  # the write is conditional on the version this edit was checked on
-    done = _act(
+    draft = post.status == "draft"  # a draft stays one: only approval schedules it
+    done = act(
         db,
         post_id,
         "edit",
-        lambda: posts.edit_content(db, post_id, admitted.content, now, when=when, version=read),
+        lambda: posts.edit_content(
+            db, post_id, admitted.content, now, when=when, version=read, draft=draft
+        ),
         now,
         version=read,
     )
-    if tasks is not None and isinstance(done, Done):
+    if tasks is not None and isinstance(done, Done) and not draft:
         tasks.post_written(db, post_id, when.instant if when else post.due_at, now)
     return done
 
@@ -124,7 +130,7 @@ def _edited_request(post: model.Post, changes: PostChanges) -> PostRequest:
     )
 
 
-def _act(
+def act(
     db: Database[Doc],
     post_id: ObjectId,
     action: transitions.Action,
@@ -142,9 +148,9 @@ def _act(
         post = posts.get(db, post_id)
         why = transitions.refusal(action, post, now, version=version)
         if why is not None:
-            return _refused(why, post)
-    return _refused(transitions.Refusal.TAKEN, post)
+            return refused(why, post)
+    return refused(transitions.Refusal.TAKEN, post)
 
 
-def _refused(why: transitions.Refusal, post: model.Post | None) -> Refused:
+def refused(why: transitions.Refusal, post: model.Post | None) -> Refused:
     return Refused(why, None if post is None else post.status)

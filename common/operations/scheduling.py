@@ -11,15 +11,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, jsonfmt, model, posts
+from common import accounts, jsonfmt, model, posts, slots
 from common.clock import ScheduledTime
 from common.db import Doc
 from common.model import Account
-from common.operations import media
+from common.operations import likeness, media
 from common.operations.prompt_tasks import TaskStarter
 from common.validation import Problem, check_post
 
@@ -47,9 +48,21 @@ class PostRequest:
     request_hash: str | None = None
     # The same content for several accounts (the web composer's one post to many): one group.
     group_id: str | None = None
+    # A draft is never published; a post awaiting approval goes out once approved.
+    stage: model.Stage = "scheduled"
+    # Who asks: the API key or admin identity (OPERATOR for the CLI on the database). A caller's
+    # idempotency key is theirs alone, and covers one request body.
+    owner: str = "operator"
+    # The item's place in its request: one key names a whole batch, each item its own post.
+    item: int = 0
+    # A CSV row's `key` names the row across imports (a changed row edits its post), unlike an
+    # API key, which names one request body (another body under it is refused).
+    key_names_row: bool = False
 
 
 NOW = "now"
+# "Add to queue": the account's next free posting slot (common.slots).
+QUEUE = "queue"
 # A time this close behind the server's clock is not "in the past": the caller's clock may be
 # a little behind, and a person typing the current minute means now.
 PAST_TOLERANCE = timedelta(minutes=1)
@@ -77,6 +90,8 @@ class Planned:
 class Scheduled:
     post_id: ObjectId
     when: ScheduledTime
+    # Scheduled posts of the same account within a minute saying much the same (a warning).
+    looks_like: tuple[likeness.LooksLike, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,23 +109,32 @@ class KeyReused:
     key: str
 
 
-def post_key(account_id: str, given: str | None, content: model.Content, instant: datetime) -> str:
-    """The stored idempotency key: the caller's own, or one derived from what the post is.
+def post_key(request: PostRequest, content: model.Content, instant: datetime) -> str:
+    """The stored idempotency key (a hash, so a long key never overflows with the item's place).
 
-    Scoped to the account, so two callers' keys never collide across accounts.
+    A caller's key is scoped to the caller, not to an account: the same key with another account
+    is the same key. Items of one request share it, each at its place, so a single create under
+    a key a batch used meets that batch's first item. Without a key, the account, the instant and
+    the content name the post.
     """
     named: list[Any]
-    if given is not None:
-        named = ["key", account_id, given]
+    if request.idempotency_key is None:
+        named = ["post", request.account_id, jsonfmt.to_rfc3339(instant), content.to_doc()]
+    elif request.key_names_row:
+        named = ["row", request.owner, request.idempotency_key]
     else:
-        named = ["post", account_id, jsonfmt.to_rfc3339(instant), content.to_doc()]
+        named = ["key", request.owner, request.idempotency_key, request.item]
     return hashlib.sha256(jsonfmt.dumps(named).encode()).hexdigest()
 
 
 def plan_post(
-    request: PostRequest, account: Account | None, now: datetime
+    request: PostRequest, account: Account | None, now: datetime, max_lateness: timedelta
 ) -> Planned | NoSuchAccount | Invalid:
-    """Validate a request against its account's platform rules and the clock."""
+    """Validate a request against its account's platform rules and the clock.
+
+    `max_lateness` (MAX_LATENESS_SECONDS): even an allowed late post older than this would fail
+    as expired at the next run, so it is refused here instead.
+    """
     if account is None:
         return NoSuchAccount(request.account_id)
     is_now = request.scheduled_at.strip().lower() == NOW
@@ -126,11 +150,11 @@ def plan_post(
     )
     problems = list(checked.problems) + _key_problems(request.idempotency_key)
     when = checked.when
-    if when is not None and not is_now and not request.allow_late:
-        problems.extend(_past_problems(when, now))
+    if when is not None and not is_now:
+        problems.extend(_past_problems(when, now, request.allow_late, max_lateness))
     if problems or when is None:
         return Invalid(tuple(problems))
-    key = post_key(account.id, request.idempotency_key, checked.content, when.instant)
+    key = post_key(request, checked.content, when.instant)
     new = posts.NewPost(
         account.id,
         account.platform,
@@ -139,12 +163,25 @@ def plan_post(
         group_id=request.group_id,
         idempotency_key=key,
         request_hash=request.request_hash,
+        stage=request.stage,
     )
     return Planned(new)
 
 
-def _past_problems(when: ScheduledTime, now: datetime) -> list[Problem]:
+def _past_problems(
+    when: ScheduledTime, now: datetime, allow_late: bool, max_lateness: timedelta
+) -> list[Problem]:
     if when.instant >= now - PAST_TOLERANCE:
+        return []
+    if allow_late and now - when.instant > max_lateness:
+        late = int((now - when.instant).total_seconds())
+        limit = int(max_lateness.total_seconds())
+        message = (
+            f"{when.local_time} is {late} s in the past, more than the {limit} s a late post may "
+            'be (MAX_LATENESS_SECONDS): it would fail as expired; give a later time or "now"'
+        )
+        return [Problem("scheduledAt", message)]
+    if allow_late:
         return []
     message = (
         f'{when.local_time} is in the past; give a later time, "now", '
@@ -160,9 +197,19 @@ def _key_problems(key: str | None) -> list[Problem]:
 
 
 def schedule_post(
-    db: Database[Doc], request: PostRequest, now: datetime, tasks: TaskStarter | None = None
+    db: Database[Doc],
+    request: PostRequest,
+    now: datetime,
+    tasks: TaskStarter | None = None,
+    *,
+    max_lateness: timedelta,
 ) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
-    planned = plan_post(request, accounts.get(db, request.account_id), now)
+    if request.scheduled_at.strip().lower() == QUEUE:
+        slotted = in_next_slot(db, request, now)
+        if isinstance(slotted, Invalid):
+            return slotted
+        request = slotted
+    planned = plan_post(request, accounts.get(db, request.account_id), now, max_lateness)
     if not isinstance(planned, Planned):
         return planned
     admitted = admit_media(db, planned.new, now)
@@ -171,9 +218,25 @@ def schedule_post(
     inserted = posts.insert_once(db, admitted, now)
     if isinstance(inserted, posts.Existing):
         return repeat(request, inserted)
-    if tasks is not None:
+    if tasks is not None and request.stage == "scheduled":
         tasks.post_written(db, inserted, planned.new.when.instant, now)
-    return Scheduled(inserted, planned.new.when)
+    placed = likeness.Placed(inserted, admitted.account_id, admitted.when.instant, request.text)
+    return Scheduled(inserted, planned.new.when, tuple(likeness.looks_like(db, [placed])))
+
+
+def in_next_slot(db: Database[Doc], request: PostRequest, now: datetime) -> PostRequest | Invalid:
+    """The request at its account's next free slot. Two posts queued at the same moment may
+    pick the same slot (nothing reserves it); the second is then simply a second post then."""
+    schedule = accounts.slots_of(db, request.account_id)
+    if schedule is None:
+        return Invalid((Problem("scheduledAt", "the account has no posting slots"),))
+    horizon = now + timedelta(days=slots.HORIZON_DAYS + 1)
+    taken = posts.slot_times(db, request.account_id, now, horizon)
+    free = slots.next_free(schedule, now + PAST_TOLERANCE, taken)
+    if free is None:
+        return Invalid((Problem("scheduledAt", "every posting slot of the next year is taken"),))
+    local = free.astimezone(ZoneInfo(schedule.time_zone)).replace(tzinfo=None)
+    return replace(request, scheduled_at=local.isoformat(), time_zone=schedule.time_zone)
 
 
 def admit_media(db: Database[Doc], new: posts.NewPost, now: datetime) -> posts.NewPost | Invalid:

@@ -2,6 +2,7 @@
 
     scheduled --claim--> publishing --published / scheduled (retry, deferral) / failed / unknown
     scheduled|failed|unknown --operator--> canceled | scheduled (retry)
+    draft --submit--> pending_approval --approve--> scheduled | --send back--> draft
 
 One module per reason to change: `store` (creation, reads), `actions` (an operator's actions),
 `queue` (the run's queries and claim), `lease` (the claimed post's handle), `tasks` (Cloud
@@ -11,10 +12,19 @@ the names below, `common.posts.<name>`, so code can move between the modules wit
 them.
 """
 
-from common.posts.actions import cancel, edit_content, release_held, retry
+from common.posts.actions import cancel, edit_content, end_group, release_held, retry, review
 from common.posts.figures import COUNT_CAP, QueueCounts, queue_counts
 from common.posts.lease import ClaimedPost, LeaseLost, LeaseTerms, Settled
-from common.posts.listing import Page, PostFilter, get_document, list_page, parse_cursor
+from common.posts.listing import (
+    Neighbour,
+    Page,
+    PostFilter,
+    get_document,
+    list_page,
+    parse_cursor,
+    scheduled_between,
+    slot_times,
+)
 from common.posts.queue import (
     DueSnapshot,
     NextPost,
@@ -54,6 +64,7 @@ __all__ = [
     "Existing",
     "LeaseLost",
     "LeaseTerms",
+    "Neighbour",
     "NewPost",
     "NextPost",
     "Page",
@@ -70,6 +81,7 @@ __all__ = [
     "create",
     "discard_import",
     "edit_content",
+    "end_group",
     "existing_keys",
     "get",
     "get_document",
@@ -85,6 +97,9 @@ __all__ = [
     "release_unsent",
     "renew_leases",
     "retry",
+    "review",
+    "scheduled_between",
+    "slot_times",
     "snapshot_due",
     "stage_many",
     "upcoming",

@@ -1,4 +1,5 @@
-"""An operator's actions on one post (cancel, edit, retry) and the release of held posts.
+"""An operator's actions on one post (cancel, edit, retry, and the review: submit, approve,
+send back) and the release of held posts.
 
 Each is one conditional write: the filter names the states the action may start from
 (common.transitions.ALLOWED), so a post that moved on meanwhile (claimed and sent, published)
@@ -8,13 +9,14 @@ is left as it is and the caller learns it from the count; transitions.refusal sa
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from bson import ObjectId
 from pymongo.database import Database
 
 from common.clock import ScheduledTime
 from common.db import Doc
-from common.model import ACCOUNT_INACTIVE, AUTH_EXPIRED, Content
+from common.model import ACCOUNT_INACTIVE, AUTH_EXPIRED, Content, PostStatus
 from common.posts.store import collection, starting_in
 
 
@@ -39,15 +41,24 @@ def edit_content(
     *,
     when: ScheduledTime | None = None,
     version: int | None = None,
+    request_hash: str | None = None,
+    draft: bool = False,
 ) -> bool:
     """Replace the content (and the time, when given), only at `version` when given.
 
-    A claimed post goes back to `scheduled` so the new text is sent.
+    A claimed post goes back to `scheduled` so the new text is sent; a draft stays a draft
+    (`draft`: the caller read it as one; only a draft matches then). `request_hash`: what the
+    request now says (a CSV row edited by re-import), so the same row again changes nothing.
     """
     match = starting_in("edit", now, _id=post_id)
     if version is not None:
         match["version"] = version
-    sets: Doc = {"content": content.to_doc(), "status": "scheduled", "updatedAt": now}
+    if draft:
+        match["status"] = "draft"
+    status = "draft" if draft else "scheduled"
+    sets: Doc = {"content": content.to_doc(), "status": status, "updatedAt": now}
+    if request_hash is not None:
+        sets["requestHash"] = request_hash
     if when is not None:
         sets.update(
             scheduledAt=when.instant,
@@ -78,6 +89,49 @@ def retry(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
         },
     )
     return bool(result.modified_count == 1)
+
+
+_REVIEWED: dict[str, PostStatus] = {
+    "submit": "pending_approval",
+    "approve": "scheduled",
+    "send_back": "draft",
+}
+
+
+def review(
+    db: Database[Doc],
+    post_id: ObjectId,
+    action: Literal["submit", "approve", "send_back"],
+    now: datetime,
+    *,
+    comment: str | None = None,
+) -> bool:
+    """Move a post through its review: a draft is submitted, a submitted post approved (it is
+    then due at its time, like any scheduled post) or sent back to draft with `comment`."""
+    sets: Doc = {"status": _REVIEWED[action], "updatedAt": now}
+    unsets: Doc = {}
+    if comment is not None:
+        sets["reviewComment"] = comment
+    else:
+        unsets["reviewComment"] = ""
+    update: Doc = {"$set": sets, "$inc": {"version": 1}}
+    if unsets:
+        update["$unset"] = unsets
+    result = collection(db).update_one(starting_in(action, now, _id=post_id), update)
+    return bool(result.modified_count == 1)
+
+
+def end_group(db: Database[Doc], group_id: str, now: datetime) -> int:
+    """Cancel a group's posts not yet on their way (an ended series): one write."""
+    result = collection(db).update_many(
+        starting_in("end_series", now, groupId=group_id),
+        {
+            "$set": {"status": "canceled", "finishedAt": now, "updatedAt": now},
+            "$unset": {"lease": ""},
+            "$inc": {"version": 1},
+        },
+    )
+    return int(result.modified_count)
 
 
 def release_held(db: Database[Doc], account_id: str, now: datetime) -> int:

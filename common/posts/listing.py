@@ -4,6 +4,7 @@ one post as operators see it (everything but the lease internals)."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -114,3 +115,56 @@ def _filter_query(where: PostFilter) -> Doc:
 def get_document(db: Database[Doc], post_id: ObjectId) -> Doc | None:
     doc: Doc | None = collection(db).find_one({"_id": post_id}, _LISTED_FIELDS)
     return doc
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A scheduled post near a time, with just what a likeness check needs."""
+
+    post_id: ObjectId
+    account_id: str
+    due_at: datetime
+    text: str
+
+
+def scheduled_between(
+    db: Database[Doc], account_ids: Iterable[str], start: datetime, end: datetime
+) -> list[Neighbour]:
+    """Scheduled posts of these accounts due in [start, end]: one query on the accountId_dueAt_id
+    prefix, bounded by the accounts and the window asked for."""
+    found = collection(db).find(
+        {
+            "accountId": {"$in": sorted(set(account_ids))},
+            "dueAt": {"$gte": start, "$lte": end},
+            "status": "scheduled",
+        },
+        {"accountId": 1, "dueAt": 1, "content.text": 1},
+    )
+    return [
+        Neighbour(d["_id"], str(d["accountId"]), d["dueAt"], str(d["content"].get("text", "")))
+        for d in found
+    ]
+
+
+# A post in one of these holds its slot; a canceled, failed or unknown one has freed it.
+_HOLDS_SLOT = ["draft", "pending_approval", "importing", "scheduled", "publishing", "published"]
+
+
+def slot_times(
+    db: Database[Doc], account_id: str, after: datetime, until: datetime
+) -> set[datetime]:
+    """The times the account's posts hold in (after, until]: a moved post holds its new time,
+    a removed one none (one query on the accountId_dueAt_id prefix, bounded by the window)."""
+    found = collection(db).find(
+        {
+            "accountId": account_id,
+            "scheduledAt": {"$gt": after, "$lte": until},
+            "status": {"$in": _HOLDS_SLOT},
+        },
+        {"_id": 0, "scheduledAt": 1},
+    )
+    return {_aware(d["scheduledAt"]) for d in found}
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

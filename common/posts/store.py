@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from common.clock import ScheduledTime
 from common.db import POSTS, Doc
-from common.model import Content, Post
+from common.model import Content, Post, Stage
 from common.posts.states import starting_filter
 from common.transitions import Action
 
@@ -43,6 +43,7 @@ class NewPost:
     # Unique over all posts (db.ensure_indexes): the same request never makes a second post.
     idempotency_key: str | None = None
     request_hash: str | None = None  # what the request carrying the key said (API replays)
+    stage: Stage = "scheduled"  # a draft or a post awaiting approval is never claimed
 
 
 def _new_document(new: NewPost, status: str, now: datetime) -> Doc:
@@ -86,7 +87,7 @@ def insert_once(db: Database[Doc], new: NewPost, now: datetime) -> ObjectId | Ex
     """
     try:
         inserted: ObjectId = (
-            collection(db).insert_one(_new_document(new, "scheduled", now)).inserted_id
+            collection(db).insert_one(_new_document(new, new.stage, now)).inserted_id
         )
     except DuplicateKeyError:
         found = existing_keys(db, [new.idempotency_key or ""])
@@ -121,7 +122,7 @@ def create(
     group_id: str | None = None,
 ) -> ObjectId:
     new = NewPost(account_id, platform, content, when, group_id)
-    inserted: ObjectId = collection(db).insert_one(_new_document(new, "scheduled", now)).inserted_id
+    inserted: ObjectId = collection(db).insert_one(_new_document(new, new.stage, now)).inserted_id
     return inserted
 
 

@@ -30,6 +30,7 @@ from common.transitions.policy import (
     Transition,
     decide,
     kind_of,
+    too_late,
 )
 from common.transitions.starts import (
     ALLOWED,
@@ -72,4 +73,5 @@ __all__ = [
     "decide",
     "kind_of",
     "refusal",
+    "too_late",
 ]

@@ -53,7 +53,7 @@ class Rules:
     def from_settings(cls, settings: Settings) -> Rules:
         return cls(
             max_attempts=settings.max_attempts,
-            max_lateness=timedelta(seconds=settings.max_lateness_seconds),
+            max_lateness=settings.max_lateness,
             catch_up_spacing=timedelta(seconds=settings.catchup_spacing_seconds),
             reauth_hold=timedelta(seconds=settings.reauth_hold_seconds),
             retry_base_seconds=settings.retry_base_seconds,
@@ -217,12 +217,18 @@ def _before_send(
         return Decision(Look())
     if account is None:
         return Decision(Fail(ErrorInfo("account_not_found", "the post's account does not exist")))
-    if now - post.late_since > rules.max_lateness:
+    if too_late(post, rules.max_lateness, now):
         expired = ErrorInfo("expired", "later than MAX_LATENESS_SECONDS")
         return Decision(Fail(expired, spend_attempt=False))
     if (hold := _hold(account, rules, now, seen)) is not None:
         return Decision(Reschedule(hold.until, hold.why, spend_attempt=False))
     return _catch_up(post, rules, now, seen)
+
+
+def too_late(post: Post, max_lateness: timedelta, now: datetime) -> bool:
+    """The lateness rule: a post later than this is never sent (a run fails it as expired, an
+    approver is refused)."""
+    return now - post.late_since > max_lateness
 
 
 def _hold(account: Account, rules: Rules, now: datetime, seen: AccountSeen) -> AccountHold | None:

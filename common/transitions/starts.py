@@ -16,17 +16,21 @@ from common.model import Post, PostStatus
 
 Action = Literal[
     "activate_import",
+    "approve",
     "cancel",
     "claim",
     "claim_for_task",
     "discard_import",
     "edit",
+    "end_series",
     "hold",
     "mark_found",
     "record_task",
     "release_held",
     "release_unsent",
     "retry",
+    "send_back",
+    "submit",
     "take_over",
 ]
 
@@ -49,7 +53,10 @@ class Refusal(Enum):
     SEND_BEGUN = "its send has begun"
     FINISHED = "it is already published or canceled"
     NOT_RETRYABLE = "only failed or unknown posts can be retried"
-    NOT_EDITABLE = "only scheduled posts can be edited"
+    NOT_EDITABLE = "only scheduled posts and drafts can be edited"
+    NOT_DRAFT = "only drafts can be submitted for approval"
+    NOT_PENDING = "only posts awaiting approval can be approved or sent back"
+    TOO_LATE = "its time is longer ago than MAX_LATENESS_SECONDS; send it back for a new time"
     STALE = "it was changed since that version was read"
     TAKEN = "another runner or an operator changed it first"
 
@@ -64,6 +71,7 @@ class Allowed:
 
 _SCHEDULED, _UNSENT_CLAIM = From("scheduled"), From("publishing", unsent=True)
 _ABANDONED = From("publishing", lease_expired=True)
+_DRAFT, _PENDING = From("draft"), From("pending_approval")
 
 # The one table of where every action on a post may start. common.posts builds its conditional
 # writes' filters from it (posts.starting_filter); `refusal` explains a write that matched
@@ -71,11 +79,19 @@ _ABANDONED = From("publishing", lease_expired=True)
 # conditions on top. Claimed posts then move by `decide`, settled through the lease (`hold`).
 ALLOWED: Mapping[Action, Allowed] = {
     # Operators: a post that may already be on its way to the platform is left alone.
-    "edit": Allowed((_SCHEDULED, _UNSENT_CLAIM), Refusal.NOT_EDITABLE),
+    "edit": Allowed((_SCHEDULED, _UNSENT_CLAIM, _DRAFT), Refusal.NOT_EDITABLE),
     "cancel": Allowed(
-        (_SCHEDULED, From("failed"), From("unknown"), _UNSENT_CLAIM), Refusal.FINISHED
+        (_SCHEDULED, From("failed"), From("unknown"), _UNSENT_CLAIM, _DRAFT, _PENDING),
+        Refusal.FINISHED,
     ),
     "retry": Allowed((From("failed"), From("unknown")), Refusal.NOT_RETRYABLE),
+    # Planning: a draft is submitted; an approver approves it (it becomes `scheduled`, due at
+    # its time, judged by the lateness rule) or sends it back to `draft` with a comment.
+    "submit": Allowed((_DRAFT,), Refusal.NOT_DRAFT),
+    "approve": Allowed((_PENDING,), Refusal.NOT_PENDING),
+    "send_back": Allowed((_PENDING,), Refusal.NOT_PENDING),
+    # Ending a series cancels its occurrences not yet on their way (sent ones stay as they are).
+    "end_series": Allowed((_SCHEDULED, _UNSENT_CLAIM, _DRAFT, _PENDING), Refusal.FINISHED),
     # Re-authentication releases the account's posts held for it.
     "release_held": Allowed((_SCHEDULED,), Refusal.TAKEN),
     # Bulk import: staged rows become scheduled together, or are removed together.

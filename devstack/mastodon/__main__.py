@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from pathlib import Path
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from devstack import journal
 from devstack.mastodon.app import MastodonApp
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack.mastodon")
     parser.add_argument("--port", type=int, default=8091)
+    parser.add_argument("--state-file", type=Path, help="keep accounts in this file (journal)")
     args = parser.parse_args()
     WSGIRequestHandler.protocol_version = "HTTP/1.1"
-    server = make_server("127.0.0.1", args.port, MastodonApp(), threaded=True)
+    app = MastodonApp()
+    kept = journal.keep(app, args.state_file)
+    server = make_server("127.0.0.1", args.port, kept, threaded=True)
     print(f"sandbox: Mastodon on http://127.0.0.1:{args.port}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -127,7 +127,9 @@ class MastodonState:
     def add_account(
         self, username: str, token: str, scopes: frozenset[str] = DEFAULT_SCOPES
     ) -> Account:
-        account = Account(self.next_id(), username, token, scopes)
+        # A username is unique on an instance: adding it again gives it the new token.
+        same = next((a for a in self.accounts.values() if a.username == username), None)
+        account = Account(same.id if same else self.next_id(), username, token, scopes)
         self.accounts[account.id] = account
         return account
 

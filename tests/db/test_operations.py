@@ -14,6 +14,8 @@ from common.operations.post_actions import Done, PostChanges, Refused
 from common.transitions import Refusal
 from tests.conftest import add_account, add_post
 
+LATENESS = timedelta(days=1)  # MAX_LATENESS_SECONDS by default
+
 
 def _set(db: Database[Doc], pid: ObjectId, **fields: object) -> None:
     db["posts"].update_one({"_id": pid}, {"$set": fields})
@@ -34,17 +36,19 @@ def test_cancel_retry_and_edit_say_why_they_refuse(db: Database[Doc]) -> None:
         Refusal.NOT_RETRYABLE, "scheduled"
     )
     assert post_actions.cancel_post(db, sending, now) == Refused(Refusal.SEND_BEGUN, "publishing")
-    assert post_actions.edit_post(db, sending, new_text, now) == Refused(
+    assert post_actions.edit_post(db, sending, new_text, now, max_lateness=LATENESS) == Refused(
         Refusal.SEND_BEGUN, "publishing"
     )
     assert post_actions.cancel_post(db, published, now) == Refused(Refusal.FINISHED, "published")
-    assert post_actions.edit_post(db, published, new_text, now) == Refused(
+    assert post_actions.edit_post(db, published, new_text, now, max_lateness=LATENESS) == Refused(
         Refusal.NOT_EDITABLE, "published"
     )
     assert post_actions.cancel_post(db, missing, now) == Refused(Refusal.NOT_FOUND, None)
     assert db["posts"].count_documents({"version": {"$gt": 1}}) == 0  # nothing changed
 
-    assert post_actions.edit_post(db, scheduled, new_text, now) == Done(scheduled)
+    assert post_actions.edit_post(db, scheduled, new_text, now, max_lateness=LATENESS) == Done(
+        scheduled
+    )
     assert post_actions.cancel_post(db, scheduled, now) == Done(scheduled)
     doc = db["posts"].find_one({"_id": scheduled})
     assert doc is not None

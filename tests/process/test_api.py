@@ -242,6 +242,27 @@ def test_a_batch_is_all_or_nothing_and_a_replay_makes_nothing(
     assert_refused(call(api_fn, "POST", "/v1/posts", writer, too_many), 400)
 
 
+def test_an_idempotency_key_covers_one_body_of_its_caller_single_or_batch(
+    api_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb")
+    add_account(fresh_db, "fb-2")
+    writer, other_writer = key(fresh_db, "posts:write"), key(fresh_db, "posts:write")
+    keyed = {"Idempotency-Key": "order-9"}
+    made = call(api_fn, "POST", "/v1/posts", writer, post_body(), keyed)
+    assert made.status_code == 201, made.text
+    other_account = call(api_fn, "POST", "/v1/posts", writer, post_body("fb-2"), keyed)
+    assert_refused(other_account, 422)
+    theirs = call(api_fn, "POST", "/v1/posts", other_writer, post_body("fb-2"), keyed)
+    assert theirs.status_code == 201, theirs.text  # another caller's key is another key
+    long_key = {"Idempotency-Key": "b" * 198}
+    batch = {"posts": [post_body(text=f"item {i}") for i in range(12)]}
+    assert call(api_fn, "POST", "/v1/posts", writer, batch, long_key).status_code == 201
+    single = call(api_fn, "POST", "/v1/posts", writer, post_body(text="one"), long_key)
+    assert_refused(single, 422)
+    assert fresh_db["posts"].count_documents({}) == 2 + 12
+
+
 def test_bad_bodies_are_refused_with_a_reason_and_change_nothing(
     api_fn: Served, fresh_db: Database[Any]
 ) -> None:
@@ -391,6 +412,61 @@ def test_cancel_and_retry_answer_the_post_and_every_write_is_audited(
     assert entries[0]["requestId"] == "req-1" and entries[0]["targets"] == [pid]
     assert all(e["expireAt"] > utcnow() + timedelta(days=80) for e in entries)
     assert "hello" not in str(entries)  # never post text
+
+
+def test_approval_is_refused_for_a_viewer_and_an_editor_and_allowed_for_an_approver(
+    api_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb")
+    viewer, editor = key(fresh_db, "posts:read"), key(fresh_db, "posts:write")
+    approver = key(fresh_db, "posts:approve")
+    made = call(api_fn, "POST", "/v1/posts", editor, post_body(stage="pending_approval"))
+    pid = made.json()["id"]
+    assert (made.status_code, call(api_fn, "GET", f"/v1/posts/{pid}", viewer).json()["status"]) == (
+        201,
+        "pending_approval",
+    )
+    for refused in (viewer, editor):
+        assert_refused(call(api_fn, "POST", f"/v1/posts/{pid}:approve", refused), 403)
+    back = call(api_fn, "POST", f"/v1/posts/{pid}:sendBack", approver, {"comment": "a link?"})
+    assert (back.json()["status"], back.json()["reviewComment"]) == ("draft", "a link?")
+    assert_refused(call(api_fn, "POST", f"/v1/posts/{pid}:sendBack", approver, {}), 400)
+    assert_refused(call(api_fn, "POST", f"/v1/posts/{pid}:approve", approver), 409)
+    submitted = call(api_fn, "POST", f"/v1/posts/{pid}:submit", editor)
+    assert submitted.json()["status"] == "pending_approval"
+    approved = call(api_fn, "POST", f"/v1/posts/{pid}:approve", approver)
+    assert (approved.status_code, approved.json()["status"]) == (200, "scheduled")
+    entries = list(fresh_db["audit"].find({"targets": pid}).sort([("at", 1), ("_id", 1)]))
+    assert [(e["action"], e["status"]) for e in entries] == [
+        ("posts.create", 201),
+        ("posts.send_back", 200),
+        ("posts.approve", 409),
+        ("posts.submit", 200),
+        ("posts.approve", 200),
+    ]
+    assert "a link?" not in str(entries)  # the comment lives on the post, not in the log
+
+
+def test_posting_slots_are_set_by_an_account_writer_and_a_queued_post_takes_the_next(
+    api_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb")
+    writer, manager = key(fresh_db, "posts:read", "posts:write"), key(fresh_db, "accounts:write")
+    slots = {"timeZone": "America/New_York", "slots": ["mon@09:00", "thu@17:30"]}
+    assert_refused(call(api_fn, "POST", "/v1/accounts/fb:setSlots", writer, slots), 403)
+    bad = {"timeZone": "America/New_York", "slots": ["monday 9am"]}
+    assert_refused(call(api_fn, "POST", "/v1/accounts/fb:setSlots", manager, bad), 400)
+    assert_refused(call(api_fn, "POST", "/v1/accounts/nobody:setSlots", manager, slots), 404)
+    stored = call(api_fn, "POST", "/v1/accounts/fb:setSlots", manager, slots)
+    assert stored.json() == {"timeZone": "America/New_York", "slots": ["mon@09:00", "thu@17:30"]}
+
+    queued = [
+        call(api_fn, "POST", "/v1/posts", writer, post_body(text=f"q{n}", scheduledAt="queue"))
+        for n in range(2)
+    ]
+    shown = [call(api_fn, "GET", f"/v1/posts/{q.json()['id']}", writer).json() for q in queued]
+    local = [p["localTime"][11:16] for p in shown]
+    assert sorted(local) == ["09:00", "17:30"] and shown[0]["scheduledAt"] < shown[1]["scheduledAt"]
 
 
 def test_an_account_check_asks_meta_about_its_token(

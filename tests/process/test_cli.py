@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,8 @@ from devstack.processes import free_port
 from devstack.sandbox.control import Sandbox
 from tests.conftest import add_account, add_post
 from tests.meta_support import TOKEN_KEY, connect, meta_env, token_for
+
+LATENESS = timedelta(days=1)  # MAX_LATENESS_SECONDS by default
 
 
 def socialsched(
@@ -71,6 +73,56 @@ def test_status_shows_queue_counts_and_next_post(
     assert status["scheduler"]["totalExecutions"] == 1
     readable = socialsched(mongo_uri, db_name, "status").stdout
     assert "no platform connected" not in readable and "1 scheduled" in readable
+
+
+def test_status_on_the_database_names_the_accounts_to_reauthenticate(
+    mongo_uri: str, db_name: str, db: Database[Doc]
+) -> None:
+    for name, platform in (("fb-ok", "facebook"), ("fb-old", "facebook"), ("ig-old", "instagram")):
+        add_account(db, name, platform)
+    db["accounts"].update_many(
+        {"_id": {"$in": ["fb-old", "ig-old"]}}, {"$set": {"status": "needs_reauth"}}
+    )
+    status = json.loads(socialsched(mongo_uri, db_name, "--json", "status").stdout)
+    assert status["platforms"]["facebook"] == {
+        "connected": 1,
+        "needsReauth": 1,
+        "reauthAccounts": ["fb-old"],
+    }
+    assert status["platforms"]["instagram"]["reauthAccounts"] == ["ig-old"]
+    readable = socialsched(mongo_uri, db_name, "status").stdout
+    assert "2 accounts need re-authentication (facebook: fb-old; instagram: ig-old)" in readable
+
+
+def test_posts_list_shows_a_held_post_at_its_scheduled_time_and_until_when_it_is_held(
+    mongo_uri: str, db_name: str, db: Database[Doc]
+) -> None:
+    add_account(db, "a")
+    scheduled = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
+    held = add_post(db, "a", scheduled)
+    later = add_post(db, "a", scheduled + timedelta(hours=1))
+    db["posts"].update_one(
+        {"_id": held},
+        {
+            "$set": {
+                "dueAt": scheduled + timedelta(minutes=30),
+                "lastError": {
+                    "code": "auth_expired",
+                    "message": "the token expired",
+                    "at": scheduled,
+                },
+            }
+        },
+    )
+    shown = socialsched(mongo_uri, db_name, "posts", "list")
+    assert shown.returncode == 0, shown.stderr
+    listed = shown.stdout.splitlines()
+    assert listed[0].split()[-1] == "scheduled"
+    assert listed[1].startswith(str(held)) and listed[1].endswith(
+        "2030-01-01T09:00:00Z  held until 2030-01-01T09:30:00Z  auth_expired: the token expired"
+    )
+    assert listed[2].startswith(str(later)) and listed[2].endswith("2030-01-01T10:00:00Z")
+    assert len(listed) == 3
 
 
 def test_lock_release_refuses_a_live_lock_without_force(
@@ -203,6 +255,28 @@ def test_accounts_check_marks_an_invalid_token_for_reauthentication(
     assert token_for("bad") not in checked.stdout + checked.stderr
 
 
+def test_a_draft_is_submitted_sent_back_and_approved_from_the_cli(
+    mongo_uri: str, db_name: str, db: Database[Doc]
+) -> None:
+    add_account(db, "a")
+    at = (utcnow() + timedelta(hours=1)).isoformat()
+    args = ("--account", "a", "--at", at, "--text", "planned", "--stage", "draft")
+    made = socialsched(mongo_uri, db_name, "--json", "posts", "add", *args)
+    pid = json.loads(made.stdout)["id"]
+
+    def status() -> str:
+        return str(db["posts"].find_one()["status"])  # type: ignore[index]
+
+    assert socialsched(mongo_uri, db_name, "posts", "approve", pid).returncode == 1  # a draft
+    assert socialsched(mongo_uri, db_name, "posts", "submit", pid).returncode == 0
+    assert status() == "pending_approval"
+    back = socialsched(mongo_uri, db_name, "posts", "send-back", pid, "--comment", "typo")
+    assert back.returncode == 0 and status() == "draft"
+    assert socialsched(mongo_uri, db_name, "posts", "submit", pid).returncode == 0
+    approved = socialsched(mongo_uri, db_name, "posts", "approve", pid)
+    assert (approved.returncode, approved.stdout.strip()) == (0, f"post {pid} scheduled")
+
+
 def test_posts_add_validates_and_schedules_in_the_operators_zone(
     mongo_uri: str, db_name: str, db: Database[Doc]
 ) -> None:
@@ -260,14 +334,16 @@ def test_import_inserts_all_rows_or_none_and_names_every_bad_line(
     )
     refused = socialsched(mongo_uri, db_name, "import", str(bad))
     assert refused.returncode == 2
-    assert "line 3: account" in refused.stderr and "line 4: scheduledAt" in refused.stderr
+    assert "line 3: account" in refused.stderr and "line 4: at:" in refused.stderr
     assert db["posts"].count_documents({}) == 0
     good = tmp_path / "good.csv"
     rows = "".join(f"fb,2030-01-01T10:{i:02d}:00+00:00,,post {i}\n" for i in range(60))
     good.write_text("account,at,tz,text\n" + rows)
     done = socialsched(mongo_uri, db_name, "--json", "import", str(good))
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"imported": 60, "alreadyScheduled": []}
+    report = json.loads(done.stdout)
+    assert (report["imported"], report["alreadyScheduled"], report["warnings"]) == (60, [], [])
+    assert [c["line"] for c in report["created"]] == list(range(2, 62))
     assert db["posts"].count_documents({"status": "scheduled"}) == 60
     again = socialsched(mongo_uri, db_name, "import", str(good))
     assert again.returncode == 0, again.stderr
@@ -286,7 +362,7 @@ def test_an_unreadable_import_file_is_a_usage_error(
     not_utf8 = socialsched(mongo_uri, db_name, "import", str(latin1))
     assert not_utf8.returncode == 2 and "not UTF-8" in not_utf8.stderr
     out_of_range = socialsched(mongo_uri, db_name, "import", str(far))
-    assert out_of_range.returncode == 2 and "line 2: scheduledAt" in out_of_range.stderr
+    assert out_of_range.returncode == 2 and "line 2: at:" in out_of_range.stderr
     for done in (not_utf8, out_of_range):
         assert "Traceback" not in done.stderr
     assert db["posts"].count_documents({}) == 0
@@ -302,5 +378,7 @@ def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
     # A unique index makes the last row fail, after the whole first chunk went in.
     db["posts"].create_index("content.text", unique=True)
     with pytest.raises(BulkWriteError):
-        bulk.import_csv(db, io.StringIO("account,at,text\n" + rows), utcnow())
+        bulk.import_csv(
+            db, io.StringIO("account,at,text\n" + rows), utcnow(), max_lateness=LATENESS
+        )
     assert db["posts"].count_documents({}) == 0

@@ -139,7 +139,12 @@ def test_a_wrong_key_or_an_absent_api_is_a_clear_error(
     api_fn: Served, fresh_db: Database[Any]
 ) -> None:
     wrong = remote(api_fn, "sk_nobody_nothing", "accounts", "list")
-    assert wrong.returncode == 2 and "Authorization" in wrong.stderr
+    assert wrong.returncode == 1 and "did not accept SOCIALSCHED_API_KEY (401)" in wrong.stderr
+    reader = apikeys.create(fresh_db, "reader", ["posts:read"], utcnow()).secret
+    add = ("posts", "add", "--account", "fb-1", "--at", "2030-01-01T10:00Z", "--text", "hi")
+    under_scoped = remote(api_fn, reader, *add)
+    assert under_scoped.returncode == 1
+    assert "may not do this (403)" in under_scoped.stderr and "posts:write" in under_scoped.stderr
     gone = Served("http://127.0.0.1:9", api_fn.output, api_fn.pid)
     unreachable = remote(gone, "sk_a_b", "accounts", "list")
     assert unreachable.returncode == 1 and "did not answer" in unreachable.stderr
@@ -215,3 +220,38 @@ def test_every_network_connects_and_reauthenticates_through_the_api_without_data
     assert json.loads(shown.stdout)["platforms"]["bluesky"] == {"connected": 1, "needsReauth": 0}
     wrong_secret = remote(api_fn, key, "accounts", "connect", "threads", stdin="not-a-token\n")
     assert wrong_secret.returncode == 2 and "Threads refused the token" in wrong_secret.stderr
+
+
+def test_a_remote_import_of_1200_rows_is_one_request_all_or_nothing(
+    api_fn: Served, fresh_db: Database[Any], tmp_path: Path
+) -> None:
+    key = apikeys.create(fresh_db, "laptop", ["admin"], utcnow()).secret
+    accounts.create(
+        fresh_db,
+        account_id="fb-big",
+        platform="facebook",
+        external_id="big",
+        name="Big",
+        token_ciphertext="not-a-real-token",
+        token_expires_at=None,
+        now=utcnow(),
+    )
+    start = utcnow() + timedelta(days=30)
+    rows = [f"fb-big,{(start + timedelta(minutes=i)).isoformat()},post {i}\n" for i in range(1200)]
+    rows[1099] = "fb-big,not a time,post 1099\n"  # line 1101: the header is line 1
+    csv_file = tmp_path / "big.csv"
+    csv_file.write_text("account,at,text\n" + "".join(rows))
+
+    refused = remote(api_fn, key, "import", str(csv_file))
+    assert refused.returncode == 2, refused.stderr
+    assert "nothing imported" in refused.stderr and "line 1101: at:" in refused.stderr
+    assert fresh_db["posts"].count_documents({}) == 0
+
+    rows[1099] = f"fb-big,{(start + timedelta(minutes=1099)).isoformat()},post 1099\n"
+    csv_file.write_text("account,at,text\n" + "".join(rows))
+    done = json.loads(remote(api_fn, key, "import", str(csv_file), "--json").stdout)
+    assert (done["imported"], len(done["created"])) == (1200, 1200)
+    assert done["created"][-1]["line"] == 1201
+    assert fresh_db["posts"].count_documents({}) == 1200
+    imports = fresh_db["audit"].count_documents({"action": "posts.import"})
+    assert imports == 1  # one request for the whole file

@@ -47,6 +47,8 @@ TASKS_ACCOUNT = "tasks@test-project.iam.gserviceaccount.com"
 AUDIENCE = "https://publish.test/"
 WAIT_SECONDS = 30
 
+DAY = timedelta(days=1)  # MAX_LATENESS_SECONDS by default
+
 
 @pytest.fixture(scope="module")
 def standin() -> Iterator[str]:
@@ -476,15 +478,28 @@ def test_a_post_created_or_moved_to_before_the_next_tick_gets_its_task_at_once(
     soon = (utcnow() + timedelta(seconds=2)).isoformat()
     later = (utcnow() + timedelta(minutes=20)).isoformat()
     created = scheduling.schedule_post(
-        fresh_db, scheduling.PostRequest("a", soon, text="created soon"), utcnow(), starter
+        fresh_db,
+        scheduling.PostRequest("a", soon, text="created soon"),
+        utcnow(),
+        starter,
+        max_lateness=DAY,
     )
     far = scheduling.schedule_post(
-        fresh_db, scheduling.PostRequest("a", later, text="moved soon"), utcnow(), starter
+        fresh_db,
+        scheduling.PostRequest("a", later, text="moved soon"),
+        utcnow(),
+        starter,
+        max_lateness=DAY,
     )
     assert isinstance(created, scheduling.Scheduled) and isinstance(far, scheduling.Scheduled)
     before = _stats(standin)
     moved = post_actions.edit_post(
-        fresh_db, far.post_id, post_actions.PostChanges(scheduled_at=soon), utcnow(), tasks=starter
+        fresh_db,
+        far.post_id,
+        post_actions.PostChanges(scheduled_at=soon),
+        utcnow(),
+        tasks=starter,
+        max_lateness=DAY,
     )
     assert isinstance(moved, post_actions.Done)
     assert _stats(standin)["created"] - before["created"] == 1

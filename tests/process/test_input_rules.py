@@ -22,6 +22,8 @@ from tests.conftest import add_account, add_post
 from tests.process.test_cli import socialsched
 from tests.query_shapes import CommandRecorder, problems, queries
 
+LATENESS = timedelta(days=1)  # MAX_LATENESS_SECONDS by default
+
 
 def _request(at: str, text: str = "hi", **extra: object) -> PostRequest:
     return PostRequest(account_id="fb", scheduled_at=at, text=text, **extra)  # type: ignore[arg-type]
@@ -31,13 +33,15 @@ def test_a_time_in_the_past_is_refused_unless_now_or_allowed_late(db: Database[D
     add_account(db, "fb")
     now = utcnow()
     past = (now - timedelta(hours=2)).isoformat()
-    refused = scheduling.schedule_post(db, _request(past), now)
+    refused = scheduling.schedule_post(db, _request(past), now, max_lateness=LATENESS)
     assert isinstance(refused, Invalid)
     assert [p.field for p in refused.problems] == ["scheduledAt"]
     assert "in the past" in refused.problems[0].message
     assert db["posts"].count_documents({}) == 0
-    assert isinstance(scheduling.schedule_post(db, _request("now"), now), Scheduled)
-    late = scheduling.schedule_post(db, _request(past, allow_late=True), now)
+    assert isinstance(
+        scheduling.schedule_post(db, _request("now"), now, max_lateness=LATENESS), Scheduled
+    )
+    late = scheduling.schedule_post(db, _request(past, allow_late=True), now, max_lateness=LATENESS)
     assert isinstance(late, Scheduled)
     assert db["posts"].count_documents({}) == 2
 
@@ -46,14 +50,20 @@ def test_the_same_post_sent_twice_is_one_post(db: Database[Doc]) -> None:
     add_account(db, "fb")
     now = utcnow()
     at = (now + timedelta(hours=1)).isoformat()
-    first = scheduling.schedule_post(db, _request(at), now)
-    second = scheduling.schedule_post(db, _request(at), now)
+    first = scheduling.schedule_post(db, _request(at), now, max_lateness=LATENESS)
+    second = scheduling.schedule_post(db, _request(at), now, max_lateness=LATENESS)
     assert isinstance(first, Scheduled)
     assert second == AlreadyScheduled(first.post_id, "scheduled")
-    other_text = scheduling.schedule_post(db, _request(at, text="other"), now)
+    other_text = scheduling.schedule_post(
+        db, _request(at, text="other"), now, max_lateness=LATENESS
+    )
     assert isinstance(other_text, Scheduled)
-    keyed = scheduling.schedule_post(db, _request(at, text="v1", idempotency_key="k1"), now)
-    rekeyed = scheduling.schedule_post(db, _request(at, text="v2", idempotency_key="k1"), now)
+    keyed = scheduling.schedule_post(
+        db, _request(at, text="v1", idempotency_key="k1"), now, max_lateness=LATENESS
+    )
+    rekeyed = scheduling.schedule_post(
+        db, _request(at, text="v2", idempotency_key="k1"), now, max_lateness=LATENESS
+    )
     assert isinstance(keyed, Scheduled) and rekeyed == AlreadyScheduled(keyed.post_id, "scheduled")
     assert db["posts"].count_documents({}) == 3
 
@@ -63,16 +73,16 @@ def test_a_batch_is_all_or_nothing_and_names_each_bad_item_by_index(db: Database
     now = utcnow()
     at = (now + timedelta(hours=1)).isoformat()
     bad = [_request(at, "a"), PostRequest("nobody", at, text="b"), _request("soon", "c")]
-    refused = bulk.schedule_batch(db, bad, now)
+    refused = bulk.schedule_batch(db, bad, now, max_lateness=LATENESS)
     assert isinstance(refused, BatchRefused)
     assert [(p.index, p.field) for p in refused.problems] == [(1, "accountId"), (2, "scheduledAt")]
     assert db["posts"].count_documents({}) == 0
     batch = [_request(at, "a"), _request(at, "b"), _request(at, "a")]
-    done = bulk.schedule_batch(db, batch, now)
+    done = bulk.schedule_batch(db, batch, now, max_lateness=LATENESS)
     assert isinstance(done, BatchScheduled) and done.created == 2
     first, _, repeat = done.results
     assert isinstance(first, Scheduled) and repeat == AlreadyScheduled(first.post_id, "scheduled")
-    again = bulk.schedule_batch(db, batch, now)
+    again = bulk.schedule_batch(db, batch, now, max_lateness=LATENESS)
     assert isinstance(again, BatchScheduled) and again.created == 0
     assert [r.post_id for r in again.results] == [r.post_id for r in done.results]
     assert db["posts"].count_documents({}) == 2
@@ -86,12 +96,13 @@ def test_reimporting_a_file_names_the_posts_made_the_first_time(db: Database[Doc
         "fb,2030-01-01T10:00:00Z,first,\n"
         "fb,2030-01-01T10:00:00Z,second,row-2\n"
     )
-    first = bulk.import_csv(db, io.StringIO(csv_text), now)
-    assert first == bulk.Imported(2, ())
-    edited = csv_text.replace("second", "second reworded")  # same key: the same row
-    again = bulk.import_csv(db, io.StringIO(edited), now)
+    first = bulk.import_csv(db, io.StringIO(csv_text), now, max_lateness=LATENESS)
+    assert isinstance(first, bulk.Imported) and first.count == 2
+    edited = csv_text.replace("second", "second reworded")  # same key: the same row, edited
+    again = bulk.import_csv(db, io.StringIO(edited), now, max_lateness=LATENESS)
     assert isinstance(again, bulk.Imported) and again.count == 0
-    assert [a.line for a in again.already] == [2, 3]
+    assert [a.line for a in again.already] == [2]
+    assert again.updated == (bulk.RowPost(3, first.created[1].post_id),)
     assert db["posts"].count_documents({}) == 2
 
 
@@ -100,15 +111,23 @@ def test_an_edit_is_checked_like_a_new_post_and_refused_at_a_stale_version(
 ) -> None:
     add_account(db, "fb")
     now = utcnow()
-    made = scheduling.schedule_post(db, _request((now + timedelta(hours=1)).isoformat()), now)
+    made = scheduling.schedule_post(
+        db, _request((now + timedelta(hours=1)).isoformat()), now, max_lateness=LATENESS
+    )
     assert isinstance(made, Scheduled)
     pid = made.post_id
     past = PostChanges(scheduled_at=(now - timedelta(days=1)).isoformat())
-    assert isinstance(post_actions.edit_post(db, pid, past, now, version=1), Invalid)
+    assert isinstance(
+        post_actions.edit_post(db, pid, past, now, version=1, max_lateness=LATENESS), Invalid
+    )
     later = (now + timedelta(hours=3)).isoformat()
     changes = PostChanges(text="edited", scheduled_at=later)
-    assert post_actions.edit_post(db, pid, changes, now, version=1) == Done(pid)
-    stale = post_actions.edit_post(db, pid, PostChanges(text="lost"), now, version=1)
+    assert post_actions.edit_post(db, pid, changes, now, version=1, max_lateness=LATENESS) == Done(
+        pid
+    )
+    stale = post_actions.edit_post(
+        db, pid, PostChanges(text="lost"), now, version=1, max_lateness=LATENESS
+    )
     assert stale == Refused(Refusal.STALE, "scheduled")
     post = posts.get(db, pid)
     assert post is not None

@@ -54,7 +54,10 @@ def test_the_sweep_deletes_unused_and_abandoned_media_and_keeps_what_posts_use(
     unused = uploaded(db, bucket, image(tmp_path / "b.png", (700, 700), "PNG"), "ig")
     later = (utcnow() + timedelta(days=90)).isoformat()
     post = schedule_post(
-        db, PostRequest("ig", later, media=[{"mediaId": used}], text="kept"), utcnow()
+        db,
+        PostRequest("ig", later, media=[{"mediaId": used}], text="kept"),
+        utcnow(),
+        max_lateness=timedelta(days=1),
     )
     assert not hasattr(post, "problems"), post
     data = b"never finished"

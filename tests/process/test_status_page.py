@@ -113,8 +113,18 @@ def test_the_plain_words_say_what_is_wrong() -> None:
     )
     assert status_page.plain_state(stalled.to_dict()) == [
         "no run for 7 minutes",
-        "3 accounts need re-authentication",
+        "3 accounts need re-authentication (facebook 2; instagram 1)",
     ]
+    named = replace(
+        stalled,
+        platforms={
+            "facebook": PlatformFigures(1, 2, ("fb-2", "fb-3")),
+            "instagram": PlatformFigures(0, 1, ("ig-1",)),
+        },
+    )
+    assert status_page.plain_state(named.to_dict())[1] == (
+        "3 accounts need re-authentication (facebook: fb-2, fb-3; instagram: ig-1)"
+    )
     healthy = report_with(operational=True, last_run_age=20.0, needs_reauth={"facebook": 0})
     assert status_page.plain_state(healthy.to_dict()) == ["operational"]
     failing = replace(healthy, queue=replace(healthy.queue, failed=2, unknown=1))
@@ -152,6 +162,19 @@ def test_a_browser_gets_a_self_contained_page_and_other_clients_json(
     assert sum(history["published"]) == 5 and sum(history["failed"]) == 1
 
 
+def test_an_operational_page_with_accounts_to_reauthenticate_is_a_warning_naming_none() -> None:
+    """Public: the page counts them by platform and says where they are named, in the warning
+    colour (green is for nothing to do)."""
+    reauth = report_with(operational=True, last_run_age=20.0, needs_reauth={"instagram": 1})
+    page = status_page.render(reauth)
+    assert '<p class="state warn" id="state">' in page
+    assert "operational; 1 account needs re-authentication (instagram 1)" in page
+    assert "<code>socialsched status</code>" in page
+    quiet = report_with(operational=True, last_run_age=20.0, needs_reauth={"instagram": 0})
+    assert '<p class="state good" id="state">' in status_page.render(quiet)
+    assert "socialsched status" not in status_page.render(quiet)
+
+
 def _chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
@@ -172,7 +195,10 @@ def test_chromium_renders_the_figures_and_the_chart(
         timeout=120,
         check=True,
     ).stdout
-    assert "no run for 7 minutes; 3 accounts need re-authentication; 1 failed post" in dom
+    assert (
+        "no run for 7 minutes; 3 accounts need re-authentication (facebook 2; instagram 1); "
+        "1 failed post"
+    ) in dom
     assert "<th>runs</th><td>17</td>" in dom
     assert "<th>posts published</th><td>5</td>" in dom
     assert "<th>facebook accounts</th><td>1 connected, 2 need re-auth</td>" in dom

@@ -21,7 +21,7 @@ def test_alt_text_content_warning_and_visibility_survive_the_round_trip() -> Non
         visibility="unlisted",
     )
 
-    (parsed,) = parse_create(request_body(request), None).requests
+    (parsed,) = parse_create(request_body(request), None, "key:test").requests
 
     assert parsed.media == [{"url": "https://img.example/a.jpg", "type": "image", "alt": "a cat"}]
     assert (parsed.content_warning, parsed.visibility) == ("spoilers", "unlisted")
@@ -34,6 +34,6 @@ def test_a_media_item_with_an_unknown_field_is_refused_by_name() -> None:
         "media": [{"url": "https://img.example/a.jpg", "caption": "x"}],
     }
     with pytest.raises(HttpError) as refused:
-        parse_create(body, None)
+        parse_create(body, None, "key:test")
     assert refused.value.status == 400
     assert "only url, type and alt" in str(refused.value.details)

@@ -5,6 +5,7 @@ every problem."""
 from __future__ import annotations
 
 import typing
+from datetime import UTC, datetime
 
 import pytest
 from flask import Request
@@ -41,9 +42,9 @@ def test_limits_the_spec_states_are_the_ones_the_use_cases_apply() -> None:
 
 def test_the_answered_post_declares_every_field_the_api_shows() -> None:
     post = openapi.document()["components"]["schemas"]["Post"]
-    assert {"createdAt", "updatedAt", "groupId"} <= set(post["properties"])
+    assert {"createdAt", "updatedAt", "groupId", "reviewComment"} <= set(post["properties"])
     assert post["properties"]["content"] == {"$ref": "#/components/schemas/PostContent"}
-    assert post["properties"]["status"]["enum"][0] == "importing"
+    assert post["properties"]["status"]["enum"] == list(model.STATUSES)
 
 
 def test_reading_a_body_names_every_problem_at_once() -> None:
@@ -176,3 +177,24 @@ def test_a_shape_is_frozen_and_built_from_its_fields_only() -> None:
     same = api_schema.Created(id="x", already_scheduled=False)
     assert same == api_schema.Created(id="x", already_scheduled=False)
     assert same != api_schema.Created(id="x", already_scheduled=True)
+
+
+def test_a_stored_post_is_shown_with_only_the_declared_error_fields() -> None:
+    when = datetime(2030, 1, 1, tzinfo=UTC)
+    doc = {
+        "_id": "p1",
+        "accountId": "a",
+        "platform": "facebook",
+        "status": "scheduled",
+        "version": 2,
+        "scheduledAt": when,
+        "dueAt": when,
+        "content": {"text": "hi", "link": None, "media": []},
+        "lastError": {"code": "rate_limited", "message": "slow down", "detail": "internal"},
+        "lease": {"runId": "r"},
+    }
+
+    shown = api_body.post_json(doc)
+
+    assert shown["lastError"] == {"code": "rate_limited", "message": "slow down", "at": None}
+    assert "lease" not in shown and shown["content"] == {"text": "hi", "media": []}

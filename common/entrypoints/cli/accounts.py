@@ -76,6 +76,12 @@ def cmd_check(args: argparse.Namespace, backend: Backend) -> int:
     return EXIT_OK if all(h["valid"] for h in results) else EXIT_FAILURE
 
 
+def cmd_slots(args: argparse.Namespace, backend: Backend) -> int:
+    stored = backend.set_slots(args.account, args.tz, args.slot)
+    emit(args, stored, f"{args.account}: {' '.join(stored['slots'])} ({stored['timeZone']})")
+    return EXIT_OK
+
+
 def register(sub: Any) -> None:
     accounts_cmd = sub.add_parser("accounts", help="connected accounts on every network")
     accounts_sub = accounts_cmd.add_subparsers(dest="accounts_command", required=True)
@@ -112,7 +118,18 @@ def register(sub: Any) -> None:
     connect.add_argument("--instance", help="Mastodon: e.g. https://mastodon.social")
     connect.add_argument("--token-env", help="read the secret from this environment variable")
     connect.set_defaults(handler=cmd_connect)
-    accounts_sub.add_parser("list").set_defaults(handler=cmd_list)
+    accounts_sub.add_parser("list", help="the connected accounts and their state").set_defaults(
+        handler=cmd_list
+    )
     accounts_sub.add_parser(
         "check", help="validate every account's credential with its network"
     ).set_defaults(handler=cmd_check)
+    slots = accounts_sub.add_parser(
+        "slots", help="set an account's weekly posting slots (posts add --at queue fills them)"
+    )
+    slots.add_argument("account")
+    slots.add_argument("--tz", required=True, help="IANA zone of the slots, e.g. Europe/Berlin")
+    slots.add_argument(
+        "--slot", action="append", required=True, help="weekday@HH:MM, e.g. mon@09:00; repeat"
+    )
+    slots.set_defaults(handler=cmd_slots)

@@ -89,7 +89,9 @@ def register(sub: Any) -> None:
     sub.add_parser("status", help="the scheduler's state").set_defaults(handler=cmd_status)
     lock_cmd = sub.add_parser("lock", help="inspect or release the execution lock")
     lock_sub = lock_cmd.add_subparsers(dest="lock_command", required=True)
-    lock_sub.add_parser("show").set_defaults(handler=cmd_lock_show)
+    lock_sub.add_parser("show", help="who holds the lock, and until when").set_defaults(
+        handler=cmd_lock_show
+    )
     release = lock_sub.add_parser("release", help="release a stuck lock")
     release.add_argument("--force", action="store_true", help="release even if not expired")
     release.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -13,7 +13,9 @@ from common.entrypoints.cli.backend import Backend, UsageError
 def cmd_dev(args: argparse.Namespace, backend: Backend) -> int:
     del backend  # the stack starts and configures its own database
     try:
-        return local_stack.run(args.tick_seconds, Path(args.data_dir), demo=not args.no_demo)
+        return local_stack.run(
+            args.tick_seconds, Path(args.data_dir), demo=not args.no_demo, port_base=args.port_base
+        )
     except local_stack.NotACloneError as exc:
         raise UsageError(str(exc)) from exc
 
@@ -28,4 +30,9 @@ def register(sub: Any) -> None:
     )
     dev.add_argument("--data-dir", default=".data", help="where the local database lives")
     dev.add_argument("--no-demo", action="store_true", help="do not add demo accounts and posts")
+    dev.add_argument(
+        "--port-base",
+        type=int,
+        help="listen on this port and the next ones (default: free ports, new at each start)",
+    )
     dev.set_defaults(handler=cmd_dev)

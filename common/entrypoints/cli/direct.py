@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -26,7 +26,7 @@ from common.entrypoints.cli.backend import (
 )
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import accounts as account_ops
-from common.operations import bulk, media, post_actions, reconcile, scheduling
+from common.operations import bulk, media, planning, post_actions, reconcile, scheduling
 from common.operations.prompt_tasks import TaskStarter, task_starter
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
@@ -34,16 +34,23 @@ from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
 from common.validation import Problem
 
-_PAST = {"cancel": "canceled", "retry": "rescheduled"}
+PAST_TENSE = {
+    "cancel": "canceled",
+    "retry": "rescheduled",
+    "submit": "submitted",
+    "approve": "approved",
+    "send_back": "sent back",
+}
 
 
 def problems_text(problems: list[Problem] | tuple[Problem, ...]) -> str:
     return "\n".join(f"{p.field}: {p.message}" for p in problems)
 
 
-def added_json(post: Doc, already: bool) -> Doc:
+def added_json(post: Doc, already: bool, warnings: Sequence[str] = ()) -> Doc:
     shown = {k: post.get(k) for k in ("scheduledAt", "timeZone", "localTime")}
-    return {"id": str(post.get("id") or post.get("_id")), "alreadyScheduled": already, **shown}
+    added = {"id": str(post.get("id") or post.get("_id")), "alreadyScheduled": already, **shown}
+    return {**added, "warnings": list(warnings)}
 
 
 class Direct:
@@ -75,7 +82,9 @@ class Direct:
     # --- posts ------------------------------------------------------------------------------
 
     def add_post(self, request: scheduling.PostRequest) -> Doc:
-        result = scheduling.schedule_post(self.db, request, self._now(), self._tasks)
+        result = scheduling.schedule_post(
+            self.db, request, self._now(), self._tasks, max_lateness=self.settings.max_lateness
+        )
         if isinstance(result, scheduling.NoSuchAccount):
             raise UsageError(
                 f"no account {result.account_id!r}; connect it with `socialsched accounts connect`"
@@ -86,7 +95,9 @@ class Direct:
             raise UsageError(f"the key {result.key!r} was used before for another post")
         doc = posts.get_document(self.db, result.post_id)
         assert doc is not None  # just made or found; posts are never deleted
-        return added_json(doc, isinstance(result, scheduling.AlreadyScheduled))
+        if isinstance(result, scheduling.AlreadyScheduled):
+            return added_json(doc, True)
+        return added_json(doc, False, [n.message() for n in result.looks_like])
 
     def _bucket(self, what: str) -> MediaBucket:
         config = storage_config(self.settings)
@@ -145,7 +156,13 @@ class Direct:
         self, post_id: str, changes: post_actions.PostChanges, version: int | None
     ) -> Doc:
         result = post_actions.edit_post(
-            self.db, ObjectId(post_id), changes, self._now(), version=version, tasks=self._tasks
+            self.db,
+            ObjectId(post_id),
+            changes,
+            self._now(),
+            max_lateness=self.settings.max_lateness,
+            version=version,
+            tasks=self._tasks,
         )
         if isinstance(result, scheduling.Invalid):
             raise UsageError("the edit is not valid:\n" + problems_text(result.problems))
@@ -153,12 +170,25 @@ class Direct:
             raise OperationalError(f"post {post_id} not edited: {_why(result)}")
         return self.show_post(post_id)
 
-    def act(self, post_id: str, action: Action) -> Doc:
-        use_case = post_actions.cancel_post if action == "cancel" else post_actions.retry_post
-        result = use_case(self.db, ObjectId(post_id), self._now())
+    def act(self, post_id: str, action: Action, comment: str | None = None) -> Doc:
+        result = self._act(ObjectId(post_id), action, comment or "", self._now())
         if isinstance(result, post_actions.Refused):
-            raise OperationalError(f"post {post_id} not {_PAST[action]}: {_why(result)}")
+            raise OperationalError(f"post {post_id} not {PAST_TENSE[action]}: {_why(result)}")
         return self.show_post(post_id)
+
+    def _act(
+        self, post_id: ObjectId, action: Action, comment: str, now: datetime
+    ) -> post_actions.Done | post_actions.Refused:
+        if action == "cancel":
+            return post_actions.cancel_post(self.db, post_id, now)
+        if action == "retry":
+            return post_actions.retry_post(self.db, post_id, now)
+        if action == "submit":
+            return planning.submit_post(self.db, post_id, now)
+        if action == "send_back":
+            return planning.send_back_post(self.db, post_id, comment, now)
+        lateness = timedelta(seconds=self.settings.max_lateness_seconds)
+        return planning.approve_post(self.db, post_id, now, lateness, self._tasks)
 
     def reconcile(self, limit: int) -> Doc:
         registry = self._registry()
@@ -174,6 +204,7 @@ class Direct:
             self.db,
             handle,
             self._now(),
+            max_lateness=self.settings.max_lateness,
             default_time_zone=tz,
             allow_late=allow_late,
             progress=progress,
@@ -181,13 +212,20 @@ class Direct:
         if isinstance(result, bulk.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]
             raise UsageError("nothing imported; fix these rows:\n" + "\n".join(lines))
-        already = [{"line": a.line, "id": str(a.post_id)} for a in result.already]
-        return {"imported": result.count, "alreadyScheduled": already}
+        return api_body.import_json(result)
 
     # --- accounts ---------------------------------------------------------------------------
 
     def list_accounts(self) -> list[Doc]:
         return [api_body.account_json(a) for a in accounts.list_all(self.db)]
+
+    def set_slots(self, account_id: str, time_zone: str, slots: list[str]) -> Doc:
+        result = planning.set_posting_slots(self.db, account_id, time_zone, slots, self._now())
+        if isinstance(result, scheduling.NoSuchAccount):
+            raise OperationalError(f"no account {account_id!r}")
+        if isinstance(result, scheduling.Invalid):
+            raise UsageError(problems_text(result.problems))
+        return planning.slots_json(result)
 
     def check_accounts(self) -> list[Doc]:
         with _token_key():
@@ -225,7 +263,7 @@ class Direct:
         return summary.to_response()
 
     def status(self) -> Doc:
-        return status.report(self.settings, self.db, self._now()).to_dict()
+        return status.report(self.settings, self.db, self._now(), name_accounts=True).to_dict()
 
     def lock_state(self) -> Doc:
         held = lock.read_state(self.db).get("lock")

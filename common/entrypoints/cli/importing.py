@@ -7,6 +7,7 @@ import csv
 import sys
 from typing import Any
 
+from common.db import Doc
 from common.entrypoints.cli.backend import Backend, UsageError
 from common.entrypoints.cli.output import EXIT_OK, allow_late_flag, emit
 
@@ -24,13 +25,31 @@ def cmd_import(args: argparse.Namespace, backend: Backend) -> int:
         raise UsageError(f"{args.file} is not UTF-8 text (byte {exc.start})") from exc
     except csv.Error as exc:
         raise UsageError(f"{args.file} is not a readable CSV file: {exc}") from exc
-    already = result["alreadyScheduled"]
-    lines = [f"imported {result['imported']} posts"]
-    if already:
-        lines.append(f"{len(already)} rows already scheduled (nothing new made for them):")
-        lines += [f"line {a['line']}: already scheduled as post {a['id']}" for a in already]
-    emit(args, result, "\n".join(lines))
+    emit(args, result, "\n".join(import_lines(result)))
     return EXIT_OK
+
+
+def import_lines(result: Doc) -> list[str]:
+    """What an import did, for a person: counts first, then the rows that need a look."""
+    lines = [f"imported {plural(result['imported'], 'post')}"]
+    already, updated = result["alreadyScheduled"], result["updated"]
+    if updated:
+        lines.append(f"{plural(len(updated), 'row')} changed the post their key names:")
+        lines += [f"line {u['line']}: post {u['id']} updated" for u in updated]
+    if already:
+        lines.append(
+            f"{plural(len(already), 'row')} already scheduled (nothing new made for them):"
+        )
+        lines += [f"line {a['line']}: already scheduled as post {a['id']}" for a in already]
+    for warning in result["warnings"]:
+        lines.append(f"warning: line {warning['line']}: {warning['message']}")
+    for problem in result["notChanged"]:
+        lines.append(f"not changed: line {problem['line']}: {problem['message']}")
+    return lines
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _progress_bar(done: int, total: int) -> None:

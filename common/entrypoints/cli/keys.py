@@ -50,7 +50,9 @@ def register(sub: Any) -> None:
         "--account", action="append", default=[], help="limit the key to this account; repeat"
     )
     create.set_defaults(handler=cmd_create)
-    keys_sub.add_parser("list").set_defaults(handler=cmd_list)
-    revoke = keys_sub.add_parser("revoke")
+    keys_sub.add_parser(
+        "list", help="the keys, their scopes and use (never the secrets)"
+    ).set_defaults(handler=cmd_list)
+    revoke = keys_sub.add_parser("revoke", help="stop a key working at once")
     revoke.add_argument("id")
     revoke.set_defaults(handler=cmd_revoke)

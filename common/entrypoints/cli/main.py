@@ -45,7 +45,8 @@ class _Command(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    summary = (__doc__ or "").split("\n")[0]
+    # The module's first paragraph, whole (its first line alone stops mid-sentence).
+    summary = " ".join((__doc__ or "").split("\n\n")[0].split())
     parser = argparse.ArgumentParser(prog="socialsched", description=summary)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(

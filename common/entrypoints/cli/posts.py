@@ -1,4 +1,5 @@
-"""`socialsched posts ...`: schedule, list, show, edit, cancel, retry and reconcile posts."""
+"""`socialsched posts ...`: schedule, list, show, edit, cancel, retry and reconcile posts;
+submit drafts, approve them or send them back."""
 
 from __future__ import annotations
 
@@ -25,11 +26,16 @@ def _post_id(raw: str) -> str:
 
 
 def _post_row(post: Doc, zone: str | None) -> str:
-    due = when(post.get("dueAt"), zone)
+    scheduled = when(post.get("scheduledAt"), zone)
     row = (
-        f"{post['id']}  {post['status']:<10}  {post['platform']:<9}  {post['accountId']:<16}  {due}"
+        f"{post['id']}  {post['status']:<10}  {post['platform']:<9}  {post['accountId']:<16}  "
+        f"{scheduled}"
     )
     error = post.get("lastError")
+    # A post waiting past its scheduled time (held for its account, or a retry) says until when.
+    if post["status"] == "scheduled" and post.get("dueAt") != post.get("scheduledAt"):
+        held = error is not None and error["code"] in (model.AUTH_EXPIRED, model.ACCOUNT_INACTIVE)
+        row = f"{row}  {'held until' if held else 'due again'} {when(post.get('dueAt'), zone)}"
     return f"{row}  {error['code']}: {error['message']}" if error else row
 
 
@@ -50,7 +56,7 @@ def cmd_list(args: argparse.Namespace, backend: Backend) -> int:
         due_before=_instant(args.until, args.tz),
     )
     page = backend.list_posts(where, args.after, args.limit)
-    header = f"{'id':<24}  {'status':<10}  {'platform':<9}  {'account':<16}  due"
+    header = f"{'id':<24}  {'status':<10}  {'platform':<9}  {'account':<16}  scheduled"
     lines = [header, *(_post_row(r, args.show_tz) for r in page["posts"])]
     if page["next"]:
         lines.append(f"more posts: --after {page['next']}")
@@ -71,6 +77,12 @@ def _operator_action(action: Action) -> Any:
         return EXIT_OK
 
     return handler
+
+
+def cmd_send_back(args: argparse.Namespace, backend: Backend) -> int:
+    post = backend.act(_post_id(args.id), "send_back", args.comment)
+    emit(args, post, f"post {args.id} {post['status']}")
+    return EXIT_OK
 
 
 def _media(args: argparse.Namespace, backend: Backend) -> list[dict[str, str]]:
@@ -107,15 +119,18 @@ def cmd_add(args: argparse.Namespace, backend: Backend) -> int:
         visibility=args.visibility,
         idempotency_key=args.key,
         allow_late=args.allow_late,
+        stage=args.stage,
     )
     added = backend.add_post(request)
     at = f"{added['localTime']} ({when(added['scheduledAt'], args.show_tz)})"
+    made = "scheduled" if args.stage == "scheduled" else args.stage.replace("_", " ")
     text = (
-        f"already scheduled: post {added['id']} for {at}"
+        f"already made: post {added['id']} for {at}"
         if added["alreadyScheduled"]
-        else f"scheduled post {added['id']} for {at}"
+        else f"{made} post {added['id']} for {at}"
     )
-    emit(args, added, text)
+    warnings = [f"warning: {w}" for w in added.get("warnings", ())]
+    emit(args, added, "\n".join([text, *warnings]))
     return EXIT_OK
 
 
@@ -171,6 +186,13 @@ def register(sub: Any) -> None:
     add.add_argument(
         "--visibility", choices=("public", "unlisted", "private", "direct"), help="Mastodon"
     )
+    add.add_argument(
+        "--stage",
+        choices=model.STAGES,
+        default="scheduled",
+        help="draft: never published until submitted and approved; pending_approval: "
+        "published at its time once approved",
+    )
     add.set_defaults(handler=cmd_add)
     edit = posts_sub.add_parser("edit", help="change a scheduled post's content or time")
     edit.add_argument("id")
@@ -192,14 +214,24 @@ def register(sub: Any) -> None:
     listing.add_argument("--limit", type=positive, default=100)
     listing.add_argument("--after", help="the cursor printed after the previous page")
     listing.set_defaults(handler=cmd_list)
-    for name, handler in (
-        ("show", cmd_show),
-        ("cancel", _operator_action("cancel")),
-        ("retry", _operator_action("retry")),
+    for name, handler, summary in (
+        ("show", cmd_show, "one post with its history and last error"),
+        ("cancel", _operator_action("cancel"), "cancel a post unless its send has begun"),
+        ("retry", _operator_action("retry"), "schedule a failed or unknown post again, now"),
+        ("submit", _operator_action("submit"), "ask for a draft's approval"),
+        (
+            "approve",
+            _operator_action("approve"),
+            "approve a post awaiting approval: it goes out at its time",
+        ),
     ):
-        cmd = posts_sub.add_parser(name)
+        cmd = posts_sub.add_parser(name, help=summary)
         cmd.add_argument("id")
         cmd.set_defaults(handler=handler)
+    send_back = posts_sub.add_parser("send-back", help="return a post for approval to draft")
+    send_back.add_argument("id")
+    send_back.add_argument("--comment", required=True, help="what the author should change")
+    send_back.set_defaults(handler=cmd_send_back)
     reconcile = posts_sub.add_parser("reconcile", help="look for unknown posts on the platform")
     reconcile.add_argument("--limit", type=positive, default=100)
     reconcile.set_defaults(handler=cmd_reconcile)

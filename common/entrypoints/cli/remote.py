@@ -5,7 +5,9 @@ token) is refused with a reason."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import IO, Any, NoReturn
 
 from common import bulk_import, jsonfmt, posts
@@ -19,15 +21,24 @@ from common.entrypoints.cli.backend import (
     Progress,
     UsageError,
 )
-from common.entrypoints.cli.direct import added_json
+from common.entrypoints.cli.direct import PAST_TENSE, added_json
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
-from common.operations import bulk, post_actions, scheduling
+from common.operations import post_actions, scheduling
 from common.operations.accounts import AccountDetails
 
-_PAST = {"cancel": "canceled", "retry": "rescheduled"}
+# The api's action names (its paths are camelCase).
+_PATHS = {"send_back": "sendBack"}
 # Answers that mean the command line (or its key) is wrong, rather than the state of things.
-_USAGE_STATUSES = {400, 401, 403, 413, 415, 422, 428}
+_USAGE_STATUSES = {400, 413, 415, 422, 428}
+# The command is fine, the key is not: an operational error (exit 1) that says which.
+_KEY_REFUSED = {
+    401: "the API did not accept SOCIALSCHED_API_KEY (401): {reason}; check the key, or make "
+    "a new one with `socialsched keys create` on the database",
+    403: "SOCIALSCHED_API_KEY may not do this (403): {reason}",
+}
 MAX_BATCH = api_schema.MAX_BATCH
+# The api takes bodies up to 2 MiB (MAX_BODY_BYTES); a part's CSV text stays well under it.
+IMPORT_PART_BYTES = 1_500_000
 # The API names a login's secret and server as each network does (the shared HTTP contract).
 _SECRET_FIELD = {"meta": "userToken", "bluesky": "appPassword"}  # the others: accessToken
 _SERVER_FIELD = {"bluesky": "pds"}  # the others: instance
@@ -94,10 +105,11 @@ class Remote:
         )
         return edited
 
-    def act(self, post_id: str, action: Action) -> Doc:
+    def act(self, post_id: str, action: Action, comment: str | None = None) -> Doc:
+        body = None if comment is None else {"comment": comment}
+        path = f"/v1/posts/{post_id}:{_PATHS.get(action, action)}"
         done: Doc = self._call(
-            lambda: self.client.post(f"/v1/posts/{post_id}:{action}"),
-            f"post {post_id} not {_PAST[action]}",
+            lambda: self.client.post(path, body), f"post {post_id} not {PAST_TENSE[action]}"
         )
         return done
 
@@ -108,47 +120,39 @@ class Remote:
     def import_csv(
         self, handle: IO[str], tz: str | None, allow_late: bool, progress: Progress | None
     ) -> Doc:
-        """Sent in batches of 1,000 rows, each all or nothing (a file of more rows may stop
-        part way; importing it again sends only what is missing)."""
-        rows, header_problems = bulk_import.read(handle)
-        if header_problems:
-            lines = [f"line 1: {p.column}: {p.message}" for p in header_problems]
-            raise UsageError("nothing imported; fix these rows:\n" + "\n".join(lines))
-        if not rows:
-            raise UsageError("nothing imported; fix these rows:\nline 1: file: no rows to import")
-        created, already = 0, []
-        for start in range(0, len(rows), MAX_BATCH):
-            chunk = rows[start : start + MAX_BATCH]
-            items = [request_body(bulk.row_request(r, tz, allow_late)) for r in chunk]
-            answer = self._batch(items, chunk)
-            for row, item in zip(chunk, answer["posts"], strict=True):
-                if item["alreadyScheduled"]:
-                    already.append({"line": row.line, "id": item["id"]})
-                else:
-                    created += 1
+        """The file in one request, every row checked before anything is stored, as on the
+        database. A file larger than one request may hold goes in parts of whole rows, each all
+        or nothing; when a part is refused, the posts the earlier parts made are named (and
+        importing the file again makes none of them twice)."""
+        text = handle.read()
+        parts = import_parts(text, IMPORT_PART_BYTES)
+        done: list[Doc] = []
+        for number, part in enumerate(parts, start=1):
+            body: Doc = {"csv": part.text, "allowLate": allow_late}
+            if tz:
+                body["timeZone"] = tz
+            try:
+                answer: Doc = self.client.post("/v1/posts:import", body)
+            except ApiRefusal as exc:
+                raise _import_refused(exc, part, done) from exc
+            done.append(part.in_file(answer))
             if progress is not None:
-                progress(start + len(chunk), len(rows))
-        return {"imported": created, "alreadyScheduled": already}
-
-    def _batch(self, items: list[Doc], rows: Sequence[bulk_import.Row]) -> Doc:
-        try:
-            answer: Doc = self.client.post("/v1/posts", {"posts": items})
-        except ApiRefusal as exc:
-            if not exc.problems:
-                raise _error(exc) from exc
-            lines = [
-                f"line {rows[p['index']].line}: {_COLUMN.get(p['field'], p['field'])}: "
-                f"{p['message']}"
-                for p in exc.problems
-            ]
-            raise UsageError("nothing imported; fix these rows:\n" + "\n".join(lines)) from exc
-        return answer
+                progress(number, len(parts))
+        return merged_imports(done)
 
     # --- accounts ---------------------------------------------------------------------------
 
     def list_accounts(self) -> list[Doc]:
         listed: list[Doc] = self._call(lambda: self.client.get("/v1/accounts"))["accounts"]
         return listed
+
+    def set_slots(self, account_id: str, time_zone: str, slots: list[str]) -> Doc:
+        body = {"timeZone": time_zone, "slots": slots}
+        stored: Doc = self._call(
+            lambda: self.client.post(f"/v1/accounts/{account_id}:setSlots", body),
+            f"slots of {account_id} not set",
+        )
+        return stored
 
     def check_accounts(self) -> list[Doc]:
         return [self._check(str(a["id"])) for a in self.list_accounts()]
@@ -221,12 +225,10 @@ def _database_only(command: str, instead: str | None = None) -> NoReturn:
     )
 
 
-_COLUMN = {"accountId": "account", "scheduledAt": "at", "idempotencyKey": "key"}
-
-
 def _error(exc: ApiRefusal, what: str | None = None) -> UsageError | OperationalError:
     lines = [f"{p.get('field')}: {p.get('message')}" for p in exc.problems]
-    message = "\n".join([f"{what}: {exc.message}" if what else exc.message, *lines])
+    reason = _KEY_REFUSED.get(exc.status, "{reason}").format(reason=exc.message)
+    message = "\n".join([f"{what}: {reason}" if what else reason, *lines])
     if exc.status in _USAGE_STATUSES:
         return UsageError(message)
     return OperationalError(message)
@@ -243,6 +245,7 @@ def request_body(request: scheduling.PostRequest) -> Doc:
         "allowLate": request.allow_late or None,
         "contentWarning": request.content_warning,
         "visibility": request.visibility,
+        "stage": None if request.stage == "scheduled" else request.stage,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     return body
@@ -262,3 +265,63 @@ def changes_body(changes: post_actions.PostChanges) -> Doc:
 
 def _rfc3339(value: Any) -> str | None:
     return None if value is None else jsonfmt.to_rfc3339(value)
+
+
+@dataclass(frozen=True)
+class ImportPart:
+    """Whole rows of a file behind its header; `first_line` is the file's line of the part's
+    first row, so the api's line numbers (the header being 1) map back to the file's."""
+
+    text: str
+    first_line: int
+
+    def file_line(self, line: int) -> int:
+        return line if line <= 1 else self.first_line + line - 2
+
+    def in_file(self, answer: Doc) -> Doc:
+        def moved(entries: list[Doc]) -> list[Doc]:
+            return [{**e, "line": self.file_line(int(e["line"]))} for e in entries]
+
+        return {k: moved(v) if isinstance(v, list) else v for k, v in answer.items()}
+
+
+def import_parts(text: str, limit: int) -> list[ImportPart]:
+    """The file whole when it fits in one request, else parts cut where a row ends (a quoted
+    cell may hold line breaks, so rows are found by the CSV reader, not by lines)."""
+    if len(text.encode()) <= limit:
+        return [ImportPart(text, 2)]
+    lines = text.splitlines(keepends=True)
+    ends = [row.line for row in bulk_import.read(io.StringIO(text, newline=""))[0]]
+    parts, start, size = [], 1, 0  # start: the index in `lines` of the part's first row
+    for previous, end in zip([1, *ends], ends, strict=False):
+        row_bytes = sum(len(line.encode()) for line in lines[previous:end])
+        if size and size + row_bytes > limit:
+            parts.append(ImportPart(lines[0] + "".join(lines[start:previous]), start + 1))
+            start, size = previous, 0
+        size += row_bytes
+    parts.append(ImportPart(lines[0] + "".join(lines[start:]), start + 1))
+    return parts
+
+
+def merged_imports(done: Sequence[Doc]) -> Doc:
+    merged: Doc = {"imported": sum(int(d["imported"]) for d in done)}
+    for field in ("created", "alreadyScheduled", "updated", "warnings", "notChanged"):
+        merged[field] = [entry for d in done for entry in d[field]]
+    return merged
+
+
+def _import_refused(exc: ApiRefusal, part: ImportPart, done: Sequence[Doc]) -> Exception:
+    if not exc.rows:
+        return _error(exc)
+    lines = [
+        f"line {part.file_line(int(r['line']))}: {r['field']}: {r['message']}" for r in exc.rows
+    ]
+    made = [entry for d in done for entry in d["created"]]
+    if not made:
+        return UsageError("nothing imported; fix these rows:\n" + "\n".join(lines))
+    named = "\n".join(f"line {m['line']}: post {m['id']}" for m in made)
+    return OperationalError(
+        f"the file was sent in parts; {len(made)} posts of the earlier parts were scheduled "
+        f"(importing the file again makes none of them twice):\n{named}\n"
+        "nothing of the refused part was imported; fix these rows:\n" + "\n".join(lines)
+    )

@@ -9,7 +9,7 @@ from flask import Response
 
 from common import accounts, status
 from common.entrypoints import web
-from common.entrypoints.status_page import chart_svg, plain_state
+from common.entrypoints.status_page import chart_svg, plain_state, tone
 from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, networks, route
 from common.operations import accounts as account_ops
 from common.platforms.base import Login, LoginRefused
@@ -88,10 +88,12 @@ def _accounts(ctx: Ctx, code: int, **shown: Any) -> Response:
 
 @route("/status", ["GET"], "read")
 def status_page(ctx: Ctx) -> Response:
-    report = status.report(ctx.settings, ctx.db, ctx.now)
+    report = status.report(ctx.settings, ctx.db, ctx.now, name_accounts=True)
+    state = plain_state(report.to_dict())
     return ctx.page(
         "status.html",
         report=report,
-        state=plain_state(report.to_dict()),
+        state=state,
+        tone=tone(state),
         chart=chart_svg(report.history_24h),
     )

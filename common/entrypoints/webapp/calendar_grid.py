@@ -97,6 +97,8 @@ STATUS_WORDS = {
     "held": "held for re-authentication",
     "canceled": "canceled",
     "importing": "importing",
+    "draft": "draft",
+    "pending_approval": "awaiting approval",
 }
 
 

@@ -88,7 +88,13 @@ def move(ctx: Ctx) -> Response:
     at, tz = form.get("scheduledAt", "").strip(), form.get("timeZone", "").strip() or None
     changes = post_actions.PostChanges(scheduled_at=at, time_zone=tz)
     result = post_actions.edit_post(
-        ctx.db, post_id, changes, ctx.now, version=version, tasks=ctx.service.tasks
+        ctx.db,
+        post_id,
+        changes,
+        ctx.now,
+        max_lateness=ctx.settings.max_lateness,
+        version=version,
+        tasks=ctx.service.tasks,
     )
     if isinstance(result, scheduling.Invalid):
         ctx.audit("posts.move", [str(post_id)], 422)
@@ -215,7 +221,9 @@ def compose(ctx: Ctx) -> Response:
     # Several accounts make one group; the form's key names it, so a repeat joins the same.
     group = f"web-{form.get('formKey') or secrets.token_urlsafe(12)}" if len(chosen) > 1 else None
     requests = [_request(form, account_id, group) for account_id in chosen]
-    result = bulk.schedule_batch(ctx.db, requests, ctx.now, tasks=ctx.service.tasks)
+    result = bulk.schedule_batch(
+        ctx.db, requests, ctx.now, tasks=ctx.service.tasks, max_lateness=ctx.settings.max_lateness
+    )
     if isinstance(result, bulk.BatchRefused):
         return _composer(ctx, 422, form, _field_problems(result.problems, chosen))
     if isinstance(result, scheduling.KeyReused):
@@ -237,7 +245,7 @@ def _request(form: Mapping[str, str], account_id: str, group: str | None) -> sch
         content_warning=form.get("contentWarning") or None,
         visibility=form.get("visibility") or None,
         # One key per rendered form and account: sending the form twice makes nothing new.
-        idempotency_key=f"web:{form.get('formKey', '')}" if form.get("formKey") else None,
+        idempotency_key=f"web:{form['formKey']}:{account_id}" if form.get("formKey") else None,
         group_id=group,
     )
 

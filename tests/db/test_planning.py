@@ -1,0 +1,143 @@
+"""Drafts and approval through the one state machine: a draft is never due, an approver's
+approval makes it due at its time under the run's lateness rule, and each refusal says why."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bson import ObjectId
+from pymongo.database import Database
+
+from common import posts
+from common.clock import utcnow
+from common.db import Doc
+from common.operations import planning, post_actions, scheduling
+from common.operations.post_actions import Done, PostChanges, Refused
+from common.slots import Schedule
+from common.transitions import Refusal
+from tests.conftest import add_account
+
+LATENESS = timedelta(hours=1)
+
+
+def _make(db: Database[Doc], stage: str, at: datetime, now: datetime) -> ObjectId:
+    request = scheduling.PostRequest(
+        account_id="a",
+        scheduled_at=at.isoformat(),
+        text=f"planned {stage} {at.isoformat()}",
+        stage=stage,  # type: ignore[arg-type]
+        allow_late=True,
+    )
+    made = scheduling.schedule_post(db, request, now, max_lateness=timedelta(days=1))
+    assert isinstance(made, scheduling.Scheduled)
+    return made.post_id
+
+
+def _status(db: Database[Doc], pid: ObjectId) -> str:
+    post = posts.get(db, pid)
+    assert post is not None
+    return post.status
+
+
+def test_drafts_and_posts_awaiting_approval_are_never_due(db: Database[Doc]) -> None:
+    add_account(db, "a")
+    now = utcnow()
+    past = now - timedelta(minutes=10)
+    draft = _make(db, "draft", past, now)
+    pending = _make(db, "pending_approval", past, now)
+    ready = _make(db, "scheduled", past, now)
+
+    snapshot = posts.snapshot_due(db, now + timedelta(days=1), limit=100)
+
+    assert [p.id for p in snapshot.due] == [ready]
+    assert (_status(db, draft), _status(db, pending)) == ("draft", "pending_approval")
+
+
+def test_a_draft_is_submitted_sent_back_with_a_comment_and_approved(db: Database[Doc]) -> None:
+    add_account(db, "a")
+    now = utcnow()
+    pid = _make(db, "draft", now + timedelta(hours=2), now)
+
+    assert planning.approve_post(db, pid, now, LATENESS) == Refused(Refusal.NOT_PENDING, "draft")
+    assert planning.submit_post(db, pid, now) == Done(pid)
+    assert planning.submit_post(db, pid, now) == Refused(Refusal.NOT_DRAFT, "pending_approval")
+    assert planning.send_back_post(db, pid, "shorter, please", now) == Done(pid)
+    doc = posts.get_document(db, pid)
+    assert doc is not None and (doc["status"], doc["reviewComment"]) == ("draft", "shorter, please")
+
+    assert post_actions.edit_post(
+        db, pid, PostChanges(text="short"), now, max_lateness=LATENESS
+    ) == Done(pid)
+    assert _status(db, pid) == "draft"  # an edit never schedules a draft
+    assert planning.submit_post(db, pid, now) == Done(pid)
+    assert planning.approve_post(db, pid, now, LATENESS) == Done(pid)
+    doc = posts.get_document(db, pid)
+    assert doc is not None
+    assert (doc["status"], doc["version"], "reviewComment" in doc) == ("scheduled", 6, False)
+    due = posts.snapshot_due(db, now + timedelta(hours=3), limit=10).due
+    assert [p.id for p in due] == [pid]
+
+
+def test_approval_after_the_due_time_follows_the_lateness_rule(db: Database[Doc]) -> None:
+    add_account(db, "a")
+    now = utcnow()
+    a_little_late = _make(db, "pending_approval", now - timedelta(minutes=30), now)
+    too_late = _make(db, "pending_approval", now - timedelta(hours=2), now)
+
+    assert planning.approve_post(db, a_little_late, now, LATENESS) == Done(a_little_late)
+    assert planning.approve_post(db, too_late, now, LATENESS) == Refused(
+        Refusal.TOO_LATE, "pending_approval"
+    )
+    assert [p.id for p in posts.snapshot_due(db, now, limit=10).due] == [a_little_late]
+    assert post_actions.cancel_post(db, too_late, now) == Done(too_late)
+
+
+def _queue(db: Database[Doc], text: str, now: datetime) -> scheduling.Scheduled:
+    request = scheduling.PostRequest(account_id="a", scheduled_at="queue", text=text)
+    made = scheduling.schedule_post(db, request, now, max_lateness=LATENESS)
+    assert isinstance(made, scheduling.Scheduled), made
+    return made
+
+
+def test_add_to_queue_fills_the_next_free_slots_and_a_removed_post_frees_its_own(
+    db: Database[Doc],
+) -> None:
+    add_account(db, "a")
+    now = datetime(2027, 3, 26, 12, 0, tzinfo=UTC)  # Friday, before Berlin's spring change
+    refused = scheduling.schedule_post(
+        db,
+        scheduling.PostRequest(account_id="a", scheduled_at="queue", text="x"),
+        now,
+        max_lateness=LATENESS,
+    )
+    assert isinstance(refused, scheduling.Invalid)
+    assert [p.message for p in refused.problems] == ["the account has no posting slots"]
+    slots = ["fri@18:00", "sun@09:00", "mon@09:00"]
+    assert planning.set_posting_slots(db, "nobody", "Europe/Berlin", slots, now) == (
+        scheduling.NoSuchAccount("nobody")
+    )
+    assert isinstance(planning.set_posting_slots(db, "a", "Europe/Berlin", slots, now), Schedule)
+
+    made = [_queue(db, f"post {n}", now) for n in range(3)]
+
+    assert [m.when.local_time for m in made] == [
+        "2027-03-26T18:00:00+01:00",
+        "2027-03-28T09:00:00+02:00",
+        "2027-03-29T09:00:00+02:00",
+    ]
+    assert post_actions.cancel_post(db, made[1].post_id, now) == Done(made[1].post_id)
+    moved = post_actions.edit_post(
+        db,
+        made[0].post_id,
+        PostChanges(scheduled_at="2027-04-10T12:00:00+00:00"),
+        now,
+        max_lateness=LATENESS,
+    )
+    assert moved == Done(made[0].post_id)
+    refill = [_queue(db, f"again {n}", now) for n in range(3)]
+    assert [m.when.local_time for m in refill] == [
+        "2027-03-26T18:00:00+01:00",
+        "2027-03-28T09:00:00+02:00",
+        "2027-04-02T18:00:00+02:00",
+    ]
+    assert db["posts"].count_documents({}) == 6

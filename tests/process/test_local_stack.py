@@ -31,6 +31,9 @@ OUR_POSTS: list[tuple[str, str, list[str]]] = [
     ("demo-instagram", "e2e instagram post", ["--media", "{sandbox}media/e2e.jpg"]),
     ("demo-bluesky", "e2e bluesky post", []),
     ("demo-mastodon", "e2e mastodon post", []),
+    # Image posts too: the networks that fetch the bytes themselves take the sandbox's media.
+    ("demo-bluesky", "e2e bluesky image", ["--media", "{sandbox}media/sky.jpg"]),
+    ("demo-mastodon", "e2e mastodon image", ["--media", "{sandbox}media/masto.jpg"]),
     ("demo-threads", "e2e threads post", []),
 ]
 DEMO_POSTS = 6
@@ -154,6 +157,8 @@ def test_the_local_stack_publishes_cli_posts_exactly_once_and_stops_cleanly(
         texts = Counter(p.get("text") or p.get("message") or p.get("caption") for p in published)
         for _, text, _ in OUR_POSTS:
             assert texts[text] == 1, texts
+        images = {p["text"]: len(p["media"]) for p in published if "image" in str(p.get("text"))}
+        assert images == {"e2e bluesky image": 1, "e2e mastodon image": 1}
         assert len(published) == expected
         time.sleep(2)  # let the run that published the last one record its statistics
         report = requests.get(urls["status"], timeout=10).json()

@@ -245,7 +245,7 @@ def _request(form: Mapping[str, str], account_id: str, group: str | None) -> sch
         content_warning=form.get("contentWarning") or None,
         visibility=form.get("visibility") or None,
         # One key per rendered form and account: sending the form twice makes nothing new.
-        idempotency_key=f"web:{form.get('formKey', '')}" if form.get("formKey") else None,
+        idempotency_key=f"web:{form['formKey']}:{account_id}" if form.get("formKey") else None,
         group_id=group,
     )
 

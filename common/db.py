@@ -109,11 +109,9 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
         IndexSpec(
             "idempotencyKey", (("idempotencyKey", ASCENDING),), {"unique": True, "sparse": True}
         ),
-        # posts.list_page: the (dueAt, _id) order, alone or after an account or a status.
+        # posts.list_page: the (dueAt, _id) order, alone or after an account (after a status:
+        # status_dueAt_id above).
         IndexSpec("dueAt_id", (("dueAt", ASCENDING), ("_id", ASCENDING))),
-        IndexSpec(
-            "status_dueAt_id", (("status", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING))
-        ),
         IndexSpec(
             "accountId_dueAt_id",
             (("accountId", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING)),

@@ -16,6 +16,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from common import db as db_module
 from common import posts, status, web_sessions
 from common.clock import utcnow
 from common.config import Settings
@@ -197,3 +198,9 @@ def test_every_command_of_a_calendar_month_is_served_by_an_index(
         ("find", "accounts"),
     ]
     assert problems(found) == []
+
+
+def test_every_declared_index_has_its_own_name() -> None:
+    for collection, specs in db_module.INDEXES.items():
+        names = [spec.name for spec in specs]
+        assert len(names) == len(set(names)), (collection, names)

@@ -13,6 +13,7 @@ from pymongo.database import Database
 
 from common.db import ACCOUNTS, POSTS, Doc
 from common.model import Account
+from common.posts.states import HOLDS_SLOT
 from common.posts.store import collection
 
 # Operators see everything but the lease internals; tokens never live on posts.
@@ -169,10 +170,6 @@ def _neighbour(doc: Doc) -> Neighbour:
     return Neighbour(doc["_id"], str(doc["accountId"]), doc["dueAt"], text)
 
 
-# A post in one of these holds its slot; a canceled, failed or unknown one has freed it.
-_HOLDS_SLOT = ["draft", "pending_approval", "importing", "scheduled", "publishing", "published"]
-
-
 def slot_times(
     db: Database[Doc], account_id: str, after: datetime, until: datetime
 ) -> set[datetime]:
@@ -182,7 +179,7 @@ def slot_times(
         {
             "accountId": account_id,
             "scheduledAt": {"$gt": after, "$lte": until},
-            "status": {"$in": _HOLDS_SLOT},
+            "status": {"$in": HOLDS_SLOT},
         },
         {"_id": 0, "scheduledAt": 1},
     )

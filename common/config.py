@@ -98,6 +98,9 @@ class Settings:
     media_url_ttl_seconds: int = 3600
     media_retention_days: int = 30
     media_upload_expiry_hours: int = 24  # an upload never completed is dropped after this
+    # Media URLs checked at the door may name loopback and private addresses (the local stack's
+    # sandboxes serve media on loopback); off in production, where such a URL is refused.
+    media_url_private_allowed: bool = False
     # The web app: sessions, sign-in throttle, the calendar's zone and Google Sign-In (OIDC).
     web_session_hours: int = 12
     web_signin_per_minute: int = 10
@@ -262,14 +265,26 @@ def _read_strings(env: Mapping[str, str], values: dict[str, object], problems: l
         values["token_encryption_keys"] = keys
     if env.get("CORS_ALLOWED_ORIGINS", "").strip():
         values["cors_allowed_origins"] = _split_list(env["CORS_ALLOWED_ORIGINS"])
+    _read_switches(env, values, problems)
     _read_dispatch(env, values, problems)
 
 
+def _read_switches(env: Mapping[str, str], values: dict[str, object], problems: list[str]) -> None:
+    """Settings that are on or off (unset: off)."""
+    for name, attr in _SWITCHES.items():
+        raw = env.get(name, "").strip()
+        if raw not in ("", "on", "off"):
+            problems.append(f"{name} must be on or off")
+        values[attr] = raw == "on"
+
+
+_SWITCHES = {
+    "TASKS_INVOKER_CHECK": "tasks_invoker_check",
+    "MEDIA_URL_PRIVATE_ALLOWED": "media_url_private_allowed",
+}
+
+
 def _read_dispatch(env: Mapping[str, str], values: dict[str, object], problems: list[str]) -> None:
-    check = env.get("TASKS_INVOKER_CHECK", "").strip()
-    if check not in ("", "on", "off"):
-        problems.append("TASKS_INVOKER_CHECK must be on or off")
-    values["tasks_invoker_check"] = check == "on"
     dispatch = env.get("DISPATCH", "").strip()
     if not dispatch:
         return

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from common.jsonfmt import to_rfc3339
 from common.redact import redact
@@ -86,13 +86,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, separators=(",", ":"))
 
 
-def configure(level: int = logging.INFO) -> None:
-    """Route every log record to stdout as JSON; idempotent (called by every entry point)."""
+def configure(level: int = logging.INFO, stream: TextIO = sys.stdout) -> None:
+    """Route every log record to `stream` as JSON; idempotent (called by every entry point)."""
     global _handler  # noqa: PLW0603 - one handler per process, installed once
     with _configured:
         if _handler is not None:
             return
-        _handler = logging.StreamHandler(sys.stdout)
+        _handler = logging.StreamHandler(stream)
         _handler.setFormatter(JsonFormatter())
         root = logging.getLogger()
         root.addHandler(_handler)

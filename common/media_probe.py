@@ -4,6 +4,7 @@ size from ffmpeg (the binary that the imageio-ffmpeg wheel ships)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 from dataclasses import dataclass
@@ -31,14 +32,49 @@ class Unreadable:
 def probe(path: Path) -> MediaFacts | Unreadable:
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
-    mime = sniff(head)
+    mime = _media_type(head)
+    if isinstance(mime, Unreadable):
+        return mime
     size = path.stat().st_size
-    if mime is None or kind_of(mime) is None:
-        what = mime or "not a known image or video type"
-        return Unreadable(f"the file is {what} (read from its content)")
     if kind_of(mime) == "image":
         return _image(path, mime, size)
     return _video(path, mime, size)
+
+
+def facts_from_head(head: bytes, size: int) -> MediaFacts | Unreadable:
+    """What a file is from its first bytes alone (a URL checked at the door): the type, and an
+    image's displayed size when its header lies within `head`. `size`: the whole file's."""
+    mime = _media_type(head)
+    if isinstance(mime, Unreadable):
+        return mime
+    if kind_of(mime) == "video":
+        return MediaFacts(mime=mime, bytes=size)
+    return _image_head(head, mime, size)
+
+
+def _image_head(head: bytes, mime: str, size: int) -> MediaFacts:
+    from PIL import ImageFile  # noqa: PLC0415
+
+    register_heif()
+    parser = ImageFile.Parser()
+    # A header cut short or unusual: the type alone is known.
+    with contextlib.suppress(OSError, ValueError, SyntaxError):
+        parser.feed(head)
+    image = parser.image
+    if image is None:
+        return MediaFacts(mime=mime, bytes=size)
+    width, height = image.size
+    if image.getexif().get(_ORIENTATION_TAG, 1) in _QUARTER_TURNS:
+        width, height = height, width
+    return MediaFacts(mime=mime, bytes=size, width=width, height=height)
+
+
+def _media_type(head: bytes) -> str | Unreadable:
+    mime = sniff(head)
+    if mime is None or kind_of(mime) is None:
+        what = mime or "not a known image or video type"
+        return Unreadable(f"the file is {what} (read from its content)")
+    return mime
 
 
 def register_heif() -> None:

@@ -160,11 +160,27 @@ def _uploaded(entry: Mapping[str, str]) -> Media:
     )
 
 
+# What each network counts toward its text limit, in the words of a length problem.
+_COUNTED = {
+    "facebook": ("the text", "Facebook"),
+    "instagram": ("the caption", "Instagram"),
+    "bluesky": ("the text", "Bluesky"),
+    "threads": ("the text with the link", "Threads"),
+    "mastodon": ("the text with the link and the content warning", "Mastodon"),
+}
+
+
+def _length(platform: str, content: Content, problems: list[Problem]) -> None:
+    """'312 graphemes, Bluesky allows 300': the count and the limit, in the network's unit."""
+    measure = measure_text(platform, content)
+    if measure.over:
+        what, network = _COUNTED[platform]
+        message = f"{what} has {measure.used:,} {measure.unit}, {network} allows {measure.limit:,}"
+        problems.append(Problem("text", message))
+
+
 def _facebook(content: Content, problems: list[Problem]) -> None:
-    if measure_text("facebook", content).over:
-        problems.append(
-            Problem("text", f"Facebook text is limited to {FACEBOOK_TEXT_LIMIT} characters")
-        )
+    _length("facebook", content, problems)
     if not (content.text.strip() or content.link or content.media):
         problems.append(Problem("text", "a Facebook post needs text, a link or photos"))
     if any(m.type == "video" for m in content.media):
@@ -181,12 +197,7 @@ def _facebook(content: Content, problems: list[Problem]) -> None:
 
 def _instagram(content: Content, problems: list[Problem]) -> None:
     text = content.text
-    if measure_text("instagram", content).over:
-        problems.append(
-            Problem(
-                "text", f"Instagram captions are limited to {INSTAGRAM_CAPTION_LIMIT} characters"
-            )
-        )
+    _length("instagram", content, problems)
     if len(_HASHTAG.findall(text)) > INSTAGRAM_MAX_HASHTAGS:
         problems.append(Problem("text", f"at most {INSTAGRAM_MAX_HASHTAGS} hashtags on Instagram"))
     if len(_MENTION.findall(text)) > INSTAGRAM_MAX_MENTIONS:
@@ -205,15 +216,13 @@ def _instagram(content: Content, problems: list[Problem]) -> None:
 
 
 def _bluesky(content: Content, problems: list[Problem]) -> None:
-    if measure_text("bluesky", content).over:
-        problems.append(
-            Problem("text", f"Bluesky text is limited to {BLUESKY_TEXT_GRAPHEMES} graphemes")
-        )
-    if len(content.text.encode("utf-8")) > BLUESKY_TEXT_BYTES:
+    _length("bluesky", content, problems)
+    size = len(content.text.encode("utf-8"))
+    if size > BLUESKY_TEXT_BYTES:
         problems.append(
             Problem(
                 "text",
-                f"Bluesky text is limited to {BLUESKY_TEXT_BYTES} bytes in UTF-8 "
+                f"the text has {size:,} bytes in UTF-8, Bluesky allows {BLUESKY_TEXT_BYTES:,} "
                 "(emoji and accented letters take several)",
             )
         )
@@ -241,13 +250,7 @@ def graphemes(text: str) -> int:
 
 
 def _threads(content: Content, problems: list[Problem]) -> None:
-    if measure_text("threads", content).over:
-        problems.append(
-            Problem(
-                "text",
-                f"Threads text (with the link) is limited to {THREADS_TEXT_LIMIT} characters",
-            )
-        )
+    _length("threads", content, problems)
     if not (content.text.strip() or content.link or content.media):
         problems.append(Problem("text", "a Threads post needs text, a link or media"))
     if len(content.media) > THREADS_CAROUSEL_MAX:
@@ -257,14 +260,7 @@ def _threads(content: Content, problems: list[Problem]) -> None:
 
 
 def _mastodon(content: Content, problems: list[Problem]) -> None:
-    if measure_text("mastodon", content).over:
-        problems.append(
-            Problem(
-                "text",
-                f"Mastodon text (with the link and content warning) is limited to "
-                f"{MASTODON_TEXT_LIMIT} characters",
-            )
-        )
+    _length("mastodon", content, problems)
     if not (content.text.strip() or content.link or content.media):
         problems.append(Problem("text", "a Mastodon post needs text, a link or media"))
     if len(content.media) > MASTODON_MAX_MEDIA:

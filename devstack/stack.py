@@ -215,6 +215,8 @@ def run(
             "META_APP_ID": LOCAL_META_APP,
             **(tasks_settings(ports) if with_tasks else {}),
             "THREADS_GRAPH_URL": sandbox_url,  # the Meta sandbox serves Threads' host too
+            # The sandboxes serve media on loopback: media URLs checked at the door may name it.
+            "MEDIA_URL_PRIVATE_ALLOWED": "on",
         }
         cli_env = write_cli_env(data_dir, stack_settings)
         env = {

@@ -28,7 +28,9 @@ from common.operations.scheduling import (
     admit_media,
     plan_post,
     repeat,
+    url_problems,
 )
+from common.platforms.media_check import MediaUrlCheck
 
 IMPORT_CHUNK = 500
 DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index refusing a write
@@ -69,9 +71,10 @@ def schedule_batch(
     tasks: TaskStarter | None = None,
     *,
     max_lateness: timedelta,
+    media_urls: MediaUrlCheck | None = None,
 ) -> BatchScheduled | BatchRefused | KeyReused:
     """Schedule every item or none (an API batch, a CSV file); repeats make nothing new."""
-    planned = plan_all(db, requests, now, max_lateness)
+    planned = plan_all(db, requests, now, max_lateness, media_urls)
     if isinstance(planned, BatchRefused):
         return planned
     try:
@@ -91,11 +94,17 @@ def schedule_batch(
 
 
 def plan_all(
-    db: Database[Doc], requests: Sequence[PostRequest], now: datetime, max_lateness: timedelta
+    db: Database[Doc],
+    requests: Sequence[PostRequest],
+    now: datetime,
+    max_lateness: timedelta,
+    media_urls: MediaUrlCheck | None = None,
 ) -> list[posts.NewPost] | BatchRefused:
-    """Every item checked before anything is stored: the posts to store, or every problem."""
+    """Every item checked before anything is stored: the posts to store, or every problem
+    (media URLs are fetched once each for the whole batch, in parallel)."""
     known = accounts.load_many(db, (r.account_id for r in requests))
     planned: list[posts.NewPost] = []
+    places: list[int] = []
     problems: list[ItemProblem] = []
     for index, request in enumerate(requests):
         if request.stage != "scheduled":
@@ -108,10 +117,14 @@ def plan_all(
             result = admit_media(db, result.new, now)
         if isinstance(result, posts.NewPost):
             planned.append(result)
+            places.append(index)
         elif isinstance(result, NoSuchAccount):
             problems.append(ItemProblem(index, "accountId", f"no account {result.account_id!r}"))
         else:
             problems.extend(ItemProblem(index, p.field, p.message) for p in result.problems)
+    for index, found in zip(places, url_problems(media_urls, planned), strict=True):
+        problems.extend(ItemProblem(index, p.field, p.message) for p in found)
+    problems.sort(key=lambda p: p.index)
     return BatchRefused(tuple(problems)) if problems else planned
 
 
@@ -236,6 +249,7 @@ def import_csv(
     default_time_zone: str | None = None,
     allow_late: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    media_urls: MediaUrlCheck | None = None,
 ) -> Imported | ImportRefused:
     """Schedule every row of a CSV file (common.bulk_import), or none if any row is wrong.
 
@@ -250,7 +264,7 @@ def import_csv(
     if not rows:
         return ImportRefused((RowProblem(1, "file", "no rows to import"),))
     requests = [row_request(row, default_time_zone, allow_late, owner) for row in rows]
-    planned = plan_all(db, requests, now, max_lateness)
+    planned = plan_all(db, requests, now, max_lateness, media_urls)
     if isinstance(planned, BatchRefused):
         return ImportRefused(tuple(_row_problem(rows[p.index].line, p) for p in planned.problems))
     changed = _changed_rows(db, rows, planned)

@@ -27,6 +27,7 @@ from common.operations.scheduling import (
     PostRequest,
     Scheduled,
 )
+from common.platforms.media_check import MediaUrlCheck
 
 
 def compose(
@@ -36,14 +37,19 @@ def compose(
     tasks: TaskStarter | None = None,
     *,
     max_lateness: timedelta,
+    media_urls: MediaUrlCheck | None = None,
 ) -> BatchScheduled | BatchRefused | KeyReused:
     slotted = _in_slots(db, requests, now)
     if isinstance(slotted, BatchRefused):
         return slotted
     if all(r.stage == "scheduled" for r in slotted):
-        return bulk.schedule_batch(db, slotted, now, tasks=tasks, max_lateness=max_lateness)
-    # Checked as posts due at their time would be (the same rules), then stored one by one.
-    checked = bulk.plan_all(db, [replace(r, stage="scheduled") for r in slotted], now, max_lateness)
+        return bulk.schedule_batch(
+            db, slotted, now, tasks=tasks, max_lateness=max_lateness, media_urls=media_urls
+        )
+    # Checked as posts due at their time would be (the same rules, media URLs fetched once),
+    # then stored one by one.
+    as_due = [replace(r, stage="scheduled") for r in slotted]
+    checked = bulk.plan_all(db, as_due, now, max_lateness, media_urls)
     if isinstance(checked, BatchRefused):
         return checked
     results: list[Scheduled | AlreadyScheduled] = []

@@ -21,7 +21,9 @@ from common.operations.scheduling import (
     PostRequest,
     admit_media,
     plan_post,
+    url_problems,
 )
+from common.platforms.media_check import MediaUrlCheck
 from common.validation import Problem
 
 
@@ -71,6 +73,7 @@ def edit_post(
     max_lateness: timedelta,
     version: int | None = None,
     tasks: TaskStarter | None = None,
+    media_urls: MediaUrlCheck | None = None,
 ) -> Done | Refused | Invalid:
     """Change a scheduled post's content or time, checked like a new one.
 
@@ -87,6 +90,10 @@ def edit_post(
         return Invalid((Problem("accountId", f"no account {post.account_id!r}"),))
     if isinstance(planned, Invalid):
         return planned
+    before = frozenset(m.url for m in post.content.media)
+    (by_url,) = url_problems(media_urls, [planned.new], known=before)
+    if by_url:
+        return Invalid(tuple(by_url))
     admitted = admit_media(db, planned.new, now)
     if isinstance(admitted, Invalid):
         return admitted

@@ -22,6 +22,7 @@ from common.db import Doc
 from common.model import Account
 from common.operations import likeness, media
 from common.operations.prompt_tasks import TaskStarter
+from common.platforms.media_check import MediaUrlCheck
 from common.validation import Problem, check_post
 
 
@@ -205,10 +206,13 @@ def schedule_post(
     tasks: TaskStarter | None = None,
     *,
     max_lateness: timedelta,
+    media_urls: MediaUrlCheck | None = None,
 ) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
+    """`media_urls`: the door check of media given as URLs (None: not checked, for callers
+    whose media are uploads or already checked)."""
     if is_queued(request):
-        return _schedule_in_slot(db, request, now, tasks, max_lateness)
-    stored = _schedule(db, request, now, tasks, max_lateness, queued=False)
+        return _schedule_in_slot(db, request, now, tasks, max_lateness, media_urls)
+    stored = _schedule(db, request, now, tasks, max_lateness, media_urls, queued=False)
     assert not isinstance(stored, posts.SlotTaken)  # only a queued post reserves a slot
     return stored
 
@@ -223,6 +227,7 @@ def _schedule(
     now: datetime,
     tasks: TaskStarter | None,
     max_lateness: timedelta,
+    media_urls: MediaUrlCheck | None,
     *,
     queued: bool,
 ) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid | posts.SlotTaken:
@@ -235,6 +240,9 @@ def _schedule(
     planned = plan_post(request, account, now, max_lateness)
     if not isinstance(planned, Planned):
         return planned
+    (by_url,) = url_problems(media_urls, [planned.new])
+    if by_url:
+        return Invalid(tuple(by_url))
     admitted = admit_media(db, planned.new, now)
     if isinstance(admitted, Invalid):
         return admitted
@@ -266,6 +274,7 @@ def _schedule_in_slot(
     now: datetime,
     tasks: TaskStarter | None,
     max_lateness: timedelta,
+    media_urls: MediaUrlCheck | None,
 ) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
     """The post in its account's next free slot. The slot is reserved by the insert itself
     (posts' unique `slotKey`): a post queued at the same moment that took it first sends this
@@ -274,7 +283,7 @@ def _schedule_in_slot(
         slotted = in_next_slot(db, request, now)
         if isinstance(slotted, Invalid):
             return slotted
-        stored = _schedule(db, slotted, now, tasks, max_lateness, queued=True)
+        stored = _schedule(db, slotted, now, tasks, max_lateness, media_urls, queued=True)
         if not isinstance(stored, posts.SlotTaken):
             return stored
         posts.free_stale_slot(db, stored)
@@ -295,6 +304,18 @@ def in_next_slot(db: Database[Doc], request: PostRequest, now: datetime) -> Post
         return Invalid((Problem("scheduledAt", "every posting slot of the next year is taken"),))
     local = free.astimezone(ZoneInfo(schedule.time_zone)).replace(tzinfo=None)
     return replace(request, scheduled_at=local.isoformat(), time_zone=schedule.time_zone)
+
+
+def url_problems(
+    check: MediaUrlCheck | None,
+    planned: Sequence[posts.NewPost],
+    known: frozenset[str] = frozenset(),
+) -> list[list[Problem]]:
+    """For each planned post, the problems of its media given as URLs (`known`: URLs checked
+    before, when the post was made, and not again)."""
+    if check is None:
+        return [[] for _ in planned]
+    return check.problems([(p.platform, p.content) for p in planned], known)
 
 
 def admit_media(db: Database[Doc], new: posts.NewPost, now: datetime) -> posts.NewPost | Invalid:

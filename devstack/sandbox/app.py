@@ -273,6 +273,8 @@ class SandboxApp:
         if route == ("POST", "reset"):
             self.state = SandboxState()
             return _json({"ok": True})
+        if request.method == "GET":  # no body to read: an unknown page, as any server says
+            return _json({"error": "no such sandbox route"}, status=404)
         body = request.get_json(force=True)
         if not isinstance(body, dict):
             raise ValueError("a JSON object is required")

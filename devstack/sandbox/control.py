@@ -54,9 +54,18 @@ class SandboxControl:
     def total_requests(self) -> int:
         return sum(self.requests().values())
 
-    def image_url(self, name: str, size: int = 1024, mime: str = "image/jpeg") -> str:
-        """Test media this sandbox serves (and fetches, being on this machine)."""
-        return f"{self.url}/_sandbox/media/{name}?bytes={size}&type={mime}"
+    def image_url(
+        self,
+        name: str,
+        size: int = 1024,
+        mime: str = "image/jpeg",
+        width: int = 1080,
+        height: int = 1080,
+    ) -> str:
+        """Test media this sandbox serves (and fetches, being on this machine): `size` bytes
+        that are `mime` by content (an image of `width` x `height`)."""
+        query = f"bytes={size}&type={mime}&width={width}&height={height}"
+        return f"{self.url}/_sandbox/media/{name}?{query}"
 
     def close(self) -> None:
         self._http.close()

@@ -21,7 +21,7 @@ from common.db import Doc
 from common.operations import bulk
 from common.tokens import TokenCipher
 from devstack.processes import free_port
-from devstack.sandbox.control import Sandbox
+from devstack.sandbox.control import BlueskySandbox, Sandbox
 from tests.conftest import add_account, add_post
 from tests.meta_support import TOKEN_KEY, connect, meta_env, token_for
 
@@ -38,6 +38,7 @@ def socialsched(
     env = {k: v for k, v in os.environ.items() if k != "MONGO_URI"}
     if mongo_uri:
         env.update(MONGO_URI=mongo_uri, MONGO_DB=db_name, MONGO_TIMEOUT_MS="500")
+        env.update(MEDIA_URL_PRIVATE_ALLOWED="on")  # the sandboxes serve test media on loopback
     env.update({k: str(v) for k, v in (env_extra or {}).items()})
     return subprocess.run(
         [sys.executable, "-m", "common.entrypoints.cli", *args],
@@ -278,7 +279,7 @@ def test_a_draft_is_submitted_sent_back_and_approved_from_the_cli(
 
 
 def test_posts_add_validates_and_schedules_in_the_operators_zone(
-    mongo_uri: str, db_name: str, db: Database[Doc]
+    mongo_uri: str, db_name: str, db: Database[Doc], sandbox: Sandbox
 ) -> None:
     add_account(db, "ig", platform="instagram")
     refused = socialsched(
@@ -314,10 +315,15 @@ def test_posts_add_validates_and_schedules_in_the_operators_zone(
         "--text",
         "hi",
         "--media",
-        "https://example.com/a.jpg",
+        sandbox.image_url("a.jpg"),
     )
     assert added.returncode == 0, added.stderr
     assert json.loads(added.stdout)["scheduledAt"] == "2027-03-28T07:00:00Z"
+    gone = f"{sandbox.url}/_sandbox/nothing/a.jpg"
+    args = ("--account", "ig", "--at", "2027-03-28T10:00", "--tz", "Europe/Berlin")
+    unreachable = socialsched(mongo_uri, db_name, "posts", "add", *args, "--media", gone)
+    assert unreachable.returncode == 2
+    assert "media[0].url" in unreachable.stderr and "HTTP 404" in unreachable.stderr
     assert db["posts"].count_documents({"status": "scheduled"}) == 1
 
 
@@ -382,3 +388,63 @@ def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
             db, io.StringIO("account,at,text\n" + rows), utcnow(), max_lateness=LATENESS
         )
     assert db["posts"].count_documents({}) == 0
+
+
+def test_an_unknown_account_is_answered_with_the_near_names(
+    mongo_uri: str, db_name: str, db: Database[Doc]
+) -> None:
+    for account_id in ("shop-instagram", "shop-facebook", "blog-bluesky"):
+        add_account(db, account_id)
+    at = (utcnow() + timedelta(hours=1)).isoformat()
+    near = socialsched(mongo_uri, db_name, "posts", "add", "--account", "shop-instagam", "--at", at)
+    assert near.returncode == 2
+    assert near.stderr.strip() == (
+        "socialsched: no account 'shop-instagam'; did you mean 'shop-instagram'?"
+    )
+    far = socialsched(mongo_uri, db_name, "posts", "add", "--account", "zzz", "--at", at)
+    assert far.returncode == 2 and "`socialsched accounts list` shows them" in far.stderr
+
+
+def test_accounts_list_keeps_its_columns_aligned_for_long_ids(
+    mongo_uri: str, db_name: str, db: Database[Doc]
+) -> None:
+    add_account(db, "a")
+    add_account(db, "an-account-id-much-longer-than-twenty", platform="bluesky")
+    listed = socialsched(mongo_uri, db_name, "accounts", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 3
+    for column in ("platform", "status", "external id", "name"):
+        start = lines[0].index(column)
+        assert all(line[start - 2 : start] == "  " and line[start] != " " for line in lines)
+
+
+def test_a_refused_bluesky_login_prints_one_line_and_no_stray_log_record(
+    mongo_uri: str, db_name: str, bluesky: BlueskySandbox
+) -> None:
+    bluesky.add_account("alice.bsky.test", "abcd-efgh-ijkl-mnop")
+    args = ("accounts", "connect", "bluesky", "--id", "sky", "--handle", "alice.bsky.test")
+    env = {"TOKEN_ENCRYPTION_KEY": TOKEN_KEY}
+    refused = socialsched(
+        mongo_uri,
+        db_name,
+        *args,
+        "--pds",
+        bluesky.url,
+        stdin="wxyz-wxyz-wxyz-wxyz\n",
+        env_extra=env,
+    )
+    assert refused.returncode == 2
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert refused.stderr.startswith("socialsched: ") and "xrpc" not in refused.stderr
+    verbose = socialsched(
+        mongo_uri,
+        db_name,
+        "--verbose",
+        *args,
+        "--pds",
+        bluesky.url,
+        stdin="wxyz-wxyz-wxyz-wxyz\n",
+        env_extra=env,
+    )
+    assert '"message":"xrpc error"' in verbose.stderr

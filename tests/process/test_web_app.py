@@ -264,7 +264,9 @@ def test_the_composer_schedules_one_group_and_shows_refusals_by_field(
         },
     )
     assert too_long.status_code == 422
-    assert 'data-field="text">bsky-1: Bluesky text is limited to 300 graphemes' in too_long.text
+    assert (
+        'data-field="text">bsky-1: the text has 301 graphemes, Bluesky allows 300' in too_long.text
+    )
     assert fresh_db["posts"].count_documents({}) == 0
     made = client.post(
         "/compose",

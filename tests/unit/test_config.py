@@ -60,3 +60,11 @@ def test_secrets_have_no_default_and_stay_out_of_repr() -> None:
 def test_a_short_admin_key_leaves_key_auth_off() -> None:
     assert not load_settings({"MONGO_URI": "m", "ADMIN_SECRET_KEY": "x" * 31}).admin_key_enabled
     assert load_settings({"MONGO_URI": "m", "ADMIN_SECRET_KEY": "x" * 32}).admin_key_enabled
+
+
+def test_private_media_urls_are_refused_unless_switched_on() -> None:
+    base = {"MONGO_URI": "mongodb://127.0.0.1:1/"}
+    assert load_settings(base).media_url_private_allowed is False
+    assert load_settings({**base, "MEDIA_URL_PRIVATE_ALLOWED": "on"}).media_url_private_allowed
+    with pytest.raises(ConfigError, match="MEDIA_URL_PRIVATE_ALLOWED must be on or off"):
+        load_settings({**base, "MEDIA_URL_PRIVATE_ALLOWED": "yes"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from common.validation import check_post
 
 IMG = {"url": "https://cdn.example/a.jpg", "type": "image"}
@@ -65,3 +67,19 @@ def test_media_may_be_plain_http_only_on_this_machine() -> None:
     assert check_post("instagram", media=[local], scheduled_at="2026-12-01T09:00Z").ok
     result = check_post("instagram", media=[remote], scheduled_at="2026-12-01T09:00Z")
     assert fields(result) == ["media[0].url"]
+
+
+def test_a_length_problem_says_the_count_and_the_networks_limit() -> None:
+    def text_problems(platform: str, **given: Any) -> list[str]:
+        checked = check_post(platform, scheduled_at="2026-12-01T09:00:00Z", **given)
+        return [p.message for p in checked.problems if p.field == "text"]
+
+    assert text_problems("bluesky", text="x" * 312) == [
+        "the text has 312 graphemes, Bluesky allows 300"
+    ]
+    assert text_problems("threads", text="x" * 480, link="https://a.example/page") == [
+        "the text with the link has 504 characters, Threads allows 500"
+    ]
+    assert text_problems("instagram", text="x" * 2201, media=[IMG]) == [
+        "the caption has 2,201 characters, Instagram allows 2,200"
+    ]

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from common.entrypoints.cli.backend import Backend, ConnectRequest
-from common.entrypoints.cli.output import EXIT_FAILURE, EXIT_OK, emit, read_secret, when
+from common.entrypoints.cli.output import EXIT_FAILURE, EXIT_OK, emit, read_secret, table, when
 from common.operations.accounts import AccountDetails
 from common.platforms.base import Login
 
@@ -55,12 +55,9 @@ def _connected_line(row: Any) -> str:
 
 def cmd_list(args: argparse.Namespace, backend: Backend) -> int:
     rows = backend.list_accounts()
-    header = f"{'id':<20}  {'platform':<9}  {'status':<12}  {'external id':<20}  name"
-    lines = [
-        f"{r['id']:<20}  {r['platform']:<9}  {r['status']:<12}  {r['externalId']:<20}  {r['name']}"
-        for r in rows
-    ]
-    emit(args, rows, "\n".join([header, *lines]))
+    header = ("id", "platform", "status", "external id", "name")
+    cells = [(r["id"], r["platform"], r["status"], r["externalId"], r["name"]) for r in rows]
+    emit(args, rows, table(header, cells))
     return EXIT_OK
 
 

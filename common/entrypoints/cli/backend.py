@@ -30,6 +30,14 @@ class OperationalError(RuntimeError):
     """The command was valid but could not be carried out; exit code 1."""
 
 
+class UnknownAccountError(UsageError):
+    """The post names an account there is none of (the command suggests near names)."""
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__(f"no account {account_id!r}")
+        self.account_id = account_id
+
+
 @dataclass(frozen=True)
 class ConnectRequest:
     """A login for one network; `account_id` names the account when the login grants one."""

@@ -22,6 +22,7 @@ from common.entrypoints.cli.backend import (
     ConnectRequest,
     OperationalError,
     Progress,
+    UnknownAccountError,
     UsageError,
 )
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
@@ -29,6 +30,7 @@ from common.operations import accounts as account_ops
 from common.operations import bulk, media, planning, post_actions, reconcile, scheduling
 from common.operations.prompt_tasks import TaskStarter, task_starter
 from common.platforms.base import LoginRefused, Registry
+from common.platforms.media_check import MediaUrlCheck
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
@@ -73,6 +75,10 @@ class Direct:
     def _tasks(self) -> TaskStarter | None:
         return task_starter(self.settings)
 
+    @cached_property
+    def _media_urls(self) -> MediaUrlCheck:
+        return MediaUrlCheck(allow_private=self.settings.media_url_private_allowed)
+
     def _cipher(self) -> TokenCipher:
         return TokenCipher.from_settings(self.settings)
 
@@ -83,12 +89,15 @@ class Direct:
 
     def add_post(self, request: scheduling.PostRequest) -> Doc:
         result = scheduling.schedule_post(
-            self.db, request, self._now(), self._tasks, max_lateness=self.settings.max_lateness
+            self.db,
+            request,
+            self._now(),
+            self._tasks,
+            max_lateness=self.settings.max_lateness,
+            media_urls=self._media_urls,
         )
         if isinstance(result, scheduling.NoSuchAccount):
-            raise UsageError(
-                f"no account {result.account_id!r}; connect it with `socialsched accounts connect`"
-            )
+            raise UnknownAccountError(result.account_id)
         if isinstance(result, scheduling.Invalid):
             raise UsageError("the post is not valid:\n" + problems_text(result.problems))
         if isinstance(result, scheduling.KeyReused):
@@ -152,6 +161,7 @@ class Direct:
             max_lateness=self.settings.max_lateness,
             version=version,
             tasks=self._tasks,
+            media_urls=self._media_urls,
         )
         if isinstance(result, scheduling.Invalid):
             raise UsageError("the edit is not valid:\n" + problems_text(result.problems))
@@ -197,6 +207,7 @@ class Direct:
             default_time_zone=tz,
             allow_late=allow_late,
             progress=progress,
+            media_urls=self._media_urls,
         )
         if isinstance(result, bulk.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]

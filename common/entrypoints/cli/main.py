@@ -9,6 +9,7 @@ configuration). `--json` prints machine-readable output for scripts.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from common import clock
+from common import clock, logs
 from common.clock import TimeError
 from common.config import ConfigError, load_remote
 from common.db import DatabaseUnavailableError, describe_failure
@@ -42,6 +43,7 @@ class _Command(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
         self.add_argument("--show-tz", default=argparse.SUPPRESS, metavar="ZONE")
+        self.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
         "--show-tz", metavar="ZONE", help="print times in this IANA zone instead of UTC"
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="print the log records (JSON lines) on stderr"
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Command)
     for group in GROUPS:
@@ -72,9 +77,20 @@ def _backend() -> Iterator[Backend]:
         client.close()
 
 
+def _log_records(verbose: bool) -> None:
+    """Log records go to stderr as JSON with --verbose, and nowhere otherwise: the command's
+    own answer says what happened. (Without a handler, Python prints a bare warning such as
+    "xrpc error" on stderr, which says nothing to a person.)"""
+    if verbose:
+        logs.configure(logging.INFO, sys.stderr)
+    else:
+        logging.getLogger().addHandler(logging.NullHandler())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
+    _log_records(args.verbose)
     try:
         if args.show_tz is not None:
             clock.zone(args.show_tz)  # an unknown zone is a usage error before anything runs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,18 @@ def when(value: datetime | str | None, zone: str | None = None) -> str | None:
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(jsonfmt.dumps(data, indent=2) if args.json else text)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns as wide as their widest cell (a long id never shifts the next column), two
+    spaces apart; the last column is not padded."""
+    lines = [[str(cell) for cell in line] for line in (header, *rows)]
+    widths = [max(len(cell) for cell in column) for column in zip(*lines, strict=True)]
+    padded = (
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        for line in lines
+    )
+    return "\n".join(line.rstrip() for line in padded)
 
 
 def read_secret(args: argparse.Namespace, what: str = "access token") -> str:

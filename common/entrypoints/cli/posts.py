@@ -4,6 +4,7 @@ submit drafts, approve them or send them back."""
 from __future__ import annotations
 
 import argparse
+import difflib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from common import jsonfmt, model, posts
 from common.clock import TimeError, resolve
 from common.db import Doc
 from common.entrypoints.cli import uploads
-from common.entrypoints.cli.backend import Action, Backend, UsageError
+from common.entrypoints.cli.backend import Action, Backend, UnknownAccountError, UsageError
 from common.entrypoints.cli.output import EXIT_OK, allow_late_flag, emit, positive, when
 from common.operations import post_actions, scheduling
 
@@ -107,6 +108,17 @@ def _uploaded(value: str, alt: str, account: str, backend: Backend) -> dict[str,
     return {"mediaId": item["id"], "alt": alt}
 
 
+def unknown_account(account_id: str, backend: Backend) -> str:
+    """'no account "my-igg"; did you mean "my-ig"?', from the accounts the caller may see."""
+    known = [str(a["id"]) for a in backend.list_accounts()]
+    near = difflib.get_close_matches(account_id, known, n=3, cutoff=0.6)
+    if near:
+        names = " or ".join(repr(n) for n in near)
+        return f"no account {account_id!r}; did you mean {names}?"
+    listed = "`socialsched accounts list` shows them, `accounts connect` adds one"
+    return f"no account {account_id!r}; {listed}"
+
+
 def cmd_add(args: argparse.Namespace, backend: Backend) -> int:
     request = scheduling.PostRequest(
         account_id=args.account,
@@ -121,7 +133,10 @@ def cmd_add(args: argparse.Namespace, backend: Backend) -> int:
         allow_late=args.allow_late,
         stage=args.stage,
     )
-    added = backend.add_post(request)
+    try:
+        added = backend.add_post(request)
+    except UnknownAccountError as exc:
+        raise UsageError(unknown_account(exc.account_id, backend)) from exc
     at = f"{added['localTime']} ({when(added['scheduledAt'], args.show_tz)})"
     made = "scheduled" if args.stage == "scheduled" else args.stage.replace("_", " ")
     text = (

@@ -19,6 +19,7 @@ from common.entrypoints.cli.backend import (
     ConnectRequest,
     OperationalError,
     Progress,
+    UnknownAccountError,
     UsageError,
 )
 from common.entrypoints.cli.direct import PAST_TENSE, added_json
@@ -52,9 +53,15 @@ class Remote:
     # --- posts ------------------------------------------------------------------------------
 
     def add_post(self, request: scheduling.PostRequest) -> Doc:
-        made = self._call(lambda: self.client.post("/v1/posts", request_body(request)))
+        try:
+            made = self.client.post("/v1/posts", request_body(request))
+        except ApiRefusal as exc:
+            if [p.get("field") for p in exc.problems] == ["accountId"]:
+                raise UnknownAccountError(request.account_id) from exc
+            raise _error(exc) from exc
         post = self._call(lambda: self.client.get(f"/v1/posts/{made['id']}"))
-        return added_json(post, bool(made["alreadyScheduled"]))
+        warnings = [str(w["message"]) for w in made.get("warnings", ())]
+        return added_json(post, bool(made["alreadyScheduled"]), warnings)
 
     def upload_media(self, local: LocalFile, account_ids: list[str]) -> Doc:
         """POST /v1/media, the bytes to the session it returns, then :complete."""

@@ -34,6 +34,7 @@ from common.entrypoints.webapp.context import ROUTES, URLS, Ctx, WebService
 from common.entrypoints.webapp.oidc import Oidc
 from common.entrypoints.webapp.signin import SignInNeededError
 from common.operations.prompt_tasks import task_starter
+from common.platforms.media_check import MediaUrlCheck
 from common.storage import GOOGLE_STORAGE_ENDPOINT
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ def build_service(settings: Settings, db: Database[Doc] | None = None) -> WebSer
     sign_in = Oidc(settings) if settings.oidc_enabled else None
     policy = content_security_policy(settings)
     tasks = task_starter(settings)
-    return WebService(settings, pages, loaded, database, sign_in, policy, tasks)
+    media_urls = MediaUrlCheck(allow_private=settings.media_url_private_allowed)
+    return WebService(settings, pages, loaded, database, sign_in, policy, tasks, media_urls)
 
 
 def lazy_service() -> Lazy[WebService]:

@@ -25,6 +25,7 @@ from common.entrypoints.webapp.signin import Visitor
 from common.members import Power
 from common.operations.prompt_tasks import TaskStarter
 from common.platforms.base import Registry
+from common.platforms.media_check import MediaUrlCheck
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
 
@@ -55,6 +56,7 @@ class WebService:
     oidc: Oidc | None  # None: Google Sign-In is not configured
     policy: str  # the Content-Security-Policy of every answer
     tasks: TaskStarter | None = None  # DISPATCH=tasks: posts due soon get their task at once
+    media_urls: MediaUrlCheck | None = None  # the composer's media URLs, checked at the door
 
 
 @dataclass

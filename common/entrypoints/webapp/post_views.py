@@ -279,7 +279,12 @@ def compose(ctx: Ctx) -> Response:
         raise web.HttpError(400, f"action is one of {', '.join(COMPOSE_ACTIONS)}")
     requests = [_request(form, account_id, group) for account_id in chosen]
     result = compose_op.compose(
-        ctx.db, requests, ctx.now, ctx.service.tasks, max_lateness=ctx.settings.max_lateness
+        ctx.db,
+        requests,
+        ctx.now,
+        ctx.service.tasks,
+        max_lateness=ctx.settings.max_lateness,
+        media_urls=ctx.service.media_urls,
     )
     if isinstance(result, bulk.BatchRefused):
         return _composer(ctx, 422, form, _field_problems(result.problems, chosen))

@@ -116,6 +116,12 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
             "accountId_dueAt_id",
             (("accountId", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING)),
         ),
+        # Follow-ups: the parts below a post (released, stopped or revived in one write).
+        IndexSpec(
+            "ancestors_status",
+            (("ancestors", ASCENDING), ("status", ASCENDING)),
+            {"sparse": True},
+        ),
         # The media sweep asks whether an unfinished post still uses an item.
         IndexSpec(
             "mediaId_status",

@@ -109,6 +109,9 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
         IndexSpec(
             "idempotencyKey", (("idempotencyKey", ASCENDING),), {"unique": True, "sparse": True}
         ),
+        # "Add to queue" reserves its slot: one post per account and slot instant (a holder
+        # that was canceled or moved since gives the key up when the slot is next wanted).
+        IndexSpec("slotKey", (("slotKey", ASCENDING),), {"unique": True, "sparse": True}),
         # posts.list_page: the (dueAt, _id) order, alone or after an account (after a status:
         # status_dueAt_id above).
         IndexSpec("dueAt_id", (("dueAt", ASCENDING), ("_id", ASCENDING))),

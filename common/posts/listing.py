@@ -12,6 +12,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from common.db import Doc
+from common.posts.states import HOLDS_SLOT
 from common.posts.store import collection
 
 # Operators see everything but the lease internals; tokens never live on posts.
@@ -146,10 +147,6 @@ def scheduled_between(
     ]
 
 
-# A post in one of these holds its slot; a canceled, failed or unknown one has freed it.
-_HOLDS_SLOT = ["draft", "pending_approval", "importing", "scheduled", "publishing", "published"]
-
-
 def slot_times(
     db: Database[Doc], account_id: str, after: datetime, until: datetime
 ) -> set[datetime]:
@@ -159,7 +156,7 @@ def slot_times(
         {
             "accountId": account_id,
             "scheduledAt": {"$gt": after, "$lte": until},
-            "status": {"$in": _HOLDS_SLOT},
+            "status": {"$in": HOLDS_SLOT},
         },
         {"_id": 0, "scheduledAt": 1},
     )

@@ -12,7 +12,15 @@ the names below, `common.posts.<name>`, so code can move between the modules wit
 them.
 """
 
-from common.posts.actions import cancel, edit_content, end_group, release_held, retry, review
+from common.posts.actions import (
+    cancel,
+    edit_content,
+    end_group,
+    hand_over_group,
+    release_held,
+    retry,
+    review,
+)
 from common.posts.figures import COUNT_CAP, QueueCounts, queue_counts
 from common.posts.lease import ClaimedPost, LeaseLost, LeaseTerms, Settled
 from common.posts.listing import (
@@ -89,6 +97,7 @@ __all__ = [
     "free_stale_slot",
     "get",
     "get_document",
+    "hand_over_group",
     "insert_once",
     "list_page",
     "list_unknown",

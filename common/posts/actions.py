@@ -67,8 +67,10 @@ def edit_content(
             localTime=when.local_time,
             dueAt=when.instant,
         )
+    # A post moved to another time leaves its posting slot free (its reservation goes).
+    unsets = {"lease": ""} if when is None else {"lease": "", "slotKey": ""}
     result = collection(db).update_one(
-        match, {"$set": sets, "$unset": {"lease": ""}, "$inc": {"version": 1}}
+        match, {"$set": sets, "$unset": unsets, "$inc": {"version": 1}}
     )
     return bool(result.modified_count == 1)
 

@@ -19,6 +19,7 @@ from typing import Literal
 from pymongo.database import Database
 
 from common import accounts, media_convert, media_records, posts
+from common.config import Settings
 from common.db import Doc
 from common.media_probe import Unreadable, probe
 from common.media_records import MediaItem, Variant
@@ -270,6 +271,22 @@ class SweepReport:
     expired_uploads: int  # never completed within MEDIA_UPLOAD_EXPIRY_HOURS
     deleted: int  # unused by any unfinished post for MEDIA_RETENTION_DAYS
     kept: int  # still used: looked at again after another retention period
+
+    def to_json(self) -> Doc:
+        return {"expiredUploads": self.expired_uploads, "deleted": self.deleted, "kept": self.kept}
+
+
+def sweep_as_configured(
+    db: Database[Doc], bucket: MediaBucket, settings: Settings, now: datetime
+) -> SweepReport:
+    """The sweep with the deployment's periods (the CLI's `media sweep`, the daily job)."""
+    return sweep(
+        db,
+        bucket,
+        now,
+        retention=timedelta(days=settings.media_retention_days),
+        upload_expiry=timedelta(hours=settings.media_upload_expiry_hours),
+    )
 
 
 def sweep(

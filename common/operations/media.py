@@ -25,11 +25,13 @@ from common.media_probe import Unreadable, probe
 from common.media_records import MediaItem, Variant
 from common.media_rules import (
     LIMITS,
+    MastodonInstanceLimits,
     MediaFacts,
     MediaProblem,
     NetworkLimits,
     check_item,
     kind_of,
+    limits_for,
     needs_conversion,
 )
 from common.model import Content, Media
@@ -135,8 +137,9 @@ def complete_upload(
         return MediaRefused(
             "not_uploaded", "the upload is not finished: PUT every byte to uploadUrl first"
         )
+    limits = _limits_of(db, item)
     with tempfile.TemporaryDirectory(prefix="media-") as work:
-        facts, problems, variants = _check(bucket, item, Path(work))
+        facts, problems, variants = _check(bucket, item, limits, Path(work))
     settled = media_records.settle_upload(
         db, item.id, facts=facts, problems=problems, variants=variants, now=now
     )
@@ -144,8 +147,25 @@ def complete_upload(
     return settled or media_records.get(db, media_id) or item
 
 
+def _limits_of(db: Database[Doc], item: MediaItem) -> dict[str, list[NetworkLimits]]:
+    """Each platform's limits for the item's accounts: a Mastodon account's are its instance's
+    own when they were read (two instances may differ; the item must suit both)."""
+    limits: dict[str, list[NetworkLimits]] = {p: [LIMITS[p]] for p in item.platforms}
+    instances = [
+        a.instance_limits
+        for a in accounts.load_many(db, item.account_ids).values()
+        if a.platform == "mastodon" and a.instance_limits is not None
+    ]
+    if instances:
+        limits["mastodon"] = list(dict.fromkeys(limits_for("mastodon", i) for i in instances))
+    return limits
+
+
 def _check(
-    bucket: MediaBucket, item: MediaItem, work: Path
+    bucket: MediaBucket,
+    item: MediaItem,
+    limits_by_platform: dict[str, list[NetworkLimits]],
+    work: Path,
 ) -> tuple[MediaFacts | None, list[MediaProblem], dict[str, Variant]]:
     path = work / "original"
     digest = hashlib.sha256()
@@ -165,16 +185,19 @@ def _check(
         variants["clean"] = _store(bucket, item, "clean", cleaned)
         base_path, base = cleaned.path, variants["clean"].facts
     problems: list[MediaProblem] = []
-    for platform in item.platforms:
-        limits = LIMITS[platform]
+    for platform, limits in _each(limits_by_platform):
         problems.extend(check_item(limits, base))
-        if needs_conversion(limits, base):
+        if needs_conversion(limits, base) and platform not in variants:
             converted = _convert(limits, base_path, base, work / platform)
             if converted is None:
                 problems.append(_cannot_fit(limits, base))
             else:
                 variants[platform] = _store(bucket, item, platform, converted)
     return facts, problems, variants
+
+
+def _each(limits_by_platform: dict[str, list[NetworkLimits]]) -> list[tuple[str, NetworkLimits]]:
+    return [(p, limits) for p, each in limits_by_platform.items() for limits in each]
 
 
 def _convert(
@@ -223,13 +246,15 @@ def admit(
     if not wanted:
         return content
     items = media_records.get_many(db, wanted)
+    account = accounts.get(db, account_id)
+    instance = account.instance_limits if account else None
     problems: list[Problem] = []
     resolved: list[Media] = []
     for index, media in enumerate(content.media):
         if not media.media_id:
             resolved.append(media)
             continue
-        found = _resolve(items.get(media.media_id), media, platform, account_id)
+        found = _resolve(items.get(media.media_id), media, platform, account_id, instance)
         if isinstance(found, Media):
             resolved.append(found)
         else:
@@ -241,7 +266,11 @@ def admit(
 
 
 def _resolve(
-    item: MediaItem | None, media: Media, platform: str, account_id: str
+    item: MediaItem | None,
+    media: Media,
+    platform: str,
+    account_id: str,
+    instance: MastodonInstanceLimits | None,
 ) -> Media | Sequence[str]:
     if item is None or account_id not in item.account_ids:
         # One answer for both: an id of another account's media reveals nothing.
@@ -254,7 +283,7 @@ def _resolve(
     variant = item.object_for(platform)
     if variant is None or platform not in LIMITS:
         return [f"media {item.id!r} has no copy for {platform}"]
-    broken = check_item(LIMITS[platform], variant.facts, media.alt)
+    broken = check_item(limits_for(platform, instance), variant.facts, media.alt)
     if broken:
         return [f"{p.rule}: {p.message}" for p in broken]
     kind = variant.facts.kind or "image"

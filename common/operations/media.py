@@ -7,7 +7,6 @@ The api calls these for HTTP clients and the CLI's remote mode; the web app call
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tempfile
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from typing import Literal
 
 from pymongo.database import Database
 
-from common import accounts, media_convert, media_records, posts
+from common import accounts, media_convert, media_reading, media_records, posts
 from common.config import Settings
 from common.db import Doc
 from common.media_probe import Unreadable, probe
@@ -39,10 +38,9 @@ from common.storage import MediaBucket
 from common.validation import Problem
 
 # The largest file any network here takes for what this scheduler publishes (an Instagram reel,
-# 300 MB); the api function reads an upload once to check it, within its memory and time.
+# 300 MB); the check streams it and keeps a bounded part on disk (common.media_reading).
 MAX_UPLOAD_BYTES = 300 * 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_HASH_CHUNK = 1024 * 1024
 
 RefusalKind = Literal["invalid", "not_found", "forbidden", "not_uploaded"]
 
@@ -139,7 +137,7 @@ def complete_upload(
         )
     limits = _limits_of(db, item)
     with tempfile.TemporaryDirectory(prefix="media-") as work:
-        facts, problems, variants = _check(bucket, item, limits, Path(work))
+        facts, problems, variants = _check(bucket, item, stored.size, limits, Path(work))
     settled = media_records.settle_upload(
         db, item.id, facts=facts, problems=problems, variants=variants, now=now
     )
@@ -151,6 +149,8 @@ def _limits_of(db: Database[Doc], item: MediaItem) -> dict[str, list[NetworkLimi
     """Each platform's limits for the item's accounts: a Mastodon account's are its instance's
     own when they were read (two instances may differ; the item must suit both)."""
     limits: dict[str, list[NetworkLimits]] = {p: [LIMITS[p]] for p in item.platforms}
+    if "mastodon" not in limits:
+        return limits
     instances = [
         a.instance_limits
         for a in accounts.load_many(db, item.account_ids).values()
@@ -164,17 +164,16 @@ def _limits_of(db: Database[Doc], item: MediaItem) -> dict[str, list[NetworkLimi
 def _check(
     bucket: MediaBucket,
     item: MediaItem,
+    size: int,
     limits_by_platform: dict[str, list[NetworkLimits]],
     work: Path,
 ) -> tuple[MediaFacts | None, list[MediaProblem], dict[str, Variant]]:
-    path = work / "original"
-    digest = hashlib.sha256()
-    with path.open("wb") as out:
-        for piece in bucket.chunks(item.object_name):
-            digest.update(piece)
-            out.write(piece)
-    if digest.hexdigest() != item.sha256:
-        return None, [MediaProblem("sha256", "the bytes uploaded are not the file declared")], {}
+    copy = media_reading.read_for_check(
+        bucket, item.object_name, size, item.sha256, work / "original"
+    )
+    if isinstance(copy, MediaProblem):
+        return None, [copy], {}
+    path = copy.path
     facts = probe(path)
     if isinstance(facts, Unreadable):
         return None, [MediaProblem("type", facts.reason)], {}

@@ -20,7 +20,11 @@ from common.model import Account, Post
 
 @dataclass(frozen=True)
 class Published:
+    """On the platform. `refs`: what else a reply to it must name (Bluesky's record `cid`),
+    stored in the post's `remote` with the outcome."""
+
     platform_post_id: str
+    refs: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

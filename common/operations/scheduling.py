@@ -149,6 +149,7 @@ def plan_post(
         time_zone=request.time_zone,
         content_warning=request.content_warning,
         visibility=request.visibility,
+        instance=account.instance_limits,
     )
     problems = list(checked.problems) + _key_problems(request.idempotency_key)
     when = checked.when

@@ -17,7 +17,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from common import accounts, jsonfmt, model, posts, slots
-from common.clock import ScheduledTime
+from common.clock import ScheduledTime, TimeError, resolve
 from common.db import Doc
 from common.model import Account
 from common.operations import likeness, media
@@ -149,6 +149,7 @@ def plan_post(
         time_zone=request.time_zone,
         content_warning=request.content_warning,
         visibility=request.visibility,
+        instance=account.instance_limits,
     )
     problems = list(checked.problems) + _key_problems(request.idempotency_key)
     when = checked.when
@@ -226,7 +227,13 @@ def _schedule(
     *,
     queued: bool,
 ) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid | posts.SlotTaken:
-    planned = plan_post(request, accounts.get(db, request.account_id), now, max_lateness)
+    # The account and the posts near the time asked for come in one read (the likeness warning
+    # costs no command of its own), before the insert: a replay reads them for nothing, but a
+    # replay is rare, and every create would pay a separate query after its insert.
+    asked = _instant_asked(request, now)
+    window = likeness.window(asked) if asked is not None else None
+    account, near = posts.account_and_neighbours(db, request.account_id, window)
+    planned = plan_post(request, account, now, max_lateness)
     if not isinstance(planned, Planned):
         return planned
     admitted = admit_media(db, planned.new, now)
@@ -240,7 +247,18 @@ def _schedule(
     if tasks is not None and request.stage == "scheduled":
         tasks.post_written(db, inserted, planned.new.when.instant, now)
     placed = likeness.Placed(inserted, admitted.account_id, admitted.when.instant, request.text)
-    return Scheduled(inserted, planned.new.when, tuple(likeness.looks_like(db, [placed])))
+    return Scheduled(inserted, planned.new.when, tuple(likeness.among([placed], near)))
+
+
+def _instant_asked(request: PostRequest, now: datetime) -> datetime | None:
+    """The instant the request names, read ahead of its validation (None: it names none;
+    plan_post then says why)."""
+    if request.scheduled_at.strip().lower() == NOW:
+        return now
+    try:
+        return resolve(request.scheduled_at, request.time_zone).instant
+    except TimeError:
+        return None
 
 
 def _schedule_in_slot(

@@ -3,10 +3,12 @@
     scheduled --claim--> publishing --published / scheduled (retry, deferral) / failed / unknown
     scheduled|failed|unknown --operator--> canceled | scheduled (retry)
     draft --submit--> pending_approval --approve--> scheduled | --send back--> draft
+    waiting (a follow-up) --its parent published--> scheduled | --a part above failed--> failed
 
 One module per reason to change: `store` (creation, reads), `actions` (an operator's actions),
 `queue` (the run's queries and claim), `lease` (the claimed post's handle), `tasks` (Cloud
-Tasks records), `listing` (pages and the API cursor), `reconcile`, `figures` (the status
+Tasks records), `listing` (pages and the API cursor), `reconcile`, `follow_ups` (first comments
+and thread parts released, stopped, revived), `figures` (the status
 report's bounded counts), `states` (filters from the table of starting states). Callers use
 the names below, `common.posts.<name>`, so code can move between the modules without churning
 them.
@@ -27,6 +29,7 @@ from common.posts.listing import (
     Neighbour,
     Page,
     PostFilter,
+    account_and_neighbours,
     get_document,
     list_page,
     parse_cursor,
@@ -45,6 +48,7 @@ from common.posts.queue import (
 from common.posts.reconcile import list_unknown, mark_found_published
 from common.posts.store import (
     Existing,
+    NewFollowUp,
     NewPost,
     SlotTaken,
     activate_import,
@@ -64,6 +68,7 @@ from common.posts.tasks import (
     chained_next,
     claim_for_task,
     record_tasks,
+    take_uncounted,
     upcoming,
     upcoming_post,
 )
@@ -76,6 +81,7 @@ __all__ = [
     "LeaseLost",
     "LeaseTerms",
     "Neighbour",
+    "NewFollowUp",
     "NewPost",
     "NextPost",
     "Page",
@@ -85,6 +91,7 @@ __all__ = [
     "SlotTaken",
     "TaskClaim",
     "Upcoming",
+    "account_and_neighbours",
     "activate_import",
     "cancel",
     "chained_next",
@@ -117,6 +124,7 @@ __all__ = [
     "slot_times",
     "snapshot_due",
     "stage_many",
+    "take_uncounted",
     "upcoming",
     "upcoming_post",
     "uses_media",

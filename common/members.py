@@ -1,7 +1,8 @@
 """Members of the web app: who may sign in with Google (OpenID Connect) and with which role.
 
 A member is named by their verified e-mail address (lowercased). Roles are ordered: a viewer
-reads, an editor also changes posts and accounts, an admin also manages members. Which role
+reads, an editor also changes posts and accounts, an approver also approves posts awaiting
+approval or sends them back, an admin also manages members. Which role
 allows which kind of action is this one table, checked server-side on every request.
 """
 
@@ -15,13 +16,14 @@ from pymongo.database import Database
 
 from common.db import MEMBERS, Doc
 
-Role = Literal["viewer", "editor", "admin"]
-ROLES: tuple[Role, ...] = ("viewer", "editor", "admin")
-Power = Literal["read", "write", "manage"]
+Role = Literal["viewer", "editor", "approver", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "editor", "approver", "admin")
+Power = Literal["read", "write", "approve", "manage"]
 _POWERS: dict[Role, frozenset[Power]] = {
     "viewer": frozenset({"read"}),
     "editor": frozenset({"read", "write"}),
-    "admin": frozenset({"read", "write", "manage"}),
+    "approver": frozenset({"read", "write", "approve"}),
+    "admin": frozenset({"read", "write", "approve", "manage"}),
 }
 
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pymongo.errors import PyMongoError
+
 from common import dispatch
+from common.clock import utcnow
 from common.config import Settings, load_settings
+from common.db import DatabaseUnavailableError, Doc, describe_failure, get_database
 from common.engine import Dispatch, Trigger, execute_once
 from common.entrypoints.serve import Lazy
 from common.events import EventSink, sink_for
@@ -49,3 +53,21 @@ def execute(service: RunService, trigger: Trigger) -> RunSummary:
         )
     finally:
         service.events.flush(EVENT_FLUSH_SECONDS)
+
+
+def sweep_media(service: RunService) -> Doc | None:
+    """One bounded media sweep (common.operations.media.sweep), or None without a bucket.
+    Raises DatabaseUnavailableError when MongoDB cannot be reached."""
+    # Imported here: a tick never sweeps, and google-cloud-storage and Pillow are slow to import.
+    from common.operations import media  # noqa: PLC0415
+    from common.storage import MediaBucket, storage_config  # noqa: PLC0415
+
+    config = storage_config(service.settings)
+    if config is None:
+        return None
+    try:
+        db = get_database(service.settings)
+        report = media.sweep_as_configured(db, MediaBucket(config), service.settings, utcnow())
+    except PyMongoError as exc:
+        raise DatabaseUnavailableError(describe_failure(exc)) from exc
+    return report.to_json()

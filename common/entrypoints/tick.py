@@ -4,10 +4,16 @@ Eventarc delivers in binary content mode; structured mode and a raw push body (w
 functions-framework converts) carry the same data. The Pub/Sub messageId de-duplicates
 redeliveries and publishTime drives the staleness rule; the CloudEvent's `id` and `time` are
 the fallbacks (they hold the same values when Eventarc sends).
+
+The message's data names what to do: `{"kind": "tick"}` (every minute) runs the scheduler;
+`{"kind": "media-sweep"}` (once a day, its own Cloud Scheduler job on the same topic) runs the
+bounded media sweep instead, so a tick never pays for it. Data that names nothing is a tick.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Mapping
@@ -19,13 +25,14 @@ from common.clock import TimeError, require_aware
 from common.config import ConfigError
 from common.db import DatabaseUnavailableError
 from common.engine import Trigger
-from common.entrypoints.runner import RunService, execute
+from common.entrypoints.runner import RunService, execute, sweep_media
 from common.entrypoints.serve import Lazy
 
 log = logging.getLogger(__name__)
 
 MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 MAX_MESSAGE_ID_LENGTH = 128
+MEDIA_SWEEP = "media-sweep"
 
 
 class MalformedTickError(ValueError):
@@ -58,6 +65,17 @@ def _message(data: Any) -> Mapping[str, Any]:
     return message
 
 
+def message_kind(data: Any) -> str:
+    """What the message's own data asks for: "tick" unless it names another kind."""
+    try:
+        encoded = _message(data).get("data")
+        named = json.loads(base64.b64decode(encoded, validate=True)) if encoded else None
+    except (MalformedTickError, binascii.Error, TypeError, ValueError):
+        return "tick"
+    kind = named.get("kind") if isinstance(named, Mapping) else None
+    return kind if kind == MEDIA_SWEEP else "tick"
+
+
 def _first_text(message: Mapping[str, Any], *keys: str) -> str | None:
     # Google's samples carry both camelCase and snake_case spellings; accept either.
     for key in keys:
@@ -88,6 +106,9 @@ def receive_tick(attributes: Mapping[str, Any], data: Any, service: Lazy[RunServ
         except ConfigError as exc:
             log.critical("configuration invalid; tick dropped", extra={"reason": str(exc)})
             return
+        if message_kind(data) == MEDIA_SWEEP:
+            _sweep(instance)
+            return
         try:
             result = execute(instance, trigger)
         except DatabaseUnavailableError as exc:
@@ -97,3 +118,16 @@ def receive_tick(attributes: Mapping[str, Any], data: Any, service: Lazy[RunServ
             # error names database hosts.
             raise DatabaseUnavailableError(str(exc)) from None
         log.info("tick handled", extra=result.to_response())
+
+
+def _sweep(instance: RunService) -> None:
+    """Acknowledged whatever happens: tomorrow's sweep picks up where this one stopped."""
+    try:
+        report = sweep_media(instance)
+    except DatabaseUnavailableError as exc:
+        log.error("database unavailable; media sweep not run", extra={"reason": str(exc)})
+        return
+    if report is None:
+        log.info("media sweep skipped: no MEDIA_BUCKET")
+        return
+    log.info("media swept", extra=report)

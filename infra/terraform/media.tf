@@ -67,11 +67,19 @@ resource "google_storage_bucket_iam_member" "media_web" {
 }
 
 resource "google_storage_bucket_iam_member" "media_reader" {
-  for_each = toset(local.media_signers)
+  for_each = toset([for fn in local.media_signers : fn if fn != "run_tick"])
 
   bucket = google_storage_bucket.media.name
   role   = "roles/storage.objectViewer"
   member = "serviceAccount:${google_service_account.function[each.value].email}"
+}
+
+# run_tick also answers the daily sweep message, which deletes objects: Object User (read, write,
+# delete objects; no bucket or IAM administration) instead of the viewer role the others have.
+resource "google_storage_bucket_iam_member" "media_sweeper" {
+  bucket = google_storage_bucket.media.name
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:${google_service_account.function["run_tick"].email}"
 }
 
 # signBlob as itself: the Token Creator role granted on the function's own account, not the

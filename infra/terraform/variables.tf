@@ -451,6 +451,12 @@ variable "media_retention_days" {
   }
 }
 
+variable "media_sweep_schedule" {
+  description = "Unix-cron schedule of the daily media sweep (a message on the tick topic that the run function answers with `socialsched media sweep`'s work)."
+  type        = string
+  default     = "17 3 * * *"
+}
+
 variable "media_url_ttl_seconds" {
   description = "Lifetime of the V4 signed URLs Meta fetches media from (MEDIA_URL_TTL_SECONDS); each publish attempt signs anew."
   type        = number

@@ -342,6 +342,30 @@ def test_tick_trigger_delivers_the_event_type_on_tick_parses() -> None:
         tick.trigger_from_event({"type": "google.cloud.storage.object.v1.finalized"}, data)
 
 
+def _scheduled_message(job_name: str) -> dict[str, object]:
+    """The Pub/Sub push body the run function gets from a scheduler job's pubsub_target."""
+    job = tfconfig.resources("google_cloud_scheduler_job")[job_name]
+    target = tfconfig.single(job, "pubsub_target")
+    assert target["topic_name"] == "${google_pubsub_topic.ticks.id}"
+    found = re.fullmatch(
+        r'\$\{base64encode\(jsonencode\(\{ ?kind = "([a-z-]+)" ?\}\)\)\}', target["data"]
+    )
+    assert found, target["data"]
+    data = base64.b64encode(json.dumps({"kind": found.group(1)}).encode()).decode()
+    return {"message": {"data": data, "messageId": "1", "publishTime": "2026-11-28T09:00:00Z"}}
+
+
+def test_the_daily_media_sweep_job_asks_for_a_sweep_and_the_tick_job_does_not() -> None:
+    assert tick.message_kind(_scheduled_message("media_sweep")) == tick.MEDIA_SWEEP
+    assert tick.message_kind(_scheduled_message("tick")) == "tick"
+    # The sweep deletes objects: run_tick holds a role that may, the other signers only read.
+    sweeper = tfconfig.resources("google_storage_bucket_iam_member")["media_sweeper"]
+    assert (
+        sweeper["member"] == 'serviceAccount:${google_service_account.function["run_tick"].email}'
+    )
+    assert sweeper["role"] == "roles/storage.objectUser"
+
+
 def test_tick_retry_policy_is_chosen_explicitly() -> None:
     assert tick_trigger()["retry_policy"] == "RETRY_POLICY_RETRY"
     # Retries are bounded by the staleness rule, which Terraform sets on the run functions.

@@ -1,12 +1,18 @@
 """Media lifecycle: abandoned uploads expire; items no unfinished post uses are deleted after the
-retention period (objects and record); items a scheduled post still carries are kept."""
+retention period (objects and record); items a scheduled post still carries are kept. The daily
+Cloud Scheduler job's message makes the run function sweep; a tick never does."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 import requests
 from pymongo.database import Database
 
@@ -17,7 +23,9 @@ from common.operations import media
 from common.operations.scheduling import PostRequest, schedule_post
 from common.storage import MediaBucket, StorageConfig
 from devstack.storage import LocalStorage
+from tests.cloudevents_helpers import binary_event
 from tests.conftest import add_account
+from tests.functions_fixtures import RUN_SOURCE, Served, function_env, serve
 from tests.media_support import image
 
 RETENTION = timedelta(days=30)
@@ -82,3 +90,39 @@ def test_the_sweep_deletes_unused_and_abandoned_media_and_keeps_what_posts_use(
     assert media_records.get(db, abandoned.item.id) is None
     again = media.sweep(db, bucket, much_later, retention=RETENTION, upload_expiry=EXPIRY)
     assert (again.expired_uploads, again.deleted, again.kept) == (0, 0, 0)  # touched: next period
+
+
+@pytest.fixture(scope="module")
+def tick_fn(
+    mongo_uri: str, fn_db_name: str, fn_workdir: Path, storage_server: LocalStorage
+) -> Iterator[Served]:
+    env = function_env(mongo_uri, fn_db_name, **storage_server.settings())
+    with serve("on_tick", RUN_SOURCE, env, fn_workdir) as served:
+        yield served
+
+
+def deliver(served: Served, kind: str) -> requests.Response:
+    """A Pub/Sub message as Eventarc delivers it, its data as the Cloud Scheduler job sends."""
+    headers, body = binary_event()
+    event = json.loads(body)
+    event["message"]["data"] = base64.b64encode(json.dumps({"kind": kind}).encode()).decode()
+    return requests.post(served.url, headers=headers, data=json.dumps(event), timeout=60)
+
+
+def test_the_daily_sweep_message_expires_an_abandoned_upload_and_a_tick_does_not(
+    tick_fn: Served, fresh_db: Database[Any], storage_server: LocalStorage
+) -> None:
+    bucket = bucket_of(storage_server)
+    add_account(fresh_db, "ig", "instagram")
+    data = b"never finished"
+    request = media.UploadRequest(("ig",), "image/png", 100, hashlib.sha256(data).hexdigest())
+    two_days_ago = utcnow() - timedelta(days=2)
+    abandoned = media.create_upload(fresh_db, bucket, request, "t", two_days_ago)
+    assert isinstance(abandoned, media.Upload)
+
+    assert deliver(tick_fn, "tick").status_code == 200
+    assert media_records.get(fresh_db, abandoned.item.id) is not None
+    assert deliver(tick_fn, "media-sweep").status_code == 200
+    assert media_records.get(fresh_db, abandoned.item.id) is None
+    swept = [line for line in tick_fn.output.read_text().splitlines() if "media swept" in line]
+    assert len(swept) == 1 and json.loads(swept[0])["expiredUploads"] == 1

@@ -15,6 +15,7 @@ from pymongo.database import Database
 
 from common import apikeys, web_sessions
 from common.clock import utcnow
+from common.operations import planning
 from tests.conftest import add_account, add_post
 from tests.functions_fixtures import ADMIN_KEY, Served, serve
 from tests.web_support import TIMEOUT, WEB_SOURCE, Client, stored, web_env
@@ -63,7 +64,15 @@ def test_every_page_has_a_strict_policy_without_inline_script(
     web_fn: Served, fresh_db: Database[Any]
 ) -> None:
     client = admin(web_fn)
-    for path in ("/calendar", "/compose", "/accounts", "/status", "/members", "/signin"):
+    for path in (
+        "/calendar",
+        "/compose",
+        "/approvals",
+        "/accounts",
+        "/status",
+        "/members",
+        "/signin",
+    ):
         page = client.get(path)
         policy = page.headers["Content-Security-Policy"]
         assert "script-src 'self';" in policy and "unsafe-inline" not in policy, path
@@ -128,6 +137,9 @@ def _writes(post_id: ObjectId) -> list[tuple[str, dict[str, str]]]:
         (f"/posts/{post_id}/move", {"version": "1", "scheduledAt": "2030-01-01T10:00"}),
         (f"/posts/{post_id}/cancel", {}),
         (f"/posts/{post_id}/retry", {}),
+        (f"/posts/{post_id}/submit", {}),
+        (f"/posts/{post_id}/approve", {}),
+        (f"/posts/{post_id}/send-back", {"comment": "shorter, please"}),
         ("/accounts/fb-1/check", {}),
         ("/members", {"email": "a@example.test", "role": "admin"}),
         ("/members/remove", {"email": "a@example.test"}),
@@ -154,7 +166,84 @@ def test_an_editor_changes_posts_but_not_members(web_fn: Served, fresh_db: Datab
     editor = key_client(web_fn, fresh_db, "posts:read", "posts:write")
     codes = {path: editor.post(path, body).status_code for path, body in _writes(post_id)}
     assert codes["/members"] == 403 and codes["/members/remove"] == 403
+    assert codes[f"/posts/{post_id}/approve"] == 403
+    assert codes[f"/posts/{post_id}/send-back"] == 403
     assert codes[f"/posts/{post_id}/cancel"] == 303
+
+
+def _draft(client: Client, account_id: str, text: str, action: str = "draft") -> ObjectId:
+    client.get("/compose")
+    local = LATER.strftime("%Y-%m-%dT%H:%M")
+    form = {"accounts": account_id, "text": text, "scheduledAt": local, "timeZone": "UTC"}
+    answer = client.post("/compose", {**form, "action": action})
+    assert answer.status_code == 303, answer.text
+    return ObjectId(answer.headers["Location"].rsplit("/", 1)[-1])
+
+
+def test_an_editor_submits_a_draft_and_only_an_approver_approves_or_sends_it_back(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb-1")
+    editor = key_client(web_fn, fresh_db, "posts:read", "posts:write")
+    approver = key_client(web_fn, fresh_db, "posts:read", "posts:write", "posts:approve")
+    viewer = key_client(web_fn, fresh_db, "posts:read")
+    first = _draft(editor, "fb-1", "First try")
+    assert stored(fresh_db, first)["status"] == "draft"
+    assert viewer.post(f"/posts/{first}/submit").status_code == 403
+    assert editor.post(f"/posts/{first}/approve").status_code == 403  # not yet submitted, either
+    assert editor.post(f"/posts/{first}/submit").status_code == 303
+    assert stored(fresh_db, first)["status"] == "pending_approval"
+    assert editor.post(f"/posts/{first}/approve").status_code == 403
+    assert viewer.post(f"/posts/{first}/approve").status_code == 403
+    queue = approver.get("/approvals")
+    assert f'id="approve-{first}"' in queue.text and "First try" in queue.text
+    assert f'id="approve-{first}"' not in editor.get("/approvals").text
+    assert approver.post(f"/posts/{first}/send-back", {"comment": " "}).status_code == 422
+    back = approver.post(f"/posts/{first}/send-back", {"comment": "Say when", "next": "/approvals"})
+    assert back.status_code == 303 and back.headers["Location"] == "/approvals"
+    sent_back = stored(fresh_db, first)
+    assert (sent_back["status"], sent_back["reviewComment"]) == ("draft", "Say when")
+    assert "Say when" in editor.get(f"/posts/{first}").text
+    assert editor.post(f"/posts/{first}/submit").status_code == 303
+    assert approver.post(f"/posts/{first}/approve").status_code == 303
+    assert stored(fresh_db, first)["status"] == "scheduled"
+    assert approver.post(f"/posts/{first}/approve").status_code == 409  # approved once only
+    trail = [e["action"] for e in fresh_db["audit"].find({"targets": str(first)}).sort("at", 1)]
+    assert trail == [
+        "posts.create",
+        "posts.submit",
+        "posts.send_back",
+        "posts.submit",
+        "posts.approve",
+        "posts.approve",
+    ]
+
+
+def test_the_composer_submits_for_approval_and_adds_to_each_accounts_queue(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb-1")
+    add_account(fresh_db, "bsky-1", platform="bluesky")
+    editor = key_client(web_fn, fresh_db, "posts:read", "posts:write")
+    waiting = _draft(editor, "fb-1", "Please check", action="submit")
+    assert stored(fresh_db, waiting)["status"] == "pending_approval"
+    editor.get("/compose")
+    refused = editor.post(
+        "/compose", {"accounts": ["fb-1", "bsky-1"], "text": "Queued", "action": "queue"}
+    )
+    assert refused.status_code == 422 and "the account has no posting slots" in refused.text
+    now = utcnow()
+    for account_id in ("fb-1", "bsky-1"):
+        assert planning.set_posting_slots(fresh_db, account_id, "UTC", ["mon@09:00"], now)
+    queued = editor.post(
+        "/compose", {"accounts": ["fb-1", "bsky-1"], "text": "Queued", "action": "queue"}
+    )
+    assert queued.status_code == 303
+    made = list(fresh_db["posts"].find({"content.text": "Queued"}))
+    assert len(made) == 2 and {p["status"] for p in made} == {"scheduled"}
+    for post in made:
+        assert post["scheduledAt"].weekday() == 0 and post["scheduledAt"].hour == 9
+        assert now < post["scheduledAt"] <= now + timedelta(days=7)
 
 
 def test_the_composer_schedules_one_group_and_shows_refusals_by_field(

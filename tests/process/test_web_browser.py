@@ -143,6 +143,41 @@ def test_compose_by_keyboard_see_it_move_it_publish_it_and_read_its_proof(
     assert timeline.index("created") < timeline.index("moved") < timeline.index("published")
 
 
+def test_a_draft_goes_through_approval_in_the_browser(
+    page: Any, fresh_db: Database[Any], sandbox: Sandbox
+) -> None:
+    connect(fresh_db, sandbox, "page-1")
+    sign_in(page)  # the admin key: an admin approves too
+    page.goto("/compose")
+    when = (utcnow() + timedelta(days=5)).replace(hour=10, minute=0)
+    page.check("input[value=page-1]")
+    page.fill("#text", "Needs a second look")
+    page.fill("#scheduledAt", when.strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#timeZone", "UTC")
+    page.focus("#draft")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/posts/*")
+    assert page.inner_text("#status") == "draft"
+    page.click("#submit")
+    assert page.inner_text("#status") == "awaiting approval"
+    post_id = stored(fresh_db)["_id"]
+    page.goto("/approvals")
+    page.fill(f"#comment-{post_id}", "Name the shop")
+    page.click(f"#send-back-{post_id}")
+    page.wait_for_url("**/approvals")
+    assert "Nothing waits for approval." in page.inner_text("#approvals")
+    page.goto(f"/posts/{post_id}")
+    assert page.inner_text("#review-comment") == "Name the shop"
+    page.click("#submit")
+    page.click(f"#approve-{post_id}")
+    assert page.inner_text("#status") == "scheduled"
+    timeline = page.inner_text("#timeline")
+    assert timeline.count("submitted for approval") == 2
+    assert timeline.index("sent back to draft") < timeline.index("approved")
+    page.goto(f"/calendar?at={when.date()}")
+    assert "scheduled" in page.inner_text(f"#post-{post_id}")
+
+
 def test_a_post_dragged_to_another_day_moves_there(
     page: Any, fresh_db: Database[Any], sandbox: Sandbox
 ) -> None:

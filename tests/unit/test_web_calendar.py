@@ -27,6 +27,28 @@ def test_a_week_starts_on_monday_and_steps_by_seven_days() -> None:
     assert (span.previous, span.following) == (date(2026, 11, 26), date(2026, 12, 10))
 
 
+def test_a_retried_post_sits_on_the_day_it_goes_out_and_names_its_planned_time() -> None:
+    planned = datetime(2026, 3, 18, 23, 30, tzinfo=UTC)
+    retry = datetime(2026, 3, 19, 0, 10, tzinfo=UTC)
+    doc = {
+        "_id": "p1",
+        "accountId": "fb-1",
+        "platform": "facebook",
+        "status": "scheduled",
+        "scheduledAt": planned,
+        "dueAt": retry,
+        "timeZone": "UTC",
+        "content": {"text": "hi"},
+    }
+    on_time = {**doc, "_id": "p2", "dueAt": planned}
+    retried, plain = calendar_grid.chips([doc, on_time], BERLIN)
+    assert retried.local.date() == date(2026, 3, 19) and plain.local.date() == date(2026, 3, 19)
+    assert retried.planned == planned.astimezone(BERLIN) and plain.planned is None
+    utc_days = calendar_grid.by_day(calendar_grid.chips([doc, on_time], ZoneInfo("UTC")))
+    assert [c.id for c in utc_days[date(2026, 3, 19)]] == ["p1"]
+    assert [c.id for c in utc_days[date(2026, 3, 18)]] == ["p2"]
+
+
 def test_the_status_at_a_glance_names_the_waits() -> None:
     held = {"status": "scheduled", "lastError": {"code": "auth_expired"}}
     assert calendar_grid.shown_status(held) == "held"

@@ -106,19 +106,8 @@ class Direct:
         return MediaBucket(config)
 
     def sweep_media(self) -> Doc:
-        settings = self.settings
-        report = media.sweep(
-            self.db,
-            self._bucket("media sweep"),
-            self._now(),
-            retention=timedelta(days=settings.media_retention_days),
-            upload_expiry=timedelta(hours=settings.media_upload_expiry_hours),
-        )
-        return {
-            "expiredUploads": report.expired_uploads,
-            "deleted": report.deleted,
-            "kept": report.kept,
-        }
+        bucket = self._bucket("media sweep")
+        return media.sweep_as_configured(self.db, bucket, self.settings, self._now()).to_json()
 
     def upload_media(self, local: LocalFile, account_ids: list[str]) -> Doc:
         """The api's use cases, called here: a session on the bucket, the bytes, the checks."""

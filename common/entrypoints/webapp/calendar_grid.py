@@ -115,6 +115,10 @@ class Chip:
     time_zone: str
     version: int
     text: str
+    # A retry (or a release after re-authentication) is due later than planned: the chip sits
+    # on the day it will go out, the one the calendar's dueAt range finds, and names the
+    # planned time (in the viewer's zone) so the move is visible.
+    planned: datetime | None = None
 
 
 SNIPPET = 60
@@ -137,6 +141,7 @@ def chips(docs: Iterable[Mapping[str, Any]], zone: ZoneInfo) -> list[Chip]:
                 time_zone=own_zone.key,
                 version=int(doc.get("version", 1)),
                 text=text[:SNIPPET] + ("…" if len(text) > SNIPPET else ""),
+                planned=None if doc["dueAt"] == scheduled else scheduled.astimezone(zone),
             )
         )
     return made

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -15,9 +15,10 @@ from common import accounts, audit, model, permalinks, posts
 from common.clock import TimeError, zone
 from common.entrypoints import web
 from common.entrypoints.webapp import calendar_grid, proof
-from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, networks, route
+from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, View, networks, route
 from common.model import Content
-from common.operations import bulk, post_actions, reconcile, scheduling
+from common.operations import bulk, planning, post_actions, reconcile, scheduling
+from common.operations import compose as compose_op
 from common.transitions import Refusal
 from common.validation import measure_text
 
@@ -149,16 +150,21 @@ def post_page(ctx: Ctx) -> Response:
     )
 
 
-def _post_action(name: str, action: Any) -> Any:
+PostAction = Callable[[Ctx, ObjectId], "post_actions.Done | post_actions.Refused"]
+
+
+def _post_action(name: str, action: PostAction) -> View:
+    """A button on the post's page: the use case's refusal becomes 409 (404: no such post)."""
+
     def view(ctx: Ctx) -> Response:
         post_id = _post_id(ctx)
-        result = action(ctx.db, post_id, ctx.now)
+        result = action(ctx, post_id)
         if isinstance(result, post_actions.Refused):
             status = 404 if result.reason == Refusal.NOT_FOUND else 409
             ctx.audit(name, [str(post_id)], status)
             raise web.HttpError(status, f"Refused: {result.reason.value}")
         ctx.audit(name, [str(post_id)], 200)
-        return ctx.redirect(f"/posts/{post_id}")
+        return ctx.redirect(_back(ctx.request.form.get("next"), f"/posts/{post_id}"))
 
     view.__name__ = name.replace(".", "_")
     return view
@@ -185,11 +191,60 @@ def look_again(ctx: Ctx) -> Response:
 
 
 route("/posts/<post_id>/retry", ["POST"], "write")(
-    _post_action("posts.retry", post_actions.retry_post)
+    _post_action(
+        "posts.retry", lambda ctx, post_id: post_actions.retry_post(ctx.db, post_id, ctx.now)
+    )
 )
 route("/posts/<post_id>/cancel", ["POST"], "write")(
-    _post_action("posts.cancel", post_actions.cancel_post)
+    _post_action(
+        "posts.cancel", lambda ctx, post_id: post_actions.cancel_post(ctx.db, post_id, ctx.now)
+    )
 )
+
+
+# --- review: a draft is submitted; an approver approves it or sends it back ------------------
+
+
+route("/posts/<post_id>/submit", ["POST"], "write")(
+    _post_action(
+        "posts.submit", lambda ctx, post_id: planning.submit_post(ctx.db, post_id, ctx.now)
+    )
+)
+
+
+def _approve(ctx: Ctx, post_id: ObjectId) -> post_actions.Done | post_actions.Refused:
+    lateness, tasks = ctx.settings.max_lateness, ctx.service.tasks
+    return planning.approve_post(ctx.db, post_id, ctx.now, lateness, tasks)
+
+
+def _send_back(ctx: Ctx, post_id: ObjectId) -> post_actions.Done | post_actions.Refused:
+    comment = ctx.request.form.get("comment", "").strip()
+    if not comment:
+        raise web.HttpError(422, "Say what to change: the comment goes back to the author")
+    return planning.send_back_post(ctx.db, post_id, comment, ctx.now)
+
+
+route("/posts/<post_id>/approve", ["POST"], "approve")(_post_action("posts.approve", _approve))
+route("/posts/<post_id>/send-back", ["POST"], "approve")(
+    _post_action("posts.send_back", _send_back)
+)
+
+# Posts awaiting approval, oldest due first: one page (status_dueAt_id serves it).
+APPROVALS_LIMIT = 200
+
+
+@route("/approvals", ["GET"], "read")
+def approvals(ctx: Ctx) -> Response:
+    where = posts.PostFilter(status="pending_approval")
+    page = posts.list_page(ctx.db, where, None, APPROVALS_LIMIT)
+    names = {a.id: a.name for a in accounts.list_all(ctx.db, MAX_ACCOUNTS)}
+    return ctx.page(
+        "approvals.html",
+        waiting=page.rows,
+        cut=page.after is not None,
+        names=names,
+        late={str(d["_id"]) for d in page.rows if d["dueAt"] < ctx.now},
+    )
 
 
 def _post_id(ctx: Ctx) -> ObjectId:
@@ -220,9 +275,11 @@ def compose(ctx: Ctx) -> Response:
         raise web.HttpError(413, "A field is too long")
     # Several accounts make one group; the form's key names it, so a repeat joins the same.
     group = f"web-{form.get('formKey') or secrets.token_urlsafe(12)}" if len(chosen) > 1 else None
+    if form.get("action", "schedule") not in COMPOSE_ACTIONS:
+        raise web.HttpError(400, f"action is one of {', '.join(COMPOSE_ACTIONS)}")
     requests = [_request(form, account_id, group) for account_id in chosen]
-    result = bulk.schedule_batch(
-        ctx.db, requests, ctx.now, tasks=ctx.service.tasks, max_lateness=ctx.settings.max_lateness
+    result = compose_op.compose(
+        ctx.db, requests, ctx.now, ctx.service.tasks, max_lateness=ctx.settings.max_lateness
     )
     if isinstance(result, bulk.BatchRefused):
         return _composer(ctx, 422, form, _field_problems(result.problems, chosen))
@@ -233,11 +290,18 @@ def compose(ctx: Ctx) -> Response:
     return ctx.redirect(f"/posts/{ids[0]}" if len(ids) == 1 else "/calendar")
 
 
+# The composer's buttons: when the posts go out, or the stage they wait in.
+COMPOSE_ACTIONS = ("schedule", "now", "queue", "draft", "submit")
+_STAGES: dict[str, model.Stage] = {"draft": "draft", "submit": "pending_approval"}
+_WHEN = {"now": scheduling.NOW, "queue": scheduling.QUEUE}
+
+
 def _request(form: Mapping[str, str], account_id: str, group: str | None) -> scheduling.PostRequest:
-    now = form.get("action") == "now"
+    action = form.get("action", "schedule")
     return scheduling.PostRequest(
         account_id=account_id,
-        scheduled_at=scheduling.NOW if now else form.get("scheduledAt", ""),
+        scheduled_at=_WHEN.get(action) or form.get("scheduledAt", ""),
+        stage=_STAGES.get(action, "scheduled"),
         time_zone=form.get("timeZone") or None,
         text=form.get("text", ""),
         link=form.get("link") or None,

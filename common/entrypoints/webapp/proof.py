@@ -20,6 +20,9 @@ ACTION_WORDS = {
     "posts.cancel": "canceled",
     "posts.retry": "retry asked",
     "posts.look": "looked for on the network",
+    "posts.submit": "submitted for approval",
+    "posts.approve": "approved",
+    "posts.send_back": "sent back to draft",
 }
 
 

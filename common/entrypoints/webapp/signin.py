@@ -121,7 +121,8 @@ def key_identity(
     db: Database[Doc], settings: Settings, key: str, now: datetime
 ) -> tuple[str, Role] | None:
     """Who a presented key signs in as: the admin key is the first admin; an API key signs in
-    with the role its scopes give (admin, posts:write -> editor, posts:read -> viewer)."""
+    with the role its scopes give (admin; posts:write with posts:approve -> approver, since an
+    approver also edits; posts:write -> editor; posts:read -> viewer)."""
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH:
         return None
@@ -144,6 +145,8 @@ def key_identity(
 def _role_of(scopes: frozenset[str]) -> Role | None:
     if "admin" in scopes:
         return "admin"
+    if {"posts:approve", "posts:write"} <= scopes:
+        return "approver"
     if "posts:write" in scopes:
         return "editor"
     if "posts:read" in scopes:

@@ -18,8 +18,8 @@ import requests
 from pymongo.database import Database
 
 from common import accounts, apikeys
-from common.media_rules import MastodonInstanceLimits
 from common.clock import utcnow
+from common.media_rules import MastodonInstanceLimits
 from devstack.storage import LocalStorage
 from tests.conftest import add_account
 from tests.functions_fixtures import ADMIN_KEY, ROOT, Served, function_env, serve

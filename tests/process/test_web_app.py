@@ -305,8 +305,9 @@ def test_the_counters_count_in_each_networks_unit(web_fn: Served, fresh_db: Data
     )
     assert 'data-platform="bluesky">bluesky: 3 / 300 graphemes' in answer.text
     assert 'data-platform="mastodon">mastodon: 8 / 500 characters' in answer.text
-    roomy = {"maxCharacters": 5000, "maxMediaAttachments": 4, "imageSizeLimit": 1}
-    roomy |= {"videoSizeLimit": 1, "descriptionLimit": 1500, "supportedMimeTypes": []}
+    roomy: dict[str, object] = {"maxCharacters": 5000, "maxMediaAttachments": 4}
+    roomy |= {"imageSizeLimit": 1, "videoSizeLimit": 1, "descriptionLimit": 1500}
+    roomy |= {"supportedMimeTypes": []}
     fresh_db.accounts.update_one(
         {"_id": "masto-1"}, {"$set": {"instanceLimits": {**roomy, "readAt": LATER}}}
     )

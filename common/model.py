@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from bson import ObjectId
 
+from common.media_rules import MastodonInstanceLimits
+
 # A stored document as pymongo hands it over (common.db re-exports it for the state layer).
 Doc = dict[str, Any]
 
@@ -254,6 +256,8 @@ class Account:
     service_url: str | None = None
     # A cached login (Bluesky's access and refresh JWTs), ciphertext only like the token.
     session: str | None = None
+    # A Mastodon instance's own limits, as last read (None: not read; the defaults apply).
+    instance_limits: MastodonInstanceLimits | None = None
 
     def is_paused(self, now: datetime) -> bool:
         return self.paused_until is not None and self.paused_until > now
@@ -271,4 +275,9 @@ class Account:
             paused_until=doc.get("pausedUntil"),
             service_url=doc.get("serviceUrl"),
             session=doc.get("session"),
+            instance_limits=_instance_limits(doc.get("instanceLimits")),
         )
+
+
+def _instance_limits(doc: Mapping[str, Any] | None) -> MastodonInstanceLimits | None:
+    return None if doc is None else MastodonInstanceLimits.from_doc(doc)

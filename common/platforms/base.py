@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from common.media_rules import MastodonInstanceLimits
 from common.model import Account, Post
 
 
@@ -227,6 +228,7 @@ class Credential:
     expires_at: datetime | None = None
     service_url: str | None = None
     session: str | None = None
+    instance_limits: MastodonInstanceLimits | None = None  # the server's own, when it states them
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,7 @@ class Inspection:
 
     health: TokenHealth
     refreshed: Credential | None = None
+    instance_limits: MastodonInstanceLimits | None = None  # read anew: the caller stores them
 
 
 class Connector(Protocol):

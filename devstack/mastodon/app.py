@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 from devstack.mastodon.state import (
-    CONFIGURATION,
     DEFAULT_SCOPES,
     Account,
     MastodonFault,
@@ -27,7 +26,7 @@ from devstack.sandbox.surface import serve_media, wrong_method
 
 WRITES = frozenset({"POST v1/statuses", "POST v2/media"})
 RATE_LIMIT = 300
-POST_ROUTES = frozenset({"reset", "accounts", "faults"})  # under /_sandbox/
+POST_ROUTES = frozenset({"reset", "accounts", "faults", "configuration"})  # under /_sandbox/
 # The scopes each method needs (docs.joinmastodon.org/methods): one of them, or the top-level
 # scope above it. An account's statuses are public (read:statuses only adds private ones).
 _SCOPES: dict[str, tuple[str, ...]] = {
@@ -65,7 +64,9 @@ class MastodonApp:
 
     def _api(self, request: Request, parts: list[str], route: str) -> Response:
         if route == "GET v2/instance":  # public: no token needed
-            return _json({"domain": request.host, "configuration": CONFIGURATION})
+            with self.lock:
+                configuration = self.state.configuration
+                return _json({"domain": request.host, "configuration": configuration})
         header = request.headers.get("Authorization", "")
         token = header.split(" ", 1)[1] if header.startswith("Bearer ") else ""
         with self.lock:
@@ -157,6 +158,8 @@ class MastodonApp:
                 DEFAULT_SCOPES if scopes is None else frozenset(str(s) for s in scopes),
             )
             return _json({"id": account.id, "username": account.username})
+        if route == ("POST", "configuration"):
+            return _json({"configuration": state.configure(body)})
         target = state.by_name_or_id(str(body.pop("account")))
         if target is None:
             raise KeyError("no such account")

@@ -2,8 +2,10 @@
 validates and stores them, all or none).
 
 Columns (header row required): account, at, tz (optional), text, link (optional), media
-(optional: URLs separated by spaces), media_type (optional: image | video), key (optional: the
-row's idempotency key; without it the account, time and content name the row).
+(optional, separated by spaces: https URLs, or `media:ID` for an uploaded item; the CLI uploads
+local file paths and writes their ids here), media_type (optional: image | video, of the URLs),
+key (optional: the row's idempotency key; without it the account, time and content name the
+row).
 """
 
 from __future__ import annotations
@@ -14,6 +16,17 @@ from typing import IO
 
 REQUIRED_COLUMNS = ("account", "at")
 KNOWN_COLUMNS = (*REQUIRED_COLUMNS, "tz", "text", "link", "media", "media_type", "key")
+UPLOADED = "media:"  # a `media` cell's reference to an uploaded item, by id
+
+
+def media_items(cell: str, media_type: str) -> list[dict[str, str]]:
+    """A `media` cell as post media items: uploaded items by id, anything else as a URL."""
+    return [
+        {"mediaId": token.removeprefix(UPLOADED)}
+        if token.startswith(UPLOADED)
+        else {"url": token, "type": media_type}
+        for token in cell.split()
+    ]
 
 
 @dataclass(frozen=True)

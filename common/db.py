@@ -113,12 +113,21 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
         IndexSpec(
             "idempotencyKey", (("idempotencyKey", ASCENDING),), {"unique": True, "sparse": True}
         ),
+        # "Add to queue" reserves its slot: one post per account and slot instant (a holder
+        # that was canceled or moved since gives the key up when the slot is next wanted).
+        IndexSpec("slotKey", (("slotKey", ASCENDING),), {"unique": True, "sparse": True}),
         # posts.list_page: the (dueAt, _id) order, alone or after an account (after a status:
         # status_dueAt_id above).
         IndexSpec("dueAt_id", (("dueAt", ASCENDING), ("_id", ASCENDING))),
         IndexSpec(
             "accountId_dueAt_id",
             (("accountId", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING)),
+        ),
+        # Follow-ups: the parts below a post (released, stopped or revived in one write).
+        IndexSpec(
+            "ancestors_status",
+            (("ancestors", ASCENDING), ("status", ASCENDING)),
+            {"sparse": True},
         ),
         # The media sweep asks whether an unfinished post still uses an item.
         IndexSpec(

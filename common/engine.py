@@ -181,6 +181,7 @@ class _Run:
         self.next_candidates: list[tuple[datetime, str | None]] = []
         self.lock_lost = False
         self.left_unstarted = False
+        self.released_follow_ups = False  # a post published in this round had follow-ups
         self.last_renewal = time.monotonic()
         self.guard = threading.Lock()
 
@@ -211,25 +212,31 @@ class _Run:
         workers = self.settings.publish_workers
         pool: KeyedWorkPool[str, ClaimedPost] = KeyedWorkPool(workers, self._process)
         try:
-            while not self._stopping():
-                size = batch if remaining is None else min(batch, remaining)
-                now = self.clock()
-                snapshot = posts.snapshot_due(self.db, now, size, due_until)
-                if snapshot.next_post is not None:
-                    self._note_next(snapshot.next_post.due_at, snapshot.next_post.platform)
-                for claimed in self._claim(snapshot):
-                    pool.submit(claimed.post.account_id, claimed)
-                found = len(snapshot.due) + len(snapshot.abandoned)
-                if remaining is not None:
-                    remaining -= found
-                if found < size or remaining == 0:
+            # Another round when published posts released follow-ups (due now): a thread goes
+            # out part after part within one run, as far as its budget reaches.
+            while remaining != 0 and not self._stopping():
+                self.released_follow_ups = False
+                while not self._stopping():
+                    size = batch if remaining is None else min(batch, remaining)
+                    now = self.clock()
+                    snapshot = posts.snapshot_due(self.db, now, size, due_until)
+                    if snapshot.next_post is not None:
+                        self._note_next(snapshot.next_post.due_at, snapshot.next_post.platform)
+                    for claimed in self._claim(snapshot):
+                        pool.submit(claimed.post.account_id, claimed)
+                    found = len(snapshot.due) + len(snapshot.abandoned)
+                    if remaining is not None:
+                        remaining -= found
+                    if found < size or remaining == 0:
+                        break
+                    # Claim the next batch only when the pool is about to run dry, so claimed
+                    # posts do not sit waiting while their leases tick.
+                    self._wait(pool, until_waiting_below=max(1, workers))
+                else:
+                    self._note_next(self.clock(), None)  # stopped early: more may be due now
+                self._wait(pool, until_waiting_below=0)
+                if not self.released_follow_ups:
                     break
-                # Claim the next batch only when the pool is about to run dry, so claimed
-                # posts do not sit waiting while their leases tick.
-                self._wait(pool, until_waiting_below=max(1, workers))
-            else:
-                self._note_next(self.clock(), None)  # stopped early: more may be due now
-            self._wait(pool, until_waiting_below=0)
         finally:
             pool.shutdown()
             if self.left_unstarted:
@@ -283,6 +290,8 @@ class _Run:
                 seen = self.seen.get(post.account_id, AccountSeen())
             result = self.work.publish(claimed, self.accounts.get(post.account_id), seen)
             self._record(post.account_id, post.platform, result)
+            if result.kind == "published" and post.has_follow_ups:
+                self.released_follow_ups = True
 
     def _record(self, account_id: str, platform: str, result: PostResult) -> None:
         with self.guard:

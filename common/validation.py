@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from common.clock import ScheduledTime, TimeError, resolve
-from common.media_rules import LIMITS
+from common.media_rules import LIMITS, MastodonInstanceLimits
 from common.model import PLATFORMS, VISIBILITIES, Content, Media, Visibility
 
 # Facebook's post limit is the widely quoted 63,206 characters (not in Meta's stored docs).
@@ -28,8 +28,9 @@ BLUESKY_MAX_IMAGES = LIMITS["bluesky"].max_items
 # Threads: 500 characters; a carousel has 2 to 20 items.
 THREADS_TEXT_LIMIT = 500
 THREADS_CAROUSEL_MAX = LIMITS["threads"].max_items
-# Mastodon's defaults (an instance may allow more): 500 characters, 4 attachments, alt text
-# of 1,500 characters (`configuration.media_attachments.description_limit`).
+# Mastodon's defaults, for an instance whose own limits were not read (they are read from its
+# /api/v2/instance at connect: common.platforms.mastodon.connector): 500 characters, 4
+# attachments, alt text of 1,500 characters (`configuration.media_attachments.description_limit`).
 MASTODON_TEXT_LIMIT = 500
 MASTODON_MAX_MEDIA = LIMITS["mastodon"].max_items
 MASTODON_ALT_LIMIT = 1500
@@ -60,8 +61,11 @@ class TextMeasure:
         return self.used > self.limit
 
 
-def measure_text(platform: str, content: Content) -> TextMeasure:
-    """The one count every door applies (the API, the CLI, the web composer's counters)."""
+def measure_text(
+    platform: str, content: Content, instance: MastodonInstanceLimits | None = None
+) -> TextMeasure:
+    """The one count every door applies (the API, the CLI, the web composer's counters);
+    `instance`: a Mastodon account's own instance limits, when read."""
     if platform == "bluesky":
         return TextMeasure(graphemes(content.text), BLUESKY_TEXT_GRAPHEMES, "graphemes")
     if platform == "facebook":
@@ -72,9 +76,8 @@ def measure_text(platform: str, content: Content) -> TextMeasure:
     # counts the content warning too.
     used = len(content.text) + (len(content.link) + 2 if content.link else 0)
     if platform == "mastodon":
-        return TextMeasure(
-            used + len(content.content_warning or ""), MASTODON_TEXT_LIMIT, "characters"
-        )
+        limit = instance.max_characters if instance else MASTODON_TEXT_LIMIT
+        return TextMeasure(used + len(content.content_warning or ""), limit, "characters")
     return TextMeasure(used, THREADS_TEXT_LIMIT, "characters")
 
 
@@ -101,7 +104,9 @@ def check_post(
     time_zone: str | None = None,
     content_warning: str | None = None,
     visibility: str | None = None,
+    instance: MastodonInstanceLimits | None = None,
 ) -> CheckedPost:
+    """`instance`: the account's Mastodon instance limits, when read (else the defaults)."""
     problems: list[Problem] = []
     items = _media(media, problems)
     content = Content(
@@ -117,6 +122,8 @@ def check_post(
         )
     if platform not in PLATFORMS:
         problems.append(Problem("platform", f"platform must be one of {', '.join(PLATFORMS)}"))
+    elif platform == "mastodon":
+        _mastodon(content, problems, instance)
     else:
         _RULES[platform](content, problems)
     if link and not link.startswith(("https://", "http://")):
@@ -256,23 +263,34 @@ def _threads(content: Content, problems: list[Problem]) -> None:
         )
 
 
-def _mastodon(content: Content, problems: list[Problem]) -> None:
-    if measure_text("mastodon", content).over:
+def _mastodon(
+    content: Content, problems: list[Problem], instance: MastodonInstanceLimits | None
+) -> None:
+    measure = measure_text("mastodon", content, instance)
+    if measure.over:
         problems.append(
             Problem(
                 "text",
                 f"Mastodon text (with the link and content warning) is limited to "
-                f"{MASTODON_TEXT_LIMIT} characters",
+                f"{measure.limit} characters{_on(instance)}",
             )
         )
     if not (content.text.strip() or content.link or content.media):
         problems.append(Problem("text", "a Mastodon post needs text, a link or media"))
-    if len(content.media) > MASTODON_MAX_MEDIA:
-        problems.append(Problem("media", f"at most {MASTODON_MAX_MEDIA} media in one post"))
-    if any(len(m.alt) > MASTODON_ALT_LIMIT for m in content.media):
+    most = instance.max_media_attachments if instance else MASTODON_MAX_MEDIA
+    if len(content.media) > most:
+        problems.append(Problem("media", f"at most {most} media in one post{_on(instance)}"))
+    alt_limit = instance.description_limit if instance else MASTODON_ALT_LIMIT
+    if any(len(m.alt) > alt_limit for m in content.media):
         problems.append(
-            Problem("media", f"Mastodon alt text is limited to {MASTODON_ALT_LIMIT} characters")
+            Problem(
+                "media", f"Mastodon alt text is limited to {alt_limit} characters{_on(instance)}"
+            )
         )
+
+
+def _on(instance: MastodonInstanceLimits | None) -> str:
+    return " on this instance" if instance else ""
 
 
 def _visibility(raw: str | None, problems: list[Problem]) -> Visibility | None:
@@ -290,7 +308,6 @@ _RULES = {
     "instagram": _instagram,
     "threads": _threads,
     "bluesky": _bluesky,
-    "mastodon": _mastodon,
 }
 
 

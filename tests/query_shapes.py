@@ -93,8 +93,19 @@ def _queries_of(name: str, collection: str, command: Doc) -> list[Query]:
         match = first.get("$match", {}) if "$match" in first else {}
         rest = pipeline[1:] if "$match" in first else pipeline
         sort = rest[0]["$sort"] if rest and "$sort" in rest[0] else None
-        return [Query(name, collection, match, sort, tuple(rest))]
+        return [Query(name, collection, match, sort, tuple(rest)), *_lookups(rest)]
     raise AssertionError(f"no shape rule for the {name} command")
+
+
+def _lookups(stages: Sequence[Doc]) -> list[Query]:
+    """The query each $lookup's own pipeline sends to the collection it reads."""
+    found: list[Query] = []
+    for stage in stages:
+        lookup = stage.get("$lookup")
+        if lookup is not None:
+            command = {"aggregate": lookup["from"], "pipeline": lookup.get("pipeline", [])}
+            found.extend(_queries_of("aggregate", str(lookup["from"]), command))
+    return found
 
 
 def _seekable(condition: Any) -> bool:

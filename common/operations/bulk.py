@@ -365,7 +365,7 @@ def row_request(
         time_zone=cells.get("tz") or default_tz,
         text=cells.get("text", ""),
         link=cells.get("link") or None,
-        media=[{"url": url, "type": media_type} for url in cells.get("media", "").split()],
+        media=bulk_import.media_items(cells.get("media", ""), media_type),
         idempotency_key=key,
         allow_late=allow_late,
         owner=owner,

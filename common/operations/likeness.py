@@ -57,6 +57,11 @@ def alike(a: str, b: str) -> bool:
     return matcher.real_quick_ratio() >= ALIKE and matcher.ratio() >= ALIKE
 
 
+def window(instant: datetime) -> tuple[datetime, datetime]:
+    """The due times whose posts a post due at `instant` is compared with."""
+    return instant - WINDOW, instant + WINDOW
+
+
 def looks_like(db: Database[Doc], placed: Sequence[Placed]) -> list[LooksLike]:
     """For each of `placed`, the closest post that was scheduled before this request, on the
     same account within a minute, saying much the same (one query for them all).
@@ -68,10 +73,16 @@ def looks_like(db: Database[Doc], placed: Sequence[Placed]) -> list[LooksLike]:
     start = min(p.due_at for p in placed) - WINDOW
     end = max(p.due_at for p in placed) + WINDOW
     ours = {p.post_id for p in placed}
+    found = posts.scheduled_between(db, (p.account_id for p in placed), start, end)
+    return among(placed, [other for other in found if other.post_id not in ours])
+
+
+def among(placed: Sequence[Placed], neighbours: Sequence[posts.Neighbour]) -> list[LooksLike]:
+    """For each of `placed`, the closest of `neighbours` within a minute that says much the same
+    (`neighbours` read before, or apart from, the posts placed)."""
     by_account: dict[str, list[posts.Neighbour]] = {}
-    for other in posts.scheduled_between(db, (p.account_id for p in placed), start, end):
-        if other.post_id not in ours:
-            by_account.setdefault(other.account_id, []).append(other)
+    for other in neighbours:
+        by_account.setdefault(other.account_id, []).append(other)
     found = []
     for new in placed:
         near = sorted(by_account.get(new.account_id, ()), key=lambda o: abs(o.due_at - new.due_at))

@@ -17,7 +17,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from common import accounts, jsonfmt, model, posts, slots
-from common.clock import ScheduledTime
+from common.clock import ScheduledTime, TimeError, resolve
 from common.db import Doc
 from common.model import Account
 from common.operations import likeness, media
@@ -67,6 +67,8 @@ QUEUE = "queue"
 # a little behind, and a person typing the current minute means now.
 PAST_TOLERANCE = timedelta(minutes=1)
 MAX_KEY_LENGTH = 200
+# Posts queued at the same moment race for slots; each lost race moves on to the next free one.
+SLOT_ATTEMPTS = 32
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ def plan_post(
         time_zone=request.time_zone,
         content_warning=request.content_warning,
         visibility=request.visibility,
+        instance=account.instance_limits,
     )
     problems = list(checked.problems) + _key_problems(request.idempotency_key)
     when = checked.when
@@ -204,29 +207,85 @@ def schedule_post(
     *,
     max_lateness: timedelta,
 ) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
-    if request.scheduled_at.strip().lower() == QUEUE:
-        slotted = in_next_slot(db, request, now)
-        if isinstance(slotted, Invalid):
-            return slotted
-        request = slotted
-    planned = plan_post(request, accounts.get(db, request.account_id), now, max_lateness)
+    if is_queued(request):
+        return _schedule_in_slot(db, request, now, tasks, max_lateness)
+    stored = _schedule(db, request, now, tasks, max_lateness, queued=False)
+    assert not isinstance(stored, posts.SlotTaken)  # only a queued post reserves a slot
+    return stored
+
+
+def is_queued(request: PostRequest) -> bool:
+    return request.scheduled_at.strip().lower() == QUEUE
+
+
+def _schedule(
+    db: Database[Doc],
+    request: PostRequest,
+    now: datetime,
+    tasks: TaskStarter | None,
+    max_lateness: timedelta,
+    *,
+    queued: bool,
+) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid | posts.SlotTaken:
+    # The account and the posts near the time asked for come in one read (the likeness warning
+    # costs no command of its own), before the insert: a replay reads them for nothing, but a
+    # replay is rare, and every create would pay a separate query after its insert.
+    asked = _instant_asked(request, now)
+    window = likeness.window(asked) if asked is not None else None
+    account, near = posts.account_and_neighbours(db, request.account_id, window)
+    planned = plan_post(request, account, now, max_lateness)
     if not isinstance(planned, Planned):
         return planned
     admitted = admit_media(db, planned.new, now)
     if isinstance(admitted, Invalid):
         return admitted
-    inserted = posts.insert_once(db, admitted, now)
+    inserted = posts.insert_once(db, replace(admitted, queued=queued), now)
+    if isinstance(inserted, posts.SlotTaken):
+        return inserted
     if isinstance(inserted, posts.Existing):
         return repeat(request, inserted)
     if tasks is not None and request.stage == "scheduled":
         tasks.post_written(db, inserted, planned.new.when.instant, now)
     placed = likeness.Placed(inserted, admitted.account_id, admitted.when.instant, request.text)
-    return Scheduled(inserted, planned.new.when, tuple(likeness.looks_like(db, [placed])))
+    return Scheduled(inserted, planned.new.when, tuple(likeness.among([placed], near)))
+
+
+def _instant_asked(request: PostRequest, now: datetime) -> datetime | None:
+    """The instant the request names, read ahead of its validation (None: it names none;
+    plan_post then says why)."""
+    if request.scheduled_at.strip().lower() == NOW:
+        return now
+    try:
+        return resolve(request.scheduled_at, request.time_zone).instant
+    except TimeError:
+        return None
+
+
+def _schedule_in_slot(
+    db: Database[Doc],
+    request: PostRequest,
+    now: datetime,
+    tasks: TaskStarter | None,
+    max_lateness: timedelta,
+) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
+    """The post in its account's next free slot. The slot is reserved by the insert itself
+    (posts' unique `slotKey`): a post queued at the same moment that took it first sends this
+    one to the next free slot; a holder canceled or moved since gives the slot back."""
+    for _ in range(SLOT_ATTEMPTS):
+        slotted = in_next_slot(db, request, now)
+        if isinstance(slotted, Invalid):
+            return slotted
+        stored = _schedule(db, slotted, now, tasks, max_lateness, queued=True)
+        if not isinstance(stored, posts.SlotTaken):
+            return stored
+        posts.free_stale_slot(db, stored)
+    message = "the next free posting slots were all taken while this post was queued; try again"
+    return Invalid((Problem("scheduledAt", message),))
 
 
 def in_next_slot(db: Database[Doc], request: PostRequest, now: datetime) -> PostRequest | Invalid:
-    """The request at its account's next free slot. Two posts queued at the same moment may
-    pick the same slot (nothing reserves it); the second is then simply a second post then."""
+    """The request at its account's next free slot (free when it was read: the insert then
+    reserves it, see _schedule_in_slot)."""
     schedule = accounts.slots_of(db, request.account_id)
     if schedule is None:
         return Invalid((Problem("scheduledAt", "the account has no posting slots"),))

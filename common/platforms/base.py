@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from common.media_rules import MastodonInstanceLimits
 from common.model import Account, Post
 
 
 @dataclass(frozen=True)
 class Published:
+    """On the platform. `refs`: what else a reply to it must name (Bluesky's record `cid`),
+    stored in the post's `remote` with the outcome."""
+
     platform_post_id: str
+    refs: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +228,7 @@ class Credential:
     expires_at: datetime | None = None
     service_url: str | None = None
     session: str | None = None
+    instance_limits: MastodonInstanceLimits | None = None  # the server's own, when it states them
 
 
 @dataclass(frozen=True)
@@ -252,6 +258,7 @@ class Inspection:
 
     health: TokenHealth
     refreshed: Credential | None = None
+    instance_limits: MastodonInstanceLimits | None = None  # read anew: the caller stores them
 
 
 class Connector(Protocol):

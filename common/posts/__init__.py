@@ -3,10 +3,12 @@
     scheduled --claim--> publishing --published / scheduled (retry, deferral) / failed / unknown
     scheduled|failed|unknown --operator--> canceled | scheduled (retry)
     draft --submit--> pending_approval --approve--> scheduled | --send back--> draft
+    waiting (a follow-up) --its parent published--> scheduled | --a part above failed--> failed
 
 One module per reason to change: `store` (creation, reads), `actions` (an operator's actions),
 `queue` (the run's queries and claim), `lease` (the claimed post's handle), `tasks` (Cloud
-Tasks records), `listing` (pages and the API cursor), `reconcile`, `figures` (the status
+Tasks records), `listing` (pages and the API cursor), `reconcile`, `follow_ups` (first comments
+and thread parts released, stopped, revived), `figures` (the status
 report's bounded counts), `states` (filters from the table of starting states). Callers use
 the names below, `common.posts.<name>`, so code can move between the modules without churning
 them.
@@ -19,6 +21,7 @@ from common.posts.listing import (
     Neighbour,
     Page,
     PostFilter,
+    account_and_neighbours,
     get_document,
     list_page,
     parse_cursor,
@@ -37,11 +40,14 @@ from common.posts.queue import (
 from common.posts.reconcile import list_unknown, mark_found_published
 from common.posts.store import (
     Existing,
+    NewFollowUp,
     NewPost,
+    SlotTaken,
     activate_import,
     create,
     discard_import,
     existing_keys,
+    free_stale_slot,
     get,
     insert_once,
     stage_many,
@@ -65,14 +71,17 @@ __all__ = [
     "LeaseLost",
     "LeaseTerms",
     "Neighbour",
+    "NewFollowUp",
     "NewPost",
     "NextPost",
     "Page",
     "PostFilter",
     "QueueCounts",
     "Settled",
+    "SlotTaken",
     "TaskClaim",
     "Upcoming",
+    "account_and_neighbours",
     "activate_import",
     "cancel",
     "chained_next",
@@ -83,6 +92,7 @@ __all__ = [
     "edit_content",
     "end_group",
     "existing_keys",
+    "free_stale_slot",
     "get",
     "get_document",
     "insert_once",

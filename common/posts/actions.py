@@ -17,20 +17,27 @@ from pymongo.database import Database
 from common.clock import ScheduledTime
 from common.db import Doc
 from common.model import ACCOUNT_INACTIVE, AUTH_EXPIRED, Content, PostStatus
+from common.posts import follow_ups
 from common.posts.store import collection, starting_in
 
 
 def cancel(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
-    """Cancel a post unless it is published or its send has begun. Bumps `version`."""
-    result = collection(db).update_one(
+    """Cancel a post unless it is published or its send has begun, and the follow-ups waiting
+    below it. Bumps `version`."""
+    before = collection(db).find_one_and_update(
         starting_in("cancel", now, _id=post_id),
         {
             "$set": {"status": "canceled", "finishedAt": now, "updatedAt": now},
             "$unset": {"lease": ""},
             "$inc": {"version": 1},
         },
+        projection={"hasFollowUps": 1},
     )
-    return bool(result.modified_count == 1)
+    if before is None:
+        return False
+    if before.get("hasFollowUps"):
+        follow_ups.stop(db, post_id, "canceled", now)
+    return True
 
 
 def edit_content(
@@ -73,8 +80,9 @@ def edit_content(
 
 
 def retry(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
-    """Operator retry: a failed or unknown post is scheduled again, due now, attempts reset."""
-    result = collection(db).update_one(
+    """Operator retry: a failed or unknown post is scheduled again, due now, attempts reset;
+    the follow-ups its failure stopped wait for it again."""
+    before = collection(db).find_one_and_update(
         starting_in("retry", now, _id=post_id),
         {
             "$set": {
@@ -87,8 +95,13 @@ def retry(db: Database[Doc], post_id: ObjectId, now: datetime) -> bool:
             "$unset": {"lastError": "", "sendStartedAt": "", "finishedAt": ""},
             "$inc": {"version": 1},
         },
+        projection={"hasFollowUps": 1},
     )
-    return bool(result.modified_count == 1)
+    if before is None:
+        return False
+    if before.get("hasFollowUps"):
+        follow_ups.revive(db, post_id, now)
+    return True
 
 
 _REVIEWED: dict[str, PostStatus] = {

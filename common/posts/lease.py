@@ -17,6 +17,7 @@ from pymongo.database import Database
 from common import stats
 from common.db import Doc
 from common.model import ErrorInfo, Post
+from common.posts import follow_ups
 from common.posts.store import collection, starting_in
 from common.redact import redact
 from common.transitions import (
@@ -126,9 +127,16 @@ class ClaimedPost:
         if isinstance(transition, Skip):
             return Settled(transition)  # withdrawn: whoever withdrew it has written already
         now = self._terms.clock()
+        post = self._post
+        if isinstance(transition, MarkPublished) and post.has_follow_ups:
+            # Before the outcome: the post is on the platform whether or not this lease holds.
+            refs = transition.refs
+            follow_ups.release(self._db, post, transition.platform_post_id, refs, now)
         result = collection(self._db).update_one(self._owned(), _settle_update(transition, now))
         if result.matched_count != 1:
             return LeaseLost(transition)
+        if isinstance(transition, Fail) and post.has_follow_ups:
+            follow_ups.stop(self._db, post.id, "failed", now)
         self._count_finished(transition, now)
         return Settled(transition)
 
@@ -148,8 +156,10 @@ class ClaimedPost:
 
 def _settle_update(transition: Transition, now: datetime) -> Doc:
     if isinstance(transition, MarkPublished):
+        refs = {f"remote.{k}": v for k, v in (transition.refs or {}).items()}
         return {
             "$set": {
+                **refs,
                 "status": "published",
                 "platformPostId": transition.platform_post_id,
                 "publishedAt": now,

@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from bson import ObjectId
 from pymongo.database import Database
 
-from common.db import Doc
+from common.db import ACCOUNTS, POSTS, Doc
+from common.model import Account
+from common.posts.states import HOLDS_SLOT
 from common.posts.store import collection
 
 # Operators see everything but the lease internals; tokens never live on posts.
@@ -127,27 +129,45 @@ class Neighbour:
     text: str
 
 
+_NEIGHBOUR_FIELDS = {"accountId": 1, "dueAt": 1, "content.text": 1}
+_NEAR = "_scheduledNear"  # the account's neighbours, in the combined read
+
+
 def scheduled_between(
     db: Database[Doc], account_ids: Iterable[str], start: datetime, end: datetime
 ) -> list[Neighbour]:
     """Scheduled posts of these accounts due in [start, end]: one query on the accountId_dueAt_id
     prefix, bounded by the accounts and the window asked for."""
-    found = collection(db).find(
-        {
-            "accountId": {"$in": sorted(set(account_ids))},
-            "dueAt": {"$gte": start, "$lte": end},
-            "status": "scheduled",
-        },
-        {"accountId": 1, "dueAt": 1, "content.text": 1},
-    )
-    return [
-        Neighbour(d["_id"], str(d["accountId"]), d["dueAt"], str(d["content"].get("text", "")))
-        for d in found
-    ]
+    found = collection(db).find(_between(sorted(set(account_ids)), start, end), _NEIGHBOUR_FIELDS)
+    return [_neighbour(d) for d in found]
 
 
-# A post in one of these holds its slot; a canceled, failed or unknown one has freed it.
-_HOLDS_SLOT = ["draft", "pending_approval", "importing", "scheduled", "publishing", "published"]
+def account_and_neighbours(
+    db: Database[Doc], account_id: str, window: tuple[datetime, datetime] | None
+) -> tuple[Account | None, list[Neighbour]]:
+    """The account, and its scheduled posts due in `window` (as `scheduled_between`), in one
+    command: a single create reads both before its insert, so the likeness warning costs no
+    round trip of its own. No window: the account alone."""
+    pipeline: list[Doc] = [{"$match": {"_id": account_id}}]
+    if window is not None:
+        near = [{"$match": _between([account_id], *window)}, {"$project": _NEIGHBOUR_FIELDS}]
+        pipeline.append({"$lookup": {"from": POSTS, "pipeline": near, "as": _NEAR}})
+    for doc in db[ACCOUNTS].aggregate(pipeline):
+        return Account.from_doc(doc), [_neighbour(d) for d in doc.pop(_NEAR, [])]
+    return None, []
+
+
+def _between(account_ids: list[str], start: datetime, end: datetime) -> Doc:
+    return {
+        "accountId": {"$in": account_ids},
+        "dueAt": {"$gte": start, "$lte": end},
+        "status": "scheduled",
+    }
+
+
+def _neighbour(doc: Doc) -> Neighbour:
+    text = str(doc["content"].get("text", ""))
+    return Neighbour(doc["_id"], str(doc["accountId"]), doc["dueAt"], text)
 
 
 def slot_times(
@@ -159,7 +179,7 @@ def slot_times(
         {
             "accountId": account_id,
             "scheduledAt": {"$gt": after, "$lte": until},
-            "status": {"$in": _HOLDS_SLOT},
+            "status": {"$in": HOLDS_SLOT},
         },
         {"_id": 0, "scheduledAt": 1},
     )

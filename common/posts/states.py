@@ -9,6 +9,9 @@ from datetime import datetime
 from common.db import Doc
 from common.transitions import ALLOWED, Action, From
 
+# A post in one of these holds its posting slot; a canceled, failed or unknown one has freed it.
+HOLDS_SLOT = ["draft", "pending_approval", "importing", "scheduled", "publishing", "published"]
+
 
 def _clause(start: From, now: datetime | None) -> Doc:
     clause: Doc = {"status": start.status}

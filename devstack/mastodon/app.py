@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 from devstack.mastodon import oauth
 from devstack.mastodon.state import (
-    CONFIGURATION,
     DEFAULT_SCOPES,
     Account,
     MastodonFault,
@@ -28,7 +27,7 @@ from devstack.sandbox.surface import serve_media, wrong_method
 
 WRITES = frozenset({"POST v1/statuses", "POST v2/media"})
 RATE_LIMIT = 300
-POST_ROUTES = frozenset({"reset", "accounts", "faults"})  # under /_sandbox/
+POST_ROUTES = frozenset({"reset", "accounts", "faults", "configuration"})  # under /_sandbox/
 # The scopes each method needs (docs.joinmastodon.org/methods): one of them, or the top-level
 # scope above it. An account's statuses are public (read:statuses only adds private ones).
 _SCOPES: dict[str, tuple[str, ...]] = {
@@ -86,7 +85,9 @@ class MastodonApp:
 
     def _api(self, request: Request, parts: list[str], route: str) -> Response:
         if route == "GET v2/instance":  # public: no token needed
-            return _json({"domain": request.host, "configuration": CONFIGURATION})
+            with self.lock:
+                configuration = self.state.configuration
+                return _json({"domain": request.host, "configuration": configuration})
         if route == "POST v1/apps":  # registering an app needs no token
             with self.lock:
                 return _json(oauth.register(self.state, _body(request)))
@@ -181,6 +182,8 @@ class MastodonApp:
                 DEFAULT_SCOPES if scopes is None else frozenset(str(s) for s in scopes),
             )
             return _json({"id": account.id, "username": account.username})
+        if route == ("POST", "configuration"):
+            return _json({"configuration": state.configure(body)})
         target = state.by_name_or_id(str(body.pop("account")))
         if target is None:
             raise KeyError("no such account")

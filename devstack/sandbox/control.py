@@ -110,6 +110,12 @@ class MastodonSandbox(SandboxControl):
         account_id: str = self._post("accounts", body)["id"]
         return account_id
 
+    def configure(self, **sections: dict[str, Any]) -> dict[str, Any]:
+        """Set the instance's own limits, as its admin would (`statuses={"max_characters":
+        1000}`, `media_attachments={...}`); /api/v2/instance answers them and posts obey them."""
+        configuration: dict[str, Any] = self._post("configuration", sections)["configuration"]
+        return configuration
+
 
 @contextlib.contextmanager
 def running(app_secret: str | None = None) -> Iterator[Sandbox]:

@@ -3,12 +3,14 @@ approval makes it due at its time under the run's lateness rule, and each refusa
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import posts
+from common import posts, slots
 from common.clock import utcnow
 from common.db import Doc
 from common.operations import planning, post_actions, scheduling
@@ -141,3 +143,32 @@ def test_add_to_queue_fills_the_next_free_slots_and_a_removed_post_frees_its_own
         "2027-04-02T18:00:00+02:00",
     ]
     assert db["posts"].count_documents({}) == 6
+
+
+def test_posts_queued_at_the_same_moment_each_reserve_a_slot_of_their_own(
+    db: Database[Doc],
+) -> None:
+    add_account(db, "a")
+    now = datetime(2027, 3, 26, 12, 0, tzinfo=UTC)
+    daily = [f"{day}@{hour:02d}:00" for day in slots.WEEKDAYS for hour in (9, 13, 18)]
+    assert isinstance(planning.set_posting_slots(db, "a", "Europe/Berlin", daily, now), Schedule)
+    racers = 12
+    start = threading.Barrier(racers)
+
+    def queue(n: int) -> scheduling.Scheduled:
+        start.wait()
+        return _queue(db, f"racer {n}", now)
+
+    with ThreadPoolExecutor(racers) as pool:
+        made = list(pool.map(queue, range(racers)))
+
+    stored = list(db["posts"].find({"accountId": "a"}))
+    assert len(made) == len(stored) == racers
+    assert len({d["scheduledAt"] for d in stored}) == racers  # no slot shared
+    # The first twelve slots from Friday 13:00 local (12:00 UTC) on: none skipped either.
+    first = slots.occurrences(slots.check("Europe/Berlin", _parsed(daily)), now, 7)[:racers]
+    assert sorted(d["scheduledAt"].replace(tzinfo=UTC) for d in stored) == first
+
+
+def _parsed(texts: list[str]) -> list[slots.Slot]:
+    return [slots.Slot.parse(t) for t in texts]

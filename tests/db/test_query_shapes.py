@@ -24,6 +24,7 @@ from common.db import Doc
 from common.engine import Trigger, execute_once
 from common.entrypoints.webapp import app
 from common.model import Post
+from common.operations import scheduling
 from common.platforms.base import Outcome, Permanent
 from tests.conftest import add_account, add_post
 from tests.query_shapes import CommandRecorder, Query, problems, queries, serving_index
@@ -204,3 +205,22 @@ def test_every_declared_index_has_its_own_name() -> None:
     for collection, specs in db_module.INDEXES.items():
         names = [spec.name for spec in specs]
         assert len(names) == len(set(names)), (collection, names)
+
+
+def test_a_single_create_reads_its_account_and_neighbours_in_one_indexed_command(
+    db: Database[Doc], recorded: tuple[Database[Doc], CommandRecorder]
+) -> None:
+    listened, recorder = recorded
+    add_account(db, "a")
+    due = utcnow() + timedelta(hours=1)
+    add_post(db, "a", due)
+    request = scheduling.PostRequest("a", due.isoformat(), text="hello", idempotency_key="k")
+    result = scheduling.schedule_post(listened, request, utcnow(), max_lateness=timedelta(hours=1))
+    assert isinstance(result, scheduling.Scheduled)
+    assert [next(iter(c)) for c in recorder.commands] == ["aggregate", "insert"]
+    found = queries(recorder.commands)
+    assert [(q.command, q.collection) for q in found] == [
+        ("aggregate", "accounts"),
+        ("aggregate", "posts"),  # the $lookup of the neighbours, inside the same command
+    ]
+    assert problems(found) == []

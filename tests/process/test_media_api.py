@@ -4,6 +4,7 @@ to the session the api created, `complete` checks them by content; posts take th
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -226,3 +227,70 @@ def test_the_cli_uploads_a_local_file_then_schedules_it_by_id_remotely_and_direc
     )
     assert refused.returncode == 2
     assert "flyer.jpg" in refused.stderr and "application/pdf" in refused.stderr
+
+
+def test_a_csv_import_uploads_its_local_files_once_each_in_both_modes(
+    api_fn: Served,
+    fresh_db: Database[Any],
+    fn_db_name: str,
+    mongo_uri: str,
+    storage_server: LocalStorage,
+    tmp_path: Path,
+) -> None:
+    add_account(fresh_db, "ig", "instagram")
+    add_account(fresh_db, "fb", "facebook")
+    key = apikeys.create(fresh_db, "cli", ["posts:write", "posts:read"], utcnow()).secret
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO", "MEDIA_"))}
+    remote = {**base, "SOCIALSCHED_API_URL": api_fn.url, "SOCIALSCHED_API_KEY": key}
+    local = {**base, "MONGO_URI": mongo_uri, "MONGO_DB": fn_db_name, **storage_server.settings()}
+    folder = tmp_path / "plan"
+    (folder / "pics").mkdir(parents=True)
+    image(folder / "a.png", (900, 900), "PNG")
+    image(folder / "pics" / "b.jpg", (800, 800))
+    same_as_a = folder / "pics" / "copy-of-a.png"
+    same_as_a.write_bytes((folder / "a.png").read_bytes())
+    at = [(LATER + timedelta(minutes=m)).isoformat() for m in range(3)]
+    plan = folder / "plan.csv"
+    plan.write_text(
+        "account,at,text,media\n"
+        f"ig,{at[0]},one,a.png\n"
+        f"ig,{at[1]},two,a.png pics/b.jpg\n"
+        f"fb,{at[2]},three,pics/copy-of-a.png\n"
+    )
+
+    done = socialsched(remote, "--json", "import", str(plan))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["imported"] == 3
+    # a.png (and its copy) once, for both accounts that use it; b.jpg once.
+    scopes = sorted(d["accountIds"] for d in fresh_db.media.find({"state": "ready"}))
+    assert scopes == [["fb", "ig"], ["ig"]]
+    carried = {d["content"]["text"]: d["content"]["media"] for d in fresh_db.posts.find()}
+    assert [len(carried[t]) for t in ("one", "two", "three")] == [1, 2, 1]
+    again = socialsched(local, "--json", "import", str(plan))  # the same file, directly
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["imported"] == 0
+    assert fresh_db.media.count_documents({}) == 2 and fresh_db.posts.count_documents({}) == 3
+
+
+def test_a_missing_file_in_a_csv_is_a_row_problem_before_anything_is_uploaded(
+    api_fn: Served, fresh_db: Database[Any], tmp_path: Path
+) -> None:
+    add_account(fresh_db, "ig", "instagram")
+    key = apikeys.create(fresh_db, "cli", ["posts:write", "posts:read"], utcnow()).secret
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO", "MEDIA_"))}
+    remote = {**base, "SOCIALSCHED_API_URL": api_fn.url, "SOCIALSCHED_API_KEY": key}
+    image(tmp_path / "here.png", (900, 900), "PNG")
+    (tmp_path / "notes.txt").write_text("not a picture")
+    plan = tmp_path / "plan.csv"
+    plan.write_text(
+        "account,at,text,media\n"
+        f"ig,{LATER.isoformat()},one,here.png\n"
+        f"ig,{LATER.isoformat()},two,gone.png\n"
+        "\n"
+        f"ig,{LATER.isoformat()},three,notes.txt\n"
+    )
+    refused = socialsched(remote, "import", str(plan))
+    assert refused.returncode == 2
+    assert "line 3: media: gone.png: no such file" in refused.stderr
+    assert "line 5: media: notes.txt: not an image or a video" in refused.stderr
+    assert fresh_db.media.count_documents({}) == 0 and fresh_db.posts.count_documents({}) == 0

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
+from pathlib import Path
 from typing import Any
 
 from common.db import Doc
+from common.entrypoints.cli import csv_media
 from common.entrypoints.cli.backend import Backend, UsageError
 from common.entrypoints.cli.output import EXIT_OK, allow_late_flag, emit
 
@@ -16,9 +19,15 @@ def cmd_import(args: argparse.Namespace, backend: Backend) -> int:
     show_progress = not args.json and sys.stderr.isatty()
     try:
         with open(args.file, encoding="utf-8", newline="") as handle:
-            result = backend.import_csv(
-                handle, args.tz, args.allow_late, _progress_bar if show_progress else None
-            )
+            text = handle.read()
+        # Local files in the media column go up first (checked, once each), named by id.
+        text = csv_media.with_uploads(text, Path(args.file).parent, backend.upload_media)
+        result = backend.import_csv(
+            io.StringIO(text, newline=""),
+            args.tz,
+            args.allow_late,
+            _progress_bar if show_progress else None,
+        )
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
@@ -65,7 +74,11 @@ def _progress_bar(done: int, total: int) -> None:
 
 
 def register(sub: Any) -> None:
-    importer = sub.add_parser("import", help="schedule many posts from a CSV file, all or none")
+    importer = sub.add_parser(
+        "import",
+        help="schedule many posts from a CSV file, all or none; local files in its media column "
+        "(relative to the file's folder) are uploaded first",
+    )
     importer.add_argument("file")
     importer.add_argument("--tz", help="zone for rows whose time has no offset and no tz column")
     allow_late_flag(importer)

@@ -123,6 +123,8 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
             "accountId_dueAt_id",
             (("accountId", ASCENDING), ("dueAt", ASCENDING), ("_id", ASCENDING)),
         ),
+        # The tick counts what tasks finished (posts.take_uncounted): only those carry it.
+        IndexSpec("uncounted_at", (("uncounted.at", ASCENDING),), {"sparse": True}),
         # Follow-ups: the parts below a post (released, stopped or revived in one write).
         IndexSpec(
             "ancestors_status",

@@ -59,6 +59,7 @@ from common.posts.tasks import (
     chained_next,
     claim_for_task,
     record_tasks,
+    take_uncounted,
     upcoming,
     upcoming_post,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "slot_times",
     "snapshot_due",
     "stage_many",
+    "take_uncounted",
     "upcoming",
     "upcoming_post",
     "uses_media",

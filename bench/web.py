@@ -139,12 +139,8 @@ def main() -> int:
     finally:
         client.drop_database(db_name)
         client.close()
-    # As bench/coldstart.py measures (CPU time, compiled bytecode, the framework loaded first).
-    functions = ROOT / "functions"
-    medians = import_medians(
-        {"web": (FUNCTION, functions / "web"), "status": (FUNCTION, functions / "status")},
-        args.repeats,
-    )
+    functions = {name: (FUNCTION, ROOT / "functions" / name) for name in ("web", "status")}
+    medians = import_medians(functions, args.repeats)
     web, status_import = medians["web"], medians["status"]
     figures = {
         "first_load_kib": round((page_bytes + asset_bytes) / 1024, 1),

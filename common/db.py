@@ -116,6 +116,8 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
         # "Add to queue" reserves its slot: one post per account and slot instant (a holder
         # that was canceled or moved since gives the key up when the slot is next wanted).
         IndexSpec("slotKey", (("slotKey", ASCENDING),), {"unique": True, "sparse": True}),
+        # A group's posts: an ended or split series cancels its unsent ones.
+        IndexSpec("groupId_scheduledAt", (("groupId", ASCENDING), ("scheduledAt", ASCENDING))),
         # posts.list_page: the (dueAt, _id) order, alone or after an account (after a status:
         # status_dueAt_id above).
         IndexSpec("dueAt_id", (("dueAt", ASCENDING), ("_id", ASCENDING))),
@@ -156,6 +158,8 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
         IndexSpec("expiresAt_ttl", (("expiresAt", ASCENDING),), {"expireAfterSeconds": 0}),
         IndexSpec("who", (("who", ASCENDING),)),
     ),
+    # A series is due for materialising at `materialiseAt` (unset once it has no more to make).
+    SERIES: (IndexSpec("materialiseAt", (("materialiseAt", ASCENDING),), {"sparse": True}),),
     SIGNIN_ATTEMPTS: (
         IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),
     ),

@@ -278,7 +278,7 @@ def _schedule_in_slot(
         stored = _schedule(db, slotted, now, tasks, max_lateness, queued=True)
         if not isinstance(stored, posts.SlotTaken):
             return stored
-        posts.free_stale_slot(db, stored)
+        posts.free_stale_slots(db, [stored.key])
     message = "the next free posting slots were all taken while this post was queued; try again"
     return Invalid((Problem("scheduledAt", message),))
 
@@ -286,14 +286,46 @@ def _schedule_in_slot(
 def in_next_slot(db: Database[Doc], request: PostRequest, now: datetime) -> PostRequest | Invalid:
     """The request at its account's next free slot (free when it was read: the insert then
     reserves it, see _schedule_in_slot)."""
-    schedule = accounts.slots_of(db, request.account_id)
+    return in_next_slots(db, [request], now)[0]
+
+
+def in_next_slots(
+    db: Database[Doc], requests: Sequence[PostRequest], now: datetime
+) -> list[PostRequest | Invalid]:
+    """Each queued request at its account's next free slot, in order, two never in one slot
+    (a batch, a CSV file); the others as they are. One read per account queued to."""
+    free: dict[str, tuple[slots.Schedule, set[datetime]] | None] = {}
+    placed: list[PostRequest | Invalid] = []
+    for request in requests:
+        if not is_queued(request):
+            placed.append(request)
+            continue
+        if request.account_id not in free:
+            free[request.account_id] = _slots_and_taken(db, request.account_id, now)
+        placed.append(_take_slot(request, free[request.account_id], now))
+    return placed
+
+
+def _slots_and_taken(
+    db: Database[Doc], account_id: str, now: datetime
+) -> tuple[slots.Schedule, set[datetime]] | None:
+    schedule = accounts.slots_of(db, account_id)
     if schedule is None:
-        return Invalid((Problem("scheduledAt", "the account has no posting slots"),))
+        return None
     horizon = now + timedelta(days=slots.HORIZON_DAYS + 1)
-    taken = posts.slot_times(db, request.account_id, now, horizon)
+    return schedule, posts.slot_times(db, account_id, now, horizon)
+
+
+def _take_slot(
+    request: PostRequest, found: tuple[slots.Schedule, set[datetime]] | None, now: datetime
+) -> PostRequest | Invalid:
+    if found is None:
+        return Invalid((Problem("scheduledAt", "the account has no posting slots"),))
+    schedule, taken = found
     free = slots.next_free(schedule, now + PAST_TOLERANCE, taken)
     if free is None:
         return Invalid((Problem("scheduledAt", "every posting slot of the next year is taken"),))
+    taken.add(free)
     local = free.astimezone(ZoneInfo(schedule.time_zone)).replace(tzinfo=None)
     return replace(request, scheduled_at=local.isoformat(), time_zone=schedule.time_zone)
 

@@ -13,7 +13,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devstack.mastodon.oauth import App, Code
 
 from devstack.sandbox.state import Faults
 
@@ -123,6 +126,9 @@ class MastodonState:
         self.keys: dict[tuple[str, str], tuple[str, float]] = {}  # -> (status id, when)
         self.media: dict[str, Media] = {}
         self.requests: dict[str, int] = {}
+        # OAuth (devstack.mastodon.oauth): registered apps and authorization codes.
+        self.apps: dict[str, App] = {}
+        self.codes: dict[str, Code] = {}
         self.configuration: dict[str, Any] = copy.deepcopy(CONFIGURATION)
         self._ids = itertools.count(109_000_000_000_000_001)
 

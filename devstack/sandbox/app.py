@@ -24,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
+from devstack.sandbox import oauth
 from devstack.sandbox.fetch import fetch
 from devstack.sandbox.params import refuse_undeclared
 from devstack.sandbox.state import Account, GraphFault, Item, SandboxState, meta_time
@@ -36,7 +37,7 @@ WRITES = frozenset(
 )
 MAX_LIMIT = 100  # Meta caps `limit` on list edges
 DEFAULT_LIMIT = 25
-POST_ROUTES = frozenset({"reset", "accounts", "users", "faults"})  # under /_sandbox/
+POST_ROUTES = frozenset({"reset", "accounts", "users", "faults", "apps"})  # under /_sandbox/
 # The types each network takes from a URL it fetches (Meta's publishing guides): Instagram
 # images are JPEG only; a Page photo may be JPEG, PNG, GIF, BMP or TIFF.
 _MP4 = frozenset({"video/mp4", "video/quicktime"})
@@ -74,9 +75,46 @@ class SandboxApp:
             return self._control(request, parts[1:])
         if parts == ["refresh_access_token"]:  # Threads' refresh is unversioned
             return self._refresh(request)
+        if parts[:1] == ["oauth"] or parts == ["access_token"]:  # Threads' OAuth: unversioned
+            return self._threads_oauth(request, parts)
         if not parts or not VERSION.match(parts[0]):
             return _envelope(GraphFault(2500, "Unknown path components: unversioned call"))
+        if parts[1:2] == ["dialog"]:  # www.facebook.com's Login dialog
+            return self._dialog(request, parts[2:], "facebook")
         return self._graph(request, parts[1:])
+
+    # --- the browser flows (devstack.sandbox.oauth) -----------------------------------------
+
+    def _dialog(self, request: Request, rest: list[str], kind: str) -> Response:
+        args = {k: str(v) for k, v in _arguments(request).items()}
+        try:
+            with self.lock:
+                if request.method == "GET" and rest in (["oauth"], ["authorize"]):
+                    return oauth.dialog(self.state, args, kind)
+                if request.method == "POST" and rest == ["confirm"]:
+                    return oauth.confirm(self.state, args, kind)
+        except oauth.DialogRefusal as refusal:
+            return oauth.refusal_page(refusal)
+        return _envelope(GraphFault(2500, "Unknown path components: /dialog"))
+
+    def _threads_oauth(self, request: Request, parts: list[str]) -> Response:
+        if parts[1:] in (["authorize"], ["confirm"]):
+            return self._dialog(request, parts[1:], "threads")
+        args = _arguments(request)
+        edge = "/".join(parts)
+        with self.lock:
+            key = f"{request.method} {edge}"
+            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        try:
+            refuse_undeclared(request.method, f"threads:{edge}", args)
+            with self.lock:
+                if (request.method, edge) == ("POST", "oauth/access_token"):
+                    return _json(oauth.threads_token(self.state, args))
+                if (request.method, edge) == ("GET", "access_token"):
+                    return _json(oauth.threads_long_lived(self.state, args))
+        except GraphFault as fault:
+            return _envelope(fault)
+        return _envelope(GraphFault(2500, f"Unknown path components: /{edge}"))
 
     # --- the Graph API ----------------------------------------------------------------------
 
@@ -95,6 +133,8 @@ class SandboxApp:
                     return _json(self.state.debug_token(str(args.get("input_token", ""))))
             if parts == ["oauth", "access_token"] and request.method == "GET":
                 with self.lock:
+                    if "code" in args:  # the Login dialog's code
+                        return _json(oauth.facebook_token(self.state, args))
                     return _json(self.state.exchange_token(args, self.app_secret))
             if parts == ["me", "accounts"] and request.method == "GET":
                 with self.lock:
@@ -306,6 +346,9 @@ class SandboxApp:
                 None if page is None else str(page),
             )
             return _json({"id": account.id, "kind": account.kind})
+        if route == ("POST", "apps"):  # an app's id, secret and Valid OAuth Redirect URIs
+            app = oauth.register(state, body)
+            return _json({"id": app.id, "kind": app.kind})
         if route == ("POST", "users"):
             user = state.add_user(str(body["token"]), [str(p) for p in body["pages"]])
             return _json({"pages": user.pages})

@@ -19,9 +19,15 @@ _SCHEDULING = frozenset({"published", "scheduled_publish_time", "unpublished_con
 
 DECLARED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "debug_token"): frozenset({"input_token"}),
+    # The long-lived exchange, and the Login dialog's code exchange (manual-flow guide).
     ("GET", "access_token"): frozenset(
-        {"grant_type", "client_id", "client_secret", "fb_exchange_token"}
+        {"grant_type", "client_id", "client_secret", "fb_exchange_token", "redirect_uri", "code"}
     ),
+    # Threads' OAuth on graph.threads.net (unversioned; named `threads:` and the whole path).
+    ("POST", "threads:oauth/access_token"): frozenset(
+        {"client_id", "client_secret", "code", "grant_type", "redirect_uri"}
+    ),
+    ("GET", "threads:access_token"): frozenset({"grant_type", "client_secret", "access_token"}),
     ("GET", "accounts"): _READ,
     ("GET", "node"): frozenset({"fields"}),  # a container's status; Threads' /me
     ("POST", "feed"): _SCHEDULING

@@ -11,7 +11,10 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devstack.sandbox.oauth import Code, OAuthApp
 
 DAY = timedelta(hours=24)
 DEFAULT_QUOTA_TOTAL = 50  # Meta's own example value for content_publishing_limit
@@ -132,6 +135,10 @@ class SandboxState:
         self.containers: dict[str, Container] = {}
         self.requests: dict[str, int] = {}
         self.users: dict[str, User] = {}
+        # The browser flows (devstack.sandbox.oauth): apps, codes, Threads' short-lived tokens.
+        self.oauth_apps: dict[str, OAuthApp] = {}
+        self.oauth_codes: dict[str, Code] = {}
+        self.threads_short: dict[str, tuple[str, str]] = {}  # -> (account id, app id)
         self._ids = itertools.count(17841400000000001)
 
     # --- accounts and auth ------------------------------------------------------------------

@@ -17,8 +17,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from common.clock import utcnow
 from common.jsonfmt import to_rfc3339
 from common.media_rules import LIMITS
@@ -41,7 +39,7 @@ from common.platforms.bluesky.xrpc import (
 )
 from common.platforms.credentials import ReadBackError
 from common.platforms.http import Method
-from common.platforms.media_fetch import fetch_media
+from common.platforms.media_fetch import MediaFetcher
 
 COLLECTION = "app.bsky.feed.post"
 CREATE_RECORD = "com.atproto.repo.createRecord"
@@ -61,12 +59,13 @@ class BlueskyPublisher:
         self,
         client: XrpcClient,
         sessions: SessionKeeper,
+        media: MediaFetcher,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._client = client
         self._sessions = sessions
         self._clock = clock
-        self._media = requests.Session()
+        self._media = media
 
     # --- publishing -----------------------------------------------------------------------
 
@@ -192,7 +191,7 @@ class BlueskyPublisher:
 
     def _upload(self, account: Account, session: Session, media: Media) -> dict[str, Any] | Outcome:
         # Bluesky stores the blob itself; it does not fetch URLs.
-        fetched = fetch_media(self._media, media.url, MAX_IMAGE_BYTES, ("image/",))
+        fetched = self._media.fetch(media.url, MAX_IMAGE_BYTES, ("image/",))
         if not isinstance(fetched, tuple):
             return fetched
         data, mime = fetched

@@ -19,8 +19,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import requests
-
 from common.clock import utcnow
 from common.model import Account, Post
 from common.platforms.base import (
@@ -37,7 +35,7 @@ from common.platforms.credentials import (
     token_for_read_back,
 )
 from common.platforms.mastodon.client import MastodonClient, MastodonReply
-from common.platforms.media_fetch import fetch_media
+from common.platforms.media_fetch import MediaFetcher
 from common.tokens import TokenCipher
 
 # Mastodon keeps idempotency keys "for up to 1 hour"; repeat only well inside that.
@@ -62,6 +60,7 @@ class MastodonPublisher:
         self,
         client: MastodonClient,
         cipher: TokenCipher,
+        media: MediaFetcher,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -69,7 +68,7 @@ class MastodonPublisher:
         self._cipher = cipher
         self._clock = clock
         self._sleep = sleep
-        self._media = requests.Session()
+        self._media = media
 
     # --- publishing -----------------------------------------------------------------------
 
@@ -129,7 +128,7 @@ class MastodonPublisher:
         return ids if waited is None else waited
 
     def _upload(self, instance: str, token: str, url: str, alt: str) -> str | Outcome:
-        fetched = fetch_media(self._media, url, MAX_MEDIA_BYTES, ("image/", "video/"))
+        fetched = self._media.fetch(url, MAX_MEDIA_BYTES, ("image/", "video/"))
         if not isinstance(fetched, tuple):
             return fetched
         data, mime = fetched

@@ -11,6 +11,9 @@ CommandListener sees its commands. Figures:
 - commands_per_media_item: database commands from POST /v1/media to a `ready` item (goal <= 4).
 - publish_peak_rss_mb: peak resident memory of a run (its own process) publishing one Mastodon
   post of four 10 MB images from the bucket (goal <= 150).
+- check_peak_rss_mb: peak resident memory of the api's `complete` (its own process) checking
+  the --upload-mb video: hashed as it streams, only its two edges kept (common.media_reading);
+  check_kept_mb is what that check wrote to its temporary directory (memory in a function).
 """
 
 from __future__ import annotations
@@ -186,6 +189,69 @@ def publish_rss(
         return peak
 
 
+def check_rss(
+    db: Any, uri: str, db_name: str, work: Path, extra: dict[str, str]
+) -> tuple[float, float]:
+    """Peak RSS (MB) of `complete` on a fresh upload of the big video (uploaded here first),
+    and the MB its check kept on disk."""
+    from common.entrypoints.cli.uploads import describe, put_resumable  # noqa: PLC0415
+    from common.operations import media  # noqa: PLC0415
+    from common.storage import MediaBucket, storage_config  # noqa: PLC0415
+
+    local = describe(work / "big.mp4")
+    settings = _settings({**extra, "MONGO_URI": uri, "MONGO_DB": db_name})
+    config = storage_config(settings)
+    assert config is not None
+    request = media.UploadRequest(("bench-ig",), local.mime, local.size, local.sha256)
+    made = media.create_upload(db, MediaBucket(config), request, "bench-check", utcnow())
+    assert isinstance(made, media.Upload)
+    if made.upload_url is None:  # the CLI's upload of the same bytes: check it anew
+        db.media.update_one({"_id": made.item.id}, {"$set": {"state": "uploading"}})
+    else:
+        put_resumable(made.upload_url, local)
+    env = {**os.environ, **extra, "MONGO_URI": uri, "MONGO_DB": db_name, "PYTHONPATH": str(ROOT)}
+    env["TMPDIR"] = str(work / "check-tmp")
+    Path(env["TMPDIR"]).mkdir(exist_ok=True)
+    kept_file = work / "check-kept.json"
+    command = [sys.executable, str(Path(__file__).resolve()), "--check-child", made.item.id]
+    peak = peak_child_rss_mb([*command, "--kept-file", str(kept_file)], env)
+    return peak, json.loads(kept_file.read_text())["keptBytes"] / (1024 * 1024)
+
+
+def _settings(env: dict[str, str]) -> Any:
+    from common.config import load_settings  # noqa: PLC0415
+
+    return load_settings(env)
+
+
+def check_child(media_id: str, kept_file: Path) -> int:
+    """The api's `complete` in this process, reporting the bytes its check kept on disk."""
+    import common.media_reading as reading  # noqa: PLC0415
+    from common.config import load_settings  # noqa: PLC0415
+    from common.db import get_database  # noqa: PLC0415
+    from common.operations import media  # noqa: PLC0415
+    from common.storage import MediaBucket, storage_config  # noqa: PLC0415
+
+    kept = 0
+    original = reading.read_for_check
+
+    def measured(*args: Any) -> Any:
+        nonlocal kept
+        copy = original(*args)
+        if isinstance(copy, reading.LocalCopy):
+            kept = copy.path.stat().st_blocks * 512
+        return copy
+
+    reading.read_for_check = measured  # type: ignore[assignment]
+    settings = load_settings()
+    config = storage_config(settings)
+    assert config is not None
+    done = media.complete_upload(get_database(settings), MediaBucket(config), media_id, utcnow())
+    assert not isinstance(done, media.MediaRefused) and done.state == "ready", done
+    kept_file.write_text(json.dumps({"keptBytes": kept}))
+    return 0
+
+
 def publish_child() -> int:
     """One run in this process: what the run function does on a tick."""
     from common.config import load_settings  # noqa: PLC0415
@@ -203,9 +269,13 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--publish-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--check-child", help=argparse.SUPPRESS)
+    parser.add_argument("--kept-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publish_child:
         return publish_child()
+    if args.check_child:
+        return check_child(args.check_child, args.kept_file)
     uri = os.environ.get("MONGO_URI")
     if not uri:
         print("MONGO_URI is required (make bench starts a server)", file=sys.stderr)
@@ -240,6 +310,7 @@ def main() -> int:
         per_item, audit_per_item = commands_per_item(api, counter, audits, work, args.items)
         publish_mb = publish_rss(api, db, uri, db_name, work, extra)
         upload_mb = upload_rss(api, db, work, args.upload_mb)
+        check_mb, kept_mb = check_rss(db, uri, db_name, work, extra)
     client.drop_database(db_name)
     figures = {
         "upload_peak_rss_mb": round(upload_mb, 1),
@@ -247,6 +318,8 @@ def main() -> int:
         "commands_per_media_item": round(per_item, 2),
         "audit_entries_per_media_item": round(audit_per_item, 2),
         "publish_peak_rss_mb": round(publish_mb, 1),
+        "check_peak_rss_mb": round(check_mb, 1),
+        "check_kept_mb": round(kept_mb, 1),
         "goals": {
             "upload_peak_rss_mb": 80,
             "commands_per_media_item": 4,

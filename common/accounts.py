@@ -8,6 +8,7 @@ from datetime import datetime, time
 from pymongo.database import Database
 
 from common.db import ACCOUNTS, Doc
+from common.media_rules import MastodonInstanceLimits
 from common.model import PLATFORMS, Account
 from common.slots import Schedule, Slot
 
@@ -24,6 +25,7 @@ def create(
     now: datetime,
     service_url: str | None = None,
     session_ciphertext: str | None = None,
+    instance_limits: MastodonInstanceLimits | None = None,
 ) -> Account:
     if platform not in PLATFORMS:
         raise ValueError(f"platform must be one of {', '.join(PLATFORMS)}")
@@ -38,6 +40,7 @@ def create(
         "pausedUntil": None,
         "serviceUrl": service_url,
         "session": session_ciphertext,
+        "instanceLimits": None if instance_limits is None else instance_limits.to_doc(),
         "createdAt": now,
         "updatedAt": now,
     }
@@ -106,6 +109,15 @@ def replace_token(
         },
     )
     return result.matched_count == 1
+
+
+def set_instance_limits(
+    db: Database[Doc], account_id: str, limits: MastodonInstanceLimits, now: datetime
+) -> None:
+    """The limits the account's server stated, read now (common.media_rules applies them)."""
+    db[ACCOUNTS].update_one(
+        {"_id": account_id}, {"$set": {"instanceLimits": limits.to_doc(), "updatedAt": now}}
+    )
 
 
 def move_service(db: Database[Doc], account_id: str, service_url: str, now: datetime) -> None:

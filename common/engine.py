@@ -49,6 +49,14 @@ class Dispatch(Protocol):
         ...
 
 
+class RunStep(Protocol):
+    """Upkeep a run does under its lock before it claims (the runner chooses; recurring posts
+    are materialised by one: operations.series.MaterialiseDue). Bounded work per run, and
+    cheap when there is none: the run's command count on an empty tick depends on it."""
+
+    def __call__(self, db: Database[Doc], now: datetime) -> None: ...
+
+
 @dataclass(frozen=True)
 class Trigger:
     """Why a run happens. Ticks carry the Pub/Sub messageId and publishTime."""
@@ -74,11 +82,13 @@ def execute_once(
     clock: Clock = utcnow,
     events: EventSink | None = None,
     dispatch: Dispatch | None = None,
+    steps: tuple[RunStep, ...] = (),
 ) -> RunSummary:
     """Run one tick. Raises DatabaseUnavailableError when MongoDB cannot be reached.
 
     `events` receives an outcome event per finished post and one per completed run;
-    `dispatch` (see Dispatch) hands posts to other workers before the run claims.
+    `dispatch` (see Dispatch) hands posts to other workers before the run claims; `steps`
+    (see RunStep) run first, under the lock.
     """
     started = time.monotonic()
     run_id = uuid.uuid4().hex
@@ -101,7 +111,7 @@ def execute_once(
             return replace(not_run, duplicate=True)
         with logs.fields(runId=run_id):
             run = _Run(database, settings, registry, clock, acquired, trigger, started, events)
-            return run.execute(dispatch)
+            return run.execute(dispatch, steps)
     except PyMongoError as exc:
         raise DatabaseUnavailableError(describe_failure(exc)) from exc
 
@@ -181,15 +191,18 @@ class _Run:
         self.next_candidates: list[tuple[datetime, str | None]] = []
         self.lock_lost = False
         self.left_unstarted = False
+        self.released_follow_ups = False  # a post published in this round had follow-ups
         self.last_renewal = time.monotonic()
         self.guard = threading.Lock()
 
     # --- the pipeline -----------------------------------------------------------------------
 
-    def execute(self, dispatch: Dispatch | None) -> RunSummary:
+    def execute(self, dispatch: Dispatch | None, steps: tuple[RunStep, ...]) -> RunSummary:
         status: RunStatus = "ok"
         error = None
         try:
+            for step in steps:
+                step(self.db, self.clock())
             due_until = dispatch.prepare(self.db, self.clock()) if dispatch is not None else None
             self._claim_and_publish(due_until)
         except PyMongoError as exc:
@@ -211,25 +224,31 @@ class _Run:
         workers = self.settings.publish_workers
         pool: KeyedWorkPool[str, ClaimedPost] = KeyedWorkPool(workers, self._process)
         try:
-            while not self._stopping():
-                size = batch if remaining is None else min(batch, remaining)
-                now = self.clock()
-                snapshot = posts.snapshot_due(self.db, now, size, due_until)
-                if snapshot.next_post is not None:
-                    self._note_next(snapshot.next_post.due_at, snapshot.next_post.platform)
-                for claimed in self._claim(snapshot):
-                    pool.submit(claimed.post.account_id, claimed)
-                found = len(snapshot.due) + len(snapshot.abandoned)
-                if remaining is not None:
-                    remaining -= found
-                if found < size or remaining == 0:
+            # Another round when published posts released follow-ups (due now): a thread goes
+            # out part after part within one run, as far as its budget reaches.
+            while remaining != 0 and not self._stopping():
+                self.released_follow_ups = False
+                while not self._stopping():
+                    size = batch if remaining is None else min(batch, remaining)
+                    now = self.clock()
+                    snapshot = posts.snapshot_due(self.db, now, size, due_until)
+                    if snapshot.next_post is not None:
+                        self._note_next(snapshot.next_post.due_at, snapshot.next_post.platform)
+                    for claimed in self._claim(snapshot):
+                        pool.submit(claimed.post.account_id, claimed)
+                    found = len(snapshot.due) + len(snapshot.abandoned)
+                    if remaining is not None:
+                        remaining -= found
+                    if found < size or remaining == 0:
+                        break
+                    # Claim the next batch only when the pool is about to run dry, so claimed
+                    # posts do not sit waiting while their leases tick.
+                    self._wait(pool, until_waiting_below=max(1, workers))
+                else:
+                    self._note_next(self.clock(), None)  # stopped early: more may be due now
+                self._wait(pool, until_waiting_below=0)
+                if not self.released_follow_ups:
                     break
-                # Claim the next batch only when the pool is about to run dry, so claimed
-                # posts do not sit waiting while their leases tick.
-                self._wait(pool, until_waiting_below=max(1, workers))
-            else:
-                self._note_next(self.clock(), None)  # stopped early: more may be due now
-            self._wait(pool, until_waiting_below=0)
         finally:
             pool.shutdown()
             if self.left_unstarted:
@@ -283,6 +302,8 @@ class _Run:
                 seen = self.seen.get(post.account_id, AccountSeen())
             result = self.work.publish(claimed, self.accounts.get(post.account_id), seen)
             self._record(post.account_id, post.platform, result)
+            if result.kind == "published" and post.has_follow_ups:
+                self.released_follow_ups = True
 
     def _record(self, account_id: str, platform: str, result: PostResult) -> None:
         with self.guard:

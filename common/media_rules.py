@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 MediaKind = Literal["image", "video"]
 
@@ -167,13 +168,72 @@ LIMITS: Mapping[str, NetworkLimits] = {
 
 @dataclass(frozen=True)
 class MastodonInstanceLimits:
-    """An instance's own media configuration (`/api/v2/instance`), when it was read."""
+    """An instance's own limits (`GET /api/v2/instance`, its `configuration`), read when the
+    account connects and again when a check finds them older than INSTANCE_LIMITS_MAX_AGE."""
 
+    max_characters: int
+    max_media_attachments: int
     image_size_limit: int
     video_size_limit: int
     description_limit: int
-    max_media_attachments: int
     supported_mime_types: frozenset[str]
+    read_at: datetime
+
+    @classmethod
+    def from_configuration(
+        cls, configuration: Mapping[str, Any], read_at: datetime
+    ) -> MastodonInstanceLimits | None:
+        """From the API's `configuration` object; None when it lacks a number (an older or
+        other server): the defaults then apply. `description_limit` came in Mastodon 4.4;
+        before it the limit was the default's 1,500."""
+        try:
+            statuses = configuration["statuses"]
+            media = configuration["media_attachments"]
+            return cls(
+                max_characters=_positive(statuses["max_characters"]),
+                max_media_attachments=_positive(statuses["max_media_attachments"]),
+                image_size_limit=_positive(media["image_size_limit"]),
+                video_size_limit=_positive(media["video_size_limit"]),
+                description_limit=_positive(media.get("description_limit", DESCRIPTION_DEFAULT)),
+                supported_mime_types=frozenset(str(t) for t in media["supported_mime_types"]),
+                read_at=read_at,
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "maxCharacters": self.max_characters,
+            "maxMediaAttachments": self.max_media_attachments,
+            "imageSizeLimit": self.image_size_limit,
+            "videoSizeLimit": self.video_size_limit,
+            "descriptionLimit": self.description_limit,
+            "supportedMimeTypes": sorted(self.supported_mime_types),
+            "readAt": self.read_at,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> MastodonInstanceLimits:
+        return cls(
+            max_characters=int(doc["maxCharacters"]),
+            max_media_attachments=int(doc["maxMediaAttachments"]),
+            image_size_limit=int(doc["imageSizeLimit"]),
+            video_size_limit=int(doc["videoSizeLimit"]),
+            description_limit=int(doc["descriptionLimit"]),
+            supported_mime_types=frozenset(doc["supportedMimeTypes"]),
+            read_at=doc["readAt"],
+        )
+
+
+DESCRIPTION_DEFAULT = 1500  # Mastodon's alt-text limit before instances could state theirs
+INSTANCE_LIMITS_MAX_AGE = timedelta(days=1)  # an account check reads them again after this
+
+
+def _positive(value: Any) -> int:
+    number = int(value)
+    if isinstance(value, bool) or number <= 0:
+        raise ValueError(value)
+    return number
 
 
 def limits_for(platform: str, instance: MastodonInstanceLimits | None = None) -> NetworkLimits:

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from bson import ObjectId
 
+from common.media_rules import MastodonInstanceLimits
+
 # A stored document as pymongo hands it over (common.db re-exports it for the state layer).
 Doc = dict[str, Any]
 
@@ -23,7 +25,9 @@ ACCOUNT_INACTIVE = "account_inactive"
 # `importing`: a bulk import's rows, invisible to runs until every row is in.
 # `draft` and `pending_approval`: planned but never published until approved (`scheduled`);
 # no run's query matches them (the due query names `scheduled` only).
+# `waiting`: a follow-up (a first comment, a thread's next part) until its parent is published.
 PostStatus = Literal[
+    "waiting",
     "draft",
     "pending_approval",
     "importing",
@@ -38,6 +42,7 @@ PostStatus = Literal[
 Stage = Literal["scheduled", "draft", "pending_approval"]
 STAGES: tuple[Stage, ...] = ("scheduled", "draft", "pending_approval")
 STATUSES: tuple[PostStatus, ...] = (
+    "waiting",
     "draft",
     "pending_approval",
     "importing",
@@ -122,6 +127,46 @@ def _media(doc: Mapping[str, Any]) -> Media:
     )
 
 
+# What a follow-up is: a comment (or reply) on the post, or the next part of its thread.
+FollowUpKind = Literal["comment", "thread"]
+# lastError codes of follow-ups stopped because a part before them failed or was canceled.
+PARENT_FAILED = "parent_failed"
+PARENT_CANCELED = "parent_canceled"
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Where a follow-up sits: its parent (the post, or the thread's previous part), the thread's
+    root post, every post above it (root first), and its kind and place (`part`, from 1)."""
+
+    parent_id: ObjectId
+    root_id: ObjectId
+    ancestors: tuple[ObjectId, ...]
+    kind: FollowUpKind
+    part: int
+
+    def to_doc(self) -> Doc:
+        return {
+            "parentId": self.parent_id,
+            "threadRootId": self.root_id,
+            "ancestors": list(self.ancestors),
+            "followUp": self.kind,
+            "part": self.part,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> FollowUp | None:
+        if doc.get("parentId") is None:
+            return None
+        return cls(
+            parent_id=doc["parentId"],
+            root_id=doc["threadRootId"],
+            ancestors=tuple(doc.get("ancestors") or ()),
+            kind=doc.get("followUp", "thread"),
+            part=int(doc.get("part", 1)),
+        )
+
+
 @dataclass(frozen=True)
 class Lease:
     run_id: str
@@ -146,11 +191,18 @@ class Post:
     send_started_at: datetime | None = None
     group_id: str | None = None
     retried_at: datetime | None = None  # an operator's retry restarts the lateness clock
+    # A follow-up: its place under its parent; `reply_to` (set when its parent was published)
+    # names what it answers: `id` (and Bluesky's `cid`) of the parent, `rootId` (`rootCid`) of
+    # the thread's first post; `released_at`: when that happened (its lateness counts from it).
+    follow_up: FollowUp | None = None
+    reply_to: Mapping[str, str] = field(default_factory=dict)
+    released_at: datetime | None = None
+    has_follow_ups: bool = False  # publishing it releases its waiting follow-ups
 
     @property
     def late_since(self) -> datetime:
         """Lateness (MAX_LATENESS_SECONDS) counts from here."""
-        return self.retried_at or self.scheduled_at
+        return self.retried_at or self.released_at or self.scheduled_at
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Post:
@@ -171,6 +223,10 @@ class Post:
             send_started_at=doc.get("sendStartedAt"),
             group_id=doc.get("groupId"),
             retried_at=doc.get("retriedAt"),
+            follow_up=FollowUp.from_doc(doc),
+            reply_to=dict(doc.get("replyTo") or {}),
+            released_at=doc.get("releasedAt"),
+            has_follow_ups=bool(doc.get("hasFollowUps")),
         )
 
 
@@ -200,6 +256,8 @@ class Account:
     service_url: str | None = None
     # A cached login (Bluesky's access and refresh JWTs), ciphertext only like the token.
     session: str | None = None
+    # A Mastodon instance's own limits, as last read (None: not read; the defaults apply).
+    instance_limits: MastodonInstanceLimits | None = None
 
     def is_paused(self, now: datetime) -> bool:
         return self.paused_until is not None and self.paused_until > now
@@ -217,4 +275,9 @@ class Account:
             paused_until=doc.get("pausedUntil"),
             service_url=doc.get("serviceUrl"),
             session=doc.get("session"),
+            instance_limits=_instance_limits(doc.get("instanceLimits")),
         )
+
+
+def _instance_limits(doc: Mapping[str, Any] | None) -> MastodonInstanceLimits | None:
+    return None if doc is None else MastodonInstanceLimits.from_doc(doc)

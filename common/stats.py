@@ -1,4 +1,5 @@
-"""Posts finished per hour, counted by the outcome writes themselves.
+"""Posts finished per hour, counted by the outcome writes themselves (a run's, once at its end;
+a Cloud Task's, marked on its post and counted by the next tick: common.dispatch.loading).
 
 The status report's history and on-time rate read at most 24 small documents instead of
 scanning the posts of the last day (there is no index on `publishedAt` alone, and a query over

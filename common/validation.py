@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from common.clock import ScheduledTime, TimeError, resolve
-from common.media_rules import LIMITS
+from common.media_rules import LIMITS, MastodonInstanceLimits
 from common.model import PLATFORMS, VISIBILITIES, Content, Media, Visibility
 
 # Facebook's post limit is the widely quoted 63,206 characters (not in Meta's stored docs).
@@ -28,8 +28,9 @@ BLUESKY_MAX_IMAGES = LIMITS["bluesky"].max_items
 # Threads: 500 characters; a carousel has 2 to 20 items.
 THREADS_TEXT_LIMIT = 500
 THREADS_CAROUSEL_MAX = LIMITS["threads"].max_items
-# Mastodon's defaults (an instance may allow more): 500 characters, 4 attachments, alt text
-# of 1,500 characters (`configuration.media_attachments.description_limit`).
+# Mastodon's defaults, for an instance whose own limits were not read (they are read from its
+# /api/v2/instance at connect: common.platforms.mastodon.connector): 500 characters, 4
+# attachments, alt text of 1,500 characters (`configuration.media_attachments.description_limit`).
 MASTODON_TEXT_LIMIT = 500
 MASTODON_MAX_MEDIA = LIMITS["mastodon"].max_items
 MASTODON_ALT_LIMIT = 1500
@@ -60,8 +61,11 @@ class TextMeasure:
         return self.used > self.limit
 
 
-def measure_text(platform: str, content: Content) -> TextMeasure:
-    """The one count every door applies (the API, the CLI, the web composer's counters)."""
+def measure_text(
+    platform: str, content: Content, instance: MastodonInstanceLimits | None = None
+) -> TextMeasure:
+    """The one count every door applies (the API, the CLI, the web composer's counters);
+    `instance`: a Mastodon account's own instance limits, when read."""
     if platform == "bluesky":
         return TextMeasure(graphemes(content.text), BLUESKY_TEXT_GRAPHEMES, "graphemes")
     if platform == "facebook":
@@ -72,9 +76,8 @@ def measure_text(platform: str, content: Content) -> TextMeasure:
     # counts the content warning too.
     used = len(content.text) + (len(content.link) + 2 if content.link else 0)
     if platform == "mastodon":
-        return TextMeasure(
-            used + len(content.content_warning or ""), MASTODON_TEXT_LIMIT, "characters"
-        )
+        limit = instance.max_characters if instance else MASTODON_TEXT_LIMIT
+        return TextMeasure(used + len(content.content_warning or ""), limit, "characters")
     return TextMeasure(used, THREADS_TEXT_LIMIT, "characters")
 
 
@@ -101,7 +104,9 @@ def check_post(
     time_zone: str | None = None,
     content_warning: str | None = None,
     visibility: str | None = None,
+    instance: MastodonInstanceLimits | None = None,
 ) -> CheckedPost:
+    """`instance`: the account's Mastodon instance limits, when read (else the defaults)."""
     problems: list[Problem] = []
     items = _media(media, problems)
     content = Content(
@@ -117,12 +122,63 @@ def check_post(
         )
     if platform not in PLATFORMS:
         problems.append(Problem("platform", f"platform must be one of {', '.join(PLATFORMS)}"))
+    elif platform == "mastodon":
+        _mastodon(content, problems, instance)
     else:
         _RULES[platform](content, problems)
     if link and not link.startswith(("https://", "http://")):
         problems.append(Problem("link", "link must be an http(s) URL"))
     when = _when(scheduled_at, time_zone, problems)
     return CheckedPost(content, when, tuple(problems))
+
+
+# Follow-ups (common.posts.follow_ups): a first comment on every network; threads of several
+# parts where a post's replies read as one thread. Parts carry text only, each under the same
+# limit as a post's text on its network; a thread is bounded, so is the work it makes.
+THREAD_NETWORKS = ("threads", "bluesky", "mastodon")
+MAX_THREAD_PARTS = 25
+
+
+@dataclass(frozen=True)
+class CheckedFollowUps:
+    """The follow-ups' texts, when `problems` is empty: a thread's parts in order, and the
+    first comment."""
+
+    thread: tuple[Content, ...]
+    first_comment: Content | None
+    problems: tuple[Problem, ...]
+
+
+def check_follow_ups(
+    platform: str, *, first_comment: str | None = None, thread: Sequence[str] = ()
+) -> CheckedFollowUps:
+    problems: list[Problem] = []
+    if thread and platform not in THREAD_NETWORKS:
+        problems.append(
+            Problem("thread", f"threads are published on {', '.join(THREAD_NETWORKS)} only")
+        )
+    if len(thread) > MAX_THREAD_PARTS:
+        problems.append(Problem("thread", f"a thread has at most {MAX_THREAD_PARTS} parts"))
+    parts = tuple(Content(text=t) for t in thread)
+    for index, part in enumerate(parts):
+        _follow_up_text(platform, part, f"thread[{index}]", problems)
+    comment = None if first_comment is None else Content(text=first_comment)
+    if comment is not None:
+        _follow_up_text(platform, comment, "firstComment", problems)
+    return CheckedFollowUps(parts, comment, tuple(problems))
+
+
+def _follow_up_text(platform: str, content: Content, field: str, problems: list[Problem]) -> None:
+    if not content.text.strip():
+        problems.append(Problem(field, "a follow-up needs text"))
+        return
+    if platform not in PLATFORMS:
+        return  # check_post names the platform
+    measured = measure_text(platform, content)
+    if measured.over:
+        problems.append(
+            Problem(field, f"{measured.used} {measured.unit}; the limit is {measured.limit}")
+        )
 
 
 def _media(raw: Sequence[Mapping[str, str]], problems: list[Problem]) -> list[Media]:
@@ -170,13 +226,18 @@ _COUNTED = {
 }
 
 
-def _length(platform: str, content: Content, problems: list[Problem]) -> None:
+def _length(
+    platform: str,
+    content: Content,
+    problems: list[Problem],
+    instance: MastodonInstanceLimits | None = None,
+) -> None:
     """'312 graphemes, Bluesky allows 300': the count and the limit, in the network's unit."""
-    measure = measure_text(platform, content)
+    measure = measure_text(platform, content, instance)
     if measure.over:
         what, network = _COUNTED[platform]
-        message = f"{what} has {measure.used:,} {measure.unit}, {network} allows {measure.limit:,}"
-        problems.append(Problem("text", message))
+        allows = f"{network} allows {measure.limit:,}{_on(instance)}"
+        problems.append(Problem("text", f"{what} has {measure.used:,} {measure.unit}, {allows}"))
 
 
 def _facebook(content: Content, problems: list[Problem]) -> None:
@@ -259,16 +320,26 @@ def _threads(content: Content, problems: list[Problem]) -> None:
         )
 
 
-def _mastodon(content: Content, problems: list[Problem]) -> None:
-    _length("mastodon", content, problems)
+def _mastodon(
+    content: Content, problems: list[Problem], instance: MastodonInstanceLimits | None
+) -> None:
+    _length("mastodon", content, problems, instance)
     if not (content.text.strip() or content.link or content.media):
         problems.append(Problem("text", "a Mastodon post needs text, a link or media"))
-    if len(content.media) > MASTODON_MAX_MEDIA:
-        problems.append(Problem("media", f"at most {MASTODON_MAX_MEDIA} media in one post"))
-    if any(len(m.alt) > MASTODON_ALT_LIMIT for m in content.media):
+    most = instance.max_media_attachments if instance else MASTODON_MAX_MEDIA
+    if len(content.media) > most:
+        problems.append(Problem("media", f"at most {most} media in one post{_on(instance)}"))
+    alt_limit = instance.description_limit if instance else MASTODON_ALT_LIMIT
+    if any(len(m.alt) > alt_limit for m in content.media):
         problems.append(
-            Problem("media", f"Mastodon alt text is limited to {MASTODON_ALT_LIMIT} characters")
+            Problem(
+                "media", f"Mastodon alt text is limited to {alt_limit} characters{_on(instance)}"
+            )
         )
+
+
+def _on(instance: MastodonInstanceLimits | None) -> str:
+    return " on this instance" if instance else ""
 
 
 def _visibility(raw: str | None, problems: list[Problem]) -> Visibility | None:
@@ -286,7 +357,6 @@ _RULES = {
     "instagram": _instagram,
     "threads": _threads,
     "bluesky": _bluesky,
-    "mastodon": _mastodon,
 }
 
 

@@ -20,13 +20,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from devstack.processes import (
-    StartError,
-    free_port,
-    parent_death_signal,
-    stop,
-    wait_until_listening,
-)
+from common.entrypoints.local_stack import parent_death_signal
+from devstack.processes import StartError, free_port, stop, wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_DIR = ROOT / "tools" / "mongo-server"

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 START_TIMEOUT_SECONDS = 60.0
@@ -18,30 +15,6 @@ START_TIMEOUT_SECONDS = 60.0
 
 class StartError(RuntimeError):
     """A helper process exited or did not listen in time."""
-
-
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def parent_death_signal() -> Callable[[], None] | None:
-    """A `preexec_fn` that makes the child get SIGTERM when the process starting it dies, even
-    by SIGKILL (Linux's PR_SET_PDEATHSIG), so a killed supervisor leaves no process behind:
-    each child stops as on Ctrl-C (the database flushes its file and frees its lock, gunicorn
-    stops its workers). None where Linux's prctl does not exist.
-
-    libc is loaded here, before the fork: the child only makes two system calls.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def die_with_parent() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the call: nobody would signal us
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return die_with_parent
 
 
 def free_port() -> int:

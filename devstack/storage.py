@@ -35,7 +35,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from devstack.processes import free_port, parent_death_signal, stop, wait_until_listening
+from common.entrypoints.local_stack import parent_death_signal
+from devstack.processes import free_port, stop, wait_until_listening
 
 ALGORITHM = "GOOG4-RSA-SHA256"
 MAX_EXPIRES_SECONDS = 7 * 24 * 3600  # V4 signed URLs last at most 7 days

@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from devstack.processes import parent_death_signal, stop
+from common.entrypoints.local_stack import parent_death_signal
+from devstack.processes import stop
 
 
 class Supervisor:

@@ -60,7 +60,13 @@ class RecordingPublisher:
         if self.latency:
             time.sleep(self.latency)
         result = self.db[LOG].insert_one(
-            {"postId": post.id, "accountId": account.id, "text": post.content.text, "at": utcnow()}
+            {
+                "postId": post.id,
+                "accountId": account.id,
+                "text": post.content.text,
+                "replyTo": dict(post.reply_to),
+                "at": utcnow(),
+            }
         )
         if self.after_send is not None:
             self.after_send(post)

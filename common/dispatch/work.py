@@ -12,8 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -21,7 +20,7 @@ from typing import Literal
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, lock, logs, posts, stats
+from common import accounts, logs, posts
 from common.config import Settings
 from common.db import Doc
 from common.dispatch.loading import Enqueuer, enqueue, task_of
@@ -38,8 +37,6 @@ Clock = Callable[[], datetime]
 # How long a publish instance sends on an account it read without reading it again
 # (AccountCache); well under a run's budget, for which a run trusts the accounts it read.
 ACCOUNT_CACHE_SECONDS = 60.0
-# While tasks keep an instance busy, its status figures are written at most this often (Figures).
-FIGURES_WRITE_SECONDS = 5.0
 # A task delivered more than this before its post's due time is not yet due (InProgress, so
 # Cloud Tasks delivers it again): the delivery time is Cloud Tasks', the due time is ours.
 EARLY_TOLERANCE_SECONDS = 1.0
@@ -107,50 +104,6 @@ class AccountCache:
             self._kept.pop(account_id, None)
 
 
-class Figures:
-    """The status figures (hourly counts and totals) of the posts one instance finished,
-    counted in memory and written by the last task in flight, or every FIGURES_WRITE_SECONDS
-    while tasks keep coming: two writes per post would be a third of a task's commands.
-
-    The posts' own outcomes are written by their settle, never held here. The figures lag by at
-    most FIGURES_WRITE_SECONDS under load and are exact whenever the instance is idle; an
-    instance that crashes mid-burst loses at most that much of its figures.
-    """
-
-    def __init__(self, db: Database[Doc]) -> None:
-        self._db = db
-        self.tally = stats.FinishedTally()
-        self._in_flight = 0
-        self._written_at = time.monotonic()
-        self._guard = threading.Lock()
-
-    @contextmanager
-    def task(self) -> Iterator[None]:
-        with self._guard:
-            self._in_flight += 1
-        try:
-            yield
-        finally:
-            if self._write_now():
-                self._write()
-
-    def _write_now(self) -> bool:
-        with self._guard:
-            self._in_flight -= 1
-            idle = self._in_flight == 0
-            if idle or time.monotonic() - self._written_at >= FIGURES_WRITE_SECONDS:
-                self._written_at = time.monotonic()
-                return True
-            return False
-
-    def _write(self) -> None:
-        written = self.tally.write(self._db)
-        if written["published"] or written["failed"]:
-            lock.add_task_outcome(
-                self._db, published=written["published"], failed=written["failed"]
-            )
-
-
 class TaskWork:
     """One task's post: claim it by id, version and due time, publish it, settle it."""
 
@@ -171,13 +124,8 @@ class TaskWork:
             db, registry, Rules.from_settings(settings), events, clock, MediaLinks(settings)
         )
         self._accounts = AccountCache(db)
-        self._figures = Figures(db)
 
     def handle(self, task: PostTask) -> TaskResult:
-        with self._figures.task():
-            return self._handle(task)
-
-    def _handle(self, task: PostTask) -> TaskResult:
         early = (task.due_at - self._clock()).total_seconds()
         if early > EARLY_TOLERANCE_SECONDS:
             return InProgress("not_yet")
@@ -189,7 +137,7 @@ class TaskWork:
             ttl=timedelta(seconds=self._settings.lock_ttl_seconds),
             clock=self._clock,
             seconds_left=lambda: budget - (time.monotonic() - started),
-            finished=self._figures.tally,
+            counted_by_tick=True,  # the post's own settle marks it; the tick counts (loading)
         )
         post_id = ObjectId(task.post_id)
         with logs.fields(runId=terms.run_id, postId=task.post_id):

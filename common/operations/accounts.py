@@ -90,6 +90,8 @@ def _store(
             db, account_id, secret, credential.expires_at, now, session_ciphertext=session
         )
         released = posts.release_held(db, account_id, now)
+        if credential.instance_limits is not None:
+            accounts.set_instance_limits(db, account_id, credential.instance_limits, now)
     else:
         accounts.create(
             db,
@@ -102,6 +104,7 @@ def _store(
             now=now,
             service_url=credential.service_url,
             session_ciphertext=session,
+            instance_limits=credential.instance_limits,
         )
     return ConnectedAccount(
         account_id,
@@ -176,6 +179,8 @@ def check_tokens(
         if refreshed is not None:
             secret = cipher.encrypt(refreshed.secret)
             accounts.store_refreshed_token(db, account.id, secret, refreshed.expires_at, now)
+        if inspection.instance_limits is not None:
+            accounts.set_instance_limits(db, account.id, inspection.instance_limits, now)
         results.append(inspection.health)
     for health in results:
         if health.problem is not None and health.problem.kind == "invalid":

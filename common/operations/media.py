@@ -7,7 +7,6 @@ The api calls these for HTTP clients and the CLI's remote mode; the web app call
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tempfile
 from collections.abc import Sequence
@@ -18,18 +17,20 @@ from typing import Literal
 
 from pymongo.database import Database
 
-from common import accounts, media_convert, media_records, posts
+from common import accounts, media_convert, media_reading, media_records, posts
 from common.config import Settings
 from common.db import Doc
 from common.media_probe import Unreadable, probe
 from common.media_records import MediaItem, Variant
 from common.media_rules import (
     LIMITS,
+    MastodonInstanceLimits,
     MediaFacts,
     MediaProblem,
     NetworkLimits,
     check_item,
     kind_of,
+    limits_for,
     needs_conversion,
 )
 from common.model import Content, Media
@@ -37,10 +38,9 @@ from common.storage import MediaBucket
 from common.validation import Problem
 
 # The largest file any network here takes for what this scheduler publishes (an Instagram reel,
-# 300 MB); the api function reads an upload once to check it, within its memory and time.
+# 300 MB); the check streams it and keeps a bounded part on disk (common.media_reading).
 MAX_UPLOAD_BYTES = 300 * 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_HASH_CHUNK = 1024 * 1024
 
 RefusalKind = Literal["invalid", "not_found", "forbidden", "not_uploaded"]
 
@@ -135,8 +135,9 @@ def complete_upload(
         return MediaRefused(
             "not_uploaded", "the upload is not finished: PUT every byte to uploadUrl first"
         )
+    limits = _limits_of(db, item)
     with tempfile.TemporaryDirectory(prefix="media-") as work:
-        facts, problems, variants = _check(bucket, item, Path(work))
+        facts, problems, variants = _check(bucket, item, stored.size, limits, Path(work))
     settled = media_records.settle_upload(
         db, item.id, facts=facts, problems=problems, variants=variants, now=now
     )
@@ -144,17 +145,35 @@ def complete_upload(
     return settled or media_records.get(db, media_id) or item
 
 
+def _limits_of(db: Database[Doc], item: MediaItem) -> dict[str, list[NetworkLimits]]:
+    """Each platform's limits for the item's accounts: a Mastodon account's are its instance's
+    own when they were read (two instances may differ; the item must suit both)."""
+    limits: dict[str, list[NetworkLimits]] = {p: [LIMITS[p]] for p in item.platforms}
+    if "mastodon" not in limits:
+        return limits
+    instances = [
+        a.instance_limits
+        for a in accounts.load_many(db, item.account_ids).values()
+        if a.platform == "mastodon" and a.instance_limits is not None
+    ]
+    if instances:
+        limits["mastodon"] = list(dict.fromkeys(limits_for("mastodon", i) for i in instances))
+    return limits
+
+
 def _check(
-    bucket: MediaBucket, item: MediaItem, work: Path
+    bucket: MediaBucket,
+    item: MediaItem,
+    size: int,
+    limits_by_platform: dict[str, list[NetworkLimits]],
+    work: Path,
 ) -> tuple[MediaFacts | None, list[MediaProblem], dict[str, Variant]]:
-    path = work / "original"
-    digest = hashlib.sha256()
-    with path.open("wb") as out:
-        for piece in bucket.chunks(item.object_name):
-            digest.update(piece)
-            out.write(piece)
-    if digest.hexdigest() != item.sha256:
-        return None, [MediaProblem("sha256", "the bytes uploaded are not the file declared")], {}
+    copy = media_reading.read_for_check(
+        bucket, item.object_name, size, item.sha256, work / "original"
+    )
+    if isinstance(copy, MediaProblem):
+        return None, [copy], {}
+    path = copy.path
     facts = probe(path)
     if isinstance(facts, Unreadable):
         return None, [MediaProblem("type", facts.reason)], {}
@@ -165,16 +184,19 @@ def _check(
         variants["clean"] = _store(bucket, item, "clean", cleaned)
         base_path, base = cleaned.path, variants["clean"].facts
     problems: list[MediaProblem] = []
-    for platform in item.platforms:
-        limits = LIMITS[platform]
+    for platform, limits in _each(limits_by_platform):
         problems.extend(check_item(limits, base))
-        if needs_conversion(limits, base):
+        if needs_conversion(limits, base) and platform not in variants:
             converted = _convert(limits, base_path, base, work / platform)
             if converted is None:
                 problems.append(_cannot_fit(limits, base))
             else:
                 variants[platform] = _store(bucket, item, platform, converted)
     return facts, problems, variants
+
+
+def _each(limits_by_platform: dict[str, list[NetworkLimits]]) -> list[tuple[str, NetworkLimits]]:
+    return [(p, limits) for p, each in limits_by_platform.items() for limits in each]
 
 
 def _convert(
@@ -223,13 +245,15 @@ def admit(
     if not wanted:
         return content
     items = media_records.get_many(db, wanted)
+    account = accounts.get(db, account_id)
+    instance = account.instance_limits if account else None
     problems: list[Problem] = []
     resolved: list[Media] = []
     for index, media in enumerate(content.media):
         if not media.media_id:
             resolved.append(media)
             continue
-        found = _resolve(items.get(media.media_id), media, platform, account_id)
+        found = _resolve(items.get(media.media_id), media, platform, account_id, instance)
         if isinstance(found, Media):
             resolved.append(found)
         else:
@@ -241,7 +265,11 @@ def admit(
 
 
 def _resolve(
-    item: MediaItem | None, media: Media, platform: str, account_id: str
+    item: MediaItem | None,
+    media: Media,
+    platform: str,
+    account_id: str,
+    instance: MastodonInstanceLimits | None,
 ) -> Media | Sequence[str]:
     if item is None or account_id not in item.account_ids:
         # One answer for both: an id of another account's media reveals nothing.
@@ -254,7 +282,7 @@ def _resolve(
     variant = item.object_for(platform)
     if variant is None or platform not in LIMITS:
         return [f"media {item.id!r} has no copy for {platform}"]
-    broken = check_item(LIMITS[platform], variant.facts, media.alt)
+    broken = check_item(limits_for(platform, instance), variant.facts, media.alt)
     if broken:
         return [f"{p.rule}: {p.message}" for p in broken]
     kind = variant.facts.kind or "image"

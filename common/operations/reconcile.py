@@ -79,7 +79,7 @@ def _look_and_settle(
     looked = look(registry.get(post.platform), post, account)
     step = decide(looked, post, account, Rules.from_settings(settings), now).step
     if isinstance(step, MarkPublished):
-        marked = posts.mark_found_published(db, post, step.platform_post_id, now)
+        marked = posts.mark_found_published(db, post, step.platform_post_id, now, step.refs)
         return "published" if marked else "not_unknown"
     if isinstance(step, MarkUnknown):  # not found (at_most_once), or the look itself failed
         return "error" if looked.failed is not None else "still_unknown"

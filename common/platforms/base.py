@@ -12,14 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
+from common.media_rules import MastodonInstanceLimits
 from common.model import Account, Post
 
 
 @dataclass(frozen=True)
 class Published:
+    """On the platform. `refs`: what else a reply to it must name (Bluesky's record `cid`),
+    stored in the post's `remote` with the outcome."""
+
     platform_post_id: str
+    refs: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -179,15 +184,6 @@ class TokenHealth:
     def unhealthy(cls, account: Account, kind: ProblemKind, message: str) -> TokenHealth:
         return cls(account.id, account.platform, False, None, TokenProblem(kind, message))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "accountId": self.account_id,
-            "platform": self.platform,
-            "valid": self.valid,
-            "expiresAt": self.expires_at,
-            "problem": None if self.problem is None else self.problem.message,
-        }
-
 
 @dataclass(frozen=True)
 class Login:
@@ -223,6 +219,7 @@ class Credential:
     expires_at: datetime | None = None
     service_url: str | None = None
     session: str | None = None
+    instance_limits: MastodonInstanceLimits | None = None  # the server's own, when it states them
 
 
 @dataclass(frozen=True)
@@ -252,6 +249,7 @@ class Inspection:
 
     health: TokenHealth
     refreshed: Credential | None = None
+    instance_limits: MastodonInstanceLimits | None = None  # read anew: the caller stores them
 
 
 class Connector(Protocol):

@@ -3,16 +3,26 @@
     scheduled --claim--> publishing --published / scheduled (retry, deferral) / failed / unknown
     scheduled|failed|unknown --operator--> canceled | scheduled (retry)
     draft --submit--> pending_approval --approve--> scheduled | --send back--> draft
+    waiting (a follow-up) --its parent published--> scheduled | --a part above failed--> failed
 
 One module per reason to change: `store` (creation, reads), `actions` (an operator's actions),
 `queue` (the run's queries and claim), `lease` (the claimed post's handle), `tasks` (Cloud
-Tasks records), `listing` (pages and the API cursor), `reconcile`, `figures` (the status
+Tasks records), `listing` (pages and the API cursor), `reconcile`, `follow_ups` (first comments
+and thread parts released, stopped, revived), `figures` (the status
 report's bounded counts), `states` (filters from the table of starting states). Callers use
 the names below, `common.posts.<name>`, so code can move between the modules without churning
 them.
 """
 
-from common.posts.actions import cancel, edit_content, end_group, release_held, retry, review
+from common.posts.actions import (
+    cancel,
+    edit_content,
+    end_group,
+    hand_over_group,
+    release_held,
+    retry,
+    review,
+)
 from common.posts.figures import COUNT_CAP, QueueCounts, queue_counts
 from common.posts.lease import ClaimedPost, LeaseLost, LeaseTerms, Settled
 from common.posts.listing import (
@@ -38,15 +48,17 @@ from common.posts.queue import (
 from common.posts.reconcile import list_unknown, mark_found_published
 from common.posts.store import (
     Existing,
+    NewFollowUp,
     NewPost,
     SlotTaken,
     activate_import,
     create,
     discard_import,
     existing_keys,
-    free_stale_slot,
+    free_stale_slots,
     get,
     insert_once,
+    slot_key,
     stage_many,
     uses_media,
 )
@@ -56,6 +68,7 @@ from common.posts.tasks import (
     chained_next,
     claim_for_task,
     record_tasks,
+    take_uncounted,
     upcoming,
     upcoming_post,
 )
@@ -68,6 +81,7 @@ __all__ = [
     "LeaseLost",
     "LeaseTerms",
     "Neighbour",
+    "NewFollowUp",
     "NewPost",
     "NextPost",
     "Page",
@@ -88,9 +102,10 @@ __all__ = [
     "edit_content",
     "end_group",
     "existing_keys",
-    "free_stale_slot",
+    "free_stale_slots",
     "get",
     "get_document",
+    "hand_over_group",
     "insert_once",
     "list_page",
     "list_unknown",
@@ -105,9 +120,11 @@ __all__ = [
     "retry",
     "review",
     "scheduled_between",
+    "slot_key",
     "slot_times",
     "snapshot_due",
     "stage_many",
+    "take_uncounted",
     "upcoming",
     "upcoming_post",
     "uses_media",

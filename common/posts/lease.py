@@ -17,6 +17,7 @@ from pymongo.database import Database
 from common import stats
 from common.db import Doc
 from common.model import ErrorInfo, Post
+from common.posts import follow_ups
 from common.posts.store import collection, starting_in
 from common.redact import redact
 from common.transitions import (
@@ -39,6 +40,9 @@ class LeaseTerms:
     clock: Callable[[], datetime]
     seconds_left: Callable[[], float]
     finished: stats.FinishedTally | None = None  # None: each finished post is counted at once
+    # True (a Cloud Task's claim): a finished post is marked `uncounted` by its own settle and
+    # the tick counts it (common.posts.tasks.take_uncounted): no figures write per task.
+    counted_by_tick: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,16 +130,28 @@ class ClaimedPost:
         if isinstance(transition, Skip):
             return Settled(transition)  # withdrawn: whoever withdrew it has written already
         now = self._terms.clock()
-        result = collection(self._db).update_one(self._owned(), _settle_update(transition, now))
+        post = self._post
+        if isinstance(transition, MarkPublished) and post.has_follow_ups:
+            # Before the outcome: the post is on the platform whether or not this lease holds.
+            refs = transition.refs
+            follow_ups.release(self._db, post, transition.platform_post_id, refs, now)
+        update = _settle_update(transition, now)
+        by_tick = self._terms.counted_by_tick and isinstance(transition, MarkPublished | Fail)
+        if by_tick:
+            update["$set"]["uncounted"] = _uncounted(transition, now)
+        result = collection(self._db).update_one(self._owned(), update)
         if result.matched_count != 1:
             return LeaseLost(transition)
-        self._count_finished(transition, now)
+        if isinstance(transition, Fail) and post.has_follow_ups:
+            follow_ups.stop(self._db, post.id, "failed", now)
+        if not by_tick:
+            self._count_finished(transition, now)
         return Settled(transition)
 
     def _count_finished(self, transition: Transition, now: datetime) -> None:
         """The status report's hourly figures are counted where a post finishes, so reading
         them never scans the posts of the day: into the claimer's tally when it keeps one
-        (a run writes it once at its end), else straight away."""
+        (a run writes it once at its end), else straight away (or, for a task, by the tick)."""
         finished = self._terms.finished
         tally = finished if finished is not None else stats.FinishedTally()
         if isinstance(transition, MarkPublished):
@@ -146,10 +162,19 @@ class ClaimedPost:
             tally.write(self._db)
 
 
+def _uncounted(transition: Transition, now: datetime) -> Doc:
+    """What the tick adds to the figures for this post (with a published post's scheduledAt):
+    a record of its own, so a retry of a failed post before the tick changes nothing of it."""
+    outcome = "published" if isinstance(transition, MarkPublished) else "failed"
+    return {"outcome": outcome, "at": now}
+
+
 def _settle_update(transition: Transition, now: datetime) -> Doc:
     if isinstance(transition, MarkPublished):
+        refs = {f"remote.{k}": v for k, v in (transition.refs or {}).items()}
         return {
             "$set": {
+                **refs,
                 "status": "published",
                 "platformPostId": transition.platform_post_id,
                 "publishedAt": now,

@@ -14,12 +14,12 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from common.clock import ScheduledTime
 from common.db import POSTS, Doc
 from common.jsonfmt import to_rfc3339
-from common.model import Content, Post, Stage
+from common.model import Content, FollowUp, FollowUpKind, Post, Stage
 from common.posts.states import HOLDS_SLOT, starting_filter
 from common.transitions import Action
 
@@ -35,6 +35,14 @@ def starting_in(action: Action, now: datetime | None, **conditions: Any) -> Doc:
 
 
 @dataclass(frozen=True)
+class NewFollowUp:
+    """A follow-up asked for with a new post: a first comment, or a thread's next part."""
+
+    kind: FollowUpKind
+    content: Content
+
+
+@dataclass(frozen=True)
 class NewPost:
     account_id: str
     platform: str
@@ -46,6 +54,9 @@ class NewPost:
     request_hash: str | None = None  # what the request carrying the key said (API replays)
     stage: Stage = "scheduled"  # a draft or a post awaiting approval is never claimed
     queued: bool = False  # put in a posting slot: it reserves the slot (slot_key)
+    # Published after it, in order: thread parts each answer the part before (the first part
+    # answers the post); a first comment answers the post itself.
+    follow_ups: tuple[NewFollowUp, ...] = ()
 
 
 def slot_key(account_id: str, instant: datetime) -> str:
@@ -79,12 +90,44 @@ def _new_document(new: NewPost, status: str, now: datetime) -> Doc:
     return doc
 
 
+def _with_follow_ups(new: NewPost, status: str, now: datetime) -> list[Doc]:
+    """The post and its follow-ups as documents, the post first: ids are made here, so the
+    whole tree is one insert (ordered: a repeated post's key stops it before any child)."""
+    root = {**_new_document(new, status, now), "_id": ObjectId()}
+    if not new.follow_ups:
+        return [root]
+    root["hasFollowUps"] = True
+    docs, parent, part = [root], root, 0
+    for follow_up in sorted(new.follow_ups, key=lambda f: f.kind != "thread"):
+        # Thread parts chain from the post; a first comment answers the post itself.
+        above = parent if follow_up.kind == "thread" else root
+        part = part + 1 if follow_up.kind == "thread" else 1
+        docs.append(_follow_up_document(new, follow_up, above, root, part, now))
+        if follow_up.kind == "thread":
+            parent["hasFollowUps"] = True
+            parent = docs[-1]
+    return docs
+
+
+def _follow_up_document(
+    new: NewPost, follow_up: NewFollowUp, parent: Doc, root: Doc, part: int, now: datetime
+) -> Doc:
+    bare = NewPost(new.account_id, new.platform, follow_up.content, new.when)
+    place = FollowUp(
+        parent_id=parent["_id"],
+        root_id=root["_id"],
+        ancestors=(*parent.get("ancestors", ()), parent["_id"]),
+        kind=follow_up.kind,
+        part=part,
+    )
+    return {**_new_document(bare, "waiting", now), "_id": ObjectId(), **place.to_doc()}
+
+
 @dataclass(frozen=True)
 class SlotTaken:
     """Another post reserved this slot first (two posts queued at the same moment)."""
 
     key: str
-    at: datetime
 
 
 @dataclass(frozen=True)
@@ -104,36 +147,43 @@ def insert_once(db: Database[Doc], new: NewPost, now: datetime) -> ObjectId | Ex
     the taken slot, so two identical requests racing still make one post, and two posts queued
     at the same moment never share a slot.
     """
+    docs = _with_follow_ups(new, new.stage, now)
     try:
-        inserted: ObjectId = (
-            collection(db).insert_one(_new_document(new, new.stage, now)).inserted_id
-        )
-    except DuplicateKeyError as exc:
+        if len(docs) == 1:
+            collection(db).insert_one(docs[0])
+        else:
+            collection(db).insert_many(docs, ordered=True)
+    except (DuplicateKeyError, BulkWriteError) as exc:
         found = existing_keys(db, [new.idempotency_key or ""])
         if found:
             return next(iter(found.values()))
         if new.queued and _refused_by(exc, "slotKey"):
-            return SlotTaken(slot_key(new.account_id, new.when.instant), new.when.instant)
+            return SlotTaken(slot_key(new.account_id, new.when.instant))
         raise
+    inserted: ObjectId = docs[0]["_id"]
     return inserted
 
 
-def _refused_by(exc: DuplicateKeyError, index: str) -> bool:
-    # MongoDB names the refusing index in the message ("... index: slotKey dup key: ...").
-    return f"index: {index} " in str((exc.details or {}).get("errmsg", ""))
+def _refused_by(exc: DuplicateKeyError | BulkWriteError, index: str) -> bool:
+    # MongoDB names the refusing index in the message ("... index: slotKey dup key: ...");
+    # an insert of a post with its follow-ups reports it as the first write error.
+    details = exc.details or {}
+    if isinstance(exc, BulkWriteError):
+        details = (details.get("writeErrors") or [{}])[0]
+    return f"index: {index} " in str(details.get("errmsg", ""))
 
 
-def free_stale_slot(db: Database[Doc], taken: SlotTaken) -> bool:
-    """Take the reservation back from a post that no longer holds its slot (canceled, failed
-    or moved since): one conditional write, so a post still there keeps it."""
-    result = collection(db).update_one(
-        {
-            "slotKey": taken.key,
-            "$or": [{"status": {"$nin": HOLDS_SLOT}}, {"scheduledAt": {"$ne": taken.at}}],
-        },
+def free_stale_slots(db: Database[Doc], keys: Sequence[str]) -> int:
+    """Take these slot reservations back from posts that no longer hold their slot (canceled,
+    failed): one conditional write, so a post still there keeps its own. (A post moved to
+    another time gives its reservation up at once: actions.edit_content.)"""
+    if not keys:
+        return 0
+    result = collection(db).update_many(
+        {"slotKey": {"$in": list(keys)}, "status": {"$nin": HOLDS_SLOT}},
         {"$unset": {"slotKey": ""}},
     )
-    return bool(result.modified_count == 1)
+    return int(result.modified_count)
 
 
 def existing_keys(db: Database[Doc], keys: Sequence[str]) -> dict[str, Existing]:
@@ -159,9 +209,12 @@ def create(
     when: ScheduledTime,
     now: datetime,
     group_id: str | None = None,
+    follow_ups: Sequence[NewFollowUp] = (),
 ) -> ObjectId:
-    new = NewPost(account_id, platform, content, when, group_id)
-    inserted: ObjectId = collection(db).insert_one(_new_document(new, new.stage, now)).inserted_id
+    new = NewPost(account_id, platform, content, when, group_id, follow_ups=tuple(follow_ups))
+    docs = _with_follow_ups(new, new.stage, now)
+    collection(db).insert_many(docs, ordered=True)
+    inserted: ObjectId = docs[0]["_id"]
     return inserted
 
 

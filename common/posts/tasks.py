@@ -1,5 +1,6 @@
 """Cloud Tasks records on posts (DISPATCH=tasks): which posts need a task, the task made for
-each, the account's next post a task chains to, and the claim a task makes when it runs."""
+each, the account's next post a task chains to, the claim a task makes when it runs, and the
+outcomes tasks left on their posts for the tick to count."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
 
+from common import stats
 from common.db import Doc
 from common.model import Post
 from common.posts.lease import ClaimedPost, LeaseTerms
@@ -156,3 +158,29 @@ def claim_for_task(
         return None
     claimed = ClaimedPost(db, Post.from_doc(doc), terms)
     return TaskClaim(claimed, chained_next(doc, due_at))
+
+
+def take_uncounted(db: Database[Doc], tally: stats.FinishedTally, now: datetime, limit: int) -> int:
+    """Add to `tally` the posts a task finished and marked `uncounted` (its settle), and take
+    the mark off them; how many. Two commands (one when there are none); the tick calls it, so
+    the status figures cost no write per task and lag by at most one tick. Taken off before the
+    tally is written: a tick that dies in between loses those figures rather than counting
+    them twice."""
+    found = list(
+        collection(db)
+        .find({"uncounted.at": {"$lte": now}}, {"uncounted": 1, "scheduledAt": 1})
+        .sort("uncounted.at", 1)
+        .limit(limit)
+    )
+    if not found:
+        return 0
+    collection(db).update_many(
+        {"_id": {"$in": [d["_id"] for d in found]}}, {"$unset": {"uncounted": ""}}
+    )
+    for doc in found:
+        mark = doc["uncounted"]
+        if mark["outcome"] == "published":
+            tally.published(doc["scheduledAt"], mark["at"])
+        else:
+            tally.failed(mark["at"])
+    return len(found)

@@ -14,6 +14,7 @@ the run, to its other posts (`AccountSeen`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -107,6 +108,7 @@ class MarkPublished:
     # How it is known: the network's answer to the send, or a read-back after an unclear one
     # (the web app's proof page says which).
     by_readback: bool = False
+    refs: Mapping[str, str] | None = None  # Published.refs: stored in `remote`
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,8 @@ def _after_look(
     jitter: float,
 ) -> Decision:
     if looked.found is not None:
-        return Decision(MarkPublished(looked.found.platform_post_id, by_readback=True))
+        found = looked.found
+        return Decision(MarkPublished(found.platform_post_id, by_readback=True, refs=found.refs))
     if looked.failed is not None:
         # `posts reconcile` looks again once the platform (or the account's token) answers.
         return Decision(MarkUnknown(ErrorInfo("ambiguous", f"could not look: {looked.failed}")))
@@ -298,7 +301,7 @@ def _after_outcome(
     outcome: Outcome, post: Post, rules: Rules, now: datetime, jitter: float
 ) -> Decision:
     if isinstance(outcome, Published):
-        return Decision(MarkPublished(outcome.platform_post_id))
+        return Decision(MarkPublished(outcome.platform_post_id, refs=outcome.refs))
     if isinstance(outcome, RateLimited):
         error = ErrorInfo("rate_limited", outcome.reason)
         defer = Reschedule(outcome.retry_at, error, spend_attempt=False)

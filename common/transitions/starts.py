@@ -26,10 +26,13 @@ Action = Literal[
     "hold",
     "mark_found",
     "record_task",
+    "release_follow_up",
     "release_held",
     "release_unsent",
+    "revive_follow_up",
     "retry",
     "send_back",
+    "stop_follow_up",
     "submit",
     "take_over",
 ]
@@ -72,6 +75,7 @@ class Allowed:
 _SCHEDULED, _UNSENT_CLAIM = From("scheduled"), From("publishing", unsent=True)
 _ABANDONED = From("publishing", lease_expired=True)
 _DRAFT, _PENDING = From("draft"), From("pending_approval")
+_WAITING = From("waiting")
 
 # The one table of where every action on a post may start. common.posts builds its conditional
 # writes' filters from it (posts.starting_filter); `refusal` explains a write that matched
@@ -81,7 +85,7 @@ ALLOWED: Mapping[Action, Allowed] = {
     # Operators: a post that may already be on its way to the platform is left alone.
     "edit": Allowed((_SCHEDULED, _UNSENT_CLAIM, _DRAFT), Refusal.NOT_EDITABLE),
     "cancel": Allowed(
-        (_SCHEDULED, From("failed"), From("unknown"), _UNSENT_CLAIM, _DRAFT, _PENDING),
+        (_SCHEDULED, From("failed"), From("unknown"), _UNSENT_CLAIM, _DRAFT, _PENDING, _WAITING),
         Refusal.FINISHED,
     ),
     "retry": Allowed((From("failed"), From("unknown")), Refusal.NOT_RETRYABLE),
@@ -107,6 +111,14 @@ ALLOWED: Mapping[Action, Allowed] = {
     "release_unsent": Allowed((_UNSENT_CLAIM,), Refusal.TAKEN),
     # Reconciliation found an unknown post on the platform.
     "mark_found": Allowed((From("unknown"),), Refusal.TAKEN),
+    # Follow-ups (a first comment, a thread's parts): a post's publication (by the answer, a
+    # read-back or reconciliation) releases its waiting children (`scheduled`, due now); a part
+    # that fails or is canceled stops every waiting part below it; an operator's retry of a
+    # failed part brings the parts it stopped back to waiting. An `unknown` part stops nothing:
+    # its children wait until reconciliation or an operator settles it.
+    "release_follow_up": Allowed((_WAITING,), Refusal.TAKEN),
+    "stop_follow_up": Allowed((_WAITING,), Refusal.TAKEN),
+    "revive_follow_up": Allowed((From("failed"),), Refusal.TAKEN),
 }
 
 

@@ -16,8 +16,8 @@ from werkzeug.wrappers import Request, Response
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
+from devstack.mastodon import oauth
 from devstack.mastodon.state import (
-    CONFIGURATION,
     DEFAULT_SCOPES,
     Account,
     MastodonFault,
@@ -27,7 +27,7 @@ from devstack.sandbox.surface import serve_media, wrong_method
 
 WRITES = frozenset({"POST v1/statuses", "POST v2/media"})
 RATE_LIMIT = 300
-POST_ROUTES = frozenset({"reset", "accounts", "faults"})  # under /_sandbox/
+POST_ROUTES = frozenset({"reset", "accounts", "faults", "configuration"})  # under /_sandbox/
 # The scopes each method needs (docs.joinmastodon.org/methods): one of them, or the top-level
 # scope above it. An account's statuses are public (read:statuses only adds private ones).
 _SCOPES: dict[str, tuple[str, ...]] = {
@@ -51,6 +51,8 @@ class MastodonApp:
         parts = [p for p in request.path.split("/") if p]
         if parts[:1] == ["_sandbox"]:
             return self._control(request, parts[1:])
+        if parts[:1] == ["oauth"]:
+            return self._oauth(request, parts[1:])
         if parts[:1] != ["api"]:
             return _error(MastodonFault(404, "Record not found"))
         route = _route_name(request.method, parts[1:])
@@ -63,9 +65,32 @@ class MastodonApp:
 
     # --- the API ----------------------------------------------------------------------------
 
+    def _oauth(self, request: Request, parts: list[str]) -> Response:
+        route = f"{request.method} oauth/{'/'.join(parts)}"
+        with self.lock:
+            self.state.requests[route] = self.state.requests.get(route, 0) + 1
+            try:
+                if route == "GET oauth/authorize":
+                    return oauth.authorize_page(self.state, dict(request.args.items()))
+                if route == "POST oauth/authorize":
+                    return oauth.decide(self.state, dict(request.form.items()))
+                if route == "POST oauth/token":
+                    return _json(oauth.token(self.state, _body(request)))
+            except oauth.PageRefusal as refusal:
+                return oauth.refusal_page(refusal)
+            except oauth.OAuthError as exc:
+                body = {"error": exc.error, "error_description": exc.description}
+                return _json(body, status=exc.status)
+        return _error(MastodonFault(404, "Record not found"))
+
     def _api(self, request: Request, parts: list[str], route: str) -> Response:
         if route == "GET v2/instance":  # public: no token needed
-            return _json({"domain": request.host, "configuration": CONFIGURATION})
+            with self.lock:
+                configuration = self.state.configuration
+                return _json({"domain": request.host, "configuration": configuration})
+        if route == "POST v1/apps":  # registering an app needs no token
+            with self.lock:
+                return _json(oauth.register(self.state, _body(request)))
         header = request.headers.get("Authorization", "")
         token = header.split(" ", 1)[1] if header.startswith("Bearer ") else ""
         with self.lock:
@@ -157,6 +182,8 @@ class MastodonApp:
                 DEFAULT_SCOPES if scopes is None else frozenset(str(s) for s in scopes),
             )
             return _json({"id": account.id, "username": account.username})
+        if route == ("POST", "configuration"):
+            return _json({"configuration": state.configure(body)})
         target = state.by_name_or_id(str(body.pop("account")))
         if target is None:
             raise KeyError("no such account")
@@ -179,6 +206,7 @@ class MastodonApp:
                 "visibility": s.visibility,
                 "media": [m.description for m in s.media],
                 "created": s.created.isoformat(),
+                "replyTo": s.in_reply_to_id,
             }
             for s in sorted(self.state.statuses.values(), key=lambda s: int(s.id))
         ]

@@ -6,13 +6,17 @@ the status and `error` text Mastodon answers with.
 
 from __future__ import annotations
 
+import copy
 import html
 import itertools
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devstack.mastodon.oauth import App, Code
 
 from devstack.sandbox.state import Faults
 
@@ -20,7 +24,8 @@ MAX_CHARACTERS = 500  # Mastodon's default status length
 MAX_MEDIA = 4
 DESCRIPTION_LIMIT = 1500  # alt text, `configuration.media_attachments.description_limit`
 # What GET /api/v2/instance answers (entities/Instance.md, a default instance's values); the
-# sandbox enforces the same numbers.
+# sandbox enforces the same numbers. A test sets others (POST /_sandbox/configuration) to stand
+# for an instance whose admin changed them.
 CONFIGURATION: dict[str, Any] = {
     "statuses": {
         "max_characters": MAX_CHARACTERS,
@@ -99,10 +104,12 @@ class Status:
     visibility: str
     media: list[Media]
     created: datetime
+    in_reply_to_id: str | None = None
 
     def to_json(self, base: str) -> dict[str, Any]:
         return {
             "id": self.id,
+            "in_reply_to_id": self.in_reply_to_id,
             "created_at": self.created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "content": _html(self.text),
             "spoiler_text": self.spoiler_text,
@@ -119,7 +126,22 @@ class MastodonState:
         self.keys: dict[tuple[str, str], tuple[str, float]] = {}  # -> (status id, when)
         self.media: dict[str, Media] = {}
         self.requests: dict[str, int] = {}
+        # OAuth (devstack.mastodon.oauth): registered apps and authorization codes.
+        self.apps: dict[str, App] = {}
+        self.codes: dict[str, Code] = {}
+        self.configuration: dict[str, Any] = copy.deepcopy(CONFIGURATION)
         self._ids = itertools.count(109_000_000_000_000_001)
+
+    def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change the instance's limits, section by section (`statuses`, `media_attachments`);
+        a name the instance does not have is refused."""
+        for section, values in changes.items():
+            known = self.configuration[section]
+            unknown = set(values) - set(known)
+            if unknown:
+                raise KeyError(f"no {section} setting {sorted(unknown)}")
+            known.update(values)
+        return self.configuration
 
     def next_id(self) -> str:
         return str(next(self._ids))
@@ -156,13 +178,19 @@ class MastodonState:
         return None
 
     def upload(self, account: Account, data: bytes, mime: str, description: str) -> Media:
-        if mime not in CONFIGURATION["media_attachments"]["supported_mime_types"]:
+        limits = self.configuration["media_attachments"]
+        if mime not in limits["supported_mime_types"]:
             raise MastodonFault(422, "Validation failed: File content type is invalid")
-        if len(description) > DESCRIPTION_LIMIT:
+        size_limit = limits["video_size_limit" if mime.startswith("video/") else "image_size_limit"]
+        if len(data) > size_limit:
+            raise MastodonFault(
+                422, f"Validation failed: File file size must be less than {size_limit} Bytes"
+            )
+        if len(description) > limits["description_limit"]:
             raise MastodonFault(
                 422,
                 "Validation failed: Description is too long "
-                f"(maximum is {DESCRIPTION_LIMIT} characters)",
+                f"(maximum is {limits['description_limit']} characters)",
             )
         media = Media(
             self.next_id(),
@@ -191,11 +219,13 @@ class MastodonState:
         media_ids = [str(m) for m in body.get("media_ids") or []]
         if not text.strip() and not media_ids:
             raise MastodonFault(422, "Validation failed: Text can't be blank")
-        if len(text) > MAX_CHARACTERS:
+        statuses = self.configuration["statuses"]
+        if len(text) > statuses["max_characters"]:
             raise MastodonFault(
-                422, f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded"
+                422,
+                f"Validation failed: Text character limit of {statuses['max_characters']} exceeded",
             )
-        if len(media_ids) > MAX_MEDIA:
+        if len(media_ids) > statuses["max_media_attachments"]:
             raise MastodonFault(422, "Validation failed: Media attachments are too many")
         media = [self._attachable(account, m) for m in media_ids]
         visibility = str(body.get("visibility") or "public")
@@ -209,9 +239,21 @@ class MastodonState:
             visibility,
             media,
             datetime.now(UTC),
+            self._thread(body.get("in_reply_to_id")),
         )
         self.statuses[status.id] = status
         return status
+
+    def _thread(self, in_reply_to_id: object) -> str | None:
+        """Mastodon's StatusesController finds the status replied to first and answers 404
+        when there is none (statuses.errors.in_reply_not_found)."""
+        if in_reply_to_id in (None, ""):
+            return None
+        if str(in_reply_to_id) not in self.statuses:
+            raise MastodonFault(
+                404, "The post you are trying to reply to does not appear to exist."
+            )
+        return str(in_reply_to_id)
 
     def _attachable(self, account: Account, media_id: str) -> Media:
         media = self.media.get(media_id)

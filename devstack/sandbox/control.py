@@ -85,6 +85,14 @@ class Sandbox(SandboxControl):
         """A user who logged in with `short_token` and manages `pages` (for accounts connect)."""
         self._post("users", {"token": short_token, "pages": pages})
 
+    def add_app(
+        self, app_id: str, secret: str, redirect_uris: list[str], kind: str = "facebook"
+    ) -> None:
+        """A Meta app (`kind` facebook) or a Threads app with its Valid OAuth Redirect URIs:
+        the browser flows refuse any other redirect URI."""
+        body = {"id": app_id, "secret": secret, "redirectUris": redirect_uris, "kind": kind}
+        self._post("apps", body)
+
 
 class BlueskySandbox(SandboxControl):
     """The Bluesky sandbox (devstack.bluesky): accounts are a handle and an app password."""
@@ -110,6 +118,12 @@ class MastodonSandbox(SandboxControl):
             body["scopes"] = scopes
         account_id: str = self._post("accounts", body)["id"]
         return account_id
+
+    def configure(self, **sections: dict[str, Any]) -> dict[str, Any]:
+        """Set the instance's own limits, as its admin would (`statuses={"max_characters":
+        1000}`, `media_attachments={...}`); /api/v2/instance answers them and posts obey them."""
+        configuration: dict[str, Any] = self._post("configuration", sections)["configuration"]
+        return configuration
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ same on a real MongoDB with explain (tests/db/test_mongodb_explain.py).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -21,11 +22,14 @@ from common import posts, status, web_sessions
 from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc
+from common.dispatch import loading
 from common.engine import Trigger, execute_once
+from common.entrypoints.runner import run_steps
 from common.entrypoints.webapp import app
 from common.model import Post
 from common.operations import scheduling
 from common.platforms.base import Outcome, Permanent
+from common.tasks import PostTask
 from tests.conftest import add_account, add_post
 from tests.query_shapes import CommandRecorder, Query, problems, queries, serving_index
 from tests.recording import LOG, registry_for
@@ -56,13 +60,61 @@ def test_every_command_of_an_empty_tick_is_served_by_an_index(
     listened, recorder = recorded
     add_account(db, "a")
     add_post(db, "a", utcnow() + timedelta(hours=1))
-    execute_once(settings, Trigger("tick", "m-1"), registry_for(db), db=listened)
+    steps = run_steps(settings)  # the deployed runs' upkeep: one query for due series
+    execute_once(settings, Trigger("tick", "m-1"), registry_for(db), db=listened, steps=steps)
     assert _served(recorder) == [
         ("findAndModify", "scheduler_state", "_id_"),
+        ("find", "series", "materialiseAt"),
         ("find", "posts", "status_dueAt_id"),
         ("find", "posts", "status_leaseExpiresAt"),
         ("find", "posts", "status_dueAt_id"),
         ("update", "scheduler_state", "_id_"),
+    ]
+
+
+class _Queue:
+    """Tasks kept in memory (the loader's Enqueuer)."""
+
+    def __init__(self) -> None:
+        self.made: list[PostTask] = []
+
+    def name_of(self, task: PostTask) -> str:
+        return task.task_id
+
+    def enqueue(self, task: PostTask) -> bool:
+        self.made.append(task)
+        return True
+
+
+def test_every_command_of_a_tasks_tick_is_served_by_an_index_and_an_idle_one_costs_two(
+    db: Database[Doc], settings: Settings, recorded: tuple[Database[Doc], CommandRecorder]
+) -> None:
+    listened, recorder = recorded
+    add_account(db, "a")
+    tasks_settings = replace(settings, dispatch="tasks", tasks_horizon_seconds=900)
+    dispatch = loading.TaskLoading(_Queue(), tasks_settings)
+    dispatch.prepare(listened, utcnow())
+    # Nothing finished, nothing due: what tasks left to count, what is due within the horizon.
+    assert _served(recorder) == [
+        ("find", "posts", "uncounted_at"),
+        ("find", "posts", "status_dueAt_id"),
+    ]
+    recorder.clear()
+    finished = add_post(db, "a", utcnow() - MINUTE)
+    db["posts"].update_one(
+        {"_id": finished},
+        {"$set": {"status": "published", "uncounted": {"outcome": "published", "at": utcnow()}}},
+    )
+    add_post(db, "a", utcnow() + MINUTE)
+    dispatch.prepare(listened, utcnow())
+    assert problems(queries(recorder.commands, {LOG})) == []
+    assert [(c, coll) for c, coll, _ in _served(recorder)] == [
+        ("find", "posts"),
+        ("update", "posts"),
+        ("update", "hourly_stats"),
+        ("update", "scheduler_state"),
+        ("find", "posts"),
+        ("update", "posts"),
     ]
 
 

@@ -242,6 +242,27 @@ def test_a_batch_is_all_or_nothing_and_a_replay_makes_nothing(
     assert_refused(call(api_fn, "POST", "/v1/posts", writer, too_many), 400)
 
 
+def test_media_urls_are_checked_at_the_door_and_named_by_item(
+    api_fn: Served, fresh_db: Database[Any], meta: Sandbox
+) -> None:
+    add_account(fresh_db, "ig", "instagram")
+    writer = key(fresh_db, "posts:write")
+    pdf = meta.image_url("menu.jpg", mime="application/pdf")
+    gone = f"{meta.url}/_sandbox/nothing/a.jpg"
+    single = post_body("ig", media=[{"url": gone}])
+    refused = assert_refused(call(api_fn, "POST", "/v1/posts", writer, single), 400)
+    assert [(p["index"], p["field"]) for p in refused["problems"]] == [(0, "media[0].url")]
+    assert "HTTP 404" in refused["problems"][0]["message"]
+    good = post_body("ig", media=[{"url": meta.image_url("a.jpg")}])
+    batch = {"posts": [good, post_body("ig", media=[{"url": pdf}])]}
+    refused = assert_refused(call(api_fn, "POST", "/v1/posts", writer, batch), 400)
+    assert [(p["index"], p["field"]) for p in refused["problems"]] == [(1, "media[0].url")]
+    assert "application/pdf" in refused["problems"][0]["message"]
+    assert fresh_db["posts"].count_documents({}) == 0
+    made = call(api_fn, "POST", "/v1/posts", writer, good)
+    assert made.status_code == 201, made.text
+
+
 def test_an_idempotency_key_covers_one_body_of_its_caller_single_or_batch(
     api_fn: Served, fresh_db: Database[Any]
 ) -> None:

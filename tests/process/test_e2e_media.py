@@ -1,12 +1,16 @@
 """Media from disk to every network, end to end: a 12 MP HEIC photo, a large PNG and a 50 MB
-video uploaded through the real api process into the Cloud Storage emulator, scheduled for
-Instagram, Threads, Bluesky and Mastodon, and published by a run from the bucket (Meta gets
-signed URLs that the front verifies; Bluesky and Mastodon uploads stream through them)."""
+video named in a CSV file, uploaded by the CLI (remote mode) through the real api process into
+the Cloud Storage emulator, scheduled for Instagram, Threads, Bluesky and Mastodon, and published
+by a run from the bucket (Meta gets signed URLs that the front verifies; Bluesky and Mastodon
+uploads stream through them)."""
 
 from __future__ import annotations
 
-import hashlib
 import io
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,8 @@ import requests
 from PIL import Image
 from pymongo.database import Database
 
+from common import apikeys
+from common.clock import utcnow
 from common.engine import Trigger, execute_once
 from common.platforms.registry import default_registry
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
@@ -52,23 +58,23 @@ def api(served: Served, method: str, path: str, body: Any = None) -> Any:
     return answer.json()
 
 
-def upload(served: Served, path: Path, accounts: list[str], mime: str) -> dict[str, Any]:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    body = {"accountIds": accounts, "mediaType": mime, "size": path.stat().st_size}
-    created = api(served, "POST", "/v1/media", {**body, "sha256": digest})
-    with path.open("rb") as data:
-        put = requests.put(created["uploadUrl"], data=data, timeout=TIMEOUT)
-    assert put.status_code in (200, 201)
-    done = api(served, "POST", f"/v1/media/{created['media']['id']}:complete")
-    item: dict[str, Any] = done["media"]
+def socialsched(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "common.entrypoints.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def uploaded(served: Served, db: Database[Any], filename: str) -> dict[str, Any]:
+    """The item the CLI uploaded from `filename`, as the api shows it."""
+    (doc,) = db.media.find({"filename": filename})
+    item: dict[str, Any] = api(served, "GET", f"/v1/media/{doc['_id']}")["media"]
     assert item["state"] == "ready", item["problems"]
     return item
-
-
-def schedule(served: Served, account: str, media: list[dict[str, str]], text: str) -> str:
-    body = {"accountId": account, "scheduledAt": "now", "text": text, "media": media}
-    made: dict[str, Any] = api(served, "POST", "/v1/posts", body)
-    return str(made["id"])
 
 
 def test_uploaded_media_are_published_on_every_network_with_their_converted_copies(
@@ -90,24 +96,33 @@ def test_uploaded_media_are_published_on_every_network_with_their_converted_copi
     png = image(tmp_path / "scan.png", (1600, 1200), "PNG", noise=True)
     clip = video(tmp_path / "clip.mp4", 10.0, (720, 1280), total_bytes=50_000_000)
 
-    photo = upload(api_fn, heic, ["ig", "sky"], "image/heic")
-    scan = upload(api_fn, png, ["ig", "sky"], "image/png")
-    reel = upload(api_fn, clip, ["threads", "masto"], "video/mp4")
+    plan = tmp_path / "plan.csv"
+    plan.write_text(  # paths relative to the CSV's folder
+        "account,at,text,media\n"
+        f"ig,now,a photo,{heic.name}\n"
+        f"ig,now,a scan,{png.name}\n"
+        f"threads,now,a reel,{clip.name}\n"
+        f"sky,now,two,{heic.name} ./{png.name}\n"
+        f"masto,now,a video,{clip.name}\n"
+    )
+    key = apikeys.create(fresh_db, "cli", ["posts:write", "posts:read"], utcnow()).secret
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO", "MEDIA_"))}
+    remote = {**base, "SOCIALSCHED_API_URL": api_fn.url, "SOCIALSCHED_API_KEY": key}
+
+    imported = socialsched(remote, "--json", "import", str(plan))
+
+    assert imported.returncode == 0, imported.stderr
+    ids = [row["id"] for row in json.loads(imported.stdout)["created"]]
+    assert len(ids) == 5 and fresh_db.media.count_documents({}) == 3  # each file once
+    photo = uploaded(api_fn, fresh_db, "IMG_0001.HEIC")
+    scan = uploaded(api_fn, fresh_db, "scan.png")
+    reel = uploaded(api_fn, fresh_db, "clip.mp4")
+    assert (photo["accountIds"], reel["accountIds"]) == (["ig", "sky"], ["masto", "threads"])
     assert (photo["mediaType"], photo["width"], photo["height"]) == ("image/heic", 4000, 3000)
     assert photo["variants"]["clean"]["mediaType"] == "image/jpeg"  # HEIC made JPEG, upright
     assert scan["variants"]["instagram"]["mediaType"] == "image/jpeg"
     assert scan["variants"]["bluesky"]["bytes"] <= 2_000_000 < scan["bytes"]
     assert (reel["codec"], reel["bytes"], reel["durationSeconds"]) == ("h264", 50_000_000, 10.0)
-
-    ids = [
-        schedule(api_fn, "ig", [{"mediaId": photo["id"]}], "a photo"),
-        schedule(api_fn, "ig", [{"mediaId": scan["id"]}], "a scan"),
-        schedule(api_fn, "threads", [{"mediaId": reel["id"]}], "a reel"),
-        schedule(
-            api_fn, "sky", [{"mediaId": photo["id"], "alt": "p"}, {"mediaId": scan["id"]}], "two"
-        ),
-        schedule(api_fn, "masto", [{"mediaId": reel["id"], "alt": "moving"}], "a video"),
-    ]
     env = {
         **meta_env(sandbox),
         **bluesky_env(bluesky),
@@ -135,6 +150,6 @@ def test_uploaded_media_are_published_on_every_network_with_their_converted_copi
             assert sent.format == "JPEG" and not sent.getexif().get_ifd(0x8825)
     assert requests.get(url.split("?")[0], timeout=TIMEOUT).status_code == 400  # never public
     (sky_post,) = bluesky.posts()
-    assert sky_post["media"] == ["p", ""]  # both images stored by the PDS (<= 2,000,000 bytes)
+    assert sky_post["media"] == ["", ""]  # both images stored by the PDS (<= 2,000,000 bytes)
     (masto_post,) = mastodon.posts()
-    assert masto_post["media"] == ["moving"]  # the video, streamed from the bucket
+    assert masto_post["media"] == [""]  # the video, streamed from the bucket

@@ -4,11 +4,14 @@ rules a post must pass when it is scheduled."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from pymongo.database import Database
 
-from common import accounts
+from common import accounts, media_rules
+from common.clock import utcnow
 from common.db import Doc
+from common.operations.scheduling import Invalid, Planned, PostRequest, plan_post
 from common.tokens import TokenCipher
 from common.validation import check_post
 from devstack.sandbox.control import MastodonSandbox
@@ -100,6 +103,64 @@ def test_accounts_check_marks_a_revoked_mastodon_token(
     health = {h["accountId"]: h["valid"] for h in json.loads(checked.stdout)}
     assert health == {"masto-good": True, "masto-bad": False}
     assert accounts.get(db, "masto-bad").status == "needs_reauth"  # type: ignore[union-attr]
+
+
+def test_the_instances_own_limits_are_read_at_connect_and_apply_to_its_posts(
+    mongo_uri: str, db_name: str, db: Database[Doc], mastodon: MastodonSandbox
+) -> None:
+    mastodon.configure(
+        statuses={"max_characters": 1000, "max_media_attachments": 6},
+        media_attachments={"description_limit": 3000, "image_size_limit": 2_000_000},
+    )
+    token = mastodon_token_for("alice")
+    mastodon.add_account("alice", token)
+    code, _, err = connect_cli(mongo_uri, db_name, mastodon, token)
+    assert code == 0, err
+    account = accounts.get(db, "masto")
+    assert account is not None and account.instance_limits is not None
+    limits = account.instance_limits
+    assert (limits.max_characters, limits.max_media_attachments, limits.description_limit) == (
+        1000,
+        6,
+        3000,
+    )
+    pictures = [{"url": f"https://cdn.example.test/{i}.jpg", "alt": "a" * 2000} for i in range(6)]
+
+    def problems(text: str, media: list[dict[str, str]]) -> list[str]:
+        request = PostRequest("masto", WHEN, text=text, media=media)
+        planned = plan_post(request, account, utcnow(), timedelta(days=1))
+        assert isinstance(planned, Planned | Invalid)
+        return [] if isinstance(planned, Planned) else [p.message for p in planned.problems]
+
+    assert problems("x" * 1000, pictures) == []  # the defaults would refuse all three
+    assert problems("x" * 1001, [*pictures, pictures[0]]) == [
+        "Mastodon text (with the link and content warning) is limited to 1000 characters "
+        "on this instance",
+        "at most 6 media in one post on this instance",
+    ]
+    photo = media_rules.MediaFacts("image/jpeg", 3_000_000, 1000, 1000)
+    refused = media_rules.check_item(media_rules.limits_for("mastodon", limits), photo)
+    assert [p.rule for p in refused] == ["size"]
+
+
+def test_a_check_reads_the_instance_limits_again_only_once_they_are_a_day_old(
+    mongo_uri: str, db_name: str, db: Database[Doc], mastodon: MastodonSandbox
+) -> None:
+    connect_mastodon(db, mastodon, "masto")
+    check = ("--json", "accounts", "check")
+
+    assert socialsched(mongo_uri, db_name, *check, env_extra=mastodon_env()).returncode == 0
+    assert mastodon.requests().get("GET v2/instance") == 1  # never read: read now
+    mastodon.configure(statuses={"max_characters": 5000})
+    assert socialsched(mongo_uri, db_name, *check, env_extra=mastodon_env()).returncode == 0
+    assert mastodon.requests().get("GET v2/instance") == 1  # fresh: not read again
+    day_old = utcnow() - media_rules.INSTANCE_LIMITS_MAX_AGE
+    db.accounts.update_one({"_id": "masto"}, {"$set": {"instanceLimits.readAt": day_old}})
+    assert socialsched(mongo_uri, db_name, *check, env_extra=mastodon_env()).returncode == 0
+    assert mastodon.requests().get("GET v2/instance") == 2
+    account = accounts.get(db, "masto")
+    assert account is not None and account.instance_limits is not None
+    assert account.instance_limits.max_characters == 5000
 
 
 def test_mastodon_counts_500_characters_with_the_link_and_the_warning() -> None:

@@ -1,7 +1,7 @@
-"""What one publish instance keeps between tasks (common.dispatch.work: AccountCache, Figures),
-against the sandbox Graph API and the real database: an account cached as active that was
-paused or marked needs_reauth meanwhile sends nothing the platform accepts; the status
-figures counted in memory are written exactly once the instance is idle."""
+"""What one publish instance keeps between tasks (common.dispatch.work: AccountCache) and what
+it leaves to the tick, against the sandbox Graph API and the real database: an account cached
+as active that was paused or marked needs_reauth meanwhile sends nothing the platform accepts;
+the status figures of what tasks finished are counted exactly once, by the next tick."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ from common import accounts, posts, stats
 from common.clock import utcnow
 from common.config import Settings
 from common.db import ACCOUNTS, Doc
+from common.dispatch import loading
 from common.dispatch.work import Done, TaskWork
 from common.events import NoEvents
-from common.model import AUTH_EXPIRED
+from common.model import AUTH_EXPIRED, ErrorInfo
 from common.platforms.registry import default_registry
 from common.tasks import PostTask
+from common.transitions import Fail
 from devstack.sandbox.control import Sandbox
 from tests import engine_worker
 from tests.conftest import SettingsFactory, add_post
@@ -141,7 +143,7 @@ def test_an_account_cached_as_active_then_paused_sends_nothing_and_spends_no_att
     assert [p["text"] for p in sandbox.posts()] == ["p0"]
 
 
-def test_the_figures_of_an_idle_instance_are_written_exactly(
+def test_the_figures_of_what_tasks_finished_are_counted_once_by_the_next_tick(
     db: Database[Doc], fb_settings: Settings, sandbox: Sandbox
 ) -> None:
     connect(db, sandbox, "page-1")
@@ -150,8 +152,20 @@ def test_the_figures_of_an_idle_instance_are_written_exactly(
     work = _work(db, fb_settings)
     outcomes = Counter(work.handle(_task(db, pid)).outcome for pid in pids)
     assert outcomes == {"published": 3}
+    # A task writes its post's outcome and nothing else: the figures wait for the tick.
+    assert db["hourly_stats"].count_documents({}) == 0
+    assert db["scheduler_state"].count_documents({}) == 0
+    # One failed the way a task fails a post, by its own settle.
+    failed = add_post(db, "page-1", due, text="refused")
+    terms = posts.LeaseTerms("task-t", 0, timedelta(minutes=5), utcnow, lambda: 60.0, None, True)
+    claim = posts.claim_for_task(db, failed, 1, _task(db, failed).due_at, terms)
+    assert claim is not None
+    claim.claimed.settle(Fail(ErrorInfo("refused", "no")))
+    assert loading.count_finished(db, utcnow()) == 4
+    assert loading.count_finished(db, utcnow()) == 0  # counted once
     day = stats.last_day(db, utcnow())
-    assert (sum(day.published), sum(day.failed)) == (3, 0)
+    assert (sum(day.published), sum(day.failed), day.published_on_time) == (3, 1, 3)
     state = db["scheduler_state"].find_one()
     assert state is not None
-    assert (state["totalPostsPublished"], state.get("totalPostsFailed")) == (3, 0)
+    assert (state["totalPostsPublished"], state["totalPostsFailed"]) == (3, 1)
+    assert db["posts"].count_documents({"uncounted": {"$exists": True}}) == 0

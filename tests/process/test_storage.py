@@ -13,8 +13,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pytest
 import requests
 
+from common import media_reading
+from common.media_probe import probe
+from common.media_rules import MediaFacts, MediaProblem
 from common.storage import MediaBucket, StorageConfig
 from devstack import storage as local_storage
+from tests.media_support import video
 
 
 @pytest.fixture
@@ -119,3 +123,28 @@ def test_a_key_that_is_not_the_accounts_cannot_sign(
     )
     url = impostor.signed_get_url("media/k/original", timedelta(minutes=5))
     assert requests.get(url, timeout=10).status_code == 403
+
+
+def test_a_video_is_checked_from_its_streamed_hash_and_its_two_edges_only(
+    bucket: MediaBucket, tmp_path: Path
+) -> None:
+    clip = video(tmp_path / "clip.mp4", 4.0, total_bytes=3 * media_reading.VIDEO_EDGE_BYTES)
+    data = clip.read_bytes()
+    _upload(bucket, "edges", data)
+    digest = hashlib.sha256(data).hexdigest()
+
+    copy = media_reading.read_for_check(bucket, "edges", len(data), digest, tmp_path / "copy")
+
+    assert isinstance(copy, media_reading.LocalCopy)
+    kept = copy.path.stat().st_blocks * 512  # the sparse copy's allocated bytes
+    assert kept <= 2 * media_reading.VIDEO_EDGE_BYTES + 64 * 1024 < len(data)
+    facts = probe(copy.path)
+    assert isinstance(facts, MediaFacts)
+    assert (facts.mime, facts.bytes, facts.duration_seconds, facts.codec) == (
+        "video/mp4",
+        len(data),
+        4.0,
+        "h264",
+    )
+    wrong = media_reading.read_for_check(bucket, "edges", len(data), "0" * 64, tmp_path / "x")
+    assert wrong == MediaProblem("sha256", "the bytes uploaded are not the file declared")

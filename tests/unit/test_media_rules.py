@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.clock import utcnow
 from common.media_rules import (
     LIMITS,
     MastodonInstanceLimits,
@@ -109,11 +110,13 @@ def test_alt_text_is_limited_where_the_network_limits_it() -> None:
 
 def test_mastodon_limits_come_from_the_instance_when_read() -> None:
     instance = MastodonInstanceLimits(
+        max_characters=500,
         image_size_limit=1_000_000,
         video_size_limit=10_000_000,
         description_limit=100,
         max_media_attachments=2,
         supported_mime_types=frozenset({"image/jpeg", "video/mp4"}),
+        read_at=utcnow(),
     )
     limits = limits_for("mastodon", instance)
     assert [p.rule for p in check_item(limits, photo(size=2_000_000), "a" * 101)] == [

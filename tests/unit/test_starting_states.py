@@ -99,6 +99,21 @@ ROWS: list[tuple[Action, str, str]] = [
     ("end_series", "publishing+sent", "SEND_BEGUN"),
     ("end_series", "failed", "FINISHED"),
     ("end_series", "published", "FINISHED"),
+    ("cancel", "waiting", "ok"),
+    ("edit", "waiting", "NOT_EDITABLE"),
+    ("retry", "waiting", "NOT_RETRYABLE"),
+    ("claim", "waiting", "TAKEN"),
+    ("claim_for_task", "waiting", "TAKEN"),
+    ("end_series", "waiting", "FINISHED"),
+    ("release_follow_up", "waiting", "ok"),
+    ("release_follow_up", "scheduled", "TAKEN"),
+    ("release_follow_up", "canceled", "TAKEN"),
+    ("stop_follow_up", "waiting", "ok"),
+    ("stop_follow_up", "scheduled", "TAKEN"),
+    ("stop_follow_up", "publishing+sent", "SEND_BEGUN"),
+    ("revive_follow_up", "failed", "ok"),
+    ("revive_follow_up", "canceled", "TAKEN"),
+    ("revive_follow_up", "published", "TAKEN"),
 ]
 
 

@@ -7,6 +7,10 @@ profile (or read:accounts): `verify_credentials` refuses a token without it, at 
 every check (docs.joinmastodon.org/methods/accounts).
 Account id: `masto-<instance host>-<account id there>` (ids are unique per instance only; a
 port's colon becomes a dash).
+
+The instance's own limits (`GET /api/v2/instance`, public: characters per status, attachments,
+sizes, types, alt text) are read at connect and by a check once they are older than
+INSTANCE_LIMITS_MAX_AGE; when the instance does not answer them, the defaults apply.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from common.media_rules import INSTANCE_LIMITS_MAX_AGE, MastodonInstanceLimits
 from common.model import Account
 from common.platforms.base import (
     AuthExpired,
@@ -30,6 +35,7 @@ from common.platforms.mastodon.client import MastodonClient, MastodonReply
 from common.tokens import TokenCipher
 
 VERIFY = "v1/accounts/verify_credentials"
+INSTANCE = "v2/instance"
 
 
 def account_id_for(instance: str, remote_id: str) -> str:
@@ -61,8 +67,22 @@ class MastodonConnector:
             name,
             login.secret,
             service_url=instance,
+            instance_limits=self._limits(instance, login.secret, now),
         )
         return [credential]
+
+    def _limits(self, instance: str, token: str, now: datetime) -> MastodonInstanceLimits | None:
+        reply = self._client.call("GET", instance, INSTANCE, token, idempotent=True)
+        if not isinstance(reply, MastodonReply) or not isinstance(reply.body, dict):
+            return None
+        configuration = reply.body.get("configuration")
+        if not isinstance(configuration, dict):
+            return None
+        return MastodonInstanceLimits.from_configuration(configuration, now)
+
+    def _stale(self, account: Account, now: datetime) -> bool:
+        known = account.instance_limits
+        return known is None or now - known.read_at >= INSTANCE_LIMITS_MAX_AGE
 
     def inspect(self, account: Account, now: datetime) -> Inspection:
         token = token_for_check(self._cipher, account)
@@ -73,7 +93,10 @@ class MastodonConnector:
             return Inspection(TokenHealth.unhealthy(account, "invalid", reason))
         reply = self._client.call("GET", account.service_url, VERIFY, token, idempotent=True)
         if isinstance(reply, MastodonReply):
-            return Inspection(TokenHealth.healthy(account))
+            fresh = (
+                self._limits(account.service_url, token, now) if self._stale(account, now) else None
+            )
+            return Inspection(TokenHealth.healthy(account), instance_limits=fresh)
         if isinstance(reply, AuthExpired):
             reason = f"token refused: {reply.reason}"
             return Inspection(TokenHealth.unhealthy(account, "invalid", reason))

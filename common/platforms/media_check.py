@@ -75,8 +75,10 @@ class MediaUrlCheck:
         URLs in `known` were checked before and are not fetched again."""
         named = (m.url for _, c in posts for m in c.media if _by_url(m) and m.url not in known)
         urls = list(dict.fromkeys(named))
+        if not urls:
+            return [[] for _ in posts]  # no media by URL: no thread, no request
         checked, skipped = urls[:MAX_URLS], set(urls[MAX_URLS:])
-        with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(checked)))) as pool:
+        with ThreadPoolExecutor(max_workers=min(WORKERS, len(checked))) as pool:
             fetched = dict(zip(checked, pool.map(self.fetch, checked), strict=True))
         return [_post_problems(platform, content, fetched, skipped) for platform, content in posts]
 
@@ -111,13 +113,16 @@ class MediaUrlCheck:
         if self._allow_private:
             return None
         if parts.scheme != "https":
-            return "media URLs must be https"
+            return "media URLs must be https (http only for the local stack's sandboxes)"
         try:
             addresses = self._resolve(parts.hostname)
         except OSError:
             return f"the host {parts.hostname} does not resolve"
         if not addresses or not all(_public(a) for a in addresses):
-            return f"the host {parts.hostname} is not on the public internet"
+            return (
+                f"the host {parts.hostname} is not on the public internet "
+                "(MEDIA_URL_PRIVATE_ALLOWED=on allows it, for the local stack)"
+            )
         return None
 
 

@@ -80,7 +80,8 @@ def _read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
 
 
 def _cli(database: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MONGO_URI": database}
+    # What .data/dev.env gives the CLI: the database, and media URLs on loopback allowed.
+    env = {**os.environ, "MONGO_URI": database, "MEDIA_URL_PRIVATE_ALLOWED": "on"}
     return subprocess.run(
         [sys.executable, "-m", "common.entrypoints.cli", *args],
         env=env,

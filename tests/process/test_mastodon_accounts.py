@@ -134,8 +134,8 @@ def test_the_instances_own_limits_are_read_at_connect_and_apply_to_its_posts(
 
     assert problems("x" * 1000, pictures) == []  # the defaults would refuse all three
     assert problems("x" * 1001, [*pictures, pictures[0]]) == [
-        "Mastodon text (with the link and content warning) is limited to 1000 characters "
-        "on this instance",
+        "the text with the link and the content warning has 1,001 characters, "
+        "Mastodon allows 1,000 on this instance",
         "at most 6 media in one post on this instance",
     ]
     photo = media_rules.MediaFacts("image/jpeg", 3_000_000, 1000, 1000)

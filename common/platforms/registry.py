@@ -16,6 +16,7 @@ from common.platforms.mastodon.apps import MastodonAuthorizer
 from common.platforms.mastodon.client import MastodonClient
 from common.platforms.mastodon.connector import MastodonConnector
 from common.platforms.mastodon.publisher import MastodonPublisher
+from common.platforms.media_fetch import MediaFetcher
 from common.platforms.meta.connector import MetaApp, MetaConnector
 from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.meta.facebook import FacebookPublisher
@@ -39,11 +40,12 @@ def default_registry(settings: Settings) -> Registry:
     graph, threads = GraphClient(settings), threads_client(settings)
     xrpc, mastodon = XrpcClient(settings), MastodonClient(settings)
     sessions = bluesky_sessions(settings, cipher)
+    media = MediaFetcher(settings)  # the bytes Bluesky and Mastodon upload themselves
     publishers: list[Publisher] = [
         FacebookPublisher(graph, cipher),
         ContainerPublisher(INSTAGRAM, graph, cipher, settings),
-        BlueskyPublisher(xrpc, sessions),
-        MastodonPublisher(mastodon, cipher),
+        BlueskyPublisher(xrpc, sessions, media),
+        MastodonPublisher(mastodon, cipher, media),
         ContainerPublisher(THREADS, threads, cipher, settings),
     ]
     connectors: list[Connector] = [

@@ -206,6 +206,7 @@ class MastodonApp:
                 "visibility": s.visibility,
                 "media": [m.description for m in s.media],
                 "created": s.created.isoformat(),
+                "replyTo": s.in_reply_to_id,
             }
             for s in sorted(self.state.statuses.values(), key=lambda s: int(s.id))
         ]

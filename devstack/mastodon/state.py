@@ -104,10 +104,12 @@ class Status:
     visibility: str
     media: list[Media]
     created: datetime
+    in_reply_to_id: str | None = None
 
     def to_json(self, base: str) -> dict[str, Any]:
         return {
             "id": self.id,
+            "in_reply_to_id": self.in_reply_to_id,
             "created_at": self.created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "content": _html(self.text),
             "spoiler_text": self.spoiler_text,
@@ -237,9 +239,21 @@ class MastodonState:
             visibility,
             media,
             datetime.now(UTC),
+            self._thread(body.get("in_reply_to_id")),
         )
         self.statuses[status.id] = status
         return status
+
+    def _thread(self, in_reply_to_id: object) -> str | None:
+        """Mastodon's StatusesController finds the status replied to first and answers 404
+        when there is none (statuses.errors.in_reply_not_found)."""
+        if in_reply_to_id in (None, ""):
+            return None
+        if str(in_reply_to_id) not in self.statuses:
+            raise MastodonFault(
+                404, "The post you are trying to reply to does not appear to exist."
+            )
+        return str(in_reply_to_id)
 
     def _attachable(self, account: Account, media_id: str) -> Media:
         media = self.media.get(media_id)

@@ -32,7 +32,9 @@ from devstack.sandbox.surface import serve_media, wrong_method
 
 VERSION = re.compile(r"^v\d+\.\d+$")
 PROOF_MAX_AGE_SECONDS = 300  # Meta's time-stamped proofs expire after 5 minutes
-WRITES = frozenset({"feed", "photos", "media", "media_publish", "threads", "threads_publish"})
+WRITES = frozenset(
+    {"feed", "photos", "media", "media_publish", "threads", "threads_publish", "comments"}
+)
 MAX_LIMIT = 100  # Meta caps `limit` on list edges
 DEFAULT_LIMIT = 25
 POST_ROUTES = frozenset({"reset", "accounts", "users", "faults", "apps"})  # under /_sandbox/
@@ -224,8 +226,10 @@ class SandboxApp:
         if len(parts) != 2:
             raise GraphFault(2500, "Unknown path components", kind="GraphMethodException")
         node, edge = parts
+        if edge == "comments":
+            return self._comments_route(method, node, account, args)
         kind = "page" if edge in ("feed", "photos", "published_posts") else "instagram"
-        if edge.startswith("threads"):
+        if edge.startswith("threads") or edge == "replies":
             state.owned(account, node, "threads")
             return self._threads_route(method, edge, account, args)
         state.owned(account, node, kind)
@@ -250,13 +254,29 @@ class SandboxApp:
             return _publishing_limit(state, account)
         raise GraphFault(2500, f"Unknown path components: /{edge}", kind="GraphMethodException")
 
+    def _comments_route(
+        self, method: str, node: str, account: Account, args: dict[str, Any]
+    ) -> Any:
+        """`/{object-id}/comments` on a Page post or an Instagram media."""
+        item = self.state.commented(account, node)
+        if method == "POST":
+            return self.state.comment(account, item, args)
+        if args.get("order", "reverse_chronological") != "reverse_chronological":
+            raise GraphFault(100, "(#100) The sandbox lists comments newest first only")
+        limit = min(int(args.get("limit") or DEFAULT_LIMIT), MAX_LIMIT)
+        after = str(args["after"]) if args.get("after") else None
+        items, more = self.state.comments_of(item, limit, after)
+        render = _page_comment if item.kind == "page_post" else _ig_comment
+        return Listing([render(i) for i in items], more)
+
     def _threads_route(self, method: str, edge: str, account: Account, args: dict[str, Any]) -> Any:
         """graph.threads.net: the same envelopes, its own edges."""
-        if (method, edge) == ("GET", "threads"):
+        if method == "GET" and edge in ("threads", "replies"):
             since = int(args["since"]) if args.get("since") else None
             limit = min(int(args.get("limit") or DEFAULT_LIMIT), MAX_LIMIT)
             after = str(args["after"]) if args.get("after") else None
-            items, more = self.state.recent(account.id, "threads_post", since, limit, after)
+            kind = "threads_post" if edge == "threads" else "threads_reply"
+            items, more = self.state.recent(account.id, kind, since, limit, after)
             return Listing([_thread(i) for i in items], more)
         if (method, edge) == ("POST", "threads"):
             return self.state.create_thread(account, args)
@@ -341,12 +361,12 @@ class SandboxApp:
         return _json({"error": "no such sandbox route"}, status=404)
 
     def _published(self) -> list[Item]:
-        items = [
-            i
-            for i in self.state.items.values()
-            if i.published and i.kind in ("page_post", "ig_media", "threads_post")
-        ]
+        items = [i for i in self.state.items.values() if i.published and i.kind in _SHOWN]
         return sorted(items, key=lambda i: i.created)
+
+
+# What the control surface lists as published: posts, replies and comments.
+_SHOWN = ("page_post", "ig_media", "threads_post", "threads_reply", "fb_comment", "ig_comment")
 
 
 def _fetch_media(edge: str, args: dict[str, Any]) -> None:
@@ -465,6 +485,14 @@ def _page_post(item: Item) -> dict[str, Any]:
 
 
 def _thread(item: Item) -> dict[str, Any]:
+    return {"id": item.id, "text": item.text, "timestamp": meta_time(item.created)}
+
+
+def _page_comment(item: Item) -> dict[str, Any]:
+    return {"id": item.id, "message": item.text, "created_time": meta_time(item.created)}
+
+
+def _ig_comment(item: Item) -> dict[str, Any]:
     return {"id": item.id, "text": item.text, "timestamp": meta_time(item.created)}
 
 

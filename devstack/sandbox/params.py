@@ -79,6 +79,10 @@ DECLARED: dict[tuple[str, str], frozenset[str]] = {
         }
     ),
     ("GET", "threads"): _READ | {"since", "until"},
+    ("GET", "replies"): _READ | {"since", "until"},
+    # A Page post's or an Instagram media's comments (Graph's Comment and IG Comment edges).
+    ("POST", "comments"): frozenset({"message", "attachment_url", "attachment_id"}),
+    ("GET", "comments"): _READ | {"filter", "order", "summary", "since"},
     ("POST", "threads_publish"): frozenset({"creation_id"}),
     ("GET", "threads_publishing_limit"): frozenset({"fields"}),
     ("GET", "refresh_access_token"): frozenset({"grant_type"}),

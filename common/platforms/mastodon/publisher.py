@@ -6,7 +6,8 @@ version: the instance keeps keys for about an hour and answers a repeat with the
 first request made. The key and the media ids are stored before the send, so a look after an
 unclear answer can repeat the very same request within that window (`find_published`); after
 it (or when the repeat is unclear too), the account's statuses since the send are read back and
-matched on their text.
+matched on their text (replies among them). A first comment or a thread's next part names the
+status it answers (`in_reply_to_id`).
 """
 
 from __future__ import annotations
@@ -240,6 +241,8 @@ def _status_body(post: Post, media_ids: Sequence[str]) -> dict[str, Any]:
         body["spoiler_text"] = content.content_warning
     if content.visibility:
         body["visibility"] = content.visibility
+    if post.reply_to:  # a first comment or a thread's next part: the status it answers
+        body["in_reply_to_id"] = post.reply_to["id"]
     return body
 
 

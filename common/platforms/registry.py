@@ -23,6 +23,7 @@ from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import INSTAGRAM
 from common.platforms.meta.login_dialog import MetaAuthorizer
+from common.platforms.meta.permalink import PermalinkReader
 from common.platforms.oauth import Authorizer
 from common.platforms.threads.authorization import ThreadsAuthorizer
 from common.platforms.threads.connector import ThreadsConnector
@@ -78,6 +79,12 @@ def default_authorizers(settings: Settings) -> dict[str, Authorizer]:
         MastodonAuthorizer(MastodonClient(settings), settings.web_base_url),
     ]
     return {a.network: a for a in found}
+
+
+def permalink_reader(settings: Settings) -> PermalinkReader:
+    """Reads Instagram and Threads posts' permalinks (the web app's proof page)."""
+    cipher = TokenCipher.from_settings(settings)
+    return PermalinkReader(GraphClient(settings), threads_client(settings), cipher)
 
 
 def threads_client(settings: Settings, *, versioned: bool = True) -> GraphClient:

@@ -84,9 +84,8 @@ def schedule_batch(
     if isinstance(stored, KeyReused):
         return stored
     if tasks is not None:
-        for made in stored.results:
-            if isinstance(made, Scheduled):
-                tasks.post_written(db, made.post_id, made.when.instant, now)
+        made = [(r.post_id, r.when.instant) for r in stored.results if isinstance(r, Scheduled)]
+        tasks.posts_written(db, made, now)
     return _with_likeness(db, requests, stored)
 
 
@@ -236,12 +235,15 @@ def import_csv(
     default_time_zone: str | None = None,
     allow_late: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    tasks: TaskStarter | None = None,
 ) -> Imported | ImportRefused:
     """Schedule every row of a CSV file (common.bulk_import), or none if any row is wrong.
 
     Importing the same file again schedules nothing and names the posts made the first time. A
     row with a `key` names its post across imports: changed, it edits that post while the post
-    is still editable (and is refused, with everything else, once it is not). Raises
+    is still editable (and is refused, with everything else, once it is not). With `tasks`
+    (DISPATCH=tasks), the new and changed posts due before the next tick get their Cloud Tasks
+    at once, in one batch, as single creates and edits do. Raises
     UnicodeDecodeError and csv.Error for a file that is not UTF-8 CSV text.
     """
     rows, header_problems = bulk_import.read(handle)
@@ -258,7 +260,15 @@ def import_csv(
         return changed
     keep = [i for i in range(len(rows)) if i not in changed]
     stored = _store_rows(db, [requests[i] for i in keep], [planned[i] for i in keep], now, progress)
-    return _imported(db, rows, keep, stored, changed, planned, now)
+    imported = _imported(db, rows, keep, stored, changed, planned, now)
+    if tasks is not None:  # DISPATCH=tasks: the rows due before the next tick, at once
+        made = [(r.post_id, r.when.instant) for r in stored.results if isinstance(r, Scheduled)]
+        edited = {row.post_id for row in imported.updated}
+        made += [
+            (e.post_id, planned[i].when.instant) for i, e in changed.items() if e.post_id in edited
+        ]
+        tasks.posts_written(db, made, now)
+    return imported
 
 
 def _changed_rows(

@@ -54,14 +54,17 @@ from common.posts.store import (
     uses_media,
 )
 from common.posts.tasks import (
+    InChain,
     TaskClaim,
     Upcoming,
     chained_next,
     claim_for_task,
+    in_chains,
+    link_after,
     record_tasks,
     take_uncounted,
     upcoming,
-    upcoming_post,
+    upcoming_posts,
 )
 
 __all__ = [
@@ -69,6 +72,7 @@ __all__ = [
     "ClaimedPost",
     "DueSnapshot",
     "Existing",
+    "InChain",
     "LeaseLost",
     "LeaseTerms",
     "Neighbour",
@@ -96,7 +100,9 @@ __all__ = [
     "free_stale_slot",
     "get",
     "get_document",
+    "in_chains",
     "insert_once",
+    "link_after",
     "list_page",
     "list_unknown",
     "mark_found_published",
@@ -115,6 +121,6 @@ __all__ = [
     "stage_many",
     "take_uncounted",
     "upcoming",
-    "upcoming_post",
+    "upcoming_posts",
     "uses_media",
 ]

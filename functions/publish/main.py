@@ -3,6 +3,10 @@ task). The flow lives in common.entrypoints.publish_http."""
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # no collections while the modules load: serve.loaded() says why
+
 import functions_framework
 from flask import Request, Response
 
@@ -11,6 +15,7 @@ from common.platforms.registry import default_registry
 
 serve.guard_function_app()
 service = publish_http.lazy_service(default_registry)
+serve.loaded()
 
 
 @functions_framework.http

@@ -5,6 +5,10 @@ Thin by design: the framework owns the transport and common.entrypoints owns the
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # no collections while the modules load: serve.loaded() says why
+
 import functions_framework
 from cloudevents.http import CloudEvent
 from flask import Request, Response
@@ -16,6 +20,7 @@ from common.platforms.registry import default_registry
 
 serve.guard_function_app()
 service = runner.lazy_service(default_registry)
+serve.loaded()
 
 
 @functions_framework.cloud_event

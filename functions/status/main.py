@@ -3,6 +3,10 @@ common.entrypoints.status_http."""
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # no collections while the modules load: serve.loaded() says why
+
 import functions_framework
 from flask import Request, Response
 
@@ -10,6 +14,7 @@ from common.entrypoints import serve, status_http
 
 serve.guard_function_app()
 service = status_http.lazy_service()
+serve.loaded()
 
 
 @functions_framework.http

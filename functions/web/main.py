@@ -3,6 +3,10 @@ common.entrypoints.webapp.app."""
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # no collections while the modules load: serve.loaded() says why
+
 import functions_framework
 from flask import Request, Response
 
@@ -11,6 +15,7 @@ from common.entrypoints.webapp import app
 
 serve.guard_function_app(app.MAX_BODY_BYTES)
 service = app.lazy_service()
+serve.loaded()
 
 
 @functions_framework.http

@@ -66,7 +66,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy common functions devstack bench tests
 	$(VENV)/bin/lint-imports
 
-# docs/openapi.yaml from the shapes declared in common/entrypoints/api_schema.py (a test keeps
+# docs/openapi.yaml from the shapes declared in common/entrypoints/api/shapes/ (a test keeps
 # the committed file equal to the generated one).
 openapi: $(STAMP)
 	$(PY) -m devstack.openapi

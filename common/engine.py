@@ -49,6 +49,14 @@ class Dispatch(Protocol):
         ...
 
 
+class RunStep(Protocol):
+    """Upkeep a run does under its lock before it claims (the runner chooses; recurring posts
+    are materialised by one: operations.series.MaterialiseDue). Bounded work per run, and
+    cheap when there is none: the run's command count on an empty tick depends on it."""
+
+    def __call__(self, db: Database[Doc], now: datetime) -> None: ...
+
+
 @dataclass(frozen=True)
 class Trigger:
     """Why a run happens. Ticks carry the Pub/Sub messageId and publishTime."""
@@ -74,11 +82,13 @@ def execute_once(
     clock: Clock = utcnow,
     events: EventSink | None = None,
     dispatch: Dispatch | None = None,
+    steps: tuple[RunStep, ...] = (),
 ) -> RunSummary:
     """Run one tick. Raises DatabaseUnavailableError when MongoDB cannot be reached.
 
     `events` receives an outcome event per finished post and one per completed run;
-    `dispatch` (see Dispatch) hands posts to other workers before the run claims.
+    `dispatch` (see Dispatch) hands posts to other workers before the run claims; `steps`
+    (see RunStep) run first, under the lock.
     """
     started = time.monotonic()
     run_id = uuid.uuid4().hex
@@ -101,7 +111,7 @@ def execute_once(
             return replace(not_run, duplicate=True)
         with logs.fields(runId=run_id):
             run = _Run(database, settings, registry, clock, acquired, trigger, started, events)
-            return run.execute(dispatch)
+            return run.execute(dispatch, steps)
     except PyMongoError as exc:
         raise DatabaseUnavailableError(describe_failure(exc)) from exc
 
@@ -187,10 +197,12 @@ class _Run:
 
     # --- the pipeline -----------------------------------------------------------------------
 
-    def execute(self, dispatch: Dispatch | None) -> RunSummary:
+    def execute(self, dispatch: Dispatch | None, steps: tuple[RunStep, ...]) -> RunSummary:
         status: RunStatus = "ok"
         error = None
         try:
+            for step in steps:
+                step(self.db, self.clock())
             due_until = dispatch.prepare(self.db, self.clock()) if dispatch is not None else None
             self._claim_and_publish(due_until)
         except PyMongoError as exc:

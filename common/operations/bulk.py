@@ -18,6 +18,7 @@ from common.db import Doc
 from common.operations import likeness
 from common.operations.prompt_tasks import TaskStarter
 from common.operations.scheduling import (
+    SLOT_ATTEMPTS,
     AlreadyScheduled,
     Invalid,
     KeyReused,
@@ -26,12 +27,15 @@ from common.operations.scheduling import (
     PostRequest,
     Scheduled,
     admit_media,
+    in_next_slots,
+    is_queued,
     plan_post,
     repeat,
 )
 
 IMPORT_CHUNK = 500
 DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index refusing a write
+SLOTS_RACED = "posts queued at the same moment took these posting slots again and again; try again"
 
 
 @dataclass(frozen=True)
@@ -71,16 +75,17 @@ def schedule_batch(
     max_lateness: timedelta,
 ) -> BatchScheduled | BatchRefused | KeyReused:
     """Schedule every item or none (an API batch, a CSV file); repeats make nothing new."""
-    planned = plan_all(db, requests, now, max_lateness)
-    if isinstance(planned, BatchRefused):
-        return planned
-    try:
-        stored = _store_new(db, requests, planned, now, progress)
-    except BulkWriteError as exc:
-        if not _duplicate_key(exc):
-            raise
-        # An identical batch raced this one and won: what it made is now there to be named.
-        stored = _store_new(db, requests, planned, now, progress)
+    for _ in range(SLOT_ATTEMPTS):
+        planned = plan_all(db, requests, now, max_lateness)
+        if isinstance(planned, BatchRefused):
+            return planned
+        try:
+            stored = _store_new(db, requests, planned, now, progress)
+            break
+        except BulkWriteError as exc:
+            _raced(db, exc, planned)
+    else:
+        return BatchRefused((ItemProblem(0, "scheduledAt", SLOTS_RACED),))
     if isinstance(stored, KeyReused):
         return stored
     if tasks is not None:
@@ -95,19 +100,23 @@ def plan_all(
 ) -> list[posts.NewPost] | BatchRefused:
     """Every item checked before anything is stored: the posts to store, or every problem."""
     known = accounts.load_many(db, (r.account_id for r in requests))
+    slotted = in_next_slots(db, requests, now)  # "queue": distinct free slots, in order
     planned: list[posts.NewPost] = []
     problems: list[ItemProblem] = []
-    for index, request in enumerate(requests):
+    for index, (request, placed) in enumerate(zip(requests, slotted, strict=True)):
         if request.stage != "scheduled":
             # A batch is staged and activated as `scheduled` together (posts.activate_import).
             problems.append(ItemProblem(index, "stage", "drafts are made one post at a time"))
             continue
         result: Planned | NoSuchAccount | Invalid | posts.NewPost
-        result = plan_post(request, known.get(request.account_id), now, max_lateness)
+        if isinstance(placed, Invalid):
+            result = placed
+        else:
+            result = plan_post(placed, known.get(request.account_id), now, max_lateness)
         if isinstance(result, Planned):
             result = admit_media(db, result.new, now)
         if isinstance(result, posts.NewPost):
-            planned.append(result)
+            planned.append(replace(result, queued=is_queued(request)))
         elif isinstance(result, NoSuchAccount):
             problems.append(ItemProblem(index, "accountId", f"no account {result.account_id!r}"))
         else:
@@ -137,8 +146,14 @@ def _with_likeness(
     )
 
 
-def _duplicate_key(exc: BulkWriteError) -> bool:
-    return any(e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", ()))
+def _raced(db: Database[Doc], exc: BulkWriteError, planned: Sequence[posts.NewPost]) -> None:
+    """An identical batch stored first (what it made is now there to be named), or a post was
+    queued to one of this batch's slots: the caller plans again. Reservations of posts canceled
+    since are taken back first. Any other write error is raised."""
+    if not any(e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", ())):
+        raise exc
+    slots = [posts.slot_key(p.account_id, p.when.instant) for p in planned if p.queued]
+    posts.free_stale_slots(db, slots)
 
 
 def _store_new(
@@ -250,15 +265,24 @@ def import_csv(
     if not rows:
         return ImportRefused((RowProblem(1, "file", "no rows to import"),))
     requests = [row_request(row, default_time_zone, allow_late, owner) for row in rows]
-    planned = plan_all(db, requests, now, max_lateness)
-    if isinstance(planned, BatchRefused):
-        return ImportRefused(tuple(_row_problem(rows[p.index].line, p) for p in planned.problems))
-    changed = _changed_rows(db, rows, planned)
-    if isinstance(changed, ImportRefused):
-        return changed
-    keep = [i for i in range(len(rows)) if i not in changed]
-    stored = _store_rows(db, [requests[i] for i in keep], [planned[i] for i in keep], now, progress)
-    return _imported(db, rows, keep, stored, changed, planned, now)
+    for _ in range(SLOT_ATTEMPTS):
+        planned = plan_all(db, requests, now, max_lateness)
+        if isinstance(planned, BatchRefused):
+            problems = planned.problems
+            return ImportRefused(tuple(_row_problem(rows[p.index].line, p) for p in problems))
+        changed = _changed_rows(db, rows, planned)
+        if isinstance(changed, ImportRefused):
+            return changed
+        keep = [i for i in range(len(rows)) if i not in changed]
+        try:
+            stored = _store_rows(
+                db, [requests[i] for i in keep], [planned[i] for i in keep], now, progress
+            )
+        except BulkWriteError as exc:
+            _raced(db, exc, planned)
+            continue
+        return _imported(db, rows, keep, stored, changed, planned, now)
+    return ImportRefused((RowProblem(1, "at", SLOTS_RACED),))
 
 
 def _changed_rows(
@@ -296,12 +320,7 @@ def _store_rows(
 ) -> BatchScheduled:
     if not planned:
         return BatchScheduled(())
-    try:
-        stored = _store_new(db, requests, planned, now, progress)
-    except BulkWriteError as exc:
-        if not _duplicate_key(exc):
-            raise
-        stored = _store_new(db, requests, planned, now, progress)
+    stored = _store_new(db, requests, planned, now, progress)
     assert not isinstance(stored, KeyReused)  # a changed row is an edit, never a reuse
     return _with_likeness(db, requests, stored)
 

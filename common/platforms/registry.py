@@ -17,6 +17,7 @@ from common.tokens import TokenCipher
 if TYPE_CHECKING:
     from common.platforms.bluesky.sessions import SessionKeeper
     from common.platforms.meta.graph import GraphClient
+    from common.platforms.oauth import Authorizer
 
 # What a network brings: its publishers (one per platform it serves) and its connector.
 NetworkParts = tuple[Sequence[Publisher], Connector]
@@ -114,18 +115,52 @@ def _bluesky(settings: Settings, cipher: TokenCipher) -> NetworkParts:
     from common.platforms.bluesky.connector import BlueskyConnector
     from common.platforms.bluesky.publisher import BlueskyPublisher
     from common.platforms.bluesky.xrpc import XrpcClient
+    from common.platforms.media_fetch import MediaFetcher
 
     xrpc, sessions = XrpcClient(settings), bluesky_sessions(settings, cipher)
-    return [BlueskyPublisher(xrpc, sessions)], BlueskyConnector(xrpc, sessions, cipher)
+    publisher = BlueskyPublisher(xrpc, sessions, MediaFetcher(settings))  # uploads the bytes
+    return [publisher], BlueskyConnector(xrpc, sessions, cipher)
 
 
 def _mastodon(settings: Settings, cipher: TokenCipher) -> NetworkParts:
     from common.platforms.mastodon.client import MastodonClient
     from common.platforms.mastodon.connector import MastodonConnector
     from common.platforms.mastodon.publisher import MastodonPublisher
+    from common.platforms.media_fetch import MediaFetcher
 
     mastodon = MastodonClient(settings)
-    return [MastodonPublisher(mastodon, cipher)], MastodonConnector(mastodon, cipher)
+    publisher = MastodonPublisher(mastodon, cipher, MediaFetcher(settings))  # uploads the bytes
+    return [publisher], MastodonConnector(mastodon, cipher)
+
+
+def default_authorizers(settings: Settings) -> dict[str, Authorizer]:
+    """The browser flows that connect accounts (the web app): Meta's Login dialog, Threads'
+    authorization window, Mastodon's per-instance apps. Bluesky has none: an app password."""
+    from common.platforms.mastodon.apps import MastodonAuthorizer
+    from common.platforms.mastodon.client import MastodonClient
+    from common.platforms.meta.connector import MetaApp
+    from common.platforms.meta.graph import GraphClient
+    from common.platforms.meta.login_dialog import MetaAuthorizer
+    from common.platforms.threads.authorization import ThreadsAuthorizer
+
+    meta = MetaApp(settings.meta_app_id, settings.meta_app_secret)
+    found: list[Authorizer] = [
+        MetaAuthorizer(
+            GraphClient(settings),
+            meta,
+            settings.meta_dialog_url,
+            settings.meta_api_version,
+            settings.meta_login_config_id,
+        ),
+        ThreadsAuthorizer(
+            threads_client(settings, versioned=False),
+            settings.threads_authorize_url,
+            settings.threads_app_id,
+            settings.threads_app_secret,
+        ),
+        MastodonAuthorizer(MastodonClient(settings), settings.web_base_url),
+    ]
+    return {a.network: a for a in found}
 
 
 def threads_client(settings: Settings, *, versioned: bool = True) -> GraphClient:

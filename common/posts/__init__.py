@@ -14,7 +14,15 @@ the names below, `common.posts.<name>`, so code can move between the modules wit
 them.
 """
 
-from common.posts.actions import cancel, edit_content, end_group, release_held, retry, review
+from common.posts.actions import (
+    cancel,
+    edit_content,
+    end_group,
+    hand_over_group,
+    release_held,
+    retry,
+    review,
+)
 from common.posts.figures import COUNT_CAP, QueueCounts, queue_counts
 from common.posts.lease import ClaimedPost, LeaseLost, LeaseTerms, Settled
 from common.posts.listing import (
@@ -47,9 +55,10 @@ from common.posts.store import (
     create,
     discard_import,
     existing_keys,
-    free_stale_slot,
+    free_stale_slots,
     get,
     insert_once,
+    slot_key,
     stage_many,
     uses_media,
 )
@@ -93,9 +102,10 @@ __all__ = [
     "edit_content",
     "end_group",
     "existing_keys",
-    "free_stale_slot",
+    "free_stale_slots",
     "get",
     "get_document",
+    "hand_over_group",
     "insert_once",
     "list_page",
     "list_unknown",
@@ -110,6 +120,7 @@ __all__ = [
     "retry",
     "review",
     "scheduled_between",
+    "slot_key",
     "slot_times",
     "snapshot_due",
     "stage_many",

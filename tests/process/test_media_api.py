@@ -17,8 +17,9 @@ import pytest
 import requests
 from pymongo.database import Database
 
-from common import apikeys
+from common import accounts, apikeys
 from common.clock import utcnow
+from common.media_rules import MastodonInstanceLimits
 from devstack.storage import LocalStorage
 from tests.conftest import add_account
 from tests.functions_fixtures import ADMIN_KEY, ROOT, Served, function_env, serve
@@ -144,6 +145,49 @@ def test_each_network_rule_refuses_the_upload_and_is_named(
     assert tall["state"] == "rejected"
     assert [p["rule"] for p in tall["problems"]] == ["aspectRatio"]
     assert tall["problems"][0]["message"].startswith("Instagram takes images")
+
+
+def test_a_mastodon_instances_own_limits_judge_the_upload_and_the_post(
+    api_fn: Served, fresh_db: Database[Any], tmp_path: Path
+) -> None:
+    add_account(fresh_db, "masto", "mastodon")
+    add_account(fresh_db, "roomy", "mastodon")
+    strict = MastodonInstanceLimits(
+        max_characters=500,
+        max_media_attachments=4,
+        image_size_limit=100_000,
+        video_size_limit=1_000_000,
+        description_limit=10,
+        supported_mime_types=frozenset({"image/jpeg", "image/png"}),
+        read_at=utcnow(),
+    )
+    noisy = image(tmp_path / "noisy.png", (400, 400), "PNG", noise=True)  # about 480 kB
+    earlier = upload(api_fn, noisy, ["masto"])  # judged by the defaults (16 MiB): ready
+    assert earlier["state"] == "ready"
+    accounts.set_instance_limits(fresh_db, "masto", strict, utcnow())  # read at a check
+    again = image(tmp_path / "noisy2.png", (401, 400), "PNG", noise=True)
+    big = upload(api_fn, again, ["masto"])
+    assert big["state"] == "rejected"
+    assert [p["rule"] for p in big["problems"]] == ["size"]
+    assert "at most 100,000 bytes" in big["problems"][0]["message"]
+    assert upload(api_fn, again, ["roomy"])["state"] == "ready"  # another instance: defaults
+
+    body = {
+        "accountId": "masto",
+        "scheduledAt": LATER.isoformat(),
+        "text": "an item the instance now refuses",
+        "media": [{"mediaId": earlier["id"], "alt": "ten chars."}],
+    }
+    refused = call(api_fn, "POST", "/v1/posts", body)
+    assert refused.status_code == 400
+    assert [(p["field"], p["message"].split(":")[0]) for p in refused.json()["problems"]] == [
+        ("media[0]", "size")
+    ]
+    long_alt = {**body, "media": [{"mediaId": earlier["id"], "alt": "eleven char"}]}
+    problems = call(api_fn, "POST", "/v1/posts", long_alt).json()["problems"]
+    assert [(p["field"], p["message"]) for p in problems] == [
+        ("media", "Mastodon alt text is limited to 10 characters on this instance")
+    ]
 
 
 def test_posts_take_uploaded_items_by_id_and_name_the_failing_item(

@@ -305,6 +305,14 @@ def test_the_counters_count_in_each_networks_unit(web_fn: Served, fresh_db: Data
     )
     assert 'data-platform="bluesky">bluesky: 3 / 300 graphemes' in answer.text
     assert 'data-platform="mastodon">mastodon: 8 / 500 characters' in answer.text
+    roomy: dict[str, object] = {"maxCharacters": 5000, "maxMediaAttachments": 4}
+    roomy |= {"imageSizeLimit": 1, "videoSizeLimit": 1, "descriptionLimit": 1500}
+    roomy |= {"supportedMimeTypes": []}
+    fresh_db.accounts.update_one(
+        {"_id": "masto-1"}, {"$set": {"instanceLimits": {**roomy, "readAt": LATER}}}
+    )
+    answer = client.post("/compose/counters", {"accounts": ["masto-1"], "text": "x" * 600})
+    assert 'data-platform="mastodon">mastodon: 600 / 5000 characters' in answer.text
 
 
 def test_the_calendar_shows_the_month_and_a_move_is_version_checked(

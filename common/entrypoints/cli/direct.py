@@ -25,6 +25,7 @@ from common.entrypoints.cli.backend import (
     UsageError,
 )
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
+from common.entrypoints.runner import run_steps
 from common.operations import accounts as account_ops
 from common.operations import bulk, media, planning, post_actions, reconcile, scheduling
 from common.operations.prompt_tasks import TaskStarter, task_starter
@@ -248,7 +249,14 @@ class Direct:
     def run(self, limit: int | None) -> Doc:
         trigger, registry = Trigger("cli", limit=limit), self._registry()
         strategy = dispatch.for_settings(self.settings)
-        summary = execute_once(self.settings, trigger, registry, db=self.db, dispatch=strategy)
+        summary = execute_once(
+            self.settings,
+            trigger,
+            registry,
+            db=self.db,
+            dispatch=strategy,
+            steps=run_steps(self.settings),
+        )
         return summary.to_response()
 
     def status(self) -> Doc:

@@ -373,7 +373,15 @@ def _counters(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[
     platforms = sorted({a.platform for a in known.values()}) or list(model.PLATFORMS)
     rows = []
     for platform in platforms:
-        measure = measure_text(platform, content)
+        measure = min(
+            (
+                measure_text(platform, content, a.instance_limits)
+                for a in known.values()
+                if a.platform == platform
+            ),
+            key=lambda m: m.limit,
+            default=measure_text(platform, content),
+        )  # the strictest of the chosen accounts (Mastodon instances state their own)
         rows.append(
             {
                 "platform": platform,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bson import ObjectId
 from pymongo.database import Database
@@ -12,7 +13,9 @@ from pymongo.database import Database
 from common import accounts, posts
 from common.db import Doc
 from common.platforms.base import failure_reason
-from common.platforms.meta.permalink import PermalinkReader
+
+if TYPE_CHECKING:  # the network modules load on first use (cold start)
+    from common.platforms.meta.permalink import PermalinkReader
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,9 @@ def test_compose_by_keyboard_see_it_move_it_publish_it_and_read_its_proof(
     page.locator("#counters li[data-platform=facebook]").filter(
         has_text="facebook: 22 / 63206 characters"
     ).wait_for()
+    page.locator("#preview article[data-platform=facebook] .shown").filter(
+        has_text="Hello from the browser"
+    ).wait_for()
     page.fill("#scheduledAt", when.strftime("%Y-%m-%dT%H:%M"))
     page.fill("#timeZone", "UTC")
     page.focus("#schedule")

@@ -64,14 +64,17 @@ from common.posts.store import (
     uses_media,
 )
 from common.posts.tasks import (
+    InChain,
     TaskClaim,
     Upcoming,
     chained_next,
     claim_for_task,
+    in_chains,
+    link_after,
     record_tasks,
     take_uncounted,
     upcoming,
-    upcoming_post,
+    upcoming_posts,
 )
 
 __all__ = [
@@ -79,6 +82,7 @@ __all__ = [
     "ClaimedPost",
     "DueSnapshot",
     "Existing",
+    "InChain",
     "LeaseLost",
     "LeaseTerms",
     "Neighbour",
@@ -108,7 +112,9 @@ __all__ = [
     "get",
     "get_document",
     "hand_over_group",
+    "in_chains",
     "insert_once",
+    "link_after",
     "list_page",
     "list_unknown",
     "mark_found_published",
@@ -128,6 +134,6 @@ __all__ = [
     "stage_many",
     "take_uncounted",
     "upcoming",
-    "upcoming_post",
+    "upcoming_posts",
     "uses_media",
 ]

@@ -199,6 +199,7 @@ class Direct:
             default_time_zone=tz,
             allow_late=allow_late,
             progress=progress,
+            tasks=self._tasks,
         )
         if isinstance(result, bulk.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]

@@ -107,6 +107,11 @@ def plan_all(
             # A batch is staged and activated as `scheduled` together (posts.activate_import).
             problems.append(ItemProblem(index, "stage", "drafts are made one post at a time"))
             continue
+        if request.thread or request.first_comment is not None:
+            # Staged rows become `scheduled` together; follow-ups wait under their post.
+            field = "thread" if request.thread else "firstComment"
+            problems.append(ItemProblem(index, field, "follow-ups are made one post at a time"))
+            continue
         result: Planned | NoSuchAccount | Invalid | posts.NewPost
         if isinstance(placed, Invalid):
             result = placed

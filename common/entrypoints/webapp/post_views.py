@@ -14,12 +14,14 @@ from werkzeug.datastructures import MultiDict
 from common import accounts, audit, media_records, model, permalinks, posts
 from common.clock import TimeError, zone
 from common.entrypoints import web
-from common.entrypoints.webapp import calendar_grid, preview, proof
+from common.entrypoints.webapp import calendar_grid, context, preview, proof
 from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, View, networks, route
 from common.media_rules import NetworkLimits, limits_for
 from common.model import Content
 from common.operations import bulk, planning, post_actions, reconcile, scheduling
 from common.operations import compose as compose_op
+from common.operations import permalinks as permalink_ops
+from common.tokens import TokenKeyError
 from common.transitions import Refusal
 from common.validation import TextMeasure, measure_text
 
@@ -189,6 +191,22 @@ def look_again(ctx: Ctx) -> Response:
         raise web.HttpError(409, "Only a post whose outcome is unknown can be looked for")
     ctx.audit("posts.look", [str(post_id)], 200)
     return ctx.redirect(f"/posts/{post_id}?looked={result}")
+
+
+@route("/posts/<post_id>/permalink", ["POST"], "write")
+def read_permalink(ctx: Ctx) -> Response:
+    """Ask Instagram or Threads where a published post can be seen, and keep it."""
+    post_id = _post_id(ctx)
+    try:
+        reader = context.permalinks(ctx.settings)
+    except TokenKeyError as exc:
+        raise web.HttpError(503, "Token encryption is not configured on the server") from exc
+    found = permalink_ops.read_permalink(ctx.db, reader, post_id, ctx.now)
+    if isinstance(found, permalink_ops.NotRead):
+        ctx.audit("posts.permalink", [str(post_id)], 409)
+        raise web.HttpError(409, f"No permalink: {found.reason}")
+    ctx.audit("posts.permalink", [str(post_id)], 200)
+    return ctx.redirect(f"/posts/{post_id}")
 
 
 route("/posts/<post_id>/retry", ["POST"], "write")(

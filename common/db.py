@@ -25,6 +25,10 @@ MEDIA = "media"
 MEMBERS = "members"
 WEB_SESSIONS = "web_sessions"
 SIGNIN_ATTEMPTS = "signin_attempts"
+# Connecting an account in the browser: the flows under way, and our app on each Mastodon
+# instance.
+CONNECT_FLOWS = "connect_flows"
+OAUTH_CLIENTS = "oauth_clients"
 # Recurring posts: the rule, the template and the cursor of what is materialised.
 SERIES = "series"
 
@@ -157,6 +161,9 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
     # A series is due for materialising at `materialiseAt` (unset once it has no more to make).
     SERIES: (IndexSpec("materialiseAt", (("materialiseAt", ASCENDING),), {"sparse": True}),),
     SIGNIN_ATTEMPTS: (
+        IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),
+    ),
+    CONNECT_FLOWS: (
         IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),
     ),
     # One document per hour; each expires a day after its hour ended (see common/stats.py).

@@ -10,7 +10,8 @@ from common.entrypoints.api import routes
 from common.entrypoints.api.shapes.errors import ApiError, Error
 from common.entrypoints.api.shapes.functions import RunRequest, RunResponse, Status
 from common.entrypoints.api.shapes.operation import POST_ID, Answer, Operation, Param
-from common.schema import Json, components, ref
+from common.schema import Json
+from common.schema_doc import components, ref
 
 INFO = {
     "title": "Serverless Social Scheduler",

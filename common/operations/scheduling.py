@@ -22,7 +22,7 @@ from common.db import Doc
 from common.model import Account
 from common.operations import likeness, media
 from common.operations.prompt_tasks import TaskStarter
-from common.validation import Problem, check_post
+from common.validation import CheckedFollowUps, Problem, check_follow_ups, check_post
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,10 @@ class PostRequest:
     # A CSV row's `key` names the row across imports (a changed row edits its post), unlike an
     # API key, which names one request body (another body under it is refused).
     key_names_row: bool = False
+    # Follow-ups, published after the post once it is out (common.posts.follow_ups): a first
+    # comment (every network) and a thread's further parts (Threads, Bluesky, Mastodon).
+    first_comment: str | None = None
+    thread: Sequence[str] = ()
 
 
 NOW = "now"
@@ -151,7 +155,14 @@ def plan_post(
         visibility=request.visibility,
         instance=account.instance_limits,
     )
-    problems = list(checked.problems) + _key_problems(request.idempotency_key)
+    follow_ups = check_follow_ups(
+        account.platform, first_comment=request.first_comment, thread=request.thread
+    )
+    problems = [
+        *checked.problems,
+        *follow_ups.problems,
+        *_key_problems(request.idempotency_key),
+    ]
     when = checked.when
     if when is not None and not is_now:
         problems.extend(_past_problems(when, now, request.allow_late, max_lateness))
@@ -167,8 +178,16 @@ def plan_post(
         idempotency_key=key,
         request_hash=request.request_hash,
         stage=request.stage,
+        follow_ups=_follow_ups(follow_ups),
     )
     return Planned(new)
+
+
+def _follow_ups(checked: CheckedFollowUps) -> tuple[posts.NewFollowUp, ...]:
+    thread = tuple(posts.NewFollowUp("thread", part) for part in checked.thread)
+    if checked.first_comment is None:
+        return thread
+    return (*thread, posts.NewFollowUp("comment", checked.first_comment))
 
 
 def _past_problems(

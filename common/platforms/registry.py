@@ -12,14 +12,19 @@ from common.platforms.bluesky.connector import BlueskyConnector
 from common.platforms.bluesky.publisher import BlueskyPublisher
 from common.platforms.bluesky.sessions import SessionKeeper
 from common.platforms.bluesky.xrpc import XrpcClient
+from common.platforms.mastodon.apps import MastodonAuthorizer
 from common.platforms.mastodon.client import MastodonClient
 from common.platforms.mastodon.connector import MastodonConnector
 from common.platforms.mastodon.publisher import MastodonPublisher
+from common.platforms.media_fetch import MediaFetcher
 from common.platforms.meta.connector import MetaApp, MetaConnector
 from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
 from common.platforms.meta.instagram import INSTAGRAM
+from common.platforms.meta.login_dialog import MetaAuthorizer
+from common.platforms.oauth import Authorizer
+from common.platforms.threads.authorization import ThreadsAuthorizer
 from common.platforms.threads.connector import ThreadsConnector
 from common.platforms.threads.publisher import THREADS
 from common.tokens import TokenCipher
@@ -35,11 +40,12 @@ def default_registry(settings: Settings) -> Registry:
     graph, threads = GraphClient(settings), threads_client(settings)
     xrpc, mastodon = XrpcClient(settings), MastodonClient(settings)
     sessions = bluesky_sessions(settings, cipher)
+    media = MediaFetcher(settings)  # the bytes Bluesky and Mastodon upload themselves
     publishers: list[Publisher] = [
         FacebookPublisher(graph, cipher),
         ContainerPublisher(INSTAGRAM, graph, cipher, settings),
-        BlueskyPublisher(xrpc, sessions),
-        MastodonPublisher(mastodon, cipher),
+        BlueskyPublisher(xrpc, sessions, media),
+        MastodonPublisher(mastodon, cipher, media),
         ContainerPublisher(THREADS, threads, cipher, settings),
     ]
     connectors: list[Connector] = [
@@ -49,6 +55,29 @@ def default_registry(settings: Settings) -> Registry:
         MastodonConnector(mastodon, cipher),
     ]
     return Registry(publishers, connectors)
+
+
+def default_authorizers(settings: Settings) -> dict[str, Authorizer]:
+    """The browser flows that connect accounts (the web app): Meta's Login dialog, Threads'
+    authorization window, Mastodon's per-instance apps. Bluesky has none: an app password."""
+    meta = MetaApp(settings.meta_app_id, settings.meta_app_secret)
+    found: list[Authorizer] = [
+        MetaAuthorizer(
+            GraphClient(settings),
+            meta,
+            settings.meta_dialog_url,
+            settings.meta_api_version,
+            settings.meta_login_config_id,
+        ),
+        ThreadsAuthorizer(
+            threads_client(settings, versioned=False),
+            settings.threads_authorize_url,
+            settings.threads_app_id,
+            settings.threads_app_secret,
+        ),
+        MastodonAuthorizer(MastodonClient(settings), settings.web_base_url),
+    ]
+    return {a.network: a for a in found}
 
 
 def threads_client(settings: Settings, *, versioned: bool = True) -> GraphClient:

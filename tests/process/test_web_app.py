@@ -315,6 +315,23 @@ def test_the_counters_count_in_each_networks_unit(web_fn: Served, fresh_db: Data
     assert 'data-platform="mastodon">mastodon: 600 / 5000 characters' in answer.text
 
 
+def test_the_preview_shows_each_chosen_network_its_own_way(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "bsky-1", platform="bluesky")
+    add_account(fresh_db, "ig-1", platform="instagram")
+    client = admin(web_fn)
+    answer = client.post(
+        "/compose/preview",
+        {"accounts": ["bsky-1", "ig-1"], "text": "New <b>menu</b> https://example.org"},
+    )
+    assert answer.status_code == 200
+    assert answer.text.count('<article class="preview"') == 2
+    bluesky, instagram = answer.text.split('data-platform="instagram"')
+    assert '<u class="link">https://example.org</u>' in bluesky
+    assert "&lt;b&gt;menu&lt;/b&gt;" in instagram and 'class="link"' not in instagram
+
+
 def test_the_calendar_shows_the_month_and_a_move_is_version_checked(
     web_fn: Served, fresh_db: Database[Any]
 ) -> None:

@@ -25,7 +25,8 @@ from common.entrypoints.webapp.signin import Visitor
 from common.members import Power
 from common.operations.prompt_tasks import TaskStarter
 from common.platforms.base import Registry
-from common.platforms.registry import default_registry
+from common.platforms.oauth import Authorizer
+from common.platforms.registry import default_authorizers, default_registry
 from common.storage import MediaBucket, storage_config
 
 MAX_ACCOUNTS = 500  # one page lists them all; a deployment has tens
@@ -44,6 +45,12 @@ def networks(settings: Settings) -> Registry:
 
     Raises TokenKeyError when TOKEN_ENCRYPTION_KEY holds a malformed key."""
     return default_registry(settings)
+
+
+@functools.cache
+def authorizers(settings: Settings) -> Mapping[str, Authorizer]:
+    """The browser flows that connect accounts, by network, made on first use and kept."""
+    return default_authorizers(settings)
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,17 @@ from bson import ObjectId
 from flask import Response
 from werkzeug.datastructures import MultiDict
 
-from common import accounts, audit, model, permalinks, posts
+from common import accounts, audit, media_records, model, permalinks, posts
 from common.clock import TimeError, zone
 from common.entrypoints import web
-from common.entrypoints.webapp import calendar_grid, proof
+from common.entrypoints.webapp import calendar_grid, preview, proof
 from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, View, networks, route
+from common.media_rules import NetworkLimits, limits_for
 from common.model import Content
 from common.operations import bulk, planning, post_actions, reconcile, scheduling
 from common.operations import compose as compose_op
 from common.transitions import Refusal
-from common.validation import measure_text
+from common.validation import TextMeasure, measure_text
 
 # A month of a busy schedule; more in one view is cut, and the page says so.
 MONTH_LIMIT = 1000
@@ -350,6 +351,7 @@ def _composer(
         problems=problems,
         accounts=[a for a in accounts.list_all(ctx.db, MAX_ACCOUNTS) if a.status != "disabled"],
         counters=_counters(ctx, form, chosen),
+        previews=_previews(ctx, form, chosen),
         media_rows=range(MEDIA_ROWS),
         uploads=bool(ctx.settings.media_bucket),
         form_key=form.get("formKey") or secrets.token_urlsafe(16),
@@ -363,25 +365,75 @@ def counters(ctx: Ctx) -> Response:
     return ctx.page("counter_items.html", counters=_counters(ctx, form, form.getlist("accounts")))
 
 
-def _counters(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[dict[str, Any]]:
-    content = Content(
+@route("/compose/preview", ["POST"], "write")
+def preview_view(ctx: Ctx) -> Response:
+    """How the post will look on each chosen network (HTMX swaps it in as the form changes)."""
+    form = ctx.request.form
+    return ctx.page("preview_items.html", previews=_previews(ctx, form, form.getlist("accounts")))
+
+
+def _previews(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[preview.Preview]:
+    content = _content(form)
+    attached = _attached(ctx, form)
+    return [
+        preview.preview(platform, content, attached, *_strictest(platform, content, chosen_here))
+        for platform, chosen_here in _by_platform(ctx, chosen).items()
+    ]
+
+
+def _content(form: Mapping[str, str]) -> Content:
+    return Content(
         text=form.get("text", ""),
         link=form.get("link") or None,
         content_warning=form.get("contentWarning") or None,
     )
+
+
+def _by_platform(ctx: Ctx, chosen: Sequence[str]) -> dict[str, list[model.Account]]:
+    """The chosen accounts by network; none chosen: every network, with its defaults."""
     known = accounts.load_many(ctx.db, chosen) if chosen else {}
-    platforms = sorted({a.platform for a in known.values()}) or list(model.PLATFORMS)
+    found: dict[str, list[model.Account]] = {}
+    for account in known.values():
+        found.setdefault(account.platform, []).append(account)
+    return dict(sorted(found.items())) or {p: [] for p in model.PLATFORMS}
+
+
+def _strictest(
+    platform: str, content: Content, chosen: Sequence[model.Account]
+) -> tuple[TextMeasure, NetworkLimits]:
+    """The count and the media rules of the strictest chosen account (a Mastodon instance
+    states its own limits)."""
+    counted = [(measure_text(platform, content, a.instance_limits), a) for a in chosen]
+    if not counted:
+        return measure_text(platform, content), limits_for(platform)
+    measure, account = min(counted, key=lambda pair: pair[0].limit)
+    return measure, limits_for(platform, account.instance_limits)
+
+
+def _attached(ctx: Ctx, form: Mapping[str, str]) -> list[preview.Attached]:
+    """The media rows: uploaded items with the facts read from their bytes, or URLs."""
+    rows = [
+        (form.get(f"mediaId{n}", "").strip(), form.get(f"mediaUrl{n}", "").strip(), n)
+        for n in range(MEDIA_ROWS)
+    ]
+    items = media_records.get_many(ctx.db, [m for m, _, _ in rows if m])
+    attached = []
+    for media_id, url, n in rows:
+        alt = form.get(f"mediaAlt{n}", "")
+        if media_id:
+            item = items.get(media_id)
+            label = preview.label_of(item.filename if item else None, media_id)
+            attached.append(preview.Attached(label, item.facts if item else None, alt))
+        elif url:
+            attached.append(preview.Attached(preview.label_of(url, url), None, alt))
+    return attached
+
+
+def _counters(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[dict[str, Any]]:
+    content = _content(form)
     rows = []
-    for platform in platforms:
-        measure = min(
-            (
-                measure_text(platform, content, a.instance_limits)
-                for a in known.values()
-                if a.platform == platform
-            ),
-            key=lambda m: m.limit,
-            default=measure_text(platform, content),
-        )  # the strictest of the chosen accounts (Mastodon instances state their own)
+    for platform, chosen_here in _by_platform(ctx, chosen).items():
+        measure, _ = _strictest(platform, content, chosen_here)
         rows.append(
             {
                 "platform": platform,

@@ -91,6 +91,8 @@ def _post_request(
         content_warning=post.content_warning,
         visibility=post.visibility,
         stage=post.stage,
+        first_comment=post.first_comment,
+        thread=post.thread,
     )
 
 
@@ -279,8 +281,9 @@ def _instant(args: Mapping[str, str], name: str) -> datetime | None:
         raise web.HttpError(400, f"{name} must be an RFC 3339 time with an offset") from exc
 
 
-def post_json(doc: Doc) -> Doc:
-    """A stored post as the API shows it: no lease, no idempotency internals."""
+def post_json(doc: Doc, follow_ups: Sequence[Doc] | None = None) -> Doc:
+    """A stored post as the API shows it: no lease, no idempotency internals; `follow_ups`:
+    the posts below it (one post read by id)."""
     content = doc.get("content") or {}
     error = doc.get("lastError")
     post = post_shapes.Post(
@@ -308,8 +311,33 @@ def post_json(doc: Doc) -> Doc:
         updated_at=doc.get("updatedAt"),
         group_id=None if doc.get("groupId") is None else str(doc["groupId"]),
         review_comment=doc.get("reviewComment"),
+        follow_up=_place(doc),
+        follow_ups=None if follow_ups is None else tuple(_follow_up(d) for d in follow_ups),
     )
     return schema.dump(post)
+
+
+def _place(doc: Doc) -> post_shapes.FollowUpPlace | None:
+    if doc.get("parentId") is None:
+        return None
+    return post_shapes.FollowUpPlace(
+        kind=doc.get("followUp", "thread"),
+        part=int(doc.get("part", 1)),
+        parent_id=str(doc["parentId"]),
+        thread_root_id=str(doc["threadRootId"]),
+    )
+
+
+def _follow_up(doc: Doc) -> post_shapes.FollowUpShown:
+    error = doc.get("lastError")
+    return post_shapes.FollowUpShown(
+        id=str(doc["_id"]),
+        kind=doc.get("followUp", "thread"),
+        part=int(doc.get("part", 1)),
+        status=doc["status"],
+        platform_post_id=doc.get("platformPostId"),
+        last_error=None if error is None else _last_error(error),
+    )
 
 
 def _last_error(error: Doc) -> post_shapes.LastError:

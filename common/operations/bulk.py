@@ -91,9 +91,8 @@ def schedule_batch(
     if isinstance(stored, KeyReused):
         return stored
     if tasks is not None:
-        for made in stored.results:
-            if isinstance(made, Scheduled):
-                tasks.post_written(db, made.post_id, made.when.instant, now)
+        made = [(r.post_id, r.when.instant) for r in stored.results if isinstance(r, Scheduled)]
+        tasks.posts_written(db, made, now)
     return _with_likeness(db, requests, stored)
 
 
@@ -109,6 +108,11 @@ def plan_all(
         if request.stage != "scheduled":
             # A batch is staged and activated as `scheduled` together (posts.activate_import).
             problems.append(ItemProblem(index, "stage", "drafts are made one post at a time"))
+            continue
+        if request.thread or request.first_comment is not None:
+            # Staged rows become `scheduled` together; follow-ups wait under their post.
+            field = "thread" if request.thread else "firstComment"
+            problems.append(ItemProblem(index, field, "follow-ups are made one post at a time"))
             continue
         result: Planned | NoSuchAccount | Invalid | posts.NewPost
         if isinstance(placed, Invalid):
@@ -262,12 +266,15 @@ def import_csv(
     default_time_zone: str | None = None,
     allow_late: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    tasks: TaskStarter | None = None,
 ) -> Imported | ImportRefused:
     """Schedule every row of a CSV file (common.bulk_import), or none if any row is wrong.
 
     Importing the same file again schedules nothing and names the posts made the first time. A
     row with a `key` names its post across imports: changed, it edits that post while the post
-    is still editable (and is refused, with everything else, once it is not). Raises
+    is still editable (and is refused, with everything else, once it is not). With `tasks`
+    (DISPATCH=tasks), the new and changed posts due before the next tick get their Cloud Tasks
+    at once, in one batch, as single creates and edits do. Raises
     UnicodeDecodeError and csv.Error for a file that is not UTF-8 CSV text.
     """
     rows, header_problems = bulk_import.read(handle)
@@ -292,8 +299,25 @@ def import_csv(
         except BulkWriteError as exc:
             _raced(db, exc, planned)
             continue
-        return _imported(db, rows, keep, stored, changed, planned, now)
+        imported = _imported(db, rows, keep, stored, changed, planned, now)
+        if tasks is not None:  # DISPATCH=tasks: the rows due before the next tick, at once
+            tasks.posts_written(db, _written(stored, imported, changed, planned), now)
+        return imported
     return ImportRefused((RowProblem(1, "at", SLOTS_RACED),))
+
+
+def _written(
+    stored: BatchScheduled,
+    imported: Imported,
+    changed: dict[int, posts.Existing],
+    planned: Sequence[posts.NewPost],
+) -> list[tuple[ObjectId, datetime]]:
+    """The posts an import created or changed, with their due times."""
+    made = [(r.post_id, r.when.instant) for r in stored.results if isinstance(r, Scheduled)]
+    edited = {row.post_id for row in imported.updated}
+    return made + [
+        (e.post_id, planned[i].when.instant) for i, e in changed.items() if e.post_id in edited
+    ]
 
 
 def _changed_rows(

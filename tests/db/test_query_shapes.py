@@ -113,7 +113,8 @@ def test_every_command_of_a_tasks_tick_is_served_by_an_index_and_an_idle_one_cos
         ("update", "posts"),
         ("update", "hourly_stats"),
         ("update", "scheduler_state"),
-        ("find", "posts"),
+        ("find", "posts"),  # due within the horizon
+        ("find", "posts"),  # the chains of their accounts (common.dispatch.chains)
         ("update", "posts"),
     ]
 

@@ -37,6 +37,7 @@ def import_posts(call: Call) -> Response:
             owner=call.caller.who,
             default_time_zone=asked.time_zone,
             allow_late=asked.allow_late,
+            tasks=call.service.tasks,
         )
     except csv.Error as exc:
         raise web.HttpError(400, f"csv is not a readable CSV file: {exc}"[:200]) from exc

@@ -142,7 +142,8 @@ class Direct:
         doc = posts.get_document(self.db, ObjectId(post_id))
         if doc is None:
             raise OperationalError(f"no post {post_id}")
-        return api_body.post_json(doc)
+        below = posts.follow_ups_of(self.db, doc["_id"]) if doc.get("hasFollowUps") else None
+        return api_body.post_json(doc, below)
 
     def edit_post(
         self, post_id: str, changes: post_actions.PostChanges, version: int | None
@@ -200,6 +201,7 @@ class Direct:
             default_time_zone=tz,
             allow_late=allow_late,
             progress=progress,
+            tasks=self._tasks,
         )
         if isinstance(result, bulk.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]

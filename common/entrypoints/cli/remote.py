@@ -294,6 +294,8 @@ def request_body(request: scheduling.PostRequest) -> Doc:
         "contentWarning": request.content_warning,
         "visibility": request.visibility,
         "stage": None if request.stage == "scheduled" else request.stage,
+        "firstComment": request.first_comment,
+        "thread": list(request.thread) or None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     return body

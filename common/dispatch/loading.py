@@ -94,30 +94,39 @@ def start(
         return Loaded(chained=len(in_place))
     accounts = sorted({p.account_id for p in todo})
     plan = chains.plan(todo, posts.in_chains(db, accounts, after, todo[-1].due_at))
-    for run in plan.runs:
-        if run.after is not None and not posts.link_after(db, run.after, run.first):
-            plan.detach(run)
-    heads = [run.first for run in plan.runs if run.after is None]
-    # A post moved by an edit leaves its chain: the account's next post gets its task now.
-    left_behind = [p.left_behind for p in todo if p.left_behind is not None]
-    with ThreadPoolExecutor(max(1, min(ENQUEUE_THREADS, len(heads)))) as pool:
+    # A run is recorded before it is linked in: the post it follows may finish at once and
+    # hand it the turn, and its task must then find the run's links.
+    linking = [run for run in plan.runs if run.after is not None]
+    recorded = [p for p in todo if plan.run_of[p.id].after is not None]
+    posts.record_tasks(db, [(p, queue.name_of(task_of(p))) for p in recorded], now, plan.then)
+    with ThreadPoolExecutor(ENQUEUE_THREADS) as pool:
+        linked = list(pool.map(lambda r: _link(db, r), linking))
+        for run, ok in zip(linking, linked, strict=True):
+            if not ok:  # it starts on its own, below (if that fails too, the sweep takes it)
+                plan.detach(run)
+        heads = [run.first for run in plan.runs if run.after is None]
+        # A post moved by an edit leaves its chain: the account's next post gets its task now.
+        left_behind = [p.left_behind for p in todo if p.left_behind is not None]
         results = list(pool.map(lambda p: enqueue(queue, p), heads))
         restarted = list(pool.map(lambda p: enqueue(queue, p), left_behind))
     enqueued = {p.id for p, r in zip(heads, results, strict=True) if r}
-    # A run is recorded only when its first task exists or it is linked in; otherwise the next
-    # tick retries it.
-    placed = [p for p in todo if _placed(plan.run_of[p.id], enqueued)]
-    posts.record_tasks(db, [(p, queue.name_of(task_of(p))) for p in placed], now, plan.then)
+    # A chain of its own is recorded only when its first task exists; otherwise the next tick
+    # retries it.
+    started = [p for p in todo if plan.run_of[p.id].first.id in enqueued]
+    posts.record_tasks(db, [(p, queue.name_of(task_of(p))) for p in started], now, plan.then)
+    linked_in = [p for p in recorded if plan.run_of[p.id].after is not None]  # still linked
+    placed = len(started) + len(linked_in)
     return Loaded(
         created=results.count("created") + restarted.count("created"),
         already_there=results.count("already_there"),
         failed=results.count(None),
-        chained=len(placed) - len(enqueued) + len(in_place),
+        chained=placed - len(enqueued) + len(in_place),
     )
 
 
-def _placed(run: chains.Run, enqueued: set[ObjectId]) -> bool:
-    return run.after is not None or run.first.id in enqueued
+def _link(db: Database[Doc], run: chains.Run) -> bool:
+    assert run.after is not None
+    return posts.link_after(db, run.after, run.first)
 
 
 def task_of(post: Upcoming) -> PostTask:

@@ -17,6 +17,7 @@ from common.tokens import TokenCipher
 if TYPE_CHECKING:
     from common.platforms.bluesky.sessions import SessionKeeper
     from common.platforms.meta.graph import GraphClient
+    from common.platforms.meta.permalink import PermalinkReader
     from common.platforms.oauth import Authorizer
 
 # What a network brings: its publishers (one per platform it serves) and its connector.
@@ -161,6 +162,15 @@ def default_authorizers(settings: Settings) -> dict[str, Authorizer]:
         MastodonAuthorizer(MastodonClient(settings), settings.web_base_url),
     ]
     return {a.network: a for a in found}
+
+
+def permalink_reader(settings: Settings) -> PermalinkReader:
+    """Reads Instagram and Threads posts' permalinks (the web app's proof page)."""
+    from common.platforms.meta.graph import GraphClient
+    from common.platforms.meta.permalink import PermalinkReader
+
+    cipher = TokenCipher.from_settings(settings)
+    return PermalinkReader(GraphClient(settings), threads_client(settings), cipher)
 
 
 def threads_client(settings: Settings, *, versioned: bool = True) -> GraphClient:

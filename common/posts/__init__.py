@@ -61,6 +61,7 @@ from common.posts.store import (
     insert_once,
     slot_key,
     stage_many,
+    store_permalink,
     uses_media,
 )
 from common.posts.tasks import (
@@ -132,6 +133,7 @@ __all__ = [
     "slot_times",
     "snapshot_due",
     "stage_many",
+    "store_permalink",
     "take_uncounted",
     "upcoming",
     "upcoming_posts",

@@ -170,8 +170,9 @@ class ClaimedPost:
 
 
 def _uncounted(transition: Transition, now: datetime) -> Doc:
-    """What the tick adds to the figures for this post (with a published post's scheduledAt):
-    a record of its own, so a retry of a failed post before the tick changes nothing of it."""
+    """What the tick adds to the figures for this post (with a published post's scheduledAt),
+    kept apart from its status: a failed post retried before the tick is still counted as
+    failed, unless it finishes again before the tick (then its last outcome is counted)."""
     outcome = "published" if isinstance(transition, MarkPublished) else "failed"
     return {"outcome": outcome, "at": now}
 

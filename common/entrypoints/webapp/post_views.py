@@ -14,12 +14,15 @@ from werkzeug.datastructures import MultiDict
 from common import accounts, audit, media_records, model, permalinks, posts
 from common.clock import TimeError, zone
 from common.entrypoints import web
-from common.entrypoints.webapp import calendar_grid, preview, proof
+from common.entrypoints.webapp import calendar_grid, context, preview, proof
 from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, View, networks, route
 from common.media_rules import NetworkLimits, limits_for
 from common.model import Content
 from common.operations import bulk, planning, post_actions, reconcile, scheduling
 from common.operations import compose as compose_op
+from common.operations import permalinks as permalink_ops
+from common.operations import series as series_ops
+from common.tokens import TokenKeyError
 from common.transitions import Refusal
 from common.validation import TextMeasure, measure_text
 
@@ -191,6 +194,22 @@ def look_again(ctx: Ctx) -> Response:
     return ctx.redirect(f"/posts/{post_id}?looked={result}")
 
 
+@route("/posts/<post_id>/permalink", ["POST"], "write")
+def read_permalink(ctx: Ctx) -> Response:
+    """Ask Instagram or Threads where a published post can be seen, and keep it."""
+    post_id = _post_id(ctx)
+    try:
+        reader = context.permalinks(ctx.settings)
+    except TokenKeyError as exc:
+        raise web.HttpError(503, "Token encryption is not configured on the server") from exc
+    found = permalink_ops.read_permalink(ctx.db, reader, post_id, ctx.now)
+    if isinstance(found, permalink_ops.NotRead):
+        ctx.audit("posts.permalink", [str(post_id)], 409)
+        raise web.HttpError(409, f"No permalink: {found.reason}")
+    ctx.audit("posts.permalink", [str(post_id)], 200)
+    return ctx.redirect(f"/posts/{post_id}")
+
+
 route("/posts/<post_id>/retry", ["POST"], "write")(
     _post_action(
         "posts.retry", lambda ctx, post_id: post_actions.retry_post(ctx.db, post_id, ctx.now)
@@ -278,6 +297,8 @@ def compose(ctx: Ctx) -> Response:
     group = f"web-{form.get('formKey') or secrets.token_urlsafe(12)}" if len(chosen) > 1 else None
     if form.get("action", "schedule") not in COMPOSE_ACTIONS:
         raise web.HttpError(400, f"action is one of {', '.join(COMPOSE_ACTIONS)}")
+    if form.get("action") == "repeat":
+        return _repeat(ctx, form, chosen)
     requests = [_request(form, account_id, group) for account_id in chosen]
     result = compose_op.compose(
         ctx.db, requests, ctx.now, ctx.service.tasks, max_lateness=ctx.settings.max_lateness
@@ -291,8 +312,29 @@ def compose(ctx: Ctx) -> Response:
     return ctx.redirect(f"/posts/{ids[0]}" if len(ids) == 1 else "/calendar")
 
 
-# The composer's buttons: when the posts go out, or the stage they wait in.
-COMPOSE_ACTIONS = ("schedule", "now", "queue", "draft", "submit")
+def _repeat(ctx: Ctx, form: MultiDict[str, str], chosen: Sequence[str]) -> Response:
+    """A series: the post again at each time of an RFC 5545 rule, from the time given, in its
+    time zone's wall-clock time; its first occurrences are made at once (the calendar shows
+    them), the rest by the runs."""
+    if len(chosen) != 1:
+        problem = "a repeating post is made for one account at a time"
+        return _composer(ctx, 422, form, {"accounts": [problem]})
+    template = _request(form, chosen[0], None)
+    made = series_ops.create_series(ctx.db, template, form.get("rule", "").strip(), ctx.now)
+    if isinstance(made, scheduling.NoSuchAccount):
+        return _composer(ctx, 422, form, {"accounts": [f"no account {made.account_id!r}"]})
+    if isinstance(made, scheduling.Invalid):
+        problems: dict[str, list[str]] = {}
+        for p in made.problems:
+            problems.setdefault(p.field, []).append(p.message)
+        return _composer(ctx, 422, form, problems)
+    series_ops.materialise(ctx.db, made, ctx.now, max_lateness=ctx.settings.max_lateness)
+    ctx.audit("series.create", [str(made)], 201)
+    return ctx.redirect("/series")
+
+
+# The composer's buttons: when the posts go out, or the stage they wait in (or a series).
+COMPOSE_ACTIONS = ("schedule", "now", "queue", "draft", "submit", "repeat")
 _STAGES: dict[str, model.Stage] = {"draft": "draft", "submit": "pending_approval"}
 _WHEN = {"now": scheduling.NOW, "queue": scheduling.QUEUE}
 

@@ -43,6 +43,7 @@ from common.platforms.bluesky.sessions import SessionKeeper
 from common.platforms.bluesky.xrpc import XrpcClient
 from common.platforms.mastodon.client import MastodonClient
 from common.platforms.mastodon.publisher import MastodonPublisher
+from common.platforms.media_fetch import MediaFetcher
 from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.meta.facebook import FacebookPublisher
 from common.platforms.meta.graph import GraphClient
@@ -172,7 +173,7 @@ def measure_bluesky(n_posts: int, key: str) -> dict[str, float]:
         )
         client = XrpcClient(settings)
         sessions = SessionKeeper(client, cipher, lambda _id, _ciphertext: None, utcnow)
-        bluesky = BlueskyPublisher(client, sessions)
+        bluesky = BlueskyPublisher(client, sessions, MediaFetcher(settings))
         ctx = BenchContext()
         for i in range(n_posts):
             outcome = bluesky.publish(make_post("bluesky", f"bsky {i}"), account, ctx)
@@ -201,7 +202,7 @@ def measure_mastodon(n_posts: int, key: str) -> dict[str, float]:
             service_url=sandbox.url,
         )
         client = MastodonClient(settings)
-        mastodon = MastodonPublisher(client, cipher)
+        mastodon = MastodonPublisher(client, cipher, MediaFetcher(settings))
         ctx = BenchContext()
         for i in range(n_posts):
             outcome = mastodon.publish(make_post("mastodon", f"masto {i}"), account, ctx)

@@ -7,7 +7,7 @@ Figures (goals in brackets):
                        functions_framework + pymongo + requests alone                      [<= 1.3]
   status_import_ratio  the same for functions/status/main.py                               [<= 1.3]
   api_import_ratio     the same for functions/api/main.py (it reads and writes the declared
-                       API shapes, common/entrypoints/api_schema.py)
+                       API shapes, common/entrypoints/api/shapes/)
   status_commands      database commands one status report costs                           [<= 3]
   status_p95_ms        95th percentile latency of GET on the status function under
                        functions-framework against the local database server (MONGO_URI)

@@ -29,8 +29,9 @@ from common import accounts, model, posts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
-from common.engine import Trigger, execute_once
+from common.engine import RunStep, Trigger, execute_once
 from common.model import Account, Post
+from common.operations.series import MaterialiseDue
 from common.platforms.base import Outcome, PublishContext, Published, Registry, Withdrawn
 
 HANDSHAKES = {"isMaster", "hello", "ping", "endSessions", "saslStart", "saslContinue"}
@@ -132,11 +133,18 @@ def empty_tick_with_history(uri: str, finished: int, future: int) -> int:
     seed(client[name], 0, 1)
     seed_history(client[name], finished, future)
     counter.count = 0
-    execute_once(settings, Trigger("tick", "bench-1"), Registry([]), db=client[name])
+    execute_once(
+        settings, Trigger("tick", "bench-1"), Registry([]), db=client[name], steps=steps(settings)
+    )
     commands = counter.count
     client.drop_database(name)
     client.close()
     return commands
+
+
+def steps(settings: Settings) -> tuple[RunStep, ...]:
+    """The deployed runs' upkeep (runner.run_steps: recurring posts), counted with the rest."""
+    return (MaterialiseDue(settings.max_lateness),)
 
 
 def fresh_db(uri: str) -> tuple[Settings, MongoClient[Doc], CommandCounter, str]:
@@ -160,7 +168,9 @@ def timed_run(
     registry = Registry([SleepingPublisher("facebook", latency)])
     counter.count = 0
     started = time.perf_counter()
-    result = execute_once(settings, Trigger("cli"), registry, db=client[name])
+    result = execute_once(
+        settings, Trigger("cli"), registry, db=client[name], steps=steps(settings)
+    )
     elapsed = time.perf_counter() - started
     commands = counter.count
     client.drop_database(name)
@@ -216,8 +226,9 @@ def main() -> int:
         "all_published": parallel_n == sequential_n == args.posts and published == 500,
     }
     goals = {
-        "commands_per_empty_tick": "<= 5",
-        "commands_per_empty_tick_110k_stored": "<= 5 (each on an index)",
+        # 5 for the run itself, 1 for the series due for materialising (an indexed query).
+        "commands_per_empty_tick": "<= 6",
+        "commands_per_empty_tick_110k_stored": "<= 6 (each on an index)",
         "commands_per_post": "<= 2",
         "speedup_vs_sequential": ">= 20",
         "floor_ratio": "<= 1.5",

@@ -36,7 +36,7 @@ from werkzeug.serving import make_server
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.coldstart import import_seconds
+from bench.coldstart import FUNCTION, import_medians
 from bench.engine import CommandCounter
 from common import web_sessions
 from common.clock import utcnow
@@ -139,8 +139,9 @@ def main() -> int:
     finally:
         client.drop_database(db_name)
         client.close()
-    web = import_seconds("import main", ROOT / "functions" / "web", args.repeats)
-    status_import = import_seconds("import main", ROOT / "functions" / "status", args.repeats)
+    functions = {name: (FUNCTION, ROOT / "functions" / name) for name in ("web", "status")}
+    medians = import_medians(functions, args.repeats)
+    web, status_import = medians["web"], medians["status"]
     figures = {
         "first_load_kib": round((page_bytes + asset_bytes) / 1024, 1),
         "page_kib": round(page_bytes / 1024, 1),

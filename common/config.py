@@ -42,6 +42,13 @@ class Settings:
     meta_app_id: str | None = None
     threads_graph_url: str = "https://graph.threads.net"
     threads_api_version: str = "v1.0"
+    # Connecting accounts in the browser (the web app): Meta's Login dialog (and, for Facebook
+    # Login for Business, its configuration id), Threads' authorization window and app.
+    meta_dialog_url: str = "https://www.facebook.com"
+    meta_login_config_id: str | None = None
+    threads_authorize_url: str = "https://threads.com"
+    threads_app_id: str | None = None
+    threads_app_secret: str | None = field(default=None, repr=False)
     # Timeouts for the networks other than Meta (Bluesky), each on the account's own server.
     network_connect_timeout_seconds: float = 5.0
     network_read_timeout_seconds: float = 30.0
@@ -181,6 +188,11 @@ _STR_SETTINGS: dict[str, str] = {
     "META_APP_SECRET": "meta_app_secret",
     "META_APP_ID": "meta_app_id",
     "THREADS_GRAPH_URL": "threads_graph_url",
+    "META_DIALOG_URL": "meta_dialog_url",
+    "META_LOGIN_CONFIG_ID": "meta_login_config_id",
+    "THREADS_AUTHORIZE_URL": "threads_authorize_url",
+    "THREADS_APP_ID": "threads_app_id",
+    "THREADS_APP_SECRET": "threads_app_secret",
     "THREADS_API_VERSION": "threads_api_version",
     "EVENTS_TOPIC": "events_topic",
     "GOOGLE_CLOUD_PROJECT": "google_cloud_project",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, TypeAlias
 
-from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 
@@ -25,6 +25,10 @@ MEDIA = "media"
 MEMBERS = "members"
 WEB_SESSIONS = "web_sessions"
 SIGNIN_ATTEMPTS = "signin_attempts"
+# Connecting an account in the browser: the flows under way, and our app on each Mastodon
+# instance.
+CONNECT_FLOWS = "connect_flows"
+OAUTH_CLIENTS = "oauth_clients"
 # Recurring posts: the rule, the template and the cursor of what is materialised.
 SERIES = "series"
 
@@ -112,6 +116,8 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
         # "Add to queue" reserves its slot: one post per account and slot instant (a holder
         # that was canceled or moved since gives the key up when the slot is next wanted).
         IndexSpec("slotKey", (("slotKey", ASCENDING),), {"unique": True, "sparse": True}),
+        # A group's posts: an ended or split series cancels its unsent ones.
+        IndexSpec("groupId_scheduledAt", (("groupId", ASCENDING), ("scheduledAt", ASCENDING))),
         # posts.list_page: the (dueAt, _id) order, alone or after an account (after a status:
         # status_dueAt_id above).
         IndexSpec("dueAt_id", (("dueAt", ASCENDING), ("_id", ASCENDING))),
@@ -152,7 +158,12 @@ INDEXES: Mapping[str, tuple[IndexSpec, ...]] = {
         IndexSpec("expiresAt_ttl", (("expiresAt", ASCENDING),), {"expireAfterSeconds": 0}),
         IndexSpec("who", (("who", ASCENDING),)),
     ),
+    # A series is due for materialising at `materialiseAt` (unset once it has no more to make).
+    SERIES: (IndexSpec("materialiseAt", (("materialiseAt", ASCENDING),), {"sparse": True}),),
     SIGNIN_ATTEMPTS: (
+        IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),
+    ),
+    CONNECT_FLOWS: (
         IndexSpec("expireAt_ttl", (("expireAt", ASCENDING),), {"expireAfterSeconds": 0}),
     ),
     # One document per hour; each expires a day after its hour ended (see common/stats.py).
@@ -170,8 +181,9 @@ def ensure_indexes(db: Database[Doc], post_retention_days: int | None = None) ->
     command run without the setting never drops a retention someone chose.
     """
     for collection, specs in INDEXES.items():
-        for spec in specs:
-            db[collection].create_index(list(spec.keys), name=spec.name, **spec.options)
+        # One createIndexes command per collection: a third of the time of one per index.
+        models = [IndexModel(list(s.keys), name=s.name, **s.options) for s in specs]
+        db[collection].create_indexes(models)
     if post_retention_days is not None:
         _set_post_retention(db, post_retention_days)
 

@@ -1,5 +1,5 @@
-"""Shapes declared once: small immutable classes read from JSON (every problem named), written
-as JSON, and described as OpenAPI 3.0 schemas.
+"""Shapes declared once: small immutable classes read from JSON (every problem named) and
+written as JSON (common.schema_doc describes them as OpenAPI 3.0 schemas).
 
 A shape is a class decorated with `@shape` whose annotated fields are snake_case; on the wire
 they are camelCase (`account_id` is `accountId`). A field without a default is required; a
@@ -23,8 +23,7 @@ import inspect
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple, TypeVar
 
 Problem = tuple[str, str]  # (field path, message)
@@ -136,7 +135,7 @@ def wire_name(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-class _Field(NamedTuple):
+class Field(NamedTuple):
     name: str  # the attribute
     wire: str  # the JSON name
     kind: Any  # the type, None stripped
@@ -147,14 +146,14 @@ class _Field(NamedTuple):
 
 
 @functools.cache
-def _fields(shape: type) -> tuple[_Field, ...]:
+def fields_of(shape: type) -> tuple[Field, ...]:
     hints = typing.get_type_hints(shape)
     found = []
     for name, field in shape.__shape_specs__.items():  # type: ignore[attr-defined]
         kind, may_be_none = _strip_none(hints[name])
         nullable = may_be_none if field.nullable is None else field.nullable
         found.append(
-            _Field(
+            Field(
                 name,
                 wire_name(name),
                 kind,
@@ -190,7 +189,7 @@ def _read_object(shape: type, data: Any, where: str, problems: list[Problem]) ->
     if not isinstance(data, dict):
         problems.append((where, f"{where or 'the body'} is a JSON object"))
         return None
-    fields = _fields(shape)
+    fields = fields_of(shape)
     known = [f.wire for f in fields]  # in declaration order, as the spec lists them
     listed = ", ".join(known[:-1]) + f" and {known[-1]}" if len(known) > 1 else known[0]
     for name in sorted(set(data) - set(known)):
@@ -208,7 +207,7 @@ def _read_object(shape: type, data: Any, where: str, problems: list[Problem]) ->
     return shape(**values)
 
 
-def _read_value(f: _Field, raw: Any, path: str, problems: list[Problem]) -> Any:
+def _read_value(f: Field, raw: Any, path: str, problems: list[Problem]) -> Any:
     if raw is None:
         if not f.nullable:
             problems.append((path, f"{f.wire} may not be null"))
@@ -254,9 +253,9 @@ def _read_variant(
     required fields tell them apart)."""
     present = set(raw) if isinstance(raw, dict) else set()
     for shape in shapes:
-        if {f.wire for f in _fields(shape) if f.required} <= present:
+        if {f.wire for f in fields_of(shape) if f.required} <= present:
             return _read_object(shape, raw, path, problems)
-    forms = " or ".join("{" + ", ".join(f.wire for f in _fields(t)) + "}" for t in shapes)
+    forms = " or ".join("{" + ", ".join(f.wire for f in fields_of(t)) + "}" for t in shapes)
     problems.append((path, f"{name} items are {forms}"))
     return None
 
@@ -306,7 +305,7 @@ def dump(value: Any) -> Json:
     """`value` as JSON (instants stay datetimes for the one JSON encoder to write)."""
     out: Json = {}
     kind: type = type(value)
-    for f in _fields(kind):
+    for f in fields_of(kind):
         item = getattr(value, f.name)
         if item is None and not f.required:
             continue
@@ -322,103 +321,3 @@ def _dump_value(item: Any) -> Any:
     if isinstance(item, dict):
         return {k: _dump_value(v) for k, v in item.items()}
     return item
-
-
-# --- describing -----------------------------------------------------------------------------
-
-
-def ref(shape: type) -> Json:
-    return {"$ref": f"#/components/schemas/{shape.__name__}"}
-
-
-def describe(shape: type) -> Json:
-    """The OpenAPI 3.0 schema of `shape` (nested shapes by $ref; `components` lists them)."""
-    fields = _fields(shape)
-    schema: Json = {"type": "object"}
-    doc = _summary(shape)
-    if doc:
-        schema["description"] = doc
-    required = [f.wire for f in fields if f.required]
-    if required:
-        schema["required"] = required
-    if getattr(shape, "CLOSED", True):
-        schema["additionalProperties"] = False
-    schema["properties"] = {f.wire: _property(f) for f in fields}
-    schema.update(getattr(shape, "SCHEMA_EXTRA", {}))
-    return schema
-
-
-def _summary(shape: type) -> str | None:
-    return " ".join((shape.__doc__ or "").split()) or None
-
-
-def _property(f: _Field) -> Json:
-    schema = _type_schema(f.kind)
-    extra: Json = dict(f.constraints)
-    if f.nullable:
-        extra["nullable"] = True
-    if f.description:
-        extra["description"] = f.description
-    if extra and "$ref" in schema:
-        # OpenAPI 3.0 ignores siblings of $ref: wrap it.
-        return {"allOf": [schema], **extra}
-    return {**schema, **extra}
-
-
-def _type_schema(kind: Any) -> Json:
-    origin = typing.get_origin(kind)
-    if is_shape(kind):
-        return ref(kind)
-    if origin in (list, tuple):
-        return {"type": "array", "items": _type_schema(typing.get_args(kind)[0])}
-    if origin is dict:
-        values = typing.get_args(kind)[1]
-        return {"type": "object"} | (
-            {} if values is Any else {"additionalProperties": _type_schema(values)}
-        )
-    if origin in (typing.Union, types.UnionType):
-        return {"oneOf": [_type_schema(t) for t in typing.get_args(kind)]}
-    if origin is Literal:
-        choices = list(typing.get_args(kind))
-        return {"type": "boolean" if isinstance(choices[0], bool) else "string", "enum": choices}
-    simple = {
-        str: {"type": "string"},
-        int: {"type": "integer"},
-        float: {"type": "number"},
-        bool: {"type": "boolean"},
-        datetime: {"type": "string", "format": "date-time"},
-        dict: {"type": "object"},
-    }
-    if kind in simple:
-        return dict(simple[kind])
-    raise TypeError(f"no schema for {kind!r}")
-
-
-def components(shapes: Sequence[type]) -> Json:
-    """Every shape reachable from `shapes`, by name."""
-    found: dict[str, Json] = {}
-    pending = list(shapes)
-    while pending:
-        shape = pending.pop()
-        if shape.__name__ in found:
-            continue
-        found[shape.__name__] = describe(shape)
-        pending.extend(_nested(shape))
-    return dict(sorted(found.items()))
-
-
-def _nested(shape: type) -> list[type]:
-    nested = []
-    for f in _fields(shape):
-        kind = f.kind
-        while typing.get_origin(kind) in (list, tuple, dict):
-            kind = typing.get_args(kind)[-1]
-        variants = _variants(kind)
-        nested += [t for t in variants if is_shape(t)]
-    return nested
-
-
-def _variants(kind: Any) -> tuple[Any, ...]:
-    if typing.get_origin(kind) in (typing.Union, types.UnionType):
-        return typing.get_args(kind)
-    return (kind,)

@@ -132,6 +132,55 @@ def check_post(
     return CheckedPost(content, when, tuple(problems))
 
 
+# Follow-ups (common.posts.follow_ups): a first comment on every network; threads of several
+# parts where a post's replies read as one thread. Parts carry text only, each under the same
+# limit as a post's text on its network; a thread is bounded, so is the work it makes.
+THREAD_NETWORKS = ("threads", "bluesky", "mastodon")
+MAX_THREAD_PARTS = 25
+
+
+@dataclass(frozen=True)
+class CheckedFollowUps:
+    """The follow-ups' texts, when `problems` is empty: a thread's parts in order, and the
+    first comment."""
+
+    thread: tuple[Content, ...]
+    first_comment: Content | None
+    problems: tuple[Problem, ...]
+
+
+def check_follow_ups(
+    platform: str, *, first_comment: str | None = None, thread: Sequence[str] = ()
+) -> CheckedFollowUps:
+    problems: list[Problem] = []
+    if thread and platform not in THREAD_NETWORKS:
+        problems.append(
+            Problem("thread", f"threads are published on {', '.join(THREAD_NETWORKS)} only")
+        )
+    if len(thread) > MAX_THREAD_PARTS:
+        problems.append(Problem("thread", f"a thread has at most {MAX_THREAD_PARTS} parts"))
+    parts = tuple(Content(text=t) for t in thread)
+    for index, part in enumerate(parts):
+        _follow_up_text(platform, part, f"thread[{index}]", problems)
+    comment = None if first_comment is None else Content(text=first_comment)
+    if comment is not None:
+        _follow_up_text(platform, comment, "firstComment", problems)
+    return CheckedFollowUps(parts, comment, tuple(problems))
+
+
+def _follow_up_text(platform: str, content: Content, field: str, problems: list[Problem]) -> None:
+    if not content.text.strip():
+        problems.append(Problem(field, "a follow-up needs text"))
+        return
+    if platform not in PLATFORMS:
+        return  # check_post names the platform
+    measured = measure_text(platform, content)
+    if measured.over:
+        problems.append(
+            Problem(field, f"{measured.used} {measured.unit}; the limit is {measured.limit}")
+        )
+
+
 def _media(raw: Sequence[Mapping[str, str]], problems: list[Problem]) -> list[Media]:
     items: list[Media] = []
     for index, entry in enumerate(raw):

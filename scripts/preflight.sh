@@ -91,6 +91,9 @@ fi
 if [[ -n "${OIDC_CLIENT_ID:-}" ]]; then
     secrets+=(OIDC_CLIENT_SECRET)
 fi
+if [[ -n "${THREADS_APP_ID:-}" ]]; then
+    secrets+=(THREADS_APP_SECRET)
+fi
 
 problems=0
 ok() { echo "ok   $1"; }
@@ -115,6 +118,7 @@ secret_hint() {
         TOKEN_ENCRYPTION_KEY) echo "python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode(), end=\"\")' | gcloud secrets versions add $id --data-file=- --project=$project" ;;
         META_APP_SECRET) echo "printf '%s' \"\$META_APP_SECRET\" | gcloud secrets versions add $id --data-file=- --project=$project (or set meta_app_secret_enabled = false)" ;;
         OIDC_CLIENT_SECRET) echo "printf '%s' \"\$OIDC_CLIENT_SECRET\" | gcloud secrets versions add $id --data-file=- --project=$project (the Google OAuth client's secret; or leave oidc_client_id empty)" ;;
+        THREADS_APP_SECRET) echo "printf '%s' \"\$THREADS_APP_SECRET\" | gcloud secrets versions add $id --data-file=- --project=$project (the Threads app's secret; or leave threads_app_id empty)" ;;
         *) echo "head -c 48 /dev/urandom | base64 | tr -d '\\n' | gcloud secrets versions add $id --data-file=- --project=$project" ;;
     esac
 }

@@ -2,13 +2,16 @@
 
     python -m tests.engine_worker URI DB [--latency S] [--workers N] [--ttl S] [--until-idle]
                                          [--freeze-after-send N | --kill-after-send N]
-                                         [--task POST_ID,VERSION,DUE_MS]
+                                         [--task POST_ID,VERSION,DUE_MS] [--networks]
 
 Prints one JSON line per execute_once result. `--freeze-after-send N` stops the process with
 SIGSTOP right after its N-th send (a stalled VM or a long GC pause); `--kill-after-send N`
 kills it with SIGKILL (a crashed instance). Both happen after the platform accepted the post and
 before the outcome is recorded, the worst moment. `--task` handles one Cloud Task the way the
-publish function does (common.dispatch.work.TaskWork) instead of running ticks.
+publish function does (common.dispatch.work.TaskWork) instead of running ticks. `--networks`
+publishes through the real adapters (settings from the environment: the sandboxes' URLs and
+the token key) instead of the recording publisher; "after the send" is then after the network
+answered it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Callable
 
 from pymongo import MongoClient
 from pymongo.database import Database
@@ -31,9 +35,38 @@ from common.db import Doc
 from common.dispatch.work import TaskWork
 from common.engine import Trigger, execute_once
 from common.events import NoEvents
-from common.model import Post
+from common.model import Account, Post
+from common.platforms.base import Outcome, PublishContext, Published, Publisher, Registry
+from common.platforms.registry import default_registry
 from common.tasks import PostTask
 from tests.recording import registry_for
+
+
+@dataclasses.dataclass
+class AfterSend:
+    """A real adapter that calls `after_send` once the network has answered a send."""
+
+    inner: Publisher
+    after_send: Callable[[Post], None]
+    platform: str = ""
+
+    def __post_init__(self) -> None:
+        self.platform = self.inner.platform
+
+    def publish(self, post: Post, account: Account, ctx: PublishContext) -> Outcome:
+        outcome = self.inner.publish(post, account, ctx)
+        if isinstance(outcome, Published):
+            self.after_send(post)
+        return outcome
+
+    def find_published(self, post: Post, account: Account) -> Published | None:
+        return self.inner.find_published(post, account)
+
+
+def networks(settings: Settings, after_send: Callable[[Post], None]) -> Registry:
+    real = default_registry(settings)
+    found = (real.get(p) for p in ("facebook", "instagram", "threads", "bluesky", "mastodon"))
+    return Registry([AfterSend(p, after_send) for p in found if p is not None])
 
 
 class NoQueue:
@@ -75,9 +108,11 @@ def main() -> None:
     parser.add_argument("--freeze-after-send", type=int, default=0)
     parser.add_argument("--kill-after-send", type=int, default=0)
     parser.add_argument("--task", default=None)
+    parser.add_argument("--networks", action="store_true")
     args = parser.parse_args()
     settings = load_settings(
         {
+            **(dict(os.environ) if args.networks else {}),
             "MONGO_URI": args.uri,
             "MONGO_DB": args.db,
             "PUBLISH_WORKERS": str(args.workers),
@@ -100,7 +135,10 @@ def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     db: Database[Doc] = MongoClient(args.uri, tz_aware=True)[args.db]
-    registry = registry_for(db, latency=args.latency, after_send=after_send)
+    if args.networks:
+        registry = networks(settings, after_send)
+    else:
+        registry = registry_for(db, latency=args.latency, after_send=after_send)
     if args.task is not None:
         post_id, version, due_ms = args.task.split(",")
         task = PostTask(post_id, int(version), int(due_ms))

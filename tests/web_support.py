@@ -4,9 +4,11 @@ and the Origin every browser sends with a form POST."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urljoin
 
 import requests
 from flask import Request, Response
@@ -95,3 +97,38 @@ def page_in_process(service: WebService, path: str, token: str, **query: str) ->
         headers=[("Cookie", f"__Host-session={token}"), ("Accept", PAGE)],
     ).get_environ()
     return app.web_request(Request(environ), Lazy(lambda: service))
+
+
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+_ACTION = re.compile(r'<form method="post" action="([^"]+)"')
+_CONTINUE = re.compile(r'href="([^"]+)" id="continue"')
+
+
+def network_page(leaving: requests.Response) -> str:
+    """The network's page the app's "Continue to …" link leads to."""
+    found = _CONTINUE.search(leaving.text)
+    assert found is not None, leaving.text[:500]
+    return html.unescape(found.group(1))
+
+
+def consent(page_url: str, choose: str) -> requests.Response:
+    """On a sandbox's consent page, continue as `choose` ("" declines): the network's
+    redirect back to the app, unfollowed."""
+    page = requests.get(page_url, timeout=TIMEOUT)
+    assert page.status_code == 200, page.text[:500]
+    action = _ACTION.search(page.text)
+    assert action is not None
+    fields = {name: html.unescape(value) for name, value in _HIDDEN.findall(page.text)}
+    return requests.post(
+        urljoin(page_url, action.group(1)),
+        data={**fields, "as": choose},
+        timeout=TIMEOUT,
+        allow_redirects=False,
+    )
+
+
+def back_path(redirect: requests.Response, site: str) -> str:
+    """The path and query the network sends the browser back to on `site` (no fragment)."""
+    location = redirect.headers["Location"].split("#", 1)[0]
+    assert location.startswith(site + "/"), location
+    return location[len(site) :]

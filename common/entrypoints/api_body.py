@@ -1,6 +1,6 @@
 """The api function's bodies and answers: JSON bodies and query strings read with the shapes of
-api_schema into use-case requests (unknown fields refused, every problem named), stored
-documents into answers of those shapes."""
+common.entrypoints.api.shapes into use-case requests (unknown fields refused, every problem
+named), stored documents into answers of those shapes."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ from bson import ObjectId
 from common import model, posts, schema
 from common.clock import TimeError, require_aware
 from common.db import Doc
-from common.entrypoints import api_schema as s
 from common.entrypoints import web
+from common.entrypoints.api.shapes import accounts as account_shapes
+from common.entrypoints.api.shapes import bulk as bulk_shapes
+from common.entrypoints.api.shapes import posts as post_shapes
 from common.model import Account
 from common.operations.accounts import Connected
 from common.operations.bulk import Imported, ImportRefused, ItemProblem, RowPost
@@ -28,7 +30,7 @@ from common.operations.scheduling import Invalid, PostRequest
 from common.platforms.base import Login, TokenHealth
 from common.schema import S
 
-LIST_PARAMS = frozenset(p.name for p in s.LIST_PARAMS)
+LIST_PARAMS = frozenset(p.name for p in post_shapes.LIST_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -46,15 +48,15 @@ def parse_create(body: Mapping[str, Any], header_key: str | None, owner: str) ->
     if not single and set(body) != {"posts"}:
         raise problems_error([ItemProblem(0, "posts", "a batch body has only the field posts")])
     items = [body] if single else body["posts"]
-    if not isinstance(items, list) or not 1 <= len(items) <= s.MAX_BATCH:
+    if not isinstance(items, list) or not 1 <= len(items) <= post_shapes.MAX_BATCH:
         raise problems_error(
-            [ItemProblem(0, "posts", f"posts is a list of 1 to {s.MAX_BATCH} posts")]
+            [ItemProblem(0, "posts", f"posts is a list of 1 to {post_shapes.MAX_BATCH} posts")]
         )
     problems: list[ItemProblem] = []
     fingerprint = _fingerprint(body) if header_key is not None else None
     requests = []
     for index, item in enumerate(items):
-        post, found = schema.read(s.NewPost, item)
+        post, found = schema.read(post_shapes.NewPost, item)
         problems.extend(ItemProblem(index, field, message) for field, message in found)
         if post is not None:
             requests.append(_post_request(post, header_key, fingerprint, owner, index))
@@ -64,7 +66,11 @@ def parse_create(body: Mapping[str, Any], header_key: str | None, owner: str) ->
 
 
 def _post_request(
-    post: s.NewPost, header_key: str | None, fingerprint: str | None, owner: str, index: int
+    post: post_shapes.NewPost,
+    header_key: str | None,
+    fingerprint: str | None,
+    owner: str,
+    index: int,
 ) -> PostRequest:
     # An item's own key names that item alone; the header's names the body, item by item.
     own_key = post.idempotency_key is not None
@@ -83,11 +89,13 @@ def _post_request(
         content_warning=post.content_warning,
         visibility=post.visibility,
         stage=post.stage,
+        first_comment=post.first_comment,
+        thread=post.thread,
     )
 
 
 def parse_changes(body: Mapping[str, Any]) -> PostChanges:
-    changes, found = schema.read(s.PostChanges, body)
+    changes, found = schema.read(post_shapes.PostChanges, body)
     if not set(body) & {"scheduledAt", "text", "link", "media"}:
         found.append(("", "give at least one of scheduledAt, text, link, media"))
     if changes is None or found:
@@ -102,14 +110,14 @@ def parse_changes(body: Mapping[str, Any]) -> PostChanges:
     )
 
 
-def _media(items: Sequence[s.PostMedia]) -> list[dict[str, str]]:
+def _media(items: Sequence[post_shapes.PostMedia]) -> list[dict[str, str]]:
     return [_media_item(m) for m in items]
 
 
-def _media_item(item: s.PostMedia) -> dict[str, str]:
+def _media_item(item: post_shapes.PostMedia) -> dict[str, str]:
     # alt is kept only when given: networks without alt text never see the field.
     alt = {"alt": item.alt} if item.alt else {}
-    if isinstance(item, s.MediaRef):
+    if isinstance(item, post_shapes.MediaRef):
         return {"mediaId": item.media_id, **alt}
     return {"url": item.url, "type": item.type, **alt}
 
@@ -132,10 +140,10 @@ class ConnectRequest:
 
 
 def parse_connect(body: Mapping[str, Any]) -> ConnectRequest:
-    """A login of one network with that network's own fields (api_schema.LOGIN_FIELDS); each
+    """A login of one network with that network's own fields (shapes.accounts.LOGIN_FIELDS); each
     Connector judges the login itself."""
-    asked = parse(s.ConnectRequest, body)
-    secret_field, others = s.LOGIN_FIELDS[asked.network]
+    asked = parse(account_shapes.ConnectRequest, body)
+    secret_field, others = account_shapes.LOGIN_FIELDS[asked.network]
     taken = {"network", "accountId", secret_field, *others}
     found = [
         ItemProblem(0, name, f"{name} is not a field of a {asked.network} login")
@@ -191,9 +199,9 @@ def parse_list_query(args: Mapping[str, str]) -> ListQuery:
 
 def _limit(raw: str | None) -> int:
     if raw is None:
-        return s.DEFAULT_PAGE
-    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= s.MAX_PAGE):
-        raise web.HttpError(400, f"limit is a whole number from 1 to {s.MAX_PAGE}")
+        return post_shapes.DEFAULT_PAGE
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= post_shapes.MAX_PAGE):
+        raise web.HttpError(400, f"limit is a whole number from 1 to {post_shapes.MAX_PAGE}")
     return int(raw)
 
 
@@ -207,11 +215,12 @@ def _instant(args: Mapping[str, str], name: str) -> datetime | None:
         raise web.HttpError(400, f"{name} must be an RFC 3339 time with an offset") from exc
 
 
-def post_json(doc: Doc) -> Doc:
-    """A stored post as the API shows it: no lease, no idempotency internals."""
+def post_json(doc: Doc, follow_ups: Sequence[Doc] | None = None) -> Doc:
+    """A stored post as the API shows it: no lease, no idempotency internals; `follow_ups`:
+    the posts below it (one post read by id)."""
     content = doc.get("content") or {}
     error = doc.get("lastError")
-    post = s.Post(
+    post = post_shapes.Post(
         id=str(doc["_id"]),
         account_id=doc["accountId"],
         platform=doc["platform"],
@@ -219,7 +228,7 @@ def post_json(doc: Doc) -> Doc:
         version=int(doc.get("version", 1)),
         scheduled_at=doc["scheduledAt"],
         due_at=doc["dueAt"],
-        content=s.PostContent(
+        content=post_shapes.PostContent(
             text=content.get("text") or "",
             link=content.get("link"),
             media=tuple(_shown_media(m) for m in content.get("media") or ()),
@@ -236,27 +245,54 @@ def post_json(doc: Doc) -> Doc:
         updated_at=doc.get("updatedAt"),
         group_id=None if doc.get("groupId") is None else str(doc["groupId"]),
         review_comment=doc.get("reviewComment"),
+        follow_up=_place(doc),
+        follow_ups=None if follow_ups is None else tuple(_follow_up(d) for d in follow_ups),
     )
     return schema.dump(post)
 
 
-def _last_error(error: Doc) -> s.LastError:
+def _place(doc: Doc) -> post_shapes.FollowUpPlace | None:
+    if doc.get("parentId") is None:
+        return None
+    return post_shapes.FollowUpPlace(
+        kind=doc.get("followUp", "thread"),
+        part=int(doc.get("part", 1)),
+        parent_id=str(doc["parentId"]),
+        thread_root_id=str(doc["threadRootId"]),
+    )
+
+
+def _follow_up(doc: Doc) -> post_shapes.FollowUpShown:
+    error = doc.get("lastError")
+    return post_shapes.FollowUpShown(
+        id=str(doc["_id"]),
+        kind=doc.get("followUp", "thread"),
+        part=int(doc.get("part", 1)),
+        status=doc["status"],
+        platform_post_id=doc.get("platformPostId"),
+        last_error=None if error is None else _last_error(error),
+    )
+
+
+def _last_error(error: Doc) -> post_shapes.LastError:
     # Only these three fields leave the process; an older record may lack `at`.
-    return s.LastError(
+    return post_shapes.LastError(
         code=error.get("code", ""), message=error.get("message", ""), at=error.get("at")
     )
 
 
-def _shown_media(stored: Doc) -> s.MediaUrl | s.MediaRefShown:
+def _shown_media(stored: Doc) -> post_shapes.MediaUrl | post_shapes.MediaRefShown:
     """An uploaded item shows its id, never the bucket's object name."""
     alt = stored.get("alt") or None
     if stored.get("mediaId"):
-        return s.MediaRefShown(media_id=stored["mediaId"], type=stored.get("type"), alt=alt)
-    return s.MediaUrl(url=stored["url"], type=stored.get("type", "image"), alt=alt)
+        return post_shapes.MediaRefShown(
+            media_id=stored["mediaId"], type=stored.get("type"), alt=alt
+        )
+    return post_shapes.MediaUrl(url=stored["url"], type=stored.get("type", "image"), alt=alt)
 
 
 def account_json(account: Account) -> Doc:
-    shown = s.Account(
+    shown = account_shapes.Account(
         id=account.id,
         platform=account.platform,  # type: ignore[arg-type]
         external_id=account.external_id,
@@ -269,7 +305,7 @@ def account_json(account: Account) -> Doc:
 
 
 def health_json(health: TokenHealth) -> Doc:
-    shown = s.TokenHealth(
+    shown = account_shapes.TokenHealth(
         account_id=health.account_id,
         platform=health.platform,  # type: ignore[arg-type]
         valid=health.valid,
@@ -280,12 +316,12 @@ def health_json(health: TokenHealth) -> Doc:
 
 
 def reconcile_json(report: ReconcileReport) -> Doc:
-    return schema.dump(s.ReconcileReport(**dataclasses.asdict(report)))
+    return schema.dump(bulk_shapes.ReconcileReport(**dataclasses.asdict(report)))
 
 
 def connected_json(connected: Connected) -> Doc:
     rows = tuple(
-        s.ConnectedAccount(
+        account_shapes.ConnectedAccount(
             id=a.account_id,
             platform=a.platform,  # type: ignore[arg-type]
             external_id=a.external_id,
@@ -295,7 +331,7 @@ def connected_json(connected: Connected) -> Doc:
         )
         for a in connected.accounts
     )
-    return schema.dump(s.Connected(accounts=rows))
+    return schema.dump(account_shapes.Connected(accounts=rows))
 
 
 def _fingerprint(body: Mapping[str, Any]) -> str:
@@ -316,24 +352,26 @@ def problems_error(problems: Sequence[ItemProblem]) -> web.HttpError:
 
 def import_json(result: Imported) -> Doc:
     """What an import did, row by row (the CLI prints the same shape in both modes)."""
-    shown = s.Imported(
+    shown = bulk_shapes.Imported(
         imported=result.count,
         created=_rows(result.created),
         already_scheduled=_rows(result.already),
         updated=_rows(result.updated),
         warnings=tuple(
-            s.RowWarning(line=w.line, id=str(w.post_id), message=w.message) for w in result.warnings
+            bulk_shapes.RowWarning(line=w.line, id=str(w.post_id), message=w.message)
+            for w in result.warnings
         ),
         not_changed=tuple(
-            s.RowProblem(line=p.line, field=p.field, message=p.message) for p in result.not_changed
+            bulk_shapes.RowProblem(line=p.line, field=p.field, message=p.message)
+            for p in result.not_changed
         ),
     )
     dumped: Doc = schema.dump(shown)
     return dumped
 
 
-def _rows(found: Sequence[RowPost]) -> tuple[s.RowPost, ...]:
-    return tuple(s.RowPost(line=r.line, id=str(r.post_id)) for r in found)
+def _rows(found: Sequence[RowPost]) -> tuple[bulk_shapes.RowPost, ...]:
+    return tuple(bulk_shapes.RowPost(line=r.line, id=str(r.post_id)) for r in found)
 
 
 def rows_error(refused: ImportRefused) -> web.HttpError:

@@ -11,7 +11,8 @@ from typing import Any
 
 from common import schema
 from common.db import Doc
-from common.entrypoints import api_body, api_schema, web
+from common.entrypoints import api_body, web
+from common.entrypoints.api.shapes import media as media_shapes
 from common.entrypoints.auth import Caller
 from common.media_records import MediaItem, Variant
 from common.operations import media
@@ -21,7 +22,7 @@ _STATUS = {"invalid": 422, "not_found": 404, "forbidden": 403, "not_uploaded": 4
 
 
 def parse_upload(body: Mapping[str, Any]) -> media.UploadRequest:
-    asked = api_body.parse(api_schema.MediaUpload, body)
+    asked = api_body.parse(media_shapes.MediaUpload, body)
     return media.UploadRequest(
         account_ids=asked.account_ids,
         media_type=asked.media_type,
@@ -49,7 +50,7 @@ def require_bucket(bucket: MediaBucket | None) -> MediaBucket:
 
 def media_json(item: MediaItem) -> Doc:
     facts = item.facts
-    shown = api_schema.Media(
+    shown = media_shapes.Media(
         id=item.id,
         state=item.state,
         account_ids=item.account_ids,
@@ -64,7 +65,7 @@ def media_json(item: MediaItem) -> Doc:
         codec=facts.codec if facts else None,
         fps=facts.fps if facts else None,
         problems=tuple(
-            api_schema.MediaProblem(rule=p.rule, message=p.message) for p in item.problems
+            media_shapes.MediaProblem(rule=p.rule, message=p.message) for p in item.problems
         ),
         variants={purpose: _variant(v) for purpose, v in item.variants.items()},
         created_at=item.created_at,
@@ -72,9 +73,9 @@ def media_json(item: MediaItem) -> Doc:
     return schema.dump(shown)
 
 
-def _variant(variant: Variant) -> api_schema.MediaVariant:
+def _variant(variant: Variant) -> media_shapes.MediaVariant:
     facts = variant.facts
-    return api_schema.MediaVariant(
+    return media_shapes.MediaVariant(
         media_type=facts.mime,
         bytes=facts.bytes,
         quality=variant.quality,

@@ -1,12 +1,17 @@
-"""The OpenAPI document of the HTTP functions, built from the declarations in api_schema (the
-committed docs/openapi.yaml is this document; `make openapi` writes it)."""
+"""The OpenAPI document of the HTTP functions, built from the declarations in
+common.entrypoints.api.shapes (the committed docs/openapi.yaml is this document; `make openapi`
+writes it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from common.entrypoints import api_schema as s
-from common.schema import Json, components, ref
+from common.entrypoints.api import routes
+from common.entrypoints.api.shapes.errors import ApiError, Error
+from common.entrypoints.api.shapes.functions import RunRequest, RunResponse, Status
+from common.entrypoints.api.shapes.operation import POST_ID, Answer, Operation, Param
+from common.schema import Json
+from common.schema_doc import components, ref
 
 INFO = {
     "title": "Serverless Social Scheduler",
@@ -47,10 +52,16 @@ RUN_REFUSALS = (400, 403, 405, 413, 415, 500, 503)
 
 def document() -> Json:
     paths: dict[str, Json] = {"/run": {"post": _run()}, "/status": {"get": _status()}}
-    for op in s.API_OPERATIONS:
+    for op in routes.API_OPERATIONS:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
-    shapes = [s.ApiError, s.Error, s.RunRequest, s.RunResponse, s.Status]
-    for op in s.API_OPERATIONS:
+    shapes = [
+        ApiError,
+        Error,
+        RunRequest,
+        RunResponse,
+        Status,
+    ]
+    for op in routes.API_OPERATIONS:
         shapes += [*op.body, *(t for a in op.answers for t in a.shape)]
     return {
         "openapi": "3.0.3",
@@ -66,7 +77,7 @@ def document() -> Json:
     }
 
 
-def _operation(op: s.Operation) -> Json:
+def _operation(op: Operation) -> Json:
     scope = f"Needs the `{op.scope}` scope (or `admin`)."
     operation: Json = {
         "operationId": op.operation_id,
@@ -87,12 +98,12 @@ def _operation(op: s.Operation) -> Json:
     return operation
 
 
-def _params(op: s.Operation) -> tuple[s.Param, ...]:
-    path = (s.POST_ID,) if "{id}" in op.path else ()
+def _params(op: Operation) -> tuple[Param, ...]:
+    path = (POST_ID,) if "{id}" in op.path else ()
     return (*path, *op.params)
 
 
-def _param(p: s.Param) -> Json:
+def _param(p: Param) -> Json:
     param: Json = {"name": p.name, "in": p.where, "required": p.required or p.where == "path"}
     if p.description:
         param["description"] = p.description
@@ -100,7 +111,7 @@ def _param(p: s.Param) -> Json:
     return param
 
 
-def _answer(a: s.Answer) -> Json:
+def _answer(a: Answer) -> Json:
     answer: Json = {"description": a.description}
     if a.headers:
         answer["headers"] = {name: dict(h) for name, h in a.headers.items()}
@@ -127,21 +138,21 @@ def _json(shape: type) -> Json:
 def _shared_responses() -> Json:
     bearer_challenge = {"WWW-Authenticate": {"schema": {"type": "string", "enum": ["Bearer"]}}}
     return {
-        "Error": {"description": "An error with a reason.", "content": _json(s.Error)},
+        "Error": {"description": "An error with a reason.", "content": _json(Error)},
         "ApiError": {
             "description": "An error with a reason (and, for bad input, every problem by item "
             "index).",
-            "content": _json(s.ApiError),
+            "content": _json(ApiError),
         },
         "Unauthenticated": {
             "description": "Missing, unknown, revoked or malformed credential.",
             "headers": bearer_challenge,
-            "content": _json(s.ApiError),
+            "content": _json(ApiError),
         },
         "RateLimited": {
             "description": "The key spent this minute's requests (API_RATE_LIMIT_PER_MINUTE).",
             "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
-            "content": _json(s.ApiError),
+            "content": _json(ApiError),
         },
     }
 
@@ -154,12 +165,12 @@ def _run() -> Json:
                 "X-Request-ID": {"schema": {"type": "string"}},
                 "Cache-Control": {"schema": {"type": "string", "enum": ["no-store"]}},
             },
-            "content": _json(s.RunResponse),
+            "content": _json(RunResponse),
         },
         "401": {
             "description": "Missing or invalid Authorization header",
             "headers": {"WWW-Authenticate": {"schema": {"type": "string", "enum": ["Bearer"]}}},
-            "content": _json(s.Error),
+            "content": _json(Error),
         },
     }
     responses.update({str(code): _response_ref("Error") for code in RUN_REFUSALS})
@@ -168,7 +179,7 @@ def _run() -> Json:
         "summary": "Run the scheduler once (manual run)",
         "security": [{"bearer": []}],
         "parameters": [_param_ref("RequestId")],
-        "requestBody": {"required": False, "content": _json(s.RunRequest)},
+        "requestBody": {"required": False, "content": _json(RunRequest)},
         "responses": dict(sorted(responses.items())),
     }
 
@@ -191,13 +202,13 @@ def _status() -> Json:
             "200": {
                 "description": "The database answered.",
                 "headers": {"Cache-Control": cache, "Age": age},
-                "content": _json(s.Status),
+                "content": _json(Status),
             },
             "405": _response_ref("Error"),
             "500": _response_ref("Error"),
             "503": {
                 "description": "The database did not answer in time; same shape, nothing known.",
-                "content": _json(s.Status),
+                "content": _json(Status),
             },
         },
     }

@@ -12,9 +12,10 @@ from common import dispatch
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, get_database
-from common.engine import Dispatch, Trigger, execute_once
+from common.engine import Dispatch, RunStep, Trigger, execute_once
 from common.entrypoints.serve import Lazy
 from common.events import EventSink, sink_for
+from common.operations.series import MaterialiseDue
 from common.platforms.base import Registry
 from common.run_summary import RunSummary
 
@@ -28,6 +29,12 @@ class RunService:
     registry: Registry
     events: EventSink
     dispatch: Dispatch | None = None  # DISPATCH=tasks: one Cloud Tasks client per instance
+    steps: tuple[RunStep, ...] = ()
+
+
+def run_steps(settings: Settings) -> tuple[RunStep, ...]:
+    """What every run does before it claims: recurring posts' next occurrences become posts."""
+    return (MaterialiseDue(settings.max_lateness),)
 
 
 def lazy_service(registry_factory: RegistryFactory) -> Lazy[RunService]:
@@ -36,7 +43,8 @@ def lazy_service(registry_factory: RegistryFactory) -> Lazy[RunService]:
     def build() -> RunService:
         settings = load_settings()
         strategy = dispatch.for_settings(settings)
-        return RunService(settings, registry_factory(settings), sink_for(settings), strategy)
+        registry, events = registry_factory(settings), sink_for(settings)
+        return RunService(settings, registry, events, strategy, run_steps(settings))
 
     return Lazy(build)
 
@@ -50,6 +58,7 @@ def execute(service: RunService, trigger: Trigger) -> RunSummary:
             service.registry,
             events=service.events,
             dispatch=service.dispatch,
+            steps=service.steps,
         )
     finally:
         service.events.flush(EVENT_FLUSH_SECONDS)

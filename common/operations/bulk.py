@@ -18,6 +18,7 @@ from common.db import Doc
 from common.operations import likeness
 from common.operations.prompt_tasks import TaskStarter
 from common.operations.scheduling import (
+    SLOT_ATTEMPTS,
     AlreadyScheduled,
     Invalid,
     KeyReused,
@@ -26,12 +27,15 @@ from common.operations.scheduling import (
     PostRequest,
     Scheduled,
     admit_media,
+    in_next_slots,
+    is_queued,
     plan_post,
     repeat,
 )
 
 IMPORT_CHUNK = 500
 DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index refusing a write
+SLOTS_RACED = "posts queued at the same moment took these posting slots again and again; try again"
 
 
 @dataclass(frozen=True)
@@ -71,22 +75,22 @@ def schedule_batch(
     max_lateness: timedelta,
 ) -> BatchScheduled | BatchRefused | KeyReused:
     """Schedule every item or none (an API batch, a CSV file); repeats make nothing new."""
-    planned = plan_all(db, requests, now, max_lateness)
-    if isinstance(planned, BatchRefused):
-        return planned
-    try:
-        stored = _store_new(db, requests, planned, now, progress)
-    except BulkWriteError as exc:
-        if not _duplicate_key(exc):
-            raise
-        # An identical batch raced this one and won: what it made is now there to be named.
-        stored = _store_new(db, requests, planned, now, progress)
+    for _ in range(SLOT_ATTEMPTS):
+        planned = plan_all(db, requests, now, max_lateness)
+        if isinstance(planned, BatchRefused):
+            return planned
+        try:
+            stored = _store_new(db, requests, planned, now, progress)
+            break
+        except BulkWriteError as exc:
+            _raced(db, exc, planned)
+    else:
+        return BatchRefused((ItemProblem(0, "scheduledAt", SLOTS_RACED),))
     if isinstance(stored, KeyReused):
         return stored
     if tasks is not None:
-        for made in stored.results:
-            if isinstance(made, Scheduled):
-                tasks.post_written(db, made.post_id, made.when.instant, now)
+        made = [(r.post_id, r.when.instant) for r in stored.results if isinstance(r, Scheduled)]
+        tasks.posts_written(db, made, now)
     return _with_likeness(db, requests, stored)
 
 
@@ -95,19 +99,28 @@ def plan_all(
 ) -> list[posts.NewPost] | BatchRefused:
     """Every item checked before anything is stored: the posts to store, or every problem."""
     known = accounts.load_many(db, (r.account_id for r in requests))
+    slotted = in_next_slots(db, requests, now)  # "queue": distinct free slots, in order
     planned: list[posts.NewPost] = []
     problems: list[ItemProblem] = []
-    for index, request in enumerate(requests):
+    for index, (request, placed) in enumerate(zip(requests, slotted, strict=True)):
         if request.stage != "scheduled":
             # A batch is staged and activated as `scheduled` together (posts.activate_import).
             problems.append(ItemProblem(index, "stage", "drafts are made one post at a time"))
             continue
+        if request.thread or request.first_comment is not None:
+            # Staged rows become `scheduled` together; follow-ups wait under their post.
+            field = "thread" if request.thread else "firstComment"
+            problems.append(ItemProblem(index, field, "follow-ups are made one post at a time"))
+            continue
         result: Planned | NoSuchAccount | Invalid | posts.NewPost
-        result = plan_post(request, known.get(request.account_id), now, max_lateness)
+        if isinstance(placed, Invalid):
+            result = placed
+        else:
+            result = plan_post(placed, known.get(request.account_id), now, max_lateness)
         if isinstance(result, Planned):
             result = admit_media(db, result.new, now)
         if isinstance(result, posts.NewPost):
-            planned.append(result)
+            planned.append(replace(result, queued=is_queued(request)))
         elif isinstance(result, NoSuchAccount):
             problems.append(ItemProblem(index, "accountId", f"no account {result.account_id!r}"))
         else:
@@ -137,8 +150,14 @@ def _with_likeness(
     )
 
 
-def _duplicate_key(exc: BulkWriteError) -> bool:
-    return any(e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", ()))
+def _raced(db: Database[Doc], exc: BulkWriteError, planned: Sequence[posts.NewPost]) -> None:
+    """An identical batch stored first (what it made is now there to be named), or a post was
+    queued to one of this batch's slots: the caller plans again. Reservations of posts canceled
+    since are taken back first. Any other write error is raised."""
+    if not any(e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", ())):
+        raise exc
+    slots = [posts.slot_key(p.account_id, p.when.instant) for p in planned if p.queued]
+    posts.free_stale_slots(db, slots)
 
 
 def _store_new(
@@ -236,12 +255,15 @@ def import_csv(
     default_time_zone: str | None = None,
     allow_late: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    tasks: TaskStarter | None = None,
 ) -> Imported | ImportRefused:
     """Schedule every row of a CSV file (common.bulk_import), or none if any row is wrong.
 
     Importing the same file again schedules nothing and names the posts made the first time. A
     row with a `key` names its post across imports: changed, it edits that post while the post
-    is still editable (and is refused, with everything else, once it is not). Raises
+    is still editable (and is refused, with everything else, once it is not). With `tasks`
+    (DISPATCH=tasks), the new and changed posts due before the next tick get their Cloud Tasks
+    at once, in one batch, as single creates and edits do. Raises
     UnicodeDecodeError and csv.Error for a file that is not UTF-8 CSV text.
     """
     rows, header_problems = bulk_import.read(handle)
@@ -250,15 +272,41 @@ def import_csv(
     if not rows:
         return ImportRefused((RowProblem(1, "file", "no rows to import"),))
     requests = [row_request(row, default_time_zone, allow_late, owner) for row in rows]
-    planned = plan_all(db, requests, now, max_lateness)
-    if isinstance(planned, BatchRefused):
-        return ImportRefused(tuple(_row_problem(rows[p.index].line, p) for p in planned.problems))
-    changed = _changed_rows(db, rows, planned)
-    if isinstance(changed, ImportRefused):
-        return changed
-    keep = [i for i in range(len(rows)) if i not in changed]
-    stored = _store_rows(db, [requests[i] for i in keep], [planned[i] for i in keep], now, progress)
-    return _imported(db, rows, keep, stored, changed, planned, now)
+    for _ in range(SLOT_ATTEMPTS):
+        planned = plan_all(db, requests, now, max_lateness)
+        if isinstance(planned, BatchRefused):
+            problems = planned.problems
+            return ImportRefused(tuple(_row_problem(rows[p.index].line, p) for p in problems))
+        changed = _changed_rows(db, rows, planned)
+        if isinstance(changed, ImportRefused):
+            return changed
+        keep = [i for i in range(len(rows)) if i not in changed]
+        try:
+            stored = _store_rows(
+                db, [requests[i] for i in keep], [planned[i] for i in keep], now, progress
+            )
+        except BulkWriteError as exc:
+            _raced(db, exc, planned)
+            continue
+        imported = _imported(db, rows, keep, stored, changed, planned, now)
+        if tasks is not None:  # DISPATCH=tasks: the rows due before the next tick, at once
+            tasks.posts_written(db, _written(stored, imported, changed, planned), now)
+        return imported
+    return ImportRefused((RowProblem(1, "at", SLOTS_RACED),))
+
+
+def _written(
+    stored: BatchScheduled,
+    imported: Imported,
+    changed: dict[int, posts.Existing],
+    planned: Sequence[posts.NewPost],
+) -> list[tuple[ObjectId, datetime]]:
+    """The posts an import created or changed, with their due times."""
+    made = [(r.post_id, r.when.instant) for r in stored.results if isinstance(r, Scheduled)]
+    edited = {row.post_id for row in imported.updated}
+    return made + [
+        (e.post_id, planned[i].when.instant) for i, e in changed.items() if e.post_id in edited
+    ]
 
 
 def _changed_rows(
@@ -296,12 +344,7 @@ def _store_rows(
 ) -> BatchScheduled:
     if not planned:
         return BatchScheduled(())
-    try:
-        stored = _store_new(db, requests, planned, now, progress)
-    except BulkWriteError as exc:
-        if not _duplicate_key(exc):
-            raise
-        stored = _store_new(db, requests, planned, now, progress)
+    stored = _store_new(db, requests, planned, now, progress)
     assert not isinstance(stored, KeyReused)  # a changed row is an edit, never a reuse
     return _with_likeness(db, requests, stored)
 

@@ -22,7 +22,7 @@ from common.db import Doc
 from common.model import Account
 from common.operations import likeness, media
 from common.operations.prompt_tasks import TaskStarter
-from common.validation import Problem, check_post
+from common.validation import CheckedFollowUps, Problem, check_follow_ups, check_post
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,10 @@ class PostRequest:
     # A CSV row's `key` names the row across imports (a changed row edits its post), unlike an
     # API key, which names one request body (another body under it is refused).
     key_names_row: bool = False
+    # Follow-ups, published after the post once it is out (common.posts.follow_ups): a first
+    # comment (every network) and a thread's further parts (Threads, Bluesky, Mastodon).
+    first_comment: str | None = None
+    thread: Sequence[str] = ()
 
 
 NOW = "now"
@@ -151,7 +155,14 @@ def plan_post(
         visibility=request.visibility,
         instance=account.instance_limits,
     )
-    problems = list(checked.problems) + _key_problems(request.idempotency_key)
+    follow_ups = check_follow_ups(
+        account.platform, first_comment=request.first_comment, thread=request.thread
+    )
+    problems = [
+        *checked.problems,
+        *follow_ups.problems,
+        *_key_problems(request.idempotency_key),
+    ]
     when = checked.when
     if when is not None and not is_now:
         problems.extend(_past_problems(when, now, request.allow_late, max_lateness))
@@ -167,8 +178,16 @@ def plan_post(
         idempotency_key=key,
         request_hash=request.request_hash,
         stage=request.stage,
+        follow_ups=_follow_ups(follow_ups),
     )
     return Planned(new)
+
+
+def _follow_ups(checked: CheckedFollowUps) -> tuple[posts.NewFollowUp, ...]:
+    thread = tuple(posts.NewFollowUp("thread", part) for part in checked.thread)
+    if checked.first_comment is None:
+        return thread
+    return (*thread, posts.NewFollowUp("comment", checked.first_comment))
 
 
 def _past_problems(
@@ -278,7 +297,7 @@ def _schedule_in_slot(
         stored = _schedule(db, slotted, now, tasks, max_lateness, queued=True)
         if not isinstance(stored, posts.SlotTaken):
             return stored
-        posts.free_stale_slot(db, stored)
+        posts.free_stale_slots(db, [stored.key])
     message = "the next free posting slots were all taken while this post was queued; try again"
     return Invalid((Problem("scheduledAt", message),))
 
@@ -286,14 +305,46 @@ def _schedule_in_slot(
 def in_next_slot(db: Database[Doc], request: PostRequest, now: datetime) -> PostRequest | Invalid:
     """The request at its account's next free slot (free when it was read: the insert then
     reserves it, see _schedule_in_slot)."""
-    schedule = accounts.slots_of(db, request.account_id)
+    return in_next_slots(db, [request], now)[0]
+
+
+def in_next_slots(
+    db: Database[Doc], requests: Sequence[PostRequest], now: datetime
+) -> list[PostRequest | Invalid]:
+    """Each queued request at its account's next free slot, in order, two never in one slot
+    (a batch, a CSV file); the others as they are. One read per account queued to."""
+    free: dict[str, tuple[slots.Schedule, set[datetime]] | None] = {}
+    placed: list[PostRequest | Invalid] = []
+    for request in requests:
+        if not is_queued(request):
+            placed.append(request)
+            continue
+        if request.account_id not in free:
+            free[request.account_id] = _slots_and_taken(db, request.account_id, now)
+        placed.append(_take_slot(request, free[request.account_id], now))
+    return placed
+
+
+def _slots_and_taken(
+    db: Database[Doc], account_id: str, now: datetime
+) -> tuple[slots.Schedule, set[datetime]] | None:
+    schedule = accounts.slots_of(db, account_id)
     if schedule is None:
-        return Invalid((Problem("scheduledAt", "the account has no posting slots"),))
+        return None
     horizon = now + timedelta(days=slots.HORIZON_DAYS + 1)
-    taken = posts.slot_times(db, request.account_id, now, horizon)
+    return schedule, posts.slot_times(db, account_id, now, horizon)
+
+
+def _take_slot(
+    request: PostRequest, found: tuple[slots.Schedule, set[datetime]] | None, now: datetime
+) -> PostRequest | Invalid:
+    if found is None:
+        return Invalid((Problem("scheduledAt", "the account has no posting slots"),))
+    schedule, taken = found
     free = slots.next_free(schedule, now + PAST_TOLERANCE, taken)
     if free is None:
         return Invalid((Problem("scheduledAt", "every posting slot of the next year is taken"),))
+    taken.add(free)
     local = free.astimezone(ZoneInfo(schedule.time_zone)).replace(tzinfo=None)
     return replace(request, scheduled_at=local.isoformat(), time_zone=schedule.time_zone)
 

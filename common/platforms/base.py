@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from common.media_rules import MastodonInstanceLimits
 from common.model import Account, Post
@@ -183,15 +183,6 @@ class TokenHealth:
     @classmethod
     def unhealthy(cls, account: Account, kind: ProblemKind, message: str) -> TokenHealth:
         return cls(account.id, account.platform, False, None, TokenProblem(kind, message))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "accountId": self.account_id,
-            "platform": self.platform,
-            "valid": self.valid,
-            "expiresAt": self.expires_at,
-            "problem": None if self.problem is None else self.problem.message,
-        }
 
 
 @dataclass(frozen=True)

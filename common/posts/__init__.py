@@ -14,7 +14,15 @@ the names below, `common.posts.<name>`, so code can move between the modules wit
 them.
 """
 
-from common.posts.actions import cancel, edit_content, end_group, release_held, retry, review
+from common.posts.actions import (
+    cancel,
+    edit_content,
+    end_group,
+    hand_over_group,
+    release_held,
+    retry,
+    review,
+)
 from common.posts.figures import COUNT_CAP, QueueCounts, queue_counts
 from common.posts.lease import ClaimedPost, LeaseLost, LeaseTerms, Settled
 from common.posts.listing import (
@@ -22,6 +30,7 @@ from common.posts.listing import (
     Page,
     PostFilter,
     account_and_neighbours,
+    follow_ups_of,
     get_document,
     list_page,
     parse_cursor,
@@ -47,21 +56,26 @@ from common.posts.store import (
     create,
     discard_import,
     existing_keys,
-    free_stale_slot,
+    free_stale_slots,
     get,
     insert_once,
+    slot_key,
     stage_many,
+    store_permalink,
     uses_media,
 )
 from common.posts.tasks import (
+    InChain,
     TaskClaim,
     Upcoming,
     chained_next,
     claim_for_task,
+    in_chains,
+    link_after,
     record_tasks,
     take_uncounted,
     upcoming,
-    upcoming_post,
+    upcoming_posts,
 )
 
 __all__ = [
@@ -69,6 +83,7 @@ __all__ = [
     "ClaimedPost",
     "DueSnapshot",
     "Existing",
+    "InChain",
     "LeaseLost",
     "LeaseTerms",
     "Neighbour",
@@ -93,10 +108,14 @@ __all__ = [
     "edit_content",
     "end_group",
     "existing_keys",
-    "free_stale_slot",
+    "follow_ups_of",
+    "free_stale_slots",
     "get",
     "get_document",
+    "hand_over_group",
+    "in_chains",
     "insert_once",
+    "link_after",
     "list_page",
     "list_unknown",
     "mark_found_published",
@@ -110,11 +129,13 @@ __all__ = [
     "retry",
     "review",
     "scheduled_between",
+    "slot_key",
     "slot_times",
     "snapshot_due",
     "stage_many",
+    "store_permalink",
     "take_uncounted",
     "upcoming",
-    "upcoming_post",
+    "upcoming_posts",
     "uses_media",
 ]

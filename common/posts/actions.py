@@ -63,7 +63,8 @@ def edit_content(
     if draft:
         match["status"] = "draft"
     status = "draft" if draft else "scheduled"
-    sets: Doc = {"content": content.to_doc(), "status": status, "updatedAt": now}
+    # `detached`: a series occurrence edited on its own keeps its edit when the series changes.
+    sets: Doc = {"content": content.to_doc(), "status": status, "detached": True, "updatedAt": now}
     if request_hash is not None:
         sets["requestHash"] = request_hash
     if when is not None:
@@ -73,8 +74,10 @@ def edit_content(
             localTime=when.local_time,
             dueAt=when.instant,
         )
+    # A post moved to another time leaves its posting slot free (its reservation goes).
+    unsets = {"lease": ""} if when is None else {"lease": "", "slotKey": ""}
     result = collection(db).update_one(
-        match, {"$set": sets, "$unset": {"lease": ""}, "$inc": {"version": 1}}
+        match, {"$set": sets, "$unset": unsets, "$inc": {"version": 1}}
     )
     return bool(result.modified_count == 1)
 
@@ -141,6 +144,28 @@ def end_group(db: Database[Doc], group_id: str, now: datetime) -> int:
         {
             "$set": {"status": "canceled", "finishedAt": now, "updatedAt": now},
             "$unset": {"lease": ""},
+            "$inc": {"version": 1},
+        },
+    )
+    return int(result.modified_count)
+
+
+def hand_over_group(db: Database[Doc], group_id: str, since: datetime, now: datetime) -> int:
+    """Cancel a group's posts from `since` on that are not yet on their way and were not edited
+    on their own (a series split: its successor makes them again), one write. Their
+    idempotency keys go, so the successor's posts take the same keys; an edited post keeps its
+    key, so the successor passes its occurrence by instead of making it twice."""
+    result = collection(db).update_many(
+        starting_in(
+            "end_series",
+            now,
+            groupId=group_id,
+            scheduledAt={"$gte": since},
+            detached={"$ne": True},
+        ),
+        {
+            "$set": {"status": "canceled", "finishedAt": now, "updatedAt": now},
+            "$unset": {"lease": "", "idempotencyKey": ""},
             "$inc": {"version": 1},
         },
     )

@@ -128,7 +128,6 @@ class SlotTaken:
     """Another post reserved this slot first (two posts queued at the same moment)."""
 
     key: str
-    at: datetime
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,7 @@ def insert_once(db: Database[Doc], new: NewPost, now: datetime) -> ObjectId | Ex
         if found:
             return next(iter(found.values()))
         if new.queued and _refused_by(exc, "slotKey"):
-            return SlotTaken(slot_key(new.account_id, new.when.instant), new.when.instant)
+            return SlotTaken(slot_key(new.account_id, new.when.instant))
         raise
     inserted: ObjectId = docs[0]["_id"]
     return inserted
@@ -174,17 +173,17 @@ def _refused_by(exc: DuplicateKeyError | BulkWriteError, index: str) -> bool:
     return f"index: {index} " in str(details.get("errmsg", ""))
 
 
-def free_stale_slot(db: Database[Doc], taken: SlotTaken) -> bool:
-    """Take the reservation back from a post that no longer holds its slot (canceled, failed
-    or moved since): one conditional write, so a post still there keeps it."""
-    result = collection(db).update_one(
-        {
-            "slotKey": taken.key,
-            "$or": [{"status": {"$nin": HOLDS_SLOT}}, {"scheduledAt": {"$ne": taken.at}}],
-        },
+def free_stale_slots(db: Database[Doc], keys: Sequence[str]) -> int:
+    """Take these slot reservations back from posts that no longer hold their slot (canceled,
+    failed): one conditional write, so a post still there keeps its own. (A post moved to
+    another time gives its reservation up at once: actions.edit_content.)"""
+    if not keys:
+        return 0
+    result = collection(db).update_many(
+        {"slotKey": {"$in": list(keys)}, "status": {"$nin": HOLDS_SLOT}},
         {"$unset": {"slotKey": ""}},
     )
-    return bool(result.modified_count == 1)
+    return int(result.modified_count)
 
 
 def existing_keys(db: Database[Doc], keys: Sequence[str]) -> dict[str, Existing]:
@@ -260,3 +259,12 @@ def uses_media(db: Database[Doc], media_id: str) -> bool:
         {"content.media.mediaId": media_id, "status": {"$nin": list(FINISHED)}}, {"_id": 1}
     )
     return found is not None
+
+
+def store_permalink(db: Database[Doc], post_id: ObjectId, link: str, now: datetime) -> bool:
+    """Keep a published post's permalink, read from its network (Instagram, Threads)."""
+    result = collection(db).update_one(
+        {"_id": post_id, "status": "published"},
+        {"$set": {"permalink": link, "permalinkReadAt": now}},
+    )
+    return bool(result.matched_count == 1)

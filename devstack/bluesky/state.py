@@ -67,6 +67,7 @@ class Record:
             "embed": embed.get("$type"),
             "media": [i.get("alt", "") for i in images],
             "external": embed.get("external"),
+            "replyTo": ((self.value.get("reply") or {}).get("parent") or {}).get("uri"),
         }
 
 
@@ -203,6 +204,36 @@ class BlueskyState:
             if not 0 <= int(index.get("byteStart", -1)) < int(index.get("byteEnd", -1)) <= size:
                 raise XrpcFault(400, "InvalidRequest", "Invalid facet byte range")
         self._validate_embed(record.get("embed"))
+        self._validate_reply(record.get("reply"))
+
+    def _validate_reply(self, reply: object) -> None:
+        """`reply.root` and `reply.parent` are com.atproto.repo.strongRef (uri and cid). A PDS
+        checks their form only (the AppView then shows a reply whose refs name nothing as
+        detached from its thread); this sandbox refuses what would end up detached: a parent or
+        root it does not hold, a cid that is not the record's, a root that is not the parent's
+        thread's root."""
+        if reply is None:
+            return
+        refs = [reply.get(k) if isinstance(reply, dict) else None for k in ("root", "parent")]
+        if not all(isinstance(r, dict) and _strong_ref(r) for r in refs):
+            raise XrpcFault(
+                400,
+                "InvalidRequest",
+                "Invalid app.bsky.feed.post record: Record/reply must have the properties "
+                '"root" and "parent", each a strongRef with "uri" and "cid"',
+            )
+        root, parent = refs[0], refs[1]
+        assert isinstance(root, dict) and isinstance(parent, dict)
+        for name, ref in (("root", root), ("parent", parent)):
+            held = self.records.get(ref["uri"])
+            if held is None or held.cid != ref["cid"]:
+                raise XrpcFault(
+                    400, "InvalidRequest", f"reply {name} names no record: {ref['uri']}"
+                )
+        parents_root = (self.records[parent["uri"]].value.get("reply") or {}).get("root")
+        expected = parents_root or {"uri": parent["uri"], "cid": parent["cid"]}
+        if (root["uri"], root["cid"]) != (expected["uri"], expected["cid"]):
+            raise XrpcFault(400, "InvalidRequest", "reply root is not the parent's thread root")
 
     def _validate_embed(self, embed: object) -> None:
         if embed is None:
@@ -250,6 +281,11 @@ class BlueskyState:
         if account is None:
             raise XrpcFault(400, "InvalidRequest", "Unable to resolve handle")
         return {"did": account.did}
+
+
+def _strong_ref(ref: dict[str, Any]) -> bool:
+    uri, cid = ref.get("uri"), ref.get("cid")
+    return isinstance(uri, str) and uri.startswith("at://") and isinstance(cid, str) and bool(cid)
 
 
 def _jwt(claims: dict[str, Any]) -> str:

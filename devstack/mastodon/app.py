@@ -16,6 +16,7 @@ from werkzeug.wrappers import Request, Response
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
+from devstack.mastodon import oauth
 from devstack.mastodon.state import (
     DEFAULT_SCOPES,
     Account,
@@ -50,6 +51,8 @@ class MastodonApp:
         parts = [p for p in request.path.split("/") if p]
         if parts[:1] == ["_sandbox"]:
             return self._control(request, parts[1:])
+        if parts[:1] == ["oauth"]:
+            return self._oauth(request, parts[1:])
         if parts[:1] != ["api"]:
             return _error(MastodonFault(404, "Record not found"))
         route = _route_name(request.method, parts[1:])
@@ -62,11 +65,32 @@ class MastodonApp:
 
     # --- the API ----------------------------------------------------------------------------
 
+    def _oauth(self, request: Request, parts: list[str]) -> Response:
+        route = f"{request.method} oauth/{'/'.join(parts)}"
+        with self.lock:
+            self.state.requests[route] = self.state.requests.get(route, 0) + 1
+            try:
+                if route == "GET oauth/authorize":
+                    return oauth.authorize_page(self.state, dict(request.args.items()))
+                if route == "POST oauth/authorize":
+                    return oauth.decide(self.state, dict(request.form.items()))
+                if route == "POST oauth/token":
+                    return _json(oauth.token(self.state, _body(request)))
+            except oauth.PageRefusal as refusal:
+                return oauth.refusal_page(refusal)
+            except oauth.OAuthError as exc:
+                body = {"error": exc.error, "error_description": exc.description}
+                return _json(body, status=exc.status)
+        return _error(MastodonFault(404, "Record not found"))
+
     def _api(self, request: Request, parts: list[str], route: str) -> Response:
         if route == "GET v2/instance":  # public: no token needed
             with self.lock:
                 configuration = self.state.configuration
                 return _json({"domain": request.host, "configuration": configuration})
+        if route == "POST v1/apps":  # registering an app needs no token
+            with self.lock:
+                return _json(oauth.register(self.state, _body(request)))
         header = request.headers.get("Authorization", "")
         token = header.split(" ", 1)[1] if header.startswith("Bearer ") else ""
         with self.lock:
@@ -182,6 +206,7 @@ class MastodonApp:
                 "visibility": s.visibility,
                 "media": [m.description for m in s.media],
                 "created": s.created.isoformat(),
+                "replyTo": s.in_reply_to_id,
             }
             for s in sorted(self.state.statuses.values(), key=lambda s: int(s.id))
         ]

@@ -13,7 +13,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devstack.mastodon.oauth import App, Code
 
 from devstack.sandbox.state import Faults
 
@@ -101,10 +104,12 @@ class Status:
     visibility: str
     media: list[Media]
     created: datetime
+    in_reply_to_id: str | None = None
 
     def to_json(self, base: str) -> dict[str, Any]:
         return {
             "id": self.id,
+            "in_reply_to_id": self.in_reply_to_id,
             "created_at": self.created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "content": _html(self.text),
             "spoiler_text": self.spoiler_text,
@@ -121,6 +126,9 @@ class MastodonState:
         self.keys: dict[tuple[str, str], tuple[str, float]] = {}  # -> (status id, when)
         self.media: dict[str, Media] = {}
         self.requests: dict[str, int] = {}
+        # OAuth (devstack.mastodon.oauth): registered apps and authorization codes.
+        self.apps: dict[str, App] = {}
+        self.codes: dict[str, Code] = {}
         self.configuration: dict[str, Any] = copy.deepcopy(CONFIGURATION)
         self._ids = itertools.count(109_000_000_000_000_001)
 
@@ -231,9 +239,21 @@ class MastodonState:
             visibility,
             media,
             datetime.now(UTC),
+            self._thread(body.get("in_reply_to_id")),
         )
         self.statuses[status.id] = status
         return status
+
+    def _thread(self, in_reply_to_id: object) -> str | None:
+        """Mastodon's StatusesController finds the status replied to first and answers 404
+        when there is none (statuses.errors.in_reply_not_found)."""
+        if in_reply_to_id in (None, ""):
+            return None
+        if str(in_reply_to_id) not in self.statuses:
+            raise MastodonFault(
+                404, "The post you are trying to reply to does not appear to exist."
+            )
+        return str(in_reply_to_id)
 
     def _attachable(self, account: Account, media_id: str) -> Media:
         media = self.media.get(media_id)

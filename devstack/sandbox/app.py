@@ -24,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
+from devstack.sandbox import oauth
 from devstack.sandbox.fetch import fetch
 from devstack.sandbox.params import refuse_undeclared
 from devstack.sandbox.state import Account, GraphFault, Item, SandboxState, meta_time
@@ -31,10 +32,12 @@ from devstack.sandbox.surface import serve_media, wrong_method
 
 VERSION = re.compile(r"^v\d+\.\d+$")
 PROOF_MAX_AGE_SECONDS = 300  # Meta's time-stamped proofs expire after 5 minutes
-WRITES = frozenset({"feed", "photos", "media", "media_publish", "threads", "threads_publish"})
+WRITES = frozenset(
+    {"feed", "photos", "media", "media_publish", "threads", "threads_publish", "comments"}
+)
 MAX_LIMIT = 100  # Meta caps `limit` on list edges
 DEFAULT_LIMIT = 25
-POST_ROUTES = frozenset({"reset", "accounts", "users", "faults"})  # under /_sandbox/
+POST_ROUTES = frozenset({"reset", "accounts", "users", "faults", "apps"})  # under /_sandbox/
 # The types each network takes from a URL it fetches (Meta's publishing guides): Instagram
 # images are JPEG only; a Page photo may be JPEG, PNG, GIF, BMP or TIFF.
 _MP4 = frozenset({"video/mp4", "video/quicktime"})
@@ -72,9 +75,46 @@ class SandboxApp:
             return self._control(request, parts[1:])
         if parts == ["refresh_access_token"]:  # Threads' refresh is unversioned
             return self._refresh(request)
+        if parts[:1] == ["oauth"] or parts == ["access_token"]:  # Threads' OAuth: unversioned
+            return self._threads_oauth(request, parts)
         if not parts or not VERSION.match(parts[0]):
             return _envelope(GraphFault(2500, "Unknown path components: unversioned call"))
+        if parts[1:2] == ["dialog"]:  # www.facebook.com's Login dialog
+            return self._dialog(request, parts[2:], "facebook")
         return self._graph(request, parts[1:])
+
+    # --- the browser flows (devstack.sandbox.oauth) -----------------------------------------
+
+    def _dialog(self, request: Request, rest: list[str], kind: str) -> Response:
+        args = {k: str(v) for k, v in _arguments(request).items()}
+        try:
+            with self.lock:
+                if request.method == "GET" and rest in (["oauth"], ["authorize"]):
+                    return oauth.dialog(self.state, args, kind)
+                if request.method == "POST" and rest == ["confirm"]:
+                    return oauth.confirm(self.state, args, kind)
+        except oauth.DialogRefusal as refusal:
+            return oauth.refusal_page(refusal)
+        return _envelope(GraphFault(2500, "Unknown path components: /dialog"))
+
+    def _threads_oauth(self, request: Request, parts: list[str]) -> Response:
+        if parts[1:] in (["authorize"], ["confirm"]):
+            return self._dialog(request, parts[1:], "threads")
+        args = _arguments(request)
+        edge = "/".join(parts)
+        with self.lock:
+            key = f"{request.method} {edge}"
+            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        try:
+            refuse_undeclared(request.method, f"threads:{edge}", args)
+            with self.lock:
+                if (request.method, edge) == ("POST", "oauth/access_token"):
+                    return _json(oauth.threads_token(self.state, args))
+                if (request.method, edge) == ("GET", "access_token"):
+                    return _json(oauth.threads_long_lived(self.state, args))
+        except GraphFault as fault:
+            return _envelope(fault)
+        return _envelope(GraphFault(2500, f"Unknown path components: /{edge}"))
 
     # --- the Graph API ----------------------------------------------------------------------
 
@@ -93,6 +133,8 @@ class SandboxApp:
                     return _json(self.state.debug_token(str(args.get("input_token", ""))))
             if parts == ["oauth", "access_token"] and request.method == "GET":
                 with self.lock:
+                    if "code" in args:  # the Login dialog's code
+                        return _json(oauth.facebook_token(self.state, args))
                     return _json(self.state.exchange_token(args, self.app_secret))
             if parts == ["me", "accounts"] and request.method == "GET":
                 with self.lock:
@@ -133,7 +175,7 @@ class SandboxApp:
             if injected is not None:
                 return injected
             body = self._route(method, parts, account, args)
-            if isinstance(body, Listing):
+            if isinstance(body, (Listing, Node)):
                 body = body.to_json(request.base_url, args)
             hang = 0.0
             edge = parts[-1]
@@ -177,15 +219,15 @@ class SandboxApp:
 
     def _route(self, method: str, parts: list[str], account: Account, args: dict[str, Any]) -> Any:
         state = self.state
-        if parts == ["me"] and method == "GET" and account.kind == "threads":
-            return {"id": account.id, "username": account.name}
         if len(parts) == 1 and method == "GET":
-            return state.container_status(account, parts[0])
+            return self._node(account, parts[0])
         if len(parts) != 2:
             raise GraphFault(2500, "Unknown path components", kind="GraphMethodException")
         node, edge = parts
+        if edge == "comments":
+            return self._comments_route(method, node, account, args)
         kind = "page" if edge in ("feed", "photos", "published_posts") else "instagram"
-        if edge.startswith("threads"):
+        if edge.startswith("threads") or edge == "replies":
             state.owned(account, node, "threads")
             return self._threads_route(method, edge, account, args)
         state.owned(account, node, kind)
@@ -210,13 +252,38 @@ class SandboxApp:
             return _publishing_limit(state, account)
         raise GraphFault(2500, f"Unknown path components: /{edge}", kind="GraphMethodException")
 
+    def _comments_route(
+        self, method: str, node: str, account: Account, args: dict[str, Any]
+    ) -> Any:
+        """`/{object-id}/comments` on a Page post or an Instagram media."""
+        item = self.state.commented(account, node)
+        if method == "POST":
+            return self.state.comment(account, item, args)
+        if args.get("order", "reverse_chronological") != "reverse_chronological":
+            raise GraphFault(100, "(#100) The sandbox lists comments newest first only")
+        limit = min(int(args.get("limit") or DEFAULT_LIMIT), MAX_LIMIT)
+        after = str(args["after"]) if args.get("after") else None
+        items, more = self.state.comments_of(item, limit, after)
+        render = _page_comment if item.kind == "page_post" else _ig_comment
+        return Listing([render(i) for i in items], more)
+
+    def _node(self, account: Account, node: str) -> Any:
+        """One object by id: Threads' `me`, a published post (its permalink), a container."""
+        state = self.state
+        if node == "me" and account.kind == "threads":
+            return {"id": account.id, "username": account.name}
+        if node in state.items:
+            return Node(state.published_item(account, node))
+        return state.container_status(account, node)
+
     def _threads_route(self, method: str, edge: str, account: Account, args: dict[str, Any]) -> Any:
         """graph.threads.net: the same envelopes, its own edges."""
-        if (method, edge) == ("GET", "threads"):
+        if method == "GET" and edge in ("threads", "replies"):
             since = int(args["since"]) if args.get("since") else None
             limit = min(int(args.get("limit") or DEFAULT_LIMIT), MAX_LIMIT)
             after = str(args["after"]) if args.get("after") else None
-            items, more = self.state.recent(account.id, "threads_post", since, limit, after)
+            kind = "threads_post" if edge == "threads" else "threads_reply"
+            items, more = self.state.recent(account.id, kind, since, limit, after)
             return Listing([_thread(i) for i in items], more)
         if (method, edge) == ("POST", "threads"):
             return self.state.create_thread(account, args)
@@ -254,6 +321,12 @@ class SandboxApp:
         if refused is not None:
             return refused
         route = (request.method, "/".join(parts))
+        if request.method == "GET" and parts[:1] == ["p"] and len(parts) == 2:
+            with self.lock:
+                item = self.state.items.get(parts[1])
+                if item is None or not item.published:
+                    return Response("No such post", 404, mimetype="text/plain")
+                return Response(_html([item]), mimetype="text/html")
         try:
             with self.lock:
                 return self._control_route(route, request)
@@ -286,6 +359,9 @@ class SandboxApp:
                 None if page is None else str(page),
             )
             return _json({"id": account.id, "kind": account.kind})
+        if route == ("POST", "apps"):  # an app's id, secret and Valid OAuth Redirect URIs
+            app = oauth.register(state, body)
+            return _json({"id": app.id, "kind": app.kind})
         if route == ("POST", "users"):
             user = state.add_user(str(body["token"]), [str(p) for p in body["pages"]])
             return _json({"pages": user.pages})
@@ -298,12 +374,12 @@ class SandboxApp:
         return _json({"error": "no such sandbox route"}, status=404)
 
     def _published(self) -> list[Item]:
-        items = [
-            i
-            for i in self.state.items.values()
-            if i.published and i.kind in ("page_post", "ig_media", "threads_post")
-        ]
+        items = [i for i in self.state.items.values() if i.published and i.kind in _SHOWN]
         return sorted(items, key=lambda i: i.created)
+
+
+# What the control surface lists as published: posts, replies and comments.
+_SHOWN = ("page_post", "ig_media", "threads_post", "threads_reply", "fb_comment", "ig_comment")
 
 
 def _fetch_media(edge: str, args: dict[str, Any]) -> None:
@@ -342,6 +418,25 @@ def _token(request: Request, args: dict[str, Any]) -> str | None:
         return header.split(" ", 1)[1].strip()
     value = args.pop("access_token", None)
     return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A published Instagram media or Threads post read by id: the fields asked for, its
+    `permalink` a page of this sandbox (the network's own post page, here)."""
+
+    item: Item
+
+    def to_json(self, base_url: str, args: dict[str, Any]) -> dict[str, Any]:
+        root = "/".join(base_url.split("/")[:3])
+        known = {
+            "id": self.item.id,
+            "permalink": f"{root}/_sandbox/p/{quote(self.item.id)}",
+            "timestamp": meta_time(self.item.created),
+            "caption" if self.item.kind == "ig_media" else "text": self.item.text,
+        }
+        asked = [f for f in str(args.get("fields") or "id").split(",") if f]
+        return {name: known[name] for name in asked if name in known}
 
 
 @dataclass(frozen=True)
@@ -422,6 +517,14 @@ def _page_post(item: Item) -> dict[str, Any]:
 
 
 def _thread(item: Item) -> dict[str, Any]:
+    return {"id": item.id, "text": item.text, "timestamp": meta_time(item.created)}
+
+
+def _page_comment(item: Item) -> dict[str, Any]:
+    return {"id": item.id, "message": item.text, "created_time": meta_time(item.created)}
+
+
+def _ig_comment(item: Item) -> dict[str, Any]:
     return {"id": item.id, "text": item.text, "timestamp": meta_time(item.created)}
 
 

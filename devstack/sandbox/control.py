@@ -76,6 +76,14 @@ class Sandbox(SandboxControl):
         """A user who logged in with `short_token` and manages `pages` (for accounts connect)."""
         self._post("users", {"token": short_token, "pages": pages})
 
+    def add_app(
+        self, app_id: str, secret: str, redirect_uris: list[str], kind: str = "facebook"
+    ) -> None:
+        """A Meta app (`kind` facebook) or a Threads app with its Valid OAuth Redirect URIs:
+        the browser flows refuse any other redirect URI."""
+        body = {"id": app_id, "secret": secret, "redirectUris": redirect_uris, "kind": kind}
+        self._post("apps", body)
+
 
 class BlueskySandbox(SandboxControl):
     """The Bluesky sandbox (devstack.bluesky): accounts are a handle and an app password."""

@@ -19,9 +19,15 @@ _SCHEDULING = frozenset({"published", "scheduled_publish_time", "unpublished_con
 
 DECLARED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "debug_token"): frozenset({"input_token"}),
+    # The long-lived exchange, and the Login dialog's code exchange (manual-flow guide).
     ("GET", "access_token"): frozenset(
-        {"grant_type", "client_id", "client_secret", "fb_exchange_token"}
+        {"grant_type", "client_id", "client_secret", "fb_exchange_token", "redirect_uri", "code"}
     ),
+    # Threads' OAuth on graph.threads.net (unversioned; named `threads:` and the whole path).
+    ("POST", "threads:oauth/access_token"): frozenset(
+        {"client_id", "client_secret", "code", "grant_type", "redirect_uri"}
+    ),
+    ("GET", "threads:access_token"): frozenset({"grant_type", "client_secret", "access_token"}),
     ("GET", "accounts"): _READ,
     ("GET", "node"): frozenset({"fields"}),  # a container's status; Threads' /me
     ("POST", "feed"): _SCHEDULING
@@ -73,6 +79,10 @@ DECLARED: dict[tuple[str, str], frozenset[str]] = {
         }
     ),
     ("GET", "threads"): _READ | {"since", "until"},
+    ("GET", "replies"): _READ | {"since", "until"},
+    # A Page post's or an Instagram media's comments (Graph's Comment and IG Comment edges).
+    ("POST", "comments"): frozenset({"message", "attachment_url", "attachment_id"}),
+    ("GET", "comments"): _READ | {"filter", "order", "summary", "since"},
     ("POST", "threads_publish"): frozenset({"creation_id"}),
     ("GET", "threads_publishing_limit"): frozenset({"fields"}),
     ("GET", "refresh_access_token"): frozenset({"grant_type"}),

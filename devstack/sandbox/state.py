@@ -11,7 +11,10 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devstack.sandbox.oauth import Code, OAuthApp
 
 DAY = timedelta(hours=24)
 DEFAULT_QUOTA_TOTAL = 50  # Meta's own example value for content_publishing_limit
@@ -113,6 +116,7 @@ class Item:
     published: bool = True
     link: str | None = None
     media: list[str] = field(default_factory=list)
+    reply_to: str | None = None  # a Threads reply's or a comment's parent
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -131,6 +135,10 @@ class SandboxState:
         self.containers: dict[str, Container] = {}
         self.requests: dict[str, int] = {}
         self.users: dict[str, User] = {}
+        # The browser flows (devstack.sandbox.oauth): apps, codes, Threads' short-lived tokens.
+        self.oauth_apps: dict[str, OAuthApp] = {}
+        self.oauth_codes: dict[str, Code] = {}
+        self.threads_short: dict[str, tuple[str, str]] = {}  # -> (account id, app id)
         self._ids = itertools.count(17841400000000001)
 
     # --- accounts and auth ------------------------------------------------------------------
@@ -206,6 +214,8 @@ class SandboxState:
         target = self.accounts.get(node)
         if target is None and node in self.containers:
             target = self.accounts.get(self.containers[node].owner)
+        if target is None and node in self.items:  # a comment on a published item
+            target = self.accounts.get(self.items[node].owner)
         if target is not None and target.kind == "instagram" and target.page == account.id:
             return target
         return account
@@ -271,12 +281,52 @@ class SandboxState:
         text: str,
         link: str | None = None,
         media: list[str] | None = None,
+        reply_to: str | None = None,
     ) -> Item:
         raw = self.next_id()
         item_id = f"{owner.id}_{raw}" if kind == "page_post" else raw
-        item = Item(item_id, owner.id, kind, text, _now(), link=link, media=media or [])
+        item = Item(
+            item_id, owner.id, kind, text, _now(), link=link, media=media or [], reply_to=reply_to
+        )
         self.items[item_id] = item
         return item
+
+    # --- comments (Page posts and Instagram media) -------------------------------------------
+
+    def commented(self, account: Account, node: str) -> Item:
+        """The published Page post or Instagram media a comment call names, if the caller
+        may comment on it (the Page itself, or the Instagram account acting by its Page)."""
+        item = self.items.get(node)
+        if item is None or not item.published or item.kind not in ("page_post", "ig_media"):
+            raise GraphFault(
+                100,
+                f"Unsupported post request. Object with ID '{node}' does not exist, cannot be "
+                "loaded due to missing permissions, or does not support this operation",
+                subcode=33,
+                kind="GraphMethodException",
+            )
+        if item.owner != account.id:
+            raise GraphFault(200, "(#200) Permissions error")
+        return item
+
+    def comment(self, account: Account, item: Item, args: dict[str, Any]) -> dict[str, str]:
+        message = str(args.get("message") or "")
+        if not message and not args.get("attachment_url"):
+            raise GraphFault(100, "(#100) Missing message or attachment")
+        kind = "fb_comment" if item.kind == "page_post" else "ig_comment"
+        comment = self._store(account, kind, message, reply_to=item.id)
+        return {"id": comment.id}
+
+    def comments_of(self, item: Item, limit: int, after: str | None) -> tuple[list[Item], bool]:
+        """One page of an item's comments, newest first."""
+        chosen = [i for i in reversed(self.items.values()) if i.reply_to == item.id]
+        start = 0
+        if after is not None:
+            ids = [i.id for i in chosen]
+            if after not in ids:
+                raise GraphFault(100, "(#100) The after cursor is not valid")
+            start = ids.index(after) + 1
+        return chosen[start : start + limit], start + limit < len(chosen)
 
     def _latest(self, owner: str) -> Item | None:
         posts = [i for i in self.items.values() if i.owner == owner and i.kind == "page_post"]
@@ -328,6 +378,13 @@ class SandboxState:
             found = self.containers.get(child)
             if found is None or found.owner != ig.id or not found.carousel_item:
                 raise GraphFault(100, f"(#100) Invalid child container {child}")
+
+    def published_item(self, account: Account, item_id: str) -> Item:
+        """An Instagram media or Threads post by its id, for its owner (the token's account)."""
+        item = self.items[item_id]
+        if item.owner != account.id or item.kind not in ("ig_media", "threads_post"):
+            raise GraphFault(200, "(#200) Permissions error")
+        return item
 
     def container_status(self, account: Account, container_id: str) -> dict[str, str]:
         container = self.containers.get(container_id)
@@ -401,6 +458,9 @@ class SandboxState:
             raise GraphFault(100, "(#100) The parameter video_url is required")
         elif media_type == "TEXT" and not args.get("text"):
             raise GraphFault(100, "(#100) The parameter text is required")
+        replied = args.get("reply_to_id")
+        if replied is not None and not self._repliable(profile, str(replied)):
+            raise GraphFault(100, "(#100) Param reply_to_id must be a valid Threads media id")
         if len(str(args.get("text") or "")) > 500:
             raise GraphFault(100, "(#100) The text is longer than 500 characters")
         params = {k: str(v) for k, v in args.items() if k != "access_token"}
@@ -419,10 +479,17 @@ class SandboxState:
             raise GraphFault(9007, "Media ID is not available", subcode=2207027)
         if self.quota_usage(profile) >= profile.faults.quota_total:
             raise GraphFault(9, "Publishing limit reached", subcode=2207042)
-        text = container.params.get("text", "")
-        media = self._store(profile, "threads_post", text, media=[container.id])
+        text, replied = container.params.get("text", ""), container.params.get("reply_to_id")
+        # A reply is not among the profile's threads: it is listed on its `replies` edge.
+        kind = "threads_post" if replied is None else "threads_reply"
+        media = self._store(profile, kind, text, media=[container.id], reply_to=replied)
         container.published_media = media.id
         return {"id": media.id}
+
+    def _repliable(self, profile: Account, media_id: str) -> bool:
+        """A published thread or reply (this sandbox's profiles answer their own)."""
+        item = self.items.get(media_id)
+        return item is not None and item.kind in ("threads_post", "threads_reply")
 
     def refresh_threads_token(self, token: str) -> dict[str, Any]:
         """th_refresh_token: a long-lived token at least 24 hours old and not expired."""

@@ -98,6 +98,8 @@ locals {
     },
     var.meta_app_id != "" ? { META_APP_ID = var.meta_app_id } : {},
     var.oidc_client_id != "" ? { OIDC_CLIENT_ID = var.oidc_client_id } : {},
+    # Connecting Threads accounts in the browser needs the Threads app (its own id and secret).
+    var.threads_app_id != "" ? { THREADS_APP_ID = var.threads_app_id } : {},
     local.media_environment,
   )
 
@@ -151,6 +153,7 @@ locals {
       var.meta_app_secret_enabled && contains(local.meta_app_secret_readers, fn) ? { META_APP_SECRET = "META_APP_SECRET" } : {},
       # Like META_APP_SECRET: the secret always exists, referenced once Google Sign-In is on.
       var.oidc_client_id != "" && fn == "web" ? { OIDC_CLIENT_SECRET = "OIDC_CLIENT_SECRET" } : {},
+      var.threads_app_id != "" && fn == "web" ? { THREADS_APP_SECRET = "THREADS_APP_SECRET" } : {},
     ) if contains(keys(local.function_names), fn)
   }
 

@@ -23,6 +23,14 @@ output "oidc_redirect_uri" {
   value       = "${local.web_base_url}/signin/oidc/callback"
 }
 
+output "connect_redirect_uris" {
+  description = "The web app's redirect URIs to register as Valid OAuth Redirect URIs: on the Meta app (Facebook Login) and on the Threads app. Mastodon instances get theirs when the app registers itself."
+  value = {
+    meta    = "${local.web_base_url}/accounts/oauth/meta/callback"
+    threads = "${local.web_base_url}/accounts/oauth/threads/callback"
+  }
+}
+
 output "function_names" {
   description = "Names of the deployed functions (and of their Cloud Run services)."
   value       = { for key, fn in google_cloudfunctions2_function.this : key => fn.name }

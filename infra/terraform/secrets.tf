@@ -19,6 +19,7 @@ locals {
     "TOKEN_ENCRYPTION_KEY",
     "META_APP_SECRET",
     "OIDC_CLIENT_SECRET",
+    "THREADS_APP_SECRET",
   ])
 }
 

@@ -524,6 +524,12 @@ variable "web_time_zone" {
   default     = "UTC"
 }
 
+variable "threads_app_id" {
+  description = "The Threads app's id (THREADS_APP_ID, App Dashboard > Threads settings) for connecting Threads accounts in the web app; not a secret. Empty: that flow is off. Set it after adding a version to the THREADS_APP_SECRET secret."
+  type        = string
+  default     = ""
+}
+
 variable "oidc_client_id" {
   description = "The Google OAuth client's id (OIDC_CLIENT_ID) for members' sign-in; not a secret. Empty: only the key sign-in. Set it after adding a version to the OIDC_CLIENT_SECRET secret."
   type        = string

@@ -6,6 +6,7 @@ order, each once; a failed or canceled part stops the parts below it, a retry br
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 
 from bson import ObjectId
@@ -17,6 +18,7 @@ from common.config import Settings
 from common.db import Doc
 from common.engine import Trigger, execute_once
 from common.model import Content, Post
+from common.operations import scheduling
 from common.platforms.base import Ambiguous, Outcome, Permanent
 from tests.conftest import add_account
 from tests.recording import LOG, registry_for
@@ -180,3 +182,36 @@ def test_the_same_request_again_makes_no_second_thread(db: Database[Doc]) -> Non
     )
     assert isinstance(again, posts.Existing) and again.post_id == first
     assert db["posts"].count_documents({}) == 3
+
+
+def test_scheduling_a_post_with_a_thread_and_a_first_comment_stores_them_waiting(
+    db: Database[Doc],
+) -> None:
+    add_account(db, "m", platform="mastodon")
+    add_account(db, "f", platform="facebook")
+    now = utcnow()
+    request = scheduling.PostRequest(
+        account_id="m",
+        scheduled_at=(now + timedelta(hours=1)).isoformat(),
+        text="the post",
+        thread=["part 1", "part 2"],
+        first_comment="first!",
+    )
+
+    made = scheduling.schedule_post(db, request, now, max_lateness=timedelta(hours=1))
+    refused = scheduling.schedule_post(
+        db, replace(request, account_id="f"), now, max_lateness=timedelta(hours=1)
+    )
+
+    assert isinstance(made, scheduling.Scheduled)
+    stored = _by_text(db)
+    assert {t: d["status"] for t, d in stored.items()} == {
+        "the post": "scheduled",
+        "part 1": "waiting",
+        "part 2": "waiting",
+        "first!": "waiting",
+    }
+    assert stored["part 2"]["parentId"] == stored["part 1"]["_id"]
+    assert stored["first!"]["parentId"] == made.post_id
+    assert isinstance(refused, scheduling.Invalid)
+    assert [p.field for p in refused.problems] == ["thread"]

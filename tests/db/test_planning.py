@@ -3,6 +3,7 @@ approval makes it due at its time under the run's lateness rule, and each refusa
 
 from __future__ import annotations
 
+import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from pymongo.database import Database
 from common import posts, slots
 from common.clock import utcnow
 from common.db import Doc
-from common.operations import planning, post_actions, scheduling
+from common.operations import bulk, planning, post_actions, scheduling
 from common.operations.post_actions import Done, PostChanges, Refused
 from common.slots import Schedule
 from common.transitions import Refusal
@@ -172,3 +173,66 @@ def test_posts_queued_at_the_same_moment_each_reserve_a_slot_of_their_own(
 
 def _parsed(texts: list[str]) -> list[slots.Slot]:
     return [slots.Slot.parse(t) for t in texts]
+
+
+def _weekly_slots(db: Database[Doc], now: datetime) -> list[datetime]:
+    add_account(db, "a")
+    daily = [f"{day}@{hour:02d}:00" for day in slots.WEEKDAYS for hour in (9, 13, 18)]
+    assert isinstance(planning.set_posting_slots(db, "a", "Europe/Berlin", daily, now), Schedule)
+    return slots.occurrences(slots.check("Europe/Berlin", _parsed(daily)), now, 7)
+
+
+def test_a_batch_and_a_csv_file_queue_their_posts_in_distinct_next_slots_in_order(
+    db: Database[Doc],
+) -> None:
+    now = datetime(2027, 3, 26, 12, 0, tzinfo=UTC)
+    free = _weekly_slots(db, now)
+    items = [
+        scheduling.PostRequest(account_id="a", scheduled_at="queue", text=f"batch {n}", item=n)
+        for n in range(3)
+    ]
+    batch = bulk.schedule_batch(db, items, now, max_lateness=LATENESS)
+    assert isinstance(batch, bulk.BatchScheduled) and batch.created == 3
+    csv = "account,at,text,key\n" + "".join(f"a,queue,row {n},row-{n}\n" for n in range(3))
+    imported = bulk.import_csv(db, io.StringIO(csv), now, max_lateness=LATENESS)
+    assert isinstance(imported, bulk.Imported) and imported.count == 3
+    again = bulk.import_csv(db, io.StringIO(csv), now, max_lateness=LATENESS)
+    assert isinstance(again, bulk.Imported) and (again.count, len(again.already)) == (0, 3)
+
+    stored = list(db["posts"].find(sort=[("scheduledAt", 1)]))
+    assert [d["content"]["text"] for d in stored] == [
+        "batch 0",
+        "batch 1",
+        "batch 2",
+        "row 0",
+        "row 1",
+        "row 2",
+    ]
+    assert [d["scheduledAt"].replace(tzinfo=UTC) for d in stored] == free[:6]
+
+
+def test_a_csv_file_queued_while_single_posts_are_keeps_every_slot_distinct(
+    db: Database[Doc],
+) -> None:
+    now = datetime(2027, 3, 26, 12, 0, tzinfo=UTC)
+    free = _weekly_slots(db, now)
+    csv = "account,at,text\n" + "".join(f"a,queue,row {n}\n" for n in range(6))
+    start = threading.Barrier(7)
+
+    def import_file() -> object:
+        start.wait()
+        return bulk.import_csv(db, io.StringIO(csv), now, max_lateness=LATENESS)
+
+    def queue(n: int) -> scheduling.Scheduled:
+        start.wait()
+        return _queue(db, f"single {n}", now)
+
+    with ThreadPoolExecutor(7) as pool:
+        imported = pool.submit(import_file)
+        singles = list(pool.map(queue, range(6)))
+
+    result = imported.result()
+    assert isinstance(result, bulk.Imported) and result.count == 6 and len(singles) == 6
+    stored = list(db["posts"].find())
+    assert len(stored) == 12
+    assert sorted(d["scheduledAt"].replace(tzinfo=UTC) for d in stored) == free[:12]

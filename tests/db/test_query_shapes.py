@@ -24,6 +24,7 @@ from common.config import Settings
 from common.db import Doc
 from common.dispatch import loading
 from common.engine import Trigger, execute_once
+from common.entrypoints.runner import run_steps
 from common.entrypoints.webapp import app
 from common.model import Post
 from common.operations import scheduling
@@ -59,9 +60,11 @@ def test_every_command_of_an_empty_tick_is_served_by_an_index(
     listened, recorder = recorded
     add_account(db, "a")
     add_post(db, "a", utcnow() + timedelta(hours=1))
-    execute_once(settings, Trigger("tick", "m-1"), registry_for(db), db=listened)
+    steps = run_steps(settings)  # the deployed runs' upkeep: one query for due series
+    execute_once(settings, Trigger("tick", "m-1"), registry_for(db), db=listened, steps=steps)
     assert _served(recorder) == [
         ("findAndModify", "scheduler_state", "_id_"),
+        ("find", "series", "materialiseAt"),
         ("find", "posts", "status_dueAt_id"),
         ("find", "posts", "status_leaseExpiresAt"),
         ("find", "posts", "status_dueAt_id"),
@@ -110,7 +113,8 @@ def test_every_command_of_a_tasks_tick_is_served_by_an_index_and_an_idle_one_cos
         ("update", "posts"),
         ("update", "hourly_stats"),
         ("update", "scheduler_state"),
-        ("find", "posts"),
+        ("find", "posts"),  # due within the horizon
+        ("find", "posts"),  # the chains of their accounts (common.dispatch.chains)
         ("update", "posts"),
     ]
 

@@ -8,12 +8,18 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from bson import ObjectId
 from pymongo.database import Database
 
+from common.config import Settings
 from common.db import SERIES, Doc
-from common.operations import scheduling
+from common.engine import Trigger, execute_once
+from common.entrypoints.runner import run_steps
+from common.operations import post_actions, scheduling
 from common.operations import series as series_ops
+from common.operations.post_actions import PostChanges
+from common.platforms.base import Registry
 from tests.conftest import add_account
 
 NOW = datetime(2027, 1, 1, 0, 0, tzinfo=UTC)
@@ -21,12 +27,13 @@ YEAR = timedelta(days=366)
 LATENESS = timedelta(hours=1)
 
 
-def _daily(db: Database[Doc], at: str) -> ObjectId:
-    add_account(db, "a")
+def _daily(db: Database[Doc], at: str, until: str = "20271231T235959") -> ObjectId:
+    if db["accounts"].count_documents({"_id": "a"}) == 0:
+        add_account(db, "a")
     template = scheduling.PostRequest(
         account_id="a", scheduled_at=at, time_zone="Europe/Berlin", text="good morning"
     )
-    made = series_ops.create_series(db, template, "FREQ=DAILY;UNTIL=20271231T235959", NOW)
+    made = series_ops.create_series(db, template, f"FREQ=DAILY;UNTIL={until}", NOW)
     assert isinstance(made, ObjectId)
     return made
 
@@ -95,3 +102,131 @@ def test_ending_a_series_cancels_its_unsent_occurrences_only(db: Database[Doc]) 
     statuses = Counter(d["status"] for d in db["posts"].find({"groupId": f"series:{sid}"}))
     assert statuses == Counter({"canceled": 9, "published": 1})
     assert _run(db, sid) == series_ops.Materialised(0, 0, 0, ())  # ended: nothing more
+
+
+def _drain(db: Database[Doc], now: datetime = NOW) -> series_ops.Materialised:
+    """The runs' step until no series is due (each call bounded: 2 series x 50 posts)."""
+    total = series_ops.NOTHING
+    while True:
+        done = series_ops.materialise_due(
+            db, now, max_lateness=LATENESS, series_per_run=2, horizon=YEAR
+        )
+        if done == series_ops.NOTHING and not _due(db, now):
+            return total
+        total = total + done
+
+
+def _due(db: Database[Doc], now: datetime) -> int:
+    return db[SERIES].count_documents({"materialiseAt": {"$lte": now}})
+
+
+def _live(db: Database[Doc]) -> list[Doc]:
+    return list(db["posts"].find({"status": {"$ne": "canceled"}}, sort=[("scheduledAt", 1)]))
+
+
+def test_runs_materialise_only_due_series_and_at_most_a_bounded_batch_each(
+    db: Database[Doc],
+) -> None:
+    sids = [_daily(db, "2027-01-01T09:00:00") for _ in range(3)]
+
+    first = series_ops.materialise_due(db, NOW, max_lateness=LATENESS, series_per_run=2, limit=10)
+    assert first.made == 20  # two series, ten posts each
+    assert series_ops.materialise_due(db, NOW, max_lateness=LATENESS).made == 20 + 20 + 30
+    # Every occurrence of the next 30 days is a post; none is due again before one more day is.
+    assert db["posts"].count_documents({}) == 3 * 30
+    assert series_ops.materialise_due(db, NOW, max_lateness=LATENESS) == series_ops.NOTHING
+    later = series_ops.materialise_due(db, NOW + timedelta(days=1), max_lateness=LATENESS)
+    assert (later.made, later.repeated) == (3, 0)
+    assert {d["groupId"] for d in db["posts"].find()} == {f"series:{s}" for s in sids}
+
+
+@pytest.mark.parametrize("steps_before_the_crash", range(len(series_ops.SPLIT_STEPS) + 1))
+def test_this_and_following_remakes_each_later_occurrence_once_even_after_a_crash(
+    db: Database[Doc], steps_before_the_crash: int
+) -> None:
+    sid = _daily(db, "2027-01-01T09:00:00", until="20270228T235959")
+    assert _drain(db).made == 59
+    by_hand = db["posts"].find_one({"localTime": "2027-01-20T09:00:00+01:00"})
+    assert by_hand is not None
+    edited = post_actions.edit_post(
+        db, by_hand["_id"], PostChanges(text="edited by hand"), NOW, max_lateness=LATENESS
+    )
+    assert edited == post_actions.Done(by_hand["_id"])
+
+    split = series_ops.edit_following(
+        db, sid, series_ops.SeriesChanges(text="new text"), NOW, since="2027-01-10T09:00:00"
+    )
+    assert isinstance(split, series_ops.Split)
+    # A run dies after some of the split's steps; the next runs finish it.
+    pending = db[SERIES].find_one({"_id": sid})
+    assert pending is not None
+    for step in series_ops.SPLIT_STEPS[:steps_before_the_crash]:
+        step(db, pending, NOW)
+    _drain(db)
+
+    live = _live(db)
+    assert len(live) == 59 and len({d["scheduledAt"] for d in live}) == 59
+    texts = Counter(d["content"]["text"] for d in live)
+    assert texts == Counter({"good morning": 9, "edited by hand": 1, "new text": 49})
+    assert db["posts"].count_documents({"status": "canceled"}) == 49
+    assert db[SERIES].find_one({"_id": sid}, {"successor": 1, "_id": 0}) == {}
+
+
+def test_a_split_count_rule_keeps_the_occurrences_still_to_come(db: Database[Doc]) -> None:
+    add_account(db, "a")
+    template = scheduling.PostRequest(
+        account_id="a", scheduled_at="2027-01-01T09:00:00", time_zone="Europe/Berlin", text="x"
+    )
+    sid = series_ops.create_series(db, template, "FREQ=WEEKLY;COUNT=10", NOW)
+    assert isinstance(sid, ObjectId)
+    _drain(db)
+    split = series_ops.edit_following(
+        db, sid, series_ops.SeriesChanges(text="y"), NOW, since="2027-01-29T09:00:00"
+    )
+    assert isinstance(split, series_ops.Split)
+    _drain(db)
+
+    texts = Counter(d["content"]["text"] for d in _live(db))
+    assert texts == Counter({"x": 4, "y": 6})
+    successor = db[SERIES].find_one({"_id": split.successor})
+    assert successor is not None and successor["rule"] == "FREQ=WEEKLY;COUNT=6"
+
+
+def test_an_edit_from_a_time_that_is_no_occurrence_is_refused(db: Database[Doc]) -> None:
+    sid = _daily(db, "2027-01-01T09:00:00")
+    refused = series_ops.edit_following(
+        db, sid, series_ops.SeriesChanges(text="y"), NOW, since="2027-01-10T10:00:00"
+    )
+    assert isinstance(refused, scheduling.Invalid)
+    assert [p.message for p in refused.problems] == [
+        "2027-01-10T10:00:00 is no occurrence of this series"
+    ]
+    unknown = ObjectId()
+    assert series_ops.edit_following(
+        db, unknown, series_ops.SeriesChanges(), NOW
+    ) == series_ops.NoSuchSeries(str(unknown))
+
+
+def test_ending_an_edited_series_ends_its_successor_too(db: Database[Doc]) -> None:
+    sid = _daily(db, "2027-01-01T09:00:00", until="20270228T235959")
+    _drain(db)
+    split = series_ops.edit_following(db, sid, series_ops.SeriesChanges(text="y"), NOW)
+    assert isinstance(split, series_ops.Split)
+    _drain(db)
+
+    assert series_ops.end_series(db, sid, NOW) == 59
+    assert _live(db) == []
+    assert db[SERIES].count_documents({"ended": True}) == 2
+
+
+def test_a_run_makes_the_next_occurrences_of_a_new_series(
+    db: Database[Doc], settings: Settings
+) -> None:
+    sid = _daily(db, "2027-01-01T09:00:00")
+
+    summary = execute_once(
+        settings, Trigger("cli"), Registry([]), db=db, clock=lambda: NOW, steps=run_steps(settings)
+    )
+
+    assert summary.status == "ok"
+    assert db["posts"].count_documents({"groupId": f"series:{sid}"}) == 30  # the next 30 days

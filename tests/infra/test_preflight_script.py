@@ -399,7 +399,7 @@ def test_script_and_terraform_agree_on_apis_and_secrets() -> None:
     secrets = re.search(r"^secrets=\((.*?)\)", script, re.M)
     assert secrets
     created = tfconfig.quoted_names(tfconfig.locals_()["secret_names"])
-    optional = {"META_APP_SECRET", "OIDC_CLIENT_SECRET"}  # checked only when enabled
+    optional = {"META_APP_SECRET", "OIDC_CLIENT_SECRET", "THREADS_APP_SECRET"}  # when enabled
     assert set(secrets.group(1).split()) | optional == created
     assert not optional & set(secrets.group(1).split())
 

@@ -83,11 +83,14 @@ def plain_environment(function: str) -> set[str]:
 
 
 def secret_mapping(
-    function: str, meta_app_secret_enabled: bool = True, oidc_enabled: bool = True
+    function: str,
+    meta_app_secret_enabled: bool = True,
+    oidc_enabled: bool = True,
+    threads_app_enabled: bool = True,
 ) -> dict[str, str]:
     """Environment variable -> secret name for one function, as local.function_secrets builds
     it (the required secrets, plus META_APP_SECRET for its readers when enabled, and the web
-    app's OIDC_CLIENT_SECRET when Google Sign-In is on)."""
+    app's OIDC_CLIENT_SECRET when Google Sign-In is on, and THREADS_APP_SECRET with its app id)."""
     (dynamic,) = SERVICE["dynamic"]
     block = dynamic["secret_environment_variables"]
     assert block["for_each"] == "${local.function_secrets[each.key]}"
@@ -100,6 +103,8 @@ def secret_mapping(
         mapping["META_APP_SECRET"] = "META_APP_SECRET"
     if oidc_enabled and function == "web":
         mapping["OIDC_CLIENT_SECRET"] = "OIDC_CLIENT_SECRET"
+    if threads_app_enabled and function == "web":
+        mapping["THREADS_APP_SECRET"] = "THREADS_APP_SECRET"
     return mapping
 
 
@@ -158,6 +163,7 @@ def test_config_reader_sees_the_settings_the_design_names() -> None:
         "TOKEN_ENCRYPTION_KEY",
         "META_APP_SECRET",
         "OIDC_CLIENT_SECRET",
+        "THREADS_APP_SECRET",
     }
     assert required_settings() == {"MONGO_URI"}
 
@@ -511,7 +517,7 @@ def test_first_apply_waits_for_iam_and_new_metrics_to_propagate() -> None:
 
 
 def test_the_web_app_reads_its_sign_in_secret_only_when_google_sign_in_is_on() -> None:
-    assert secret_mapping("web", oidc_enabled=False) == {
+    assert secret_mapping("web", oidc_enabled=False, threads_app_enabled=False) == {
         "MONGO_URI": "MONGO_URI",
         "TOKEN_ENCRYPTION_KEY": "TOKEN_ENCRYPTION_KEY",
         "ADMIN_SECRET_KEY": "ADMIN_SECRET_KEY",
@@ -519,6 +525,8 @@ def test_the_web_app_reads_its_sign_in_secret_only_when_google_sign_in_is_on() -
     }
     function_secrets = tfconfig.locals_()["function_secrets"]
     assert 'var.oidc_client_id != "" && fn == "web" ? {OIDC_CLIENT_SECRET = ' in function_secrets
+    # Threads' browser connect: its app's secret only with its id.
+    assert 'var.threads_app_id != "" && fn == "web" ? {THREADS_APP_SECRET = ' in function_secrets
     environment = tfconfig.locals_()["web_environment"]
     assert 'var.oidc_client_id != "" ? {OIDC_CLIENT_ID = var.oidc_client_id} : {}' in environment
     assert {"WEB_BASE_URL", "MONGO_DB"} <= plain_environment("web")

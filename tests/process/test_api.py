@@ -610,3 +610,37 @@ def test_a_login_is_judged_by_its_network_and_a_refused_one_stores_nothing(
     assert_refused(call(api_fn, "POST", path, manager, other), 422)
     stored = accounts.get(fresh_db, "sky")
     assert stored is not None and stored.platform == "bluesky"
+
+
+def test_a_post_with_a_thread_and_a_first_comment_shows_them_waiting_and_cancels_them(
+    api_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "sky", platform="bluesky")
+    add_account(fresh_db, "fb")
+    writer = key(fresh_db, "posts:read", "posts:write")
+    body = post_body("sky", "1/3", thread=["2/3", "3/3"], firstComment="sources")
+
+    made = call(api_fn, "POST", "/v1/posts", writer, body)
+    refused = call(api_fn, "POST", "/v1/posts", writer, post_body("fb", thread=["2/2"]))
+    too_long = call(api_fn, "POST", "/v1/posts", writer, post_body("sky", thread=["x" * 301]))
+
+    assert made.status_code == 201, made.text
+    pid = made.json()["id"]
+    shown = call(api_fn, "GET", f"/v1/posts/{pid}", writer).json()
+    assert [(f["kind"], f["part"], f["status"]) for f in shown["followUps"]] == [
+        ("thread", 1, "waiting"),
+        ("thread", 2, "waiting"),
+        ("comment", 1, "waiting"),
+    ]
+    part = call(api_fn, "GET", f"/v1/posts/{shown['followUps'][1]['id']}", writer).json()
+    assert part["content"]["text"] == "3/3" and part["followUp"]["threadRootId"] == pid
+    assert part["followUp"]["parentId"] == shown["followUps"][0]["id"]
+    problems = assert_refused(refused, 400)["problems"]
+    assert [p["field"] for p in problems] == ["thread"]
+    assert [p["field"] for p in assert_refused(too_long, 400)["problems"]] == ["thread[0]"]
+
+    assert call(api_fn, "POST", f"/v1/posts/{pid}:cancel", writer).status_code == 200
+    after = call(api_fn, "GET", f"/v1/posts/{pid}", writer).json()["followUps"]
+    assert [(f["status"], f["lastError"]["code"]) for f in after] == [
+        ("canceled", "parent_canceled")
+    ] * 3

@@ -38,7 +38,10 @@ def test_a_text_post_is_a_record_under_the_key_derived_from_the_post_id(
     outcome = publisher(make_settings, bluesky).publish(post, account, ctx)
 
     rkey = record_key(post.id)
-    assert outcome == Published(f"at://{account.external_id}/app.bsky.feed.post/{rkey}")
+    assert isinstance(outcome, Published)
+    assert outcome.platform_post_id == f"at://{account.external_id}/app.bsky.feed.post/{rkey}"
+    # The record's cid comes with it: a reply to the post must name both.
+    assert outcome.refs is not None and outcome.refs["cid"].startswith("bafyrei")
     assert ctx.remote == {"rkey": rkey, "repo": account.external_id} and ctx.sends == 1
     assert [p["text"] for p in bluesky.posts()] == ["hello from the scheduler"]
 

@@ -382,3 +382,38 @@ def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
             db, io.StringIO("account,at,text\n" + rows), utcnow(), max_lateness=LATENESS
         )
     assert db["posts"].count_documents({}) == 0
+
+
+def test_posts_add_with_thread_parts_and_a_comment_then_show_lists_them(
+    mongo_uri: str, db_name: str, db: Database[Doc]
+) -> None:
+    add_account(db, "masto", platform="mastodon")
+    at = ("--at", "2030-01-01T09:00Z")
+    added = socialsched(
+        mongo_uri,
+        db_name,
+        "--json",
+        "posts",
+        "add",
+        "--account",
+        "masto",
+        *at,
+        "--text",
+        "1/3",
+        "--thread-part",
+        "2/3",
+        "--thread-part",
+        "3/3",
+        "--comment",
+        "sources",
+    )
+    assert added.returncode == 0, added.stderr
+    pid = json.loads(added.stdout)["id"]
+    shown = socialsched(mongo_uri, db_name, "--json", "posts", "show", pid)
+    assert shown.returncode == 0, shown.stderr
+    follow_ups = json.loads(shown.stdout)["followUps"]
+    assert [(f["kind"], f["part"], f["status"]) for f in follow_ups] == [
+        ("thread", 1, "waiting"),
+        ("thread", 2, "waiting"),
+        ("comment", 1, "waiting"),
+    ]

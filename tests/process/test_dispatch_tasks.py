@@ -39,7 +39,7 @@ from devstack import cloudtasks
 from devstack.processes import free_port
 from tests.conftest import add_account, add_post
 from tests.functions_fixtures import ROOT, InvokerCheck, Served, function_env, serve_fronted
-from tests.recording import LOG, registry_for, sends_per_post
+from tests.recording import LOG, most_at_once, registry_for, sends_per_post
 
 PUBLISH_SOURCE = ROOT / "tests" / "fnhost" / "publish_recording.py"
 QUEUE = "projects/test-project/locations/europe-west1/queues/publish"
@@ -472,7 +472,7 @@ def test_a_post_created_or_moved_to_before_the_next_tick_gets_its_task_at_once(
     fresh_db: Database[Any], tick_settings: Settings, standin: str
 ) -> None:
     """No tick runs here: the posts go out by the tasks their writes created (under the names
-    the tick would use, so a tick now finds nothing to do)."""
+    the tick would use, so a tick now finds nothing to do), one after the other."""
     add_account(fresh_db, "a")
     starter = task_starter(tick_settings)
     soon = (utcnow() + timedelta(seconds=2)).isoformat()
@@ -502,10 +502,39 @@ def test_a_post_created_or_moved_to_before_the_next_tick_gets_its_task_at_once(
         max_lateness=DAY,
     )
     assert isinstance(moved, post_actions.Done)
-    assert _stats(standin)["created"] - before["created"] == 1
+    # Due with "created soon", after it: linked after it, not a task beside it.
+    assert _stats(standin)["created"] - before["created"] == 0
     for pid in (created.post_id, far.post_id):
         _wait_for(fresh_db, pid, "published")
+    assert _stats(standin)["created"] - before["created"] == 1  # from "created soon"'s task
     before_tick = _stats(standin)
     _tick(tick_settings, fresh_db)
     assert _stats(standin)["created"] == before_tick["created"]
     assert sends_per_post(fresh_db) == {created.post_id: 1, far.post_id: 1}
+
+
+def test_a_post_created_due_with_its_accounts_chain_waits_its_turn_and_none_go_out_at_once(
+    fresh_db: Database[Any], tick_settings: Settings, standin: str
+) -> None:
+    """A post created due soon (its task at once) while its account's chain waits: it is linked
+    after the chain's last post due before it, so no two sends of the account overlap."""
+    pids = _chain_of_four(fresh_db, tick_settings)
+    first = fresh_db["posts"].find_one({"_id": pids[0]})
+    assert first is not None
+    due = first["dueAt"]
+    before = _stats(standin)
+    created = scheduling.schedule_post(
+        fresh_db,
+        scheduling.PostRequest("a", due.isoformat(), text="created"),
+        utcnow(),
+        task_starter(tick_settings),
+        max_lateness=DAY,
+    )
+    assert isinstance(created, scheduling.Scheduled)
+    assert _stats(standin)["created"] == before["created"]  # no task of its own now
+    for pid in [*pids, created.post_id]:
+        _wait_for(fresh_db, pid, "published")
+    sent = [d["text"] for d in fresh_db[LOG].find().sort("_id", 1)]
+    assert sent == ["a0", "a1", "a2", "a3", "created"]
+    assert most_at_once(fresh_db, "a") == 1
+    assert sends_per_post(fresh_db) == {pid: 1 for pid in [*pids, created.post_id]}

@@ -25,10 +25,12 @@ from devstack import storage_cors
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from devstack.storage import LocalStorage
 from tests.functions_fixtures import ADMIN_KEY, Served, serve
-from tests.meta_support import StubContext, connect, meta_env
+from tests.meta_support import StubContext, connect, image, meta_env, publish_due
 from tests.web_support import WEB_SOURCE, stored, web_env
 
 playwright = pytest.importorskip("playwright.sync_api")
+META_APP, META_SECRET = "1234", "app-secret"
+THREADS_APP, THREADS_SECRET = "th-app-9", "th-secret"
 TIMEOUT_MS = 15_000
 
 
@@ -63,8 +65,12 @@ def site(
         env = web_env(
             mongo_uri,
             fn_db_name,
-            META_APP_ID="1234",
-            META_APP_SECRET="app-secret",
+            META_APP_ID=META_APP,
+            META_APP_SECRET=META_SECRET,
+            META_DIALOG_URL=sandbox_server.url,
+            THREADS_AUTHORIZE_URL=sandbox_server.url,
+            THREADS_APP_ID=THREADS_APP,
+            THREADS_APP_SECRET=THREADS_SECRET,
             **settings,
             **media,
         )
@@ -104,6 +110,9 @@ def test_compose_by_keyboard_see_it_move_it_publish_it_and_read_its_proof(
     page.fill("#text", "Hello from the browser")
     page.locator("#counters li[data-platform=facebook]").filter(
         has_text="facebook: 22 / 63206 characters"
+    ).wait_for()
+    page.locator("#preview article[data-platform=facebook] .shown").filter(
+        has_text="Hello from the browser"
     ).wait_for()
     page.fill("#scheduledAt", when.strftime("%Y-%m-%dT%H:%M"))
     page.fill("#timeZone", "UTC")
@@ -178,6 +187,35 @@ def test_a_draft_goes_through_approval_in_the_browser(
     assert "scheduled" in page.inner_text(f"#post-{post_id}")
 
 
+def test_instagram_and_threads_permalinks_are_read_kept_and_lead_to_the_post(
+    page: Any, fresh_db: Database[Any], sandbox: Sandbox, mongo_uri: str, fn_db_name: str
+) -> None:
+    connect(fresh_db, sandbox, "ig-1", "instagram")
+    connect(fresh_db, sandbox, "th-1", "threads")
+    settings = load_settings(
+        {"MONGO_URI": mongo_uri, "MONGO_DB": fn_db_name, **meta_env(sandbox)}  # type: ignore[dict-item]
+    )
+    photo = Content(text="Fresh bread at seven", media=(image(sandbox),))
+    published = [
+        publish_due(fresh_db, settings, "ig-1", photo, platform="instagram"),
+        publish_due(fresh_db, settings, "th-1", Content(text="Doors open"), platform="threads"),
+    ]
+    sign_in(page)
+    for post, text in zip(published, ("Fresh bread at seven", "Doors open"), strict=True):
+        assert post["status"] == "published"
+        page.goto(f"/posts/{post['_id']}")
+        assert "no permalink stored" in page.inner_text("#permalink")
+        page.click("#read-permalink")
+        link = page.locator("#permalink a").get_attribute("href")
+        assert link == f"{sandbox.url}/_sandbox/p/{post['platformPostId']}"
+        assert stored(fresh_db, post["_id"])["permalink"] == link
+        page.click("#permalink a")
+        page.wait_for_url(link)
+        assert text in page.inner_text("body")
+    asked = [e["status"] for e in fresh_db["audit"].find({"action": "posts.permalink"})]
+    assert asked == [200, 200]
+
+
 def test_a_post_dragged_to_another_day_moves_there(
     page: Any, fresh_db: Database[Any], sandbox: Sandbox
 ) -> None:
@@ -240,8 +278,9 @@ def test_look_again_finds_an_unknown_post_and_says_how_it_knows(
     assert [p["text"] for p in sandbox.posts()] == ["went out, answered too late"]
 
 
-def test_one_account_of_each_network_is_connected_from_the_accounts_page(
+def test_one_account_of_each_network_is_connected_through_its_own_sign_in_page(
     page: Any,
+    site: Served,
     fresh_db: Database[Any],
     sandbox: Sandbox,
     mastodon: MastodonSandbox,
@@ -249,34 +288,46 @@ def test_one_account_of_each_network_is_connected_from_the_accounts_page(
 ) -> None:
     sandbox.add_account("page-9", "page", "page-9-token", name="Corner Shop")
     sandbox.add_user("short-user-token", ["page-9"])
-    sandbox.add_account("threads-9", "threads", "threads-long-token", name="cornershop")
+    sandbox.add_app(META_APP, META_SECRET, [f"{site.url}/accounts/oauth/meta/callback"])
+    sandbox.add_account("3199", "threads", "threads-long-token", name="cornershop")
+    threads_back = f"{site.url}/accounts/oauth/threads/callback"
+    sandbox.add_app(THREADS_APP, THREADS_SECRET, [threads_back], kind="threads")
     mastodon.add_account("corner", "masto-token-for-corner")
     app_password = "abcd-efgh-ijkl-mnop"
     bluesky.add_account("corner.bsky.test", app_password)
     sign_in(page)
     page.goto("/accounts")
 
-    def connect_with(form: str, **fields: str) -> None:
+    def through(form: str, person: str, **fields: str) -> None:
         for name, value in fields.items():
             page.fill(f"#{form} input[name={name}]", value)
         page.click(f"#{form} button")
+        page.click("#continue")  # leaving for the network's own page
+        page.click(f"#as-{person}")
+        page.wait_for_url("**/accounts/oauth/*/callback?*")
 
-    connect_with("connect-meta", secret="short-user-token")
+    through("oauth-meta", "short-user-token")
     assert "Corner Shop (facebook, fb-page-9): connected" in page.inner_text("#connected")
-    connect_with("connect-threads", secret="threads-long-token", accountId="th-corner")
-    connect_with("connect-mastodon", server=mastodon.url, secret="masto-token-for-corner")
-    connect_with("connect-bluesky", handle="corner.bsky.test", secret="my-main-password")
+    through("oauth-threads", "3199", accountId="th-corner")
+    assert "cornershop (threads, th-corner): connected" in page.inner_text("#connected")
+    through("oauth-mastodon", "corner", server=mastodon.url)
+    assert "(mastodon, masto-127.0.0.1-" in page.inner_text("#connected")
+    page.goto("/accounts")
+
+    def with_password(**fields: str) -> None:
+        for name, value in fields.items():
+            page.fill(f"#connect-bluesky input[name={name}]", value)
+        page.click("#connect-bluesky button")
+
+    with_password(handle="corner.bsky.test", secret="my-main-password")
     assert "never use the main password" in page.inner_text("#refused-bluesky")
-    connect_with(
-        "connect-bluesky", handle="corner.bsky.test", secret=app_password, server=bluesky.url
-    )
+    with_password(handle="corner.bsky.test", secret=app_password, server=bluesky.url)
     stored = {a["platform"]: a["_id"] for a in fresh_db["accounts"].find()}
     assert set(stored) == {"facebook", "threads", "mastodon", "bluesky"}
-    assert stored["threads"] == "th-corner"
     rows = page.inner_text("table.rows")
     assert all(account_id in rows for account_id in stored.values())
     for doc in fresh_db["accounts"].find():
-        assert doc["token"] not in ("short-user-token", app_password, "masto-token-for-corner")
+        assert doc["token"] not in ("short-user-token", app_password, "threads-long-token")
     actions = [e["action"] for e in fresh_db["audit"].find({"action": "accounts.connect"})]
     assert actions == ["accounts.connect"] * 5
 

@@ -12,8 +12,11 @@ from flask import Request
 from werkzeug.test import EnvironBuilder
 
 from common import model, schema
-from common.entrypoints import api_body, api_http, api_schema, openapi, web
-from common.entrypoints.api_schema import ConnectRequest, NewPost, ReconcileRequest
+from common.entrypoints import api_body, openapi, web
+from common.entrypoints.api import app, routes
+from common.entrypoints.api.shapes.accounts import ConnectRequest, Platform
+from common.entrypoints.api.shapes.bulk import ReconcileReport, ReconcileRequest
+from common.entrypoints.api.shapes.posts import Created, MediaRef, MediaUrl, NewPost, PostPage
 from common.operations.scheduling import MAX_KEY_LENGTH
 from devstack import openapi as generator
 
@@ -23,13 +26,13 @@ def test_the_committed_spec_is_the_generated_one() -> None:
 
 
 def test_every_declared_operation_has_a_handler_and_no_handler_is_undeclared() -> None:
-    declared = {op.operation_id for op in api_schema.API_OPERATIONS}
-    assert set(api_http.HANDLERS) == declared
-    assert len(declared) == len(api_schema.API_OPERATIONS)
+    declared = {op.operation_id for op in routes.API_OPERATIONS}
+    assert set(app.HANDLERS) == declared
+    assert len(declared) == len(routes.API_OPERATIONS)
 
 
 def test_limits_the_spec_states_are_the_ones_the_use_cases_apply() -> None:
-    assert typing.get_args(api_schema.Platform) == model.PLATFORMS
+    assert typing.get_args(Platform) == model.PLATFORMS
     document = openapi.document()
     header = next(
         p
@@ -87,7 +90,7 @@ def test_numbers_are_checked_by_kind_and_range() -> None:
 
 
 def test_written_answers_leave_out_unset_optional_fields_and_keep_required_nulls() -> None:
-    page = api_schema.PostPage(posts=(), next=None)
+    page = PostPage(posts=(), next=None)
     connect = ConnectRequest(user_token="t")
 
     assert schema.dump(page) == {"posts": [], "next": None}
@@ -110,14 +113,14 @@ def test_an_unknown_path_is_404_and_a_wrong_method_is_405_with_allow(
 ) -> None:
     request = Request(EnvironBuilder(method=method, path=path).get_environ())
     with pytest.raises(web.HttpError) as refused:
-        api_http.route_of(request)
+        routes.route_of(request)
     assert refused.value.status == status
     assert refused.value.headers.get("Allow") == allow
 
 
 def test_ids_end_at_the_action_of_a_path() -> None:
     request = Request(EnvironBuilder(method="POST", path="/v1/posts/65a:retry").get_environ())
-    operation, path_id = api_http.route_of(request)
+    operation, path_id = routes.route_of(request)
     assert (operation.operation_id, path_id) == ("retry_post", "65a")
 
 
@@ -138,8 +141,8 @@ def test_a_media_item_is_an_upload_by_id_or_a_url_and_nothing_else() -> None:
 
     assert [field for field, _ in problems] == ["media[2].type", "media[3]"]
     assert value is not None and value.media == (
-        api_schema.MediaRef(media_id="m1", alt="a cat"),
-        api_schema.MediaUrl(url="https://a.example/x.jpg"),
+        MediaRef(media_id="m1", alt="a cat"),
+        MediaUrl(url="https://a.example/x.jpg"),
     )
 
 
@@ -165,18 +168,16 @@ def test_a_login_takes_only_its_networks_fields_and_needs_its_secret() -> None:
 
 
 def test_a_shape_is_frozen_and_built_from_its_fields_only() -> None:
-    report = api_schema.ReconcileReport(
-        checked=1, published=1, rescheduled=0, still_unknown=0, errors=0
-    )
+    report = ReconcileReport(checked=1, published=1, rescheduled=0, still_unknown=0, errors=0)
     with pytest.raises(AttributeError):
         report.checked = 2  # type: ignore[misc]
     with pytest.raises(TypeError):
-        api_schema.Created(id="x")  # type: ignore[call-arg]
+        Created(id="x")  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        api_schema.Created(id="x", already_scheduled=False, colour="red")  # type: ignore[call-arg]
-    same = api_schema.Created(id="x", already_scheduled=False)
-    assert same == api_schema.Created(id="x", already_scheduled=False)
-    assert same != api_schema.Created(id="x", already_scheduled=True)
+        Created(id="x", already_scheduled=False, colour="red")  # type: ignore[call-arg]
+    same = Created(id="x", already_scheduled=False)
+    assert same == Created(id="x", already_scheduled=False)
+    assert same != Created(id="x", already_scheduled=True)
 
 
 def test_a_stored_post_is_shown_with_only_the_declared_error_fields() -> None:

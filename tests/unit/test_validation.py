@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.validation import check_post
+from common.validation import MAX_THREAD_PARTS, THREAD_NETWORKS, check_follow_ups, check_post
 
 IMG = {"url": "https://cdn.example/a.jpg", "type": "image"}
 
@@ -65,3 +65,24 @@ def test_media_may_be_plain_http_only_on_this_machine() -> None:
     assert check_post("instagram", media=[local], scheduled_at="2026-12-01T09:00Z").ok
     result = check_post("instagram", media=[remote], scheduled_at="2026-12-01T09:00Z")
     assert fields(result) == ["media[0].url"]
+
+
+def test_threads_are_refused_where_replies_do_not_read_as_one_thread() -> None:
+    for platform in ("facebook", "instagram"):
+        checked = check_follow_ups(platform, first_comment="first!", thread=["two", "three"])
+        assert [p.field for p in checked.problems] == ["thread"]
+    for platform in THREAD_NETWORKS:
+        checked = check_follow_ups(platform, first_comment="first!", thread=["two", "three"])
+        assert checked.problems == ()
+        assert [c.text for c in checked.thread] == ["two", "three"]
+        assert checked.first_comment is not None and checked.first_comment.text == "first!"
+
+
+def test_each_follow_up_is_held_to_its_networks_text_limit_and_needs_text() -> None:
+    checked = check_follow_ups("bluesky", first_comment=" ", thread=["ok", "x" * 301])
+    assert [(p.field, p.message) for p in checked.problems] == [
+        ("thread[1]", "301 graphemes; the limit is 300"),
+        ("firstComment", "a follow-up needs text"),
+    ]
+    many = check_follow_ups("mastodon", thread=["part"] * (MAX_THREAD_PARTS + 1))
+    assert [p.field for p in many.problems] == ["thread"]

@@ -25,6 +25,7 @@ from common.entrypoints.cli.backend import (
     UsageError,
 )
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
+from common.entrypoints.runner import run_steps
 from common.operations import accounts as account_ops
 from common.operations import bulk, media, planning, post_actions, reconcile, scheduling
 from common.operations.prompt_tasks import TaskStarter, task_starter
@@ -139,7 +140,8 @@ class Direct:
         doc = posts.get_document(self.db, ObjectId(post_id))
         if doc is None:
             raise OperationalError(f"no post {post_id}")
-        return api_body.post_json(doc)
+        below = posts.follow_ups_of(self.db, doc["_id"]) if doc.get("hasFollowUps") else None
+        return api_body.post_json(doc, below)
 
     def edit_post(
         self, post_id: str, changes: post_actions.PostChanges, version: int | None
@@ -197,6 +199,7 @@ class Direct:
             default_time_zone=tz,
             allow_late=allow_late,
             progress=progress,
+            tasks=self._tasks,
         )
         if isinstance(result, bulk.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]
@@ -248,7 +251,14 @@ class Direct:
     def run(self, limit: int | None) -> Doc:
         trigger, registry = Trigger("cli", limit=limit), self._registry()
         strategy = dispatch.for_settings(self.settings)
-        summary = execute_once(self.settings, trigger, registry, db=self.db, dispatch=strategy)
+        summary = execute_once(
+            self.settings,
+            trigger,
+            registry,
+            db=self.db,
+            dispatch=strategy,
+            steps=run_steps(self.settings),
+        )
         return summary.to_response()
 
     def status(self) -> Doc:

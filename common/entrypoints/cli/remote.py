@@ -12,7 +12,7 @@ from typing import IO, Any, NoReturn
 
 from common import bulk_import, jsonfmt, posts
 from common.db import Doc
-from common.entrypoints import api_schema
+from common.entrypoints.api.shapes import posts as post_shapes
 from common.entrypoints.api_client import ApiClient, ApiRefusal, fetch_status
 from common.entrypoints.cli.backend import (
     Action,
@@ -36,7 +36,7 @@ _KEY_REFUSED = {
     "a new one with `socialsched keys create` on the database",
     403: "SOCIALSCHED_API_KEY may not do this (403): {reason}",
 }
-MAX_BATCH = api_schema.MAX_BATCH
+MAX_BATCH = post_shapes.MAX_BATCH
 # The api takes bodies up to 2 MiB (MAX_BODY_BYTES); a part's CSV text stays well under it.
 IMPORT_PART_BYTES = 1_500_000
 # The API names a login's secret and server as each network does (the shared HTTP contract).
@@ -246,6 +246,8 @@ def request_body(request: scheduling.PostRequest) -> Doc:
         "contentWarning": request.content_warning,
         "visibility": request.visibility,
         "stage": None if request.stage == "scheduled" else request.stage,
+        "firstComment": request.first_comment,
+        "thread": list(request.thread) or None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     return body

@@ -8,7 +8,7 @@ import gzip
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
 from jinja2 import Environment
@@ -25,8 +25,12 @@ from common.entrypoints.webapp.signin import Visitor
 from common.members import Power
 from common.operations.prompt_tasks import TaskStarter
 from common.platforms.base import Registry
-from common.platforms.registry import default_registry
+from common.platforms.oauth import Authorizer
+from common.platforms.registry import default_authorizers, default_registry, permalink_reader
 from common.storage import MediaBucket, storage_config
+
+if TYPE_CHECKING:  # the network modules load on first use (cold start)
+    from common.platforms.meta.permalink import PermalinkReader
 
 MAX_ACCOUNTS = 500  # one page lists them all; a deployment has tens
 
@@ -44,6 +48,20 @@ def networks(settings: Settings) -> Registry:
 
     Raises TokenKeyError when TOKEN_ENCRYPTION_KEY holds a malformed key."""
     return default_registry(settings)
+
+
+@functools.cache
+def authorizers(settings: Settings) -> Mapping[str, Authorizer]:
+    """The browser flows that connect accounts, by network, made on first use and kept."""
+    return default_authorizers(settings)
+
+
+@functools.cache
+def permalinks(settings: Settings) -> PermalinkReader:
+    """Instagram's and Threads' permalink reads, made on first use and kept.
+
+    Raises TokenKeyError when TOKEN_ENCRYPTION_KEY holds a malformed key."""
+    return permalink_reader(settings)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ record under the same key, so repeating the create after an unclear answer canno
 post. Before it, images are uploaded with `uploadBlob` (unreferenced blobs are dropped by the
 PDS, so an upload is safe to repeat) and mentions are resolved to DIDs. After an unclear answer,
 `find_published` asks `getRecord` for the key, which says for certain whether it was written.
+A reply (a first comment, a thread's next part) names its parent and its thread's root as
+strong refs (`reply.parent`, `reply.root`: URI and cid), so each post's cid is kept with it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
-
-import requests
 
 from common.clock import utcnow
 from common.jsonfmt import to_rfc3339
@@ -39,7 +39,7 @@ from common.platforms.bluesky.xrpc import (
 )
 from common.platforms.credentials import ReadBackError
 from common.platforms.http import Method
-from common.platforms.media_fetch import fetch_media
+from common.platforms.media_fetch import MediaFetcher
 
 COLLECTION = "app.bsky.feed.post"
 CREATE_RECORD = "com.atproto.repo.createRecord"
@@ -59,12 +59,13 @@ class BlueskyPublisher:
         self,
         client: XrpcClient,
         sessions: SessionKeeper,
+        media: MediaFetcher,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._client = client
         self._sessions = sessions
         self._clock = clock
-        self._media = requests.Session()
+        self._media = media
 
     # --- publishing -----------------------------------------------------------------------
 
@@ -89,7 +90,7 @@ class BlueskyPublisher:
         body = {"repo": session.did, "collection": COLLECTION, "rkey": rkey, "record": record}
         reply = self._authorized(account, session, "POST", CREATE_RECORD, body=body, send=True)
         if isinstance(reply, XrpcReply):
-            return Published(str(reply.body["uri"]))
+            return _published(reply.body)
         return reply
 
     def _authorized(
@@ -153,6 +154,11 @@ class BlueskyPublisher:
             return embed
         if embed is not None:
             record["embed"] = embed
+        if post.reply_to:
+            reply = _reply(post)
+            if reply is None:
+                return Permanent("reply_incomplete", "the post it answers has no record cid")
+            record["reply"] = reply
         return record
 
     def _mentions(self, account: Account, session: Session, text: str) -> dict[str, str] | Outcome:
@@ -185,7 +191,7 @@ class BlueskyPublisher:
 
     def _upload(self, account: Account, session: Session, media: Media) -> dict[str, Any] | Outcome:
         # Bluesky stores the blob itself; it does not fetch URLs.
-        fetched = fetch_media(self._media, media.url, MAX_IMAGE_BYTES, ("image/",))
+        fetched = self._media.fetch(media.url, MAX_IMAGE_BYTES, ("image/",))
         if not isinstance(fetched, tuple):
             return fetched
         data, mime = fetched
@@ -211,11 +217,30 @@ class BlueskyPublisher:
             "GET", account.service_url, GET_RECORD, params=params, idempotent=True
         )
         if isinstance(reply, XrpcReply):
-            return Published(str(reply.body.get("uri") or f"at://{repo}/{COLLECTION}/{rkey}"))
+            return _published({"uri": f"at://{repo}/{COLLECTION}/{rkey}", **reply.body})
         if isinstance(reply, XrpcError) and reply.error == "RecordNotFound":
             return None
         reason = reply.error if isinstance(reply, XrpcError) else type(reply).__name__
         raise ReadBackError(f"getRecord failed: {reason}")
+
+
+def _published(body: dict[str, Any]) -> Published:
+    """The record's URI is its id; its cid is kept too: a reply to it must name both."""
+    cid = body.get("cid")
+    return Published(str(body["uri"]), {"cid": str(cid)} if cid else None)
+
+
+def _reply(post: Post) -> dict[str, Any] | None:
+    """`reply.root` and `reply.parent` as strong refs (common.posts.follow_ups set them when
+    the parent was published); None when a cid is missing."""
+    refs = post.reply_to
+    root_cid, parent_cid = refs.get("rootCid"), refs.get("cid")
+    if not root_cid or not parent_cid:
+        return None
+    return {
+        "root": {"uri": refs["rootId"], "cid": root_cid},
+        "parent": {"uri": refs["id"], "cid": parent_cid},
+    }
 
 
 def _link_card(link: str) -> dict[str, Any]:

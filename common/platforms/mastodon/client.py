@@ -48,19 +48,23 @@ class MastodonClient(NetworkClient):
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool,
+        under_api: bool = True,
     ) -> MastodonReply | Failure:
         """One request; `idempotent=False` marks the status POST, whose lost answer is
-        Ambiguous."""
+        Ambiguous. `under_api=False`: the instance's OAuth paths (`/oauth/token`); an empty
+        `token`: a call made without one (registering an app, exchanging a code)."""
+        prefix = "/api/" if under_api else "/"
+        authorization = {"Authorization": f"Bearer {token}"} if token else {}
         response = self._session.send(
             method,
-            f"{instance.rstrip('/')}/api/{path.lstrip('/')}",
+            f"{instance.rstrip('/')}{prefix}{path.lstrip('/')}",
             call=path,
             idempotent=idempotent,
             params=params,
             json=body if files is None else None,
             data=body if files is not None else None,
             files=files,
-            headers={"Authorization": f"Bearer {token}", **(headers or {})},
+            headers={**authorization, **(headers or {})},
         )
         if not isinstance(response, requests.Response):
             return response
@@ -75,7 +79,9 @@ class MastodonClient(NetworkClient):
             return MastodonReply(status, body)
         message = ""
         if isinstance(body, dict) and isinstance(body.get("error"), str):
-            message = redact(body["error"], [token])[:MAX_MESSAGE]
+            # OAuth errors name a code (`invalid_grant`) and say why in error_description.
+            said = " ".join(str(body[k]) for k in ("error", "error_description") if body.get(k))
+            message = redact(said, [token] if token else [])[:MAX_MESSAGE]
         log.warning("mastodon error", extra={"status": status})
         return self._classify(status, message, response.headers, idempotent=idempotent)
 

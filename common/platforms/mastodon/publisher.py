@@ -6,7 +6,8 @@ version: the instance keeps keys for about an hour and answers a repeat with the
 first request made. The key and the media ids are stored before the send, so a look after an
 unclear answer can repeat the very same request within that window (`find_published`); after
 it (or when the repeat is unclear too), the account's statuses since the send are read back and
-matched on their text.
+matched on their text (replies among them). A first comment or a thread's next part names the
+status it answers (`in_reply_to_id`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-
-import requests
 
 from common.clock import utcnow
 from common.model import Account, Post
@@ -36,7 +35,7 @@ from common.platforms.credentials import (
     token_for_read_back,
 )
 from common.platforms.mastodon.client import MastodonClient, MastodonReply
-from common.platforms.media_fetch import fetch_media
+from common.platforms.media_fetch import MediaFetcher
 from common.tokens import TokenCipher
 
 # Mastodon keeps idempotency keys "for up to 1 hour"; repeat only well inside that.
@@ -61,6 +60,7 @@ class MastodonPublisher:
         self,
         client: MastodonClient,
         cipher: TokenCipher,
+        media: MediaFetcher,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -68,7 +68,7 @@ class MastodonPublisher:
         self._cipher = cipher
         self._clock = clock
         self._sleep = sleep
-        self._media = requests.Session()
+        self._media = media
 
     # --- publishing -----------------------------------------------------------------------
 
@@ -128,7 +128,7 @@ class MastodonPublisher:
         return ids if waited is None else waited
 
     def _upload(self, instance: str, token: str, url: str, alt: str) -> str | Outcome:
-        fetched = fetch_media(self._media, url, MAX_MEDIA_BYTES, ("image/", "video/"))
+        fetched = self._media.fetch(url, MAX_MEDIA_BYTES, ("image/", "video/"))
         if not isinstance(fetched, tuple):
             return fetched
         data, mime = fetched
@@ -241,6 +241,8 @@ def _status_body(post: Post, media_ids: Sequence[str]) -> dict[str, Any]:
         body["spoiler_text"] = content.content_warning
     if content.visibility:
         body["visibility"] = content.visibility
+    if post.reply_to:  # a first comment or a thread's next part: the status it answers
+        body["in_reply_to_id"] = post.reply_to["id"]
     return body
 
 

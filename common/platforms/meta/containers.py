@@ -29,6 +29,7 @@ from common.platforms.base import (
     Withdrawn,
 )
 from common.platforms.credentials import ReadBackError, open_token, token_for_read_back
+from common.platforms.meta.comments import find_comment, publish_comment
 from common.platforms.meta.graph import GraphClient, GraphReply
 from common.platforms.meta.quota import PublishingQuota
 from common.platforms.meta.readback import RecentEdge, find_recent, read_back_since
@@ -56,6 +57,12 @@ class ContainerApi:
     item: Callable[[Media, bool], dict[str, Any]]  # a media item's parameters (carousel child?)
     text: Callable[[Post], str]  # the text a post is published with
     text_only: str | None  # media_type of a post without media; None: media are required
+    # A follow-up (first comment, thread part) answers its parent: Threads by a reply
+    # container naming it (`reply_param`, found again among the profile's `replies`);
+    # Instagram by a comment on the parent's media (`comments`).
+    reply_param: str | None = None
+    replies: RecentEdge | None = None
+    comments: RecentEdge | None = None
 
 
 class ContainerPublisher:
@@ -85,6 +92,8 @@ class ContainerPublisher:
         token = open_token(self._cipher, account, self._clock())
         if not isinstance(token, str):
             return token
+        if post.reply_to and self._api.comments is not None:
+            return publish_comment(self._client, token, post, ctx)
         container = self._reusable_container(post, account, token)
         if not isinstance(container, str | None):
             return container
@@ -139,18 +148,21 @@ class ContainerPublisher:
         self, post: Post, account: Account, token: str, ctx: PublishContext
     ) -> str | Outcome:
         media, text, api = post.content.media, self._api.text(post), self._api
+        replying: dict[str, Any] = {}
+        if post.reply_to and api.reply_param is not None:
+            replying[api.reply_param] = post.reply_to["id"]
         if not media:
             if api.text_only is None:
                 return Permanent("media_required", f"{api.platform} posts need an image or video")
             params: dict[str, Any] = {"media_type": api.text_only, api.text_param: text}
-            return self._new_container(account, token, ctx, params)
+            return self._new_container(account, token, ctx, {**params, **replying})
         if len(media) == 1:
             params = {**api.item(media[0], False), api.text_param: text or None}
-            return self._new_container(account, token, ctx, params)
+            return self._new_container(account, token, ctx, {**params, **replying})
         children = self._children(post, account, token, ctx)
         if not isinstance(children, list):
             return children
-        params = {"media_type": "CAROUSEL", "children": ",".join(children)}
+        params = {"media_type": "CAROUSEL", "children": ",".join(children), **replying}
         return self._new_container(account, token, ctx, {**params, api.text_param: text or None})
 
     def _children(
@@ -232,6 +244,9 @@ class ContainerPublisher:
 
     def find_published(self, post: Post, account: Account) -> Published | None:
         """The container's status is authoritative; the account's recent items supply the id."""
+        if post.reply_to and self._api.comments is not None:
+            token = token_for_read_back(self._cipher, account, self._clock())
+            return find_comment(self._client, token, post, self._api.comments)
         container = post.remote.get("container")
         if not container:
             return None  # begin_send stores the container, so nothing was sent
@@ -247,8 +262,9 @@ class ContainerPublisher:
         """The published item's id, matched on text since the send; the container id stands in
         when it cannot be read: publication is already proven."""
         owner, since, text = account.external_id, read_back_since(post), self._api.text(post)
+        edge = self._api.replies if post.reply_to and self._api.replies else self._api.recent
         try:
-            found = find_recent(self._client, token, owner, self._api.recent, text, since)
+            found = find_recent(self._client, token, owner, edge, text, since)
         except ReadBackError:
             found = None
         return Published(found or f"container:{container}")

@@ -1,4 +1,5 @@
-"""Facebook Pages: text and link posts, one photo, or several photos in one post.
+"""Facebook Pages: text and link posts, one photo, or several photos in one post; and a post's
+first comment (common.platforms.meta.comments).
 
 The feed or photo POST is the one non-idempotent call. Unpublished photo uploads (for a
 multi-photo post) are invisible, so they are stored on the post and reused, never a risk.
@@ -20,6 +21,7 @@ from common.platforms.base import (
     Withdrawn,
 )
 from common.platforms.credentials import ReadBackError, open_token, token_for_read_back
+from common.platforms.meta.comments import PAGE_POST_COMMENTS, find_comment, publish_comment
 from common.platforms.meta.graph import GraphClient, GraphReply
 from common.platforms.meta.readback import (
     PAGE_POSTS,
@@ -44,6 +46,8 @@ class FacebookPublisher:
         token = open_token(self._cipher, account, self._clock())
         if not isinstance(token, str):
             return token
+        if post.reply_to:  # a first comment, under the Page post it follows
+            return publish_comment(self._client, token, post, ctx)
         media = post.content.media
         if any(m.type != "image" for m in media):
             return Permanent("unsupported_media", "Facebook posts here carry photos only")
@@ -103,6 +107,8 @@ class FacebookPublisher:
 
     def find_published(self, post: Post, account: Account) -> Published | None:
         token = token_for_read_back(self._cipher, account, self._clock())
+        if post.reply_to:
+            return find_comment(self._client, token, post, PAGE_POST_COMMENTS)
         if not post.content.text.strip():
             # Page posts are recognised by their exact text; without text nothing proves which
             # post is ours (photo and link posts could be matched on attachments: not yet).

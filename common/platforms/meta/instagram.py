@@ -2,7 +2,8 @@
 container flow (common.platforms.meta.containers) on the `media` and `media_publish` edges.
 
 The quota (`content_publishing_limit`) is read, never assumed: Meta's documents say 25, 50 or
-100 posts per 24 hours. A post without media is refused (Instagram has no text-only post).
+100 posts per 24 hours. A post without media is refused (Instagram has no text-only post). A
+first comment is a comment on the published media (common.platforms.meta.comments).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.model import Media, Post
+from common.platforms.meta.comments import IG_COMMENTS
 from common.platforms.meta.containers import ContainerApi
 from common.platforms.meta.readback import IG_MEDIA
 
@@ -41,4 +43,5 @@ INSTAGRAM = ContainerApi(
     item=_item,
     text=_caption,
     text_only=None,
+    comments=IG_COMMENTS,
 )

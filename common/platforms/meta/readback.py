@@ -41,6 +41,7 @@ class RecentEdge:
     text_field: str
     time_field: str
     declares_since: bool  # Meta declares `since` on Instagram media, not on published_posts
+    order: str | None = None  # asked for when the edge's default order is not newest first
 
     @property
     def fields(self) -> str:
@@ -50,6 +51,8 @@ class RecentEdge:
 PAGE_POSTS = RecentEdge("published_posts", "message", "created_time", declares_since=False)
 IG_MEDIA = RecentEdge("media", "caption", "timestamp", declares_since=True)
 THREADS_POSTS = RecentEdge("threads", "text", "timestamp", declares_since=True)
+# A Threads profile's replies (its thread parts and first comments) are not among its threads.
+THREADS_REPLIES = RecentEdge("replies", "text", "timestamp", declares_since=True)
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ def _read_page(
     params: dict[str, Any] = {"fields": edge.fields, "limit": page_size, "after": after}
     if edge.declares_since:
         params["since"] = int(since.timestamp())
+    if edge.order is not None:
+        params["order"] = edge.order
     reply = reply_or_raise(
         client.call("GET", f"{owner}/{edge.name}", token, params, idempotent=True)
     )

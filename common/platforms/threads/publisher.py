@@ -1,6 +1,8 @@
 """Threads posts: text, image, video and carousel (2 to 20 items), by the Graph API's container
 flow (common.platforms.meta.containers) on graph.threads.net's `threads` and `threads_publish`
-edges: a text post is two requests.
+edges: a text post is two requests. A first comment or a thread's next part is a reply: its
+container names the post it answers (`reply_to_id`), and it is found again among the profile's
+`replies`.
 
 The 250-posts-per-24-hours quota is read from `threads_publishing_limit` at most once per
 IG_QUOTA_CACHE_SECONDS per account and counted locally in between.
@@ -12,7 +14,7 @@ from typing import Any
 
 from common.model import Media, Post
 from common.platforms.meta.containers import ContainerApi
-from common.platforms.meta.readback import THREADS_POSTS
+from common.platforms.meta.readback import THREADS_POSTS, THREADS_REPLIES
 
 
 def _text(post: Post) -> str:
@@ -47,4 +49,6 @@ THREADS = ContainerApi(
     item=_item,
     text=_text,
     text_only="TEXT",
+    reply_param="reply_to_id",
+    replies=THREADS_REPLIES,
 )

@@ -1,0 +1,60 @@
+"""The api function's flow: authenticate the caller, check the route's scope, hand the request
+to its resource's handler."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Request, Response
+
+from common.clock import utcnow
+from common.config import load_settings
+from common.db import ensure_indexes
+from common.entrypoints import auth, web
+from common.entrypoints.api import accounts, bulk, media, posts, review
+from common.entrypoints.api.call import ApiService, Call, RouteHandler
+from common.entrypoints.api.routes import route_of
+from common.entrypoints.auth import Caller
+from common.entrypoints.serve import Lazy, serve
+
+
+def lazy_service() -> Lazy[ApiService]:
+    def build() -> ApiService:
+        service = ApiService(load_settings())
+        ensure_indexes(service.db)  # once per instance: the unique and TTL indexes it relies on
+        return service
+
+    return Lazy(build)
+
+
+def api_request(request: Request, service: Lazy[ApiService]) -> Response:
+    return serve(request, _route, service)
+
+
+def _route(request: Request, rid: str, service: ApiService) -> Response:
+    operation, path_id = route_of(request)
+    call = Call(request, rid, service, _caller(request, service), utcnow(), path_id)
+    if not call.caller.allows(operation.scope):
+        raise web.HttpError(403, f"This credential lacks the {operation.scope} scope")
+    return HANDLERS[operation.operation_id](call)
+
+
+def _caller(request: Request, service: ApiService) -> Caller:
+    try:
+        return auth.authenticate_caller(
+            request.headers.get("Authorization"), service.settings, service.db, utcnow()
+        )
+    except auth.AuthError as exc:
+        challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        raise web.HttpError(exc.status, exc.message, challenge) from exc
+    except auth.RateLimitedError as exc:
+        raise web.HttpError(429, auth.RATE_LIMITED, {"Retry-After": str(exc.retry_after)}) from exc
+
+
+HANDLERS: Mapping[str, RouteHandler] = {
+    **posts.HANDLERS,
+    **review.HANDLERS,
+    **bulk.HANDLERS,
+    **media.HANDLERS,
+    **accounts.HANDLERS,
+}

@@ -1,0 +1,52 @@
+"""The media resource: an upload started, completed, read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Response
+
+from common.entrypoints import api_media, web
+from common.entrypoints.api.call import Call, RouteHandler, read_body, refuse_body
+from common.operations import media
+
+
+def create_media(call: Call) -> Response:
+    """An upload: 201 with the resumable session to PUT the bytes to, or 200 with the item that
+    already holds the same bytes for the same accounts."""
+    request = api_media.parse_upload(read_body(call.request))
+    forbidden = sorted(a for a in request.account_ids if not call.caller.may_use(a))
+    if forbidden:
+        raise web.HttpError(403, f"This credential may not use {', '.join(forbidden)}"[:200])
+    bucket = api_media.require_bucket(call.service.bucket)
+    origin = call.request.headers.get("Origin")
+    made = media.create_upload(call.db, bucket, request, call.caller.who, call.now, origin)
+    if isinstance(made, media.MediaRefused):
+        raise api_media.refusal(made)
+    status = 201 if made.upload_url else 200
+    call.audit("media.create", [made.item.id], status)
+    answer = {"media": api_media.media_json(made.item), "uploadUrl": made.upload_url}
+    return web.json_response(answer, status, call.rid)
+
+
+def complete_media(call: Call) -> Response:
+    item = api_media.visible(media.get_media(call.db, call.path_id), call.caller)
+    refuse_body(call.request)
+    bucket = api_media.require_bucket(call.service.bucket)
+    done = media.complete_upload(call.db, bucket, item, call.now)
+    if isinstance(done, media.MediaRefused):
+        raise api_media.refusal(done)
+    call.audit("media.complete", [done.id], 200)
+    return web.json_response({"media": api_media.media_json(done)}, 200, call.rid)
+
+
+def get_media(call: Call) -> Response:
+    item = api_media.visible(media.get_media(call.db, call.path_id), call.caller)
+    return web.json_response({"media": api_media.media_json(item)}, 200, call.rid)
+
+
+HANDLERS: Mapping[str, RouteHandler] = {
+    "create_media": create_media,
+    "get_media": get_media,
+    "complete_media": complete_media,
+}

@@ -25,7 +25,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import tasks_v2
 from pymongo.database import Database
 
-from common import dispatch, posts
+from common import apikeys, dispatch, posts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.dispatch.loading import TaskLoading
@@ -38,7 +38,14 @@ from common.tasks import PostTask, TaskQueue
 from devstack import cloudtasks
 from devstack.processes import free_port
 from tests.conftest import add_account, add_post
-from tests.functions_fixtures import ROOT, InvokerCheck, Served, function_env, serve_fronted
+from tests.functions_fixtures import (
+    ROOT,
+    InvokerCheck,
+    Served,
+    function_env,
+    serve,
+    serve_fronted,
+)
 from tests.recording import LOG, most_at_once, registry_for, sends_per_post
 
 PUBLISH_SOURCE = ROOT / "tests" / "fnhost" / "publish_recording.py"
@@ -538,3 +545,46 @@ def test_a_post_created_due_with_its_accounts_chain_waits_its_turn_and_none_go_o
     assert sent == ["a0", "a1", "a2", "a3", "created"]
     assert most_at_once(fresh_db, "a") == 1
     assert sends_per_post(fresh_db) == {pid: 1 for pid in [*pids, created.post_id]}
+
+
+@pytest.fixture(scope="module")
+def api_fn(
+    mongo_uri: str, fn_db_name: str, fn_workdir: Path, standin: str, publish_fn: Served
+) -> Iterator[Served]:
+    env = function_env(
+        mongo_uri, fn_db_name, **_tasks_env(standin), TASKS_TARGET_URL=publish_fn.url
+    )
+    with serve("api", ROOT / "functions" / "api" / "main.py", env, fn_workdir) as served:
+        yield served
+
+
+def test_a_csv_import_through_the_api_starts_the_tasks_of_its_rows_due_soon_at_once(
+    fresh_db: Database[Any], api_fn: Served, standin: str
+) -> None:
+    """No tick runs here: the rows due before the next tick go out by the tasks the import
+    started (one per account; the account's next rows follow in turn), the later row waits."""
+    for account in ("a", "b", "c"):
+        add_account(fresh_db, account)
+    soon, later = utcnow() + timedelta(seconds=2), utcnow() + timedelta(hours=2)
+    rows = [("a", soon, "a0"), ("a", soon, "a1"), ("b", soon, "b0"), ("c", later, "c0")]
+    csv = "account,at,text\n" + "".join(f"{a},{at.isoformat()},{t}\n" for a, at, t in rows)
+    secret = apikeys.create(fresh_db, "test", ("posts:write",), utcnow()).secret
+    before = _stats(standin)
+    answer = requests.post(
+        f"{api_fn.url}/v1/posts:import",
+        json={"csv": csv},
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    a0, a1, b0, c0 = (ObjectId(row["id"]) for row in answer.json()["created"])
+    assert _stats(standin)["created"] - before["created"] == 2  # a0 and b0
+    for pid in (a0, a1, b0):
+        _wait_for(fresh_db, pid, "published")
+    assert [d["text"] for d in fresh_db[LOG].find({"accountId": "a"}).sort("_id", 1)] == [
+        "a0",
+        "a1",
+    ]
+    assert most_at_once(fresh_db, "a") == 1
+    assert sends_per_post(fresh_db) == {a0: 1, a1: 1, b0: 1}
+    assert posts.get(fresh_db, c0) is not None

@@ -51,8 +51,10 @@ test: bootstrap
 
 # The quick layers: tests/unit (no process, no database) and tests/db (the wire server only),
 # in seconds. `make test` runs these and tests/process and tests/infra.
+# Only tests/process fuzzes with schemathesis and hypothesis: their plugins cost ~4 s of CPU to load.
+FAST_PLUGINS_OFF = -p no:schemathesis -p no:hypothesispytest -p no:anyio
 test-fast: bootstrap-run
-	$(PY) -m devstack.dbserver run -- $(PY) -m pytest -q tests/unit tests/db $(PYTEST_ARGS)
+	$(PY) -m devstack.dbserver run -- $(PY) -m pytest -q $(FAST_PLUGINS_OFF) tests/unit tests/db $(PYTEST_ARGS)
 
 # Opt-in: with MONGO_URI pointing at a real MongoDB, `explain` proves the tick's and the status
 # report's reads scan indexes and examine only due and open posts (the local server cannot).
@@ -84,6 +86,7 @@ bench: bootstrap-run
 	$(PY) -m devstack.dbserver run -- $(PY) bench/web.py
 	$(PY) -m devstack.dbserver run -- $(PY) bench/media.py
 	$(PY) bench/adapters.py
+	$(PY) -m devstack.dbserver run -- $(PY) bench/threads.py
 
 # The web app's pages as PNGs in docs/ (headless Chromium through Playwright).
 screenshots: bootstrap-run

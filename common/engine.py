@@ -142,9 +142,11 @@ def _dry_run(
 
 @dataclass
 class _Tally:
-    """The run's counters, added to from every worker thread."""
+    """The run's counters, added to from every worker thread: its outcomes (the summary's) and
+    the posts finished per hour (stats, written once at the end)."""
 
     counts: RunCounts = field(default_factory=RunCounts)
+    finished: stats.FinishedTally = field(default_factory=stats.FinishedTally)
     guard: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, name: str) -> None:
@@ -152,8 +154,81 @@ class _Tally:
             self.counts = replace(self.counts, **{name: getattr(self.counts, name) + 1})
 
 
+class _Hold:
+    """The run's hold on the execution lock within its time budget: renewed, with the leases of
+    its posts, while the pool works; once lost or spent, nothing new is started."""
+
+    def __init__(
+        self, db: Database[Doc], settings: Settings, clock: Clock, handle: lock.LockHandle
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.handle = handle
+        self.budget = settings.run_budget_seconds
+        self.renew_every = settings.lock_renew_interval_seconds
+        self.lease_ttl = timedelta(seconds=settings.lock_ttl_seconds)
+        self.lost = False
+        self.last_renewal = time.monotonic()
+
+    def seconds_left(self, started: float) -> float:
+        return self.budget - (time.monotonic() - started)
+
+    def wait(self, pool: KeyedWorkPool[str, ClaimedPost], until_waiting_below: int) -> None:
+        """Wait for the pool while keeping the lock and the leases alive."""
+        while True:
+            timeout = max(0.0, self.renew_every - (time.monotonic() - self.last_renewal))
+            if pool.wait(timeout, until_waiting_below):
+                return
+            self._renew()
+
+    def _renew(self) -> None:
+        now = self.clock()
+        self.last_renewal = time.monotonic()
+        if not self.handle.renew(now):
+            if not self.lost:
+                log.error("execution lock lost mid-run")
+            self.lost = True
+        posts.renew_leases(self.db, self.handle.run_id, now + self.lease_ttl)
+
+
+@dataclass
+class _Learnt:
+    """What the run's workers found out, shared under one lock: the accounts loaded, what each
+    account's answers said, when the next post is due, and whether the round left posts
+    unstarted or released follow-ups (due now: another round)."""
+
+    accounts: dict[str, Account] = field(default_factory=dict)
+    seen: dict[str, AccountSeen] = field(default_factory=dict)
+    next_candidates: list[tuple[datetime, str | None]] = field(default_factory=list)
+    left_unstarted: bool = False
+    released_follow_ups: bool = False
+    guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def note_next(self, due_at: datetime, platform: str | None) -> None:
+        with self.guard:
+            self.next_candidates.append((due_at, platform))
+
+    def seen_for(self, account_id: str) -> AccountSeen:
+        with self.guard:
+            return self.seen.get(account_id, AccountSeen())
+
+    def record(self, account_id: str, platform: str, result: PostResult) -> None:
+        with self.guard:
+            self.seen[account_id] = result.seen
+        if result.due_again_at is not None:
+            self.note_next(result.due_again_at, platform)
+
+    def next_post(self) -> dict[str, Any] | None:
+        if not self.next_candidates:
+            return None
+        due_at, platform = min(self.next_candidates, key=lambda c: c[0])
+        return {"platform": platform, "scheduledAt": due_at}
+
+
 class _Run:
-    """The state of one run between acquiring and releasing the lock."""
+    """One run between acquiring and releasing the lock: what it was given (the database,
+    settings, clock, trigger, events), the work of one post and its lease terms, the hold on
+    the lock, its tally, and what its workers learnt."""
 
     def __init__(
         self,
@@ -169,31 +244,23 @@ class _Run:
         self.db = db
         self.settings = settings
         self.clock = clock
-        self.handle = handle
         self.trigger = trigger
         self.started = started
         self.events = events if events is not None else NoEvents()
         self.work = PostWork(
             db, registry, Rules.from_settings(settings), self.events, clock, MediaLinks(settings)
         )
-        self.finished = stats.FinishedTally()
+        self.hold = _Hold(db, settings, clock, handle)
+        self.tally = _Tally()
         self.terms = posts.LeaseTerms(
             handle.run_id,
             handle.fence,
-            timedelta(seconds=settings.lock_ttl_seconds),
+            self.hold.lease_ttl,
             clock,
             self.seconds_left,
-            self.finished,
+            self.tally.finished,
         )
-        self.tally = _Tally()
-        self.accounts: dict[str, Account] = {}
-        self.seen: dict[str, AccountSeen] = {}  # what this run learnt about each account
-        self.next_candidates: list[tuple[datetime, str | None]] = []
-        self.lock_lost = False
-        self.left_unstarted = False
-        self.released_follow_ups = False  # a post published in this round had follow-ups
-        self.last_renewal = time.monotonic()
-        self.guard = threading.Lock()
+        self.learnt = _Learnt()
 
     # --- the pipeline -----------------------------------------------------------------------
 
@@ -227,13 +294,15 @@ class _Run:
             # Another round when published posts released follow-ups (due now): a thread goes
             # out part after part within one run, as far as its budget reaches.
             while remaining != 0 and not self._stopping():
-                self.released_follow_ups = False
+                self.learnt.released_follow_ups = False
                 while not self._stopping():
                     size = batch if remaining is None else min(batch, remaining)
                     now = self.clock()
                     snapshot = posts.snapshot_due(self.db, now, size, due_until)
                     if snapshot.next_post is not None:
-                        self._note_next(snapshot.next_post.due_at, snapshot.next_post.platform)
+                        self.learnt.note_next(
+                            snapshot.next_post.due_at, snapshot.next_post.platform
+                        )
                     for claimed in self._claim(snapshot):
                         pool.submit(claimed.post.account_id, claimed)
                     found = len(snapshot.due) + len(snapshot.abandoned)
@@ -243,86 +312,51 @@ class _Run:
                         break
                     # Claim the next batch only when the pool is about to run dry, so claimed
                     # posts do not sit waiting while their leases tick.
-                    self._wait(pool, until_waiting_below=max(1, workers))
+                    self.hold.wait(pool, until_waiting_below=max(1, workers))
                 else:
-                    self._note_next(self.clock(), None)  # stopped early: more may be due now
-                self._wait(pool, until_waiting_below=0)
-                if not self.released_follow_ups:
+                    self.learnt.note_next(self.clock(), None)  # stopped early: more may be due now
+                self.hold.wait(pool, until_waiting_below=0)
+                if not self.learnt.released_follow_ups:
                     break
         finally:
             pool.shutdown()
-            if self.left_unstarted:
-                posts.release_unsent(self.db, self.handle.run_id, self.clock())
+            if self.learnt.left_unstarted:
+                posts.release_unsent(self.db, self.hold.handle.run_id, self.clock())
 
     def _claim(self, snapshot: posts.DueSnapshot) -> list[ClaimedPost]:
         claimed = posts.claim(self.db, snapshot.due, snapshot.abandoned, self.terms)
-        missing = {c.post.account_id for c in claimed} - self.accounts.keys()
-        self.accounts.update(accounts.load_many(self.db, missing))
+        missing = {c.post.account_id for c in claimed} - self.learnt.accounts.keys()
+        self.learnt.accounts.update(accounts.load_many(self.db, missing))
         return claimed
 
-    def _wait(self, pool: KeyedWorkPool[str, ClaimedPost], until_waiting_below: int) -> None:
-        """Wait for the pool while keeping the lock and the leases alive."""
-        interval = self.settings.lock_renew_interval_seconds
-        while True:
-            timeout = max(0.0, interval - (time.monotonic() - self.last_renewal))
-            if pool.wait(timeout, until_waiting_below):
-                return
-            self._renew()
-
-    def _renew(self) -> None:
-        now = self.clock()
-        self.last_renewal = time.monotonic()
-        if not self.handle.renew(now):
-            if not self.lock_lost:
-                log.error("execution lock lost mid-run")
-            self.lock_lost = True
-        posts.renew_leases(self.db, self.handle.run_id, now + self.terms.ttl)
-
     def seconds_left(self) -> float:
-        return self.settings.run_budget_seconds - (time.monotonic() - self.started)
+        return self.hold.seconds_left(self.started)
 
     def _stopping(self) -> bool:
-        return self.lock_lost or self.seconds_left() <= 0
-
-    def _note_next(self, due_at: datetime, platform: str | None) -> None:
-        with self.guard:
-            self.next_candidates.append((due_at, platform))
+        return self.hold.lost or self.seconds_left() <= 0
 
     # --- one post (on a worker thread; one account's posts never run at once) ----------------
 
     def _process(self, claimed: ClaimedPost) -> None:
         post = claimed.post
         if self._stopping():
-            self.left_unstarted = True  # released back to `scheduled` at the end of the run
-            self._note_next(post.due_at, post.platform)
+            self.learnt.left_unstarted = True  # released back to `scheduled` at the end of the run
+            self.learnt.note_next(post.due_at, post.platform)
             return
         self.tally.add("processed")
         with logs.fields(postId=str(post.id)):
-            with self.guard:
-                seen = self.seen.get(post.account_id, AccountSeen())
-            result = self.work.publish(claimed, self.accounts.get(post.account_id), seen)
-            self._record(post.account_id, post.platform, result)
+            seen = self.learnt.seen_for(post.account_id)
+            result = self.work.publish(claimed, self.learnt.accounts.get(post.account_id), seen)
+            self.learnt.record(post.account_id, post.platform, result)
+            self.tally.add(result.kind or "lease_lost")
             if result.kind == "published" and post.has_follow_ups:
-                self.released_follow_ups = True
-
-    def _record(self, account_id: str, platform: str, result: PostResult) -> None:
-        with self.guard:
-            self.seen[account_id] = result.seen
-        self.tally.add(result.kind or "lease_lost")
-        if result.due_again_at is not None:
-            self._note_next(result.due_again_at, platform)
+                self.learnt.released_follow_ups = True
 
     # --- the end ----------------------------------------------------------------------------
 
-    def _next_post(self) -> dict[str, Any] | None:
-        if not self.next_candidates:
-            return None
-        due_at, platform = min(self.next_candidates, key=lambda c: c[0])
-        return {"platform": platform, "scheduledAt": due_at}
-
     def _finish(self, status: RunStatus, error: str | None) -> RunSummary:
         summary = RunSummary(
-            run_id=self.handle.run_id,
+            run_id=self.hold.handle.run_id,
             trigger=self.trigger.kind,
             message_id=self.trigger.message_id,
             status=status,
@@ -330,10 +364,10 @@ class _Run:
             finished_at=self.clock(),
             duration=time.monotonic() - self.started,
             counts=self.tally.counts,
-            next_scheduled_post=self._next_post(),
+            next_scheduled_post=self.learnt.next_post(),
         )
-        self.finished.write(self.db)  # the run's hourly figures: one command, none if idle
-        if not self.handle.release(summary):
-            self.lock_lost = True
+        self.tally.finished.write(self.db)  # the run's hourly figures: one command, none if idle
+        if not self.hold.handle.release(summary):
+            self.hold.lost = True
         log.info("run finished", extra=summary.to_record())
-        return replace(summary, lock_lost=self.lock_lost)
+        return replace(summary, lock_lost=self.hold.lost)

@@ -2,8 +2,9 @@
 
 Pure. Facebook ids read `<page id>_<post id>`; a Bluesky post is its at:// record URI; a
 Mastodon status lives on the account's instance under the account's name. Instagram and
-Threads give a post's `permalink` only when asked for it: a post that stored one (`permalink`
-on the post) shows it, and otherwise there is none to show rather than a guessed one.
+Threads give a post's `permalink` only when asked for it (common.operations.permalinks reads
+and stores it): a post that stored one shows it, and otherwise there is none to show rather
+than a guessed one. A stored link is https, or http on this machine (the local sandboxes).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from urllib.parse import quote
 
 BSKY_APP = "https://bsky.app"
 FACEBOOK = "https://www.facebook.com"
+_STORED_PREFIXES = ("https://", "http://127.0.0.1:", "http://localhost:")
 
 
 def permalink(
@@ -22,7 +24,7 @@ def permalink(
     if post.get("status") != "published":
         return None
     stored = post.get("permalink")
-    if isinstance(stored, str) and stored.startswith("https://"):
+    if isinstance(stored, str) and stored.startswith(_STORED_PREFIXES):
         return stored
     remote_id = str(post.get("platformPostId") or "")
     if not remote_id:

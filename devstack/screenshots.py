@@ -29,6 +29,8 @@ from pymongo.database import Database
 from common import accounts, audit, model, posts
 from common.clock import ScheduledTime, utcnow
 from common.db import Doc, ensure_indexes
+from common.operations import series as series_ops
+from common.operations.scheduling import PostRequest
 from devstack.processes import free_port, stop, wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +40,8 @@ PAGES = {
     "web-compose.png": "/compose",
     "web-post.png": "/posts/{published}",
     "web-post-unknown.png": "/posts/{unknown}",
+    "web-approvals.png": "/approvals",
+    "web-series.png": "/series",
     "web-accounts.png": "/accounts",
     "web-status.png": "/status",
 }
@@ -91,7 +95,23 @@ def seed(db: Database[Doc]) -> dict[str, str]:
                 group_id=f"g{n // 5}",
             )
         )
+    _plan(db, made, now)
     return _settle_past(db, made, now)
+
+
+def _plan(db: Database[Doc], made: list[ObjectId], now: Any) -> None:
+    """Two future posts await approval (one sent back before), and one weekly series."""
+    future = [p for p in made if (db["posts"].find_one({"_id": p}) or {})["dueAt"] > now]
+    for post_id in future[-2:]:
+        db["posts"].update_one({"_id": post_id}, {"$set": {"status": "pending_approval"}})
+    start = (now + timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
+    template = PostRequest(
+        account_id="fb-shop",
+        scheduled_at=start.replace(tzinfo=None).isoformat(),
+        time_zone="Europe/Berlin",
+        text="Friday special: fresh bread from the oven at nine",
+    )
+    series_ops.create_series(db, template, "FREQ=WEEKLY;BYDAY=FR", now)
 
 
 def _settle_past(db: Database[Doc], made: list[ObjectId], now: Any) -> dict[str, str]:
@@ -205,6 +225,8 @@ def _shoot(mongo_uri: str, db_name: str, shown: dict[str, str], chromium: str, o
                     page.fill("#text", TEXTS[0] + " — see you there!")
                     counted = re.compile(r"bluesky: [1-9]")
                     page.locator("#counters li", has_text=counted).wait_for()
+                    shown_text = page.locator("#preview article[data-platform=bluesky] .shown")
+                    shown_text.filter(has_text="see you there").wait_for()
                 page.screenshot(path=str(out / name), full_page=True)
                 print(f"wrote {out / name}")
             browser.close()

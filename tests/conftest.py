@@ -92,14 +92,21 @@ def db_name() -> str:
     return f"test_{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture
-def db(mongo_uri: str, db_name: str) -> Iterator[Database[Doc]]:
+@pytest.fixture(scope="session")
+def mongo_client(mongo_uri: str) -> Iterator[MongoClient[Doc]]:
+    """One client for the session's test databases: a client's handshake and monitor thread
+    per test cost more than many of the tests."""
     client: MongoClient[Doc] = MongoClient(mongo_uri, tz_aware=True)
-    database = client[db_name]
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def db(mongo_client: MongoClient[Doc], db_name: str) -> Iterator[Database[Doc]]:
+    database = mongo_client[db_name]
     ensure_indexes(database)
     yield database
-    client.drop_database(db_name)
-    client.close()
+    mongo_client.drop_database(db_name)
 
 
 SettingsFactory = Callable[..., Settings]

@@ -57,11 +57,13 @@ class RecordingPublisher:
             self.before_send(post)
         if not ctx.begin_send():
             return Withdrawn("post changed before send")
+        started = utcnow()
         if self.latency:
             time.sleep(self.latency)
         result = self.db[LOG].insert_one(
             {
                 "postId": post.id,
+                "startedAt": started,
                 "accountId": account.id,
                 "text": post.content.text,
                 "replyTo": dict(post.reply_to),
@@ -84,6 +86,19 @@ def registry_for(db: Database[Doc], **kwargs: object) -> Registry:
             RecordingPublisher(db, platform="instagram", **kwargs),  # type: ignore[arg-type]
         ]
     )
+
+
+def most_at_once(db: Database[Doc], account_id: str) -> int:
+    """The most sends of one account under way at the same time (from begin_send to the
+    platform's answer, as logged)."""
+    edges = []
+    for row in db[LOG].find({"accountId": account_id}):
+        edges += [(row["startedAt"], 1), (row["at"], -1)]
+    most = under_way = 0
+    for _, step in sorted(edges):  # at the same instant an end comes before a start
+        under_way += step
+        most = max(most, under_way)
+    return most
 
 
 def sends_per_post(db: Database[Doc]) -> dict[object, int]:

@@ -11,6 +11,7 @@ common.dispatch.work.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from pymongo.database import Database
 from common import lock, posts, stats
 from common.config import Settings
 from common.db import Doc
+from common.dispatch import chains
 from common.posts import Upcoming
 from common.tasks import PostTask
 
@@ -63,59 +65,68 @@ def load_upcoming(
 
     Per-account order: of the posts of one account loaded together, only the first gets its
     task now; each post's record names the next one (`then`), whose task the publish function
-    creates once this one is done. So an account's posts go out one after another in due order,
-    as one worker publishes them in a run, and never two at once. If a link is lost (an
-    instance died between the settle and the create), the post left behind is overdue after
-    TASKS_SWEEP_AFTER_SECONDS and the tick publishes it inline, with the rest of the chain."""
+    creates once this one is done; a post due after one of its account's posts already in a
+    chain is linked in after it (common.dispatch.chains). So an account's posts go out one
+    after another in due order, as one worker publishes them in a run, and never two at once.
+    If a link is lost (an instance died between the settle and the create), the post left
+    behind is overdue after TASKS_SWEEP_AFTER_SECONDS and the tick publishes it inline, with
+    the rest of the chain."""
     horizon = now + timedelta(seconds=settings.tasks_horizon_seconds)
-    candidates = posts.upcoming(db, sweep_before(settings, now), horizon, limit)
+    after = sweep_before(settings, now)
+    candidates = posts.upcoming(db, after, horizon, limit)
     unrecorded = [p for p in candidates if not p.task_recorded]
+    return start(db, queue, unrecorded, after, now)
+
+
+def start(
+    db: Database[Doc], queue: Enqueuer, unrecorded: list[Upcoming], after: datetime, now: datetime
+) -> Loaded:
+    """Give these posts (oldest first, none with a task for its version and due time) their
+    places in their accounts' chains: a task now, or a link from the post before them.
+    Commands: a record of the in-place edits, the chains of their accounts (one find), one
+    update per run of posts linked into a chain, the tasks (in parallel), one record."""
     # Edited in place: the older version's task (or chain link) hands its turn to this version
-    # when it comes (TaskWork), so the task is not created here, only recorded with its link.
+    # when it comes (TaskWork), so the task is not created here, only recorded.
     in_place = [p for p in unrecorded if p.in_place]
     todo = [p for p in unrecorded if not p.in_place]
     posts.record_tasks(db, [(p, queue.name_of(task_of(p))) for p in in_place], now)
     if not todo:
         return Loaded(chained=len(in_place))
-    chains = _chains(todo)
-    # A post moved by an edit leaves its chain: the account's next post gets its task now.
-    left_behind = [p.left_behind for p in todo if p.left_behind is not None]
-    with ThreadPoolExecutor(min(ENQUEUE_THREADS, len(chains.heads))) as pool:
-        results = list(pool.map(lambda p: enqueue(queue, p), chains.heads))
+    accounts = sorted({p.account_id for p in todo})
+    plan = chains.plan(todo, posts.in_chains(db, accounts, after, todo[-1].due_at))
+    # A run is recorded before it is linked in: the post it follows may finish at once and
+    # hand it the turn, and its task must then find the run's links.
+    linking = [run for run in plan.runs if run.after is not None]
+    recorded = [p for p in todo if plan.run_of[p.id].after is not None]
+    posts.record_tasks(db, [(p, queue.name_of(task_of(p))) for p in recorded], now, plan.then)
+    with ThreadPoolExecutor(ENQUEUE_THREADS) as pool:
+        linked = list(pool.map(lambda r: _link(db, r), linking))
+        for run, ok in zip(linking, linked, strict=True):
+            if not ok:  # it starts on its own, below (if that fails too, the sweep takes it)
+                plan.detach(run)
+        heads = [run.first for run in plan.runs if run.after is None]
+        # A post moved by an edit leaves its chain: the account's next post gets its task now.
+        left_behind = [p.left_behind for p in todo if p.left_behind is not None]
+        results = list(pool.map(lambda p: enqueue(queue, p), heads))
         restarted = list(pool.map(lambda p: enqueue(queue, p), left_behind))
-    enqueued = {p.id for p, r in zip(chains.heads, results, strict=True) if r}
-    # A chain is recorded only when its first task exists; otherwise the next tick retries it.
-    done = [(p, queue.name_of(task_of(p))) for p in todo if chains.head_of[p.id] in enqueued]
-    posts.record_tasks(db, done, now, chains.then)
+    enqueued = {p.id for p, r in zip(heads, results, strict=True) if r}
+    # A chain of its own is recorded only when its first task exists; otherwise the next tick
+    # retries it.
+    started = [p for p in todo if plan.run_of[p.id].first.id in enqueued]
+    posts.record_tasks(db, [(p, queue.name_of(task_of(p))) for p in started], now, plan.then)
+    linked_in = [p for p in recorded if plan.run_of[p.id].after is not None]  # still linked
+    placed = len(started) + len(linked_in)
     return Loaded(
         created=results.count("created") + restarted.count("created"),
         already_there=results.count("already_there"),
         failed=results.count(None),
-        chained=len(done) - len(enqueued) + len(in_place),
+        chained=placed - len(enqueued) + len(in_place),
     )
 
 
-@dataclass(frozen=True)
-class _Chains:
-    heads: list[Upcoming]  # each account's first post: its task is created now
-    then: dict[ObjectId, Upcoming]  # a post's next post of the same account
-    head_of: dict[ObjectId, ObjectId]  # a post's chain, by its first post
-
-
-def _chains(todo: list[Upcoming]) -> _Chains:
-    """Per account, in due order (`todo` is sorted by dueAt)."""
-    chains = _Chains([], {}, {})
-    last: dict[str, Upcoming] = {}
-    for post in todo:
-        before = last.get(post.account_id)
-        if before is None:
-            chains.heads.append(post)
-            chains.head_of[post.id] = post.id
-        else:
-            chains.then[before.id] = post
-            chains.head_of[post.id] = chains.head_of[before.id]
-        last[post.account_id] = post
-    return chains
+def _link(db: Database[Doc], run: chains.Run) -> bool:
+    assert run.after is not None
+    return posts.link_after(db, run.after, run.first)
 
 
 def task_of(post: Upcoming) -> PostTask:
@@ -171,27 +182,28 @@ def count_finished(db: Database[Doc], now: datetime) -> int:
 
 
 class PromptTasks:
-    """A post created or edited with a due time before the next tick gets its task at once,
-    not at that tick (up to a tick late). The task has the name the tick would give it, so the
-    tick's own create is a no-op; a later post is left to the ticks, which load it in time."""
+    """Posts created or edited with a due time before the next tick get their tasks (or their
+    places in their accounts' chains) at once, not at that tick (up to a tick late). A task has
+    the name the tick would give it, so the tick's own create is a no-op; later posts are left
+    to the ticks, which load them in time. A batch (an API batch, a CSV import) costs the same
+    few commands as one post, and its tasks are created in parallel."""
 
-    def __init__(self, queue: Enqueuer, tick_seconds: int) -> None:
+    def __init__(self, queue: Enqueuer, settings: Settings) -> None:
         self._queue = queue
-        self._soon = timedelta(seconds=tick_seconds)
+        self._settings = settings
 
     def post_written(
         self, db: Database[Doc], post_id: ObjectId, due_at: datetime, now: datetime
     ) -> None:
-        if due_at > now + self._soon:
+        self.posts_written(db, [(post_id, due_at)], now)
+
+    def posts_written(
+        self, db: Database[Doc], written: Sequence[tuple[ObjectId, datetime]], now: datetime
+    ) -> None:
+        soon = now + timedelta(seconds=self._settings.tick_interval_seconds)
+        ids = [post_id for post_id, due_at in written if due_at <= soon]
+        if not ids:
             return
-        post = posts.upcoming_post(db, post_id)
-        if post is None or post.task_recorded:
-            return
-        name = self._queue.name_of(task_of(post))
-        if post.in_place:  # its older version's turn passes to it (load_upcoming)
-            posts.record_tasks(db, [(post, name)], now)
-            return
-        if post.left_behind is not None:
-            enqueue(self._queue, post.left_behind)
-        if enqueue(self._queue, post) is not None:
-            posts.record_tasks(db, [(post, name)], now)
+        unrecorded = [p for p in posts.upcoming_posts(db, ids) if not p.task_recorded]
+        if unrecorded:
+            start(db, self._queue, unrecorded, sweep_before(self._settings, now), now)

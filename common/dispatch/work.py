@@ -28,7 +28,7 @@ from common.events import EventSink
 from common.media_links import MediaLinks
 from common.model import Account
 from common.platforms.base import Registry
-from common.posts import ClaimedPost, LeaseTerms, Upcoming
+from common.posts import ClaimedPost, LeaseTerms, TaskClaim, Upcoming
 from common.publishing import PostWork
 from common.tasks import PostTask
 from common.transitions import AccountSeen, Rules
@@ -145,8 +145,17 @@ class TaskWork:
             if claim is None:
                 return self._not_claimed(post_id, task)
             answer = self._publish(claim.claimed)
-            self._chain(claim.then)
+            self._chain(self._next_of(claim, task))
             return answer
+
+    @staticmethod
+    def _next_of(claim: TaskClaim, task: PostTask) -> Upcoming | None:
+        """The account's next post: as the settle found the link (a post may have been linked
+        after this one while it was sent: common.dispatch.loading), else as the claim did."""
+        record = claim.claimed.task_record
+        if record is None:  # not settled here (withdrawn, or the lease was lost)
+            return claim.then
+        return posts.chained_next({"task": record}, task.due_at)
 
     def _publish(self, claimed: ClaimedPost) -> Done:
         account_id = claimed.post.account_id

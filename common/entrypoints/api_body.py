@@ -21,12 +21,14 @@ from common.entrypoints import web
 from common.entrypoints.api.shapes import accounts as account_shapes
 from common.entrypoints.api.shapes import bulk as bulk_shapes
 from common.entrypoints.api.shapes import posts as post_shapes
+from common.entrypoints.api.shapes import series as series_shapes
 from common.model import Account
 from common.operations.accounts import Connected
 from common.operations.bulk import Imported, ImportRefused, ItemProblem, RowPost
 from common.operations.post_actions import PostChanges
 from common.operations.reconcile import ReconcileReport
 from common.operations.scheduling import Invalid, PostRequest
+from common.operations.series import SeriesChanges
 from common.platforms.base import Login, TokenHealth
 from common.schema import S
 
@@ -89,6 +91,8 @@ def _post_request(
         content_warning=post.content_warning,
         visibility=post.visibility,
         stage=post.stage,
+        first_comment=post.first_comment,
+        thread=post.thread,
     )
 
 
@@ -106,6 +110,70 @@ def parse_changes(body: Mapping[str, Any]) -> PostChanges:
         time_zone=changes.time_zone,
         allow_late=changes.allow_late,
     )
+
+
+def parse_series(body: Mapping[str, Any]) -> tuple[PostRequest, str]:
+    """A new series: its template as a post request (at its first local time) and its rule."""
+    asked = parse(series_shapes.NewSeries, body)
+    template = PostRequest(
+        account_id=asked.account_id,
+        scheduled_at=asked.start,
+        time_zone=asked.time_zone,
+        text=asked.text,
+        link=asked.link,
+        media=_media(asked.media),
+    )
+    return template, asked.rule
+
+
+def parse_series_changes(body: Mapping[str, Any]) -> tuple[SeriesChanges, str | None]:
+    """What "this and following" changes, and from which occurrence (None: the next)."""
+    changes, found = schema.read(series_shapes.SeriesChanges, body)
+    if not set(body) & {"text", "link", "media", "rule", "start"}:
+        found.append(("", "give at least one of text, link, media, rule, start"))
+    if changes is None or found:
+        raise problems_error([ItemProblem(0, field, message) for field, message in found])
+    asked = SeriesChanges(
+        text=changes.text,
+        link=changes.link,
+        media=None if changes.media is None else _media(changes.media),
+        rule=changes.rule,
+        start=changes.start,
+    )
+    return asked, changes.since
+
+
+def series_json(doc: Doc) -> Doc:
+    """A stored series as the API shows it."""
+    template = doc["template"]
+    shown = series_shapes.Series(
+        id=str(doc["_id"]),
+        account_id=doc["accountId"],
+        rule=doc["rule"],
+        time_zone=doc["timeZone"],
+        start=doc["start"],
+        text=template.get("text") or "",
+        link=template.get("link"),
+        media=tuple(_template_media(m) for m in template.get("media") or ()),
+        ended=bool(doc.get("ended")),
+        made_until=doc.get("cursor"),
+        ends_before=doc.get("endsBefore"),
+        successor_id=_optional_id(doc.get("successorId")),
+        predecessor_id=_optional_id(doc.get("predecessorId")),
+        edit_pending=doc.get("successor") is not None,
+    )
+    return schema.dump(shown)
+
+
+def _template_media(stored: Doc) -> post_shapes.PostMedia:
+    alt = stored.get("alt") or None
+    if stored.get("mediaId"):
+        return post_shapes.MediaRef(media_id=stored["mediaId"], alt=alt)
+    return post_shapes.MediaUrl(url=stored["url"], type=stored.get("type") or "image", alt=alt)
+
+
+def _optional_id(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _media(items: Sequence[post_shapes.PostMedia]) -> list[dict[str, str]]:
@@ -213,8 +281,9 @@ def _instant(args: Mapping[str, str], name: str) -> datetime | None:
         raise web.HttpError(400, f"{name} must be an RFC 3339 time with an offset") from exc
 
 
-def post_json(doc: Doc) -> Doc:
-    """A stored post as the API shows it: no lease, no idempotency internals."""
+def post_json(doc: Doc, follow_ups: Sequence[Doc] | None = None) -> Doc:
+    """A stored post as the API shows it: no lease, no idempotency internals; `follow_ups`:
+    the posts below it (one post read by id)."""
     content = doc.get("content") or {}
     error = doc.get("lastError")
     post = post_shapes.Post(
@@ -242,8 +311,33 @@ def post_json(doc: Doc) -> Doc:
         updated_at=doc.get("updatedAt"),
         group_id=None if doc.get("groupId") is None else str(doc["groupId"]),
         review_comment=doc.get("reviewComment"),
+        follow_up=_place(doc),
+        follow_ups=None if follow_ups is None else tuple(_follow_up(d) for d in follow_ups),
     )
     return schema.dump(post)
+
+
+def _place(doc: Doc) -> post_shapes.FollowUpPlace | None:
+    if doc.get("parentId") is None:
+        return None
+    return post_shapes.FollowUpPlace(
+        kind=doc.get("followUp", "thread"),
+        part=int(doc.get("part", 1)),
+        parent_id=str(doc["parentId"]),
+        thread_root_id=str(doc["threadRootId"]),
+    )
+
+
+def _follow_up(doc: Doc) -> post_shapes.FollowUpShown:
+    error = doc.get("lastError")
+    return post_shapes.FollowUpShown(
+        id=str(doc["_id"]),
+        kind=doc.get("followUp", "thread"),
+        part=int(doc.get("part", 1)),
+        status=doc["status"],
+        platform_post_id=doc.get("platformPostId"),
+        last_error=None if error is None else _last_error(error),
+    )
 
 
 def _last_error(error: Doc) -> post_shapes.LastError:

@@ -37,6 +37,8 @@ from common.platforms.media_check import MediaUrlCheck
 
 IMPORT_CHUNK = 500
 DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index refusing a write
+# The unique indexes two requests may race on: the same request twice, one posting slot.
+RACED_INDEXES = ("idempotencyKey", "slotKey")
 SLOTS_RACED = "posts queued at the same moment took these posting slots again and again; try again"
 
 
@@ -92,9 +94,8 @@ def schedule_batch(
     if isinstance(stored, KeyReused):
         return stored
     if tasks is not None:
-        for made in stored.results:
-            if isinstance(made, Scheduled):
-                tasks.post_written(db, made.post_id, made.when.instant, now)
+        made = [(r.post_id, r.when.instant) for r in stored.results if isinstance(r, Scheduled)]
+        tasks.posts_written(db, made, now)
     return _with_likeness(db, requests, stored)
 
 
@@ -116,6 +117,11 @@ def plan_all(
         if request.stage != "scheduled":
             # A batch is staged and activated as `scheduled` together (posts.activate_import).
             problems.append(ItemProblem(index, "stage", "drafts are made one post at a time"))
+            continue
+        if request.thread or request.first_comment is not None:
+            # Staged rows become `scheduled` together; follow-ups wait under their post.
+            field = "thread" if request.thread else "firstComment"
+            problems.append(ItemProblem(index, field, "follow-ups are made one post at a time"))
             continue
         result: Planned | NoSuchAccount | Invalid | posts.NewPost
         if isinstance(placed, Invalid):
@@ -159,11 +165,20 @@ def _with_likeness(
     )
 
 
+def _raced_on(error: Doc) -> bool:
+    # MongoDB names the refusing index in the message ("... index: slotKey dup key: ...").
+    message = str(error.get("errmsg", ""))
+    return error.get("code") == DUPLICATE_KEY and any(
+        f"index: {name} " in message for name in RACED_INDEXES
+    )
+
+
 def _raced(db: Database[Doc], exc: BulkWriteError, planned: Sequence[posts.NewPost]) -> None:
     """An identical batch stored first (what it made is now there to be named), or a post was
     queued to one of this batch's slots: the caller plans again. Reservations of posts canceled
     since are taken back first. Any other write error is raised."""
-    if not any(e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", ())):
+    errors = exc.details.get("writeErrors", ())
+    if not errors or not all(_raced_on(e) for e in errors):
         raise exc
     slots = [posts.slot_key(p.account_id, p.when.instant) for p in planned if p.queued]
     posts.free_stale_slots(db, slots)
@@ -264,13 +279,16 @@ def import_csv(
     default_time_zone: str | None = None,
     allow_late: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    tasks: TaskStarter | None = None,
     media_urls: MediaUrlCheck | None = None,
 ) -> Imported | ImportRefused:
     """Schedule every row of a CSV file (common.bulk_import), or none if any row is wrong.
 
     Importing the same file again schedules nothing and names the posts made the first time. A
     row with a `key` names its post across imports: changed, it edits that post while the post
-    is still editable (and is refused, with everything else, once it is not). Raises
+    is still editable (and is refused, with everything else, once it is not). With `tasks`
+    (DISPATCH=tasks), the new and changed posts due before the next tick get their Cloud Tasks
+    at once, in one batch, as single creates and edits do. Raises
     UnicodeDecodeError and csv.Error for a file that is not UTF-8 CSV text.
     """
     rows, header_problems = bulk_import.read(handle)
@@ -295,8 +313,25 @@ def import_csv(
         except BulkWriteError as exc:
             _raced(db, exc, planned)
             continue
-        return _imported(db, rows, keep, stored, changed, planned, now)
+        imported = _imported(db, rows, keep, stored, changed, planned, now)
+        if tasks is not None:  # DISPATCH=tasks: the rows due before the next tick, at once
+            tasks.posts_written(db, _written(stored, imported, changed, planned), now)
+        return imported
     return ImportRefused((RowProblem(1, "at", SLOTS_RACED),))
+
+
+def _written(
+    stored: BatchScheduled,
+    imported: Imported,
+    changed: dict[int, posts.Existing],
+    planned: Sequence[posts.NewPost],
+) -> list[tuple[ObjectId, datetime]]:
+    """The posts an import created or changed, with their due times."""
+    made = [(r.post_id, r.when.instant) for r in stored.results if isinstance(r, Scheduled)]
+    edited = {row.post_id for row in imported.updated}
+    return made + [
+        (e.post_id, planned[i].when.instant) for i, e in changed.items() if e.post_id in edited
+    ]
 
 
 def _changed_rows(

@@ -5,6 +5,7 @@ and the web app.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -20,6 +21,12 @@ class TaskStarter(Protocol):
         self, db: Database[Doc], post_id: ObjectId, due_at: datetime, now: datetime
     ) -> None: ...
 
+    def posts_written(
+        self, db: Database[Doc], written: Sequence[tuple[ObjectId, datetime]], now: datetime
+    ) -> None:
+        """Many posts at once (a batch, an import): the same few commands as one."""
+        ...
+
 
 def task_starter(settings: Settings) -> TaskStarter | None:
     """The starter for DISPATCH=tasks; None inline (the run publishes what is due)."""
@@ -30,4 +37,4 @@ def task_starter(settings: Settings) -> TaskStarter | None:
     from common.dispatch.loading import PromptTasks  # noqa: PLC0415
     from common.tasks import TaskQueue  # noqa: PLC0415
 
-    return PromptTasks(TaskQueue(settings), settings.tick_interval_seconds)
+    return PromptTasks(TaskQueue(settings), settings)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from pymongo import ReturnDocument
 from pymongo.database import Database
 
 from common import stats
@@ -71,6 +72,7 @@ class ClaimedPost:
         self._db = db
         self._post = post
         self._terms = terms
+        self.task_record: Doc | None = None  # the post's Cloud Task record, once settled
 
     @property
     def post(self) -> Post:
@@ -139,9 +141,14 @@ class ClaimedPost:
         by_tick = self._terms.counted_by_tick and isinstance(transition, MarkPublished | Fail)
         if by_tick:
             update["$set"]["uncounted"] = _uncounted(transition, now)
-        result = collection(self._db).update_one(self._owned(), update)
-        if result.matched_count != 1:
+        # The post's task record as the outcome leaves it: a task hands its account's turn to
+        # the link the post has now (one linked after it while it was sent is not skipped).
+        stored = collection(self._db).find_one_and_update(
+            self._owned(), update, {"task": 1}, return_document=ReturnDocument.AFTER
+        )
+        if stored is None:
             return LeaseLost(transition)
+        self.task_record = stored.get("task")
         if isinstance(transition, Fail) and post.has_follow_ups:
             follow_ups.stop(self._db, post.id, "failed", now)
         if not by_tick:
@@ -163,8 +170,9 @@ class ClaimedPost:
 
 
 def _uncounted(transition: Transition, now: datetime) -> Doc:
-    """What the tick adds to the figures for this post (with a published post's scheduledAt):
-    a record of its own, so a retry of a failed post before the tick changes nothing of it."""
+    """What the tick adds to the figures for this post (with a published post's scheduledAt),
+    kept apart from its status: a failed post retried before the tick is still counted as
+    failed, unless it finishes again before the tick (then its last outcome is counted)."""
     outcome = "published" if isinstance(transition, MarkPublished) else "failed"
     return {"outcome": outcome, "at": now}
 

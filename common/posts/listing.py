@@ -119,6 +119,16 @@ def get_document(db: Database[Doc], post_id: ObjectId) -> Doc | None:
     return doc
 
 
+def follow_ups_of(db: Database[Doc], post_id: ObjectId) -> list[Doc]:
+    """The first comment and thread parts below a post, in order (ancestors_status): a thread
+    has at most validation.MAX_THREAD_PARTS parts, so this read is bounded."""
+    found = collection(db).find(
+        {"ancestors": post_id},
+        {"followUp": 1, "part": 1, "status": 1, "platformPostId": 1, "lastError": 1},
+    )
+    return sorted(found, key=lambda d: (d.get("followUp") != "thread", d.get("part", 1)))
+
+
 @dataclass(frozen=True)
 class Neighbour:
     """A scheduled post near a time, with just what a likeness check needs."""

@@ -259,3 +259,12 @@ def uses_media(db: Database[Doc], media_id: str) -> bool:
         {"content.media.mediaId": media_id, "status": {"$nin": list(FINISHED)}}, {"_id": 1}
     )
     return found is not None
+
+
+def store_permalink(db: Database[Doc], post_id: ObjectId, link: str, now: datetime) -> bool:
+    """Keep a published post's permalink, read from its network (Instagram, Threads)."""
+    result = collection(db).update_one(
+        {"_id": post_id, "status": "published"},
+        {"$set": {"permalink": link, "permalinkReadAt": now}},
+    )
+    return bool(result.matched_count == 1)

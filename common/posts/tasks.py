@@ -54,13 +54,68 @@ def upcoming(db: Database[Doc], after: datetime, until: datetime, limit: int) ->
     return [_upcoming(d) for d in cursor]
 
 
-def upcoming_post(db: Database[Doc], post_id: ObjectId) -> Upcoming | None:
-    """One post as `upcoming` reads it, if it is `scheduled`."""
-    doc = collection(db).find_one(
-        starting_in("record_task", None, _id=post_id),
+def upcoming_posts(db: Database[Doc], post_ids: Sequence[ObjectId]) -> list[Upcoming]:
+    """These posts as `upcoming` reads them, those still `scheduled`, oldest first: one find."""
+    cursor = collection(db).find(
+        starting_in("record_task", None, _id={"$in": list(post_ids)}),
         {"_id": 1, "version": 1, "dueAt": 1, "task": 1, "accountId": 1},
     )
-    return None if doc is None else _upcoming(doc)
+    return sorted((_upcoming(d) for d in cursor), key=lambda p: (p.due_at, p.id))
+
+
+@dataclass(frozen=True)
+class InChain:
+    """A post in its account's chain of tasks (a task recorded for its due time): `scheduled`,
+    waiting for its task, or `publishing`, its task running; `then` is its link now."""
+
+    id: ObjectId
+    account_id: str
+    due_at: datetime
+    then: Upcoming | None
+
+
+def in_chains(
+    db: Database[Doc], account_ids: Sequence[str], after: datetime, until: datetime
+) -> list[InChain]:
+    """The posts of these accounts due in (after, until] that are in a chain of tasks, oldest
+    first: one accountId_dueAt_id range per account, in one find."""
+    cursor = collection(db).find(
+        {
+            "accountId": {"$in": list(account_ids)},
+            "dueAt": {"$gt": after, "$lte": until},
+            "status": {"$in": ["scheduled", "publishing"]},
+            "task": {"$exists": True},
+        },
+        {"_id": 1, "dueAt": 1, "task": 1, "accountId": 1},
+    )
+    found = [
+        InChain(d["_id"], str(d["accountId"]), d["dueAt"], chained_next(d, d["dueAt"]))
+        for d in cursor
+        if d["task"]["for"][1] == d["dueAt"]
+    ]
+    return sorted(found, key=lambda p: (p.due_at, p.id))
+
+
+def link_after(db: Database[Doc], before: InChain, post: Upcoming) -> bool:
+    """Make `post` the next of `before` in its chain, if `before` is still in it with the same
+    link (one command): its task then creates `post`'s (a `publishing` post's settle reads its
+    link afresh). False when `before` finished or changed meanwhile."""
+    then = None if before.then is None else _link_value(before.then)
+    result = collection(db).update_one(
+        {
+            "_id": before.id,
+            "dueAt": before.due_at,
+            "status": {"$in": ["scheduled", "publishing"]},
+            "task.for.1": before.due_at,
+            "task.then": then if then is not None else {"$exists": False},
+        },
+        {"$set": {"task.then": _link_value(post)}},
+    )
+    return bool(result.matched_count == 1)
+
+
+def _link_value(post: Upcoming) -> list[Any]:
+    return [post.id, post.version, post.due_at]
 
 
 def _upcoming(doc: Doc) -> Upcoming:
@@ -105,11 +160,7 @@ def record_tasks(
                 starting_in(
                     "record_task", now, _id=post.id, version=post.version, dueAt=post.due_at
                 ),
-                {
-                    "$set": {
-                        "task": _task_record(post, name, now, chained.get(post.id) or post.then)
-                    }
-                },
+                {"$set": _record_update(post, name, now, chained.get(post.id))},
             )
             for post, name in enqueued
         ],
@@ -117,10 +168,18 @@ def record_tasks(
     )
 
 
+def _record_update(post: Upcoming, name: str, now: datetime, then: Upcoming | None) -> Doc:
+    if post.in_place and then is None:
+        # The version takes its older version's place: the stored link stays as it is now
+        # (a post linked after it meanwhile, link_after, is not dropped).
+        return {"task.name": name, "task.for": [post.version, post.due_at], "task.at": now}
+    return {"task": _task_record(post, name, now, then or post.then)}
+
+
 def _task_record(post: Upcoming, name: str, now: datetime, then: Upcoming | None) -> Doc:
     record: Doc = {"name": name, "for": [post.version, post.due_at], "at": now}
     if then is not None:
-        record["then"] = [then.id, then.version, then.due_at]
+        record["then"] = _link_value(then)
     return record
 
 

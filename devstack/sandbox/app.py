@@ -175,7 +175,7 @@ class SandboxApp:
             if injected is not None:
                 return injected
             body = self._route(method, parts, account, args)
-            if isinstance(body, Listing):
+            if isinstance(body, (Listing, Node)):
                 body = body.to_json(request.base_url, args)
             hang = 0.0
             edge = parts[-1]
@@ -219,10 +219,8 @@ class SandboxApp:
 
     def _route(self, method: str, parts: list[str], account: Account, args: dict[str, Any]) -> Any:
         state = self.state
-        if parts == ["me"] and method == "GET" and account.kind == "threads":
-            return {"id": account.id, "username": account.name}
         if len(parts) == 1 and method == "GET":
-            return state.container_status(account, parts[0])
+            return self._node(account, parts[0])
         if len(parts) != 2:
             raise GraphFault(2500, "Unknown path components", kind="GraphMethodException")
         node, edge = parts
@@ -269,6 +267,15 @@ class SandboxApp:
         render = _page_comment if item.kind == "page_post" else _ig_comment
         return Listing([render(i) for i in items], more)
 
+    def _node(self, account: Account, node: str) -> Any:
+        """One object by id: Threads' `me`, a published post (its permalink), a container."""
+        state = self.state
+        if node == "me" and account.kind == "threads":
+            return {"id": account.id, "username": account.name}
+        if node in state.items:
+            return Node(state.published_item(account, node))
+        return state.container_status(account, node)
+
     def _threads_route(self, method: str, edge: str, account: Account, args: dict[str, Any]) -> Any:
         """graph.threads.net: the same envelopes, its own edges."""
         if method == "GET" and edge in ("threads", "replies"):
@@ -314,6 +321,12 @@ class SandboxApp:
         if refused is not None:
             return refused
         route = (request.method, "/".join(parts))
+        if request.method == "GET" and parts[:1] == ["p"] and len(parts) == 2:
+            with self.lock:
+                item = self.state.items.get(parts[1])
+                if item is None or not item.published:
+                    return Response("No such post", 404, mimetype="text/plain")
+                return Response(_html([item]), mimetype="text/html")
         try:
             with self.lock:
                 return self._control_route(route, request)
@@ -407,6 +420,25 @@ def _token(request: Request, args: dict[str, Any]) -> str | None:
         return header.split(" ", 1)[1].strip()
     value = args.pop("access_token", None)
     return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A published Instagram media or Threads post read by id: the fields asked for, its
+    `permalink` a page of this sandbox (the network's own post page, here)."""
+
+    item: Item
+
+    def to_json(self, base_url: str, args: dict[str, Any]) -> dict[str, Any]:
+        root = "/".join(base_url.split("/")[:3])
+        known = {
+            "id": self.item.id,
+            "permalink": f"{root}/_sandbox/p/{quote(self.item.id)}",
+            "timestamp": meta_time(self.item.created),
+            "caption" if self.item.kind == "ig_media" else "text": self.item.text,
+        }
+        asked = [f for f in str(args.get("fields") or "id").split(",") if f]
+        return {name: known[name] for name in asked if name in known}
 
 
 @dataclass(frozen=True)

@@ -379,6 +379,13 @@ class SandboxState:
             if found is None or found.owner != ig.id or not found.carousel_item:
                 raise GraphFault(100, f"(#100) Invalid child container {child}")
 
+    def published_item(self, account: Account, item_id: str) -> Item:
+        """An Instagram media or Threads post by its id, for its owner (the token's account)."""
+        item = self.items[item_id]
+        if item.owner != account.id or item.kind not in ("ig_media", "threads_post"):
+            raise GraphFault(200, "(#200) Permissions error")
+        return item
+
     def container_status(self, account: Account, container_id: str) -> dict[str, str]:
         container = self.containers.get(container_id)
         if container is None:

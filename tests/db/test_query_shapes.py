@@ -113,7 +113,8 @@ def test_every_command_of_a_tasks_tick_is_served_by_an_index_and_an_idle_one_cos
         ("update", "posts"),
         ("update", "hourly_stats"),
         ("update", "scheduler_state"),
-        ("find", "posts"),
+        ("find", "posts"),  # due within the horizon
+        ("find", "posts"),  # the chains of their accounts (common.dispatch.chains)
         ("update", "posts"),
     ]
 
@@ -243,6 +244,29 @@ def test_every_command_of_a_calendar_month_is_served_by_an_index(
     service = app.build_service(settings, listened)
     recorder.clear()
     page = page_in_process(service, "/calendar", token, **filters)
+    assert page.status_code == 200
+    found = queries(recorder.commands)
+    assert [(q.command, q.collection) for q in found] == [
+        ("find", "web_sessions"),
+        ("find", "posts"),
+        ("find", "accounts"),
+    ]
+    assert problems(found) == []
+
+
+def test_every_command_of_the_approvals_queue_is_served_by_an_index(
+    db: Database[Doc], settings: Settings, recorded: tuple[Database[Doc], CommandRecorder]
+) -> None:
+    listened, recorder = recorded
+    add_account(db, "a")
+    for n in range(5):
+        post_id = add_post(db, "a", utcnow() + timedelta(days=n))
+        if n % 2:
+            db["posts"].update_one({"_id": post_id}, {"$set": {"status": "pending_approval"}})
+    token, _ = web_sessions.start(db, "admin_key", "admin", utcnow(), timedelta(hours=1))
+    service = app.build_service(settings, listened)
+    recorder.clear()
+    page = page_in_process(service, "/approvals", token)
     assert page.status_code == 200
     found = queries(recorder.commands)
     assert [(q.command, q.collection) for q in found] == [

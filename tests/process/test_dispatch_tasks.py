@@ -25,7 +25,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import tasks_v2
 from pymongo.database import Database
 
-from common import dispatch, posts
+from common import apikeys, dispatch, posts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.dispatch.loading import TaskLoading
@@ -38,8 +38,15 @@ from common.tasks import PostTask, TaskQueue
 from devstack import cloudtasks
 from devstack.processes import free_port
 from tests.conftest import add_account, add_post
-from tests.functions_fixtures import ROOT, InvokerCheck, Served, function_env, serve_fronted
-from tests.recording import LOG, registry_for, sends_per_post
+from tests.functions_fixtures import (
+    ROOT,
+    InvokerCheck,
+    Served,
+    function_env,
+    serve,
+    serve_fronted,
+)
+from tests.recording import LOG, most_at_once, registry_for, sends_per_post
 
 PUBLISH_SOURCE = ROOT / "tests" / "fnhost" / "publish_recording.py"
 QUEUE = "projects/test-project/locations/europe-west1/queues/publish"
@@ -472,7 +479,7 @@ def test_a_post_created_or_moved_to_before_the_next_tick_gets_its_task_at_once(
     fresh_db: Database[Any], tick_settings: Settings, standin: str
 ) -> None:
     """No tick runs here: the posts go out by the tasks their writes created (under the names
-    the tick would use, so a tick now finds nothing to do)."""
+    the tick would use, so a tick now finds nothing to do), one after the other."""
     add_account(fresh_db, "a")
     starter = task_starter(tick_settings)
     soon = (utcnow() + timedelta(seconds=2)).isoformat()
@@ -502,10 +509,82 @@ def test_a_post_created_or_moved_to_before_the_next_tick_gets_its_task_at_once(
         max_lateness=DAY,
     )
     assert isinstance(moved, post_actions.Done)
-    assert _stats(standin)["created"] - before["created"] == 1
+    # Due with "created soon", after it: linked after it, not a task beside it.
+    assert _stats(standin)["created"] - before["created"] == 0
     for pid in (created.post_id, far.post_id):
         _wait_for(fresh_db, pid, "published")
+    assert _stats(standin)["created"] - before["created"] == 1  # from "created soon"'s task
     before_tick = _stats(standin)
     _tick(tick_settings, fresh_db)
     assert _stats(standin)["created"] == before_tick["created"]
     assert sends_per_post(fresh_db) == {created.post_id: 1, far.post_id: 1}
+
+
+def test_a_post_created_due_with_its_accounts_chain_waits_its_turn_and_none_go_out_at_once(
+    fresh_db: Database[Any], tick_settings: Settings, standin: str
+) -> None:
+    """A post created due soon (its task at once) while its account's chain waits: it is linked
+    after the chain's last post due before it, so no two sends of the account overlap."""
+    pids = _chain_of_four(fresh_db, tick_settings)
+    first = fresh_db["posts"].find_one({"_id": pids[0]})
+    assert first is not None
+    due = first["dueAt"]
+    before = _stats(standin)
+    created = scheduling.schedule_post(
+        fresh_db,
+        scheduling.PostRequest("a", due.isoformat(), text="created"),
+        utcnow(),
+        task_starter(tick_settings),
+        max_lateness=DAY,
+    )
+    assert isinstance(created, scheduling.Scheduled)
+    assert _stats(standin)["created"] == before["created"]  # no task of its own now
+    for pid in [*pids, created.post_id]:
+        _wait_for(fresh_db, pid, "published")
+    sent = [d["text"] for d in fresh_db[LOG].find().sort("_id", 1)]
+    assert sent == ["a0", "a1", "a2", "a3", "created"]
+    assert most_at_once(fresh_db, "a") == 1
+    assert sends_per_post(fresh_db) == {pid: 1 for pid in [*pids, created.post_id]}
+
+
+@pytest.fixture(scope="module")
+def api_fn(
+    mongo_uri: str, fn_db_name: str, fn_workdir: Path, standin: str, publish_fn: Served
+) -> Iterator[Served]:
+    env = function_env(
+        mongo_uri, fn_db_name, **_tasks_env(standin), TASKS_TARGET_URL=publish_fn.url
+    )
+    with serve("api", ROOT / "functions" / "api" / "main.py", env, fn_workdir) as served:
+        yield served
+
+
+def test_a_csv_import_through_the_api_starts_the_tasks_of_its_rows_due_soon_at_once(
+    fresh_db: Database[Any], api_fn: Served, standin: str
+) -> None:
+    """No tick runs here: the rows due before the next tick go out by the tasks the import
+    started (one per account; the account's next rows follow in turn), the later row waits."""
+    for account in ("a", "b", "c"):
+        add_account(fresh_db, account)
+    soon, later = utcnow() + timedelta(seconds=2), utcnow() + timedelta(hours=2)
+    rows = [("a", soon, "a0"), ("a", soon, "a1"), ("b", soon, "b0"), ("c", later, "c0")]
+    csv = "account,at,text\n" + "".join(f"{a},{at.isoformat()},{t}\n" for a, at, t in rows)
+    secret = apikeys.create(fresh_db, "test", ("posts:write",), utcnow()).secret
+    before = _stats(standin)
+    answer = requests.post(
+        f"{api_fn.url}/v1/posts:import",
+        json={"csv": csv},
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    a0, a1, b0, c0 = (ObjectId(row["id"]) for row in answer.json()["created"])
+    assert _stats(standin)["created"] - before["created"] == 2  # a0 and b0
+    for pid in (a0, a1, b0):
+        _wait_for(fresh_db, pid, "published")
+    assert [d["text"] for d in fresh_db[LOG].find({"accountId": "a"}).sort("_id", 1)] == [
+        "a0",
+        "a1",
+    ]
+    assert most_at_once(fresh_db, "a") == 1
+    assert sends_per_post(fresh_db) == {a0: 1, a1: 1, b0: 1}
+    assert posts.get(fresh_db, c0) is not None

@@ -14,7 +14,7 @@ from pymongo.database import Database
 from common.clock import utcnow
 from common.db import Doc
 from common.model import Content, Media
-from common.operations import bulk, post_actions, scheduling
+from common.operations import bulk, post_actions, scheduling, series
 from common.platforms.media_check import MAX_URLS, MediaUrlCheck
 from devstack.sandbox.control import Sandbox
 from tests.conftest import add_account
@@ -140,3 +140,18 @@ def test_schedule_batch_import_and_edit_refuse_an_unreachable_url_and_store_noth
     )
     assert isinstance(edited, scheduling.Invalid)
     assert [p.field for p in edited.problems] == ["media[1].url"]
+
+
+def test_a_series_template_with_an_unreachable_url_is_refused(
+    db: Database[Doc], sandbox: Sandbox, check: MediaUrlCheck
+) -> None:
+    add_account(db, "fb")
+    start = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%dT09:00:00")
+    gone = f"{sandbox.url}/_sandbox/nothing/a.jpg"
+    template = scheduling.PostRequest(
+        "fb", start, time_zone="UTC", text="weekly", media=[{"url": gone}]
+    )
+    made = series.create_series(db, template, "FREQ=WEEKLY;COUNT=2", utcnow(), check)
+    assert isinstance(made, scheduling.Invalid)
+    assert [p.field for p in made.problems] == ["media[0].url"]
+    assert db["series"].count_documents({}) == 0

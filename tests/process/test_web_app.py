@@ -68,6 +68,7 @@ def test_every_page_has_a_strict_policy_without_inline_script(
         "/calendar",
         "/compose",
         "/approvals",
+        "/series",
         "/accounts",
         "/status",
         "/members",
@@ -140,6 +141,7 @@ def _writes(post_id: ObjectId) -> list[tuple[str, dict[str, str]]]:
         (f"/posts/{post_id}/submit", {}),
         (f"/posts/{post_id}/approve", {}),
         (f"/posts/{post_id}/send-back", {"comment": "shorter, please"}),
+        (f"/series/{post_id}/end", {}),
         ("/accounts/fb-1/check", {}),
         ("/members", {"email": "a@example.test", "role": "admin"}),
         ("/members/remove", {"email": "a@example.test"}),
@@ -315,6 +317,48 @@ def test_the_counters_count_in_each_networks_unit(web_fn: Served, fresh_db: Data
     )
     answer = client.post("/compose/counters", {"accounts": ["masto-1"], "text": "x" * 600})
     assert 'data-platform="mastodon">mastodon: 600 / 5000 characters' in answer.text
+
+
+def test_a_repeating_post_becomes_a_series_listed_and_ended_from_the_app(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb-1")
+    add_account(fresh_db, "fb-2")
+    client = admin(web_fn)
+    client.get("/compose")
+    local = LATER.strftime("%Y-%m-%dT%H:%M")
+    form = {"accounts": "fb-1", "text": "Weekly special", "scheduledAt": local, "timeZone": "UTC"}
+    two = client.post("/compose", {**form, "accounts": ["fb-1", "fb-2"], "action": "repeat"})
+    assert two.status_code == 422 and "one account at a time" in two.text
+    bad = client.post("/compose", {**form, "action": "repeat", "rule": "FREQ=SOMETIMES"})
+    assert bad.status_code == 422 and 'data-field="rule"' in bad.text
+    made = client.post("/compose", {**form, "action": "repeat", "rule": "FREQ=DAILY;COUNT=3"})
+    assert made.status_code == 303 and made.headers["Location"] == "/series"
+    occurrences = list(fresh_db["posts"].find().sort("scheduledAt", 1))
+    assert [p["scheduledAt"] for p in occurrences] == [LATER + timedelta(days=n) for n in range(3)]
+    [series] = list(fresh_db["series"].find())
+    listed = client.get("/series")
+    assert "FREQ=DAILY;COUNT=3" in listed.text and f'id="end-{series["_id"]}"' in listed.text
+    assert client.post(f"/series/{series['_id']}/end").status_code == 303
+    assert {p["status"] for p in fresh_db["posts"].find()} == {"canceled"}
+    assert "ended" in client.get("/series").text
+
+
+def test_the_preview_shows_each_chosen_network_its_own_way(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "bsky-1", platform="bluesky")
+    add_account(fresh_db, "ig-1", platform="instagram")
+    client = admin(web_fn)
+    answer = client.post(
+        "/compose/preview",
+        {"accounts": ["bsky-1", "ig-1"], "text": "New <b>menu</b> https://example.org"},
+    )
+    assert answer.status_code == 200
+    assert answer.text.count('<article class="preview"') == 2
+    bluesky, instagram = answer.text.split('data-platform="instagram"')
+    assert '<u class="link">https://example.org</u>' in bluesky
+    assert "&lt;b&gt;menu&lt;/b&gt;" in instagram and 'class="link"' not in instagram
 
 
 def test_the_calendar_shows_the_month_and_a_move_is_version_checked(

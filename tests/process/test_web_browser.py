@@ -25,7 +25,7 @@ from devstack import storage_cors
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from devstack.storage import LocalStorage
 from tests.functions_fixtures import ADMIN_KEY, Served, serve
-from tests.meta_support import StubContext, connect, meta_env
+from tests.meta_support import StubContext, connect, image, meta_env, publish_due
 from tests.web_support import WEB_SOURCE, stored, web_env
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -111,6 +111,9 @@ def test_compose_by_keyboard_see_it_move_it_publish_it_and_read_its_proof(
     page.locator("#counters li[data-platform=facebook]").filter(
         has_text="facebook: 22 / 63206 characters"
     ).wait_for()
+    page.locator("#preview article[data-platform=facebook] .shown").filter(
+        has_text="Hello from the browser"
+    ).wait_for()
     page.fill("#scheduledAt", when.strftime("%Y-%m-%dT%H:%M"))
     page.fill("#timeZone", "UTC")
     page.focus("#schedule")
@@ -182,6 +185,35 @@ def test_a_draft_goes_through_approval_in_the_browser(
     assert timeline.index("sent back to draft") < timeline.index("approved")
     page.goto(f"/calendar?at={when.date()}")
     assert "scheduled" in page.inner_text(f"#post-{post_id}")
+
+
+def test_instagram_and_threads_permalinks_are_read_kept_and_lead_to_the_post(
+    page: Any, fresh_db: Database[Any], sandbox: Sandbox, mongo_uri: str, fn_db_name: str
+) -> None:
+    connect(fresh_db, sandbox, "ig-1", "instagram")
+    connect(fresh_db, sandbox, "th-1", "threads")
+    settings = load_settings(
+        {"MONGO_URI": mongo_uri, "MONGO_DB": fn_db_name, **meta_env(sandbox)}  # type: ignore[dict-item]
+    )
+    photo = Content(text="Fresh bread at seven", media=(image(sandbox),))
+    published = [
+        publish_due(fresh_db, settings, "ig-1", photo, platform="instagram"),
+        publish_due(fresh_db, settings, "th-1", Content(text="Doors open"), platform="threads"),
+    ]
+    sign_in(page)
+    for post, text in zip(published, ("Fresh bread at seven", "Doors open"), strict=True):
+        assert post["status"] == "published"
+        page.goto(f"/posts/{post['_id']}")
+        assert "no permalink stored" in page.inner_text("#permalink")
+        page.click("#read-permalink")
+        link = page.locator("#permalink a").get_attribute("href")
+        assert link == f"{sandbox.url}/_sandbox/p/{post['platformPostId']}"
+        assert stored(fresh_db, post["_id"])["permalink"] == link
+        page.click("#permalink a")
+        page.wait_for_url(link)
+        assert text in page.inner_text("body")
+    asked = [e["status"] for e in fresh_db["audit"].find({"action": "posts.permalink"})]
+    assert asked == [200, 200]
 
 
 def test_a_post_dragged_to_another_day_moves_there(

@@ -37,6 +37,7 @@ def import_posts(call: Call) -> Response:
             owner=call.caller.who,
             default_time_zone=asked.time_zone,
             allow_late=asked.allow_late,
+            tasks=call.service.tasks,
             media_urls=call.service.media_urls,
         )
     except csv.Error as exc:

@@ -103,7 +103,8 @@ def get_post(call: Call) -> Response:
     doc = posts.get_document(call.db, _post_id(call.path_id))
     if doc is None or not call.caller.may_use(str(doc["accountId"])):
         raise web.HttpError(404, "No such post")
-    return post_response(doc, call.rid)
+    below = posts.follow_ups_of(call.db, doc["_id"]) if doc.get("hasFollowUps") else None
+    return post_response(doc, call.rid, below)
 
 
 def list_posts(call: Call) -> Response:
@@ -195,9 +196,9 @@ def _refused(refused: post_actions.Refused) -> web.HttpError:
     return web.HttpError(_refused_status(refused), message, details=details)
 
 
-def post_response(doc: Doc, rid: str) -> Response:
+def post_response(doc: Doc, rid: str, follow_ups: list[Doc] | None = None) -> Response:
     etag = {"ETag": f'"{int(doc.get("version", 1))}"'}
-    return web.json_response(api_body.post_json(doc), 200, rid, headers=etag)
+    return web.json_response(api_body.post_json(doc, follow_ups), 200, rid, headers=etag)
 
 
 def _post_id(raw: str) -> ObjectId:

@@ -132,6 +132,8 @@ def cmd_add(args: argparse.Namespace, backend: Backend) -> int:
         idempotency_key=args.key,
         allow_late=args.allow_late,
         stage=args.stage,
+        first_comment=args.comment,
+        thread=tuple(args.thread_part),
     )
     try:
         added = backend.add_post(request)
@@ -207,6 +209,19 @@ def register(sub: Any) -> None:
         default="scheduled",
         help="draft: never published until submitted and approved; pending_approval: "
         "published at its time once approved",
+    )
+    add.add_argument(
+        "--comment",
+        help="a first comment, published once the post is out (a reply on Threads, Bluesky, "
+        "Mastodon)",
+    )
+    add.add_argument(
+        "--thread-part",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="the thread's next part, a reply to the part before; repeat in order "
+        "(Threads, Bluesky, Mastodon)",
     )
     add.set_defaults(handler=cmd_add)
     edit = posts_sub.add_parser("edit", help="change a scheduled post's content or time")

@@ -27,6 +27,7 @@ from common.entrypoints.webapp import (  # the views register their routes on im
     media_views,  # noqa: F401
     people_views,  # noqa: F401
     post_views,  # noqa: F401
+    series_views,  # noqa: F401
     signin,
 )
 from common.entrypoints.webapp.assets import Assets

@@ -8,7 +8,7 @@ import gzip
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
 from jinja2 import Environment
@@ -27,8 +27,11 @@ from common.operations.prompt_tasks import TaskStarter
 from common.platforms.base import Registry
 from common.platforms.media_check import MediaUrlCheck
 from common.platforms.oauth import Authorizer
-from common.platforms.registry import default_authorizers, default_registry
+from common.platforms.registry import default_authorizers, default_registry, permalink_reader
 from common.storage import MediaBucket, storage_config
+
+if TYPE_CHECKING:  # the network modules load on first use (cold start)
+    from common.platforms.meta.permalink import PermalinkReader
 
 MAX_ACCOUNTS = 500  # one page lists them all; a deployment has tens
 
@@ -52,6 +55,14 @@ def networks(settings: Settings) -> Registry:
 def authorizers(settings: Settings) -> Mapping[str, Authorizer]:
     """The browser flows that connect accounts, by network, made on first use and kept."""
     return default_authorizers(settings)
+
+
+@functools.cache
+def permalinks(settings: Settings) -> PermalinkReader:
+    """Instagram's and Threads' permalink reads, made on first use and kept.
+
+    Raises TokenKeyError when TOKEN_ENCRYPTION_KEY holds a malformed key."""
+    return permalink_reader(settings)
 
 
 @dataclass(frozen=True)

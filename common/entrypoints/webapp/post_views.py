@@ -11,16 +11,20 @@ from bson import ObjectId
 from flask import Response
 from werkzeug.datastructures import MultiDict
 
-from common import accounts, audit, model, permalinks, posts
+from common import accounts, audit, media_records, model, permalinks, posts
 from common.clock import TimeError, zone
 from common.entrypoints import web
-from common.entrypoints.webapp import calendar_grid, proof
+from common.entrypoints.webapp import calendar_grid, context, preview, proof
 from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, View, networks, route
+from common.media_rules import NetworkLimits, limits_for
 from common.model import Content
 from common.operations import bulk, planning, post_actions, reconcile, scheduling
 from common.operations import compose as compose_op
+from common.operations import permalinks as permalink_ops
+from common.operations import series as series_ops
+from common.tokens import TokenKeyError
 from common.transitions import Refusal
-from common.validation import measure_text
+from common.validation import TextMeasure, measure_text
 
 # A month of a busy schedule; more in one view is cut, and the page says so.
 MONTH_LIMIT = 1000
@@ -190,6 +194,22 @@ def look_again(ctx: Ctx) -> Response:
     return ctx.redirect(f"/posts/{post_id}?looked={result}")
 
 
+@route("/posts/<post_id>/permalink", ["POST"], "write")
+def read_permalink(ctx: Ctx) -> Response:
+    """Ask Instagram or Threads where a published post can be seen, and keep it."""
+    post_id = _post_id(ctx)
+    try:
+        reader = context.permalinks(ctx.settings)
+    except TokenKeyError as exc:
+        raise web.HttpError(503, "Token encryption is not configured on the server") from exc
+    found = permalink_ops.read_permalink(ctx.db, reader, post_id, ctx.now)
+    if isinstance(found, permalink_ops.NotRead):
+        ctx.audit("posts.permalink", [str(post_id)], 409)
+        raise web.HttpError(409, f"No permalink: {found.reason}")
+    ctx.audit("posts.permalink", [str(post_id)], 200)
+    return ctx.redirect(f"/posts/{post_id}")
+
+
 route("/posts/<post_id>/retry", ["POST"], "write")(
     _post_action(
         "posts.retry", lambda ctx, post_id: post_actions.retry_post(ctx.db, post_id, ctx.now)
@@ -277,6 +297,8 @@ def compose(ctx: Ctx) -> Response:
     group = f"web-{form.get('formKey') or secrets.token_urlsafe(12)}" if len(chosen) > 1 else None
     if form.get("action", "schedule") not in COMPOSE_ACTIONS:
         raise web.HttpError(400, f"action is one of {', '.join(COMPOSE_ACTIONS)}")
+    if form.get("action") == "repeat":
+        return _repeat(ctx, form, chosen)
     requests = [_request(form, account_id, group) for account_id in chosen]
     result = compose_op.compose(
         ctx.db,
@@ -295,8 +317,30 @@ def compose(ctx: Ctx) -> Response:
     return ctx.redirect(f"/posts/{ids[0]}" if len(ids) == 1 else "/calendar")
 
 
-# The composer's buttons: when the posts go out, or the stage they wait in.
-COMPOSE_ACTIONS = ("schedule", "now", "queue", "draft", "submit")
+def _repeat(ctx: Ctx, form: MultiDict[str, str], chosen: Sequence[str]) -> Response:
+    """A series: the post again at each time of an RFC 5545 rule, from the time given, in its
+    time zone's wall-clock time; its first occurrences are made at once (the calendar shows
+    them), the rest by the runs."""
+    if len(chosen) != 1:
+        problem = "a repeating post is made for one account at a time"
+        return _composer(ctx, 422, form, {"accounts": [problem]})
+    template = _request(form, chosen[0], None)
+    rule = form.get("rule", "").strip()
+    made = series_ops.create_series(ctx.db, template, rule, ctx.now, ctx.service.media_urls)
+    if isinstance(made, scheduling.NoSuchAccount):
+        return _composer(ctx, 422, form, {"accounts": [f"no account {made.account_id!r}"]})
+    if isinstance(made, scheduling.Invalid):
+        problems: dict[str, list[str]] = {}
+        for p in made.problems:
+            problems.setdefault(p.field, []).append(p.message)
+        return _composer(ctx, 422, form, problems)
+    series_ops.materialise(ctx.db, made, ctx.now, max_lateness=ctx.settings.max_lateness)
+    ctx.audit("series.create", [str(made)], 201)
+    return ctx.redirect("/series")
+
+
+# The composer's buttons: when the posts go out, or the stage they wait in (or a series).
+COMPOSE_ACTIONS = ("schedule", "now", "queue", "draft", "submit", "repeat")
 _STAGES: dict[str, model.Stage] = {"draft": "draft", "submit": "pending_approval"}
 _WHEN = {"now": scheduling.NOW, "queue": scheduling.QUEUE}
 
@@ -355,6 +399,7 @@ def _composer(
         problems=problems,
         accounts=[a for a in accounts.list_all(ctx.db, MAX_ACCOUNTS) if a.status != "disabled"],
         counters=_counters(ctx, form, chosen),
+        previews=_previews(ctx, form, chosen),
         media_rows=range(MEDIA_ROWS),
         uploads=bool(ctx.settings.media_bucket),
         form_key=form.get("formKey") or secrets.token_urlsafe(16),
@@ -368,25 +413,75 @@ def counters(ctx: Ctx) -> Response:
     return ctx.page("counter_items.html", counters=_counters(ctx, form, form.getlist("accounts")))
 
 
-def _counters(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[dict[str, Any]]:
-    content = Content(
+@route("/compose/preview", ["POST"], "write")
+def preview_view(ctx: Ctx) -> Response:
+    """How the post will look on each chosen network (HTMX swaps it in as the form changes)."""
+    form = ctx.request.form
+    return ctx.page("preview_items.html", previews=_previews(ctx, form, form.getlist("accounts")))
+
+
+def _previews(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[preview.Preview]:
+    content = _content(form)
+    attached = _attached(ctx, form)
+    return [
+        preview.preview(platform, content, attached, *_strictest(platform, content, chosen_here))
+        for platform, chosen_here in _by_platform(ctx, chosen).items()
+    ]
+
+
+def _content(form: Mapping[str, str]) -> Content:
+    return Content(
         text=form.get("text", ""),
         link=form.get("link") or None,
         content_warning=form.get("contentWarning") or None,
     )
+
+
+def _by_platform(ctx: Ctx, chosen: Sequence[str]) -> dict[str, list[model.Account]]:
+    """The chosen accounts by network; none chosen: every network, with its defaults."""
     known = accounts.load_many(ctx.db, chosen) if chosen else {}
-    platforms = sorted({a.platform for a in known.values()}) or list(model.PLATFORMS)
+    found: dict[str, list[model.Account]] = {}
+    for account in known.values():
+        found.setdefault(account.platform, []).append(account)
+    return dict(sorted(found.items())) or {p: [] for p in model.PLATFORMS}
+
+
+def _strictest(
+    platform: str, content: Content, chosen: Sequence[model.Account]
+) -> tuple[TextMeasure, NetworkLimits]:
+    """The count and the media rules of the strictest chosen account (a Mastodon instance
+    states its own limits)."""
+    counted = [(measure_text(platform, content, a.instance_limits), a) for a in chosen]
+    if not counted:
+        return measure_text(platform, content), limits_for(platform)
+    measure, account = min(counted, key=lambda pair: pair[0].limit)
+    return measure, limits_for(platform, account.instance_limits)
+
+
+def _attached(ctx: Ctx, form: Mapping[str, str]) -> list[preview.Attached]:
+    """The media rows: uploaded items with the facts read from their bytes, or URLs."""
+    rows = [
+        (form.get(f"mediaId{n}", "").strip(), form.get(f"mediaUrl{n}", "").strip(), n)
+        for n in range(MEDIA_ROWS)
+    ]
+    items = media_records.get_many(ctx.db, [m for m, _, _ in rows if m])
+    attached = []
+    for media_id, url, n in rows:
+        alt = form.get(f"mediaAlt{n}", "")
+        if media_id:
+            item = items.get(media_id)
+            label = preview.label_of(item.filename if item else None, media_id)
+            attached.append(preview.Attached(label, item.facts if item else None, alt))
+        elif url:
+            attached.append(preview.Attached(preview.label_of(url, url), None, alt))
+    return attached
+
+
+def _counters(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[dict[str, Any]]:
+    content = _content(form)
     rows = []
-    for platform in platforms:
-        measure = min(
-            (
-                measure_text(platform, content, a.instance_limits)
-                for a in known.values()
-                if a.platform == platform
-            ),
-            key=lambda m: m.limit,
-            default=measure_text(platform, content),
-        )  # the strictest of the chosen accounts (Mastodon instances state their own)
+    for platform, chosen_here in _by_platform(ctx, chosen).items():
+        measure, _ = _strictest(platform, content, chosen_here)
         rows.append(
             {
                 "platform": platform,

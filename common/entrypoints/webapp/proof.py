@@ -23,6 +23,7 @@ ACTION_WORDS = {
     "posts.submit": "submitted for approval",
     "posts.approve": "approved",
     "posts.send_back": "sent back to draft",
+    "posts.permalink": "permalink read from the network",
 }
 
 

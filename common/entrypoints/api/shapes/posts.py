@@ -10,9 +10,10 @@ from typing import Any, ClassVar, Literal
 from common.entrypoints.api.shapes.accounts import Platform
 from common.entrypoints.api.shapes.operation import Answer, Operation, Param
 from common.media_rules import MediaKind
-from common.model import STATUSES, PostStatus, Stage, Visibility
+from common.model import STATUSES, FollowUpKind, PostStatus, Stage, Visibility
 from common.operations.scheduling import MAX_KEY_LENGTH
 from common.schema import shape, spec
+from common.validation import MAX_THREAD_PARTS
 
 MAX_BATCH = 1000
 
@@ -89,6 +90,19 @@ class NewPost:
         "`pending_approval`: published at its time once an approver approves it. "
         "Single posts only.",
     )
+    first_comment: str | None = spec(
+        default=None,
+        nullable=False,
+        minLength=1,
+        description="Published once the post is out: a comment on Facebook and Instagram, a "
+        "reply on Threads, Bluesky and Mastodon. Single posts only.",
+    )
+    thread: tuple[str, ...] = spec(
+        default=(),
+        maxItems=MAX_THREAD_PARTS,
+        description="The thread's further parts (text), each published once the part before it "
+        "is out, as a reply to it. Threads, Bluesky and Mastodon only; single posts only.",
+    )
 
 
 @shape
@@ -148,6 +162,30 @@ class LastError:
 
 
 @shape
+class FollowUpPlace:
+    """Where a first comment or a thread part sits."""
+
+    kind: FollowUpKind
+    part: int = spec(description="a thread part's place after the post (1 = the first reply)")
+    parent_id: str = spec(description="the post or part it answers")
+    thread_root_id: str
+
+
+@shape
+class FollowUpShown:
+    """A follow-up as its post shows it: `waiting` until the part before it is out; a part
+    after a failed or canceled one ends `failed`/`canceled` with lastError parent_failed or
+    parent_canceled."""
+
+    id: str
+    kind: FollowUpKind
+    part: int
+    status: PostStatus
+    platform_post_id: str | None = None
+    last_error: LastError | None = None
+
+
+@shape
 class Post:
     """A post as stored, without its lease and idempotency internals."""
 
@@ -170,6 +208,13 @@ class Post:
     group_id: str | None = spec(default=None, description="the posts made from one cross-post")
     review_comment: str | None = spec(
         default=None, description="the approver's comment when it was sent back to draft"
+    )
+    follow_up: FollowUpPlace | None = spec(
+        default=None, description="set on a first comment or thread part"
+    )
+    follow_ups: tuple[FollowUpShown, ...] | None = spec(
+        default=None,
+        description="one post read by id: the follow-ups below it, in order (not in lists)",
     )
 
 

@@ -86,6 +86,7 @@ bench: bootstrap-run
 	$(PY) -m devstack.dbserver run -- $(PY) bench/web.py
 	$(PY) -m devstack.dbserver run -- $(PY) bench/media.py
 	$(PY) bench/adapters.py
+	$(PY) -m devstack.dbserver run -- $(PY) bench/threads.py
 
 # The web app's pages as PNGs in docs/ (headless Chromium through Playwright).
 screenshots: bootstrap-run

@@ -21,7 +21,6 @@ Prints a table; with --json the last line is one JSON object:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ from cryptography.fernet import Fernet
 # devstack is not installed with the package: run from the clone.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import report
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.model import Account, Content, Media, Post
@@ -218,11 +218,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = measure(args.posts)
-    print(f"{'metric':<24}{'value':>12}")
-    for name, value in results.items():
-        print(f"{name:<24}{value:>12}")
-    if args.json:
-        print(json.dumps(results))
+    report(results, {}, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,9 @@ milliseconds are for the record only (a shared machine makes them noisy).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
-import threading
 import time
 import uuid
 from datetime import timedelta
@@ -24,29 +22,17 @@ from typing import Any
 
 import requests
 from pymongo import MongoClient, monitoring
-from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import report, serve_function
 from bench.engine import CommandCounter
 from common import accounts, apikeys
 from common.clock import utcnow
 from common.db import ensure_indexes
 
 BATCH = 500
-
-
-def serve_api(env: dict[str, str]) -> tuple[str, Any]:
-    os.environ.update(env)
-    # Imported after the environment is set: the function reads its settings on first use.
-    import functions_framework  # noqa: PLC0415
-
-    source = str(ROOT / "functions" / "api" / "main.py")
-    app = functions_framework.create_app("api", source)  # type: ignore[no-untyped-call]
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}", server
 
 
 def post_body(i: int, when: str) -> dict[str, Any]:
@@ -81,7 +67,7 @@ def main() -> int:
     )
     key = apikeys.create(db, "bench", ["posts:write"], utcnow()).secret
     env = {"MONGO_URI": uri, "MONGO_DB": db_name, "API_RATE_LIMIT_PER_MINUTE": "1000000"}
-    url, server = serve_api(env)
+    url, server = serve_function("api", env)
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {key}"
     when = (utcnow() + timedelta(days=1)).isoformat()
@@ -102,11 +88,7 @@ def main() -> int:
         "batches": args.batches,
     }
     goals = {"commands_per_created_post": "<= 0.02", "commands_per_single_create": "<= 4"}
-    print(f"{'metric':<28}{'value':>10}  goal")
-    for name, value in figures.items():
-        print(f"{name:<28}{value!s:>10}  {goals.get(name, '')}")
-    if args.json:
-        print(json.dumps(figures))
+    report(figures, goals, as_json=args.json)
     return 0
 
 

@@ -18,7 +18,6 @@ Needs MONGO_URI (`make bench` starts a server). With --json the last line is one
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import statistics
@@ -37,6 +36,7 @@ from pymongo import MongoClient, monitoring
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import report
 from common import status
 from common.clock import utcnow
 from common.config import load_settings
@@ -219,11 +219,7 @@ def main() -> int:
         "status_import_ratio": "<= 1.3",
         "status_commands": "<= 3",
     }
-    print(f"{'figure':<22}{'value':>10}  goal")
-    for name, value in figures.items():
-        print(f"{name:<22}{value:>10}  {goals.get(name, '')}")
-    if args.json:
-        print(json.dumps(figures))
+    report(figures, goals, as_json=args.json)
     return 0
 
 

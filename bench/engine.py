@@ -9,9 +9,6 @@ noisy machine; the seconds printed beside them are for context only.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import resource
 import sys
 import time
@@ -25,8 +22,8 @@ from pymongo.database import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import accounts, model, posts
-from common.clock import ScheduledTime, utcnow
+from bench._common import load_arguments, mongo_uri, report, seed_load
+from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from common.engine import RunStep, Trigger, execute_once
@@ -71,27 +68,8 @@ class SleepingPublisher:
 
 def seed(db: Database[Doc], n_posts: int, n_accounts: int) -> None:
     now = utcnow()
-    for a in range(n_accounts):
-        accounts.create(
-            db,
-            account_id=f"acct-{a}",
-            platform="facebook",
-            external_id=str(a),
-            name=f"a{a}",
-            token_ciphertext="x",
-            token_expires_at=None,
-            now=now,
-        )
     due = now - timedelta(minutes=1)
-    for i in range(n_posts):
-        posts.create(
-            db,
-            account_id=f"acct-{i % n_accounts}",
-            platform="facebook",
-            content=model.Content(text=f"post {i}"),
-            when=ScheduledTime(due, "UTC", due.isoformat()),
-            now=now,
-        )
+    seed_load(db, n_accounts, [due] * n_posts, now)
 
 
 def seed_history(db: Database[Doc], finished: int, future: int) -> None:
@@ -179,15 +157,11 @@ def timed_run(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--posts", type=int, default=2000)
-    parser.add_argument("--accounts", type=int, default=100)
+    parser = load_arguments(posts=2000, accounts=100)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    uri = os.environ.get("MONGO_URI")
+    uri = mongo_uri()
     if not uri:
-        print("MONGO_URI is not set; run `make bench`", file=sys.stderr)
         return 2
 
     _, empty_commands, _ = timed_run(uri, 0, 1, 0.0, None)
@@ -234,11 +208,7 @@ def main() -> int:
         "floor_ratio": "<= 1.5",
         "peak_rss_mb": "<= 150",
     }
-    print(f"{'metric':<26}{'value':>12}  goal")
-    for key, value in figures.items():
-        print(f"{key:<26}{value!s:>12}  {goals.get(key, '')}")
-    if args.json:
-        print(json.dumps(figures))
+    report(figures, goals, as_json=args.json)
     return 0
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -46,8 +45,8 @@ from pymongo.database import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import accounts, model, posts
-from common.clock import ScheduledTime, utcnow
+from bench._common import load_arguments, mongo_uri, report, seed_load
+from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from common.dispatch import loading
@@ -90,27 +89,8 @@ def seed(db: Database[Doc], n_posts: int, n_accounts: int, spacing: float = 0.0)
     one `spacing` seconds later (0: all in the same second)."""
     now = utcnow()
     first = now + timedelta(seconds=LEAD_SECONDS)
-    for a in range(n_accounts):
-        accounts.create(
-            db,
-            account_id=f"acct-{a}",
-            platform="facebook",
-            external_id=str(a),
-            name=f"a{a}",
-            token_ciphertext="x",
-            token_expires_at=None,
-            now=now,
-        )
-    for i in range(n_posts):
-        due = first + timedelta(seconds=i * spacing)
-        posts.create(
-            db,
-            account_id=f"acct-{i % n_accounts}",
-            platform="facebook",
-            content=model.Content(text=f"post {i}"),
-            when=ScheduledTime(due, "UTC", due.isoformat()),
-            now=now,
-        )
+    dues = (first + timedelta(seconds=i * spacing) for i in range(n_posts))
+    seed_load(db, n_accounts, dues, now)
 
 
 @contextmanager
@@ -204,19 +184,15 @@ def load_and_wait(db: Database[Doc], base: Settings, urls: list[str], n_posts: i
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--posts", type=int, default=2000)
-    parser.add_argument("--accounts", type=int, default=200)
+    parser = load_arguments(posts=2000, accounts=200)
     parser.add_argument("--latency", type=float, default=0.5)
     # Low traffic: one post every few seconds over a few accounts (no overlap).
     parser.add_argument("--quiet-posts", type=int, default=20)
     parser.add_argument("--quiet-accounts", type=int, default=4)
     parser.add_argument("--quiet-every", type=float, default=3.0)
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    uri = os.environ.get("MONGO_URI")
+    uri = mongo_uri()
     if not uri:
-        print("MONGO_URI is not set; run `make bench`", file=sys.stderr)
         return 2
     client: MongoClient[Doc] = MongoClient(uri, tz_aware=True)
     burst = Load(args.posts, args.accounts, 0.0)
@@ -240,9 +216,7 @@ def main() -> int:
         "commands_per_post_tasks": "<= 4",
         "commands_per_post_tasks_low_traffic": "<= 3.2",
     }
-    print(f"{'metric':<36}{'value':>10}  goal")
-    for key, value in figures.items():
-        print(f"{key:<36}{value!s:>10}  {goals.get(key, '')}")
+    report(figures, goals, as_json=False)  # the JSON line carries the commands too
     print("commands per post, 4 processes:")
     for command, n in four.commands.most_common():
         print(f"  {command:<36}{n / args.posts:>8.3f}")

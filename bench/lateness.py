@@ -18,8 +18,6 @@ measured in this one run. Then, with tasks, `lateness_p95_created_late_s`: posts
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import sys
 import tempfile
@@ -34,8 +32,9 @@ from pymongo.database import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import accounts, dispatch, model, posts
-from common.clock import ScheduledTime, utcnow
+from bench._common import load_arguments, mongo_uri, report, seed_load
+from common import accounts, dispatch
+from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from common.engine import Trigger, execute_once
@@ -56,27 +55,8 @@ def seed(
     db: Database[Doc], n_posts: int, n_accounts: int, spread: float, rng: random.Random
 ) -> None:
     now = utcnow()
-    for a in range(n_accounts):
-        accounts.create(
-            db,
-            account_id=f"acct-{a}",
-            platform="facebook",
-            external_id=str(a),
-            name=f"a{a}",
-            token_ciphertext="x",
-            token_expires_at=None,
-            now=now,
-        )
-    for i in range(n_posts):
-        due = now + timedelta(seconds=5 + rng.uniform(0, spread))
-        posts.create(
-            db,
-            account_id=f"acct-{i % n_accounts}",
-            platform="facebook",
-            content=model.Content(text=f"post {i}"),
-            when=ScheduledTime(due, "UTC", due.isoformat()),
-            now=now,
-        )
+    dues = [now + timedelta(seconds=5 + rng.uniform(0, spread)) for _ in range(n_posts)]
+    seed_load(db, n_accounts, dues, now)
 
 
 def p95(values: list[float]) -> float:
@@ -159,20 +139,16 @@ def created_late(settings: Settings, client: MongoClient[Doc], args: argparse.Na
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--posts", type=int, default=200)
-    parser.add_argument("--accounts", type=int, default=20)
+    parser = load_arguments(posts=200, accounts=20)
     parser.add_argument("--spread", type=float, default=120.0)
     parser.add_argument("--tick", type=float, default=20.0)
     parser.add_argument("--late-posts", type=int, default=12)
     parser.add_argument("--late-every", type=float, default=5.0)
     parser.add_argument("--late-lead", type=float, default=10.0)
     parser.add_argument("--late-tick", type=float, default=60.0)
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    uri = os.environ.get("MONGO_URI")
+    uri = mongo_uri()
     if not uri:
-        print("MONGO_URI is not set; run `make bench`", file=sys.stderr)
         return 2
     client: MongoClient[Doc] = MongoClient(uri, tz_aware=True)
     inline_db = f"bench_{uuid.uuid4().hex[:8]}"
@@ -221,11 +197,7 @@ def main() -> int:
         "tick_s": args.tick,
     }
     goals = {"lateness_ratio": "<= 0.1", "lateness_p95_created_late_s": "<= 1"}
-    print(f"{'metric':<30}{'value':>10}  goal")
-    for key, value in figures.items():
-        print(f"{key:<30}{value!s:>10}  {goals.get(key, '')}")
-    if args.json:
-        print(json.dumps(figures))
+    report(figures, goals, as_json=args.json)
     return 0
 
 

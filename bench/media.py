@@ -25,7 +25,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import timedelta
@@ -34,11 +33,11 @@ from typing import Any
 
 import requests
 from pymongo import MongoClient, monitoring
-from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import serve_function
 from bench.engine import CommandCounter
 from common import accounts, apikeys
 from common.clock import utcnow
@@ -51,18 +50,6 @@ from tests.meta_support import TOKEN_KEY
 
 ADMIN_KEY = "bench-admin-key-" + "x" * 32
 TIMEOUT = 600
-
-
-def serve_api(env: dict[str, str]) -> str:
-    os.environ.update(env)
-    # Imported after the environment is set: the function reads its settings on first use.
-    import functions_framework  # noqa: PLC0415
-
-    source = str(ROOT / "functions" / "api" / "main.py")
-    app = functions_framework.create_app("api", source)  # type: ignore[no-untyped-call]
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}"
 
 
 def upload(api: str, path: Path, account: str, mime: str) -> dict[str, Any]:
@@ -304,9 +291,8 @@ def main() -> int:
     ):
         work = Path(tmp)
         extra = {**served.settings(), "TOKEN_ENCRYPTION_KEY": TOKEN_KEY}
-        api = serve_api(
-            {"MONGO_URI": uri, "MONGO_DB": db_name, "ADMIN_SECRET_KEY": ADMIN_KEY, **extra}
-        )
+        env = {"MONGO_URI": uri, "MONGO_DB": db_name, "ADMIN_SECRET_KEY": ADMIN_KEY, **extra}
+        api, _ = serve_function("api", env)
         per_item, audit_per_item = commands_per_item(api, counter, audits, work, args.items)
         publish_mb = publish_rss(api, db, uri, db_name, work, extra)
         upload_mb = upload_rss(api, db, work, args.upload_mb)

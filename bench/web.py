@@ -19,11 +19,9 @@ command it sends. With --json the last line is one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,11 +29,11 @@ from typing import Any
 
 import requests
 from pymongo import MongoClient, monitoring
-from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import report, serve_function
 from bench.coldstart import FUNCTION, import_medians
 from bench.engine import CommandCounter
 from common import web_sessions
@@ -84,17 +82,6 @@ def seed(client: MongoClient[Any], db_name: str) -> None:
     db["posts"].insert_many(docs)
 
 
-def serve_web(env: dict[str, str]) -> tuple[str, Any]:
-    os.environ.update(env)
-    import functions_framework  # noqa: PLC0415
-
-    source = str(ROOT / "functions" / "web" / "main.py")
-    app = functions_framework.create_app("web", source)  # type: ignore[no-untyped-call]
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}", server
-
-
 def transferred(url: str, headers: dict[str, str]) -> int:
     """Bytes on the wire for one GET (the body as sent, compressed or not)."""
     with requests.get(url, headers=headers, stream=True, timeout=30) as answer:
@@ -121,7 +108,7 @@ def main() -> int:
             client[db_name], "admin_key", "admin", utcnow(), timedelta(hours=1)
         )
         env = {"MONGO_URI": mongo_uri, "MONGO_DB": db_name, "PYTHONPATH": str(ROOT)}
-        url, server = serve_web(env)
+        url, server = serve_function("web", env)
         headers = {
             "Cookie": f"__Host-session={token}",
             "Accept": "text/html",
@@ -155,10 +142,7 @@ def main() -> int:
         "month_view_commands": "<= 4",
         "web_import_ratio": "<= 1.5",
     }
-    for name, value in figures.items():
-        print(f"{name:22} {value}  {goals.get(name, '')}")
-    if args.json:
-        print(json.dumps(figures))
+    report(figures, goals, as_json=args.json)
     return 0
 
 

@@ -42,9 +42,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from devstack.loopback import serve_until_interrupted
 from devstack.processes import free_port, stop, wait_until_listening
 
 ISSUER = "https://accounts.google.com"
@@ -335,13 +335,8 @@ def main() -> None:
     parser.add_argument("--max-backoff", type=float, default=8.0)
     parser.add_argument("--max-attempts", type=int, default=10)
     args = parser.parse_args()
-    WSGIRequestHandler.protocol_version = "HTTP/1.1"
     app = CloudTasksStandIn(args.min_backoff, args.max_backoff, args.max_attempts)
-    server = make_server("127.0.0.1", args.port, app, threaded=True)
-    print(f"cloudtasks: stand-in on http://127.0.0.1:{args.port}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
-    server.server_close()
+    serve_until_interrupted(app, args.port, "cloudtasks: stand-in")
 
 
 if __name__ == "__main__":

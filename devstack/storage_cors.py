@@ -23,9 +23,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from devstack.loopback import serve_until_interrupted
 from devstack.processes import free_port, stop, wait_until_listening
 
 _HOP_BY_HOP = {"connection", "transfer-encoding", "content-length", "host", "content-encoding"}
@@ -125,12 +125,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--emulator", required=True)
     args = parser.parse_args()
-    WSGIRequestHandler.protocol_version = "HTTP/1.1"
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in make run
     own = f"http://127.0.0.1:{args.port}"
-    server = make_server("127.0.0.1", args.port, UploadFront(args.emulator, own), threaded=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    serve_until_interrupted(UploadFront(args.emulator, own), args.port)
 
 
 if __name__ == "__main__":

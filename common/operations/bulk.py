@@ -35,6 +35,8 @@ from common.operations.scheduling import (
 
 IMPORT_CHUNK = 500
 DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index refusing a write
+# The unique indexes two requests may race on: the same request twice, one posting slot.
+RACED_INDEXES = ("idempotencyKey", "slotKey")
 SLOTS_RACED = "posts queued at the same moment took these posting slots again and again; try again"
 
 
@@ -150,11 +152,20 @@ def _with_likeness(
     )
 
 
+def _raced_on(error: Doc) -> bool:
+    # MongoDB names the refusing index in the message ("... index: slotKey dup key: ...").
+    message = str(error.get("errmsg", ""))
+    return error.get("code") == DUPLICATE_KEY and any(
+        f"index: {name} " in message for name in RACED_INDEXES
+    )
+
+
 def _raced(db: Database[Doc], exc: BulkWriteError, planned: Sequence[posts.NewPost]) -> None:
     """An identical batch stored first (what it made is now there to be named), or a post was
     queued to one of this batch's slots: the caller plans again. Reservations of posts canceled
     since are taken back first. Any other write error is raised."""
-    if not any(e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", ())):
+    errors = exc.details.get("writeErrors", ())
+    if not errors or not all(_raced_on(e) for e in errors):
         raise exc
     slots = [posts.slot_key(p.account_id, p.when.instant) for p in planned if p.queued]
     posts.free_stale_slots(db, slots)

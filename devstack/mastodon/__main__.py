@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-from pathlib import Path
-
-from werkzeug.serving import WSGIRequestHandler, make_server
-
 from devstack import journal
+from devstack.loopback import sandbox_arguments, serve_until_interrupted
 from devstack.mastodon.app import MastodonApp
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m devstack.mastodon")
-    parser.add_argument("--port", type=int, default=8091)
-    parser.add_argument("--state-file", type=Path, help="keep accounts in this file (journal)")
-    args = parser.parse_args()
-    WSGIRequestHandler.protocol_version = "HTTP/1.1"
-    app = MastodonApp()
-    kept = journal.keep(app, args.state_file)
-    server = make_server("127.0.0.1", args.port, kept, threaded=True)
-    print(f"sandbox: Mastodon on http://127.0.0.1:{args.port}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
-    server.server_close()
+    args = sandbox_arguments("python -m devstack.mastodon", 8091).parse_args()
+    app = journal.keep(MastodonApp(), args.state_file)
+    serve_until_interrupted(app, args.port, "sandbox: Mastodon")
 
 
 if __name__ == "__main__":

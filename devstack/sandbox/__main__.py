@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-from pathlib import Path
-
-from werkzeug.serving import WSGIRequestHandler, make_server
-
 from devstack import journal
+from devstack.loopback import sandbox_arguments, serve_until_interrupted
 from devstack.sandbox.app import SandboxApp
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m devstack.sandbox")
-    parser.add_argument("--port", type=int, default=8089)
+    parser = sandbox_arguments("python -m devstack.sandbox", 8089)
     parser.add_argument("--app-secret", default=None, help="require appsecret_proof with it")
-    parser.add_argument("--state-file", type=Path, help="keep accounts in this file (journal)")
     args = parser.parse_args()
-    # Keep-alive, as Meta offers: the adapters' connection reuse is part of what is measured.
-    WSGIRequestHandler.protocol_version = "HTTP/1.1"
-    app = SandboxApp(args.app_secret)
-    kept = journal.keep(app, args.state_file)
-    server = make_server("127.0.0.1", args.port, kept, threaded=True)
-    print(f"sandbox: Graph API on http://127.0.0.1:{args.port}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
-    server.server_close()
+    app = journal.keep(SandboxApp(args.app_secret), args.state_file)
+    serve_until_interrupted(app, args.port, "sandbox: Graph API")
 
 
 if __name__ == "__main__":

@@ -37,9 +37,10 @@ def with_uploads(text: str, folder: Path, upload: Upload) -> str:
     `media:ID`; unchanged when it names none. Raises UsageError naming each row's problem."""
     records, lines = _records(text)
     media = _column(records[0], "media") if records else None
-    if media is None:
+    account = _column(records[0], "account") if records else None
+    if media is None or account is None:  # the import refuses such a header by itself
         return text
-    cells = _media_cells(records, lines, media)
+    cells = _media_cells(records, lines, media, account)
     if not any(_is_path(token) for cell in cells for token in cell.tokens):
         return text
     files = _described(cells, folder)
@@ -71,13 +72,14 @@ def _column(header: Sequence[str], name: str) -> int | None:
     return names.index(name) if name in names else None
 
 
-def _media_cells(records: list[list[str]], lines: list[int], media: int) -> list[_Cell]:
-    account = _column(records[0], "account")
+def _media_cells(
+    records: list[list[str]], lines: list[int], media: int, account: int
+) -> list[_Cell]:
     return [
         _Cell(
             index,
             lines[index],
-            record[account].strip() if account is not None and account < len(record) else "",
+            record[account].strip() if account < len(record) else "",
             tuple(record[media].split()),
         )
         for index, record in enumerate(records[1:], start=1)

@@ -14,7 +14,7 @@ from pymongo.database import Database
 from common.clock import utcnow
 from common.db import Doc
 from common.model import Content, Media
-from common.operations import bulk, post_actions, scheduling, series
+from common.operations import bulk, csv_import, post_actions, scheduling, series
 from common.platforms.media_check import MAX_URLS, MediaUrlCheck
 from devstack.sandbox.control import Sandbox
 from tests.conftest import add_account
@@ -127,8 +127,10 @@ def test_schedule_batch_import_and_edit_refuse_an_unreachable_url_and_store_noth
     assert isinstance(batch, bulk.BatchRefused)
     assert [(p.index, p.field) for p in batch.problems] == [(1, "media[0].url")]
     csv = f"account,at,text,media\nig,{due},hi,{gone}\n"
-    imported = bulk.import_csv(db, io.StringIO(csv), now, max_lateness=LATENESS, media_urls=check)
-    assert isinstance(imported, bulk.ImportRefused)
+    imported = csv_import.import_csv(
+        db, io.StringIO(csv), now, max_lateness=LATENESS, media_urls=check
+    )
+    assert isinstance(imported, csv_import.ImportRefused)
     assert [(p.line, p.field) for p in imported.problems] == [(2, "media[0].url")]
     assert "HTTP 404" in imported.problems[0].message
     assert db["posts"].count_documents({}) == 0

@@ -24,7 +24,8 @@ from common.entrypoints.api.shapes import posts as post_shapes
 from common.entrypoints.api.shapes import series as series_shapes
 from common.model import Account
 from common.operations.accounts import Connected
-from common.operations.bulk import Imported, ImportRefused, ItemProblem, RowPost
+from common.operations.bulk import ItemProblem
+from common.operations.csv_import import Imported, ImportRefused, RowPost
 from common.operations.post_actions import PostChanges
 from common.operations.reconcile import ReconcileReport
 from common.operations.scheduling import Invalid, PostRequest

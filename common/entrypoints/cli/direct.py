@@ -27,7 +27,7 @@ from common.entrypoints.cli.backend import (
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.entrypoints.runner import run_steps
 from common.operations import accounts as account_ops
-from common.operations import bulk, media, planning, post_actions, reconcile, scheduling
+from common.operations import csv_import, media, planning, post_actions, reconcile, scheduling
 from common.operations import series as series_ops
 from common.operations.prompt_tasks import TaskStarter, task_starter
 from common.operations.series import SeriesChanges
@@ -193,7 +193,7 @@ class Direct:
     def import_csv(
         self, handle: IO[str], tz: str | None, allow_late: bool, progress: Progress | None
     ) -> Doc:
-        result = bulk.import_csv(
+        result = csv_import.import_csv(
             self.db,
             handle,
             self._now(),
@@ -203,7 +203,7 @@ class Direct:
             progress=progress,
             tasks=self._tasks,
         )
-        if isinstance(result, bulk.ImportRefused):
+        if isinstance(result, csv_import.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]
             raise UsageError("nothing imported; fix these rows:\n" + "\n".join(lines))
         return api_body.import_json(result)

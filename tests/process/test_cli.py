@@ -18,7 +18,7 @@ from pymongo.errors import BulkWriteError
 from common import accounts, lock
 from common.clock import utcnow
 from common.db import Doc
-from common.operations import bulk
+from common.operations import bulk, csv_import
 from common.tokens import TokenCipher
 from devstack.processes import free_port
 from devstack.sandbox.control import Sandbox
@@ -378,7 +378,7 @@ def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
     # A unique index makes the last row fail, after the whole first chunk went in.
     db["posts"].create_index("content.text", unique=True)
     with pytest.raises(BulkWriteError):
-        bulk.import_csv(
+        csv_import.import_csv(
             db, io.StringIO("account,at,text\n" + rows), utcnow(), max_lateness=LATENESS
         )
     assert db["posts"].count_documents({}) == 0

@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from flask import Response
 
 from common import bulk_import
-from common.entrypoints import api_body, web
+from common.entrypoints import api_answers, api_body, web
 from common.entrypoints.api.call import Call, RouteHandler, read_body, token_key
 from common.entrypoints.api.shapes.bulk import ImportRequest, ReconcileRequest
-from common.operations import bulk, reconcile
+from common.operations import csv_import, reconcile
 
 RECONCILE_DEFAULT = 100
 
@@ -29,7 +29,7 @@ def import_posts(call: Call) -> Response:
             raise web.HttpError(
                 403, f"This credential may not post for {', '.join(forbidden)}"[:200]
             )
-        result = bulk.import_csv(
+        result = csv_import.import_csv(
             call.db,
             io.StringIO(asked.csv, newline=""),
             call.now,
@@ -41,11 +41,11 @@ def import_posts(call: Call) -> Response:
         )
     except csv.Error as exc:
         raise web.HttpError(400, f"csv is not a readable CSV file: {exc}"[:200]) from exc
-    if isinstance(result, bulk.ImportRefused):
+    if isinstance(result, csv_import.ImportRefused):
         raise api_body.rows_error(result)
     changed = [str(r.post_id) for r in (*result.created, *result.updated)]
     call.audit("posts.import", changed, 200)
-    return web.json_response(api_body.import_json(result), 200, call.rid)
+    return web.json_response(api_answers.import_json(result), 200, call.rid)
 
 
 def reconcile_posts(call: Call) -> Response:
@@ -59,7 +59,7 @@ def reconcile_posts(call: Call) -> Response:
             call.db, service.settings, registry, call.now, limit=limit
         )
     call.audit("posts.reconcile", [], 200)
-    return web.json_response(api_body.reconcile_json(report), 200, call.rid)
+    return web.json_response(api_answers.reconcile_json(report), 200, call.rid)
 
 
 HANDLERS: Mapping[str, RouteHandler] = {

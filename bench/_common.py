@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,8 @@ from typing import Any
 from pymongo.database import Database
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from common import accounts
+from common import accounts, model, posts
+from common.clock import ScheduledTime
 from common.db import Doc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,8 +40,9 @@ def load_arguments(posts: int, accounts: int) -> argparse.ArgumentParser:
     return parser
 
 
-def seed_accounts(db: Database[Doc], n_accounts: int, now: datetime) -> None:
-    """Facebook accounts acct-0 .. acct-<n-1> with a placeholder token."""
+def seed_load(db: Database[Doc], n_accounts: int, dues: Iterable[datetime], now: datetime) -> None:
+    """Facebook accounts acct-0 .. acct-<n-1> (a placeholder token) and one post per due time,
+    round-robin over them."""
     for a in range(n_accounts):
         accounts.create(
             db,
@@ -50,6 +52,15 @@ def seed_accounts(db: Database[Doc], n_accounts: int, now: datetime) -> None:
             name=f"a{a}",
             token_ciphertext="x",
             token_expires_at=None,
+            now=now,
+        )
+    for i, due in enumerate(dues):
+        posts.create(
+            db,
+            account_id=f"acct-{i % n_accounts}",
+            platform="facebook",
+            content=model.Content(text=f"post {i}"),
+            when=ScheduledTime(due, "UTC", due.isoformat()),
             now=now,
         )
 

@@ -22,9 +22,8 @@ from pymongo.database import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import load_arguments, mongo_uri, report, seed_accounts
-from common import model, posts
-from common.clock import ScheduledTime, utcnow
+from bench._common import load_arguments, mongo_uri, report, seed_load
+from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from common.engine import RunStep, Trigger, execute_once
@@ -69,17 +68,8 @@ class SleepingPublisher:
 
 def seed(db: Database[Doc], n_posts: int, n_accounts: int) -> None:
     now = utcnow()
-    seed_accounts(db, n_accounts, now)
     due = now - timedelta(minutes=1)
-    for i in range(n_posts):
-        posts.create(
-            db,
-            account_id=f"acct-{i % n_accounts}",
-            platform="facebook",
-            content=model.Content(text=f"post {i}"),
-            when=ScheduledTime(due, "UTC", due.isoformat()),
-            now=now,
-        )
+    seed_load(db, n_accounts, [due] * n_posts, now)
 
 
 def seed_history(db: Database[Doc], finished: int, future: int) -> None:

@@ -45,9 +45,8 @@ from pymongo.database import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import load_arguments, mongo_uri, report, seed_accounts
-from common import model, posts
-from common.clock import ScheduledTime, utcnow
+from bench._common import load_arguments, mongo_uri, report, seed_load
+from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from common.dispatch import loading
@@ -90,17 +89,8 @@ def seed(db: Database[Doc], n_posts: int, n_accounts: int, spacing: float = 0.0)
     one `spacing` seconds later (0: all in the same second)."""
     now = utcnow()
     first = now + timedelta(seconds=LEAD_SECONDS)
-    seed_accounts(db, n_accounts, now)
-    for i in range(n_posts):
-        due = first + timedelta(seconds=i * spacing)
-        posts.create(
-            db,
-            account_id=f"acct-{i % n_accounts}",
-            platform="facebook",
-            content=model.Content(text=f"post {i}"),
-            when=ScheduledTime(due, "UTC", due.isoformat()),
-            now=now,
-        )
+    dues = (first + timedelta(seconds=i * spacing) for i in range(n_posts))
+    seed_load(db, n_accounts, dues, now)
 
 
 @contextmanager

@@ -32,9 +32,9 @@ from pymongo.database import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import load_arguments, mongo_uri, report, seed_accounts
-from common import accounts, dispatch, model, posts
-from common.clock import ScheduledTime, utcnow
+from bench._common import load_arguments, mongo_uri, report, seed_load
+from common import accounts, dispatch
+from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from common.engine import Trigger, execute_once
@@ -55,17 +55,8 @@ def seed(
     db: Database[Doc], n_posts: int, n_accounts: int, spread: float, rng: random.Random
 ) -> None:
     now = utcnow()
-    seed_accounts(db, n_accounts, now)
-    for i in range(n_posts):
-        due = now + timedelta(seconds=5 + rng.uniform(0, spread))
-        posts.create(
-            db,
-            account_id=f"acct-{i % n_accounts}",
-            platform="facebook",
-            content=model.Content(text=f"post {i}"),
-            when=ScheduledTime(due, "UTC", due.isoformat()),
-            now=now,
-        )
+    dues = [now + timedelta(seconds=5 + rng.uniform(0, spread)) for _ in range(n_posts)]
+    seed_load(db, n_accounts, dues, now)
 
 
 def p95(values: list[float]) -> float:

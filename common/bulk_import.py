@@ -1,4 +1,4 @@
-"""CSV bulk scheduling: the file format, read into post requests (operations.bulk.import_csv
+"""CSV bulk scheduling: the file format, read into post requests (operations.csv_import.import_csv
 validates and stores them, all or none).
 
 Columns (header row required): account, at, tz (optional), text, link (optional), media

@@ -9,7 +9,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.media_rules import SNIFF_BYTES, MediaFacts, kind_of, sniff
+from common.media_rules import MediaFacts
+from common.media_types import SNIFF_BYTES, kind_of, sniff
 
 # EXIF Orientation values that turn the picture a quarter: width and height swap on display.
 _QUARTER_TURNS = frozenset({5, 6, 7, 8})

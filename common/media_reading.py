@@ -15,7 +15,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.media_rules import SNIFF_BYTES, MediaProblem, kind_of, sniff
+from common.media_rules import MediaProblem
+from common.media_types import SNIFF_BYTES, kind_of, sniff
 from common.storage import MediaBucket
 
 MAX_IMAGE_BYTES = 64 * 1024 * 1024  # above every network's image limit here (Mastodon: 16 MiB)

@@ -21,12 +21,15 @@ from common.entrypoints import web
 from common.entrypoints.api.shapes import accounts as account_shapes
 from common.entrypoints.api.shapes import bulk as bulk_shapes
 from common.entrypoints.api.shapes import posts as post_shapes
+from common.entrypoints.api.shapes import series as series_shapes
 from common.model import Account
 from common.operations.accounts import Connected
-from common.operations.bulk import Imported, ImportRefused, ItemProblem, RowPost
+from common.operations.bulk import ItemProblem
+from common.operations.csv_import import Imported, ImportRefused, RowPost
 from common.operations.post_actions import PostChanges
 from common.operations.reconcile import ReconcileReport
 from common.operations.scheduling import Invalid, PostRequest
+from common.operations.series import SeriesChanges
 from common.platforms.base import Login, TokenHealth
 from common.schema import S
 
@@ -108,6 +111,70 @@ def parse_changes(body: Mapping[str, Any]) -> PostChanges:
         time_zone=changes.time_zone,
         allow_late=changes.allow_late,
     )
+
+
+def parse_series(body: Mapping[str, Any]) -> tuple[PostRequest, str]:
+    """A new series: its template as a post request (at its first local time) and its rule."""
+    asked = parse(series_shapes.NewSeries, body)
+    template = PostRequest(
+        account_id=asked.account_id,
+        scheduled_at=asked.start,
+        time_zone=asked.time_zone,
+        text=asked.text,
+        link=asked.link,
+        media=_media(asked.media),
+    )
+    return template, asked.rule
+
+
+def parse_series_changes(body: Mapping[str, Any]) -> tuple[SeriesChanges, str | None]:
+    """What "this and following" changes, and from which occurrence (None: the next)."""
+    changes, found = schema.read(series_shapes.SeriesChanges, body)
+    if not set(body) & {"text", "link", "media", "rule", "start"}:
+        found.append(("", "give at least one of text, link, media, rule, start"))
+    if changes is None or found:
+        raise problems_error([ItemProblem(0, field, message) for field, message in found])
+    asked = SeriesChanges(
+        text=changes.text,
+        link=changes.link,
+        media=None if changes.media is None else _media(changes.media),
+        rule=changes.rule,
+        start=changes.start,
+    )
+    return asked, changes.since
+
+
+def series_json(doc: Doc) -> Doc:
+    """A stored series as the API shows it."""
+    template = doc["template"]
+    shown = series_shapes.Series(
+        id=str(doc["_id"]),
+        account_id=doc["accountId"],
+        rule=doc["rule"],
+        time_zone=doc["timeZone"],
+        start=doc["start"],
+        text=template.get("text") or "",
+        link=template.get("link"),
+        media=tuple(_template_media(m) for m in template.get("media") or ()),
+        ended=bool(doc.get("ended")),
+        made_until=doc.get("cursor"),
+        ends_before=doc.get("endsBefore"),
+        successor_id=_optional_id(doc.get("successorId")),
+        predecessor_id=_optional_id(doc.get("predecessorId")),
+        edit_pending=doc.get("successor") is not None,
+    )
+    return schema.dump(shown)
+
+
+def _template_media(stored: Doc) -> post_shapes.PostMedia:
+    alt = stored.get("alt") or None
+    if stored.get("mediaId"):
+        return post_shapes.MediaRef(media_id=stored["mediaId"], alt=alt)
+    return post_shapes.MediaUrl(url=stored["url"], type=stored.get("type") or "image", alt=alt)
+
+
+def _optional_id(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _media(items: Sequence[post_shapes.PostMedia]) -> list[dict[str, str]]:

@@ -29,10 +29,10 @@ from common.media_rules import (
     MediaProblem,
     NetworkLimits,
     check_item,
-    kind_of,
     limits_for,
     needs_conversion,
 )
+from common.media_types import kind_of
 from common.model import Content, Media
 from common.storage import MediaBucket
 from common.validation import Problem

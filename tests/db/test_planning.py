@@ -14,7 +14,7 @@ from pymongo.database import Database
 from common import posts, slots
 from common.clock import utcnow
 from common.db import Doc
-from common.operations import bulk, planning, post_actions, scheduling
+from common.operations import bulk, csv_import, planning, post_actions, scheduling
 from common.operations.post_actions import Done, PostChanges, Refused
 from common.slots import Schedule
 from common.transitions import Refusal
@@ -194,10 +194,10 @@ def test_a_batch_and_a_csv_file_queue_their_posts_in_distinct_next_slots_in_orde
     batch = bulk.schedule_batch(db, items, now, max_lateness=LATENESS)
     assert isinstance(batch, bulk.BatchScheduled) and batch.created == 3
     csv = "account,at,text,key\n" + "".join(f"a,queue,row {n},row-{n}\n" for n in range(3))
-    imported = bulk.import_csv(db, io.StringIO(csv), now, max_lateness=LATENESS)
-    assert isinstance(imported, bulk.Imported) and imported.count == 3
-    again = bulk.import_csv(db, io.StringIO(csv), now, max_lateness=LATENESS)
-    assert isinstance(again, bulk.Imported) and (again.count, len(again.already)) == (0, 3)
+    imported = csv_import.import_csv(db, io.StringIO(csv), now, max_lateness=LATENESS)
+    assert isinstance(imported, csv_import.Imported) and imported.count == 3
+    again = csv_import.import_csv(db, io.StringIO(csv), now, max_lateness=LATENESS)
+    assert isinstance(again, csv_import.Imported) and (again.count, len(again.already)) == (0, 3)
 
     stored = list(db["posts"].find(sort=[("scheduledAt", 1)]))
     assert [d["content"]["text"] for d in stored] == [
@@ -221,7 +221,7 @@ def test_a_csv_file_queued_while_single_posts_are_keeps_every_slot_distinct(
 
     def import_file() -> object:
         start.wait()
-        return bulk.import_csv(db, io.StringIO(csv), now, max_lateness=LATENESS)
+        return csv_import.import_csv(db, io.StringIO(csv), now, max_lateness=LATENESS)
 
     def queue(n: int) -> scheduling.Scheduled:
         start.wait()
@@ -232,7 +232,7 @@ def test_a_csv_file_queued_while_single_posts_are_keeps_every_slot_distinct(
         singles = list(pool.map(queue, range(6)))
 
     result = imported.result()
-    assert isinstance(result, bulk.Imported) and result.count == 6 and len(singles) == 6
+    assert isinstance(result, csv_import.Imported) and result.count == 6 and len(singles) == 6
     stored = list(db["posts"].find())
     assert len(stored) == 12
     assert sorted(d["scheduledAt"].replace(tzinfo=UTC) for d in stored) == free[:12]

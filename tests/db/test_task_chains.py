@@ -21,7 +21,7 @@ from common.dispatch import loading
 from common.dispatch.work import Done, TaskWork
 from common.events import NoEvents
 from common.model import Content, Post
-from common.operations import bulk
+from common.operations import csv_import
 from common.tasks import PostTask
 from tests import engine_worker
 from tests.conftest import SettingsFactory, add_account, add_post
@@ -166,15 +166,15 @@ def _csv(rows: list[tuple[str, datetime, str]]) -> io.StringIO:
 
 def _import(
     db: Database[Doc], settings: Settings, queue: Queue, rows: list[tuple[str, datetime, str]]
-) -> bulk.Imported:
-    imported = bulk.import_csv(
+) -> csv_import.Imported:
+    imported = csv_import.import_csv(
         db,
         _csv(rows),
         utcnow(),
         max_lateness=timedelta(days=1),
         tasks=_prompt(settings, queue),
     )
-    assert isinstance(imported, bulk.Imported)
+    assert isinstance(imported, csv_import.Imported)
     return imported
 
 

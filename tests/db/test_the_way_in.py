@@ -12,7 +12,7 @@ from pymongo.database import Database
 from common import posts
 from common.clock import utcnow
 from common.db import Doc
-from common.operations import bulk, scheduling
+from common.operations import bulk, csv_import, scheduling
 from common.operations.scheduling import (
     AlreadyScheduled,
     Invalid,
@@ -118,24 +118,24 @@ def test_a_post_much_like_its_scheduled_neighbour_is_reported(db: Database[Doc])
         assert isinstance(result, Scheduled) and result.looks_like == ()
 
 
-def _import(db: Database[Doc], text: str) -> bulk.Imported | bulk.ImportRefused:
-    return bulk.import_csv(db, io.StringIO(text), utcnow(), max_lateness=LATENESS)
+def _import(db: Database[Doc], text: str) -> csv_import.Imported | csv_import.ImportRefused:
+    return csv_import.import_csv(db, io.StringIO(text), utcnow(), max_lateness=LATENESS)
 
 
 def test_a_keyed_row_changed_and_imported_again_edits_its_post(db: Database[Doc]) -> None:
     add_account(db, "fb-a")
     at = (utcnow() + timedelta(hours=1)).isoformat()
     first = _import(db, f"account,at,text,key\nfb-a,{at},Helo world,launch\n")
-    assert isinstance(first, bulk.Imported) and first.count == 1
+    assert isinstance(first, csv_import.Imported) and first.count == 1
     post_id = first.created[0].post_id
     fixed = _import(db, f"account,at,text,key\nfb-a,{at},Hello world,launch\n")
-    assert isinstance(fixed, bulk.Imported)
-    assert (fixed.count, fixed.updated) == (0, (bulk.RowPost(2, post_id),))
+    assert isinstance(fixed, csv_import.Imported)
+    assert (fixed.count, fixed.updated) == (0, (csv_import.RowPost(2, post_id),))
     stored = posts.get(db, post_id)
     assert stored is not None and stored.content.text == "Hello world" and stored.version == 2
     same = _import(db, f"account,at,text,key\nfb-a,{at},Hello world,launch\n")
-    assert isinstance(same, bulk.Imported)
-    assert (same.count, same.updated, same.already) == (0, (), (bulk.RowPost(2, post_id),))
+    assert isinstance(same, csv_import.Imported)
+    assert (same.count, same.updated, same.already) == (0, (), (csv_import.RowPost(2, post_id),))
     assert db["posts"].count_documents({}) == 1
 
 
@@ -145,11 +145,11 @@ def test_a_keyed_row_for_a_post_already_out_is_refused_and_nothing_is_imported(
     add_account(db, "fb-a")
     at = (utcnow() + timedelta(hours=1)).isoformat()
     first = _import(db, f"account,at,text,key\nfb-a,{at},v1,launch\n")
-    assert isinstance(first, bulk.Imported)
+    assert isinstance(first, csv_import.Imported)
     db["posts"].update_one({"_id": first.created[0].post_id}, {"$set": {"status": "published"}})
     later = (utcnow() + timedelta(hours=2)).isoformat()
     refused = _import(db, f"account,at,text,key\nfb-a,{at},v2,launch\nfb-a,{later},new,other\n")
-    assert isinstance(refused, bulk.ImportRefused)
+    assert isinstance(refused, csv_import.ImportRefused)
     assert [(p.line, p.field) for p in refused.problems] == [(2, "key")]
     assert "already published" in refused.problems[0].message
     assert db["posts"].count_documents({}) == 1
@@ -160,7 +160,7 @@ def test_a_corrected_row_without_a_key_makes_a_second_post_and_says_so(db: Datab
     at = (utcnow() + timedelta(hours=1)).isoformat()
     first = _import(db, f"account,at,text\nfb-a,{at},Helo world\n")
     again = _import(db, f"account,at,text\nfb-a,{at},Hello world\n")
-    assert isinstance(first, bulk.Imported) and isinstance(again, bulk.Imported)
+    assert isinstance(first, csv_import.Imported) and isinstance(again, csv_import.Imported)
     assert again.count == 1
     assert [(w.line, w.post_id) for w in again.warnings] == [(2, again.created[0].post_id)]
     assert str(first.created[0].post_id) in again.warnings[0].message
@@ -169,5 +169,5 @@ def test_a_corrected_row_without_a_key_makes_a_second_post_and_says_so(db: Datab
 def test_import_problems_name_the_csv_column(db: Database[Doc]) -> None:
     add_account(db, "fb-a")
     refused = _import(db, "account,at,text\nfb-a,next tuesday,hi\nnobody,2030-01-01T10:00Z,x\n")
-    assert isinstance(refused, bulk.ImportRefused)
+    assert isinstance(refused, csv_import.ImportRefused)
     assert [(p.line, p.field) for p in refused.problems] == [(2, "at"), (3, "account")]

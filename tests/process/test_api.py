@@ -4,6 +4,7 @@ If-Match races, the audit trail and refusals, against the real database server."
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -20,6 +21,7 @@ from common.clock import utcnow
 from common.config import load_settings
 from common.model import Content
 from common.operations import accounts as account_ops
+from common.operations import series as series_ops
 from common.platforms.base import Login, LoginRefused
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher
@@ -467,6 +469,73 @@ def test_posting_slots_are_set_by_an_account_writer_and_a_queued_post_takes_the_
     shown = [call(api_fn, "GET", f"/v1/posts/{q.json()['id']}", writer).json() for q in queued]
     local = [p["localTime"][11:16] for p in shown]
     assert sorted(local) == ["09:00", "17:30"] and shown[0]["scheduledAt"] < shown[1]["scheduledAt"]
+
+
+def test_a_batch_queues_each_post_in_its_own_next_slot(
+    api_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb")
+    writer, manager = key(fresh_db, "posts:read", "posts:write"), key(fresh_db, "accounts:write")
+    slots = {"timeZone": "Europe/Berlin", "slots": ["mon@09:00", "wed@09:00", "fri@09:00"]}
+    assert call(api_fn, "POST", "/v1/accounts/fb:setSlots", manager, slots).status_code == 200
+
+    batch = {"posts": [post_body(text=f"b{n}", scheduledAt="queue") for n in range(3)]}
+    made = call(api_fn, "POST", "/v1/posts", writer, batch)
+
+    assert made.status_code == 201, made.text
+    shown = [
+        call(api_fn, "GET", f"/v1/posts/{p['id']}", writer).json() for p in made.json()["posts"]
+    ]
+    assert len({p["scheduledAt"] for p in shown}) == 3
+    assert [p["localTime"][11:16] for p in shown] == ["09:00"] * 3
+    assert shown == sorted(shown, key=lambda p: p["scheduledAt"])
+
+
+def test_a_series_is_made_listed_edited_from_an_occurrence_on_and_ended(
+    api_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb")
+    add_account(fresh_db, "other")
+    reader, writer = key(fresh_db, "posts:read"), key(fresh_db, "posts:read", "posts:write")
+    elsewhere = key(fresh_db, "posts:read", "posts:write", accounts=["other"])
+    first = (utcnow() + timedelta(days=2)).date()
+    body = {
+        "accountId": "fb",
+        "start": f"{first.isoformat()}T09:00:00",
+        "timeZone": "Europe/Berlin",
+        "rule": "FREQ=DAILY;COUNT=10",
+        "text": "daily",
+    }
+    assert_refused(call(api_fn, "POST", "/v1/series", reader, body), 403)
+    assert_refused(call(api_fn, "POST", "/v1/series", writer, {**body, "rule": "DAILY"}), 400)
+    assert_refused(call(api_fn, "POST", "/v1/series", elsewhere, body), 403)
+    made = call(api_fn, "POST", "/v1/series", writer, body)
+    assert made.status_code == 201, made.text
+    sid = made.json()["id"]
+    assert made.json()["madeUntil"] == f"{(first + timedelta(days=9)).isoformat()}T09:00:00"
+    assert fresh_db["posts"].count_documents({"groupId": f"series:{sid}"}) == 10
+    listed = call(api_fn, "GET", "/v1/series", reader, params={"accountId": "fb"}).json()
+    assert [s["id"] for s in listed["series"]] == [sid]
+    assert call(api_fn, "GET", "/v1/series", elsewhere).json() == {"series": []}
+    assert_refused(call(api_fn, "GET", f"/v1/series/{sid}", elsewhere), 404)
+
+    since = f"{(first + timedelta(days=4)).isoformat()}T09:00:00"
+    edit = {"since": since, "text": "changed"}
+    assert_refused(call(api_fn, "PATCH", f"/v1/series/{sid}", writer, {"since": since}), 400)
+    split = call(api_fn, "PATCH", f"/v1/series/{sid}", writer, edit)
+    assert split.status_code == 200, split.text
+    assert split.json()["since"] == since
+    assert call(api_fn, "GET", f"/v1/series/{sid}", reader).json()["editPending"] is True
+    series_ops.materialise_due(fresh_db, utcnow(), max_lateness=timedelta(hours=1))
+    series_ops.materialise_due(fresh_db, utcnow(), max_lateness=timedelta(hours=1))
+    live = list(fresh_db["posts"].find({"status": "scheduled"}))
+    assert Counter(p["content"]["text"] for p in live) == Counter({"daily": 4, "changed": 6})
+
+    ended = call(api_fn, "POST", f"/v1/series/{sid}:end", writer)
+    assert ended.json() == {"seriesId": sid, "canceled": 10}
+    assert fresh_db["posts"].count_documents({"status": "scheduled"}) == 0
+    audited = [e["action"] for e in fresh_db["audit"].find({"action": {"$regex": "^series"}})]
+    assert audited == ["series.create", "series.edit", "series.end"]
 
 
 def test_an_account_check_asks_meta_about_its_token(

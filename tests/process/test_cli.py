@@ -18,7 +18,7 @@ from pymongo.errors import BulkWriteError
 from common import accounts, lock
 from common.clock import utcnow
 from common.db import Doc
-from common.operations import bulk
+from common.operations import bulk, csv_import
 from common.tokens import TokenCipher
 from devstack.processes import free_port
 from devstack.sandbox.control import Sandbox
@@ -378,10 +378,41 @@ def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
     # A unique index makes the last row fail, after the whole first chunk went in.
     db["posts"].create_index("content.text", unique=True)
     with pytest.raises(BulkWriteError):
-        bulk.import_csv(
+        csv_import.import_csv(
             db, io.StringIO("account,at,text\n" + rows), utcnow(), max_lateness=LATENESS
         )
     assert db["posts"].count_documents({}) == 0
+
+
+def test_a_series_is_added_listed_edited_from_an_occurrence_on_and_ended_from_the_cli(
+    mongo_uri: str, db_name: str, db: Database[Doc]
+) -> None:
+    add_account(db, "a")
+    first = (utcnow() + timedelta(days=2)).date()
+    start = f"{first.isoformat()}T09:00:00"
+    args = ("--account", "a", "--tz", "Europe/Berlin", "--text", "weekly")
+    bad = socialsched(mongo_uri, db_name, "series", "add", *args, "--start", start, "--rule", "x")
+    assert bad.returncode == 2 and "rule" in bad.stderr
+    rule = ("--start", start, "--rule", "FREQ=WEEKLY;COUNT=4")
+    made = socialsched(mongo_uri, db_name, "--json", "series", "add", *args, *rule)
+    assert made.returncode == 0, made.stderr
+    sid = json.loads(made.stdout)["id"]
+    assert db["posts"].count_documents({"groupId": f"series:{sid}"}) == 4
+    listed = socialsched(mongo_uri, db_name, "series", "list")
+    assert listed.stdout.startswith(sid) and "live" in listed.stdout
+
+    since = f"{(first + timedelta(days=14)).isoformat()}T09:00:00"
+    edit = ("series", "edit", sid, "--since", since, "--text", "changed")
+    edited = socialsched(mongo_uri, db_name, *edit)
+    assert edited.returncode == 0 and f"from {since} on" in edited.stdout
+    assert socialsched(mongo_uri, db_name, "run").returncode == 0  # finishes the split
+    assert socialsched(mongo_uri, db_name, "run").returncode == 0  # the successor's batch
+    texts = sorted(d["content"]["text"] for d in db["posts"].find({"status": "scheduled"}))
+    assert texts == ["changed", "changed", "weekly", "weekly"]
+
+    ended = socialsched(mongo_uri, db_name, "series", "end", sid)
+    assert ended.stdout.strip() == f"series {sid} ended; 4 unsent occurrences canceled"
+    assert socialsched(mongo_uri, db_name, "series", "show", "nothing").returncode == 1
 
 
 def test_posts_add_with_thread_parts_and_a_comment_then_show_lists_them(

@@ -20,7 +20,7 @@ from common import accounts, apikeys
 from common.clock import utcnow
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from tests.bluesky_support import app_password_for
-from tests.conftest import add_post
+from tests.conftest import add_account, add_post
 from tests.functions_fixtures import ROOT, STATUS_SOURCE, Served, function_env, serve
 from tests.mastodon_support import mastodon_token_for
 from tests.meta_support import meta_env
@@ -255,3 +255,29 @@ def test_a_remote_import_of_1200_rows_is_one_request_all_or_nothing(
     assert fresh_db["posts"].count_documents({}) == 1200
     imports = fresh_db["audit"].count_documents({"action": "posts.import"})
     assert imports == 1  # one request for the whole file
+
+
+def test_series_commands_answer_the_same_through_the_api_as_on_the_database(
+    api_fn: Served, fresh_db: Database[Any], mongo_uri: str, fn_db_name: str
+) -> None:
+    key = apikeys.create(fresh_db, "laptop", ["posts:read", "posts:write"], utcnow()).secret
+    add_account(fresh_db, "fb")
+    first = (utcnow() + timedelta(days=2)).date()
+    add = ("series", "add", "--account", "fb", "--tz", "America/New_York", "--text", "hi")
+    rule = ("--start", f"{first.isoformat()}T08:30:00", "--rule", "FREQ=DAILY;COUNT=3")
+    made = remote(api_fn, key, *add, *rule, "--json")
+    assert made.returncode == 0, made.stderr
+    sid = json.loads(made.stdout)["id"]
+
+    for command in (("series", "list"), ("series", "show", sid)):
+        through_api = remote(api_fn, key, *command, "--json")
+        on_database = direct(mongo_uri, fn_db_name, *command, "--json")
+        assert through_api.returncode == on_database.returncode == 0, through_api.stderr
+        assert json.loads(through_api.stdout) == json.loads(on_database.stdout)
+    no_change = remote(api_fn, key, "series", "edit", sid)
+    assert no_change.returncode == 2 and "give at least one of" in no_change.stderr
+    edited = remote(api_fn, key, "series", "edit", sid, "--text", "later", "--json")
+    assert edited.returncode == 0 and json.loads(edited.stdout)["seriesId"] == sid
+    ended = remote(api_fn, key, "series", "end", sid)
+    assert ended.returncode == 0 and "3 unsent occurrences canceled" in ended.stdout
+    assert fresh_db["posts"].count_documents({"status": "canceled"}) == 3

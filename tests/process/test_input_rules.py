@@ -13,7 +13,7 @@ from pymongo.database import Database
 from common import posts
 from common.clock import utcnow
 from common.db import Doc
-from common.operations import bulk, post_actions, scheduling
+from common.operations import bulk, csv_import, post_actions, scheduling
 from common.operations.bulk import BatchRefused, BatchScheduled
 from common.operations.post_actions import Done, PostChanges, Refused
 from common.operations.scheduling import AlreadyScheduled, Invalid, PostRequest, Scheduled
@@ -96,13 +96,13 @@ def test_reimporting_a_file_names_the_posts_made_the_first_time(db: Database[Doc
         "fb,2030-01-01T10:00:00Z,first,\n"
         "fb,2030-01-01T10:00:00Z,second,row-2\n"
     )
-    first = bulk.import_csv(db, io.StringIO(csv_text), now, max_lateness=LATENESS)
-    assert isinstance(first, bulk.Imported) and first.count == 2
+    first = csv_import.import_csv(db, io.StringIO(csv_text), now, max_lateness=LATENESS)
+    assert isinstance(first, csv_import.Imported) and first.count == 2
     edited = csv_text.replace("second", "second reworded")  # same key: the same row, edited
-    again = bulk.import_csv(db, io.StringIO(edited), now, max_lateness=LATENESS)
-    assert isinstance(again, bulk.Imported) and again.count == 0
+    again = csv_import.import_csv(db, io.StringIO(edited), now, max_lateness=LATENESS)
+    assert isinstance(again, csv_import.Imported) and again.count == 0
     assert [a.line for a in again.already] == [2]
-    assert again.updated == (bulk.RowPost(3, first.created[1].post_id),)
+    assert again.updated == (csv_import.RowPost(3, first.created[1].post_id),)
     assert db["posts"].count_documents({}) == 2
 
 

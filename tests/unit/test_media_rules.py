@@ -14,8 +14,8 @@ from common.media_rules import (
     check_item,
     limits_for,
     needs_conversion,
-    sniff,
 )
+from common.media_types import sniff
 
 JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
 PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"

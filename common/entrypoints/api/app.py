@@ -11,7 +11,7 @@ from common.clock import utcnow
 from common.config import load_settings
 from common.db import ensure_indexes
 from common.entrypoints import auth, web
-from common.entrypoints.api import accounts, bulk, media, posts, review
+from common.entrypoints.api import accounts, bulk, media, posts, review, series
 from common.entrypoints.api.call import ApiService, Call, RouteHandler
 from common.entrypoints.api.routes import route_of
 from common.entrypoints.auth import Caller
@@ -57,4 +57,5 @@ HANDLERS: Mapping[str, RouteHandler] = {
     **bulk.HANDLERS,
     **media.HANDLERS,
     **accounts.HANDLERS,
+    **series.HANDLERS,
 }

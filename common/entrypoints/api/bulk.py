@@ -12,7 +12,7 @@ from common import bulk_import
 from common.entrypoints import api_body, web
 from common.entrypoints.api.call import Call, RouteHandler, read_body, token_key
 from common.entrypoints.api.shapes.bulk import ImportRequest, ReconcileRequest
-from common.operations import bulk, reconcile
+from common.operations import csv_import, reconcile
 
 RECONCILE_DEFAULT = 100
 
@@ -29,7 +29,7 @@ def import_posts(call: Call) -> Response:
             raise web.HttpError(
                 403, f"This credential may not post for {', '.join(forbidden)}"[:200]
             )
-        result = bulk.import_csv(
+        result = csv_import.import_csv(
             call.db,
             io.StringIO(asked.csv, newline=""),
             call.now,
@@ -41,7 +41,7 @@ def import_posts(call: Call) -> Response:
         )
     except csv.Error as exc:
         raise web.HttpError(400, f"csv is not a readable CSV file: {exc}"[:200]) from exc
-    if isinstance(result, bulk.ImportRefused):
+    if isinstance(result, csv_import.ImportRefused):
         raise api_body.rows_error(result)
     changed = [str(r.post_id) for r in (*result.created, *result.updated)]
     call.audit("posts.import", changed, 200)

@@ -10,7 +10,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, MapAdapter, RoutingException, Rule
 
 from common.entrypoints import web
-from common.entrypoints.api.shapes import accounts, bulk, media, posts, review
+from common.entrypoints.api.shapes import accounts, bulk, media, posts, review, series
 from common.entrypoints.api.shapes.operation import Operation
 
 API_OPERATIONS: tuple[Operation, ...] = (
@@ -19,6 +19,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
     *bulk.OPERATIONS,
     *media.OPERATIONS,
     *accounts.OPERATIONS,
+    *series.OPERATIONS,
 )
 OPERATIONS = {op.operation_id: op for op in API_OPERATIONS}
 

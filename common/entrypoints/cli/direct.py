@@ -27,8 +27,10 @@ from common.entrypoints.cli.backend import (
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.entrypoints.runner import run_steps
 from common.operations import accounts as account_ops
-from common.operations import bulk, media, planning, post_actions, reconcile, scheduling
+from common.operations import csv_import, media, planning, post_actions, reconcile, scheduling
+from common.operations import series as series_ops
 from common.operations.prompt_tasks import TaskStarter, task_starter
+from common.operations.series import SeriesChanges
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
@@ -191,7 +193,7 @@ class Direct:
     def import_csv(
         self, handle: IO[str], tz: str | None, allow_late: bool, progress: Progress | None
     ) -> Doc:
-        result = bulk.import_csv(
+        result = csv_import.import_csv(
             self.db,
             handle,
             self._now(),
@@ -201,10 +203,55 @@ class Direct:
             progress=progress,
             tasks=self._tasks,
         )
-        if isinstance(result, bulk.ImportRefused):
+        if isinstance(result, csv_import.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]
             raise UsageError("nothing imported; fix these rows:\n" + "\n".join(lines))
         return api_body.import_json(result)
+
+    # --- recurring posts --------------------------------------------------------------------
+
+    def add_series(self, template: scheduling.PostRequest, rule: str) -> Doc:
+        now = self._now()
+        made = series_ops.create_series(self.db, template, rule, now)
+        if isinstance(made, scheduling.NoSuchAccount):
+            raise UsageError(f"no account {made.account_id!r}")
+        if isinstance(made, scheduling.Invalid):
+            raise UsageError("the series is not valid:\n" + problems_text(made.problems))
+        series_ops.materialise(self.db, made, now, max_lateness=self.settings.max_lateness)
+        return api_body.series_json(self._series(str(made)))
+
+    def list_series(self, account_id: str | None) -> Doc:
+        found = series_ops.list_series(self.db, account_id)
+        return {"series": [api_body.series_json(d) for d in found]}
+
+    def show_series(self, series_id: str) -> Doc:
+        return api_body.series_json(self._series(series_id))
+
+    def edit_series(self, series_id: str, changes: SeriesChanges, since: str | None) -> Doc:
+        doc = self._series(series_id)
+        split = series_ops.edit_following(self.db, doc["_id"], changes, self._now(), since=since)
+        if isinstance(split, series_ops.NoSuchSeries | scheduling.NoSuchAccount):
+            raise OperationalError(f"series {series_id} has ended or lost its account")
+        if isinstance(split, scheduling.Invalid):
+            raise UsageError(problems_text(split.problems))
+        return {
+            "seriesId": series_id,
+            "successorId": str(split.successor),
+            "since": split.at.isoformat(),
+        }
+
+    def end_series(self, series_id: str) -> Doc:
+        doc = self._series(series_id)
+        canceled = series_ops.end_series(self.db, doc["_id"], self._now())
+        return {"seriesId": series_id, "canceled": canceled or 0}
+
+    def _series(self, series_id: str) -> Doc:
+        found = None
+        if ObjectId.is_valid(series_id):
+            found = series_ops.get_series(self.db, ObjectId(series_id))
+        if found is None:
+            raise OperationalError(f"no series {series_id}")
+        return found
 
     # --- accounts ---------------------------------------------------------------------------
 

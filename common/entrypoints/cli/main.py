@@ -21,7 +21,7 @@ from common.clock import TimeError
 from common.config import ConfigError, load_remote
 from common.db import DatabaseUnavailableError, describe_failure
 from common.entrypoints.api_client import ApiClient, ApiUnreachable
-from common.entrypoints.cli import accounts, admin, dev, importing, keys, media, posts
+from common.entrypoints.cli import accounts, admin, dev, importing, keys, media, posts, series
 from common.entrypoints.cli.backend import Backend, OperationalError, UsageError
 from common.entrypoints.cli.direct import Direct
 from common.entrypoints.cli.output import EXIT_FAILURE, EXIT_USAGE
@@ -29,7 +29,7 @@ from common.entrypoints.cli.remote import Remote
 
 # Every command: (parsed arguments, where it goes) -> exit code.
 Handler = Callable[[argparse.Namespace, Backend], int]
-GROUPS = (admin, posts, accounts, keys, importing, media, dev)
+GROUPS = (admin, posts, series, accounts, keys, importing, media, dev)
 
 
 class _Command(argparse.ArgumentParser):

@@ -25,6 +25,7 @@ from common.entrypoints.cli.direct import PAST_TENSE, added_json
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import post_actions, scheduling
 from common.operations.accounts import AccountDetails
+from common.operations.series import SeriesChanges
 
 # The api's action names (its paths are camelCase).
 _PATHS = {"send_back": "sendBack"}
@@ -139,6 +140,53 @@ class Remote:
             if progress is not None:
                 progress(number, len(parts))
         return merged_imports(done)
+
+    # --- recurring posts --------------------------------------------------------------------
+
+    def add_series(self, template: scheduling.PostRequest, rule: str) -> Doc:
+        body = {
+            "accountId": template.account_id,
+            "start": template.scheduled_at,
+            "timeZone": template.time_zone,
+            "rule": rule,
+            "text": template.text,
+            "link": template.link,
+            "media": [dict(m) for m in template.media],
+        }
+        made: Doc = self._call(lambda: self.client.post("/v1/series", body))
+        return made
+
+    def list_series(self, account_id: str | None) -> Doc:
+        query = {} if account_id is None else {"accountId": account_id}
+        listed: Doc = self._call(lambda: self.client.get("/v1/series", query))
+        return listed
+
+    def show_series(self, series_id: str) -> Doc:
+        shown: Doc = self._call(lambda: self.client.get(f"/v1/series/{series_id}"))
+        return shown
+
+    def edit_series(self, series_id: str, changes: SeriesChanges, since: str | None) -> Doc:
+        fields: Mapping[str, Any] = {
+            "since": since,
+            "text": changes.text,
+            "link": changes.link,
+            "media": None if changes.media is None else [dict(m) for m in changes.media],
+            "rule": changes.rule,
+            "start": changes.start,
+        }
+        body = {k: v for k, v in fields.items() if v is not None}
+        split: Doc = self._call(
+            lambda: self.client.patch(f"/v1/series/{series_id}", body, {}),
+            f"series {series_id} not changed",
+        )
+        return split
+
+    def end_series(self, series_id: str) -> Doc:
+        ended: Doc = self._call(
+            lambda: self.client.post(f"/v1/series/{series_id}:end"),
+            f"series {series_id} not ended",
+        )
+        return ended
 
     # --- accounts ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import IO
 import requests
 
 from common.entrypoints.cli.backend import OperationalError, UsageError
-from common.media_rules import SNIFF_BYTES, kind_of, sniff
+from common.media_types import SNIFF_BYTES, kind_of, sniff
 
 # Resumable uploads take chunks in multiples of 256 KiB; 4 MiB keeps requests few and memory low.
 CHUNK_BYTES = 16 * 256 * 1024

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from common.entrypoints.api.shapes.operation import Answer, Operation
 from common.media_records import MediaState
-from common.media_rules import MediaKind
+from common.media_types import MediaKind
 from common.schema import shape, spec
 
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 
 from common.entrypoints.api.shapes.accounts import Platform
 from common.entrypoints.api.shapes.operation import Answer, Operation, Param
-from common.media_rules import MediaKind
+from common.media_types import MediaKind
 from common.model import STATUSES, FollowUpKind, PostStatus, Stage, Visibility
 from common.operations.scheduling import MAX_KEY_LENGTH
 from common.schema import shape, spec

@@ -60,6 +60,7 @@ class Ports:
 
 
 LOCAL_META_APP = "sandbox-app"
+LOCAL_THREADS_APP = "sandbox-threads-app"
 # DISPATCH=tasks make run: the Cloud Tasks stand-in delivers each post to the publish function.
 LOCAL_QUEUE = "projects/local/locations/local/queues/publish"
 LOCAL_TASKS_ACCOUNT = "tasks@local.iam.gserviceaccount.com"
@@ -93,6 +94,8 @@ def local_secrets(data_dir: Path) -> dict[str, str]:
         "OIDC_CLIENT_SECRET": lambda: secrets.token_urlsafe(32),
         # The Meta app's secret for the token exchange of onboarding (the sandbox's app).
         "META_APP_SECRET": lambda: secrets.token_urlsafe(32),
+        # The Threads app's secret for the web app's code exchange (the sandbox's app).
+        "THREADS_APP_SECRET": lambda: secrets.token_urlsafe(32),
     }
     missing = {name: make() for name, make in made.items() if name not in values}
     if missing:
@@ -215,6 +218,10 @@ def run(
             "META_APP_ID": LOCAL_META_APP,
             **(tasks_settings(ports) if with_tasks else {}),
             "THREADS_GRAPH_URL": sandbox_url,  # the Meta sandbox serves Threads' host too
+            # The web app's browser connect: the sandbox's Login dialog and authorization window.
+            "META_DIALOG_URL": sandbox_url,
+            "THREADS_AUTHORIZE_URL": sandbox_url,
+            "THREADS_APP_ID": LOCAL_THREADS_APP,
         }
         cli_env = write_cli_env(data_dir, stack_settings)
         env = {
@@ -226,6 +233,7 @@ def run(
         sandbox_command = [sys.executable, "-m", "devstack.sandbox", "--port", str(ports.sandbox)]
         proc = stack.start("sandbox", [*sandbox_command, *_kept(data_dir, "meta")], env)
         wait_until_listening(proc, ports.sandbox, "sandbox")
+        _register_apps(Sandbox(sandbox_url), env, ports)
         bluesky_command = [sys.executable, "-m", "devstack.bluesky", "--port", str(ports.bluesky)]
         bluesky_command += _kept(data_dir, "bluesky")
         proc = stack.start("bluesky", bluesky_command, env)
@@ -321,6 +329,18 @@ def _start_oidc(stack: Supervisor, ports: Ports, env: Mapping[str, str]) -> None
         ports.oidc, LOCAL_OIDC_CLIENT, env["OIDC_CLIENT_SECRET"], callback
     )
     wait_until_listening(stack.start("oidc", command, env), ports.oidc, "oidc")
+
+
+def _register_apps(sandbox: Sandbox, env: Mapping[str, str], ports: Ports) -> None:
+    """The Meta and Threads apps on the sandbox, with the web app's exact redirect URIs (as an
+    operator registers them on developers.facebook.com)."""
+    web = _url(ports.web)
+    meta_back, threads_back = (
+        f"{web}/accounts/oauth/meta/callback",
+        f"{web}/accounts/oauth/threads/callback",
+    )
+    sandbox.add_app(LOCAL_META_APP, env["META_APP_SECRET"], [meta_back])
+    sandbox.add_app(LOCAL_THREADS_APP, env["THREADS_APP_SECRET"], [threads_back], kind="threads")
 
 
 def _kept(data_dir: Path, network: str) -> list[str]:

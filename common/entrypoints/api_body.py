@@ -1,10 +1,10 @@
-"""The api function's bodies and answers: JSON bodies and query strings read with the shapes of
+"""The api function's bodies: JSON bodies and query strings read with the shapes of
 common.entrypoints.api.shapes into use-case requests (unknown fields refused, every problem
-named), stored documents into answers of those shapes."""
+named), and the refusals that name those problems (common.entrypoints.api_answers writes the
+answers)."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -16,21 +16,16 @@ from bson import ObjectId
 
 from common import model, posts, schema
 from common.clock import TimeError, require_aware
-from common.db import Doc
 from common.entrypoints import web
 from common.entrypoints.api.shapes import accounts as account_shapes
-from common.entrypoints.api.shapes import bulk as bulk_shapes
 from common.entrypoints.api.shapes import posts as post_shapes
 from common.entrypoints.api.shapes import series as series_shapes
-from common.model import Account
-from common.operations.accounts import Connected
 from common.operations.bulk import ItemProblem
-from common.operations.csv_import import Imported, ImportRefused, RowPost
+from common.operations.csv_import import ImportRefused
 from common.operations.post_actions import PostChanges
-from common.operations.reconcile import ReconcileReport
 from common.operations.scheduling import Invalid, PostRequest
 from common.operations.series import SeriesChanges
-from common.platforms.base import Login, TokenHealth
+from common.platforms.base import Login
 from common.schema import S
 
 LIST_PARAMS = frozenset(p.name for p in post_shapes.LIST_PARAMS)
@@ -144,39 +139,6 @@ def parse_series_changes(body: Mapping[str, Any]) -> tuple[SeriesChanges, str | 
     return asked, changes.since
 
 
-def series_json(doc: Doc) -> Doc:
-    """A stored series as the API shows it."""
-    template = doc["template"]
-    shown = series_shapes.Series(
-        id=str(doc["_id"]),
-        account_id=doc["accountId"],
-        rule=doc["rule"],
-        time_zone=doc["timeZone"],
-        start=doc["start"],
-        text=template.get("text") or "",
-        link=template.get("link"),
-        media=tuple(_template_media(m) for m in template.get("media") or ()),
-        ended=bool(doc.get("ended")),
-        made_until=doc.get("cursor"),
-        ends_before=doc.get("endsBefore"),
-        successor_id=_optional_id(doc.get("successorId")),
-        predecessor_id=_optional_id(doc.get("predecessorId")),
-        edit_pending=doc.get("successor") is not None,
-    )
-    return schema.dump(shown)
-
-
-def _template_media(stored: Doc) -> post_shapes.PostMedia:
-    alt = stored.get("alt") or None
-    if stored.get("mediaId"):
-        return post_shapes.MediaRef(media_id=stored["mediaId"], alt=alt)
-    return post_shapes.MediaUrl(url=stored["url"], type=stored.get("type") or "image", alt=alt)
-
-
-def _optional_id(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
 def _media(items: Sequence[post_shapes.PostMedia]) -> list[dict[str, str]]:
     return [_media_item(m) for m in items]
 
@@ -282,125 +244,6 @@ def _instant(args: Mapping[str, str], name: str) -> datetime | None:
         raise web.HttpError(400, f"{name} must be an RFC 3339 time with an offset") from exc
 
 
-def post_json(doc: Doc, follow_ups: Sequence[Doc] | None = None) -> Doc:
-    """A stored post as the API shows it: no lease, no idempotency internals; `follow_ups`:
-    the posts below it (one post read by id)."""
-    content = doc.get("content") or {}
-    error = doc.get("lastError")
-    post = post_shapes.Post(
-        id=str(doc["_id"]),
-        account_id=doc["accountId"],
-        platform=doc["platform"],
-        status=doc["status"],
-        version=int(doc.get("version", 1)),
-        scheduled_at=doc["scheduledAt"],
-        due_at=doc["dueAt"],
-        content=post_shapes.PostContent(
-            text=content.get("text") or "",
-            link=content.get("link"),
-            media=tuple(_shown_media(m) for m in content.get("media") or ()),
-            content_warning=content.get("contentWarning"),
-            visibility=content.get("visibility"),
-        ),
-        time_zone=doc.get("timeZone"),
-        local_time=doc.get("localTime"),
-        attempts=doc.get("attempts"),
-        last_error=None if error is None else _last_error(error),
-        platform_post_id=doc.get("platformPostId"),
-        published_at=doc.get("publishedAt"),
-        created_at=doc.get("createdAt"),
-        updated_at=doc.get("updatedAt"),
-        group_id=None if doc.get("groupId") is None else str(doc["groupId"]),
-        review_comment=doc.get("reviewComment"),
-        follow_up=_place(doc),
-        follow_ups=None if follow_ups is None else tuple(_follow_up(d) for d in follow_ups),
-    )
-    return schema.dump(post)
-
-
-def _place(doc: Doc) -> post_shapes.FollowUpPlace | None:
-    if doc.get("parentId") is None:
-        return None
-    return post_shapes.FollowUpPlace(
-        kind=doc.get("followUp", "thread"),
-        part=int(doc.get("part", 1)),
-        parent_id=str(doc["parentId"]),
-        thread_root_id=str(doc["threadRootId"]),
-    )
-
-
-def _follow_up(doc: Doc) -> post_shapes.FollowUpShown:
-    error = doc.get("lastError")
-    return post_shapes.FollowUpShown(
-        id=str(doc["_id"]),
-        kind=doc.get("followUp", "thread"),
-        part=int(doc.get("part", 1)),
-        status=doc["status"],
-        platform_post_id=doc.get("platformPostId"),
-        last_error=None if error is None else _last_error(error),
-    )
-
-
-def _last_error(error: Doc) -> post_shapes.LastError:
-    # Only these three fields leave the process; an older record may lack `at`.
-    return post_shapes.LastError(
-        code=error.get("code", ""), message=error.get("message", ""), at=error.get("at")
-    )
-
-
-def _shown_media(stored: Doc) -> post_shapes.MediaUrl | post_shapes.MediaRefShown:
-    """An uploaded item shows its id, never the bucket's object name."""
-    alt = stored.get("alt") or None
-    if stored.get("mediaId"):
-        return post_shapes.MediaRefShown(
-            media_id=stored["mediaId"], type=stored.get("type"), alt=alt
-        )
-    return post_shapes.MediaUrl(url=stored["url"], type=stored.get("type", "image"), alt=alt)
-
-
-def account_json(account: Account) -> Doc:
-    shown = account_shapes.Account(
-        id=account.id,
-        platform=account.platform,  # type: ignore[arg-type]
-        external_id=account.external_id,
-        name=account.name,
-        status=account.status,
-        paused_until=account.paused_until,
-        token_expires_at=account.token_expires_at,
-    )
-    return schema.dump(shown)
-
-
-def health_json(health: TokenHealth) -> Doc:
-    shown = account_shapes.TokenHealth(
-        account_id=health.account_id,
-        platform=health.platform,  # type: ignore[arg-type]
-        valid=health.valid,
-        expires_at=health.expires_at,
-        problem=None if health.problem is None else health.problem.message,
-    )
-    return schema.dump(shown)
-
-
-def reconcile_json(report: ReconcileReport) -> Doc:
-    return schema.dump(bulk_shapes.ReconcileReport(**dataclasses.asdict(report)))
-
-
-def connected_json(connected: Connected) -> Doc:
-    rows = tuple(
-        account_shapes.ConnectedAccount(
-            id=a.account_id,
-            platform=a.platform,  # type: ignore[arg-type]
-            external_id=a.external_id,
-            name=a.name,
-            added=a.added,
-            posts_released=a.posts_released,
-        )
-        for a in connected.accounts
-    )
-    return schema.dump(account_shapes.Connected(accounts=rows))
-
-
 def _fingerprint(body: Mapping[str, Any]) -> str:
     # Key order and spacing do not make another request; any other difference does.
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -415,30 +258,6 @@ def invalid_error(invalid: Invalid) -> web.HttpError:
 def problems_error(problems: Sequence[ItemProblem]) -> web.HttpError:
     listed = [{"index": p.index, "field": p.field, "message": p.message} for p in problems]
     return web.HttpError(400, "Nothing was done; see problems", details={"problems": listed})
-
-
-def import_json(result: Imported) -> Doc:
-    """What an import did, row by row (the CLI prints the same shape in both modes)."""
-    shown = bulk_shapes.Imported(
-        imported=result.count,
-        created=_rows(result.created),
-        already_scheduled=_rows(result.already),
-        updated=_rows(result.updated),
-        warnings=tuple(
-            bulk_shapes.RowWarning(line=w.line, id=str(w.post_id), message=w.message)
-            for w in result.warnings
-        ),
-        not_changed=tuple(
-            bulk_shapes.RowProblem(line=p.line, field=p.field, message=p.message)
-            for p in result.not_changed
-        ),
-    )
-    dumped: Doc = schema.dump(shown)
-    return dumped
-
-
-def _rows(found: Sequence[RowPost]) -> tuple[bulk_shapes.RowPost, ...]:
-    return tuple(bulk_shapes.RowPost(line=r.line, id=str(r.post_id)) for r in found)
 
 
 def rows_error(refused: ImportRefused) -> web.HttpError:

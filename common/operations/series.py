@@ -365,20 +365,29 @@ def end_series(db: Database[Doc], series_id: ObjectId, now: datetime) -> int | N
     """Stop the series (and the successors its edits made) and cancel their unsent
     occurrences; how many (None: no such series)."""
     canceled = None
-    next_id: ObjectId | None = series_id
+    chain: list[ObjectId | None] = [series_id]
     for _ in range(MAX_CHAIN):
-        if next_id is None:
+        if not chain:
             break
-        doc = db[SERIES].find_one_and_update(
-            {"_id": next_id},
-            {"$set": {"ended": True, "endedAt": now}, "$unset": {"materialiseAt": ""}},
-        )
+        next_id = chain.pop(0)
+        doc = None if next_id is None else _end_one(db, next_id, now)
         if doc is None:
-            break
+            continue
         canceled = (canceled or 0) + posts.end_group(db, group_of(doc["_id"]), now)
         pending = doc.get("successor")  # an edit not finished: its successor may be stored
-        next_id = pending["id"] if pending is not None else doc.get("successorId")
+        if pending is None:
+            chain.append(doc.get("successorId"))
+        else:  # the pending successor, then the one an earlier edit made (it follows it)
+            chain += [pending["id"], pending["successorId"]]
     return canceled
+
+
+def _end_one(db: Database[Doc], series_id: ObjectId, now: datetime) -> Doc | None:
+    ended: Doc | None = db[SERIES].find_one_and_update(
+        {"_id": series_id},
+        {"$set": {"ended": True, "endedAt": now}, "$unset": {"materialiseAt": ""}},
+    )
+    return ended
 
 
 def edit_following(
@@ -394,7 +403,7 @@ def edit_following(
     doc = db[SERIES].find_one({"_id": series_id, "ended": False})
     if doc is None:
         return NoSuchSeries(str(series_id))
-    if doc.get("successor") is not None:
+    if doc.get("successor") is not None or _waiting_for_hand_over(db, doc):
         message = "the series' last edit is being applied; try again after the next run"
         return Invalid((Problem("series", message),))
     at = _split_point(doc, since, now)
@@ -414,6 +423,16 @@ def edit_following(
         message = "the series changed while it was edited; read it again"
         return Invalid((Problem("series", message),))
     return Split(spec["id"], at)
+
+
+def _waiting_for_hand_over(db: Database[Doc], doc: Doc) -> bool:
+    """A successor stays dormant until its predecessor's occurrences are handed over: an edit
+    now would wake it before that (see finish_split)."""
+    predecessor = doc.get("predecessorId")
+    if predecessor is None or doc.get("cursor") is not None:
+        return False
+    pending = {"_id": predecessor, "successor.id": doc["_id"]}
+    return db[SERIES].count_documents(pending, limit=1) > 0
 
 
 def _split_point(doc: Doc, since: str | None, now: datetime) -> datetime | Invalid:

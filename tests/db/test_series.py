@@ -230,3 +230,44 @@ def test_a_run_makes_the_next_occurrences_of_a_new_series(
 
     assert summary.status == "ok"
     assert db["posts"].count_documents({"groupId": f"series:{sid}"}) == 30  # the next 30 days
+
+
+def test_ending_a_series_with_an_edit_pending_still_ends_an_earlier_edits_successor(
+    db: Database[Doc],
+) -> None:
+    sid = _daily(db, "2027-01-01T09:00:00", until="20270131T235959")
+    _drain(db)
+    later = series_ops.edit_following(
+        db, sid, series_ops.SeriesChanges(text="b"), NOW, since="2027-01-20T09:00:00"
+    )
+    assert isinstance(later, series_ops.Split)
+    _drain(db)
+    earlier = series_ops.edit_following(
+        db, sid, series_ops.SeriesChanges(text="c"), NOW, since="2027-01-10T09:00:00"
+    )
+    assert isinstance(earlier, series_ops.Split)
+
+    assert series_ops.end_series(db, sid, NOW) == 31  # before any run finished the second edit
+    assert _live(db) == []
+    assert db[SERIES].count_documents({"ended": False}) == 0
+    assert _drain(db) == series_ops.NOTHING
+
+
+def test_a_successor_waiting_for_its_hand_over_cannot_be_edited_yet(db: Database[Doc]) -> None:
+    sid = _daily(db, "2027-01-01T09:00:00", until="20270131T235959")
+    _drain(db)
+    split = series_ops.edit_following(db, sid, series_ops.SeriesChanges(text="b"), NOW)
+    assert isinstance(split, series_ops.Split)
+    pending = db[SERIES].find_one({"_id": sid})
+    assert pending is not None
+    series_ops.SPLIT_STEPS[0](db, pending, NOW)  # the successor is stored, still dormant
+
+    refused = series_ops.edit_following(
+        db, split.successor, series_ops.SeriesChanges(text="c"), NOW
+    )
+    assert isinstance(refused, scheduling.Invalid)
+    _drain(db)
+    assert isinstance(
+        series_ops.edit_following(db, split.successor, series_ops.SeriesChanges(text="c"), NOW),
+        series_ops.Split,
+    )

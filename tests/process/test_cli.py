@@ -37,7 +37,8 @@ def socialsched(
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "MONGO_URI"}
     if mongo_uri:
-        env.update(MONGO_URI=mongo_uri, MONGO_DB=db_name, MONGO_TIMEOUT_MS="500")
+        # Room for a loaded machine; the unreachable-database test asks for a short wait itself.
+        env.update(MONGO_URI=mongo_uri, MONGO_DB=db_name, MONGO_TIMEOUT_MS="5000")
         env.update(MEDIA_URL_PRIVATE_ALLOWED="on")  # the sandboxes serve test media on loopback
     env.update({k: str(v) for k, v in (env_extra or {}).items()})
     return subprocess.run(
@@ -166,7 +167,12 @@ def test_usage_errors_exit_2_and_operational_failures_exit_1(
     assert socialsched(mongo_uri, db_name, "run", "--limit", "0").returncode == 2
     missing_config = socialsched("", db_name, "status")
     assert missing_config.returncode == 2 and "MONGO_URI is required" in missing_config.stderr
-    unreachable = socialsched(f"mongodb://127.0.0.1:{free_port()}/", db_name, "status")
+    unreachable = socialsched(
+        f"mongodb://127.0.0.1:{free_port()}/",
+        db_name,
+        "status",
+        env_extra={"MONGO_TIMEOUT_MS": 500},
+    )
     assert unreachable.returncode == 1 and "database unreachable" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
 

@@ -204,3 +204,25 @@ def test_a_first_comment_follows_its_post_once_after_a_lost_answer(
     assert stored["first!"]["platformPostId"] == on_network[1]["id"]
     assert stored["first!"]["establishedBy"] == "readback"
     assert sandbox.requests()["POST comments"] == 1
+
+
+def test_a_part_the_network_refuses_stops_the_parts_after_it(
+    db: Database[Doc], mastodon: Any, make_settings: SettingsFactory
+) -> None:
+    connect_mastodon(db, mastodon, "acct")
+    settings = make_settings(**mastodon_env())
+    # Stored past the door's checks (an instance whose limit shrank since): Mastodon refuses it.
+    texts = ["part 1", "x" * 600, "part 3", "part 4"]
+    parts = [posts.NewFollowUp("thread", Content(text=t)) for t in texts]
+    _schedule(db, "mastodon", Content(text="the post"), parts)
+
+    execute_once(settings, Trigger("manual"), default_registry(settings), db=db)
+
+    stored = _by_text(db)
+    assert [(stored[t]["status"], stored[t].get("lastError", {}).get("code")) for t in texts] == [
+        ("published", None),
+        ("failed", "mastodon_422"),
+        ("failed", "parent_failed"),
+        ("failed", "parent_failed"),
+    ]
+    assert [p["text"] for p in mastodon.posts()] == ["the post", "part 1"]

@@ -12,7 +12,7 @@ from flask import Request
 from werkzeug.test import EnvironBuilder
 
 from common import model, schema
-from common.entrypoints import api_body, openapi, web
+from common.entrypoints import api_answers, api_body, openapi, web
 from common.entrypoints.api import app, routes
 from common.entrypoints.api.shapes.accounts import ConnectRequest, Platform
 from common.entrypoints.api.shapes.bulk import ReconcileReport, ReconcileRequest
@@ -195,7 +195,7 @@ def test_a_stored_post_is_shown_with_only_the_declared_error_fields() -> None:
         "lease": {"runId": "r"},
     }
 
-    shown = api_body.post_json(doc)
+    shown = api_answers.post_json(doc)
 
     assert shown["lastError"] == {"code": "rate_limited", "message": "slow down", "at": None}
     assert "lease" not in shown and shown["content"] == {"text": "hi", "media": []}

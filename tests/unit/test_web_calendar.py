@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from common.entrypoints.webapp import calendar_grid, proof
+from common.model import STATUSES
 from common.permalinks import permalink
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -93,3 +94,8 @@ def test_the_timeline_puts_people_and_the_network_in_time_order() -> None:
     assert [e.what for e in events] == ["created", "moved", "canceled (refused, 409)", "published"]
     assert events[1].detail == "by member:ana@example.test"
     assert "read-back" in proof.how_established({**post, "establishedBy": "readback"})
+
+
+def test_every_stored_status_has_words_on_the_page() -> None:
+    # The templates are strict: a status without words would fail the page that shows it.
+    assert set(STATUSES) - {"publishing"} <= set(calendar_grid.STATUS_WORDS)

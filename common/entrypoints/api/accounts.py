@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from flask import Response
 
 from common import accounts
-from common.entrypoints import api_body, web
+from common.entrypoints import api_answers, api_body, web
 from common.entrypoints.api.call import Call, RouteHandler, read_body, refuse_body, token_key
 from common.entrypoints.api.shapes.accounts import PostingSlots
 from common.operations import accounts as account_ops
@@ -17,7 +17,7 @@ from common.platforms.base import LoginRefused
 
 def list_accounts(call: Call) -> Response:
     rows = [
-        api_body.account_json(a) for a in accounts.list_all(call.db) if call.caller.may_use(a.id)
+        api_answers.account_json(a) for a in accounts.list_all(call.db) if call.caller.may_use(a.id)
     ]
     return web.json_response({"accounts": rows}, 200, call.rid)
 
@@ -33,7 +33,7 @@ def check_account(call: Call) -> Response:
             call.db, service.cipher, service.registry, call.now, only=[account_id]
         )
     call.audit("accounts.check", [account_id], 200)
-    return web.json_response(api_body.health_json(health[0]), 200, call.rid)
+    return web.json_response(api_answers.health_json(health[0]), 200, call.rid)
 
 
 def set_slots(call: Call) -> Response:
@@ -68,7 +68,7 @@ def connect_accounts(call: Call) -> Response:
         call.audit("accounts.connect", [], status)
         raise web.HttpError(status, result.reason[:300])
     call.audit("accounts.connect", [a.account_id for a in result.accounts], 200)
-    return web.json_response(api_body.connected_json(result), 200, call.rid)
+    return web.json_response(api_answers.connected_json(result), 200, call.rid)
 
 
 HANDLERS: Mapping[str, RouteHandler] = {

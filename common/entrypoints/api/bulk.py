@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from flask import Response
 
 from common import bulk_import
-from common.entrypoints import api_body, web
+from common.entrypoints import api_answers, api_body, web
 from common.entrypoints.api.call import Call, RouteHandler, read_body, token_key
 from common.entrypoints.api.shapes.bulk import ImportRequest, ReconcileRequest
 from common.operations import csv_import, reconcile
@@ -46,7 +46,7 @@ def import_posts(call: Call) -> Response:
         raise api_body.rows_error(result)
     changed = [str(r.post_id) for r in (*result.created, *result.updated)]
     call.audit("posts.import", changed, 200)
-    return web.json_response(api_body.import_json(result), 200, call.rid)
+    return web.json_response(api_answers.import_json(result), 200, call.rid)
 
 
 def reconcile_posts(call: Call) -> Response:
@@ -60,7 +60,7 @@ def reconcile_posts(call: Call) -> Response:
             call.db, service.settings, registry, call.now, limit=limit
         )
     call.audit("posts.reconcile", [], 200)
-    return web.json_response(api_body.reconcile_json(report), 200, call.rid)
+    return web.json_response(api_answers.reconcile_json(report), 200, call.rid)
 
 
 HANDLERS: Mapping[str, RouteHandler] = {

@@ -13,7 +13,7 @@ from pymongo.database import Database
 
 from common import posts
 from common.db import Doc
-from common.entrypoints import api_body, web
+from common.entrypoints import api_answers, api_body, web
 from common.entrypoints.api.call import Call, RouteHandler, read_body, refuse_body
 from common.entrypoints.api.shapes.posts import IDEMPOTENCY_HEADER
 from common.operations import bulk, post_actions, scheduling
@@ -115,7 +115,7 @@ def list_posts(call: Call) -> Response:
     if call.caller.accounts is not None:
         where = dataclasses.replace(where, accounts_allowed=call.caller.accounts)
     page = posts.list_page(call.db, where, query.after, query.limit)
-    body = {"posts": [api_body.post_json(d) for d in page.rows], "next": page.cursor}
+    body = {"posts": [api_answers.post_json(d) for d in page.rows], "next": page.cursor}
     return web.json_response(body, 200, call.rid)
 
 
@@ -198,7 +198,7 @@ def _refused(refused: post_actions.Refused) -> web.HttpError:
 
 def post_response(doc: Doc, rid: str, follow_ups: list[Doc] | None = None) -> Response:
     etag = {"ETag": f'"{int(doc.get("version", 1))}"'}
-    return web.json_response(api_body.post_json(doc, follow_ups), 200, rid, headers=etag)
+    return web.json_response(api_answers.post_json(doc, follow_ups), 200, rid, headers=etag)
 
 
 def _post_id(raw: str) -> ObjectId:

@@ -10,7 +10,7 @@ from bson.errors import InvalidId
 from flask import Response
 
 from common.db import Doc
-from common.entrypoints import api_body, web
+from common.entrypoints import api_answers, api_body, web
 from common.entrypoints.api.call import Call, RouteHandler, read_body, refuse_body
 from common.entrypoints.api.shapes.series import MAX_LIST
 from common.operations import scheduling
@@ -29,7 +29,7 @@ def create_series(call: Call) -> Response:
         raise api_body.invalid_error(made)
     series_ops.materialise(call.db, made, call.now, max_lateness=call.settings.max_lateness)
     call.audit("series.create", [str(made)], 201)
-    return web.json_response(api_body.series_json(_stored(call, made)), 201, call.rid)
+    return web.json_response(api_answers.series_json(_stored(call, made)), 201, call.rid)
 
 
 def no_account(missing: scheduling.NoSuchAccount) -> scheduling.Invalid:
@@ -44,12 +44,12 @@ def list_series(call: Call) -> Response:
     if account_id is not None and not call.caller.may_use(account_id):
         raise web.HttpError(403, "This credential may not read that account's series")
     found = series_ops.list_series(call.db, account_id, MAX_LIST)
-    shown = [api_body.series_json(d) for d in found if call.caller.may_use(d["accountId"])]
+    shown = [api_answers.series_json(d) for d in found if call.caller.may_use(d["accountId"])]
     return web.json_response({"series": shown}, 200, call.rid)
 
 
 def get_series(call: Call) -> Response:
-    return web.json_response(api_body.series_json(_owned(call)), 200, call.rid)
+    return web.json_response(api_answers.series_json(_owned(call)), 200, call.rid)
 
 
 def edit_series(call: Call) -> Response:

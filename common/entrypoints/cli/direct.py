@@ -16,7 +16,7 @@ from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
 from common.engine import Trigger, execute_once
-from common.entrypoints import api_body, api_media
+from common.entrypoints import api_answers, api_media
 from common.entrypoints.cli.backend import (
     Action,
     ConnectRequest,
@@ -145,14 +145,14 @@ class Direct:
         except ValueError as exc:
             raise UsageError(f"--after: {exc}") from exc
         page = posts.list_page(self.db, where, start, limit)
-        return {"posts": [api_body.post_json(d) for d in page.rows], "next": page.cursor}
+        return {"posts": [api_answers.post_json(d) for d in page.rows], "next": page.cursor}
 
     def show_post(self, post_id: str) -> Doc:
         doc = posts.get_document(self.db, ObjectId(post_id))
         if doc is None:
             raise OperationalError(f"no post {post_id}")
         below = posts.follow_ups_of(self.db, doc["_id"]) if doc.get("hasFollowUps") else None
-        return api_body.post_json(doc, below)
+        return api_answers.post_json(doc, below)
 
     def edit_post(
         self, post_id: str, changes: post_actions.PostChanges, version: int | None
@@ -198,7 +198,7 @@ class Direct:
         report = reconcile.reconcile_unknown(
             self.db, self.settings, registry, self._now(), limit=limit
         )
-        return api_body.reconcile_json(report)
+        return api_answers.reconcile_json(report)
 
     def import_csv(
         self, handle: IO[str], tz: str | None, allow_late: bool, progress: Progress | None
@@ -217,7 +217,7 @@ class Direct:
         if isinstance(result, csv_import.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]
             raise UsageError("nothing imported; fix these rows:\n" + "\n".join(lines))
-        return api_body.import_json(result)
+        return api_answers.import_json(result)
 
     # --- recurring posts --------------------------------------------------------------------
 
@@ -229,14 +229,14 @@ class Direct:
         if isinstance(made, scheduling.Invalid):
             raise UsageError("the series is not valid:\n" + problems_text(made.problems))
         series_ops.materialise(self.db, made, now, max_lateness=self.settings.max_lateness)
-        return api_body.series_json(self._series(str(made)))
+        return api_answers.series_json(self._series(str(made)))
 
     def list_series(self, account_id: str | None) -> Doc:
         found = series_ops.list_series(self.db, account_id)
-        return {"series": [api_body.series_json(d) for d in found]}
+        return {"series": [api_answers.series_json(d) for d in found]}
 
     def show_series(self, series_id: str) -> Doc:
-        return api_body.series_json(self._series(series_id))
+        return api_answers.series_json(self._series(series_id))
 
     def edit_series(self, series_id: str, changes: SeriesChanges, since: str | None) -> Doc:
         doc = self._series(series_id)
@@ -267,7 +267,7 @@ class Direct:
     # --- accounts ---------------------------------------------------------------------------
 
     def list_accounts(self) -> list[Doc]:
-        return [api_body.account_json(a) for a in accounts.list_all(self.db)]
+        return [api_answers.account_json(a) for a in accounts.list_all(self.db)]
 
     def set_slots(self, account_id: str, time_zone: str, slots: list[str]) -> Doc:
         result = planning.set_posting_slots(self.db, account_id, time_zone, slots, self._now())
@@ -282,7 +282,7 @@ class Direct:
             results = account_ops.check_tokens(
                 self.db, self._cipher(), self._registry(), self._now()
             )
-        return [api_body.health_json(h) for h in results]
+        return [api_answers.health_json(h) for h in results]
 
     def connect(self, request: ConnectRequest) -> Doc:
         with _token_key():
@@ -293,7 +293,7 @@ class Direct:
             )
         if isinstance(connected, LoginRefused):
             raise (OperationalError if connected.unavailable else UsageError)(connected.reason)
-        return api_body.connected_json(connected)
+        return api_answers.connected_json(connected)
 
     def add_token(self, account_id: str, token: str, details: account_ops.AccountDetails) -> Doc:
         with _token_key():

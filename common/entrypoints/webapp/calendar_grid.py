@@ -99,6 +99,7 @@ STATUS_WORDS = {
     "importing": "importing",
     "draft": "draft",
     "pending_approval": "awaiting approval",
+    "waiting": "waits for the part before it",
 }
 
 

@@ -105,9 +105,10 @@ class Settings:
     media_url_ttl_seconds: int = 3600
     media_retention_days: int = 30
     media_upload_expiry_hours: int = 24  # an upload never completed is dropped after this
-    # Media URLs checked at the door may name loopback and private addresses (the local stack's
-    # sandboxes serve media on loopback); off in production, where such a URL is refused.
-    media_url_private_allowed: bool = False
+    # Addresses a person names (media URLs, a Mastodon instance, a Bluesky PDS) may be loopback
+    # or private (the local stack's sandboxes listen on loopback); off in production, where the
+    # server refuses to call them (common.platforms.public_hosts).
+    private_addresses_allowed: bool = False
     # The web app: sessions, sign-in throttle, the calendar's zone and Google Sign-In (OIDC).
     web_session_hours: int = 12
     web_signin_per_minute: int = 10
@@ -292,7 +293,7 @@ def _read_switches(env: Mapping[str, str], values: dict[str, object], problems: 
 
 _SWITCHES = {
     "TASKS_INVOKER_CHECK": "tasks_invoker_check",
-    "MEDIA_URL_PRIVATE_ALLOWED": "media_url_private_allowed",
+    "PRIVATE_ADDRESSES_ALLOWED": "private_addresses_allowed",
 }
 
 

@@ -223,7 +223,7 @@ def run(
             "THREADS_AUTHORIZE_URL": sandbox_url,
             "THREADS_APP_ID": LOCAL_THREADS_APP,
             # The sandboxes serve media on loopback: media URLs checked at the door may name it.
-            "MEDIA_URL_PRIVATE_ALLOWED": "on",
+            "PRIVATE_ADDRESSES_ALLOWED": "on",
         }
         cli_env = write_cli_env(data_dir, stack_settings)
         env = {

@@ -116,7 +116,7 @@ SettingsFactory = Callable[..., Settings]
 def make_settings(mongo_uri: str, db_name: str) -> SettingsFactory:
     def factory(**env: object) -> Settings:
         base = {"MONGO_URI": mongo_uri, "MONGO_DB": db_name, "MONGO_TIMEOUT_MS": "3000"}
-        base["MEDIA_URL_PRIVATE_ALLOWED"] = "on"  # the sandboxes serve test media on loopback
+        base["PRIVATE_ADDRESSES_ALLOWED"] = "on"  # the sandboxes listen on loopback
         base.update({k: str(v) for k, v in env.items()})
         return load_settings(base)
 

@@ -78,7 +78,7 @@ def function_env(mongo_uri: str, db_name: str, **settings: str) -> dict[str, str
             "JWT_ISSUER": ISSUER,
             "ADMIN_SECRET_KEY": ADMIN_KEY,
             "CORS_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
-            "MEDIA_URL_PRIVATE_ALLOWED": "on",  # test media is served by the sandboxes, on loopback
+            "PRIVATE_ADDRESSES_ALLOWED": "on",  # test media is served by the sandboxes, on loopback
             "PYTHONPATH": str(ROOT),
             "PYTHONUNBUFFERED": "1",
         }

@@ -5,10 +5,9 @@ declared type), and the network's type, size and shape limits hold.
 Bounded, so a request cannot be made slow or used to probe: one ranged GET per distinct URL
 reading at most HEAD_BYTES, a short timeout, at most MAX_URLS distinct URLs per request, checked
 WORKERS at a time. The address every hop resolves to must be public (no loopback, private,
-link-local or reserved address) unless MEDIA_URL_PRIVATE_ALLOWED is on, as it is for the local
-stack, whose sandboxes serve media on loopback. (A name that resolves again between the check
-and the connection is not pinned: the check refuses the plain mistakes and the metadata
-address; the networks fetch the URL from their own side anyway.)
+link-local or reserved address: common.platforms.public_hosts) unless PRIVATE_ADDRESSES_ALLOWED
+is on, as it is for the local stack, whose sandboxes serve media on loopback. The networks fetch
+the URL from their own side anyway.
 
 What a head cannot tell (a video's duration, codec and frame rate) is checked by the network
 when it fetches the file; uploads (POST /v1/media) are checked in full.
@@ -16,19 +15,18 @@ when it fetches the file; uploads (POST /v1/media) are checked in full.
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 
 from common.media_probe import Unreadable, facts_from_head
 from common.media_rules import LIMITS, MediaFacts, check_item
 from common.model import Content, Media
+from common.platforms import public_hosts
 from common.platforms.http import NetworkSession
 from common.validation import Problem
 
@@ -41,8 +39,6 @@ MAX_REDIRECTS = 3
 _HEAD_RULES = frozenset({"type", "size", "aspectRatio"})
 _TOTAL = re.compile(r"bytes \d+-\d+/(\d+)")
 
-Resolver = Callable[[str], Sequence[str]]
-
 
 @dataclass(frozen=True)
 class Fetched:
@@ -52,15 +48,12 @@ class Fetched:
     size_known: bool
 
 
-def resolve_host(host: str) -> list[str]:
-    """Every address `host` resolves to."""
-    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
-
-
 class MediaUrlCheck:
     """Checks the URL media of the posts of one request; one instance serves every request."""
 
-    def __init__(self, *, allow_private: bool, resolver: Resolver = resolve_host) -> None:
+    def __init__(
+        self, *, allow_private: bool, resolver: public_hosts.Resolver = public_hosts.resolve_host
+    ) -> None:
         self._allow_private = allow_private
         self._resolve = resolver
         self._session = NetworkSession("media", TIMEOUT, WORKERS)
@@ -85,7 +78,9 @@ class MediaUrlCheck:
     def fetch(self, url: str) -> Fetched | Unreadable:
         """The facts of the file at `url`, following at most MAX_REDIRECTS redirects."""
         for _ in range(MAX_REDIRECTS + 1):
-            refused = self._address_refused(url)
+            refused = public_hosts.refusal(
+                url, allow_private=self._allow_private, resolve=self._resolve
+            )
             if refused:
                 return Unreadable(refused)
             answer = self._session.send(
@@ -106,33 +101,9 @@ class MediaUrlCheck:
                 return _read(answer)
         return Unreadable(f"the URL redirects more than {MAX_REDIRECTS} times")
 
-    def _address_refused(self, url: str) -> str | None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            return "the URL is not an http(s) URL"
-        if self._allow_private:
-            return None
-        if parts.scheme != "https":
-            return "media URLs must be https (http only for the local stack's sandboxes)"
-        try:
-            addresses = self._resolve(parts.hostname)
-        except OSError:
-            return f"the host {parts.hostname} does not resolve"
-        if not addresses or not all(_public(a) for a in addresses):
-            return (
-                f"the host {parts.hostname} is not on the public internet "
-                "(MEDIA_URL_PRIVATE_ALLOWED=on allows it, for the local stack)"
-            )
-        return None
-
 
 def _by_url(media: Media) -> bool:
     return not media.media_id and bool(media.url)
-
-
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
-    return ip.is_global and not ip.is_multicast
 
 
 def _read(answer: requests.Response) -> Fetched | Unreadable:

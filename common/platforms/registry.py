@@ -120,7 +120,9 @@ def _bluesky(settings: Settings, cipher: TokenCipher) -> NetworkParts:
 
     xrpc, sessions = XrpcClient(settings), bluesky_sessions(settings, cipher)
     publisher = BlueskyPublisher(xrpc, sessions, MediaFetcher(settings))  # uploads the bytes
-    return [publisher], BlueskyConnector(xrpc, sessions, cipher)
+    return [publisher], BlueskyConnector(
+        xrpc, sessions, cipher, allow_private=settings.private_addresses_allowed
+    )
 
 
 def _mastodon(settings: Settings, cipher: TokenCipher) -> NetworkParts:
@@ -131,7 +133,9 @@ def _mastodon(settings: Settings, cipher: TokenCipher) -> NetworkParts:
 
     mastodon = MastodonClient(settings)
     publisher = MastodonPublisher(mastodon, cipher, MediaFetcher(settings))  # uploads the bytes
-    return [publisher], MastodonConnector(mastodon, cipher)
+    return [publisher], MastodonConnector(
+        mastodon, cipher, allow_private=settings.private_addresses_allowed
+    )
 
 
 def default_authorizers(settings: Settings) -> dict[str, Authorizer]:
@@ -159,7 +163,11 @@ def default_authorizers(settings: Settings) -> dict[str, Authorizer]:
             settings.threads_app_id,
             settings.threads_app_secret,
         ),
-        MastodonAuthorizer(MastodonClient(settings), settings.web_base_url),
+        MastodonAuthorizer(
+            MastodonClient(settings),
+            settings.web_base_url,
+            allow_private=settings.private_addresses_allowed,
+        ),
     ]
     return {a.network: a for a in found}
 

@@ -39,7 +39,7 @@ def socialsched(
     if mongo_uri:
         # Room for a loaded machine; the unreachable-database test asks for a short wait itself.
         env.update(MONGO_URI=mongo_uri, MONGO_DB=db_name, MONGO_TIMEOUT_MS="5000")
-        env.update(MEDIA_URL_PRIVATE_ALLOWED="on")  # the sandboxes serve test media on loopback
+        env.update(PRIVATE_ADDRESSES_ALLOWED="on")  # the sandboxes serve test media on loopback
     env.update({k: str(v) for k, v in (env_extra or {}).items()})
     return subprocess.run(
         [sys.executable, "-m", "common.entrypoints.cli", *args],

@@ -81,7 +81,7 @@ def _read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
 
 def _cli(database: str, *args: str) -> subprocess.CompletedProcess[str]:
     # What .data/dev.env gives the CLI: the database, and media URLs on loopback allowed.
-    env = {**os.environ, "MONGO_URI": database, "MEDIA_URL_PRIVATE_ALLOWED": "on"}
+    env = {**os.environ, "MONGO_URI": database, "PRIVATE_ADDRESSES_ALLOWED": "on"}
     return subprocess.run(
         [sys.executable, "-m", "common.entrypoints.cli", *args],
         env=env,

@@ -1,6 +1,6 @@
 """Media given as URLs are checked at the door: fetched (a ranged GET of the head) from the
 sandbox's real loopback server, typed by their bytes, held to the network's limits; loopback
-and private hosts refused unless MEDIA_URL_PRIVATE_ALLOWED is on."""
+and private hosts refused unless PRIVATE_ADDRESSES_ALLOWED is on."""
 
 from __future__ import annotations
 

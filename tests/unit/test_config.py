@@ -64,7 +64,7 @@ def test_a_short_admin_key_leaves_key_auth_off() -> None:
 
 def test_private_media_urls_are_refused_unless_switched_on() -> None:
     base = {"MONGO_URI": "mongodb://127.0.0.1:1/"}
-    assert load_settings(base).media_url_private_allowed is False
-    assert load_settings({**base, "MEDIA_URL_PRIVATE_ALLOWED": "on"}).media_url_private_allowed
-    with pytest.raises(ConfigError, match="MEDIA_URL_PRIVATE_ALLOWED must be on or off"):
-        load_settings({**base, "MEDIA_URL_PRIVATE_ALLOWED": "yes"})
+    assert load_settings(base).private_addresses_allowed is False
+    assert load_settings({**base, "PRIVATE_ADDRESSES_ALLOWED": "on"}).private_addresses_allowed
+    with pytest.raises(ConfigError, match="PRIVATE_ADDRESSES_ALLOWED must be on or off"):
+        load_settings({**base, "PRIVATE_ADDRESSES_ALLOWED": "yes"})

@@ -58,7 +58,7 @@ class ApiService:
     @functools.cached_property
     def media_urls(self) -> MediaUrlCheck:
         """Media given as URLs, checked at the door (one connection pool per instance)."""
-        return MediaUrlCheck(allow_private=self.settings.media_url_private_allowed)
+        return MediaUrlCheck(allow_private=self.settings.private_addresses_allowed)
 
     @functools.cached_property
     def tasks(self) -> TaskStarter | None:

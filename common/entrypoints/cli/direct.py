@@ -80,7 +80,7 @@ class Direct:
 
     @cached_property
     def _media_urls(self) -> MediaUrlCheck:
-        return MediaUrlCheck(allow_private=self.settings.media_url_private_allowed)
+        return MediaUrlCheck(allow_private=self.settings.private_addresses_allowed)
 
     def _cipher(self) -> TokenCipher:
         return TokenCipher.from_settings(self.settings)

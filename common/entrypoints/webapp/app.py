@@ -65,7 +65,7 @@ def build_service(settings: Settings, db: Database[Doc] | None = None) -> WebSer
     sign_in = Oidc(settings) if settings.oidc_enabled else None
     policy = content_security_policy(settings)
     tasks = task_starter(settings)
-    media_urls = MediaUrlCheck(allow_private=settings.media_url_private_allowed)
+    media_urls = MediaUrlCheck(allow_private=settings.private_addresses_allowed)
     return WebService(settings, pages, loaded, database, sign_in, policy, tasks, media_urls)
 
 

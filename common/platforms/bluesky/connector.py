@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from common.model import Account
+from common.platforms import public_hosts
 from common.platforms.base import (
     AuthExpired,
     Credential,
@@ -49,10 +50,18 @@ class BlueskyConnector:
     network = "bluesky"
     platforms: tuple[str, ...] = ("bluesky",)
 
-    def __init__(self, client: XrpcClient, sessions: SessionKeeper, cipher: TokenCipher) -> None:
+    def __init__(
+        self,
+        client: XrpcClient,
+        sessions: SessionKeeper,
+        cipher: TokenCipher,
+        *,
+        allow_private: bool,
+    ) -> None:
         self._client = client
         self._sessions = sessions
         self._cipher = cipher
+        self._allow_private = allow_private  # the PDS is a person's word: public_hosts
 
     def verify(self, login: Login, now: datetime) -> Sequence[Credential] | LoginRefused:
         if not _APP_PASSWORD.match(login.secret):
@@ -62,6 +71,9 @@ class BlueskyConnector:
         pds = (login.server or DEFAULT_PDS).rstrip("/")
         if not pds.startswith(("https://", "http://")):
             return LoginRefused("the PDS URL must be an http(s) URL, e.g. https://bsky.social")
+        refused = public_hosts.refusal(pds, allow_private=self._allow_private)
+        if refused:
+            return LoginRefused(f"the PDS cannot be used: {refused}")
         session = create_session(self._client, pds, login.handle, login.secret)
         if not isinstance(session, Session):
             return LoginRefused.answered("Bluesky refused the login", session)

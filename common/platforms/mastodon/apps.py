@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit
 
+from common.platforms import public_hosts
 from common.platforms.base import Login, LoginRefused
 from common.platforms.mastodon.client import MastodonClient, MastodonReply
 from common.platforms.oauth import Callback, OAuthClient
@@ -23,9 +24,12 @@ class MastodonAuthorizer:
     network = "mastodon"
     registers = True
 
-    def __init__(self, client: MastodonClient, website: str | None = None) -> None:
+    def __init__(
+        self, client: MastodonClient, website: str | None = None, *, allow_private: bool
+    ) -> None:
         self._client = client
         self._website = website
+        self._allow_private = allow_private  # the instance is a person's word: public_hosts
 
     def client(self) -> OAuthClient | LoginRefused:
         return LoginRefused("a Mastodon app is registered on each instance first")
@@ -33,6 +37,9 @@ class MastodonAuthorizer:
     def register(self, server: str, redirect_uri: str) -> OAuthClient | LoginRefused:
         if not _is_instance(server):
             return LoginRefused("the instance must be an http(s) URL, e.g. https://mastodon.social")
+        refused = public_hosts.refusal(server, allow_private=self._allow_private)
+        if refused:
+            return LoginRefused(f"the instance cannot be used: {refused}")
         body = {"client_name": APP_NAME, "redirect_uris": [redirect_uri], "scopes": SCOPES}
         if self._website:
             body["website"] = self._website

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from common.media_rules import INSTANCE_LIMITS_MAX_AGE, MastodonInstanceLimits
 from common.model import Account
+from common.platforms import public_hosts
 from common.platforms.base import (
     AuthExpired,
     Credential,
@@ -47,14 +48,18 @@ class MastodonConnector:
     network = "mastodon"
     platforms: tuple[str, ...] = ("mastodon",)
 
-    def __init__(self, client: MastodonClient, cipher: TokenCipher) -> None:
+    def __init__(self, client: MastodonClient, cipher: TokenCipher, *, allow_private: bool) -> None:
         self._client = client
         self._cipher = cipher
+        self._allow_private = allow_private  # the instance is a person's word: public_hosts
 
     def verify(self, login: Login, now: datetime) -> Sequence[Credential] | LoginRefused:
         instance = (login.server or "").rstrip("/")
         if not instance.startswith(("https://", "http://")) or not urlsplit(instance).netloc:
             return LoginRefused("the instance must be an http(s) URL, e.g. https://mastodon.social")
+        refused = public_hosts.refusal(instance, allow_private=self._allow_private)
+        if refused:
+            return LoginRefused(f"the instance cannot be used: {refused}")
         reply = self._client.call("GET", instance, VERIFY, login.secret, idempotent=True)
         if not isinstance(reply, MastodonReply):
             return LoginRefused.answered("the instance refused the token", reply)

@@ -216,10 +216,13 @@ def _devstack(data_dir: Path) -> subprocess.Popen[str]:
 
 def _wait_for_line(proc: subprocess.Popen[str], text: str) -> None:
     assert proc.stdout is not None
+    seen: list[str] = []
     for line in proc.stdout:
         if text in line:
             return
-    raise AssertionError(f"the stack ended before printing {text!r}")
+        seen.append(line)
+    said = "".join(seen[-30:])
+    raise AssertionError(f"the stack ended before printing {text!r}; it said:\n{said}")
 
 
 @pytest.mark.slow

@@ -327,9 +327,8 @@ def web_settings(ports: Ports) -> dict[str, str]:
 
 def _start_oidc(stack: Supervisor, ports: Ports, env: Mapping[str, str]) -> None:
     callback = f"{_url(ports.web)}{oidc.CALLBACK_PATH}"
-    command = oidc_control.command(
-        ports.oidc, LOCAL_OIDC_CLIENT, env["OIDC_CLIENT_SECRET"], callback
-    )
+    # env carries the client's secret as OIDC_CLIENT_SECRET (oidc_control.SECRET_VARIABLE).
+    command = oidc_control.command(ports.oidc, LOCAL_OIDC_CLIENT, callback)
     wait_until_listening(stack.start("oidc", command, env), ports.oidc, "oidc")
 
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 
 from devstack.processes import free_port, stop, wait_until_listening
 
+# The client's secret travels in the environment, never in argv: other users of the machine
+# can read argv (ps), and a random secret that starts with "-" reads as an option to argparse.
+SECRET_VARIABLE = "OIDC_CLIENT_SECRET"  # noqa: S105 (the name of a variable, not a secret)
 
-def command(port: int, client_id: str, secret: str, redirect_uri: str) -> list[str]:
+
+def command(port: int, client_id: str, redirect_uri: str) -> list[str]:
+    """The provider's command line; the client's secret goes in SECRET_VARIABLE."""
     return [
         sys.executable,
         "-m",
@@ -19,8 +25,6 @@ def command(port: int, client_id: str, secret: str, redirect_uri: str) -> list[s
         str(port),
         "--client-id",
         client_id,
-        "--client-secret",
-        secret,
         "--redirect-uri",
         redirect_uri,
     ]
@@ -31,7 +35,8 @@ def running(client_id: str, secret: str, redirect_uri: str) -> Iterator[str]:
     """The provider on a free loopback port for the block; yields its issuer URL."""
     port = free_port()
     proc = subprocess.Popen(
-        command(port, client_id, secret, redirect_uri),
+        command(port, client_id, redirect_uri),
+        env={**os.environ, SECRET_VARIABLE: secret},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -33,6 +33,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from common import accounts, posts, series
 from common.clock import TimeError, zone
 from common.db import SERIES, Doc
+from common.operations.admission import Admission
 from common.operations.scheduling import (
     AlreadyScheduled,
     Invalid,
@@ -244,7 +245,7 @@ def _make(
     local = occurrence.local.isoformat()
     lineage = doc.get("lineage") or str(doc["_id"])
     request = replace(_template(doc), scheduled_at=local, idempotency_key=f"{lineage}:{local}")
-    result = schedule_post(db, request, now, max_lateness=max_lateness)
+    result = schedule_post(db, request, now, Admission(max_lateness))
     if isinstance(result, Scheduled):
         return Materialised(1, 0, 0, ())
     if isinstance(result, AlreadyScheduled):

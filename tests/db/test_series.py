@@ -18,6 +18,7 @@ from common.engine import Trigger, execute_once
 from common.entrypoints.runner import run_steps
 from common.operations import post_actions, scheduling
 from common.operations import series as series_ops
+from common.operations.admission import Admission
 from common.operations.post_actions import PostChanges
 from common.platforms.base import Registry
 from tests.conftest import add_account
@@ -149,7 +150,7 @@ def test_this_and_following_remakes_each_later_occurrence_once_even_after_a_cras
     by_hand = db["posts"].find_one({"localTime": "2027-01-20T09:00:00+01:00"})
     assert by_hand is not None
     edited = post_actions.edit_post(
-        db, by_hand["_id"], PostChanges(text="edited by hand"), NOW, max_lateness=LATENESS
+        db, by_hand["_id"], PostChanges(text="edited by hand"), NOW, Admission(LATENESS)
     )
     assert edited == post_actions.Done(by_hand["_id"])
 

@@ -18,9 +18,8 @@ from common.config import Settings
 from common.db import Doc, get_database
 from common.entrypoints import web
 from common.entrypoints.auth import Caller
-from common.operations.prompt_tasks import TaskStarter, task_starter
+from common.operations.admission import Admission, deployment_admission
 from common.platforms.base import Registry
-from common.platforms.media_check import MediaUrlCheck
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
@@ -56,14 +55,10 @@ class ApiService:
         return TokenCipher.from_settings(self.settings)
 
     @functools.cached_property
-    def media_urls(self) -> MediaUrlCheck:
-        """Media given as URLs, checked at the door (one connection pool per instance)."""
-        return MediaUrlCheck(allow_private=self.settings.private_addresses_allowed)
-
-    @functools.cached_property
-    def tasks(self) -> TaskStarter | None:
-        """DISPATCH=tasks: posts due before the next tick get their task at once."""
-        return task_starter(self.settings)
+    def admission(self) -> Admission:
+        """How posts are let in: the lateness limit, media URLs checked at the door, and
+        (DISPATCH=tasks) a task at once for a post due before the next tick."""
+        return deployment_admission(self.settings)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,9 @@ def create_series(call: Call) -> Response:
     template, rule = api_body.parse_series(read_body(call.request))
     if not call.caller.may_use(template.account_id):
         raise web.HttpError(403, "This credential may not post for that account")
-    made = series_ops.create_series(call.db, template, rule, call.now, call.service.media_urls)
+    made = series_ops.create_series(
+        call.db, template, rule, call.now, call.service.admission.media_urls
+    )
     if isinstance(made, scheduling.NoSuchAccount):
         raise api_body.invalid_error(no_account(made))
     if isinstance(made, scheduling.Invalid):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from typing import IO, Any
 
@@ -30,10 +30,9 @@ from common.entrypoints.runner import run_steps
 from common.operations import accounts as account_ops
 from common.operations import csv_import, media, planning, post_actions, reconcile, scheduling
 from common.operations import series as series_ops
-from common.operations.prompt_tasks import TaskStarter, task_starter
+from common.operations.admission import Admission, deployment_admission
 from common.operations.series import SeriesChanges
 from common.platforms.base import LoginRefused, Registry
-from common.platforms.media_check import MediaUrlCheck
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
@@ -75,12 +74,8 @@ class Direct:
         return utcnow()
 
     @cached_property
-    def _tasks(self) -> TaskStarter | None:
-        return task_starter(self.settings)
-
-    @cached_property
-    def _media_urls(self) -> MediaUrlCheck:
-        return MediaUrlCheck(allow_private=self.settings.private_addresses_allowed)
+    def _admission(self) -> Admission:
+        return deployment_admission(self.settings)
 
     def _cipher(self) -> TokenCipher:
         return TokenCipher.from_settings(self.settings)
@@ -95,9 +90,7 @@ class Direct:
             self.db,
             request,
             self._now(),
-            self._tasks,
-            max_lateness=self.settings.max_lateness,
-            media_urls=self._media_urls,
+            self._admission,
         )
         if isinstance(result, scheduling.NoSuchAccount):
             raise UnknownAccountError(result.account_id)
@@ -162,10 +155,8 @@ class Direct:
             ObjectId(post_id),
             changes,
             self._now(),
-            max_lateness=self.settings.max_lateness,
+            self._admission,
             version=version,
-            tasks=self._tasks,
-            media_urls=self._media_urls,
         )
         if isinstance(result, scheduling.Invalid):
             raise UsageError("the edit is not valid:\n" + problems_text(result.problems))
@@ -190,8 +181,7 @@ class Direct:
             return planning.submit_post(self.db, post_id, now)
         if action == "send_back":
             return planning.send_back_post(self.db, post_id, comment, now)
-        lateness = timedelta(seconds=self.settings.max_lateness_seconds)
-        return planning.approve_post(self.db, post_id, now, lateness, self._tasks)
+        return planning.approve_post(self.db, post_id, now, self._admission)
 
     def reconcile(self, limit: int) -> Doc:
         registry = self._registry()
@@ -207,12 +197,10 @@ class Direct:
             self.db,
             handle,
             self._now(),
-            max_lateness=self.settings.max_lateness,
+            self._admission,
             default_time_zone=tz,
             allow_late=allow_late,
             progress=progress,
-            tasks=self._tasks,
-            media_urls=self._media_urls,
         )
         if isinstance(result, csv_import.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]
@@ -223,7 +211,7 @@ class Direct:
 
     def add_series(self, template: scheduling.PostRequest, rule: str) -> Doc:
         now = self._now()
-        made = series_ops.create_series(self.db, template, rule, now, self._media_urls)
+        made = series_ops.create_series(self.db, template, rule, now, self._admission.media_urls)
         if isinstance(made, scheduling.NoSuchAccount):
             raise UsageError(f"no account {made.account_id!r}")
         if isinstance(made, scheduling.Invalid):

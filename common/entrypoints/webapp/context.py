@@ -23,9 +23,8 @@ from common.entrypoints.webapp.assets import Assets
 from common.entrypoints.webapp.oidc import Oidc
 from common.entrypoints.webapp.signin import Visitor
 from common.members import Power
-from common.operations.prompt_tasks import TaskStarter
+from common.operations.admission import Admission
 from common.platforms.base import Registry
-from common.platforms.media_check import MediaUrlCheck
 from common.platforms.oauth import Authorizer
 from common.platforms.registry import default_authorizers, default_registry, permalink_reader
 from common.storage import MediaBucket, storage_config
@@ -73,8 +72,7 @@ class WebService:
     db: Database[Doc]
     oidc: Oidc | None  # None: Google Sign-In is not configured
     policy: str  # the Content-Security-Policy of every answer
-    tasks: TaskStarter | None = None  # DISPATCH=tasks: posts due soon get their task at once
-    media_urls: MediaUrlCheck | None = None  # the composer's media URLs, checked at the door
+    admission: Admission  # how posts are let in (lateness, media URLs, tasks for posts due soon)
 
 
 @dataclass

@@ -97,9 +97,8 @@ def move(ctx: Ctx) -> Response:
         post_id,
         changes,
         ctx.now,
-        max_lateness=ctx.settings.max_lateness,
+        ctx.service.admission,
         version=version,
-        tasks=ctx.service.tasks,
     )
     if isinstance(result, scheduling.Invalid):
         ctx.audit("posts.move", [str(post_id)], 422)
@@ -233,8 +232,7 @@ route("/posts/<post_id>/submit", ["POST"], "write")(
 
 
 def _approve(ctx: Ctx, post_id: ObjectId) -> post_actions.Done | post_actions.Refused:
-    lateness, tasks = ctx.settings.max_lateness, ctx.service.tasks
-    return planning.approve_post(ctx.db, post_id, ctx.now, lateness, tasks)
+    return planning.approve_post(ctx.db, post_id, ctx.now, ctx.service.admission)
 
 
 def _send_back(ctx: Ctx, post_id: ObjectId) -> post_actions.Done | post_actions.Refused:
@@ -300,14 +298,7 @@ def compose(ctx: Ctx) -> Response:
     if form.get("action") == "repeat":
         return _repeat(ctx, form, chosen)
     requests = [_request(form, account_id, group) for account_id in chosen]
-    result = compose_op.compose(
-        ctx.db,
-        requests,
-        ctx.now,
-        ctx.service.tasks,
-        max_lateness=ctx.settings.max_lateness,
-        media_urls=ctx.service.media_urls,
-    )
+    result = compose_op.compose(ctx.db, requests, ctx.now, ctx.service.admission)
     if isinstance(result, bulk.BatchRefused):
         return _composer(ctx, 422, form, _field_problems(result.problems, chosen))
     if isinstance(result, scheduling.KeyReused):
@@ -326,7 +317,9 @@ def _repeat(ctx: Ctx, form: MultiDict[str, str], chosen: Sequence[str]) -> Respo
         return _composer(ctx, 422, form, {"accounts": [problem]})
     template = _request(form, chosen[0], None)
     rule = form.get("rule", "").strip()
-    made = series_ops.create_series(ctx.db, template, rule, ctx.now, ctx.service.media_urls)
+    made = series_ops.create_series(
+        ctx.db, template, rule, ctx.now, ctx.service.admission.media_urls
+    )
     if isinstance(made, scheduling.NoSuchAccount):
         return _composer(ctx, 422, form, {"accounts": [f"no account {made.account_id!r}"]})
     if isinstance(made, scheduling.Invalid):

@@ -18,7 +18,14 @@ from common.entrypoints.webapp import calendar_grid, context, preview, proof
 from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, View, networks, route
 from common.media_rules import NetworkLimits, limits_for
 from common.model import Content
-from common.operations import bulk, planning, post_actions, reconcile, scheduling
+from common.operations import (
+    bulk,
+    planning,
+    post_actions,
+    reconcile,
+    scheduling,
+    series_materialise,
+)
 from common.operations import compose as compose_op
 from common.operations import permalinks as permalink_ops
 from common.operations import series as series_ops
@@ -334,7 +341,7 @@ def _repeat(ctx: Ctx, form: MultiDict[str, str], chosen: Sequence[str]) -> Respo
         for p in made.problems:
             problems.setdefault(p.field, []).append(p.message)
         return _composer(ctx, 422, form, problems)
-    series_ops.materialise(ctx.db, made, ctx.now, max_lateness=ctx.settings.max_lateness)
+    series_materialise.materialise(ctx.db, made, ctx.now, max_lateness=ctx.settings.max_lateness)
     ctx.audit("series.create", [str(made)], 201)
     return ctx.redirect("/series")
 

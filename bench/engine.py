@@ -28,7 +28,7 @@ from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from common.engine import RunStep, Trigger, execute_once
 from common.model import Account, Post
-from common.operations.series import MaterialiseDue
+from common.operations.series_materialise import MaterialiseDue
 from common.platforms.base import Outcome, PublishContext, Published, Registry, Withdrawn
 
 HANDSHAKES = {"isMaster", "hello", "ping", "endSessions", "saslStart", "saslContinue"}

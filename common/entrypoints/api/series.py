@@ -13,7 +13,7 @@ from common.db import Doc
 from common.entrypoints import api_answers, api_body, web
 from common.entrypoints.api.call import Call, RouteHandler, read_body, refuse_body
 from common.entrypoints.api.shapes.series import MAX_LIST
-from common.operations import scheduling
+from common.operations import scheduling, series_materialise, series_split
 from common.operations import series as series_ops
 from common.validation import Problem
 
@@ -29,7 +29,7 @@ def create_series(call: Call) -> Response:
         raise api_body.invalid_error(no_account(made))
     if isinstance(made, scheduling.Invalid):
         raise api_body.invalid_error(made)
-    series_ops.materialise(call.db, made, call.now, max_lateness=call.settings.max_lateness)
+    series_materialise.materialise(call.db, made, call.now, max_lateness=call.settings.max_lateness)
     call.audit("series.create", [str(made)], 201)
     return web.json_response(api_answers.series_json(_stored(call, made)), 201, call.rid)
 
@@ -57,7 +57,7 @@ def get_series(call: Call) -> Response:
 def edit_series(call: Call) -> Response:
     doc = _owned(call)
     changes, since = api_body.parse_series_changes(read_body(call.request))
-    result = series_ops.edit_following(call.db, doc["_id"], changes, call.now, since=since)
+    result = series_split.edit_following(call.db, doc["_id"], changes, call.now, since=since)
     if isinstance(result, series_ops.NoSuchSeries):
         raise web.HttpError(409, "The series has ended")
     if isinstance(result, scheduling.NoSuchAccount):

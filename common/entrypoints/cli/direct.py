@@ -28,10 +28,19 @@ from common.entrypoints.cli.backend import (
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.entrypoints.runner import run_steps
 from common.operations import accounts as account_ops
-from common.operations import csv_import, media, planning, post_actions, reconcile, scheduling
+from common.operations import (
+    csv_import,
+    media,
+    planning,
+    post_actions,
+    reconcile,
+    scheduling,
+    series_materialise,
+    series_split,
+)
 from common.operations import series as series_ops
 from common.operations.admission import Admission, deployment_admission
-from common.operations.series import SeriesChanges
+from common.operations.series_split import SeriesChanges
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
@@ -216,7 +225,7 @@ class Direct:
             raise UsageError(f"no account {made.account_id!r}")
         if isinstance(made, scheduling.Invalid):
             raise UsageError("the series is not valid:\n" + problems_text(made.problems))
-        series_ops.materialise(self.db, made, now, max_lateness=self.settings.max_lateness)
+        series_materialise.materialise(self.db, made, now, max_lateness=self.settings.max_lateness)
         return api_answers.series_json(self._series(str(made)))
 
     def list_series(self, account_id: str | None) -> Doc:
@@ -228,7 +237,7 @@ class Direct:
 
     def edit_series(self, series_id: str, changes: SeriesChanges, since: str | None) -> Doc:
         doc = self._series(series_id)
-        split = series_ops.edit_following(self.db, doc["_id"], changes, self._now(), since=since)
+        split = series_split.edit_following(self.db, doc["_id"], changes, self._now(), since=since)
         if isinstance(split, series_ops.NoSuchSeries | scheduling.NoSuchAccount):
             raise OperationalError(f"series {series_id} has ended or lost its account")
         if isinstance(split, scheduling.Invalid):

@@ -24,6 +24,8 @@ from common.entrypoints.serve import Lazy, serve
 from common.entrypoints.webapp import (  # the views register their routes on import
     account_views,  # noqa: F401
     assets,
+    calendar_views,  # noqa: F401
+    compose_views,  # noqa: F401
     media_views,  # noqa: F401
     people_views,  # noqa: F401
     post_views,  # noqa: F401

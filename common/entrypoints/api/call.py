@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import Request, Response
 from pymongo.database import Database
 
-from common import audit
 from common.config import Settings
 from common.db import Doc, get_database
 from common.entrypoints import web
 from common.entrypoints.auth import Caller
+from common.entrypoints.request_scope import RequestScope
 from common.operations.admission import Admission, deployment_admission
 from common.platforms.base import Registry
 from common.platforms.registry import default_registry
@@ -62,7 +62,7 @@ class ApiService:
 
 
 @dataclass(frozen=True)
-class Call:
+class Call(RequestScope):
     """One authenticated request, as a route handler sees it."""
 
     request: Request
@@ -73,17 +73,8 @@ class Call:
     path_id: str
 
     @property
-    def db(self) -> Database[Doc]:
-        return self.service.db
-
-    @property
-    def settings(self) -> Settings:
-        return self.service.settings
-
-    def audit(self, action: str, targets: Sequence[str], status: int) -> None:
-        entry = audit.Entry(self.caller.who, action, targets, self.rid, status)
-        retention = timedelta(days=self.service.settings.audit_retention_days)
-        audit.record(self.db, entry, self.now, retention)
+    def who(self) -> str:
+        return self.caller.who
 
 
 RouteHandler = Callable[[Call], Response]

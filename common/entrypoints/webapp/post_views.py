@@ -10,13 +10,12 @@ from flask import Response
 
 from common import accounts, audit, permalinks, posts
 from common.clock import zone
-from common.entrypoints import web
+from common.entrypoints import post_refusals, web
 from common.entrypoints.webapp import calendar_grid, context, proof
 from common.entrypoints.webapp.context import Ctx, View, networks, route
 from common.operations import permalinks as permalink_ops
 from common.operations import planning, post_actions, reconcile, scheduling
 from common.tokens import TokenKeyError
-from common.transitions import Refusal
 
 # --- moving a post --------------------------------------------------------------------------
 
@@ -40,8 +39,7 @@ def move(ctx: Ctx) -> Response:
         ctx.audit("posts.move", [str(post_id)], 422)
         raise web.HttpError(422, "; ".join(p.message for p in result.problems)[:300])
     if isinstance(result, post_actions.Refused):
-        status = 412 if result.reason == Refusal.STALE else 409
-        status = 404 if result.reason == Refusal.NOT_FOUND else status
+        status = post_refusals.refusal_status(result)
         ctx.audit("posts.move", [str(post_id)], status)
         raise web.HttpError(status, f"Not moved: {result.reason.value}")
     ctx.audit("posts.move", [str(post_id)], 200)
@@ -97,12 +95,7 @@ def _post_action(name: str, action: PostAction) -> View:
 
     def view(ctx: Ctx) -> Response:
         post_id = _post_id(ctx)
-        result = action(ctx, post_id)
-        if isinstance(result, post_actions.Refused):
-            status = 404 if result.reason == Refusal.NOT_FOUND else 409
-            ctx.audit(name, [str(post_id)], status)
-            raise web.HttpError(status, f"Refused: {result.reason.value}")
-        ctx.audit(name, [str(post_id)], 200)
+        post_refusals.audited(ctx, name, post_id, action(ctx, post_id))
         return ctx.redirect(_back(ctx.request.form.get("next"), f"/posts/{post_id}"))
 
     view.__name__ = name.replace(".", "_")

@@ -15,7 +15,7 @@ from common.db import DatabaseUnavailableError, Doc, describe_failure, get_datab
 from common.engine import Dispatch, RunStep, Trigger, execute_once
 from common.entrypoints.serve import Lazy
 from common.events import EventSink, sink_for
-from common.operations.series_due import MaterialiseWhenDue
+from common.operations.series_due import MaterialiseDue
 from common.platforms.base import Registry
 from common.run_summary import RunSummary
 
@@ -34,7 +34,7 @@ class RunService:
 
 def run_steps(settings: Settings) -> tuple[RunStep, ...]:
     """What every run does before it claims: recurring posts' next occurrences become posts."""
-    return (MaterialiseWhenDue(settings.max_lateness),)
+    return (MaterialiseDue(settings.max_lateness),)
 
 
 def lazy_service(registry_factory: RegistryFactory) -> Lazy[RunService]:

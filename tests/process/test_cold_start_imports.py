@@ -35,6 +35,7 @@ NOT_ON_AN_EMPTY_TICK = (
     "jwt",
     "common.series",
     "common.operations.series",
+    "common.operations.series_materialise",
     "common.operations.scheduling",
     "common.operations.media",
     "common.entrypoints.auth",

@@ -33,25 +33,14 @@ def create_posts(call: Call) -> Response:
     if forbidden:
         raise web.HttpError(403, f"This credential may not post for {', '.join(forbidden)}"[:200])
     if parsed.single:
-        result: Any = scheduling.schedule_post(
-            call.db,
-            parsed.requests[0],
-            call.now,
-            call.service.tasks,
-            max_lateness=call.settings.max_lateness,
-            media_urls=call.service.media_urls,
+        one = parsed.requests[0]
+        results = _single_results(
+            scheduling.schedule_post(call.db, one, call.now, call.service.admission)
         )
-        results = _single_results(result)
     else:
-        result = bulk.schedule_batch(
-            call.db,
-            parsed.requests,
-            call.now,
-            tasks=call.service.tasks,
-            max_lateness=call.settings.max_lateness,
-            media_urls=call.service.media_urls,
+        results = _batch_results(
+            bulk.schedule_batch(call.db, parsed.requests, call.now, call.service.admission)
         )
-        results = _batch_results(result)
     created = [r for r in results if isinstance(r, scheduling.Scheduled)]
     status = 201 if created or key is not None else 200
     call.audit("posts.create", [str(r.post_id) for r in created], status)
@@ -128,10 +117,8 @@ def edit_post(call: Call) -> Response:
         post_id,
         changes,
         call.now,
-        max_lateness=call.settings.max_lateness,
+        call.service.admission,
         version=version,
-        tasks=call.service.tasks,
-        media_urls=call.service.media_urls,
     )
     if isinstance(result, scheduling.Invalid):
         raise api_body.invalid_error(result)

@@ -1,14 +1,92 @@
-"""What the control surfaces of every sandbox share (Graph API, Bluesky, Mastodon): the test
-media they serve and the answer to a known route asked with the wrong method."""
+"""What the control surfaces of every sandbox share (Graph API, Bluesky, Mastodon): the frame
+of a control request (test media, the method check, the lock, a malformed request's 400), the
+listing routes, the test media they serve and JSON answers."""
 
 from __future__ import annotations
 
 import functools
+import html
 import io
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 GET_ROUTES = frozenset({"", "posts", "stats"})  # under /_sandbox/
+
+
+Route = tuple[str, str]  # (method, path under /_sandbox/)
+
+
+def control(
+    request: Request,
+    parts: list[str],
+    post_routes: frozenset[str],
+    lock: threading.Lock,
+    route: Callable[[Route, Request], Response],
+) -> Response:
+    """A request to `/_sandbox/<parts>`: test media, a 405 for a known route asked with the
+    wrong method, else `route` under the sandbox's lock; a malformed body or an unknown
+    account answers 400 with the reason."""
+    if request.method == "GET" and parts[:1] == ["media"]:
+        return serve_media(request)
+    path = "/".join(parts)
+    refused = wrong_method(request.method, path, post_routes)
+    if refused is not None:
+        return refused
+    try:
+        with lock:
+            return route((request.method, path), request)
+    except (ValueError, KeyError, TypeError) as exc:
+        return json_answer({"error": f"bad request: {exc}"}, status=400)
+
+
+def listing(
+    route: Route,
+    requests: Mapping[str, int],
+    page: Callable[[], str],
+    posts: Callable[[], list[dict[str, Any]]],
+) -> Response | None:
+    """The GET routes every sandbox has: `` (what it published, as a page for people), `posts`
+    (the same as JSON) and `stats` (the requests it counted per call); None for another."""
+    if route == ("GET", ""):
+        return Response(page(), mimetype="text/html")
+    if route == ("GET", "posts"):
+        return json_answer({"posts": posts()})
+    if route == ("GET", "stats"):
+        return json_answer({"requests": dict(requests), "total": sum(requests.values())})
+    return None
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    """A control request's JSON body, which must be an object."""
+    body = request.get_json(force=True)
+    if not isinstance(body, dict):
+        raise ValueError("a JSON object is required")
+    return body
+
+
+def json_answer(body: Any, headers: Mapping[str, str] | None = None, status: int = 200) -> Response:
+    return Response(json.dumps(body), status, headers=headers, mimetype="application/json")
+
+
+def posts_page(network: str, columns: Sequence[str], posts: list[dict[str, Any]]) -> str:
+    """Bluesky's and Mastodon's published posts (`created`, `owner`, `id`, `text`, `media`) as
+    a table under `columns`."""
+    rows = "".join(
+        f"<tr><td>{html.escape(p['created'])}</td><td>{html.escape(p['owner'])}</td>"
+        f"<td>{html.escape(p['id'])}</td><td>{html.escape(p['text'])}</td>"
+        f"<td>{len(p['media'])}</td></tr>"
+        for p in posts
+    )
+    heads = "".join(f"<th>{name}</th>" for name in columns)
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Sandbox {network}</title>"
+        f"</head><body><h1>Published in the {network} sandbox</h1><table><tr>{heads}</tr>"
+        f"{rows}</table></body></html>"
+    )
 
 
 def serve_media(request: Request) -> Response:

@@ -17,11 +17,10 @@ if TYPE_CHECKING:
 
 from devstack.bluesky.state import Account, BlueskyState, XrpcFault
 from devstack.sandbox.surface import (
+    ControlSurface,
     Route,
-    control,
     json_answer,
     json_object,
-    listing,
     posts_page,
 )
 
@@ -31,7 +30,9 @@ POST_ROUTES = frozenset({"reset", "accounts", "faults", "expire"})  # under /_sa
 _SERVER_ERROR = XrpcFault(500, "InternalServerError", "Internal Server Error")
 
 
-class BlueskyApp:
+class BlueskyApp(ControlSurface):
+    post_routes = POST_ROUTES
+
     def __init__(self) -> None:
         self.state = BlueskyState()
         self.lock = threading.Lock()
@@ -42,7 +43,7 @@ class BlueskyApp:
     def _dispatch(self, request: Request) -> Response:
         parts = [p for p in request.path.split("/") if p]
         if parts[:1] == ["_sandbox"]:
-            return self._control(request, parts[1:])
+            return self.control(request, parts[1:])
         if len(parts) != 2 or parts[0] != "xrpc":
             return _error(XrpcFault(404, "MethodNotImplemented", "Method Not Implemented"))
         nsid = parts[1]
@@ -91,17 +92,14 @@ class BlueskyApp:
 
     # --- the control surface ----------------------------------------------------------------
 
-    def _control(self, request: Request, parts: list[str]) -> Response:
-        return control(request, parts, POST_ROUTES, self.lock, self._control_route)
+    def requests(self) -> dict[str, int]:
+        return self.state.requests
 
-    def _control_route(self, route: Route, request: Request) -> Response:
+    def reset(self) -> None:
+        self.state = BlueskyState()
+
+    def route(self, route: Route, request: Request) -> Response:
         state = self.state
-        listed = listing(route, state.requests, self._page, self._posts)
-        if listed is not None:
-            return listed
-        if route == ("POST", "reset"):
-            self.state = BlueskyState()
-            return json_answer({"ok": True})
         body = json_object(request)
         if route == ("POST", "accounts"):
             account = state.add_account(str(body["handle"]), str(body["password"]))
@@ -119,10 +117,10 @@ class BlueskyApp:
             return json_answer({"account": target.did})
         return json_answer({"error": "no such sandbox route"}, status=404)
 
-    def _page(self) -> str:
-        return posts_page("Bluesky", ("created", "repo", "uri", "text", "images"), self._posts())
+    def page(self) -> str:
+        return posts_page("Bluesky", ("created", "repo", "uri", "text", "images"), self.posts())
 
-    def _posts(self) -> list[dict[str, Any]]:
+    def posts(self) -> list[dict[str, Any]]:
         records = sorted(self.state.records.values(), key=lambda r: r.created)
         return [r.to_json() for r in records]
 

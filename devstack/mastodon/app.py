@@ -22,11 +22,10 @@ from devstack.mastodon.state import (
     MastodonState,
 )
 from devstack.sandbox.surface import (
+    ControlSurface,
     Route,
-    control,
     json_answer,
     json_object,
-    listing,
     posts_page,
 )
 
@@ -44,7 +43,9 @@ _SCOPES: dict[str, tuple[str, ...]] = {
 _SERVER_ERROR = MastodonFault(500, "We're sorry, but something went wrong on our end.")
 
 
-class MastodonApp:
+class MastodonApp(ControlSurface):
+    post_routes = POST_ROUTES
+
     def __init__(self) -> None:
         self.state = MastodonState()
         self.lock = threading.Lock()
@@ -55,7 +56,7 @@ class MastodonApp:
     def _dispatch(self, request: Request) -> Response:
         parts = [p for p in request.path.split("/") if p]
         if parts[:1] == ["_sandbox"]:
-            return self._control(request, parts[1:])
+            return self.control(request, parts[1:])
         if parts[:1] == ["oauth"]:
             return self._oauth(request, parts[1:])
         if parts[:1] != ["api"]:
@@ -152,17 +153,14 @@ class MastodonApp:
 
     # --- the control surface ----------------------------------------------------------------
 
-    def _control(self, request: Request, parts: list[str]) -> Response:
-        return control(request, parts, POST_ROUTES, self.lock, self._control_route)
+    def requests(self) -> dict[str, int]:
+        return self.state.requests
 
-    def _control_route(self, route: Route, request: Request) -> Response:
+    def reset(self) -> None:
+        self.state = MastodonState()
+
+    def route(self, route: Route, request: Request) -> Response:
         state = self.state
-        listed = listing(route, state.requests, self._page, self._posts)
-        if listed is not None:
-            return listed
-        if route == ("POST", "reset"):
-            self.state = MastodonState()
-            return json_answer({"ok": True})
         body = json_object(request)
         if route == ("POST", "accounts"):
             scopes = body.get("scopes")
@@ -185,11 +183,11 @@ class MastodonApp:
             return json_answer({"account": target.id, "faults": vars(target.faults)})
         return json_answer({"error": "no such sandbox route"}, status=404)
 
-    def _page(self) -> str:
+    def page(self) -> str:
         columns = ("created", "account", "id", "text", "media")
-        return posts_page("Mastodon", columns, self._posts())
+        return posts_page("Mastodon", columns, self.posts())
 
-    def _posts(self) -> list[dict[str, Any]]:
+    def posts(self) -> list[dict[str, Any]]:
         return [
             {
                 "id": s.id,

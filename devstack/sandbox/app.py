@@ -28,7 +28,7 @@ from devstack.sandbox import oauth
 from devstack.sandbox.fetch import fetch
 from devstack.sandbox.params import refuse_undeclared
 from devstack.sandbox.state import Account, GraphFault, Item, SandboxState, meta_time
-from devstack.sandbox.surface import Route, control, json_answer, json_object, listing
+from devstack.sandbox.surface import ControlSurface, Route, json_answer, json_object
 
 VERSION = re.compile(r"^v\d+\.\d+$")
 PROOF_MAX_AGE_SECONDS = 300  # Meta's time-stamped proofs expire after 5 minutes
@@ -59,7 +59,9 @@ _UNEXPECTED_ERROR = GraphFault(
 )
 
 
-class SandboxApp:
+class SandboxApp(ControlSurface):
+    post_routes = POST_ROUTES
+
     def __init__(self, app_secret: str | None = None) -> None:
         self.state = SandboxState()
         self.lock = threading.Lock()
@@ -72,7 +74,7 @@ class SandboxApp:
     def _dispatch(self, request: Request) -> Response:
         parts = [p for p in request.path.split("/") if p]
         if parts and parts[0] == "_sandbox":
-            return self._control(request, parts[1:])
+            return self.control(request, parts[1:])
         if parts == ["refresh_access_token"]:  # Threads' refresh is unversioned
             return self._refresh(request)
         if parts[:1] == ["oauth"] or parts == ["access_token"]:  # Threads' OAuth: unversioned
@@ -314,25 +316,25 @@ class SandboxApp:
 
     # --- the control surface ----------------------------------------------------------------
 
-    def _control(self, request: Request, parts: list[str]) -> Response:
+    def control(self, request: Request, parts: list[str]) -> Response:
         if request.method == "GET" and parts[:1] == ["p"] and len(parts) == 2:
             with self.lock:
                 item = self.state.items.get(parts[1])
                 if item is None or not item.published:
                     return Response("No such post", 404, mimetype="text/plain")
                 return Response(_html([item]), mimetype="text/html")
-        return control(request, parts, POST_ROUTES, self.lock, self._control_route)
+        return super().control(request, parts)
 
-    def _control_route(self, route: Route, request: Request) -> Response:
+    def requests(self) -> dict[str, int]:
+        return self.state.requests
+
+    def reset(self) -> None:
+        self.state = SandboxState()
+
+    def route(self, route: Route, request: Request) -> Response:
         state = self.state
-        listed = listing(route, state.requests, self._page, self._posts)
-        if listed is not None:
-            return listed
         if route == ("GET", "containers"):  # what each container was asked to fetch
             return json_answer({"containers": {c.id: c.params for c in state.containers.values()}})
-        if route == ("POST", "reset"):
-            self.state = SandboxState()
-            return json_answer({"ok": True})
         if request.method == "GET":  # no body to read: an unknown page, as any server says
             return json_answer({"error": "no such sandbox route"}, status=404)
         body = json_object(request)
@@ -360,10 +362,10 @@ class SandboxApp:
             return json_answer({"account": target.id, "faults": vars(target.faults)})
         return json_answer({"error": "no such sandbox route"}, status=404)
 
-    def _page(self) -> str:
+    def page(self) -> str:
         return _html(self._published())
 
-    def _posts(self) -> list[dict[str, Any]]:
+    def posts(self) -> list[dict[str, Any]]:
         return [i.to_json() for i in self._published()]
 
     def _published(self) -> list[Item]:

@@ -1,63 +1,80 @@
 """What the control surfaces of every sandbox share (Graph API, Bluesky, Mastodon): the frame
-of a control request (test media, the method check, the lock, a malformed request's 400), the
-listing routes, the test media they serve and JSON answers."""
+of a control request and the routes all have (ControlSurface), the test media they serve, the
+page of published posts and JSON answers."""
 
 from __future__ import annotations
 
+import abc
 import functools
 import html
 import io
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 GET_ROUTES = frozenset({"", "posts", "stats"})  # under /_sandbox/
-
-
 Route = tuple[str, str]  # (method, path under /_sandbox/)
 
 
-def control(
-    request: Request,
-    parts: list[str],
-    post_routes: frozenset[str],
-    lock: threading.Lock,
-    route: Callable[[Route, Request], Response],
-) -> Response:
-    """A request to `/_sandbox/<parts>`: test media, a 405 for a known route asked with the
-    wrong method, else `route` under the sandbox's lock; a malformed body or an unknown
-    account answers 400 with the reason."""
-    if request.method == "GET" and parts[:1] == ["media"]:
-        return serve_media(request)
-    path = "/".join(parts)
-    refused = wrong_method(request.method, path, post_routes)
-    if refused is not None:
-        return refused
-    try:
-        with lock:
-            return route((request.method, path), request)
-    except (ValueError, KeyError, TypeError) as exc:
-        return json_answer({"error": f"bad request: {exc}"}, status=400)
+class ControlSurface(abc.ABC):
+    """The control surface of a sandbox, `/_sandbox/<parts>`: test media, a 405 for a known
+    route asked with the wrong method, the routes every sandbox has (`` the published posts as
+    a page for people, `posts` the same as JSON, `stats` the requests counted per call, POST
+    `reset`), then the sandbox's own `route`; all under its lock. A malformed body or an
+    unknown account answers 400 with the reason."""
 
+    post_routes: frozenset[str]  # the POST routes, beside GET_ROUTES
+    lock: threading.Lock
 
-def listing(
-    route: Route,
-    requests: Mapping[str, int],
-    page: Callable[[], str],
-    posts: Callable[[], list[dict[str, Any]]],
-) -> Response | None:
-    """The GET routes every sandbox has: `` (what it published, as a page for people), `posts`
-    (the same as JSON) and `stats` (the requests it counted per call); None for another."""
-    if route == ("GET", ""):
-        return Response(page(), mimetype="text/html")
-    if route == ("GET", "posts"):
-        return json_answer({"posts": posts()})
-    if route == ("GET", "stats"):
-        return json_answer({"requests": dict(requests), "total": sum(requests.values())})
-    return None
+    def control(self, request: Request, parts: list[str]) -> Response:
+        if request.method == "GET" and parts[:1] == ["media"]:
+            return serve_media(request)
+        route = (request.method, "/".join(parts))
+        refused = wrong_method(request.method, route[1], self.post_routes)
+        if refused is not None:
+            return refused
+        try:
+            with self.lock:
+                shared = self._shared(route)
+                return shared if shared is not None else self.route(route, request)
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_answer({"error": f"bad request: {exc}"}, status=400)
+
+    def _shared(self, route: Route) -> Response | None:
+        if route == ("GET", ""):
+            return Response(self.page(), mimetype="text/html")
+        if route == ("GET", "posts"):
+            return json_answer({"posts": self.posts()})
+        if route == ("GET", "stats"):
+            requests = self.requests()
+            return json_answer({"requests": dict(requests), "total": sum(requests.values())})
+        if route == ("POST", "reset"):
+            self.reset()
+            return json_answer({"ok": True})
+        return None
+
+    @abc.abstractmethod
+    def requests(self) -> Mapping[str, int]:
+        """The requests counted per call since the last reset."""
+
+    @abc.abstractmethod
+    def page(self) -> str:
+        """The published posts, as a page for people."""
+
+    @abc.abstractmethod
+    def posts(self) -> list[dict[str, Any]]:
+        """The published posts, oldest first."""
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Start afresh: no accounts, no posts, no counts."""
+
+    @abc.abstractmethod
+    def route(self, route: Route, request: Request) -> Response:
+        """The sandbox's own control routes."""
 
 
 def json_object(request: Request) -> dict[str, Any]:

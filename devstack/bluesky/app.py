@@ -5,20 +5,19 @@ reset), and test images under /_sandbox/media/ (Bluesky stores blobs; the adapte
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    pass
 
 from devstack.bluesky.state import Account, BlueskyState, XrpcFault
 from devstack.sandbox.surface import (
-    ControlSurface,
     Route,
+    StandIn,
     json_answer,
     json_object,
     posts_page,
@@ -30,26 +29,17 @@ POST_ROUTES = frozenset({"reset", "accounts", "faults", "expire"})  # under /_sa
 _SERVER_ERROR = XrpcFault(500, "InternalServerError", "Internal Server Error")
 
 
-class BlueskyApp(ControlSurface):
+class BlueskyApp(StandIn[BlueskyState]):
     post_routes = POST_ROUTES
 
     def __init__(self) -> None:
-        self.state = BlueskyState()
-        self.lock = threading.Lock()
+        super().__init__(BlueskyState)
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        return self._dispatch(Request(environ))(environ, start_response)
-
-    def _dispatch(self, request: Request) -> Response:
-        parts = [p for p in request.path.split("/") if p]
-        if parts[:1] == ["_sandbox"]:
-            return self.control(request, parts[1:])
+    def serve(self, request: Request, parts: list[str]) -> Response:
         if len(parts) != 2 or parts[0] != "xrpc":
             return _error(XrpcFault(404, "MethodNotImplemented", "Method Not Implemented"))
         nsid = parts[1]
-        with self.lock:
-            key = f"{request.method} {nsid}"
-            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        self.count(f"{request.method} {nsid}")
         try:
             return self._xrpc(request, nsid)
         except XrpcFault as fault:
@@ -91,12 +81,6 @@ class BlueskyApp(ControlSurface):
         return json_answer(body)
 
     # --- the control surface ----------------------------------------------------------------
-
-    def requests(self) -> dict[str, int]:
-        return self.state.requests
-
-    def reset(self) -> None:
-        self.state = BlueskyState()
 
     def route(self, route: Route, request: Request) -> Response:
         state = self.state

@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    pass
 
 from devstack.mastodon import oauth
 from devstack.mastodon.state import (
@@ -22,8 +20,8 @@ from devstack.mastodon.state import (
     MastodonState,
 )
 from devstack.sandbox.surface import (
-    ControlSurface,
     Route,
+    StandIn,
     json_answer,
     json_object,
     posts_page,
@@ -43,27 +41,19 @@ _SCOPES: dict[str, tuple[str, ...]] = {
 _SERVER_ERROR = MastodonFault(500, "We're sorry, but something went wrong on our end.")
 
 
-class MastodonApp(ControlSurface):
+class MastodonApp(StandIn[MastodonState]):
     post_routes = POST_ROUTES
 
     def __init__(self) -> None:
-        self.state = MastodonState()
-        self.lock = threading.Lock()
+        super().__init__(MastodonState)
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        return self._dispatch(Request(environ))(environ, start_response)
-
-    def _dispatch(self, request: Request) -> Response:
-        parts = [p for p in request.path.split("/") if p]
-        if parts[:1] == ["_sandbox"]:
-            return self.control(request, parts[1:])
+    def serve(self, request: Request, parts: list[str]) -> Response:
         if parts[:1] == ["oauth"]:
             return self._oauth(request, parts[1:])
         if parts[:1] != ["api"]:
             return _error(MastodonFault(404, "Record not found"))
         route = _route_name(request.method, parts[1:])
-        with self.lock:
-            self.state.requests[route] = self.state.requests.get(route, 0) + 1
+        self.count(route)
         try:
             return self._api(request, parts[1:], route)
         except MastodonFault as fault:
@@ -73,8 +63,8 @@ class MastodonApp(ControlSurface):
 
     def _oauth(self, request: Request, parts: list[str]) -> Response:
         route = f"{request.method} oauth/{'/'.join(parts)}"
+        self.count(route)
         with self.lock:
-            self.state.requests[route] = self.state.requests.get(route, 0) + 1
             try:
                 if route == "GET oauth/authorize":
                     return oauth.authorize_page(self.state, dict(request.args.items()))
@@ -152,12 +142,6 @@ class MastodonApp(ControlSurface):
         raise MastodonFault(404, "Record not found")
 
     # --- the control surface ----------------------------------------------------------------
-
-    def requests(self) -> dict[str, int]:
-        return self.state.requests
-
-    def reset(self) -> None:
-        self.state = MastodonState()
 
     def route(self, route: Route, request: Request) -> Response:
         state = self.state

@@ -12,9 +12,7 @@ import html
 import json
 import re
 import secrets
-import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus, urlencode
@@ -22,13 +20,13 @@ from urllib.parse import quote, quote_plus, urlencode
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    pass
 
 from devstack.sandbox import oauth
 from devstack.sandbox.fetch import fetch
 from devstack.sandbox.params import refuse_undeclared
 from devstack.sandbox.state import Account, GraphFault, Item, SandboxState, meta_time
-from devstack.sandbox.surface import ControlSurface, Route, json_answer, json_object
+from devstack.sandbox.surface import Route, StandIn, json_answer, json_object
 
 VERSION = re.compile(r"^v\d+\.\d+$")
 PROOF_MAX_AGE_SECONDS = 300  # Meta's time-stamped proofs expire after 5 minutes
@@ -59,22 +57,14 @@ _UNEXPECTED_ERROR = GraphFault(
 )
 
 
-class SandboxApp(ControlSurface):
+class SandboxApp(StandIn[SandboxState]):
     post_routes = POST_ROUTES
 
     def __init__(self, app_secret: str | None = None) -> None:
-        self.state = SandboxState()
-        self.lock = threading.Lock()
+        super().__init__(SandboxState)
         self.app_secret = app_secret
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        response = self._dispatch(Request(environ))
-        return response(environ, start_response)
-
-    def _dispatch(self, request: Request) -> Response:
-        parts = [p for p in request.path.split("/") if p]
-        if parts and parts[0] == "_sandbox":
-            return self.control(request, parts[1:])
+    def serve(self, request: Request, parts: list[str]) -> Response:
         if parts == ["refresh_access_token"]:  # Threads' refresh is unversioned
             return self._refresh(request)
         if parts[:1] == ["oauth"] or parts == ["access_token"]:  # Threads' OAuth: unversioned
@@ -104,9 +94,7 @@ class SandboxApp(ControlSurface):
             return self._dialog(request, parts[1:], "threads")
         args = _arguments(request)
         edge = "/".join(parts)
-        with self.lock:
-            key = f"{request.method} {edge}"
-            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        self.count(f"{request.method} {edge}")
         try:
             refuse_undeclared(request.method, f"threads:{edge}", args)
             with self.lock:
@@ -124,9 +112,7 @@ class SandboxApp(ControlSurface):
         args = _arguments(request)
         token = _token(request, args)
         edge = parts[-1] if len(parts) > 1 else "node"
-        with self.lock:
-            key = f"{request.method} {edge}"
-            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        self.count(f"{request.method} {edge}")
         try:
             self._check_proof(token, args)
             refuse_undeclared(request.method, _edge_name(parts), args)
@@ -153,9 +139,7 @@ class SandboxApp(ControlSurface):
     def _refresh(self, request: Request) -> Response:
         args = _arguments(request)
         token = _token(request, args)
-        with self.lock:
-            key = "GET refresh_access_token"
-            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        self.count("GET refresh_access_token")
         try:
             refuse_undeclared("GET", "refresh_access_token", args)
             if args.get("grant_type") != "th_refresh_token":
@@ -324,12 +308,6 @@ class SandboxApp(ControlSurface):
                     return Response("No such post", 404, mimetype="text/plain")
                 return Response(_html([item]), mimetype="text/html")
         return super().control(request, parts)
-
-    def requests(self) -> dict[str, int]:
-        return self.state.requests
-
-    def reset(self) -> None:
-        self.state = SandboxState()
 
     def route(self, route: Route, request: Request) -> Response:
         state = self.state

@@ -1,6 +1,6 @@
-"""What the control surfaces of every sandbox share (Graph API, Bluesky, Mastodon): the frame
-of a control request and the routes all have (ControlSurface), the test media they serve, the
-page of published posts and JSON answers."""
+"""What every sandbox (Graph API, Bluesky, Mastodon) shares: the WSGI frame, the request
+counts and the control surface with the routes all have (StandIn), the test media they serve,
+the page of published posts and JSON answers."""
 
 from __future__ import annotations
 
@@ -10,24 +10,53 @@ import html
 import io
 import json
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from werkzeug.wrappers import Request, Response
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 GET_ROUTES = frozenset({"", "posts", "stats"})  # under /_sandbox/
 Route = tuple[str, str]  # (method, path under /_sandbox/)
 
 
-class ControlSurface(abc.ABC):
-    """The control surface of a sandbox, `/_sandbox/<parts>`: test media, a 405 for a known
-    route asked with the wrong method, the routes every sandbox has (`` the published posts as
-    a page for people, `posts` the same as JSON, `stats` the requests counted per call, POST
-    `reset`), then the sandbox's own `route`; all under its lock. A malformed body or an
-    unknown account answers 400 with the reason."""
+class Counted(Protocol):
+    """A sandbox's state: whatever it holds, with the requests it was asked, per call."""
 
-    post_routes: frozenset[str]  # the POST routes, beside GET_ROUTES
-    lock: threading.Lock
+    requests: dict[str, int]
+
+
+State = TypeVar("State", bound=Counted)
+
+
+class StandIn(abc.ABC, Generic[State]):
+    """A sandbox as a WSGI app: the network's own paths (`serve`) and, under `/_sandbox/`, the
+    control surface for tests and people: test media, a 405 for a known route asked with the
+    wrong method, the routes every sandbox has (`` the published posts as a page, `posts` the
+    same as JSON, `stats` the requests counted per call, POST `reset` to a `fresh` state), then
+    the sandbox's own `route`; all under its lock. A malformed body or an unknown account
+    answers 400 with the reason."""
+
+    post_routes: frozenset[str]  # the control surface's POST routes, beside GET_ROUTES
+
+    def __init__(self, fresh: Callable[[], State]) -> None:
+        self._fresh = fresh
+        self.state = fresh()
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        parts = [p for p in request.path.split("/") if p]
+        if parts[:1] == ["_sandbox"]:
+            return self.control(request, parts[1:])(environ, start_response)
+        return self.serve(request, parts)(environ, start_response)
+
+    def count(self, call: str) -> None:
+        """One more request to `call` (what `stats` shows)."""
+        with self.lock:
+            self.state.requests[call] = self.state.requests.get(call, 0) + 1
 
     def control(self, request: Request, parts: list[str]) -> Response:
         if request.method == "GET" and parts[:1] == ["media"]:
@@ -49,16 +78,16 @@ class ControlSurface(abc.ABC):
         if route == ("GET", "posts"):
             return json_answer({"posts": self.posts()})
         if route == ("GET", "stats"):
-            requests = self.requests()
+            requests = self.state.requests
             return json_answer({"requests": dict(requests), "total": sum(requests.values())})
         if route == ("POST", "reset"):
-            self.reset()
+            self.state = self._fresh()
             return json_answer({"ok": True})
         return None
 
     @abc.abstractmethod
-    def requests(self) -> Mapping[str, int]:
-        """The requests counted per call since the last reset."""
+    def serve(self, request: Request, parts: list[str]) -> Response:
+        """The network's own paths (`parts`: the path's segments)."""
 
     @abc.abstractmethod
     def page(self) -> str:
@@ -67,10 +96,6 @@ class ControlSurface(abc.ABC):
     @abc.abstractmethod
     def posts(self) -> list[dict[str, Any]]:
         """The published posts, oldest first."""
-
-    @abc.abstractmethod
-    def reset(self) -> None:
-        """Start afresh: no accounts, no posts, no counts."""
 
     @abc.abstractmethod
     def route(self, route: Route, request: Request) -> Response:

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
-
-if TYPE_CHECKING:
-    pass
 
 from devstack.bluesky.state import Account, BlueskyState, XrpcFault
 from devstack.sandbox.surface import (

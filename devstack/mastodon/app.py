@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
-
-if TYPE_CHECKING:
-    pass
 
 from devstack.mastodon import oauth
 from devstack.mastodon.state import (

@@ -14,13 +14,10 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, quote_plus, urlencode
 
 from werkzeug.wrappers import Request, Response
-
-if TYPE_CHECKING:
-    pass
 
 from devstack.sandbox import oauth
 from devstack.sandbox.fetch import fetch

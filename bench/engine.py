@@ -26,9 +26,9 @@ from bench._common import load_arguments, mongo_uri, report, seed_load
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
-from common.engine import RunStep, Trigger, execute_once
+from common.engine import Trigger, execute_once
+from common.entrypoints.runner import run_steps
 from common.model import Account, Post
-from common.operations.series import MaterialiseDue
 from common.platforms.base import Outcome, PublishContext, Published, Registry, Withdrawn
 
 HANDSHAKES = {"isMaster", "hello", "ping", "endSessions", "saslStart", "saslContinue"}
@@ -112,17 +112,16 @@ def empty_tick_with_history(uri: str, finished: int, future: int) -> int:
     seed_history(client[name], finished, future)
     counter.count = 0
     execute_once(
-        settings, Trigger("tick", "bench-1"), Registry([]), db=client[name], steps=steps(settings)
+        settings,
+        Trigger("tick", "bench-1"),
+        Registry([]),
+        db=client[name],
+        steps=run_steps(settings),
     )
     commands = counter.count
     client.drop_database(name)
     client.close()
     return commands
-
-
-def steps(settings: Settings) -> tuple[RunStep, ...]:
-    """The deployed runs' upkeep (runner.run_steps: recurring posts), counted with the rest."""
-    return (MaterialiseDue(settings.max_lateness),)
 
 
 def fresh_db(uri: str) -> tuple[Settings, MongoClient[Doc], CommandCounter, str]:
@@ -147,7 +146,7 @@ def timed_run(
     counter.count = 0
     started = time.perf_counter()
     result = execute_once(
-        settings, Trigger("cli"), registry, db=client[name], steps=steps(settings)
+        settings, Trigger("cli"), registry, db=client[name], steps=run_steps(settings)
     )
     elapsed = time.perf_counter() - started
     commands = counter.count

@@ -219,9 +219,10 @@ _STR_SETTINGS: dict[str, str] = {
 _TASKS_REQUIRED = ("TASKS_QUEUE", "TASKS_TARGET_URL", "TASKS_SERVICE_ACCOUNT")
 
 
-def _is_fernet_key(key: str) -> bool:
-    """Checked here with the standard library, so a bad key fails at start in every function
-    (the status function does not ship the cryptography package)."""
+def is_fernet_key(key: str) -> bool:
+    """Checked with the standard library, so a bad key fails at start in every function (the
+    status function does not ship the cryptography package, and the run function loads it only
+    when a token is opened: common.tokens)."""
     try:
         return len(base64.urlsafe_b64decode(key.encode("ascii"))) == FERNET_KEY_BYTES
     except (ValueError, UnicodeEncodeError):
@@ -273,7 +274,7 @@ def _read_strings(env: Mapping[str, str], values: dict[str, object], problems: l
         problems.extend(
             f"TOKEN_ENCRYPTION_KEY entry {n} is not a Fernet key (32 url-safe base64 bytes)"
             for n, key in enumerate(keys, start=1)
-            if not _is_fernet_key(key)
+            if not is_fernet_key(key)
         )
         values["token_encryption_keys"] = keys
     if env.get("CORS_ALLOWED_ORIGINS", "").strip():

@@ -51,7 +51,7 @@ class Dispatch(Protocol):
 
 class RunStep(Protocol):
     """Upkeep a run does under its lock before it claims (the runner chooses; recurring posts
-    are materialised by one: operations.series.MaterialiseDue). Bounded work per run, and
+    are materialised by one: operations.series_due.MaterialiseDue). Bounded work per run, and
     cheap when there is none: the run's command count on an empty tick depends on it."""
 
     def __call__(self, db: Database[Doc], now: datetime) -> None: ...

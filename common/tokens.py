@@ -6,9 +6,13 @@ it first and keeping the old one until `rotate` has re-encrypted every stored to
 
 from __future__ import annotations
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from common.config import Settings
+from common.config import Settings, is_fernet_key
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 
 class TokenKeyError(RuntimeError):
@@ -24,50 +28,65 @@ class MissingKeyError(TokenKeyError):
 
 class TokenCipher:
     """Keys are checked when given; a missing key is reported when a token is needed, so
-    work that needs no token (an empty tick, `status`) runs without one."""
+    work that needs no token (an empty tick, `status`) runs without one.
+
+    The cryptography package loads when the first token is sealed or opened, not with the
+    cipher: the run function builds one on every cold start, and a tick with nothing due opens
+    no token (a cold start spends its CPU on imports)."""
 
     def __init__(self, keys: tuple[str, ...]) -> None:
-        fernets = []
         for position, key in enumerate(keys, start=1):
-            try:
-                fernets.append(Fernet(key.encode()))
-            except ValueError as exc:
+            if not is_fernet_key(key):  # the check Fernet itself makes
                 raise TokenKeyError(
                     f"TOKEN_ENCRYPTION_KEY entry {position} is not a Fernet key "
                     "(32 url-safe base64-encoded bytes)"
-                ) from exc
-        self._cipher = MultiFernet(fernets) if fernets else None
+                )
+        self._key_list = keys
+        self._cipher: MultiFernet | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenCipher:
         return cls(settings.token_encryption_keys)
 
     def _keys(self) -> MultiFernet:
-        if self._cipher is None:
+        if not self._key_list:
             raise MissingKeyError(
                 "TOKEN_ENCRYPTION_KEY is not set; generate one with "
                 "`python -c 'from cryptography.fernet import Fernet; "
                 "print(Fernet.generate_key().decode())'`"
             )
+        if self._cipher is None:  # two threads may both build it: the same cipher either way
+            from cryptography.fernet import Fernet, MultiFernet
+
+            self._cipher = MultiFernet([Fernet(key.encode()) for key in self._key_list])
         return self._cipher
 
     def encrypt(self, token: str) -> str:
         return self._keys().encrypt(token.encode()).decode()
 
     def decrypt(self, ciphertext: str) -> str:
-        try:
-            return self._keys().decrypt(ciphertext.encode()).decode()
-        except InvalidToken as exc:
-            raise TokenKeyError(
-                "stored token cannot be decrypted with TOKEN_ENCRYPTION_KEY "
-                "(wrong key, or its key was rotated out)"
-            ) from exc
+        return self._open(
+            ciphertext,
+            lambda keys, data: keys.decrypt(data),
+            "stored token cannot be decrypted with TOKEN_ENCRYPTION_KEY "
+            "(wrong key, or its key was rotated out)",
+        )
 
     def rotate(self, ciphertext: str) -> str:
         """Re-encrypt under the first key (for key rotation)."""
+        return self._open(
+            ciphertext,
+            lambda keys, data: keys.rotate(data),
+            "stored token cannot be decrypted with TOKEN_ENCRYPTION_KEY",
+        )
+
+    def _open(
+        self, ciphertext: str, use: Callable[[MultiFernet, bytes], bytes], problem: str
+    ) -> str:
+        keys = self._keys()
+        from cryptography.fernet import InvalidToken  # _keys has loaded it
+
         try:
-            return self._keys().rotate(ciphertext.encode()).decode()
+            return use(keys, ciphertext.encode()).decode()
         except InvalidToken as exc:
-            raise TokenKeyError(
-                "stored token cannot be decrypted with TOKEN_ENCRYPTION_KEY"
-            ) from exc
+            raise TokenKeyError(problem) from exc

@@ -24,7 +24,7 @@ from common.operations.bulk import ItemProblem
 from common.operations.csv_import import ImportRefused
 from common.operations.post_actions import PostChanges
 from common.operations.scheduling import Invalid, PostRequest
-from common.operations.series import SeriesChanges
+from common.operations.series_split import SeriesChanges
 from common.platforms.base import Login
 from common.schema import S
 

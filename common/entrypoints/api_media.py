@@ -1,4 +1,5 @@
-"""The api's media routes: POST /v1/media, POST /v1/media/{id}:complete, GET /v1/media/{id}.
+"""The api's media routes: POST /v1/media, POST /v1/media/{id}:complete, GET /v1/media/{id},
+and the web app's composer uploads (the same requests and answers).
 
 Parsing and shaping only; the use cases are common.operations.media. A caller sees an item only
 when it may use every account the item was uploaded for.
@@ -9,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from flask import Response
+
 from common import schema
 from common.db import Doc
 from common.entrypoints import api_body, web
 from common.entrypoints.api.shapes import media as media_shapes
 from common.entrypoints.auth import Caller
+from common.entrypoints.request_scope import RequestScope
 from common.media_records import MediaItem, Variant
 from common.operations import media
 from common.storage import MediaBucket
@@ -34,6 +38,25 @@ def parse_upload(body: Mapping[str, Any]) -> media.UploadRequest:
 
 def refusal(refused: media.MediaRefused) -> web.HttpError:
     return web.HttpError(_STATUS[refused.kind], refused.reason)
+
+
+def upload_answer(made: media.Upload | media.MediaRefused, scope: RequestScope) -> Response:
+    """201 with the resumable session to PUT the bytes to, or 200 with the item that already
+    holds the same bytes for the same accounts; audited."""
+    if isinstance(made, media.MediaRefused):
+        raise refusal(made)
+    status = 201 if made.upload_url else 200
+    scope.audit("media.create", [made.item.id], status)
+    answer = {"media": media_json(made.item), "uploadUrl": made.upload_url}
+    return web.json_response(answer, status, scope.rid)
+
+
+def completed_answer(done: MediaItem | media.MediaRefused, scope: RequestScope) -> Response:
+    """The item settled by its completion (ready or rejected, with its problems); audited."""
+    if isinstance(done, media.MediaRefused):
+        raise refusal(done)
+    scope.audit("media.complete", [done.id], 200)
+    return web.json_response({"media": media_json(done)}, 200, scope.rid)
 
 
 def visible(item: MediaItem | None, caller: Caller) -> MediaItem:

@@ -15,7 +15,7 @@ from common.db import DatabaseUnavailableError, Doc, describe_failure, get_datab
 from common.engine import Dispatch, RunStep, Trigger, execute_once
 from common.entrypoints.serve import Lazy
 from common.events import EventSink, sink_for
-from common.operations.series import MaterialiseDue
+from common.operations.series_due import MaterialiseDue
 from common.platforms.base import Registry
 from common.run_summary import RunSummary
 

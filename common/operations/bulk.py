@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bson import ObjectId
 from pymongo.database import Database
@@ -15,7 +15,7 @@ from pymongo.errors import BulkWriteError
 from common import accounts, posts
 from common.db import Doc
 from common.operations import likeness
-from common.operations.prompt_tasks import TaskStarter
+from common.operations.admission import Admission
 from common.operations.scheduling import (
     SLOT_ATTEMPTS,
     AlreadyScheduled,
@@ -32,7 +32,6 @@ from common.operations.scheduling import (
     repeat,
     url_problems,
 )
-from common.platforms.media_check import MediaUrlCheck
 
 IMPORT_CHUNK = 500
 DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index refusing a write
@@ -72,15 +71,12 @@ def schedule_batch(
     db: Database[Doc],
     requests: Sequence[PostRequest],
     now: datetime,
+    admission: Admission,
     progress: Callable[[int, int], None] | None = None,
-    tasks: TaskStarter | None = None,
-    *,
-    max_lateness: timedelta,
-    media_urls: MediaUrlCheck | None = None,
 ) -> BatchScheduled | BatchRefused | KeyReused:
     """Schedule every item or none (an API batch, a CSV file); repeats make nothing new."""
     for _ in range(SLOT_ATTEMPTS):
-        planned = plan_all(db, requests, now, max_lateness, media_urls)
+        planned = plan_all(db, requests, now, admission)
         if isinstance(planned, BatchRefused):
             return planned
         try:
@@ -92,18 +88,14 @@ def schedule_batch(
         return BatchRefused((ItemProblem(0, "scheduledAt", SLOTS_RACED),))
     if isinstance(stored, KeyReused):
         return stored
-    if tasks is not None:
+    if admission.tasks is not None:
         made = [(r.post_id, r.when.instant) for r in stored.results if isinstance(r, Scheduled)]
-        tasks.posts_written(db, made, now)
+        admission.tasks.posts_written(db, made, now)
     return with_likeness(db, requests, stored)
 
 
 def plan_all(
-    db: Database[Doc],
-    requests: Sequence[PostRequest],
-    now: datetime,
-    max_lateness: timedelta,
-    media_urls: MediaUrlCheck | None = None,
+    db: Database[Doc], requests: Sequence[PostRequest], now: datetime, admission: Admission
 ) -> list[posts.NewPost] | BatchRefused:
     """Every item checked before anything is stored: the posts to store, or every problem
     (media URLs are fetched once each for the whole batch, in parallel)."""
@@ -126,7 +118,8 @@ def plan_all(
         if isinstance(placed, Invalid):
             result = placed
         else:
-            result = plan_post(placed, known.get(request.account_id), now, max_lateness)
+            account = known.get(request.account_id)
+            result = plan_post(placed, account, now, admission.max_lateness)
         if isinstance(result, Planned):
             result = admit_media(db, result.new, now)
         if isinstance(result, posts.NewPost):
@@ -136,7 +129,7 @@ def plan_all(
             problems.append(ItemProblem(index, "accountId", f"no account {result.account_id!r}"))
         else:
             problems.extend(ItemProblem(index, p.field, p.message) for p in result.problems)
-    for index, found in zip(places, url_problems(media_urls, planned), strict=True):
+    for index, found in zip(places, url_problems(admission.media_urls, planned), strict=True):
         problems.extend(ItemProblem(index, p.field, p.message) for p in found)
     problems.sort(key=lambda p: p.index)
     return BatchRefused(tuple(problems)) if problems else planned

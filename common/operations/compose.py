@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pymongo.database import Database
 
 from common.db import Doc
 from common.operations import bulk, scheduling
+from common.operations.admission import Admission
 from common.operations.bulk import BatchRefused, BatchScheduled, ItemProblem
-from common.operations.prompt_tasks import TaskStarter
 from common.operations.scheduling import (
     AlreadyScheduled,
     Invalid,
@@ -27,34 +27,26 @@ from common.operations.scheduling import (
     PostRequest,
     Scheduled,
 )
-from common.platforms.media_check import MediaUrlCheck
 
 
 def compose(
-    db: Database[Doc],
-    requests: Sequence[PostRequest],
-    now: datetime,
-    tasks: TaskStarter | None = None,
-    *,
-    max_lateness: timedelta,
-    media_urls: MediaUrlCheck | None = None,
+    db: Database[Doc], requests: Sequence[PostRequest], now: datetime, admission: Admission
 ) -> BatchScheduled | BatchRefused | KeyReused:
     slotted = _in_slots(db, requests, now)
     if isinstance(slotted, BatchRefused):
         return slotted
     if all(r.stage == "scheduled" for r in slotted):
-        return bulk.schedule_batch(
-            db, slotted, now, tasks=tasks, max_lateness=max_lateness, media_urls=media_urls
-        )
+        return bulk.schedule_batch(db, slotted, now, admission)
     # Checked as posts due at their time would be (the same rules, media URLs fetched once),
     # then stored one by one.
     as_due = [replace(r, stage="scheduled") for r in slotted]
-    checked = bulk.plan_all(db, as_due, now, max_lateness, media_urls)
+    checked = bulk.plan_all(db, as_due, now, admission)
     if isinstance(checked, BatchRefused):
         return checked
     results: list[Scheduled | AlreadyScheduled] = []
+    checked_once = replace(admission, media_urls=None)  # their URLs were fetched just now
     for index, request in enumerate(slotted):
-        made = scheduling.schedule_post(db, request, now, tasks, max_lateness=max_lateness)
+        made = scheduling.schedule_post(db, request, now, checked_once)
         if isinstance(made, KeyReused):
             return made
         if isinstance(made, (Invalid, NoSuchAccount)):

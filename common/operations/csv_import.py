@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import IO
 
 from bson import ObjectId
@@ -16,14 +16,13 @@ from pymongo.errors import BulkWriteError
 from common import bulk_import, jsonfmt, posts
 from common.db import Doc
 from common.operations import bulk
-from common.operations.prompt_tasks import TaskStarter
+from common.operations.admission import Admission
 from common.operations.scheduling import (
     SLOT_ATTEMPTS,
     KeyReused,
     PostRequest,
     Scheduled,
 )
-from common.platforms.media_check import MediaUrlCheck
 
 
 @dataclass(frozen=True)
@@ -77,14 +76,12 @@ def import_csv(
     db: Database[Doc],
     handle: IO[str],
     now: datetime,
+    admission: Admission,
     *,
-    max_lateness: timedelta,
     owner: str = "operator",
     default_time_zone: str | None = None,
     allow_late: bool = False,
     progress: Callable[[int, int], None] | None = None,
-    tasks: TaskStarter | None = None,
-    media_urls: MediaUrlCheck | None = None,
 ) -> Imported | ImportRefused:
     """Schedule every row of a CSV file (common.bulk_import), or none if any row is wrong.
 
@@ -102,7 +99,7 @@ def import_csv(
         return ImportRefused((RowProblem(1, "file", "no rows to import"),))
     requests = [row_request(row, default_time_zone, allow_late, owner) for row in rows]
     for _ in range(SLOT_ATTEMPTS):
-        planned = bulk.plan_all(db, requests, now, max_lateness, media_urls)
+        planned = bulk.plan_all(db, requests, now, admission)
         if isinstance(planned, bulk.BatchRefused):
             problems = planned.problems
             return ImportRefused(tuple(_row_problem(rows[p.index].line, p) for p in problems))
@@ -118,8 +115,8 @@ def import_csv(
             bulk.raced(db, exc, planned)
             continue
         imported = _imported(db, rows, keep, stored, changed, planned, now)
-        if tasks is not None:  # DISPATCH=tasks: the rows due before the next tick, at once
-            tasks.posts_written(db, _written(stored, imported, changed, planned), now)
+        if admission.tasks is not None:  # DISPATCH=tasks: the rows due before the next tick
+            admission.tasks.posts_written(db, _written(stored, imported, changed, planned), now)
         return imported
     return ImportRefused((RowProblem(1, "at", bulk.SLOTS_RACED),))
 

@@ -9,15 +9,15 @@ refusal says why, explained from the same table.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bson import ObjectId
 from pymongo.database import Database
 
 from common import accounts, posts, slots, transitions
 from common.db import Doc
+from common.operations.admission import Admission
 from common.operations.post_actions import Done, Refused, act, refused
-from common.operations.prompt_tasks import TaskStarter
 from common.operations.scheduling import Invalid, NoSuchAccount
 from common.validation import Problem
 
@@ -33,8 +33,7 @@ def approve_post(
     db: Database[Doc],
     post_id: ObjectId,
     now: datetime,
-    max_lateness: timedelta,
-    tasks: TaskStarter | None = None,
+    admission: Admission,
 ) -> Done | Refused:
     """Approve a post awaiting approval: it goes out at its time, or now if that has passed.
 
@@ -43,11 +42,11 @@ def approve_post(
     """
     post = posts.get(db, post_id)
     pending = post is not None and post.status == "pending_approval"
-    if pending and post is not None and transitions.too_late(post, max_lateness, now):
+    if pending and post is not None and transitions.too_late(post, admission.max_lateness, now):
         return refused(transitions.Refusal.TOO_LATE, post)
     done = act(db, post_id, "approve", lambda: posts.review(db, post_id, "approve", now), now)
-    if tasks is not None and isinstance(done, Done) and post is not None:
-        tasks.post_written(db, post_id, post.due_at, now)
+    if admission.tasks is not None and isinstance(done, Done) and post is not None:
+        admission.tasks.post_written(db, post_id, post.due_at, now)
     return done
 
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bson import ObjectId
 from pymongo.database import Database
 
 from common import accounts, model, posts, transitions
 from common.db import Doc
-from common.operations.prompt_tasks import TaskStarter
+from common.operations.admission import Admission
 from common.operations.scheduling import (
     Invalid,
     NoSuchAccount,
@@ -23,7 +23,6 @@ from common.operations.scheduling import (
     plan_post,
     url_problems,
 )
-from common.platforms.media_check import MediaUrlCheck
 from common.validation import Problem
 
 
@@ -69,11 +68,9 @@ def edit_post(
     post_id: ObjectId,
     changes: PostChanges,
     now: datetime,
+    admission: Admission,
     *,
-    max_lateness: timedelta,
     version: int | None = None,
-    tasks: TaskStarter | None = None,
-    media_urls: MediaUrlCheck | None = None,
 ) -> Done | Refused | Invalid:
     """Change a scheduled post's content or time, checked like a new one.
 
@@ -85,13 +82,13 @@ def edit_post(
     if why is not None or post is None:
         return refused(why or transitions.Refusal.NOT_FOUND, post)
     request = _edited_request(post, changes)
-    planned = plan_post(request, accounts.get(db, post.account_id), now, max_lateness)
+    planned = plan_post(request, accounts.get(db, post.account_id), now, admission.max_lateness)
     if isinstance(planned, NoSuchAccount):
         return Invalid((Problem("accountId", f"no account {post.account_id!r}"),))
     if isinstance(planned, Invalid):
         return planned
     before = frozenset(m.url for m in post.content.media)
-    (by_url,) = url_problems(media_urls, [planned.new], known=before)
+    (by_url,) = url_problems(admission.media_urls, [planned.new], known=before)
     if by_url:
         return Invalid(tuple(by_url))
     admitted = admit_media(db, planned.new, now)
@@ -110,8 +107,8 @@ def edit_post(
         now,
         version=read,
     )
-    if tasks is not None and isinstance(done, Done) and not draft:
-        tasks.post_written(db, post_id, when.instant if when else post.due_at, now)
+    if admission.tasks is not None and isinstance(done, Done) and not draft:
+        admission.tasks.post_written(db, post_id, when.instant if when else post.due_at, now)
     return done
 
 

@@ -21,7 +21,7 @@ from common.clock import ScheduledTime, TimeError, resolve
 from common.db import Doc
 from common.model import Account
 from common.operations import likeness, media
-from common.operations.prompt_tasks import TaskStarter
+from common.operations.admission import Admission
 from common.platforms.media_check import MediaUrlCheck
 from common.validation import CheckedFollowUps, Problem, check_follow_ups, check_post
 
@@ -220,19 +220,11 @@ def _key_problems(key: str | None) -> list[Problem]:
 
 
 def schedule_post(
-    db: Database[Doc],
-    request: PostRequest,
-    now: datetime,
-    tasks: TaskStarter | None = None,
-    *,
-    max_lateness: timedelta,
-    media_urls: MediaUrlCheck | None = None,
+    db: Database[Doc], request: PostRequest, now: datetime, admission: Admission
 ) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
-    """`media_urls`: the door check of media given as URLs (None: not checked, for callers
-    whose media are uploads or already checked)."""
     if is_queued(request):
-        return _schedule_in_slot(db, request, now, tasks, max_lateness, media_urls)
-    stored = _schedule(db, request, now, tasks, max_lateness, media_urls, queued=False)
+        return _schedule_in_slot(db, request, now, admission)
+    stored = _schedule(db, request, now, admission, queued=False)
     assert not isinstance(stored, posts.SlotTaken)  # only a queued post reserves a slot
     return stored
 
@@ -242,14 +234,7 @@ def is_queued(request: PostRequest) -> bool:
 
 
 def _schedule(
-    db: Database[Doc],
-    request: PostRequest,
-    now: datetime,
-    tasks: TaskStarter | None,
-    max_lateness: timedelta,
-    media_urls: MediaUrlCheck | None,
-    *,
-    queued: bool,
+    db: Database[Doc], request: PostRequest, now: datetime, admission: Admission, *, queued: bool
 ) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid | posts.SlotTaken:
     # The account and the posts near the time asked for come in one read (the likeness warning
     # costs no command of its own), before the insert: a replay reads them for nothing, but a
@@ -257,10 +242,10 @@ def _schedule(
     asked = _instant_asked(request, now)
     window = likeness.window(asked) if asked is not None else None
     account, near = posts.account_and_neighbours(db, request.account_id, window)
-    planned = plan_post(request, account, now, max_lateness)
+    planned = plan_post(request, account, now, admission.max_lateness)
     if not isinstance(planned, Planned):
         return planned
-    (by_url,) = url_problems(media_urls, [planned.new])
+    (by_url,) = url_problems(admission.media_urls, [planned.new])
     if by_url:
         return Invalid(tuple(by_url))
     admitted = admit_media(db, planned.new, now)
@@ -271,8 +256,8 @@ def _schedule(
         return inserted
     if isinstance(inserted, posts.Existing):
         return repeat(request, inserted)
-    if tasks is not None and request.stage == "scheduled":
-        tasks.post_written(db, inserted, planned.new.when.instant, now)
+    if admission.tasks is not None and request.stage == "scheduled":
+        admission.tasks.post_written(db, inserted, planned.new.when.instant, now)
     placed = likeness.Placed(inserted, admitted.account_id, admitted.when.instant, request.text)
     return Scheduled(inserted, planned.new.when, tuple(likeness.among([placed], near)))
 
@@ -289,12 +274,7 @@ def _instant_asked(request: PostRequest, now: datetime) -> datetime | None:
 
 
 def _schedule_in_slot(
-    db: Database[Doc],
-    request: PostRequest,
-    now: datetime,
-    tasks: TaskStarter | None,
-    max_lateness: timedelta,
-    media_urls: MediaUrlCheck | None,
+    db: Database[Doc], request: PostRequest, now: datetime, admission: Admission
 ) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
     """The post in its account's next free slot. The slot is reserved by the insert itself
     (posts' unique `slotKey`): a post queued at the same moment that took it first sends this
@@ -303,7 +283,7 @@ def _schedule_in_slot(
         slotted = in_next_slot(db, request, now)
         if isinstance(slotted, Invalid):
             return slotted
-        stored = _schedule(db, slotted, now, tasks, max_lateness, media_urls, queued=True)
+        stored = _schedule(db, slotted, now, admission, queued=True)
         if not isinstance(stored, posts.SlotTaken):
             return stored
         posts.free_stale_slots(db, [stored.key])

@@ -19,6 +19,7 @@ from common.db import Doc
 from common.engine import Trigger, execute_once
 from common.model import Content, Post
 from common.operations import scheduling
+from common.operations.admission import Admission
 from common.platforms.base import Ambiguous, Outcome, Permanent
 from tests.conftest import add_account
 from tests.recording import LOG, registry_for
@@ -198,9 +199,9 @@ def test_scheduling_a_post_with_a_thread_and_a_first_comment_stores_them_waiting
         first_comment="first!",
     )
 
-    made = scheduling.schedule_post(db, request, now, max_lateness=timedelta(hours=1))
+    made = scheduling.schedule_post(db, request, now, Admission(timedelta(hours=1)))
     refused = scheduling.schedule_post(
-        db, replace(request, account_id="f"), now, max_lateness=timedelta(hours=1)
+        db, replace(request, account_id="f"), now, Admission(timedelta(hours=1))
     )
 
     assert isinstance(made, scheduling.Scheduled)

@@ -10,6 +10,7 @@ from pymongo.database import Database
 from common.clock import utcnow
 from common.db import Doc
 from common.operations import post_actions
+from common.operations.admission import Admission
 from common.operations.post_actions import Done, PostChanges, Refused
 from common.transitions import Refusal
 from tests.conftest import add_account, add_post
@@ -36,17 +37,17 @@ def test_cancel_retry_and_edit_say_why_they_refuse(db: Database[Doc]) -> None:
         Refusal.NOT_RETRYABLE, "scheduled"
     )
     assert post_actions.cancel_post(db, sending, now) == Refused(Refusal.SEND_BEGUN, "publishing")
-    assert post_actions.edit_post(db, sending, new_text, now, max_lateness=LATENESS) == Refused(
+    assert post_actions.edit_post(db, sending, new_text, now, Admission(LATENESS)) == Refused(
         Refusal.SEND_BEGUN, "publishing"
     )
     assert post_actions.cancel_post(db, published, now) == Refused(Refusal.FINISHED, "published")
-    assert post_actions.edit_post(db, published, new_text, now, max_lateness=LATENESS) == Refused(
+    assert post_actions.edit_post(db, published, new_text, now, Admission(LATENESS)) == Refused(
         Refusal.NOT_EDITABLE, "published"
     )
     assert post_actions.cancel_post(db, missing, now) == Refused(Refusal.NOT_FOUND, None)
     assert db["posts"].count_documents({"version": {"$gt": 1}}) == 0  # nothing changed
 
-    assert post_actions.edit_post(db, scheduled, new_text, now, max_lateness=LATENESS) == Done(
+    assert post_actions.edit_post(db, scheduled, new_text, now, Admission(LATENESS)) == Done(
         scheduled
     )
     assert post_actions.cancel_post(db, scheduled, now) == Done(scheduled)

@@ -15,6 +15,7 @@ from common import posts, slots
 from common.clock import utcnow
 from common.db import Doc
 from common.operations import bulk, csv_import, planning, post_actions, scheduling
+from common.operations.admission import Admission
 from common.operations.post_actions import Done, PostChanges, Refused
 from common.slots import Schedule
 from common.transitions import Refusal
@@ -31,7 +32,7 @@ def _make(db: Database[Doc], stage: str, at: datetime, now: datetime) -> ObjectI
         stage=stage,  # type: ignore[arg-type]
         allow_late=True,
     )
-    made = scheduling.schedule_post(db, request, now, max_lateness=timedelta(days=1))
+    made = scheduling.schedule_post(db, request, now, Admission(timedelta(days=1)))
     assert isinstance(made, scheduling.Scheduled)
     return made.post_id
 
@@ -61,7 +62,9 @@ def test_a_draft_is_submitted_sent_back_with_a_comment_and_approved(db: Database
     now = utcnow()
     pid = _make(db, "draft", now + timedelta(hours=2), now)
 
-    assert planning.approve_post(db, pid, now, LATENESS) == Refused(Refusal.NOT_PENDING, "draft")
+    assert planning.approve_post(db, pid, now, Admission(LATENESS)) == Refused(
+        Refusal.NOT_PENDING, "draft"
+    )
     assert planning.submit_post(db, pid, now) == Done(pid)
     assert planning.submit_post(db, pid, now) == Refused(Refusal.NOT_DRAFT, "pending_approval")
     assert planning.send_back_post(db, pid, "shorter, please", now) == Done(pid)
@@ -69,11 +72,11 @@ def test_a_draft_is_submitted_sent_back_with_a_comment_and_approved(db: Database
     assert doc is not None and (doc["status"], doc["reviewComment"]) == ("draft", "shorter, please")
 
     assert post_actions.edit_post(
-        db, pid, PostChanges(text="short"), now, max_lateness=LATENESS
+        db, pid, PostChanges(text="short"), now, Admission(LATENESS)
     ) == Done(pid)
     assert _status(db, pid) == "draft"  # an edit never schedules a draft
     assert planning.submit_post(db, pid, now) == Done(pid)
-    assert planning.approve_post(db, pid, now, LATENESS) == Done(pid)
+    assert planning.approve_post(db, pid, now, Admission(LATENESS)) == Done(pid)
     doc = posts.get_document(db, pid)
     assert doc is not None
     assert (doc["status"], doc["version"], "reviewComment" in doc) == ("scheduled", 6, False)
@@ -87,8 +90,8 @@ def test_approval_after_the_due_time_follows_the_lateness_rule(db: Database[Doc]
     a_little_late = _make(db, "pending_approval", now - timedelta(minutes=30), now)
     too_late = _make(db, "pending_approval", now - timedelta(hours=2), now)
 
-    assert planning.approve_post(db, a_little_late, now, LATENESS) == Done(a_little_late)
-    assert planning.approve_post(db, too_late, now, LATENESS) == Refused(
+    assert planning.approve_post(db, a_little_late, now, Admission(LATENESS)) == Done(a_little_late)
+    assert planning.approve_post(db, too_late, now, Admission(LATENESS)) == Refused(
         Refusal.TOO_LATE, "pending_approval"
     )
     assert [p.id for p in posts.snapshot_due(db, now, limit=10).due] == [a_little_late]
@@ -97,7 +100,7 @@ def test_approval_after_the_due_time_follows_the_lateness_rule(db: Database[Doc]
 
 def _queue(db: Database[Doc], text: str, now: datetime) -> scheduling.Scheduled:
     request = scheduling.PostRequest(account_id="a", scheduled_at="queue", text=text)
-    made = scheduling.schedule_post(db, request, now, max_lateness=LATENESS)
+    made = scheduling.schedule_post(db, request, now, Admission(LATENESS))
     assert isinstance(made, scheduling.Scheduled), made
     return made
 
@@ -111,7 +114,7 @@ def test_add_to_queue_fills_the_next_free_slots_and_a_removed_post_frees_its_own
         db,
         scheduling.PostRequest(account_id="a", scheduled_at="queue", text="x"),
         now,
-        max_lateness=LATENESS,
+        Admission(LATENESS),
     )
     assert isinstance(refused, scheduling.Invalid)
     assert [p.message for p in refused.problems] == ["the account has no posting slots"]
@@ -134,7 +137,7 @@ def test_add_to_queue_fills_the_next_free_slots_and_a_removed_post_frees_its_own
         made[0].post_id,
         PostChanges(scheduled_at="2027-04-10T12:00:00+00:00"),
         now,
-        max_lateness=LATENESS,
+        Admission(LATENESS),
     )
     assert moved == Done(made[0].post_id)
     refill = [_queue(db, f"again {n}", now) for n in range(3)]
@@ -191,12 +194,12 @@ def test_a_batch_and_a_csv_file_queue_their_posts_in_distinct_next_slots_in_orde
         scheduling.PostRequest(account_id="a", scheduled_at="queue", text=f"batch {n}", item=n)
         for n in range(3)
     ]
-    batch = bulk.schedule_batch(db, items, now, max_lateness=LATENESS)
+    batch = bulk.schedule_batch(db, items, now, Admission(LATENESS))
     assert isinstance(batch, bulk.BatchScheduled) and batch.created == 3
     csv = "account,at,text,key\n" + "".join(f"a,queue,row {n},row-{n}\n" for n in range(3))
-    imported = csv_import.import_csv(db, io.StringIO(csv), now, max_lateness=LATENESS)
+    imported = csv_import.import_csv(db, io.StringIO(csv), now, Admission(LATENESS))
     assert isinstance(imported, csv_import.Imported) and imported.count == 3
-    again = csv_import.import_csv(db, io.StringIO(csv), now, max_lateness=LATENESS)
+    again = csv_import.import_csv(db, io.StringIO(csv), now, Admission(LATENESS))
     assert isinstance(again, csv_import.Imported) and (again.count, len(again.already)) == (0, 3)
 
     stored = list(db["posts"].find(sort=[("scheduledAt", 1)]))
@@ -221,7 +224,7 @@ def test_a_csv_file_queued_while_single_posts_are_keeps_every_slot_distinct(
 
     def import_file() -> object:
         start.wait()
-        return csv_import.import_csv(db, io.StringIO(csv), now, max_lateness=LATENESS)
+        return csv_import.import_csv(db, io.StringIO(csv), now, Admission(LATENESS))
 
     def queue(n: int) -> scheduling.Scheduled:
         start.wait()

@@ -28,6 +28,7 @@ from common.entrypoints.runner import run_steps
 from common.entrypoints.webapp import app
 from common.model import Post
 from common.operations import scheduling
+from common.operations.admission import Admission
 from common.platforms.base import Outcome, Permanent
 from common.tasks import PostTask
 from tests.conftest import add_account, add_post
@@ -291,7 +292,7 @@ def test_a_single_create_reads_its_account_and_neighbours_in_one_indexed_command
     due = utcnow() + timedelta(hours=1)
     add_post(db, "a", due)
     request = scheduling.PostRequest("a", due.isoformat(), text="hello", idempotency_key="k")
-    result = scheduling.schedule_post(listened, request, utcnow(), max_lateness=timedelta(hours=1))
+    result = scheduling.schedule_post(listened, request, utcnow(), Admission(timedelta(hours=1)))
     assert isinstance(result, scheduling.Scheduled)
     assert [next(iter(c)) for c in recorder.commands] == ["aggregate", "insert"]
     found = queries(recorder.commands)

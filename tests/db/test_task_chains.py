@@ -22,6 +22,7 @@ from common.dispatch.work import Done, TaskWork
 from common.events import NoEvents
 from common.model import Content, Post
 from common.operations import csv_import
+from common.operations.admission import Admission
 from common.tasks import PostTask
 from tests import engine_worker
 from tests.conftest import SettingsFactory, add_account, add_post
@@ -168,11 +169,7 @@ def _import(
     db: Database[Doc], settings: Settings, queue: Queue, rows: list[tuple[str, datetime, str]]
 ) -> csv_import.Imported:
     imported = csv_import.import_csv(
-        db,
-        _csv(rows),
-        utcnow(),
-        max_lateness=timedelta(days=1),
-        tasks=_prompt(settings, queue),
+        db, _csv(rows), utcnow(), Admission(timedelta(days=1), _prompt(settings, queue))
     )
     assert isinstance(imported, csv_import.Imported)
     return imported

@@ -13,6 +13,7 @@ from common import posts
 from common.clock import utcnow
 from common.db import Doc
 from common.operations import bulk, csv_import, scheduling
+from common.operations.admission import Admission
 from common.operations.scheduling import (
     AlreadyScheduled,
     Invalid,
@@ -30,7 +31,7 @@ def _request(account: str, at: str, text: str = "hi", **extra: object) -> PostRe
 
 
 def _schedule(db: Database[Doc], request: PostRequest) -> object:
-    return scheduling.schedule_post(db, request, utcnow(), max_lateness=LATENESS)
+    return scheduling.schedule_post(db, request, utcnow(), Admission(LATENESS))
 
 
 def test_a_key_reused_with_another_account_is_refused_and_makes_nothing(
@@ -65,7 +66,7 @@ def test_a_single_create_under_a_key_a_batch_used_is_refused(db: Database[Doc]) 
         _request("fb-a", at, f"item {i}", idempotency_key="k", owner="o", item=i, request_hash="b")
         for i in range(3)
     ]
-    done = bulk.schedule_batch(db, batch, utcnow(), max_lateness=LATENESS)
+    done = bulk.schedule_batch(db, batch, utcnow(), Admission(LATENESS))
     assert isinstance(done, bulk.BatchScheduled) and done.created == 3
     single = _schedule(
         db, _request("fb-a", at, "one", idempotency_key="k", owner="o", request_hash="s")
@@ -82,7 +83,7 @@ def test_a_long_key_names_every_item_of_a_batch_without_overflowing(db: Database
         _request("fb-a", at, f"item {i}", idempotency_key=key, owner="o", item=i, request_hash="b")
         for i in range(12)
     ]
-    done = bulk.schedule_batch(db, batch, utcnow(), max_lateness=LATENESS)
+    done = bulk.schedule_batch(db, batch, utcnow(), Admission(LATENESS))
     assert isinstance(done, bulk.BatchScheduled) and done.created == 12
 
 
@@ -119,7 +120,7 @@ def test_a_post_much_like_its_scheduled_neighbour_is_reported(db: Database[Doc])
 
 
 def _import(db: Database[Doc], text: str) -> csv_import.Imported | csv_import.ImportRefused:
-    return csv_import.import_csv(db, io.StringIO(text), utcnow(), max_lateness=LATENESS)
+    return csv_import.import_csv(db, io.StringIO(text), utcnow(), Admission(LATENESS))
 
 
 def test_a_keyed_row_changed_and_imported_again_edits_its_post(db: Database[Doc]) -> None:

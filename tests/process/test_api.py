@@ -21,7 +21,7 @@ from common.clock import utcnow
 from common.config import load_settings
 from common.model import Content
 from common.operations import accounts as account_ops
-from common.operations import series as series_ops
+from common.operations import series_materialise
 from common.platforms.base import Login, LoginRefused
 from common.platforms.registry import default_registry
 from common.tokens import TokenCipher
@@ -547,8 +547,8 @@ def test_a_series_is_made_listed_edited_from_an_occurrence_on_and_ended(
     assert split.status_code == 200, split.text
     assert split.json()["since"] == since
     assert call(api_fn, "GET", f"/v1/series/{sid}", reader).json()["editPending"] is True
-    series_ops.materialise_due(fresh_db, utcnow(), max_lateness=timedelta(hours=1))
-    series_ops.materialise_due(fresh_db, utcnow(), max_lateness=timedelta(hours=1))
+    series_materialise.materialise_due(fresh_db, utcnow(), max_lateness=timedelta(hours=1))
+    series_materialise.materialise_due(fresh_db, utcnow(), max_lateness=timedelta(hours=1))
     live = list(fresh_db["posts"].find({"status": "scheduled"}))
     assert Counter(p["content"]["text"] for p in live) == Counter({"daily": 4, "changed": 6})
 

@@ -19,6 +19,7 @@ from common import accounts, lock
 from common.clock import utcnow
 from common.db import Doc
 from common.operations import bulk, csv_import
+from common.operations.admission import Admission
 from common.tokens import TokenCipher
 from devstack.processes import free_port
 from devstack.sandbox.control import BlueskySandbox, Sandbox
@@ -391,7 +392,7 @@ def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
     db["posts"].create_index("content.text", unique=True)
     with pytest.raises(BulkWriteError):
         csv_import.import_csv(
-            db, io.StringIO("account,at,text\n" + rows), utcnow(), max_lateness=LATENESS
+            db, io.StringIO("account,at,text\n" + rows), utcnow(), Admission(LATENESS)
         )
     assert db["posts"].count_documents({}) == 0
 

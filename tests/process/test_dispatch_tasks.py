@@ -33,6 +33,7 @@ from common.dispatch.work import EARLY_TOLERANCE_SECONDS
 from common.engine import Trigger, execute_once
 from common.model import Content
 from common.operations import post_actions, scheduling
+from common.operations.admission import Admission
 from common.operations.prompt_tasks import task_starter
 from common.tasks import PostTask, TaskQueue
 from devstack import cloudtasks
@@ -488,15 +489,13 @@ def test_a_post_created_or_moved_to_before_the_next_tick_gets_its_task_at_once(
         fresh_db,
         scheduling.PostRequest("a", soon, text="created soon"),
         utcnow(),
-        starter,
-        max_lateness=DAY,
+        Admission(DAY, starter),
     )
     far = scheduling.schedule_post(
         fresh_db,
         scheduling.PostRequest("a", later, text="moved soon"),
         utcnow(),
-        starter,
-        max_lateness=DAY,
+        Admission(DAY, starter),
     )
     assert isinstance(created, scheduling.Scheduled) and isinstance(far, scheduling.Scheduled)
     before = _stats(standin)
@@ -505,8 +504,7 @@ def test_a_post_created_or_moved_to_before_the_next_tick_gets_its_task_at_once(
         far.post_id,
         post_actions.PostChanges(scheduled_at=soon),
         utcnow(),
-        tasks=starter,
-        max_lateness=DAY,
+        Admission(DAY, starter),
     )
     assert isinstance(moved, post_actions.Done)
     # Due with "created soon", after it: linked after it, not a task beside it.
@@ -534,8 +532,7 @@ def test_a_post_created_due_with_its_accounts_chain_waits_its_turn_and_none_go_o
         fresh_db,
         scheduling.PostRequest("a", due.isoformat(), text="created"),
         utcnow(),
-        task_starter(tick_settings),
-        max_lateness=DAY,
+        Admission(DAY, task_starter(tick_settings)),
     )
     assert isinstance(created, scheduling.Scheduled)
     assert _stats(standin)["created"] == before["created"]  # no task of its own now

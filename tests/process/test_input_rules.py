@@ -14,6 +14,7 @@ from common import posts
 from common.clock import utcnow
 from common.db import Doc
 from common.operations import bulk, csv_import, post_actions, scheduling
+from common.operations.admission import Admission
 from common.operations.bulk import BatchRefused, BatchScheduled
 from common.operations.post_actions import Done, PostChanges, Refused
 from common.operations.scheduling import AlreadyScheduled, Invalid, PostRequest, Scheduled
@@ -33,15 +34,15 @@ def test_a_time_in_the_past_is_refused_unless_now_or_allowed_late(db: Database[D
     add_account(db, "fb")
     now = utcnow()
     past = (now - timedelta(hours=2)).isoformat()
-    refused = scheduling.schedule_post(db, _request(past), now, max_lateness=LATENESS)
+    refused = scheduling.schedule_post(db, _request(past), now, Admission(LATENESS))
     assert isinstance(refused, Invalid)
     assert [p.field for p in refused.problems] == ["scheduledAt"]
     assert "in the past" in refused.problems[0].message
     assert db["posts"].count_documents({}) == 0
     assert isinstance(
-        scheduling.schedule_post(db, _request("now"), now, max_lateness=LATENESS), Scheduled
+        scheduling.schedule_post(db, _request("now"), now, Admission(LATENESS)), Scheduled
     )
-    late = scheduling.schedule_post(db, _request(past, allow_late=True), now, max_lateness=LATENESS)
+    late = scheduling.schedule_post(db, _request(past, allow_late=True), now, Admission(LATENESS))
     assert isinstance(late, Scheduled)
     assert db["posts"].count_documents({}) == 2
 
@@ -50,19 +51,17 @@ def test_the_same_post_sent_twice_is_one_post(db: Database[Doc]) -> None:
     add_account(db, "fb")
     now = utcnow()
     at = (now + timedelta(hours=1)).isoformat()
-    first = scheduling.schedule_post(db, _request(at), now, max_lateness=LATENESS)
-    second = scheduling.schedule_post(db, _request(at), now, max_lateness=LATENESS)
+    first = scheduling.schedule_post(db, _request(at), now, Admission(LATENESS))
+    second = scheduling.schedule_post(db, _request(at), now, Admission(LATENESS))
     assert isinstance(first, Scheduled)
     assert second == AlreadyScheduled(first.post_id, "scheduled")
-    other_text = scheduling.schedule_post(
-        db, _request(at, text="other"), now, max_lateness=LATENESS
-    )
+    other_text = scheduling.schedule_post(db, _request(at, text="other"), now, Admission(LATENESS))
     assert isinstance(other_text, Scheduled)
     keyed = scheduling.schedule_post(
-        db, _request(at, text="v1", idempotency_key="k1"), now, max_lateness=LATENESS
+        db, _request(at, text="v1", idempotency_key="k1"), now, Admission(LATENESS)
     )
     rekeyed = scheduling.schedule_post(
-        db, _request(at, text="v2", idempotency_key="k1"), now, max_lateness=LATENESS
+        db, _request(at, text="v2", idempotency_key="k1"), now, Admission(LATENESS)
     )
     assert isinstance(keyed, Scheduled) and rekeyed == AlreadyScheduled(keyed.post_id, "scheduled")
     assert db["posts"].count_documents({}) == 3
@@ -73,16 +72,16 @@ def test_a_batch_is_all_or_nothing_and_names_each_bad_item_by_index(db: Database
     now = utcnow()
     at = (now + timedelta(hours=1)).isoformat()
     bad = [_request(at, "a"), PostRequest("nobody", at, text="b"), _request("soon", "c")]
-    refused = bulk.schedule_batch(db, bad, now, max_lateness=LATENESS)
+    refused = bulk.schedule_batch(db, bad, now, Admission(LATENESS))
     assert isinstance(refused, BatchRefused)
     assert [(p.index, p.field) for p in refused.problems] == [(1, "accountId"), (2, "scheduledAt")]
     assert db["posts"].count_documents({}) == 0
     batch = [_request(at, "a"), _request(at, "b"), _request(at, "a")]
-    done = bulk.schedule_batch(db, batch, now, max_lateness=LATENESS)
+    done = bulk.schedule_batch(db, batch, now, Admission(LATENESS))
     assert isinstance(done, BatchScheduled) and done.created == 2
     first, _, repeat = done.results
     assert isinstance(first, Scheduled) and repeat == AlreadyScheduled(first.post_id, "scheduled")
-    again = bulk.schedule_batch(db, batch, now, max_lateness=LATENESS)
+    again = bulk.schedule_batch(db, batch, now, Admission(LATENESS))
     assert isinstance(again, BatchScheduled) and again.created == 0
     assert [r.post_id for r in again.results] == [r.post_id for r in done.results]
     assert db["posts"].count_documents({}) == 2
@@ -96,10 +95,10 @@ def test_reimporting_a_file_names_the_posts_made_the_first_time(db: Database[Doc
         "fb,2030-01-01T10:00:00Z,first,\n"
         "fb,2030-01-01T10:00:00Z,second,row-2\n"
     )
-    first = csv_import.import_csv(db, io.StringIO(csv_text), now, max_lateness=LATENESS)
+    first = csv_import.import_csv(db, io.StringIO(csv_text), now, Admission(LATENESS))
     assert isinstance(first, csv_import.Imported) and first.count == 2
     edited = csv_text.replace("second", "second reworded")  # same key: the same row, edited
-    again = csv_import.import_csv(db, io.StringIO(edited), now, max_lateness=LATENESS)
+    again = csv_import.import_csv(db, io.StringIO(edited), now, Admission(LATENESS))
     assert isinstance(again, csv_import.Imported) and again.count == 0
     assert [a.line for a in again.already] == [2]
     assert again.updated == (csv_import.RowPost(3, first.created[1].post_id),)
@@ -112,21 +111,21 @@ def test_an_edit_is_checked_like_a_new_post_and_refused_at_a_stale_version(
     add_account(db, "fb")
     now = utcnow()
     made = scheduling.schedule_post(
-        db, _request((now + timedelta(hours=1)).isoformat()), now, max_lateness=LATENESS
+        db, _request((now + timedelta(hours=1)).isoformat()), now, Admission(LATENESS)
     )
     assert isinstance(made, Scheduled)
     pid = made.post_id
     past = PostChanges(scheduled_at=(now - timedelta(days=1)).isoformat())
     assert isinstance(
-        post_actions.edit_post(db, pid, past, now, version=1, max_lateness=LATENESS), Invalid
+        post_actions.edit_post(db, pid, past, now, Admission(LATENESS), version=1), Invalid
     )
     later = (now + timedelta(hours=3)).isoformat()
     changes = PostChanges(text="edited", scheduled_at=later)
-    assert post_actions.edit_post(db, pid, changes, now, version=1, max_lateness=LATENESS) == Done(
+    assert post_actions.edit_post(db, pid, changes, now, Admission(LATENESS), version=1) == Done(
         pid
     )
     stale = post_actions.edit_post(
-        db, pid, PostChanges(text="lost"), now, version=1, max_lateness=LATENESS
+        db, pid, PostChanges(text="lost"), now, Admission(LATENESS), version=1
     )
     assert stale == Refused(Refusal.STALE, "scheduled")
     post = posts.get(db, pid)

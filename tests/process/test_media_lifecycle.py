@@ -20,6 +20,7 @@ from common import media_records
 from common.clock import utcnow
 from common.db import Doc
 from common.operations import media
+from common.operations.admission import Admission
 from common.operations.scheduling import PostRequest, schedule_post
 from common.storage import MediaBucket, StorageConfig
 from devstack.storage import LocalStorage
@@ -65,7 +66,7 @@ def test_the_sweep_deletes_unused_and_abandoned_media_and_keeps_what_posts_use(
         db,
         PostRequest("ig", later, media=[{"mediaId": used}], text="kept"),
         utcnow(),
-        max_lateness=timedelta(days=1),
+        Admission(timedelta(days=1)),
     )
     assert not hasattr(post, "problems"), post
     data = b"never finished"

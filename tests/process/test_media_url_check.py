@@ -15,6 +15,7 @@ from common.clock import utcnow
 from common.db import Doc
 from common.model import Content, Media
 from common.operations import bulk, csv_import, post_actions, scheduling, series
+from common.operations.admission import Admission
 from common.platforms.media_check import MAX_URLS, MediaUrlCheck
 from devstack.sandbox.control import Sandbox
 from tests.conftest import add_account
@@ -116,29 +117,27 @@ def test_schedule_batch_import_and_edit_refuse_an_unreachable_url_and_store_noth
         return scheduling.PostRequest("ig", due, text="hi", media=[{"url": url}])
 
     now = utcnow()
-    single = scheduling.schedule_post(
-        db, request(gone), now, max_lateness=LATENESS, media_urls=check
-    )
+    single = scheduling.schedule_post(db, request(gone), now, Admission(LATENESS, media_urls=check))
     assert isinstance(single, scheduling.Invalid)
     assert [p.field for p in single.problems] == ["media[0].url"]
     batch = bulk.schedule_batch(
-        db, [request(good), request(gone)], now, max_lateness=LATENESS, media_urls=check
+        db, [request(good), request(gone)], now, Admission(LATENESS, media_urls=check)
     )
     assert isinstance(batch, bulk.BatchRefused)
     assert [(p.index, p.field) for p in batch.problems] == [(1, "media[0].url")]
     csv = f"account,at,text,media\nig,{due},hi,{gone}\n"
     imported = csv_import.import_csv(
-        db, io.StringIO(csv), now, max_lateness=LATENESS, media_urls=check
+        db, io.StringIO(csv), now, Admission(LATENESS, media_urls=check)
     )
     assert isinstance(imported, csv_import.ImportRefused)
     assert [(p.line, p.field) for p in imported.problems] == [(2, "media[0].url")]
     assert "HTTP 404" in imported.problems[0].message
     assert db["posts"].count_documents({}) == 0
-    made = scheduling.schedule_post(db, request(good), now, max_lateness=LATENESS, media_urls=check)
+    made = scheduling.schedule_post(db, request(good), now, Admission(LATENESS, media_urls=check))
     assert isinstance(made, scheduling.Scheduled)
     edit = post_actions.PostChanges(media=[{"url": good}, {"url": gone}])
     edited = post_actions.edit_post(
-        db, made.post_id, edit, now, max_lateness=LATENESS, media_urls=check
+        db, made.post_id, edit, now, Admission(LATENESS, media_urls=check)
     )
     assert isinstance(edited, scheduling.Invalid)
     assert [p.field for p in edited.problems] == ["media[1].url"]

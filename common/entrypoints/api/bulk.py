@@ -33,12 +33,10 @@ def import_posts(call: Call) -> Response:
             call.db,
             io.StringIO(asked.csv, newline=""),
             call.now,
-            max_lateness=call.settings.max_lateness,
+            call.service.admission,
             owner=call.caller.who,
             default_time_zone=asked.time_zone,
             allow_late=asked.allow_late,
-            tasks=call.service.tasks,
-            media_urls=call.service.media_urls,
         )
     except csv.Error as exc:
         raise web.HttpError(400, f"csv is not a readable CSV file: {exc}"[:200]) from exc

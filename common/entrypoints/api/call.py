@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import Request, Response
 from pymongo.database import Database
 
-from common import audit
 from common.config import Settings
 from common.db import Doc, get_database
 from common.entrypoints import web
 from common.entrypoints.auth import Caller
-from common.operations.prompt_tasks import TaskStarter, task_starter
+from common.entrypoints.request_scope import RequestScope
+from common.operations.admission import Admission, deployment_admission
 from common.platforms.base import Registry
-from common.platforms.media_check import MediaUrlCheck
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
@@ -56,18 +55,14 @@ class ApiService:
         return TokenCipher.from_settings(self.settings)
 
     @functools.cached_property
-    def media_urls(self) -> MediaUrlCheck:
-        """Media given as URLs, checked at the door (one connection pool per instance)."""
-        return MediaUrlCheck(allow_private=self.settings.private_addresses_allowed)
-
-    @functools.cached_property
-    def tasks(self) -> TaskStarter | None:
-        """DISPATCH=tasks: posts due before the next tick get their task at once."""
-        return task_starter(self.settings)
+    def admission(self) -> Admission:
+        """How posts are let in: the lateness limit, media URLs checked at the door, and
+        (DISPATCH=tasks) a task at once for a post due before the next tick."""
+        return deployment_admission(self.settings)
 
 
 @dataclass(frozen=True)
-class Call:
+class Call(RequestScope):
     """One authenticated request, as a route handler sees it."""
 
     request: Request
@@ -78,17 +73,8 @@ class Call:
     path_id: str
 
     @property
-    def db(self) -> Database[Doc]:
-        return self.service.db
-
-    @property
-    def settings(self) -> Settings:
-        return self.service.settings
-
-    def audit(self, action: str, targets: Sequence[str], status: int) -> None:
-        entry = audit.Entry(self.caller.who, action, targets, self.rid, status)
-        retention = timedelta(days=self.service.settings.audit_retention_days)
-        audit.record(self.db, entry, self.now, retention)
+    def who(self) -> str:
+        return self.caller.who
 
 
 RouteHandler = Callable[[Call], Response]

@@ -21,12 +21,7 @@ def create_media(call: Call) -> Response:
     bucket = api_media.require_bucket(call.service.bucket)
     origin = call.request.headers.get("Origin")
     made = media.create_upload(call.db, bucket, request, call.caller.who, call.now, origin)
-    if isinstance(made, media.MediaRefused):
-        raise api_media.refusal(made)
-    status = 201 if made.upload_url else 200
-    call.audit("media.create", [made.item.id], status)
-    answer = {"media": api_media.media_json(made.item), "uploadUrl": made.upload_url}
-    return web.json_response(answer, status, call.rid)
+    return api_media.upload_answer(made, call)
 
 
 def complete_media(call: Call) -> Response:
@@ -34,10 +29,7 @@ def complete_media(call: Call) -> Response:
     refuse_body(call.request)
     bucket = api_media.require_bucket(call.service.bucket)
     done = media.complete_upload(call.db, bucket, item, call.now)
-    if isinstance(done, media.MediaRefused):
-        raise api_media.refusal(done)
-    call.audit("media.complete", [done.id], 200)
-    return web.json_response({"media": api_media.media_json(done)}, 200, call.rid)
+    return api_media.completed_answer(done, call)
 
 
 def get_media(call: Call) -> Response:

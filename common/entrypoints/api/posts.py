@@ -13,11 +13,10 @@ from pymongo.database import Database
 
 from common import posts
 from common.db import Doc
-from common.entrypoints import api_answers, api_body, web
+from common.entrypoints import api_answers, api_body, post_refusals, web
 from common.entrypoints.api.call import Call, RouteHandler, read_body, refuse_body
 from common.entrypoints.api.shapes.posts import IDEMPOTENCY_HEADER
 from common.operations import bulk, post_actions, scheduling
-from common.transitions import Refusal
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -33,25 +32,14 @@ def create_posts(call: Call) -> Response:
     if forbidden:
         raise web.HttpError(403, f"This credential may not post for {', '.join(forbidden)}"[:200])
     if parsed.single:
-        result: Any = scheduling.schedule_post(
-            call.db,
-            parsed.requests[0],
-            call.now,
-            call.service.tasks,
-            max_lateness=call.settings.max_lateness,
-            media_urls=call.service.media_urls,
+        one = parsed.requests[0]
+        results = _single_results(
+            scheduling.schedule_post(call.db, one, call.now, call.service.admission)
         )
-        results = _single_results(result)
     else:
-        result = bulk.schedule_batch(
-            call.db,
-            parsed.requests,
-            call.now,
-            tasks=call.service.tasks,
-            max_lateness=call.settings.max_lateness,
-            media_urls=call.service.media_urls,
+        results = _batch_results(
+            bulk.schedule_batch(call.db, parsed.requests, call.now, call.service.admission)
         )
-        results = _batch_results(result)
     created = [r for r in results if isinstance(r, scheduling.Scheduled)]
     status = 201 if created or key is not None else 200
     call.audit("posts.create", [str(r.post_id) for r in created], status)
@@ -128,20 +116,12 @@ def edit_post(call: Call) -> Response:
         post_id,
         changes,
         call.now,
-        max_lateness=call.settings.max_lateness,
+        call.service.admission,
         version=version,
-        tasks=call.service.tasks,
-        media_urls=call.service.media_urls,
     )
     if isinstance(result, scheduling.Invalid):
         raise api_body.invalid_error(result)
-    if isinstance(result, post_actions.Refused):
-        call.audit("posts.edit", [str(post_id)], _refused_status(result))
-        raise _refused(result)
-    call.audit("posts.edit", [str(post_id)], 200)
-    doc = posts.get_document(call.db, post_id)
-    assert doc is not None  # it was just edited; posts are never deleted
-    return post_response(doc, call.rid)
+    return action_answer(call, post_id, result, "posts.edit")
 
 
 ActionResult = post_actions.Done | post_actions.Refused
@@ -160,13 +140,10 @@ def post_action(
 
 
 def action_answer(call: Call, post_id: ObjectId, result: ActionResult, name: str) -> Response:
-    """Every action, done or refused, is written to the audit log."""
-    if isinstance(result, post_actions.Refused):
-        call.audit(name, [str(post_id)], _refused_status(result))
-        raise _refused(result)
-    call.audit(name, [str(post_id)], 200)
+    """Every action, done or refused, is written to the audit log; done, it answers the post."""
+    post_refusals.audited(call, name, post_id, result)
     doc = posts.get_document(call.db, post_id)
-    assert doc is not None
+    assert doc is not None  # it was just acted on; posts are never deleted
     return post_response(doc, call.rid)
 
 
@@ -178,22 +155,6 @@ def owned_post(call: Call) -> ObjectId:
         if post is None or not call.caller.may_use(post.account_id):
             raise web.HttpError(404, "No such post")
     return post_id
-
-
-_REFUSAL_STATUS = {
-    Refusal.NOT_FOUND: 404,
-    Refusal.STALE: 412,
-}
-
-
-def _refused_status(refused: post_actions.Refused) -> int:
-    return _REFUSAL_STATUS.get(refused.reason, 409)
-
-
-def _refused(refused: post_actions.Refused) -> web.HttpError:
-    details = {"status": refused.status} if refused.status else {}
-    message = f"Refused: {refused.reason.value}"
-    return web.HttpError(_refused_status(refused), message, details=details)
 
 
 def post_response(doc: Doc, rid: str, follow_ups: list[Doc] | None = None) -> Response:

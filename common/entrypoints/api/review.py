@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bson import ObjectId
 from flask import Response
@@ -23,11 +23,10 @@ def submit_post(call: Call) -> Response:
 
 def approve_post(call: Call) -> Response:
     """Approve: the lateness rule is the run's (MAX_LATENESS_SECONDS)."""
-    lateness = timedelta(seconds=call.service.settings.max_lateness_seconds)
-    tasks = call.service.tasks
+    admission = call.service.admission
 
     def approve(db: Database[Doc], post_id: ObjectId, now: datetime) -> ActionResult:
-        return planning.approve_post(db, post_id, now, lateness, tasks)
+        return planning.approve_post(db, post_id, now, admission)
 
     return post_action(approve, "posts.approve")(call)
 

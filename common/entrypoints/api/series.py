@@ -13,7 +13,7 @@ from common.db import Doc
 from common.entrypoints import api_answers, api_body, web
 from common.entrypoints.api.call import Call, RouteHandler, read_body, refuse_body
 from common.entrypoints.api.shapes.series import MAX_LIST
-from common.operations import scheduling
+from common.operations import scheduling, series_materialise, series_split
 from common.operations import series as series_ops
 from common.validation import Problem
 
@@ -22,12 +22,14 @@ def create_series(call: Call) -> Response:
     template, rule = api_body.parse_series(read_body(call.request))
     if not call.caller.may_use(template.account_id):
         raise web.HttpError(403, "This credential may not post for that account")
-    made = series_ops.create_series(call.db, template, rule, call.now, call.service.media_urls)
+    made = series_ops.create_series(
+        call.db, template, rule, call.now, call.service.admission.media_urls
+    )
     if isinstance(made, scheduling.NoSuchAccount):
         raise api_body.invalid_error(no_account(made))
     if isinstance(made, scheduling.Invalid):
         raise api_body.invalid_error(made)
-    series_ops.materialise(call.db, made, call.now, max_lateness=call.settings.max_lateness)
+    series_materialise.materialise(call.db, made, call.now, max_lateness=call.settings.max_lateness)
     call.audit("series.create", [str(made)], 201)
     return web.json_response(api_answers.series_json(_stored(call, made)), 201, call.rid)
 
@@ -55,7 +57,7 @@ def get_series(call: Call) -> Response:
 def edit_series(call: Call) -> Response:
     doc = _owned(call)
     changes, since = api_body.parse_series_changes(read_body(call.request))
-    result = series_ops.edit_following(call.db, doc["_id"], changes, call.now, since=since)
+    result = series_split.edit_following(call.db, doc["_id"], changes, call.now, since=since)
     if isinstance(result, series_ops.NoSuchSeries):
         raise web.HttpError(409, "The series has ended")
     if isinstance(result, scheduling.NoSuchAccount):

@@ -13,7 +13,7 @@ from common import posts
 from common.db import Doc
 from common.operations import post_actions, scheduling
 from common.operations.accounts import AccountDetails
-from common.operations.series import SeriesChanges
+from common.operations.series_split import SeriesChanges
 from common.platforms.base import Login
 
 if TYPE_CHECKING:

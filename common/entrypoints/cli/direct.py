@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from typing import IO, Any
 
@@ -28,12 +28,20 @@ from common.entrypoints.cli.backend import (
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.entrypoints.runner import run_steps
 from common.operations import accounts as account_ops
-from common.operations import csv_import, media, planning, post_actions, reconcile, scheduling
+from common.operations import (
+    csv_import,
+    media,
+    planning,
+    post_actions,
+    reconcile,
+    scheduling,
+    series_materialise,
+    series_split,
+)
 from common.operations import series as series_ops
-from common.operations.prompt_tasks import TaskStarter, task_starter
-from common.operations.series import SeriesChanges
+from common.operations.admission import Admission, deployment_admission
+from common.operations.series_split import SeriesChanges
 from common.platforms.base import LoginRefused, Registry
-from common.platforms.media_check import MediaUrlCheck
 from common.platforms.registry import default_registry
 from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
@@ -75,12 +83,8 @@ class Direct:
         return utcnow()
 
     @cached_property
-    def _tasks(self) -> TaskStarter | None:
-        return task_starter(self.settings)
-
-    @cached_property
-    def _media_urls(self) -> MediaUrlCheck:
-        return MediaUrlCheck(allow_private=self.settings.private_addresses_allowed)
+    def _admission(self) -> Admission:
+        return deployment_admission(self.settings)
 
     def _cipher(self) -> TokenCipher:
         return TokenCipher.from_settings(self.settings)
@@ -95,9 +99,7 @@ class Direct:
             self.db,
             request,
             self._now(),
-            self._tasks,
-            max_lateness=self.settings.max_lateness,
-            media_urls=self._media_urls,
+            self._admission,
         )
         if isinstance(result, scheduling.NoSuchAccount):
             raise UnknownAccountError(result.account_id)
@@ -162,10 +164,8 @@ class Direct:
             ObjectId(post_id),
             changes,
             self._now(),
-            max_lateness=self.settings.max_lateness,
+            self._admission,
             version=version,
-            tasks=self._tasks,
-            media_urls=self._media_urls,
         )
         if isinstance(result, scheduling.Invalid):
             raise UsageError("the edit is not valid:\n" + problems_text(result.problems))
@@ -190,8 +190,7 @@ class Direct:
             return planning.submit_post(self.db, post_id, now)
         if action == "send_back":
             return planning.send_back_post(self.db, post_id, comment, now)
-        lateness = timedelta(seconds=self.settings.max_lateness_seconds)
-        return planning.approve_post(self.db, post_id, now, lateness, self._tasks)
+        return planning.approve_post(self.db, post_id, now, self._admission)
 
     def reconcile(self, limit: int) -> Doc:
         registry = self._registry()
@@ -207,12 +206,10 @@ class Direct:
             self.db,
             handle,
             self._now(),
-            max_lateness=self.settings.max_lateness,
+            self._admission,
             default_time_zone=tz,
             allow_late=allow_late,
             progress=progress,
-            tasks=self._tasks,
-            media_urls=self._media_urls,
         )
         if isinstance(result, csv_import.ImportRefused):
             lines = [f"line {e.line}: {e.field}: {e.message}" for e in result.problems]
@@ -223,12 +220,12 @@ class Direct:
 
     def add_series(self, template: scheduling.PostRequest, rule: str) -> Doc:
         now = self._now()
-        made = series_ops.create_series(self.db, template, rule, now, self._media_urls)
+        made = series_ops.create_series(self.db, template, rule, now, self._admission.media_urls)
         if isinstance(made, scheduling.NoSuchAccount):
             raise UsageError(f"no account {made.account_id!r}")
         if isinstance(made, scheduling.Invalid):
             raise UsageError("the series is not valid:\n" + problems_text(made.problems))
-        series_ops.materialise(self.db, made, now, max_lateness=self.settings.max_lateness)
+        series_materialise.materialise(self.db, made, now, max_lateness=self.settings.max_lateness)
         return api_answers.series_json(self._series(str(made)))
 
     def list_series(self, account_id: str | None) -> Doc:
@@ -240,7 +237,7 @@ class Direct:
 
     def edit_series(self, series_id: str, changes: SeriesChanges, since: str | None) -> Doc:
         doc = self._series(series_id)
-        split = series_ops.edit_following(self.db, doc["_id"], changes, self._now(), since=since)
+        split = series_split.edit_following(self.db, doc["_id"], changes, self._now(), since=since)
         if isinstance(split, series_ops.NoSuchSeries | scheduling.NoSuchAccount):
             raise OperationalError(f"series {series_id} has ended or lost its account")
         if isinstance(split, scheduling.Invalid):

@@ -26,7 +26,7 @@ from common.entrypoints.cli.direct import PAST_TENSE, added_json
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import post_actions, scheduling
 from common.operations.accounts import AccountDetails
-from common.operations.series import SeriesChanges
+from common.operations.series_split import SeriesChanges
 
 # The api's action names (its paths are camelCase).
 _PATHS = {"send_back": "sendBack"}

@@ -10,7 +10,7 @@ from common.db import Doc
 from common.entrypoints.cli.backend import Backend
 from common.entrypoints.cli.output import EXIT_OK, command_group, emit
 from common.operations.scheduling import PostRequest
-from common.operations.series import SeriesChanges
+from common.operations.series_split import SeriesChanges
 
 
 def cmd_add(args: argparse.Namespace, backend: Backend) -> int:

@@ -24,6 +24,8 @@ from common.entrypoints.serve import Lazy, serve
 from common.entrypoints.webapp import (  # the views register their routes on import
     account_views,  # noqa: F401
     assets,
+    calendar_views,  # noqa: F401
+    compose_views,  # noqa: F401
     media_views,  # noqa: F401
     people_views,  # noqa: F401
     post_views,  # noqa: F401
@@ -34,8 +36,7 @@ from common.entrypoints.webapp.assets import Assets
 from common.entrypoints.webapp.context import ROUTES, URLS, Ctx, WebService
 from common.entrypoints.webapp.oidc import Oidc
 from common.entrypoints.webapp.signin import SignInNeededError
-from common.operations.prompt_tasks import task_starter
-from common.platforms.media_check import MediaUrlCheck
+from common.operations.admission import deployment_admission
 from common.storage import GOOGLE_STORAGE_ENDPOINT
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,8 @@ def build_service(settings: Settings, db: Database[Doc] | None = None) -> WebSer
     database = get_database(settings) if db is None else db
     sign_in = Oidc(settings) if settings.oidc_enabled else None
     policy = content_security_policy(settings)
-    tasks = task_starter(settings)
-    media_urls = MediaUrlCheck(allow_private=settings.private_addresses_allowed)
-    return WebService(settings, pages, loaded, database, sign_in, policy, tasks, media_urls)
+    admission = deployment_admission(settings)
+    return WebService(settings, pages, loaded, database, sign_in, policy, admission)
 
 
 def lazy_service() -> Lazy[WebService]:

@@ -7,7 +7,7 @@ import functools
 import gzip
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
@@ -15,17 +15,16 @@ from jinja2 import Environment
 from pymongo.database import Database
 from werkzeug.routing import Map, Rule
 
-from common import audit
 from common.config import Settings
 from common.db import Doc
 from common.entrypoints import web
+from common.entrypoints.request_scope import RequestScope
 from common.entrypoints.webapp.assets import Assets
 from common.entrypoints.webapp.oidc import Oidc
 from common.entrypoints.webapp.signin import Visitor
 from common.members import Power
-from common.operations.prompt_tasks import TaskStarter
+from common.operations.admission import Admission
 from common.platforms.base import Registry
-from common.platforms.media_check import MediaUrlCheck
 from common.platforms.oauth import Authorizer
 from common.platforms.registry import default_authorizers, default_registry, permalink_reader
 from common.storage import MediaBucket, storage_config
@@ -73,12 +72,11 @@ class WebService:
     db: Database[Doc]
     oidc: Oidc | None  # None: Google Sign-In is not configured
     policy: str  # the Content-Security-Policy of every answer
-    tasks: TaskStarter | None = None  # DISPATCH=tasks: posts due soon get their task at once
-    media_urls: MediaUrlCheck | None = None  # the composer's media URLs, checked at the door
+    admission: Admission  # how posts are let in (lateness, media URLs, tasks for posts due soon)
 
 
 @dataclass
-class Ctx:
+class Ctx(RequestScope):
     """One request as a view sees it."""
 
     request: Request
@@ -90,12 +88,8 @@ class Ctx:
     cookies: list[str] = field(default_factory=list)  # Set-Cookie values to send
 
     @property
-    def db(self) -> Database[Doc]:
-        return self.service.db
-
-    @property
-    def settings(self) -> Settings:
-        return self.service.settings
+    def who(self) -> str:
+        return self.visitor.who if self.visitor else "anonymous"
 
     @property
     def member(self) -> Visitor:
@@ -120,12 +114,6 @@ class Ctx:
         for cookie in self.cookies:
             response.headers.add("Set-Cookie", cookie)
         return _compressed(self.request, response)
-
-    def audit(self, action: str, targets: Sequence[str], status: int) -> None:
-        who = self.visitor.who if self.visitor else "anonymous"
-        entry = audit.Entry(who, action, targets, self.rid, status)
-        retention = timedelta(days=self.settings.audit_retention_days)
-        audit.record(self.db, entry, self.now, retention)
 
 
 View = Callable[[Ctx], Response]

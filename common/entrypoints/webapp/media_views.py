@@ -22,19 +22,11 @@ def create_upload(ctx: Ctx) -> Response:
     # The session admits the browser's PUT from this app's origin only (Cloud Storage's CORS).
     origin = signin.our_origin(ctx.request, ctx.settings)
     made = media.create_upload(ctx.db, bucket, request, ctx.member.who, ctx.now, origin)
-    if isinstance(made, media.MediaRefused):
-        raise api_media.refusal(made)
-    status = 201 if made.upload_url else 200
-    ctx.audit("media.create", [made.item.id], status)
-    answer = {"media": api_media.media_json(made.item), "uploadUrl": made.upload_url}
-    return web.json_response(answer, status, ctx.rid)
+    return api_media.upload_answer(made, ctx)
 
 
 @route("/media/<media_id>/complete", ["POST"], "write")
 def complete_upload(ctx: Ctx) -> Response:
     bucket = api_media.require_bucket(media_bucket(ctx.settings))
     done = media.complete_upload(ctx.db, bucket, ctx.args["media_id"], ctx.now)
-    if isinstance(done, media.MediaRefused):
-        raise api_media.refusal(done)
-    ctx.audit("media.complete", [done.id], 200)
-    return web.json_response({"media": api_media.media_json(done)}, 200, ctx.rid)
+    return api_media.completed_answer(done, ctx)

@@ -85,6 +85,13 @@ def locals_() -> Block:
     return found
 
 
+def timeout_range(function: str) -> tuple[int, int]:
+    """The timeouts a function's runtime variable accepts (functions.tf, checked by
+    modules/function_runtime)."""
+    timeouts = locals_()["function_timeouts"][function]
+    return timeouts["min_timeout"], timeouts["max_timeout"]
+
+
 def single(block: Block, name: str) -> Block:
     """A nested block that occurs once (python-hcl2 gives nested blocks as lists)."""
     nested = block[name]

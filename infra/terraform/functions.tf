@@ -5,9 +5,9 @@
 # execution lock, never by max_instance_count.
 #
 # Adding a function (e.g. web): its name in local.function_names and the secrets it reads in
-# local.required_function_secrets (main.tf); its directory in local.function_sources and its
-# entry in local.function_settings below (functions/<directory>/main.py registers
-# <entry_point>); if it is public, an entry in local.public_access (iam.tf). The MongoDB
+# local.required_function_secrets (main.tf); its directory in local.function_sources, its
+# entry in local.function_settings (functions/<directory>/main.py registers <entry_point>) and
+# its timeouts in local.function_timeouts below; if it is public, an entry in local.public_access (iam.tf). The MongoDB
 # connection check (mongodb.tf) counts it from its entry.
 
 locals {
@@ -90,8 +90,32 @@ locals {
     }
   }
 
+  # The timeouts each function allows, checked with the rest of its runtime variable
+  # (<function>_service) by modules/function_runtime: an event function stops at 540 s, a task's
+  # dispatch deadline at 1800 s, an HTTP function at 3600 s; a function that runs the engine
+  # needs 120 s for a run budget (main.tf).
+  function_timeouts = {
+    run_tick = { min_timeout = 120, max_timeout = 540, limit = " (the event-function limit)" }
+    run_http = { min_timeout = 120, max_timeout = 3600, limit = "" }
+    status   = { min_timeout = 5, max_timeout = 3600, limit = "" }
+    api      = { min_timeout = 5, max_timeout = 3600, limit = "" }
+    publish  = { min_timeout = 120, max_timeout = 1800, limit = " (Cloud Tasks' longest dispatch deadline for HTTP targets)" }
+    web      = { min_timeout = 5, max_timeout = 3600, limit = "" }
+  }
+
   # The functions this configuration deploys: publish only with dispatch = "tasks".
   functions = { for key, fn in local.function_settings : key => fn if contains(keys(local.function_names), key) }
+}
+
+# Every function's runtime variable, deployed or not, checked by the same rules.
+module "function_runtime" {
+  source   = "./modules/function_runtime"
+  for_each = local.function_timeouts
+
+  runtime = merge(each.value, {
+    variable = "${each.key}_service"
+    service  = local.function_settings[each.key].service
+  })
 }
 
 resource "google_cloudfunctions2_function" "this" {

@@ -36,39 +36,41 @@ locals {
     local.tasks_enabled ? { publish = local.publish_function_name } : {},
   )
 
-  # Settings both run entry points need (see common/config.py for what each one means).
+  # What every function reads (see common/config.py for what each setting means), and what
+  # those that call the Graph API read besides.
+  database_environment = {
+    MONGO_DB             = var.mongo_db
+    GOOGLE_CLOUD_PROJECT = var.project_id
+  }
+  meta_environment = merge(local.database_environment, {
+    META_API_VERSION             = var.meta_api_version
+    META_CONNECT_TIMEOUT_SECONDS = tostring(local.meta_connect_timeout_seconds)
+    META_READ_TIMEOUT_SECONDS    = tostring(local.meta_read_timeout_seconds)
+  })
+
+  # Settings both run entry points need.
   run_environment = merge(
+    local.meta_environment,
     {
-      MONGO_DB                     = var.mongo_db
-      GOOGLE_CLOUD_PROJECT         = var.project_id
-      META_API_VERSION             = var.meta_api_version
-      META_CONNECT_TIMEOUT_SECONDS = tostring(local.meta_connect_timeout_seconds)
-      META_READ_TIMEOUT_SECONDS    = tostring(local.meta_read_timeout_seconds)
-      LOCK_TTL_SECONDS             = tostring(var.lock_ttl_seconds)
-      TICK_MAX_AGE_SECONDS         = tostring(var.tick_max_age_seconds)
+      LOCK_TTL_SECONDS     = tostring(var.lock_ttl_seconds)
+      TICK_MAX_AGE_SECONDS = tostring(var.tick_max_age_seconds)
     },
     var.enable_events_topic ? { EVENTS_TOPIC = google_pubsub_topic.events[0].name } : {},
     local.tasks_enabled ? local.tasks_environment : {},
     local.media_environment,
   )
 
-  status_environment = {
-    MONGO_DB              = var.mongo_db
-    GOOGLE_CLOUD_PROJECT  = var.project_id
+  status_environment = merge(local.database_environment, {
     CORS_ALLOWED_ORIGINS  = join(",", var.cors_allowed_origins)
     TICK_INTERVAL_SECONDS = tostring(local.tick_interval_seconds)
-  }
+  })
 
   # The api function (posts and accounts under /v1; Meta onboarding needs META_APP_ID).
   api_environment = merge(
+    local.meta_environment,
     {
-      MONGO_DB                     = var.mongo_db
-      GOOGLE_CLOUD_PROJECT         = var.project_id
-      META_API_VERSION             = var.meta_api_version
-      META_CONNECT_TIMEOUT_SECONDS = tostring(local.meta_connect_timeout_seconds)
-      META_READ_TIMEOUT_SECONDS    = tostring(local.meta_read_timeout_seconds)
-      API_RATE_LIMIT_PER_MINUTE    = tostring(var.api_rate_limit_per_minute)
-      AUDIT_RETENTION_DAYS         = tostring(var.audit_retention_days)
+      API_RATE_LIMIT_PER_MINUTE = tostring(var.api_rate_limit_per_minute)
+      AUDIT_RETENTION_DAYS      = tostring(var.audit_retention_days)
     },
     var.meta_app_id != "" ? { META_APP_ID = var.meta_app_id } : {},
     # A post created or edited close to its due time gets its task at once, not at the next
@@ -86,15 +88,11 @@ locals {
 
   # The web app (issue 20): members sign in with Google when oidc_client_id is set.
   web_environment = merge(
+    local.meta_environment,
     {
-      MONGO_DB                     = var.mongo_db
-      GOOGLE_CLOUD_PROJECT         = var.project_id
-      META_API_VERSION             = var.meta_api_version
-      META_CONNECT_TIMEOUT_SECONDS = tostring(local.meta_connect_timeout_seconds)
-      META_READ_TIMEOUT_SECONDS    = tostring(local.meta_read_timeout_seconds)
-      AUDIT_RETENTION_DAYS         = tostring(var.audit_retention_days)
-      WEB_BASE_URL                 = local.web_base_url
-      WEB_TIME_ZONE                = var.web_time_zone
+      AUDIT_RETENTION_DAYS = tostring(var.audit_retention_days)
+      WEB_BASE_URL         = local.web_base_url
+      WEB_TIME_ZONE        = var.web_time_zone
     },
     var.meta_app_id != "" ? { META_APP_ID = var.meta_app_id } : {},
     var.oidc_client_id != "" ? { OIDC_CLIENT_ID = var.oidc_client_id } : {},

@@ -33,43 +33,120 @@ locals {
   }
 }
 
-# A run that ended badly, or anything the run functions logged at ERROR or above (an exception
-# before the run could record itself, a lost lock, a lost lease).
-resource "google_logging_metric" "runs_failed" {
-  name        = "${var.name_prefix}_runs_failed"
-  description = "Runs that finished with a status other than ok, and ERROR logs of the run functions."
-  filter      = "${local.run_services_filter} AND ((jsonPayload.message=\"run finished\" AND NOT jsonPayload.status=\"ok\") OR severity>=ERROR)"
+# The log-based metrics, each a count of matching lines named "<name_prefix>_<key>", and the
+# alerts on them. The publish function's exist with dispatch = "tasks" only.
+locals {
+  log_metrics       = merge(local.base_log_metrics, local.publish_log_metrics)
+  log_metric_alerts = merge(local.base_log_metric_alerts, local.tasks_enabled ? local.publish_log_metric_alerts : {})
 
-  metric_descriptor {
-    metric_kind = "DELTA"
-    value_type  = "INT64"
-    unit        = "1"
+  base_log_metrics = {
+    # A run that ended badly, or anything the run functions logged at ERROR or above (an
+    # exception before the run could record itself, a lost lock, a lost lease).
+    runs_failed = {
+      description = "Runs that finished with a status other than ok, and ERROR logs of the run functions."
+      filter      = "${local.run_services_filter} AND ((jsonPayload.message=\"run finished\" AND NOT jsonPayload.status=\"ok\") OR severity>=ERROR)"
+    }
+    # Runs that left at least one post failed (permanent error, attempts used up) or unknown
+    # (outcome ambiguous: needs an operator to look before any retry).
+    runs_with_failed_posts = {
+      description = "Runs in which at least one post ended failed or unknown."
+      filter      = "${local.run_finished_filter} AND (jsonPayload.failed>0 OR jsonPayload.unknown>0)"
+    }
+    # Tick-triggered runs that finished ok: the heartbeat the dead-man's switch watches.
+    tick_runs_ok = {
+      description = "Tick-triggered runs that finished with status ok."
+      filter      = "${local.run_finished_filter} AND jsonPayload.trigger=\"tick\" AND jsonPayload.status=\"ok\""
+    }
+    # The api answering 5xx: a failure of ours (refusals are 4xx), from Cloud Run's request
+    # log of the api service, which logs every request with its status.
+    api_server_errors = {
+      description = "Requests the api function answered with a 5xx status."
+      filter      = "${local.request_log_filter["api"]} AND httpRequest.status>=500"
+    }
   }
 
-  depends_on = [google_project_service.this]
-}
+  # dispatch = "tasks": the publish function's answers. A post that publishes through a task
+  # never shows in the run log, so these are the tasks mode's own. (Conditional here: they
+  # name the publish function, which exists in tasks mode only.)
+  publish_log_metrics = local.tasks_enabled ? {
+    # Refusals: Cloud Tasks' deliveries answered 4xx (the token, its audience, the ingress
+    # or the invoker check refused them, or the task body was malformed). Cloud Tasks
+    # retries them until max_retry_duration, and the posts wait for the tick's sweep. 429
+    # (no instance free) is Cloud Run's back-pressure and is retried by design, so it does
+    # not count.
+    publish_refused = {
+      description = "Deliveries the publish function (or Cloud Run in front of it) answered 4xx other than 429."
+      filter      = "${local.request_log_filter["publish"]} AND httpRequest.status>=400 AND httpRequest.status<500 AND httpRequest.status!=429"
+    }
+    # Server errors: 503 is publish's "in progress elsewhere or database away, retry", the
+    # rest a failure (500) or a timeout (504). A few are normal; a steady stream is not.
+    publish_server_errors = {
+      description = "Deliveries the publish function answered 5xx."
+      filter      = "${local.request_log_filter["publish"]} AND httpRequest.status>=500"
+    }
+    # Posts the publish function left failed or unknown: its "task handled" line per task
+    # (common/entrypoints/publish_http.py) carries the outcome.
+    publish_posts_failed = {
+      description = "Posts the publish function left failed or unknown."
+      filter = join(" AND ", [
+        "resource.type=\"cloud_run_revision\"",
+        "resource.labels.service_name=\"${basename(google_cloudfunctions2_function.this["publish"].service_config[0].service)}\"",
+        "logName=(\"projects/${var.project_id}/logs/run.googleapis.com%2Fstdout\" OR \"projects/${var.project_id}/logs/run.googleapis.com%2Fstderr\")",
+        "jsonPayload.message=\"task handled\"",
+        "jsonPayload.outcome=(\"failed\" OR \"unknown\")",
+      ])
+    }
+  } : {}
 
-# Runs that left at least one post failed (permanent error, attempts used up) or unknown
-# (outcome ambiguous: needs an operator to look before any retry).
-resource "google_logging_metric" "runs_with_failed_posts" {
-  name        = "${var.name_prefix}_runs_with_failed_posts"
-  description = "Runs in which at least one post ended failed or unknown."
-  filter      = "${local.run_finished_filter} AND (jsonPayload.failed>0 OR jsonPayload.unknown>0)"
-
-  metric_descriptor {
-    metric_kind = "DELTA"
-    value_type  = "INT64"
-    unit        = "1"
+  # The alerts that fire when log metrics count more than a threshold in five minutes: one
+  # condition per metric, in this order.
+  base_log_metric_alerts = {
+    runs_failed = {
+      display_name = "scheduler run failed"
+      severity     = "ERROR"
+      conditions   = [{ metric = "runs_failed", threshold = 0, display_name = "A run failed or the run functions logged an error" }]
+      help         = "A scheduler run failed. Look at the run functions' logs for `jsonPayload.message=\"run finished\"` with a status other than ok, and at ERROR entries. The status function shows lastRunStatus and lastRunError."
+    }
+    posts_failed = {
+      display_name = "posts ended failed or unknown"
+      severity     = "WARNING"
+      # With dispatch = "tasks" most posts are published by the publish function, one per task.
+      conditions = concat(
+        [{ metric = "runs_with_failed_posts", threshold = 0, display_name = "A run left posts failed or unknown" }],
+        local.tasks_enabled ? [{ metric = "publish_posts_failed", threshold = 0, display_name = "The publish function left a post failed or unknown" }] : [],
+      )
+      help = "Posts ended `failed` (permanent error or attempts used up) or `unknown` (the platform may or may not have published: check the page before `socialsched posts retry`). List them with `socialsched posts list`."
+    }
+    api_server_errors = {
+      display_name = "api answered 5xx"
+      severity     = "ERROR"
+      conditions   = [{ metric = "api_server_errors", threshold = 0, display_name = "The api function answered with a server error" }]
+      help         = "The api function answered 5xx (503: the database did not answer; 500: a bug). Look at the api function's ERROR logs by their requestId."
+    }
   }
 
-  depends_on = [google_project_service.this]
+  publish_log_metric_alerts = {
+    publish_refused = {
+      display_name = "publish refuses Cloud Tasks' deliveries"
+      severity     = "CRITICAL"
+      conditions   = [{ metric = "publish_refused", threshold = 0, display_name = "The publish function answered 4xx" }]
+      help         = "Cloud Tasks' deliveries to the publish function are refused, so tasks mode publishes nothing until the tick's sweep. Look at the publish service's request log: 401/403 with a log line from the function means the token's claims (TASKS_AUDIENCE, TASKS_SERVICE_ACCOUNT, TASKS_INVOKER_CHECK); 403/404 without one means Cloud Run refused it (ingress, or roles/run.invoker of the tasks service account). README: \"Publish: who may call it\"."
+    }
+    publish_server_errors = {
+      display_name = "publish answers 5xx"
+      severity     = "ERROR"
+      conditions   = [{ metric = "publish_server_errors", threshold = local.publish_server_errors_per_window, display_name = "More than ${local.publish_server_errors_per_window} 5xx answers in 5 minutes" }]
+      help         = "The publish function answers 5xx to many deliveries: 503 (database away, or posts held by another claimer), 500 (a bug: ERROR logs by requestId) or 504 (timeouts). Cloud Tasks retries each until max_retry_duration; after that the tick's sweep publishes what is left."
+    }
+  }
 }
 
-# Tick-triggered runs that finished ok: the heartbeat the dead-man's switch watches.
-resource "google_logging_metric" "tick_runs_ok" {
-  name        = "${var.name_prefix}_tick_runs_ok"
-  description = "Tick-triggered runs that finished with status ok."
-  filter      = "${local.run_finished_filter} AND jsonPayload.trigger=\"tick\" AND jsonPayload.status=\"ok\""
+resource "google_logging_metric" "this" {
+  for_each = local.log_metrics
+
+  name        = "${var.name_prefix}_${each.key}"
+  description = each.value.description
+  filter      = each.value.filter
 
   metric_descriptor {
     metric_kind = "DELTA"
@@ -88,87 +165,28 @@ resource "google_logging_metric" "tick_runs_ok" {
 resource "time_sleep" "log_metrics" {
   create_duration = "120s"
   triggers = {
-    metrics = join(",", sort(concat(
-      [
-        google_logging_metric.runs_failed.id,
-        google_logging_metric.runs_with_failed_posts.id,
-        google_logging_metric.tick_runs_ok.id,
-        google_logging_metric.api_server_errors.id,
-      ],
-      google_logging_metric.publish_refused[*].id,
-      google_logging_metric.publish_server_errors[*].id,
-      google_logging_metric.publish_posts_failed[*].id,
-    )))
+    metrics = join(",", sort([for metric in google_logging_metric.this : metric.id]))
   }
 }
 
-resource "google_monitoring_alert_policy" "runs_failed" {
+resource "google_monitoring_alert_policy" "log_metric" {
+  for_each   = local.log_metric_alerts
   depends_on = [time_sleep.log_metrics]
 
-  display_name          = "${var.name_prefix}: scheduler run failed"
+  display_name          = "${var.name_prefix}: ${each.value.display_name}"
   combiner              = "OR"
-  severity              = "ERROR"
+  severity              = each.value.severity
   notification_channels = var.notification_channels
   user_labels           = local.labels
 
-  conditions {
-    display_name = "A run failed or the run functions logged an error"
-    condition_threshold {
-      filter          = "metric.type=\"${local.metric_prefix}/${google_logging_metric.runs_failed.name}\" AND resource.type=\"cloud_run_revision\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-      }
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "A scheduler run failed. Look at the run functions' logs for `jsonPayload.message=\"run finished\"` with a status other than ok, and at ERROR entries. The status function shows lastRunStatus and lastRunError."
-  }
-}
-
-resource "google_monitoring_alert_policy" "posts_failed" {
-  depends_on = [time_sleep.log_metrics]
-
-  display_name          = "${var.name_prefix}: posts ended failed or unknown"
-  combiner              = "OR"
-  severity              = "WARNING"
-  notification_channels = var.notification_channels
-  user_labels           = local.labels
-
-  conditions {
-    display_name = "A run left posts failed or unknown"
-    condition_threshold {
-      filter          = "metric.type=\"${local.metric_prefix}/${google_logging_metric.runs_with_failed_posts.name}\" AND resource.type=\"cloud_run_revision\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-      }
-    }
-  }
-
-  # With dispatch = "tasks" most posts are published by the publish function, one per task.
   dynamic "conditions" {
-    for_each = google_logging_metric.publish_posts_failed[*].name
+    for_each = each.value.conditions
     content {
-      display_name = "The publish function left a post failed or unknown"
+      display_name = conditions.value.display_name
       condition_threshold {
-        filter          = "metric.type=\"${local.metric_prefix}/${conditions.value}\" AND resource.type=\"cloud_run_revision\""
+        filter          = "metric.type=\"${local.metric_prefix}/${google_logging_metric.this[conditions.value.metric].name}\" AND resource.type=\"cloud_run_revision\""
         comparison      = "COMPARISON_GT"
-        threshold_value = 0
+        threshold_value = conditions.value.threshold
         duration        = "0s"
         aggregations {
           alignment_period     = "300s"
@@ -185,7 +203,7 @@ resource "google_monitoring_alert_policy" "posts_failed" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Posts ended `failed` (permanent error or attempts used up) or `unknown` (the platform may or may not have published: check the page before `socialsched posts retry`). List them with `socialsched posts list`."
+    content   = each.value.help
   }
 }
 
@@ -211,7 +229,7 @@ resource "google_monitoring_alert_policy" "no_successful_run" {
   conditions {
     display_name = "No tick-triggered run finished ok"
     condition_threshold {
-      filter                  = "metric.type=\"${local.metric_prefix}/${google_logging_metric.tick_runs_ok.name}\" AND resource.type=\"cloud_run_revision\""
+      filter                  = "metric.type=\"${local.metric_prefix}/${google_logging_metric.this["tick_runs_ok"].name}\" AND resource.type=\"cloud_run_revision\""
       comparison              = "COMPARISON_LT"
       threshold_value         = 1
       duration                = "${var.dead_mans_switch_minutes * 60}s"
@@ -244,194 +262,6 @@ resource "google_monitoring_alert_policy" "no_successful_run" {
       condition     = var.dead_mans_switch_minutes * 60 > var.run_tick_service.timeout_seconds + local.tick_interval_seconds
       error_message = "dead_mans_switch_minutes must be longer than one full run_tick timeout plus one tick period (tick_schedule): ${ceil((var.run_tick_service.timeout_seconds + local.tick_interval_seconds) / 60)} minutes or more."
     }
-  }
-}
-
-# The api answering 5xx: a failure of ours (refusals are 4xx). Counted from Cloud Run's request
-# log of the api service, which logs every request with its status.
-resource "google_logging_metric" "api_server_errors" {
-  name        = "${var.name_prefix}_api_server_errors"
-  description = "Requests the api function answered with a 5xx status."
-  filter = join(" AND ", [
-    local.request_log_filter["api"],
-    "httpRequest.status>=500",
-  ])
-
-  metric_descriptor {
-    metric_kind = "DELTA"
-    value_type  = "INT64"
-    unit        = "1"
-  }
-
-  depends_on = [google_project_service.this]
-}
-
-resource "google_monitoring_alert_policy" "api_server_errors" {
-  depends_on = [time_sleep.log_metrics]
-
-  display_name          = "${var.name_prefix}: api answered 5xx"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = var.notification_channels
-  user_labels           = local.labels
-
-  conditions {
-    display_name = "The api function answered with a server error"
-    condition_threshold {
-      filter          = "metric.type=\"${local.metric_prefix}/${google_logging_metric.api_server_errors.name}\" AND resource.type=\"cloud_run_revision\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-      }
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "The api function answered 5xx (503: the database did not answer; 500: a bug). Look at the api function's ERROR logs by their requestId."
-  }
-}
-
-# dispatch = "tasks": the publish function's answers and the queue. A post that publishes
-# through a task never shows in the run log, so these are the tasks mode's own alerts.
-
-# Refusals: Cloud Tasks' deliveries answered 4xx (the token, its audience, the ingress or the
-# invoker check refused them, or the task body was malformed). Cloud Tasks retries them until
-# max_retry_duration, and the posts wait for the tick's sweep. 429 (no instance free) is
-# Cloud Run's back-pressure and is retried by design, so it does not count.
-resource "google_logging_metric" "publish_refused" {
-  count = local.tasks_enabled ? 1 : 0
-
-  name        = "${var.name_prefix}_publish_refused"
-  description = "Deliveries the publish function (or Cloud Run in front of it) answered 4xx other than 429."
-  filter      = "${local.request_log_filter["publish"]} AND httpRequest.status>=400 AND httpRequest.status<500 AND httpRequest.status!=429"
-
-  metric_descriptor {
-    metric_kind = "DELTA"
-    value_type  = "INT64"
-    unit        = "1"
-  }
-
-  depends_on = [google_project_service.this]
-}
-
-# Server errors: 503 is publish's "in progress elsewhere or database away, retry", the rest a
-# failure (500) or a timeout (504). A few are normal; a steady stream is not.
-resource "google_logging_metric" "publish_server_errors" {
-  count = local.tasks_enabled ? 1 : 0
-
-  name        = "${var.name_prefix}_publish_server_errors"
-  description = "Deliveries the publish function answered 5xx."
-  filter      = "${local.request_log_filter["publish"]} AND httpRequest.status>=500"
-
-  metric_descriptor {
-    metric_kind = "DELTA"
-    value_type  = "INT64"
-    unit        = "1"
-  }
-
-  depends_on = [google_project_service.this]
-}
-
-# Posts the publish function left failed or unknown: its "task handled" line per task
-# (common/entrypoints/publish_http.py) carries the outcome.
-resource "google_logging_metric" "publish_posts_failed" {
-  count = local.tasks_enabled ? 1 : 0
-
-  name        = "${var.name_prefix}_publish_posts_failed"
-  description = "Posts the publish function left failed or unknown."
-  filter = join(" AND ", [
-    "resource.type=\"cloud_run_revision\"",
-    "resource.labels.service_name=\"${basename(google_cloudfunctions2_function.this["publish"].service_config[0].service)}\"",
-    "logName=(\"projects/${var.project_id}/logs/run.googleapis.com%2Fstdout\" OR \"projects/${var.project_id}/logs/run.googleapis.com%2Fstderr\")",
-    "jsonPayload.message=\"task handled\"",
-    "jsonPayload.outcome=(\"failed\" OR \"unknown\")",
-  ])
-
-  metric_descriptor {
-    metric_kind = "DELTA"
-    value_type  = "INT64"
-    unit        = "1"
-  }
-
-  depends_on = [google_project_service.this]
-}
-
-resource "google_monitoring_alert_policy" "publish_refused" {
-  count      = local.tasks_enabled ? 1 : 0
-  depends_on = [time_sleep.log_metrics]
-
-  display_name          = "${var.name_prefix}: publish refuses Cloud Tasks' deliveries"
-  combiner              = "OR"
-  severity              = "CRITICAL"
-  notification_channels = var.notification_channels
-  user_labels           = local.labels
-
-  conditions {
-    display_name = "The publish function answered 4xx"
-    condition_threshold {
-      filter          = "metric.type=\"${local.metric_prefix}/${google_logging_metric.publish_refused[0].name}\" AND resource.type=\"cloud_run_revision\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-      }
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "Cloud Tasks' deliveries to the publish function are refused, so tasks mode publishes nothing until the tick's sweep. Look at the publish service's request log: 401/403 with a log line from the function means the token's claims (TASKS_AUDIENCE, TASKS_SERVICE_ACCOUNT, TASKS_INVOKER_CHECK); 403/404 without one means Cloud Run refused it (ingress, or roles/run.invoker of the tasks service account). README: \"Publish: who may call it\"."
-  }
-}
-
-resource "google_monitoring_alert_policy" "publish_server_errors" {
-  count      = local.tasks_enabled ? 1 : 0
-  depends_on = [time_sleep.log_metrics]
-
-  display_name          = "${var.name_prefix}: publish answers 5xx"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = var.notification_channels
-  user_labels           = local.labels
-
-  conditions {
-    display_name = "More than ${local.publish_server_errors_per_window} 5xx answers in 5 minutes"
-    condition_threshold {
-      filter          = "metric.type=\"${local.metric_prefix}/${google_logging_metric.publish_server_errors[0].name}\" AND resource.type=\"cloud_run_revision\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = local.publish_server_errors_per_window
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-      }
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "The publish function answers 5xx to many deliveries: 503 (database away, or posts held by another claimer), 500 (a bug: ERROR logs by requestId) or 504 (timeouts). Cloud Tasks retries each until max_retry_duration; after that the tick's sweep publishes what is left."
   }
 }
 

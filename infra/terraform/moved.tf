@@ -1,7 +1,9 @@
 # Where earlier versions of this configuration kept what is now elsewhere, so `terraform apply`
 # on an existing deployment moves the state instead of destroying and recreating: the
 # functions became one for_each (functions.tf), the public-access resources one per public
-# function (iam.tf), and the queue left its count (it exists in both dispatch modes, tasks.tf).
+# function (iam.tf), the queue left its count (it exists in both dispatch modes, tasks.tf), the
+# log metrics and their threshold alerts became one for_each each (monitoring.tf), and so did
+# the scheduler jobs (pubsub.tf).
 moved {
   from = google_cloudfunctions2_function.run_tick
   to   = google_cloudfunctions2_function.this["run_tick"]
@@ -50,4 +52,74 @@ moved {
 moved {
   from = google_cloud_tasks_queue.publish[0]
   to   = google_cloud_tasks_queue.publish
+}
+
+moved {
+  from = google_logging_metric.runs_failed
+  to   = google_logging_metric.this["runs_failed"]
+}
+
+moved {
+  from = google_logging_metric.runs_with_failed_posts
+  to   = google_logging_metric.this["runs_with_failed_posts"]
+}
+
+moved {
+  from = google_logging_metric.tick_runs_ok
+  to   = google_logging_metric.this["tick_runs_ok"]
+}
+
+moved {
+  from = google_logging_metric.api_server_errors
+  to   = google_logging_metric.this["api_server_errors"]
+}
+
+moved {
+  from = google_logging_metric.publish_refused[0]
+  to   = google_logging_metric.this["publish_refused"]
+}
+
+moved {
+  from = google_logging_metric.publish_server_errors[0]
+  to   = google_logging_metric.this["publish_server_errors"]
+}
+
+moved {
+  from = google_logging_metric.publish_posts_failed[0]
+  to   = google_logging_metric.this["publish_posts_failed"]
+}
+
+moved {
+  from = google_monitoring_alert_policy.runs_failed
+  to   = google_monitoring_alert_policy.log_metric["runs_failed"]
+}
+
+moved {
+  from = google_monitoring_alert_policy.posts_failed
+  to   = google_monitoring_alert_policy.log_metric["posts_failed"]
+}
+
+moved {
+  from = google_monitoring_alert_policy.api_server_errors
+  to   = google_monitoring_alert_policy.log_metric["api_server_errors"]
+}
+
+moved {
+  from = google_monitoring_alert_policy.publish_refused[0]
+  to   = google_monitoring_alert_policy.log_metric["publish_refused"]
+}
+
+moved {
+  from = google_monitoring_alert_policy.publish_server_errors[0]
+  to   = google_monitoring_alert_policy.log_metric["publish_server_errors"]
+}
+
+moved {
+  from = google_cloud_scheduler_job.tick
+  to   = google_cloud_scheduler_job.this["tick"]
+}
+
+moved {
+  from = google_cloud_scheduler_job.media_sweep
+  to   = google_cloud_scheduler_job.this["media_sweep"]
 }

@@ -75,7 +75,7 @@ output "events_topic" {
 
 output "scheduler_job" {
   description = "Name of the Cloud Scheduler job that publishes ticks."
-  value       = google_cloud_scheduler_job.tick.name
+  value       = google_cloud_scheduler_job.this["tick"].name
 }
 
 output "source_bucket" {

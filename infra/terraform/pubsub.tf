@@ -16,55 +16,51 @@ resource "google_pubsub_topic" "events" {
   depends_on = [google_project_service.this]
 }
 
-# Cloud Scheduler publishes with its own service agent (roles/cloudscheduler.serviceAgent), so
-# the job needs no service account of ours.
-resource "google_cloud_scheduler_job" "tick" {
-  name        = "${var.name_prefix}-tick"
-  description = "Publishes the tick that makes the run function publish due posts."
-  region      = var.region
-  schedule    = var.tick_schedule
-  time_zone   = var.tick_time_zone
-
-  # A failed publish is retried a few times within the minute; a lost tick is covered by the next.
-  retry_config {
-    retry_count          = 3
-    max_retry_duration   = "40s"
-    min_backoff_duration = "5s"
-    max_backoff_duration = "20s"
-  }
-
-  pubsub_target {
-    topic_name = google_pubsub_topic.ticks.id
-    data       = base64encode(jsonencode({ kind = "tick" }))
-    attributes = {
-      origin = "cloud-scheduler"
+# The scheduled messages on the tick topic, each job named for the kind it sends. Every
+# tick_schedule a tick: the run function publishes due posts. Once a day {"kind":
+# "media-sweep"}: the run function deletes abandoned uploads and media no unfinished post uses
+# (at most 100 of each; docs/media.md) instead of running the scheduler; its own job, so no
+# tick pays for the sweep, and a missed day is caught up by the next one.
+locals {
+  scheduler_jobs = {
+    tick = {
+      kind        = "tick"
+      description = "Publishes the tick that makes the run function publish due posts."
+      schedule    = var.tick_schedule
+      # A failed publish is retried a few times within the minute; a lost tick is covered by
+      # the next.
+      retry = { max_duration = "40s", min_backoff = "5s", max_backoff = "20s" }
+    }
+    media_sweep = {
+      kind        = "media-sweep"
+      description = "Asks the run function to sweep unused media once a day."
+      schedule    = var.media_sweep_schedule
+      retry       = { max_duration = "600s", min_backoff = "30s", max_backoff = "300s" }
     }
   }
-
-  depends_on = [google_project_service.this]
 }
 
-# Once a day the same topic carries {"kind": "media-sweep"}: the run function deletes abandoned
-# uploads and media no unfinished post uses (at most 100 of each; docs/media.md) instead of
-# running the scheduler. Its own job, so no tick pays for the sweep; a missed day is caught up by
-# the next one.
-resource "google_cloud_scheduler_job" "media_sweep" {
-  name        = "${var.name_prefix}-media-sweep"
-  description = "Asks the run function to sweep unused media once a day."
+# Cloud Scheduler publishes with its own service agent (roles/cloudscheduler.serviceAgent), so
+# the jobs need no service account of ours.
+resource "google_cloud_scheduler_job" "this" {
+  for_each = local.scheduler_jobs
+
+  name        = "${var.name_prefix}-${each.value.kind}"
+  description = each.value.description
   region      = var.region
-  schedule    = var.media_sweep_schedule
+  schedule    = each.value.schedule
   time_zone   = var.tick_time_zone
 
   retry_config {
     retry_count          = 3
-    max_retry_duration   = "600s"
-    min_backoff_duration = "30s"
-    max_backoff_duration = "300s"
+    max_retry_duration   = each.value.retry.max_duration
+    min_backoff_duration = each.value.retry.min_backoff
+    max_backoff_duration = each.value.retry.max_backoff
   }
 
   pubsub_target {
     topic_name = google_pubsub_topic.ticks.id
-    data       = base64encode(jsonencode({ kind = "media-sweep" }))
+    data       = base64encode(jsonencode({ kind = each.value.kind }))
     attributes = {
       origin = "cloud-scheduler"
     }

@@ -102,6 +102,9 @@ variable "lock_ttl_seconds" {
   }
 }
 
+# The functions' runtimes (run_tick, run_http, status, api, publish, web). Each is checked
+# against Cloud Run's limits and its trigger's timeouts by modules/function_runtime, with the
+# ranges in local.function_timeouts (functions.tf).
 variable "run_tick_service" {
   description = "Runtime of the on_tick function. Event functions stop at 540 s; the run budget is the timeout minus a reserve for the last platform call."
   type = object({
@@ -113,19 +116,6 @@ variable "run_tick_service" {
     concurrency     = optional(number, 1)
   })
   default = {}
-
-  validation {
-    condition     = var.run_tick_service.timeout_seconds >= 120 && var.run_tick_service.timeout_seconds <= 540
-    error_message = "run_tick_service.timeout_seconds must be between 120 and 540 (the event-function limit)."
-  }
-  validation {
-    condition     = var.run_tick_service.max_instances >= 1 && var.run_tick_service.min_instances >= 0 && var.run_tick_service.min_instances <= var.run_tick_service.max_instances
-    error_message = "run_tick_service needs 0 <= min_instances <= max_instances and max_instances >= 1."
-  }
-  validation {
-    condition     = var.run_tick_service.concurrency >= 1 && var.run_tick_service.concurrency <= 1000 && (var.run_tick_service.concurrency == 1 || tonumber(var.run_tick_service.cpu) >= 1)
-    error_message = "run_tick_service.concurrency must be 1-1000, and above 1 it needs cpu >= 1."
-  }
 }
 
 variable "run_http_service" {
@@ -139,19 +129,6 @@ variable "run_http_service" {
     concurrency     = optional(number, 1)
   })
   default = {}
-
-  validation {
-    condition     = var.run_http_service.timeout_seconds >= 120 && var.run_http_service.timeout_seconds <= 3600
-    error_message = "run_http_service.timeout_seconds must be between 120 and 3600."
-  }
-  validation {
-    condition     = var.run_http_service.max_instances >= 1 && var.run_http_service.min_instances >= 0 && var.run_http_service.min_instances <= var.run_http_service.max_instances
-    error_message = "run_http_service needs 0 <= min_instances <= max_instances and max_instances >= 1."
-  }
-  validation {
-    condition     = var.run_http_service.concurrency >= 1 && var.run_http_service.concurrency <= 1000 && (var.run_http_service.concurrency == 1 || tonumber(var.run_http_service.cpu) >= 1)
-    error_message = "run_http_service.concurrency must be 1-1000, and above 1 it needs cpu >= 1."
-  }
 }
 
 variable "status_service" {
@@ -165,19 +142,6 @@ variable "status_service" {
     concurrency     = optional(number, 8)
   })
   default = {}
-
-  validation {
-    condition     = var.status_service.timeout_seconds >= 5 && var.status_service.timeout_seconds <= 3600
-    error_message = "status_service.timeout_seconds must be between 5 and 3600."
-  }
-  validation {
-    condition     = var.status_service.max_instances >= 1 && var.status_service.min_instances >= 0 && var.status_service.min_instances <= var.status_service.max_instances
-    error_message = "status_service needs 0 <= min_instances <= max_instances and max_instances >= 1."
-  }
-  validation {
-    condition     = var.status_service.concurrency >= 1 && var.status_service.concurrency <= 1000 && (var.status_service.concurrency == 1 || tonumber(var.status_service.cpu) >= 1)
-    error_message = "status_service.concurrency must be 1-1000, and above 1 it needs cpu >= 1."
-  }
 }
 
 variable "api_service" {
@@ -191,15 +155,6 @@ variable "api_service" {
     concurrency     = optional(number, 8)
   })
   default = {}
-
-  validation {
-    condition     = var.api_service.timeout_seconds >= 5 && var.api_service.timeout_seconds <= 3600
-    error_message = "api_service.timeout_seconds must be between 5 and 3600."
-  }
-  validation {
-    condition     = var.api_service.max_instances >= 1 && var.api_service.min_instances >= 0 && var.api_service.min_instances <= var.api_service.max_instances
-    error_message = "api_service needs 0 <= min_instances <= max_instances and max_instances >= 1."
-  }
 }
 
 variable "public_access" {
@@ -370,19 +325,6 @@ variable "publish_service" {
     concurrency   = optional(number, 8)
   })
   default = {}
-
-  validation {
-    condition     = var.publish_service.timeout_seconds >= 120 && var.publish_service.timeout_seconds <= 1800
-    error_message = "publish_service.timeout_seconds must be between 120 and 1800 (Cloud Tasks' longest dispatch deadline for HTTP targets)."
-  }
-  validation {
-    condition     = var.publish_service.max_instances >= 1 && var.publish_service.min_instances >= 0 && var.publish_service.min_instances <= var.publish_service.max_instances
-    error_message = "publish_service needs 0 <= min_instances <= max_instances and max_instances >= 1."
-  }
-  validation {
-    condition     = var.publish_service.concurrency >= 1 && var.publish_service.concurrency <= 1000 && (var.publish_service.concurrency == 1 || tonumber(var.publish_service.cpu) >= 1)
-    error_message = "publish_service.concurrency must be 1-1000, and above 1 it needs cpu >= 1."
-  }
 }
 
 variable "tasks_queue" {
@@ -485,15 +427,6 @@ variable "web_service" {
     concurrency     = optional(number, 8)
   })
   default = {}
-
-  validation {
-    condition     = var.web_service.timeout_seconds >= 5 && var.web_service.timeout_seconds <= 3600
-    error_message = "web_service.timeout_seconds must be between 5 and 3600."
-  }
-  validation {
-    condition     = var.web_service.max_instances >= 1 && var.web_service.min_instances >= 0 && var.web_service.min_instances <= var.web_service.max_instances
-    error_message = "web_service needs 0 <= min_instances <= max_instances and max_instances >= 1."
-  }
 }
 
 variable "web_public_access" {

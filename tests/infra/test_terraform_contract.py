@@ -283,14 +283,42 @@ def test_run_budget_is_the_timeout_minus_room_for_the_slowest_platform_call(
     )
     assert 0 < settings.run_budget_seconds < _timeout_default(variable)
     # The shortest timeout the variable accepts still leaves a positive budget.
-    assert "timeout_seconds >= 120" in json.dumps(tfconfig.variables()[variable]["validation"])
-    assert 120 - reserve > 0
+    shortest, _ = tfconfig.timeout_range(function)
+    assert shortest - reserve > 0
 
 
 def test_event_functions_stay_within_the_540_second_limit() -> None:
-    validation = json.dumps(tfconfig.variables()["run_tick_service"]["validation"])
-    assert "timeout_seconds <= 540" in validation
+    assert tfconfig.timeout_range("run_tick")[1] == 540
     assert _timeout_default("run_tick_service") <= 540
+
+
+RUNTIME_MODULE = tfconfig.TERRAFORM_DIR / "modules" / "function_runtime" / "main.tf"
+
+
+def test_every_runtime_variable_is_checked_by_the_same_rules() -> None:
+    # One module instance per function, deployed or not, named for the variable the user set.
+    (module,) = tfconfig.configuration()["module"]
+    call = module["function_runtime"]
+    assert (call["source"], call["for_each"]) == (
+        "./modules/function_runtime",
+        "${local.function_timeouts}",
+    )
+    assert set(tfconfig.locals_()["function_timeouts"]) == set(FUNCTIONS)
+    assert '"${each.key}_service"' in call["runtime"]
+    assert "local.function_settings[each.key].service" in call["runtime"]
+    for function in FUNCTIONS:
+        assert FUNCTIONS[function]["service"] == f"${{var.{function}_service}}"
+        low, high = tfconfig.timeout_range(function)
+        assert 0 < low < high <= 3600
+        assert low <= _timeout_default(f"{function}_service") <= high
+    (variable,) = tfconfig.parse(RUNTIME_MODULE)["variable"]
+    rules = json.dumps(variable["runtime"]["validation"])
+    assert "timeout_seconds >= var.runtime.min_timeout" in rules
+    assert "timeout_seconds <= var.runtime.max_timeout" in rules
+    assert "min_instances <= var.runtime.service.max_instances" in rules
+    # Cloud Run: at most 1000 requests per instance, and only one below a whole CPU.
+    assert "concurrency <= 1000" in rules
+    assert "concurrency == 1 || tonumber(var.runtime.service.cpu) >= 1" in rules
 
 
 def _signature_types(source: Path) -> dict[str, str]:
@@ -330,8 +358,7 @@ def test_only_run_tick_has_the_tick_trigger() -> None:
 def test_tick_trigger_delivers_the_event_type_on_tick_parses() -> None:
     trigger = tick_trigger()
     assert trigger["pubsub_topic"] == "${event_trigger.value}"
-    job = tfconfig.resources("google_cloud_scheduler_job")["tick"]
-    assert tfconfig.single(job, "pubsub_target")["topic_name"] == "${google_pubsub_topic.ticks.id}"
+    _scheduled_message("tick")
     data = {
         "message": {
             "data": base64.b64encode(b'{"kind":"tick"}').decode(),
@@ -350,14 +377,13 @@ def test_tick_trigger_delivers_the_event_type_on_tick_parses() -> None:
 
 def _scheduled_message(job_name: str) -> dict[str, object]:
     """The Pub/Sub push body the run function gets from a scheduler job's pubsub_target."""
-    job = tfconfig.resources("google_cloud_scheduler_job")[job_name]
+    job = tfconfig.resources("google_cloud_scheduler_job")["this"]
+    assert job["for_each"] == "${local.scheduler_jobs}"
     target = tfconfig.single(job, "pubsub_target")
     assert target["topic_name"] == "${google_pubsub_topic.ticks.id}"
-    found = re.fullmatch(
-        r'\$\{base64encode\(jsonencode\(\{ ?kind = "([a-z-]+)" ?\}\)\)\}', target["data"]
-    )
-    assert found, target["data"]
-    data = base64.b64encode(json.dumps({"kind": found.group(1)}).encode()).decode()
+    assert target["data"] == "${base64encode(jsonencode({kind = each.value.kind}))}"
+    kind = tfconfig.locals_()["scheduler_jobs"][job_name]["kind"]
+    data = base64.b64encode(json.dumps({"kind": kind}).encode()).decode()
     return {"message": {"data": data, "messageId": "1", "publishTime": "2026-11-28T09:00:00Z"}}
 
 

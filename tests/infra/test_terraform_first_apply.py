@@ -150,13 +150,13 @@ def test_each_function_is_created_after_its_secrets_access_and_every_builder_gra
 
 
 def test_every_alert_waits_for_every_log_metric() -> None:
-    metrics = {f"google_logging_metric.{n}" for n in tfconfig.resources("google_logging_metric")}
-    assert metrics <= ordered_after("time_sleep.log_metrics")
+    assert "google_logging_metric.this" in ordered_after("time_sleep.log_metrics")
     # Through its triggers, so a metric added by a later apply replaces the wait (without them
     # the wait runs on the first apply only and a new metric's alert fails "Cannot find metric").
-    triggers = json.dumps(tfconfig.resources("time_sleep")["log_metrics"]["triggers"])
-    for metric in metrics:
-        assert metric in triggers
+    triggers = tfconfig.resources("time_sleep")["log_metrics"]["triggers"]
+    assert triggers["metrics"] == (
+        '${join(",", sort([for metric in google_logging_metric.this : metric.id]))}'
+    )
     for name in tfconfig.resources("google_monitoring_alert_policy"):
         assert "time_sleep.log_metrics" in ordered_after(f"google_monitoring_alert_policy.{name}")
 
@@ -210,7 +210,8 @@ def _seconds(duration: str) -> int:
 @pytest.mark.parametrize("policy", sorted(tfconfig.resources("google_monitoring_alert_policy")))
 def test_every_alert_window_is_whole_minutes_within_limits(policy: str) -> None:
     body = tfconfig.resources("google_monitoring_alert_policy")[policy]
-    for condition in body["conditions"]:
+    generated = [d["conditions"]["content"][0] for d in body.get("dynamic", [])]
+    for condition in body.get("conditions", []) + generated:
         (kind,) = [k for k in condition if k.startswith("condition_")]
         threshold = tfconfig.single(condition, kind)
         duration = threshold["duration"]
@@ -231,21 +232,36 @@ def _timeout_default(variable: str) -> int:
 
 
 RUN_METRICS = {"runs_failed", "runs_with_failed_posts", "tick_runs_ok"}
-REQUEST_METRICS = {"api_server_errors", "publish_refused", "publish_server_errors"}
+LOG_METRICS = tfconfig.locals_()["base_log_metrics"]
+# Conditional (tasks mode only), so python-hcl2 keeps it as one expression.
+PUBLISH_LOG_METRICS = str(tfconfig.locals_()["publish_log_metrics"])
+ALERTS = tfconfig.locals_()["base_log_metric_alerts"]
+PUBLISH_ALERTS = tfconfig.locals_()["publish_log_metric_alerts"]
+
+
+def test_every_log_metric_is_one_instance_named_for_its_key() -> None:
+    metric = tfconfig.resources("google_logging_metric")["this"]
+    assert metric["for_each"] == "${local.log_metrics}"
+    assert metric["name"] == "${var.name_prefix}_${each.key}"
+    assert tfconfig.locals_()["log_metrics"] == (
+        "${merge(local.base_log_metrics, local.publish_log_metrics)}"
+    )
+    assert set(LOG_METRICS) == RUN_METRICS | {"api_server_errors"}
+    assert PUBLISH_LOG_METRICS.startswith("${local.tasks_enabled ? {")
+    for name in ("publish_refused", "publish_server_errors", "publish_posts_failed"):
+        assert f"{name} = {{" in PUBLISH_LOG_METRICS
 
 
 def test_failed_runs_count_only_the_applications_own_log_lines() -> None:
     service_filter = str(tfconfig.locals_()["run_services_filter"])
     assert "run.googleapis.com%2Fstdout" in service_filter
     assert "requests" not in service_filter
-    metrics = tfconfig.resources("google_logging_metric")
-    assert set(metrics) == RUN_METRICS | REQUEST_METRICS | {"publish_posts_failed"}
     for name in RUN_METRICS:
-        assert metrics[name]["filter"].startswith(
+        assert LOG_METRICS[name]["filter"].startswith(
             ("${local.run_services_filter}", "${local.run_finished_filter}")
         )
     assert str(tfconfig.locals_()["run_finished_filter"]).startswith("${local.run_services_filter}")
-    published = metrics["publish_posts_failed"]["filter"]
+    published = PUBLISH_LOG_METRICS[PUBLISH_LOG_METRICS.index("publish_posts_failed = {") :]
     assert "run.googleapis.com%2Fstdout" in published and "requests" not in published
     assert 'jsonPayload.message=\\"task handled\\"' in published
 
@@ -253,35 +269,54 @@ def test_failed_runs_count_only_the_applications_own_log_lines() -> None:
 def test_answer_metrics_count_from_cloud_runs_request_log() -> None:
     request_filter = str(tfconfig.locals_()["request_log_filter"])
     assert "run.googleapis.com%2Frequests" in request_filter
-    metrics = tfconfig.resources("google_logging_metric")
-    assert 'local.request_log_filter["api"]' in metrics["api_server_errors"]["filter"]
-    assert "httpRequest.status>=500" in metrics["api_server_errors"]["filter"]
-    refused = metrics["publish_refused"]["filter"]
-    assert refused.startswith('${local.request_log_filter["publish"]}')
+    api = LOG_METRICS["api_server_errors"]["filter"]
+    assert api == '${local.request_log_filter["api"]} AND httpRequest.status>=500'
     # 429 is Cloud Run's back-pressure, retried by design: not a refusal.
-    assert (
-        "httpRequest.status>=400 AND httpRequest.status<500 AND httpRequest.status!=429" in refused
+    refused = (
+        '${local.request_log_filter["publish"]} AND httpRequest.status>=400'
+        " AND httpRequest.status<500 AND httpRequest.status!=429"
     )
-    policy = tfconfig.resources("google_monitoring_alert_policy")["api_server_errors"]
-    condition = tfconfig.single(policy["conditions"][0], "condition_threshold")
-    assert "google_logging_metric.api_server_errors.name" in condition["filter"]
+    assert 'publish_refused = {description = "' in PUBLISH_LOG_METRICS
+    assert f'filter = "{refused}"' in PUBLISH_LOG_METRICS
+    (condition,) = ALERTS["api_server_errors"]["conditions"]
+    assert condition["metric"] == "api_server_errors"
+
+
+def test_each_threshold_alert_counts_its_metrics_over_five_minutes() -> None:
+    policy = tfconfig.resources("google_monitoring_alert_policy")["log_metric"]
+    assert policy["for_each"] == "${local.log_metric_alerts}"
+    assert tfconfig.locals_()["log_metric_alerts"] == (
+        "${merge(local.base_log_metric_alerts,"
+        " local.tasks_enabled ? local.publish_log_metric_alerts : {})}"
+    )
+    (dynamic,) = policy["dynamic"]
+    assert dynamic["conditions"]["for_each"] == "${each.value.conditions}"
+    threshold = tfconfig.single(
+        tfconfig.single(dynamic["conditions"], "content"), "condition_threshold"
+    )
+    assert "google_logging_metric.this[conditions.value.metric].name" in threshold["filter"]
+    assert (threshold["comparison"], threshold["duration"]) == ("COMPARISON_GT", "0s")
+    assert tfconfig.single(threshold, "aggregations")["alignment_period"] == "300s"
+    named = {
+        c["metric"]
+        for a in (ALERTS | PUBLISH_ALERTS).values()
+        if isinstance(a["conditions"], list)
+        for c in a["conditions"]
+    }
+    assert named == {"runs_failed", "api_server_errors", "publish_refused", "publish_server_errors"}
 
 
 def test_tasks_mode_has_its_own_alerts_on_publish_and_the_queue() -> None:
     policies = tfconfig.resources("google_monitoring_alert_policy")
-    for name in ("publish_refused", "publish_server_errors", "queue"):
-        assert policies[name]["count"] == "${local.tasks_enabled ? 1 : 0}"
-    for name in ("publish_refused", "publish_server_errors", "publish_posts_failed"):
-        metric = tfconfig.resources("google_logging_metric")[name]
-        assert metric["count"] == "${local.tasks_enabled ? 1 : 0}"
+    assert set(PUBLISH_ALERTS) == {"publish_refused", "publish_server_errors"}
+    assert policies["queue"]["count"] == "${local.tasks_enabled ? 1 : 0}"
     queue = json.dumps(policies["queue"]["conditions"])
     assert "cloudtasks.googleapis.com/queue/task_attempt_count" in queue
     assert "cloudtasks.googleapis.com/queue/task_attempt_delays" in queue
     # Failed or unknown posts alert in both modes: the publish function's as a second condition.
-    (dynamic,) = policies["posts_failed"]["dynamic"]
-    assert (
-        dynamic["conditions"]["for_each"] == "${google_logging_metric.publish_posts_failed[*].name}"
-    )
+    conditions = ALERTS["posts_failed"]["conditions"]
+    assert conditions.startswith('${concat([{metric = "runs_with_failed_posts"')
+    assert 'local.tasks_enabled ? [{metric = "publish_posts_failed"' in conditions
 
 
 def test_status_is_watched_from_outside_by_an_uptime_check() -> None:

@@ -40,27 +40,32 @@ def load_arguments(posts: int, accounts: int) -> argparse.ArgumentParser:
     return parser
 
 
+def seed_account(db: Database[Doc], account_id: str, external_id: str, now: datetime) -> None:
+    """A Facebook account with a placeholder token (the benchmarks' publishers never open it)."""
+    accounts.create(
+        db,
+        account_id=account_id,
+        platform="facebook",
+        external_id=external_id,
+        name=account_id,
+        token_ciphertext="x",
+        token_expires_at=None,
+        now=now,
+    )
+
+
 def seed_load(db: Database[Doc], n_accounts: int, dues: Iterable[datetime], now: datetime) -> None:
     """Facebook accounts acct-0 .. acct-<n-1> (a placeholder token) and one post per due time,
     round-robin over them."""
     for a in range(n_accounts):
-        accounts.create(
-            db,
-            account_id=f"acct-{a}",
-            platform="facebook",
-            external_id=str(a),
-            name=f"a{a}",
-            token_ciphertext="x",
-            token_expires_at=None,
-            now=now,
-        )
+        seed_account(db, f"acct-{a}", str(a), now)
     for i, due in enumerate(dues):
         posts.create(
             db,
             account_id=f"acct-{i % n_accounts}",
             platform="facebook",
             content=model.Content(text=f"post {i}"),
-            when=ScheduledTime(due, "UTC", due.isoformat()),
+            when=ScheduledTime.utc(due),
             now=now,
         )
 

@@ -24,6 +24,7 @@ import argparse
 import sys
 import time
 from collections.abc import Mapping
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from bench._common import report
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.model import Account, Content, Media, Post
-from common.platforms.base import Published
+from common.platforms.base import Published, Publisher
 from common.platforms.bluesky.publisher import BlueskyPublisher
 from common.platforms.bluesky.sessions import SessionKeeper
 from common.platforms.bluesky.xrpc import XrpcClient
@@ -52,6 +53,10 @@ from common.platforms.registry import threads_client
 from common.platforms.threads.publisher import THREADS
 from common.tokens import TokenCipher
 from devstack.sandbox import control
+
+# The sandboxes' test secrets (placeholders, as in tests).
+BLUESKY_PASSWORD = "benc-hpas-swor-d000"  # noqa: S105
+MASTODON_TOKEN = "masto-bench-token"  # noqa: S105
 
 
 class BenchContext:
@@ -116,7 +121,7 @@ def measure(n_posts: int) -> dict[str, float]:
         fb_requests = sandbox.total_requests() - before
 
         before = sandbox.total_requests()
-        image = (Media("https://cdn.example/bench.jpg"),)
+        image = (Media(sandbox.image_url("bench.jpg")),)  # the sandbox fetches it, as Meta does
         for i in range(n_posts):
             outcome = instagram.publish(make_post("instagram", f"ig {i}", image), ig, ctx)
             assert isinstance(outcome, Published)
@@ -157,29 +162,14 @@ def measure_threads(
 
 def measure_bluesky(n_posts: int, key: str) -> dict[str, float]:
     """From a cold start (no session kept): the first post logs in, the others reuse it."""
-    cipher = TokenCipher((key,))
-    with control.running_bluesky() as sandbox:
-        settings = load_settings(
-            {"MONGO_URI": "mongodb://127.0.0.1:1/", "TOKEN_ENCRYPTION_KEY": key}
-        )
-        did = sandbox.add_account("bench.bsky.test", "benc-hpas-swor-d000")
-        account = Account(
-            "bsky-bench",
-            "bluesky",
-            did,
-            "bench",
-            cipher.encrypt("benc-hpas-swor-d000"),
-            service_url=sandbox.url,
-        )
-        client = XrpcClient(settings)
+    cipher, settings = TokenCipher((key,)), _without_database(key)
+    with control.running_bluesky() as sandbox, closing(XrpcClient(settings)) as client:
+        did = sandbox.add_account("bench.bsky.test", BLUESKY_PASSWORD)
+        secret = cipher.encrypt(BLUESKY_PASSWORD)
+        account = Account("bsky-bench", "bluesky", did, "bench", secret, service_url=sandbox.url)
         sessions = SessionKeeper(client, cipher, lambda _id, _ciphertext: None, utcnow)
-        bluesky = BlueskyPublisher(client, sessions, MediaFetcher(settings))
-        ctx = BenchContext()
-        for i in range(n_posts):
-            outcome = bluesky.publish(make_post("bluesky", f"bsky {i}"), account, ctx)
-            assert isinstance(outcome, Published)
+        _publish_texts(BlueskyPublisher(client, sessions, MediaFetcher(settings)), account, n_posts)
         counts = sandbox.requests()
-        client.close()
     return {
         "requests_per_bluesky_text": round(sum(counts.values()) / n_posts, 3),
         "bluesky_logins": counts.get("POST com.atproto.server.createSession", 0),
@@ -187,29 +177,28 @@ def measure_bluesky(n_posts: int, key: str) -> dict[str, float]:
 
 
 def measure_mastodon(n_posts: int, key: str) -> dict[str, float]:
-    cipher = TokenCipher((key,))
-    with control.running_mastodon() as sandbox:
-        settings = load_settings(
-            {"MONGO_URI": "mongodb://127.0.0.1:1/", "TOKEN_ENCRYPTION_KEY": key}
-        )
-        remote_id = sandbox.add_account("bench", "masto-bench-token")
+    cipher, settings = TokenCipher((key,)), _without_database(key)
+    with control.running_mastodon() as sandbox, closing(MastodonClient(settings)) as client:
+        remote_id = sandbox.add_account("bench", MASTODON_TOKEN)
+        secret = cipher.encrypt(MASTODON_TOKEN)
         account = Account(
-            "masto-bench",
-            "mastodon",
-            remote_id,
-            "bench",
-            cipher.encrypt("masto-bench-token"),
-            service_url=sandbox.url,
+            "masto-bench", "mastodon", remote_id, "bench", secret, service_url=sandbox.url
         )
-        client = MastodonClient(settings)
-        mastodon = MastodonPublisher(client, cipher, MediaFetcher(settings))
-        ctx = BenchContext()
-        for i in range(n_posts):
-            outcome = mastodon.publish(make_post("mastodon", f"masto {i}"), account, ctx)
-            assert isinstance(outcome, Published)
+        _publish_texts(MastodonPublisher(client, cipher, MediaFetcher(settings)), account, n_posts)
         total = sandbox.total_requests()
-        client.close()
     return {"requests_per_mastodon_text": round(total / n_posts, 3)}
+
+
+def _without_database(key: str) -> Settings:
+    return load_settings({"MONGO_URI": "mongodb://127.0.0.1:1/", "TOKEN_ENCRYPTION_KEY": key})
+
+
+def _publish_texts(publisher: Publisher, account: Account, n_posts: int) -> None:
+    """`n_posts` text posts to `account`, each of which must be published."""
+    ctx = BenchContext()
+    for i in range(n_posts):
+        post = make_post(account.platform, f"{account.platform} {i}")
+        assert isinstance(publisher.publish(post, account, ctx), Published)
 
 
 def main() -> None:

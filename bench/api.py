@@ -11,7 +11,6 @@ milliseconds are for the record only (a shared machine makes them noisy).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -26,9 +25,9 @@ from pymongo import MongoClient, monitoring
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import report, serve_function
+from bench._common import mongo_uri, report, seed_account, serve_function
 from bench.engine import CommandCounter
-from common import accounts, apikeys
+from common import apikeys
 from common.clock import utcnow
 from common.db import ensure_indexes
 
@@ -45,9 +44,8 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    uri = os.environ.get("MONGO_URI")
+    uri = mongo_uri()
     if not uri:
-        print("MONGO_URI is required (make bench starts a server)", file=sys.stderr)
         return 2
     counter = CommandCounter()
     monitoring.register(counter)  # before any client exists, so the function's is counted too
@@ -55,16 +53,7 @@ def main() -> int:
     client: MongoClient[Any] = MongoClient(uri, tz_aware=True)
     db = client[db_name]
     ensure_indexes(db)
-    accounts.create(
-        db,
-        account_id="bench",
-        platform="facebook",
-        external_id="1",
-        name="bench",
-        token_ciphertext="unused",
-        token_expires_at=None,
-        now=utcnow(),
-    )
+    seed_account(db, "bench", "1", utcnow())
     key = apikeys.create(db, "bench", ["posts:write"], utcnow()).secret
     env = {"MONGO_URI": uri, "MONGO_DB": db_name, "API_RATE_LIMIT_PER_MINUTE": "1000000"}
     url, server = serve_function("api", env)

@@ -32,8 +32,8 @@ from pymongo.database import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import load_arguments, mongo_uri, report, seed_load
-from common import accounts, dispatch
+from bench._common import load_arguments, mongo_uri, report, seed_account, seed_load
+from common import dispatch
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
@@ -93,16 +93,7 @@ def created_late(settings: Settings, client: MongoClient[Doc], args: argparse.Na
     seconds, through the scheduling use case (as the API, the CLI and the web app make them),
     while the tick runs every `late_tick` seconds: the p95 of their lateness."""
     db = client[settings.mongo_db]
-    accounts.create(
-        db,
-        account_id="late",
-        platform="facebook",
-        external_id="late",
-        name="late",
-        token_ciphertext="x",
-        token_expires_at=None,
-        now=utcnow(),
-    )
+    seed_account(db, "late", "late", utcnow())
     registry = registry_for(db, latency=0.05)
     strategy = dispatch.for_settings(settings)
     stop = threading.Event()

@@ -27,8 +27,6 @@ bench/engine.py's 500 posts). Printed:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,6 +40,7 @@ from pymongo.database import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import mongo_uri, report
 from bench.engine import CommandCounter, SleepingPublisher
 from common import accounts, posts
 from common.clock import ScheduledTime, utcnow
@@ -99,7 +98,7 @@ def _seed(
             account_id=account_ids[t % len(account_ids)],
             platform=platform,
             content=Content(text=f"{platform} {t} part 0"),
-            when=ScheduledTime(due, "UTC", due.isoformat()),
+            when=ScheduledTime.utc(due),
             now=utcnow(),
             follow_ups=parts,
         )
@@ -239,19 +238,14 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=4)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    uri = os.environ.get("MONGO_URI")
+    uri = mongo_uri()
     if not uri:
-        print("MONGO_URI is not set; run `make bench`", file=sys.stderr)
         return 2
     results = {
         **measure_engine(uri, args.threads, args.parts, args.accounts),
         **measure_networks(uri, args.network_threads, args.parts, args.accounts),
     }
-    print(f"{'metric':<40}{'value':>10}  goal")
-    for metric, value in results.items():
-        print(f"{metric:<40}{value:>10}  {GOALS.get(metric, '')}")
-    if args.json:
-        print(json.dumps(results))
+    report(results, GOALS, as_json=args.json)
     return 0
 
 

@@ -19,6 +19,11 @@ class ScheduledTime:
     time_zone: str
     local_time: str  # ISO-8601 with offset, as it reads in time_zone
 
+    @classmethod
+    def utc(cls, instant: datetime) -> ScheduledTime:
+        """An instant meant in UTC (`instant` aware, in UTC)."""
+        return cls(instant, "UTC", instant.isoformat())
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from bson import ObjectId
 
@@ -40,19 +40,8 @@ PostStatus = Literal[
 ]
 # The state a new post starts in: ready to go out, a draft, or waiting for an approver.
 Stage = Literal["scheduled", "draft", "pending_approval"]
-STAGES: tuple[Stage, ...] = ("scheduled", "draft", "pending_approval")
-STATUSES: tuple[PostStatus, ...] = (
-    "waiting",
-    "draft",
-    "pending_approval",
-    "importing",
-    "scheduled",
-    "publishing",
-    "published",
-    "failed",
-    "unknown",
-    "canceled",
-)
+STAGES: tuple[Stage, ...] = get_args(Stage)
+STATUSES: tuple[PostStatus, ...] = get_args(PostStatus)
 
 
 @dataclass(frozen=True)

@@ -242,18 +242,25 @@ def _length(
 
 def _facebook(content: Content, problems: list[Problem]) -> None:
     _length("facebook", content, problems)
+    not_both = "a Facebook post carries either a link or photos, not both"
+    _pictures_post(content, problems, ("Facebook", "photos", FACEBOOK_MAX_PHOTOS), not_both)
+
+
+def _pictures_post(
+    content: Content, problems: list[Problem], kind: tuple[str, str, int], not_both: str
+) -> None:
+    """What Facebook and Bluesky posts share (`kind`: the network, what it calls its
+    pictures, how many one post carries): something to show, pictures only, not too many, and
+    a link or pictures (`not_both` says which wins)."""
+    network, pictures, most = kind
     if not (content.text.strip() or content.link or content.media):
-        problems.append(Problem("text", "a Facebook post needs text, a link or photos"))
+        problems.append(Problem("text", f"a {network} post needs text, a link or {pictures}"))
     if any(m.type == "video" for m in content.media):
-        problems.append(Problem("media", "Facebook posts here carry photos only, not video"))
-    if len(content.media) > FACEBOOK_MAX_PHOTOS:
-        problems.append(
-            Problem("media", f"at most {FACEBOOK_MAX_PHOTOS} photos in one Facebook post")
-        )
+        problems.append(Problem("media", f"{network} posts here carry {pictures} only, not video"))
+    if len(content.media) > most:
+        problems.append(Problem("media", f"at most {most} {pictures} in one {network} post"))
     if content.link and content.media:
-        problems.append(
-            Problem("link", "a Facebook post carries either a link or photos, not both")
-        )
+        problems.append(Problem("link", not_both))
 
 
 def _instagram(content: Content, problems: list[Problem]) -> None:
@@ -287,18 +294,8 @@ def _bluesky(content: Content, problems: list[Problem]) -> None:
                 "(emoji and accented letters take several)",
             )
         )
-    if not (content.text.strip() or content.link or content.media):
-        problems.append(Problem("text", "a Bluesky post needs text, a link or images"))
-    if any(m.type == "video" for m in content.media):
-        problems.append(Problem("media", "Bluesky posts here carry images only, not video"))
-    if len(content.media) > BLUESKY_MAX_IMAGES:
-        problems.append(
-            Problem("media", f"at most {BLUESKY_MAX_IMAGES} images in one Bluesky post")
-        )
-    if content.link and content.media:
-        problems.append(
-            Problem("link", "a Bluesky post carries either images or a link card, not both")
-        )
+    not_both = "a Bluesky post carries either images or a link card, not both"
+    _pictures_post(content, problems, ("Bluesky", "images", BLUESKY_MAX_IMAGES), not_both)
 
 
 def graphemes(text: str) -> int:

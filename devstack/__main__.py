@@ -8,26 +8,14 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
+from common.entrypoints.local_stack import add_options
 from devstack import stack
 from devstack.processes import StartError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
-    parser.add_argument(
-        "--tick-seconds",
-        type=float,
-        default=60.0,
-        help="seconds between ticks (default 60, as Cloud Scheduler)",
-    )
-    parser.add_argument("--data-dir", default=".data", help="where the local database lives")
-    parser.add_argument("--no-demo", action="store_true", help="do not add demo accounts and posts")
-    parser.add_argument(
-        "--port-base",
-        type=port_base,
-        help=f"listen on this port and the next {len(fields(stack.Ports)) - 1} "
-        "(default: free ports, new at each start)",
-    )
+    add_options(parser, port_base, f"the next {len(fields(stack.Ports)) - 1}")
     return parser
 
 

@@ -26,7 +26,6 @@ import datetime as dt
 import heapq
 import itertools
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -45,7 +44,7 @@ from cryptography.x509.oid import NameOID
 from werkzeug.wrappers import Request, Response
 
 from devstack.loopback import serve_until_interrupted
-from devstack.processes import free_port, stop, wait_until_listening
+from devstack.processes import free_port, listening
 
 ISSUER = "https://accounts.google.com"
 CERTS_PATH = "/_cloudtasks/certs"
@@ -320,12 +319,8 @@ def running(
         "--max-attempts",
         str(max_attempts),
     ]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until_listening(proc, port, "cloudtasks")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(proc)
+    with listening(command, port, "cloudtasks") as url:
+        yield url
 
 
 def main() -> None:

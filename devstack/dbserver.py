@@ -21,7 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from common.entrypoints.local_stack import parent_death_signal
-from devstack.processes import StartError, free_port, stop, wait_until_listening
+from devstack.processes import (
+    StartError,
+    free_port,
+    run_until_interrupted,
+    stop,
+    wait_until_listening,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_DIR = ROOT / "tools" / "mongo-server"
@@ -145,12 +151,7 @@ def _run(command: list[str], data_file: Path | None) -> int:
 def _serve(port: int, data_file: Path | None) -> int:
     proc = start(port, data_file)
     print(f"dbserver: listening on mongodb://127.0.0.1:{port}/", flush=True)
-    try:
-        proc.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop(proc)
+    run_until_interrupted(proc)
     return 0
 
 

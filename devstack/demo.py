@@ -52,16 +52,8 @@ def seed_demo(
         token = f"{external_id}-token"
         sandboxes.meta.add_account(external_id, kind, token, name=f"Demo {platform}")
         if accounts.get(db, account_id) is None:
-            accounts.create(
-                db,
-                account_id=account_id,
-                platform=platform,
-                external_id=external_id,
-                name=f"Demo {platform}",
-                token_ciphertext=cipher.encrypt(token),
-                token_expires_at=None,
-                now=now,
-            )
+            identity = (account_id, platform, external_id, f"Demo {platform}")
+            _add_account(db, cipher, now, identity, token)
             created += 1
     if created == 0:
         return 0
@@ -80,17 +72,7 @@ def _seed_bluesky(
     if accounts.get(db, account_id) is not None:
         accounts.move_service(db, account_id, sandbox.url, now)
         return 0
-    accounts.create(
-        db,
-        account_id=account_id,
-        platform="bluesky",
-        external_id=did,
-        name=handle,
-        token_ciphertext=cipher.encrypt(password),
-        token_expires_at=None,
-        now=now,
-        service_url=sandbox.url,
-    )
+    _add_account(db, cipher, now, (account_id, "bluesky", did, handle), password, sandbox.url)
     return 1
 
 
@@ -104,18 +86,33 @@ def _seed_mastodon(
         accounts.move_service(db, account_id, sandbox.url, now)
         accounts.set_external_id(db, account_id, remote_id, now)
         return 0
+    identity = (account_id, "mastodon", remote_id, username)
+    _add_account(db, cipher, now, identity, token, sandbox.url)
+    return 1
+
+
+def _add_account(
+    db: Database[Doc],
+    cipher: TokenCipher,
+    now: datetime,
+    identity: tuple[str, str, str, str],
+    secret: str,
+    service_url: str | None = None,
+) -> None:
+    """A demo account (`identity`: id, platform, external id, name) whose secret (a token, an
+    app password) is stored encrypted, as connecting stores it."""
+    account_id, platform, external_id, name = identity
     accounts.create(
         db,
         account_id=account_id,
-        platform="mastodon",
-        external_id=remote_id,
-        name=username,
-        token_ciphertext=cipher.encrypt(token),
+        platform=platform,
+        external_id=external_id,
+        name=name,
+        token_ciphertext=cipher.encrypt(secret),
         token_expires_at=None,
         now=now,
-        service_url=sandbox.url,
+        service_url=service_url,
     )
-    return 1
 
 
 def _add_demo_posts(db: Database[Doc], now: datetime, first_due: datetime, photo: str) -> int:
@@ -146,7 +143,7 @@ def _add_demo_posts(db: Database[Doc], now: datetime, first_due: datetime, photo
             account_id=account_id,
             platform=platform,
             content=content,
-            when=ScheduledTime(due, "UTC", due.isoformat()),
+            when=ScheduledTime.utc(due),
             now=now,
         )
     return len(demo)

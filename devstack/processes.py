@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 START_TIMEOUT_SECONDS = 60.0
@@ -38,6 +39,31 @@ def wait_until_listening(
         time.sleep(0.05)
     stop(proc)
     raise StartError(f"{name} did not listen on port {port} within {timeout:g}s")
+
+
+@contextlib.contextmanager
+def listening(
+    command: Sequence[str], port: int, name: str, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """`command`, a server told to listen on 127.0.0.1:`port`, running quietly for the block
+    (`env`: its whole environment, default ours); yields its URL, stops it after."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_listening(proc, port, name)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+def run_until_interrupted(proc: subprocess.Popen[Any]) -> None:
+    """Wait for `proc` until it ends or Ctrl-C comes, then stop it (a server in the
+    foreground of a terminal)."""
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(proc)
 
 
 def stop(proc: subprocess.Popen[Any], grace_seconds: float = 15.0) -> None:

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from devstack.processes import free_port, stop
+from devstack.processes import free_port, run_until_interrupted, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_DIR = ROOT / "tools" / "pubsub-emulator"
@@ -83,12 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         proc = start(args.port)
         print(f"pubsub-emulator: PUBSUB_EMULATOR_HOST=127.0.0.1:{args.port}", flush=True)
-        try:
-            proc.wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            stop(proc)
+        run_until_interrupted(proc)
         return 0
     except (EmulatorError, subprocess.CalledProcessError) as exc:
         print(f"pubsub-emulator: {exc}", file=sys.stderr)

@@ -90,7 +90,7 @@ def seed(db: Database[Doc]) -> dict[str, str]:
                 account_id=account_id,
                 platform=platform,
                 content=content,
-                when=ScheduledTime(due, "UTC", due.isoformat()),
+                when=ScheduledTime.utc(due),
                 now=now - timedelta(days=12),
                 group_id=f"g{n // 5}",
             )

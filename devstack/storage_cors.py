@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -26,7 +25,7 @@ import requests
 from werkzeug.wrappers import Request, Response
 
 from devstack.loopback import serve_until_interrupted
-from devstack.processes import free_port, stop, wait_until_listening
+from devstack.processes import free_port, listening
 
 _HOP_BY_HOP = {"connection", "transfer-encoding", "content-length", "host", "content-encoding"}
 ALLOWED_HEADERS = "Content-Type, Content-Range, X-Upload-Content-Type, X-Upload-Content-Length"
@@ -108,16 +107,8 @@ def running(emulator_url: str) -> Iterator[str]:
     """The front on a free loopback port for the block; yields its URL (STORAGE_EMULATOR_HOST
     for the web app's tests)."""
     port = free_port()
-    proc = subprocess.Popen(
-        command(port, emulator_url),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_listening(proc, port, "storage CORS front")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(proc)
+    with listening(command(port, emulator_url), port, "storage CORS front") as url:
+        yield url
 
 
 def main() -> None:

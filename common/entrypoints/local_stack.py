@@ -4,6 +4,7 @@ it), so it runs as a child process from the repository's root, never as an impor
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import os
 import signal
@@ -52,6 +53,29 @@ def parent_death_signal() -> Callable[[], None] | None:
             os.kill(os.getpid(), signal.SIGTERM)
 
     return die_with_parent
+
+
+def add_options(
+    parser: argparse.ArgumentParser,
+    port_base: Callable[[str], int] = int,
+    next_ports: str = "the next ones",
+) -> None:
+    """The local stack's options, alike in `socialsched dev` and in `python -m devstack`, which
+    the first passes them to (and which alone knows how many ports it takes: `port_base`
+    checks it, `next_ports` says it)."""
+    parser.add_argument(
+        "--tick-seconds",
+        type=float,
+        default=60.0,
+        help="seconds between ticks (default 60, as Cloud Scheduler)",
+    )
+    parser.add_argument("--data-dir", default=".data", help="where the local database lives")
+    parser.add_argument("--no-demo", action="store_true", help="do not add demo accounts and posts")
+    parser.add_argument(
+        "--port-base",
+        type=port_base,
+        help=f"listen on this port and {next_ports} (default: free ports, new at each start)",
+    )
 
 
 def run(tick_seconds: float, data_dir: Path, demo: bool, port_base: int | None = None) -> int:

@@ -5,20 +5,20 @@ reset), and test images under /_sandbox/media/ (Bluesky stores blobs; the adapte
 
 from __future__ import annotations
 
-import html
-import json
-import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
-
 from devstack.bluesky.state import Account, BlueskyState, XrpcFault
-from devstack.sandbox.surface import serve_media, wrong_method
+from devstack.sandbox.surface import (
+    Route,
+    StandIn,
+    json_answer,
+    json_object,
+    posts_page,
+)
 
 WRITES = frozenset({"com.atproto.repo.createRecord", "com.atproto.repo.uploadBlob"})
 RATE_LIMIT_WINDOW_SECONDS = 300
@@ -26,24 +26,17 @@ POST_ROUTES = frozenset({"reset", "accounts", "faults", "expire"})  # under /_sa
 _SERVER_ERROR = XrpcFault(500, "InternalServerError", "Internal Server Error")
 
 
-class BlueskyApp:
+class BlueskyApp(StandIn[BlueskyState]):
+    post_routes = POST_ROUTES
+
     def __init__(self) -> None:
-        self.state = BlueskyState()
-        self.lock = threading.Lock()
+        super().__init__(BlueskyState)
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        return self._dispatch(Request(environ))(environ, start_response)
-
-    def _dispatch(self, request: Request) -> Response:
-        parts = [p for p in request.path.split("/") if p]
-        if parts[:1] == ["_sandbox"]:
-            return self._control(request, parts[1:])
+    def serve(self, request: Request, parts: list[str]) -> Response:
         if len(parts) != 2 or parts[0] != "xrpc":
             return _error(XrpcFault(404, "MethodNotImplemented", "Method Not Implemented"))
         nsid = parts[1]
-        with self.lock:
-            key = f"{request.method} {nsid}"
-            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        self.count(f"{request.method} {nsid}")
         try:
             return self._xrpc(request, nsid)
         except XrpcFault as fault:
@@ -58,7 +51,7 @@ class BlueskyApp:
         with self.lock:
             account, answer = handler(self.state, request)
         if account is None:
-            return _json(answer())
+            return json_answer(answer())
         return self._with_faults(account, nsid, answer)
 
     def _with_faults(
@@ -82,40 +75,16 @@ class BlueskyApp:
                 return _error(_SERVER_ERROR)  # applied, yet answered as a failure
         if hang:
             time.sleep(hang)
-        return _json(body)
+        return json_answer(body)
 
     # --- the control surface ----------------------------------------------------------------
 
-    def _control(self, request: Request, parts: list[str]) -> Response:
-        route = (request.method, "/".join(parts))
-        if request.method == "GET" and parts[:1] == ["media"]:
-            return serve_media(request)
-        refused = wrong_method(request.method, route[1], POST_ROUTES)
-        if refused is not None:
-            return refused
-        try:
-            with self.lock:
-                return self._control_route(route, request)
-        except (ValueError, KeyError, TypeError) as exc:
-            return _json({"error": f"bad request: {exc}"}, status=400)
-
-    def _control_route(self, route: tuple[str, str], request: Request) -> Response:
+    def route(self, route: Route, request: Request) -> Response:
         state = self.state
-        if route == ("GET", ""):
-            return Response(_html(self._posts()), mimetype="text/html")
-        if route == ("GET", "posts"):
-            return _json({"posts": self._posts()})
-        if route == ("GET", "stats"):
-            return _json({"requests": dict(state.requests), "total": sum(state.requests.values())})
-        if route == ("POST", "reset"):
-            self.state = BlueskyState()
-            return _json({"ok": True})
-        body = request.get_json(force=True)
-        if not isinstance(body, dict):
-            raise ValueError("a JSON object is required")
+        body = json_object(request)
         if route == ("POST", "accounts"):
             account = state.add_account(str(body["handle"]), str(body["password"]))
-            return _json({"did": account.did, "handle": account.handle})
+            return json_answer({"did": account.did, "handle": account.handle})
         target = state.by_identifier(str(body.pop("account")))
         if target is None:
             raise KeyError("no such account")
@@ -123,13 +92,16 @@ class BlueskyApp:
             if "access_ttl_seconds" in body:
                 target.access_ttl_seconds = float(body.pop("access_ttl_seconds"))
             target.faults.update(body)
-            return _json({"account": target.did, "faults": vars(target.faults)})
+            return json_answer({"account": target.did, "faults": vars(target.faults)})
         if route == ("POST", "expire"):
             state.expire_sessions(target.did)
-            return _json({"account": target.did})
-        return _json({"error": "no such sandbox route"}, status=404)
+            return json_answer({"account": target.did})
+        return json_answer({"error": "no such sandbox route"}, status=404)
 
-    def _posts(self) -> list[dict[str, Any]]:
+    def page(self) -> str:
+        return posts_page("Bluesky", ("created", "repo", "uri", "text", "images"), self.posts())
+
+    def posts(self) -> list[dict[str, Any]]:
         records = sorted(self.state.records.values(), key=lambda r: r.created)
         return [r.to_json() for r in records]
 
@@ -228,22 +200,6 @@ def _body(request: Request) -> dict[str, Any]:
 
 
 def _error(fault: XrpcFault, headers: dict[str, str] | None = None) -> Response:
-    return _json({"error": fault.error, "message": fault.message}, headers, status=fault.status)
-
-
-def _json(body: Any, headers: dict[str, str] | None = None, status: int = 200) -> Response:
-    return Response(json.dumps(body), status, headers=headers, mimetype="application/json")
-
-
-def _html(posts: list[dict[str, Any]]) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(p['created'])}</td><td>{html.escape(p['owner'])}</td>"
-        f"<td>{html.escape(p['id'])}</td><td>{html.escape(p['text'])}</td>"
-        f"<td>{len(p['media'])}</td></tr>"
-        for p in posts
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Sandbox Bluesky</title>"
-        "</head><body><h1>Published in the Bluesky sandbox</h1><table><tr><th>created</th>"
-        f"<th>repo</th><th>uri</th><th>text</th><th>images</th></tr>{rows}</table></body></html>"
+    return json_answer(
+        {"error": fault.error, "message": fault.message}, headers, status=fault.status
     )

@@ -3,18 +3,11 @@
 
 from __future__ import annotations
 
-import html
-import json
-import threading
 import time
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
-
-if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 from devstack.mastodon import oauth
 from devstack.mastodon.state import (
@@ -23,7 +16,13 @@ from devstack.mastodon.state import (
     MastodonFault,
     MastodonState,
 )
-from devstack.sandbox.surface import serve_media, wrong_method
+from devstack.sandbox.surface import (
+    Route,
+    StandIn,
+    json_answer,
+    json_object,
+    posts_page,
+)
 
 WRITES = frozenset({"POST v1/statuses", "POST v2/media"})
 RATE_LIMIT = 300
@@ -39,25 +38,19 @@ _SCOPES: dict[str, tuple[str, ...]] = {
 _SERVER_ERROR = MastodonFault(500, "We're sorry, but something went wrong on our end.")
 
 
-class MastodonApp:
+class MastodonApp(StandIn[MastodonState]):
+    post_routes = POST_ROUTES
+
     def __init__(self) -> None:
-        self.state = MastodonState()
-        self.lock = threading.Lock()
+        super().__init__(MastodonState)
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        return self._dispatch(Request(environ))(environ, start_response)
-
-    def _dispatch(self, request: Request) -> Response:
-        parts = [p for p in request.path.split("/") if p]
-        if parts[:1] == ["_sandbox"]:
-            return self._control(request, parts[1:])
+    def serve(self, request: Request, parts: list[str]) -> Response:
         if parts[:1] == ["oauth"]:
             return self._oauth(request, parts[1:])
         if parts[:1] != ["api"]:
             return _error(MastodonFault(404, "Record not found"))
         route = _route_name(request.method, parts[1:])
-        with self.lock:
-            self.state.requests[route] = self.state.requests.get(route, 0) + 1
+        self.count(route)
         try:
             return self._api(request, parts[1:], route)
         except MastodonFault as fault:
@@ -67,30 +60,30 @@ class MastodonApp:
 
     def _oauth(self, request: Request, parts: list[str]) -> Response:
         route = f"{request.method} oauth/{'/'.join(parts)}"
+        self.count(route)
         with self.lock:
-            self.state.requests[route] = self.state.requests.get(route, 0) + 1
             try:
                 if route == "GET oauth/authorize":
                     return oauth.authorize_page(self.state, dict(request.args.items()))
                 if route == "POST oauth/authorize":
                     return oauth.decide(self.state, dict(request.form.items()))
                 if route == "POST oauth/token":
-                    return _json(oauth.token(self.state, _body(request)))
+                    return json_answer(oauth.token(self.state, _body(request)))
             except oauth.PageRefusal as refusal:
                 return oauth.refusal_page(refusal)
             except oauth.OAuthError as exc:
                 body = {"error": exc.error, "error_description": exc.description}
-                return _json(body, status=exc.status)
+                return json_answer(body, status=exc.status)
         return _error(MastodonFault(404, "Record not found"))
 
     def _api(self, request: Request, parts: list[str], route: str) -> Response:
         if route == "GET v2/instance":  # public: no token needed
             with self.lock:
                 configuration = self.state.configuration
-                return _json({"domain": request.host, "configuration": configuration})
+                return json_answer({"domain": request.host, "configuration": configuration})
         if route == "POST v1/apps":  # registering an app needs no token
             with self.lock:
-                return _json(oauth.register(self.state, _body(request)))
+                return json_answer(oauth.register(self.state, _body(request)))
         header = request.headers.get("Authorization", "")
         token = header.split(" ", 1)[1] if header.startswith("Bearer ") else ""
         with self.lock:
@@ -112,7 +105,7 @@ class MastodonApp:
                 return _error(_SERVER_ERROR)  # applied, yet answered as a failure
         if hang:
             time.sleep(hang)
-        return _json(body, status=status, headers=_rate_headers(RATE_LIMIT - 1))
+        return json_answer(body, status=status, headers=_rate_headers(RATE_LIMIT - 1))
 
     def _answer(
         self, request: Request, parts: list[str], route: str, account: Account
@@ -147,33 +140,9 @@ class MastodonApp:
 
     # --- the control surface ----------------------------------------------------------------
 
-    def _control(self, request: Request, parts: list[str]) -> Response:
-        if request.method == "GET" and parts[:1] == ["media"]:
-            return serve_media(request)
-        route = (request.method, "/".join(parts))
-        refused = wrong_method(request.method, route[1], POST_ROUTES)
-        if refused is not None:
-            return refused
-        try:
-            with self.lock:
-                return self._control_route(route, request)
-        except (ValueError, KeyError, TypeError) as exc:
-            return _json({"error": f"bad request: {exc}"}, status=400)
-
-    def _control_route(self, route: tuple[str, str], request: Request) -> Response:
+    def route(self, route: Route, request: Request) -> Response:
         state = self.state
-        if route == ("GET", ""):
-            return Response(_page(self._posts()), mimetype="text/html")
-        if route == ("GET", "posts"):
-            return _json({"posts": self._posts()})
-        if route == ("GET", "stats"):
-            return _json({"requests": dict(state.requests), "total": sum(state.requests.values())})
-        if route == ("POST", "reset"):
-            self.state = MastodonState()
-            return _json({"ok": True})
-        body = request.get_json(force=True)
-        if not isinstance(body, dict):
-            raise ValueError("a JSON object is required")
+        body = json_object(request)
         if route == ("POST", "accounts"):
             scopes = body.get("scopes")
             account = state.add_account(
@@ -181,9 +150,9 @@ class MastodonApp:
                 str(body["token"]),
                 DEFAULT_SCOPES if scopes is None else frozenset(str(s) for s in scopes),
             )
-            return _json({"id": account.id, "username": account.username})
+            return json_answer({"id": account.id, "username": account.username})
         if route == ("POST", "configuration"):
-            return _json({"configuration": state.configure(body)})
+            return json_answer({"configuration": state.configure(body)})
         target = state.by_name_or_id(str(body.pop("account")))
         if target is None:
             raise KeyError("no such account")
@@ -192,10 +161,14 @@ class MastodonApp:
                 if name in body:
                     setattr(target, name, float(body.pop(name)))
             target.faults.update(body)
-            return _json({"account": target.id, "faults": vars(target.faults)})
-        return _json({"error": "no such sandbox route"}, status=404)
+            return json_answer({"account": target.id, "faults": vars(target.faults)})
+        return json_answer({"error": "no such sandbox route"}, status=404)
 
-    def _posts(self) -> list[dict[str, Any]]:
+    def page(self) -> str:
+        columns = ("created", "account", "id", "text", "media")
+        return posts_page("Mastodon", columns, self.posts())
+
+    def posts(self) -> list[dict[str, Any]]:
         return [
             {
                 "id": s.id,
@@ -256,22 +229,4 @@ def _body(request: Request) -> dict[str, Any]:
 
 
 def _error(fault: MastodonFault, headers: dict[str, str] | None = None) -> Response:
-    return _json({"error": fault.error}, headers, status=fault.status)
-
-
-def _json(body: Any, headers: dict[str, str] | None = None, status: int = 200) -> Response:
-    return Response(json.dumps(body), status, headers=headers, mimetype="application/json")
-
-
-def _page(posts: list[dict[str, Any]]) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(p['created'])}</td><td>{html.escape(p['owner'])}</td>"
-        f"<td>{html.escape(p['id'])}</td><td>{html.escape(p['text'])}</td>"
-        f"<td>{len(p['media'])}</td></tr>"
-        for p in posts
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Sandbox Mastodon</title>"
-        "</head><body><h1>Published in the Mastodon sandbox</h1><table><tr><th>created</th>"
-        f"<th>account</th><th>id</th><th>text</th><th>media</th></tr>{rows}</table></body></html>"
-    )
+    return json_answer({"error": fault.error}, headers, status=fault.status)

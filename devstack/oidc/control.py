@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 
-from devstack.processes import free_port, stop, wait_until_listening
+from devstack.processes import free_port, listening
 
 # The client's secret travels in the environment, never in argv: other users of the machine
 # can read argv (ps), and a random secret that starts with "-" reads as an option to argparse.
@@ -34,14 +33,8 @@ def command(port: int, client_id: str, redirect_uri: str) -> list[str]:
 def running(client_id: str, secret: str, redirect_uri: str) -> Iterator[str]:
     """The provider on a free loopback port for the block; yields its issuer URL."""
     port = free_port()
-    proc = subprocess.Popen(
-        command(port, client_id, redirect_uri),
-        env={**os.environ, SECRET_VARIABLE: secret},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_listening(proc, port, "devstack.oidc")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(proc)
+    environment = {**os.environ, SECRET_VARIABLE: secret}
+    with listening(
+        command(port, client_id, redirect_uri), port, "devstack.oidc", environment
+    ) as url:
+        yield url

@@ -12,23 +12,18 @@ import html
 import json
 import re
 import secrets
-import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, quote_plus, urlencode
 
 from werkzeug.wrappers import Request, Response
-
-if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 from devstack.sandbox import oauth
 from devstack.sandbox.fetch import fetch
 from devstack.sandbox.params import refuse_undeclared
 from devstack.sandbox.state import Account, GraphFault, Item, SandboxState, meta_time
-from devstack.sandbox.surface import serve_media, wrong_method
+from devstack.sandbox.surface import Route, StandIn, json_answer, json_object
 
 VERSION = re.compile(r"^v\d+\.\d+$")
 PROOF_MAX_AGE_SECONDS = 300  # Meta's time-stamped proofs expire after 5 minutes
@@ -59,20 +54,14 @@ _UNEXPECTED_ERROR = GraphFault(
 )
 
 
-class SandboxApp:
+class SandboxApp(StandIn[SandboxState]):
+    post_routes = POST_ROUTES
+
     def __init__(self, app_secret: str | None = None) -> None:
-        self.state = SandboxState()
-        self.lock = threading.Lock()
+        super().__init__(SandboxState)
         self.app_secret = app_secret
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        response = self._dispatch(Request(environ))
-        return response(environ, start_response)
-
-    def _dispatch(self, request: Request) -> Response:
-        parts = [p for p in request.path.split("/") if p]
-        if parts and parts[0] == "_sandbox":
-            return self._control(request, parts[1:])
+    def serve(self, request: Request, parts: list[str]) -> Response:
         if parts == ["refresh_access_token"]:  # Threads' refresh is unversioned
             return self._refresh(request)
         if parts[:1] == ["oauth"] or parts == ["access_token"]:  # Threads' OAuth: unversioned
@@ -102,16 +91,14 @@ class SandboxApp:
             return self._dialog(request, parts[1:], "threads")
         args = _arguments(request)
         edge = "/".join(parts)
-        with self.lock:
-            key = f"{request.method} {edge}"
-            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        self.count(f"{request.method} {edge}")
         try:
             refuse_undeclared(request.method, f"threads:{edge}", args)
             with self.lock:
                 if (request.method, edge) == ("POST", "oauth/access_token"):
-                    return _json(oauth.threads_token(self.state, args))
+                    return json_answer(oauth.threads_token(self.state, args))
                 if (request.method, edge) == ("GET", "access_token"):
-                    return _json(oauth.threads_long_lived(self.state, args))
+                    return json_answer(oauth.threads_long_lived(self.state, args))
         except GraphFault as fault:
             return _envelope(fault)
         return _envelope(GraphFault(2500, f"Unknown path components: /{edge}"))
@@ -122,24 +109,22 @@ class SandboxApp:
         args = _arguments(request)
         token = _token(request, args)
         edge = parts[-1] if len(parts) > 1 else "node"
-        with self.lock:
-            key = f"{request.method} {edge}"
-            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        self.count(f"{request.method} {edge}")
         try:
             self._check_proof(token, args)
             refuse_undeclared(request.method, _edge_name(parts), args)
             if parts == ["debug_token"]:
                 with self.lock:
-                    return _json(self.state.debug_token(str(args.get("input_token", ""))))
+                    return json_answer(self.state.debug_token(str(args.get("input_token", ""))))
             if parts == ["oauth", "access_token"] and request.method == "GET":
                 with self.lock:
                     if "code" in args:  # the Login dialog's code
-                        return _json(oauth.facebook_token(self.state, args))
-                    return _json(self.state.exchange_token(args, self.app_secret))
+                        return json_answer(oauth.facebook_token(self.state, args))
+                    return json_answer(self.state.exchange_token(args, self.app_secret))
             if parts == ["me", "accounts"] and request.method == "GET":
                 with self.lock:
                     pages = self.state.pages_of(token)
-                return _json({"data": pages, "paging": {"cursors": {}}})
+                return json_answer({"data": pages, "paging": {"cursors": {}}})
             with self.lock:
                 account = self.state.acting_for(self.state.account_for_token(token), parts)
             if request.method == "POST":
@@ -151,15 +136,13 @@ class SandboxApp:
     def _refresh(self, request: Request) -> Response:
         args = _arguments(request)
         token = _token(request, args)
-        with self.lock:
-            key = "GET refresh_access_token"
-            self.state.requests[key] = self.state.requests.get(key, 0) + 1
+        self.count("GET refresh_access_token")
         try:
             refuse_undeclared("GET", "refresh_access_token", args)
             if args.get("grant_type") != "th_refresh_token":
                 raise GraphFault(100, "(#100) grant_type must be th_refresh_token")
             with self.lock:
-                return _json(self.state.refresh_threads_token(token or ""))
+                return json_answer(self.state.refresh_threads_token(token or ""))
         except GraphFault as fault:
             return _envelope(fault)
 
@@ -188,7 +171,7 @@ class SandboxApp:
                 return _envelope(_UNEXPECTED_ERROR)  # applied, yet answered as a failure
         if hang:
             time.sleep(hang)
-        return _json(body, _usage_headers(account, throttled=False))
+        return json_answer(body, _usage_headers(account, throttled=False))
 
     def _injected(self, account: Account) -> Response | None:
         faults = account.faults
@@ -314,43 +297,22 @@ class SandboxApp:
 
     # --- the control surface ----------------------------------------------------------------
 
-    def _control(self, request: Request, parts: list[str]) -> Response:
-        if request.method == "GET" and parts[:1] == ["media"]:
-            return serve_media(request)
-        refused = wrong_method(request.method, "/".join(parts), POST_ROUTES)
-        if refused is not None:
-            return refused
-        route = (request.method, "/".join(parts))
+    def control(self, request: Request, parts: list[str]) -> Response:
         if request.method == "GET" and parts[:1] == ["p"] and len(parts) == 2:
             with self.lock:
                 item = self.state.items.get(parts[1])
                 if item is None or not item.published:
                     return Response("No such post", 404, mimetype="text/plain")
                 return Response(_html([item]), mimetype="text/html")
-        try:
-            with self.lock:
-                return self._control_route(route, request)
-        except (ValueError, KeyError, TypeError) as exc:
-            return _json({"error": f"bad request: {exc}"}, status=400)
+        return super().control(request, parts)
 
-    def _control_route(self, route: tuple[str, str], request: Request) -> Response:
+    def route(self, route: Route, request: Request) -> Response:
         state = self.state
-        if route == ("GET", ""):
-            return Response(_html(self._published()), mimetype="text/html")
-        if route == ("GET", "posts"):
-            return _json({"posts": [i.to_json() for i in self._published()]})
         if route == ("GET", "containers"):  # what each container was asked to fetch
-            return _json({"containers": {c.id: c.params for c in state.containers.values()}})
-        if route == ("GET", "stats"):
-            return _json({"requests": dict(state.requests), "total": sum(state.requests.values())})
-        if route == ("POST", "reset"):
-            self.state = SandboxState()
-            return _json({"ok": True})
+            return json_answer({"containers": {c.id: c.params for c in state.containers.values()}})
         if request.method == "GET":  # no body to read: an unknown page, as any server says
-            return _json({"error": "no such sandbox route"}, status=404)
-        body = request.get_json(force=True)
-        if not isinstance(body, dict):
-            raise ValueError("a JSON object is required")
+            return json_answer({"error": "no such sandbox route"}, status=404)
+        body = json_object(request)
         if route == ("POST", "accounts"):
             page = body.get("page")
             account = state.add_account(
@@ -360,20 +322,26 @@ class SandboxApp:
                 str(body.get("name", "")),
                 None if page is None else str(page),
             )
-            return _json({"id": account.id, "kind": account.kind})
+            return json_answer({"id": account.id, "kind": account.kind})
         if route == ("POST", "apps"):  # an app's id, secret and Valid OAuth Redirect URIs
             app = oauth.register(state, body)
-            return _json({"id": app.id, "kind": app.kind})
+            return json_answer({"id": app.id, "kind": app.kind})
         if route == ("POST", "users"):
             user = state.add_user(str(body["token"]), [str(p) for p in body["pages"]])
-            return _json({"pages": user.pages})
+            return json_answer({"pages": user.pages})
         if route == ("POST", "faults"):
             target = state.accounts[str(body.pop("account"))]
             if "token_age_seconds" in body:  # Threads: a token this old may be refreshed
                 target.token_issued = time.time() - float(body.pop("token_age_seconds"))
             target.faults.update(body)
-            return _json({"account": target.id, "faults": vars(target.faults)})
-        return _json({"error": "no such sandbox route"}, status=404)
+            return json_answer({"account": target.id, "faults": vars(target.faults)})
+        return json_answer({"error": "no such sandbox route"}, status=404)
+
+    def page(self) -> str:
+        return _html(self._published())
+
+    def posts(self) -> list[dict[str, Any]]:
+        return [i.to_json() for i in self._published()]
 
     def _published(self) -> list[Item]:
         items = [i for i in self.state.items.values() if i.published and i.kind in _SHOWN]
@@ -507,11 +475,7 @@ def _envelope(fault: GraphFault, headers: dict[str, str] | None = None) -> Respo
     }
     if fault.subcode is not None:
         error["error_subcode"] = fault.subcode
-    return _json({"error": error}, headers, status=fault.status)
-
-
-def _json(body: Any, headers: dict[str, str] | None = None, status: int = 200) -> Response:
-    return Response(json.dumps(body), status, headers=headers, mimetype="application/json")
+    return json_answer({"error": error}, headers, status=fault.status)
 
 
 def _page_post(item: Item) -> dict[str, Any]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
 
 import requests
 
-from devstack.processes import free_port, stop, wait_until_listening
+from devstack.processes import free_port, listening
 
 
 class SandboxControl:
@@ -164,9 +163,5 @@ def running_mastodon() -> Iterator[MastodonSandbox]:
 def _process(module: str, extra: list[str]) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", module, "--port", str(port), *extra]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until_listening(proc, port, module)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(proc)
+    with listening(command, port, module) as url:
+        yield url

@@ -320,13 +320,7 @@ class SandboxState:
     def comments_of(self, item: Item, limit: int, after: str | None) -> tuple[list[Item], bool]:
         """One page of an item's comments, newest first."""
         chosen = [i for i in reversed(self.items.values()) if i.reply_to == item.id]
-        start = 0
-        if after is not None:
-            ids = [i.id for i in chosen]
-            if after not in ids:
-                raise GraphFault(100, "(#100) The after cursor is not valid")
-            start = ids.index(after) + 1
-        return chosen[start : start + limit], start + limit < len(chosen)
+        return _page_after(chosen, limit, after)
 
     def _latest(self, owner: str) -> Item | None:
         posts = [i for i in self.items.values() if i.owner == owner and i.kind == "page_post"]
@@ -346,13 +340,7 @@ class SandboxState:
             and i.published
             and (since is None or i.created.timestamp() >= since)
         ]
-        start = 0
-        if after is not None:
-            ids = [i.id for i in chosen]
-            if after not in ids:
-                raise GraphFault(100, "(#100) The after cursor is not valid")
-            start = ids.index(after) + 1
-        return chosen[start : start + limit], start + limit < len(chosen)
+        return _page_after(chosen, limit, after)
 
     # --- Instagram --------------------------------------------------------------------------
 
@@ -553,3 +541,15 @@ def _attached_media(args: dict[str, Any]) -> list[str]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _page_after(chosen: list[Item], limit: int, after: str | None) -> tuple[list[Item], bool]:
+    """Up to `limit` of `chosen` after the cursor (the id of the last item of the previous
+    page), and whether more follow; a cursor naming no item is refused, as Graph does."""
+    start = 0
+    if after is not None:
+        ids = [i.id for i in chosen]
+        if after not in ids:
+            raise GraphFault(100, "(#100) The after cursor is not valid")
+        start = ids.index(after) + 1
+    return chosen[start : start + limit], start + limit < len(chosen)

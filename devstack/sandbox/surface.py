@@ -1,14 +1,134 @@
-"""What the control surfaces of every sandbox share (Graph API, Bluesky, Mastodon): the test
-media they serve and the answer to a known route asked with the wrong method."""
+"""What every sandbox (Graph API, Bluesky, Mastodon) shares: the WSGI frame, the request
+counts and the control surface with the routes all have (StandIn), the test media they serve,
+the page of published posts and JSON answers."""
 
 from __future__ import annotations
 
+import abc
 import functools
+import html
 import io
+import json
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from werkzeug.wrappers import Request, Response
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
 GET_ROUTES = frozenset({"", "posts", "stats"})  # under /_sandbox/
+Route = tuple[str, str]  # (method, path under /_sandbox/)
+
+
+class Counted(Protocol):
+    """A sandbox's state: whatever it holds, with the requests it was asked, per call."""
+
+    requests: dict[str, int]
+
+
+State = TypeVar("State", bound=Counted)
+
+
+class StandIn(abc.ABC, Generic[State]):
+    """A sandbox as a WSGI app: the network's own paths (`serve`) and, under `/_sandbox/`, the
+    control surface for tests and people: test media, a 405 for a known route asked with the
+    wrong method, the routes every sandbox has (`` the published posts as a page, `posts` the
+    same as JSON, `stats` the requests counted per call, POST `reset` to a `fresh` state), then
+    the sandbox's own `route`; all under its lock. A malformed body or an unknown account
+    answers 400 with the reason."""
+
+    post_routes: frozenset[str]  # the control surface's POST routes, beside GET_ROUTES
+
+    def __init__(self, fresh: Callable[[], State]) -> None:
+        self._fresh = fresh
+        self.state = fresh()
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        parts = [p for p in request.path.split("/") if p]
+        if parts[:1] == ["_sandbox"]:
+            return self.control(request, parts[1:])(environ, start_response)
+        return self.serve(request, parts)(environ, start_response)
+
+    def count(self, call: str) -> None:
+        """One more request to `call` (what `stats` shows)."""
+        with self.lock:
+            self.state.requests[call] = self.state.requests.get(call, 0) + 1
+
+    def control(self, request: Request, parts: list[str]) -> Response:
+        if request.method == "GET" and parts[:1] == ["media"]:
+            return serve_media(request)
+        route = (request.method, "/".join(parts))
+        refused = wrong_method(request.method, route[1], self.post_routes)
+        if refused is not None:
+            return refused
+        try:
+            with self.lock:
+                shared = self._shared(route)
+                return shared if shared is not None else self.route(route, request)
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_answer({"error": f"bad request: {exc}"}, status=400)
+
+    def _shared(self, route: Route) -> Response | None:
+        if route == ("GET", ""):
+            return Response(self.page(), mimetype="text/html")
+        if route == ("GET", "posts"):
+            return json_answer({"posts": self.posts()})
+        if route == ("GET", "stats"):
+            requests = self.state.requests
+            return json_answer({"requests": dict(requests), "total": sum(requests.values())})
+        if route == ("POST", "reset"):
+            self.state = self._fresh()
+            return json_answer({"ok": True})
+        return None
+
+    @abc.abstractmethod
+    def serve(self, request: Request, parts: list[str]) -> Response:
+        """The network's own paths (`parts`: the path's segments)."""
+
+    @abc.abstractmethod
+    def page(self) -> str:
+        """The published posts, as a page for people."""
+
+    @abc.abstractmethod
+    def posts(self) -> list[dict[str, Any]]:
+        """The published posts, oldest first."""
+
+    @abc.abstractmethod
+    def route(self, route: Route, request: Request) -> Response:
+        """The sandbox's own control routes."""
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    """A control request's JSON body, which must be an object."""
+    body = request.get_json(force=True)
+    if not isinstance(body, dict):
+        raise ValueError("a JSON object is required")
+    return body
+
+
+def json_answer(body: Any, headers: Mapping[str, str] | None = None, status: int = 200) -> Response:
+    return Response(json.dumps(body), status, headers=headers, mimetype="application/json")
+
+
+def posts_page(network: str, columns: Sequence[str], posts: list[dict[str, Any]]) -> str:
+    """Bluesky's and Mastodon's published posts (`created`, `owner`, `id`, `text`, `media`) as
+    a table under `columns`."""
+    rows = "".join(
+        f"<tr><td>{html.escape(p['created'])}</td><td>{html.escape(p['owner'])}</td>"
+        f"<td>{html.escape(p['id'])}</td><td>{html.escape(p['text'])}</td>"
+        f"<td>{len(p['media'])}</td></tr>"
+        for p in posts
+    )
+    heads = "".join(f"<th>{name}</th>" for name in columns)
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Sandbox {network}</title>"
+        f"</head><body><h1>Published in the {network} sandbox</h1><table><tr>{heads}</tr>"
+        f"{rows}</table></body></html>"
+    )
 
 
 def serve_media(request: Request) -> Response:

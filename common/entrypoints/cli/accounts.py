@@ -6,7 +6,15 @@ import argparse
 from typing import Any
 
 from common.entrypoints.cli.backend import Backend, ConnectRequest
-from common.entrypoints.cli.output import EXIT_FAILURE, EXIT_OK, emit, read_secret, table, when
+from common.entrypoints.cli.output import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    command_group,
+    emit,
+    read_secret,
+    table,
+    when,
+)
 from common.operations.accounts import AccountDetails
 from common.platforms.base import Login
 
@@ -80,8 +88,7 @@ def cmd_slots(args: argparse.Namespace, backend: Backend) -> int:
 
 
 def register(sub: Any) -> None:
-    accounts_cmd = sub.add_parser("accounts", help="connected accounts on every network")
-    accounts_sub = accounts_cmd.add_subparsers(dest="accounts_command", required=True)
+    accounts_sub = command_group(sub, "accounts", "connected accounts on every network")
     add = accounts_sub.add_parser(
         "add",
         help="store a Page token as given, unchecked (a new account, or a new token for one); "

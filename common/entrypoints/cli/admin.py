@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from common.entrypoints.cli.backend import Backend, OperationalError, UsageError
-from common.entrypoints.cli.output import EXIT_OK, emit, positive, when
+from common.entrypoints.cli.output import EXIT_OK, command_group, emit, positive, when
 from common.entrypoints.status_page import plain_state
 
 
@@ -87,8 +87,7 @@ def register(sub: Any) -> None:
     run.add_argument("--limit", type=positive, help="publish at most this many posts")
     run.set_defaults(handler=cmd_run)
     sub.add_parser("status", help="the scheduler's state").set_defaults(handler=cmd_status)
-    lock_cmd = sub.add_parser("lock", help="inspect or release the execution lock")
-    lock_sub = lock_cmd.add_subparsers(dest="lock_command", required=True)
+    lock_sub = command_group(sub, "lock", "inspect or release the execution lock")
     lock_sub.add_parser("show", help="who holds the lock, and until when").set_defaults(
         handler=cmd_lock_show
     )

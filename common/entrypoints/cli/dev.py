@@ -22,17 +22,5 @@ def cmd_dev(args: argparse.Namespace, backend: Backend) -> int:
 
 def register(sub: Any) -> None:
     dev = sub.add_parser("dev", help="run the whole stack locally (what `make run` does)")
-    dev.add_argument(
-        "--tick-seconds",
-        type=float,
-        default=60.0,
-        help="seconds between ticks (default 60, as Cloud Scheduler)",
-    )
-    dev.add_argument("--data-dir", default=".data", help="where the local database lives")
-    dev.add_argument("--no-demo", action="store_true", help="do not add demo accounts and posts")
-    dev.add_argument(
-        "--port-base",
-        type=int,
-        help="listen on this port and the next ones (default: free ports, new at each start)",
-    )
+    local_stack.add_options(dev)
     dev.set_defaults(handler=cmd_dev)

@@ -7,7 +7,7 @@ from typing import Any
 
 from common import apikeys
 from common.entrypoints.cli.backend import Backend
-from common.entrypoints.cli.output import EXIT_OK, emit
+from common.entrypoints.cli.output import EXIT_OK, command_group, emit
 
 
 def cmd_create(args: argparse.Namespace, backend: Backend) -> int:
@@ -39,8 +39,7 @@ def cmd_revoke(args: argparse.Namespace, backend: Backend) -> int:
 
 
 def register(sub: Any) -> None:
-    keys_cmd = sub.add_parser("keys", help="API keys for the api function")
-    keys_sub = keys_cmd.add_subparsers(dest="keys_command", required=True)
+    keys_sub = command_group(sub, "keys", "API keys for the api function")
     create = keys_sub.add_parser("create", help="make a key; it is printed once")
     create.add_argument("--name", required=True, help="who or what uses it")
     create.add_argument(

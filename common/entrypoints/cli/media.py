@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from common.entrypoints.cli.backend import Backend
-from common.entrypoints.cli.output import EXIT_OK, emit
+from common.entrypoints.cli.output import EXIT_OK, command_group, emit
 
 
 def cmd_sweep(args: argparse.Namespace, backend: Backend) -> int:
@@ -20,8 +20,7 @@ def cmd_sweep(args: argparse.Namespace, backend: Backend) -> int:
 
 
 def register(sub: Any) -> None:
-    media_cmd = sub.add_parser("media", help="uploaded media")
-    media_sub = media_cmd.add_subparsers(dest="media_command", required=True)
+    media_sub = command_group(sub, "media", "uploaded media")
     sweep = media_sub.add_parser(
         "sweep",
         help="delete uploads never completed (MEDIA_UPLOAD_EXPIRY_HOURS) and media no "

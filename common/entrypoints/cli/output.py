@@ -70,6 +70,13 @@ def positive(raw: str) -> int:
     return value
 
 
+def command_group(sub: Any, name: str, help_text: str) -> Any:
+    """`socialsched <name> <command>`: a group of commands, one of which must be named; the
+    subparsers to add them to."""
+    group = sub.add_parser(name, help=help_text)
+    return group.add_subparsers(dest=f"{name}_command", required=True)
+
+
 def allow_late_flag(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--allow-late",

@@ -16,7 +16,14 @@ from common.clock import TimeError, resolve
 from common.db import Doc
 from common.entrypoints.cli import uploads
 from common.entrypoints.cli.backend import Action, Backend, UnknownAccountError, UsageError
-from common.entrypoints.cli.output import EXIT_OK, allow_late_flag, emit, positive, when
+from common.entrypoints.cli.output import (
+    EXIT_OK,
+    allow_late_flag,
+    command_group,
+    emit,
+    positive,
+    when,
+)
 from common.operations import post_actions, scheduling
 
 
@@ -179,8 +186,7 @@ def cmd_reconcile(args: argparse.Namespace, backend: Backend) -> int:
 
 
 def register(sub: Any) -> None:
-    posts_cmd = sub.add_parser("posts", help="scheduled posts")
-    posts_sub = posts_cmd.add_subparsers(dest="posts_command", required=True)
+    posts_sub = command_group(sub, "posts", "scheduled posts")
     add = posts_sub.add_parser("add", help="schedule a post (validated first)")
     add.add_argument("--account", required=True)
     add.add_argument("--at", required=True, help="ISO-8601 with an offset, or local with --tz")

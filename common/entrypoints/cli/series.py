@@ -8,7 +8,7 @@ from typing import Any
 
 from common.db import Doc
 from common.entrypoints.cli.backend import Backend
-from common.entrypoints.cli.output import EXIT_OK, emit
+from common.entrypoints.cli.output import EXIT_OK, command_group, emit
 from common.operations.scheduling import PostRequest
 from common.operations.series_split import SeriesChanges
 
@@ -72,8 +72,7 @@ def _media(args: argparse.Namespace) -> list[dict[str, str]]:
 
 
 def register(sub: Any) -> None:
-    series_cmd = sub.add_parser("series", help="recurring posts (an RFC 5545 rule in a zone)")
-    series_sub = series_cmd.add_subparsers(dest="series_command", required=True)
+    series_sub = command_group(sub, "series", "recurring posts (an RFC 5545 rule in a zone)")
     add = series_sub.add_parser(
         "add", help="repeat a post by a rule; its next occurrences become posts at once"
     )

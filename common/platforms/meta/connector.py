@@ -30,7 +30,7 @@ from common.platforms.base import (
     failure_reason,
 )
 from common.platforms.credentials import token_for_check
-from common.platforms.meta.graph import GraphClient, GraphReply
+from common.platforms.meta.graph import GraphClient, GraphReply, granted_token
 from common.tokens import TokenCipher
 
 PAGE_FIELDS = "id,name,access_token,instagram_business_account"
@@ -87,12 +87,9 @@ class MetaConnector:
             "fb_exchange_token": short_token,
         }
         reply = self._client.call("GET", "oauth/access_token", "", exchange, idempotent=True)
-        if not isinstance(reply, GraphReply):
-            return LoginRefused.answered("the token exchange failed", reply)
-        long_token = str(reply.body.get("access_token") or "")
-        if not long_token:
-            return LoginRefused("Meta answered the token exchange without a token")
-        return long_token
+        return granted_token(
+            reply, "the token exchange failed", "Meta answered the token exchange without a token"
+        )
 
     # --- checking -------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from common.platforms.base import (
 )
 from common.platforms.credentials import ReadBackError, open_token, token_for_read_back
 from common.platforms.meta.comments import find_comment, publish_comment
-from common.platforms.meta.graph import GraphClient, GraphReply
+from common.platforms.meta.graph import GraphClient, GraphReply, create_each
 from common.platforms.meta.quota import PublishingQuota
 from common.platforms.meta.readback import RecentEdge, find_recent, read_back_since
 from common.tokens import TokenCipher
@@ -172,18 +172,12 @@ class ContainerPublisher:
         if stored and all(self._status(c, token) in _USABLE for c in stored.split(",")):
             children = stored.split(",")
         else:
-            children = []
-            for item in post.content.media:
-                reply = self._client.call(
-                    "POST",
-                    f"{account.external_id}/{self._api.create_edge}",
-                    token,
-                    self._api.item(item, True),
-                    idempotent=True,
-                )
-                if not isinstance(reply, GraphReply):
-                    return reply
-                children.append(str(reply.body["id"]))
+            items = (self._api.item(item, True) for item in post.content.media)
+            edge = f"{account.external_id}/{self._api.create_edge}"
+            made = create_each(self._client, edge, token, items)
+            if not isinstance(made, list):
+                return made
+            children = made
             if not ctx.record_remote({"children": ",".join(children)}):
                 return Withdrawn("post changed or taken over while preparing media")
         # The parent can only be made from children that finished processing.

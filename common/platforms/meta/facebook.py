@@ -22,7 +22,7 @@ from common.platforms.base import (
 )
 from common.platforms.credentials import ReadBackError, open_token, token_for_read_back
 from common.platforms.meta.comments import PAGE_POST_COMMENTS, find_comment, publish_comment
-from common.platforms.meta.graph import GraphClient, GraphReply
+from common.platforms.meta.graph import GraphClient, GraphReply, create_each
 from common.platforms.meta.readback import (
     PAGE_POSTS,
     find_recent,
@@ -67,18 +67,11 @@ class FacebookPublisher:
         page = account.external_id
         photo_ids = _stored_photos(post, len(post.content.media))
         if photo_ids is None:
-            photo_ids = []
-            for item in post.content.media:
-                reply = self._client.call(
-                    "POST",
-                    f"{page}/photos",
-                    token,
-                    {"url": item.url, "published": False},
-                    idempotent=True,  # an unpublished upload is invisible and expires by itself
-                )
-                if not isinstance(reply, GraphReply):
-                    return reply
-                photo_ids.append(str(reply.body["id"]))
+            uploads = ({"url": item.url, "published": False} for item in post.content.media)
+            made = create_each(self._client, f"{page}/photos", token, uploads)
+            if not isinstance(made, list):
+                return made
+            photo_ids = made
         params: dict[str, Any] = {"message": post.content.text or None}
         for index, photo_id in enumerate(photo_ids):
             params[f"attached_media[{index}]"] = {"media_fbid": photo_id}

@@ -21,7 +21,14 @@ import requests
 
 from common.clock import utcnow
 from common.config import Settings
-from common.platforms.base import AuthExpired, Failure, Permanent, RateLimited, Retryable
+from common.platforms.base import (
+    AuthExpired,
+    Failure,
+    LoginRefused,
+    Permanent,
+    RateLimited,
+    Retryable,
+)
 from common.platforms.http import Method, NetworkClient, json_of, without_envelope
 from common.redact import CREDENTIAL_PARAMS, redact
 
@@ -177,6 +184,30 @@ class GraphClient(NetworkClient):
             # Meta can apply a write and still answer with a transient error (reference §7).
             return Retryable(outcome.reason, after_send=True)
         return outcome
+
+
+def granted_token(reply: GraphReply | Failure, refused: str, empty: str) -> str | LoginRefused:
+    """The `access_token` a token endpoint (Meta's or Threads') answered; its failure refuses
+    the login with `refused` and the reason, an answer without a token with `empty`."""
+    if not isinstance(reply, GraphReply):
+        return LoginRefused.answered(refused, reply)
+    token = str(reply.body.get("access_token") or "")
+    return token or LoginRefused(empty)
+
+
+def create_each(
+    client: GraphClient, path: str, token: str, each: Iterable[Mapping[str, Any]]
+) -> list[str] | Failure:
+    """POSTs every `each` to `path` (unpublished photos, carousel items: invisible until a
+    parent publishes them and expiring by themselves, so asking again is safe); the ids made, in
+    order, or the first failure."""
+    made = []
+    for params in each:
+        reply = client.call("POST", path, token, params, idempotent=True)
+        if not isinstance(reply, GraphReply):
+            return reply
+        made.append(str(reply.body["id"]))
+    return made
 
 
 def classify(error: GraphError, usage: Usage, now: datetime) -> Failure:

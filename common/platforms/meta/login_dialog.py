@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from common.platforms.base import Login, LoginRefused
 from common.platforms.meta.connector import MetaApp
-from common.platforms.meta.graph import GraphClient, GraphReply
+from common.platforms.meta.graph import GraphClient, granted_token
 from common.platforms.oauth import Callback, OAuthClient, not_registered
 
 # What publishing to Pages and their Instagram accounts needs (without a Login for Business
@@ -72,9 +72,7 @@ class MetaAuthorizer:
         }
         # A code is used once: a lost answer is not asked again (idempotent=False).
         reply = self._client.call("GET", "oauth/access_token", "", params, idempotent=False)
-        if not isinstance(reply, GraphReply):
-            return LoginRefused.answered("Meta refused the login code", reply)
-        token = str(reply.body.get("access_token") or "")
-        if not token:
-            return LoginRefused("Meta answered the code exchange without a token")
-        return Login(secret=token)
+        token = granted_token(
+            reply, "Meta refused the login code", "Meta answered the code exchange without a token"
+        )
+        return token if isinstance(token, LoginRefused) else Login(secret=token)

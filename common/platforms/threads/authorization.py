@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from common.platforms.base import Login, LoginRefused
-from common.platforms.meta.graph import GraphClient, GraphReply
+from common.platforms.meta.graph import GraphClient, GraphReply, granted_token
 from common.platforms.oauth import Callback, OAuthClient, not_registered
 
 SCOPES = ("threads_basic", "threads_content_publish")
@@ -71,9 +71,9 @@ class ThreadsAuthorizer:
             "access_token": str(short.body.get("access_token") or ""),
         }
         long = self._client.call("GET", "access_token", "", params, idempotent=True)
-        if not isinstance(long, GraphReply):
-            return LoginRefused.answered("Threads refused the long-lived token exchange", long)
-        token = str(long.body.get("access_token") or "")
-        if not token:
-            return LoginRefused("Threads answered the token exchange without a token")
-        return Login(secret=token)
+        token = granted_token(
+            long,
+            "Threads refused the long-lived token exchange",
+            "Threads answered the token exchange without a token",
+        )
+        return token if isinstance(token, LoginRefused) else Login(secret=token)

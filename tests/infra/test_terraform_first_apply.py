@@ -290,9 +290,7 @@ def test_answer_metrics_count_from_cloud_runs_request_log() -> None:
     assert condition["metric"] == "api_server_errors"
 
 
-def test_every_alert_is_one_instance_counting_five_minute_sums_by_default() -> (
-    None
-):
+def test_every_alert_is_one_instance_counting_five_minute_sums_by_default() -> None:
     assert POLICY["for_each"] == "${local.alerts}"
     assert tfconfig.locals_()["alerts"] == (
         "${merge(local.base_alerts,"

@@ -177,7 +177,7 @@ ALERTS = tfconfig.locals_()["base_alerts"]
 PUBLISH_ALERTS = tfconfig.locals_()["publish_alerts"]
 
 
-def _conditions(alert: str) -> list[dict[str, object]]:
+def _conditions(alert: str) -> list[tfconfig.Block]:
     """An alert's conditions as deployed: each over local.alert_condition. posts_failed builds
     its list with concat(), so python-hcl2 keeps it as one expression: its conditions name a
     metric and a display name, nothing else."""

@@ -1,6 +1,8 @@
-"""The lease handle: the only way to change a claimed post, and how its outcome is stored.
+"""The claim and the lease handle: the only way to change a claimed post, and how its outcome
+is stored.
 
-    publishing --settle--> published / scheduled (retry, deferral) / failed / unknown
+    scheduled --claim--> publishing --settle--> published / scheduled (retry, deferral) /
+    failed / unknown
 
 Every write out of `publishing` is conditional on the lease's runId: a write that matches
 nothing means this run lost the post to another runner, and the caller logs it.
@@ -8,7 +10,7 @@ nothing means this run lost the post to another runner, and the caller logs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -167,6 +169,48 @@ class ClaimedPost:
             tally.failed(now)
         if finished is None:
             tally.write(self._db)
+
+
+def claim(
+    db: Database[Doc],
+    due: Sequence[Post],
+    abandoned: Sequence[Post],
+    terms: LeaseTerms,
+) -> list[ClaimedPost]:
+    """Take posts with conditional updates; return handles for exactly the ones won, in order.
+
+    A due post is won only if it is still `scheduled` and due; an abandoned one only if its
+    lease is still expired. Its `sendStartedAt` survives the claim, so the claimer knows that a
+    send may already have happened and looks on the platform before sending again.
+    """
+    now = terms.clock()
+    lease_doc = {"runId": terms.run_id, "fence": terms.fence, "expiresAt": now + terms.ttl}
+    expected = 0
+    if due:
+        expected += (
+            collection(db)
+            .update_many(
+                starting_in("claim", now, _id={"$in": [p.id for p in due]}, dueAt={"$lte": now}),
+                {"$set": {"status": "publishing", "lease": lease_doc, "updatedAt": now}},
+            )
+            .modified_count
+        )
+    if abandoned:
+        expected += (
+            collection(db)
+            .update_many(
+                starting_in("take_over", now, _id={"$in": [p.id for p in abandoned]}),
+                {"$set": {"lease": lease_doc, "updatedAt": now}},
+            )
+            .modified_count
+        )
+    if expected == 0:
+        return []
+    won = collection(db).find(
+        {"_id": {"$in": [p.id for p in (*due, *abandoned)]}, "lease.runId": terms.run_id}
+    )
+    ordered = sorted((Post.from_doc(d) for d in won), key=lambda p: (p.due_at, p.id))
+    return [ClaimedPost(db, post, terms) for post in ordered]
 
 
 def _uncounted(transition: Transition, now: datetime) -> Doc:

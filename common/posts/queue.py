@@ -1,6 +1,5 @@
-"""The run's queue: what is due, who died holding posts, what comes next; and the claim.
-
-    scheduled --claim--> publishing (held by a lease: see `lease`)
+"""The run's queue: what is due, who died holding posts, what comes next (the claim that takes
+them is the lease's: `lease.claim`).
 
 Three indexed queries find the work, and conditional updates take it: a post is won only if
 it is still in the state it was found in, so two runners never both hold one post.
@@ -8,7 +7,6 @@ it is still in the state it was found in, so two runners never both hold one pos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +14,6 @@ from pymongo.database import Database
 
 from common.db import Doc
 from common.model import Post
-from common.posts.lease import ClaimedPost, LeaseTerms
 from common.posts.store import collection, starting_in
 
 
@@ -77,48 +74,6 @@ def next_post(db: Database[Doc], now: datetime) -> NextPost | None:
         sort=[("dueAt", 1)],
     )
     return None if doc is None else NextPost(str(doc["platform"]), doc["dueAt"])
-
-
-def claim(
-    db: Database[Doc],
-    due: Sequence[Post],
-    abandoned: Sequence[Post],
-    terms: LeaseTerms,
-) -> list[ClaimedPost]:
-    """Take posts with conditional updates; return handles for exactly the ones won, in order.
-
-    A due post is won only if it is still `scheduled` and due; an abandoned one only if its
-    lease is still expired. Its `sendStartedAt` survives the claim, so the claimer knows that a
-    send may already have happened and looks on the platform before sending again.
-    """
-    now = terms.clock()
-    lease_doc = {"runId": terms.run_id, "fence": terms.fence, "expiresAt": now + terms.ttl}
-    expected = 0
-    if due:
-        expected += (
-            collection(db)
-            .update_many(
-                starting_in("claim", now, _id={"$in": [p.id for p in due]}, dueAt={"$lte": now}),
-                {"$set": {"status": "publishing", "lease": lease_doc, "updatedAt": now}},
-            )
-            .modified_count
-        )
-    if abandoned:
-        expected += (
-            collection(db)
-            .update_many(
-                starting_in("take_over", now, _id={"$in": [p.id for p in abandoned]}),
-                {"$set": {"lease": lease_doc, "updatedAt": now}},
-            )
-            .modified_count
-        )
-    if expected == 0:
-        return []
-    won = collection(db).find(
-        {"_id": {"$in": [p.id for p in (*due, *abandoned)]}, "lease.runId": terms.run_id}
-    )
-    ordered = sorted((Post.from_doc(d) for d in won), key=lambda p: (p.due_at, p.id))
-    return [ClaimedPost(db, post, terms) for post in ordered]
 
 
 def renew_leases(db: Database[Doc], run_id: str, expires_at: datetime) -> int:

@@ -3,44 +3,50 @@
 `policy`: `decide(event, post, account, rules, now)`, what happens to a claimed post next.
 `starts`: the one table of the states every action on a post may start from (ALLOWED), the
 filters of common.posts and the refusals explained to operators both read from it.
-Callers use `common.transitions.<name>`.
+Callers use `common.transitions.<name>`; each name loads with its module when first used
+(common.lazy_names), so the posts' filters, which read the table, do not load the policy.
 """
 
-from common.transitions.policy import (
-    CATCH_UP_AFTER,
-    AccountEffect,
-    AccountHold,
-    AccountSeen,
-    Decision,
-    Due,
-    Event,
-    Fail,
-    Kind,
-    Look,
-    Looked,
-    MarkPublished,
-    MarkUnknown,
-    NeedsReauth,
-    PauseAccount,
-    Reschedule,
-    Rules,
-    Send,
-    Skip,
-    Step,
-    Transition,
-    decide,
-    kind_of,
-    too_late,
-)
-from common.transitions.starts import (
-    ALLOWED,
-    Action,
-    Allowed,
-    From,
-    Refusal,
-    allows,
-    refusal,
-)
+from typing import TYPE_CHECKING
+
+from common.lazy_names import lazy_names
+
+if TYPE_CHECKING:
+    from common.transitions.policy import (
+        CATCH_UP_AFTER,
+        AccountEffect,
+        AccountHold,
+        AccountSeen,
+        Decision,
+        Due,
+        Event,
+        Fail,
+        Kind,
+        Look,
+        Looked,
+        MarkPublished,
+        MarkUnknown,
+        NeedsReauth,
+        PauseAccount,
+        Reschedule,
+        Rules,
+        Send,
+        Skip,
+        Step,
+        Transition,
+        decide,
+        kind_of,
+        too_late,
+    )
+    from common.transitions.starts import (
+        ALLOWED,
+        Action,
+        Allowed,
+        From,
+        Refusal,
+        allows,
+        refusal,
+    )
 
 __all__ = [
     "ALLOWED",
@@ -75,3 +81,36 @@ __all__ = [
     "refusal",
     "too_late",
 ]
+
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "policy": (
+            "CATCH_UP_AFTER",
+            "AccountEffect",
+            "AccountHold",
+            "AccountSeen",
+            "Decision",
+            "Due",
+            "Event",
+            "Fail",
+            "Kind",
+            "Look",
+            "Looked",
+            "MarkPublished",
+            "MarkUnknown",
+            "NeedsReauth",
+            "PauseAccount",
+            "Reschedule",
+            "Rules",
+            "Send",
+            "Skip",
+            "Step",
+            "Transition",
+            "decide",
+            "kind_of",
+            "too_late",
+        ),
+        "starts": ("ALLOWED", "Action", "Allowed", "From", "Refusal", "allows", "refusal"),
+    },
+)

@@ -1,7 +1,11 @@
-"""A cold run instance loads what a tick with nothing due uses, and no more: recurring posts'
-use cases (post scheduling, media checks, dateutil) load when a series is due, cryptography
-when a token is first opened, and the manual run's authentication (JWTs, API keys) in the
-run_http function only. bench/coldstart.py measures what the imports cost."""
+"""A cold instance loads what its first request uses, and no more (bench/coldstart.py measures
+what the imports cost).
+
+The run function: recurring posts' use cases (post scheduling, media checks, dateutil) load
+when a series is due, cryptography when a token is first opened, and the manual run's
+authentication (JWTs, API keys) in the run_http function only. The status function: its report
+reads the queue's figures, so it loads neither the claim, the publishing policy nor the
+networks' outcome types (common.lazy_names)."""
 
 from __future__ import annotations
 
@@ -16,16 +20,18 @@ from pymongo.database import Database
 from common.db import Doc
 from tests.functions_fixtures import ROOT, function_env
 
-RUN_DIR = ROOT / "functions" / "run"
-# Deployed as functions-framework loads it: the framework first, then main.py, then a tick.
+FUNCTIONS = ROOT / "functions"
+# Deployed as functions-framework loads it: the framework first, then main.py, then the work.
+PREAMBLE = "import json, sys\nimport functions_framework\nimport main\n"
 EMPTY_TICK = """
-import json, sys
-import functions_framework
-import main
 from common.engine import Trigger
 from common.entrypoints import runner
 summary = runner.execute(main.service.get(), Trigger("tick", "cold-start-1"))
 print(json.dumps({"status": summary.status, "modules": sorted(sys.modules)}))
+"""
+STATUS_REPORT = """
+computed, _ = main.service.get().cache.get()
+print(json.dumps({"status": computed.code, "modules": sorted(sys.modules)}))
 """
 # Modules a tick with nothing due must not load (the other paths load them when they need them).
 NOT_ON_AN_EMPTY_TICK = (
@@ -40,7 +46,32 @@ NOT_ON_AN_EMPTY_TICK = (
     "common.operations.media",
     "common.entrypoints.auth",
     "common.apikeys",
+    "common.posts.listing",
 )
+NOT_FOR_A_STATUS_REPORT = (
+    "common.posts.lease",
+    "common.posts.listing",
+    "common.posts.tasks",
+    "common.transitions.policy",
+    "common.platforms.base",
+)
+
+
+def loaded_by(function: str, work: str, env: dict[str, str]) -> tuple[object, set[str]]:
+    """The outcome of `work` in a fresh interpreter that loaded the function, and its modules."""
+    directory = FUNCTIONS / function
+    done = subprocess.run(
+        [sys.executable, "-c", PREAMBLE + work],
+        cwd=directory,
+        env={**env, "PYTHONPATH": str(directory)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return report["status"], set(report["modules"])
 
 
 def test_an_empty_tick_on_a_cold_instance_loads_no_series_cipher_or_caller_auth_modules(
@@ -49,19 +80,16 @@ def test_an_empty_tick_on_a_cold_instance_loads_no_series_cipher_or_caller_auth_
     # A configured token key: the run builds its cipher on every cold start.
     key = base64.urlsafe_b64encode(os.urandom(32)).decode()
     env = function_env(mongo_uri, db.name, TOKEN_ENCRYPTION_KEY=key)
-    env["PYTHONPATH"] = str(RUN_DIR)
-    done = subprocess.run(
-        [sys.executable, "-c", EMPTY_TICK],
-        cwd=RUN_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["status"] == "ok"
-    loaded = set(report["modules"])
+    outcome, loaded = loaded_by("run", EMPTY_TICK, env)
+    assert outcome == "ok"
     assert {"common.engine", "common.tokens", "common.operations.series_due"} <= loaded
     assert sorted(loaded & set(NOT_ON_AN_EMPTY_TICK)) == []
+
+
+def test_a_status_report_on_a_cold_instance_loads_no_claim_or_publishing_modules(
+    mongo_uri: str, db: Database[Doc]
+) -> None:
+    outcome, loaded = loaded_by("status", STATUS_REPORT, function_env(mongo_uri, db.name))
+    assert outcome == 200
+    assert {"common.status", "common.posts.figures", "common.posts.queue"} <= loaded
+    assert sorted(loaded & set(NOT_FOR_A_STATUS_REPORT)) == []

@@ -34,10 +34,9 @@ locals {
 }
 
 # The log-based metrics, each a count of matching lines named "<name_prefix>_<key>", and the
-# alerts on them. The publish function's exist with dispatch = "tasks" only.
+# alerts. The publish function's exist with dispatch = "tasks" only.
 locals {
-  log_metrics       = merge(local.base_log_metrics, local.publish_log_metrics)
-  log_metric_alerts = merge(local.base_log_metric_alerts, local.tasks_enabled ? local.publish_log_metric_alerts : {})
+  log_metrics = merge(local.base_log_metrics, local.publish_log_metrics)
 
   base_log_metrics = {
     # A run that ended badly, or anything the run functions logged at ERROR or above (an
@@ -98,13 +97,33 @@ locals {
     }
   } : {}
 
-  # The alerts that fire when log metrics count more than a threshold in five minutes: one
-  # condition per metric, in this order.
-  base_log_metric_alerts = {
+  # Every alert policy: its name after "<prefix>: ", its severity, its conditions and what to
+  # do. A condition counts a log metric (metric) or what its own filter names, as
+  # local.alert_condition below unless it says otherwise. The publish function's and the
+  # queue's exist with dispatch = "tasks" only.
+  alerts = merge(local.base_alerts, { for key, alert in local.publish_alerts : key => alert if local.tasks_enabled })
+
+  # A condition unless it says otherwise: the sum over five minutes above 0, across series (a
+  # log metric has one per revision, so a redeploy is no gap).
+  alert_condition = {
+    metric        = null
+    filter        = null
+    comparison    = "COMPARISON_GT"
+    threshold     = 0
+    duration      = "0s"
+    missing_data  = null
+    period        = "300s"
+    aligner       = "ALIGN_SUM"
+    reducer       = "REDUCE_SUM"
+    group_by      = null
+    trigger_count = null
+  }
+
+  base_alerts = {
     runs_failed = {
       display_name = "scheduler run failed"
       severity     = "ERROR"
-      conditions   = [{ metric = "runs_failed", threshold = 0, display_name = "A run failed or the run functions logged an error" }]
+      conditions   = [{ metric = "runs_failed", display_name = "A run failed or the run functions logged an error" }]
       help         = "A scheduler run failed. Look at the run functions' logs for `jsonPayload.message=\"run finished\"` with a status other than ok, and at ERROR entries. The status function shows lastRunStatus and lastRunError."
     }
     posts_failed = {
@@ -112,24 +131,67 @@ locals {
       severity     = "WARNING"
       # With dispatch = "tasks" most posts are published by the publish function, one per task.
       conditions = concat(
-        [{ metric = "runs_with_failed_posts", threshold = 0, display_name = "A run left posts failed or unknown" }],
-        local.tasks_enabled ? [{ metric = "publish_posts_failed", threshold = 0, display_name = "The publish function left a post failed or unknown" }] : [],
+        [{ metric = "runs_with_failed_posts", display_name = "A run left posts failed or unknown" }],
+        local.tasks_enabled ? [{ metric = "publish_posts_failed", display_name = "The publish function left a post failed or unknown" }] : [],
       )
       help = "Posts ended `failed` (permanent error or attempts used up) or `unknown` (the platform may or may not have published: check the page before `socialsched posts retry`). List them with `socialsched posts list`."
     }
     api_server_errors = {
       display_name = "api answered 5xx"
       severity     = "ERROR"
-      conditions   = [{ metric = "api_server_errors", threshold = 0, display_name = "The api function answered with a server error" }]
+      conditions   = [{ metric = "api_server_errors", display_name = "The api function answered with a server error" }]
       help         = "The api function answered 5xx (503: the database did not answer; 500: a bug). Look at the api function's ERROR logs by their requestId."
+    }
+    # Dead-man's switch: the failure users of schedulers complain about most is one that
+    # silently stopped. This fires when no tick-triggered run has finished ok for the window,
+    # whatever the cause (Scheduler paused or deleted, trigger broken, function crashing,
+    # database down, lock stuck).
+    #
+    # A threshold condition, not condition_absent: whether a log-based counter writes zeros in
+    # minutes without a matching line is not documented, and a series of zeros is never
+    # "absent". "Fewer than 1 ok run in every minute of the window" fires on zeros, and
+    # EVALUATION_MISSING_DATA_ACTIVE makes it fire on no data at all (no series yet, or one that
+    # stopped), so it also holds before the first run ever reported. The window is checked
+    # against run_tick's timeout by the policy's precondition.
+    no_successful_run = {
+      display_name = "no successful run for ${var.dead_mans_switch_minutes} minutes"
+      severity     = "CRITICAL"
+      conditions = [{
+        metric        = "tick_runs_ok"
+        display_name  = "No tick-triggered run finished ok"
+        comparison    = "COMPARISON_LT"
+        threshold     = 1
+        duration      = "${var.dead_mans_switch_minutes * 60}s"
+        missing_data  = "EVALUATION_MISSING_DATA_ACTIVE"
+        period        = "60s"
+        trigger_count = 1
+      }]
+      help = "No scheduled run has succeeded recently. Check in order: the Cloud Scheduler job (paused? failing to publish?), the run-tick function's logs (crashing? skipped because the lock is held?), the status function (lastRunAt, lastRunStatus, lock)."
+    }
+    # Google's uptime alert shape: more than one region failing the check for 10 minutes.
+    status_down = {
+      display_name = "status does not answer"
+      severity     = "ERROR"
+      conditions = [{
+        display_name  = "The status uptime check fails"
+        filter        = "metric.type=\"monitoring.googleapis.com/uptime_check/check_passed\" AND resource.type=\"uptime_url\" AND metric.label.check_id=\"${google_monitoring_uptime_check_config.status.uptime_check_id}\""
+        threshold     = 1
+        duration      = "600s"
+        period        = "1200s"
+        aligner       = "ALIGN_NEXT_OLDER"
+        reducer       = "REDUCE_COUNT_FALSE"
+        group_by      = ["resource.label.*"]
+        trigger_count = 1
+      }]
+      help = "The public status function does not answer 2xx from outside: 503 means it cannot reach MongoDB (the scheduler cannot either); 403 means it is no longer public (README: \"Making the public functions public where the organisation forbids allUsers\"); a timeout or 5xx, look at its logs."
     }
   }
 
-  publish_log_metric_alerts = {
+  publish_alerts = {
     publish_refused = {
       display_name = "publish refuses Cloud Tasks' deliveries"
       severity     = "CRITICAL"
-      conditions   = [{ metric = "publish_refused", threshold = 0, display_name = "The publish function answered 4xx" }]
+      conditions   = [{ metric = "publish_refused", display_name = "The publish function answered 4xx" }]
       help         = "Cloud Tasks' deliveries to the publish function are refused, so tasks mode publishes nothing until the tick's sweep. Look at the publish service's request log: 401/403 with a log line from the function means the token's claims (TASKS_AUDIENCE, TASKS_SERVICE_ACCOUNT, TASKS_INVOKER_CHECK); 403/404 without one means Cloud Run refused it (ingress, or roles/run.invoker of the tasks service account). README: \"Publish: who may call it\"."
     }
     publish_server_errors = {
@@ -137,6 +199,29 @@ locals {
       severity     = "ERROR"
       conditions   = [{ metric = "publish_server_errors", threshold = local.publish_server_errors_per_window, display_name = "More than ${local.publish_server_errors_per_window} 5xx answers in 5 minutes" }]
       help         = "The publish function answers 5xx to many deliveries: 503 (database away, or posts held by another claimer), 500 (a bug: ERROR logs by requestId) or 504 (timeouts). Cloud Tasks retries each until max_retry_duration; after that the tick's sweep publishes what is left."
+    }
+    # The queue, from Cloud Tasks' own metrics: attempts that did not succeed (whatever the
+    # answer, or none before the dispatch deadline), and attempts dispatched late (the queue is
+    # behind: rate limits, max_concurrent_dispatches, or a publish function at max_instances).
+    queue = {
+      display_name = "the publish queue fails or falls behind"
+      severity     = "ERROR"
+      conditions = [
+        {
+          display_name = "More than ${local.queue_failed_attempts_per_window} failed attempts in 5 minutes"
+          filter       = "metric.type=\"cloudtasks.googleapis.com/queue/task_attempt_count\" AND resource.type=\"cloud_tasks_queue\" AND resource.label.queue_id=\"${google_cloud_tasks_queue.publish.name}\" AND metric.label.response_code!=\"ok\""
+          threshold    = local.queue_failed_attempts_per_window
+        },
+        {
+          display_name = "Attempts dispatched more than ${local.queue_max_delay_seconds} s after their time"
+          filter       = "metric.type=\"cloudtasks.googleapis.com/queue/task_attempt_delays\" AND resource.type=\"cloud_tasks_queue\" AND resource.label.queue_id=\"${google_cloud_tasks_queue.publish.name}\""
+          threshold    = local.queue_max_delay_seconds * 1000
+          duration     = "300s"
+          aligner      = "ALIGN_PERCENTILE_95"
+          reducer      = "REDUCE_MAX"
+        },
+      ]
+      help = "The publish queue's attempts fail (see the publish alerts and its request log) or leave late: check the queue in the console (Cloud Tasks > ${google_cloud_tasks_queue.publish.name}: tasks, oldest task, attempts), the publish function's instance count against publish_service.max_instances, and the queue's rate limits (tasks_queue)."
     }
   }
 }
@@ -169,8 +254,8 @@ resource "time_sleep" "log_metrics" {
   }
 }
 
-resource "google_monitoring_alert_policy" "log_metric" {
-  for_each   = local.log_metric_alerts
+resource "google_monitoring_alert_policy" "this" {
+  for_each   = local.alerts
   depends_on = [time_sleep.log_metrics]
 
   display_name          = "${var.name_prefix}: ${each.value.display_name}"
@@ -180,18 +265,26 @@ resource "google_monitoring_alert_policy" "log_metric" {
   user_labels           = local.labels
 
   dynamic "conditions" {
-    for_each = each.value.conditions
+    for_each = [for condition in each.value.conditions : merge(local.alert_condition, condition)]
     content {
       display_name = conditions.value.display_name
       condition_threshold {
-        filter          = "metric.type=\"${local.metric_prefix}/${google_logging_metric.this[conditions.value.metric].name}\" AND resource.type=\"cloud_run_revision\""
-        comparison      = "COMPARISON_GT"
-        threshold_value = conditions.value.threshold
-        duration        = "0s"
+        filter                  = conditions.value.metric == null ? conditions.value.filter : "metric.type=\"${local.metric_prefix}/${google_logging_metric.this[conditions.value.metric].name}\" AND resource.type=\"cloud_run_revision\""
+        comparison              = conditions.value.comparison
+        threshold_value         = conditions.value.threshold
+        duration                = conditions.value.duration
+        evaluation_missing_data = conditions.value.missing_data
         aggregations {
-          alignment_period     = "300s"
-          per_series_aligner   = "ALIGN_SUM"
-          cross_series_reducer = "REDUCE_SUM"
+          alignment_period     = conditions.value.period
+          per_series_aligner   = conditions.value.aligner
+          cross_series_reducer = conditions.value.reducer
+          group_by_fields      = conditions.value.group_by
+        }
+        dynamic "trigger" {
+          for_each = conditions.value.trigger_count == null ? [] : [conditions.value.trigger_count]
+          content {
+            count = trigger.value
+          }
         }
       }
     }
@@ -205,116 +298,15 @@ resource "google_monitoring_alert_policy" "log_metric" {
     mime_type = "text/markdown"
     content   = each.value.help
   }
-}
-
-# Dead-man's switch: the failure users of schedulers complain about most is one that silently
-# stopped. This fires when no tick-triggered run has finished ok for the window, whatever the
-# cause (Scheduler paused or deleted, trigger broken, function crashing, database down, lock
-# stuck). The series are summed across revisions so a redeploy does not look like a gap.
-#
-# A threshold condition, not condition_absent: whether a log-based counter writes zeros in
-# minutes without a matching line is not documented, and a series of zeros is never "absent".
-# "Fewer than 1 ok run in every minute of the window" fires on zeros, and
-# EVALUATION_MISSING_DATA_ACTIVE makes it fire on no data at all (no series yet, or one that
-# stopped), so it also holds before the first run ever reported.
-resource "google_monitoring_alert_policy" "no_successful_run" {
-  depends_on = [time_sleep.log_metrics]
-
-  display_name          = "${var.name_prefix}: no successful run for ${var.dead_mans_switch_minutes} minutes"
-  combiner              = "OR"
-  severity              = "CRITICAL"
-  notification_channels = var.notification_channels
-  user_labels           = local.labels
-
-  conditions {
-    display_name = "No tick-triggered run finished ok"
-    condition_threshold {
-      filter                  = "metric.type=\"${local.metric_prefix}/${google_logging_metric.this["tick_runs_ok"].name}\" AND resource.type=\"cloud_run_revision\""
-      comparison              = "COMPARISON_LT"
-      threshold_value         = 1
-      duration                = "${var.dead_mans_switch_minutes * 60}s"
-      evaluation_missing_data = "EVALUATION_MISSING_DATA_ACTIVE"
-      aggregations {
-        alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-      }
-      trigger {
-        count = 1
-      }
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "No scheduled run has succeeded recently. Check in order: the Cloud Scheduler job (paused? failing to publish?), the run-tick function's logs (crashing? skipped because the lock is held?), the status function (lastRunAt, lastRunStatus, lock)."
-  }
 
   lifecycle {
     # A healthy scheduler logs an ok tick run at least once per run plus a tick: a run that
     # uses its whole timeout holds the lock (the ticks meanwhile are skipped and log nothing),
     # and the next tick's run logs the next line. A shorter window fires on a healthy system.
     precondition {
-      condition     = var.dead_mans_switch_minutes * 60 > var.run_tick_service.timeout_seconds + local.tick_interval_seconds
+      condition     = each.key != "no_successful_run" || var.dead_mans_switch_minutes * 60 > var.run_tick_service.timeout_seconds + local.tick_interval_seconds
       error_message = "dead_mans_switch_minutes must be longer than one full run_tick timeout plus one tick period (tick_schedule): ${ceil((var.run_tick_service.timeout_seconds + local.tick_interval_seconds) / 60)} minutes or more."
     }
-  }
-}
-
-# The queue, from Cloud Tasks' own metrics: attempts that did not succeed (whatever the
-# answer, or none before the dispatch deadline), and attempts dispatched late (the queue is
-# behind: rate limits, max_concurrent_dispatches, or a publish function at max_instances).
-resource "google_monitoring_alert_policy" "queue" {
-  count      = local.tasks_enabled ? 1 : 0
-  depends_on = [time_sleep.log_metrics]
-
-  display_name          = "${var.name_prefix}: the publish queue fails or falls behind"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = var.notification_channels
-  user_labels           = local.labels
-
-  conditions {
-    display_name = "More than ${local.queue_failed_attempts_per_window} failed attempts in 5 minutes"
-    condition_threshold {
-      filter          = "metric.type=\"cloudtasks.googleapis.com/queue/task_attempt_count\" AND resource.type=\"cloud_tasks_queue\" AND resource.label.queue_id=\"${google_cloud_tasks_queue.publish.name}\" AND metric.label.response_code!=\"ok\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = local.queue_failed_attempts_per_window
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-      }
-    }
-  }
-
-  conditions {
-    display_name = "Attempts dispatched more than ${local.queue_max_delay_seconds} s after their time"
-    condition_threshold {
-      filter          = "metric.type=\"cloudtasks.googleapis.com/queue/task_attempt_delays\" AND resource.type=\"cloud_tasks_queue\" AND resource.label.queue_id=\"${google_cloud_tasks_queue.publish.name}\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = local.queue_max_delay_seconds * 1000
-      duration        = "300s"
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_PERCENTILE_95"
-        cross_series_reducer = "REDUCE_MAX"
-      }
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "The publish queue's attempts fail (see the publish alerts and its request log) or leave late: check the queue in the console (Cloud Tasks > ${google_cloud_tasks_queue.publish.name}: tasks, oldest task, attempts), the publish function's instance count against publish_service.max_instances, and the queue's rate limits (tasks_queue)."
   }
 }
 
@@ -347,43 +339,4 @@ resource "google_monitoring_uptime_check_config" "status" {
   }
 
   depends_on = [google_project_service.this]
-}
-
-resource "google_monitoring_alert_policy" "status_down" {
-  depends_on = [time_sleep.log_metrics]
-
-  display_name          = "${var.name_prefix}: status does not answer"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = var.notification_channels
-  user_labels           = local.labels
-
-  # Google's uptime alert shape: more than one region failing the check for 10 minutes.
-  conditions {
-    display_name = "The status uptime check fails"
-    condition_threshold {
-      filter          = "metric.type=\"monitoring.googleapis.com/uptime_check/check_passed\" AND resource.type=\"uptime_url\" AND metric.label.check_id=\"${google_monitoring_uptime_check_config.status.uptime_check_id}\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 1
-      duration        = "600s"
-      aggregations {
-        alignment_period     = "1200s"
-        per_series_aligner   = "ALIGN_NEXT_OLDER"
-        cross_series_reducer = "REDUCE_COUNT_FALSE"
-        group_by_fields      = ["resource.label.*"]
-      }
-      trigger {
-        count = 1
-      }
-    }
-  }
-
-  alert_strategy {
-    auto_close = "1800s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "The public status function does not answer 2xx from outside: 503 means it cannot reach MongoDB (the scheduler cannot either); 403 means it is no longer public (README: \"Making the public functions public where the organisation forbids allUsers\"); a timeout or 5xx, look at its logs."
-  }
 }

@@ -2,7 +2,7 @@
 # on an existing deployment moves the state instead of destroying and recreating: the
 # functions became one for_each (functions.tf), the public-access resources one per public
 # function (iam.tf), the queue left its count (it exists in both dispatch modes, tasks.tf), the
-# log metrics and their threshold alerts became one for_each each (monitoring.tf), and so did
+# log metrics and the alert policies became one for_each each (monitoring.tf), and so did
 # the scheduler jobs (pubsub.tf).
 moved {
   from = google_cloudfunctions2_function.run_tick
@@ -91,27 +91,42 @@ moved {
 
 moved {
   from = google_monitoring_alert_policy.runs_failed
-  to   = google_monitoring_alert_policy.log_metric["runs_failed"]
+  to   = google_monitoring_alert_policy.this["runs_failed"]
 }
 
 moved {
   from = google_monitoring_alert_policy.posts_failed
-  to   = google_monitoring_alert_policy.log_metric["posts_failed"]
+  to   = google_monitoring_alert_policy.this["posts_failed"]
 }
 
 moved {
   from = google_monitoring_alert_policy.api_server_errors
-  to   = google_monitoring_alert_policy.log_metric["api_server_errors"]
+  to   = google_monitoring_alert_policy.this["api_server_errors"]
 }
 
 moved {
   from = google_monitoring_alert_policy.publish_refused[0]
-  to   = google_monitoring_alert_policy.log_metric["publish_refused"]
+  to   = google_monitoring_alert_policy.this["publish_refused"]
 }
 
 moved {
   from = google_monitoring_alert_policy.publish_server_errors[0]
-  to   = google_monitoring_alert_policy.log_metric["publish_server_errors"]
+  to   = google_monitoring_alert_policy.this["publish_server_errors"]
+}
+
+moved {
+  from = google_monitoring_alert_policy.no_successful_run
+  to   = google_monitoring_alert_policy.this["no_successful_run"]
+}
+
+moved {
+  from = google_monitoring_alert_policy.queue[0]
+  to   = google_monitoring_alert_policy.this["queue"]
+}
+
+moved {
+  from = google_monitoring_alert_policy.status_down
+  to   = google_monitoring_alert_policy.this["status_down"]
 }
 
 moved {

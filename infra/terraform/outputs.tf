@@ -70,7 +70,7 @@ output "tick_topic" {
 
 output "events_topic" {
   description = "Full name of the outcome events topic, or null when disabled."
-  value       = var.enable_events_topic ? google_pubsub_topic.events[0].id : null
+  value       = one(google_pubsub_topic.events[*].id)
 }
 
 output "scheduler_job" {

@@ -170,6 +170,25 @@ def _bounds(variable: str) -> tuple[int, int]:
     return int(low.group(1)), int(high.group(1))
 
 
+# Every alert policy is one instance of this resource, configured by its entry in
+# local.base_alerts or local.publish_alerts (monitoring.tf).
+POLICY = tfconfig.resources("google_monitoring_alert_policy")["this"]
+ALERTS = tfconfig.locals_()["base_alerts"]
+PUBLISH_ALERTS = tfconfig.locals_()["publish_alerts"]
+
+
+def _conditions(alert: str) -> list[tfconfig.Block]:
+    """An alert's conditions as deployed: each over local.alert_condition. posts_failed builds
+    its list with concat(), so python-hcl2 keeps it as one expression: its conditions name a
+    metric and a display name, nothing else."""
+    defaults = tfconfig.locals_()["alert_condition"]
+    conditions = (ALERTS | PUBLISH_ALERTS)[alert]["conditions"]
+    if isinstance(conditions, str):
+        assert set(re.findall(r"(\w+) = ", conditions)) == {"metric", "display_name"}
+        return [{**defaults, "metric": m} for m in re.findall(r'metric = "(\w+)"', conditions)]
+    return [{**defaults, **condition} for condition in conditions]
+
+
 def test_the_dead_mans_switch_window_stays_within_googles_limits() -> None:
     low, high = _bounds("dead_mans_switch_minutes")
     assert low * 60 >= 120, "Cloud Monitoring wants at least two minutes"
@@ -178,24 +197,19 @@ def test_the_dead_mans_switch_window_stays_within_googles_limits() -> None:
 
 
 def test_the_dead_mans_switch_fires_on_zeros_and_on_missing_data() -> None:
-    policy = tfconfig.resources("google_monitoring_alert_policy")["no_successful_run"]
-    (condition,) = policy["conditions"]
-    assert "condition_absent" not in condition
-    threshold = tfconfig.single(condition, "condition_threshold")
-    assert (threshold["comparison"], threshold["threshold_value"]) == ("COMPARISON_LT", 1)
-    assert threshold["evaluation_missing_data"] == "EVALUATION_MISSING_DATA_ACTIVE"
-    assert threshold["duration"] == "${var.dead_mans_switch_minutes * 60}s"
-    aggregation = tfconfig.single(threshold, "aggregations")
-    assert aggregation["per_series_aligner"] == "ALIGN_SUM"
+    (condition,) = _conditions("no_successful_run")
+    assert condition["metric"] == "tick_runs_ok"
+    assert (condition["comparison"], condition["threshold"]) == ("COMPARISON_LT", 1)
+    assert condition["missing_data"] == "EVALUATION_MISSING_DATA_ACTIVE"
+    assert condition["duration"] == "${var.dead_mans_switch_minutes * 60}s"
     # Summed across revisions, so a redeploy's new series does not count as a gap.
-    assert aggregation["cross_series_reducer"] == "REDUCE_SUM"
-    assert "tick_runs_ok" in threshold["filter"]
+    assert (condition["aligner"], condition["reducer"]) == ("ALIGN_SUM", "REDUCE_SUM")
     # Longer than a run that uses its whole timeout plus the tick after it: a healthy system
     # may go that long between two ok lines.
-    (precondition,) = policy["lifecycle"][0]["precondition"]
+    (precondition,) = POLICY["lifecycle"][0]["precondition"]
     assert precondition["condition"] == (
-        "${var.dead_mans_switch_minutes * 60 > var.run_tick_service.timeout_seconds"
-        " + local.tick_interval_seconds}"
+        '${each.key != "no_successful_run" || var.dead_mans_switch_minutes * 60'
+        " > var.run_tick_service.timeout_seconds + local.tick_interval_seconds}"
     )
     default_window = tfconfig.variables()["dead_mans_switch_minutes"]["default"] * 60
     assert default_window > _timeout_default("run_tick_service") + 60
@@ -207,20 +221,16 @@ def _seconds(duration: str) -> int:
     return int(match.group(1))
 
 
-@pytest.mark.parametrize("policy", sorted(tfconfig.resources("google_monitoring_alert_policy")))
-def test_every_alert_window_is_whole_minutes_within_limits(policy: str) -> None:
-    body = tfconfig.resources("google_monitoring_alert_policy")[policy]
-    generated = [d["conditions"]["content"][0] for d in body.get("dynamic", [])]
-    for condition in body.get("conditions", []) + generated:
-        (kind,) = [k for k in condition if k.startswith("condition_")]
-        threshold = tfconfig.single(condition, kind)
-        duration = threshold["duration"]
+@pytest.mark.parametrize("alert", sorted(ALERTS | PUBLISH_ALERTS))
+def test_every_alert_window_is_whole_minutes_within_limits(alert: str) -> None:
+    for condition in _conditions(alert):
+        duration = condition["duration"]
         if "var.dead_mans_switch_minutes" in duration:
             duration = f"{_bounds('dead_mans_switch_minutes')[1] * 60}s"
         assert _seconds(duration) % 60 == 0 and _seconds(duration) <= MAX_WINDOW_SECONDS
-        alignment = _seconds(tfconfig.single(threshold, "aggregations")["alignment_period"])
+        alignment = _seconds(condition["period"])
         assert 60 <= alignment <= MAX_WINDOW_SECONDS and alignment % 60 == 0
-    assert _seconds(tfconfig.single(body, "alert_strategy")["auto_close"]) >= 1800
+    assert _seconds(tfconfig.single(POLICY, "alert_strategy")["auto_close"]) >= 1800
 
 
 def _timeout_default(variable: str) -> int:
@@ -235,8 +245,6 @@ RUN_METRICS = {"runs_failed", "runs_with_failed_posts", "tick_runs_ok"}
 LOG_METRICS = tfconfig.locals_()["base_log_metrics"]
 # Conditional (tasks mode only), so python-hcl2 keeps it as one expression.
 PUBLISH_LOG_METRICS = str(tfconfig.locals_()["publish_log_metrics"])
-ALERTS = tfconfig.locals_()["base_log_metric_alerts"]
-PUBLISH_ALERTS = tfconfig.locals_()["publish_log_metric_alerts"]
 
 
 def test_every_log_metric_is_one_instance_named_for_its_key() -> None:
@@ -282,35 +290,44 @@ def test_answer_metrics_count_from_cloud_runs_request_log() -> None:
     assert condition["metric"] == "api_server_errors"
 
 
-def test_each_threshold_alert_counts_its_metrics_over_five_minutes() -> None:
-    policy = tfconfig.resources("google_monitoring_alert_policy")["log_metric"]
-    assert policy["for_each"] == "${local.log_metric_alerts}"
-    assert tfconfig.locals_()["log_metric_alerts"] == (
-        "${merge(local.base_log_metric_alerts,"
-        " local.tasks_enabled ? local.publish_log_metric_alerts : {})}"
+def test_every_alert_is_one_instance_counting_five_minute_sums_by_default() -> None:
+    assert POLICY["for_each"] == "${local.alerts}"
+    assert tfconfig.locals_()["alerts"] == (
+        "${merge(local.base_alerts,"
+        " {for key, alert in local.publish_alerts : key => alert if local.tasks_enabled})}"
     )
-    (dynamic,) = policy["dynamic"]
-    assert dynamic["conditions"]["for_each"] == "${each.value.conditions}"
-    threshold = tfconfig.single(
-        tfconfig.single(dynamic["conditions"], "content"), "condition_threshold"
+    defaults = tfconfig.locals_()["alert_condition"]
+    assert (defaults["comparison"], defaults["threshold"], defaults["duration"]) == (
+        "COMPARISON_GT",
+        0,
+        "0s",
     )
+    assert (defaults["period"], defaults["aligner"], defaults["reducer"]) == (
+        "300s",
+        "ALIGN_SUM",
+        "REDUCE_SUM",
+    )
+    (dynamic,) = POLICY["dynamic"]
+    assert dynamic["conditions"]["for_each"] == (
+        "${[for condition in each.value.conditions : merge(local.alert_condition, condition)]}"
+    )
+    content = tfconfig.single(dynamic["conditions"], "content")
+    threshold = tfconfig.single(content, "condition_threshold")
     assert "google_logging_metric.this[conditions.value.metric].name" in threshold["filter"]
-    assert (threshold["comparison"], threshold["duration"]) == ("COMPARISON_GT", "0s")
-    assert tfconfig.single(threshold, "aggregations")["alignment_period"] == "300s"
-    named = {
-        c["metric"]
-        for a in (ALERTS | PUBLISH_ALERTS).values()
-        if isinstance(a["conditions"], list)
-        for c in a["conditions"]
+    counted = {
+        condition["metric"] for alert in ALERTS | PUBLISH_ALERTS for condition in _conditions(alert)
     }
-    assert named == {"runs_failed", "api_server_errors", "publish_refused", "publish_server_errors"}
+    assert counted == set(LOG_METRICS) | {
+        "publish_refused",
+        "publish_server_errors",
+        "publish_posts_failed",
+        None,
+    }
 
 
 def test_tasks_mode_has_its_own_alerts_on_publish_and_the_queue() -> None:
-    policies = tfconfig.resources("google_monitoring_alert_policy")
-    assert set(PUBLISH_ALERTS) == {"publish_refused", "publish_server_errors"}
-    assert policies["queue"]["count"] == "${local.tasks_enabled ? 1 : 0}"
-    queue = json.dumps(policies["queue"]["conditions"])
+    assert set(PUBLISH_ALERTS) == {"publish_refused", "publish_server_errors", "queue"}
+    queue = json.dumps(_conditions("queue"))
     assert "cloudtasks.googleapis.com/queue/task_attempt_count" in queue
     assert "cloudtasks.googleapis.com/queue/task_attempt_delays" in queue
     # Failed or unknown posts alert in both modes: the publish function's as a second condition.
@@ -324,8 +341,7 @@ def test_status_is_watched_from_outside_by_an_uptime_check() -> None:
     resource = tfconfig.single(check, "monitored_resource")
     assert resource["type"] == "uptime_url"
     assert 'google_cloudfunctions2_function.this["status"]' in resource["labels"]["host"]
-    policy = tfconfig.resources("google_monitoring_alert_policy")["status_down"]
-    condition = tfconfig.single(policy["conditions"][0], "condition_threshold")
+    (condition,) = _conditions("status_down")
     assert "uptime_check/check_passed" in condition["filter"]
     assert "google_monitoring_uptime_check_config.status.uptime_check_id" in condition["filter"]
 

@@ -12,13 +12,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from devstack.bluesky.state import Account, BlueskyState, XrpcFault
-from devstack.sandbox.surface import (
-    Route,
-    StandIn,
-    json_answer,
-    json_object,
-    posts_page,
-)
+from devstack.sandbox.surface import Failures, Route, StandIn, json_answer, json_object, posts_page
 
 WRITES = frozenset({"com.atproto.repo.createRecord", "com.atproto.repo.uploadBlob"})
 RATE_LIMIT_WINDOW_SECONDS = 300
@@ -57,25 +51,9 @@ class BlueskyApp(StandIn[BlueskyState]):
     def _with_faults(
         self, account: Account, nsid: str, answer: Callable[[], dict[str, Any]]
     ) -> Response:
-        faults = account.faults
-        if faults.latency_seconds:
-            time.sleep(faults.latency_seconds)
-        with self.lock:
-            injected = _injected(account)
-            if injected is not None:
-                return injected
-            body = answer()
-            hang = 0.0
-            is_write = nsid in WRITES and faults.timeout_edge in ("", nsid)
-            if is_write and faults.timeouts > 0:
-                faults.timeouts -= 1
-                hang = faults.timeout_seconds  # applied, but the answer comes too late
-            if nsid in WRITES and faults.applied_server_errors > 0:
-                faults.applied_server_errors -= 1
-                return _error(_SERVER_ERROR)  # applied, yet answered as a failure
-        if hang:
-            time.sleep(hang)
-        return json_answer(body)
+        write = nsid if nsid in WRITES else None
+        failures = Failures(lambda: _rate_limited(account), lambda: _error(_SERVER_ERROR))
+        return self.faulted(account.faults, write, lambda: json_answer(answer()), failures)
 
     # --- the control surface ----------------------------------------------------------------
 
@@ -166,25 +144,15 @@ _METHODS: dict[tuple[str, str], Callable[[BlueskyState, Request], Answer]] = {
 }
 
 
-def _injected(account: Account) -> Response | None:
-    faults = account.faults
-    if faults.rate_limited > 0:
-        faults.rate_limited -= 1
-        reset = int(time.time()) + faults.regain_minutes * 60
-        headers = {
-            "ratelimit-limit": "3000",
-            "ratelimit-remaining": "0",
-            "ratelimit-reset": str(reset),
-            "ratelimit-policy": f"3000;w={RATE_LIMIT_WINDOW_SECONDS}",
-        }
-        return _error(XrpcFault(429, "RateLimitExceeded", "Rate Limit Exceeded"), headers)
-    if faults.server_errors > 0:
-        faults.server_errors -= 1
-        return _error(_SERVER_ERROR)
-    if faults.bad_gateway > 0:
-        faults.bad_gateway -= 1
-        return Response("<html><body>502 Bad Gateway</body></html>", 502, mimetype="text/html")
-    return None
+def _rate_limited(account: Account) -> Response:
+    reset = int(time.time()) + account.faults.regain_minutes * 60
+    headers = {
+        "ratelimit-limit": "3000",
+        "ratelimit-remaining": "0",
+        "ratelimit-reset": str(reset),
+        "ratelimit-policy": f"3000;w={RATE_LIMIT_WINDOW_SECONDS}",
+    }
+    return _error(XrpcFault(429, "RateLimitExceeded", "Rate Limit Exceeded"), headers)
 
 
 def _bearer(request: Request) -> str:

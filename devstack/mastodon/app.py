@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,13 +15,7 @@ from devstack.mastodon.state import (
     MastodonFault,
     MastodonState,
 )
-from devstack.sandbox.surface import (
-    Route,
-    StandIn,
-    json_answer,
-    json_object,
-    posts_page,
-)
+from devstack.sandbox.surface import Failures, Route, StandIn, json_answer, json_object, posts_page
 
 WRITES = frozenset({"POST v1/statuses", "POST v2/media"})
 RATE_LIMIT = 300
@@ -88,24 +81,14 @@ class MastodonApp(StandIn[MastodonState]):
         token = header.split(" ", 1)[1] if header.startswith("Bearer ") else ""
         with self.lock:
             account = self.state.by_token(token)
-        if account.faults.latency_seconds:
-            time.sleep(account.faults.latency_seconds)
-        with self.lock:
-            injected = _injected(account)
-            if injected is not None:
-                return injected
+
+        def answer() -> Response:
             status, body = self._answer(request, parts, route, account)
-            hang = 0.0
-            faults = account.faults
-            if route in WRITES and faults.timeouts > 0 and faults.timeout_edge in ("", route):
-                faults.timeouts -= 1
-                hang = faults.timeout_seconds  # applied, but the answer comes too late
-            if route in WRITES and faults.applied_server_errors > 0:
-                faults.applied_server_errors -= 1
-                return _error(_SERVER_ERROR)  # applied, yet answered as a failure
-        if hang:
-            time.sleep(hang)
-        return json_answer(body, status=status, headers=_rate_headers(RATE_LIMIT - 1))
+            return json_answer(body, status=status, headers=_rate_headers(RATE_LIMIT - 1))
+
+        write = route if route in WRITES else None
+        failures = Failures(lambda: _rate_limited(account), lambda: _error(_SERVER_ERROR))
+        return self.faulted(account.faults, write, answer, failures)
 
     def _answer(
         self, request: Request, parts: list[str], route: str, account: Account
@@ -191,20 +174,9 @@ def _route_name(method: str, parts: list[str]) -> str:
     return f"{method} {'/'.join(named)}"
 
 
-def _injected(account: Account) -> Response | None:
-    faults = account.faults
-    if faults.rate_limited > 0:
-        faults.rate_limited -= 1
-        reset = datetime.now(UTC) + timedelta(minutes=faults.regain_minutes)
-        headers = _rate_headers(0, reset)
-        return _error(MastodonFault(429, "Too many requests"), headers)
-    if faults.server_errors > 0:
-        faults.server_errors -= 1
-        return _error(_SERVER_ERROR)
-    if faults.bad_gateway > 0:
-        faults.bad_gateway -= 1
-        return Response("<html><body>502 Bad Gateway</body></html>", 502, mimetype="text/html")
-    return None
+def _rate_limited(account: Account) -> Response:
+    reset = datetime.now(UTC) + timedelta(minutes=account.faults.regain_minutes)
+    return _error(MastodonFault(429, "Too many requests"), _rate_headers(0, reset))
 
 
 def _rate_headers(remaining: int, reset: datetime | None = None) -> dict[str, str]:

@@ -23,7 +23,7 @@ from devstack.sandbox import oauth
 from devstack.sandbox.fetch import fetch
 from devstack.sandbox.params import refuse_undeclared
 from devstack.sandbox.state import Account, GraphFault, Item, SandboxState, meta_time
-from devstack.sandbox.surface import Route, StandIn, json_answer, json_object
+from devstack.sandbox.surface import Failures, Route, StandIn, json_answer, json_object
 
 VERSION = re.compile(r"^v\d+\.\d+$")
 PROOF_MAX_AGE_SECONDS = 300  # Meta's time-stamped proofs expire after 5 minutes
@@ -149,56 +149,21 @@ class SandboxApp(StandIn[SandboxState]):
     def _answer(
         self, request: Request, parts: list[str], account: Account, args: dict[str, Any]
     ) -> Response:
-        method = request.method
-        faults = account.faults
-        if faults.latency_seconds:
-            time.sleep(faults.latency_seconds)
-        with self.lock:
-            injected = self._injected(account)
-            if injected is not None:
-                return injected
+        method, edge = request.method, parts[-1]
+
+        def answer() -> Response:
             body = self._route(method, parts, account, args)
             if isinstance(body, (Listing, Node)):
                 body = body.to_json(request.base_url, args)
-            hang = 0.0
-            edge = parts[-1]
-            times_out = edge in WRITES and faults.timeout_edge in ("", edge)
-            if method == "POST" and times_out and faults.timeouts > 0:
-                faults.timeouts -= 1
-                hang = faults.timeout_seconds  # applied, but the answer comes too late
-            if method == "POST" and edge in WRITES and faults.applied_server_errors > 0:
-                faults.applied_server_errors -= 1
-                return _envelope(_UNEXPECTED_ERROR)  # applied, yet answered as a failure
-        if hang:
-            time.sleep(hang)
-        return json_answer(body, _usage_headers(account, throttled=False))
+            return json_answer(body, _usage_headers(account, throttled=False))
 
-    def _injected(self, account: Account) -> Response | None:
-        faults = account.faults
-        if faults.rate_limited > 0:
-            faults.rate_limited -= 1
-            if account.kind == "page":
-                fault = GraphFault(32, "(#32) Page request limit reached", transient=True)
-            elif account.kind == "threads":
-                fault = GraphFault(4, "(#4) Application request limit reached", transient=True)
-            else:
-                fault = GraphFault(
-                    80002,
-                    "There have been too many calls to this Instagram account. "
-                    "Wait a bit and try again.",
-                    transient=True,
-                )
-            return _envelope(fault, _usage_headers(account, throttled=True))
-        if faults.server_errors > 0:
-            faults.server_errors -= 1
-            return _envelope(_UNEXPECTED_ERROR)
-        if faults.bad_gateway > 0:
-            faults.bad_gateway -= 1
-            return Response("<html><body>502 Bad Gateway</body></html>", 502, mimetype="text/html")
-        if faults.echo_token > 0:
-            faults.echo_token -= 1
-            return _envelope(_echoing(account.token))
-        return None
+        write = edge if method == "POST" and edge in WRITES else None
+        failures = Failures(
+            lambda: _rate_limited(account),
+            lambda: _envelope(_UNEXPECTED_ERROR),
+            lambda: _echo(account),
+        )
+        return self.faulted(account.faults, write, answer, failures)
 
     def _route(self, method: str, parts: list[str], account: Account, args: dict[str, Any]) -> Any:
         state = self.state
@@ -463,6 +428,28 @@ def _usage_headers(account: Account, *, throttled: bool) -> dict[str, str]:
     if account.kind == "page":
         headers["X-Page-Usage"] = json.dumps(usage)
     return headers
+
+
+def _rate_limited(account: Account) -> Response:
+    if account.kind == "page":
+        fault = GraphFault(32, "(#32) Page request limit reached", transient=True)
+    elif account.kind == "threads":
+        fault = GraphFault(4, "(#4) Application request limit reached", transient=True)
+    else:
+        fault = GraphFault(
+            80002,
+            "There have been too many calls to this Instagram account. Wait a bit and try again.",
+            transient=True,
+        )
+    return _envelope(fault, _usage_headers(account, throttled=True))
+
+
+def _echo(account: Account) -> Response | None:
+    """`echo_token`: the next calls answer an error quoting the request URL with the token."""
+    if account.faults.echo_token > 0:
+        account.faults.echo_token -= 1
+        return _envelope(_echoing(account.token))
+    return None
 
 
 def _envelope(fault: GraphFault, headers: dict[str, str] | None = None) -> Response:

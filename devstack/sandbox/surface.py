@@ -10,10 +10,14 @@ import html
 import io
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from werkzeug.wrappers import Request, Response
+
+from devstack.sandbox.state import Faults
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -58,6 +62,36 @@ class StandIn(abc.ABC, Generic[State]):
         with self.lock:
             self.state.requests[call] = self.state.requests.get(call, 0) + 1
 
+    def faulted(
+        self,
+        faults: Faults,
+        write: str | None,
+        answer: Callable[[], Response],
+        failures: Failures,
+    ) -> Response:
+        """The answer to an account's call with the account's faults applied: its latency
+        first; then, under the lock, a failure they ask for instead of the call, or `answer`.
+        A write (`write` names its call; None for a read) may be applied and yet answered too
+        late (`timeouts`, on `timeout_edge` or on any write) or as a server error
+        (`applied_server_errors`)."""
+        if faults.latency_seconds:
+            time.sleep(faults.latency_seconds)
+        with self.lock:
+            injected = failures.injected(faults)
+            if injected is not None:
+                return injected
+            response = answer()
+            hang = 0.0
+            if write is not None and faults.timeout_edge in ("", write) and faults.timeouts > 0:
+                faults.timeouts -= 1
+                hang = faults.timeout_seconds  # applied, but the answer comes too late
+            if write is not None and faults.applied_server_errors > 0:
+                faults.applied_server_errors -= 1
+                return failures.server_error()  # applied, yet answered as a failure
+        if hang:
+            time.sleep(hang)
+        return response
+
     def control(self, request: Request, parts: list[str]) -> Response:
         if request.method == "GET" and parts[:1] == ["media"]:
             return serve_media(request)
@@ -100,6 +134,29 @@ class StandIn(abc.ABC, Generic[State]):
     @abc.abstractmethod
     def route(self, route: Route, request: Request) -> Response:
         """The sandbox's own control routes."""
+
+
+@dataclass(frozen=True)
+class Failures:
+    """A network's own answers to the failures a test injects: throttled, a server error, and
+    (`more`) the faults only this network has, after the shared ones."""
+
+    rate_limited: Callable[[], Response]
+    server_error: Callable[[], Response]
+    more: Callable[[], Response | None] = lambda: None
+
+    def injected(self, faults: Faults) -> Response | None:
+        """The failure `faults` ask for next, each switch counting down; None for none."""
+        if faults.rate_limited > 0:
+            faults.rate_limited -= 1
+            return self.rate_limited()
+        if faults.server_errors > 0:
+            faults.server_errors -= 1
+            return self.server_error()
+        if faults.bad_gateway > 0:  # a front's HTML page, not the network's JSON
+            faults.bad_gateway -= 1
+            return Response("<html><body>502 Bad Gateway</body></html>", 502, mimetype="text/html")
+        return self.more()
 
 
 def json_object(request: Request) -> dict[str, Any]:

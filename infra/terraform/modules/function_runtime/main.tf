@@ -4,7 +4,7 @@
 # messages name the variable the user set. It creates nothing.
 
 terraform {
-  # 1.2 for error messages that name the value.
+  # As the root module (versions.tf); messages that name the value need 1.2 or later.
   required_version = ">= 1.4"
 }
 

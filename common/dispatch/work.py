@@ -31,7 +31,7 @@ from common.platforms.base import Registry
 from common.posts import ClaimedPost, LeaseTerms, TaskClaim, Upcoming
 from common.publishing import PostWork
 from common.tasks import PostTask
-from common.transitions import AccountSeen, Rules
+from common.transitions.policy import AccountSeen, Rules
 
 Clock = Callable[[], datetime]
 # How long a publish instance sends on an account it read without reading it again

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -23,11 +22,11 @@ from common.db import Doc
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def mongo_uri() -> str | None:
-    """MONGO_URI, or None after saying how to get one."""
+def mongo_uri(parser: argparse.ArgumentParser) -> str:
+    """MONGO_URI; without it the benchmark stops with its usage (exit status 2)."""
     uri = os.environ.get("MONGO_URI")
     if not uri:
-        print("MONGO_URI is not set; run `make bench`", file=sys.stderr)
+        parser.error("MONGO_URI is required (make bench starts a local server)")
     return uri
 
 

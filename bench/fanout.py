@@ -191,9 +191,7 @@ def main() -> int:
     parser.add_argument("--quiet-accounts", type=int, default=4)
     parser.add_argument("--quiet-every", type=float, default=3.0)
     args = parser.parse_args()
-    uri = mongo_uri()
-    if not uri:
-        return 2
+    uri = mongo_uri(parser)
     client: MongoClient[Doc] = MongoClient(uri, tz_aware=True)
     burst = Load(args.posts, args.accounts, 0.0)
     quiet = Load(args.quiet_posts, args.quiet_accounts, args.quiet_every)

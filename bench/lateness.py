@@ -137,9 +137,7 @@ def main() -> int:
     parser.add_argument("--late-lead", type=float, default=10.0)
     parser.add_argument("--late-tick", type=float, default=60.0)
     args = parser.parse_args()
-    uri = mongo_uri()
-    if not uri:
-        return 2
+    uri = mongo_uri(parser)
     client: MongoClient[Doc] = MongoClient(uri, tz_aware=True)
     inline_db = f"bench_{uuid.uuid4().hex[:8]}"
     inline = run_mode(load_settings({"MONGO_URI": uri, "MONGO_DB": inline_db}), client, args)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -23,12 +22,30 @@ from common.db import Doc
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def mongo_uri() -> str | None:
-    """MONGO_URI, or None after saying how to get one."""
+def mongo_uri(parser: argparse.ArgumentParser) -> str:
+    """MONGO_URI; without it the benchmark stops with its usage (exit status 2)."""
     uri = os.environ.get("MONGO_URI")
     if not uri:
-        print("MONGO_URI is not set; run `make bench`", file=sys.stderr)
+        parser.error("MONGO_URI is required (make bench starts a local server)")
     return uri
+
+
+# The identity of the Cloud Tasks stand-in's tasks, which the publish function checks (as the
+# tasks service account's OIDC token on Cloud Run).
+TASKS_ACCOUNT = "tasks@bench.iam.gserviceaccount.com"
+TASKS_AUDIENCE = "https://publish.bench/"
+
+
+def tasks_settings(standin: str) -> dict[str, str]:
+    """The settings of dispatch = tasks through the Cloud Tasks stand-in at `standin`."""
+    return {
+        "DISPATCH": "tasks",
+        "TASKS_QUEUE": "projects/bench/locations/local/queues/publish",
+        "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
+        "TASKS_AUDIENCE": TASKS_AUDIENCE,
+        "TASKS_API_ENDPOINT": standin,
+        "TASKS_INVOKER_CHECK": "on",
+    }
 
 
 def load_arguments(posts: int, accounts: int) -> argparse.ArgumentParser:

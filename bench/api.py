@@ -44,9 +44,7 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    uri = mongo_uri()
-    if not uri:
-        return 2
+    uri = mongo_uri(parser)
     counter = CommandCounter()
     monitoring.register(counter)  # before any client exists, so the function's is counted too
     db_name = f"bench_api_{uuid.uuid4().hex[:8]}"

@@ -159,9 +159,7 @@ def main() -> int:
     parser = load_arguments(posts=2000, accounts=100)
     parser.add_argument("--latency", type=float, default=0.05)
     args = parser.parse_args()
-    uri = mongo_uri()
-    if not uri:
-        return 2
+    uri = mongo_uri(parser)
 
     _, empty_commands, _ = timed_run(uri, 0, 1, 0.0, None)
     stored_empty_commands = empty_tick_with_history(uri, 100_000, 10_000)

@@ -37,7 +37,7 @@ from pymongo import MongoClient, monitoring
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import serve_function
+from bench._common import mongo_uri, serve_function
 from bench.engine import CommandCounter
 from common import accounts, apikeys
 from common.clock import utcnow
@@ -263,10 +263,7 @@ def main() -> int:
         return publish_child()
     if args.check_child:
         return check_child(args.check_child, args.kept_file)
-    uri = os.environ.get("MONGO_URI")
-    if not uri:
-        print("MONGO_URI is required (make bench starts a server)", file=sys.stderr)
-        return 2
+    uri = mongo_uri(parser)
     counter, audits = CommandCounter(), AuditCounter()
     monitoring.register(counter)  # before any client exists, so the function's is counted too
     monitoring.register(audits)

@@ -238,9 +238,7 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=4)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    uri = mongo_uri()
-    if not uri:
-        return 2
+    uri = mongo_uri(parser)
     results = {
         **measure_engine(uri, args.threads, args.parts, args.accounts),
         **measure_networks(uri, args.network_threads, args.parts, args.accounts),

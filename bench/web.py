@@ -19,7 +19,6 @@ command it sends. With --json the last line is one JSON object.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import uuid
@@ -33,7 +32,7 @@ from pymongo import MongoClient, monitoring
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import report, serve_function
+from bench._common import mongo_uri, report, serve_function
 from bench.coldstart import FUNCTION, import_medians
 from bench.engine import CommandCounter
 from common import web_sessions
@@ -94,12 +93,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    mongo_uri = os.environ.get("MONGO_URI")
-    if not mongo_uri:
-        print("bench/web.py needs MONGO_URI (make bench starts a server)", file=sys.stderr)
-        return 2
+    uri = mongo_uri(parser)
     db_name = f"bench_web_{uuid.uuid4().hex[:8]}"
-    client: MongoClient[Any] = MongoClient(mongo_uri, tz_aware=True)
+    client: MongoClient[Any] = MongoClient(uri, tz_aware=True)
     counter = CommandCounter()
     monitoring.register(counter)  # every client made after this, the function's included
     try:
@@ -107,7 +103,7 @@ def main() -> int:
         token, _ = web_sessions.start(
             client[db_name], "admin_key", "admin", utcnow(), timedelta(hours=1)
         )
-        env = {"MONGO_URI": mongo_uri, "MONGO_DB": db_name, "PYTHONPATH": str(ROOT)}
+        env = {"MONGO_URI": uri, "MONGO_DB": db_name, "PYTHONPATH": str(ROOT)}
         url, server = serve_function("web", env)
         headers = {
             "Cookie": f"__Host-session={token}",

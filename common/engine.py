@@ -32,7 +32,7 @@ from common.platforms.base import Registry
 from common.posts import ClaimedPost
 from common.publishing import PostResult, PostWork
 from common.run_summary import RunCounts, RunStatus, RunSummary, TriggerKind
-from common.transitions import AccountSeen, Rules
+from common.transitions.policy import AccountSeen, Rules
 from common.workpool import KeyedWorkPool
 
 log = logging.getLogger(__name__)

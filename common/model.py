@@ -1,5 +1,5 @@
 """Posts and accounts as values: what common.posts and common.accounts store, what
-transitions.decide reads, what adapters send.
+policy.decide reads, what adapters send.
 
 Pure: no I/O and no database driver (an import contract in pyproject.toml), so every layer may
 use it (the domain, the state, the adapters, the transports).

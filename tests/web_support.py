@@ -15,7 +15,7 @@ from flask import Request, Response
 from pymongo.database import Database
 from werkzeug.test import EnvironBuilder
 
-from common.entrypoints.serve import Lazy
+from common.entrypoints.instance import Lazy
 from common.entrypoints.webapp import app
 from common.entrypoints.webapp.context import WebService
 from tests.functions_fixtures import ROOT, function_env

@@ -25,6 +25,7 @@ from common.config import Settings
 from common.db import Doc
 from common.dispatch import chains
 from common.posts import Upcoming
+from common.posts.tasks import released_follow_ups
 from common.tasks import PostTask
 
 log = logging.getLogger(__name__)
@@ -204,6 +205,14 @@ class PromptTasks:
         ids = [post_id for post_id, due_at in written if due_at <= soon]
         if not ids:
             return
-        unrecorded = [p for p in posts.upcoming_posts(db, ids) if not p.task_recorded]
+        self._start(db, posts.upcoming_posts(db, ids), now)
+
+    def follow_ups_released(self, db: Database[Doc], parent_id: ObjectId, now: datetime) -> None:
+        """A post's publication released its follow-ups (due now): a thread's next part goes
+        out as soon as its parent is out, not at the next tick."""
+        self._start(db, released_follow_ups(db, parent_id), now)
+
+    def _start(self, db: Database[Doc], found: Sequence[Upcoming], now: datetime) -> None:
+        unrecorded = [p for p in found if not p.task_recorded]
         if unrecorded:
             start(db, self._queue, unrecorded, sweep_before(self._settings, now), now)

@@ -23,7 +23,7 @@ from pymongo.database import Database
 from common import accounts, logs, posts
 from common.config import Settings
 from common.db import Doc
-from common.dispatch.loading import Enqueuer, enqueue, task_of
+from common.dispatch.loading import Enqueuer, PromptTasks, enqueue, task_of
 from common.events import EventSink
 from common.media_links import MediaLinks
 from common.model import Account
@@ -31,7 +31,7 @@ from common.platforms.base import Registry
 from common.posts import ClaimedPost, LeaseTerms, TaskClaim, Upcoming
 from common.publishing import PostWork
 from common.tasks import PostTask
-from common.transitions import AccountSeen, Rules
+from common.transitions.policy import AccountSeen, Rules
 
 Clock = Callable[[], datetime]
 # How long a publish instance sends on an account it read without reading it again
@@ -124,6 +124,7 @@ class TaskWork:
             db, registry, Rules.from_settings(settings), events, clock, MediaLinks(settings)
         )
         self._accounts = AccountCache(db)
+        self._prompt = PromptTasks(queue, settings)
 
     def handle(self, task: PostTask) -> TaskResult:
         early = (task.due_at - self._clock()).total_seconds()
@@ -163,6 +164,10 @@ class TaskWork:
         result = self._work.publish(claimed, account, AccountSeen())
         if result.seen.hold is not None:  # paused or needs_reauth now: read it afresh
             self._accounts.drop(account_id)
+        if claimed.post.has_follow_ups:
+            # Released by its settle (even if the lease was lost meanwhile: they are released
+            # before the outcome); their tasks have the names the tick would give them.
+            self._prompt.follow_ups_released(self._db, claimed.post.id, self._clock())
         if result.due_again_at is not None:
             self._enqueue_next(claimed.post.id, claimed.post.version, result.due_again_at)
         return Done(result.kind or "lease_lost")

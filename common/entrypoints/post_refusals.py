@@ -9,7 +9,7 @@ from bson import ObjectId
 from common.entrypoints import web
 from common.entrypoints.request_scope import RequestScope
 from common.operations import post_actions
-from common.transitions import Refusal
+from common.transitions.starts import Refusal
 
 _STATUS = {
     Refusal.NOT_FOUND: 404,

@@ -15,7 +15,8 @@ from common.db import get_database
 from common.dispatch.work import InProgress, TaskResult, TaskWork
 from common.entrypoints import web
 from common.entrypoints.auth import AuthError
-from common.entrypoints.serve import Lazy, serve
+from common.entrypoints.instance import Lazy
+from common.entrypoints.serve import serve
 from common.entrypoints.task_auth import TaskTokenVerifier
 from common.events import EventSink, sink_for
 from common.platforms.base import Registry

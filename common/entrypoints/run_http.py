@@ -11,8 +11,9 @@ from flask import Request, Response
 
 from common.engine import Trigger
 from common.entrypoints import auth, web
+from common.entrypoints.instance import Lazy
 from common.entrypoints.runner import RunService, execute
-from common.entrypoints.serve import Lazy, serve
+from common.entrypoints.serve import serve
 
 log = logging.getLogger(__name__)
 

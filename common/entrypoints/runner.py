@@ -13,7 +13,7 @@ from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, get_database
 from common.engine import Dispatch, RunStep, Trigger, execute_once
-from common.entrypoints.serve import Lazy
+from common.entrypoints.instance import Lazy
 from common.events import EventSink, sink_for
 from common.operations.series_due import MaterialiseDue
 from common.platforms.base import Registry

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import gc
 import logging
-import threading
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
 
 import flask
 import functions_framework
@@ -18,9 +16,10 @@ from functions_framework import event_conversion
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from common import logs
-from common.config import ConfigError, Settings
+from common.config import ConfigError
 from common.db import DatabaseUnavailableError
 from common.entrypoints import web
+from common.entrypoints.instance import Lazy, S
 
 log = logging.getLogger(__name__)
 
@@ -30,35 +29,7 @@ MAX_REQUEST_BYTES = 64 * 1024
 NOT_A_CLOUD_EVENT = "Request is not a valid CloudEvent"
 
 
-class Service(Protocol):
-    """What a function builds once per instance; its settings name the project for traces."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-
-S = TypeVar("S", bound=Service)
 Handler = Callable[[Request, str, S], Response]
-
-
-class Lazy(Generic[S]):
-    """Built on the first request and kept for the instance's life (Cloud Functions reuses warm
-    instances); a build that fails (bad configuration) is tried again by the next request."""
-
-    def __init__(self, build: Callable[[], S]) -> None:
-        self._build = build
-        self._lock = threading.Lock()
-        self._value: S | None = None
-
-    def get(self) -> S:
-        with self._lock:
-            if self._value is None:
-                self._value = self._build()
-            return self._value
-
-    def built(self) -> S | None:
-        """The service if a request built it already; never builds."""
-        return self._value
 
 
 def serve(request: Request, handler: Handler[S], service: Lazy[S]) -> Response:
@@ -120,6 +91,14 @@ def _body_cap() -> int:
     if not flask.has_app_context():
         return MAX_REQUEST_BYTES
     return int(flask.current_app.config.get("MAX_CONTENT_LENGTH") or MAX_REQUEST_BYTES)
+
+
+def ready(service: Lazy[S], max_bytes: int = MAX_REQUEST_BYTES) -> Lazy[S]:
+    """The last step of every main.py's imports: guard the app (guard_function_app), collect
+    garbage again (loaded), and give back the function's service."""
+    guard_function_app(max_bytes)
+    loaded()
+    return service
 
 
 def loaded() -> None:

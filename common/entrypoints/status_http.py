@@ -20,7 +20,8 @@ from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import DatabaseUnavailableError, get_database
 from common.entrypoints import status_page, web
-from common.entrypoints.serve import Lazy, serve
+from common.entrypoints.instance import Lazy
+from common.entrypoints.serve import serve
 from common.status import StatusReport
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from common.clock import TimeError, require_aware
 from common.config import ConfigError
 from common.db import DatabaseUnavailableError
 from common.engine import Trigger
+from common.entrypoints.instance import Lazy
 from common.entrypoints.runner import RunService, execute, sweep_media
-from common.entrypoints.serve import Lazy
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A draft is never published. Submitted, it waits for an approver, who approves it (it becomes
 `scheduled`, due at its time) or sends it back to `draft` with a comment. Each step is one
-conditional write whose starting states come from the one table (transitions.ALLOWED); a
+conditional write whose starting states come from the one table (starts.ALLOWED); a
 refusal says why, explained from the same table.
 """
 
@@ -14,11 +14,12 @@ from datetime import datetime
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, posts, slots, transitions
+from common import accounts, posts, slots
 from common.db import Doc
 from common.operations.admission import Admission
 from common.operations.post_actions import Done, Refused, act, refused
 from common.operations.scheduling import Invalid, NoSuchAccount
+from common.transitions import policy, starts
 from common.validation import Problem
 
 MAX_COMMENT = 2000
@@ -37,13 +38,13 @@ def approve_post(
 ) -> Done | Refused:
     """Approve a post awaiting approval: it goes out at its time, or now if that has passed.
 
-    The lateness rule is the one a run applies (transitions.too_late): a post whose time is
+    The lateness rule is the one a run applies (policy.too_late): a post whose time is
     longer ago than MAX_LATENESS_SECONDS is refused here rather than approved only to expire.
     """
     post = posts.get(db, post_id)
     pending = post is not None and post.status == "pending_approval"
-    if pending and post is not None and transitions.too_late(post, admission.max_lateness, now):
-        return refused(transitions.Refusal.TOO_LATE, post)
+    if pending and post is not None and policy.too_late(post, admission.max_lateness, now):
+        return refused(starts.Refusal.TOO_LATE, post)
     done = act(db, post_id, "approve", lambda: posts.review(db, post_id, "approve", now), now)
     if admission.tasks is not None and isinstance(done, Done) and post is not None:
         admission.tasks.post_written(db, post_id, post.due_at, now)

@@ -1,6 +1,6 @@
 """Operator actions on one post: cancel, retry, edit (the review of drafts is in
 operations.planning); a refusal says why, explained from the one table of the states each
-action may start from (transitions.ALLOWED), the table the conditional writes in common.posts
+action may start from (starts.ALLOWED), the table the conditional writes in common.posts
 are built from."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, model, posts, transitions
+from common import accounts, model, posts
 from common.db import Doc
 from common.operations.admission import Admission
 from common.operations.scheduling import (
@@ -23,12 +23,13 @@ from common.operations.scheduling import (
     plan_post,
     url_problems,
 )
+from common.transitions import starts
 from common.validation import Problem
 
 
 @dataclass(frozen=True)
 class Refused:
-    reason: transitions.Refusal
+    reason: starts.Refusal
     status: model.PostStatus | None  # the post's status when refused (None: no such post)
 
 
@@ -78,9 +79,9 @@ def edit_post(
     conditional on the version read here, so a concurrent change is never overwritten.
     """
     post = posts.get(db, post_id)
-    why = transitions.refusal("edit", post, now, version=version)
+    why = starts.refusal("edit", post, now, version=version)
     if why is not None or post is None:
-        return refused(why or transitions.Refusal.NOT_FOUND, post)
+        return refused(why or starts.Refusal.NOT_FOUND, post)
     request = _edited_request(post, changes)
     planned = plan_post(request, accounts.get(db, post.account_id), now, admission.max_lateness)
     if isinstance(planned, NoSuchAccount):
@@ -137,7 +138,7 @@ def _edited_request(post: model.Post, changes: PostChanges) -> PostRequest:
 def act(
     db: Database[Doc],
     post_id: ObjectId,
-    action: transitions.Action,
+    action: starts.Action,
     write: Callable[[], bool],
     now: datetime,
     *,
@@ -150,11 +151,11 @@ def act(
         if write():
             return Done(post_id)
         post = posts.get(db, post_id)
-        why = transitions.refusal(action, post, now, version=version)
+        why = starts.refusal(action, post, now, version=version)
         if why is not None:
             return refused(why, post)
-    return refused(transitions.Refusal.TAKEN, post)
+    return refused(starts.Refusal.TAKEN, post)
 
 
-def refused(why: transitions.Refusal, post: model.Post | None) -> Refused:
+def refused(why: starts.Refusal, post: model.Post | None) -> Refused:
     return Refused(why, None if post is None else post.status)

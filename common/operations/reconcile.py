@@ -15,7 +15,7 @@ from common.db import Doc
 from common.model import Account, Post
 from common.platforms.base import Registry
 from common.publishing import look
-from common.transitions import MarkPublished, MarkUnknown, Rules, decide
+from common.transitions.policy import MarkPublished, MarkUnknown, Rules, decide
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def reconcile_unknown(
     """Look for up to `limit` unknown posts (oldest first) on their platform.
 
     Found: published. Not found: still unknown under at_most_once, scheduled again under
-    at_least_once (the policy's answer, transitions.decide after a look). Kept out of the tick
+    at_least_once (the policy's answer, policy.decide after a look). Kept out of the tick
     so an empty tick stays at three database commands; a run looks for its own lease-expired
     posts with the same `look` and the same policy.
     """
@@ -75,7 +75,7 @@ def _look_and_settle(
     account: Account | None,
     now: datetime,
 ) -> LookResult:
-    """Look, then do what the one policy decides after a look (transitions.decide)."""
+    """Look, then do what the one policy decides after a look (policy.decide)."""
     looked = look(registry.get(post.platform), post, account)
     step = decide(looked, post, account, Rules.from_settings(settings), now).step
     if isinstance(step, MarkPublished):

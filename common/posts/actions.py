@@ -2,8 +2,8 @@
 send back) and the release of held posts.
 
 Each is one conditional write: the filter names the states the action may start from
-(common.transitions.ALLOWED), so a post that moved on meanwhile (claimed and sent, published)
-is left as it is and the caller learns it from the count; transitions.refusal says why.
+(common.transitions.starts.ALLOWED), so a post that moved on meanwhile (claimed and sent,
+published) is left as it is and the caller learns it from the count; starts.refusal says why.
 """
 
 from __future__ import annotations

@@ -23,14 +23,7 @@ from common.model import ErrorInfo, Post
 from common.posts import follow_ups
 from common.posts.store import collection, starting_in
 from common.redact import redact
-from common.transitions import (
-    Fail,
-    MarkPublished,
-    MarkUnknown,
-    Reschedule,
-    Skip,
-    Transition,
-)
+from common.transitions.policy import Fail, MarkPublished, MarkUnknown, Reschedule, Skip, Transition
 
 
 @dataclass(frozen=True)

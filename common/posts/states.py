@@ -1,5 +1,5 @@
 """The Mongo filter for "the post is in a state this action may start from", built from the one
-table of starting states (common.transitions.ALLOWED), so the writes here and the refusals
+table of starting states (common.transitions.starts.ALLOWED), so the writes here and the refusals
 explained from that table never disagree."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from common.db import Doc
-from common.transitions import ALLOWED, Action, From
+from common.transitions.starts import ALLOWED, Action, From
 
 # A post in one of these holds its posting slot; a canceled, failed or unknown one has freed it.
 HOLDS_SLOT = ["draft", "pending_approval", "importing", "scheduled", "publishing", "published"]

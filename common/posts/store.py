@@ -21,7 +21,7 @@ from common.db import POSTS, Doc
 from common.jsonfmt import to_rfc3339
 from common.model import Content, FollowUp, FollowUpKind, Post, Stage
 from common.posts.states import HOLDS_SLOT, starting_filter
-from common.transitions import Action
+from common.transitions.starts import Action
 
 
 def collection(db: Database[Doc]) -> Any:

@@ -63,6 +63,16 @@ def upcoming_posts(db: Database[Doc], post_ids: Sequence[ObjectId]) -> list[Upco
     return sorted((_upcoming(d) for d in cursor), key=lambda p: (p.due_at, p.id))
 
 
+def released_follow_ups(db: Database[Doc], parent_id: ObjectId) -> list[Upcoming]:
+    """The follow-ups its publication released (due now, still `scheduled`), as `upcoming`
+    reads them, oldest first: one find on the ancestors_status index."""
+    cursor = collection(db).find(
+        starting_in("record_task", None, ancestors=parent_id, parentId=parent_id),
+        {"_id": 1, "version": 1, "dueAt": 1, "task": 1, "accountId": 1},
+    )
+    return sorted((_upcoming(d) for d in cursor), key=lambda p: (p.due_at, p.id))
+
+
 @dataclass(frozen=True)
 class InChain:
     """A post in its account's chain of tasks (a task recorded for its due time): `scheduled`,

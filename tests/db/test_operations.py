@@ -12,7 +12,7 @@ from common.db import Doc
 from common.operations import post_actions
 from common.operations.admission import Admission
 from common.operations.post_actions import Done, PostChanges, Refused
-from common.transitions import Refusal
+from common.transitions.starts import Refusal
 from tests.conftest import add_account, add_post
 
 LATENESS = timedelta(days=1)  # MAX_LATENESS_SECONDS by default

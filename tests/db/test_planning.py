@@ -18,7 +18,7 @@ from common.operations import bulk, csv_import, planning, post_actions, scheduli
 from common.operations.admission import Admission
 from common.operations.post_actions import Done, PostChanges, Refused
 from common.slots import Schedule
-from common.transitions import Refusal
+from common.transitions.starts import Refusal
 from tests.conftest import add_account
 
 LATENESS = timedelta(hours=1)

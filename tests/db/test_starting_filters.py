@@ -1,5 +1,5 @@
 """The posts package's Mongo filters and the table read in Python agree: for every action, the
-filter built from transitions.ALLOWED matches exactly the posts `allows` lets it start from."""
+filter built from starts.ALLOWED matches exactly the posts `allows` lets it start from."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pymongo.database import Database
 from common.db import POSTS, Doc
 from common.model import STATUSES, Post
 from common.posts.states import starting_filter
-from common.transitions import ALLOWED, Action, allows
+from common.transitions.starts import ALLOWED, Action, allows
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 LEASES = {

@@ -6,6 +6,7 @@ The queue is kept in memory: which tasks exist is what these tests count."""
 from __future__ import annotations
 
 import io
+from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from common import posts
-from common.clock import utcnow
+from common.clock import ScheduledTime, utcnow
 from common.config import Settings
 from common.db import Doc
 from common.dispatch import loading
@@ -26,8 +27,8 @@ from common.operations.admission import Admission
 from common.tasks import PostTask
 from tests import engine_worker
 from tests.conftest import SettingsFactory, add_account, add_post
-from tests.query_shapes import CommandRecorder
-from tests.recording import registry_for
+from tests.query_shapes import CommandRecorder, problems, queries
+from tests.recording import LOG, registry_for
 
 
 class Queue:
@@ -212,3 +213,45 @@ def test_a_csv_import_of_ten_times_the_rows_costs_the_same_database_commands(
         assert len(queue.made) == 3  # one task per account; the rest are linked
     client.close()
     assert counts[0] == counts[1]
+
+
+def test_a_threads_parts_get_their_tasks_as_their_parents_go_out_not_at_the_next_tick(
+    mongo_uri: str, db: Database[Doc], tasks_settings: Settings
+) -> None:
+    """One tick's load, then only the publish function's tasks: each part is released by its
+    parent's publication and its task is created then, so the thread goes out part after part
+    within seconds, each post once, every command served by an index."""
+    add_account(db, "a")
+    due = utcnow() - timedelta(seconds=1)
+    follow_ups = (
+        posts.NewFollowUp("thread", Content(text="part 1")),
+        posts.NewFollowUp("thread", Content(text="part 2")),
+        posts.NewFollowUp("comment", Content(text="first comment")),
+    )
+    new = posts.NewPost(
+        "a",
+        "facebook",
+        Content(text="the post"),
+        ScheduledTime(due, "UTC", due.isoformat()),
+        follow_ups=follow_ups,
+    )
+    assert isinstance(posts.insert_once(db, new, utcnow()), ObjectId)
+    queue = Queue()
+    assert _load(db, queue, tasks_settings) == loading.Loaded(created=1)
+    recorder = CommandRecorder()
+    client: MongoClient[Doc] = MongoClient(mongo_uri, tz_aware=True, event_listeners=[recorder])
+    listened = client[db.name]
+    work = TaskWork(listened, registry_for(db), tasks_settings, queue, NoEvents(), utcnow)
+    handled = 0
+    while handled < len(queue.made):  # every task, including those created meanwhile
+        assert work.handle(queue.made[handled]) == Done("published")
+        handled += 1
+    client.close()
+    assert handled == 4
+    assert problems(queries(recorder.commands, {LOG})) == []
+    statuses = Counter(d["status"] for d in db["posts"].find())
+    assert statuses == {"published": 4}
+    assert Counter(s["text"] for s in db[LOG].find()) == Counter(
+        ["the post", "part 1", "part 2", "first comment"]
+    )
+    assert _load(db, queue, tasks_settings) == loading.Loaded()  # the next tick: nothing left

@@ -18,7 +18,7 @@ from common.operations.admission import Admission
 from common.operations.bulk import BatchRefused, BatchScheduled
 from common.operations.post_actions import Done, PostChanges, Refused
 from common.operations.scheduling import AlreadyScheduled, Invalid, PostRequest, Scheduled
-from common.transitions import Refusal
+from common.transitions.starts import Refusal
 from tests.conftest import add_account, add_post
 from tests.process.test_cli import socialsched
 from tests.query_shapes import CommandRecorder, problems, queries

@@ -24,7 +24,7 @@ from common.events import NoEvents
 from common.model import AUTH_EXPIRED, ErrorInfo
 from common.platforms.registry import default_registry
 from common.tasks import PostTask
-from common.transitions import Fail
+from common.transitions.policy import Fail
 from devstack.sandbox.control import Sandbox
 from tests import engine_worker
 from tests.conftest import SettingsFactory, add_post

@@ -8,11 +8,10 @@ from types import ModuleType
 import pytest
 
 import common.posts
-import common.transitions
 from common.lazy_names import lazy_names
 from common.posts import figures
 
-PACKAGES = (common.posts, common.transitions)
+PACKAGES = (common.posts,)
 
 
 @pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.__name__)

@@ -1,4 +1,4 @@
-"""The one table of where each action on a post may start (transitions.ALLOWED), read in Python:
+"""The one table of where each action on a post may start (starts.ALLOWED), read in Python:
 `allows` and the refusal an operator is told. Each row: an action, the post's state written
 short (status, `+sent` once its send began, `+expired` once its runner's lease ran out), and the
 expected answer: `ok` or the refusal's name."""
@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 
 from common.model import Content, Lease, Post
-from common.transitions import ALLOWED, Action, Refusal, allows, refusal
+from common.transitions.starts import ALLOWED, Action, Refusal, allows, refusal
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -27,7 +27,7 @@ from common.platforms.base import (
     Retryable,
     Withdrawn,
 )
-from common.transitions import (
+from common.transitions.policy import (
     AccountHold,
     AccountSeen,
     Decision,

@@ -15,7 +15,8 @@ from common.entrypoints.api import accounts, bulk, media, posts, review, series
 from common.entrypoints.api.call import ApiService, Call, RouteHandler
 from common.entrypoints.api.routes import route_of
 from common.entrypoints.auth import Caller
-from common.entrypoints.serve import Lazy, serve
+from common.entrypoints.instance import Lazy
+from common.entrypoints.serve import serve
 
 
 def lazy_service() -> Lazy[ApiService]:

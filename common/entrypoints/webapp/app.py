@@ -20,7 +20,8 @@ from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
 from common.entrypoints import web
-from common.entrypoints.serve import Lazy, serve
+from common.entrypoints.instance import Lazy
+from common.entrypoints.serve import serve
 from common.entrypoints.webapp import (  # the views register their routes on import
     account_views,  # noqa: F401
     assets,

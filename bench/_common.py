@@ -30,6 +30,24 @@ def mongo_uri(parser: argparse.ArgumentParser) -> str:
     return uri
 
 
+# The identity of the Cloud Tasks stand-in's tasks, which the publish function checks (as the
+# tasks service account's OIDC token on Cloud Run).
+TASKS_ACCOUNT = "tasks@bench.iam.gserviceaccount.com"
+TASKS_AUDIENCE = "https://publish.bench/"
+
+
+def tasks_settings(standin: str) -> dict[str, str]:
+    """The settings of dispatch = tasks through the Cloud Tasks stand-in at `standin`."""
+    return {
+        "DISPATCH": "tasks",
+        "TASKS_QUEUE": "projects/bench/locations/local/queues/publish",
+        "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
+        "TASKS_AUDIENCE": TASKS_AUDIENCE,
+        "TASKS_API_ENDPOINT": standin,
+        "TASKS_INVOKER_CHECK": "on",
+    }
+
+
 def load_arguments(posts: int, accounts: int) -> argparse.ArgumentParser:
     """The options of every load benchmark: how many posts over how many accounts, and --json."""
     parser = argparse.ArgumentParser()

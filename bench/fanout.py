@@ -45,7 +45,15 @@ from pymongo.database import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import load_arguments, mongo_uri, report, seed_load
+from bench._common import (
+    TASKS_ACCOUNT,
+    TASKS_AUDIENCE,
+    load_arguments,
+    mongo_uri,
+    report,
+    seed_load,
+    tasks_settings,
+)
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
@@ -56,9 +64,6 @@ from devstack.processes import free_port
 from tests.functions_fixtures import ROOT, InvokerCheck, function_env, serve_fronted
 
 COUNTING_SOURCE = ROOT / "bench" / "fnhost" / "publish_counting.py"
-QUEUE = "projects/bench/locations/local/queues/publish"
-TASKS_ACCOUNT = "tasks@bench.iam.gserviceaccount.com"
-AUDIENCE = "https://publish.bench/"
 THREADS_PER_PROCESS = 8  # requests one instance serves at once (Cloud Run's concurrency)
 LEAD_SECONDS = 15.0  # time to load 2,000 tasks before they are due
 RECORDER = "platform_log"
@@ -100,7 +105,7 @@ def publish_processes(
     """Each process's own URL (its Cloud Run front's) is its TASKS_TARGET_URL: the tasks it
     creates (an account's next post, a retry) come back to it, as they go to the one service
     URL on Cloud Run."""
-    check = InvokerCheck(standin, TASKS_ACCOUNT, AUDIENCE)
+    check = InvokerCheck(standin, TASKS_ACCOUNT, TASKS_AUDIENCE)
     with ExitStack() as stack:
         urls = []
         for port in (free_port() for _ in range(n)):
@@ -132,14 +137,7 @@ def run_round(
     db_name = f"bench_{uuid.uuid4().hex[:8]}"
     db = client[db_name]
     ensure_indexes(db)
-    tasks_env = {
-        "DISPATCH": "tasks",
-        "TASKS_QUEUE": QUEUE,
-        "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
-        "TASKS_AUDIENCE": AUDIENCE,
-        "TASKS_API_ENDPOINT": standin,
-        "TASKS_INVOKER_CHECK": "on",
-    }
+    tasks_env = tasks_settings(standin)
     with tempfile.TemporaryDirectory() as workdir:
         log_dir = Path(workdir) / "commands"
         log_dir.mkdir()

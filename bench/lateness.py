@@ -32,7 +32,16 @@ from pymongo.database import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import load_arguments, mongo_uri, report, seed_account, seed_load
+from bench._common import (
+    TASKS_ACCOUNT,
+    TASKS_AUDIENCE,
+    load_arguments,
+    mongo_uri,
+    report,
+    seed_account,
+    seed_load,
+    tasks_settings,
+)
 from common import dispatch
 from common.clock import utcnow
 from common.config import Settings, load_settings
@@ -47,9 +56,6 @@ from tests.functions_fixtures import ROOT, InvokerCheck, function_env, serve_fro
 from tests.recording import registry_for
 
 PUBLISH_SOURCE = ROOT / "tests" / "fnhost" / "publish_recording.py"
-QUEUE = "projects/bench/locations/local/queues/publish"
-TASKS_ACCOUNT = "tasks@bench.iam.gserviceaccount.com"
-AUDIENCE = "https://publish.bench/"
 
 
 def seed(
@@ -144,14 +150,7 @@ def main() -> int:
     tasks_db = f"bench_{uuid.uuid4().hex[:8]}"
     port = free_port()
     with cloudtasks.running() as standin, tempfile.TemporaryDirectory() as workdir:
-        tasks_env = {
-            "DISPATCH": "tasks",
-            "TASKS_QUEUE": QUEUE,
-            "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
-            "TASKS_AUDIENCE": AUDIENCE,
-            "TASKS_API_ENDPOINT": standin,
-            "TASKS_INVOKER_CHECK": "on",
-        }
+        tasks_env = tasks_settings(standin)
         env = function_env(
             uri,
             tasks_db,
@@ -160,7 +159,7 @@ def main() -> int:
             RECORDING_LATENCY_SECONDS="0.05",
             THREADS="8",
         )
-        check = InvokerCheck(standin, TASKS_ACCOUNT, AUDIENCE)
+        check = InvokerCheck(standin, TASKS_ACCOUNT, TASKS_AUDIENCE)
         fronted = serve_fronted("publish", PUBLISH_SOURCE, env, Path(workdir), port, check)
         with fronted as publish:
             settings = load_settings(

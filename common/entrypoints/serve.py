@@ -93,6 +93,14 @@ def _body_cap() -> int:
     return int(flask.current_app.config.get("MAX_CONTENT_LENGTH") or MAX_REQUEST_BYTES)
 
 
+def ready(service: Lazy[S], max_bytes: int = MAX_REQUEST_BYTES) -> Lazy[S]:
+    """The last step of every main.py's imports: guard the app (guard_function_app), collect
+    garbage again (loaded), and give back the function's service."""
+    guard_function_app(max_bytes)
+    loaded()
+    return service
+
+
 def loaded() -> None:
     """Collect garbage again, now that main.py's imports are done (main.py pauses it first).
 

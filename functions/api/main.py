@@ -13,9 +13,7 @@ from flask import Request, Response
 from common.entrypoints import serve
 from common.entrypoints.api import app, call
 
-serve.guard_function_app(call.MAX_BODY_BYTES)
-service = app.lazy_service()
-serve.loaded()
+service = serve.ready(app.lazy_service(), call.MAX_BODY_BYTES)
 
 
 @functions_framework.http

@@ -13,9 +13,7 @@ from flask import Request, Response
 from common.entrypoints import publish_http, serve
 from common.platforms.registry import default_registry
 
-serve.guard_function_app()
-service = publish_http.lazy_service(default_registry)
-serve.loaded()
+service = serve.ready(publish_http.lazy_service(default_registry))
 
 
 @functions_framework.http

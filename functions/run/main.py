@@ -17,9 +17,7 @@ from common.entrypoints import runner, serve
 from common.entrypoints.tick import receive_tick
 from common.platforms.registry import default_registry
 
-serve.guard_function_app()
-service = runner.lazy_service(default_registry)
-serve.loaded()
+service = serve.ready(runner.lazy_service(default_registry))
 
 
 @functions_framework.cloud_event

@@ -12,9 +12,7 @@ from flask import Request, Response
 
 from common.entrypoints import serve, status_http
 
-serve.guard_function_app()
-service = status_http.lazy_service()
-serve.loaded()
+service = serve.ready(status_http.lazy_service())
 
 
 @functions_framework.http

@@ -13,9 +13,7 @@ from flask import Request, Response
 from common.entrypoints import serve
 from common.entrypoints.webapp import app
 
-serve.guard_function_app(app.MAX_BODY_BYTES)
-service = app.lazy_service()
-serve.loaded()
+service = serve.ready(app.lazy_service(), app.MAX_BODY_BYTES)
 
 
 @functions_framework.http

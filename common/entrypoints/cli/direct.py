@@ -225,7 +225,14 @@ class Direct:
 
     def edit_series(self, series_id: str, changes: SeriesChanges, since: str | None) -> Doc:
         doc = self._series(series_id)
-        split = series_split.edit_following(self.db, doc["_id"], changes, self._now(), since=since)
+        split = series_split.edit_following(
+            self.db,
+            doc["_id"],
+            changes,
+            self._now(),
+            since=since,
+            media_urls=self._admission.media_urls,
+        )
         if isinstance(split, series_ops.NoSuchSeries | scheduling.NoSuchAccount):
             raise OperationalError(f"series {series_id} has ended or lost its account")
         if isinstance(split, scheduling.Invalid):

@@ -415,6 +415,10 @@ def test_a_repeating_post_becomes_a_series_listed_and_ended_from_the_app(
     assert two.status_code == 422 and "one account at a time" in two.text
     bad = client.post("/compose", {**form, "action": "repeat", "rule": "FREQ=SOMETIMES"})
     assert bad.status_code == 422 and 'data-field="rule"' in bad.text
+    daily = {**form, "action": "repeat", "rule": "FREQ=DAILY;COUNT=3"}
+    commented = client.post("/compose", {**daily, "firstComment": "Ask in store"})
+    assert commented.status_code == 422 and "a repeating post has no follow-ups" in commented.text
+    assert fresh_db["series"].count_documents({}) == 0
     made = client.post("/compose", {**form, "action": "repeat", "rule": "FREQ=DAILY;COUNT=3"})
     assert made.status_code == 303 and made.headers["Location"] == "/series"
     occurrences = list(fresh_db["posts"].find().sort("scheduledAt", 1))

@@ -37,9 +37,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._common import report
-from common import status
+from common import lock, status
 from common.clock import utcnow
 from common.config import load_settings
+from common.run_summary import RunSummary
 from devstack.processes import free_port
 
 BASELINE = "import functions_framework, pymongo, requests"
@@ -95,9 +96,13 @@ class _Counter(monitoring.CommandListener):
 
 
 def seed(client: MongoClient[Any], db_name: str, posts: int) -> None:
-    """A realistic queue: accounts and posts in every state the report counts."""
+    """A realistic queue: accounts and posts in every state the report counts, and the state
+    document every run leaves (a deployment's first tick writes it)."""
     db = client[db_name]
     now = utcnow()
+    held = lock.acquire(db, "bench-run", now, timedelta(minutes=5))
+    assert isinstance(held, lock.LockHandle)
+    held.release(RunSummary("bench-run", "tick", finished_at=now))
     db["accounts"].insert_many(
         [{"_id": f"a{i}", "platform": "facebook", "status": "active"} for i in range(3)]
     )

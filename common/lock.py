@@ -6,6 +6,7 @@ fields of the scheduler_state document.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -136,12 +137,42 @@ def add_task_outcome(db: Database[Doc], *, published: int, failed: int) -> None:
     )
 
 
+# The tick and run histories: status reads a few fields, not 250 history entries.
+_WITHOUT_HISTORIES: Doc = {"recentTicks": 0, "recentRuns": 0}
+
+
 def read_state(db: Database[Doc]) -> Doc:
-    """The scheduler_state document for status reporting (without the tick and run histories,
-    which the report does not show: it reads a few fields, not 250 history entries)."""
-    return (
-        db[SCHEDULER_STATE].find_one({"_id": STATE_ID}, {"recentTicks": 0, "recentRuns": 0}) or {}
-    )
+    """The scheduler_state document for status reporting (without the histories)."""
+    return db[SCHEDULER_STATE].find_one({"_id": STATE_ID}, _WITHOUT_HISTORIES) or {}
+
+
+# A read the state document carries along: (collection, aggregation pipeline). Its rows land
+# in a field of the document under this prefix (no state field has it).
+Part = tuple[str, list[Doc]]
+_PART = "_part_"
+
+
+def read_state_with(
+    db: Database[Doc], parts: Mapping[str, Part]
+) -> tuple[Doc, dict[str, list[Doc]]]:
+    """The state document (as read_state) and the rows of each part, in one aggregate command:
+    each part's pipeline is an uncorrelated $lookup off the state document, so each still
+    starts with its own $match (and index) in its own collection.
+
+    Before the first run there is no state document to carry them: then each part is a
+    command of its own."""
+    pipeline: list[Doc] = [
+        {"$match": {"_id": STATE_ID}},
+        {"$project": _WITHOUT_HISTORIES},
+        *(
+            {"$lookup": {"from": collection, "pipeline": stages, "as": _PART + name}}
+            for name, (collection, stages) in parts.items()
+        ),
+    ]
+    state = next(db[SCHEDULER_STATE].aggregate(pipeline), None)
+    if state is None:
+        return {}, {name: list(db[c].aggregate(stages)) for name, (c, stages) in parts.items()}
+    return state, {name: state.pop(_PART + name) for name in parts}
 
 
 def force_release(db: Database[Doc], now: datetime, *, only_if_expired: bool) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -103,13 +104,25 @@ def count_failed(db: Database[Doc], failed_at: datetime) -> None:
     tally.write(db)
 
 
-def last_day(db: Database[Doc], now: datetime) -> LastDay:
-    """One find on `_id` (the hour), at most 24 documents."""
+def hours_read(now: datetime) -> list[Doc]:
+    """The aggregation pipeline of the last day's hours: one range on `_id` (the hour), at
+    most 24 documents. The status report runs it inside its one command (status.report)."""
     this_hour = hour_of(now)
     first_hour = this_hour - timedelta(hours=HISTORY_HOURS - 1)
+    return [{"$match": {"_id": {"$gte": first_hour, "$lte": this_hour}}}]
+
+
+def last_day(db: Database[Doc], now: datetime) -> LastDay:
+    """The last day's figures read on their own: one command."""
+    return last_day_of(list(db[HOURLY_STATS].aggregate(hours_read(now))), now)
+
+
+def last_day_of(rows: Iterable[Doc], now: datetime) -> LastDay:
+    """The figures from the rows hours_read(now) found."""
+    first_hour = hour_of(now) - timedelta(hours=HISTORY_HOURS - 1)
     published, failed = [0] * HISTORY_HOURS, [0] * HISTORY_HOURS
     on_time = 0
-    for row in db[HOURLY_STATS].find({"_id": {"$gte": first_hour, "$lte": this_hour}}):
+    for row in rows:
         slot = int((row["_id"] - first_hour).total_seconds() // 3600)
         published[slot] += int(row.get("published", 0))
         failed[slot] += int(row.get("failed", 0))

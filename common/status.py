@@ -1,12 +1,13 @@
 """The public status report: what the scheduler is doing, in figures a pager can watch.
 
-Five database commands, each led by an index and bounded, so its cost never grows with the
-posts ever stored: the scheduler_state document; two aggregations over capped index ranges of
-the open and the attention statuses (queue counts, due, lag, the next post: posts.figures);
-the hourly figures kept by the outcome writes (at most 24 documents: history and on-time rate);
-one aggregation over the counted accounts. The whole read is bounded by STATUS_DB_BUDGET_SECONDS
-so an unreachable database answers 503 quickly. The report never contains post text, tokens,
-account names or the database URI.
+One database command (lock.read_state_with): the scheduler_state document, with four reads
+joined to it as uncorrelated $lookups, each led by an index and bounded, so its cost never
+grows with the posts ever stored: two windows over capped index ranges of the open and the
+attention statuses (queue counts, due, lag, the next post: posts.figures); the hourly figures
+kept by the outcome writes (at most 24 documents: history and on-time rate); the counted
+accounts. Before the first run (no state document) the four reads are commands of their own.
+The whole read is bounded by STATUS_DB_BUDGET_SECONDS so an unreachable database answers 503
+quickly. The report never contains post text, tokens, account names or the database URI.
 """
 
 from __future__ import annotations
@@ -14,16 +15,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pymongo
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import __version__, lock, posts, stats
+from common import __version__, lock, stats
 from common.config import Settings
-from common.db import ACCOUNTS, DatabaseUnavailableError, Doc, describe_failure
+from common.db import (
+    ACCOUNTS,
+    HOURLY_STATS,
+    POSTS,
+    DatabaseUnavailableError,
+    Doc,
+    describe_failure,
+)
 from common.model import PLATFORMS
+
+if TYPE_CHECKING:
+    from common.posts.figures import QueueCounts
+    from common.posts.queue import NextPost
 
 STATUS_DB_BUDGET_SECONDS = 3.0
 HISTORY_HOURS = stats.HISTORY_HOURS
@@ -55,7 +67,7 @@ class SchedulerFigures:
     total_posts_failed: int
     lock_held: bool
     lock_expires_at: datetime | None
-    next_post: posts.NextPost | None
+    next_post: NextPost | None
 
 
 @dataclass(frozen=True)
@@ -161,9 +173,7 @@ def report(
     try:
         # The whole report, server selection included, fits in one budget.
         with pymongo.timeout(min(STATUS_DB_BUDGET_SECONDS, settings.mongo_timeout_ms / 1000)):
-            state = lock.read_state(db)
-            queue = _post_figures(db, now)
-            platforms = _platform_figures(db, name_accounts)
+            state, queue, platforms = _read(db, now, name_accounts)
     except PyMongoError as exc:
         raise DatabaseUnavailableError(describe_failure(exc)) from exc
     return _assemble(settings, now, state, queue, platforms)
@@ -176,30 +186,49 @@ def unavailable_report(settings: Settings) -> StatusReport:
 
 @dataclass(frozen=True)
 class _PostFigures:
-    queue: posts.QueueCounts
+    queue: QueueCounts
     last_day: stats.LastDay
 
 
-def _post_figures(db: Database[Doc], now: datetime) -> _PostFigures:
-    return _PostFigures(posts.queue_counts(db, now), stats.last_day(db, now))
-
-
 _ACCOUNT_STATES = ("active", "needs_reauth")
+# Led by the platform_status index, so the group reads index keys of counted accounts only.
+_ACCOUNT_COUNTS: list[Doc] = [
+    {"$match": {"platform": {"$in": list(PLATFORMS)}, "status": {"$in": list(_ACCOUNT_STATES)}}},
+    {"$group": {"_id": {"platform": "$platform", "status": "$status"}, "n": {"$sum": 1}}},
+]
 
 
-def _platform_figures(db: Database[Doc], name_accounts: bool) -> dict[str, PlatformFigures]:
-    counts = {p: {"active": 0, "needs_reauth": 0} for p in PLATFORMS}
-    # Led by the platform_status index, so the group reads index keys of counted accounts only.
-    pipeline: list[Doc] = [
+def _read(
+    db: Database[Doc], now: datetime, name_accounts: bool
+) -> tuple[Doc, _PostFigures, dict[str, PlatformFigures]]:
+    """One command (lock.read_state_with); another only in the cases counts_of and
+    _platform_figures name."""
+    # Loaded at the first report, not while the function starts (status_import_ratio).
+    from common.posts import figures  # noqa: PLC0415
+
+    state, rows = lock.read_state_with(
+        db,
         {
-            "$match": {
-                "platform": {"$in": list(PLATFORMS)},
-                "status": {"$in": list(_ACCOUNT_STATES)},
-            }
+            "open": (POSTS, figures.open_window(now)),
+            "attention": (POSTS, figures.attention_window()),
+            "hours": (HOURLY_STATS, stats.hours_read(now)),
+            "accounts": (ACCOUNTS, _ACCOUNT_COUNTS),
         },
-        {"$group": {"_id": {"platform": "$platform", "status": "$status"}, "n": {"$sum": 1}}},
-    ]
-    for row in db[ACCOUNTS].aggregate(pipeline):
+    )
+    queue = figures.counts_of(db, now, rows["open"], rows["attention"])
+    last_day = stats.last_day_of(rows["hours"], now)
+    return (
+        state,
+        _PostFigures(queue, last_day),
+        _platform_figures(db, rows["accounts"], name_accounts),
+    )
+
+
+def _platform_figures(
+    db: Database[Doc], rows: list[Doc], name_accounts: bool
+) -> dict[str, PlatformFigures]:
+    counts = {p: {"active": 0, "needs_reauth": 0} for p in PLATFORMS}
+    for row in rows:
         platform, status = row["_id"].get("platform"), row["_id"].get("status")
         if platform in counts and status in counts[platform]:
             counts[platform][status] += int(row["n"])

@@ -4,9 +4,10 @@ The server is mongo-java-server (Maven Central) behind the tiny launcher in
 tools/mongo-server/. No Docker: Maven fetches the jars once, javac compiles the launcher once,
 and every start is one `java` process bound to 127.0.0.1.
 
-    python -m devstack.dbserver run [--data FILE] -- CMD ...   start, run CMD with MONGO_URI, stop
-    python -m devstack.dbserver serve [--port N] [--data FILE] start and wait for Ctrl-C
-    python -m devstack.dbserver fetch                           only fetch and compile
+    python -m devstack.dbserver run [--data FILE] [--short-run] -- CMD ...
+        start, run CMD with MONGO_URI, stop (--short-run: a test session, see start)
+    python -m devstack.dbserver serve [--port N] [--data FILE]   start and wait for Ctrl-C
+    python -m devstack.dbserver fetch                             only fetch and compile
 """
 
 from __future__ import annotations
@@ -71,10 +72,19 @@ def ensure_built() -> None:
         )
 
 
-def start(port: int, data_file: Path | None = None) -> subprocess.Popen[str]:
-    """Start the server and return once it accepts connections."""
+def start(
+    port: int, data_file: Path | None = None, *, short_run: bool = False
+) -> subprocess.Popen[str]:
+    """Start the server and return once it accepts connections.
+
+    A short run (a test session) compiles with C1 only: in a run of seconds to minutes the C2
+    compiler's threads cost more CPU than its code saves (make test-fast: the server's CPU
+    11 s -> 4 s, on 2 cores beside the tests). A long run (make run, the benches) keeps C2.
+    """
     ensure_built()
-    args = [_require("java"), "-Xss1m", "-cp", f"{BUILD_DIR}:{LIB_DIR}/*", LAUNCHER, str(port)]
+    jit = ["-XX:TieredStopAtLevel=1"] if short_run else []
+    classpath = f"{BUILD_DIR}:{LIB_DIR}/*"
+    args = [_require("java"), "-Xss1m", *jit, "-cp", classpath, LAUNCHER, str(port)]
     if data_file is not None:
         data_file.parent.mkdir(parents=True, exist_ok=True)
         args.append(str(data_file))
@@ -127,20 +137,20 @@ def _command_of(pid: int) -> str:
 
 
 @contextlib.contextmanager
-def running(data_file: Path | None = None) -> Iterator[str]:
+def running(data_file: Path | None = None, *, short_run: bool = False) -> Iterator[str]:
     """A started server for the duration of the block; yields its MONGO_URI."""
     port = free_port()
-    proc = start(port, data_file)
+    proc = start(port, data_file, short_run=short_run)
     try:
         yield f"mongodb://127.0.0.1:{port}/"
     finally:
         stop(proc)
 
 
-def _run(command: list[str], data_file: Path | None) -> int:
+def _run(command: list[str], data_file: Path | None, short_run: bool) -> int:
     if os.environ.get("MONGO_URI"):
         return subprocess.call(command)
-    with running(data_file) as uri:
+    with running(data_file, short_run=short_run) as uri:
         print(f"dbserver: mongo-java-server on {uri}", flush=True)
         # The child gets our signals too; we only need to outlive it and then stop the server.
         with contextlib.suppress(KeyboardInterrupt):
@@ -160,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     run = sub.add_parser("run", help="start a server, run a command with MONGO_URI, stop")
     run.add_argument("--data", type=Path, help="H2 data file (default: in memory)")
+    run.add_argument(
+        "--short-run", action="store_true", help="a test session: C1 compiler only (less CPU)"
+    )
     run.add_argument("command", nargs=argparse.REMAINDER)
     serve = sub.add_parser("serve", help="start a server and wait for Ctrl-C")
     serve.add_argument("--port", type=int, default=27017)
@@ -175,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         if not command:
             parser.error("run needs a command after --")
-        return _run(command, args.data)
+        return _run(command, args.data, args.short_run)
     except (DbServerError, subprocess.CalledProcessError) as exc:
         print(f"dbserver: {exc}", file=sys.stderr)
         return 1

@@ -83,7 +83,7 @@ def mongo_uri() -> Iterator[str]:
     if os.environ.get("MONGO_URI"):
         yield os.environ["MONGO_URI"]
         return
-    with dbserver.running() as uri:
+    with dbserver.running(short_run=True) as uri:
         yield uri
 
 

@@ -2,9 +2,10 @@
 account's next free posting slot ("add to queue"), saved as a draft, or submitted for approval.
 
 Every item is checked before anything is stored. Posts due at a time go in as one batch (every
-item or none, bulk.schedule_batch); drafts and posts awaiting approval are never due, so once
-all of them are checked each is stored on its own, under its own idempotency key: a form sent
-again names the posts it made rather than making more.
+item or none, bulk.schedule_batch). Drafts and posts awaiting approval are never due, and a
+post with follow-ups (a first comment, a thread's parts) stores them under it, which a batch
+does not do: once all of them are checked, each of those is stored on its own, under its own
+idempotency key, so a form sent again names the posts it made rather than making more.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 
 from pymongo.database import Database
 
+from common import accounts
 from common.db import Doc
 from common.operations import bulk, scheduling
 from common.operations.admission import Admission
@@ -27,6 +29,7 @@ from common.operations.scheduling import (
     PostRequest,
     Scheduled,
 )
+from common.validation import check_follow_ups
 
 
 def compose(
@@ -35,13 +38,10 @@ def compose(
     slotted = _in_slots(db, requests, now)
     if isinstance(slotted, BatchRefused):
         return slotted
-    if all(r.stage == "scheduled" for r in slotted):
+    if all(r.stage == "scheduled" and not _has_follow_ups(r) for r in slotted):
         return bulk.schedule_batch(db, slotted, now, admission)
-    # Checked as posts due at their time would be (the same rules, media URLs fetched once),
-    # then stored one by one.
-    as_due = [replace(r, stage="scheduled") for r in slotted]
-    checked = bulk.plan_all(db, as_due, now, admission)
-    if isinstance(checked, BatchRefused):
+    checked = _check_all(db, slotted, now, admission)
+    if checked is not None:
         return checked
     results: list[Scheduled | AlreadyScheduled] = []
     checked_once = replace(admission, media_urls=None)  # their URLs were fetched just now
@@ -54,6 +54,41 @@ def compose(
             return BatchRefused(_problems(index, made))
         results.append(made)
     return BatchScheduled(tuple(results))
+
+
+def _has_follow_ups(request: PostRequest) -> bool:
+    return bool(request.thread) or request.first_comment is not None
+
+
+def _check_all(
+    db: Database[Doc], requests: Sequence[PostRequest], now: datetime, admission: Admission
+) -> BatchRefused | None:
+    """Every item checked as a post due at its time would be (the same rules, media URLs
+    fetched once), its follow-ups set aside for the batch check and checked against its
+    account's platform here: every problem, or None."""
+    as_due = [replace(r, stage="scheduled", first_comment=None, thread=()) for r in requests]
+    checked = bulk.plan_all(db, as_due, now, admission)
+    problems = list(checked.problems) if isinstance(checked, BatchRefused) else []
+    problems += _follow_up_problems(db, requests)
+    problems.sort(key=lambda p: p.index)
+    return BatchRefused(tuple(problems)) if problems else None
+
+
+def _follow_up_problems(db: Database[Doc], requests: Sequence[PostRequest]) -> list[ItemProblem]:
+    """A first comment goes to every network, a thread's parts to some (an unknown account is
+    named by the batch check)."""
+    following = [(i, r) for i, r in enumerate(requests) if _has_follow_ups(r)]
+    known = accounts.load_many(db, (r.account_id for _, r in following)) if following else {}
+    problems: list[ItemProblem] = []
+    for index, request in following:
+        account = known.get(request.account_id)
+        if account is None:
+            continue
+        found = check_follow_ups(
+            account.platform, first_comment=request.first_comment, thread=request.thread
+        )
+        problems.extend(ItemProblem(index, p.field, p.message) for p in found.problems)
+    return problems
 
 
 def _in_slots(

@@ -96,15 +96,18 @@ def document(
 
 
 def check_template(
-    db: Database[Doc], template: PostRequest, media_urls: MediaUrlCheck | None
+    db: Database[Doc],
+    template: PostRequest,
+    media_urls: MediaUrlCheck | None,
+    known: frozenset[str] = frozenset(),
 ) -> Invalid | NoSuchAccount | None:
     """The template's content against its account's network rules (the time is the rule's),
-    its media URLs checked once, at the door."""
+    its media URLs checked once, at the door (`known`: URLs checked before, not again)."""
     probe = replace(template, scheduled_at="now")
     planned = plan_post(probe, accounts.get(db, template.account_id), _EPOCH, timedelta(0))
     if not isinstance(planned, Planned):
         return planned
-    (by_url,) = url_problems(media_urls, [planned.new])
+    (by_url,) = url_problems(media_urls, [planned.new], known)
     return Invalid(tuple(by_url)) if by_url else None
 
 

@@ -34,6 +34,7 @@ from common.operations.series import (
     optional_local,
     template_request,
 )
+from common.platforms.media_check import MediaUrlCheck
 from common.posts import actions
 from common.validation import Problem
 
@@ -64,9 +65,11 @@ def edit_following(
     now: datetime,
     *,
     since: str | None = None,
+    media_urls: MediaUrlCheck | None = None,
 ) -> Split | Invalid | NoSuchSeries | NoSuchAccount:
     """Change the series from the occurrence `since` (a local time; None: the next one after
-    now) on. The next run finishes the split (finish_split)."""
+    now) on, checked like a new series (media URLs the series did not have are fetched with
+    `media_urls`, as at every door). The next run finishes the split (finish_split)."""
     doc = db[SERIES].find_one({"_id": series_id, "ended": False})
     if doc is None:
         return NoSuchSeries(str(series_id))
@@ -76,7 +79,7 @@ def edit_following(
     at = _split_point(doc, since, now)
     if isinstance(at, Invalid):
         return at
-    spec = _successor_spec(db, doc, changes, at)
+    spec = _successor_spec(db, doc, changes, at, media_urls)
     if not isinstance(spec, dict):
         return spec
     spec["since"] = series.approximate_instant(at, doc["timeZone"])
@@ -122,7 +125,11 @@ def _split_point(doc: Doc, since: str | None, now: datetime) -> datetime | Inval
 
 
 def _successor_spec(
-    db: Database[Doc], doc: Doc, changes: SeriesChanges, at: datetime
+    db: Database[Doc],
+    doc: Doc,
+    changes: SeriesChanges,
+    at: datetime,
+    media_urls: MediaUrlCheck | None,
 ) -> Doc | Invalid | NoSuchAccount:
     template = doc["template"]
     start_text = changes.start or at.isoformat()
@@ -140,8 +147,10 @@ def _successor_spec(
         "media": template["media"] if changes.media is None else [dict(m) for m in changes.media],
         "stage": template["stage"],
     }
-    # Not yet checked at the door here: media URLs a split's new template brings (issue 18).
-    checked = check_template(db, template_request({**doc, "template": new_template}), None)
+    # The series' own URLs were checked when it was made or last edited: not fetched again.
+    known = frozenset(str(m["url"]) for m in template["media"] if m.get("url"))
+    request = template_request({**doc, "template": new_template})
+    checked = check_template(db, request, media_urls, known)
     if checked is not None:
         return checked
     return {"id": ObjectId(), "rule": rule, "start": start.isoformat(), "template": new_template}

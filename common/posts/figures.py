@@ -1,13 +1,16 @@
 """The status report's queue figures, read in bounded index ranges (DESIGN.md "Bounded work").
 
-Two aggregations, each over one status_dueAt_id range cut by a `$limit` before its `$group`,
-so a report reads at most 2 x COUNT_CAP index keys however many posts wait: the open window
-(publishing and scheduled, oldest due first: the due count, the lag and the next post) and the
-attention window (unknown first, then failed). A figure that reaches the cap means "at least".
+Two aggregation pipelines, each over one status_dueAt_id range cut by a `$limit` before its
+`$group`, so a report reads at most 2 x COUNT_CAP index keys however many posts wait: the open
+window (publishing and scheduled, oldest due first: the due count, the lag and the next post)
+and the attention window (unknown first, then failed). A figure that reaches the cap means "at
+least". The status report runs both inside its one command (status.report); queue_counts runs
+them on their own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,11 +34,12 @@ class QueueCounts:
     next_post: NextPost | None
 
 
-def _open_window(db: Database[Doc], now: datetime, cap: int) -> Doc:
+def open_window(now: datetime, cap: int = COUNT_CAP) -> list[Doc]:
+    """At most one row: the counts of the open window."""
     scheduled = {"$eq": ["$status", "scheduled"]}
     due = {"$lte": ["$dueAt", now]}
     ahead = {"$and": [scheduled, {"$gt": ["$dueAt", now]}]}
-    pipeline: list[Doc] = [
+    return [
         {"$match": {"status": {"$in": ["publishing", "scheduled"]}}},
         {"$sort": {"dueAt": 1}},
         {"$limit": cap},
@@ -53,25 +57,37 @@ def _open_window(db: Database[Doc], now: datetime, cap: int) -> Doc:
             }
         },
     ]
-    return next(iter(collection(db).aggregate(pipeline)), {})
 
 
-def _attention_window(db: Database[Doc], cap: int) -> dict[str, int]:
+def attention_window(cap: int = COUNT_CAP) -> list[Doc]:
+    """One row per status found (unknown, failed) with its count."""
     # Unknown posts first (an operator must decide each), then failed ones (reverse index order).
-    pipeline: list[Doc] = [
+    return [
         {"$match": {"status": {"$in": ["failed", "unknown"]}}},
         {"$sort": {"status": -1, "dueAt": -1}},
         {"$limit": cap},
         {"$group": {"_id": "$status", "n": {"$sum": 1}}},
     ]
-    return {str(row["_id"]): int(row["n"]) for row in collection(db).aggregate(pipeline)}
 
 
 def queue_counts(db: Database[Doc], now: datetime, cap: int = COUNT_CAP) -> QueueCounts:
-    """Two commands; a third (one index entry) only when the open window is full and so may
-    have stopped before the next post."""
-    open_ = _open_window(db, now, cap)
-    attention = _attention_window(db, cap)
+    """The two windows read on their own: two commands (three when the open window is full)."""
+    open_rows = list(collection(db).aggregate(open_window(now, cap)))
+    attention_rows = list(collection(db).aggregate(attention_window(cap)))
+    return counts_of(db, now, open_rows, attention_rows, cap)
+
+
+def counts_of(
+    db: Database[Doc],
+    now: datetime,
+    open_rows: Sequence[Doc],
+    attention_rows: Sequence[Doc],
+    cap: int = COUNT_CAP,
+) -> QueueCounts:
+    """The figures from the rows of the two windows. One more command (one index entry) only
+    when the open window is full and so may have stopped before the next post."""
+    open_ = open_rows[0] if open_rows else {}
+    attention = {str(row["_id"]): int(row["n"]) for row in attention_rows}
     found = open_.get("next")
     upcoming: NextPost | None = (
         NextPost(str(found["platform"]), found["dueAt"]) if found is not None else None

@@ -93,3 +93,27 @@ def test_a_status_report_on_a_cold_instance_loads_no_claim_or_publishing_modules
     assert outcome == 200
     assert {"common.status", "common.posts.figures", "common.posts.queue"} <= loaded
     assert sorted(loaded & set(NOT_FOR_A_STATUS_REPORT)) == []
+
+
+def test_the_cli_loads_the_databases_use_cases_only_when_it_works_on_the_database() -> None:
+    """Remote mode (SOCIALSCHED_API_URL) goes through the api: every command would otherwise
+    pay for the direct backend's imports (the engine, the api's answers and their web
+    framework) before it sends its first request."""
+    work = (
+        "import json, sys\n"
+        "from common.entrypoints.cli.main import build_parser\n"
+        "build_parser().parse_args(['posts', 'list'])\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", work],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "common.entrypoints.cli.main" in loaded
+    heavy = ("common.entrypoints.cli.direct", "common.engine", "flask", "functions_framework")
+    assert [m for m in heavy if m in loaded] == []

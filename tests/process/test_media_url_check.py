@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from bson import ObjectId
 from pymongo.database import Database
 
 from common.clock import utcnow
 from common.db import Doc
 from common.model import Content, Media
-from common.operations import bulk, csv_import, post_actions, scheduling, series
+from common.operations import bulk, csv_import, post_actions, scheduling, series, series_split
 from common.operations.admission import Admission
 from common.platforms.media_check import MAX_URLS, MediaUrlCheck
 from devstack.sandbox.control import Sandbox
@@ -156,3 +157,29 @@ def test_a_series_template_with_an_unreachable_url_is_refused(
     assert isinstance(made, scheduling.Invalid)
     assert [p.field for p in made.problems] == ["media[0].url"]
     assert db["series"].count_documents({}) == 0
+
+
+def test_an_edit_from_an_occurrence_on_checks_the_urls_it_brings_and_not_the_series_own(
+    db: Database[Doc], sandbox: Sandbox, check: MediaUrlCheck
+) -> None:
+    add_account(db, "fb")
+    start = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%dT09:00:00")
+    # Made before URLs were checked at the door: its URL is gone now, and not fetched again.
+    gone = f"{sandbox.url}/_sandbox/nothing/a.jpg"
+    template = scheduling.PostRequest(
+        "fb", start, time_zone="UTC", text="weekly", media=[{"url": gone}]
+    )
+    made = series.create_series(db, template, "FREQ=WEEKLY;COUNT=4", utcnow())
+    assert isinstance(made, ObjectId)
+    also_gone = f"{sandbox.url}/_sandbox/nothing/b.jpg"
+    brings = series_split.SeriesChanges(media=[{"url": gone}, {"url": also_gone}])
+    refused = series_split.edit_following(db, made, brings, utcnow(), media_urls=check)
+    assert isinstance(refused, scheduling.Invalid)
+    assert [p.field for p in refused.problems] == ["media[1].url"]
+    assert "HTTP 404" in refused.problems[0].message
+    stored = db["series"].find_one({"_id": made})
+    assert stored is not None
+    assert (stored.get("successor"), stored["endsBefore"]) == (None, None)  # not split
+    text_only = series_split.SeriesChanges(text="weekly, reworded")
+    split = series_split.edit_following(db, made, text_only, utcnow(), media_urls=check)
+    assert isinstance(split, series_split.Split)

@@ -189,10 +189,9 @@ class _CommandCounter(monitoring.CommandListener):
         return None
 
 
-def test_a_report_costs_five_database_commands(
+def _report_commands(
     db: Database[Any], mongo_uri: str, make_settings: SettingsFactory
-) -> None:
-    populate(db, last_run_ago=timedelta(seconds=10))
+) -> tuple[status.StatusReport, list[str]]:
     counter = _CommandCounter()
     client: MongoClient[Any] = MongoClient(mongo_uri, tz_aware=True, event_listeners=[counter])
     try:
@@ -201,6 +200,36 @@ def test_a_report_costs_five_database_commands(
         report = status.report(make_settings(), client[db.name], utcnow())
     finally:
         client.close()
-    assert report.queue.scheduled == 3
-    # state, open window, attention window, hourly figures, accounts: none grows with history.
-    assert counter.names == ["find", "aggregate", "aggregate", "find", "aggregate"]
+    return report, counter.names
+
+
+def test_a_report_costs_one_database_command(
+    db: Database[Any], mongo_uri: str, make_settings: SettingsFactory
+) -> None:
+    populate(db, last_run_ago=timedelta(seconds=10))
+    report, commands = _report_commands(db, mongo_uri, make_settings)
+    # The state document with the open and attention windows, the hourly figures and the
+    # accounts joined to it: none of them grows with history.
+    assert commands == ["aggregate"]
+    assert (report.queue.scheduled, report.queue.due, report.queue.failed) == (3, 2, 1)
+    assert report.queue.unknown == 1
+    assert report.scheduler.total_executions == 42
+    assert report.scheduler.next_post is not None
+    assert report.scheduler.next_post.platform == "instagram"
+    assert sum(report.history_24h.published) == 2
+    assert report.platforms["facebook"].connected == 2
+    assert report.platforms["instagram"].needs_reauth == 1
+
+
+def test_before_the_first_run_a_report_reads_each_figure_on_its_own(
+    db: Database[Any], mongo_uri: str, make_settings: SettingsFactory
+) -> None:
+    populate(db, last_run_ago=timedelta(seconds=10))
+    db["scheduler_state"].delete_many({})
+    report, commands = _report_commands(db, mongo_uri, make_settings)
+    # No state document to join the reads to: they run one by one.
+    assert commands == ["aggregate"] * 5
+    assert (report.queue.scheduled, report.queue.due, report.queue.unknown) == (3, 2, 1)
+    assert (sum(report.history_24h.published), sum(report.history_24h.failed)) == (2, 1)
+    assert report.platforms["bluesky"].connected == 1
+    assert (report.scheduler.last_run_at, report.scheduler.total_executions) == (None, 0)

@@ -19,7 +19,7 @@ from tests.functions_fixtures import ROOT, Served, function_env, serve
 from tests.process.test_status import populate
 
 COUNTING_SOURCE = ROOT / "tests" / "fnhost" / "status_counting.py"
-COMMANDS_PER_REPORT = 5
+COMMANDS_PER_REPORT = 1
 CACHE_SECONDS = 10
 
 

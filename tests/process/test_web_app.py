@@ -3,6 +3,7 @@ sign-in, sessions, CSRF, roles checked on the server, the calendar, the composer
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -298,6 +299,88 @@ def test_the_composer_schedules_one_group_and_shows_refusals_by_field(
     assert again.status_code == 303 and fresh_db["posts"].count_documents({}) == 2
 
 
+def test_one_form_for_two_accounts_gives_each_post_its_first_comment_once(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb-1")
+    add_account(fresh_db, "bsky-1", platform="bluesky")
+    client = admin(web_fn)
+    client.get("/compose")
+    form: dict[str, str | list[str]] = {
+        "accounts": ["fb-1", "bsky-1"],
+        "text": "Launch day",
+        "firstComment": "Tickets: see our site",
+        "thread": ["", "", ""],  # the part boxes a page without JavaScript sends, left empty
+        "scheduledAt": LATER.strftime("%Y-%m-%dT%H:%M"),
+        "timeZone": "UTC",
+        "formKey": "k2",
+    }
+    for _ in range(2):  # sent twice: nothing new the second time
+        answer = client.post("/compose", form)
+        assert answer.status_code == 303 and answer.headers["Location"] == "/calendar"
+        assert fresh_db["posts"].count_documents({}) == 4
+    made = {p["accountId"]: p for p in fresh_db["posts"].find({"parentId": {"$exists": False}})}
+    assert sorted(made) == ["bsky-1", "fb-1"]
+    assert {(p["status"], p["scheduledAt"], p["groupId"]) for p in made.values()} == {
+        ("scheduled", LATER, "web-k2")
+    }
+    comments = list(fresh_db["posts"].find({"followUp": "comment"}))
+    assert sorted((c["accountId"], c["status"]) for c in comments) == [
+        ("bsky-1", "waiting"),
+        ("fb-1", "waiting"),
+    ]
+    for comment in comments:
+        assert comment["parentId"] == made[comment["accountId"]]["_id"]
+        assert comment["content"]["text"] == "Tickets: see our site"
+    assert fresh_db["posts"].count_documents({"followUp": "thread"}) == 0
+
+
+def test_a_thread_for_a_facebook_page_is_refused_by_field_and_nothing_is_stored(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb-1")
+    add_account(fresh_db, "bsky-1", platform="bluesky")
+    client = admin(web_fn)
+    client.get("/compose")
+    answer = client.post(
+        "/compose",
+        {
+            "accounts": ["fb-1", "bsky-1"],
+            "text": "Launch day",
+            "thread": ["", "é" * 301],
+            "scheduledAt": LATER.strftime("%Y-%m-%dT%H:%M"),
+            "timeZone": "UTC",
+        },
+    )
+    assert answer.status_code == 422
+    only = "threads are published on threads, bluesky, mastodon only"
+    assert f'data-field="thread">fb-1: {only}</p>' in answer.text
+    # The part is shown again in the first box, its refusal under it.
+    assert f'name="thread" rows="2">{"é" * 301}</textarea>' in answer.text
+    assert 'data-field="thread[0]">bsky-1: 301 graphemes; the limit is 300</p>' in answer.text
+    assert fresh_db["posts"].count_documents({}) == 0
+
+
+def test_each_follow_up_box_has_its_own_counter_sent_out_of_band(
+    web_fn: Served, fresh_db: Database[Any]
+) -> None:
+    add_account(fresh_db, "fb-1")
+    add_account(fresh_db, "bsky-1", platform="bluesky")
+    client = admin(web_fn)
+    answer = client.post(
+        "/compose/counters",
+        {"accounts": ["fb-1", "bsky-1"], "firstComment": "Hi", "thread": ["abc", ""]},
+    )
+    found = re.findall(
+        r'<ul class="counters" id="counters-(\w+)"[^>]*hx-swap-oob="true">', answer.text
+    )
+    assert found == ["firstComment", "thread0", "thread1"]
+    assert 'data-platform="facebook">facebook: 2 / 63206 characters' in answer.text
+    assert 'data-platform="bluesky">bluesky: 3 / 300 graphemes' in answer.text
+    # A Facebook page publishes no thread: its parts count on Bluesky only.
+    assert answer.text.count('data-platform="facebook"') == 2  # the post and the comment
+
+
 def test_the_counters_count_in_each_networks_unit(web_fn: Served, fresh_db: Database[Any]) -> None:
     add_account(fresh_db, "bsky-1", platform="bluesky")
     add_account(fresh_db, "masto-1", platform="mastodon")
@@ -332,6 +415,10 @@ def test_a_repeating_post_becomes_a_series_listed_and_ended_from_the_app(
     assert two.status_code == 422 and "one account at a time" in two.text
     bad = client.post("/compose", {**form, "action": "repeat", "rule": "FREQ=SOMETIMES"})
     assert bad.status_code == 422 and 'data-field="rule"' in bad.text
+    daily = {**form, "action": "repeat", "rule": "FREQ=DAILY;COUNT=3"}
+    commented = client.post("/compose", {**daily, "firstComment": "Ask in store"})
+    assert commented.status_code == 422 and "a repeating post has no follow-ups" in commented.text
+    assert fresh_db["series"].count_documents({}) == 0
     made = client.post("/compose", {**form, "action": "repeat", "rule": "FREQ=DAILY;COUNT=3"})
     assert made.status_code == 303 and made.headers["Location"] == "/series"
     occurrences = list(fresh_db["posts"].find().sort("scheduledAt", 1))

@@ -26,6 +26,7 @@ from devstack import storage_cors
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from devstack.storage import LocalStorage
 from tests.functions_fixtures import ADMIN_KEY, Served, serve
+from tests.mastodon_support import connect_mastodon, mastodon_env
 from tests.meta_support import StubContext, connect, image, meta_env, publish_due
 from tests.web_support import WEB_SOURCE, stored, web_env
 
@@ -359,3 +360,70 @@ def test_an_image_uploaded_from_the_browser_goes_with_the_post(
         "media.complete",
         "media.create",
     ]
+
+
+def test_a_thread_with_a_first_comment_is_composed_waits_under_its_post_and_goes_out_in_order(
+    page: Any, fresh_db: Database[Any], mastodon: MastodonSandbox, mongo_uri: str, fn_db_name: str
+) -> None:
+    connect_mastodon(fresh_db, mastodon, "corner")
+    parts = ["Mon to Fri: 8 to 18", "Saturday: 9 to 13", "Sunday: closed", "Holidays: see the door"]
+    sign_in(page)
+    page.goto("/compose")
+    page.check("input[value=corner]")
+    page.fill("#text", "Our opening hours, a thread")
+    page.fill("#firstComment", "Questions? Ask below")
+    for n, part in enumerate(parts[:3]):  # the boxes the page offers without JavaScript
+        page.fill(f"#thread{n}", part)
+    page.locator("#counters-thread2 li[data-platform=mastodon]").filter(
+        has_text=f"mastodon: {len(parts[2])} / 500 characters"
+    ).wait_for()
+    page.focus("#add-part")
+    page.keyboard.press("Enter")  # a fourth box, focused, with its own counter
+    page.keyboard.type(parts[3])
+    page.locator("#counters-thread3 li[data-platform=mastodon]").filter(
+        has_text=f"mastodon: {len(parts[3])} / 500 characters"
+    ).wait_for()
+    when = (utcnow() + timedelta(days=2)).replace(hour=9, minute=30)
+    page.fill("#scheduledAt", when.strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#timeZone", "UTC")
+    page.click("#schedule")
+    page.wait_for_url("**/posts/*")
+    parent = fresh_db["posts"].find_one({"parentId": {"$exists": False}})
+    assert parent is not None and parent["status"] == "scheduled"
+    below = list(fresh_db["posts"].find({"followUp": "thread"}).sort("part", 1))
+    assert [(p["part"], p["content"]["text"], p["status"]) for p in below] == [
+        (n + 1, part, "waiting") for n, part in enumerate(parts)
+    ]
+    assert [p["parentId"] for p in below] == [parent["_id"]] + [p["_id"] for p in below[:-1]]
+    comment = fresh_db["posts"].find_one({"followUp": "comment"})
+    assert comment is not None and comment["status"] == "waiting"
+    assert comment["parentId"] == parent["_id"]
+    waits = "waits for the part before it"
+    listed = [f"Thread part {n}: {waits}" for n in range(1, 5)] + [f"First comment: {waits}"]
+    assert page.inner_text("#follow-ups").splitlines() == listed
+    # Due now: one run sends the post, then each part in order, and the comment.
+    page.fill("#move-form input[name=scheduledAt]", utcnow().strftime("%Y-%m-%dT%H:%M"))
+    page.click("#move-form button")
+    settings = load_settings(
+        {"MONGO_URI": mongo_uri, "MONGO_DB": fn_db_name, **mastodon_env()}  # type: ignore[dict-item]
+    )
+    execute_once(settings, Trigger("cli"), default_registry(settings), db=fresh_db)
+    sent = [p["text"] for p in mastodon.posts()]
+    # The comment answers the post itself: it goes out once the post is, beside part 1.
+    assert sent.count("Questions? Ask below") == 1
+    assert [t for t in sent if t != "Questions? Ask below"] == [
+        "Our opening hours, a thread",
+        *parts,
+    ]
+    page.goto(f"/posts/{parent['_id']}")
+    links = page.locator("#follow-ups li a[rel=noopener]")
+    assert links.count() == 5
+    out = {
+        p["_id"]: p["platformPostId"]
+        for p in fresh_db["posts"].find({"parentId": {"$exists": True}})
+    }
+    for n, follow_up in enumerate([*below, comment]):
+        assert links.nth(n).get_attribute("href") == (
+            f"{mastodon.url}/@corner/{out[follow_up['_id']]}"
+        )
+    assert page.inner_text("#follow-ups").count("published") == 5

@@ -5,7 +5,7 @@ OperationalError (exit 1) with a reason."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Literal, Protocol
 
@@ -84,3 +84,19 @@ class Backend(Protocol):
     def create_key(self, name: str, scopes: list[str], accounts: list[str] | None) -> Doc: ...
     def list_keys(self) -> list[Doc]: ...
     def revoke_key(self, key_id: str) -> Doc: ...
+
+
+# What both backends answer the same way.
+PAST_TENSE = {
+    "cancel": "canceled",
+    "retry": "rescheduled",
+    "submit": "submitted",
+    "approve": "approved",
+    "send_back": "sent back",
+}
+
+
+def added_json(post: Doc, already: bool, warnings: Sequence[str] = ()) -> Doc:
+    shown = {k: post.get(k) for k in ("scheduledAt", "timeZone", "localTime")}
+    added = {"id": str(post.get("id") or post.get("_id")), "alreadyScheduled": already, **shown}
+    return {**added, "warnings": list(warnings)}

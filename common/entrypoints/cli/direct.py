@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
@@ -18,12 +18,14 @@ from common.db import Doc, ensure_indexes, get_database
 from common.engine import Trigger, execute_once
 from common.entrypoints import api_answers, api_media
 from common.entrypoints.cli.backend import (
+    PAST_TENSE,
     Action,
     ConnectRequest,
     OperationalError,
     Progress,
     UnknownAccountError,
     UsageError,
+    added_json,
 )
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.entrypoints.runner import run_steps
@@ -48,23 +50,9 @@ from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
 from common.validation import Problem
 
-PAST_TENSE = {
-    "cancel": "canceled",
-    "retry": "rescheduled",
-    "submit": "submitted",
-    "approve": "approved",
-    "send_back": "sent back",
-}
-
 
 def problems_text(problems: list[Problem] | tuple[Problem, ...]) -> str:
     return "\n".join(f"{p.field}: {p.message}" for p in problems)
-
-
-def added_json(post: Doc, already: bool, warnings: Sequence[str] = ()) -> Doc:
-    shown = {k: post.get(k) for k in ("scheduledAt", "timeZone", "localTime")}
-    added = {"id": str(post.get("id") or post.get("_id")), "alreadyScheduled": already, **shown}
-    return {**added, "warnings": list(warnings)}
 
 
 class Direct:
@@ -238,7 +226,14 @@ class Direct:
 
     def edit_series(self, series_id: str, changes: SeriesChanges, since: str | None) -> Doc:
         doc = self._series(series_id)
-        split = series_split.edit_following(self.db, doc["_id"], changes, self._now(), since=since)
+        split = series_split.edit_following(
+            self.db,
+            doc["_id"],
+            changes,
+            self._now(),
+            since=since,
+            media_urls=self._admission.media_urls,
+        )
         if isinstance(split, series_ops.NoSuchSeries | scheduling.NoSuchAccount):
             raise OperationalError(f"series {series_id} has ended or lost its account")
         if isinstance(split, scheduling.Invalid):

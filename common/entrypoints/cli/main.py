@@ -24,7 +24,6 @@ from common.db import DatabaseUnavailableError, describe_failure
 from common.entrypoints.api_client import ApiClient, ApiUnreachable
 from common.entrypoints.cli import accounts, admin, dev, importing, keys, media, posts, series
 from common.entrypoints.cli.backend import Backend, OperationalError, UsageError
-from common.entrypoints.cli.direct import Direct
 from common.entrypoints.cli.output import EXIT_FAILURE, EXIT_USAGE
 from common.entrypoints.cli.remote import Remote
 
@@ -68,6 +67,10 @@ def _backend() -> Iterator[Backend]:
     """Remote when SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY are set, else the database."""
     remote = load_remote()
     if remote is None:
+        # Imported here: the database's use cases (and the web framework the api's answers
+        # come with) cost remote mode about a second at every command.
+        from common.entrypoints.cli.direct import Direct  # noqa: PLC0415
+
         yield Direct()
         return
     client = ApiClient(remote.url, remote.key)

@@ -15,14 +15,15 @@ from common.db import Doc
 from common.entrypoints.api.shapes import posts as post_shapes
 from common.entrypoints.api_client import ApiClient, ApiRefusal, fetch_status
 from common.entrypoints.cli.backend import (
+    PAST_TENSE,
     Action,
     ConnectRequest,
     OperationalError,
     Progress,
     UnknownAccountError,
     UsageError,
+    added_json,
 )
-from common.entrypoints.cli.direct import PAST_TENSE, added_json
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import post_actions, scheduling
 from common.operations.accounts import AccountDetails

@@ -17,7 +17,7 @@ _TYPES = {
     ".css": "text/css",
     ".LICENSE": "text/plain",
 }
-SERVED = ("htmx.min.js", "app.js", "app.css", "htmx.LICENSE")
+SERVED = ("htmx.min.js", "app.js", "compose.js", "app.css", "htmx.LICENSE")
 LONG_CACHE = "public, max-age=31536000, immutable"
 
 

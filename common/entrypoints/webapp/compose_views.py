@@ -19,10 +19,12 @@ from common.model import Content
 from common.operations import bulk, scheduling, series_materialise
 from common.operations import compose as compose_op
 from common.operations import series as series_ops
-from common.validation import TextMeasure, measure_text
+from common.validation import MAX_THREAD_PARTS, THREAD_NETWORKS, TextMeasure, measure_text
 
 MEDIA_ROWS = 4
 MAX_FIELD = 70_000
+# Thread part boxes shown without JavaScript (with it, "Add a part" adds more).
+PART_BOXES = 3
 
 
 @route("/compose", ["GET"], "write")
@@ -39,7 +41,7 @@ def compose(ctx: Ctx) -> Response:
     chosen = form.getlist("accounts")
     if not chosen:
         return _composer(ctx, 422, form, {"accounts": ["choose at least one account"]})
-    if any(len(v) > MAX_FIELD for v in form.values()):
+    if any(len(v) > MAX_FIELD for _, v in form.items(multi=True)):
         raise web.HttpError(413, "A field is too long")
     # Several accounts make one group; the form's key names it, so a repeat joins the same.
     group = f"web-{form.get('formKey') or secrets.token_urlsafe(12)}" if len(chosen) > 1 else None
@@ -66,6 +68,9 @@ def _repeat(ctx: Ctx, form: MultiDict[str, str], chosen: Sequence[str]) -> Respo
         problem = "a repeating post is made for one account at a time"
         return _composer(ctx, 422, form, {"accounts": [problem]})
     template = _request(form, chosen[0], None)
+    if template.thread or template.first_comment is not None:
+        problem = "a repeating post has no follow-ups: schedule them with one post"
+        return _composer(ctx, 422, form, {"thread": [problem]})
     rule = form.get("rule", "").strip()
     media_urls = ctx.service.admission.media_urls
     made = series_ops.create_series(ctx.db, template, rule, ctx.now, media_urls)
@@ -87,7 +92,9 @@ _STAGES: dict[str, model.Stage] = {"draft": "draft", "submit": "pending_approval
 _WHEN = {"now": scheduling.NOW, "queue": scheduling.QUEUE}
 
 
-def _request(form: Mapping[str, str], account_id: str, group: str | None) -> scheduling.PostRequest:
+def _request(
+    form: MultiDict[str, str], account_id: str, group: str | None
+) -> scheduling.PostRequest:
     action = form.get("action", "schedule")
     return scheduling.PostRequest(
         account_id=account_id,
@@ -102,7 +109,14 @@ def _request(form: Mapping[str, str], account_id: str, group: str | None) -> sch
         # One key per rendered form and account: sending the form twice makes nothing new.
         idempotency_key=f"web:{form['formKey']}:{account_id}" if form.get("formKey") else None,
         group_id=group,
+        first_comment=form.get("firstComment", "").strip() or None,
+        thread=_parts(form),
     )
+
+
+def _parts(form: MultiDict[str, str]) -> list[str]:
+    """The thread's further parts, in order; the boxes left empty are no parts."""
+    return [part for part in form.getlist("thread") if part.strip()]
 
 
 def _media(form: Mapping[str, str]) -> list[dict[str, str]]:
@@ -124,15 +138,20 @@ def _field_problems(
     """Each refusal under the field it concerns, naming the account it is about."""
     by_field: dict[str, list[str]] = {}
     for p in problems:
+        # A media row's refusal shows under the media; a thread part's under its own box.
         field = p.field.split("[")[0] if p.field.startswith("media") else p.field
         by_field.setdefault(field, []).append(f"{chosen[p.index]}: {p.message}")
     return by_field
 
 
 def _composer(
-    ctx: Ctx, status: int, form: Mapping[str, str], problems: Mapping[str, list[str]]
+    ctx: Ctx, status: int, form: MultiDict[str, str], problems: Mapping[str, list[str]]
 ) -> Response:
-    chosen = form.getlist("accounts") if isinstance(form, MultiDict) else []
+    chosen = form.getlist("accounts")
+    found = _by_platform(ctx, chosen)
+    # A part refused is shown under its box: the boxes are the parts sent, blanks left out.
+    parts = _parts(form)
+    boxes = parts + [""] * max(PART_BOXES - len(parts), 1 if len(parts) < MAX_THREAD_PARTS else 0)
     return ctx.page(
         "compose.html",
         status,
@@ -140,8 +159,11 @@ def _composer(
         chosen=chosen,
         problems=problems,
         accounts=[a for a in accounts.list_all(ctx.db, MAX_ACCOUNTS) if a.status != "disabled"],
-        counters=_counters(ctx, form, chosen),
-        previews=_previews(ctx, form, chosen),
+        counters=_counters(form, found),
+        part_counters=_part_counters(form.get("firstComment", ""), boxes, found),
+        previews=_previews(ctx, form, found),
+        thread_boxes=boxes,
+        max_parts=MAX_THREAD_PARTS,
         media_rows=range(MEDIA_ROWS),
         uploads=bool(ctx.settings.media_bucket),
         form_key=form.get("formKey") or secrets.token_urlsafe(16),
@@ -150,24 +172,33 @@ def _composer(
 
 @route("/compose/counters", ["POST"], "write")
 def counters(ctx: Ctx) -> Response:
-    """The live counters (HTMX swaps them in as the text changes)."""
+    """The live counters (HTMX swaps them in as the text changes); each follow-up's own
+    counter goes out of band to its box."""
     form = ctx.request.form
-    return ctx.page("counter_items.html", counters=_counters(ctx, form, form.getlist("accounts")))
+    found = _by_platform(ctx, form.getlist("accounts"))
+    return ctx.page(
+        "counters_swap.html",
+        counters=_counters(form, found),
+        part_counters=_part_counters(form.get("firstComment", ""), form.getlist("thread"), found),
+    )
 
 
 @route("/compose/preview", ["POST"], "write")
 def preview_view(ctx: Ctx) -> Response:
     """How the post will look on each chosen network (HTMX swaps it in as the form changes)."""
     form = ctx.request.form
-    return ctx.page("preview_items.html", previews=_previews(ctx, form, form.getlist("accounts")))
+    found = _by_platform(ctx, form.getlist("accounts"))
+    return ctx.page("preview_items.html", previews=_previews(ctx, form, found))
 
 
-def _previews(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[preview.Preview]:
+def _previews(
+    ctx: Ctx, form: Mapping[str, str], found: Mapping[str, list[model.Account]]
+) -> list[preview.Preview]:
     content = _content(form)
     attached = _attached(ctx, form)
     return [
         preview.preview(platform, content, attached, *_strictest(platform, content, chosen_here))
-        for platform, chosen_here in _by_platform(ctx, chosen).items()
+        for platform, chosen_here in found.items()
     ]
 
 
@@ -219,18 +250,33 @@ def _attached(ctx: Ctx, form: Mapping[str, str]) -> list[preview.Attached]:
     return attached
 
 
-def _counters(ctx: Ctx, form: Mapping[str, str], chosen: Sequence[str]) -> list[dict[str, Any]]:
+def _counters(
+    form: Mapping[str, str], found: Mapping[str, list[model.Account]]
+) -> list[dict[str, Any]]:
     content = _content(form)
-    rows = []
-    for platform, chosen_here in _by_platform(ctx, chosen).items():
-        measure, _ = _strictest(platform, content, chosen_here)
-        rows.append(
-            {
-                "platform": platform,
-                "used": measure.used,
-                "limit": measure.limit,
-                "unit": measure.unit,
-                "over": measure.over,
-            }
-        )
-    return rows
+    return [
+        _row(platform, _strictest(platform, content, here)[0]) for platform, here in found.items()
+    ]
+
+
+def _part_counters(
+    comment: str, parts: Sequence[str], found: Mapping[str, list[model.Account]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each follow-up box's count, by the id of its box, as the follow-ups are checked
+    (validation.check_follow_ups): a thread's parts on the networks that thread only."""
+    counted = {"firstComment": [_row(p, measure_text(p, Content(text=comment))) for p in found]}
+    for n, part in enumerate(parts[:MAX_THREAD_PARTS]):
+        counted[f"thread{n}"] = [
+            _row(p, measure_text(p, Content(text=part))) for p in found if p in THREAD_NETWORKS
+        ]
+    return counted
+
+
+def _row(platform: str, measure: TextMeasure) -> dict[str, Any]:
+    return {
+        "platform": platform,
+        "used": measure.used,
+        "limit": measure.limit,
+        "unit": measure.unit,
+        "over": measure.over,
+    }

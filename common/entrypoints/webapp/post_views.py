@@ -8,8 +8,9 @@ from collections.abc import Callable
 from bson import ObjectId
 from flask import Response
 
-from common import accounts, audit, permalinks
+from common import accounts, audit, model, permalinks
 from common.clock import zone
+from common.db import Doc
 from common.entrypoints import post_refusals, web
 from common.entrypoints.webapp import calendar_grid, context, proof
 from common.entrypoints.webapp.context import Ctx, View, networks, route
@@ -73,6 +74,7 @@ def post_page(ctx: Ctx) -> Response:
     name = account.name if account else ""
     link = permalinks.permalink(doc, name, account.service_url if account else None)
     own_zone = zone(str(doc.get("timeZone") or "UTC"))
+    below = listing.follow_ups_of(ctx.db, post_id) if doc.get("hasFollowUps") else []
     return ctx.page(
         "post.html",
         post=doc,
@@ -83,9 +85,28 @@ def post_page(ctx: Ctx) -> Response:
         events=proof.timeline(doc, audit.for_target(ctx.db, str(post_id))),
         established=proof.how_established(doc),
         permalink=link,
+        follow_ups=[_follow_up(f, doc, account) for f in below],
         local=doc["scheduledAt"].astimezone(own_zone).strftime("%Y-%m-%dT%H:%M"),
         looked=LOOK_WORDS.get(ctx.request.args.get("looked", "")),
     )
+
+
+def _follow_up(doc: Doc, parent: Doc, account: model.Account | None) -> Doc:
+    """A follow-up as its post's page lists it (GET /v1/posts/{id} lists the same): its
+    place, its state and, once out, its link or else its id on the network."""
+    state = calendar_grid.shown_status(doc)
+    on_network = {**doc, "platform": parent["platform"]}  # a follow-up is on its post's network
+    name, service = (account.name, account.service_url) if account else ("", None)
+    return {
+        "id": str(doc["_id"]),
+        "kind": doc.get("followUp", "thread"),
+        "part": int(doc.get("part", 1)),
+        "status": state,
+        "words": calendar_grid.STATUS_WORDS.get(state, state),
+        "link": permalinks.permalink(on_network, name, service),
+        "platformPostId": doc.get("platformPostId"),
+        "error": doc.get("lastError"),
+    }
 
 
 PostAction = Callable[[Ctx, ObjectId], "post_actions.Done | post_actions.Refused"]

@@ -11,25 +11,25 @@ test that uses fixtures of a heavier layer than its folder's is refused at colle
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from bson import ObjectId
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
 from common import accounts, model, posts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
-from common.db import Doc, ensure_indexes
+from common.db import Doc
 from devstack import dbserver
 from devstack import storage as local_storage
 from devstack.sandbox import control as sandbox_control
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from devstack.storage import LocalStorage
+from tests.databases import CleanDatabases, WriteLog, new_name
 
 # Fixtures that serve the Cloud Functions under functions-framework.
 pytest_plugins = ("tests.functions_fixtures",)
@@ -88,8 +88,12 @@ def mongo_uri() -> Iterator[str]:
 
 
 @pytest.fixture
-def db_name() -> str:
-    return f"test_{uuid.uuid4().hex[:12]}"
+def db_name(request: pytest.FixtureRequest) -> str:
+    """The test's database: a clean one with the indexes when the test asks for `db` too."""
+    if "db" in request.fixturenames:
+        clean: CleanDatabases = request.getfixturevalue("clean_databases")
+        return clean.take()
+    return new_name()
 
 
 @pytest.fixture(scope="session")
@@ -101,12 +105,29 @@ def mongo_client(mongo_uri: str) -> Iterator[MongoClient[Doc]]:
     client.close()
 
 
+# Before any client is made: clients report to the listeners registered when they were made.
+_WRITES = WriteLog()
+monitoring.register(_WRITES)
+
+
+@pytest.fixture(scope="session")
+def clean_databases(mongo_client: MongoClient[Doc]) -> Iterator[CleanDatabases]:
+    clean = CleanDatabases(mongo_client, _WRITES)
+    yield clean
+    clean.close()
+
+
 @pytest.fixture
-def db(mongo_client: MongoClient[Doc], db_name: str) -> Iterator[Database[Doc]]:
-    database = mongo_client[db_name]
-    ensure_indexes(database)
-    yield database
-    mongo_client.drop_database(db_name)
+def db(
+    request: pytest.FixtureRequest,
+    mongo_client: MongoClient[Doc],
+    clean_databases: CleanDatabases,
+    db_name: str,
+) -> Iterator[Database[Doc]]:
+    yield mongo_client[db_name]
+    # Only the db layer's tests write from this process alone (tests/process start functions).
+    in_process = layer_of(request.node.path) == "db"
+    clean_databases.give_back(db_name, watched_all_writes=in_process)
 
 
 SettingsFactory = Callable[..., Settings]

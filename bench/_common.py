@@ -15,9 +15,10 @@ from typing import Any
 from pymongo.database import Database
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from common import accounts, model, posts
+from common import accounts, model
 from common.clock import ScheduledTime
 from common.db import Doc
+from common.posts import store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +78,7 @@ def seed_load(db: Database[Doc], n_accounts: int, dues: Iterable[datetime], now:
     for a in range(n_accounts):
         seed_account(db, f"acct-{a}", str(a), now)
     for i, due in enumerate(dues):
-        posts.create(
+        store.create(
             db,
             account_id=f"acct-{i % n_accounts}",
             platform="facebook",

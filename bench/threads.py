@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import mongo_uri, report
 from bench.engine import CommandCounter, SleepingPublisher
-from common import accounts, posts
+from common import accounts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
@@ -50,6 +50,7 @@ from common.engine import Trigger, execute_once
 from common.model import Content, FollowUpKind
 from common.platforms.base import Registry
 from common.platforms.registry import default_registry
+from common.posts import store
 from common.tokens import TokenCipher
 from devstack.sandbox import control
 
@@ -90,10 +91,10 @@ def _seed(
     kind: FollowUpKind = "thread" if platform in NETWORKS else "comment"
     for t in range(n_threads):
         parts = [
-            posts.NewFollowUp(kind, Content(text=f"{platform} {t} part {p}"))
+            store.NewFollowUp(kind, Content(text=f"{platform} {t} part {p}"))
             for p in range(1, n_parts)
         ]
-        posts.create(
+        store.create(
             db,
             account_id=account_ids[t % len(account_ids)],
             platform=platform,

@@ -1,7 +1,7 @@
 """execute_once(): one tick of the scheduler, as orchestration only.
 
 1. drop a stale tick; 2. take the lock (which also de-duplicates ticks); 3. claim due posts in
-batches (posts.claim gives a lease handle per post); 4. publish on a bounded pool, one
+batches (lease.claim gives a lease handle per post); 4. publish on a bounded pool, one
 account's posts in order, each through common.publishing (decide, act, settle); 5. keep the
 lock and the leases alive and stop claiming when the budget is spent; 6. record the run and
 release the lock in one update; 7. return the run's summary.
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common import accounts, lock, logs, posts, stats
+from common import accounts, lock, logs, stats
 from common.clock import require_aware, utcnow
 from common.config import Settings
 from common.db import DatabaseUnavailableError, Doc, describe_failure, get_database
@@ -29,7 +29,8 @@ from common.events import RUN_COMPLETED, EventSink, NoEvents
 from common.media_links import MediaLinks
 from common.model import Account
 from common.platforms.base import Registry
-from common.posts import ClaimedPost
+from common.posts import lease, queue
+from common.posts.lease import ClaimedPost
 from common.publishing import PostResult, PostWork
 from common.run_summary import RunCounts, RunStatus, RunSummary, TriggerKind
 from common.transitions.policy import AccountSeen, Rules
@@ -125,7 +126,7 @@ def _dry_run(
     started: float,
 ) -> RunSummary:
     """One read: what a run would take now. No lock, so it never disturbs a real run."""
-    snapshot = posts.snapshot_due(db, now, trigger.limit or settings.claim_batch_size)
+    snapshot = queue.snapshot_due(db, now, trigger.limit or settings.claim_batch_size)
     upcoming = snapshot.next_post
     return replace(
         not_run,
@@ -188,7 +189,7 @@ class _Hold:
             if not self.lost:
                 log.error("execution lock lost mid-run")
             self.lost = True
-        posts.renew_leases(self.db, self.handle.run_id, now + self.lease_ttl)
+        queue.renew_leases(self.db, self.handle.run_id, now + self.lease_ttl)
 
 
 @dataclass
@@ -252,7 +253,7 @@ class _Run:
         )
         self.hold = _Hold(db, settings, clock, handle)
         self.tally = _Tally()
-        self.terms = posts.LeaseTerms(
+        self.terms = lease.LeaseTerms(
             handle.run_id,
             handle.fence,
             self.hold.lease_ttl,
@@ -298,7 +299,7 @@ class _Run:
                 while not self._stopping():
                     size = batch if remaining is None else min(batch, remaining)
                     now = self.clock()
-                    snapshot = posts.snapshot_due(self.db, now, size, due_until)
+                    snapshot = queue.snapshot_due(self.db, now, size, due_until)
                     if snapshot.next_post is not None:
                         self.learnt.note_next(
                             snapshot.next_post.due_at, snapshot.next_post.platform
@@ -321,10 +322,10 @@ class _Run:
         finally:
             pool.shutdown()
             if self.learnt.left_unstarted:
-                posts.release_unsent(self.db, self.hold.handle.run_id, self.clock())
+                queue.release_unsent(self.db, self.hold.handle.run_id, self.clock())
 
-    def _claim(self, snapshot: posts.DueSnapshot) -> list[ClaimedPost]:
-        claimed = posts.claim(self.db, snapshot.due, snapshot.abandoned, self.terms)
+    def _claim(self, snapshot: queue.DueSnapshot) -> list[ClaimedPost]:
+        claimed = lease.claim(self.db, snapshot.due, snapshot.abandoned, self.terms)
         missing = {c.post.account_id for c in claimed} - self.learnt.accounts.keys()
         self.learnt.accounts.update(accounts.load_many(self.db, missing))
         return claimed

@@ -28,7 +28,7 @@ from common.events import (
 from common.media_links import MediaLinks
 from common.model import Account, Post
 from common.platforms.base import Ambiguous, Outcome, Permanent, Publisher, Registry, Retryable
-from common.posts import ClaimedPost, LeaseLost, Settled
+from common.posts.lease import ClaimedPost, LeaseLost, Settled
 from common.transitions.policy import (
     AccountEffect,
     AccountSeen,

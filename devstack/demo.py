@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 
 from pymongo.database import Database
 
-from common import accounts, model, posts
+from common import accounts, model
 from common.clock import ScheduledTime, utcnow
 from common.config import load_settings
 from common.db import Doc, ensure_indexes, get_database
+from common.posts import store
 from common.tokens import TokenCipher
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 
@@ -138,7 +139,7 @@ def _add_demo_posts(db: Database[Doc], now: datetime, first_due: datetime, photo
     ]
     for i, (account_id, platform, content) in enumerate(demo):
         due = first_due + timedelta(seconds=SECONDS_BETWEEN_DEMO_POSTS * i)
-        posts.create(
+        store.create(
             db,
             account_id=account_id,
             platform=platform,

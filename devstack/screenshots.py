@@ -26,11 +26,12 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from common import accounts, audit, model, posts
+from common import accounts, audit, model
 from common.clock import ScheduledTime, utcnow
 from common.db import Doc, ensure_indexes
 from common.operations import series as series_ops
 from common.operations.scheduling import PostRequest
+from common.posts import store
 from devstack.processes import free_port, stop, wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +86,7 @@ def seed(db: Database[Doc]) -> dict[str, str]:
         media = (model.Media("https://example.com/linen.jpg", alt="Linen shirts"),)
         content = model.Content(text=text, media=media if platform == "instagram" else ())
         made.append(
-            posts.create(
+            store.create(
                 db,
                 account_id=account_id,
                 platform=platform,

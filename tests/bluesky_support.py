@@ -8,10 +8,11 @@ from datetime import timedelta
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, posts
+from common import accounts
 from common.clock import ScheduledTime, utcnow
 from common.db import Doc
 from common.model import Account, Content
+from common.posts import store
 from common.tokens import TokenCipher
 from devstack.sandbox.control import BlueskySandbox
 from tests.meta_support import TOKEN_KEY
@@ -67,7 +68,7 @@ def schedule(
     content: Content,
 ) -> ObjectId:
     due = utcnow() - timedelta(seconds=5)
-    return posts.create(
+    return store.create(
         db,
         account_id=account_id,
         platform="bluesky",

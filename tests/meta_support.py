@@ -12,12 +12,13 @@ from bson import ObjectId
 from cryptography.fernet import Fernet
 from pymongo.database import Database
 
-from common import accounts, posts
+from common import accounts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings
 from common.engine import Trigger, execute_once
 from common.model import Account, Content, Media, Post
 from common.platforms.registry import default_registry
+from common.posts import store
 from common.tokens import TokenCipher
 from devstack.sandbox.control import Sandbox
 
@@ -138,7 +139,7 @@ def publish_due(
     on the platform by the run (common.transitions), not by the adapter.
     """
     due = utcnow() - timedelta(seconds=5)
-    post_id = posts.create(
+    post_id = store.create(
         db,
         account_id=account_id,
         platform=platform,

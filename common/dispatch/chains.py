@@ -6,7 +6,7 @@ post created or edited due soon) are placed by due time among the account's post
 chain (`InChain`: waiting for their task, or being published):
 
 - after such a post, a run of new posts is linked in: that post's link is moved to the run's
-  first post (posts.link_after), and the run's last post takes the link it had;
+  first post (tasks.link_after), and the run's last post takes the link it had;
 - before all of them, the run starts a chain of its own: its first post gets its task now.
 
 So a post created in the middle of a chain waits for the post before it instead of running
@@ -22,7 +22,7 @@ from datetime import datetime
 
 from bson import ObjectId
 
-from common.posts import InChain, Upcoming
+from common.posts.tasks import InChain, Upcoming
 
 
 @dataclass

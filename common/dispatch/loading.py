@@ -20,12 +20,12 @@ from typing import Protocol
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import lock, posts, stats
+from common import lock, stats
 from common.config import Settings
 from common.db import Doc
 from common.dispatch import chains
-from common.posts import Upcoming
-from common.posts.tasks import released_follow_ups
+from common.posts import tasks
+from common.posts.tasks import Upcoming, released_follow_ups
 from common.tasks import PostTask
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def load_upcoming(
     the rest of the chain."""
     horizon = now + timedelta(seconds=settings.tasks_horizon_seconds)
     after = sweep_before(settings, now)
-    candidates = posts.upcoming(db, after, horizon, limit)
+    candidates = tasks.upcoming(db, after, horizon, limit)
     unrecorded = [p for p in candidates if not p.task_recorded]
     return start(db, queue, unrecorded, after, now)
 
@@ -90,16 +90,16 @@ def start(
     # when it comes (TaskWork), so the task is not created here, only recorded.
     in_place = [p for p in unrecorded if p.in_place]
     todo = [p for p in unrecorded if not p.in_place]
-    posts.record_tasks(db, [(p, queue.name_of(task_of(p))) for p in in_place], now)
+    tasks.record_tasks(db, [(p, queue.name_of(task_of(p))) for p in in_place], now)
     if not todo:
         return Loaded(chained=len(in_place))
     accounts = sorted({p.account_id for p in todo})
-    plan = chains.plan(todo, posts.in_chains(db, accounts, after, todo[-1].due_at))
+    plan = chains.plan(todo, tasks.in_chains(db, accounts, after, todo[-1].due_at))
     # A run is recorded before it is linked in: the post it follows may finish at once and
     # hand it the turn, and its task must then find the run's links.
     linking = [run for run in plan.runs if run.after is not None]
     recorded = [p for p in todo if plan.run_of[p.id].after is not None]
-    posts.record_tasks(db, [(p, queue.name_of(task_of(p))) for p in recorded], now, plan.then)
+    tasks.record_tasks(db, [(p, queue.name_of(task_of(p))) for p in recorded], now, plan.then)
     with ThreadPoolExecutor(ENQUEUE_THREADS) as pool:
         linked = list(pool.map(lambda r: _link(db, r), linking))
         for run, ok in zip(linking, linked, strict=True):
@@ -114,7 +114,7 @@ def start(
     # A chain of its own is recorded only when its first task exists; otherwise the next tick
     # retries it.
     started = [p for p in todo if plan.run_of[p.id].first.id in enqueued]
-    posts.record_tasks(db, [(p, queue.name_of(task_of(p))) for p in started], now, plan.then)
+    tasks.record_tasks(db, [(p, queue.name_of(task_of(p))) for p in started], now, plan.then)
     linked_in = [p for p in recorded if plan.run_of[p.id].after is not None]  # still linked
     placed = len(started) + len(linked_in)
     return Loaded(
@@ -127,7 +127,7 @@ def start(
 
 def _link(db: Database[Doc], run: chains.Run) -> bool:
     assert run.after is not None
-    return posts.link_after(db, run.after, run.first)
+    return tasks.link_after(db, run.after, run.first)
 
 
 def task_of(post: Upcoming) -> PostTask:
@@ -175,7 +175,7 @@ def count_finished(db: Database[Doc], now: datetime) -> int:
     counts and the totals): one command when there are none, four otherwise, per tick rather
     than two writes per task. So the figures lag by at most one tick in tasks mode."""
     tally = stats.FinishedTally()
-    counted = posts.take_uncounted(db, tally, now, COUNT_LIMIT)
+    counted = tasks.take_uncounted(db, tally, now, COUNT_LIMIT)
     written = tally.write(db)
     if written["published"] or written["failed"]:
         lock.add_task_outcome(db, published=written["published"], failed=written["failed"])
@@ -205,7 +205,7 @@ class PromptTasks:
         ids = [post_id for post_id, due_at in written if due_at <= soon]
         if not ids:
             return
-        self._start(db, posts.upcoming_posts(db, ids), now)
+        self._start(db, tasks.upcoming_posts(db, ids), now)
 
     def follow_ups_released(self, db: Database[Doc], parent_id: ObjectId, now: datetime) -> None:
         """A post's publication released its follow-ups (due now): a thread's next part goes

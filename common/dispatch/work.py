@@ -20,7 +20,7 @@ from typing import Literal
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, logs, posts
+from common import accounts, logs
 from common.config import Settings
 from common.db import Doc
 from common.dispatch.loading import Enqueuer, PromptTasks, enqueue, task_of
@@ -28,7 +28,9 @@ from common.events import EventSink
 from common.media_links import MediaLinks
 from common.model import Account
 from common.platforms.base import Registry
-from common.posts import ClaimedPost, LeaseTerms, TaskClaim, Upcoming
+from common.posts import listing, tasks
+from common.posts.lease import ClaimedPost, LeaseTerms
+from common.posts.tasks import TaskClaim, Upcoming
 from common.publishing import PostWork
 from common.tasks import PostTask
 from common.transitions.policy import AccountSeen, Rules
@@ -142,7 +144,7 @@ class TaskWork:
         )
         post_id = ObjectId(task.post_id)
         with logs.fields(runId=terms.run_id, postId=task.post_id):
-            claim = posts.claim_for_task(self._db, post_id, task.version, task.due_at, terms)
+            claim = tasks.claim_for_task(self._db, post_id, task.version, task.due_at, terms)
             if claim is None:
                 return self._not_claimed(post_id, task)
             answer = self._publish(claim.claimed)
@@ -156,7 +158,7 @@ class TaskWork:
         record = claim.claimed.task_record
         if record is None:  # not settled here (withdrawn, or the lease was lost)
             return claim.then
-        return posts.chained_next({"task": record}, task.due_at)
+        return tasks.chained_next({"task": record}, task.due_at)
 
     def _publish(self, claimed: ClaimedPost) -> Done:
         account_id = claimed.post.account_id
@@ -173,7 +175,7 @@ class TaskWork:
         return Done(result.kind or "lease_lost")
 
     def _not_claimed(self, post_id: ObjectId, task: PostTask) -> InProgress | Stale:
-        doc = posts.get_document(self._db, post_id)
+        doc = listing.get_document(self._db, post_id)
         if doc is not None and doc["status"] == "publishing" and doc["version"] == task.version:
             # Another claimer holds a live lease (a duplicate delivery, or the tick's sweep):
             # the task comes again; once that claimer is done it is stale, and if that claimer
@@ -192,7 +194,7 @@ class TaskWork:
             if doc["status"] == "scheduled":
                 enqueue(self._queue, Upcoming(doc["_id"], int(doc["version"]), doc["dueAt"], True))
             return
-        self._chain(posts.chained_next(doc, task.due_at))
+        self._chain(tasks.chained_next(doc, task.due_at))
 
     def _chain(self, then: Upcoming | None) -> None:
         """Create the task of the account's next post, now that this one is done. Its name is
@@ -204,4 +206,4 @@ class TaskWork:
         upcoming = Upcoming(post_id, version, due_at, task_recorded=False)
         if enqueue(self._queue, upcoming) is not None:
             name = self._queue.name_of(task_of(upcoming))
-            posts.record_tasks(self._db, [(upcoming, name)], self._clock())
+            tasks.record_tasks(self._db, [(upcoming, name)], self._clock())

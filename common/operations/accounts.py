@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pymongo.database import Database
 
-from common import accounts, posts
+from common import accounts
 from common.db import Doc
 from common.platforms.base import (
     Connector,
@@ -22,6 +22,7 @@ from common.platforms.base import (
     TokenHealth,
     TokenProblem,
 )
+from common.posts import actions
 from common.tokens import TokenCipher
 
 
@@ -89,7 +90,7 @@ def _store(
         accounts.replace_token(
             db, account_id, secret, credential.expires_at, now, session_ciphertext=session
         )
-        released = posts.release_held(db, account_id, now)
+        released = actions.release_held(db, account_id, now)
         if credential.instance_limits is not None:
             accounts.set_instance_limits(db, account_id, credential.instance_limits, now)
     else:

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pymongo.database import Database
 
-from common import accounts, media_convert, media_reading, media_records, posts
+from common import accounts, media_convert, media_reading, media_records
 from common.config import Settings
 from common.db import Doc
 from common.media_probe import Unreadable, probe
@@ -34,6 +34,7 @@ from common.media_rules import (
 )
 from common.media_types import kind_of
 from common.model import Content, Media
+from common.posts import store
 from common.storage import MediaBucket
 from common.validation import Problem
 
@@ -333,7 +334,7 @@ def sweep(
         _delete(db, bucket, item)
     deleted = kept = 0
     for item in media_records.unused_since(db, now - retention, limit):
-        if posts.uses_media(db, item.id):
+        if store.uses_media(db, item.id):
             media_records.touch(db, item.id, now)
             kept += 1
         else:

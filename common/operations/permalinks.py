@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, posts
+from common import accounts
 from common.db import Doc
 from common.platforms.base import failure_reason
+from common.posts import listing, store
 
 if TYPE_CHECKING:  # the network modules load on first use (cold start)
     from common.platforms.meta.permalink import PermalinkReader
@@ -26,7 +27,7 @@ class NotRead:
 def read_permalink(
     db: Database[Doc], reader: PermalinkReader, post_id: ObjectId, now: datetime
 ) -> str | NotRead:
-    doc = posts.get_document(db, post_id)
+    doc = listing.get_document(db, post_id)
     if doc is None:
         return NotRead("no such post")
     if doc.get("status") != "published" or not doc.get("platformPostId"):
@@ -39,5 +40,5 @@ def read_permalink(
     link = reader.read(account, str(doc["platformPostId"]), now)
     if not isinstance(link, str):
         return NotRead(f"the network could not be asked: {failure_reason(link)}")
-    posts.store_permalink(db, post_id, link, now)
+    store.store_permalink(db, post_id, link, now)
     return link

@@ -14,11 +14,12 @@ from datetime import datetime
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, posts, slots
+from common import accounts, slots
 from common.db import Doc
 from common.operations.admission import Admission
 from common.operations.post_actions import Done, Refused, act, refused
 from common.operations.scheduling import Invalid, NoSuchAccount
+from common.posts import actions, store
 from common.transitions import policy, starts
 from common.validation import Problem
 
@@ -27,7 +28,7 @@ MAX_COMMENT = 2000
 
 def submit_post(db: Database[Doc], post_id: ObjectId, now: datetime) -> Done | Refused:
     """A draft asks for approval."""
-    return act(db, post_id, "submit", lambda: posts.review(db, post_id, "submit", now), now)
+    return act(db, post_id, "submit", lambda: actions.review(db, post_id, "submit", now), now)
 
 
 def approve_post(
@@ -41,11 +42,11 @@ def approve_post(
     The lateness rule is the one a run applies (policy.too_late): a post whose time is
     longer ago than MAX_LATENESS_SECONDS is refused here rather than approved only to expire.
     """
-    post = posts.get(db, post_id)
+    post = store.get(db, post_id)
     pending = post is not None and post.status == "pending_approval"
     if pending and post is not None and policy.too_late(post, admission.max_lateness, now):
         return refused(starts.Refusal.TOO_LATE, post)
-    done = act(db, post_id, "approve", lambda: posts.review(db, post_id, "approve", now), now)
+    done = act(db, post_id, "approve", lambda: actions.review(db, post_id, "approve", now), now)
     if admission.tasks is not None and isinstance(done, Done) and post is not None:
         admission.tasks.post_written(db, post_id, post.due_at, now)
     return done
@@ -59,7 +60,7 @@ def send_back_post(
         db,
         post_id,
         "send_back",
-        lambda: posts.review(db, post_id, "send_back", now, comment=comment[:MAX_COMMENT]),
+        lambda: actions.review(db, post_id, "send_back", now, comment=comment[:MAX_COMMENT]),
         now,
     )
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, model, posts
+from common import accounts, model
 from common.db import Doc
 from common.operations.admission import Admission
 from common.operations.scheduling import (
@@ -23,6 +23,7 @@ from common.operations.scheduling import (
     plan_post,
     url_problems,
 )
+from common.posts import actions, store
 from common.transitions import starts
 from common.validation import Problem
 
@@ -45,11 +46,11 @@ ATTEMPTS = 3
 
 def cancel_post(db: Database[Doc], post_id: ObjectId, now: datetime) -> Done | Refused:
     """Cancel unless it is published or its send has begun (then it may already be out)."""
-    return act(db, post_id, "cancel", lambda: posts.cancel(db, post_id, now), now)
+    return act(db, post_id, "cancel", lambda: actions.cancel(db, post_id, now), now)
 
 
 def retry_post(db: Database[Doc], post_id: ObjectId, now: datetime) -> Done | Refused:
-    return act(db, post_id, "retry", lambda: posts.retry(db, post_id, now), now)
+    return act(db, post_id, "retry", lambda: actions.retry(db, post_id, now), now)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def edit_post(
     With `version`, only that version is changed (a stale edit is refused); the write is always
     conditional on the version read here, so a concurrent change is never overwritten.
     """
-    post = posts.get(db, post_id)
+    post = store.get(db, post_id)
     why = starts.refusal("edit", post, now, version=version)
     if why is not None or post is None:
         return refused(why or starts.Refusal.NOT_FOUND, post)
@@ -102,7 +103,7 @@ def edit_post(
         db,
         post_id,
         "edit",
-        lambda: posts.edit_content(
+        lambda: actions.edit_content(
             db, post_id, admitted.content, now, when=when, version=read, draft=draft
         ),
         now,
@@ -150,7 +151,7 @@ def act(
     for _ in range(ATTEMPTS):
         if write():
             return Done(post_id)
-        post = posts.get(db, post_id)
+        post = store.get(db, post_id)
         why = starts.refusal(action, post, now, version=version)
         if why is not None:
             return refused(why, post)

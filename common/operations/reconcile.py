@@ -9,11 +9,12 @@ from typing import Literal
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, posts
+from common import accounts
 from common.config import Settings
 from common.db import Doc
 from common.model import Account, Post
 from common.platforms.base import Registry
+from common.posts import actions, reconcile, store
 from common.publishing import look
 from common.transitions.policy import MarkPublished, MarkUnknown, Rules, decide
 
@@ -37,7 +38,7 @@ def reconcile_unknown(
     so an empty tick stays at three database commands; a run looks for its own lease-expired
     posts with the same `look` and the same policy.
     """
-    candidates = posts.list_unknown(db, limit)
+    candidates = reconcile.list_unknown(db, limit)
     known = accounts.load_many(db, (p.account_id for p in candidates))
     found = [
         _look_and_settle(db, settings, registry, p, known.get(p.account_id), now)
@@ -60,7 +61,7 @@ def look_again(
 ) -> LookResult:
     """One unknown post looked for on its network (the web app's "look again"), settled as
     reconcile_unknown settles each; a post that is not unknown (any more) is left alone."""
-    post = posts.get(db, post_id)
+    post = store.get(db, post_id)
     if post is None or post.status != "unknown":
         return "not_unknown"
     account = accounts.get(db, post.account_id)
@@ -79,10 +80,10 @@ def _look_and_settle(
     looked = look(registry.get(post.platform), post, account)
     step = decide(looked, post, account, Rules.from_settings(settings), now).step
     if isinstance(step, MarkPublished):
-        marked = posts.mark_found_published(db, post, step.platform_post_id, now, step.refs)
+        marked = reconcile.mark_found_published(db, post, step.platform_post_id, now, step.refs)
         return "published" if marked else "not_unknown"
     if isinstance(step, MarkUnknown):  # not found (at_most_once), or the look itself failed
         return "error" if looked.failed is not None else "still_unknown"
     # The policy would send it again (at_least_once): back to the queue, where a run decides
     # as for any due post (send, hold it for its account, or let it expire).
-    return "rescheduled" if posts.retry(db, post.id, now) else "not_unknown"
+    return "rescheduled" if actions.retry(db, post.id, now) else "not_unknown"

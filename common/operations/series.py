@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, posts, series
+from common import accounts, series
 from common.clock import TimeError, zone
 from common.db import SERIES, Doc
 from common.operations.scheduling import (
@@ -25,6 +25,7 @@ from common.operations.scheduling import (
     url_problems,
 )
 from common.platforms.media_check import MediaUrlCheck
+from common.posts import actions
 from common.validation import Problem
 
 OWNER = "series"
@@ -168,7 +169,7 @@ def end_series(db: Database[Doc], series_id: ObjectId, now: datetime) -> int | N
         doc = None if next_id is None else _end_one(db, next_id, now)
         if doc is None:
             continue
-        canceled = (canceled or 0) + posts.end_group(db, group_of(doc["_id"]), now)
+        canceled = (canceled or 0) + actions.end_group(db, group_of(doc["_id"]), now)
         pending = doc.get("successor")  # an edit not finished: its successor may be stored
         if pending is None:
             chain.append(doc.get("successorId"))

@@ -21,7 +21,7 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from common import posts, series
+from common import series
 from common.clock import zone
 from common.db import SERIES, Doc
 from common.operations.scheduling import Invalid, NoSuchAccount
@@ -35,6 +35,7 @@ from common.operations.series import (
     template_request,
 )
 from common.platforms.media_check import MediaUrlCheck
+from common.posts import actions
 from common.validation import Problem
 
 
@@ -181,7 +182,7 @@ def _store_successor(db: Database[Doc], doc: Doc, now: datetime) -> None:
 
 
 def _hand_over(db: Database[Doc], doc: Doc, now: datetime) -> None:
-    posts.hand_over_group(db, group_of(doc["_id"]), doc["successor"]["since"], now)
+    actions.hand_over_group(db, group_of(doc["_id"]), doc["successor"]["since"], now)
 
 
 def _wake_successor(db: Database[Doc], doc: Doc, now: datetime) -> None:

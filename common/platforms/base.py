@@ -251,6 +251,15 @@ class Inspection:
     refreshed: Credential | None = None
     instance_limits: MastodonInstanceLimits | None = None  # read anew: the caller stores them
 
+    @classmethod
+    def unhealthy(cls, account: Account, kind: ProblemKind, message: str) -> Inspection:
+        return cls(TokenHealth.unhealthy(account, kind, message))
+
+    @classmethod
+    def check_failed(cls, account: Account, failure: Failure | Deferred) -> Inspection:
+        """The network could not be asked: nothing is known about the credential either way."""
+        return cls.unhealthy(account, "check_failed", f"check failed: {failure_reason(failure)}")
+
 
 class Connector(Protocol):
     """How accounts of one network are connected and kept usable."""

@@ -9,9 +9,10 @@ One module per reason to change: `store` (creation, reads), `actions` (an operat
 `queue` (the run's queries), `lease` (the claim and the claimed post's handle), `tasks` (Cloud
 Tasks records), `listing` (pages and the API cursor), `reconcile`, `follow_ups` (first comments
 and thread parts released, stopped, revived), `figures` (the status
-report's bounded counts), `states` (filters from the table of starting states). Callers use
-the names below, `common.posts.<name>`, so code can move between the modules without churning
-them; each name loads with its module when first used (common.lazy_names).
+report's bounded counts), `states` (filters from the table of starting states). Callers
+import the module they use (`from common.posts import store`). The names below,
+`common.posts.<name>`, each loaded with its module when first used (common.lazy_names), serve
+the callers not moved yet: the create path's use cases and API, the status report.
 """
 
 from typing import TYPE_CHECKING

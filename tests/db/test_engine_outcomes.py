@@ -11,7 +11,7 @@ from bson import ObjectId
 from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
-from common import accounts, lock, model, posts
+from common import accounts, lock, model
 from common.clock import TimeError, utcnow
 from common.config import Settings, load_settings
 from common.db import DatabaseUnavailableError, Doc, get_client
@@ -29,6 +29,7 @@ from common.platforms.base import (
     Registry,
     Retryable,
 )
+from common.posts import actions
 from devstack.post_counts import count_by_status
 from devstack.processes import free_port
 from tests.conftest import SettingsFactory, add_account, add_post
@@ -159,7 +160,7 @@ def test_auth_expired_holds_the_accounts_posts_without_spending_attempts(
     assert _post(db, newly_due)["lastError"]["code"] == model.ACCOUNT_INACTIVE
     # Re-authentication releases exactly the held posts; they go out on the next tick.
     accounts.replace_token(db, "a", "new-ciphertext", None, utcnow())
-    assert posts.release_held(db, "a", utcnow()) == 4
+    assert actions.release_held(db, "a", utcnow()) == 4
     _tick(settings, db)
     assert set(sends_per_post(db)) == {*pids, newly_due}
     assert _post(db, later)["status"] == "scheduled"
@@ -283,7 +284,7 @@ def test_an_operator_retry_of_an_old_post_restarts_the_lateness_clock(
     pid = add_post(db, "a", utcnow() - timedelta(hours=5))
     _tick(settings, db)
     assert _post(db, pid)["lastError"]["code"] == "expired"
-    assert posts.retry(db, pid, utcnow())  # the operator still wants it out
+    assert actions.retry(db, pid, utcnow())  # the operator still wants it out
     _tick(settings, db)
     assert _post(db, pid)["status"] == "published"
     assert set(sends_per_post(db)) == {pid}
@@ -299,7 +300,7 @@ def test_a_post_cancelled_between_claim_and_publish_is_not_published(
 ) -> None:
     add_account(db, "a")
     pid = add_post(db, "a", utcnow() - MINUTE)
-    _tick(settings, db, before_send=lambda post: posts.cancel(db, post.id, utcnow()))
+    _tick(settings, db, before_send=lambda post: actions.cancel(db, post.id, utcnow()))
     assert sends_per_post(db) == {}
     assert _post(db, pid)["status"] == "canceled"
 
@@ -315,7 +316,7 @@ def test_a_post_edited_between_claim_and_publish_goes_out_later_with_the_new_tex
     def edit_once(post: Post) -> None:
         if not edited.is_set():
             edited.set()
-            posts.edit_content(db, post.id, Content(text="new"), utcnow())
+            actions.edit_content(db, post.id, Content(text="new"), utcnow())
 
     _tick(settings, db, before_send=edit_once)
     assert sends_per_post(db) == {}
@@ -330,7 +331,9 @@ def test_a_post_cannot_be_cancelled_once_its_send_began(
     add_account(db, "a")
     pid = add_post(db, "a", utcnow() - MINUTE)
     refused: list[bool] = []
-    _tick(settings, db, after_send=lambda post: refused.append(posts.cancel(db, post.id, utcnow())))
+    _tick(
+        settings, db, after_send=lambda post: refused.append(actions.cancel(db, post.id, utcnow()))
+    )
     assert refused == [False]
     assert _post(db, pid)["status"] == "published"
 

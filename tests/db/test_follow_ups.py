@@ -12,7 +12,6 @@ from datetime import timedelta
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import posts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings
 from common.db import Doc
@@ -21,6 +20,7 @@ from common.model import Content, Post
 from common.operations import scheduling
 from common.operations.admission import Admission
 from common.platforms.base import Ambiguous, Outcome, Permanent
+from common.posts import actions, reconcile, store
 from tests.conftest import add_account
 from tests.recording import LOG, registry_for
 
@@ -32,11 +32,11 @@ def _thread(
 ) -> ObjectId:
     due = utcnow() - MINUTE
     follow_ups = [
-        posts.NewFollowUp("thread", Content(text=f"part {i}")) for i in range(1, parts + 1)
+        store.NewFollowUp("thread", Content(text=f"part {i}")) for i in range(1, parts + 1)
     ]
     if comment:
-        follow_ups.append(posts.NewFollowUp("comment", Content(text="first comment")))
-    new = posts.NewPost(
+        follow_ups.append(store.NewFollowUp("comment", Content(text="first comment")))
+    new = store.NewPost(
         "a",
         "facebook",
         Content(text="the post"),
@@ -44,7 +44,7 @@ def _thread(
         idempotency_key=key,
         follow_ups=tuple(follow_ups),
     )
-    made = posts.insert_once(db, new, utcnow())
+    made = store.insert_once(db, new, utcnow())
     assert isinstance(made, ObjectId)
     return made
 
@@ -106,7 +106,7 @@ def test_a_failing_part_stops_the_rest_and_its_retry_brings_them_back(
         "parent_failed",
     ]
 
-    assert posts.retry(db, stored["part 2"]["_id"], utcnow())
+    assert actions.retry(db, stored["part 2"]["_id"], utcnow())
     assert {d["content"]["text"]: d["status"] for d in db["posts"].find()}["part 4"] == "waiting"
     _tick(settings, db)
 
@@ -120,7 +120,7 @@ def test_canceling_the_post_cancels_its_waiting_parts(
     add_account(db, "a")
     root = _thread(db, parts=2, comment=True)
 
-    assert posts.cancel(db, root, utcnow())
+    assert actions.cancel(db, root, utcnow())
 
     stored = _by_text(db)
     assert Counter(d["status"] for d in stored.values()) == {"canceled": 4}
@@ -149,9 +149,9 @@ def test_an_unknown_part_keeps_the_rest_waiting_until_reconciliation_finds_it(
         "part 2": "waiting",
     }
 
-    found = posts.get(db, root)
+    found = store.get(db, root)
     assert found is not None
-    assert posts.mark_found_published(db, found, "facebook_found", utcnow(), {"cid": "c1"})
+    assert reconcile.mark_found_published(db, found, "facebook_found", utcnow(), {"cid": "c1"})
     _tick(settings, db)
 
     stored = _by_text(db)
@@ -169,19 +169,19 @@ def test_the_same_request_again_makes_no_second_thread(db: Database[Doc]) -> Non
     add_account(db, "a")
     first = _thread(db, parts=2, key="k1")
     due = utcnow() - MINUTE
-    again = posts.insert_once(
+    again = store.insert_once(
         db,
-        posts.NewPost(
+        store.NewPost(
             "a",
             "facebook",
             Content(text="the post"),
             ScheduledTime(due, "UTC", due.isoformat()),
             idempotency_key="k1",
-            follow_ups=(posts.NewFollowUp("thread", Content(text="part 1")),),
+            follow_ups=(store.NewFollowUp("thread", Content(text="part 1")),),
         ),
         utcnow(),
     )
-    assert isinstance(again, posts.Existing) and again.post_id == first
+    assert isinstance(again, store.Existing) and again.post_id == first
     assert db["posts"].count_documents({}) == 3
 
 

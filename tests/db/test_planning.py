@@ -11,12 +11,14 @@ from datetime import UTC, datetime, timedelta
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import posts, slots
+from common import slots
 from common.clock import utcnow
 from common.db import Doc
 from common.operations import bulk, csv_import, planning, post_actions, scheduling
 from common.operations.admission import Admission
 from common.operations.post_actions import Done, PostChanges, Refused
+from common.posts import listing, store
+from common.posts import queue as post_queue
 from common.slots import Schedule
 from common.transitions.starts import Refusal
 from tests.conftest import add_account
@@ -38,7 +40,7 @@ def _make(db: Database[Doc], stage: str, at: datetime, now: datetime) -> ObjectI
 
 
 def _status(db: Database[Doc], pid: ObjectId) -> str:
-    post = posts.get(db, pid)
+    post = store.get(db, pid)
     assert post is not None
     return post.status
 
@@ -51,7 +53,7 @@ def test_drafts_and_posts_awaiting_approval_are_never_due(db: Database[Doc]) -> 
     pending = _make(db, "pending_approval", past, now)
     ready = _make(db, "scheduled", past, now)
 
-    snapshot = posts.snapshot_due(db, now + timedelta(days=1), limit=100)
+    snapshot = post_queue.snapshot_due(db, now + timedelta(days=1), limit=100)
 
     assert [p.id for p in snapshot.due] == [ready]
     assert (_status(db, draft), _status(db, pending)) == ("draft", "pending_approval")
@@ -68,7 +70,7 @@ def test_a_draft_is_submitted_sent_back_with_a_comment_and_approved(db: Database
     assert planning.submit_post(db, pid, now) == Done(pid)
     assert planning.submit_post(db, pid, now) == Refused(Refusal.NOT_DRAFT, "pending_approval")
     assert planning.send_back_post(db, pid, "shorter, please", now) == Done(pid)
-    doc = posts.get_document(db, pid)
+    doc = listing.get_document(db, pid)
     assert doc is not None and (doc["status"], doc["reviewComment"]) == ("draft", "shorter, please")
 
     assert post_actions.edit_post(
@@ -77,10 +79,10 @@ def test_a_draft_is_submitted_sent_back_with_a_comment_and_approved(db: Database
     assert _status(db, pid) == "draft"  # an edit never schedules a draft
     assert planning.submit_post(db, pid, now) == Done(pid)
     assert planning.approve_post(db, pid, now, Admission(LATENESS)) == Done(pid)
-    doc = posts.get_document(db, pid)
+    doc = listing.get_document(db, pid)
     assert doc is not None
     assert (doc["status"], doc["version"], "reviewComment" in doc) == ("scheduled", 6, False)
-    due = posts.snapshot_due(db, now + timedelta(hours=3), limit=10).due
+    due = post_queue.snapshot_due(db, now + timedelta(hours=3), limit=10).due
     assert [p.id for p in due] == [pid]
 
 
@@ -94,7 +96,7 @@ def test_approval_after_the_due_time_follows_the_lateness_rule(db: Database[Doc]
     assert planning.approve_post(db, too_late, now, Admission(LATENESS)) == Refused(
         Refusal.TOO_LATE, "pending_approval"
     )
-    assert [p.id for p in posts.snapshot_due(db, now, limit=10).due] == [a_little_late]
+    assert [p.id for p in post_queue.snapshot_due(db, now, limit=10).due] == [a_little_late]
     assert post_actions.cancel_post(db, too_late, now) == Done(too_late)
 
 

@@ -18,7 +18,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from common import db as db_module
-from common import posts, status, web_sessions
+from common import status, web_sessions
 from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc
@@ -31,6 +31,7 @@ from common.model import Post
 from common.operations import scheduling
 from common.operations.admission import Admission
 from common.platforms.base import Outcome, Permanent
+from common.posts import listing
 from common.tasks import PostTask
 from tests.conftest import add_account, add_post
 from tests.query_shapes import CommandRecorder, Query, problems, queries, serving_index
@@ -240,23 +241,23 @@ def test_the_rule_refuses_a_group_over_the_open_queue_that_no_limit_bounds() -> 
 @pytest.mark.parametrize(
     "where",
     [
-        posts.PostFilter(),
-        posts.PostFilter(status="published"),
-        posts.PostFilter(account_id="a"),
-        posts.PostFilter(accounts_allowed=("a", "b"), status="scheduled"),
-        posts.PostFilter(due_after=utcnow() - timedelta(days=1), due_before=utcnow()),
+        listing.PostFilter(),
+        listing.PostFilter(status="published"),
+        listing.PostFilter(account_id="a"),
+        listing.PostFilter(accounts_allowed=("a", "b"), status="scheduled"),
+        listing.PostFilter(due_after=utcnow() - timedelta(days=1), due_before=utcnow()),
     ],
 )
 def test_every_page_of_an_api_list_is_served_by_an_index(
-    db: Database[Doc], recorded: tuple[Database[Doc], CommandRecorder], where: posts.PostFilter
+    db: Database[Doc], recorded: tuple[Database[Doc], CommandRecorder], where: listing.PostFilter
 ) -> None:
     listened, recorder = recorded
     add_account(db, "a")
     for n in range(5):
         add_post(db, "a", utcnow() - MINUTE * n)
-    first = posts.list_page(listened, where, None, 2)
+    first = listing.list_page(listened, where, None, 2)
     if first.after is not None:
-        posts.list_page(listened, where, first.after, 2)  # the next page, after a cursor
+        listing.list_page(listened, where, first.after, 2)  # the next page, after a cursor
     found = queries(recorder.commands)
     assert found and problems(found) == []
 

@@ -1,4 +1,4 @@
-"""The status report's queue figures (posts.queue_counts): exact below the cap, "at least the
+"""The status report's queue figures (figures.queue_counts): exact below the cap, "at least the
 cap" above it, never reading more than the cap's index keys per window."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from pymongo.database import Database
 
-from common import posts
 from common.clock import utcnow
 from common.db import POSTS, Doc
+from common.posts import figures
 from tests.conftest import add_post
 
 MINUTE = timedelta(minutes=1)
@@ -31,7 +31,7 @@ def test_below_the_cap_every_figure_is_exact(db: Database[Doc]) -> None:
     _set_status(db, [add_post(db, "a", now - MINUTE)], "unknown")
     _set_status(db, [add_post(db, "a", now - MINUTE)], "published")
 
-    counts = posts.queue_counts(db, now, cap=100)
+    counts = figures.queue_counts(db, now, cap=100)
 
     assert (counts.scheduled, counts.due, counts.failed, counts.unknown) == (5, 3, 2, 1)
     assert counts.oldest_due is not None
@@ -47,7 +47,7 @@ def test_a_backlog_past_the_cap_counts_as_the_cap_and_the_next_post_is_still_fou
         add_post(db, "a", now - MINUTE * (i + 1))
     add_post(db, "a", now + MINUTE, platform="mastodon")
 
-    counts = posts.queue_counts(db, now, cap=4)
+    counts = figures.queue_counts(db, now, cap=4)
 
     assert (counts.scheduled, counts.due) == (4, 4)
     assert counts.next_post is not None and counts.next_post.platform == "mastodon"
@@ -60,6 +60,6 @@ def test_unknown_posts_are_counted_before_failed_ones_fill_the_attention_window(
     _set_status(db, [add_post(db, "a", now - MINUTE) for _ in range(5)], "failed")
     _set_status(db, [add_post(db, "a", now - MINUTE) for _ in range(2)], "unknown")
 
-    counts = posts.queue_counts(db, now, cap=4)
+    counts = figures.queue_counts(db, now, cap=4)
 
     assert (counts.unknown, counts.failed) == (2, 2)

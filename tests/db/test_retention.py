@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from pymongo.database import Database
 
-from common import posts
 from common.clock import utcnow
 from common.config import Settings
 from common.db import POST_RETENTION_INDEX, Doc, ensure_indexes
@@ -19,6 +18,7 @@ from common.engine import Trigger, execute_once
 from common.model import Post
 from common.operations import post_actions
 from common.platforms.base import Outcome, Permanent
+from common.posts import actions
 from tests.conftest import add_account, add_post
 from tests.recording import registry_for
 
@@ -50,7 +50,7 @@ def test_only_finished_posts_carry_the_time_retention_counts_from(
     failed = add_post(db, "a", utcnow() - MINUTE, text="refused")
     canceled = add_post(db, "a", utcnow() + MINUTE)
     waiting = add_post(db, "a", utcnow() + timedelta(hours=1))
-    posts.cancel(db, canceled, utcnow())
+    actions.cancel(db, canceled, utcnow())
 
     def refuse(post: Post) -> Outcome | None:
         return Permanent("validation", "refused") if post.content.text == "refused" else None

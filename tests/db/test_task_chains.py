@@ -14,7 +14,6 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from common import posts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings
 from common.db import Doc
@@ -24,6 +23,7 @@ from common.events import NoEvents
 from common.model import Content, Post
 from common.operations import csv_import
 from common.operations.admission import Admission
+from common.posts import actions, store, tasks
 from common.tasks import PostTask
 from tests import engine_worker
 from tests.conftest import SettingsFactory, add_account, add_post
@@ -147,8 +147,8 @@ def test_an_edit_in_place_recorded_after_a_post_was_linked_to_it_keeps_the_link(
     edited = _created(db, "a", due, "a0")
     queue = Queue()
     _load(db, queue, tasks_settings)
-    assert posts.edit_content(db, edited, Content(text="a0 edited"), utcnow())
-    read = posts.upcoming(db, utcnow(), due, 10)  # the tick's read, before the create
+    assert actions.edit_content(db, edited, Content(text="a0 edited"), utcnow())
+    read = tasks.upcoming(db, utcnow(), due, 10)  # the tick's read, before the create
     assert [(p.id, p.in_place) for p in read] == [(edited, True)]
     created = _created(db, "a", due + timedelta(seconds=5), "a5")
     _prompt(tasks_settings, queue).post_written(db, created, due + timedelta(seconds=5), utcnow())
@@ -224,18 +224,18 @@ def test_a_threads_parts_get_their_tasks_as_their_parents_go_out_not_at_the_next
     add_account(db, "a")
     due = utcnow() - timedelta(seconds=1)
     follow_ups = (
-        posts.NewFollowUp("thread", Content(text="part 1")),
-        posts.NewFollowUp("thread", Content(text="part 2")),
-        posts.NewFollowUp("comment", Content(text="first comment")),
+        store.NewFollowUp("thread", Content(text="part 1")),
+        store.NewFollowUp("thread", Content(text="part 2")),
+        store.NewFollowUp("comment", Content(text="first comment")),
     )
-    new = posts.NewPost(
+    new = store.NewPost(
         "a",
         "facebook",
         Content(text="the post"),
         ScheduledTime(due, "UTC", due.isoformat()),
         follow_ups=follow_ups,
     )
-    assert isinstance(posts.insert_once(db, new, utcnow()), ObjectId)
+    assert isinstance(store.insert_once(db, new, utcnow()), ObjectId)
     queue = Queue()
     assert _load(db, queue, tasks_settings) == loading.Loaded(created=1)
     recorder = CommandRecorder()

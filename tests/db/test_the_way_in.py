@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from pymongo.database import Database
 
-from common import posts
 from common.clock import utcnow
 from common.db import Doc
 from common.operations import bulk, csv_import, scheduling
@@ -21,6 +20,7 @@ from common.operations.scheduling import (
     PostRequest,
     Scheduled,
 )
+from common.posts import store
 from tests.conftest import add_account
 
 LATENESS = timedelta(hours=24)
@@ -132,7 +132,7 @@ def test_a_keyed_row_changed_and_imported_again_edits_its_post(db: Database[Doc]
     fixed = _import(db, f"account,at,text,key\nfb-a,{at},Hello world,launch\n")
     assert isinstance(fixed, csv_import.Imported)
     assert (fixed.count, fixed.updated) == (0, (csv_import.RowPost(2, post_id),))
-    stored = posts.get(db, post_id)
+    stored = store.get(db, post_id)
     assert stored is not None and stored.content.text == "Hello world" and stored.version == 2
     same = _import(db, f"account,at,text,key\nfb-a,{at},Hello world,launch\n")
     assert isinstance(same, csv_import.Imported)

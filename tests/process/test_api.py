@@ -16,7 +16,7 @@ import requests
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, apikeys, posts
+from common import accounts, apikeys
 from common.clock import utcnow
 from common.config import load_settings
 from common.model import Content
@@ -24,6 +24,7 @@ from common.operations import accounts as account_ops
 from common.operations import series_materialise
 from common.platforms.base import Login, LoginRefused
 from common.platforms.registry import default_registry
+from common.posts import store
 from common.tokens import TokenCipher
 from devstack.sandbox import control as sandbox_control
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
@@ -631,7 +632,7 @@ def test_reconcile_finds_a_post_that_went_out_and_keeps_one_that_did_not(
     settings = load_settings({"MONGO_URI": mongo_uri, "MONGO_DB": fn_db_name, **env})
     publisher = default_registry(settings).get("facebook")
     assert publisher is not None
-    sent = posts.get(fresh_db, went_out)
+    sent = store.get(fresh_db, went_out)
     assert sent is not None
     publisher.publish(sent, account, StubContext())  # its answer was lost: recorded unknown
     fresh_db["posts"].update_many(

@@ -25,7 +25,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import tasks_v2
 from pymongo.database import Database
 
-from common import apikeys, dispatch, posts
+from common import apikeys, dispatch
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.dispatch.loading import TaskLoading
@@ -35,6 +35,7 @@ from common.model import Content
 from common.operations import post_actions, scheduling
 from common.operations.admission import Admission
 from common.operations.prompt_tasks import task_starter
+from common.posts import actions, store
 from common.tasks import PostTask, TaskQueue
 from devstack import cloudtasks
 from devstack.processes import free_port
@@ -159,7 +160,7 @@ def test_duplicate_deliveries_of_one_post_send_it_exactly_once(
     add_account(fresh_db, "a")
     due = utcnow() + timedelta(seconds=1)
     pid = add_post(fresh_db, "a", due)
-    post = posts.get(fresh_db, pid)
+    post = store.get(fresh_db, pid)
     assert post is not None
     task = PostTask.of(pid, post.version, post.due_at)
     client = _client(tick_settings)
@@ -194,7 +195,7 @@ def test_a_task_delivered_after_a_cancel_is_a_no_op(
     add_account(fresh_db, "a")
     pid = add_post(fresh_db, "a", utcnow() + timedelta(seconds=2))
     _tick(tick_settings, fresh_db)
-    assert posts.cancel(fresh_db, pid, utcnow())
+    assert actions.cancel(fresh_db, pid, utcnow())
     before = _stats(standin)
     deadline = time.monotonic() + WAIT_SECONDS
     while _stats(standin)["dispatched"] == before["dispatched"] and time.monotonic() < deadline:
@@ -213,7 +214,7 @@ def test_an_edit_after_enqueueing_publishes_the_new_text_once(
     add_account(fresh_db, "a")
     pid = add_post(fresh_db, "a", utcnow() + timedelta(seconds=3), text="old")
     _tick(tick_settings, fresh_db)
-    assert posts.edit_content(fresh_db, pid, Content(text="new"), utcnow())
+    assert actions.edit_content(fresh_db, pid, Content(text="new"), utcnow())
     _tick(tick_settings, fresh_db)  # records version 2: version 1's task hands it the turn
     _wait_for(fresh_db, pid, "published")
     time.sleep(1.0)
@@ -362,7 +363,7 @@ def test_posts_of_one_account_due_in_the_same_second_go_out_one_after_another_in
         add_account(fresh_db, account)
         order[account] = [add_post(fresh_db, account, due, text=f"{account}{i}") for i in range(4)]
     canceled = order["b"][1]  # a canceled post's task still hands the turn on
-    assert posts.cancel(fresh_db, canceled, utcnow())
+    assert actions.cancel(fresh_db, canceled, utcnow())
     before = _stats(standin)
     _tick(tick_settings, fresh_db)
     assert _stats(standin)["created"] - before["created"] == 3
@@ -384,7 +385,7 @@ def test_a_task_delivered_before_its_post_is_due_is_told_not_yet_and_publishes_o
     add_account(fresh_db, "a")
     due = utcnow() + timedelta(seconds=3)
     pid = add_post(fresh_db, "a", due)
-    post = posts.get(fresh_db, pid)
+    post = store.get(fresh_db, pid)
     assert post is not None
     task = PostTask.of(pid, post.version, post.due_at)
     before = _stats(standin)
@@ -426,7 +427,7 @@ def test_an_edit_in_the_middle_of_an_accounts_chain_keeps_the_chain(
     posts after it still get their tasks from the chain, not from the sweep minutes later."""
     before = _stats(standin)
     pids = _chain_of_four(fresh_db, tick_settings)
-    assert posts.edit_content(fresh_db, pids[1], Content(text="a1 edited"), utcnow())
+    assert actions.edit_content(fresh_db, pids[1], Content(text="a1 edited"), utcnow())
     _tick(tick_settings, fresh_db)  # records version 2 in version 1's place, linked to a2
     for pid in pids:
         _wait_for(fresh_db, pid, "published")  # within WAIT_SECONDS: no sweep ran
@@ -444,7 +445,7 @@ def test_a_post_moved_out_of_an_accounts_chain_leaves_the_rest_of_the_chain_on_t
     pids = _chain_of_four(fresh_db, tick_settings)
     later = utcnow() + timedelta(seconds=5)
     moved = ScheduledTime(later, "UTC", later.isoformat())
-    assert posts.edit_content(fresh_db, pids[1], Content(text="a1 moved"), utcnow(), when=moved)
+    assert actions.edit_content(fresh_db, pids[1], Content(text="a1 moved"), utcnow(), when=moved)
     _tick(tick_settings, fresh_db)  # a1's new time gets its own task
     for pid in pids:
         _wait_for(fresh_db, pid, "published")  # within WAIT_SECONDS: no sweep ran
@@ -460,7 +461,7 @@ def test_a_redelivered_task_of_a_published_post_hands_the_turn_on_once(
     is stale, and its hand-over to a1 is the same task name, so nothing is sent twice."""
     pids = _chain_of_four(fresh_db, tick_settings)
     _wait_for(fresh_db, pids[0], "published")
-    post = posts.get(fresh_db, pids[0])
+    post = store.get(fresh_db, pids[0])
     assert post is not None
     body = PostTask.of(pids[0], post.version, post.due_at).body()
     token = _signed(standin)
@@ -584,4 +585,4 @@ def test_a_csv_import_through_the_api_starts_the_tasks_of_its_rows_due_soon_at_o
     ]
     assert most_at_once(fresh_db, "a") == 1
     assert sends_per_post(fresh_db) == {a0: 1, a1: 1, b0: 1}
-    assert posts.get(fresh_db, c0) is not None
+    assert store.get(fresh_db, c0) is not None

@@ -13,7 +13,7 @@ from collections import Counter
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, posts
+from common import accounts
 from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc
@@ -21,6 +21,7 @@ from common.engine import Trigger, execute_once
 from common.model import Content, Media
 from common.platforms.bluesky.publisher import BlueskyPublisher
 from common.platforms.registry import default_registry
+from common.posts import store
 from devstack.sandbox.control import BlueskySandbox
 from tests.bluesky_support import bluesky_env, connect_bluesky, schedule
 from tests.conftest import SettingsFactory
@@ -115,7 +116,7 @@ def test_a_repeated_create_is_refused_by_the_record_key_and_found_published(
     post_id = schedule(db, "sky-a", Content(text="only once"))
     publisher = default_registry(settings).get("bluesky")
     assert isinstance(publisher, BlueskyPublisher)
-    post = posts.get(db, post_id)
+    post = store.get(db, post_id)
     assert post is not None
     publisher.publish(post, account, StubContext())  # a send whose answer nobody recorded
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, posts
+from common import accounts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings
 from common.db import Doc
@@ -22,6 +22,7 @@ from common.engine import Trigger, execute_once
 from common.model import Content, Media
 from common.operations.reconcile import reconcile_unknown
 from common.platforms.registry import default_registry
+from common.posts import store
 from devstack.sandbox.control import MastodonSandbox
 from tests.conftest import SettingsFactory
 from tests.mastodon_support import connect_mastodon, mastodon_env
@@ -30,7 +31,7 @@ from tests.meta_support import StubContext
 
 def schedule(db: Database[Doc], account_id: str, content: Content) -> ObjectId:
     due = utcnow() - timedelta(seconds=5)
-    return posts.create(
+    return store.create(
         db,
         account_id=account_id,
         platform="mastodon",
@@ -104,7 +105,7 @@ def test_after_the_idempotency_window_an_unknown_post_is_found_by_reading_back(
     publisher = default_registry(settings).get("mastodon")
     assert publisher is not None
     ctx = StubContext()
-    post = posts.get(db, post_id)
+    post = store.get(db, post_id)
     assert post is not None
     publisher.publish(post, account, ctx)  # the answer was lost; the post was recorded unknown
     db.posts.update_one(

@@ -16,13 +16,14 @@ from bson import ObjectId
 from cryptography.fernet import Fernet
 from pymongo.database import Database
 
-from common import accounts, posts
+from common import accounts
 from common.clock import ScheduledTime, utcnow
 from common.engine import Trigger, execute_once
 from common.model import Content, Media
 from common.operations.reconcile import reconcile_unknown
 from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.registry import default_registry
+from common.posts import store
 from devstack.sandbox.control import Sandbox
 from tests.conftest import SettingsFactory
 from tests.meta_support import ENCODABLE_TOKEN, StubContext, connect, image, meta_env
@@ -36,7 +37,7 @@ def schedule(
     media: tuple[Media, ...] = (),
 ) -> ObjectId:
     due = utcnow() - timedelta(seconds=5)
-    return posts.create(
+    return store.create(
         db,
         account_id=account_id,
         platform=platform,
@@ -47,7 +48,7 @@ def schedule(
 
 
 def status(db: Database, post_id: ObjectId) -> str:  # type: ignore[type-arg]
-    post = posts.get(db, post_id)
+    post = store.get(db, post_id)
     assert post is not None
     return post.status
 
@@ -118,8 +119,8 @@ def test_a_dead_runners_send_is_reconciled_not_repeated(
     started = utcnow()
     reached = StubContext()
     crashed = StubContext(allow_send=False)
-    publisher.publish(posts.get(db, sent_id), account, reached)  # type: ignore[arg-type]
-    publisher.publish(posts.get(db, lost_id), account, crashed)  # type: ignore[arg-type]
+    publisher.publish(store.get(db, sent_id), account, reached)  # type: ignore[arg-type]
+    publisher.publish(store.get(db, lost_id), account, crashed)  # type: ignore[arg-type]
     for post_id, ctx in ((sent_id, reached), (lost_id, crashed)):
         db.posts.update_one(
             {"_id": post_id},
@@ -173,7 +174,7 @@ def test_unknown_posts_are_reconciled_per_policy(
     publisher = registry.get("facebook")
     assert publisher is not None
     # The send goes out but is answered too late, and the post was recorded unknown.
-    publisher.publish(posts.get(db, found_id), accounts.get(db, "page-a"), StubContext())  # type: ignore[arg-type]
+    publisher.publish(store.get(db, found_id), accounts.get(db, "page-a"), StubContext())  # type: ignore[arg-type]
     report = reconcile_unknown(db, most_once, registry, utcnow())
     assert report.published == 1
     assert status(db, found_id) == "published"
@@ -189,7 +190,7 @@ def test_a_wrong_token_key_holds_posts_without_blaming_the_account(
     wrong = make_settings(**meta_env(sandbox, TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode()))
     first = execute_once(wrong, Trigger("cli"), default_registry(wrong))
     assert (first.counts.published, first.counts.deferred) == (0, 1)
-    stored = posts.get(db, pid)
+    stored = store.get(db, pid)
     assert stored is not None and (stored.status, stored.attempts) == ("scheduled", 0)
     account = accounts.get(db, "page-1")
     # Neither paused nor called rate limited: the cause is the deployment's key.

@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 from pymongo.database import Database
 
-from common import posts
 from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc
 from common.dispatch.work import Done, InProgress, Stale, TaskWork
 from common.engine import Trigger, execute_once
 from common.events import NoEvents
+from common.posts import store
 from common.run_summary import RunSummary
 from common.tasks import PostTask
 from tests import engine_worker
@@ -226,7 +226,7 @@ def test_a_publish_process_killed_mid_send_is_taken_over_by_its_retried_task_wit
     it and marks it published: one send. A later duplicate of the task is a no-op."""
     add_account(db, "a")
     pid = add_post(db, "a", utcnow() - timedelta(seconds=1))
-    post = posts.get(db, pid)
+    post = store.get(db, pid)
     assert post is not None
     task = PostTask.of(pid, post.version, post.due_at)
     spec = f"{task.post_id},{task.version},{task.due_at_ms}"

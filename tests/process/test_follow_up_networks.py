@@ -20,13 +20,13 @@ import pytest
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import posts
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings
 from common.db import Doc
 from common.engine import Trigger, execute_once
 from common.model import Content, Media
 from common.platforms.registry import default_registry
+from common.posts import store
 from devstack.sandbox.control import SandboxControl
 from tests.bluesky_support import bluesky_env, connect_bluesky
 from tests.conftest import SettingsFactory
@@ -88,10 +88,10 @@ NETWORKS = [
 
 
 def _schedule(
-    db: Database[Doc], platform: str, content: Content, follow_ups: list[posts.NewFollowUp]
+    db: Database[Doc], platform: str, content: Content, follow_ups: list[store.NewFollowUp]
 ) -> ObjectId:
     due = utcnow() - timedelta(seconds=5)
-    return posts.create(
+    return store.create(
         db,
         account_id="acct",
         platform=platform,
@@ -157,7 +157,7 @@ def test_a_thread_of_five_parts_goes_out_in_order_once_each_with_a_fault_on_ever
     faulted = network.enrol(db, sandbox)
     env = {**network.env(sandbox), "RETRY_BASE_SECONDS": 1, "RETRY_MAX_SECONDS": 1}
     settings = make_settings(**env)
-    parts = [posts.NewFollowUp("thread", Content(text=t)) for t in PARTS[1:]]
+    parts = [store.NewFollowUp("thread", Content(text=t)) for t in PARTS[1:]]
     _schedule(db, network.platform, Content(text=PARTS[0]), parts)
 
     for text, fault in zip(PARTS, FAULTS, strict=True):
@@ -188,7 +188,7 @@ def test_a_first_comment_follows_its_post_once_after_a_lost_answer(
     connect(db, sandbox, "acct", platform)
     settings = make_settings(**meta_env(sandbox))
     media: tuple[Media, ...] = (image(sandbox),) if platform == "instagram" else ()
-    comment = posts.NewFollowUp("comment", Content(text="first!"))
+    comment = store.NewFollowUp("comment", Content(text="first!"))
     _schedule(db, platform, Content(text="the post", media=media), [comment])
     _until_published(settings, db, "the post")
     sandbox.set_faults("acct", timeouts=1, timeout_seconds=1.5, timeout_edge="comments")
@@ -213,7 +213,7 @@ def test_a_part_the_network_refuses_stops_the_parts_after_it(
     settings = make_settings(**mastodon_env())
     # Stored past the door's checks (an instance whose limit shrank since): Mastodon refuses it.
     texts = ["part 1", "x" * 600, "part 3", "part 4"]
-    parts = [posts.NewFollowUp("thread", Content(text=t)) for t in texts]
+    parts = [store.NewFollowUp("thread", Content(text=t)) for t in texts]
     _schedule(db, "mastodon", Content(text="the post"), parts)
 
     execute_once(settings, Trigger("manual"), default_registry(settings), db=db)

@@ -10,7 +10,6 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from common import posts
 from common.clock import utcnow
 from common.db import Doc
 from common.operations import bulk, csv_import, post_actions, scheduling
@@ -18,6 +17,7 @@ from common.operations.admission import Admission
 from common.operations.bulk import BatchRefused, BatchScheduled
 from common.operations.post_actions import Done, PostChanges, Refused
 from common.operations.scheduling import AlreadyScheduled, Invalid, PostRequest, Scheduled
+from common.posts import listing, store
 from common.transitions.starts import Refusal
 from tests.conftest import add_account, add_post
 from tests.process.test_cli import socialsched
@@ -128,7 +128,7 @@ def test_an_edit_is_checked_like_a_new_post_and_refused_at_a_stale_version(
         db, pid, PostChanges(text="lost"), now, Admission(LATENESS), version=1
     )
     assert stale == Refused(Refusal.STALE, "scheduled")
-    post = posts.get(db, pid)
+    post = store.get(db, pid)
     assert post is not None
     assert (post.content.text, post.version) == ("edited", 2)
     assert post.due_at == now.replace(microsecond=post.due_at.microsecond) + timedelta(hours=3)
@@ -192,18 +192,18 @@ def test_every_listing_shape_is_served_by_a_declared_index(
     client: MongoClient[Doc] = MongoClient(mongo_uri, tz_aware=True, event_listeners=[recorder])
     listed = client[db.name]
     filters = [
-        posts.PostFilter(),
-        posts.PostFilter(status="scheduled"),
-        posts.PostFilter(account_id="fb"),
-        posts.PostFilter(accounts_allowed=("fb", "other")),
-        posts.PostFilter(status="scheduled", account_id="fb"),
-        posts.PostFilter(due_after=now, due_before=now + timedelta(days=1)),
+        listing.PostFilter(),
+        listing.PostFilter(status="scheduled"),
+        listing.PostFilter(account_id="fb"),
+        listing.PostFilter(accounts_allowed=("fb", "other")),
+        listing.PostFilter(status="scheduled", account_id="fb"),
+        listing.PostFilter(due_after=now, due_before=now + timedelta(days=1)),
     ]
     try:
         for where in filters:
-            first = posts.list_page(listed, where, None, 1)
+            first = listing.list_page(listed, where, None, 1)
             assert first.after is not None
-            second = posts.list_page(listed, where, first.after, 1)
+            second = listing.list_page(listed, where, first.after, 1)
             assert second.rows and second.rows[0]["_id"] != first.rows[0]["_id"]
     finally:
         client.close()

@@ -14,7 +14,7 @@ from bson import ObjectId
 from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
-from common import accounts, posts, stats
+from common import accounts, stats
 from common.clock import utcnow
 from common.config import Settings
 from common.db import ACCOUNTS, Doc
@@ -23,6 +23,7 @@ from common.dispatch.work import Done, TaskWork
 from common.events import NoEvents
 from common.model import AUTH_EXPIRED, ErrorInfo
 from common.platforms.registry import default_registry
+from common.posts import lease, store, tasks
 from common.tasks import PostTask
 from common.transitions.policy import Fail
 from devstack.sandbox.control import Sandbox
@@ -82,7 +83,7 @@ def _work(db: Database[Doc], settings: Settings, queue: NextTasks | None = None)
 
 
 def _task(db: Database[Doc], pid: ObjectId) -> PostTask:
-    post = posts.get(db, pid)
+    post = store.get(db, pid)
     assert post is not None
     return PostTask.of(pid, post.version, post.due_at)
 
@@ -157,8 +158,8 @@ def test_the_figures_of_what_tasks_finished_are_counted_once_by_the_next_tick(
     assert db["scheduler_state"].count_documents({}) == 0
     # One failed the way a task fails a post, by its own settle.
     failed = add_post(db, "page-1", due, text="refused")
-    terms = posts.LeaseTerms("task-t", 0, timedelta(minutes=5), utcnow, lambda: 60.0, None, True)
-    claim = posts.claim_for_task(db, failed, 1, _task(db, failed).due_at, terms)
+    terms = lease.LeaseTerms("task-t", 0, timedelta(minutes=5), utcnow, lambda: 60.0, None, True)
+    claim = tasks.claim_for_task(db, failed, 1, _task(db, failed).due_at, terms)
     assert claim is not None
     claim.claimed.settle(Fail(ErrorInfo("refused", "no")))
     assert loading.count_finished(db, utcnow()) == 4

@@ -12,7 +12,7 @@ from datetime import timedelta
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, posts
+from common import accounts
 from common.clock import ScheduledTime, utcnow
 from common.config import load_settings
 from common.db import Doc
@@ -21,6 +21,7 @@ from common.model import Content
 from common.platforms.base import AuthExpired, Published, RateLimited
 from common.platforms.meta.containers import ContainerPublisher
 from common.platforms.registry import default_registry
+from common.posts import store
 from common.tokens import TokenCipher
 from common.validation import check_post
 from devstack.sandbox.control import Sandbox
@@ -37,7 +38,7 @@ def publisher(make_settings: SettingsFactory, sandbox: Sandbox) -> ContainerPubl
 
 def schedule(db: Database[Doc], account_id: str, content: Content) -> ObjectId:
     due = utcnow() - timedelta(seconds=5)
-    return posts.create(
+    return store.create(
         db,
         account_id=account_id,
         platform="threads",

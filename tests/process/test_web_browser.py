@@ -15,12 +15,13 @@ import pytest
 from PIL import Image
 from pymongo.database import Database
 
-from common import accounts, posts
+from common import accounts
 from common.clock import ScheduledTime, utcnow
 from common.config import load_settings
 from common.engine import Trigger, execute_once
 from common.model import Content
 from common.platforms.registry import default_registry
+from common.posts import store
 from devstack import storage_cors
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from devstack.storage import LocalStorage
@@ -242,7 +243,7 @@ def test_look_again_finds_an_unknown_post_and_says_how_it_knows(
 ) -> None:
     connect(fresh_db, sandbox, "page-1")
     now = utcnow()
-    post_id = posts.create(
+    post_id = store.create(
         fresh_db,
         account_id="page-1",
         platform="facebook",
@@ -266,7 +267,7 @@ def test_look_again_finds_an_unknown_post_and_says_how_it_knows(
     publisher = default_registry(settings).get("facebook")
     assert publisher is not None
     sandbox.set_faults("page-1", timeouts=1, timeout_seconds=1.5)
-    sent = posts.get(fresh_db, post_id)
+    sent = store.get(fresh_db, post_id)
     assert sent is not None
     publisher.publish(sent, accounts.get(fresh_db, "page-1"), StubContext())  # type: ignore[arg-type]
     sign_in(page)

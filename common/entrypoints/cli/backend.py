@@ -9,12 +9,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Literal, Protocol
 
-from common import posts
 from common.db import Doc
 from common.operations import post_actions, scheduling
 from common.operations.accounts import AccountDetails
 from common.operations.series_split import SeriesChanges
 from common.platforms.base import Login
+from common.posts import listing
 
 if TYPE_CHECKING:
     from common.entrypoints.cli.uploads import LocalFile
@@ -51,7 +51,7 @@ class ConnectRequest:
 class Backend(Protocol):
     # posts
     def add_post(self, request: scheduling.PostRequest) -> Doc: ...
-    def list_posts(self, where: posts.PostFilter, after: str | None, limit: int) -> Doc: ...
+    def list_posts(self, where: listing.PostFilter, after: str | None, limit: int) -> Doc: ...
     def show_post(self, post_id: str) -> Doc: ...
     def edit_post(
         self, post_id: str, changes: post_actions.PostChanges, version: int | None

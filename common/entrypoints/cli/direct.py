@@ -11,7 +11,7 @@ from typing import IO, Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, apikeys, dispatch, lock, posts, status
+from common import accounts, apikeys, dispatch, lock, status
 from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes, get_database
@@ -45,6 +45,7 @@ from common.operations.admission import Admission, deployment_admission
 from common.operations.series_split import SeriesChanges
 from common.platforms.base import LoginRefused, Registry
 from common.platforms.registry import default_registry
+from common.posts import listing
 from common.storage import MediaBucket, storage_config
 from common.tokens import TokenCipher, TokenKeyError
 from common.validation import Problem
@@ -95,7 +96,7 @@ class Direct:
             raise UsageError("the post is not valid:\n" + problems_text(result.problems))
         if isinstance(result, scheduling.KeyReused):
             raise UsageError(f"the key {result.key!r} was used before for another post")
-        doc = posts.get_document(self.db, result.post_id)
+        doc = listing.get_document(self.db, result.post_id)
         assert doc is not None  # just made or found; posts are never deleted
         if isinstance(result, scheduling.AlreadyScheduled):
             return added_json(doc, True)
@@ -129,19 +130,19 @@ class Direct:
             item = done
         return api_media.media_json(item)
 
-    def list_posts(self, where: posts.PostFilter, after: str | None, limit: int) -> Doc:
+    def list_posts(self, where: listing.PostFilter, after: str | None, limit: int) -> Doc:
         try:
-            start = posts.parse_cursor(after) if after else None
+            start = listing.parse_cursor(after) if after else None
         except ValueError as exc:
             raise UsageError(f"--after: {exc}") from exc
-        page = posts.list_page(self.db, where, start, limit)
+        page = listing.list_page(self.db, where, start, limit)
         return {"posts": [api_answers.post_json(d) for d in page.rows], "next": page.cursor}
 
     def show_post(self, post_id: str) -> Doc:
-        doc = posts.get_document(self.db, ObjectId(post_id))
+        doc = listing.get_document(self.db, ObjectId(post_id))
         if doc is None:
             raise OperationalError(f"no post {post_id}")
-        below = posts.follow_ups_of(self.db, doc["_id"]) if doc.get("hasFollowUps") else None
+        below = listing.follow_ups_of(self.db, doc["_id"]) if doc.get("hasFollowUps") else None
         return api_answers.post_json(doc, below)
 
     def edit_post(

@@ -11,7 +11,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from common import jsonfmt, model, posts
+from common import jsonfmt, model
 from common.clock import TimeError, resolve
 from common.db import Doc
 from common.entrypoints.cli import uploads
@@ -25,6 +25,7 @@ from common.entrypoints.cli.output import (
     when,
 )
 from common.operations import post_actions, scheduling
+from common.posts import listing as post_listing
 
 
 def _post_id(raw: str) -> str:
@@ -57,7 +58,7 @@ def _instant(raw: str | None, tz: str | None) -> datetime | None:
 
 
 def cmd_list(args: argparse.Namespace, backend: Backend) -> int:
-    where = posts.PostFilter(
+    where = post_listing.PostFilter(
         status=args.status,
         account_id=args.account,
         due_after=_instant(args.since, args.tz),

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, NoReturn
 
-from common import bulk_import, jsonfmt, posts
+from common import bulk_import, jsonfmt
 from common.db import Doc
 from common.entrypoints.api.shapes import posts as post_shapes
 from common.entrypoints.api_client import ApiClient, ApiRefusal, fetch_status
@@ -28,6 +28,7 @@ from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import post_actions, scheduling
 from common.operations.accounts import AccountDetails
 from common.operations.series_split import SeriesChanges
+from common.posts import listing
 
 # The api's action names (its paths are camelCase).
 _PATHS = {"send_back": "sendBack"}
@@ -85,7 +86,7 @@ class Remote:
     def sweep_media(self) -> Doc:
         _database_only("media sweep")
 
-    def list_posts(self, where: posts.PostFilter, after: str | None, limit: int) -> Doc:
+    def list_posts(self, where: listing.PostFilter, after: str | None, limit: int) -> Doc:
         params = {
             "status": where.status,
             "accountId": where.account_id,

@@ -6,11 +6,12 @@ from datetime import date
 
 from flask import Response
 
-from common import accounts, model, posts
+from common import accounts, model
 from common.clock import TimeError, zone
 from common.entrypoints import web
 from common.entrypoints.webapp import calendar_grid
 from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, route
+from common.posts import listing
 
 # A month of a busy schedule; more in one view is cut, and the page says so.
 MONTH_LIMIT = 1000
@@ -37,8 +38,8 @@ def calendar(ctx: Ctx) -> Response:
         raise web.HttpError(400, f"status is one of {', '.join(model.STATUSES)}")
     account = args.get("account") or None
     span = calendar_grid.period(view, anchor, shown_zone)
-    where = posts.PostFilter(status, account, None, span.start_utc, span.end_utc)
-    page = posts.list_page(ctx.db, where, None, MONTH_LIMIT)
+    where = listing.PostFilter(status, account, None, span.start_utc, span.end_utc)
+    page = listing.list_page(ctx.db, where, None, MONTH_LIMIT)
     chips = calendar_grid.chips(page.rows, shown_zone)
     return ctx.page(
         "calendar.html",
@@ -69,8 +70,8 @@ APPROVALS_LIMIT = 200
 
 @route("/approvals", ["GET"], "read")
 def approvals(ctx: Ctx) -> Response:
-    where = posts.PostFilter(status="pending_approval")
-    page = posts.list_page(ctx.db, where, None, APPROVALS_LIMIT)
+    where = listing.PostFilter(status="pending_approval")
+    page = listing.list_page(ctx.db, where, None, APPROVALS_LIMIT)
     names = {a.id: a.name for a in accounts.list_all(ctx.db, MAX_ACCOUNTS)}
     return ctx.page(
         "approvals.html",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from bson import ObjectId
 from flask import Response
 
-from common import accounts, audit, model, permalinks, posts
+from common import accounts, audit, model, permalinks
 from common.clock import zone
 from common.db import Doc
 from common.entrypoints import post_refusals, web
@@ -16,6 +16,7 @@ from common.entrypoints.webapp import calendar_grid, context, proof
 from common.entrypoints.webapp.context import Ctx, View, networks, route
 from common.operations import permalinks as permalink_ops
 from common.operations import planning, post_actions, reconcile, scheduling
+from common.posts import listing
 from common.tokens import TokenKeyError
 
 # --- moving a post --------------------------------------------------------------------------
@@ -66,14 +67,14 @@ def _back(given: str | None, default: str) -> str:
 @route("/posts/<post_id>", ["GET"], "read")
 def post_page(ctx: Ctx) -> Response:
     post_id = _post_id(ctx)
-    doc = posts.get_document(ctx.db, post_id)
+    doc = listing.get_document(ctx.db, post_id)
     if doc is None:
         raise web.HttpError(404, "No such post")
     account = accounts.get(ctx.db, str(doc["accountId"]))
     name = account.name if account else ""
     link = permalinks.permalink(doc, name, account.service_url if account else None)
     own_zone = zone(str(doc.get("timeZone") or "UTC"))
-    below = posts.follow_ups_of(ctx.db, post_id) if doc.get("hasFollowUps") else []
+    below = listing.follow_ups_of(ctx.db, post_id) if doc.get("hasFollowUps") else []
     return ctx.page(
         "post.html",
         post=doc,

@@ -23,9 +23,7 @@ from common.platforms.base import (
     Inspection,
     Login,
     LoginRefused,
-    ProblemKind,
     TokenHealth,
-    failure_reason,
 )
 from common.platforms.bluesky.sessions import Session, SessionKeeper, create_session
 from common.platforms.bluesky.xrpc import XrpcClient, XrpcError, XrpcReply
@@ -93,12 +91,13 @@ class BlueskyConnector:
         if isinstance(opened, TokenHealth):
             return Inspection(opened)
         if not account.service_url:
-            return _problem(account, "invalid", "no PDS URL: connect it again")
+            return Inspection.unhealthy(account, "invalid", "no PDS URL: connect it again")
         session = self._sessions.current(account)
         if isinstance(session, AuthExpired):
-            return _problem(account, "invalid", f"app password refused: {session.reason}")
+            reason = f"app password refused: {session.reason}"
+            return Inspection.unhealthy(account, "invalid", reason)
         if not isinstance(session, Session):
-            return _problem(account, "check_failed", f"check failed: {failure_reason(session)}")
+            return Inspection.check_failed(account, session)
         reply = self._client.call(
             "GET", account.service_url, GET_SESSION, bearer=session.access_jwt, idempotent=True
         )
@@ -108,9 +107,5 @@ class BlueskyConnector:
             self._client.classify(reply, idempotent=True) if isinstance(reply, XrpcError) else reply
         )
         if isinstance(outcome, AuthExpired):
-            return _problem(account, "invalid", f"session refused: {outcome.reason}")
-        return _problem(account, "check_failed", f"check failed: {failure_reason(outcome)}")
-
-
-def _problem(account: Account, kind: ProblemKind, message: str) -> Inspection:
-    return Inspection(TokenHealth.unhealthy(account, kind, message))
+            return Inspection.unhealthy(account, "invalid", f"session refused: {outcome.reason}")
+        return Inspection.check_failed(account, outcome)

@@ -29,7 +29,6 @@ from common.platforms.base import (
     Login,
     LoginRefused,
     TokenHealth,
-    failure_reason,
 )
 from common.platforms.credentials import token_for_check
 from common.platforms.mastodon.client import MastodonClient, MastodonReply
@@ -94,8 +93,7 @@ class MastodonConnector:
         if isinstance(token, TokenHealth):
             return Inspection(token)
         if not account.service_url:
-            reason = "no instance URL: connect it again"
-            return Inspection(TokenHealth.unhealthy(account, "invalid", reason))
+            return Inspection.unhealthy(account, "invalid", "no instance URL: connect it again")
         reply = self._client.call("GET", account.service_url, VERIFY, token, idempotent=True)
         if isinstance(reply, MastodonReply):
             fresh = (
@@ -103,7 +101,5 @@ class MastodonConnector:
             )
             return Inspection(TokenHealth.healthy(account), instance_limits=fresh)
         if isinstance(reply, AuthExpired):
-            reason = f"token refused: {reply.reason}"
-            return Inspection(TokenHealth.unhealthy(account, "invalid", reason))
-        reason = f"check failed: {failure_reason(reply)}"
-        return Inspection(TokenHealth.unhealthy(account, "check_failed", reason))
+            return Inspection.unhealthy(account, "invalid", f"token refused: {reply.reason}")
+        return Inspection.check_failed(account, reply)

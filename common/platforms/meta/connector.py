@@ -27,7 +27,6 @@ from common.platforms.base import (
     LoginRefused,
     TokenHealth,
     TokenProblem,
-    failure_reason,
 )
 from common.platforms.credentials import token_for_check
 from common.platforms.meta.graph import GraphClient, GraphReply, granted_token
@@ -102,8 +101,7 @@ class MetaConnector:
             "GET", "debug_token", inspector, {"input_token": token}, idempotent=True
         )
         if not isinstance(reply, GraphReply):
-            reason = f"check failed: {failure_reason(reply)}"
-            return Inspection(TokenHealth.unhealthy(account, "check_failed", reason))
+            return Inspection.check_failed(account, reply)
         return Inspection(_health(account, reply.body.get("data") or {}, now))
 
 

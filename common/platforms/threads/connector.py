@@ -59,11 +59,9 @@ class ThreadsConnector:
             return Inspection(token)
         found = self._me(token)
         if isinstance(found, AuthExpired):
-            reason = f"token refused: {found.reason}"
-            return Inspection(TokenHealth.unhealthy(account, "invalid", reason))
+            return Inspection.unhealthy(account, "invalid", f"token refused: {found.reason}")
         if not isinstance(found, GraphReply):
-            reason = f"check failed: {failure_reason(found)}"
-            return Inspection(TokenHealth.unhealthy(account, "check_failed", reason))
+            return Inspection.check_failed(account, found)
         expires = account.token_expires_at
         if expires is None or expires - now >= REFRESH_WHEN_LEFT:
             return Inspection(TokenHealth.healthy(account, expires))

@@ -42,7 +42,7 @@ def new_name() -> str:
 
 def _writes_elsewhere(command: str, body: Any) -> bool:
     """Commands that may change another database than the one they run in."""
-    if command == "renameCollection":
+    if command in ("renameCollection", "bulkWrite", "applyOps", "mapReduce"):
         return True
     stages = body.get("pipeline", []) if command == "aggregate" else []
     return any("$out" in stage or "$merge" in stage for stage in stages)

@@ -12,7 +12,8 @@ and thread parts released, stopped, revived), `figures` (the status
 report's bounded counts), `states` (filters from the table of starting states). Callers
 import the module they use (`from common.posts import store`). The names below,
 `common.posts.<name>`, each loaded with its module when first used (common.lazy_names), serve
-the callers not moved yet: the create path's use cases and API, the status report.
+the callers not moved yet: the create path's use cases and API, the status report and
+tests/conftest.py.
 """
 
 from typing import TYPE_CHECKING

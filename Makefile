@@ -48,19 +48,20 @@ bootstrap: bootstrap-run $(CHECKOV_VENV)/bin/checkov
 
 # The tests write Python's bytecode caches (__pycache__/, git-ignored) even where the environment
 # sets PYTHONDONTWRITEBYTECODE: without them every run compiles the project's modules again and
-# pytest rewrites every test module again (make test-fast's collection: 3.7 s -> 1.9 s). The
-# database server is started for a short run (C1 compiler only, see devstack/dbserver.py).
-WITH_TEST_DB = env -u PYTHONDONTWRITEBYTECODE $(PY) -m devstack.dbserver run --short-run --
+# pytest rewrites every test module again (make test-fast's collection: 3.7 s -> 1.9 s).
+TEST_PYTHON = env -u PYTHONDONTWRITEBYTECODE $(PY)
 
+# The database server for a short run (C1 compiler only, see devstack/dbserver.py).
 test: bootstrap
-	$(WITH_TEST_DB) $(PY) -m pytest $(PYTEST_ARGS)
+	$(TEST_PYTHON) -m devstack.dbserver run --short-run -- $(PY) -m pytest $(PYTEST_ARGS)
 
 # The quick layers: tests/unit (no process, no database) and tests/db (the wire server only),
 # in seconds. `make test` runs these and tests/process and tests/infra.
 # Only tests/process fuzzes with schemathesis and hypothesis: their plugins cost ~4 s of CPU to load.
+# pytest starts the database server itself (tests/conftest.py), booting while the unit tests run.
 FAST_PLUGINS_OFF = -p no:schemathesis -p no:hypothesispytest -p no:anyio
 test-fast: bootstrap-run
-	$(WITH_TEST_DB) $(PY) -m pytest -q $(FAST_PLUGINS_OFF) tests/unit tests/db $(PYTEST_ARGS)
+	$(TEST_PYTHON) -m pytest -q $(FAST_PLUGINS_OFF) tests/unit tests/db $(PYTEST_ARGS)
 
 # Opt-in: with MONGO_URI pointing at a real MongoDB, `explain` proves the tick's and the status
 # report's reads scan indexes and examine only due and open posts (the local server cannot).

@@ -75,7 +75,16 @@ def ensure_built() -> None:
 def start(
     port: int, data_file: Path | None = None, *, short_run: bool = False
 ) -> subprocess.Popen[str]:
-    """Start the server and return once it accepts connections.
+    """Start the server and return once it accepts connections (see launch)."""
+    proc = launch(port, data_file, short_run=short_run)
+    wait_until_listening(proc, port, "database server")
+    return proc
+
+
+def launch(
+    port: int, data_file: Path | None = None, *, short_run: bool = False
+) -> subprocess.Popen[str]:
+    """Start the server without waiting for it to listen (wait_until_listening does).
 
     A short run (a test session) compiles with C1 only: in a run of seconds to minutes the C2
     compiler's threads cost more CPU than its code saves (make test-fast: the server's CPU
@@ -97,7 +106,6 @@ def start(
         # It flushes its file and frees the lock on SIGTERM, also when its starter was killed.
         preexec_fn=parent_death_signal(),  # noqa: PLW1509 (two system calls, no lock taken)
     )
-    wait_until_listening(proc, port, "database server")
     return proc
 
 

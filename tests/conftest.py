@@ -11,6 +11,7 @@ test that uses fixtures of a heavier layer than its folder's is refused at colle
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from common.config import Settings, load_settings
 from common.db import Doc
 from devstack import dbserver
 from devstack import storage as local_storage
+from devstack.processes import free_port, stop, wait_until_listening
 from devstack.sandbox import control as sandbox_control
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from devstack.storage import LocalStorage
@@ -77,14 +79,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("tests in the wrong layer:\n" + "\n".join(misplaced))
 
 
+# Our own database server, launched once the collected tests are known to need one, without
+# waiting: the JVM boots (most of a second) while the tests before the first database test run.
+_OWN_SERVER = pytest.StashKey[tuple[int, subprocess.Popen[str]]]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if os.environ.get("MONGO_URI") or session.config.option.collectonly:
+        return
+    if any(_DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())) for item in session.items):
+        session.config.stash[_OWN_SERVER] = _launch_server(session.config)
+
+
+def _launch_server(config: pytest.Config) -> tuple[int, subprocess.Popen[str]]:
+    port = free_port()
+    proc = dbserver.launch(port, short_run=True)
+    config.add_cleanup(lambda: stop(proc))  # after the session's clients are closed
+    return port, proc
+
+
 @pytest.fixture(scope="session")
-def mongo_uri() -> Iterator[str]:
+def mongo_uri(pytestconfig: pytest.Config) -> str:
     """MONGO_URI when set (make test sets it, or a real MongoDB); else a server of our own."""
     if os.environ.get("MONGO_URI"):
-        yield os.environ["MONGO_URI"]
-        return
-    with dbserver.running(short_run=True) as uri:
-        yield uri
+        return os.environ["MONGO_URI"]
+    port, proc = pytestconfig.stash.get(_OWN_SERVER, None) or _launch_server(pytestconfig)
+    wait_until_listening(proc, port, "database server")
+    return f"mongodb://127.0.0.1:{port}/"
 
 
 @pytest.fixture

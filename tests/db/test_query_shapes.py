@@ -41,15 +41,25 @@ from tests.web_support import page_in_process
 MINUTE = timedelta(minutes=1)
 
 
-@pytest.fixture
-def recorded(mongo_uri: str, db: Database[Doc]) -> Iterator[tuple[Database[Doc], CommandRecorder]]:
-    """The test's database through a client whose every command is recorded."""
+@pytest.fixture(scope="module")
+def recording_client(mongo_uri: str) -> Iterator[tuple[MongoClient[Doc], CommandRecorder]]:
+    """One client for the module whose every command is recorded (a client per test costs its
+    handshake and monitor thread, more than some of the tests)."""
     recorder = CommandRecorder()
     client: MongoClient[Doc] = MongoClient(mongo_uri, tz_aware=True, event_listeners=[recorder])
     client.admin.command("ping")
-    recorder.clear()
-    yield client[db.name], recorder
+    yield client, recorder
     client.close()
+
+
+@pytest.fixture
+def recorded(
+    recording_client: tuple[MongoClient[Doc], CommandRecorder], db: Database[Doc]
+) -> tuple[Database[Doc], CommandRecorder]:
+    """The test's database through the recording client, nothing recorded yet."""
+    client, recorder = recording_client
+    recorder.clear()
+    return client[db.name], recorder
 
 
 def _served(recorder: CommandRecorder) -> list[tuple[str, str, str | None]]:

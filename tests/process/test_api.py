@@ -264,6 +264,17 @@ def test_media_urls_are_checked_at_the_door_and_named_by_item(
     assert fresh_db["posts"].count_documents({}) == 0
     made = call(api_fn, "POST", "/v1/posts", writer, good)
     assert made.status_code == 201, made.text
+    # A series edit from an occurrence on checks the URLs it brings, like every other door.
+    start = f"{(utcnow() + timedelta(days=2)).date().isoformat()}T09:00:00"
+    weekly = {"accountId": "ig", "start": start, "timeZone": "UTC", "rule": "FREQ=WEEKLY;COUNT=3"}
+    series = call(api_fn, "POST", "/v1/series", writer, {**weekly, "media": [{"url": gone}]})
+    assert [p["field"] for p in assert_refused(series, 400)["problems"]] == ["media[0].url"]
+    weekly["media"] = good["media"]
+    sid = call(api_fn, "POST", "/v1/series", writer, weekly).json()["id"]
+    brings = {"since": weekly["start"], "media": [{"url": gone}]}
+    edit = call(api_fn, "PATCH", f"/v1/series/{sid}", writer, brings)
+    assert [p["field"] for p in assert_refused(edit, 400)["problems"]] == ["media[0].url"]
+    assert fresh_db["series"].count_documents({}) == 1  # not split
 
 
 def test_an_idempotency_key_covers_one_body_of_its_caller_single_or_batch(

@@ -72,15 +72,24 @@ def stop(proc: subprocess.Popen[Any], grace_seconds: float = 15.0) -> None:
     A process started in its own session gets the signals with its whole group, so the
     workers it forked (gunicorn's) end with it.
     """
-    if proc.poll() is None:
-        _signal(proc, signal.SIGTERM)
+    stop_all([proc], grace_seconds)
+
+
+def stop_all(procs: Sequence[subprocess.Popen[Any]], grace_seconds: float = 15.0) -> None:
+    """Stop them together: each is sent SIGTERM at once, and whichever outlives the one shared
+    grace gets SIGKILL, so a stack of ten processes stops within the grace, not ten of them."""
+    for proc in procs:
+        if proc.poll() is None:
+            _signal(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    for proc in procs:
         try:
-            proc.wait(timeout=grace_seconds)
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             _signal(proc, signal.SIGKILL)
             proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def _signal(proc: subprocess.Popen[Any], signum: signal.Signals) -> None:

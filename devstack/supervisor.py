@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from common.entrypoints.local_stack import parent_death_signal
-from devstack.processes import stop
+from devstack.processes import stop_all
 
 
 class Supervisor:
@@ -50,8 +50,7 @@ class Supervisor:
 
     def stop(self) -> None:
         self.stopping.set()
-        for proc in reversed(self._procs):
-            stop(proc)
+        stop_all(list(reversed(self._procs)))
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to `seconds`; True once stop() was called."""

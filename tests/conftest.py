@@ -21,10 +21,11 @@ from bson import ObjectId
 from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
-from common import accounts, model, posts
+from common import accounts, model
 from common.clock import ScheduledTime, utcnow
 from common.config import Settings, load_settings
 from common.db import Doc
+from common.posts import store
 from devstack import dbserver
 from devstack import storage as local_storage
 from devstack.processes import free_port, stop, wait_until_listening
@@ -191,7 +192,7 @@ def add_post(
     platform: str = "facebook",
 ) -> ObjectId:
     when = ScheduledTime(due, "UTC", due.isoformat())
-    return posts.create(
+    return store.create(
         db,
         account_id=account_id,
         platform=platform,

@@ -14,7 +14,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from common import model, posts, schema
+from common import model, schema
 from common.clock import TimeError, require_aware
 from common.entrypoints import web
 from common.entrypoints.api.shapes import accounts as account_shapes
@@ -26,6 +26,7 @@ from common.operations.post_actions import PostChanges
 from common.operations.scheduling import Invalid, PostRequest
 from common.operations.series_split import SeriesChanges
 from common.platforms.base import Login
+from common.posts import listing
 from common.schema import S
 
 LIST_PARAMS = frozenset(p.name for p in post_shapes.LIST_PARAMS)
@@ -201,7 +202,7 @@ def parse(shape: type[S], body: Mapping[str, Any]) -> S:
 
 @dataclass(frozen=True)
 class ListQuery:
-    where: posts.PostFilter
+    where: listing.PostFilter
     after: tuple[datetime, ObjectId] | None
     limit: int
 
@@ -213,14 +214,14 @@ def parse_list_query(args: Mapping[str, str]) -> ListQuery:
     status = args.get("status")
     if status is not None and status not in model.STATUSES:
         raise web.HttpError(400, f"status must be one of {', '.join(model.STATUSES)}")
-    where = posts.PostFilter(
+    where = listing.PostFilter(
         status=status,
         account_id=args.get("accountId"),
         due_after=_instant(args, "dueAfter"),
         due_before=_instant(args, "dueBefore"),
     )
     try:
-        after = posts.parse_cursor(args["cursor"]) if "cursor" in args else None
+        after = listing.parse_cursor(args["cursor"]) if "cursor" in args else None
     except ValueError as exc:
         raise web.HttpError(400, "cursor is not one this API gave") from exc
     return ListQuery(where, after, _limit(args.get("limit")))

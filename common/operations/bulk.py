@@ -12,7 +12,7 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from common import accounts, posts
+from common import accounts
 from common.db import Doc
 from common.operations import likeness
 from common.operations.admission import Admission
@@ -32,6 +32,7 @@ from common.operations.scheduling import (
     repeat,
     url_problems,
 )
+from common.posts import store
 
 IMPORT_CHUNK = 500
 DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index refusing a write
@@ -96,12 +97,12 @@ def schedule_batch(
 
 def plan_all(
     db: Database[Doc], requests: Sequence[PostRequest], now: datetime, admission: Admission
-) -> list[posts.NewPost] | BatchRefused:
+) -> list[store.NewPost] | BatchRefused:
     """Every item checked before anything is stored: the posts to store, or every problem
     (media URLs are fetched once each for the whole batch, in parallel)."""
     known = accounts.load_many(db, (r.account_id for r in requests))
     slotted = in_next_slots(db, requests, now)  # "queue": distinct free slots, in order
-    planned: list[posts.NewPost] = []
+    planned: list[store.NewPost] = []
     places: list[int] = []
     problems: list[ItemProblem] = []
     for index, (request, placed) in enumerate(zip(requests, slotted, strict=True)):
@@ -114,7 +115,7 @@ def plan_all(
             field = "thread" if request.thread else "firstComment"
             problems.append(ItemProblem(index, field, "follow-ups are made one post at a time"))
             continue
-        result: Planned | NoSuchAccount | Invalid | posts.NewPost
+        result: Planned | NoSuchAccount | Invalid | store.NewPost
         if isinstance(placed, Invalid):
             result = placed
         else:
@@ -122,7 +123,7 @@ def plan_all(
             result = plan_post(placed, account, now, admission.max_lateness)
         if isinstance(result, Planned):
             result = admit_media(db, result.new, now)
-        if isinstance(result, posts.NewPost):
+        if isinstance(result, store.NewPost):
             planned.append(replace(result, queued=is_queued(request)))
             places.append(index)
         elif isinstance(result, NoSuchAccount):
@@ -165,31 +166,31 @@ def _raced_on(error: Doc) -> bool:
     )
 
 
-def raced(db: Database[Doc], exc: BulkWriteError, planned: Sequence[posts.NewPost]) -> None:
+def raced(db: Database[Doc], exc: BulkWriteError, planned: Sequence[store.NewPost]) -> None:
     """An identical batch stored first (what it made is now there to be named), or a post was
     queued to one of this batch's slots: the caller plans again. Reservations of posts canceled
     since are taken back first. Any other write error is raised."""
     errors = exc.details.get("writeErrors", ())
     if not errors or not all(_raced_on(e) for e in errors):
         raise exc
-    slots = [posts.slot_key(p.account_id, p.when.instant) for p in planned if p.queued]
-    posts.free_stale_slots(db, slots)
+    slots = [store.slot_key(p.account_id, p.when.instant) for p in planned if p.queued]
+    store.free_stale_slots(db, slots)
 
 
 def store_new(
     db: Database[Doc],
     requests: Sequence[PostRequest],
-    planned: Sequence[posts.NewPost],
+    planned: Sequence[store.NewPost],
     now: datetime,
     progress: Callable[[int, int], None] | None,
 ) -> BatchScheduled | KeyReused:
     """Insert the posts no earlier request made; an item repeated within the batch is one post."""
-    existing = posts.existing_keys(db, [p.idempotency_key or "" for p in planned])
+    existing = store.existing_keys(db, [p.idempotency_key or "" for p in planned])
     for request, new in zip(requests, planned, strict=True):
         earlier = existing.get(new.idempotency_key or "")
         if earlier is not None and isinstance(repeat(request, earlier), KeyReused):
             return KeyReused(request.idempotency_key or "")
-    fresh: dict[str, posts.NewPost] = {}
+    fresh: dict[str, store.NewPost] = {}
     for new in planned:
         key = new.idempotency_key or ""
         if key not in existing:
@@ -208,7 +209,7 @@ def store_new(
 
 
 def _made_for(
-    results: Sequence[Scheduled | AlreadyScheduled], planned: Sequence[posts.NewPost], key: str
+    results: Sequence[Scheduled | AlreadyScheduled], planned: Sequence[store.NewPost], key: str
 ) -> ObjectId:
     first = next(i for i, p in enumerate(planned) if p.idempotency_key == key)
     return results[first].post_id
@@ -216,7 +217,7 @@ def _made_for(
 
 def insert_all(
     db: Database[Doc],
-    new_posts: Sequence[posts.NewPost],
+    new_posts: Sequence[store.NewPost],
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ObjectId]:
@@ -226,12 +227,12 @@ def insert_all(
     ids: list[ObjectId] = []
     try:
         for start in range(0, total, IMPORT_CHUNK):
-            ids += posts.stage_many(db, new_posts[start : start + IMPORT_CHUNK], import_id, now)
+            ids += store.stage_many(db, new_posts[start : start + IMPORT_CHUNK], import_id, now)
             if progress is not None:
                 progress(min(start + IMPORT_CHUNK, total), total)
     except Exception:
-        posts.discard_import(db, import_id)
+        store.discard_import(db, import_id)
         raise
     if ids:
-        posts.activate_import(db, import_id, now)
+        store.activate_import(db, import_id, now)
     return ids

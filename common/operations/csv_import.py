@@ -13,7 +13,7 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from common import bulk_import, jsonfmt, posts
+from common import bulk_import, jsonfmt
 from common.db import Doc
 from common.operations import bulk
 from common.operations.admission import Admission
@@ -23,6 +23,7 @@ from common.operations.scheduling import (
     PostRequest,
     Scheduled,
 )
+from common.posts import actions, store
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ def import_csv(
 def _written(
     stored: bulk.BatchScheduled,
     imported: Imported,
-    changed: dict[int, posts.Existing],
-    planned: Sequence[posts.NewPost],
+    changed: dict[int, store.Existing],
+    planned: Sequence[store.NewPost],
 ) -> list[tuple[ObjectId, datetime]]:
     """The posts an import created or changed, with their due times."""
     made = [(r.post_id, r.when.instant) for r in stored.results if isinstance(r, Scheduled)]
@@ -136,12 +137,12 @@ def _written(
 
 
 def _changed_rows(
-    db: Database[Doc], rows: Sequence[bulk_import.Row], planned: Sequence[posts.NewPost]
-) -> dict[int, posts.Existing] | ImportRefused:
+    db: Database[Doc], rows: Sequence[bulk_import.Row], planned: Sequence[store.NewPost]
+) -> dict[int, store.Existing] | ImportRefused:
     """Rows whose key names a post they now describe differently, by row index."""
     keyed = [i for i, row in enumerate(rows) if row.cells.get("key")]
-    existing = posts.existing_keys(db, [planned[i].idempotency_key or "" for i in keyed])
-    changed: dict[int, posts.Existing] = {}
+    existing = store.existing_keys(db, [planned[i].idempotency_key or "" for i in keyed])
+    changed: dict[int, store.Existing] = {}
     problems: list[RowProblem] = []
     for i in keyed:
         earlier = existing.get(planned[i].idempotency_key or "")
@@ -164,7 +165,7 @@ def _changed_rows(
 def _store_rows(
     db: Database[Doc],
     requests: Sequence[PostRequest],
-    planned: Sequence[posts.NewPost],
+    planned: Sequence[store.NewPost],
     now: datetime,
     progress: Callable[[int, int], None] | None,
 ) -> bulk.BatchScheduled:
@@ -180,8 +181,8 @@ def _imported(
     rows: Sequence[bulk_import.Row],
     keep: Sequence[int],
     stored: bulk.BatchScheduled,
-    changed: dict[int, posts.Existing],
-    planned: Sequence[posts.NewPost],
+    changed: dict[int, store.Existing],
+    planned: Sequence[store.NewPost],
     now: datetime,
 ) -> Imported:
     created, already, warnings = [], [], []
@@ -195,7 +196,7 @@ def _imported(
     updated, not_changed = [], []
     for i, earlier in sorted(changed.items()):
         new = planned[i]
-        if posts.edit_content(
+        if actions.edit_content(
             db, earlier.post_id, new.content, now, when=new.when, request_hash=new.request_hash
         ):
             updated.append(RowPost(rows[i].line, earlier.post_id))

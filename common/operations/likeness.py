@@ -14,8 +14,8 @@ from difflib import SequenceMatcher
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import posts
 from common.db import Doc
+from common.posts import listing
 
 WINDOW = timedelta(minutes=1)
 # SequenceMatcher's ratio: 1.0 the same text; a corrected typo in a tweet-sized post is ~0.95.
@@ -73,14 +73,14 @@ def looks_like(db: Database[Doc], placed: Sequence[Placed]) -> list[LooksLike]:
     start = min(p.due_at for p in placed) - WINDOW
     end = max(p.due_at for p in placed) + WINDOW
     ours = {p.post_id for p in placed}
-    found = posts.scheduled_between(db, (p.account_id for p in placed), start, end)
+    found = listing.scheduled_between(db, (p.account_id for p in placed), start, end)
     return among(placed, [other for other in found if other.post_id not in ours])
 
 
-def among(placed: Sequence[Placed], neighbours: Sequence[posts.Neighbour]) -> list[LooksLike]:
+def among(placed: Sequence[Placed], neighbours: Sequence[listing.Neighbour]) -> list[LooksLike]:
     """For each of `placed`, the closest of `neighbours` within a minute that says much the same
     (`neighbours` read before, or apart from, the posts placed)."""
-    by_account: dict[str, list[posts.Neighbour]] = {}
+    by_account: dict[str, list[listing.Neighbour]] = {}
     for other in neighbours:
         by_account.setdefault(other.account_id, []).append(other)
     found = []

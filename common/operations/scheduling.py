@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, jsonfmt, model, posts, slots
+from common import accounts, jsonfmt, model, slots
 from common.clock import ScheduledTime, TimeError, resolve
 from common.db import Doc
 from common.model import Account
 from common.operations import likeness, media
 from common.operations.admission import Admission
 from common.platforms.media_check import MediaUrlCheck
+from common.posts import listing, store
 from common.validation import CheckedFollowUps, Problem, check_follow_ups, check_post
 
 
@@ -90,7 +91,7 @@ class Invalid:
 class Planned:
     """A valid post for a known account, ready to be stored."""
 
-    new: posts.NewPost
+    new: store.NewPost
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ def plan_post(
     if problems or when is None:
         return Invalid(tuple(problems))
     key = post_key(request, checked.content, when.instant)
-    new = posts.NewPost(
+    new = store.NewPost(
         account.id,
         account.platform,
         checked.content,
@@ -184,11 +185,11 @@ def plan_post(
     return Planned(new)
 
 
-def _follow_ups(checked: CheckedFollowUps) -> tuple[posts.NewFollowUp, ...]:
-    thread = tuple(posts.NewFollowUp("thread", part) for part in checked.thread)
+def _follow_ups(checked: CheckedFollowUps) -> tuple[store.NewFollowUp, ...]:
+    thread = tuple(store.NewFollowUp("thread", part) for part in checked.thread)
     if checked.first_comment is None:
         return thread
-    return (*thread, posts.NewFollowUp("comment", checked.first_comment))
+    return (*thread, store.NewFollowUp("comment", checked.first_comment))
 
 
 def _past_problems(
@@ -225,7 +226,7 @@ def schedule_post(
     if is_queued(request):
         return _schedule_in_slot(db, request, now, admission)
     stored = _schedule(db, request, now, admission, queued=False)
-    assert not isinstance(stored, posts.SlotTaken)  # only a queued post reserves a slot
+    assert not isinstance(stored, store.SlotTaken)  # only a queued post reserves a slot
     return stored
 
 
@@ -235,13 +236,13 @@ def is_queued(request: PostRequest) -> bool:
 
 def _schedule(
     db: Database[Doc], request: PostRequest, now: datetime, admission: Admission, *, queued: bool
-) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid | posts.SlotTaken:
+) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid | store.SlotTaken:
     # The account and the posts near the time asked for come in one read (the likeness warning
     # costs no command of its own), before the insert: a replay reads them for nothing, but a
     # replay is rare, and every create would pay a separate query after its insert.
     asked = _instant_asked(request, now)
     window = likeness.window(asked) if asked is not None else None
-    account, near = posts.account_and_neighbours(db, request.account_id, window)
+    account, near = listing.account_and_neighbours(db, request.account_id, window)
     planned = plan_post(request, account, now, admission.max_lateness)
     if not isinstance(planned, Planned):
         return planned
@@ -251,10 +252,10 @@ def _schedule(
     admitted = admit_media(db, planned.new, now)
     if isinstance(admitted, Invalid):
         return admitted
-    inserted = posts.insert_once(db, replace(admitted, queued=queued), now)
-    if isinstance(inserted, posts.SlotTaken):
+    inserted = store.insert_once(db, replace(admitted, queued=queued), now)
+    if isinstance(inserted, store.SlotTaken):
         return inserted
-    if isinstance(inserted, posts.Existing):
+    if isinstance(inserted, store.Existing):
         return repeat(request, inserted)
     if admission.tasks is not None and request.stage == "scheduled":
         admission.tasks.post_written(db, inserted, planned.new.when.instant, now)
@@ -284,9 +285,9 @@ def _schedule_in_slot(
         if isinstance(slotted, Invalid):
             return slotted
         stored = _schedule(db, slotted, now, admission, queued=True)
-        if not isinstance(stored, posts.SlotTaken):
+        if not isinstance(stored, store.SlotTaken):
             return stored
-        posts.free_stale_slots(db, [stored.key])
+        store.free_stale_slots(db, [stored.key])
     message = "the next free posting slots were all taken while this post was queued; try again"
     return Invalid((Problem("scheduledAt", message),))
 
@@ -321,7 +322,7 @@ def _slots_and_taken(
     if schedule is None:
         return None
     horizon = now + timedelta(days=slots.HORIZON_DAYS + 1)
-    return schedule, posts.slot_times(db, account_id, now, horizon)
+    return schedule, listing.slot_times(db, account_id, now, horizon)
 
 
 def _take_slot(
@@ -340,7 +341,7 @@ def _take_slot(
 
 def url_problems(
     check: MediaUrlCheck | None,
-    planned: Sequence[posts.NewPost],
+    planned: Sequence[store.NewPost],
     known: frozenset[str] = frozenset(),
 ) -> list[list[Problem]]:
     """For each planned post, the problems of its media given as URLs (`known`: URLs checked
@@ -350,7 +351,7 @@ def url_problems(
     return check.problems([(p.platform, p.content) for p in planned], known)
 
 
-def admit_media(db: Database[Doc], new: posts.NewPost, now: datetime) -> posts.NewPost | Invalid:
+def admit_media(db: Database[Doc], new: store.NewPost, now: datetime) -> store.NewPost | Invalid:
     """The post with its uploaded media checked for its network and resolved to their copies."""
     content = media.admit(db, new.platform, new.account_id, new.content, now)
     if isinstance(content, list):
@@ -358,7 +359,7 @@ def admit_media(db: Database[Doc], new: posts.NewPost, now: datetime) -> posts.N
     return replace(new, content=content)
 
 
-def repeat(request: PostRequest, existing: posts.Existing) -> AlreadyScheduled | KeyReused:
+def repeat(request: PostRequest, existing: store.Existing) -> AlreadyScheduled | KeyReused:
     if existing.request_hash != request.request_hash and request.idempotency_key is not None:
         return KeyReused(request.idempotency_key)
     return AlreadyScheduled(existing.post_id, existing.status)

@@ -5,7 +5,7 @@ The run function: recurring posts' use cases (post scheduling, media checks, dat
 when a series is due, cryptography when a token is first opened, and the manual run's
 authentication (JWTs, API keys) in the run_http function only. The status function: its report
 reads the queue's figures, so it loads neither the claim, the publishing policy nor the
-networks' outcome types (common.lazy_names)."""
+networks' outcome types."""
 
 from __future__ import annotations
 

@@ -11,12 +11,12 @@ from bson import ObjectId
 from flask import Response
 from pymongo.database import Database
 
-from common import posts
 from common.db import Doc
 from common.entrypoints import api_answers, api_body, post_refusals, web
 from common.entrypoints.api.call import Call, RouteHandler, read_body, refuse_body
 from common.entrypoints.api.shapes.posts import IDEMPOTENCY_HEADER
 from common.operations import bulk, post_actions, scheduling
+from common.posts import listing, store
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -88,10 +88,10 @@ def _created_item(
 
 
 def get_post(call: Call) -> Response:
-    doc = posts.get_document(call.db, _post_id(call.path_id))
+    doc = listing.get_document(call.db, _post_id(call.path_id))
     if doc is None or not call.caller.may_use(str(doc["accountId"])):
         raise web.HttpError(404, "No such post")
-    below = posts.follow_ups_of(call.db, doc["_id"]) if doc.get("hasFollowUps") else None
+    below = listing.follow_ups_of(call.db, doc["_id"]) if doc.get("hasFollowUps") else None
     return post_response(doc, call.rid, below)
 
 
@@ -102,7 +102,7 @@ def list_posts(call: Call) -> Response:
     where = query.where
     if call.caller.accounts is not None:
         where = dataclasses.replace(where, accounts_allowed=call.caller.accounts)
-    page = posts.list_page(call.db, where, query.after, query.limit)
+    page = listing.list_page(call.db, where, query.after, query.limit)
     body = {"posts": [api_answers.post_json(d) for d in page.rows], "next": page.cursor}
     return web.json_response(body, 200, call.rid)
 
@@ -142,7 +142,7 @@ def post_action(
 def action_answer(call: Call, post_id: ObjectId, result: ActionResult, name: str) -> Response:
     """Every action, done or refused, is written to the audit log; done, it answers the post."""
     post_refusals.audited(call, name, post_id, result)
-    doc = posts.get_document(call.db, post_id)
+    doc = listing.get_document(call.db, post_id)
     assert doc is not None  # it was just acted on; posts are never deleted
     return post_response(doc, call.rid)
 
@@ -151,7 +151,7 @@ def owned_post(call: Call) -> ObjectId:
     """The path's post id, if this caller may touch it (otherwise it does not exist for them)."""
     post_id = _post_id(call.path_id)
     if call.caller.accounts is not None:
-        post = posts.get(call.db, post_id)
+        post = store.get(call.db, post_id)
         if post is None or not call.caller.may_use(post.account_id):
             raise web.HttpError(404, "No such post")
     return post_id

@@ -66,17 +66,24 @@ def _alive(pid: int) -> bool:
 
 
 def _read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
+    """The URLs the stack's banner names; what the stack said instead, if it never printed one
+    (a stack of ten processes on a loaded machine takes a while: 5-20 s here when quiet)."""
     assert proc.stdout is not None
     urls: dict[str, str] = {}
-    deadline = time.monotonic() + 120
+    said: list[str] = []
+    deadline = time.monotonic() + 240
     for line in proc.stdout:
+        said.append(line)
         for name in ("status", "sandbox posts", "bluesky posts", "mastodon posts", "database"):
             match = re.match(rf"\s+{name}\s+(\S+)", line)
             if match:
                 urls[name] = match.group(1)
-        if BANNER_END in line or time.monotonic() > deadline:
+        if BANNER_END in line:
+            return urls
+        if time.monotonic() > deadline:
             break
-    return urls
+    ended = "ended" if proc.poll() is not None else "was still starting after 240 s"
+    raise AssertionError(f"the stack {ended} without its banner; it said:\n{''.join(said[-30:])}")
 
 
 def _cli(database: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ test that uses fixtures of a heavier layer than its folder's is refused at colle
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
@@ -97,6 +98,14 @@ def _launch_server(config: pytest.Config) -> tuple[int, subprocess.Popen[str]]:
     proc = dbserver.launch(port, short_run=True)
     config.add_cleanup(lambda: stop(proc))  # after the session's clients are closed
     return port, proc
+
+
+# A shell without job control (a CI script's `make test &`, `nohup ... &`) starts a background
+# command with SIGINT ignored, and every process it starts inherits that. The local stack's tests
+# stop the stack with SIGINT, as Ctrl-C does, so the session takes SIGINT back: its children then
+# start with it (and pytest stops on Ctrl-C as usual).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

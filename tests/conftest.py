@@ -211,6 +211,35 @@ def add_post(
     )
 
 
+def thread_post(
+    account_id: str, parts: int, comment: bool = False, key: str | None = None
+) -> store.NewPost:
+    """A facebook post due a minute ago, "the post", with `parts` thread parts ("part 1"...)
+    and, if asked, a "first comment"."""
+    due = utcnow() - timedelta(minutes=1)
+    follow_ups = [
+        store.NewFollowUp("thread", model.Content(text=f"part {i}")) for i in range(1, parts + 1)
+    ]
+    if comment:
+        follow_ups.append(store.NewFollowUp("comment", model.Content(text="first comment")))
+    return store.NewPost(
+        account_id,
+        "facebook",
+        model.Content(text="the post"),
+        ScheduledTime(due, "UTC", due.isoformat()),
+        idempotency_key=key,
+        follow_ups=tuple(follow_ups),
+    )
+
+
+def add_thread(
+    db: Database[Doc], account_id: str, parts: int, comment: bool = False, key: str | None = None
+) -> ObjectId:
+    made = store.insert_once(db, thread_post(account_id, parts, comment, key), utcnow())
+    assert isinstance(made, ObjectId)
+    return made
+
+
 def seed(
     db: Database[Doc], n_posts: int, n_accounts: int, ago: timedelta = timedelta(minutes=1)
 ) -> list[ObjectId]:

@@ -9,44 +9,19 @@ from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 
-from bson import ObjectId
 from pymongo.database import Database
 
-from common.clock import ScheduledTime, utcnow
+from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc
 from common.engine import Trigger, execute_once
-from common.model import Content, Post
+from common.model import Post
 from common.operations import scheduling
 from common.operations.admission import Admission
 from common.platforms.base import Ambiguous, Outcome, Permanent
 from common.posts import actions, reconcile, store
-from tests.conftest import add_account
+from tests.conftest import add_account, add_thread, thread_post
 from tests.recording import LOG, registry_for
-
-MINUTE = timedelta(minutes=1)
-
-
-def _thread(
-    db: Database[Doc], parts: int, comment: bool = False, key: str | None = None
-) -> ObjectId:
-    due = utcnow() - MINUTE
-    follow_ups = [
-        store.NewFollowUp("thread", Content(text=f"part {i}")) for i in range(1, parts + 1)
-    ]
-    if comment:
-        follow_ups.append(store.NewFollowUp("comment", Content(text="first comment")))
-    new = store.NewPost(
-        "a",
-        "facebook",
-        Content(text="the post"),
-        ScheduledTime(due, "UTC", due.isoformat()),
-        idempotency_key=key,
-        follow_ups=tuple(follow_ups),
-    )
-    made = store.insert_once(db, new, utcnow())
-    assert isinstance(made, ObjectId)
-    return made
 
 
 def _by_text(db: Database[Doc]) -> dict[str, Doc]:
@@ -61,7 +36,7 @@ def test_a_thread_and_its_first_comment_go_out_in_order_once_each_in_one_run(
     db: Database[Doc], settings: Settings
 ) -> None:
     add_account(db, "a")
-    _thread(db, parts=3, comment=True)
+    add_thread(db, "a", parts=3, comment=True)
 
     _tick(settings, db)
 
@@ -84,7 +59,7 @@ def test_a_failing_part_stops_the_rest_and_its_retry_brings_them_back(
     db: Database[Doc], settings: Settings
 ) -> None:
     add_account(db, "a")
-    _thread(db, parts=4)
+    add_thread(db, "a", parts=4)
 
     def refuse_part_2(post: Post) -> Outcome | None:
         return Permanent("invalid", "refused") if post.content.text == "part 2" else None
@@ -118,7 +93,7 @@ def test_canceling_the_post_cancels_its_waiting_parts(
     db: Database[Doc], settings: Settings
 ) -> None:
     add_account(db, "a")
-    root = _thread(db, parts=2, comment=True)
+    root = add_thread(db, "a", parts=2, comment=True)
 
     assert actions.cancel(db, root, utcnow())
 
@@ -136,7 +111,7 @@ def test_an_unknown_part_keeps_the_rest_waiting_until_reconciliation_finds_it(
     db: Database[Doc], settings: Settings
 ) -> None:
     add_account(db, "a")
-    root = _thread(db, parts=2)
+    root = add_thread(db, "a", parts=2)
 
     def unclear_root(post: Post) -> Outcome | None:
         return Ambiguous("timed out") if post.content.text == "the post" else None
@@ -167,20 +142,8 @@ def test_an_unknown_part_keeps_the_rest_waiting_until_reconciliation_finds_it(
 
 def test_the_same_request_again_makes_no_second_thread(db: Database[Doc]) -> None:
     add_account(db, "a")
-    first = _thread(db, parts=2, key="k1")
-    due = utcnow() - MINUTE
-    again = store.insert_once(
-        db,
-        store.NewPost(
-            "a",
-            "facebook",
-            Content(text="the post"),
-            ScheduledTime(due, "UTC", due.isoformat()),
-            idempotency_key="k1",
-            follow_ups=(store.NewFollowUp("thread", Content(text="part 1")),),
-        ),
-        utcnow(),
-    )
+    first = add_thread(db, "a", parts=2, key="k1")
+    again = store.insert_once(db, thread_post("a", parts=1, key="k1"), utcnow())
     assert isinstance(again, store.Existing) and again.post_id == first
     assert db["posts"].count_documents({}) == 3
 

@@ -14,7 +14,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from common.clock import ScheduledTime, utcnow
+from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc
 from common.dispatch import loading
@@ -23,10 +23,10 @@ from common.events import NoEvents
 from common.model import Content, Post
 from common.operations import csv_import
 from common.operations.admission import Admission
-from common.posts import actions, store, tasks
+from common.posts import actions, tasks
 from common.tasks import PostTask
 from tests import engine_worker
-from tests.conftest import SettingsFactory, add_account, add_post
+from tests.conftest import SettingsFactory, add_account, add_post, add_thread
 from tests.query_shapes import CommandRecorder, problems, queries
 from tests.recording import LOG, registry_for
 
@@ -222,20 +222,7 @@ def test_a_threads_parts_get_their_tasks_as_their_parents_go_out_not_at_the_next
     parent's publication and its task is created then, so the thread goes out part after part
     within seconds, each post once, every command served by an index."""
     add_account(db, "a")
-    due = utcnow() - timedelta(seconds=1)
-    follow_ups = (
-        store.NewFollowUp("thread", Content(text="part 1")),
-        store.NewFollowUp("thread", Content(text="part 2")),
-        store.NewFollowUp("comment", Content(text="first comment")),
-    )
-    new = store.NewPost(
-        "a",
-        "facebook",
-        Content(text="the post"),
-        ScheduledTime(due, "UTC", due.isoformat()),
-        follow_ups=follow_ups,
-    )
-    assert isinstance(store.insert_once(db, new, utcnow()), ObjectId)
+    add_thread(db, "a", parts=2, comment=True)
     queue = Queue()
     assert _load(db, queue, tasks_settings) == loading.Loaded(created=1)
     recorder = CommandRecorder()

@@ -22,6 +22,7 @@ from tests.functions_fixtures import ADMIN_KEY, Served, serve
 from tests.web_support import TIMEOUT, WEB_SOURCE, Client, stored, web_env
 
 LATER = (utcnow() + timedelta(days=3)).replace(second=0, microsecond=0)
+LATER_LOCAL = LATER.strftime("%Y-%m-%dT%H:%M")  # as the composer's date-time box sends it
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,20 @@ def admin(web_fn: Served) -> Client:
     client = Client(web_fn.url)
     assert client.sign_in(ADMIN_KEY).status_code == 303
     return client
+
+
+def composer(web_fn: Served, db: Database[Any]) -> Client:
+    """An admin on the composer, with a Facebook Page fb-1 and a Bluesky account bsky-1."""
+    add_account(db, "fb-1")
+    add_account(db, "bsky-1", platform="bluesky")
+    client = admin(web_fn)
+    client.get("/compose")
+    return client
+
+
+def both_accounts_form(**fields: str | list[str]) -> dict[str, str | list[str]]:
+    """The composer's form for fb-1 and bsky-1 at LATER (UTC), with these fields."""
+    return {"accounts": ["fb-1", "bsky-1"], "scheduledAt": LATER_LOCAL, "timeZone": "UTC", **fields}
 
 
 def key_client(web_fn: Served, db: Database[Any], *scopes: str) -> Client:
@@ -176,8 +191,7 @@ def test_an_editor_changes_posts_but_not_members(web_fn: Served, fresh_db: Datab
 
 def _draft(client: Client, account_id: str, text: str, action: str = "draft") -> ObjectId:
     client.get("/compose")
-    local = LATER.strftime("%Y-%m-%dT%H:%M")
-    form = {"accounts": account_id, "text": text, "scheduledAt": local, "timeZone": "UTC"}
+    form = {"accounts": account_id, "text": text, "scheduledAt": LATER_LOCAL, "timeZone": "UTC"}
     answer = client.post("/compose", {**form, "action": action})
     assert answer.status_code == 303, answer.text
     return ObjectId(answer.headers["Location"].rsplit("/", 1)[-1])
@@ -252,69 +266,34 @@ def test_the_composer_submits_for_approval_and_adds_to_each_accounts_queue(
 def test_the_composer_schedules_one_group_and_shows_refusals_by_field(
     web_fn: Served, fresh_db: Database[Any]
 ) -> None:
-    add_account(fresh_db, "fb-1")
-    add_account(fresh_db, "bsky-1", platform="bluesky")
-    client = admin(web_fn)
-    client.get("/compose")
-    local = LATER.strftime("%Y-%m-%dT%H:%M")
-    too_long = client.post(
-        "/compose",
-        {
-            "accounts": ["fb-1", "bsky-1"],
-            "text": "é" * 301,
-            "scheduledAt": local,
-            "timeZone": "UTC",
-        },
-    )
+    client = composer(web_fn, fresh_db)
+    too_long = client.post("/compose", both_accounts_form(text="é" * 301))
     assert too_long.status_code == 422
     assert (
         'data-field="text">bsky-1: the text has 301 graphemes, Bluesky allows 300' in too_long.text
     )
     assert fresh_db["posts"].count_documents({}) == 0
-    made = client.post(
-        "/compose",
-        {
-            "accounts": ["fb-1", "bsky-1"],
-            "text": "Launch",
-            "scheduledAt": local,
-            "timeZone": "UTC",
-            "formKey": "k1",
-        },
-    )
+    launch = both_accounts_form(text="Launch", formKey="k1")
+    made = client.post("/compose", launch)
     assert made.status_code == 303
     stored = list(fresh_db["posts"].find())
     assert sorted(p["accountId"] for p in stored) == ["bsky-1", "fb-1"]
     assert {p["scheduledAt"] for p in stored} == {LATER}
     assert {p["groupId"] for p in stored} == {"web-k1"}
-    again = client.post(
-        "/compose",
-        {
-            "accounts": ["fb-1", "bsky-1"],
-            "text": "Launch",
-            "scheduledAt": local,
-            "timeZone": "UTC",
-            "formKey": "k1",
-        },
-    )
+    again = client.post("/compose", launch)
     assert again.status_code == 303 and fresh_db["posts"].count_documents({}) == 2
 
 
 def test_one_form_for_two_accounts_gives_each_post_its_first_comment_once(
     web_fn: Served, fresh_db: Database[Any]
 ) -> None:
-    add_account(fresh_db, "fb-1")
-    add_account(fresh_db, "bsky-1", platform="bluesky")
-    client = admin(web_fn)
-    client.get("/compose")
-    form: dict[str, str | list[str]] = {
-        "accounts": ["fb-1", "bsky-1"],
-        "text": "Launch day",
-        "firstComment": "Tickets: see our site",
-        "thread": ["", "", ""],  # the part boxes a page without JavaScript sends, left empty
-        "scheduledAt": LATER.strftime("%Y-%m-%dT%H:%M"),
-        "timeZone": "UTC",
-        "formKey": "k2",
-    }
+    client = composer(web_fn, fresh_db)
+    form = both_accounts_form(
+        text="Launch day",
+        firstComment="Tickets: see our site",
+        thread=["", "", ""],  # the part boxes a page without JavaScript sends, left empty
+        formKey="k2",
+    )
     for _ in range(2):  # sent twice: nothing new the second time
         answer = client.post("/compose", form)
         assert answer.status_code == 303 and answer.headers["Location"] == "/calendar"
@@ -338,20 +317,8 @@ def test_one_form_for_two_accounts_gives_each_post_its_first_comment_once(
 def test_a_thread_for_a_facebook_page_is_refused_by_field_and_nothing_is_stored(
     web_fn: Served, fresh_db: Database[Any]
 ) -> None:
-    add_account(fresh_db, "fb-1")
-    add_account(fresh_db, "bsky-1", platform="bluesky")
-    client = admin(web_fn)
-    client.get("/compose")
-    answer = client.post(
-        "/compose",
-        {
-            "accounts": ["fb-1", "bsky-1"],
-            "text": "Launch day",
-            "thread": ["", "é" * 301],
-            "scheduledAt": LATER.strftime("%Y-%m-%dT%H:%M"),
-            "timeZone": "UTC",
-        },
-    )
+    client = composer(web_fn, fresh_db)
+    answer = client.post("/compose", both_accounts_form(text="Launch day", thread=["", "é" * 301]))
     assert answer.status_code == 422
     only = "threads are published on threads, bluesky, mastodon only"
     assert f'data-field="thread">fb-1: {only}</p>' in answer.text
@@ -364,9 +331,7 @@ def test_a_thread_for_a_facebook_page_is_refused_by_field_and_nothing_is_stored(
 def test_each_follow_up_box_has_its_own_counter_sent_out_of_band(
     web_fn: Served, fresh_db: Database[Any]
 ) -> None:
-    add_account(fresh_db, "fb-1")
-    add_account(fresh_db, "bsky-1", platform="bluesky")
-    client = admin(web_fn)
+    client = composer(web_fn, fresh_db)
     answer = client.post(
         "/compose/counters",
         {"accounts": ["fb-1", "bsky-1"], "firstComment": "Hi", "thread": ["abc", ""]},
@@ -409,8 +374,12 @@ def test_a_repeating_post_becomes_a_series_listed_and_ended_from_the_app(
     add_account(fresh_db, "fb-2")
     client = admin(web_fn)
     client.get("/compose")
-    local = LATER.strftime("%Y-%m-%dT%H:%M")
-    form = {"accounts": "fb-1", "text": "Weekly special", "scheduledAt": local, "timeZone": "UTC"}
+    form = {
+        "accounts": "fb-1",
+        "text": "Weekly special",
+        "scheduledAt": LATER_LOCAL,
+        "timeZone": "UTC",
+    }
     two = client.post("/compose", {**form, "accounts": ["fb-1", "fb-2"], "action": "repeat"})
     assert two.status_code == 422 and "one account at a time" in two.text
     bad = client.post("/compose", {**form, "action": "repeat", "rule": "FREQ=SOMETIMES"})

@@ -36,6 +36,21 @@ def _problems(check: MediaUrlCheck, platform: str, *media: Media) -> list[tuple[
     return [(p.field, p.message) for p in found]
 
 
+def _gone(sandbox: Sandbox, name: str) -> str:
+    """A URL on the sandbox that answers 404."""
+    return f"{sandbox.url}/_sandbox/nothing/{name}"
+
+
+def _weekly_on_fb(db: Database[Doc], media_url: str) -> scheduling.PostRequest:
+    """A weekly series' template for the Facebook account fb (added here), from 09:00 UTC in
+    two days, with one media URL."""
+    add_account(db, "fb")
+    start = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%dT09:00:00")
+    return scheduling.PostRequest(
+        "fb", start, time_zone="UTC", text="weekly", media=[{"url": media_url}]
+    )
+
+
 def test_a_jpeg_served_on_loopback_passes_for_instagram(
     sandbox: Sandbox, check: MediaUrlCheck
 ) -> None:
@@ -50,7 +65,7 @@ def test_a_pdf_a_gif_a_404_and_an_untyped_mp4_are_each_refused_for_instagram(
         "instagram",
         Media(sandbox.image_url("doc.jpg", mime="application/pdf")),
         Media(sandbox.image_url("anim.gif", mime="image/gif")),
-        Media(f"{sandbox.url}/_sandbox/nothing/gone.jpg"),
+        Media(_gone(sandbox, "gone.jpg")),
         Media(sandbox.image_url("clip.mp4", mime="video/mp4")),  # the item says image
     )
     assert [field for field, _ in found] == ["media[0].url", "media[1]", "media[2].url", "media[3]"]
@@ -111,35 +126,30 @@ def test_schedule_batch_import_and_edit_refuse_an_unreachable_url_and_store_noth
 ) -> None:
     add_account(db, "ig", "instagram")
     due = (utcnow() + timedelta(hours=1)).isoformat()
-    gone = f"{sandbox.url}/_sandbox/nothing/gone.jpg"
+    gone = _gone(sandbox, "gone.jpg")
     good = sandbox.image_url("good.jpg")
 
     def request(url: str) -> scheduling.PostRequest:
         return scheduling.PostRequest("ig", due, text="hi", media=[{"url": url}])
 
     now = utcnow()
-    single = scheduling.schedule_post(db, request(gone), now, Admission(LATENESS, media_urls=check))
+    admission = Admission(LATENESS, media_urls=check)
+    single = scheduling.schedule_post(db, request(gone), now, admission)
     assert isinstance(single, scheduling.Invalid)
     assert [p.field for p in single.problems] == ["media[0].url"]
-    batch = bulk.schedule_batch(
-        db, [request(good), request(gone)], now, Admission(LATENESS, media_urls=check)
-    )
+    batch = bulk.schedule_batch(db, [request(good), request(gone)], now, admission)
     assert isinstance(batch, bulk.BatchRefused)
     assert [(p.index, p.field) for p in batch.problems] == [(1, "media[0].url")]
     csv = f"account,at,text,media\nig,{due},hi,{gone}\n"
-    imported = csv_import.import_csv(
-        db, io.StringIO(csv), now, Admission(LATENESS, media_urls=check)
-    )
+    imported = csv_import.import_csv(db, io.StringIO(csv), now, admission)
     assert isinstance(imported, csv_import.ImportRefused)
     assert [(p.line, p.field) for p in imported.problems] == [(2, "media[0].url")]
     assert "HTTP 404" in imported.problems[0].message
     assert db["posts"].count_documents({}) == 0
-    made = scheduling.schedule_post(db, request(good), now, Admission(LATENESS, media_urls=check))
+    made = scheduling.schedule_post(db, request(good), now, admission)
     assert isinstance(made, scheduling.Scheduled)
     edit = post_actions.PostChanges(media=[{"url": good}, {"url": gone}])
-    edited = post_actions.edit_post(
-        db, made.post_id, edit, now, Admission(LATENESS, media_urls=check)
-    )
+    edited = post_actions.edit_post(db, made.post_id, edit, now, admission)
     assert isinstance(edited, scheduling.Invalid)
     assert [p.field for p in edited.problems] == ["media[1].url"]
 
@@ -147,12 +157,7 @@ def test_schedule_batch_import_and_edit_refuse_an_unreachable_url_and_store_noth
 def test_a_series_template_with_an_unreachable_url_is_refused(
     db: Database[Doc], sandbox: Sandbox, check: MediaUrlCheck
 ) -> None:
-    add_account(db, "fb")
-    start = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%dT09:00:00")
-    gone = f"{sandbox.url}/_sandbox/nothing/a.jpg"
-    template = scheduling.PostRequest(
-        "fb", start, time_zone="UTC", text="weekly", media=[{"url": gone}]
-    )
+    template = _weekly_on_fb(db, _gone(sandbox, "a.jpg"))
     made = series.create_series(db, template, "FREQ=WEEKLY;COUNT=2", utcnow(), check)
     assert isinstance(made, scheduling.Invalid)
     assert [p.field for p in made.problems] == ["media[0].url"]
@@ -162,17 +167,11 @@ def test_a_series_template_with_an_unreachable_url_is_refused(
 def test_an_edit_from_an_occurrence_on_checks_the_urls_it_brings_and_not_the_series_own(
     db: Database[Doc], sandbox: Sandbox, check: MediaUrlCheck
 ) -> None:
-    add_account(db, "fb")
-    start = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%dT09:00:00")
     # Made before URLs were checked at the door: its URL is gone now, and not fetched again.
-    gone = f"{sandbox.url}/_sandbox/nothing/a.jpg"
-    template = scheduling.PostRequest(
-        "fb", start, time_zone="UTC", text="weekly", media=[{"url": gone}]
-    )
-    made = series.create_series(db, template, "FREQ=WEEKLY;COUNT=4", utcnow())
+    gone = _gone(sandbox, "a.jpg")
+    made = series.create_series(db, _weekly_on_fb(db, gone), "FREQ=WEEKLY;COUNT=4", utcnow())
     assert isinstance(made, ObjectId)
-    also_gone = f"{sandbox.url}/_sandbox/nothing/b.jpg"
-    brings = series_split.SeriesChanges(media=[{"url": gone}, {"url": also_gone}])
+    brings = series_split.SeriesChanges(media=[{"url": gone}, {"url": _gone(sandbox, "b.jpg")}])
     refused = series_split.edit_following(db, made, brings, utcnow(), media_urls=check)
     assert isinstance(refused, scheduling.Invalid)
     assert [p.field for p in refused.problems] == ["media[1].url"]

@@ -132,10 +132,6 @@ def test_every_command_of_a_tasks_tick_is_served_by_an_index_and_an_idle_one_cos
     ]
 
 
-def _expired_lease(past: object) -> Doc:
-    return {"runId": "dead", "fence": 1, "expiresAt": past}
-
-
 def _left_by_a_dead_runner(db: Database[Doc], pid: ObjectId) -> None:
     past = utcnow() - MINUTE
     db["posts"].update_one(
@@ -262,6 +258,23 @@ def test_every_page_of_an_api_list_is_served_by_an_index(
     assert found and problems(found) == []
 
 
+def _page_queries(
+    db: Database[Doc],
+    settings: Settings,
+    recorded: tuple[Database[Doc], CommandRecorder],
+    path: str,
+    **query: str,
+) -> list[Query]:
+    """The queries of one web page, shown to an admin through the recording client."""
+    listened, recorder = recorded
+    token, _ = web_sessions.start(db, "admin_key", "admin", utcnow(), timedelta(hours=1))
+    service = app.build_service(settings, listened)
+    recorder.clear()
+    page = page_in_process(service, path, token, **query)
+    assert page.status_code == 200
+    return queries(recorder.commands)
+
+
 @pytest.mark.parametrize("filters", [{}, {"status": "scheduled"}, {"account": "a"}])
 def test_every_command_of_a_calendar_month_is_served_by_an_index(
     db: Database[Doc],
@@ -269,16 +282,10 @@ def test_every_command_of_a_calendar_month_is_served_by_an_index(
     recorded: tuple[Database[Doc], CommandRecorder],
     filters: dict[str, str],
 ) -> None:
-    listened, recorder = recorded
     add_account(db, "a")
     for n in range(5):
         add_post(db, "a", utcnow() + timedelta(days=n))
-    token, _ = web_sessions.start(db, "admin_key", "admin", utcnow(), timedelta(hours=1))
-    service = app.build_service(settings, listened)
-    recorder.clear()
-    page = page_in_process(service, "/calendar", token, **filters)
-    assert page.status_code == 200
-    found = queries(recorder.commands)
+    found = _page_queries(db, settings, recorded, "/calendar", **filters)
     assert [(q.command, q.collection) for q in found] == [
         ("find", "web_sessions"),
         ("find", "posts"),
@@ -290,18 +297,12 @@ def test_every_command_of_a_calendar_month_is_served_by_an_index(
 def test_every_command_of_the_approvals_queue_is_served_by_an_index(
     db: Database[Doc], settings: Settings, recorded: tuple[Database[Doc], CommandRecorder]
 ) -> None:
-    listened, recorder = recorded
     add_account(db, "a")
     for n in range(5):
         post_id = add_post(db, "a", utcnow() + timedelta(days=n))
         if n % 2:
             db["posts"].update_one({"_id": post_id}, {"$set": {"status": "pending_approval"}})
-    token, _ = web_sessions.start(db, "admin_key", "admin", utcnow(), timedelta(hours=1))
-    service = app.build_service(settings, listened)
-    recorder.clear()
-    page = page_in_process(service, "/approvals", token)
-    assert page.status_code == 200
-    found = queries(recorder.commands)
+    found = _page_queries(db, settings, recorded, "/approvals")
     assert [(q.command, q.collection) for q in found] == [
         ("find", "web_sessions"),
         ("find", "posts"),

@@ -47,7 +47,7 @@ from common.clock import utcnow
 from common.config import Settings, load_settings
 from common.db import Doc, ensure_indexes
 from common.engine import Trigger, execute_once
-from common.operations import scheduling
+from common.operations import creating, scheduling
 from common.operations.admission import Admission
 from common.operations.prompt_tasks import task_starter
 from devstack import cloudtasks
@@ -117,7 +117,7 @@ def created_late(settings: Settings, client: MongoClient[Doc], args: argparse.Na
     for i in range(args.late_posts):
         due = (utcnow() + timedelta(seconds=args.late_lead)).isoformat()
         request = scheduling.PostRequest("late", due, text=f"late {i}")
-        made.append(scheduling.schedule_post(db, request, utcnow(), admission))
+        made.append(creating.schedule_one(db, request, utcnow(), admission))
         time.sleep(args.late_every)
     ids = [m.post_id for m in made if isinstance(m, scheduling.Scheduled)]
     deadline = time.monotonic() + args.late_lead + 3 * args.late_tick

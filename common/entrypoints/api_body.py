@@ -20,7 +20,7 @@ from common.entrypoints import web
 from common.entrypoints.api.shapes import accounts as account_shapes
 from common.entrypoints.api.shapes import posts as post_shapes
 from common.entrypoints.api.shapes import series as series_shapes
-from common.operations.bulk import ItemProblem
+from common.operations.creating import ItemProblem
 from common.operations.csv_import import ImportRefused
 from common.operations.post_actions import PostChanges
 from common.operations.scheduling import Invalid, PostRequest

@@ -2,7 +2,7 @@
 account's next free posting slot ("add to queue"), saved as a draft, or submitted for approval.
 
 Every item is checked before anything is stored. Posts due at a time go in as one batch (every
-item or none, bulk.schedule_batch). Drafts and posts awaiting approval are never due, and a
+item or none, creating.schedule). Drafts and posts awaiting approval are never due, and a
 post with follow-ups (a first comment, a thread's parts) stores them under it, which a batch
 does not do: once all of them are checked, each of those is stored on its own, under its own
 idempotency key, so a form sent again names the posts it made rather than making more.
@@ -18,9 +18,9 @@ from pymongo.database import Database
 
 from common import accounts
 from common.db import Doc
-from common.operations import bulk, scheduling
+from common.operations import creating, scheduling
 from common.operations.admission import Admission
-from common.operations.bulk import BatchRefused, BatchScheduled, ItemProblem
+from common.operations.creating import BatchRefused, BatchScheduled, ItemProblem
 from common.operations.scheduling import (
     AlreadyScheduled,
     Invalid,
@@ -39,14 +39,14 @@ def compose(
     if isinstance(slotted, BatchRefused):
         return slotted
     if all(r.stage == "scheduled" and not _has_follow_ups(r) for r in slotted):
-        return bulk.schedule_batch(db, slotted, now, admission)
+        return creating.schedule(db, slotted, now, admission)
     checked = _check_all(db, slotted, now, admission)
     if checked is not None:
         return checked
     results: list[Scheduled | AlreadyScheduled] = []
     checked_once = replace(admission, media_urls=None)  # their URLs were fetched just now
     for index, request in enumerate(slotted):
-        made = scheduling.schedule_post(db, request, now, checked_once)
+        made = creating.schedule_one(db, request, now, checked_once)
         if isinstance(made, KeyReused):
             return made
         if isinstance(made, (Invalid, NoSuchAccount)):
@@ -67,7 +67,7 @@ def _check_all(
     fetched once), its follow-ups set aside for the batch check and checked against its
     account's platform here: every problem, or None."""
     as_due = [replace(r, stage="scheduled", first_comment=None, thread=()) for r in requests]
-    checked = bulk.plan_all(db, as_due, now, admission)
+    checked = creating.plan_all(db, as_due, now, admission)
     problems = list(checked.problems) if isinstance(checked, BatchRefused) else []
     problems += _follow_up_problems(db, requests)
     problems.sort(key=lambda p: p.index)
@@ -97,11 +97,7 @@ def _in_slots(
     """ "Add to queue": each account's own next free slot, resolved before anything is stored."""
     resolved: list[PostRequest] = []
     problems: list[ItemProblem] = []
-    for index, request in enumerate(requests):
-        if request.scheduled_at.strip().lower() != scheduling.QUEUE:
-            resolved.append(request)
-            continue
-        slotted = scheduling.in_next_slot(db, request, now)
+    for index, slotted in enumerate(scheduling.in_next_slots(db, requests, now)):
         if isinstance(slotted, Invalid):
             problems.extend(_problems(index, slotted))
         else:

@@ -11,11 +11,10 @@ from typing import IO
 
 from bson import ObjectId
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
 
 from common import bulk_import, jsonfmt
 from common.db import Doc
-from common.operations import bulk
+from common.operations import creating
 from common.operations.admission import Admission
 from common.operations.scheduling import (
     SLOT_ATTEMPTS,
@@ -100,30 +99,30 @@ def import_csv(
         return ImportRefused((RowProblem(1, "file", "no rows to import"),))
     requests = [row_request(row, default_time_zone, allow_late, owner) for row in rows]
     for _ in range(SLOT_ATTEMPTS):
-        planned = bulk.plan_all(db, requests, now, admission)
-        if isinstance(planned, bulk.BatchRefused):
-            problems = planned.problems
+        plan = creating.plan_all(db, requests, now, admission)
+        if isinstance(plan, creating.BatchRefused):
+            problems = plan.problems
             return ImportRefused(tuple(_row_problem(rows[p.index].line, p) for p in problems))
+        planned = plan.posts
         changed = _changed_rows(db, rows, planned)
         if isinstance(changed, ImportRefused):
             return changed
         keep = [i for i in range(len(rows)) if i not in changed]
-        try:
-            stored = _store_rows(
-                db, [requests[i] for i in keep], [planned[i] for i in keep], now, progress
-            )
-        except BulkWriteError as exc:
-            bulk.raced(db, exc, planned)
+        kept = [requests[i] for i in keep]
+        stored = _store_rows(db, kept, [planned[i] for i in keep], now, progress)
+        if isinstance(stored, creating.Raced):
+            store.free_stale_slots(db, stored.slot_keys)
             continue
+        stored = creating.with_likeness(kept, stored, plan.neighbours)
         imported = _imported(db, rows, keep, stored, changed, planned, now)
         if admission.tasks is not None:  # DISPATCH=tasks: the rows due before the next tick
             admission.tasks.posts_written(db, _written(stored, imported, changed, planned), now)
         return imported
-    return ImportRefused((RowProblem(1, "at", bulk.SLOTS_RACED),))
+    return ImportRefused((RowProblem(1, "at", creating.SLOTS_RACED),))
 
 
 def _written(
-    stored: bulk.BatchScheduled,
+    stored: creating.BatchScheduled,
     imported: Imported,
     changed: dict[int, store.Existing],
     planned: Sequence[store.NewPost],
@@ -168,19 +167,19 @@ def _store_rows(
     planned: Sequence[store.NewPost],
     now: datetime,
     progress: Callable[[int, int], None] | None,
-) -> bulk.BatchScheduled:
+) -> creating.BatchScheduled | creating.Raced:
     if not planned:
-        return bulk.BatchScheduled(())
-    stored = bulk.store_new(db, requests, planned, now, progress)
+        return creating.BatchScheduled(())
+    stored = creating.store_new(db, requests, planned, now, progress)
     assert not isinstance(stored, KeyReused)  # a changed row is an edit, never a reuse
-    return bulk.with_likeness(db, requests, stored)
+    return stored
 
 
 def _imported(
     db: Database[Doc],
     rows: Sequence[bulk_import.Row],
     keep: Sequence[int],
-    stored: bulk.BatchScheduled,
+    stored: creating.BatchScheduled,
     changed: dict[int, store.Existing],
     planned: Sequence[store.NewPost],
     now: datetime,
@@ -217,7 +216,7 @@ _COLUMN = {
 }
 
 
-def _row_problem(line: int, problem: bulk.ItemProblem) -> RowProblem:
+def _row_problem(line: int, problem: creating.ItemProblem) -> RowProblem:
     field = problem.field
     column = _COLUMN.get(field.split("[", 1)[0], field)
     return RowProblem(line, column, problem.message)

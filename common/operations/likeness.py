@@ -12,9 +12,7 @@ from datetime import datetime, timedelta
 from difflib import SequenceMatcher
 
 from bson import ObjectId
-from pymongo.database import Database
 
-from common.db import Doc
 from common.posts import listing
 
 WINDOW = timedelta(minutes=1)
@@ -60,21 +58,6 @@ def alike(a: str, b: str) -> bool:
 def window(instant: datetime) -> tuple[datetime, datetime]:
     """The due times whose posts a post due at `instant` is compared with."""
     return instant - WINDOW, instant + WINDOW
-
-
-def looks_like(db: Database[Doc], placed: Sequence[Placed]) -> list[LooksLike]:
-    """For each of `placed`, the closest post that was scheduled before this request, on the
-    same account within a minute, saying much the same (one query for them all).
-
-    Posts placed together (one batch, one file) are not held against each other: they were
-    written together, and comparing them pairwise would cost the square of a batch."""
-    if not placed:
-        return []
-    start = min(p.due_at for p in placed) - WINDOW
-    end = max(p.due_at for p in placed) + WINDOW
-    ours = {p.post_id for p in placed}
-    found = listing.scheduled_between(db, (p.account_id for p in placed), start, end)
-    return among(placed, [other for other in found if other.post_id not in ours])
 
 
 def among(placed: Sequence[Placed], neighbours: Sequence[listing.Neighbour]) -> list[LooksLike]:

@@ -21,7 +21,6 @@ from common.clock import ScheduledTime, TimeError, resolve
 from common.db import Doc
 from common.model import Account
 from common.operations import likeness, media
-from common.operations.admission import Admission
 from common.platforms.media_check import MediaUrlCheck
 from common.posts import listing, store
 from common.validation import CheckedFollowUps, Problem, check_follow_ups, check_post
@@ -220,50 +219,11 @@ def _key_problems(key: str | None) -> list[Problem]:
     return [Problem("idempotencyKey", f"idempotency keys have 1 to {MAX_KEY_LENGTH} characters")]
 
 
-def schedule_post(
-    db: Database[Doc], request: PostRequest, now: datetime, admission: Admission
-) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
-    if is_queued(request):
-        return _schedule_in_slot(db, request, now, admission)
-    stored = _schedule(db, request, now, admission, queued=False)
-    assert not isinstance(stored, store.SlotTaken)  # only a queued post reserves a slot
-    return stored
-
-
 def is_queued(request: PostRequest) -> bool:
     return request.scheduled_at.strip().lower() == QUEUE
 
 
-def _schedule(
-    db: Database[Doc], request: PostRequest, now: datetime, admission: Admission, *, queued: bool
-) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid | store.SlotTaken:
-    # The account and the posts near the time asked for come in one read (the likeness warning
-    # costs no command of its own), before the insert: a replay reads them for nothing, but a
-    # replay is rare, and every create would pay a separate query after its insert.
-    asked = _instant_asked(request, now)
-    window = likeness.window(asked) if asked is not None else None
-    account, near = listing.account_and_neighbours(db, request.account_id, window)
-    planned = plan_post(request, account, now, admission.max_lateness)
-    if not isinstance(planned, Planned):
-        return planned
-    (by_url,) = url_problems(admission.media_urls, [planned.new])
-    if by_url:
-        return Invalid(tuple(by_url))
-    admitted = admit_media(db, planned.new, now)
-    if isinstance(admitted, Invalid):
-        return admitted
-    inserted = store.insert_once(db, replace(admitted, queued=queued), now)
-    if isinstance(inserted, store.SlotTaken):
-        return inserted
-    if isinstance(inserted, store.Existing):
-        return repeat(request, inserted)
-    if admission.tasks is not None and request.stage == "scheduled":
-        admission.tasks.post_written(db, inserted, planned.new.when.instant, now)
-    placed = likeness.Placed(inserted, admitted.account_id, admitted.when.instant, request.text)
-    return Scheduled(inserted, planned.new.when, tuple(likeness.among([placed], near)))
-
-
-def _instant_asked(request: PostRequest, now: datetime) -> datetime | None:
+def instant_asked(request: PostRequest, now: datetime) -> datetime | None:
     """The instant the request names, read ahead of its validation (None: it names none;
     plan_post then says why)."""
     if request.scheduled_at.strip().lower() == NOW:
@@ -272,30 +232,6 @@ def _instant_asked(request: PostRequest, now: datetime) -> datetime | None:
         return resolve(request.scheduled_at, request.time_zone).instant
     except TimeError:
         return None
-
-
-def _schedule_in_slot(
-    db: Database[Doc], request: PostRequest, now: datetime, admission: Admission
-) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
-    """The post in its account's next free slot. The slot is reserved by the insert itself
-    (posts' unique `slotKey`): a post queued at the same moment that took it first sends this
-    one to the next free slot; a holder canceled or moved since gives the slot back."""
-    for _ in range(SLOT_ATTEMPTS):
-        slotted = in_next_slot(db, request, now)
-        if isinstance(slotted, Invalid):
-            return slotted
-        stored = _schedule(db, slotted, now, admission, queued=True)
-        if not isinstance(stored, store.SlotTaken):
-            return stored
-        store.free_stale_slots(db, [stored.key])
-    message = "the next free posting slots were all taken while this post was queued; try again"
-    return Invalid((Problem("scheduledAt", message),))
-
-
-def in_next_slot(db: Database[Doc], request: PostRequest, now: datetime) -> PostRequest | Invalid:
-    """The request at its account's next free slot (free when it was read: the insert then
-    reserves it, see _schedule_in_slot)."""
-    return in_next_slots(db, [request], now)[0]
 
 
 def in_next_slots(

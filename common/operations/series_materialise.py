@@ -21,7 +21,8 @@ from pymongo.errors import PyMongoError
 from common import series
 from common.db import SERIES, Doc
 from common.operations.admission import Admission
-from common.operations.scheduling import AlreadyScheduled, Invalid, Scheduled, schedule_post
+from common.operations.creating import schedule_one
+from common.operations.scheduling import AlreadyScheduled, Invalid, Scheduled
 from common.operations.series import optional_local, template_request
 from common.operations.series_split import finish_split
 from common.validation import Problem
@@ -113,7 +114,7 @@ def _make(
     request = replace(
         template_request(doc), scheduled_at=local, idempotency_key=f"{lineage}:{local}"
     )
-    result = schedule_post(db, request, now, Admission(max_lateness))
+    result = schedule_one(db, request, now, Admission(max_lateness))
     if isinstance(result, Scheduled):
         return Materialised(1, 0, 0, ())
     if isinstance(result, AlreadyScheduled):

@@ -140,31 +140,28 @@ class Neighbour:
 
 
 _NEIGHBOUR_FIELDS = {"accountId": 1, "dueAt": 1, "content.text": 1}
-_NEAR = "_scheduledNear"  # the account's neighbours, in the combined read
+_ACCOUNTS, _NEAR = "accounts", "scheduledNear"  # the combined read's two lists
 
 
-def scheduled_between(
-    db: Database[Doc], account_ids: Iterable[str], start: datetime, end: datetime
-) -> list[Neighbour]:
-    """Scheduled posts of these accounts due in [start, end]: one query on the accountId_dueAt_id
-    prefix, bounded by the accounts and the window asked for."""
-    found = collection(db).find(_between(sorted(set(account_ids)), start, end), _NEIGHBOUR_FIELDS)
-    return [_neighbour(d) for d in found]
-
-
-def account_and_neighbours(
-    db: Database[Doc], account_id: str, window: tuple[datetime, datetime] | None
-) -> tuple[Account | None, list[Neighbour]]:
-    """The account, and its scheduled posts due in `window` (as `scheduled_between`), in one
-    command: a single create reads both before its insert, so the likeness warning costs no
-    round trip of its own. No window: the account alone."""
-    pipeline: list[Doc] = [{"$match": {"_id": account_id}}]
+def accounts_and_neighbours(
+    db: Database[Doc], account_ids: Iterable[str], window: tuple[datetime, datetime] | None
+) -> tuple[dict[str, Account], list[Neighbour]]:
+    """The accounts by id, and their scheduled posts due in `window`, in one command: a create
+    reads both before its insert, so the likeness warning costs no round trip of its own. The
+    accounts are gathered into one document, so the neighbours are read once, not once per
+    account (on the accountId_dueAt_id prefix). No window: the accounts alone."""
+    ids = sorted(set(account_ids))
+    pipeline: list[Doc] = [
+        {"$match": {"_id": {"$in": ids}}},
+        {"$group": {"_id": None, _ACCOUNTS: {"$push": "$$ROOT"}}},
+    ]
     if window is not None:
-        near = [{"$match": _between([account_id], *window)}, {"$project": _NEIGHBOUR_FIELDS}]
+        near = [{"$match": _between(ids, *window)}, {"$project": _NEIGHBOUR_FIELDS}]
         pipeline.append({"$lookup": {"from": POSTS, "pipeline": near, "as": _NEAR}})
     for doc in db[ACCOUNTS].aggregate(pipeline):
-        return Account.from_doc(doc), [_neighbour(d) for d in doc.pop(_NEAR, [])]
-    return None, []
+        known = {str(d["_id"]): Account.from_doc(d) for d in doc[_ACCOUNTS]}
+        return known, [_neighbour(d) for d in doc.get(_NEAR, [])]
+    return {}, []
 
 
 def _between(account_ids: list[str], start: datetime, end: datetime) -> Doc:

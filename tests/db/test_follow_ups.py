@@ -16,7 +16,7 @@ from common.config import Settings
 from common.db import Doc
 from common.engine import Trigger, execute_once
 from common.model import Post
-from common.operations import scheduling
+from common.operations import creating, scheduling
 from common.operations.admission import Admission
 from common.platforms.base import Ambiguous, Outcome, Permanent
 from common.posts import actions, reconcile, store
@@ -162,8 +162,8 @@ def test_scheduling_a_post_with_a_thread_and_a_first_comment_stores_them_waiting
         first_comment="first!",
     )
 
-    made = scheduling.schedule_post(db, request, now, Admission(timedelta(hours=1)))
-    refused = scheduling.schedule_post(
+    made = creating.schedule_one(db, request, now, Admission(timedelta(hours=1)))
+    refused = creating.schedule_one(
         db, replace(request, account_id="f"), now, Admission(timedelta(hours=1))
     )
 

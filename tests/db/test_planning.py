@@ -14,14 +14,14 @@ from pymongo.database import Database
 from common import slots
 from common.clock import utcnow
 from common.db import Doc
-from common.operations import bulk, csv_import, planning, post_actions, scheduling
+from common.operations import creating, csv_import, planning, post_actions, scheduling
 from common.operations.admission import Admission
 from common.operations.post_actions import Done, PostChanges, Refused
 from common.posts import listing, store
 from common.posts import queue as post_queue
 from common.slots import Schedule
 from common.transitions.starts import Refusal
-from tests.conftest import add_account
+from tests.conftest import add_account, add_post
 
 LATENESS = timedelta(hours=1)
 
@@ -34,7 +34,7 @@ def _make(db: Database[Doc], stage: str, at: datetime, now: datetime) -> ObjectI
         stage=stage,  # type: ignore[arg-type]
         allow_late=True,
     )
-    made = scheduling.schedule_post(db, request, now, Admission(timedelta(days=1)))
+    made = creating.schedule_one(db, request, now, Admission(timedelta(days=1)))
     assert isinstance(made, scheduling.Scheduled)
     return made.post_id
 
@@ -102,7 +102,7 @@ def test_approval_after_the_due_time_follows_the_lateness_rule(db: Database[Doc]
 
 def _queue(db: Database[Doc], text: str, now: datetime) -> scheduling.Scheduled:
     request = scheduling.PostRequest(account_id="a", scheduled_at="queue", text=text)
-    made = scheduling.schedule_post(db, request, now, Admission(LATENESS))
+    made = creating.schedule_one(db, request, now, Admission(LATENESS))
     assert isinstance(made, scheduling.Scheduled), made
     return made
 
@@ -112,7 +112,7 @@ def test_add_to_queue_fills_the_next_free_slots_and_a_removed_post_frees_its_own
 ) -> None:
     add_account(db, "a")
     now = datetime(2027, 3, 26, 12, 0, tzinfo=UTC)  # Friday, before Berlin's spring change
-    refused = scheduling.schedule_post(
+    refused = creating.schedule_one(
         db,
         scheduling.PostRequest(account_id="a", scheduled_at="queue", text="x"),
         now,
@@ -149,6 +149,22 @@ def test_add_to_queue_fills_the_next_free_slots_and_a_removed_post_frees_its_own
         "2027-04-02T18:00:00+02:00",
     ]
     assert db["posts"].count_documents({}) == 6
+
+
+def test_a_post_queued_next_to_one_much_like_it_is_warned_as_any_new_post_is(
+    db: Database[Doc],
+) -> None:
+    add_account(db, "a")
+    now = datetime(2027, 3, 26, 12, 0, tzinfo=UTC)  # Friday; the slot is 18:00 Berlin, 17:00 UTC
+    assert isinstance(
+        planning.set_posting_slots(db, "a", "Europe/Berlin", ["fri@18:00"], now), Schedule
+    )
+    earlier = add_post(db, "a", datetime(2027, 3, 26, 17, 0, 30, tzinfo=UTC), text="Spring sale!")
+
+    made = _queue(db, "spring sale", now)
+
+    assert made.when.local_time == "2027-03-26T18:00:00+01:00"
+    assert [(n.other_id, n.seconds_apart) for n in made.looks_like] == [(earlier, 30)]
 
 
 def test_posts_queued_at_the_same_moment_each_reserve_a_slot_of_their_own(
@@ -196,8 +212,8 @@ def test_a_batch_and_a_csv_file_queue_their_posts_in_distinct_next_slots_in_orde
         scheduling.PostRequest(account_id="a", scheduled_at="queue", text=f"batch {n}", item=n)
         for n in range(3)
     ]
-    batch = bulk.schedule_batch(db, items, now, Admission(LATENESS))
-    assert isinstance(batch, bulk.BatchScheduled) and batch.created == 3
+    batch = creating.schedule(db, items, now, Admission(LATENESS))
+    assert isinstance(batch, creating.BatchScheduled) and batch.created == 3
     csv = "account,at,text,key\n" + "".join(f"a,queue,row {n},row-{n}\n" for n in range(3))
     imported = csv_import.import_csv(db, io.StringIO(csv), now, Admission(LATENESS))
     assert isinstance(imported, csv_import.Imported) and imported.count == 3

@@ -28,7 +28,7 @@ from common.entrypoints.runner import run_steps
 from common.entrypoints.webapp import app
 from common.lock import STATE_ID
 from common.model import Post
-from common.operations import scheduling
+from common.operations import creating, scheduling
 from common.operations.admission import Admission
 from common.platforms.base import Outcome, Permanent
 from common.posts import listing
@@ -325,7 +325,7 @@ def test_a_single_create_reads_its_account_and_neighbours_in_one_indexed_command
     due = utcnow() + timedelta(hours=1)
     add_post(db, "a", due)
     request = scheduling.PostRequest("a", due.isoformat(), text="hello", idempotency_key="k")
-    result = scheduling.schedule_post(listened, request, utcnow(), Admission(timedelta(hours=1)))
+    result = creating.schedule_one(listened, request, utcnow(), Admission(timedelta(hours=1)))
     assert isinstance(result, scheduling.Scheduled)
     assert [next(iter(c)) for c in recorder.commands] == ["aggregate", "insert"]
     found = queries(recorder.commands)
@@ -334,3 +334,25 @@ def test_a_single_create_reads_its_account_and_neighbours_in_one_indexed_command
         ("aggregate", "posts"),  # the $lookup of the neighbours, inside the same command
     ]
     assert problems(found) == []
+
+
+def test_a_batch_reads_its_accounts_and_neighbours_in_one_command_then_stages_its_posts(
+    db: Database[Doc], recorded: tuple[Database[Doc], CommandRecorder]
+) -> None:
+    listened, recorder = recorded
+    add_account(db, "a")
+    add_account(db, "b")
+    due = utcnow() + timedelta(hours=1)
+    add_post(db, "a", due)
+    items = [
+        scheduling.PostRequest(account, due.isoformat(), text="hello", idempotency_key="k", item=n)
+        for n, account in enumerate(["a", "b"])
+    ]
+    result = creating.schedule(listened, items, utcnow(), Admission(timedelta(hours=1)))
+    assert isinstance(result, creating.BatchScheduled) and result.created == 2
+    # The accounts and their neighbours (for the likeness warning), the keys made before, the
+    # staged posts, and their activation together.
+    assert [next(iter(c)) for c in recorder.commands] == ["aggregate", "find", "insert", "update"]
+    made = [r for r in result.results if isinstance(r, scheduling.Scheduled)]
+    assert [len(r.looks_like) for r in made] == [1, 0]
+    assert problems(queries(recorder.commands)) == []

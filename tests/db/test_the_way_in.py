@@ -11,7 +11,7 @@ from pymongo.database import Database
 
 from common.clock import utcnow
 from common.db import Doc
-from common.operations import bulk, csv_import, scheduling
+from common.operations import creating, csv_import, scheduling
 from common.operations.admission import Admission
 from common.operations.scheduling import (
     AlreadyScheduled,
@@ -31,7 +31,7 @@ def _request(account: str, at: str, text: str = "hi", **extra: object) -> PostRe
 
 
 def _schedule(db: Database[Doc], request: PostRequest) -> object:
-    return scheduling.schedule_post(db, request, utcnow(), Admission(LATENESS))
+    return creating.schedule_one(db, request, utcnow(), Admission(LATENESS))
 
 
 def test_a_key_reused_with_another_account_is_refused_and_makes_nothing(
@@ -66,8 +66,8 @@ def test_a_single_create_under_a_key_a_batch_used_is_refused(db: Database[Doc]) 
         _request("fb-a", at, f"item {i}", idempotency_key="k", owner="o", item=i, request_hash="b")
         for i in range(3)
     ]
-    done = bulk.schedule_batch(db, batch, utcnow(), Admission(LATENESS))
-    assert isinstance(done, bulk.BatchScheduled) and done.created == 3
+    done = creating.schedule(db, batch, utcnow(), Admission(LATENESS))
+    assert isinstance(done, creating.BatchScheduled) and done.created == 3
     single = _schedule(
         db, _request("fb-a", at, "one", idempotency_key="k", owner="o", request_hash="s")
     )
@@ -83,8 +83,8 @@ def test_a_long_key_names_every_item_of_a_batch_without_overflowing(db: Database
         _request("fb-a", at, f"item {i}", idempotency_key=key, owner="o", item=i, request_hash="b")
         for i in range(12)
     ]
-    done = bulk.schedule_batch(db, batch, utcnow(), Admission(LATENESS))
-    assert isinstance(done, bulk.BatchScheduled) and done.created == 12
+    done = creating.schedule(db, batch, utcnow(), Admission(LATENESS))
+    assert isinstance(done, creating.BatchScheduled) and done.created == 12
 
 
 def test_allow_late_is_refused_for_a_time_older_than_the_lateness_limit(db: Database[Doc]) -> None:

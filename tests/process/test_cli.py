@@ -18,7 +18,7 @@ from pymongo.errors import BulkWriteError
 from common import accounts, lock
 from common.clock import utcnow
 from common.db import Doc
-from common.operations import bulk, csv_import
+from common.operations import creating, csv_import
 from common.operations.admission import Admission
 from common.tokens import TokenCipher
 from devstack.processes import free_port
@@ -383,7 +383,7 @@ def test_an_unreadable_import_file_is_a_usage_error(
 
 def test_a_failed_import_leaves_nothing_behind(db: Database[Doc]) -> None:
     add_account(db, "fb")
-    n = bulk.IMPORT_CHUNK + 10
+    n = creating.IMPORT_CHUNK + 10
     rows = (
         "".join(f"fb,2030-01-01T10:00:00Z,post {i}\n" for i in range(n))
         + "fb,2030-01-01T10:01:00Z,post 0\n"

@@ -32,7 +32,7 @@ from common.dispatch.loading import TaskLoading
 from common.dispatch.work import EARLY_TOLERANCE_SECONDS
 from common.engine import Trigger, execute_once
 from common.model import Content
-from common.operations import post_actions, scheduling
+from common.operations import creating, post_actions, scheduling
 from common.operations.admission import Admission
 from common.operations.prompt_tasks import task_starter
 from common.posts import actions, store
@@ -486,13 +486,13 @@ def test_a_post_created_or_moved_to_before_the_next_tick_gets_its_task_at_once(
     starter = task_starter(tick_settings)
     soon = (utcnow() + timedelta(seconds=2)).isoformat()
     later = (utcnow() + timedelta(minutes=20)).isoformat()
-    created = scheduling.schedule_post(
+    created = creating.schedule_one(
         fresh_db,
         scheduling.PostRequest("a", soon, text="created soon"),
         utcnow(),
         Admission(DAY, starter),
     )
-    far = scheduling.schedule_post(
+    far = creating.schedule_one(
         fresh_db,
         scheduling.PostRequest("a", later, text="moved soon"),
         utcnow(),
@@ -529,7 +529,7 @@ def test_a_post_created_due_with_its_accounts_chain_waits_its_turn_and_none_go_o
     assert first is not None
     due = first["dueAt"]
     before = _stats(standin)
-    created = scheduling.schedule_post(
+    created = creating.schedule_one(
         fresh_db,
         scheduling.PostRequest("a", due.isoformat(), text="created"),
         utcnow(),

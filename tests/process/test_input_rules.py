@@ -12,9 +12,9 @@ from pymongo.database import Database
 
 from common.clock import utcnow
 from common.db import Doc
-from common.operations import bulk, csv_import, post_actions, scheduling
+from common.operations import creating, csv_import, post_actions
 from common.operations.admission import Admission
-from common.operations.bulk import BatchRefused, BatchScheduled
+from common.operations.creating import BatchRefused, BatchScheduled
 from common.operations.post_actions import Done, PostChanges, Refused
 from common.operations.scheduling import AlreadyScheduled, Invalid, PostRequest, Scheduled
 from common.posts import listing, store
@@ -34,15 +34,15 @@ def test_a_time_in_the_past_is_refused_unless_now_or_allowed_late(db: Database[D
     add_account(db, "fb")
     now = utcnow()
     past = (now - timedelta(hours=2)).isoformat()
-    refused = scheduling.schedule_post(db, _request(past), now, Admission(LATENESS))
+    refused = creating.schedule_one(db, _request(past), now, Admission(LATENESS))
     assert isinstance(refused, Invalid)
     assert [p.field for p in refused.problems] == ["scheduledAt"]
     assert "in the past" in refused.problems[0].message
     assert db["posts"].count_documents({}) == 0
     assert isinstance(
-        scheduling.schedule_post(db, _request("now"), now, Admission(LATENESS)), Scheduled
+        creating.schedule_one(db, _request("now"), now, Admission(LATENESS)), Scheduled
     )
-    late = scheduling.schedule_post(db, _request(past, allow_late=True), now, Admission(LATENESS))
+    late = creating.schedule_one(db, _request(past, allow_late=True), now, Admission(LATENESS))
     assert isinstance(late, Scheduled)
     assert db["posts"].count_documents({}) == 2
 
@@ -51,16 +51,16 @@ def test_the_same_post_sent_twice_is_one_post(db: Database[Doc]) -> None:
     add_account(db, "fb")
     now = utcnow()
     at = (now + timedelta(hours=1)).isoformat()
-    first = scheduling.schedule_post(db, _request(at), now, Admission(LATENESS))
-    second = scheduling.schedule_post(db, _request(at), now, Admission(LATENESS))
+    first = creating.schedule_one(db, _request(at), now, Admission(LATENESS))
+    second = creating.schedule_one(db, _request(at), now, Admission(LATENESS))
     assert isinstance(first, Scheduled)
     assert second == AlreadyScheduled(first.post_id, "scheduled")
-    other_text = scheduling.schedule_post(db, _request(at, text="other"), now, Admission(LATENESS))
+    other_text = creating.schedule_one(db, _request(at, text="other"), now, Admission(LATENESS))
     assert isinstance(other_text, Scheduled)
-    keyed = scheduling.schedule_post(
+    keyed = creating.schedule_one(
         db, _request(at, text="v1", idempotency_key="k1"), now, Admission(LATENESS)
     )
-    rekeyed = scheduling.schedule_post(
+    rekeyed = creating.schedule_one(
         db, _request(at, text="v2", idempotency_key="k1"), now, Admission(LATENESS)
     )
     assert isinstance(keyed, Scheduled) and rekeyed == AlreadyScheduled(keyed.post_id, "scheduled")
@@ -72,16 +72,16 @@ def test_a_batch_is_all_or_nothing_and_names_each_bad_item_by_index(db: Database
     now = utcnow()
     at = (now + timedelta(hours=1)).isoformat()
     bad = [_request(at, "a"), PostRequest("nobody", at, text="b"), _request("soon", "c")]
-    refused = bulk.schedule_batch(db, bad, now, Admission(LATENESS))
+    refused = creating.schedule(db, bad, now, Admission(LATENESS))
     assert isinstance(refused, BatchRefused)
     assert [(p.index, p.field) for p in refused.problems] == [(1, "accountId"), (2, "scheduledAt")]
     assert db["posts"].count_documents({}) == 0
     batch = [_request(at, "a"), _request(at, "b"), _request(at, "a")]
-    done = bulk.schedule_batch(db, batch, now, Admission(LATENESS))
+    done = creating.schedule(db, batch, now, Admission(LATENESS))
     assert isinstance(done, BatchScheduled) and done.created == 2
     first, _, repeat = done.results
     assert isinstance(first, Scheduled) and repeat == AlreadyScheduled(first.post_id, "scheduled")
-    again = bulk.schedule_batch(db, batch, now, Admission(LATENESS))
+    again = creating.schedule(db, batch, now, Admission(LATENESS))
     assert isinstance(again, BatchScheduled) and again.created == 0
     assert [r.post_id for r in again.results] == [r.post_id for r in done.results]
     assert db["posts"].count_documents({}) == 2
@@ -110,7 +110,7 @@ def test_an_edit_is_checked_like_a_new_post_and_refused_at_a_stale_version(
 ) -> None:
     add_account(db, "fb")
     now = utcnow()
-    made = scheduling.schedule_post(
+    made = creating.schedule_one(
         db, _request((now + timedelta(hours=1)).isoformat()), now, Admission(LATENESS)
     )
     assert isinstance(made, Scheduled)

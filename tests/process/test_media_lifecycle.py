@@ -21,7 +21,8 @@ from common.clock import utcnow
 from common.db import Doc
 from common.operations import media
 from common.operations.admission import Admission
-from common.operations.scheduling import PostRequest, schedule_post
+from common.operations.creating import schedule_one
+from common.operations.scheduling import PostRequest
 from common.storage import MediaBucket, StorageConfig
 from devstack.storage import LocalStorage
 from tests.cloudevents_helpers import binary_event
@@ -62,7 +63,7 @@ def test_the_sweep_deletes_unused_and_abandoned_media_and_keeps_what_posts_use(
     used = uploaded(db, bucket, image(tmp_path / "a.png", (600, 600), "PNG"), "ig")
     unused = uploaded(db, bucket, image(tmp_path / "b.png", (700, 700), "PNG"), "ig")
     later = (utcnow() + timedelta(days=90)).isoformat()
-    post = schedule_post(
+    post = schedule_one(
         db,
         PostRequest("ig", later, media=[{"mediaId": used}], text="kept"),
         utcnow(),

@@ -15,7 +15,7 @@ from pymongo.database import Database
 from common.clock import utcnow
 from common.db import Doc
 from common.model import Content, Media
-from common.operations import bulk, csv_import, post_actions, scheduling, series, series_split
+from common.operations import creating, csv_import, post_actions, scheduling, series, series_split
 from common.operations.admission import Admission
 from common.platforms.media_check import MAX_URLS, MediaUrlCheck
 from devstack.sandbox.control import Sandbox
@@ -134,11 +134,11 @@ def test_schedule_batch_import_and_edit_refuse_an_unreachable_url_and_store_noth
 
     now = utcnow()
     admission = Admission(LATENESS, media_urls=check)
-    single = scheduling.schedule_post(db, request(gone), now, admission)
+    single = creating.schedule_one(db, request(gone), now, admission)
     assert isinstance(single, scheduling.Invalid)
     assert [p.field for p in single.problems] == ["media[0].url"]
-    batch = bulk.schedule_batch(db, [request(good), request(gone)], now, admission)
-    assert isinstance(batch, bulk.BatchRefused)
+    batch = creating.schedule(db, [request(good), request(gone)], now, admission)
+    assert isinstance(batch, creating.BatchRefused)
     assert [(p.index, p.field) for p in batch.problems] == [(1, "media[0].url")]
     csv = f"account,at,text,media\nig,{due},hi,{gone}\n"
     imported = csv_import.import_csv(db, io.StringIO(csv), now, admission)
@@ -146,7 +146,7 @@ def test_schedule_batch_import_and_edit_refuse_an_unreachable_url_and_store_noth
     assert [(p.line, p.field) for p in imported.problems] == [(2, "media[0].url")]
     assert "HTTP 404" in imported.problems[0].message
     assert db["posts"].count_documents({}) == 0
-    made = scheduling.schedule_post(db, request(good), now, admission)
+    made = creating.schedule_one(db, request(good), now, admission)
     assert isinstance(made, scheduling.Scheduled)
     edit = post_actions.PostChanges(media=[{"url": good}, {"url": gone}])
     edited = post_actions.edit_post(db, made.post_id, edit, now, admission)

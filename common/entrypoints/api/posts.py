@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 
 from bson import ObjectId
 from flask import Response
@@ -15,7 +14,7 @@ from common.db import Doc
 from common.entrypoints import api_answers, api_body, post_refusals, web
 from common.entrypoints.api.call import Call, RouteHandler, read_body, refuse_body
 from common.entrypoints.api.shapes.posts import IDEMPOTENCY_HEADER
-from common.operations import bulk, post_actions, scheduling
+from common.operations import creating, post_actions, scheduling
 from common.posts import listing, store
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -31,15 +30,8 @@ def create_posts(call: Call) -> Response:
     )
     if forbidden:
         raise web.HttpError(403, f"This credential may not post for {', '.join(forbidden)}"[:200])
-    if parsed.single:
-        one = parsed.requests[0]
-        results = _single_results(
-            scheduling.schedule_post(call.db, one, call.now, call.service.admission)
-        )
-    else:
-        results = _batch_results(
-            bulk.schedule_batch(call.db, parsed.requests, call.now, call.service.admission)
-        )
+    made = creating.schedule(call.db, parsed.requests, call.now, call.service.admission)
+    results = _results(made)
     created = [r for r in results if isinstance(r, scheduling.Scheduled)]
     status = 201 if created or key is not None else 200
     call.audit("posts.create", [str(r.post_id) for r in created], status)
@@ -50,20 +42,10 @@ def create_posts(call: Call) -> Response:
     return web.json_response(answer, status, call.rid, headers=headers)
 
 
-def _single_results(result: Any) -> list[scheduling.Scheduled | scheduling.AlreadyScheduled]:
-    if isinstance(result, scheduling.NoSuchAccount):
-        raise api_body.problems_error(
-            [bulk.ItemProblem(0, "accountId", f"no account {result.account_id!r}")]
-        )
-    if isinstance(result, scheduling.Invalid):
-        raise api_body.invalid_error(result)
-    if isinstance(result, scheduling.KeyReused):
-        raise _key_reused()
-    return [result]
-
-
-def _batch_results(result: Any) -> list[scheduling.Scheduled | scheduling.AlreadyScheduled]:
-    if isinstance(result, bulk.BatchRefused):
+def _results(
+    result: creating.BatchScheduled | creating.BatchRefused | scheduling.KeyReused,
+) -> list[scheduling.Scheduled | scheduling.AlreadyScheduled]:
+    if isinstance(result, creating.BatchRefused):
         raise api_body.problems_error(list(result.problems))
     if isinstance(result, scheduling.KeyReused):
         raise _key_reused()

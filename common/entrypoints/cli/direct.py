@@ -31,6 +31,7 @@ from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.entrypoints.runner import run_steps
 from common.operations import accounts as account_ops
 from common.operations import (
+    creating,
     csv_import,
     media,
     planning,
@@ -84,7 +85,7 @@ class Direct:
     # --- posts ------------------------------------------------------------------------------
 
     def add_post(self, request: scheduling.PostRequest) -> Doc:
-        result = scheduling.schedule_post(
+        result = creating.schedule_one(
             self.db,
             request,
             self._now(),

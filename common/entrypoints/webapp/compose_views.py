@@ -16,8 +16,8 @@ from common.entrypoints.webapp import preview
 from common.entrypoints.webapp.context import MAX_ACCOUNTS, Ctx, route
 from common.media_rules import NetworkLimits, limits_for
 from common.model import Content
-from common.operations import bulk, scheduling, series_materialise
 from common.operations import compose as compose_op
+from common.operations import creating, scheduling, series_materialise
 from common.operations import series as series_ops
 from common.validation import MAX_THREAD_PARTS, THREAD_NETWORKS, TextMeasure, measure_text
 
@@ -51,7 +51,7 @@ def compose(ctx: Ctx) -> Response:
         return _repeat(ctx, form, chosen)
     requests = [_request(form, account_id, group) for account_id in chosen]
     result = compose_op.compose(ctx.db, requests, ctx.now, ctx.service.admission)
-    if isinstance(result, bulk.BatchRefused):
+    if isinstance(result, creating.BatchRefused):
         return _composer(ctx, 422, form, _field_problems(result.problems, chosen))
     if isinstance(result, scheduling.KeyReused):
         return _composer(ctx, 422, form, {"": ["this form was sent before; reload it"]})
@@ -133,7 +133,7 @@ def _media(form: Mapping[str, str]) -> list[dict[str, str]]:
 
 
 def _field_problems(
-    problems: Sequence[bulk.ItemProblem], chosen: Sequence[str]
+    problems: Sequence[creating.ItemProblem], chosen: Sequence[str]
 ) -> dict[str, list[str]]:
     """Each refusal under the field it concerns, naming the account it is about."""
     by_field: dict[str, list[str]] = {}

@@ -1,5 +1,12 @@
-"""Scheduling many posts at once (an API batch, or the rows of a CSV file: operations.csv_import),
-every item or none."""
+"""Creating posts, one or many, every item or none: the one way in for the API (a post or a
+batch), the CLI, the web composer, a series' occurrences and a CSV file's rows
+(operations.csv_import).
+
+Every item is checked (scheduling.plan_post) before anything is stored. One post, with its
+follow-ups, is one insert whose unique indexes detect a repeated request and a posting slot
+taken first. Many are staged and then made visible together, so a run never sees half a batch.
+A repeated request makes nothing new and names the posts it made.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,6 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from common import accounts
 from common.db import Doc
 from common.operations import likeness
 from common.operations.admission import Admission
@@ -27,12 +33,14 @@ from common.operations.scheduling import (
     Scheduled,
     admit_media,
     in_next_slots,
+    instant_asked,
     is_queued,
     plan_post,
     repeat,
     url_problems,
 )
-from common.posts import store
+from common.posts import listing, store
+from common.validation import Problem
 
 IMPORT_CHUNK = 500
 DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index refusing a write
@@ -55,6 +63,14 @@ class BatchRefused:
     """Nothing was scheduled; every problem found, by item."""
 
     problems: tuple[ItemProblem, ...]
+    # The accounts named by an item that do not exist (also among `problems`).
+    unknown_accounts: tuple[str, ...] = ()
+
+    def as_one(self) -> NoSuchAccount | Invalid:
+        """The refusal of a single post, typed as schedule_one answers it."""
+        if self.unknown_accounts:
+            return NoSuchAccount(self.unknown_accounts[0])
+        return Invalid(tuple(Problem(p.field, p.message) for p in self.problems))
 
 
 @dataclass(frozen=True)
@@ -68,85 +84,144 @@ class BatchScheduled:
         return sum(isinstance(r, Scheduled) for r in self.results)
 
 
-def schedule_batch(
+@dataclass(frozen=True)
+class Plan:
+    """The posts to store, in the requests' order, and the scheduled posts near them (read with
+    their accounts, before the insert: the likeness warning costs no command of its own)."""
+
+    posts: list[store.NewPost]
+    neighbours: list[listing.Neighbour]
+
+
+@dataclass(frozen=True)
+class Raced:
+    """Another request took a unique key first: the same request (what it made is now there to
+    be named) or a posting slot. The caller gives back the slots of posts canceled since, then
+    plans again."""
+
+    slot_keys: list[str]
+
+
+def schedule_one(
+    db: Database[Doc], request: PostRequest, now: datetime, admission: Admission
+) -> Scheduled | AlreadyScheduled | KeyReused | NoSuchAccount | Invalid:
+    """One post, refused with the refusal's own type."""
+    result = schedule(db, [request], now, admission)
+    if isinstance(result, BatchRefused):
+        return result.as_one()
+    if isinstance(result, KeyReused):
+        return result
+    return result.results[0]
+
+
+def schedule(
     db: Database[Doc],
     requests: Sequence[PostRequest],
     now: datetime,
     admission: Admission,
     progress: Callable[[int, int], None] | None = None,
 ) -> BatchScheduled | BatchRefused | KeyReused:
-    """Schedule every item or none (an API batch, a CSV file); repeats make nothing new."""
+    """Schedule every item or none; a repeated request makes nothing new."""
     for _ in range(SLOT_ATTEMPTS):
-        planned = plan_all(db, requests, now, admission)
-        if isinstance(planned, BatchRefused):
-            return planned
-        try:
-            stored = store_new(db, requests, planned, now, progress)
+        plan = plan_all(db, requests, now, admission)
+        if isinstance(plan, BatchRefused):
+            return plan
+        stored = store_planned(db, requests, plan.posts, now, progress)
+        if not isinstance(stored, Raced):
             break
-        except BulkWriteError as exc:
-            raced(db, exc, planned)
+        store.free_stale_slots(db, stored.slot_keys)
     else:
         return BatchRefused((ItemProblem(0, "scheduledAt", SLOTS_RACED),))
     if isinstance(stored, KeyReused):
         return stored
     if admission.tasks is not None:
-        made = [(r.post_id, r.when.instant) for r in stored.results if isinstance(r, Scheduled)]
+        made = [
+            (r.post_id, r.when.instant)
+            for q, r in zip(requests, stored.results, strict=True)
+            if isinstance(r, Scheduled) and q.stage == "scheduled"
+        ]
         admission.tasks.posts_written(db, made, now)
-    return with_likeness(db, requests, stored)
+    return with_likeness(requests, stored, plan.neighbours)
 
 
 def plan_all(
     db: Database[Doc], requests: Sequence[PostRequest], now: datetime, admission: Admission
-) -> list[store.NewPost] | BatchRefused:
+) -> Plan | BatchRefused:
     """Every item checked before anything is stored: the posts to store, or every problem
     (media URLs are fetched once each for the whole batch, in parallel)."""
-    known = accounts.load_many(db, (r.account_id for r in requests))
     slotted = in_next_slots(db, requests, now)  # "queue": distinct free slots, in order
+    known, neighbours = listing.accounts_and_neighbours(
+        db, [r.account_id for r in requests], _window(slotted, now)
+    )
     planned: list[store.NewPost] = []
     places: list[int] = []
     problems: list[ItemProblem] = []
+    unknown: list[str] = []
     for index, (request, placed) in enumerate(zip(requests, slotted, strict=True)):
-        if request.stage != "scheduled":
-            # A batch is staged and activated as `scheduled` together (posts.activate_import).
-            problems.append(ItemProblem(index, "stage", "drafts are made one post at a time"))
-            continue
-        if request.thread or request.first_comment is not None:
-            # Staged rows become `scheduled` together; follow-ups wait under their post.
-            field = "thread" if request.thread else "firstComment"
-            problems.append(ItemProblem(index, field, "follow-ups are made one post at a time"))
-            continue
+        if len(requests) > 1:
+            # Staged posts become `scheduled` together (store.activate_import): a draft, and
+            # follow-ups waiting under their post, are made one post at a time.
+            problems += _batch_refuses(index, request)
         result: Planned | NoSuchAccount | Invalid | store.NewPost
         if isinstance(placed, Invalid):
             result = placed
         else:
-            account = known.get(request.account_id)
-            result = plan_post(placed, account, now, admission.max_lateness)
+            result = plan_post(placed, known.get(request.account_id), now, admission.max_lateness)
         if isinstance(result, Planned):
             result = admit_media(db, result.new, now)
         if isinstance(result, store.NewPost):
             planned.append(replace(result, queued=is_queued(request)))
             places.append(index)
         elif isinstance(result, NoSuchAccount):
+            unknown.append(result.account_id)
             problems.append(ItemProblem(index, "accountId", f"no account {result.account_id!r}"))
         else:
             problems.extend(ItemProblem(index, p.field, p.message) for p in result.problems)
     for index, found in zip(places, url_problems(admission.media_urls, planned), strict=True):
         problems.extend(ItemProblem(index, p.field, p.message) for p in found)
     problems.sort(key=lambda p: p.index)
-    return BatchRefused(tuple(problems)) if problems else planned
+    if problems:
+        return BatchRefused(tuple(problems), tuple(unknown))
+    return Plan(planned, neighbours)
+
+
+def _batch_refuses(index: int, request: PostRequest) -> list[ItemProblem]:
+    if request.stage != "scheduled":
+        return [ItemProblem(index, "stage", "drafts are made one post at a time")]
+    if request.thread or request.first_comment is not None:
+        field = "thread" if request.thread else "firstComment"
+        return [ItemProblem(index, field, "follow-ups are made one post at a time")]
+    return []
+
+
+def _window(
+    slotted: Sequence[PostRequest | Invalid], now: datetime
+) -> tuple[datetime, datetime] | None:
+    """The due times the posts' likely neighbours have (None: no item names a time)."""
+    asked = [
+        instant
+        for r in slotted
+        if isinstance(r, PostRequest) and (instant := instant_asked(r, now)) is not None
+    ]
+    if not asked:
+        return None
+    return likeness.window(min(asked))[0], likeness.window(max(asked))[1]
 
 
 def with_likeness(
-    db: Database[Doc], requests: Sequence[PostRequest], stored: BatchScheduled
+    requests: Sequence[PostRequest],
+    stored: BatchScheduled,
+    neighbours: Sequence[listing.Neighbour],
 ) -> BatchScheduled:
-    """The new posts, each with the scheduled posts it looks like (one query for the batch)."""
+    """The new posts, each with the scheduled posts it looks like (`neighbours`, read with the
+    accounts before the insert)."""
     placed = [
         likeness.Placed(r.post_id, q.account_id, r.when.instant, q.text)
         for q, r in zip(requests, stored.results, strict=True)
         if isinstance(r, Scheduled)
     ]
     found: dict[ObjectId, list[likeness.LooksLike]] = {}
-    for near in likeness.looks_like(db, placed):
+    for near in likeness.among(placed, neighbours):
         found.setdefault(near.post_id, []).append(near)
     return BatchScheduled(
         tuple(
@@ -158,6 +233,26 @@ def with_likeness(
     )
 
 
+def store_planned(
+    db: Database[Doc],
+    requests: Sequence[PostRequest],
+    planned: Sequence[store.NewPost],
+    now: datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchScheduled | KeyReused | Raced:
+    """One post in one insert; many staged together (store_new)."""
+    if len(planned) != 1:
+        return store_new(db, requests, planned, now, progress)
+    request, new = requests[0], planned[0]
+    inserted = store.insert_once(db, new, now)
+    if isinstance(inserted, store.SlotTaken):
+        return Raced([inserted.key])
+    if isinstance(inserted, store.Existing):
+        again = repeat(request, inserted)
+        return again if isinstance(again, KeyReused) else BatchScheduled((again,))
+    return BatchScheduled((Scheduled(inserted, new.when),))
+
+
 def _raced_on(error: Doc) -> bool:
     # MongoDB names the refusing index in the message ("... index: slotKey dup key: ...").
     message = str(error.get("errmsg", ""))
@@ -166,15 +261,13 @@ def _raced_on(error: Doc) -> bool:
     )
 
 
-def raced(db: Database[Doc], exc: BulkWriteError, planned: Sequence[store.NewPost]) -> None:
-    """An identical batch stored first (what it made is now there to be named), or a post was
-    queued to one of this batch's slots: the caller plans again. Reservations of posts canceled
-    since are taken back first. Any other write error is raised."""
+def _raced(exc: BulkWriteError, planned: Sequence[store.NewPost]) -> Raced:
+    """An identical batch stored first, or a post was queued to one of this batch's slots;
+    any other write error is raised."""
     errors = exc.details.get("writeErrors", ())
     if not errors or not all(_raced_on(e) for e in errors):
         raise exc
-    slots = [store.slot_key(p.account_id, p.when.instant) for p in planned if p.queued]
-    store.free_stale_slots(db, slots)
+    return Raced([store.slot_key(p.account_id, p.when.instant) for p in planned if p.queued])
 
 
 def store_new(
@@ -183,7 +276,7 @@ def store_new(
     planned: Sequence[store.NewPost],
     now: datetime,
     progress: Callable[[int, int], None] | None,
-) -> BatchScheduled | KeyReused:
+) -> BatchScheduled | KeyReused | Raced:
     """Insert the posts no earlier request made; an item repeated within the batch is one post."""
     existing = store.existing_keys(db, [p.idempotency_key or "" for p in planned])
     for request, new in zip(requests, planned, strict=True):
@@ -195,7 +288,11 @@ def store_new(
         key = new.idempotency_key or ""
         if key not in existing:
             fresh.setdefault(key, new)
-    ids = dict(zip(fresh, insert_all(db, list(fresh.values()), now, progress), strict=True))
+    try:
+        made = insert_all(db, list(fresh.values()), now, progress)
+    except BulkWriteError as exc:
+        return _raced(exc, planned)
+    ids = dict(zip(fresh, made, strict=True))
     results: list[Scheduled | AlreadyScheduled] = []
     for new in planned:
         key = new.idempotency_key or ""

@@ -166,9 +166,10 @@ class TaskWork:
         result = self._work.publish(claimed, account, AccountSeen())
         if result.seen.hold is not None:  # paused or needs_reauth now: read it afresh
             self._accounts.drop(account_id)
-        if claimed.post.has_follow_ups:
-            # Released by its settle (even if the lease was lost meanwhile: they are released
-            # before the outcome); their tasks have the names the tick would give them.
+        if claimed.post.has_follow_ups and result.kind in ("published", None):
+            # Released by its settle when published (even if the lease was lost meanwhile: they
+            # are released before the outcome); their tasks have the names the tick would give
+            # them. Failed, deferred or unknown, it released none: nothing to read.
             self._prompt.follow_ups_released(self._db, claimed.post.id, self._clock())
         if result.due_again_at is not None:
             self._enqueue_next(claimed.post.id, claimed.post.version, result.due_again_at)

@@ -23,6 +23,7 @@ from common.events import NoEvents
 from common.model import Content, Post
 from common.operations import csv_import
 from common.operations.admission import Admission
+from common.platforms.base import Permanent
 from common.posts import actions, tasks
 from common.tasks import PostTask
 from tests import engine_worker
@@ -242,3 +243,23 @@ def test_a_threads_parts_get_their_tasks_as_their_parents_go_out_not_at_the_next
         ["the post", "part 1", "part 2", "first comment"]
     )
     assert _load(db, queue, tasks_settings) == loading.Loaded()  # the next tick: nothing left
+
+
+def test_a_parent_that_fails_costs_no_read_for_parts_it_did_not_release(
+    mongo_uri: str, db: Database[Doc], tasks_settings: Settings
+) -> None:
+    """Its parts are stopped with it: the publish function makes no task and looks for none."""
+    add_account(db, "a")
+    add_thread(db, "a", parts=2, comment=True)
+    queue = Queue()
+    _load(db, queue, tasks_settings)
+    recorder = CommandRecorder()
+    client: MongoClient[Doc] = MongoClient(mongo_uri, tz_aware=True, event_listeners=[recorder])
+    refuse = registry_for(db, script=lambda post: Permanent("invalid", "refused"))
+    work = TaskWork(client[db.name], refuse, tasks_settings, queue, NoEvents(), utcnow)
+    assert work.handle(queue.made[0]) == Done("failed")
+    client.close()
+    assert len(queue.made) == 1
+    assert Counter(d["status"] for d in db["posts"].find()) == {"failed": 4}
+    finds = [c for c in recorder.commands if c.get("find") == "posts"]
+    assert finds == []

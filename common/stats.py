@@ -112,11 +112,6 @@ def hours_read(now: datetime) -> list[Doc]:
     return [{"$match": {"_id": {"$gte": first_hour, "$lte": this_hour}}}]
 
 
-def last_day(db: Database[Doc], now: datetime) -> LastDay:
-    """The last day's figures read on their own: one command."""
-    return last_day_of(list(db[HOURLY_STATS].aggregate(hours_read(now))), now)
-
-
 def last_day_of(rows: Iterable[Doc], now: datetime) -> LastDay:
     """The figures from the rows hours_read(now) found."""
     first_hour = hour_of(now) - timedelta(hours=HISTORY_HOURS - 1)

@@ -4,8 +4,7 @@ Two aggregation pipelines, each over one status_dueAt_id range cut by a `$limit`
 `$group`, so a report reads at most 2 x COUNT_CAP index keys however many posts wait: the open
 window (publishing and scheduled, oldest due first: the due count, the lag and the next post)
 and the attention window (unknown first, then failed). A figure that reaches the cap means "at
-least". The status report runs both inside its one command (status.report); queue_counts runs
-them on their own.
+least". The status report runs both inside its one command (status.report).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from pymongo.database import Database
 
 from common.db import Doc
 from common.posts.queue import NextPost, next_post
-from common.posts.store import collection
 
 # Index keys one window may read; beyond it a backlog is reported as "at least" this many.
 COUNT_CAP = 10_000
@@ -68,13 +66,6 @@ def attention_window(cap: int = COUNT_CAP) -> list[Doc]:
         {"$limit": cap},
         {"$group": {"_id": "$status", "n": {"$sum": 1}}},
     ]
-
-
-def queue_counts(db: Database[Doc], now: datetime, cap: int = COUNT_CAP) -> QueueCounts:
-    """The two windows read on their own: two commands (three when the open window is full)."""
-    open_rows = list(collection(db).aggregate(open_window(now, cap)))
-    attention_rows = list(collection(db).aggregate(attention_window(cap)))
-    return counts_of(db, now, open_rows, attention_rows, cap)
 
 
 def counts_of(

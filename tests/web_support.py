@@ -88,12 +88,17 @@ def web_env(mongo_uri: str, db_name: str, **settings: str) -> dict[str, str]:
     return function_env(mongo_uri, db_name, **settings)
 
 
-def page_in_process(service: WebService, path: str, token: str, **query: str) -> Response:
-    """One GET through the web app's whole flow in this process (no HTTP), as `token`'s
-    session: for counting the database commands a page costs."""
+def page_in_process(
+    service: WebService, path: str, token: str, form: Any = None, **query: str
+) -> Response:
+    """One GET (with `form`: a POST of it, which carries its own CSRF token) through the web
+    app's whole flow in this process (no HTTP), as `token`'s session: for counting the
+    database commands a page costs."""
     environ = EnvironBuilder(
         path=path,
+        method="GET" if form is None else "POST",
         query_string=query,
+        data=form,
         headers=[("Cookie", f"__Host-session={token}"), ("Accept", PAGE)],
     ).get_environ()
     return app.web_request(Request(environ), Lazy(lambda: service))

@@ -16,6 +16,7 @@ import pytest
 from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
+from werkzeug.datastructures import MultiDict
 
 from common import db as db_module
 from common import status, web_sessions
@@ -309,6 +310,29 @@ def test_every_command_of_the_approvals_queue_is_served_by_an_index(
         ("find", "accounts"),
     ]
     assert problems(found) == []
+
+
+def test_a_composer_form_shown_again_reads_the_accounts_once(
+    db: Database[Doc], settings: Settings, recorded: tuple[Database[Doc], CommandRecorder]
+) -> None:
+    """Refused (a series is for one account), the form comes back with its counters and
+    previews for the accounts chosen, found in the one list of accounts the page shows."""
+    listened, recorder = recorded
+    add_account(db, "a")
+    add_account(db, "b", platform="bluesky")
+    token, session = web_sessions.start(db, "admin_key", "admin", utcnow(), timedelta(hours=1))
+    service = app.build_service(settings, listened)
+    form = MultiDict([("accounts", "a"), ("accounts", "b"), ("text", "hi"), ("action", "repeat")])
+    form.add("csrf", session.csrf)
+    recorder.clear()
+    page = page_in_process(service, "/compose", token, form)
+    assert page.status_code == 422 and "one account at a time" in page.get_data(as_text=True)
+    assert 'data-platform="bluesky">bluesky: 2 / 300 graphemes' in page.get_data(as_text=True)
+    found = queries(recorder.commands)
+    assert [(q.command, q.collection) for q in found] == [
+        ("find", "web_sessions"),
+        ("find", "accounts"),
+    ]
 
 
 def test_every_declared_index_has_its_own_name() -> None:

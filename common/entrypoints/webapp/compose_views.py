@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from flask import Response
@@ -148,7 +148,8 @@ def _composer(
     ctx: Ctx, status: int, form: MultiDict[str, str], problems: Mapping[str, list[str]]
 ) -> Response:
     chosen = form.getlist("accounts")
-    found = _by_platform(ctx, chosen)
+    listed = accounts.list_all(ctx.db, MAX_ACCOUNTS)
+    found = _grouped(a for a in listed if a.id in chosen)  # the list has them: no second read
     # A part refused is shown under its box: the boxes are the parts sent, blanks left out.
     parts = _parts(form)
     boxes = parts + [""] * max(PART_BOXES - len(parts), 1 if len(parts) < MAX_THREAD_PARTS else 0)
@@ -158,7 +159,7 @@ def _composer(
         form=form,
         chosen=chosen,
         problems=problems,
-        accounts=[a for a in accounts.list_all(ctx.db, MAX_ACCOUNTS) if a.status != "disabled"],
+        accounts=[a for a in listed if a.status != "disabled"],
         counters=_counters(form, found),
         part_counters=_part_counters(form.get("firstComment", ""), boxes, found),
         previews=_previews(ctx, form, found),
@@ -212,9 +213,12 @@ def _content(form: Mapping[str, str]) -> Content:
 
 def _by_platform(ctx: Ctx, chosen: Sequence[str]) -> dict[str, list[model.Account]]:
     """The chosen accounts by network; none chosen: every network, with its defaults."""
-    known = accounts.load_many(ctx.db, chosen) if chosen else {}
+    return _grouped(accounts.load_many(ctx.db, chosen).values() if chosen else ())
+
+
+def _grouped(chosen: Iterable[model.Account]) -> dict[str, list[model.Account]]:
     found: dict[str, list[model.Account]] = {}
-    for account in known.values():
+    for account in chosen:
         found.setdefault(account.platform, []).append(account)
     return dict(sorted(found.items())) or {p: [] for p in model.PLATFORMS}
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 from bson import ObjectId
+from flask import Response
 from pymongo import MongoClient
 from pymongo.database import Database
 from werkzeug.datastructures import MultiDict
@@ -264,16 +265,19 @@ def _page_queries(
     settings: Settings,
     recorded: tuple[Database[Doc], CommandRecorder],
     path: str,
-    **query: str,
-) -> list[Query]:
-    """The queries of one web page, shown to an admin through the recording client."""
+    *,
+    query: dict[str, str] | None = None,
+    form: list[tuple[str, str]] | None = None,
+) -> tuple[Response, list[Query]]:
+    """One web page shown to an admin through the recording client (with `form`: that form
+    posted, with the session's CSRF token), and its queries."""
     listened, recorder = recorded
-    token, _ = web_sessions.start(db, "admin_key", "admin", utcnow(), timedelta(hours=1))
+    token, session = web_sessions.start(db, "admin_key", "admin", utcnow(), timedelta(hours=1))
     service = app.build_service(settings, listened)
+    posted = None if form is None else MultiDict([*form, ("csrf", session.csrf)])
     recorder.clear()
-    page = page_in_process(service, path, token, **query)
-    assert page.status_code == 200
-    return queries(recorder.commands)
+    page = page_in_process(service, path, token, posted, **(query or {}))
+    return page, queries(recorder.commands)
 
 
 @pytest.mark.parametrize("filters", [{}, {"status": "scheduled"}, {"account": "a"}])
@@ -286,7 +290,8 @@ def test_every_command_of_a_calendar_month_is_served_by_an_index(
     add_account(db, "a")
     for n in range(5):
         add_post(db, "a", utcnow() + timedelta(days=n))
-    found = _page_queries(db, settings, recorded, "/calendar", **filters)
+    page, found = _page_queries(db, settings, recorded, "/calendar", query=filters)
+    assert page.status_code == 200
     assert [(q.command, q.collection) for q in found] == [
         ("find", "web_sessions"),
         ("find", "posts"),
@@ -303,7 +308,8 @@ def test_every_command_of_the_approvals_queue_is_served_by_an_index(
         post_id = add_post(db, "a", utcnow() + timedelta(days=n))
         if n % 2:
             db["posts"].update_one({"_id": post_id}, {"$set": {"status": "pending_approval"}})
-    found = _page_queries(db, settings, recorded, "/approvals")
+    page, found = _page_queries(db, settings, recorded, "/approvals")
+    assert page.status_code == 200
     assert [(q.command, q.collection) for q in found] == [
         ("find", "web_sessions"),
         ("find", "posts"),
@@ -317,18 +323,13 @@ def test_a_composer_form_shown_again_reads_the_accounts_once(
 ) -> None:
     """Refused (a series is for one account), the form comes back with its counters and
     previews for the accounts chosen, found in the one list of accounts the page shows."""
-    listened, recorder = recorded
     add_account(db, "a")
     add_account(db, "b", platform="bluesky")
-    token, session = web_sessions.start(db, "admin_key", "admin", utcnow(), timedelta(hours=1))
-    service = app.build_service(settings, listened)
-    form = MultiDict([("accounts", "a"), ("accounts", "b"), ("text", "hi"), ("action", "repeat")])
-    form.add("csrf", session.csrf)
-    recorder.clear()
-    page = page_in_process(service, "/compose", token, form)
-    assert page.status_code == 422 and "one account at a time" in page.get_data(as_text=True)
-    assert 'data-platform="bluesky">bluesky: 2 / 300 graphemes' in page.get_data(as_text=True)
-    found = queries(recorder.commands)
+    form = [("accounts", "a"), ("accounts", "b"), ("text", "hi"), ("action", "repeat")]
+    page, found = _page_queries(db, settings, recorded, "/compose", form=form)
+    shown = page.get_data(as_text=True)
+    assert page.status_code == 422 and "one account at a time" in shown
+    assert 'data-platform="bluesky">bluesky: 2 / 300 graphemes' in shown
     assert [(q.command, q.collection) for q in found] == [
         ("find", "web_sessions"),
         ("find", "accounts"),

@@ -16,7 +16,6 @@ from datetime import datetime
 
 from pymongo.database import Database
 
-from common import accounts
 from common.db import Doc
 from common.operations import creating, scheduling
 from common.operations.admission import Admission
@@ -29,7 +28,6 @@ from common.operations.scheduling import (
     PostRequest,
     Scheduled,
 )
-from common.validation import check_follow_ups
 
 
 def compose(
@@ -63,32 +61,10 @@ def _has_follow_ups(request: PostRequest) -> bool:
 def _check_all(
     db: Database[Doc], requests: Sequence[PostRequest], now: datetime, admission: Admission
 ) -> BatchRefused | None:
-    """Every item checked as a post due at its time would be (the same rules, media URLs
-    fetched once), its follow-ups set aside for the batch check and checked against its
-    account's platform here: every problem, or None."""
-    as_due = [replace(r, stage="scheduled", first_comment=None, thread=()) for r in requests]
-    checked = creating.plan_all(db, as_due, now, admission)
-    problems = list(checked.problems) if isinstance(checked, BatchRefused) else []
-    problems += _follow_up_problems(db, requests)
-    problems.sort(key=lambda p: p.index)
-    return BatchRefused(tuple(problems)) if problems else None
-
-
-def _follow_up_problems(db: Database[Doc], requests: Sequence[PostRequest]) -> list[ItemProblem]:
-    """A first comment goes to every network, a thread's parts to some (an unknown account is
-    named by the batch check)."""
-    following = [(i, r) for i, r in enumerate(requests) if _has_follow_ups(r)]
-    known = accounts.load_many(db, (r.account_id for _, r in following)) if following else {}
-    problems: list[ItemProblem] = []
-    for index, request in following:
-        account = known.get(request.account_id)
-        if account is None:
-            continue
-        found = check_follow_ups(
-            account.platform, first_comment=request.first_comment, thread=request.thread
-        )
-        problems.extend(ItemProblem(index, p.field, p.message) for p in found.problems)
-    return problems
+    """Every item, its follow-ups included, checked as it will be stored (the same rules, one
+    read of the accounts, media URLs fetched once): every problem, or None."""
+    checked = creating.plan_all(db, requests, now, admission, one_by_one=True)
+    return checked if isinstance(checked, BatchRefused) else None
 
 
 def _in_slots(

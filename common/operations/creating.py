@@ -145,10 +145,17 @@ def schedule(
 
 
 def plan_all(
-    db: Database[Doc], requests: Sequence[PostRequest], now: datetime, admission: Admission
+    db: Database[Doc],
+    requests: Sequence[PostRequest],
+    now: datetime,
+    admission: Admission,
+    *,
+    one_by_one: bool = False,
 ) -> Plan | BatchRefused:
     """Every item checked before anything is stored: the posts to store, or every problem
-    (media URLs are fetched once each for the whole batch, in parallel)."""
+    (media URLs are fetched once each for the whole batch, in parallel). `one_by_one`: the
+    items are checked together but will be stored one post at a time (the composer), so a
+    draft and follow-ups are allowed as they are for one post."""
     slotted = in_next_slots(db, requests, now)  # "queue": distinct free slots, in order
     known, neighbours = listing.accounts_and_neighbours(
         db, [r.account_id for r in requests], _window(slotted, now)
@@ -158,7 +165,7 @@ def plan_all(
     problems: list[ItemProblem] = []
     unknown: list[str] = []
     for index, (request, placed) in enumerate(zip(requests, slotted, strict=True)):
-        if len(requests) > 1:
+        if len(requests) > 1 and not one_by_one:
             # Staged posts become `scheduled` together (store.activate_import): a draft, and
             # follow-ups waiting under their post, are made one post at a time.
             problems += _batch_refuses(index, request)

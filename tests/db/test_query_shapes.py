@@ -381,3 +381,26 @@ def test_a_batch_reads_its_accounts_and_neighbours_in_one_command_then_stages_it
     made = [r for r in result.results if isinstance(r, scheduling.Scheduled)]
     assert [len(r.looks_like) for r in made] == [1, 0]
     assert problems(queries(recorder.commands)) == []
+
+
+def test_a_composed_post_with_follow_ups_reads_its_accounts_once_to_check_them_all(
+    db: Database[Doc], settings: Settings, recorded: tuple[Database[Doc], CommandRecorder]
+) -> None:
+    """Every item and its follow-ups checked before any is stored, from one read of the
+    accounts (and their neighbours); then each post stored on its own, under its own key."""
+    add_account(db, "a")
+    add_account(db, "b", platform="bluesky")
+    due = (utcnow() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    form = [("accounts", "a"), ("accounts", "b"), ("text", "hi"), ("firstComment", "more")]
+    when = [("scheduledAt", due), ("timeZone", "UTC")]
+    page, found = _page_queries(db, settings, recorded, "/compose", form=[*form, *when])
+    assert page.status_code == 303
+    assert db["posts"].count_documents({}) == 4  # two posts, each with its first comment
+    checked_together = [("aggregate", "accounts"), ("aggregate", "posts")]
+    stored_one_by_one = checked_together * 2
+    assert [(q.command, q.collection) for q in found] == [
+        ("find", "web_sessions"),
+        *checked_together,
+        *stored_one_by_one,
+    ]
+    assert problems(found) == []

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 START_TIMEOUT_SECONDS = 60.0
@@ -18,8 +20,40 @@ class StartError(RuntimeError):
     """A helper process exited or did not listen in time."""
 
 
+# Ports handed out below the kernel's ephemeral range: a port from bind(("127.0.0.1", 0)) comes
+# from that range, where every outgoing connection also takes its local port, so between the
+# check and the helper's own bind a client socket (ours or another test's) could take it; seen as
+# "cloudrun front of run exited with code 1" in full runs. Below the range only another
+# listener can collide, and picking at random makes two concurrent callers unlikely to agree.
+LOWEST_PORT = 10_000
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LINUX_EPHEMERAL_LOW = 32_768
+
+
+def ephemeral_low(range_file: Path = EPHEMERAL_RANGE) -> int:
+    """The first port the kernel hands out for outgoing connections (Linux's default if unknown)."""
+    try:
+        return int(range_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return LINUX_EPHEMERAL_LOW
+
+
 def free_port() -> int:
-    """A loopback port nobody listens on right now."""
+    """A loopback port nobody listens on right now, outside the ephemeral range."""
+    high = ephemeral_low()
+    if high <= LOWEST_PORT:  # a kernel configured to hand out nearly every port
+        return _kernel_port()
+    while True:
+        port = random.randrange(LOWEST_PORT, high)  # noqa: S311 - spreads callers, not a secret
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+def _kernel_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]

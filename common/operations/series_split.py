@@ -60,18 +60,20 @@ class Split:
 
 def edit_following(
     db: Database[Doc],
-    series_id: ObjectId,
+    doc: Doc,
     changes: SeriesChanges,
     now: datetime,
     *,
     since: str | None = None,
     media_urls: MediaUrlCheck | None = None,
 ) -> Split | Invalid | NoSuchSeries | NoSuchAccount:
-    """Change the series from the occurrence `since` (a local time; None: the next one after
-    now) on, checked like a new series (media URLs the series did not have are fetched with
-    `media_urls`, as at every door). The next run finishes the split (finish_split)."""
-    doc = db[SERIES].find_one({"_id": series_id, "ended": False})
-    if doc is None:
+    """Change the series `doc` (as the caller read it to find it and check who may edit it)
+    from the occurrence `since` (a local time; None: the next one after now) on, checked like
+    a new series (media URLs the series did not have are fetched with `media_urls`, as at
+    every door). The write is conditional on the series still being open and unsplit, so a
+    change since the read is refused. The next run finishes the split (finish_split)."""
+    series_id = doc["_id"]
+    if doc["ended"]:
         return NoSuchSeries(str(series_id))
     if doc.get("successor") is not None or _waiting_for_hand_over(db, doc):
         message = "the series' last edit is being applied; try again after the next run"

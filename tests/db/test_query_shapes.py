@@ -26,12 +26,14 @@ from common.config import Settings
 from common.db import Doc
 from common.dispatch import loading
 from common.engine import Trigger, execute_once
+from common.entrypoints.cli.direct import Direct
 from common.entrypoints.runner import run_steps
 from common.entrypoints.webapp import app
 from common.lock import STATE_ID
 from common.model import Post
-from common.operations import creating, scheduling
+from common.operations import creating, scheduling, series
 from common.operations.admission import Admission
+from common.operations.series_split import SeriesChanges
 from common.platforms.base import Outcome, Permanent
 from common.posts import listing
 from common.tasks import PostTask
@@ -404,3 +406,25 @@ def test_a_composed_post_with_follow_ups_reads_its_accounts_once_to_check_them_a
         *stored_one_by_one,
     ]
     assert problems(found) == []
+
+
+def test_an_edit_of_a_series_from_the_cli_reads_the_series_once(
+    db: Database[Doc], settings: Settings, recorded: tuple[Database[Doc], CommandRecorder]
+) -> None:
+    """The series is found by its id (the caller's own check), and that read is the one the
+    edit works from; its account is read to check the new template."""
+    listened, recorder = recorded
+    add_account(db, "a")
+    template = scheduling.PostRequest("a", "2027-01-01T09:00:00", "Europe/Berlin", text="hi")
+    made = series.create_series(db, template, "FREQ=DAILY;COUNT=5", utcnow())
+    assert isinstance(made, ObjectId)
+    backend = Direct()
+    backend.__dict__.update(settings=settings, db=listened)  # its cached settings and database
+    recorder.clear()
+    split = backend.edit_series(str(made), SeriesChanges(text="hello"), None)
+    assert split["successorId"] != str(made)
+    assert [(q.command, q.collection) for q in queries(recorder.commands)] == [
+        ("find", "series"),
+        ("find", "accounts"),
+        ("update", "series"),
+    ]

@@ -49,6 +49,13 @@ def _daily(
     return made
 
 
+def _found(db: Database[Doc], series_id: ObjectId) -> Doc:
+    """The series as a caller reads it before editing it."""
+    doc = series_ops.get_series(db, series_id)
+    assert doc is not None
+    return doc
+
+
 def _run(db: Database[Doc], sid: ObjectId, limit: int = 50) -> series_materialise.Materialised:
     return series_materialise.materialise(
         db, sid, NOW, max_lateness=LATENESS, horizon=YEAR, limit=limit
@@ -173,7 +180,11 @@ def test_this_and_following_remakes_each_later_occurrence_once_even_after_a_cras
     assert edited == post_actions.Done(by_hand["_id"])
 
     split = series_split.edit_following(
-        db, sid, series_split.SeriesChanges(text="new text"), NOW, since="2027-01-10T09:00:00"
+        db,
+        _found(db, sid),
+        series_split.SeriesChanges(text="new text"),
+        NOW,
+        since="2027-01-10T09:00:00",
     )
     assert isinstance(split, series_split.Split)
     # A run dies after some of the split's steps; the next runs finish it.
@@ -200,7 +211,7 @@ def test_a_split_count_rule_keeps_the_occurrences_still_to_come(db: Database[Doc
     assert isinstance(sid, ObjectId)
     _drain(db)
     split = series_split.edit_following(
-        db, sid, series_split.SeriesChanges(text="y"), NOW, since="2027-01-29T09:00:00"
+        db, _found(db, sid), series_split.SeriesChanges(text="y"), NOW, since="2027-01-29T09:00:00"
     )
     assert isinstance(split, series_split.Split)
     _drain(db)
@@ -214,22 +225,35 @@ def test_a_split_count_rule_keeps_the_occurrences_still_to_come(db: Database[Doc
 def test_an_edit_from_a_time_that_is_no_occurrence_is_refused(db: Database[Doc]) -> None:
     sid = _daily(db, "2027-01-01T09:00:00")
     refused = series_split.edit_following(
-        db, sid, series_split.SeriesChanges(text="y"), NOW, since="2027-01-10T10:00:00"
+        db, _found(db, sid), series_split.SeriesChanges(text="y"), NOW, since="2027-01-10T10:00:00"
     )
     assert isinstance(refused, scheduling.Invalid)
     assert [p.message for p in refused.problems] == [
         "2027-01-10T10:00:00 is no occurrence of this series"
     ]
-    unknown = ObjectId()
+
+
+def test_an_ended_series_is_not_edited_even_if_it_ended_after_the_caller_read_it(
+    db: Database[Doc],
+) -> None:
+    sid = _daily(db, "2027-01-01T09:00:00")
+    ended = _found(db, sid)
+    assert series_ops.end_series(db, sid, NOW) is not None
     assert series_split.edit_following(
-        db, unknown, series_split.SeriesChanges(), NOW
-    ) == series_ops.NoSuchSeries(str(unknown))
+        db, _found(db, sid), series_split.SeriesChanges(), NOW
+    ) == series_ops.NoSuchSeries(str(sid))
+    # Ended after the caller read it: the conditional write refuses the edit.
+    refused = series_split.edit_following(db, ended, series_split.SeriesChanges(text="z"), NOW)
+    assert isinstance(refused, scheduling.Invalid)
+    assert [p.field for p in refused.problems] == ["series"]
 
 
 def test_ending_an_edited_series_ends_its_successor_too(db: Database[Doc]) -> None:
     sid = _daily(db, "2027-01-01T09:00:00", until=JANUARY_15)
     _drain(db)
-    split = series_split.edit_following(db, sid, series_split.SeriesChanges(text="y"), NOW)
+    split = series_split.edit_following(
+        db, _found(db, sid), series_split.SeriesChanges(text="y"), NOW
+    )
     assert isinstance(split, series_split.Split)
     _drain(db)
 
@@ -257,12 +281,12 @@ def test_ending_a_series_with_an_edit_pending_still_ends_an_earlier_edits_succes
     sid = _daily(db, "2027-01-01T09:00:00", until=JANUARY_15)
     _drain(db)
     later = series_split.edit_following(
-        db, sid, series_split.SeriesChanges(text="b"), NOW, since="2027-01-12T09:00:00"
+        db, _found(db, sid), series_split.SeriesChanges(text="b"), NOW, since="2027-01-12T09:00:00"
     )
     assert isinstance(later, series_split.Split)
     _drain(db)
     earlier = series_split.edit_following(
-        db, sid, series_split.SeriesChanges(text="c"), NOW, since="2027-01-06T09:00:00"
+        db, _found(db, sid), series_split.SeriesChanges(text="c"), NOW, since="2027-01-06T09:00:00"
     )
     assert isinstance(earlier, series_split.Split)
 
@@ -275,18 +299,22 @@ def test_ending_a_series_with_an_edit_pending_still_ends_an_earlier_edits_succes
 def test_a_successor_waiting_for_its_hand_over_cannot_be_edited_yet(db: Database[Doc]) -> None:
     sid = _daily(db, "2027-01-01T09:00:00", until=JANUARY_15)
     _drain(db)
-    split = series_split.edit_following(db, sid, series_split.SeriesChanges(text="b"), NOW)
+    split = series_split.edit_following(
+        db, _found(db, sid), series_split.SeriesChanges(text="b"), NOW
+    )
     assert isinstance(split, series_split.Split)
     pending = db[SERIES].find_one({"_id": sid})
     assert pending is not None
     series_split.SPLIT_STEPS[0](db, pending, NOW)  # the successor is stored, still dormant
 
     refused = series_split.edit_following(
-        db, split.successor, series_split.SeriesChanges(text="c"), NOW
+        db, _found(db, split.successor), series_split.SeriesChanges(text="c"), NOW
     )
     assert isinstance(refused, scheduling.Invalid)
     _drain(db)
     assert isinstance(
-        series_split.edit_following(db, split.successor, series_split.SeriesChanges(text="c"), NOW),
+        series_split.edit_following(
+            db, _found(db, split.successor), series_split.SeriesChanges(text="c"), NOW
+        ),
         series_split.Split,
     )

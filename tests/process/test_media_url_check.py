@@ -172,7 +172,9 @@ def test_an_edit_from_an_occurrence_on_checks_the_urls_it_brings_and_not_the_ser
     made = series.create_series(db, _weekly_on_fb(db, gone), "FREQ=WEEKLY;COUNT=4", utcnow())
     assert isinstance(made, ObjectId)
     brings = series_split.SeriesChanges(media=[{"url": gone}, {"url": _gone(sandbox, "b.jpg")}])
-    refused = series_split.edit_following(db, made, brings, utcnow(), media_urls=check)
+    found = series.get_series(db, made)
+    assert found is not None
+    refused = series_split.edit_following(db, found, brings, utcnow(), media_urls=check)
     assert isinstance(refused, scheduling.Invalid)
     assert [p.field for p in refused.problems] == ["media[1].url"]
     assert "HTTP 404" in refused.problems[0].message
@@ -180,5 +182,5 @@ def test_an_edit_from_an_occurrence_on_checks_the_urls_it_brings_and_not_the_ser
     assert stored is not None
     assert (stored.get("successor"), stored["endsBefore"]) == (None, None)  # not split
     text_only = series_split.SeriesChanges(text="weekly, reworded")
-    split = series_split.edit_following(db, made, text_only, utcnow(), media_urls=check)
+    split = series_split.edit_following(db, found, text_only, utcnow(), media_urls=check)
     assert isinstance(split, series_split.Split)

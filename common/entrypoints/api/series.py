@@ -59,7 +59,7 @@ def edit_series(call: Call) -> Response:
     changes, since = api_body.parse_series_changes(read_body(call.request))
     media_urls = call.service.admission.media_urls
     result = series_split.edit_following(
-        call.db, doc["_id"], changes, call.now, since=since, media_urls=media_urls
+        call.db, doc, changes, call.now, since=since, media_urls=media_urls
     )
     if isinstance(result, series_ops.NoSuchSeries):
         raise web.HttpError(409, "The series has ended")

@@ -229,7 +229,7 @@ class Direct:
         doc = self._series(series_id)
         split = series_split.edit_following(
             self.db,
-            doc["_id"],
+            doc,
             changes,
             self._now(),
             since=since,

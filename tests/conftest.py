@@ -211,6 +211,21 @@ def add_post(
     )
 
 
+def left_by_a_dead_runner(db: Database[Doc], post_id: ObjectId) -> None:
+    """A runner claimed the post, began its send and died: the lease has expired."""
+    past = utcnow() - timedelta(minutes=1)
+    db["posts"].update_one(
+        {"_id": post_id},
+        {
+            "$set": {
+                "status": "publishing",
+                "sendStartedAt": past,
+                "lease": {"runId": "dead-runner", "fence": 1, "expiresAt": past},
+            }
+        },
+    )
+
+
 def thread_post(
     account_id: str, parts: int, comment: bool = False, key: str | None = None
 ) -> store.NewPost:

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from bson import ObjectId
 from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
@@ -32,7 +31,7 @@ from common.platforms.base import (
 from common.posts import actions
 from devstack.post_counts import count_by_status
 from devstack.processes import free_port
-from tests.conftest import SettingsFactory, add_account, add_post
+from tests.conftest import SettingsFactory, add_account, add_post, left_by_a_dead_runner
 from tests.recording import RecordingPublisher, registry_for, sends_per_post
 
 MINUTE = timedelta(minutes=1)
@@ -46,21 +45,6 @@ def _post(db: Database[Doc], post_id: object) -> Doc:
     doc = db["posts"].find_one({"_id": post_id})
     assert doc is not None
     return doc
-
-
-def _left_by_a_dead_runner(db: Database[Doc], pid: ObjectId) -> None:
-    """A runner claimed the post, began its send and died: the lease has expired."""
-    past = utcnow() - MINUTE
-    db["posts"].update_one(
-        {"_id": pid},
-        {
-            "$set": {
-                "status": "publishing",
-                "sendStartedAt": past,
-                "lease": {"runId": "dead-runner", "fence": 1, "expiresAt": past},
-            }
-        },
-    )
 
 
 def _always(outcome: Outcome) -> Callable[[Post], Outcome]:
@@ -410,7 +394,7 @@ def test_a_dead_runners_post_is_looked_up_even_when_its_account_is_paused(
 ) -> None:
     add_account(db, "a")
     pid = add_post(db, "a", utcnow() - timedelta(hours=1))
-    _left_by_a_dead_runner(db, pid)
+    left_by_a_dead_runner(db, pid)
     if sent:
         db["platform_log"].insert_one({"postId": pid, "accountId": "a", "text": "hello"})
     accounts.pause_until(db, "a", utcnow() + timedelta(hours=1), utcnow())
@@ -433,7 +417,7 @@ def test_a_dead_runners_post_that_cannot_be_looked_up_ends_unknown_not_stuck(
 ) -> None:
     add_account(db, "a")
     pid = add_post(db, "a", utcnow() - MINUTE)
-    _left_by_a_dead_runner(db, pid)
+    left_by_a_dead_runner(db, pid)
     settings = make_settings(RECONCILE_POLICY=policy)
     execute_once(settings, Trigger("cli"), Registry([_Blind(db)]))
     doc = _post(db, pid)
@@ -447,7 +431,7 @@ def test_at_least_once_sends_a_dead_runners_post_again_when_it_is_not_found(
 ) -> None:
     add_account(db, "a")
     pid = add_post(db, "a", utcnow() - MINUTE)
-    _left_by_a_dead_runner(db, pid)
+    left_by_a_dead_runner(db, pid)
     _tick(make_settings(RECONCILE_POLICY="at_least_once"), db)
     assert _post(db, pid)["status"] == "published"
     assert sends_per_post(db) == {pid: 1}

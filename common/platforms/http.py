@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.exceptions import InvalidHeader
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from common.clock import utcnow
@@ -27,6 +28,7 @@ from common.platforms.base import Ambiguous, Failure, Permanent, RateLimited, Re
 log = logging.getLogger(__name__)
 
 Method = Literal["GET", "POST"]
+UNSENDABLE = "cannot be sent: a header has characters HTTP does not carry"
 
 
 class NetworkSession:
@@ -47,11 +49,17 @@ class NetworkSession:
 
     def send(
         self, method: Method, url: str, *, call: str, idempotent: bool, **request: Any
-    ) -> requests.Response | Retryable | Ambiguous:
+    ) -> requests.Response | Retryable | Ambiguous | Permanent:
         """One request (`request`: requests' own arguments); `call` names it in logs, never
-        with ids or a query. `idempotent=False` marks the send."""
+        with ids or a query. `idempotent=False` marks the send. A request that cannot be put on
+        the wire at all is Permanent."""
         try:
             return self._session.request(method, url, timeout=self._timeout, **request)
+        except (InvalidHeader, UnicodeEncodeError) as exc:
+            # Refused before a byte went out (a token with a line break or a character past
+            # Latin-1, which no network issues): sending it again cannot help.
+            log.warning("request not sendable", extra={"network": self._network, "call": call})
+            return Permanent("unsendable", f"{UNSENDABLE} ({type(exc).__name__})")
         except requests.RequestException as exc:
             return self._no_answer(exc, call, idempotent=idempotent)
 

@@ -27,6 +27,7 @@ from common.media_probe import Unreadable, facts_from_head
 from common.media_rules import LIMITS, MediaFacts, check_item
 from common.model import Content, Media
 from common.platforms import public_hosts
+from common.platforms.base import failure_reason
 from common.platforms.http import NetworkSession
 from common.validation import Problem
 
@@ -93,7 +94,7 @@ class MediaUrlCheck:
                 allow_redirects=False,
             )
             if not isinstance(answer, requests.Response):
-                return Unreadable(f"the URL could not be reached ({answer.reason})")
+                return Unreadable(f"the URL could not be reached ({failure_reason(answer)})")
             with answer:
                 if answer.is_redirect and answer.headers.get("Location"):
                     url = urljoin(url, answer.headers["Location"])

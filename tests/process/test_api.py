@@ -670,6 +670,19 @@ def test_reconcile_finds_a_post_that_went_out_and_keeps_one_that_did_not(
     assert [p["text"] for p in meta.posts()] == ["went out"]
 
 
+@pytest.mark.parametrize("token", ["TH\u20ac-long-lived", "TH-long\nlived"])
+def test_a_token_no_http_header_can_carry_is_refused_not_a_server_error(
+    api_fn: Served, fresh_db: Database[Any], meta: Sandbox, token: str
+) -> None:
+    """A character HTTP headers do not carry (past Latin-1, a line break): the token cannot
+    be sent as the Authorization header, so no network could have issued it."""
+    manager = key(fresh_db, "accounts:write")
+    login = {"network": "threads", "accessToken": token}
+    refused = assert_refused(call(api_fn, "POST", "/v1/accounts:connect", manager, login), 422)
+    assert "cannot be sent" in refused["error"]
+    assert fresh_db["accounts"].count_documents({}) == 0
+
+
 def test_a_login_is_judged_by_its_network_and_a_refused_one_stores_nothing(
     api_fn: Served,
     fresh_db: Database[Any],

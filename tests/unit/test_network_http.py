@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from common.platforms.base import Ambiguous, Permanent, RateLimited, Retryable
-from common.platforms.http import NetworkSession, without_envelope
+from common.platforms.http import UNSENDABLE, NetworkSession, without_envelope
 from devstack.processes import free_port
 
 LATER = datetime(2030, 1, 1, tzinfo=UTC)
@@ -33,3 +33,21 @@ def test_a_send_that_never_reached_a_server_is_retryable_not_ambiguous() -> None
     finally:
         session.close()
     assert isinstance(failed, Retryable) and "ConnectionError" in failed.reason
+
+
+def test_a_request_no_http_header_can_carry_is_permanent_and_never_sent() -> None:
+    """A token with a character past Latin-1 or a line break fails before any byte goes out
+    (even to a port where nothing listens): not a crash, and not worth another try."""
+    session = NetworkSession("test", (2.0, 2.0), 1)
+    url = f"http://127.0.0.1:{free_port()}/x"
+    try:
+        failed = [
+            session.send("POST", url, call="x", idempotent=False, headers={"Authorization": auth})
+            for auth in ("Bearer TH\u20ac", "Bearer TH\nX")
+        ]
+    finally:
+        session.close()
+    assert [(f.code, f.message) for f in failed if isinstance(f, Permanent)] == [
+        ("unsendable", f"{UNSENDABLE} (UnicodeEncodeError)"),
+        ("unsendable", f"{UNSENDABLE} (InvalidHeader)"),
+    ]

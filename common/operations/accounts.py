@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from common import accounts
 from common.db import Doc
@@ -67,6 +68,18 @@ def connect(
                 f"this login grants {len(credentials)} accounts; an account id names only one"
             )
         credentials = [replace(credentials[0], account_id=account_id)]
+    try:
+        return _store_verified(db, cipher, credentials, now)
+    except DuplicateKeyError:
+        # A concurrent connect created one of these accounts between our read and our insert
+        # (a double-clicked button, a retried request): read again, so the account it made is
+        # re-authenticated with this login's credential, or refused if another identity's.
+        return _store_verified(db, cipher, credentials, now)
+
+
+def _store_verified(
+    db: Database[Doc], cipher: TokenCipher, credentials: Sequence[Credential], now: datetime
+) -> Connected | LoginRefused:
     existing = accounts.load_many(db, (c.account_id for c in credentials))
     for credential in credentials:
         known = existing.get(credential.account_id)

@@ -4,15 +4,21 @@
 # unknown, ...). Cloud Logging puts those fields under jsonPayload.
 
 locals {
+  # Each function's Cloud Run service as its log entries name it: service_config[0].service is
+  # the full projects/.../services/NAME path; the log label holds only NAME.
+  service_log_names = {
+    for key in keys(local.functions) : key => basename(google_cloudfunctions2_function.this[key].service_config[0].service)
+  }
+
+  # Only what the application itself wrote. Cloud Run also logs every request of the service
+  # (run.googleapis.com/requests) at ERROR for a 5xx and WARNING for a 429, which would count
+  # each failed delivery a second time and a cold-start queue overflow as a failed run.
+  application_logs = "logName=(\"projects/${var.project_id}/logs/run.googleapis.com%2Fstdout\" OR \"projects/${var.project_id}/logs/run.googleapis.com%2Fstderr\")"
+
   run_services_filter = join(" AND ", [
     "resource.type=\"cloud_run_revision\"",
-    # service_config[0].service is the full projects/.../services/NAME path; the log label
-    # holds only NAME.
-    "resource.labels.service_name=(\"${basename(google_cloudfunctions2_function.this["run_tick"].service_config[0].service)}\" OR \"${basename(google_cloudfunctions2_function.this["run_http"].service_config[0].service)}\")",
-    # Only what the application itself wrote. Cloud Run also logs every request of the service
-    # (run.googleapis.com/requests) at ERROR for a 5xx and WARNING for a 429, which would count
-    # each failed delivery a second time and a cold-start queue overflow as a failed run.
-    "logName=(\"projects/${var.project_id}/logs/run.googleapis.com%2Fstdout\" OR \"projects/${var.project_id}/logs/run.googleapis.com%2Fstderr\")",
+    "resource.labels.service_name=(\"${local.service_log_names["run_tick"]}\" OR \"${local.service_log_names["run_http"]}\")",
+    local.application_logs,
   ])
   run_finished_filter = "${local.run_services_filter} AND jsonPayload.message=\"run finished\""
   metric_prefix       = "logging.googleapis.com/user"
@@ -25,9 +31,9 @@ locals {
   # Cloud Run's own request log of one service: every request with its status, whatever the
   # code did (a refusal by the ingress or the invoker check never reaches the code).
   request_log_filter = {
-    for key in keys(local.functions) : key => join(" AND ", [
+    for key, service in local.service_log_names : key => join(" AND ", [
       "resource.type=\"cloud_run_revision\"",
-      "resource.labels.service_name=\"${basename(google_cloudfunctions2_function.this[key].service_config[0].service)}\"",
+      "resource.labels.service_name=\"${service}\"",
       "logName=\"projects/${var.project_id}/logs/run.googleapis.com%2Frequests\"",
     ])
   }
@@ -89,8 +95,8 @@ locals {
       description = "Posts the publish function left failed or unknown."
       filter = join(" AND ", [
         "resource.type=\"cloud_run_revision\"",
-        "resource.labels.service_name=\"${basename(google_cloudfunctions2_function.this["publish"].service_config[0].service)}\"",
-        "logName=(\"projects/${var.project_id}/logs/run.googleapis.com%2Fstdout\" OR \"projects/${var.project_id}/logs/run.googleapis.com%2Fstderr\")",
+        "resource.labels.service_name=\"${local.service_log_names["publish"]}\"",
+        local.application_logs,
         "jsonPayload.message=\"task handled\"",
         "jsonPayload.outcome=(\"failed\" OR \"unknown\")",
       ])

@@ -527,13 +527,16 @@ def test_source_object_name_carries_the_archive_hash() -> None:
 def test_log_filters_name_services_as_cloud_logging_labels_them() -> None:
     # service_config[0].service is "projects/P/locations/L/services/NAME"; the log label
     # resource.labels.service_name holds NAME alone, so the full path would match nothing.
+    names = str(tfconfig.locals_()["service_log_names"])
+    reference = "google_cloudfunctions2_function.this[key].service_config[0].service"
+    assert f"basename({reference})" in names
     service_filter = str(tfconfig.locals_()["run_services_filter"])
     for function in ("run_tick", "run_http"):
-        reference = f'google_cloudfunctions2_function.this["{function}"].service_config[0].service'
-        assert f"basename({reference})" in service_filter
-    request_filter = str(tfconfig.locals_()["request_log_filter"])
-    reference = "google_cloudfunctions2_function.this[key].service_config[0].service"
-    assert f"basename({reference})" in request_filter
+        assert f'local.service_log_names["{function}"]' in service_filter
+    assert "local.service_log_names" in str(tfconfig.locals_()["request_log_filter"])
+    publish = str(tfconfig.locals_()["publish_log_metrics"])
+    assert 'service_name=\\"${local.service_log_names["publish"]}' in publish
+    assert "service_config" not in service_filter + publish
 
 
 def test_first_apply_waits_for_iam_and_new_metrics_to_propagate() -> None:

@@ -261,16 +261,19 @@ def test_every_log_metric_is_one_instance_named_for_its_key() -> None:
 
 
 def test_failed_runs_count_only_the_applications_own_log_lines() -> None:
+    application_logs = str(tfconfig.locals_()["application_logs"])
+    assert "run.googleapis.com%2Fstdout" in application_logs
+    assert "run.googleapis.com%2Fstderr" in application_logs
+    assert "requests" not in application_logs
     service_filter = str(tfconfig.locals_()["run_services_filter"])
-    assert "run.googleapis.com%2Fstdout" in service_filter
-    assert "requests" not in service_filter
+    assert "local.application_logs" in service_filter and "logName" not in service_filter
     for name in RUN_METRICS:
         assert LOG_METRICS[name]["filter"].startswith(
             ("${local.run_services_filter}", "${local.run_finished_filter}")
         )
     assert str(tfconfig.locals_()["run_finished_filter"]).startswith("${local.run_services_filter}")
     published = PUBLISH_LOG_METRICS[PUBLISH_LOG_METRICS.index("publish_posts_failed = {") :]
-    assert "run.googleapis.com%2Fstdout" in published and "requests" not in published
+    assert "local.application_logs" in published and "logName" not in published
     assert 'jsonPayload.message=\\"task handled\\"' in published
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from common.model import Account
-from common.platforms.base import Deferred, Failure
+from common.platforms.base import Deferred, Failure, Retryable
 from common.platforms.bluesky.xrpc import XrpcClient, XrpcError, XrpcReply
 from common.platforms.credentials import key_problem, open_token
 from common.tokens import TokenCipher, TokenKeyError
@@ -27,6 +28,8 @@ REFRESH_SESSION = "com.atproto.server.refreshSession"
 # Refresh an access JWT this long before it expires, so a send never starts with a dying one.
 REFRESH_MARGIN = timedelta(seconds=60)
 
+# The DID syntax (atproto.com/specs/did): a method, then an identifier without `/`.
+DID = re.compile(r"did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]")
 SaveSession = Callable[[str, str], None]  # (account id, session ciphertext)
 
 
@@ -49,13 +52,16 @@ class Session:
         return cls(data["did"], data["handle"], data["access_jwt"], data["refresh_jwt"])
 
     @classmethod
-    def from_reply(cls, body: dict[str, object]) -> Session:
-        return cls(
-            str(body["did"]),
-            str(body.get("handle", "")),
-            str(body["accessJwt"]),
-            str(body["refreshJwt"]),
-        )
+    def from_reply(cls, body: dict[str, object]) -> Session | Retryable:
+        """The session in a createSession or refreshSession answer. A PDS is whatever server a
+        person names: an answer without a usable one is a failure, not a crash, and a DID must
+        be one (its identifier becomes part of the account id, so no `/`)."""
+        did, access, refresh = body.get("did"), body.get("accessJwt"), body.get("refreshJwt")
+        if not (isinstance(did, str) and DID.fullmatch(did)):
+            return Retryable("the PDS answered without a DID")
+        if not (isinstance(access, str) and access and isinstance(refresh, str) and refresh):
+            return Retryable("the PDS answered without the session's tokens")
+        return cls(did, str(body.get("handle") or ""), access, refresh)
 
 
 class SessionKeeper:
@@ -101,7 +107,8 @@ class SessionKeeper:
             "POST", service, REFRESH_SESSION, bearer=stale.refresh_jwt, idempotent=True
         )
         if isinstance(reply, XrpcReply):
-            return self._keep(account, Session.from_reply(reply.body))
+            session = Session.from_reply(reply.body)
+            return self._keep(account, session) if isinstance(session, Session) else session
         if isinstance(reply, XrpcError):
             if reply.status in (400, 401):
                 return self.log_in(account)  # the refresh JWT expired or was rotated away

@@ -15,6 +15,7 @@ INSTANCE_LIMITS_MAX_AGE; when the instance does not answer them, the defaults ap
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -36,6 +37,21 @@ from common.tokens import TokenCipher
 
 VERIFY = "v1/accounts/verify_credentials"
 INSTANCE = "v2/instance"
+# Mastodon's ids are numeric strings; this also keeps `/` and `:` out of account ids.
+REMOTE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+def _identity(body: object) -> tuple[str, str] | None:
+    """The account's id and name in verify_credentials' answer, or None for anything else: an
+    instance is whatever server a person names, and its id becomes part of the account id."""
+    if not isinstance(body, dict):
+        return None
+    remote_id = body.get("id")
+    if isinstance(remote_id, bool) or not isinstance(remote_id, str | int):
+        return None
+    if not REMOTE_ID.fullmatch(str(remote_id)):
+        return None
+    return str(remote_id), str(body.get("acct") or remote_id)
 
 
 def account_id_for(instance: str, remote_id: str) -> str:
@@ -62,8 +78,10 @@ class MastodonConnector:
         reply = self._client.call("GET", instance, VERIFY, login.secret, idempotent=True)
         if not isinstance(reply, MastodonReply):
             return LoginRefused.answered("the instance refused the token", reply)
-        remote_id = str(reply.body["id"])
-        name = str(reply.body.get("acct") or remote_id)
+        identity = _identity(reply.body)
+        if identity is None:
+            return LoginRefused("the instance did not answer a Mastodon account for the token")
+        remote_id, name = identity
         credential = Credential(
             account_id_for(instance, remote_id),
             "mastodon",

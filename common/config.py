@@ -320,11 +320,15 @@ class ApiRemote:
     url: str
     key: str = field(repr=False)
     status_url: str | None = None  # SOCIALSCHED_STATUS_URL: where `status` reads the report
+    run_url: str | None = None  # SOCIALSCHED_RUN_URL: the run_http function `run` calls
+    # SOCIALSCHED_RUN_ID_TOKEN: a Google ID token for Cloud Run's invoker check on run_http
+    run_id_token: str | None = field(default=None, repr=False)
 
 
 def load_remote(environ: Mapping[str, str] | None = None) -> ApiRemote | None:
     """SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY, when both are set (and, optionally, the
-    status function's SOCIALSCHED_STATUS_URL)."""
+    status function's SOCIALSCHED_STATUS_URL, the run function's SOCIALSCHED_RUN_URL and an ID
+    token for it, SOCIALSCHED_RUN_ID_TOKEN)."""
     env = os.environ if environ is None else environ
     url = env.get("SOCIALSCHED_API_URL", "").strip()
     key = env.get("SOCIALSCHED_API_KEY", "").strip()
@@ -333,10 +337,17 @@ def load_remote(environ: Mapping[str, str] | None = None) -> ApiRemote | None:
     if not url or not key:
         raise ConfigError("remote mode needs both SOCIALSCHED_API_URL and SOCIALSCHED_API_KEY")
     status_url = env.get("SOCIALSCHED_STATUS_URL", "").strip() or None
-    for name, value in (("SOCIALSCHED_API_URL", url), ("SOCIALSCHED_STATUS_URL", status_url)):
+    run_url = env.get("SOCIALSCHED_RUN_URL", "").strip() or None
+    urls = (
+        ("SOCIALSCHED_API_URL", url),
+        ("SOCIALSCHED_STATUS_URL", status_url),
+        ("SOCIALSCHED_RUN_URL", run_url),
+    )
+    for name, value in urls:
         if value is not None and not value.startswith(_REMOTE_SCHEMES):
             raise ConfigError(f"{name} must be https (http only on this machine)")
-    return ApiRemote(url, key, status_url)
+    id_token = env.get("SOCIALSCHED_RUN_ID_TOKEN", "").strip() or None
+    return ApiRemote(url, key, status_url, run_url, id_token)
 
 
 _REMOTE_SCHEMES = ("https://", "http://127.0.0.1", "http://localhost")

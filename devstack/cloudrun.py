@@ -10,9 +10,12 @@ Each service listens on its own loopback port and forwards to its function. A se
 request without a valid Google-signed ID token (RS256 against the signer's certificates, Google's
 issuer, not expired, `aud` the service's URL or one of its custom audiences) with 401, a token of
 a principal without `roles/run.invoker` with 403, and forwards the others with the token's
-signature replaced by `SIGNATURE_REMOVED_BY_GOOGLE`. Services without `invokers` are public
-(`allUsers` or the check off) and pass through unchanged. The signer is the Cloud Tasks stand-in
-(its certificates at `--certs-url`), as Google signs the tokens Cloud Tasks sends. Development only.
+signature replaced by `SIGNATURE_REMOVED_BY_GOOGLE`. The token is read from
+X-Serverless-Authorization when that header is sent (then Authorization, the app's own
+credential, passes through unchanged), else from Authorization. Services without `invokers` are
+public (`allUsers` or the check off) and pass through unchanged. The signer is the Cloud Tasks
+stand-in (its certificates at `--certs-url`), as Google signs the tokens Cloud Tasks sends.
+Development only.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from devstack.processes import stop, wait_until_listening
 
 ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 SIGNATURE_REMOVED = "SIGNATURE_REMOVED_BY_GOOGLE"
+SERVERLESS_AUTHORIZATION = "X-Serverless-Authorization"
 CLOCK_SKEW_SECONDS = 10
 UPSTREAM_TIMEOUT_SECONDS = 600  # a Cloud Run request may take up to its timeout
 # Not forwarded either way (RFC 9110 section 7.6.1), as any proxy.
@@ -131,12 +135,16 @@ class Front:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         if not self._service.invokers:
             return headers
-        token = self._token(request.headers.get("Authorization", ""))
+        # With X-Serverless-Authorization the ID token is there, and Authorization (the app's
+        # own credential) passes to the container untouched.
+        serverless = request.headers.get(SERVERLESS_AUTHORIZATION) is not None
+        checked = SERVERLESS_AUTHORIZATION if serverless else "Authorization"
+        token = self._token(request.headers.get(checked, ""))
         claims = self._verified(token)
         if claims.get("email") not in self._service.invokers or not claims.get("email_verified"):
             raise _RefusedError(403, _FORBIDDEN)
         unsigned = token.rpartition(".")[0] + "." + SIGNATURE_REMOVED
-        headers["Authorization"] = f"Bearer {unsigned}"
+        headers[checked] = f"Bearer {unsigned}"
         return headers
 
     @staticmethod

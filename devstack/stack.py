@@ -129,11 +129,15 @@ def local_api_key(db: Database[Doc], data_dir: Path) -> str:
     return made.secret
 
 
-def write_api_env(data_dir: Path, url: str, key: str) -> Path:
-    """`.data/api.env`: the CLI in remote mode against the local api function (mode 0600)."""
+def write_api_env(data_dir: Path, ports: Ports, key: str) -> Path:
+    """`.data/api.env`: the CLI in remote mode against the local api, status and run functions
+    (mode 0600)."""
     path = data_dir / "api.env"
     path.touch(mode=0o600)
-    path.write_text(f"SOCIALSCHED_API_URL={url}\nSOCIALSCHED_API_KEY={key}\n")
+    path.write_text(
+        f"SOCIALSCHED_API_URL={_url(ports.api)}\nSOCIALSCHED_API_KEY={key}\n"
+        f"SOCIALSCHED_STATUS_URL={_url(ports.status)}/\nSOCIALSCHED_RUN_URL={_url(ports.manual)}/\n"
+    )
     return path
 
 
@@ -265,7 +269,7 @@ def run(
         if not members.list_all(db):
             members.put(db, LOCAL_MEMBER, "admin", "make run", utcnow())
         queue = count_by_status(db)
-        api_env = write_api_env(data_dir, _url(ports.api), local_api_key(db, data_dir))
+        api_env = write_api_env(data_dir, ports, local_api_key(db, data_dir))
         banner = _banner(ports, mongo_uri, tick_seconds, added, queue, data_dir, cli_env, api_env)
         try:
             print(banner, file=out, flush=True)

@@ -10,6 +10,8 @@ from typing import Any
 import requests
 
 TIMEOUT_SECONDS = (5.0, 60.0)  # connect, read: a batch of 1,000 posts takes a few seconds
+# A run lasts up to the run function's timeout (Cloud Run's HTTP limit is 3600 s).
+RUN_TIMEOUT_SECONDS = (5.0, 3600.0)
 
 
 class ApiRefusal(Exception):  # noqa: N818 (a refusal is an answer, not a crash)
@@ -22,12 +24,16 @@ class ApiRefusal(Exception):  # noqa: N818 (a refusal is an answer, not a crash)
         message: str,
         problems: list[dict[str, Any]],
         rows: list[dict[str, Any]] | None = None,
+        *,
+        from_app: bool = True,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.problems = problems
         self.rows = rows or []
+        # False: no JSON reason, so not our function's answer (e.g. Cloud Run's invoker check).
+        self.from_app = from_app
 
 
 class ApiUnreachable(Exception):  # noqa: N818
@@ -35,9 +41,19 @@ class ApiUnreachable(Exception):  # noqa: N818
 
 
 class ApiClient:
-    def __init__(self, url: str, key: str) -> None:
+    """`headers`: more sent on every request (an ID token for Cloud Run's invoker check)."""
+
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        headers: Mapping[str, str] | None = None,
+        timeout: tuple[float, float] = TIMEOUT_SECONDS,
+    ) -> None:
         self._base = url.rstrip("/")
+        self._timeout = timeout
         self._session = requests.Session()
+        self._session.headers.update(headers or {})
         self._session.headers["Authorization"] = f"Bearer {key}"
 
     def close(self) -> None:
@@ -55,7 +71,7 @@ class ApiClient:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._session.request(
-                method, self._base + path, timeout=TIMEOUT_SECONDS, **kwargs
+                method, self._base + path, timeout=self._timeout, **kwargs
             )
         except requests.RequestException as exc:
             # The exception's text can carry the URL; its type is enough to act on.
@@ -73,6 +89,7 @@ class ApiClient:
                 str(message or f"HTTP {response.status_code}"),
                 list(problems or []),
                 list(rows or []),
+                from_app=bool(message),
             )
         return body
 

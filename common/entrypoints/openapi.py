@@ -36,7 +36,7 @@ BEARER = {
     "set; or the admin key (ADMIN_SECRET_KEY, at least 32 characters). The api function also "
     "takes API keys (`sk_<id>_<secret>`, made by `socialsched keys create`) with scopes "
     "`posts:read`, `posts:write`, `posts:approve`, `accounts:write` or `admin`, optionally "
-    "limited to accounts.",
+    "limited to accounts; `run_http` takes those with `admin` for every account.",
 }
 REQUEST_ID = {
     "name": "X-Request-ID",
@@ -48,7 +48,7 @@ REQUEST_ID = {
 }
 # What every api route may answer besides its own refusals.
 API_REFUSALS = (400, 403, 404, 405, 413, 415, 500, 503)
-RUN_REFUSALS = (400, 403, 405, 413, 415, 500, 503)
+RUN_REFUSALS = (400, 403, 405, 413, 415, 429, 500, 503)
 
 
 def document() -> Json:
@@ -181,6 +181,10 @@ def _run() -> Json:
     return {
         "operationId": "run_http",
         "summary": "Run the scheduler once (manual run)",
+        "description": "An admin JWT, the admin key, or an API key with the `admin` scope not "
+        "limited to accounts (the CLI's `run` in remote mode; 403 otherwise, 429 past its rate "
+        "limit). Behind Cloud Run's invoker check (run_http_invokers), the caller's Google ID "
+        "token goes in X-Serverless-Authorization and the credential in Authorization.",
         "security": [{"bearer": []}],
         "parameters": [_param_ref("RequestId")],
         "requestBody": {"required": False, "content": _json(RunRequest)},

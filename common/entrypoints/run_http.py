@@ -1,4 +1,5 @@
-"""run_http: an authenticated manual run (`POST {"dryRun": bool, "limit": int}`), its result out."""
+"""run_http: an authenticated manual run (`POST {"dryRun": bool, "limit": int}`), its result out.
+The CLI's `run` in remote mode calls it with an admin API key."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 
 from flask import Request, Response
 
+from common.clock import utcnow
+from common.db import get_database
 from common.engine import Trigger
 from common.entrypoints import auth, web
 from common.entrypoints.instance import Lazy
@@ -56,14 +59,33 @@ def _manual_run(request: Request, rid: str, service: RunService) -> Response:
         return web.preflight(request, cors, METHODS, rid)
     if request.method != "POST":
         raise web.HttpError(405, "Method not allowed", {"Allow": ", ".join(METHODS), **cors})
-    try:
-        principal = auth.authenticate(request.headers.get("Authorization"), service.settings)
-    except auth.AuthError as exc:
-        challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
-        raise web.HttpError(exc.status, exc.message, {**challenge, **cors}) from exc
+    who = _admin(request, service, cors)
     options = parse_run_options(web.read_json_object(request, MAX_BODY_BYTES))
-    log.info("manual run", extra={"auth": principal.method, "dryRun": options.dry_run})
+    log.info("manual run", extra={"auth": who, "dryRun": options.dry_run})
     trigger = Trigger("manual", limit=options.limit, dry_run=options.dry_run)
     result = execute(service, trigger)
     body = {"success": True, "result": result.to_response()}
     return web.json_response(body, 200, rid, headers=cors)
+
+
+def _admin(request: Request, service: RunService, cors: Mapping[str, str]) -> str:
+    """Who asks, if an admin: an admin JWT, the admin key, or an API key with the `admin` scope
+    not limited to accounts (the CLI's `run` in remote mode). Only an API key costs a read."""
+    try:
+        caller = auth.authenticate_caller(
+            request.headers.get("Authorization"),
+            service.settings,
+            get_database(service.settings),
+            utcnow(),
+        )
+    except auth.AuthError as exc:
+        challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        raise web.HttpError(exc.status, exc.message, {**challenge, **cors}) from exc
+    except auth.RateLimitedError as exc:
+        retry = {"Retry-After": str(exc.retry_after)}
+        raise web.HttpError(429, auth.RATE_LIMITED, {**retry, **cors}) from exc
+    if not caller.allows("admin"):
+        raise web.HttpError(403, "This credential lacks the admin scope", cors)
+    if caller.accounts is not None:
+        raise web.HttpError(403, "A key limited to accounts cannot run the scheduler", cors)
+    return caller.who

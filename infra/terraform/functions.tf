@@ -37,7 +37,7 @@ locals {
       environment    = local.run_environment
     }
     run_http = {
-      description    = "Runs the scheduler on demand (POST with an admin JWT or the admin key)."
+      description    = "Runs the scheduler on demand (POST with an admin JWT, the admin key or an admin API key)."
       entry_point    = "run_http"
       service        = var.run_http_service
       tick_trigger   = false

@@ -4,7 +4,7 @@ output "status_url" {
 }
 
 output "run_http_url" {
-  description = "URL of the manual-run function (POST with an admin token; an ID token too unless run_http_invokers is allUsers)."
+  description = "URL of the manual-run function (POST with an admin token; an ID token too unless run_http_invokers is allUsers). Set it as SOCIALSCHED_RUN_URL for the CLI."
   value       = google_cloudfunctions2_function.this["run_http"].service_config[0].uri
 }
 

@@ -208,7 +208,8 @@ variable "run_http_invokers" {
   description = <<-EOT
     IAM members given roles/run.invoker on the manual-run function, e.g.
     ["group:ops@example.com", "serviceAccount:ci@p.iam.gserviceaccount.com"]. Callers then send a
-    Google ID token in X-Serverless-Authorization and the admin JWT or key in Authorization, so both
+    Google ID token in X-Serverless-Authorization and the admin JWT, admin key or admin API key
+    in Authorization (`socialsched run` in remote mode: SOCIALSCHED_RUN_ID_TOKEN), so both
     IAM and the app check every call. ["allUsers"] drops the IAM layer and leaves the app-level
     token as the only guard (the original design). Empty: nobody outside the project's own IAM.
   EOT

@@ -20,15 +20,29 @@ from pymongo.database import Database
 
 from common import accounts, apikeys, lock
 from common.clock import utcnow
+from devstack import cloudtasks
+from devstack.processes import free_port
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
 from devstack.storage import LocalStorage
 from tests.bluesky_support import app_password_for
 from tests.conftest import add_account, add_post
-from tests.functions_fixtures import ROOT, STATUS_SOURCE, Served, function_env, serve
+from tests.functions_fixtures import (
+    RECORDING_SOURCE,
+    ROOT,
+    STATUS_SOURCE,
+    InvokerCheck,
+    Served,
+    function_env,
+    id_token,
+    serve,
+    serve_fronted,
+)
 from tests.mastodon_support import mastodon_token_for
 from tests.meta_support import meta_env
 
 API_SOURCE = ROOT / "functions" / "api" / "main.py"
+RUN_INVOKER = "ops@example.test"
+RUN_AUDIENCE = "https://run-http.example.test/"
 # What the laptop must not hold in remote mode.
 _DATABASE_AND_KEYS = ("MONGO_URI", "MONGO_DB", "TOKEN_ENCRYPTION_KEY", "META_APP_SECRET")
 
@@ -60,11 +74,35 @@ def status_fn(mongo_uri: str, fn_db_name: str, fn_workdir: Path) -> Iterator[Ser
         yield s
 
 
+@pytest.fixture(scope="module")
+def standin() -> Iterator[str]:
+    """The signer of Google's ID tokens, as far as the Cloud Run front knows."""
+    with cloudtasks.running() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def run_fn(mongo_uri: str, fn_db_name: str, fn_workdir: Path, standin: str) -> Iterator[Served]:
+    """run_http (its publishers recording the sends) behind Cloud Run's invoker check, with
+    roles/run.invoker for RUN_INVOKER only (run_http_invokers)."""
+    check = InvokerCheck(standin, RUN_INVOKER, RUN_AUDIENCE)
+    env = function_env(mongo_uri, fn_db_name)
+    port = free_port()
+    with serve_fronted("run_http", RECORDING_SOURCE, env, fn_workdir, port, check) as served:
+        yield served
+
+
 def remote(
-    api: Served, key: str, *args: str, stdin: str = "", status: Served | None = None
+    api: Served,
+    key: str,
+    *args: str,
+    stdin: str = "",
+    status: Served | None = None,
+    more: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """`more`: other settings of the laptop (SOCIALSCHED_RUN_URL, SOCIALSCHED_RUN_ID_TOKEN)."""
     env = {k: v for k, v in os.environ.items() if k not in _DATABASE_AND_KEYS}
-    env.update(SOCIALSCHED_API_URL=api.url, SOCIALSCHED_API_KEY=key)
+    env.update(SOCIALSCHED_API_URL=api.url, SOCIALSCHED_API_KEY=key, **(more or {}))
     if status is not None:
         env.update(SOCIALSCHED_STATUS_URL=status.url)
     return subprocess.run(
@@ -144,8 +182,9 @@ def test_an_operator_runs_the_scheduler_through_the_api_without_database_keys(
     canceled = remote(api_fn, key, "posts", "cancel", made["id"])
     assert canceled.returncode == 0 and "canceled" in canceled.stdout
     assert remote(api_fn, key, "posts", "cancel", made["id"]).returncode == 1
-    needs_db = remote(api_fn, key, "run")
+    needs_db = remote(api_fn, key, "accounts", "add", "--id", "fb-2", "--token-env", "HOME")
     assert needs_db.returncode == 2 and "unset SOCIALSCHED_API_URL" in needs_db.stderr
+    assert "use `accounts connect`" in needs_db.stderr
     assert fresh_db["posts"].count_documents({}) == 4
 
 
@@ -429,3 +468,51 @@ def test_media_sweep_through_the_api_deletes_what_it_deletes_on_the_database(
     assert json.loads(swept.stdout) == json.loads(on_database.stdout) == report
     again = remote(api_fn, admin, "media", "sweep")
     assert again.returncode == 0 and "expired uploads: 0, deleted: 0" in again.stdout
+
+
+def test_run_goes_to_the_run_function_with_an_admin_key_behind_cloud_runs_invoker_check(
+    api_fn: Served,
+    run_fn: Served,
+    standin: str,
+    fresh_db: Database[Any],
+    mongo_uri: str,
+    fn_db_name: str,
+) -> None:
+    admin = apikeys.create(fresh_db, "laptop", ["admin"], utcnow()).secret
+    add_account(fresh_db, "fb")
+    add_post(fresh_db, "fb", utcnow() - timedelta(seconds=5))
+    signed_in = {
+        "SOCIALSCHED_RUN_URL": run_fn.url,
+        "SOCIALSCHED_RUN_ID_TOKEN": id_token(standin, RUN_AUDIENCE, RUN_INVOKER),
+    }
+    ran = remote(api_fn, admin, "--json", "run", "--limit", "5", more=signed_in)
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert (result["skipped"], result["postsProcessed"], result["postsPublished"]) == (False, 1, 1)
+    on_database = direct(mongo_uri, fn_db_name, "--json", "run")  # nothing due: no network
+    assert on_database.returncode == 0, on_database.stderr
+    assert set(json.loads(on_database.stdout)) == set(result)
+    again = remote(api_fn, admin, "run", more=signed_in)
+    assert again.returncode == 0 and "0 processed, 0 published" in again.stdout, again.stderr
+
+    no_url = remote(api_fn, admin, "run")
+    assert no_url.returncode == 2 and "set SOCIALSCHED_RUN_URL" in no_url.stderr
+    outsider = id_token(standin, RUN_AUDIENCE, "someone@example.test")
+    for token in ({}, {"SOCIALSCHED_RUN_ID_TOKEN": outsider}):
+        refused = remote(api_fn, admin, "run", more={"SOCIALSCHED_RUN_URL": run_fn.url, **token})
+        assert refused.returncode == 1, refused.stderr
+        assert "Cloud Run refused" in refused.stderr and "gcloud auth" in refused.stderr
+    writer = apikeys.create(fresh_db, "writer", ["posts:read", "posts:write"], utcnow()).secret
+    limited = apikeys.create(fresh_db, "limited", ["admin"], utcnow(), ["fb"]).secret
+    for key, reason in ((writer, "lacks the admin scope"), (limited, "limited to accounts")):
+        refused = remote(api_fn, key, "run", more=signed_in)
+        assert refused.returncode == 1 and "may not do this (403)" in refused.stderr
+        assert reason in refused.stderr
+    headers = {
+        **bearer(admin),
+        "X-Serverless-Authorization": f"Bearer {signed_in['SOCIALSCHED_RUN_ID_TOKEN']}",
+    }
+    bad = requests.post(run_fn.url, json={"limit": 0}, headers=headers, timeout=30)
+    assert bad.status_code == 400 and "limit must be" in bad.json()["error"]
+    runs = fresh_db["scheduler_state"].find_one()["totalExecutions"]  # type: ignore[index]
+    assert runs == 3  # two through the run function, one on the database

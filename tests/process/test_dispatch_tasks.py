@@ -45,6 +45,7 @@ from tests.functions_fixtures import (
     InvokerCheck,
     Served,
     function_env,
+    id_token,
     serve,
     serve_fronted,
 )
@@ -224,20 +225,7 @@ def test_an_edit_after_enqueueing_publishes_the_new_text_once(
 
 def _signed(standin: str, **overrides: Any) -> str:
     """A token signed by the stand-in (as Google signs Cloud Tasks' tokens), claims overridden."""
-    now = int(time.time())
-    claims = {
-        "iss": "https://accounts.google.com",
-        "aud": AUDIENCE,
-        "email": TASKS_ACCOUNT,
-        "email_verified": True,
-        "sub": "1234567890",
-        "iat": now,
-        "exp": now + 3600,
-        **overrides,
-    }
-    answer = requests.post(f"{standin}{cloudtasks.SIGN_PATH}", json=claims, timeout=5)
-    token: str = answer.json()["token"]
-    return token
+    return id_token(standin, AUDIENCE, TASKS_ACCOUNT, **overrides)
 
 
 def _forged(standin: str) -> str:

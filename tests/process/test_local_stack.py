@@ -391,6 +391,8 @@ def test_a_port_base_keeps_urls_and_sandbox_accounts_across_restarts_and_meta_on
         connected = _connect_meta(api_env)
         assert connected.returncode == 0, connected.stderr
         assert "fb-111" in connected.stdout and "added" in connected.stdout
+        ran = _remote_cli(api_env, "run")  # the run function, with the local admin API key
+        assert ran.returncode == 0 and ran.stdout.startswith("run "), ran.stderr
     finally:
         _stop(first)
     again, urls_again = _start_at(data, base)
@@ -405,12 +407,19 @@ def test_a_port_base_keeps_urls_and_sandbox_accounts_across_restarts_and_meta_on
 
 
 def _connect_meta(api_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return _remote_cli(api_env, "accounts", "connect", stdin="short-login-token\n")
+
+
+def _remote_cli(
+    api_env: dict[str, str], *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in remote mode with .data/api.env, no database or Meta settings of its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO", "META_"))}
     return subprocess.run(
-        [sys.executable, "-m", "common.entrypoints.cli", "accounts", "connect"],
+        [sys.executable, "-m", "common.entrypoints.cli", *args],
         env={**env, **api_env},
         cwd=ROOT,
-        input="short-login-token\n",
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,6 +14,8 @@ import pytest
 import requests
 from pymongo.database import Database
 
+from common import apikeys
+from common.clock import utcnow
 from tests import tokens
 from tests.conftest import seed
 from tests.functions_fixtures import (
@@ -159,6 +161,34 @@ def test_a_short_admin_key_leaves_key_auth_off(
         jwt_still_works = call(served, f"Bearer {_VALID}")
     assert refused.status_code == 401
     assert jwt_still_works.status_code == 200
+
+
+def test_an_admin_api_key_for_every_account_runs_and_no_other_key_does(
+    run_fn: Served, fresh_db: Database[Any]
+) -> None:
+    now = utcnow()
+    every_scope_but_admin = [s for s in apikeys.SCOPES if s != "admin"]
+    writer = apikeys.create(fresh_db, "writer", every_scope_but_admin, now)
+    limited = apikeys.create(fresh_db, "limited", ["admin"], now, ["fb"])
+    revoked = apikeys.create(fresh_db, "revoked", ["admin"], now)
+    apikeys.revoke(fresh_db, revoked.key.id, now)
+    for made, status, error in (
+        (writer, 403, "This credential lacks the admin scope"),
+        (limited, 403, "A key limited to accounts cannot run the scheduler"),
+        (revoked, 401, UNAUTHENTICATED),
+    ):
+        refused = call(run_fn, f"Bearer {made.secret}")
+        assert (refused.status_code, refused.json()["error"]) == (status, error)
+    assert "scheduler_state" not in fresh_db.list_collection_names()  # nothing ran
+
+    admin = apikeys.create(fresh_db, "ops", ["admin"], now)
+    ran = call(run_fn, f"Bearer {admin.secret}", json.dumps({"limit": 1}).encode())
+    assert ran.status_code == 200 and ran.json()["result"]["skipped"] is False
+    rid = ran.headers["X-Request-ID"]
+    mine = [line for line in run_fn.log_lines() if line.get("requestId") == rid]
+    started = next(line for line in mine if line["message"] == "manual run")
+    assert started["auth"] == f"key:{admin.key.id}"
+    assert admin.secret not in run_fn.output.read_text()
 
 
 # --- malformed requests -------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from common.config import ConfigError, Settings, load_settings
+from common.config import ConfigError, Settings, load_remote, load_settings
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -68,3 +68,21 @@ def test_private_media_urls_are_refused_unless_switched_on() -> None:
     assert load_settings({**base, "PRIVATE_ADDRESSES_ALLOWED": "on"}).private_addresses_allowed
     with pytest.raises(ConfigError, match="PRIVATE_ADDRESSES_ALLOWED must be on or off"):
         load_settings({**base, "PRIVATE_ADDRESSES_ALLOWED": "yes"})
+
+
+def test_the_run_functions_url_is_https_and_its_id_token_stays_out_of_repr() -> None:
+    base = {"SOCIALSCHED_API_URL": "https://api.example.test", "SOCIALSCHED_API_KEY": "sk_a_b"}
+    remote = load_remote(
+        {
+            **base,
+            "SOCIALSCHED_RUN_URL": "https://run.example.test",
+            "SOCIALSCHED_RUN_ID_TOKEN": "eyJ.id.token",
+        }
+    )
+    assert remote is not None
+    assert (remote.run_url, remote.run_id_token) == ("https://run.example.test", "eyJ.id.token")
+    assert "eyJ.id.token" not in repr(remote) and "sk_a_b" not in repr(remote)
+    with pytest.raises(ConfigError, match="SOCIALSCHED_RUN_URL must be https"):
+        load_remote({**base, "SOCIALSCHED_RUN_URL": "http://run.example.test"})
+    unset = load_remote(base)
+    assert unset is not None and (unset.run_url, unset.run_id_token) == (None, None)

@@ -21,7 +21,7 @@ from common import clock, logs
 from common.clock import TimeError
 from common.config import ConfigError, load_remote
 from common.db import DatabaseUnavailableError, describe_failure
-from common.entrypoints.api_client import ApiClient, ApiUnreachable
+from common.entrypoints.api_client import RUN_TIMEOUT_SECONDS, ApiClient, ApiUnreachable
 from common.entrypoints.cli import accounts, admin, dev, importing, keys, media, posts, series
 from common.entrypoints.cli.backend import Backend, OperationalError, UsageError
 from common.entrypoints.cli.output import EXIT_FAILURE, EXIT_USAGE
@@ -74,10 +74,18 @@ def _backend() -> Iterator[Backend]:
         yield Direct()
         return
     client = ApiClient(remote.url, remote.key)
+    runner = None
+    if remote.run_url is not None:
+        # Cloud Run checks the ID token in this header and passes Authorization (the key) on.
+        token = remote.run_id_token
+        serverless = {} if token is None else {"X-Serverless-Authorization": f"Bearer {token}"}
+        runner = ApiClient(remote.run_url, remote.key, serverless, RUN_TIMEOUT_SECONDS)
     try:
-        yield Remote(client, remote.status_url)
+        yield Remote(client, remote.status_url, runner)
     finally:
         client.close()
+        if runner is not None:
+            runner.close()
 
 
 def _log_records(verbose: bool) -> None:

@@ -40,6 +40,12 @@ _KEY_REFUSED = {
     "a new one with `socialsched keys create` on the database",
     403: "SOCIALSCHED_API_KEY may not do this (403): {reason}",
 }
+# Cloud Run's invoker check on run_http answers without a reason of ours.
+_INVOKER_REFUSED = (
+    "Cloud Run refused the call to SOCIALSCHED_RUN_URL ({status}) before the run function saw "
+    "it: set SOCIALSCHED_RUN_ID_TOKEN=$(gcloud auth print-identity-token), signed in as an "
+    "account that may invoke it (run_http_invokers, or a project owner)"
+)
 MAX_BATCH = post_shapes.MAX_BATCH
 # The api takes bodies up to 2 MiB (MAX_BODY_BYTES); a part's CSV text stays well under it.
 IMPORT_PART_BYTES = 1_500_000
@@ -49,9 +55,14 @@ _SERVER_FIELD = {"bluesky": "pds"}  # the others: instance
 
 
 class Remote:
-    def __init__(self, client: ApiClient, status_url: str | None) -> None:
+    """`runner`: the run function (SOCIALSCHED_RUN_URL), with the same key, if set."""
+
+    def __init__(
+        self, client: ApiClient, status_url: str | None, runner: ApiClient | None = None
+    ) -> None:
         self.client = client
         self.status_url = status_url
+        self.runner = runner
 
     # --- posts ------------------------------------------------------------------------------
 
@@ -239,7 +250,22 @@ class Remote:
     # --- the scheduler itself ---------------------------------------------------------------
 
     def run(self, limit: int | None) -> Doc:
-        _database_only("run")
+        """One run by the run function (run_http), which takes an admin API key."""
+        if self.runner is None:
+            raise UsageError(
+                "in remote mode `run` asks the run function: set SOCIALSCHED_RUN_URL (Terraform "
+                "output run_http_url) and, unless run_http_invokers is allUsers, "
+                "SOCIALSCHED_RUN_ID_TOKEN"
+            )
+        runner, body = self.runner, None if limit is None else {"limit": limit}
+        try:
+            answer = runner.post("", body)
+        except ApiRefusal as exc:
+            if exc.status in (401, 403) and not exc.from_app:
+                raise OperationalError(_INVOKER_REFUSED.format(status=exc.status)) from exc
+            raise _error(exc, "no run") from exc
+        result: Doc = answer["result"]
+        return result
 
     def status(self) -> Doc:
         if self.status_url is None:

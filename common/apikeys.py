@@ -23,6 +23,7 @@ from common.db import API_KEYS, Doc
 
 SCOPES = ("posts:read", "posts:write", "posts:approve", "accounts:write", "admin")
 PREFIX = "sk"
+MAX_NAME_LENGTH = 200
 RATE_WINDOW = timedelta(minutes=1)
 
 
@@ -74,6 +75,8 @@ def create(
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise ValueError(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(unknown)}")
+    if not name.strip() or len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"a key's name has 1 to {MAX_NAME_LENGTH} characters, not only spaces")
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     doc: Doc = {

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from common import schema
+from common.apikeys import ApiKey, Created
 from common.db import Doc
 from common.entrypoints.api.shapes import accounts as account_shapes
+from common.entrypoints.api.shapes import admin as admin_shapes
 from common.entrypoints.api.shapes import bulk as bulk_shapes
 from common.entrypoints.api.shapes import posts as post_shapes
 from common.entrypoints.api.shapes import series as series_shapes
@@ -193,3 +197,38 @@ def import_json(result: Imported) -> Doc:
 
 def _rows(found: Sequence[RowPost]) -> tuple[bulk_shapes.RowPost, ...]:
     return tuple(bulk_shapes.RowPost(line=r.line, id=str(r.post_id)) for r in found)
+
+
+def lock_json(held: Doc | None, now: datetime) -> Doc:
+    """The execution lock (scheduler_state's `lock`, or None when free) as the API shows it."""
+    if not held:
+        return schema.dump(admin_shapes.LockState(held=False))
+    shown = admin_shapes.LockState(
+        held=True,
+        holder=held.get("holder"),
+        acquired_at=held.get("acquiredAt"),
+        expires_at=held["expiresAt"],
+        expired=held["expiresAt"] < now,
+    )
+    return schema.dump(shown)
+
+
+def key_json(key: ApiKey) -> Doc:
+    """A key as it is kept: never its secret nor the secret's hash."""
+    return schema.dump(admin_shapes.ApiKey(**_key_fields(key)))
+
+
+def created_key_json(made: Created) -> Doc:
+    """A new key with its secret: the one time it is shown."""
+    return schema.dump(admin_shapes.CreatedKey(**_key_fields(made.key), key=made.secret))
+
+
+def _key_fields(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "scopes": tuple(sorted(key.scopes)),
+        "accounts": key.accounts,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }

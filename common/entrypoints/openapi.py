@@ -35,7 +35,8 @@ BEARER = {
     'containing `"admin"`, or `isAdmin: true`), checked against JWT_AUDIENCE / JWT_ISSUER when '
     "set; or the admin key (ADMIN_SECRET_KEY, at least 32 characters). The api function also "
     "takes API keys (`sk_<id>_<secret>`, made by `socialsched keys create`) with scopes "
-    "`posts:read`, `posts:write`, `accounts:write` or `admin`, optionally limited to accounts.",
+    "`posts:read`, `posts:write`, `posts:approve`, `accounts:write` or `admin`, optionally "
+    "limited to accounts.",
 }
 REQUEST_ID = {
     "name": "X-Request-ID",
@@ -78,7 +79,10 @@ def document() -> Json:
 
 
 def _operation(op: Operation) -> Json:
-    scope = f"Needs the `{op.scope}` scope (or `admin`)."
+    if op.scope == "admin":
+        scope = "Needs the `admin` scope."
+    else:
+        scope = f"Needs the `{op.scope}` scope (or `admin`)."
     operation: Json = {
         "operationId": op.operation_id,
         "summary": op.summary,

@@ -4,21 +4,24 @@ SOCIALSCHED_STATUS_URL (no database URI, no token key), and the networks' sandbo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from pymongo.database import Database
 
-from common import accounts, apikeys
+from common import accounts, apikeys, lock
 from common.clock import utcnow
 from devstack.sandbox.control import BlueskySandbox, MastodonSandbox, Sandbox
+from devstack.storage import LocalStorage
 from tests.bluesky_support import app_password_for
 from tests.conftest import add_account, add_post
 from tests.functions_fixtures import ROOT, STATUS_SOURCE, Served, function_env, serve
@@ -32,11 +35,20 @@ _DATABASE_AND_KEYS = ("MONGO_URI", "MONGO_DB", "TOKEN_ENCRYPTION_KEY", "META_APP
 
 @pytest.fixture(scope="module")
 def api_fn(
-    mongo_uri: str, fn_db_name: str, fn_workdir: Path, sandbox_server: Sandbox
+    mongo_uri: str,
+    fn_db_name: str,
+    fn_workdir: Path,
+    sandbox_server: Sandbox,
+    storage_server: LocalStorage,
 ) -> Iterator[Served]:
     meta = {k: str(v) for k, v in meta_env(sandbox_server).items()}
     env = function_env(
-        mongo_uri, fn_db_name, META_APP_ID="sandbox-app", META_APP_SECRET="s3cret", **meta
+        mongo_uri,
+        fn_db_name,
+        META_APP_ID="sandbox-app",
+        META_APP_SECRET="s3cret",
+        **meta,
+        **storage_server.settings(),
     )
     with serve("api", API_SOURCE, env, fn_workdir) as served:
         yield served
@@ -66,9 +78,11 @@ def remote(
     )
 
 
-def direct(mongo_uri: str, db_name: str, *args: str) -> subprocess.CompletedProcess[str]:
+def direct(
+    mongo_uri: str, db_name: str, *args: str, settings: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in _DATABASE_AND_KEYS}
-    env.update(MONGO_URI=mongo_uri, MONGO_DB=db_name)
+    env.update(MONGO_URI=mongo_uri, MONGO_DB=db_name, **(settings or {}))
     return subprocess.run(
         [sys.executable, "-m", "common.entrypoints.cli", *args],
         env=env,
@@ -281,3 +295,137 @@ def test_series_commands_answer_the_same_through_the_api_as_on_the_database(
     ended = remote(api_fn, key, "series", "end", sid)
     assert ended.returncode == 0 and "3 unsent occurrences canceled" in ended.stdout
     assert fresh_db["posts"].count_documents({"status": "canceled"}) == 3
+
+
+def test_keys_and_the_lock_are_managed_through_the_api_as_on_the_database(
+    api_fn: Served, fresh_db: Database[Any], mongo_uri: str, fn_db_name: str
+) -> None:
+    admin = apikeys.create(fresh_db, "laptop", ["admin"], utcnow()).secret
+    create = ("keys", "create", "--name", "ci", "--scope", "posts:read", "--account", "fb-1")
+    made = remote(api_fn, admin, "--json", *create)
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)
+    assert key["key"].startswith(f"sk_{key['id']}_")
+    assert (key["scopes"], key["accounts"], key["revokedAt"]) == (["posts:read"], ["fb-1"], None)
+    assert remote(api_fn, key["key"], "accounts", "list").returncode == 0  # the new key works
+    shown = remote(api_fn, admin, "keys", "create", "--name", "ops", "--scope", "admin")
+    assert "Store it now: it is shown only once" in shown.stdout
+
+    through_api = remote(api_fn, admin, "--json", "keys", "list")
+    on_database = direct(mongo_uri, fn_db_name, "--json", "keys", "list")
+    assert through_api.returncode == on_database.returncode == 0, through_api.stderr
+    listed = json.loads(through_api.stdout)
+    assert listed == json.loads(on_database.stdout)
+    assert [k["name"] for k in listed] == ["laptop", "ci", "ops"]
+    secret = key["key"].split("_", 2)[2]
+    stored_hash = fresh_db["api_keys"].find_one({"_id": key["id"]})["hash"]  # type: ignore[index]
+    assert secret not in through_api.stdout and stored_hash not in through_api.stdout
+    assert all("key" not in k and "hash" not in k for k in listed)
+
+    revoked = remote(api_fn, admin, "keys", "revoke", key["id"])
+    assert revoked.returncode == 0 and f"key {key['id']} revoked" in revoked.stdout
+    assert remote(api_fn, key["key"], "accounts", "list").returncode == 1
+    twice = remote(api_fn, admin, "keys", "revoke", key["id"])
+    assert twice.returncode == 1 and "No live key" in twice.stderr
+
+    assert json.loads(remote(api_fn, admin, "--json", "lock", "show").stdout) == {"held": False}
+    lock.acquire(fresh_db, "stuck-run", utcnow(), timedelta(minutes=5))
+    for command in (("lock", "show"), ("--json", "lock", "show")):
+        through_api = remote(api_fn, admin, *command)
+        on_database = direct(mongo_uri, fn_db_name, *command)
+        assert through_api.returncode == on_database.returncode == 0, through_api.stderr
+        assert through_api.stdout == on_database.stdout
+    shown_lock = remote(api_fn, admin, "lock", "show").stdout
+    assert "held by run stuck-run" in shown_lock and "(live)" in shown_lock
+    live = remote(api_fn, admin, "lock", "release", "--yes")
+    assert live.returncode == 1 and "held and not expired" in live.stderr
+    forced = remote(api_fn, admin, "lock", "release", "--force", "--yes")
+    assert forced.returncode == 0 and "execution lock released" in forced.stdout
+    assert "lock" not in lock.read_state(fresh_db)
+    actions = [a["action"] for a in fresh_db["audit"].find({}, sort=[("_id", 1)])]
+    assert actions == ["keys.create", "keys.create", "keys.revoke", "lock.release", "lock.release"]
+
+
+def test_the_admin_commands_need_an_admin_key_for_every_account_and_valid_input(
+    api_fn: Served, fresh_db: Database[Any]
+) -> None:
+    writer = apikeys.create(fresh_db, "writer", ["posts:read", "posts:write"], utcnow()).secret
+    limited = apikeys.create(fresh_db, "limited", ["admin"], utcnow(), ["fb-1"]).secret
+    for command in (
+        ("keys", "list"),
+        ("keys", "create", "--name", "mine", "--scope", "admin"),
+        ("keys", "revoke", "0123456789abcdef"),
+        ("lock", "show"),
+        ("lock", "release", "--force", "--yes"),
+        ("media", "sweep"),
+    ):
+        for key, reason in ((writer, "lacks the admin scope"), (limited, "limited to accounts")):
+            refused = remote(api_fn, key, *command)
+            assert refused.returncode == 1, (command, refused.stderr)
+            assert "may not do this (403)" in refused.stderr and reason in refused.stderr
+    assert fresh_db["api_keys"].count_documents({}) == 2
+
+    admin = apikeys.create(fresh_db, "laptop", ["admin"], utcnow()).secret
+    long_name = remote(api_fn, admin, "keys", "create", "--name", "n" * 201, "--scope", "admin")
+    assert long_name.returncode == 2 and "name" in long_name.stderr
+    blank = remote(api_fn, admin, "keys", "create", "--name", "  ", "--scope", "admin")
+    assert blank.returncode == 2 and "not only spaces" in blank.stderr
+    for path, body, named in (
+        ("/v1/keys", {"name": "x", "scopes": ["root"]}, "scopes"),
+        ("/v1/keys", {"name": "x", "scopes": []}, "scopes"),
+        ("/v1/keys", {"name": "x", "scopes": ["admin"], "accounts": []}, "accounts"),
+        ("/v1/keys", {"name": "x", "scopes": ["admin"], "hash": "0" * 64}, "hash"),
+        ("/v1/lock:release", {"force": "yes"}, "force"),
+    ):
+        bad = requests.post(api_fn.url + path, json=body, headers=bearer(admin), timeout=30)
+        assert bad.status_code == 400, (body, bad.text)
+        fields = [p["field"].split("[")[0] for p in bad.json()["problems"]]
+        assert named in fields, bad.text
+    for path in ("/v1/keys/0123456789abcdef:revoke", "/v1/media:sweep"):
+        bad = requests.post(api_fn.url + path, json={"x": 1}, headers=bearer(admin), timeout=30)
+        assert bad.status_code == 400 and bad.json()["error"] == "This action takes no body fields"
+    assert fresh_db["api_keys"].count_documents({}) == 3
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _abandoned_upload(api: Served, key: str, db: Database[Any], data: bytes) -> str:
+    """An upload started through the api two days ago and never completed."""
+    body = {
+        "accountIds": ["ig"],
+        "mediaType": "image/png",
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    started = requests.post(api.url + "/v1/media", json=body, headers=bearer(key), timeout=30)
+    assert started.status_code == 201, started.text
+    item_id: str = started.json()["media"]["id"]
+    db["media"].update_one({"_id": item_id}, {"$set": {"createdAt": utcnow() - timedelta(days=2)}})
+    return item_id
+
+
+def test_media_sweep_through_the_api_deletes_what_it_deletes_on_the_database(
+    api_fn: Served,
+    fresh_db: Database[Any],
+    mongo_uri: str,
+    fn_db_name: str,
+    storage_server: LocalStorage,
+) -> None:
+    admin = apikeys.create(fresh_db, "laptop", ["admin"], utcnow()).secret
+    add_account(fresh_db, "ig", "instagram")
+    through_api_item = _abandoned_upload(api_fn, admin, fresh_db, b"never finished")
+    swept = remote(api_fn, admin, "--json", "media", "sweep")
+    assert swept.returncode == 0, swept.stderr
+    assert fresh_db["media"].find_one({"_id": through_api_item}) is None
+
+    on_database_item = _abandoned_upload(api_fn, admin, fresh_db, b"never finished either")
+    settings = storage_server.settings()
+    on_database = direct(mongo_uri, fn_db_name, "--json", "media", "sweep", settings=settings)
+    assert on_database.returncode == 0, on_database.stderr
+    assert fresh_db["media"].find_one({"_id": on_database_item}) is None
+    report = {"expiredUploads": 1, "deleted": 0, "kept": 0}
+    assert json.loads(swept.stdout) == json.loads(on_database.stdout) == report
+    again = remote(api_fn, admin, "media", "sweep")
+    assert again.returncode == 0 and "expired uploads: 0, deleted: 0" in again.stdout

@@ -11,10 +11,11 @@ import pytest
 from flask import Request
 from werkzeug.test import EnvironBuilder
 
-from common import model, schema
+from common import apikeys, model, schema
 from common.entrypoints import api_answers, api_body, openapi, web
 from common.entrypoints.api import app, routes
 from common.entrypoints.api.shapes.accounts import ConnectRequest, Platform
+from common.entrypoints.api.shapes.admin import Scope
 from common.entrypoints.api.shapes.bulk import ReconcileReport, ReconcileRequest
 from common.entrypoints.api.shapes.posts import Created, MediaRef, MediaUrl, NewPost, PostPage
 from common.operations.scheduling import MAX_KEY_LENGTH
@@ -33,6 +34,7 @@ def test_every_declared_operation_has_a_handler_and_no_handler_is_undeclared() -
 
 def test_limits_the_spec_states_are_the_ones_the_use_cases_apply() -> None:
     assert typing.get_args(Platform) == model.PLATFORMS
+    assert typing.get_args(Scope) == apikeys.SCOPES
     document = openapi.document()
     header = next(
         p

@@ -1,9 +1,9 @@
 """A CSV file too large for one api request goes in parts cut where a row ends, and the api's
-line numbers map back to the file's (common.entrypoints.cli.remote)."""
+line numbers map back to the file's (common.entrypoints.cli.remote_import)."""
 
 from __future__ import annotations
 
-from common.entrypoints.cli.remote import import_parts, merged_imports
+from common.entrypoints.cli.remote_import import import_parts, merged_imports
 
 HEADER = "account,at,text\n"
 

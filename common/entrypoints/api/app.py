@@ -11,7 +11,7 @@ from common.clock import utcnow
 from common.config import load_settings
 from common.db import ensure_indexes
 from common.entrypoints import auth, web
-from common.entrypoints.api import accounts, bulk, media, posts, review, series
+from common.entrypoints.api import accounts, admin, bulk, media, posts, review, series
 from common.entrypoints.api.call import ApiService, Call, RouteHandler
 from common.entrypoints.api.routes import route_of
 from common.entrypoints.auth import Caller
@@ -37,6 +37,9 @@ def _route(request: Request, rid: str, service: ApiService) -> Response:
     call = Call(request, rid, service, _caller(request, service), utcnow(), path_id)
     if not call.caller.allows(operation.scope):
         raise web.HttpError(403, f"This credential lacks the {operation.scope} scope")
+    if operation.scope == "admin" and call.caller.accounts is not None:
+        # The deployment's own routes act on every account (a key made here may be for any).
+        raise web.HttpError(403, "A key limited to accounts cannot do this")
     return HANDLERS[operation.operation_id](call)
 
 
@@ -59,4 +62,5 @@ HANDLERS: Mapping[str, RouteHandler] = {
     **media.HANDLERS,
     **accounts.HANDLERS,
     **series.HANDLERS,
+    **admin.HANDLERS,
 }

@@ -37,8 +37,18 @@ def get_media(call: Call) -> Response:
     return web.json_response({"media": api_media.media_json(item)}, 200, call.rid)
 
 
+def sweep_media(call: Call) -> Response:
+    """The daily sweep, now (the CLI's `media sweep`, remotely)."""
+    refuse_body(call.request)
+    bucket = api_media.require_bucket(call.service.bucket)
+    report = media.sweep_as_configured(call.db, bucket, call.settings, call.now)
+    call.audit("media.sweep", [], 200)
+    return web.json_response(report.to_json(), 200, call.rid)
+
+
 HANDLERS: Mapping[str, RouteHandler] = {
     "create_media": create_media,
     "get_media": get_media,
     "complete_media": complete_media,
+    "sweep_media": sweep_media,
 }

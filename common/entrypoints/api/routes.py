@@ -10,7 +10,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, MapAdapter, RoutingException, Rule
 
 from common.entrypoints import web
-from common.entrypoints.api.shapes import accounts, bulk, media, posts, review, series
+from common.entrypoints.api.shapes import accounts, admin, bulk, media, posts, review, series
 from common.entrypoints.api.shapes.operation import Operation
 
 API_OPERATIONS: tuple[Operation, ...] = (
@@ -20,6 +20,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
     *media.OPERATIONS,
     *accounts.OPERATIONS,
     *series.OPERATIONS,
+    *admin.OPERATIONS,
 )
 OPERATIONS = {op.operation_id: op for op in API_OPERATIONS}
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
-from typing import IO, Any
+from typing import IO
 
 from bson import ObjectId
 from pymongo.database import Database
@@ -317,16 +317,7 @@ class Direct:
         return status.report(self.settings, self.db, self._now(), name_accounts=True).to_dict()
 
     def lock_state(self) -> Doc:
-        held = lock.read_state(self.db).get("lock")
-        if not held:
-            return {"held": False}
-        return {
-            "held": True,
-            "holder": held.get("holder"),
-            "acquiredAt": held.get("acquiredAt"),
-            "expiresAt": held["expiresAt"],
-            "expired": held["expiresAt"] < self._now(),
-        }
+        return api_answers.lock_json(lock.read_state(self.db).get("lock"), self._now())
 
     def release_lock(self, force: bool) -> Doc:
         released = lock.force_release(self.db, self._now(), only_if_expired=not force)
@@ -339,10 +330,10 @@ class Direct:
             made = apikeys.create(self.db, name, scopes, self._now(), accounts)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
-        return {**_key_json(made.key), "key": made.secret}
+        return api_answers.created_key_json(made)
 
     def list_keys(self) -> list[Doc]:
-        return [_key_json(k) for k in apikeys.list_all(self.db)]
+        return [api_answers.key_json(k) for k in apikeys.list_all(self.db)]
 
     def revoke_key(self, key_id: str) -> Doc:
         if not apikeys.revoke(self.db, key_id, self._now()):
@@ -357,17 +348,6 @@ def _token_key() -> Iterator[None]:
         yield
     except TokenKeyError as exc:
         raise UsageError(str(exc)) from exc
-
-
-def _key_json(key: apikeys.ApiKey) -> dict[str, Any]:
-    return {
-        "id": key.id,
-        "name": key.name,
-        "scopes": sorted(key.scopes),
-        "accounts": key.accounts,
-        "createdAt": key.created_at,
-        "revokedAt": key.revoked_at,
-    }
 
 
 def _why(refused: post_actions.Refused) -> str:

@@ -1,16 +1,15 @@
 """The CLI's commands through the api function (SOCIALSCHED_API_URL, SOCIALSCHED_API_KEY) and
 the status function (SOCIALSCHED_STATUS_URL): the laptop holds an API key, not MONGO_URI or
-TOKEN_ENCRYPTION_KEY. What only the database can do (run, lock, keys, storing an unchecked
-token) is refused with a reason."""
+TOKEN_ENCRYPTION_KEY. Storing an unchecked token, which only the database can do, is refused
+with a reason."""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import IO, Any, NoReturn
+from urllib.parse import quote
 
-from common import bulk_import, jsonfmt
+from common import jsonfmt
 from common.db import Doc
 from common.entrypoints.api.shapes import posts as post_shapes
 from common.entrypoints.api_client import ApiClient, ApiRefusal, fetch_status
@@ -24,6 +23,7 @@ from common.entrypoints.cli.backend import (
     UsageError,
     added_json,
 )
+from common.entrypoints.cli.remote_import import import_parts, import_refused, merged_imports
 from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
 from common.operations import post_actions, scheduling
 from common.operations.accounts import AccountDetails
@@ -84,7 +84,8 @@ class Remote:
         return item
 
     def sweep_media(self) -> Doc:
-        _database_only("media sweep")
+        swept: Doc = self._call(lambda: self.client.post("/v1/media:sweep"), "media not swept")
+        return swept
 
     def list_posts(self, where: listing.PostFilter, after: str | None, limit: int) -> Doc:
         params = {
@@ -144,7 +145,7 @@ class Remote:
             try:
                 answer: Doc = self.client.post("/v1/posts:import", body)
             except ApiRefusal as exc:
-                raise _import_refused(exc, part, done) from exc
+                raise import_refused(exc, part, done) or _error(exc) from exc
             done.append(part.in_file(answer))
             if progress is not None:
                 progress(number, len(parts))
@@ -251,21 +252,30 @@ class Remote:
         return report
 
     def lock_state(self) -> Doc:
-        _database_only("lock")
+        state: Doc = self._call(lambda: self.client.get("/v1/lock"))
+        return state
 
     def release_lock(self, force: bool) -> Doc:
-        _database_only("lock")
+        body = {"force": force}
+        released: Doc = self._call(lambda: self.client.post("/v1/lock:release", body))
+        return released
 
     # --- API keys ---------------------------------------------------------------------------
 
     def create_key(self, name: str, scopes: list[str], accounts: list[str] | None) -> Doc:
-        _database_only("keys")
+        fields = {"name": name, "scopes": scopes, "accounts": accounts}
+        body = {k: v for k, v in fields.items() if v is not None}
+        made: Doc = self._call(lambda: self.client.post("/v1/keys", body), "no key made")
+        return made
 
     def list_keys(self) -> list[Doc]:
-        _database_only("keys")
+        listed: list[Doc] = self._call(lambda: self.client.get("/v1/keys"))["keys"]
+        return listed
 
     def revoke_key(self, key_id: str) -> Doc:
-        _database_only("keys")
+        path = f"/v1/keys/{quote(key_id, safe='')}:revoke"
+        revoked: Doc = self._call(lambda: self.client.post(path), f"key {key_id} not revoked")
+        return revoked
 
     def _call(self, send: Callable[[], Any], what: str | None = None) -> Any:
         try:
@@ -324,63 +334,3 @@ def changes_body(changes: post_actions.PostChanges) -> Doc:
 
 def _rfc3339(value: Any) -> str | None:
     return None if value is None else jsonfmt.to_rfc3339(value)
-
-
-@dataclass(frozen=True)
-class ImportPart:
-    """Whole rows of a file behind its header; `first_line` is the file's line of the part's
-    first row, so the api's line numbers (the header being 1) map back to the file's."""
-
-    text: str
-    first_line: int
-
-    def file_line(self, line: int) -> int:
-        return line if line <= 1 else self.first_line + line - 2
-
-    def in_file(self, answer: Doc) -> Doc:
-        def moved(entries: list[Doc]) -> list[Doc]:
-            return [{**e, "line": self.file_line(int(e["line"]))} for e in entries]
-
-        return {k: moved(v) if isinstance(v, list) else v for k, v in answer.items()}
-
-
-def import_parts(text: str, limit: int) -> list[ImportPart]:
-    """The file whole when it fits in one request, else parts cut where a row ends (a quoted
-    cell may hold line breaks, so rows are found by the CSV reader, not by lines)."""
-    if len(text.encode()) <= limit:
-        return [ImportPart(text, 2)]
-    lines = text.splitlines(keepends=True)
-    ends = [row.line for row in bulk_import.read(io.StringIO(text, newline=""))[0]]
-    parts, start, size = [], 1, 0  # start: the index in `lines` of the part's first row
-    for previous, end in zip([1, *ends], ends, strict=False):
-        row_bytes = sum(len(line.encode()) for line in lines[previous:end])
-        if size and size + row_bytes > limit:
-            parts.append(ImportPart(lines[0] + "".join(lines[start:previous]), start + 1))
-            start, size = previous, 0
-        size += row_bytes
-    parts.append(ImportPart(lines[0] + "".join(lines[start:]), start + 1))
-    return parts
-
-
-def merged_imports(done: Sequence[Doc]) -> Doc:
-    merged: Doc = {"imported": sum(int(d["imported"]) for d in done)}
-    for field in ("created", "alreadyScheduled", "updated", "warnings", "notChanged"):
-        merged[field] = [entry for d in done for entry in d[field]]
-    return merged
-
-
-def _import_refused(exc: ApiRefusal, part: ImportPart, done: Sequence[Doc]) -> Exception:
-    if not exc.rows:
-        return _error(exc)
-    lines = [
-        f"line {part.file_line(int(r['line']))}: {r['field']}: {r['message']}" for r in exc.rows
-    ]
-    made = [entry for d in done for entry in d["created"]]
-    if not made:
-        return UsageError("nothing imported; fix these rows:\n" + "\n".join(lines))
-    named = "\n".join(f"line {m['line']}: post {m['id']}" for m in made)
-    return OperationalError(
-        f"the file was sent in parts; {len(made)} posts of the earlier parts were scheduled "
-        f"(importing the file again makes none of them twice):\n{named}\n"
-        "nothing of the refused part was imported; fix these rows:\n" + "\n".join(lines)
-    )

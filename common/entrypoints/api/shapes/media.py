@@ -78,6 +78,15 @@ class MediaAnswer:
     media: Media
 
 
+@shape
+class MediaSwept:
+    """What one sweep did (each part is bounded; sweep again for more)."""
+
+    expired_uploads: int = spec(minimum=0, description="uploads never completed, deleted")
+    deleted: int = spec(minimum=0, description="items no unfinished post used, deleted")
+    kept: int = spec(minimum=0, description="items a post still uses, kept another period")
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "/v1/media",
@@ -110,5 +119,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "Check the uploaded bytes (and convert them for the networks that need it)",
         (Answer(200, "The item, ready or rejected with its problems.", (MediaAnswer,)),),
         refusals=(409, 422),
+    ),
+    Operation(
+        "/v1/media:sweep",
+        "POST",
+        "sweep_media",
+        "admin",
+        "Delete abandoned uploads and the items no unfinished post has used for the retention "
+        "period (the daily sweep, now)",
+        (Answer(200, "What was deleted and kept.", (MediaSwept,)),),
+        description="Not on a key limited to accounts. Objects go first, then the record.",
     ),
 )

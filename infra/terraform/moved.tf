@@ -3,7 +3,10 @@
 # functions became one for_each (functions.tf), the public-access resources one per public
 # function (iam.tf), the queue left its count (it exists in both dispatch modes, tasks.tf), the
 # log metrics and the alert policies became one for_each each (monitoring.tf), and so did
-# the scheduler jobs (pubsub.tf).
+# the scheduler jobs (pubsub.tf). Keep them while a deployment applied before those changes
+# (2026-12-03) may exist: without them its next plan would destroy each of these resources and
+# create it anew under the same name (README: "Later applies"). A moved block takes no
+# for_each, hence one block per address.
 moved {
   from = google_cloudfunctions2_function.run_tick
   to   = google_cloudfunctions2_function.this["run_tick"]

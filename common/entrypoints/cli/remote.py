@@ -37,7 +37,7 @@ _USAGE_STATUSES = {400, 413, 415, 422, 428}
 # The command is fine, the key is not: an operational error (exit 1) that says which.
 _KEY_REFUSED = {
     401: "the API did not accept SOCIALSCHED_API_KEY (401): {reason}; check the key, or make "
-    "a new one with `socialsched keys create` on the database",
+    "a new one with `socialsched keys create` (on the database, or with another admin key)",
     403: "SOCIALSCHED_API_KEY may not do this (403): {reason}",
 }
 # Cloud Run's invoker check on run_http answers without a reason of ours.

@@ -45,6 +45,7 @@ from tests.functions_fixtures import (
     InvokerCheck,
     Served,
     function_env,
+    id_claims,
     id_token,
     serve,
     serve_fronted,
@@ -232,15 +233,7 @@ def _forged(standin: str) -> str:
     """Right claims, signed by a key the signer never had (under a key id it does have)."""
     (kid,) = requests.get(f"{standin}{cloudtasks.CERTS_PATH}", timeout=5).json()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = int(time.time())
-    claims = {
-        "iss": "https://accounts.google.com",
-        "aud": AUDIENCE,
-        "email": TASKS_ACCOUNT,
-        "email_verified": True,
-        "iat": now,
-        "exp": now + 3600,
-    }
+    claims = id_claims(AUDIENCE, TASKS_ACCOUNT)
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
 

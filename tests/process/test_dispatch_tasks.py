@@ -286,6 +286,34 @@ def test_the_cloud_run_front_refuses_tokens_cloud_run_refuses(
     assert fresh_db[LOG].count_documents({}) == 0
 
 
+def test_with_x_serverless_authorization_the_front_checks_that_header_alone(
+    publish_fn: Served, fresh_db: Database[Any], standin: str
+) -> None:
+    """As Cloud Run: when both headers come, only X-Serverless-Authorization is checked, so a
+    good token in Authorization does not make up for a bad one there, and a good one there
+    lets Authorization (the app's own credential) through to the app, which judges it."""
+    body = PostTask.of(ObjectId(), 1, utcnow()).body()
+    good, outsider = _signed(standin), _signed(standin, email="other@test.iam.gserviceaccount.com")
+    sent = [
+        {"X-Serverless-Authorization": f"Bearer {outsider}", "Authorization": f"Bearer {good}"},
+        {"X-Serverless-Authorization": "Bearer not-a-token", "Authorization": f"Bearer {good}"},
+        {"X-Serverless-Authorization": f"Bearer {good}", "Authorization": "Bearer app-key"},
+    ]
+    answers = [
+        requests.post(
+            publish_fn.url, data=body, headers={**h, "Content-Type": "application/json"}, timeout=10
+        )
+        for h in sent
+    ]
+    assert [a.status_code for a in answers] == [403, 401, 401]
+    assert [a.headers["Content-Type"].startswith("application/json") for a in answers] == [
+        False,  # the front's refusal
+        False,
+        True,  # publish's own: the front let the request through
+    ]
+    assert fresh_db[LOG].count_documents({}) == 0
+
+
 def test_an_unreachable_queue_leaves_the_post_for_the_next_tick(
     fresh_db: Database[Any], tick_settings: Settings
 ) -> None:

@@ -126,7 +126,7 @@ def post_key(request: PostRequest, content: model.Content, instant: datetime) ->
     """
     named: list[Any]
     if request.idempotency_key is None:
-        named = ["post", request.account_id, jsonfmt.to_rfc3339(instant), content.to_doc()]
+        named = ["post", request.account_id, instant, content.to_doc()]
     elif request.key_names_row:
         named = ["row", request.owner, request.idempotency_key]
     else:

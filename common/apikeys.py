@@ -111,7 +111,9 @@ def verify(db: Database[Doc], token: str, now: datetime) -> Verified | None:
     """The live key this token is, counting this request in its rate window; None otherwise.
 
     One command in the common case: the count rides on the read of the key (a new window costs
-    a second one, once a minute).
+    a second one, once a minute). A wrong secret takes its count back, so whoever knows only a
+    key's id (it is in the audit trail and the logs) cannot spend the key's requests, and an
+    unknown id and a wrong secret both cost two commands.
     """
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX:
@@ -121,7 +123,10 @@ def verify(db: Database[Doc], token: str, now: datetime) -> Verified | None:
     doc = _count(db, {"_id": key_id, "revokedAt": None, "window": window}, {"$inc": {"n": 1}})
     if doc is None:
         doc = _count(db, {"_id": key_id, "revokedAt": None}, {"$set": {"window": window, "n": 1}})
-    if doc is None or not hmac.compare_digest(str(doc.get("hash", "")), _digest(secret)):
+    if doc is None:
+        return None
+    if not hmac.compare_digest(str(doc.get("hash", "")), _digest(secret)):
+        db[API_KEYS].update_one({"_id": key_id, "window": window}, {"$inc": {"n": -1}})
         return None
     return Verified(ApiKey.from_doc(doc), int(doc["n"]), window + RATE_WINDOW)
 

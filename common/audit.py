@@ -1,5 +1,5 @@
-"""The audit trail: every write through the API and the web app, who made it, when, and under
-which request.
+"""The audit trail: every write through the API and the web app, and every manual run
+(run_http), who made it, when, and under which request.
 
 Bounded: each entry expires after AUDIT_RETENTION_DAYS (a TTL index in db.ensure_indexes).
 Entries name posts and accounts by id only; post text and tokens never go here.

@@ -70,8 +70,10 @@ class ApiClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
+            # No redirect is followed: requests would carry the ID token header (not
+            # Authorization) to whatever host the Location names.
             response = self._session.request(
-                method, self._base + path, timeout=self._timeout, **kwargs
+                method, self._base + path, timeout=self._timeout, allow_redirects=False, **kwargs
             )
         except requests.RequestException as exc:
             # The exception's text can carry the URL; its type is enough to act on.
@@ -80,6 +82,9 @@ class ApiClient:
             body = response.json()
         except ValueError:
             body = {}
+        if response.is_redirect:
+            moved = f"HTTP {response.status_code}: a redirect, not followed (give its own URL)"
+            raise ApiRefusal(response.status_code, moved, [], from_app=False)
         if response.status_code >= 400:
             message = body.get("error") if isinstance(body, dict) else None
             problems = body.get("problems") if isinstance(body, dict) else None

@@ -21,6 +21,7 @@ from pymongo.database import Database
 from common import apikeys
 from common.config import Settings
 from common.db import Doc
+from common.entrypoints import web
 
 UNAUTHENTICATED = "Missing or invalid Authorization header"
 FORBIDDEN = "Admin role required"
@@ -154,3 +155,16 @@ def authenticate_caller(
         raise RateLimitedError(max(1, math.ceil((verified.window_ends - now).total_seconds())))
     key = verified.key
     return Caller(f"key:{key.id}", key.scopes, key.accounts)
+
+
+def refusal(
+    exc: AuthError | RateLimitedError, headers: Mapping[str, str] | None = None
+) -> web.HttpError:
+    """A refused credential as the HTTP functions answer it: 401 with a Bearer challenge, 403,
+    or 429 with Retry-After; `headers` (CORS) on each."""
+    if isinstance(exc, RateLimitedError):
+        return web.HttpError(
+            429, RATE_LIMITED, {"Retry-After": str(exc.retry_after), **(headers or {})}
+        )
+    challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    return web.HttpError(exc.status, exc.message, {**challenge, **(headers or {})})

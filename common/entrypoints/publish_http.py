@@ -14,7 +14,7 @@ from common.config import Settings, load_settings
 from common.db import get_database
 from common.dispatch.work import InProgress, TaskResult, TaskWork
 from common.entrypoints import web
-from common.entrypoints.auth import AuthError
+from common.entrypoints.auth import AuthError, refusal
 from common.entrypoints.instance import Lazy
 from common.entrypoints.serve import serve
 from common.entrypoints.task_auth import TaskTokenVerifier
@@ -63,8 +63,7 @@ def _publish(request: Request, rid: str, service: PublishService) -> Response:
     try:
         service.verifier.verify(request.headers.get("Authorization"))
     except AuthError as exc:
-        challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
-        raise web.HttpError(exc.status, exc.message, challenge) from exc
+        raise refusal(exc) from exc
     try:
         task = PostTask.from_body(web.read_json_object(request, MAX_BODY_BYTES))
     except ValueError as exc:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from flask import Request, Response
 
+from common import audit
 from common.clock import utcnow
 from common.db import get_database
 from common.engine import Trigger
@@ -64,6 +66,10 @@ def _manual_run(request: Request, rid: str, service: RunService) -> Response:
     log.info("manual run", extra={"auth": who, "dryRun": options.dry_run})
     trigger = Trigger("manual", limit=options.limit, dry_run=options.dry_run)
     result = execute(service, trigger)
+    # In the audit trail as the api's admin actions are: who ran the scheduler, under which request.
+    entry = audit.Entry(who, "scheduler.run", ["dryRun"] if options.dry_run else [], rid, 200)
+    retention = timedelta(days=service.settings.audit_retention_days)
+    audit.record(get_database(service.settings), entry, utcnow(), retention)
     body = {"success": True, "result": result.to_response()}
     return web.json_response(body, 200, rid, headers=cors)
 
@@ -78,12 +84,8 @@ def _admin(request: Request, service: RunService, cors: Mapping[str, str]) -> st
             get_database(service.settings),
             utcnow(),
         )
-    except auth.AuthError as exc:
-        challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
-        raise web.HttpError(exc.status, exc.message, {**challenge, **cors}) from exc
-    except auth.RateLimitedError as exc:
-        retry = {"Retry-After": str(exc.retry_after)}
-        raise web.HttpError(429, auth.RATE_LIMITED, {**retry, **cors}) from exc
+    except (auth.AuthError, auth.RateLimitedError) as exc:
+        raise auth.refusal(exc, cors) from exc
     if not caller.allows("admin"):
         raise web.HttpError(403, "This credential lacks the admin scope", cors)
     if caller.accounts is not None:

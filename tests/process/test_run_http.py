@@ -191,6 +191,29 @@ def test_an_admin_api_key_for_every_account_runs_and_no_other_key_does(
     assert admin.secret not in run_fn.output.read_text()
 
 
+def test_a_manual_run_is_in_the_audit_trail_with_who_ran_it(
+    run_fn: Served, fresh_db: Database[Any]
+) -> None:
+    # As the api's admin actions are: an admin key's run is the key's, not anonymous.
+    admin = apikeys.create(fresh_db, "ops", ["admin"], utcnow())
+    runs = [
+        call(run_fn, f"Bearer {admin.secret}", json.dumps({"dryRun": True}).encode()),
+        call(run_fn, f"Bearer {ADMIN_KEY}"),
+    ]
+    assert [r.status_code for r in runs] == [200, 200]
+    trail = {e["requestId"]: e for e in fresh_db["audit"].find({"action": "scheduler.run"})}
+    by_key, by_admin_key = (trail[r.headers["X-Request-ID"]] for r in runs)
+    assert (by_key["who"], by_key["targets"], by_key["status"]) == (
+        f"key:{admin.key.id}",
+        ["dryRun"],
+        200,
+    )
+    assert (by_admin_key["who"], by_admin_key["targets"]) == ("admin_key", [])
+    refused = call(run_fn, "Bearer sk_0123456789abcdef_wrong")
+    assert refused.status_code == 401
+    assert fresh_db["audit"].count_documents({}) == 2  # a refusal runs nothing
+
+
 # --- malformed requests -------------------------------------------------------------------------
 
 _BAD_FIELDS: list[dict[str, Any]] = [

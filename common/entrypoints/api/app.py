@@ -48,11 +48,8 @@ def _caller(request: Request, service: ApiService) -> Caller:
         return auth.authenticate_caller(
             request.headers.get("Authorization"), service.settings, service.db, utcnow()
         )
-    except auth.AuthError as exc:
-        challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
-        raise web.HttpError(exc.status, exc.message, challenge) from exc
-    except auth.RateLimitedError as exc:
-        raise web.HttpError(429, auth.RATE_LIMITED, {"Retry-After": str(exc.retry_after)}) from exc
+    except (auth.AuthError, auth.RateLimitedError) as exc:
+        raise auth.refusal(exc) from exc
 
 
 HANDLERS: Mapping[str, RouteHandler] = {

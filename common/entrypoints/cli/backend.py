@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Literal, Protocol
+from pathlib import Path
+from typing import IO, Literal, Protocol
 
 from common.db import Doc
 from common.operations import post_actions, scheduling
@@ -15,9 +16,6 @@ from common.operations.accounts import AccountDetails
 from common.operations.series_split import SeriesChanges
 from common.platforms.base import Login
 from common.posts import listing
-
-if TYPE_CHECKING:
-    from common.entrypoints.cli.uploads import LocalFile
 
 Action = Literal["cancel", "retry", "submit", "approve", "send_back"]
 Progress = Callable[[int, int], None]
@@ -37,6 +35,16 @@ class UnknownAccountError(UsageError):
     def __init__(self, account_id: str) -> None:
         super().__init__(f"no account {account_id!r}")
         self.account_id = account_id
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A file on this machine to upload (cli.uploads.describe reads it)."""
+
+    path: Path
+    size: int
+    sha256: str
+    mime: str
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from pathlib import Path
 from common.bulk_import import UPLOADED
 from common.db import Doc
 from common.entrypoints.cli import uploads
-from common.entrypoints.cli.backend import UsageError
+from common.entrypoints.cli.backend import LocalFile, UsageError
 
-Upload = Callable[[uploads.LocalFile, list[str]], Doc]
+Upload = Callable[[LocalFile, list[str]], Doc]
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,9 @@ def _resolve(folder: Path, token: str) -> Path:
     return (folder / Path(token).expanduser()).resolve()
 
 
-def _described(cells: Sequence[_Cell], folder: Path) -> dict[Path, uploads.LocalFile]:
+def _described(cells: Sequence[_Cell], folder: Path) -> dict[Path, LocalFile]:
     """Each file once: its size, hash and type; every row whose file is wrong, together."""
-    files: dict[Path, uploads.LocalFile] = {}
+    files: dict[Path, LocalFile] = {}
     problems: list[str] = []
     for cell in cells:
         for token in filter(_is_path, cell.tokens):
@@ -118,11 +118,11 @@ def _reason(exc: UsageError, path: Path) -> str:
 
 
 def _uploaded(
-    cells: Sequence[_Cell], files: dict[Path, uploads.LocalFile], folder: Path, upload: Upload
+    cells: Sequence[_Cell], files: dict[Path, LocalFile], folder: Path, upload: Upload
 ) -> dict[str, str]:
     """The media id of each file's bytes (by SHA-256), uploaded once for all its accounts."""
     users: dict[str, set[str]] = {}
-    first: dict[str, tuple[uploads.LocalFile, int]] = {}
+    first: dict[str, tuple[LocalFile, int]] = {}
     for cell in cells:
         for token in filter(_is_path, cell.tokens):
             local = files[_resolve(folder, token)]

@@ -21,13 +21,14 @@ from common.entrypoints.cli.backend import (
     PAST_TENSE,
     Action,
     ConnectRequest,
+    LocalFile,
     OperationalError,
     Progress,
     UnknownAccountError,
     UsageError,
     added_json,
 )
-from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
+from common.entrypoints.cli.uploads import ProgressBar, put_resumable
 from common.entrypoints.runner import run_steps
 from common.operations import accounts as account_ops
 from common.operations import (

@@ -17,6 +17,7 @@ from common.entrypoints.cli.backend import (
     PAST_TENSE,
     Action,
     ConnectRequest,
+    LocalFile,
     OperationalError,
     Progress,
     UnknownAccountError,
@@ -24,7 +25,7 @@ from common.entrypoints.cli.backend import (
     added_json,
 )
 from common.entrypoints.cli.remote_import import import_parts, import_refused, merged_imports
-from common.entrypoints.cli.uploads import LocalFile, ProgressBar, put_resumable
+from common.entrypoints.cli.uploads import ProgressBar, put_resumable
 from common.operations import post_actions, scheduling
 from common.operations.accounts import AccountDetails
 from common.operations.series_split import SeriesChanges

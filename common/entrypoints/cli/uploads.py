@@ -7,27 +7,18 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import requests
 
-from common.entrypoints.cli.backend import OperationalError, UsageError
+from common.entrypoints.cli.backend import LocalFile, OperationalError, UsageError
 from common.media_types import SNIFF_BYTES, kind_of, sniff
 
 # Resumable uploads take chunks in multiples of 256 KiB; 4 MiB keeps requests few and memory low.
 CHUNK_BYTES = 16 * 256 * 1024
 _TIMEOUT = (10.0, 300.0)
 _RESUME_INCOMPLETE = 308
-
-
-@dataclass(frozen=True)
-class LocalFile:
-    path: Path
-    size: int
-    sha256: str
-    mime: str
 
 
 def is_local(value: str) -> bool:

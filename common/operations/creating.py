@@ -175,7 +175,7 @@ def plan_all(
         else:
             result = plan_post(placed, known.get(request.account_id), now, admission.max_lateness)
         if isinstance(result, Planned):
-            result = admit_media(db, result.new, now)
+            result = admit_media(db, result, now)
         if isinstance(result, store.NewPost):
             planned.append(replace(result, queued=is_queued(request)))
             places.append(index)

@@ -24,7 +24,6 @@ from common.media_probe import Unreadable, probe
 from common.media_records import MediaItem, Variant
 from common.media_rules import (
     LIMITS,
-    MastodonInstanceLimits,
     MediaFacts,
     MediaProblem,
     NetworkLimits,
@@ -33,7 +32,7 @@ from common.media_rules import (
     needs_conversion,
 )
 from common.media_types import kind_of
-from common.model import Content, Media
+from common.model import Account, Content, Media
 from common.posts import store
 from common.storage import MediaBucket
 from common.validation import Problem
@@ -238,23 +237,21 @@ def _store(
 
 
 def admit(
-    db: Database[Doc], platform: str, account_id: str, content: Content, now: datetime
+    db: Database[Doc], account: Account, content: Content, now: datetime
 ) -> Content | list[Problem]:
-    """The content with each uploaded item resolved to the object its network gets, or every
-    problem, each naming the item (`media[i]`) and the rule."""
+    """The content with each uploaded item resolved to the object the account's network gets,
+    or every problem, each naming the item (`media[i]`) and the rule."""
     wanted = [m.media_id for m in content.media if m.media_id]
     if not wanted:
         return content
     items = media_records.get_many(db, wanted)
-    account = accounts.get(db, account_id)
-    instance = account.instance_limits if account else None
     problems: list[Problem] = []
     resolved: list[Media] = []
     for index, media in enumerate(content.media):
         if not media.media_id:
             resolved.append(media)
             continue
-        found = _resolve(items.get(media.media_id), media, platform, account_id, instance)
+        found = _resolve(items.get(media.media_id), media, account)
         if isinstance(found, Media):
             resolved.append(found)
         else:
@@ -265,25 +262,20 @@ def admit(
     return replace(content, media=tuple(resolved))
 
 
-def _resolve(
-    item: MediaItem | None,
-    media: Media,
-    platform: str,
-    account_id: str,
-    instance: MastodonInstanceLimits | None,
-) -> Media | Sequence[str]:
-    if item is None or account_id not in item.account_ids:
+def _resolve(item: MediaItem | None, media: Media, account: Account) -> Media | Sequence[str]:
+    if item is None or account.id not in item.account_ids:
         # One answer for both: an id of another account's media reveals nothing.
-        return [f"no media {media.media_id!r} uploaded for account {account_id!r}"]
+        return [f"no media {media.media_id!r} uploaded for account {account.id!r}"]
     if item.state == "uploading":
         return [f"media {item.id!r} is still uploading: complete the upload first"]
     if item.state == "rejected":
         reasons = "; ".join(p.message for p in item.problems)
         return [f"media {item.id!r} was rejected: {reasons}"]
+    platform = account.platform
     variant = item.object_for(platform)
     if variant is None or platform not in LIMITS:
         return [f"media {item.id!r} has no copy for {platform}"]
-    broken = check_item(limits_for(platform, instance), variant.facts, media.alt)
+    broken = check_item(limits_for(platform, account.instance_limits), variant.facts, media.alt)
     if broken:
         return [f"{p.rule}: {p.message}" for p in broken]
     kind = variant.facts.kind or "image"

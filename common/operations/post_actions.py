@@ -93,7 +93,7 @@ def edit_post(
     (by_url,) = url_problems(admission.media_urls, [planned.new], known=before)
     if by_url:
         return Invalid(tuple(by_url))
-    admitted = admit_media(db, planned.new, now)
+    admitted = admit_media(db, planned, now)
     if isinstance(admitted, Invalid):
         return admitted
     when = admitted.when if changes.scheduled_at is not None else None

@@ -88,9 +88,11 @@ class Invalid:
 
 @dataclass(frozen=True)
 class Planned:
-    """A valid post for a known account, ready to be stored."""
+    """A valid post for a known account, ready to be stored once its uploaded media are
+    admitted (admit_media, checked with the account read here)."""
 
     new: store.NewPost
+    account: Account
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def post_key(request: PostRequest, content: model.Content, instant: datetime) ->
     """
     named: list[Any]
     if request.idempotency_key is None:
-        named = ["post", request.account_id, jsonfmt.to_rfc3339(instant), content.to_doc()]
+        named = ["post", request.account_id, instant, content.to_doc()]
     elif request.key_names_row:
         named = ["row", request.owner, request.idempotency_key]
     else:
@@ -181,7 +183,7 @@ def plan_post(
         stage=request.stage,
         follow_ups=_follow_ups(follow_ups),
     )
-    return Planned(new)
+    return Planned(new, account)
 
 
 def _follow_ups(checked: CheckedFollowUps) -> tuple[store.NewFollowUp, ...]:
@@ -287,12 +289,12 @@ def url_problems(
     return check.problems([(p.platform, p.content) for p in planned], known)
 
 
-def admit_media(db: Database[Doc], new: store.NewPost, now: datetime) -> store.NewPost | Invalid:
-    """The post with its uploaded media checked for its network and resolved to their copies."""
-    content = media.admit(db, new.platform, new.account_id, new.content, now)
+def admit_media(db: Database[Doc], planned: Planned, now: datetime) -> store.NewPost | Invalid:
+    """The post with its uploaded media checked for its account and resolved to their copies."""
+    content = media.admit(db, planned.account, planned.new.content, now)
     if isinstance(content, list):
         return Invalid(tuple(content))
-    return replace(new, content=content)
+    return replace(planned.new, content=content)
 
 
 def repeat(request: PostRequest, existing: store.Existing) -> AlreadyScheduled | KeyReused:

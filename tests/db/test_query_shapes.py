@@ -20,7 +20,7 @@ from pymongo.database import Database
 from werkzeug.datastructures import MultiDict
 
 from common import db as db_module
-from common import status, web_sessions
+from common import media_records, status, web_sessions
 from common.clock import utcnow
 from common.config import Settings
 from common.db import Doc
@@ -30,6 +30,7 @@ from common.entrypoints.cli.direct import Direct
 from common.entrypoints.runner import run_steps
 from common.entrypoints.webapp import app
 from common.lock import STATE_ID
+from common.media_rules import MediaFacts
 from common.model import Post
 from common.operations import creating, scheduling, series
 from common.operations.admission import Admission
@@ -350,6 +351,39 @@ def test_a_single_create_reads_its_account_and_neighbours_in_one_indexed_command
         ("aggregate", "posts"),  # the $lookup of the neighbours, inside the same command
     ]
     assert problems(found) == []
+
+
+def test_a_create_with_uploaded_media_reads_its_account_once(
+    db: Database[Doc], recorded: tuple[Database[Doc], CommandRecorder]
+) -> None:
+    """The item is checked against the account read with the neighbours (its network, a
+    Mastodon instance's own limits), not read again for the media."""
+    listened, recorder = recorded
+    add_account(db, "a")
+    item, _ = media_records.find_or_create(
+        db,
+        owner="operator",
+        account_ids=["a"],
+        platforms=["facebook"],
+        sha256="0" * 64,
+        declared_type="image/jpeg",
+        declared_bytes=1000,
+        filename=None,
+        now=utcnow(),
+    )
+    facts = MediaFacts("image/jpeg", 1000, 1080, 1080)
+    media_records.settle_upload(db, item.id, facts=facts, problems=(), variants={}, now=utcnow())
+    due = (utcnow() + timedelta(hours=1)).isoformat()
+    request = scheduling.PostRequest("a", due, text="hello", media=[{"mediaId": item.id}])
+    result = creating.schedule_one(listened, request, utcnow(), Admission(timedelta(hours=1)))
+    assert isinstance(result, scheduling.Scheduled)
+    assert [(q.command, q.collection) for q in queries(recorder.commands)] == [
+        ("aggregate", "accounts"),
+        ("aggregate", "posts"),  # the $lookup of the neighbours, inside the same command
+        ("find", "media"),
+        ("update", "media"),  # the items' retention counts from now
+    ]
+    assert [next(iter(c)) for c in recorder.commands][-1] == "insert"
 
 
 def test_a_batch_reads_its_accounts_and_neighbours_in_one_command_then_stages_its_posts(

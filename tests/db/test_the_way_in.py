@@ -4,13 +4,16 @@ with a key edits its post by re-import (issue 18)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from pymongo.database import Database
 
 from common.clock import utcnow
 from common.db import Doc
+from common.model import Content
 from common.operations import creating, csv_import, scheduling
 from common.operations.admission import Admission
 from common.operations.scheduling import (
@@ -85,6 +88,16 @@ def test_a_long_key_names_every_item_of_a_batch_without_overflowing(db: Database
     ]
     done = creating.schedule(db, batch, utcnow(), Admission(LATENESS))
     assert isinstance(done, creating.BatchScheduled) and done.created == 12
+
+
+def test_a_request_without_a_key_is_named_as_it_always_was() -> None:
+    """Stored keys outlive a deploy: a request without a key is named by its account, its
+    instant in RFC 3339 UTC with whole seconds and its content, exactly as before, or the same
+    request sent again after an upgrade would make a second post."""
+    instant = datetime(2026, 12, 4, 11, 0, 5, 250000, tzinfo=ZoneInfo("Europe/Berlin"))
+    named = '["post","a","2026-12-04T10:00:05Z",{"text":"hi","link":null,"media":[]}]'
+    key = scheduling.post_key(_request("a", "now"), Content(text="hi"), instant)
+    assert key == hashlib.sha256(named.encode()).hexdigest()
 
 
 def test_allow_late_is_refused_for_a_time_older_than_the_lateness_limit(db: Database[Doc]) -> None:

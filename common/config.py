@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
+from urllib.parse import urlsplit
 
 ReconcilePolicy = Literal["at_most_once", "at_least_once"]
 Dispatch = Literal["inline", "tasks"]
@@ -344,13 +345,25 @@ def load_remote(environ: Mapping[str, str] | None = None) -> ApiRemote | None:
         ("SOCIALSCHED_RUN_URL", run_url),
     )
     for name, value in urls:
-        if value is not None and not value.startswith(_REMOTE_SCHEMES):
+        if value is not None and not _safe_remote(value):
             raise ConfigError(f"{name} must be https (http only on this machine)")
     id_token = env.get("SOCIALSCHED_RUN_ID_TOKEN", "").strip() or None
     return ApiRemote(url, key, status_url, run_url, id_token)
 
 
-_REMOTE_SCHEMES = ("https://", "http://127.0.0.1", "http://localhost")
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _safe_remote(url: str) -> bool:
+    """https, or http to this machine: the key goes in the clear otherwise. The host is parsed,
+    not matched as a prefix (`http://localhost.example.com` is not this machine)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 host
+        return False
+    if not parts.hostname:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -86,3 +86,33 @@ def test_the_run_functions_url_is_https_and_its_id_token_stays_out_of_repr() -> 
         load_remote({**base, "SOCIALSCHED_RUN_URL": "http://run.example.test"})
     unset = load_remote(base)
     assert unset is not None and (unset.run_url, unset.run_id_token) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost.example.com",  # a prefix of this machine's name, another host
+        "http://127.0.0.1.example.com/",
+        "http://localhost@example.com/",
+        "https://",
+        "ftp://localhost/",
+    ],
+)
+def test_a_remote_url_over_http_must_be_this_machine_not_a_name_that_starts_like_it(
+    url: str,
+) -> None:
+    base = {"SOCIALSCHED_API_URL": "https://api.example.test", "SOCIALSCHED_API_KEY": "sk_a_b"}
+    for name in ("SOCIALSCHED_API_URL", "SOCIALSCHED_STATUS_URL", "SOCIALSCHED_RUN_URL"):
+        with pytest.raises(ConfigError, match=f"{name} must be https"):
+            load_remote({**base, name: url})
+
+
+def test_https_anywhere_and_http_to_this_machine_are_remote_urls() -> None:
+    base = {"SOCIALSCHED_API_KEY": "sk_a_b"}
+    for url in (
+        "https://api.example.test/",
+        "http://127.0.0.1:8080",
+        "http://localhost:1/",
+        "http://[::1]:9/",
+    ):
+        assert load_remote({**base, "SOCIALSCHED_API_URL": url}) is not None

@@ -127,12 +127,10 @@ class InvokerCheck:
     audience: str
 
 
-def id_token(standin: str, audience: str, email: str, /, **overrides: Any) -> str:
-    """A Google-shaped ID token for `email`, signed by the stand-in whose certificates the Cloud
-    Run front trusts (as Google signs the tokens of Cloud Tasks and of gcloud), claims
-    overridden."""
+def id_claims(audience: str, email: str, /, **overrides: Any) -> dict[str, Any]:
+    """The claims of a Google ID token for `email`, valid for an hour from now, overridden."""
     now = int(time.time())
-    claims = {
+    return {
         "iss": "https://accounts.google.com",
         "aud": audience,
         "email": email,
@@ -142,6 +140,13 @@ def id_token(standin: str, audience: str, email: str, /, **overrides: Any) -> st
         "exp": now + 3600,
         **overrides,
     }
+
+
+def id_token(standin: str, audience: str, email: str, /, **overrides: Any) -> str:
+    """A Google-shaped ID token for `email`, signed by the stand-in whose certificates the Cloud
+    Run front trusts (as Google signs the tokens of Cloud Tasks and of gcloud), claims
+    overridden."""
+    claims = id_claims(audience, email, **overrides)
     answer = requests.post(f"{standin}{cloudtasks.SIGN_PATH}", json=claims, timeout=5)
     token: str = answer.json()["token"]
     return token

@@ -52,17 +52,20 @@ resource "google_storage_bucket" "media" {
 }
 
 # The api creates upload sessions, reads uploads to check them, writes converted copies and
-# deletes on sweep.
+# deletes on sweep: storage.objects.create, get and delete (common/storage.py makes no other
+# call). Object User holds those (Google's "IAM roles for Cloud Storage": create, view, list,
+# update and delete objects, not get or set ACLs or IAM policies); Object Admin's only extra,
+# object ACLs and IAM policies, does nothing on a bucket of uniform access.
 resource "google_storage_bucket_iam_member" "media_api" {
   bucket = google_storage_bucket.media.name
-  role   = "roles/storage.objectAdmin"
+  role   = "roles/storage.objectUser"
   member = "serviceAccount:${google_service_account.function["api"].email}"
 }
 
 # The web app creates upload sessions and completes them (checks, copies) like the api.
 resource "google_storage_bucket_iam_member" "media_web" {
   bucket = google_storage_bucket.media.name
-  role   = "roles/storage.objectAdmin"
+  role   = "roles/storage.objectUser"
   member = "serviceAccount:${google_service_account.function["web"].email}"
 }
 

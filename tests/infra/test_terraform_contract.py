@@ -398,6 +398,16 @@ def test_the_daily_media_sweep_job_asks_for_a_sweep_and_the_tick_job_does_not() 
     assert sweeper["role"] == "roles/storage.objectUser"
 
 
+def test_the_functions_that_write_media_hold_object_user_not_object_admin() -> None:
+    # create, get and delete are all they call; Object Admin adds object ACLs and IAM policies.
+    grants = tfconfig.resources("google_storage_bucket_iam_member")
+    for name, function in (("media_api", "api"), ("media_web", "web")):
+        assert grants[name]["role"] == "roles/storage.objectUser"
+        member = f'serviceAccount:${{google_service_account.function["{function}"].email}}'
+        assert grants[name]["member"] == member
+    assert tfconfig.resources("google_storage_bucket")["media"]["uniform_bucket_level_access"]
+
+
 def test_tick_retry_policy_is_chosen_explicitly() -> None:
     assert tick_trigger()["retry_policy"] == "RETRY_POLICY_RETRY"
     # Retries are bounded by the staleness rule, which Terraform sets on the run functions.

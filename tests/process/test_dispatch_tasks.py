@@ -45,6 +45,7 @@ from tests.functions_fixtures import (
     InvokerCheck,
     Served,
     function_env,
+    id_claims,
     id_token,
     serve,
     serve_fronted,
@@ -232,15 +233,7 @@ def _forged(standin: str) -> str:
     """Right claims, signed by a key the signer never had (under a key id it does have)."""
     (kid,) = requests.get(f"{standin}{cloudtasks.CERTS_PATH}", timeout=5).json()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = int(time.time())
-    claims = {
-        "iss": "https://accounts.google.com",
-        "aud": AUDIENCE,
-        "email": TASKS_ACCOUNT,
-        "email_verified": True,
-        "iat": now,
-        "exp": now + 3600,
-    }
+    claims = id_claims(AUDIENCE, TASKS_ACCOUNT)
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
 
@@ -290,6 +283,34 @@ def test_the_cloud_run_front_refuses_tokens_cloud_run_refuses(
     answer = _post_task(publish_fn.url, authorization)
     assert answer.status_code == status
     assert "outcome" not in answer.text  # refused by the front: publish never saw it
+    assert fresh_db[LOG].count_documents({}) == 0
+
+
+def test_with_x_serverless_authorization_the_front_checks_that_header_alone(
+    publish_fn: Served, fresh_db: Database[Any], standin: str
+) -> None:
+    """As Cloud Run: when both headers come, only X-Serverless-Authorization is checked, so a
+    good token in Authorization does not make up for a bad one there, and a good one there
+    lets Authorization (the app's own credential) through to the app, which judges it."""
+    body = PostTask.of(ObjectId(), 1, utcnow()).body()
+    good, outsider = _signed(standin), _signed(standin, email="other@test.iam.gserviceaccount.com")
+    sent = [
+        {"X-Serverless-Authorization": f"Bearer {outsider}", "Authorization": f"Bearer {good}"},
+        {"X-Serverless-Authorization": "Bearer not-a-token", "Authorization": f"Bearer {good}"},
+        {"X-Serverless-Authorization": f"Bearer {good}", "Authorization": "Bearer app-key"},
+    ]
+    answers = [
+        requests.post(
+            publish_fn.url, data=body, headers={**h, "Content-Type": "application/json"}, timeout=10
+        )
+        for h in sent
+    ]
+    assert [a.status_code for a in answers] == [403, 401, 401]
+    assert [a.headers["Content-Type"].startswith("application/json") for a in answers] == [
+        False,  # the front's refusal
+        False,
+        True,  # publish's own: the front let the request through
+    ]
     assert fresh_db[LOG].count_documents({}) == 0
 
 

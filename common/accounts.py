@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, time
+from typing import Any
 
 from pymongo.database import Database
 
@@ -178,9 +179,9 @@ def set_slots(db: Database[Doc], account_id: str, schedule: Schedule, now: datet
     return bool(result.matched_count == 1)
 
 
-def slots_of(db: Database[Doc], account_id: str) -> Schedule | None:
-    doc = db[ACCOUNTS].find_one({"_id": account_id}, {"slots": 1})
-    stored = (doc or {}).get("slots")
+def slots_in(doc: Mapping[str, Any]) -> Schedule | None:
+    """The posting slots an account's document holds (None: none set)."""
+    stored = doc.get("slots")
     if not stored:
         return None
     times = tuple(Slot(int(t["weekday"]), time.fromisoformat(t["at"])) for t in stored["times"])

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from bson import ObjectId
 from pymongo.database import Database
 
-from common import accounts, jsonfmt, model, slots
+from common import jsonfmt, model, slots
 from common.clock import ScheduledTime, TimeError, resolve
 from common.db import Doc
 from common.model import Account
@@ -241,6 +241,7 @@ def in_next_slots(
 ) -> list[PostRequest | Invalid]:
     """Each queued request at its account's next free slot, in order, two never in one slot
     (a batch, a CSV file); the others as they are. One read per account queued to."""
+    horizon = now + timedelta(days=slots.HORIZON_DAYS + 1)
     free: dict[str, tuple[slots.Schedule, set[datetime]] | None] = {}
     placed: list[PostRequest | Invalid] = []
     for request in requests:
@@ -248,19 +249,9 @@ def in_next_slots(
             placed.append(request)
             continue
         if request.account_id not in free:
-            free[request.account_id] = _slots_and_taken(db, request.account_id, now)
+            free[request.account_id] = listing.slots_and_taken(db, request.account_id, now, horizon)
         placed.append(_take_slot(request, free[request.account_id], now))
     return placed
-
-
-def _slots_and_taken(
-    db: Database[Doc], account_id: str, now: datetime
-) -> tuple[slots.Schedule, set[datetime]] | None:
-    schedule = accounts.slots_of(db, account_id)
-    if schedule is None:
-        return None
-    horizon = now + timedelta(days=slots.HORIZON_DAYS + 1)
-    return schedule, listing.slot_times(db, account_id, now, horizon)
 
 
 def _take_slot(

@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 from bson import ObjectId
 from pymongo.database import Database
 
+from common import accounts
 from common.db import ACCOUNTS, POSTS, Doc
 from common.model import Account
 from common.posts.states import HOLDS_SLOT
 from common.posts.store import collection
+from common.slots import Schedule
 
 # Operators see everything but the lease internals; tokens never live on posts.
 _LISTED_FIELDS = {"lease": 0}
@@ -177,20 +179,37 @@ def _neighbour(doc: Doc) -> Neighbour:
     return Neighbour(doc["_id"], str(doc["accountId"]), doc["dueAt"], text)
 
 
-def slot_times(
+_TAKEN = "taken"  # the slots read's list of times held
+
+
+def slots_and_taken(
     db: Database[Doc], account_id: str, after: datetime, until: datetime
-) -> set[datetime]:
-    """The times the account's posts hold in (after, until]: a moved post holds its new time,
-    a removed one none (one query on the accountId_dueAt_id prefix, bounded by the window)."""
-    found = collection(db).find(
+) -> tuple[Schedule, set[datetime]] | None:
+    """The account's posting slots and the times its posts hold in (after, until], in one
+    command (None: no such account, or no slots): a moved post holds its new time, a removed
+    one none (the posts on the accountId_dueAt_id prefix, bounded by the window)."""
+    held = {
+        "accountId": account_id,
+        "scheduledAt": {"$gt": after, "$lte": until},
+        "status": {"$in": HOLDS_SLOT},
+    }
+    pipeline: list[Doc] = [
+        {"$match": {"_id": account_id}},
+        {"$project": {"slots": 1}},
         {
-            "accountId": account_id,
-            "scheduledAt": {"$gt": after, "$lte": until},
-            "status": {"$in": HOLDS_SLOT},
+            "$lookup": {
+                "from": POSTS,
+                "pipeline": [{"$match": held}, {"$project": {"_id": 0, "scheduledAt": 1}}],
+                "as": _TAKEN,
+            }
         },
-        {"_id": 0, "scheduledAt": 1},
-    )
-    return {_aware(d["scheduledAt"]) for d in found}
+    ]
+    for doc in db[ACCOUNTS].aggregate(pipeline):
+        schedule = accounts.slots_in(doc)
+        if schedule is None:
+            return None
+        return schedule, {_aware(d["scheduledAt"]) for d in doc[_TAKEN]}
+    return None
 
 
 def _aware(value: datetime) -> datetime:

@@ -32,11 +32,12 @@ from common.entrypoints.webapp import app
 from common.lock import STATE_ID
 from common.media_rules import MediaFacts
 from common.model import Post
-from common.operations import creating, scheduling, series
+from common.operations import creating, planning, scheduling, series
 from common.operations.admission import Admission
 from common.operations.series_split import SeriesChanges
 from common.platforms.base import Outcome, Permanent
 from common.posts import listing
+from common.slots import WEEKDAYS, Schedule
 from common.tasks import PostTask
 from tests.conftest import add_account, add_post, left_by_a_dead_runner
 from tests.query_shapes import CommandRecorder, Query, problems, queries, serving_index
@@ -384,6 +385,28 @@ def test_a_create_with_uploaded_media_reads_its_account_once(
         ("update", "media"),  # the items' retention counts from now
     ]
     assert [next(iter(c)) for c in recorder.commands][-1] == "insert"
+
+
+def test_a_queued_create_reads_the_slots_and_the_times_taken_in_one_indexed_command(
+    db: Database[Doc], recorded: tuple[Database[Doc], CommandRecorder]
+) -> None:
+    listened, recorder = recorded
+    add_account(db, "a")
+    every_day = [f"{day}@09:00" for day in WEEKDAYS]
+    made = planning.set_posting_slots(db, "a", "Europe/Berlin", every_day, utcnow())
+    assert isinstance(made, Schedule)
+    request = scheduling.PostRequest("a", scheduling.QUEUE, text="hello")
+    result = creating.schedule_one(listened, request, utcnow(), Admission(timedelta(hours=1)))
+    assert isinstance(result, scheduling.Scheduled)
+    assert [next(iter(c)) for c in recorder.commands] == ["aggregate", "aggregate", "insert"]
+    found = queries(recorder.commands)
+    assert [(q.command, q.collection) for q in found] == [
+        ("aggregate", "accounts"),  # the slots,
+        ("aggregate", "posts"),  # and the times taken, a $lookup inside the same command
+        ("aggregate", "accounts"),
+        ("aggregate", "posts"),  # the neighbours at the slot found
+    ]
+    assert problems(found) == []
 
 
 def test_a_batch_reads_its_accounts_and_neighbours_in_one_command_then_stages_its_posts(

@@ -75,8 +75,11 @@ def create(
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise ValueError(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(unknown)}")
-    if not name.strip() or len(name) > MAX_NAME_LENGTH:
-        raise ValueError(f"a key's name has 1 to {MAX_NAME_LENGTH} characters, not only spaces")
+    # Printable: `keys list` writes names to a terminal, where control characters would act.
+    if not name.strip() or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise ValueError(
+            f"a key's name has 1 to {MAX_NAME_LENGTH} printable characters, not only spaces"
+        )
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     doc: Doc = {

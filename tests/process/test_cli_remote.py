@@ -409,6 +409,16 @@ def test_the_admin_commands_need_an_admin_key_for_every_account_and_valid_input(
     assert long_name.returncode == 2 and "name" in long_name.stderr
     blank = remote(api_fn, admin, "keys", "create", "--name", "  ", "--scope", "admin")
     assert blank.returncode == 2 and "not only spaces" in blank.stderr
+    # `keys list` prints names to a terminal: an escape sequence in one would act there.
+    escape = remote(api_fn, admin, "keys", "create", "--name", "ci\x1b[2J", "--scope", "admin")
+    assert escape.returncode == 2 and "printable characters" in escape.stderr
+    made = requests.post(
+        api_fn.url + "/v1/keys",
+        json={"name": "once", "scopes": ["posts:read"]},
+        headers=bearer(admin),
+        timeout=30,
+    )
+    assert made.status_code == 201 and made.headers["Cache-Control"] == "no-store"  # the secret
     for path, body, named in (
         ("/v1/keys", {"name": "x", "scopes": ["root"]}, "scopes"),
         ("/v1/keys", {"name": "x", "scopes": []}, "scopes"),
@@ -423,7 +433,7 @@ def test_the_admin_commands_need_an_admin_key_for_every_account_and_valid_input(
     for path in ("/v1/keys/0123456789abcdef:revoke", "/v1/media:sweep"):
         bad = requests.post(api_fn.url + path, json={"x": 1}, headers=bearer(admin), timeout=30)
         assert bad.status_code == 400 and bad.json()["error"] == "This action takes no body fields"
-    assert fresh_db["api_keys"].count_documents({}) == 3
+    assert fresh_db["api_keys"].count_documents({}) == 4
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -11,13 +11,14 @@ import secrets
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.local_http import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "scripts" / "smoke.sh"
@@ -148,14 +149,9 @@ def test_smoke_explains_a_status_that_is_not_public(tmp_path: Path) -> None:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forbidden)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         url = f"http://127.0.0.1:{server.server_address[1]}/"
         result = run_smoke({"STATUS_URL": url, "RUN_URL": url, "API_URL": url}, "k" * 32)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert result.returncode == 1
     assert "FAIL status answers: got 403, expected 200" in result.stderr
     assert "status is not public" in result.stderr
@@ -202,8 +198,6 @@ def tasks_mode(
     ingress, the queue, the tasks account, and gcloud on PATH."""
     urls, admin_key = served
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), IngressRefuses)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     gcloud = bin_dir / "gcloud"
@@ -220,11 +214,8 @@ def tasks_mode(
         "GCLOUD_STUB_LOG": str(log),
         "TASK_WAIT_SECONDS": "5",
     }
-    try:
+    with serving(server):
         yield env, admin_key, f"{bin_dir}{os.pathsep}{os.environ['PATH']}", log
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_smoke_sends_a_real_task_shape_to_publish_in_tasks_mode(

@@ -6,13 +6,13 @@ The two servers are small HTTP servers in this process."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from common.entrypoints.api_client import ApiClient, ApiRefusal
+from tests.local_http import serving
 
 ID_TOKEN = "header.claims.signature"
 
@@ -63,9 +63,8 @@ class _Redirect(BaseHTTPRequestHandler):
 def elsewhere() -> Iterator[Recorder]:
     server = Recorder(("127.0.0.1", 0), _Record)
     server.seen = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
+    with serving(server):
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +73,8 @@ def redirecting(elsewhere: Recorder) -> Iterator[str]:
         "ToElsewhere", (_Redirect,), {"target": elsewhere.url.replace("127.0.0.1", "localhost")}
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(server):
+        yield f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def test_a_redirect_is_refused_and_no_credential_reaches_its_target(

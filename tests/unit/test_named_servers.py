@@ -6,7 +6,6 @@ or `:` into the account id. The server here is a small HTTP server in this proce
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +21,7 @@ from common.platforms.bluesky.xrpc import XrpcClient
 from common.platforms.mastodon.client import MastodonClient
 from common.platforms.mastodon.connector import MastodonConnector
 from common.tokens import TokenCipher
+from tests.local_http import serving
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 LOGIN_PATHS = (
@@ -34,8 +34,7 @@ MASTODON_REFUSAL = "the instance did not answer a Mastodon account for the token
 
 
 class NamedServer(ThreadingHTTPServer):
-    """Answers a login with `answer`, anything else with 404 (one server for the module:
-    shutting one down waits for its half-second poll)."""
+    """Answers a login with `answer`, anything else with 404."""
 
     answer: object = None
 
@@ -64,11 +63,8 @@ class _Answer(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def server() -> Iterator[NamedServer]:
     named = NamedServer(("127.0.0.1", 0), _Answer)
-    thread = threading.Thread(target=named.serve_forever, daemon=True)
-    thread.start()
-    yield named
-    named.shutdown()
-    named.server_close()
+    with serving(named):
+        yield named
 
 
 def _mastodon_login(server: NamedServer, answer: object) -> object:

@@ -19,6 +19,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.database import Database
 
+from common.accounts import load_many
 from common.db import API_KEYS, Doc
 
 SCOPES = ("posts:read", "posts:write", "posts:approve", "accounts:write", "admin")
@@ -56,6 +57,9 @@ class ApiKey:
 class Created:
     key: ApiKey
     secret: str  # the whole key, shown once; never stored
+    # Named accounts not connected (yet): the key reaches them once they are, or never if
+    # misspelt, so the maker is told.
+    unknown_accounts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,8 @@ def create(
         "revokedAt": None,
     }
     db[API_KEYS].insert_one(doc)
-    return Created(ApiKey.from_doc(doc), f"{PREFIX}_{key_id}_{secret}")
+    unknown = sorted(set(accounts or ()) - set(load_many(db, accounts or ())))
+    return Created(ApiKey.from_doc(doc), f"{PREFIX}_{key_id}_{secret}", tuple(unknown))
 
 
 def list_all(db: Database[Doc]) -> list[ApiKey]:

@@ -220,7 +220,13 @@ def key_json(key: ApiKey) -> Doc:
 
 def created_key_json(made: Created) -> Doc:
     """A new key with its secret: the one time it is shown."""
-    return schema.dump(admin_shapes.CreatedKey(**_key_fields(made.key), key=made.secret))
+    warnings = tuple(
+        f"no account {a} (yet): the key reaches it once it is connected"
+        for a in made.unknown_accounts
+    )
+    return schema.dump(
+        admin_shapes.CreatedKey(**_key_fields(made.key), key=made.secret, warnings=warnings)
+    )
 
 
 def _key_fields(key: ApiKey) -> dict[str, Any]:

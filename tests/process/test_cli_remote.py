@@ -346,16 +346,26 @@ def test_keys_and_the_lock_are_managed_through_the_api_as_on_the_database(
     key = json.loads(made.stdout)
     assert key["key"].startswith(f"sk_{key['id']}_")
     assert (key["scopes"], key["accounts"], key["revokedAt"]) == (["posts:read"], ["fb-1"], None)
+    # fb-1 is not connected: the key will reach it once it is (or never, if misspelt).
+    assert key["warnings"] == ["no account fb-1 (yet): the key reaches it once it is connected"]
     assert remote(api_fn, key["key"], "accounts", "list").returncode == 0  # the new key works
     shown = remote(api_fn, admin, "keys", "create", "--name", "ops", "--scope", "admin")
     assert "Store it now: it is shown only once" in shown.stdout
+    assert "warning" not in shown.stdout
+    add_account(fresh_db, "fb-2")
+    named = ("--name", "two", "--scope", "posts:read", "--account", "fb-2", "--account", "fb-3")
+    told = direct(mongo_uri, fn_db_name, "keys", "create", *named)
+    assert told.returncode == 0, told.stderr
+    assert told.stdout.splitlines()[-1] == (
+        "warning: no account fb-3 (yet): the key reaches it once it is connected"
+    )
 
     through_api = remote(api_fn, admin, "--json", "keys", "list")
     on_database = direct(mongo_uri, fn_db_name, "--json", "keys", "list")
     assert through_api.returncode == on_database.returncode == 0, through_api.stderr
     listed = json.loads(through_api.stdout)
     assert listed == json.loads(on_database.stdout)
-    assert [k["name"] for k in listed] == ["laptop", "ci", "ops"]
+    assert [k["name"] for k in listed] == ["laptop", "ci", "ops", "two"]
     secret = key["key"].split("_", 2)[2]
     stored_hash = fresh_db["api_keys"].find_one({"_id": key["id"]})["hash"]  # type: ignore[index]
     assert secret not in through_api.stdout and stored_hash not in through_api.stdout

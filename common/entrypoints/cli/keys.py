@@ -16,7 +16,8 @@ def cmd_create(args: argparse.Namespace, backend: Backend) -> int:
         f"key {made['id']} ({', '.join(made['scopes'])}):\n{made['key']}\n"
         "Store it now: it is shown only once and kept only as a hash."
     )
-    emit(args, made, text)
+    warnings = [f"warning: {w}" for w in made.get("warnings", ())]
+    emit(args, made, "\n".join([text, *warnings]))
     return EXIT_OK
 
 

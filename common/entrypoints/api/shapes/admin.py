@@ -71,6 +71,9 @@ class CreatedKey:
     created_at: datetime
     revoked_at: datetime | None
     key: str = spec(description="the whole key (`sk_<id>_<secret>`), shown this once only")
+    warnings: tuple[str, ...] = spec(
+        description="e.g. an account the key names that is not connected (a misspelt id?)"
+    )
 
 
 @shape

@@ -25,7 +25,8 @@ class Entry:
     status: int
 
 
-def record(db: Database[Doc], entry: Entry, now: datetime, retention: timedelta) -> None:
+def record(db: Database[Doc], entry: Entry, now: datetime, retention_days: int) -> None:
+    """Store `entry`, to expire `retention_days` (AUDIT_RETENTION_DAYS) after `now`."""
     db[AUDIT].insert_one(
         {
             "at": now,
@@ -34,7 +35,7 @@ def record(db: Database[Doc], entry: Entry, now: datetime, retention: timedelta)
             "targets": list(entry.targets)[:1000],
             "requestId": entry.request_id,
             "status": entry.status,
-            "expireAt": now + retention,
+            "expireAt": now + timedelta(days=retention_days),
         }
     )
 

@@ -157,7 +157,7 @@ def _settle_past(db: Database[Doc], made: list[ObjectId], now: Any) -> dict[str,
             shown.setdefault("published", str(post_id))
             shown[f"p{len(shown)}"] = str(post_id)
     moved = audit.Entry("member:ana@example.com", "posts.move", [shown["published"]], "r1", 200)
-    audit.record(db, moved, now - timedelta(days=10), timedelta(days=90))
+    audit.record(db, moved, now - timedelta(days=10), 90)
     return shown
 
 

@@ -135,6 +135,17 @@ class Caller:
     def may_use(self, account_id: str) -> bool:
         return self.accounts is None or account_id in self.accounts
 
+    def refusal_for(self, scope: str, doing: str = "do this") -> str | None:
+        """Why this caller may not use a route of `scope`, or None. The `admin` routes (the
+        run_http function, the api's lock, keys and sweep) act on the whole deployment, so they
+        also want a credential for every account: a key limited to accounts could otherwise
+        make a key for every account."""
+        if not self.allows(scope):
+            return f"This credential lacks the {scope} scope"
+        if scope == "admin" and self.accounts is not None:
+            return f"A key limited to accounts cannot {doing}"
+        return None
+
 
 def authenticate_caller(
     header: str | None, settings: Settings, db: Database[Doc], now: datetime

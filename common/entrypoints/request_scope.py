@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from pymongo.database import Database
@@ -48,5 +48,4 @@ class RequestScope(ABC):
 
     def audit(self, action: str, targets: Sequence[str], status: int) -> None:
         entry = audit.Entry(self.who, action, targets, self.rid, status)
-        retention = timedelta(days=self.settings.audit_retention_days)
-        audit.record(self.db, entry, self.now, retention)
+        audit.record(self.db, entry, self.now, self.settings.audit_retention_days)

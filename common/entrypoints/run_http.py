@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from flask import Request, Response
+from pymongo.database import Database
 
 from common import audit
 from common.clock import utcnow
-from common.db import get_database
+from common.config import Settings
+from common.db import Doc, get_database
 from common.engine import Trigger
 from common.entrypoints import auth, web
 from common.entrypoints.instance import Lazy
@@ -61,33 +62,29 @@ def _manual_run(request: Request, rid: str, service: RunService) -> Response:
         return web.preflight(request, cors, METHODS, rid)
     if request.method != "POST":
         raise web.HttpError(405, "Method not allowed", {"Allow": ", ".join(METHODS), **cors})
-    who = _admin(request, service, cors)
+    db = get_database(service.settings)
+    who = _admin(request, service.settings, db, cors)
     options = parse_run_options(web.read_json_object(request, MAX_BODY_BYTES))
     log.info("manual run", extra={"auth": who, "dryRun": options.dry_run})
     trigger = Trigger("manual", limit=options.limit, dry_run=options.dry_run)
     result = execute(service, trigger)
     # In the audit trail as the api's admin actions are: who ran the scheduler, under which request.
     entry = audit.Entry(who, "scheduler.run", ["dryRun"] if options.dry_run else [], rid, 200)
-    retention = timedelta(days=service.settings.audit_retention_days)
-    audit.record(get_database(service.settings), entry, utcnow(), retention)
+    audit.record(db, entry, utcnow(), service.settings.audit_retention_days)
     body = {"success": True, "result": result.to_response()}
     return web.json_response(body, 200, rid, headers=cors)
 
 
-def _admin(request: Request, service: RunService, cors: Mapping[str, str]) -> str:
+def _admin(request: Request, settings: Settings, db: Database[Doc], cors: Mapping[str, str]) -> str:
     """Who asks, if an admin: an admin JWT, the admin key, or an API key with the `admin` scope
     not limited to accounts (the CLI's `run` in remote mode). Only an API key costs a read."""
     try:
         caller = auth.authenticate_caller(
-            request.headers.get("Authorization"),
-            service.settings,
-            get_database(service.settings),
-            utcnow(),
+            request.headers.get("Authorization"), settings, db, utcnow()
         )
     except (auth.AuthError, auth.RateLimitedError) as exc:
         raise auth.refusal(exc, cors) from exc
-    if not caller.allows("admin"):
-        raise web.HttpError(403, "This credential lacks the admin scope", cors)
-    if caller.accounts is not None:
-        raise web.HttpError(403, "A key limited to accounts cannot run the scheduler", cors)
+    refused = caller.refusal_for("admin", "run the scheduler")
+    if refused is not None:
+        raise web.HttpError(403, refused, cors)
     return caller.who

@@ -35,11 +35,9 @@ def api_request(request: Request, service: Lazy[ApiService]) -> Response:
 def _route(request: Request, rid: str, service: ApiService) -> Response:
     operation, path_id = route_of(request)
     call = Call(request, rid, service, _caller(request, service), utcnow(), path_id)
-    if not call.caller.allows(operation.scope):
-        raise web.HttpError(403, f"This credential lacks the {operation.scope} scope")
-    if operation.scope == "admin" and call.caller.accounts is not None:
-        # The deployment's own routes act on every account (a key made here may be for any).
-        raise web.HttpError(403, "A key limited to accounts cannot do this")
+    refused = call.caller.refusal_for(operation.scope)
+    if refused is not None:
+        raise web.HttpError(403, refused)
     return HANDLERS[operation.operation_id](call)
 
 
